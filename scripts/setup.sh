@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages only, everything murmur needs to build,
+# test and run its default demo. Idempotent: safe to run again.
+#   scripts/setup.sh           tool chain, libraries, data
+#   scripts/setup.sh --bench   also python3-torch (PyTorch baselines in bench/)
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config
+  libcaf-dev libcereal-dev libzmq3-dev cppzmq-dev catch2
+  libopenblas-dev zlib1g-dev libtomlplusplus-dev
+  gnuplot-nox dataset-fashion-mnist
+)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

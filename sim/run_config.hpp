@@ -1,0 +1,49 @@
+// RunConfig: every tunable of a run, with its default. One field per config
+// key; the key table (name, type, range, documentation) that parses and
+// validates TOML into this struct lives in sim/config_schema.{hpp,cpp}.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace murmur {
+
+struct RunConfig {
+  // [run]
+  uint64_t seed = 1;                 // run.seed
+  // [data]
+  std::string dataset = "fashion-mnist";  // data.dataset: fashion-mnist | synthetic
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";  // data.dir
+  int64_t train_samples = 0;         // data.train_samples: 0 = all
+  int64_t test_samples = 0;          // data.test_samples: 0 = all
+  std::string partition = "iid";     // data.partition: iid | dirichlet
+  double alpha = 0.5;                // data.alpha (Dirichlet concentration)
+  // [model]
+  std::string model = "mlp";         // model.arch: mlp | cnn | layer list
+  // [train]
+  std::string optimizer = "sgd";     // train.optimizer: sgd | adam
+  double epochs = 5;                 // train.epochs (over each peer's shard)
+  int64_t batch = 64;                // train.batch (per peer)
+  double lr = 0.1;                   // train.lr
+  std::string lr_schedule = "cosine";  // train.lr_schedule: constant | cosine
+  double momentum = 0.9;             // train.momentum (sgd) / beta1 (adam)
+  double weight_decay = 0.0;         // train.weight_decay
+  int64_t eval_every = 0;            // train.eval_every: steps per peer; 0 = once per epoch
+  // [gossip]
+  std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta
+  double threshold = 1e-3;           // gossip.threshold (tau)
+  double trigger = 0.0;              // gossip.trigger: send nothing while ||r||^2 < trigger
+  int64_t every = 1;                 // gossip.every: gossip round every K local steps
+  double gamma = 0.5;                // gossip.gamma: consensus step size
+  std::string topology = "ring";     // gossip.topology: ring | torus | exponential | random | complete
+  int64_t degree = 4;                // gossip.degree (random d-regular)
+  // [sim]
+  int64_t peers = 8;                 // sim.peers
+  double latency_ms = 1.0;           // sim.latency_ms (one way, per message)
+  double bandwidth_mbps = 1000.0;    // sim.bandwidth_mbps (each peer's uplink); 0 = unlimited
+  double loss = 0.0;                 // sim.loss: probability a message is lost
+  double speed_spread = 0.0;         // sim.speed_spread: peer i's step costs step_ms * (1 + spread*u_i)
+  double step_ms = 0.0;              // sim.step_ms: virtual cost of one step; 0 = model from FLOPs
+  double gflops = 50.0;              // sim.gflops: modelled peer speed when step_ms = 0
+};
+
+}  // namespace murmur

@@ -1,0 +1,20 @@
+// gemm: C = alpha * op(A) * op(B) + beta * C on row-major float buffers,
+// through OpenBLAS cblas_sgemm. op(X) is X or X^T. Shapes: op(A) is m x k,
+// op(B) is k x n, C is m x n; lda/ldb/ldc are the row strides as stored.
+#pragma once
+#include <cstdint>
+
+namespace murmur {
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc);
+
+// Convenience for densely stored operands (lda etc. follow from the shapes).
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, const float* b, float beta, float* c);
+
+// Sets OpenBLAS's own thread pool size (it ignores OpenMP settings).
+void set_blas_threads(int n);
+
+}  // namespace murmur

@@ -1,0 +1,36 @@
+// Layer: one differentiable operation of a Sequential model.
+// Contract:
+//  - Shapes carry the batch as the first dimension; `output_shape` maps a
+//    per-sample input shape (no batch) to the per-sample output shape.
+//  - Parameters and gradients are not owned: `bind` hands the layer views
+//    into the model's flat buffers (param_count() floats each).
+//  - forward(x) returns a reference to a buffer owned by the layer (valid
+//    until the next forward) and keeps what backward needs.
+//  - backward(dy) OVERWRITES this layer's parameter gradients (no
+//    accumulation) and returns dL/dx in a layer-owned buffer.
+//  - Buffers are resized, not reallocated, when the batch size repeats.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "tensor/rng.hpp"
+#include "tensor/tensor.hpp"
+
+namespace murmur {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual std::string name() const = 0;              // e.g. "linear(784->256)"
+  virtual Shape output_shape(const Shape& in) const = 0;  // per sample
+  virtual int64_t param_count() const { return 0; }
+  virtual void bind(float* /*params*/, float* /*grads*/) {}
+  // PyTorch's default initialisation for the layer type, drawn from rng.
+  virtual void init(Rng& /*rng*/) {}
+  virtual const Tensor& forward(const Tensor& x) = 0;
+  virtual const Tensor& backward(const Tensor& dy) = 0;
+  // Multiply-adds of one sample's forward pass (for cost models).
+  virtual int64_t forward_flops(const Shape& /*in*/) const { return 0; }
+};
+
+}  // namespace murmur

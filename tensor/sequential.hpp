@@ -1,0 +1,55 @@
+// Sequential: a chain of layers whose parameters all live in ONE contiguous
+// float buffer (and gradients in another of the same size), with per-layer
+// views. Gossip, checkpoints and verification work on params()/grads().
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "tensor/layer.hpp"
+
+namespace murmur {
+
+class Sequential {
+ public:
+  // input_shape is per sample, e.g. {1, 28, 28}.
+  Sequential(std::vector<std::unique_ptr<Layer>> layers, Shape input_shape);
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+
+  void init(uint64_t seed);  // every layer's default init, from one seed
+
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const float* grads() const { return grads_.data(); }
+  int64_t param_count() const { return static_cast<int64_t>(params_.size()); }
+
+  const Tensor& forward(const Tensor& x);    // x: [batch, input_shape...]
+  void backward(const Tensor& dlogits);      // fills grads()
+
+  const Shape& input_shape() const { return input_shape_; }
+  Shape output_shape() const;                // per sample
+  size_t layer_count() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_[i]; }
+  int64_t forward_flops() const;             // per sample
+  std::string describe() const;              // one line per layer, with sizes
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  Shape input_shape_;
+  std::vector<float> params_, grads_;
+};
+
+// Builds a model from a spec:
+//  "mlp"  = flatten, linear 784-256, relu, linear 256-128, relu, linear 128-10
+//  "cnn"  = conv 5x5 1->32, relu, maxpool 2, conv 5x5 32->64, relu, maxpool 2,
+//           flatten, linear 1024-256, relu, linear 256-10 (as ../shared/bench/torch_cnn.py)
+//  or a comma-separated layer list, e.g.
+//  "flatten,linear:128,relu,linear:10" or "conv2d:8:3,relu,maxpool2d:2,flatten,linear:10"
+//  (conv2d:OUT:K[:STRIDE[:PAD]], maxpool2d:K, linear:OUT, relu, sigmoid, tanh, flatten).
+// Input sizes are inferred from input_shape. Throws std::invalid_argument
+// naming the offending item on a bad spec.
+std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
+                                        int64_t num_classes);
+
+}  // namespace murmur
