@@ -9,7 +9,12 @@
 //  - backward(dy) OVERWRITES this layer's parameter gradients (no
 //    accumulation) and returns dL/dx in a layer-owned buffer.
 //  - Buffers are resized, not reallocated, when the batch size repeats.
+//  - need_input_grad() false lets backward skip dL/dx (Sequential clears it
+//    on the first trainable layer, as PyTorch skips grads of the input);
+//    backward's return value is then unspecified.
 #pragma once
+#include <algorithm>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -31,6 +36,22 @@ class Layer {
   virtual const Tensor& backward(const Tensor& dy) = 0;
   // Multiply-adds of one sample's forward pass (for cost models).
   virtual int64_t forward_flops(const Shape& /*in*/) const { return 0; }
+
+  void set_need_input_grad(bool on) { need_input_grad_ = on; }
+  bool need_input_grad() const { return need_input_grad_; }
+
+ protected:
+  bool need_input_grad_ = true;
 };
+
+// Tensor::resize takes a Shape by value, which allocates; these skip it when
+// the shape is already right, so steady-state steps never touch the heap.
+inline void ensure_shape(Tensor& t, std::initializer_list<int64_t> dims) {
+  if (!std::equal(t.shape().begin(), t.shape().end(), dims.begin(), dims.end()))
+    t.resize(Shape(dims));
+}
+inline void ensure_shape(Tensor& t, const Shape& s) {
+  if (t.shape() != s) t.resize(s);
+}
 
 }  // namespace murmur

@@ -27,6 +27,12 @@ class Sequential {
   const Tensor& forward(const Tensor& x);    // x: [batch, input_shape...]
   void backward(const Tensor& dlogits);      // fills grads()
 
+  // dL/dx is skipped by default (the data needs no gradient, and the first
+  // trainable layer's dx product is pure waste then). A pipeline stage turns
+  // it on and reads input_grad() after backward.
+  void set_need_input_grad(bool on);
+  const Tensor& input_grad() const { return *input_grad_; }
+
   const Shape& input_shape() const { return input_shape_; }
   Shape output_shape() const;                // per sample
   size_t layer_count() const { return layers_.size(); }
@@ -38,6 +44,13 @@ class Sequential {
   std::vector<std::unique_ptr<Layer>> layers_;
   Shape input_shape_;
   std::vector<float> params_, grads_;
+  std::vector<Shape> shapes_;     // per-sample input of layer i; output at the end
+  std::vector<int64_t> offsets_;  // layer i's slice of params_/grads_
+  bool need_input_grad_ = false;
+  size_t backward_stop_ = 0;      // backward runs layers [backward_stop_, n)
+  Tensor empty_;
+  const Tensor* input_grad_ = &empty_;
+  void plan_backward();
 };
 
 // Builds a model from a spec:
@@ -48,7 +61,8 @@ class Sequential {
 //  "flatten,linear:128,relu,linear:10" or "conv2d:8:3,relu,maxpool2d:2,flatten,linear:10"
 //  (conv2d:OUT:K[:STRIDE[:PAD]], maxpool2d:K, linear:OUT, relu, sigmoid, tanh, flatten).
 // Input sizes are inferred from input_shape. Throws std::invalid_argument
-// naming the offending item on a bad spec.
+// naming the offending item on a bad spec, or when the model's output is not
+// [num_classes] (num_classes <= 0 skips that check).
 std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
                                         int64_t num_classes);
 

@@ -1,0 +1,67 @@
+#include "actors/gossip_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <iostream>
+
+namespace murmur {
+
+namespace {
+
+struct gossip_actor_state {
+  std::unique_ptr<gossip_state> gossip;
+  std::shared_ptr<Sequential> model;
+  transport_actor transport;
+  uint32_t self = 0;
+  static inline const char* name = "gossip";
+};
+
+gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
+                                            peer_settings s, std::shared_ptr<Sequential> model,
+                                            transport_actor transport) {
+  auto& st = self->state;
+  st.self = s.id;
+  st.model = std::move(model);
+  st.transport = std::move(transport);
+  st.gossip = std::make_unique<gossip_state>(
+      s.id, s.neighbours, s.gossip,
+      std::span<const float>(st.model->params(), static_cast<size_t>(st.model->param_count())));
+  return {
+      [self](mix_atom) -> bool {
+        auto& st = self->state;
+        st.gossip->mix({st.model->params(), static_cast<size_t>(st.model->param_count())});
+        return true;
+      },
+      [self](publish_atom, uint64_t step) -> bool {
+        auto& st = self->state;
+        auto frame = st.gossip->publish(
+            {st.model->params(), static_cast<size_t>(st.model->param_count())}, step);
+        if (!frame.empty()) {
+          wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
+          for (uint32_t to : st.gossip->neighbours()) self->send(st.transport, send_atom::value, st.self, to, w);
+        }
+        return true;
+      },
+      [self](deliver_atom, uint32_t from, const wire_frame& w) {
+        auto& st = self->state;
+        reject_reason why{};
+        if (!w.bytes || st.gossip->receive(from, *w.bytes, &why)) return;
+        // Dropped and counted; log the first few per peer so a flood cannot flood the log.
+        auto n = st.gossip->counters().rejected_total();
+        if (n <= 10 || n % 1000 == 0)
+          std::cerr << "peer " << st.self << ": dropped frame from peer " << from << " ("
+                    << to_string(why) << ", " << w.bytes->size() << " bytes; " << n
+                    << " dropped so far)\n";
+      },
+      [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
+  };
+}
+
+}  // namespace
+
+gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
+                          std::shared_ptr<Sequential> model, transport_actor transport) {
+  return sys.spawn(gossip_behavior, s, std::move(model), std::move(transport));
+}
+
+}  // namespace murmur

@@ -1,0 +1,169 @@
+#include "actors/gossip_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace murmur {
+
+std::string_view to_string(reject_reason r) {
+  auto i = static_cast<uint8_t>(r);
+  if (i < frame_error_count) return to_string(static_cast<frame_error>(i));
+  switch (r) {
+    case reject_reason::wrong_shape: return "wrong_shape";
+    case reject_reason::unknown_sender: return "unknown_sender";
+    case reject_reason::wrong_kind: return "wrong_kind";
+    case reject_reason::stale: return "stale";
+    default: return "unknown";
+  }
+}
+
+uint64_t gossip_counters::rejected_total() const {
+  uint64_t n = 0;
+  for (size_t i = 1; i < rejected.size(); ++i) n += rejected[i];
+  return n;
+}
+
+gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
+                           std::span<const float> x0)
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+  if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
+    throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
+  last_round_.assign(neighbours_.size(), 0);
+  if (s_.mode == gossip_mode::delta) {
+    residual_.assign(dim_, 0.f);
+    pending_.assign(dim_, 0.f);
+    base_.assign(x0.begin(), x0.end());
+  } else {
+    // Every peer starts from the same initial parameters, so each copy of
+    // every public estimate starts equal to x0.
+    self_hat_.assign(x0.begin(), x0.end());
+    nbr_hat_.assign(neighbours_.size(), self_hat_);
+  }
+}
+
+int gossip_state::neighbour_slot(uint32_t peer) const {
+  for (size_t i = 0; i < neighbours_.size(); ++i)
+    if (neighbours_[i] == peer) return static_cast<int>(i);
+  return -1;
+}
+
+void gossip_state::mix(std::span<float> x) {
+  if (x.size() != dim_) throw std::invalid_argument("gossip_state::mix: wrong parameter count");
+  if (s_.mode == gossip_mode::delta) {
+    for (size_t k = 0; k < dim_; ++k) {
+      x[k] += pending_[k];
+      pending_[k] = 0.f;
+    }
+    std::copy(x.begin(), x.end(), base_.begin());
+    return;
+  }
+  if (neighbours_.empty()) return;
+  const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
+  const float deg = static_cast<float>(neighbours_.size());
+  float* xp = x.data();
+  const float* sh = self_hat_.data();
+  // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
+  for (size_t k = 0; k < dim_; ++k) xp[k] -= c * deg * sh[k];
+  for (const auto& h : nbr_hat_) {
+    const float* hp = h.data();
+    for (size_t k = 0; k < dim_; ++k) xp[k] += c * hp[k];
+  }
+}
+
+std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
+  if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
+  ++counters_.rounds;
+  if (neighbours_.empty()) return {};
+  const float tau = static_cast<float>(s_.threshold);
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  if (s_.mode == gossip_mode::delta) {
+    for (size_t k = 0; k < dim_; ++k) residual_[k] += x[k] - base_[k];
+    std::copy(x.begin(), x.end(), base_.begin());
+    if (s_.trigger > 0) {
+      double n2 = 0;
+      for (float r : residual_) n2 += static_cast<double>(r) * r;
+      if (n2 < s_.trigger) { ++counters_.silent_rounds; return {}; }
+    }
+    for (size_t k = 0; k < dim_; ++k) {
+      if (residual_[k] != 0.f && std::fabs(residual_[k]) >= tau) {
+        out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        out_msg_.values.push_back(residual_[k]);
+        residual_[k] = 0.f;
+      }
+    }
+    out_msg_.kind = update_kind::sparse_add;
+  } else {
+    if (s_.trigger > 0) {
+      double n2 = 0;
+      for (size_t k = 0; k < dim_; ++k) {
+        double r = static_cast<double>(x[k]) - self_hat_[k];
+        n2 += r * r;
+      }
+      if (n2 < s_.trigger) { ++counters_.silent_rounds; return {}; }
+    }
+    for (size_t k = 0; k < dim_; ++k) {
+      if (std::fabs(x[k] - self_hat_[k]) >= tau) {
+        self_hat_[k] = x[k];
+        out_msg_.indices.push_back(static_cast<uint32_t>(k));
+      }
+    }
+    // Dense coding is cheaper once more than ~4/5 of the coordinates move.
+    if (5 * out_msg_.indices.size() > 4 * dim_) {
+      out_msg_.kind = update_kind::dense_set;
+      out_msg_.indices.clear();
+      out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
+    } else {
+      out_msg_.kind = update_kind::sparse_set;
+      for (uint32_t k : out_msg_.indices) out_msg_.values.push_back(self_hat_[k]);
+    }
+  }
+  if (out_msg_.values.empty()) { ++counters_.silent_rounds; return {}; }
+  out_msg_.sender = self_;
+  out_msg_.round = ++round_;
+  out_msg_.step = step;
+  out_msg_.dim = static_cast<uint32_t>(dim_);
+  counters_.coords_sent += out_msg_.values.size();
+  encode_gossip(out_msg_, out_frame_);
+  counters_.msgs_sent += neighbours_.size();
+  counters_.bytes_sent += out_frame_.size() * neighbours_.size();
+  return out_frame_;
+}
+
+bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why) {
+  ++counters_.msgs_received;
+  counters_.bytes_received += frame.size();
+  auto reject = [&](reject_reason r) {
+    ++counters_.rejected[static_cast<size_t>(r)];
+    if (why) *why = r;
+    return false;
+  };
+  auto err = decode_gossip(frame, s_.max_frame_bytes, in_msg_);
+  if (err != frame_error::none) return reject(static_cast<reject_reason>(err));
+  if (in_msg_.dim != dim_) return reject(reject_reason::wrong_shape);
+  int slot = neighbour_slot(in_msg_.sender);
+  if (slot < 0 || in_msg_.sender != from) return reject(reject_reason::unknown_sender);
+  bool delta = s_.mode == gossip_mode::delta;
+  if (delta != (in_msg_.kind == update_kind::sparse_add)) return reject(reject_reason::wrong_kind);
+  auto& last = last_round_[static_cast<size_t>(slot)];
+  if (in_msg_.round <= last) return reject(reject_reason::stale);
+  last = in_msg_.round;
+  if (why) *why = static_cast<reject_reason>(frame_error::none);
+  switch (in_msg_.kind) {
+    case update_kind::dense_set:
+      std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());
+      break;
+    case update_kind::sparse_set: {
+      auto& h = nbr_hat_[static_cast<size_t>(slot)];
+      for (size_t i = 0; i < in_msg_.indices.size(); ++i) h[in_msg_.indices[i]] = in_msg_.values[i];
+      break;
+    }
+    case update_kind::sparse_add:
+      for (size_t i = 0; i < in_msg_.indices.size(); ++i) pending_[in_msg_.indices[i]] += in_msg_.values[i];
+      break;
+  }
+  return true;
+}
+
+}  // namespace murmur

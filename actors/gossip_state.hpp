@@ -1,0 +1,77 @@
+// gossip_state: the gossip algorithm of one peer, without actors or sockets.
+// It keeps the public estimate x_hat of itself and of each neighbour and
+// decides what to publish (CHOCO-SGD with a per-coordinate threshold
+// compressor and error feedback; tau = 0 is dense gossip), or, in delta
+// mode, a residual of local changes broadcast when it crosses +-tau.
+//
+//   mix(x):     threshold/dense/local_sgd: x += gamma * sum_j w (x_hat_j - x_hat_self)
+//               delta: x += increments received since the last mix
+//   publish(x): threshold/dense/local_sgd: coordinates with |x - x_hat_self| >= tau
+//               become public (x_hat_self[k] = x[k]) and are sent as absolute values;
+//               delta: residual += change since the last mix; |residual| >= tau sent, zeroed
+//   receive(frame): validated completely before any state changes; a rejected
+//               frame leaves the state byte-identical and is counted by reason.
+// Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "actors/peer_settings.hpp"
+#include "protocols/gossip_messages.hpp"
+
+namespace murmur {
+
+enum class reject_reason : uint8_t {
+  // frame_error values first (too_short .. undecodable), then:
+  wrong_shape = frame_error_count,  // dim differs from ours
+  unknown_sender,                   // not a neighbour, or not who the transport says
+  wrong_kind,                       // kind does not fit our gossip mode
+  stale,                            // round not newer than the last one seen
+  count_
+};
+std::string_view to_string(reject_reason r);
+
+struct gossip_counters {
+  uint64_t bytes_sent = 0, msgs_sent = 0, bytes_received = 0, msgs_received = 0;
+  uint64_t rounds = 0, silent_rounds = 0, coords_sent = 0;
+  std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
+  uint64_t rejected_total() const;
+};
+
+class gossip_state {
+ public:
+  gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
+               std::span<const float> x0);
+
+  void mix(std::span<float> x);
+  // Returns the frame to send to every neighbour, or an empty span if silent.
+  std::span<const std::byte> publish(std::span<const float> x, uint64_t step);
+  // `from` is who the transport says sent it; a frame claiming another
+  // sender is rejected. Returns true when accepted; else *why says why.
+  bool receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why = nullptr);
+
+  const std::vector<uint32_t>& neighbours() const { return neighbours_; }
+  gossip_counters& counters() { return counters_; }
+  const gossip_counters& counters() const { return counters_; }
+  std::span<const float> public_estimate() const { return self_hat_; }
+
+ private:
+  uint32_t self_;
+  std::vector<uint32_t> neighbours_;
+  gossip_settings s_;
+  size_t dim_;
+  std::vector<float> self_hat_;                   // x_hat_self (threshold modes)
+  std::vector<std::vector<float>> nbr_hat_;       // x_hat_j, in neighbours_ order
+  std::vector<uint64_t> last_round_;              // per neighbour
+  std::vector<float> residual_, base_, pending_;  // delta mode
+  uint64_t round_ = 0;
+  gossip_update out_msg_, in_msg_;
+  std::vector<std::byte> out_frame_;
+  gossip_counters counters_;
+  int neighbour_slot(uint32_t peer) const;
+};
+
+}  // namespace murmur

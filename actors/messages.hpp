@@ -1,0 +1,70 @@
+// The typed interfaces of a peer's actors and the messages between them.
+// CAF 0.17 spellings (atom(), replies_to<>::with<>) are kept to this file.
+//
+//   driver --cycle--> shard --mix/publish--> gossip --send--> transport
+//   transport --deliver(from, frame)--> gossip (of the destination peer)
+//
+// The transport is whatever carries frames between peers: the simulated
+// network (sim/) or ZeroMQ sockets; the actors cannot tell which.
+#pragma once
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "actors/gossip_state.hpp"
+#include "actors/trainer.hpp"
+
+namespace murmur {
+
+using cycle_atom = caf::atom_constant<caf::atom("cycle")>;
+using eval_atom = caf::atom_constant<caf::atom("eval")>;
+using mix_atom = caf::atom_constant<caf::atom("mix")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+// One serialized frame, shared (not copied) by every receiver of a round.
+struct wire_frame {
+  std::shared_ptr<const std::vector<std::byte>> bytes;
+};
+
+// Result of one cycle of a shard: step number reached and its batch loss.
+struct step_report {
+  uint64_t step = 0;
+  float loss = 0;
+  bool published = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_report& x) {
+  return f(caf::meta::type_name("step_report"), x.step, x.loss, x.published);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, eval_report& x) {
+  return f(caf::meta::type_name("eval_report"), x.test_loss, x.test_accuracy, x.train_loss, x.steps);
+}
+
+using transport_actor =
+    caf::typed_actor<caf::reacts_to<send_atom, uint32_t /*from*/, uint32_t /*to*/, wire_frame>>;
+
+using gossip_actor = caf::typed_actor<
+    caf::replies_to<mix_atom>::with<bool>,
+    caf::replies_to<publish_atom, uint64_t /*step*/>::with<bool>,
+    caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
+    caf::replies_to<stats_atom>::with<gossip_counters>>;
+
+using shard_actor = caf::typed_actor<
+    caf::replies_to<cycle_atom>::with<step_report>,
+    caf::replies_to<eval_atom>::with<eval_report>>;
+
+}  // namespace murmur
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::wire_frame)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::gossip_counters)

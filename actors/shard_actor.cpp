@@ -1,0 +1,45 @@
+#include "actors/shard_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace murmur {
+
+namespace {
+
+shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<trainer> t,
+                                          int64_t every, gossip_actor gossip) {
+  const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(1, every));
+  return {
+      [=](cycle_atom) -> caf::result<step_report> {
+        auto rp = self->make_response_promise<step_report>();
+        const uint64_t n = t->steps_done();
+        auto step_and_publish = [=]() mutable {
+          step_report r{n + 1, t->step(), false};
+          if (r.step % k != 0) {
+            rp.deliver(r);
+            return;
+          }
+          self->request(gossip, caf::infinite, publish_atom::value, r.step).then([=](bool) mutable {
+            r.published = true;
+            rp.deliver(r);
+          });
+        };
+        if (n > 0 && n % k == 0)
+          self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { step_and_publish(); });
+        else
+          step_and_publish();
+        return rp;
+      },
+      [=](eval_atom) -> eval_report { return t->evaluate(); },
+  };
+}
+
+}  // namespace
+
+shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t every,
+                        gossip_actor gossip) {
+  return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip));
+}
+
+}  // namespace murmur

@@ -1,0 +1,17 @@
+// shard_actor: trains one peer's model on its data shard. Each `cycle` is
+// one local step, bracketed by the gossip rounds: every K = gossip_every
+// steps it first asks the gossip actor to mix what has arrived, then steps,
+// then asks it to publish. It answers the cycle only when all of that is
+// done, so whoever drives it (a simulation clock or a real-time loop)
+// decides when the next step happens.
+#pragma once
+#include <memory>
+
+#include "actors/messages.hpp"
+
+namespace murmur {
+
+shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t gossip_every,
+                        gossip_actor gossip);
+
+}  // namespace murmur

@@ -1,0 +1,83 @@
+#include "actors/topology.hpp"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "tensor/rng.hpp"
+
+namespace murmur {
+
+namespace {
+
+using graph = std::vector<std::set<uint32_t>>;
+
+void link(graph& g, uint32_t a, uint32_t b) {
+  if (a == b) return;
+  g[a].insert(b);
+  g[b].insert(a);
+}
+
+graph random_regular(uint32_t n, uint32_t d, uint64_t seed) {
+  if (d >= n || (static_cast<uint64_t>(n) * d) % 2 != 0)
+    throw std::invalid_argument("topology 'random' needs degree < peers and peers*degree even (peers=" +
+                                std::to_string(n) + ", degree=" + std::to_string(d) + ")");
+  Rng rng(seed);
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    std::vector<uint32_t> stubs;
+    for (uint32_t i = 0; i < n; ++i) stubs.insert(stubs.end(), d, i);
+    rng.shuffle(stubs.begin(), stubs.end());
+    graph g(n);
+    bool ok = true;
+    for (size_t i = 0; ok && i < stubs.size(); i += 2) {
+      uint32_t a = stubs[i], b = stubs[i + 1];
+      if (a == b || g[a].count(b)) ok = false;
+      else link(g, a, b);
+    }
+    if (ok) return g;
+  }
+  throw std::invalid_argument("topology 'random': found no simple " + std::to_string(d) +
+                              "-regular graph on " + std::to_string(n) + " peers");
+}
+
+}  // namespace
+
+std::vector<std::vector<uint32_t>> make_topology(const std::string& kind, uint32_t n,
+                                                 uint32_t degree, uint64_t seed) {
+  graph g(n);
+  if (n > 1) {
+    if (kind == "ring") {
+      for (uint32_t i = 0; i < n; ++i) link(g, i, (i + 1) % n);
+    } else if (kind == "complete") {
+      for (uint32_t i = 0; i < n; ++i)
+        for (uint32_t j = i + 1; j < n; ++j) link(g, i, j);
+    } else if (kind == "exponential") {
+      for (uint32_t i = 0; i < n; ++i)
+        for (uint32_t s = 1; s < n; s *= 2) link(g, i, (i + s) % n);
+    } else if (kind == "torus") {
+      uint32_t rows = 0;
+      for (uint32_t r = 3; r * r <= n; ++r)
+        if (n % r == 0) rows = r;
+      if (rows == 0)
+        throw std::invalid_argument("topology 'torus' needs peers = rows*cols with rows, cols >= 3 (peers=" +
+                                    std::to_string(n) + ")");
+      uint32_t cols = n / rows;
+      for (uint32_t r = 0; r < rows; ++r)
+        for (uint32_t c = 0; c < cols; ++c) {
+          uint32_t i = r * cols + c;
+          link(g, i, r * cols + (c + 1) % cols);
+          link(g, i, ((r + 1) % rows) * cols + c);
+        }
+    } else if (kind == "random") {
+      g = random_regular(n, degree, seed);
+    } else {
+      throw std::invalid_argument("unknown topology '" + kind +
+                                  "' (allowed: ring, torus, exponential, random, complete)");
+    }
+  }
+  std::vector<std::vector<uint32_t>> out(n);
+  for (uint32_t i = 0; i < n; ++i) out[i].assign(g[i].begin(), g[i].end());
+  return out;
+}
+
+}  // namespace murmur

@@ -1,0 +1,67 @@
+#include "actors/trainer.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "tensor/loss.hpp"
+
+namespace murmur {
+
+trainer::trainer(const train_settings& s, const std::string& model_spec,
+                 std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
+                 std::shared_ptr<const Dataset> test)
+    : s_(s), train_(std::move(train)), test_(std::move(test)),
+      batches_(*train_, std::move(shard), s.batch, s.data_seed) {
+  model_ = std::shared_ptr<Sequential>(
+      build_model(model_spec, train_->sample_shape(), train_->num_classes).release());
+  model_->init(s_.init_seed);
+  if (s_.optimizer == "adam")
+    opt_ = make_adam(model_->param_count(), static_cast<float>(s_.momentum), 0.999f, 1e-8f,
+                     static_cast<float>(s_.weight_decay));
+  else
+    opt_ = make_sgd(model_->param_count(), static_cast<float>(s_.momentum),
+                    static_cast<float>(s_.weight_decay));
+}
+
+double trainer::learning_rate() const {
+  if (!s_.cosine) return s_.lr;
+  double t = std::min(1.0, static_cast<double>(steps_) / static_cast<double>(std::max<int64_t>(1, s_.total_steps)));
+  return s_.lr * 0.5 * (1.0 + std::cos(M_PI * t));
+}
+
+float trainer::step() {
+  batches_.next(x_, y_);
+  const Tensor& logits = model_->forward(x_);
+  float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
+  model_->backward(dlogits_);
+  opt_->step(model_->params(), model_->grads(), static_cast<float>(learning_rate()));
+  ++steps_;
+  loss_sum_ += loss;
+  ++loss_count_;
+  return loss;
+}
+
+eval_report trainer::evaluate() {
+  eval_report r;
+  const int64_t n = test_->size(), chunk = 500;
+  double loss = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += chunk) {
+    int64_t e = std::min(n, b + chunk);
+    Tensor xb = test_->images.rows(b, e);
+    int64_t c = 0;
+    loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
+            static_cast<double>(e - b);
+    correct += c;
+  }
+  r.test_loss = n ? static_cast<float>(loss / static_cast<double>(n)) : 0.f;
+  r.test_accuracy = n ? static_cast<float>(static_cast<double>(correct) / static_cast<double>(n)) : 0.f;
+  r.train_loss = loss_count_ ? static_cast<float>(loss_sum_ / static_cast<double>(loss_count_)) : 0.f;
+  r.steps = steps_;
+  loss_sum_ = 0;
+  loss_count_ = 0;
+  return r;
+}
+
+}  // namespace murmur

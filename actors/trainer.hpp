@@ -1,0 +1,46 @@
+// trainer: one peer's local training on its shard (model, optimizer, batch
+// order, learning-rate schedule) and its evaluation. No actors here: the
+// shard actor drives it. The model is shared with the gossip actor, which
+// touches the parameters only while the shard actor waits for it.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "actors/peer_settings.hpp"
+#include "tensor/dataset.hpp"
+#include "tensor/optimizer.hpp"
+#include "tensor/sequential.hpp"
+
+namespace murmur {
+
+struct eval_report {
+  float test_loss = 0, test_accuracy = 0;
+  float train_loss = 0;  // mean over steps since the previous evaluation
+  uint64_t steps = 0;
+};
+
+class trainer {
+ public:
+  trainer(const train_settings& s, const std::string& model_spec,
+          std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
+          std::shared_ptr<const Dataset> test);
+  float step();               // one local optimizer step on the next batch
+  eval_report evaluate();     // on the whole test set; resets the train-loss mean
+  double learning_rate() const;
+  uint64_t steps_done() const { return steps_; }
+  int64_t steps_per_epoch() const { return batches_.steps_per_epoch(); }
+  const std::shared_ptr<Sequential>& model() const { return model_; }
+
+ private:
+  train_settings s_;
+  std::shared_ptr<const Dataset> train_, test_;
+  std::shared_ptr<Sequential> model_;
+  std::unique_ptr<Optimizer> opt_;
+  BatchIterator batches_;
+  Tensor x_, dlogits_;
+  std::vector<int32_t> y_;
+  uint64_t steps_ = 0, loss_count_ = 0;
+  double loss_sum_ = 0;
+};
+
+}  // namespace murmur

@@ -1,0 +1,21 @@
+// The murmur command-line verbs. Each takes the arguments after the verb and
+// returns the process exit code; usage errors print a message naming the
+// problem and return 2.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace murmur {
+
+int sim_command(const std::vector<std::string>& args);
+int sweep_command(const std::vector<std::string>& args);
+int plot_command(const std::vector<std::string>& args);
+int config_doc_command(const std::vector<std::string>& args);
+
+// Thrown for bad command lines; main prints it with the verb's usage.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace murmur

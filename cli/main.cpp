@@ -1,0 +1,58 @@
+// murmur: decentralized training. See README.md.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "sim/config_schema.hpp"
+#include "tensor/dataset.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: murmur <verb> [args]\n"
+    "  sim <config.toml> [--set key=value]... [--out DIR] [--quiet]\n"
+    "        simulate many peers on a virtual clock; writes DIR (default runs/<config name>)\n"
+    "  sweep <config.toml> --param key=v1,v2,... [--set key=value]... [--out DIR]\n"
+    "        one simulation per value; prints and writes a CSV table and sweep.png\n"
+    "  plot <run dir>        redraw a run's accuracy.png\n"
+    "  config-doc            print the table of config keys (markdown)\n"
+    "  help                  this text\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(usage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string verb = args[0];
+  args.erase(args.begin());
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+  try {
+    if (verb == "sim") return murmur::sim_command(args);
+    if (verb == "sweep") return murmur::sweep_command(args);
+    if (verb == "plot") return murmur::plot_command(args);
+    if (verb == "config-doc") return murmur::config_doc_command(args);
+    std::fprintf(stderr, "murmur: unknown verb '%s'\n%s", verb.c_str(), usage);
+    return 2;
+  } catch (const murmur::UsageError& e) {
+    std::fprintf(stderr, "murmur %s: %s\n%s", verb.c_str(), e.what(), usage);
+    return 2;
+  } catch (const murmur::ConfigError& e) {
+    std::fprintf(stderr, "murmur %s: config error: %s\n", verb.c_str(), e.what());
+    return 2;
+  } catch (const murmur::DataError& e) {
+    std::fprintf(stderr, "murmur %s: data error: %s\n", verb.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "murmur %s: error: %s\n", verb.c_str(), e.what());
+    return 1;
+  }
+}

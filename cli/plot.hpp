@@ -1,0 +1,13 @@
+// PNG plots through gnuplot (Debian's gnuplot-nox). Plotting is best effort:
+// without gnuplot the data files stay and a note says how to get the plots.
+#pragma once
+#include <string>
+
+namespace murmur {
+
+// run_dir/curve.tsv -> run_dir/accuracy.png (accuracy vs virtual time and vs bytes).
+bool plot_run(const std::string& run_dir, std::string* note);
+// sweep_dir/sweep.csv -> sweep_dir/sweep.png (accuracy vs bytes, one point per value).
+bool plot_sweep(const std::string& sweep_dir, const std::string& key, std::string* note);
+
+}  // namespace murmur

@@ -1,0 +1,53 @@
+// Frame codec: every message that crosses a wire (or the simulated network)
+// is one frame = 16-byte header + payload.
+//   offset 0  u32 magic 'MRMR' (0x4D524D52)   offset 8  u32 payload length
+//   offset 4  u16 protocol version           offset 12 u32 CRC32C(payload)
+//   offset 6  u16 message type
+// All header fields are little-endian. decode_frame never throws and never
+// allocates: it validates and returns a view of the payload, or the reason
+// the frame was dropped.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace murmur {
+
+inline constexpr uint32_t frame_magic = 0x4D524D52;
+inline constexpr uint16_t protocol_version = 1;
+inline constexpr size_t frame_header_bytes = 16;
+
+enum class message_type : uint16_t {
+  gossip_update = 1,
+};
+bool known_message_type(uint16_t t);
+
+enum class frame_error : uint8_t {
+  none = 0,
+  too_short,       // fewer bytes than a header
+  bad_magic,
+  bad_version,
+  unknown_type,
+  too_large,       // over the receiver's max frame size
+  length_mismatch, // header length != bytes present
+  bad_checksum,
+  undecodable,     // payload failed to decode or validate (set by payload decoders)
+};
+inline constexpr int frame_error_count = 9;
+std::string_view to_string(frame_error e);
+
+uint32_t crc32c(const void* data, size_t n);
+
+// Appends a frame holding `payload` to `out` (cleared first).
+void encode_frame(message_type type, std::span<const std::byte> payload, std::vector<std::byte>& out);
+
+struct decoded_frame {
+  frame_error error = frame_error::none;
+  message_type type{};
+  std::span<const std::byte> payload;
+};
+decoded_frame decode_frame(std::span<const std::byte> frame, size_t max_frame_bytes);
+
+}  // namespace murmur

@@ -1,0 +1,542 @@
+// The key table and the generic code that parses, sets, prints and documents
+// RunConfig through it. Each key appears exactly once, in kTable below.
+#include "sim/config_schema.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+
+#include <toml++/toml.h>
+
+namespace murmur {
+namespace {
+
+// ---------------------------------------------------------------- the table
+
+// One side of a numeric range.
+struct Bound {
+  enum Kind : uint8_t { None, Incl, Excl } kind = None;
+  double v = 0;
+};
+constexpr Bound unbounded{};
+constexpr Bound ge(double v) { return {Bound::Incl, v}; }  // lower, inclusive
+constexpr Bound gt(double v) { return {Bound::Excl, v}; }  // lower, exclusive
+constexpr Bound le(double v) { return {Bound::Incl, v}; }  // upper, inclusive
+constexpr Bound lt(double v) { return {Bound::Excl, v}; }  // upper, exclusive
+
+using Field = std::variant<uint64_t RunConfig::*, int64_t RunConfig::*, double RunConfig::*,
+                           std::string RunConfig::*>;
+
+enum class Kind { Int, Float, String, Enum };
+
+struct KeyDef {
+  std::string name;                  // "section.key"
+  Field field;                       // where the value lives in RunConfig
+  Bound lo, hi;                      // numeric keys
+  std::vector<std::string> choices;  // enum keys; empty otherwise
+  bool non_empty = false;            // string keys
+  std::string doc;                   // one line
+
+  Kind kind() const {
+    switch (field.index()) {
+      case 0:
+      case 1: return Kind::Int;
+      case 2: return Kind::Float;
+      default: return choices.empty() ? Kind::String : Kind::Enum;
+    }
+  }
+  std::string section() const { return name.substr(0, name.find('.')); }
+};
+
+KeyDef num(std::string name, Field f, Bound lo, Bound hi, std::string doc) {
+  return {std::move(name), f, lo, hi, {}, false, std::move(doc)};
+}
+KeyDef choice(std::string name, std::string RunConfig::*f, std::vector<std::string> values,
+              std::string doc) {
+  return {std::move(name), f, {}, {}, std::move(values), false, std::move(doc)};
+}
+KeyDef text(std::string name, std::string RunConfig::*f, bool non_empty, std::string doc) {
+  return {std::move(name), f, {}, {}, {}, non_empty, std::move(doc)};
+}
+
+const std::vector<KeyDef>& table() {
+  using R = RunConfig;
+  static const std::vector<KeyDef> t = {
+      num("run.seed", &R::seed, ge(0), unbounded,
+          "Master random seed of the run"),
+
+      choice("data.dataset", &R::dataset, {"fashion-mnist", "synthetic"}, "Training data set"),
+      text("data.dir", &R::data_dir, false, "Directory holding the Fashion-MNIST files"),
+      num("data.train_samples", &R::train_samples, ge(0), unbounded,
+          "Training samples to use; 0 = all"),
+      num("data.test_samples", &R::test_samples, ge(0), unbounded, "Test samples to use; 0 = all"),
+      choice("data.partition", &R::partition, {"iid", "dirichlet"},
+             "How the training samples are split across peers"),
+      num("data.alpha", &R::alpha, gt(0), unbounded,
+          "Dirichlet concentration for partition = dirichlet (smaller = more skewed)"),
+
+      text("model.arch", &R::model, true,
+           "Model: mlp, cnn or a layer list (checked by the model builder)"),
+
+      choice("train.optimizer", &R::optimizer, {"sgd", "adam"}, "Local optimizer"),
+      num("train.epochs", &R::epochs, gt(0), le(1000), "Epochs over each peer's shard"),
+      num("train.batch", &R::batch, ge(1), le(65536), "Mini-batch size per peer"),
+      num("train.lr", &R::lr, gt(0), le(10), "Learning rate (the peak for cosine)"),
+      choice("train.lr_schedule", &R::lr_schedule, {"constant", "cosine"},
+             "Learning-rate schedule"),
+      num("train.momentum", &R::momentum, ge(0), lt(1), "SGD momentum / Adam beta1"),
+      num("train.weight_decay", &R::weight_decay, ge(0), lt(1), "L2 weight decay"),
+      num("train.eval_every", &R::eval_every, ge(0), unbounded,
+          "Evaluate every N steps per peer; 0 = once per epoch"),
+
+      choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
+             "Gossip protocol"),
+      num("gossip.threshold", &R::threshold, ge(0), unbounded, "Sparsification threshold tau"),
+      num("gossip.trigger", &R::trigger, ge(0), unbounded,
+          "Send nothing while the residual's squared norm ||r||^2 < trigger"),
+      num("gossip.every", &R::every, ge(1), unbounded, "A gossip round every K local steps"),
+      num("gossip.gamma", &R::gamma, gt(0), le(1), "Consensus step size"),
+      choice("gossip.topology", &R::topology, {"ring", "torus", "exponential", "random", "complete"},
+             "Peer graph"),
+      num("gossip.degree", &R::degree, ge(1), unbounded,
+          "Degree of the random d-regular graph (topology = random)"),
+
+      num("sim.peers", &R::peers, ge(1), le(1024), "Number of simulated peers"),
+      num("sim.latency_ms", &R::latency_ms, ge(0), unbounded, "One-way latency per message, ms"),
+      num("sim.bandwidth_mbps", &R::bandwidth_mbps, ge(0), unbounded,
+          "Each peer's uplink bandwidth, Mbit/s; 0 = unlimited"),
+      num("sim.loss", &R::loss, ge(0), lt(1), "Probability that a message is lost"),
+      num("sim.speed_spread", &R::speed_spread, ge(0), le(10),
+          "Peer heterogeneity: peer i's step costs step_ms * (1 + speed_spread * u_i)"),
+      num("sim.step_ms", &R::step_ms, ge(0), unbounded,
+          "Virtual cost of one local step, ms; 0 = modelled from FLOPs and sim.gflops"),
+      num("sim.gflops", &R::gflops, gt(0), unbounded,
+          "Modelled peer speed, GFLOP/s (used when sim.step_ms = 0)"),
+  };
+  return t;
+}
+
+const KeyDef* find_key(std::string_view name) {
+  for (const auto& d : table())
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+// ---------------------------------------------------------------- text helpers
+
+std::string shortest(double d) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
+}
+
+// A float as a TOML float literal: 5 -> "5.0", 1e-05 stays (valid TOML float).
+std::string toml_float(double d) {
+  std::string s = shortest(d);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  const char* ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(ws);
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string bound_text(Bound b, bool lower) {
+  const char* op = lower ? (b.kind == Bound::Incl ? ">= " : "> ") : (b.kind == Bound::Incl ? "<= " : "< ");
+  return op + shortest(b.v);
+}
+
+// What the key accepts, in words: ">= 1 and <= 65536", "one of sgd, adam".
+std::string allowed_text(const KeyDef& d) {
+  switch (d.kind()) {
+    case Kind::Enum: return "one of " + join(d.choices, ", ");
+    case Kind::String: return d.non_empty ? "a non-empty string" : "any string";
+    default: break;
+  }
+  std::vector<std::string> parts;
+  if (d.lo.kind != Bound::None) parts.push_back(bound_text(d.lo, true));
+  if (d.hi.kind != Bound::None) parts.push_back(bound_text(d.hi, false));
+  if (parts.empty()) return d.kind() == Kind::Int ? "any integer" : "any number";
+  return join(parts, " and ");
+}
+
+const char* type_name(Kind k) {
+  switch (k) {
+    case Kind::Int: return "int";
+    case Kind::Float: return "float";
+    case Kind::String: return "string";
+    case Kind::Enum: return "enum";
+  }
+  return "?";
+}
+
+const char* expected_text(Kind k) {
+  switch (k) {
+    case Kind::Int: return "an integer";
+    case Kind::Float: return "a number";
+    default: return "a string";
+  }
+}
+
+// ---------------------------------------------------------------- errors
+
+[[noreturn]] void fail(const KeyDef& d, const std::string& shown, const std::string& source,
+                       const std::string& what) {
+  throw ConfigError(d.name + " = " + shown + " in " + source + ": " + what);
+}
+
+[[noreturn]] void fail_type(const KeyDef& d, const std::string& shown, const std::string& source,
+                            const std::string& got) {
+  fail(d, shown, source,
+       std::string("expected ") + expected_text(d.kind()) + " (" + allowed_text(d) + "), got " + got);
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string_view leaf(std::string_view name) {
+  size_t dot = name.rfind('.');
+  return dot == std::string_view::npos ? name : name.substr(dot + 1);
+}
+
+[[noreturn]] void fail_unknown(const std::string& name, const std::string& source) {
+  // Closest key by the whole name, or by the part after the section (so a key
+  // put in the wrong section, e.g. train.seed, still finds run.seed).
+  const KeyDef* best = nullptr;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const auto& d : table()) {
+    size_t dist = std::min(edit_distance(name, d.name), edit_distance(leaf(name), leaf(d.name)) + 1);
+    if (dist < best_d) best_d = dist, best = &d;
+  }
+  std::string msg = "unknown key '" + name + "' in " + source;
+  if (best && best_d <= std::max<size_t>(2, name.size() / 3))
+    msg += " (did you mean '" + best->name + "'?)";
+  else
+    msg += " (see `murmur config-doc` for the known keys)";
+  throw ConfigError(msg);
+}
+
+// ---------------------------------------------------------------- values
+
+using Value = std::variant<int64_t, double, std::string>;
+
+// Checks range / enum / non-empty, then stores. shown is the value as the
+// user wrote it, for messages.
+void assign(RunConfig& cfg, const KeyDef& d, const Value& v, const std::string& shown,
+            const std::string& source) {
+  if (d.kind() == Kind::Int || d.kind() == Kind::Float) {
+    double x = std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
+                                                  : std::get<double>(v);
+    if (!std::isfinite(x)) fail(d, shown, source, "must be a finite number (" + allowed_text(d) + ")");
+    bool ok = true;
+    if (d.lo.kind == Bound::Incl) ok = ok && x >= d.lo.v;
+    if (d.lo.kind == Bound::Excl) ok = ok && x > d.lo.v;
+    if (d.hi.kind == Bound::Incl) ok = ok && x <= d.hi.v;
+    if (d.hi.kind == Bound::Excl) ok = ok && x < d.hi.v;
+    if (!ok) fail(d, shown, source, "must be " + allowed_text(d));
+  } else {
+    const auto& s = std::get<std::string>(v);
+    if (d.kind() == Kind::Enum && std::find(d.choices.begin(), d.choices.end(), s) == d.choices.end())
+      fail(d, shown, source, "must be " + allowed_text(d));
+    if (d.non_empty && s.empty()) fail(d, shown, source, "must be " + allowed_text(d));
+  }
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          cfg.*member = std::get<std::string>(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          cfg.*member = std::holds_alternative<double>(v) ? std::get<double>(v)
+                                                          : static_cast<double>(std::get<int64_t>(v));
+        } else {
+          cfg.*member = static_cast<T>(std::get<int64_t>(v));
+        }
+      },
+      d.field);
+}
+
+// Text (from --set or a sweep) -> Value of the key's type.
+Value value_from_text(const KeyDef& d, const std::string& raw, const std::string& source) {
+  std::string s = trim(raw);
+  switch (d.kind()) {
+    case Kind::Int: {
+      std::string_view t = s;
+      if (!t.empty() && t[0] == '+') t.remove_prefix(1);
+      int64_t x = 0;
+      auto r = std::from_chars(t.data(), t.data() + t.size(), x);
+      if (r.ec == std::errc::result_out_of_range)
+        fail(d, raw, source, "too large for a 64-bit integer (" + allowed_text(d) + ")");
+      if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size())
+        fail_type(d, raw, source, "'" + raw + "'");
+      return x;
+    }
+    case Kind::Float: {
+      std::string_view t = s;
+      if (!t.empty() && t[0] == '+') t.remove_prefix(1);
+      double x = 0;
+      auto r = std::from_chars(t.data(), t.data() + t.size(), x);
+      if (r.ec == std::errc::result_out_of_range)
+        fail(d, raw, source, "out of range of a double (" + allowed_text(d) + ")");
+      if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size())
+        fail_type(d, raw, source, "'" + raw + "'");
+      return x;
+    }
+    default:
+      if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front())
+        s = s.substr(1, s.size() - 2);
+      return s;
+  }
+}
+
+std::string toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+std::string toml_shown(const toml::node& n) {
+  if (n.is_table()) return "{...}";
+  if (n.is_array()) return "[...]";
+  if (auto s = n.as_string()) return toml_string(s->get());
+  std::ostringstream os;
+  n.visit([&](const auto& v) { os << v; });
+  return os.str();
+}
+
+// TOML node -> Value of the key's type (TOML integers are fine for floats).
+Value value_from_node(const KeyDef& d, const toml::node& n, const std::string& shown,
+                      const std::string& source) {
+  switch (d.kind()) {
+    case Kind::Int:
+      if (auto i = n.as_integer()) return i->get();
+      break;
+    case Kind::Float:
+      if (auto f = n.as_floating_point()) return f->get();
+      if (auto i = n.as_integer()) return static_cast<double>(i->get());
+      break;
+    default:
+      if (auto s = n.as_string()) return s->get();
+      break;
+  }
+  fail_type(d, shown, source, toml_type_name(n));
+}
+
+std::string where(const std::string& source, const toml::source_region& r) {
+  return r.begin.line ? source + ":" + std::to_string(r.begin.line) : source;
+}
+
+// The value of a key as a TOML literal (toml = true) or plain text.
+std::string value_text(const RunConfig& cfg, const KeyDef& d, bool toml) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        const auto& v = cfg.*member;
+        using T = std::remove_cvref_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) return toml ? toml_string(v) : v;
+        else if constexpr (std::is_same_v<T, double>) return toml ? toml_float(v) : shortest(v);
+        else return std::to_string(v);
+      },
+      d.field);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- public API
+
+void set_key(RunConfig& cfg, const std::string& key, const std::string& value,
+             const std::string& source) {
+  const KeyDef* d = find_key(trim(key));
+  if (!d) fail_unknown(trim(key), source);
+  const std::string shown = trim(value).empty() ? "\"\"" : value;
+  assign(cfg, *d, value_from_text(*d, value, source), shown, source);
+}
+
+std::string get_key(const RunConfig& cfg, const std::string& key) {
+  const KeyDef* d = find_key(key);
+  if (!d) fail_unknown(key, "get_key");
+  return value_text(cfg, *d, false);
+}
+
+void validate_config(const RunConfig& cfg, const std::string& source) {
+  if (cfg.peers <= 1) return;  // a single peer has no neighbours: any topology works
+  auto topo = [&](const std::string& what) {
+    throw ConfigError("gossip.topology = " + cfg.topology + " with sim.peers = " +
+                      std::to_string(cfg.peers) + " in " + source + ": " + what);
+  };
+  if (cfg.topology == "random") {
+    if (cfg.degree >= cfg.peers)
+      topo("a random d-regular graph needs gossip.degree < sim.peers, but gossip.degree = " +
+           std::to_string(cfg.degree));
+    if ((cfg.peers * cfg.degree) % 2 != 0)
+      topo("a random d-regular graph needs sim.peers * gossip.degree to be even, but " +
+           std::to_string(cfg.peers) + " * " + std::to_string(cfg.degree) + " = " +
+           std::to_string(cfg.peers * cfg.degree));
+  } else if (cfg.topology == "torus") {
+    bool ok = false;
+    for (int64_t r = 3; r * r <= cfg.peers && !ok; ++r) ok = cfg.peers % r == 0 && cfg.peers / r >= 3;
+    if (!ok)
+      topo("a torus needs sim.peers = r * c with r >= 3 and c >= 3 (e.g. 9, 12, 16, 20, 25)");
+  }
+}
+
+RunConfig parse_config(const std::string& toml_text, const std::string& source_name,
+                       const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, std::string_view(source_name));
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw ConfigError("malformed TOML in " + source_name + ":" + std::to_string(b.line) + ":" +
+                      std::to_string(b.column) + ": " + std::string(e.description()));
+  }
+
+  RunConfig cfg;
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const bool known = std::any_of(table().begin(), table().end(),
+                                   [&](const KeyDef& d) { return d.section() == section; });
+    const toml::table* entries = section_node.as_table();
+    if (!entries && known)
+      throw ConfigError(section + " = " + toml_shown(section_node) + " in " +
+                        where(source_name, section_node.source()) + ": expected a table [" +
+                        section + "], got " + toml_type_name(section_node));
+    if (!entries || (entries->empty() && !known))
+      fail_unknown(section, where(source_name, section_key.source()));
+    for (const auto& [key, node] : *entries) {
+      const std::string name = section + "." + std::string(key.str());
+      const KeyDef* d = find_key(name);
+      if (!d) fail_unknown(name, where(source_name, key.source()));
+      const std::string src = where(source_name, node.source());
+      const std::string shown = toml_shown(node);
+      assign(cfg, *d, value_from_node(*d, node, shown, src), shown, src);
+    }
+  }
+
+  for (const auto& o : overrides) {
+    size_t eq = o.find('=');
+    if (eq == std::string::npos || trim(o.substr(0, eq)).empty())
+      throw ConfigError("malformed override '" + o + "' in --set: expected key=value, e.g. " +
+                        "gossip.threshold=0.01");
+    set_key(cfg, o.substr(0, eq), o.substr(eq + 1), "--set");
+  }
+
+  validate_config(cfg, overrides.empty() ? source_name : source_name + " with --set overrides");
+  return cfg;
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigError("cannot read config file '" + path + "': it is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file '" + path + "': " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw ConfigError("cannot read config file '" + path + "'");
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const RunConfig& cfg) {
+  std::string out, section;
+  for (const auto& d : table()) {
+    if (d.section() != section) {
+      out += (section.empty() ? "[" : "\n[") + d.section() + "]\n";
+      section = d.section();
+    }
+    out += std::string(leaf(d.name)) + " = " + value_text(cfg, d, true) + "\n";
+  }
+  return out;
+}
+
+std::string config_doc_markdown() {
+  auto cell = [](std::string s) {  // a '|' would end the cell
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  };
+  const RunConfig defaults;
+  std::string out =
+      "| key | type | default | allowed | meaning |\n"
+      "|-----|------|---------|---------|---------|\n";
+  for (const auto& d : table()) {
+    std::string allowed = d.kind() == Kind::Enum ? "`" + join(d.choices, "`, `") + "`"
+                                                 : allowed_text(d);
+    out += "| `" + d.name + "` | " + type_name(d.kind()) + " | `" +
+           cell(value_text(defaults, d, true)) + "` | " + cell(allowed) + " | " + cell(d.doc) +
+           " |\n";
+  }
+  return out;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& d : table()) keys.push_back(d.name);
+  return keys;
+}
+
+}  // namespace murmur

@@ -1,0 +1,56 @@
+#include "sim/sim_network.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "tensor/rng.hpp"
+
+namespace murmur {
+
+namespace {
+
+struct sim_network_state {
+  std::vector<double> uplink_free;
+  Rng rng;
+  static inline const char* name = "sim_network";
+};
+
+transport_actor::behavior_type sim_network_behavior(
+    transport_actor::stateful_pointer<sim_network_state> self, event_queue* queue,
+    network_model model, uint32_t peers, uint64_t seed, network_stats* stats) {
+  self->state.uplink_free.assign(peers, 0.0);
+  self->state.rng = Rng(seed);
+  return {
+      [=](send_atom, uint32_t from, uint32_t to, const wire_frame& frame) {
+        auto& st = self->state;
+        if (from >= peers || to >= peers || !frame.bytes) return;
+        const double bytes = static_cast<double>(frame.bytes->size());
+        const double depart = std::max(queue->now(), st.uplink_free[from]);
+        const double tx = model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0;
+        st.uplink_free[from] = depart + tx;
+        ++stats->msgs_sent;
+        stats->bytes_sent += frame.bytes->size();
+        if (model.loss > 0 && st.rng.uniform() < model.loss) {
+          ++stats->msgs_lost;
+          stats->bytes_lost += frame.bytes->size();
+          return;
+        }
+        sim_event e;
+        e.time = depart + tx + model.latency_s;
+        e.kind = sim_event::deliver;
+        e.peer = to;
+        e.from = from;
+        e.frame = frame;
+        queue->push(std::move(e));
+      },
+  };
+}
+
+}  // namespace
+
+transport_actor spawn_sim_network(caf::actor_system& sys, event_queue& queue, network_model model,
+                                  uint32_t peers, uint64_t seed, network_stats& stats) {
+  return sys.spawn(sim_network_behavior, &queue, model, peers, seed, &stats);
+}
+
+}  // namespace murmur

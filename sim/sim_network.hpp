@@ -1,0 +1,69 @@
+// The simulated network: a transport actor that, instead of moving bytes,
+// schedules their delivery on the simulation's event queue.
+// A message from peer i leaves when i's uplink is free, occupies it for
+// bytes*8/bandwidth, arrives `latency` later, and is lost with probability
+// `loss` (drawn from the network's own seeded stream, so runs repeat).
+#pragma once
+#include <cstdint>
+#include <queue>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace murmur {
+
+struct sim_event {
+  enum kind_t : uint8_t { deliver = 0, cycle = 1 };  // deliveries first at equal times
+  double time = 0;
+  kind_t kind = cycle;
+  uint64_t seq = 0;
+  uint32_t peer = 0;  // who acts / receives
+  uint32_t from = 0;
+  wire_frame frame;
+};
+
+// Min-heap on (time, kind, seq): a total order, hence a deterministic run.
+class event_queue {
+ public:
+  void push(sim_event e) {
+    e.seq = next_seq_++;
+    heap_.push(std::move(e));
+  }
+  sim_event pop() {
+    sim_event e = heap_.top();
+    heap_.pop();
+    now_ = e.time;
+    return e;
+  }
+  bool empty() const { return heap_.empty(); }
+  double next_time() const { return heap_.top().time; }
+  double now() const { return now_; }
+
+ private:
+  struct later {
+    bool operator()(const sim_event& a, const sim_event& b) const {
+      if (a.time != b.time) return a.time > b.time;
+      if (a.kind != b.kind) return a.kind > b.kind;
+      return a.seq > b.seq;
+    }
+  };
+  std::priority_queue<sim_event, std::vector<sim_event>, later> heap_;
+  uint64_t next_seq_ = 0;
+  double now_ = 0;
+};
+
+struct network_model {
+  double latency_s = 0.001;
+  double bandwidth_bps = 1e9;  // per peer uplink; 0 = unlimited
+  double loss = 0.0;
+};
+
+struct network_stats {
+  uint64_t msgs_sent = 0, bytes_sent = 0, msgs_lost = 0, bytes_lost = 0;
+};
+
+// queue and stats must outlive the actor system.
+transport_actor spawn_sim_network(caf::actor_system& sys, event_queue& queue, network_model model,
+                                  uint32_t peers, uint64_t seed, network_stats& stats);
+
+}  // namespace murmur

@@ -1,0 +1,40 @@
+// run_simulation: many peers in one process on a virtual clock.
+// All actors run under CAF's deterministic test scheduler; the driver pops
+// events in (time, kind, seq) order: a peer's cycle (mix, one step, publish;
+// it costs step time x the peer's speed factor) or a frame's delivery. Same
+// config and seed, same metrics.jsonl, byte for byte.
+// Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json
+// and curve.tsv (mean accuracy per evaluation, for plots).
+#pragma once
+#include <functional>
+#include <string>
+
+#include "sim/run_config.hpp"
+
+namespace murmur {
+
+struct sim_progress {
+  double fraction = 0;        // of all steps
+  double epoch = 0;           // mean over peers
+  uint64_t steps = 0;         // sum over peers
+  double loss = 0;            // recent mean train loss
+  double accuracy = -1;       // last mean test accuracy, -1 before the first evaluation
+  uint64_t bytes_sent = 0;
+  double virtual_s = 0, wall_s = 0;
+  bool evaluation = false;    // true when this report follows an evaluation
+};
+
+struct sim_summary {
+  double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
+  double final_test_loss = 0, consensus_distance = 0;
+  uint64_t bytes_sent_total = 0, msgs_sent_total = 0, msgs_lost = 0, rejected = 0;
+  double dense_allreduce_bytes = 0;
+  uint64_t steps = 0;  // per peer (mean)
+  int64_t params = 0;
+  double virtual_time_s = 0, wall_time_s = 0;
+};
+
+sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
+                           const std::function<void(const sim_progress&)>& on_progress = {});
+
+}  // namespace murmur

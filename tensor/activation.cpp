@@ -1,0 +1,45 @@
+#include "tensor/activation.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace murmur {
+
+const Tensor& Activation::forward(const Tensor& x) {
+  ensure_shape(y_, x.shape());
+  apply(x.data(), y_.data(), x.numel());
+  return y_;
+}
+
+const Tensor& Activation::backward(const Tensor& dy) {
+  if (dy.numel() != y_.numel())
+    throw std::invalid_argument(name() + ": gradient " + shape_str(dy.shape()) +
+                                " does not match output " + shape_str(y_.shape()));
+  if (!need_input_grad_) return dx_;
+  ensure_shape(dx_, y_.shape());
+  derive(y_.data(), dy.data(), dx_.data(), y_.numel());
+  return dx_;
+}
+
+void ReLU::apply(const float* x, float* y, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+void ReLU::derive(const float* y, const float* dy, float* dx, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+}
+
+void Sigmoid::apply(const float* x, float* y, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
+}
+void Sigmoid::derive(const float* y, const float* dy, float* dx, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
+}
+
+void Tanh::apply(const float* x, float* y, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+void Tanh::derive(const float* y, const float* dy, float* dx, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+}
+
+}  // namespace murmur

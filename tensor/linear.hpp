@@ -1,0 +1,35 @@
+// Linear: y = x W^T + b, as torch.nn.Linear. Parameters in the bound buffer:
+// weight [out, in] (row-major, PyTorch's layout) then bias [out].
+// Input [B, in] (any [B, ...] with in features per sample is accepted).
+#pragma once
+#include "tensor/layer.hpp"
+
+namespace murmur {
+
+class Linear : public Layer {
+ public:
+  Linear(int64_t in, int64_t out);
+  std::string name() const override;
+  Shape output_shape(const Shape& in) const override;
+  int64_t param_count() const override { return out_ * in_ + out_; }
+  void bind(float* params, float* grads) override;
+  void init(Rng& rng) override;  // U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
+  const Tensor& forward(const Tensor& x) override;
+  const Tensor& backward(const Tensor& dy) override;
+  int64_t forward_flops(const Shape&) const override { return in_ * out_; }
+
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+
+ private:
+  int64_t in_, out_;
+  float *w_ = nullptr, *b_ = nullptr, *dw_ = nullptr, *db_ = nullptr;
+  // The input is the previous layer's buffer (or the caller's batch), which
+  // must stay untouched until backward: keeping a pointer avoids a copy.
+  const float* x_ = nullptr;
+  Shape x_shape_;
+  int64_t batch_ = 0;
+  Tensor y_, dx_;
+};
+
+}  // namespace murmur

@@ -1,0 +1,26 @@
+// MaxPool2d(k): window k, stride k, no padding, floor mode (as
+// torch.nn.MaxPool2d(k)). [B, C, H, W] -> [B, C, H/k, W/k]. The first maximum
+// of a window wins ties, like PyTorch; backward sends dy to that element only.
+#pragma once
+#include <vector>
+
+#include "tensor/layer.hpp"
+
+namespace murmur {
+
+class MaxPool2d : public Layer {
+ public:
+  explicit MaxPool2d(int64_t k);
+  std::string name() const override { return "maxpool2d(" + std::to_string(k_) + ")"; }
+  Shape output_shape(const Shape& in) const override;
+  const Tensor& forward(const Tensor& x) override;
+  const Tensor& backward(const Tensor& dy) override;
+
+ private:
+  int64_t k_;
+  Shape x_shape_;
+  std::vector<int32_t> argmax_;  // per output: offset of the max within its (b, c) plane
+  Tensor y_, dx_;
+};
+
+}  // namespace murmur

@@ -1,0 +1,104 @@
+#include "tensor/optimizer.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace murmur {
+
+namespace {
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(int64_t n, float momentum, float wd)
+      : n_(n), momentum_(momentum), wd_(wd), buf_(momentum != 0.f ? static_cast<size_t>(n) : 0) {}
+
+  void step(float* p, const float* g, float lr) override {
+    const float m = momentum_, wd = wd_;
+    if (m == 0.f) {
+      for (int64_t i = 0; i < n_; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+      return;
+    }
+    float* buf = buf_.data();
+    if (first_) {  // torch: buf = d (a clone), not m * 0 + d
+      for (int64_t i = 0; i < n_; ++i) {
+        buf[i] = g[i] + wd * p[i];
+        p[i] -= lr * buf[i];
+      }
+      first_ = false;
+      return;
+    }
+    for (int64_t i = 0; i < n_; ++i) {
+      buf[i] = m * buf[i] + (g[i] + wd * p[i]);
+      p[i] -= lr * buf[i];
+    }
+  }
+
+  std::string name() const override {
+    return "sgd(momentum=" + std::to_string(momentum_) + ", weight_decay=" + std::to_string(wd_) +
+           ")";
+  }
+
+ private:
+  int64_t n_;
+  float momentum_, wd_;
+  std::vector<float> buf_;
+  bool first_ = true;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(int64_t n, float b1, float b2, float eps, float wd)
+      : n_(n), b1_(b1), b2_(b2), eps_(eps), wd_(wd), m_(static_cast<size_t>(n)),
+        v_(static_cast<size_t>(n)) {}
+
+  void step(float* p, const float* g, float lr) override {
+    ++t_;
+    // Bias corrections in double, as torch computes them in Python floats.
+    const double bc1 = 1.0 - std::pow(static_cast<double>(b1_), static_cast<double>(t_));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(b2_), static_cast<double>(t_));
+    const float step_size = static_cast<float>(lr / bc1);
+    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+    const float b1 = b1_, b2 = b2_, c1 = 1.f - b1_, c2 = 1.f - b2_, eps = eps_, wd = wd_;
+    float* m = m_.data();
+    float* v = v_.data();
+    for (int64_t i = 0; i < n_; ++i) {
+      const float d = g[i] + wd * p[i];
+      m[i] = b1 * m[i] + c1 * d;
+      v[i] = b2 * v[i] + c2 * d * d;
+      p[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));  // torch's rounding order
+    }
+  }
+
+  std::string name() const override {
+    return "adam(betas=(" + std::to_string(b1_) + ", " + std::to_string(b2_) +
+           "), eps=" + std::to_string(eps_) + ", weight_decay=" + std::to_string(wd_) + ")";
+  }
+
+ private:
+  int64_t n_;
+  float b1_, b2_, eps_, wd_;
+  std::vector<float> m_, v_;
+  int64_t t_ = 0;
+};
+
+void check_n(int64_t n, const char* what) {
+  if (n < 0) throw std::invalid_argument(std::string(what) + ": negative parameter count");
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_sgd(int64_t n, float momentum, float weight_decay) {
+  check_n(n, "make_sgd");
+  return std::make_unique<Sgd>(n, momentum, weight_decay);
+}
+
+std::unique_ptr<Optimizer> make_adam(int64_t n, float beta1, float beta2, float eps,
+                                     float weight_decay) {
+  check_n(n, "make_adam");
+  if (!(beta1 >= 0.f && beta1 < 1.f && beta2 >= 0.f && beta2 < 1.f && eps >= 0.f))
+    throw std::invalid_argument("make_adam: need 0 <= beta < 1 and eps >= 0");
+  return std::make_unique<Adam>(n, beta1, beta2, eps, weight_decay);
+}
+
+}  // namespace murmur

@@ -1,0 +1,194 @@
+#include "tensor/sequential.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <stdexcept>
+
+#include "tensor/activation.hpp"
+#include "tensor/conv2d.hpp"
+#include "tensor/flatten.hpp"
+#include "tensor/linear.hpp"
+#include "tensor/maxpool2d.hpp"
+
+namespace murmur {
+
+Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers, Shape input_shape)
+    : layers_(std::move(layers)), input_shape_(std::move(input_shape)) {
+  shapes_.push_back(input_shape_);
+  int64_t total = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (!layers_[i]) throw std::invalid_argument("Sequential: layer " + std::to_string(i) + " is null");
+    shapes_.push_back(layers_[i]->output_shape(shapes_.back()));
+    offsets_.push_back(total);
+    total += layers_[i]->param_count();
+  }
+  params_.assign(static_cast<size_t>(total), 0.f);
+  grads_.assign(static_cast<size_t>(total), 0.f);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(params_.data() + offsets_[i], grads_.data() + offsets_[i]);
+  plan_backward();
+}
+
+void Sequential::plan_backward() {
+  // Without an input gradient, backward can stop at the first layer with
+  // parameters, and that layer need not produce dL/dx.
+  backward_stop_ = 0;
+  if (!need_input_grad_)
+    while (backward_stop_ < layers_.size() && layers_[backward_stop_]->param_count() == 0)
+      ++backward_stop_;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->set_need_input_grad(need_input_grad_ || i > backward_stop_);
+  input_grad_ = &empty_;
+}
+
+void Sequential::set_need_input_grad(bool on) {
+  need_input_grad_ = on;
+  plan_backward();
+}
+
+void Sequential::init(uint64_t seed) {
+  Rng rng(seed);
+  for (auto& l : layers_) l->init(rng);
+}
+
+const Tensor& Sequential::forward(const Tensor& x) {
+  if (x.ndim() != static_cast<int>(input_shape_.size()) + 1 ||
+      !std::equal(input_shape_.begin(), input_shape_.end(), x.shape().begin() + 1))
+    throw std::invalid_argument("Sequential: input " + shape_str(x.shape()) + " does not match " +
+                                shape_str(input_shape_) + " per sample");
+  const Tensor* cur = &x;
+  for (auto& l : layers_) cur = &l->forward(*cur);
+  return *cur;
+}
+
+void Sequential::backward(const Tensor& dlogits) {
+  const Tensor* g = &dlogits;
+  for (size_t i = layers_.size(); i-- > backward_stop_;) g = &layers_[i]->backward(*g);
+  input_grad_ = need_input_grad_ ? g : &empty_;
+}
+
+Shape Sequential::output_shape() const { return shapes_.back(); }
+
+int64_t Sequential::forward_flops() const {
+  int64_t f = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) f += layers_[i]->forward_flops(shapes_[i]);
+  return f;
+}
+
+std::string Sequential::describe() const {
+  std::string out = "Sequential: input " + shape_str(input_shape_) + ", " +
+                    std::to_string(layers_.size()) + " layers, " +
+                    std::to_string(param_count()) + " params, " +
+                    std::to_string(forward_flops()) + " MACs/sample\n";
+  char line[256];
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    std::snprintf(line, sizeof line, "  %2zu %-28s %-14s -> %-14s %10lld params\n", i,
+                  layers_[i]->name().c_str(), shape_str(shapes_[i]).c_str(),
+                  shape_str(shapes_[i + 1]).c_str(),
+                  static_cast<long long>(layers_[i]->param_count()));
+    out += line;
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t at = s.find(sep, start);
+    parts.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) return parts;
+    start = at + 1;
+  }
+}
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  size_t a = s.find_first_not_of(ws);
+  if (a == std::string::npos) return "";
+  return s.substr(a, s.find_last_not_of(ws) - a + 1);
+}
+
+// One item of the spec; throws std::invalid_argument with a reason only, the
+// caller adds which item it was.
+std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
+  auto args = split(item, ':');
+  const std::string& kind = args[0];
+  auto num = [&](size_t i, int64_t min) {
+    const std::string& a = args[i];
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(a.data(), a.data() + a.size(), v);
+    if (a.empty() || ec != std::errc() || p != a.data() + a.size() || v < min)
+      throw std::invalid_argument("argument '" + a + "' is not an integer >= " + std::to_string(min));
+    return v;
+  };
+  auto arity = [&](size_t lo, size_t hi, const char* usage) {
+    if (args.size() - 1 < lo || args.size() - 1 > hi)
+      throw std::invalid_argument(std::string("expected ") + usage);
+  };
+  if (kind == "linear") {
+    arity(1, 1, "linear:OUT");
+    if (in.size() != 1) throw std::invalid_argument("input " + shape_str(in) + " is not flat (add flatten)");
+    return std::make_unique<Linear>(in[0], num(1, 1));
+  }
+  if (kind == "conv2d") {
+    arity(2, 4, "conv2d:OUT:K[:STRIDE[:PAD]]");
+    if (in.size() != 3) throw std::invalid_argument("input " + shape_str(in) + " is not [C,H,W]");
+    return std::make_unique<Conv2d>(in[0], num(1, 1), num(2, 1), args.size() > 3 ? num(3, 1) : 1,
+                                    args.size() > 4 ? num(4, 0) : 0);
+  }
+  if (kind == "maxpool2d") {
+    arity(1, 1, "maxpool2d:K");
+    return std::make_unique<MaxPool2d>(num(1, 1));
+  }
+  if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "flatten") {
+    arity(0, 0, "no arguments");
+    if (kind == "relu") return std::make_unique<ReLU>();
+    if (kind == "sigmoid") return std::make_unique<Sigmoid>();
+    if (kind == "tanh") return std::make_unique<Tanh>();
+    return std::make_unique<Flatten>();
+  }
+  throw std::invalid_argument("unknown layer type '" + kind +
+                              "' (known: linear, conv2d, maxpool2d, relu, sigmoid, tanh, flatten)");
+}
+
+}  // namespace
+
+std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
+                                        int64_t num_classes) {
+  std::string list = trim(spec);
+  const std::string nc = std::to_string(num_classes);
+  if (list == "mlp") list = "flatten,linear:256,relu,linear:128,relu,linear:" + nc;
+  if (list == "cnn")
+    list = "conv2d:32:5,relu,maxpool2d:2,conv2d:64:5,relu,maxpool2d:2,flatten,linear:256,relu,"
+           "linear:" + nc;
+  if (list.empty()) throw std::invalid_argument("build_model: empty model spec");
+  for (auto d : input_shape)
+    if (d <= 0) throw std::invalid_argument("build_model: bad input shape " + shape_str(input_shape));
+
+  std::vector<std::unique_ptr<Layer>> layers;
+  Shape shape = input_shape;
+  auto items = split(list, ',');
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item = trim(items[i]);
+    try {
+      if (item.empty()) throw std::invalid_argument("empty item");
+      auto layer = parse_item(item, shape);
+      shape = layer->output_shape(shape);
+      layers.push_back(std::move(layer));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("build_model: bad spec item " + std::to_string(i + 1) + " '" +
+                                  item + "' of '" + spec + "' (input " + shape_str(shape) +
+                                  "): " + e.what());
+    }
+  }
+  if (num_classes > 0 && shape != Shape{num_classes})
+    throw std::invalid_argument("build_model: '" + spec + "' ends in " + shape_str(shape) +
+                                ", expected [" + nc + "] for " + nc + " classes (last item '" +
+                                trim(items.back()) + "')");
+  return std::make_unique<Sequential>(std::move(layers), input_shape);
+}
+
+}  // namespace murmur

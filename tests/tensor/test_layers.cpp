@@ -1,0 +1,531 @@
+// Layers, loss, Sequential and optimizers: analytic gradients against central
+// finite differences, optimizer steps against hand-computed values, model
+// spec parsing, and the no-allocation promise of a steady-state step.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "tensor/activation.hpp"
+#include "tensor/conv2d.hpp"
+#include "tensor/flatten.hpp"
+#include "tensor/linear.hpp"
+#include "tensor/loss.hpp"
+#include "tensor/maxpool2d.hpp"
+#include "tensor/optimizer.hpp"
+#include "tensor/sequential.hpp"
+
+// Counts operator new calls, so a test can show a training step allocates
+// nothing once the batch size repeats.
+namespace {
+std::atomic<long> g_allocs{0};
+}
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace murmur;
+
+namespace {
+
+Tensor random_tensor(const Shape& s, Rng& rng, double lo = -1, double hi = 1) {
+  Tensor t(s);
+  for (auto& v : t) v = static_cast<float>(rng.uniform(lo, hi));
+  return t;
+}
+
+// Uniform values kept at least `gap` away from zero (for ReLU's kink).
+Tensor away_from_zero(const Shape& s, Rng& rng, double gap = 0.05) {
+  Tensor t(s);
+  for (auto& v : t) {
+    double u = rng.uniform(gap, 1.0);
+    v = static_cast<float>(rng.uniform() < 0.5 ? -u : u);
+  }
+  return t;
+}
+
+// Distinct values at least 0.01 apart, in random order (for max pooling's
+// ties: finite differences must not move the argmax).
+Tensor distinct_values(const Shape& s, Rng& rng) {
+  Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(0.01 * (i - t.numel() / 2));
+  rng.shuffle(t.begin(), t.end());
+  return t;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.numel() == b.numel());
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+// Empty when every |num - ana| <= abs + rel * max(|num|, |ana|); otherwise
+// lists the first few offenders.
+std::string mismatches(const std::vector<double>& num, const float* ana, double rel = 1e-2,
+                       double abs = 1e-3) {
+  std::ostringstream out;
+  int bad = 0;
+  for (size_t i = 0; i < num.size(); ++i) {
+    double a = ana[i], n = num[i];
+    if (std::fabs(a - n) > abs + rel * std::max(std::fabs(a), std::fabs(n)) || !std::isfinite(a)) {
+      if (bad++ < 5) out << "[" << i << "] analytic " << a << " numeric " << n << "; ";
+    }
+  }
+  if (bad) out << bad << " of " << num.size() << " differ";
+  return out.str();
+}
+
+// Central differences of f() with respect to each of the n floats at v.
+template <class F>
+std::vector<double> numeric_grad(float* v, int64_t n, F&& f, double eps = 1e-3) {
+  std::vector<double> g(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float keep = v[i];
+    v[i] = static_cast<float>(keep + eps);
+    const double up = f();
+    v[i] = static_cast<float>(keep - eps);
+    const double down = f();
+    v[i] = keep;
+    g[static_cast<size_t>(i)] = (up - down) / (2 * eps);
+  }
+  return g;
+}
+
+// Checks dL/dx and dL/dparams of a single layer for L = sum(y * R), R random.
+void check_layer(Layer& layer, Tensor x, Rng& rng) {
+  std::vector<float> params(static_cast<size_t>(layer.param_count())),
+      grads(params.size(), -7.f);
+  layer.bind(params.data(), grads.data());
+  layer.init(rng);
+  const Tensor y = layer.forward(x).clone();
+  REQUIRE(y.shape()[0] == x.shape()[0]);
+  Shape per_sample(x.shape().begin() + 1, x.shape().end());
+  Shape out_sample(y.shape().begin() + 1, y.shape().end());
+  CHECK(layer.output_shape(per_sample) == out_sample);
+  const Tensor r = random_tensor(y.shape(), rng);
+  const Tensor dx = layer.backward(r).clone();
+  REQUIRE(dx.shape() == x.shape());
+  const std::vector<float> dparams = grads;
+
+  auto loss = [&] { return dot(layer.forward(x), r); };
+  INFO(layer.name());
+  CHECK(mismatches(numeric_grad(x.data(), x.numel(), loss), dx.data()) == "");
+  if (!params.empty()) {
+    CHECK(mismatches(numeric_grad(params.data(), layer.param_count(), loss), dparams.data()) == "");
+    // Gradients are overwritten, not accumulated.
+    layer.forward(x);
+    layer.backward(r);
+    CHECK(grads == dparams);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("linear: forward matches x W^T + b and init is PyTorch's default") {
+  Linear lin(3, 2);
+  std::vector<float> p = {1, 2, 3, -1, 0, 1, /*bias*/ 0.5f, -0.5f}, g(8);
+  lin.bind(p.data(), g.data());
+  CHECK(lin.param_count() == 8);
+  CHECK(lin.name() == "linear(3->2)");
+  CHECK(lin.forward_flops({3}) == 6);
+  Tensor x({2, 3});
+  float xs[] = {1, 0, -1, 2, 1, 0};
+  std::copy(xs, xs + 6, x.begin());
+  const Tensor& y = lin.forward(x);
+  REQUIRE(y.shape() == Shape{2, 2});
+  CHECK(y[0] == Approx(1 - 3 + 0.5));
+  CHECK(y[1] == Approx(-1 - 1 - 0.5));
+  CHECK(y[2] == Approx(2 + 2 + 0.5));
+  CHECK(y[3] == Approx(-2 + 0 - 0.5));
+  CHECK_THROWS_AS(lin.output_shape({4}), std::invalid_argument);
+
+  Linear big(400, 300);
+  std::vector<float> bp(static_cast<size_t>(big.param_count())), bg(bp.size());
+  big.bind(bp.data(), bg.data());
+  Rng rng(7);
+  big.init(rng);
+  const float bound = 1.f / 20.f;
+  float lo = 1, hi = -1;
+  double mean = 0;
+  for (float v : bp) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    mean += v;
+  }
+  CHECK(lo >= -bound);
+  CHECK(hi <= bound);
+  CHECK(lo < -0.99f * bound);
+  CHECK(hi > 0.99f * bound);
+  CHECK(std::fabs(mean / static_cast<double>(bp.size())) < 1e-3);
+  // Deterministic in the seed.
+  std::vector<float> again(bp.size()), ag(bp.size());
+  big.bind(again.data(), ag.data());
+  Rng rng2(7);
+  big.init(rng2);
+  CHECK(again == bp);
+}
+
+TEST_CASE("gradient check: linear") {
+  Rng rng(1);
+  Linear lin(5, 4);
+  check_layer(lin, random_tensor({3, 5}, rng), rng);
+  Linear one(1, 1);
+  check_layer(one, random_tensor({1, 1}, rng), rng);
+}
+
+TEST_CASE("gradient check: activations") {
+  Rng rng(2);
+  SECTION("relu") {
+    ReLU relu;
+    check_layer(relu, away_from_zero({4, 7}, rng), rng);
+    Tensor x({1, 3});
+    x[0] = -1; x[1] = 0; x[2] = 2;
+    const Tensor& y = relu.forward(x);
+    CHECK(y[0] == 0.f);
+    CHECK(y[1] == 0.f);
+    CHECK(y[2] == 2.f);
+  }
+  SECTION("sigmoid") {
+    Sigmoid s;
+    check_layer(s, random_tensor({3, 2, 5}, rng, -3, 3), rng);
+    Tensor x({1, 3});
+    x[0] = -100; x[1] = 0; x[2] = 100;
+    const Tensor& y = s.forward(x);
+    CHECK(y[0] == Approx(0).margin(1e-30));
+    CHECK(y[1] == Approx(0.5));
+    CHECK(y[2] == Approx(1));
+  }
+  SECTION("tanh") {
+    Tanh t;
+    check_layer(t, random_tensor({2, 9}, rng, -2, 2), rng);
+    Tensor x({1, 1});
+    x[0] = 0.5f;
+    CHECK(t.forward(x)[0] == Approx(std::tanh(0.5)));
+  }
+}
+
+TEST_CASE("gradient check: conv2d") {
+  Rng rng(3);
+  SECTION("stride 1, padding 1") {
+    Conv2d c(2, 3, 3, 1, 1);
+    check_layer(c, random_tensor({2, 2, 5, 5}, rng), rng);
+    CHECK(c.output_shape({2, 5, 5}) == Shape{3, 5, 5});
+  }
+  SECTION("stride 1, no padding, non-square") {
+    Conv2d c(1, 2, 3);
+    check_layer(c, random_tensor({2, 1, 4, 6}, rng), rng);
+  }
+  SECTION("stride 2, padding 1, odd sizes") {
+    Conv2d c(2, 2, 3, 2, 1);
+    check_layer(c, random_tensor({2, 2, 6, 7}, rng), rng);
+    CHECK(c.output_shape({2, 6, 7}) == Shape{2, 3, 4});
+  }
+  SECTION("stride 2, padding 2, kernel 2") {
+    Conv2d c(3, 2, 2, 2, 2);
+    check_layer(c, random_tensor({1, 3, 5, 5}, rng), rng);
+  }
+}
+
+TEST_CASE("conv2d: forward matches a direct convolution") {
+  Rng rng(4);
+  const int64_t B = 2, C = 3, O = 4, H = 7, W = 6, k = 3, s = 2, p = 1;
+  Conv2d conv(C, O, k, s, p);
+  std::vector<float> params(static_cast<size_t>(conv.param_count())), grads(params.size());
+  conv.bind(params.data(), grads.data());
+  conv.init(rng);
+  Tensor x = random_tensor({B, C, H, W}, rng);
+  const Tensor& y = conv.forward(x);
+  const int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+  REQUIRE(y.shape() == Shape{B, O, OH, OW});
+  CHECK(conv.forward_flops({C, H, W}) == O * OH * OW * C * k * k);
+  int bad = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double acc = params[static_cast<size_t>(O * C * k * k + o)];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < k; ++i)
+              for (int64_t j = 0; j < k; ++j) {
+                int64_t ih = oh * s - p + i, iw = ow * s - p + j;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                acc += static_cast<double>(params[static_cast<size_t>(((o * C + c) * k + i) * k + j)]) *
+                       x[((b * C + c) * H + ih) * W + iw];
+              }
+          bad += std::fabs(acc - y[((b * O + o) * OH + oh) * OW + ow]) > 1e-5;
+        }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("gradient check: maxpool2d") {
+  Rng rng(5);
+  MaxPool2d pool(2);
+  check_layer(pool, distinct_values({2, 3, 4, 6}, rng), rng);
+  MaxPool2d pool3(3);  // odd sizes: the floor mode drops the last rows/columns
+  check_layer(pool3, distinct_values({1, 2, 7, 8}, rng), rng);
+  CHECK(pool3.output_shape({2, 7, 8}) == Shape{2, 2, 2});
+
+  Tensor x({1, 1, 2, 2});
+  x[0] = 1; x[1] = 3; x[2] = 3; x[3] = 2;  // tie: the first maximum takes the gradient
+  CHECK(pool.forward(x)[0] == 3.f);
+  Tensor dy({1, 1, 1, 1});
+  dy[0] = 5;
+  const Tensor& dx = pool.backward(dy);
+  CHECK(dx[0] == 0.f);
+  CHECK(dx[1] == 5.f);
+  CHECK(dx[2] == 0.f);
+  CHECK(dx[3] == 0.f);
+}
+
+TEST_CASE("gradient check: flatten, which is a view") {
+  Rng rng(6);
+  Flatten f;
+  check_layer(f, random_tensor({2, 3, 2, 2}, rng), rng);
+  Tensor x = random_tensor({4, 2, 3, 5}, rng);
+  const Tensor& y = f.forward(x);
+  CHECK(y.shape() == Shape{4, 30});
+  CHECK(y.data() == x.data());
+  Tensor dy({4, 30});
+  const Tensor& dx = f.backward(dy);
+  CHECK(dx.shape() == x.shape());
+  CHECK(dx.data() == dy.data());
+  CHECK(f.output_shape({2, 3, 5}) == Shape{30});
+}
+
+TEST_CASE("softmax cross-entropy: values, stability and gradient") {
+  Tensor logits({2, 3});
+  int32_t labels[] = {0, 2};
+  Tensor d;
+  SECTION("uniform logits give log C") {
+    CHECK(softmax_cross_entropy(logits, labels, d) == Approx(std::log(3.0)));
+    REQUIRE(d.shape() == Shape{2, 3});
+    CHECK(d[0] == Approx((1.0 / 3 - 1) / 2));
+    CHECK(d[1] == Approx(1.0 / 6));
+    CHECK(d[5] == Approx((1.0 / 3 - 1) / 2));
+  }
+  SECTION("huge logits stay finite") {
+    float v[] = {1000, 0, -1000, 5000, 5000, 4000};
+    std::copy(v, v + 6, logits.begin());
+    // Row 1: label 0 has the max, loss ~0; row 2: label 2 is 1000 below the
+    // two tied maxima, loss = 1000 + log 2.
+    const float loss = softmax_cross_entropy(logits, labels, d);
+    CHECK(std::isfinite(loss));
+    CHECK(loss == Approx((0 + 1000 + std::log(2.0)) / 2));
+    for (float g : d) CHECK(std::isfinite(g));
+    CHECK(d[3] == Approx(0.25));
+    CHECK(d[5] == Approx(-0.5));
+    int64_t correct = -1;
+    CHECK(softmax_cross_entropy_eval(logits, labels, &correct) == Approx(loss));
+    CHECK(correct == 1);
+  }
+  SECTION("finite differences") {
+    Rng rng(8);
+    Tensor z = random_tensor({4, 5}, rng, -3, 3);
+    int32_t lab[] = {0, 4, 2, 2};
+    softmax_cross_entropy(z, lab, d);
+    const Tensor ana = d.clone();
+    Tensor scratch;
+    auto f = [&] { return static_cast<double>(softmax_cross_entropy(z, lab, scratch)); };
+    CHECK(mismatches(numeric_grad(z.data(), z.numel(), f), ana.data()) == "");
+    int64_t correct = 0;
+    CHECK(softmax_cross_entropy_eval(z, lab, &correct) == Approx(f()));
+  }
+  SECTION("bad labels are rejected") {
+    int32_t bad[] = {0, 3};
+    CHECK_THROWS_AS(softmax_cross_entropy(logits, bad, d), std::invalid_argument);
+    int32_t neg[] = {-1, 0};
+    CHECK_THROWS_AS(softmax_cross_entropy_eval(logits, neg, nullptr), std::invalid_argument);
+  }
+}
+
+TEST_CASE("gradient check: a whole Sequential through the loss") {
+  // Every layer type in one model; tanh before the pool keeps values spread.
+  auto model = build_model("conv2d:3:3:1:1,tanh,maxpool2d:2,conv2d:4:2:2:1,relu,flatten,"
+                           "linear:6,sigmoid,linear:4",
+                           {2, 6, 6}, 4);
+  REQUIRE(model->output_shape() == Shape{4});
+  model->init(11);
+  model->set_need_input_grad(true);
+  Rng rng(12);
+  Tensor x = random_tensor({3, 2, 6, 6}, rng);
+  int32_t labels[] = {1, 3, 0};
+  Tensor d;
+  softmax_cross_entropy(model->forward(x), labels, d);
+  model->backward(d);
+  const std::vector<float> grads(model->grads(), model->grads() + model->param_count());
+  const Tensor dx = model->input_grad().clone();
+  REQUIRE(dx.shape() == x.shape());
+
+  Tensor scratch;
+  auto f = [&] { return static_cast<double>(softmax_cross_entropy(model->forward(x), labels, scratch)); };
+  CHECK(mismatches(numeric_grad(model->params(), model->param_count(), f), grads.data()) == "");
+  CHECK(mismatches(numeric_grad(x.data(), x.numel(), f), dx.data()) == "");
+
+  // Without the input gradient (the default) parameter gradients are the same.
+  model->set_need_input_grad(false);
+  softmax_cross_entropy(model->forward(x), labels, d);
+  model->backward(d);
+  CHECK(std::vector<float>(model->grads(), model->grads() + model->param_count()) == grads);
+}
+
+TEST_CASE("sequential: one flat buffer, views in layer order") {
+  auto model = build_model("flatten,linear:3,relu,linear:2", {1, 2, 2}, 2);
+  CHECK(model->param_count() == (4 * 3 + 3) + (3 * 2 + 2));
+  CHECK(model->layer_count() == 4);
+  CHECK(model->forward_flops() == 12 + 6);
+  model->init(5);
+  // Writing the flat buffer is what the layers see: zero weights, set biases.
+  std::fill(model->params(), model->params() + model->param_count(), 0.f);
+  model->params()[12] = 1.f;                 // first linear's bias[0]
+  model->params()[15 + 6 + 1] = 0.25f;       // second linear's bias[1]
+  model->params()[15 + 0 * 3 + 0] = 2.f;     // second linear's W[0][0]
+  Tensor x({1, 1, 2, 2});
+  const Tensor& y = model->forward(x);
+  REQUIRE(y.shape() == Shape{1, 2});
+  CHECK(y[0] == 2.f);
+  CHECK(y[1] == 0.25f);
+  const std::string desc = model->describe();
+  CHECK_THAT(desc, Catch::Contains("linear(4->3)"));
+  CHECK_THAT(desc, Catch::Contains("27 params"));
+  CHECK_THROWS_AS(model->forward(Tensor({1, 4})), std::invalid_argument);
+
+  // init is deterministic in the seed and differs between seeds.
+  auto a = build_model("mlp", {1, 28, 28}, 10), b = build_model("mlp", {1, 28, 28}, 10);
+  a->init(1);
+  b->init(1);
+  CHECK(std::equal(a->params(), a->params() + a->param_count(), b->params()));
+  b->init(2);
+  CHECK_FALSE(std::equal(a->params(), a->params() + a->param_count(), b->params()));
+}
+
+TEST_CASE("build_model: presets and layer lists") {
+  auto mlp = build_model("mlp", {1, 28, 28}, 10);
+  CHECK(mlp->param_count() == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  CHECK(mlp->output_shape() == Shape{10});
+  CHECK(mlp->layer(1).name() == "linear(784->256)");
+  auto cnn = build_model("cnn", {1, 28, 28}, 10);
+  // Same count as torch_cnn.py's model.
+  CHECK(cnn->param_count() == (32 * 25 + 32) + (64 * 32 * 25 + 64) + (1024 * 256 + 256) + 2570);
+  CHECK(cnn->layer_count() == 10);
+  auto small = build_model(" conv2d:8:3 , relu, maxpool2d:2,flatten,linear:10", {1, 28, 28}, 10);
+  CHECK(small->layer(0).name() == "conv2d(1->8,k3,s1,p0)");
+  CHECK(small->layer(4).name() == "linear(1352->10)");
+  auto strided = build_model("conv2d:4:3:2:1,flatten,linear:3", {2, 8, 8}, 3);
+  CHECK(strided->layer(0).output_shape({2, 8, 8}) == Shape{4, 4, 4});
+}
+
+TEST_CASE("build_model: a bad item throws invalid_argument naming it") {
+  auto error_of = [](const std::string& spec, const Shape& in = {1, 28, 28}, int64_t nc = 10) {
+    try {
+      build_model(spec, in, nc);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  CHECK_THAT(error_of("flatten,linear:abc"), Catch::Contains("'linear:abc'"));
+  CHECK_THAT(error_of("flatten,linear:-3"), Catch::Contains("'linear:-3'"));
+  CHECK_THAT(error_of("flatten,linear:12x,relu,linear:10"), Catch::Contains("'linear:12x'"));
+  CHECK_THAT(error_of("conv2d:8,relu"), Catch::Contains("'conv2d:8'"));
+  CHECK_THAT(error_of("conv2d:8:3:1:1:9"), Catch::Contains("'conv2d:8:3:1:1:9'"));
+  CHECK_THAT(error_of("conv2d:8:3,bogus,flatten,linear:10"), Catch::Contains("'bogus'"));
+  CHECK_THAT(error_of("relu:3,flatten,linear:10"), Catch::Contains("'relu:3'"));
+  CHECK_THAT(error_of("linear:10"), Catch::Contains("'linear:10'"));  // needs flatten first
+  CHECK_THAT(error_of("flatten,maxpool2d:2"), Catch::Contains("'maxpool2d:2'"));
+  CHECK_THAT(error_of("conv2d:4:29,flatten,linear:10"), Catch::Contains("'conv2d:4:29'"));
+  CHECK_THAT(error_of("flatten,,linear:10"), Catch::Contains("item 2"));
+  CHECK_THAT(error_of("flatten,linear:7"), Catch::Contains("'linear:7'"));  // not 10 classes
+  CHECK_THAT(error_of(""), Catch::Contains("empty"));
+  CHECK_THROWS_AS(build_model("mlp", {1, 28, 28}, 0), std::invalid_argument);
+  CHECK_NOTHROW(build_model("flatten,linear:7", {3}, 0));  // num_classes 0: no check
+}
+
+TEST_CASE("sgd: momentum and weight decay, by hand") {
+  // lr 0.1, momentum 0.9, wd 0.01. Step 1: d = g + 0.01 p; buf = d; p -= 0.1 buf.
+  // E.g. p0 = 1, g = 0.5: d = 0.51, p = 0.949; step 2, g = -0.2:
+  // d = -0.2 + 0.00949 = -0.19051, buf = 0.459 - 0.19051 = 0.26849, p = 0.9221510.
+  // (Values agree with torch.optim.SGD.)
+  std::vector<float> p = {1.f, -2.f, 0.5f};
+  const float gs[3][3] = {{0.5f, -1.f, 0.25f}, {-0.2f, 0.3f, 1.5f}, {1.f, 1.f, -0.5f}};
+  const double want[3][3] = {{0.949, -1.898, 0.4745},
+                             {0.922151029, -1.83430195, 0.301075488},
+                             {0.797064781, -1.87513947, 0.194692358}};
+  auto sgd = make_sgd(3, 0.9f, 0.01f);
+  for (int s = 0; s < 3; ++s) {
+    sgd->step(p.data(), gs[s], 0.1f);
+    for (int i = 0; i < 3; ++i) CHECK(p[static_cast<size_t>(i)] == Approx(want[s][i]).epsilon(1e-6));
+  }
+  // Without momentum it is plain gradient descent.
+  std::vector<float> q = {1.f, -2.f, 0.5f};
+  auto plain = make_sgd(3, 0.f, 0.f);
+  plain->step(q.data(), gs[0], 0.1f);
+  plain->step(q.data(), gs[1], 0.1f);
+  CHECK(q[0] == Approx(1 - 0.05 + 0.02));
+  CHECK(q[1] == Approx(-2 + 0.1 - 0.03));
+  CHECK(q[2] == Approx(0.5 - 0.025 - 0.15));
+}
+
+TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand") {
+  // lr 0.01, betas (0.9, 0.999), eps 1e-8, wd 0.1. Step 1 always moves each
+  // coordinate by lr * sign(d): m1/(1-b1) = d and sqrt(v1/(1-b2)) = |d|.
+  // Later steps are worked out below for one coordinate (the table agrees
+  // with torch.optim.Adam).
+  std::vector<float> p = {1.f, -2.f, 0.5f};
+  const float gs[3][3] = {{0.5f, -1.f, 0.25f}, {-0.2f, 0.3f, 1.5f}, {1.f, 1.f, -0.5f}};
+  const double want[3][3] = {{0.99000001, -1.99000001, 0.49000001},
+                             {0.98462832, -1.98394752, 0.481420815},
+                             {0.97702843, -1.98359621, 0.47680524}};
+  auto adam = make_adam(3, 0.9f, 0.999f, 1e-8f, 0.1f);
+  for (int s = 0; s < 3; ++s) {
+    adam->step(p.data(), gs[s], 0.01f);
+    for (int i = 0; i < 3; ++i) CHECK(p[static_cast<size_t>(i)] == Approx(want[s][i]).epsilon(1e-6));
+  }
+  // Step 2 by hand for the first coordinate.
+  {
+    double m1 = 0.1 * 0.6, v1 = 0.001 * 0.36;  // d1 = 0.5 + 0.1*1 = 0.6
+    double p1 = 1 - 0.01 * (m1 / 0.1) / (std::sqrt(v1 / 0.001) + 1e-8);
+    double d2 = -0.2 + 0.1 * p1, m2 = 0.9 * m1 + 0.1 * d2, v2 = 0.999 * v1 + 0.001 * d2 * d2;
+    double p2 = p1 - 0.01 / (1 - 0.81) * m2 / (std::sqrt(v2) / std::sqrt(1 - 0.998001) + 1e-8);
+    CHECK(p2 == Approx(want[1][0]).epsilon(1e-6));
+  }
+  CHECK_THROWS_AS(make_adam(3, 1.f, 0.999f, 1e-8f, 0.f), std::invalid_argument);
+  CHECK_THAT(adam->name(), Catch::Contains("adam"));
+}
+
+TEST_CASE("a steady-state training step does not allocate") {
+  for (const char* spec : {"mlp", "conv2d:4:3:2:1,relu,maxpool2d:2,flatten,linear:16,tanh,linear:10"}) {
+    INFO(spec);
+    auto model = build_model(spec, {1, 28, 28}, 10);
+    model->init(3);
+    auto opt = make_sgd(model->param_count(), 0.9f, 1e-4f);
+    auto adam = make_adam(model->param_count(), 0.9f, 0.999f, 1e-8f, 0.f);
+    Rng rng(4);
+    Tensor x = random_tensor({16, 1, 28, 28}, rng, 0, 1);
+    std::vector<int32_t> y(16);
+    for (auto& l : y) l = static_cast<int32_t>(rng.below(10));
+    Tensor d;
+    auto step = [&] {
+      softmax_cross_entropy(model->forward(x), y.data(), d);
+      model->backward(d);
+      opt->step(model->params(), model->grads(), 0.01f);
+      adam->step(model->params(), model->grads(), 1e-3f);
+    };
+    step();
+    const long before = g_allocs.load();
+    step();
+    step();
+    CHECK(g_allocs.load() - before == 0);
+  }
+}
