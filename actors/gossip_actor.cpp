@@ -53,6 +53,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
                     << to_string(why) << ", " << w.bytes->size() << " bytes; " << n
                     << " dropped so far)\n";
       },
+      [self](sent_atom, uint32_t) { self->state.gossip->on_sent(); },
       [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
   };
 }

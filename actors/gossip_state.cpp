@@ -51,14 +51,18 @@ int gossip_state::neighbour_slot(uint32_t peer) const {
 void gossip_state::mix(std::span<float> x) {
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::mix: wrong parameter count");
   if (s_.mode == gossip_mode::delta) {
+    // base_ moves with x, so x - base_ stays the local change not yet published.
     for (size_t k = 0; k < dim_; ++k) {
       x[k] += pending_[k];
+      base_[k] += pending_[k];
       pending_[k] = 0.f;
     }
-    std::copy(x.begin(), x.end(), base_.begin());
     return;
   }
-  if (neighbours_.empty()) return;
+  // One mix per published round: mixing again with the same stale estimates
+  // while our frames are still on the wire would apply the same correction
+  // several times over, and the delayed feedback diverges.
+  if (neighbours_.empty() || in_flight_ > 0) return;
   const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
   const float deg = static_cast<float>(neighbours_.size());
   float* xp = x.data();
@@ -75,6 +79,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   ++counters_.rounds;
   if (neighbours_.empty()) return {};
+  if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   const float tau = static_cast<float>(s_.threshold);
   out_msg_.indices.clear();
   out_msg_.values.clear();
@@ -127,6 +132,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   counters_.coords_sent += out_msg_.values.size();
   encode_gossip(out_msg_, out_frame_);
   counters_.msgs_sent += neighbours_.size();
+  in_flight_ += neighbours_.size();
   counters_.bytes_sent += out_frame_.size() * neighbours_.size();
   return out_frame_;
 }

@@ -4,7 +4,8 @@
 // compressor and error feedback; tau = 0 is dense gossip), or, in delta
 // mode, a residual of local changes broadcast when it crosses +-tau.
 //
-//   mix(x):     threshold/dense/local_sgd: x += gamma * sum_j w (x_hat_j - x_hat_self)
+//   mix(x):     threshold/dense/local_sgd: x += gamma * sum_j w (x_hat_j - x_hat_self),
+//               skipped while our last round's frames are still on the wire
 //               delta: x += increments received since the last mix
 //   publish(x): threshold/dense/local_sgd: coordinates with |x - x_hat_self| >= tau
 //               become public (x_hat_self[k] = x[k]) and are sent as absolute values;
@@ -36,7 +37,7 @@ std::string_view to_string(reject_reason r);
 
 struct gossip_counters {
   uint64_t bytes_sent = 0, msgs_sent = 0, bytes_received = 0, msgs_received = 0;
-  uint64_t rounds = 0, silent_rounds = 0, coords_sent = 0;
+  uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0;
   std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
   uint64_t rejected_total() const;
 };
@@ -47,8 +48,13 @@ class gossip_state {
                std::span<const float> x0);
 
   void mix(std::span<float> x);
-  // Returns the frame to send to every neighbour, or an empty span if silent.
+  // Returns the frame to send to every neighbour, or an empty span if silent
+  // (nothing crossed the threshold, the trigger held it back, or frames of
+  // the previous round are still on the wire: then nothing changes and the
+  // residual simply keeps growing until the next round).
   std::span<const std::byte> publish(std::span<const float> x, uint64_t step);
+  // The transport reports one of our frames has left the uplink.
+  void on_sent() { if (in_flight_ > 0) --in_flight_; }
   // `from` is who the transport says sent it; a frame claiming another
   // sender is rejected. Returns true when accepted; else *why says why.
   bool receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why = nullptr);
@@ -68,6 +74,7 @@ class gossip_state {
   std::vector<uint64_t> last_round_;              // per neighbour
   std::vector<float> residual_, base_, pending_;  // delta mode
   uint64_t round_ = 0;
+  uint64_t in_flight_ = 0;
   gossip_update out_msg_, in_msg_;
   std::vector<std::byte> out_frame_;
   gossip_counters counters_;

@@ -3,6 +3,9 @@
 //
 //   driver --cycle--> shard --mix/publish--> gossip --send--> transport
 //   transport --deliver(from, frame)--> gossip (of the destination peer)
+//   transport --sent(to)--> gossip (of the sender, once the frame has left
+//   its uplink: the gossip actor publishes again only when nothing of its
+//   own is still queued, so traffic adapts to the bandwidth it has)
 //
 // The transport is whatever carries frames between peers: the simulated
 // network (sim/) or ZeroMQ sockets; the actors cannot tell which.
@@ -29,6 +32,7 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using sent_atom = caf::atom_constant<caf::atom("sent")>;
 
 // One serialized frame, shared (not copied) by every receiver of a round.
 struct wire_frame {
@@ -58,6 +62,7 @@ using gossip_actor = caf::typed_actor<
     caf::replies_to<mix_atom>::with<bool>,
     caf::replies_to<publish_atom, uint64_t /*step*/>::with<bool>,
     caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
+    caf::reacts_to<sent_atom, uint32_t /*to*/>,
     caf::replies_to<stats_atom>::with<gossip_counters>>;
 
 using shard_actor = caf::typed_actor<

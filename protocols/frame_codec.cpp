@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cstring>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace murmur {
 
@@ -50,11 +53,42 @@ std::string_view to_string(frame_error e) {
   return "unknown";
 }
 
+namespace {
+
+uint32_t crc32c_table(const unsigned char* p, size_t n, uint32_t c) {
+  for (size_t i = 0; i < n; ++i) c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes the same polynomial ~20x faster,
+// which matters: every frame is checksummed once sent and once per receiver.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const unsigned char* p, size_t n, uint32_t c) {
+  uint64_t c64 = c;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+  }
+  c = static_cast<uint32_t>(c64);
+  for (; n > 0; --n, ++p) c = _mm_crc32_u8(c, *p);
+  return c;
+}
+#endif
+
+}  // namespace
+
 uint32_t crc32c(const void* data, size_t n) {
   auto* p = static_cast<const unsigned char*>(data);
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return crc32c_sse42(p, n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+#endif
+  return crc32c_table(p, n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
+}
+
+uint32_t crc32c_portable(const void* data, size_t n) {
+  return crc32c_table(static_cast<const unsigned char*>(data), n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
 }
 
 void encode_frame(message_type type, std::span<const std::byte> payload, std::vector<std::byte>& out) {

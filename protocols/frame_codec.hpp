@@ -38,7 +38,9 @@ enum class frame_error : uint8_t {
 inline constexpr int frame_error_count = 9;
 std::string_view to_string(frame_error e);
 
+// CRC32C (Castagnoli), with the SSE4.2 instruction where the CPU has it.
 uint32_t crc32c(const void* data, size_t n);
+uint32_t crc32c_portable(const void* data, size_t n);  // table-driven reference
 
 // Appends a frame holding `payload` to `out` (cleared first).
 void encode_frame(message_type type, std::span<const std::byte> payload, std::vector<std::byte>& out);

@@ -28,6 +28,12 @@ transport_actor::behavior_type sim_network_behavior(
         const double depart = std::max(queue->now(), st.uplink_free[from]);
         const double tx = model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0;
         st.uplink_free[from] = depart + tx;
+        sim_event done;
+        done.time = depart + tx;
+        done.kind = sim_event::sent;
+        done.peer = from;
+        done.from = to;
+        queue->push(std::move(done));
         ++stats->msgs_sent;
         stats->bytes_sent += frame.bytes->size();
         if (model.loss > 0 && st.rng.uniform() < model.loss) {

@@ -13,12 +13,13 @@
 namespace murmur {
 
 struct sim_event {
-  enum kind_t : uint8_t { deliver = 0, cycle = 1 };  // deliveries first at equal times
+  // At equal times, frames arrive and uplinks free up before peers step.
+  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2 };
   double time = 0;
   kind_t kind = cycle;
   uint64_t seq = 0;
   uint32_t peer = 0;  // who acts / receives
-  uint32_t from = 0;
+  uint32_t from = 0;  // deliver: the sender; sent: the destination
   wire_frame frame;
 };
 

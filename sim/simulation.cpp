@@ -191,7 +191,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
                 << ",\"train_loss\":" << fmt(r.train_loss) << ",\"test_loss\":" << fmt(r.test_loss)
                 << ",\"test_acc\":" << fmt(r.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
                 << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
-                << ",\"msgs_recv\":" << g.msgs_received << ",\"silent_rounds\":" << g.silent_rounds
+                << ",\"msgs_recv\":" << g.msgs_received << ",\"silent_rounds\":" << g.silent_rounds << ",\"busy_rounds\":" << g.busy_rounds
                 << ",\"rejected\":" << g.rejected_total() << ",\"consensus_dist\":" << fmt(cons) << "}\n";
         rejected += g.rejected_total();
       }
@@ -231,7 +231,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
     double next_eval = eval_interval;
     double last_report_wall = 0;
     while (!queue.empty()) {
-      if (queue.next_time() > next_eval) {
+      if (steps_sum < all_steps && queue.next_time() > next_eval) {
         evaluate(next_eval);
         report(next_eval);
         next_eval += eval_interval;
@@ -240,6 +240,11 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
       sim_event e = queue.pop();
       if (e.kind == sim_event::deliver) {
         caf::anon_send(peers[e.peer].gossip, deliver_atom::value, e.from, e.frame);
+        sched.run();
+        continue;
+      }
+      if (e.kind == sim_event::sent) {
+        caf::anon_send(peers[e.peer].gossip, sent_atom::value, e.from);
         sched.run();
         continue;
       }
@@ -264,8 +269,10 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
       }
     }
     sum.virtual_time_s = queue.now();
-    evaluate(sum.virtual_time_s);
-    report(sum.virtual_time_s);
+    if (next_eval - eval_interval < sum.virtual_time_s) {  // unless one was just taken
+      evaluate(sum.virtual_time_s);
+      report(sum.virtual_time_s);
+    }
 
     sum.bytes_sent_total = net_stats.bytes_sent;
     sum.msgs_sent_total = net_stats.msgs_sent;

@@ -138,14 +138,16 @@ class IdxFile {
     // Counting the surplus (up to a bound) makes the message actionable; the
     // extra read also reaches the gzip trailer, so a bad CRC shows up here.
     unsigned char scratch[1 << 14];
+    constexpr uint64_t kCountUpTo = uint64_t{1} << 26;
     uint64_t extra = 0;
-    while (extra < (uint64_t{1} << 26)) {
+    while (extra < kCountUpTo) {
       uint64_t r = read(scratch, sizeof scratch);
       extra += r;
       if (r < sizeof scratch) break;
     }
     if (extra > 0)
-      fail("trailing data: " + std::to_string(extra) + " unexpected extra byte(s) after the expected " +
+      fail("trailing data: " + std::string(extra >= kCountUpTo ? "at least " : "") +
+           std::to_string(extra) + " unexpected extra byte(s) after the expected " +
            std::to_string(header_bytes + n) + " bytes");
   }
 

@@ -25,32 +25,46 @@ struct DataError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Reads an IDX file pair (gzipped if the name ends in .gz or the content has
-// the gzip magic, raw otherwise). Rejects: missing/unreadable file, bad magic,
-// wrong element type, wrong number of dimensions, truncated or oversized
-// data, image/label count mismatch, labels >= num_classes.
+// Reads an IDX file pair (gzipped if the content has the gzip magic 1f 8b,
+// raw otherwise; the name does not matter). Images: uint8 [N, H, W] stored as
+// [N, 1, H, W]; labels: uint8 [N]. Throws DataError for a missing/unreadable
+// file, bad magic, wrong element type, wrong number of dimensions, truncated
+// or trailing data, a corrupt gzip stream, more than 2^28 elements (checked
+// before allocating), image/label count mismatch, labels >= num_classes;
+// std::invalid_argument for num_classes < 1.
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  int32_t num_classes = 10);
-// dir holds train-images-idx3-ubyte.gz etc. (Debian: /usr/share/datasets/fashion-mnist)
+// dir holds train-images-idx3-ubyte.gz etc. (Debian: /usr/share/datasets/fashion-mnist);
+// the un-gzipped names are the fallback.
 Dataset load_fashion_mnist(const std::string& dir, bool train);
 
-// A small, fast, learnable data set for tests: `classes` Gaussian blobs
-// rendered as 1 x side x side images, deterministic in seed.
+// A small, fast, learnable data set for tests: each class has a fixed
+// prototype (a few Gaussian blobs, 1 x side x side, values in [0,1]); a sample
+// is its prototype plus Gaussian noise (sd 0.4), clipped to [0,1]. Labels are
+// balanced (counts differ by <= 1) in random order. Deterministic in seed.
 Dataset make_synthetic(int64_t n, int32_t classes, int64_t side, uint64_t seed);
 
-// First n samples (a subset for quick runs).
+// Copy of the first min(n, size) samples (a subset for quick runs); n >= 0.
 Dataset take(const Dataset& d, int64_t n);
 
-// Shards: each peer gets a list of sample indices into the training set.
+// Shards: each peer gets a sorted list of sample indices into the training
+// set; together they cover every index exactly once, and every peer gets at
+// least one (std::invalid_argument if n < peers or peers < 1).
 // iid: a seeded permutation cut into equal parts (sizes differ by <= 1).
 std::vector<std::vector<int64_t>> shard_iid(int64_t n, int peers, uint64_t seed);
-// non-iid: for each class, proportions over peers drawn from Dirichlet(alpha).
+// non-iid: for each class, proportions over peers drawn from Dirichlet(alpha)
+// (small alpha: few classes per peer; large: near iid). A peer left empty
+// takes one sample from the largest shard. alpha > 0; labels in range.
 std::vector<std::vector<int64_t>> shard_dirichlet(const std::vector<int32_t>& labels,
                                                   int32_t num_classes, int peers, double alpha,
                                                   uint64_t seed);
 
-// Draws batches from a shard: reshuffled each epoch from (seed, epoch); the
-// last partial batch is kept. Buffers are reused across calls.
+// Draws batches from a shard: each epoch's order is Rng(seed).fork(epoch)
+// applied to the shard; the last partial batch is kept, so an epoch is
+// ceil(shard / batch) steps, and epoch() counts completed epochs. `data` must
+// outlive the iterator. After the first call next() reuses x's and y's
+// storage; only a change of batch size (around the partial batch) builds a
+// new Shape for x.
 class BatchIterator {
  public:
   BatchIterator(const Dataset& data, std::vector<int64_t> indices, int64_t batch, uint64_t seed);

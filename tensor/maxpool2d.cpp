@@ -1,6 +1,5 @@
 #include "tensor/maxpool2d.hpp"
 
-#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -28,25 +27,29 @@ const Tensor& MaxPool2d::forward(const Tensor& x) {
   const float* xs = x.data();
   float* y = y_.data();
   int32_t* am = argmax_.data();
+  // Window elements are visited row by row, each pass over a whole output
+  // row, with branch-free selects: the same choice as PyTorch's kernel
+  // (v > max || isnan(v): the first maximum wins ties, NaN propagates).
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* xp = xs + pl * H * W;
-    for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t oh = 0; oh < OH; ++oh, y += OW, am += OW) {
+      const int32_t top = static_cast<int32_t>(oh * k_ * W);
       for (int64_t ow = 0; ow < OW; ++ow) {
-        int64_t best = oh * k_ * W + ow * k_;
-        float m = xp[best];
-        for (int64_t i = 0; i < k_; ++i)
-          for (int64_t j = 0; j < k_; ++j) {
-            const int64_t at = (oh * k_ + i) * W + ow * k_ + j;
-            // NaN wins (and stays), as in PyTorch, so divergence is visible.
-            if (xp[at] > m || std::isnan(xp[at])) {
-              if (std::isnan(m)) continue;
-              m = xp[at];
-              best = at;
-            }
-          }
-        *y++ = m;
-        *am++ = static_cast<int32_t>(best);
+        y[ow] = xp[top + ow * k_];
+        am[ow] = top + static_cast<int32_t>(ow * k_);
       }
+      for (int64_t i = 0; i < k_; ++i)
+        for (int64_t j = (i == 0 ? 1 : 0); j < k_; ++j) {
+          const int32_t base = static_cast<int32_t>((oh * k_ + i) * W + j);
+          const float* r = xp + base;
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float v = r[ow * k_];
+            const bool take = (v > y[ow]) | (v != v);
+            y[ow] = take ? v : y[ow];
+            am[ow] = take ? base + static_cast<int32_t>(ow * k_) : am[ow];
+          }
+        }
+    }
   }
   return y_;
 }

@@ -1,5 +1,6 @@
 #include "tensor/sequential.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>

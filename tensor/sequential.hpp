@@ -24,8 +24,10 @@ class Sequential {
   const float* grads() const { return grads_.data(); }
   int64_t param_count() const { return static_cast<int64_t>(params_.size()); }
 
-  const Tensor& forward(const Tensor& x);    // x: [batch, input_shape...]
-  void backward(const Tensor& dlogits);      // fills grads()
+  // x: [batch, input_shape...]; it must stay alive and unchanged until the
+  // matching backward (layers keep pointers to their inputs, not copies).
+  const Tensor& forward(const Tensor& x);
+  void backward(const Tensor& dlogits);      // fills grads() (overwrites)
 
   // dL/dx is skipped by default (the data needs no gradient, and the first
   // trainable layer's dx product is pure waste then). A pipeline stage turns
