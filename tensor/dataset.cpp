@@ -119,6 +119,22 @@ class IdxFile {
     return dims;
   }
 
+  // True when the container itself vouches for the header's size: a raw file
+  // of exactly `total` bytes, or a gzip trailer whose ISIZE (uncompressed
+  // length mod 2^32) matches. Only then is a buffer of the header's size
+  // allocated before the data has arrived; otherwise a lying header would
+  // cost up to 1 GiB for a file of a few bytes.
+  bool size_agrees(uint64_t total) const {
+    std::error_code ec;
+    if (gzdirect(f_)) return std::filesystem::file_size(path_, ec) == total && !ec;
+    std::unique_ptr<FILE, int (*)(FILE*)> raw(std::fopen(path_.c_str(), "rb"), &std::fclose);
+    unsigned char t[4];
+    if (!raw || std::fseek(raw.get(), -4, SEEK_END) != 0 || std::fread(t, 1, 4, raw.get()) != 4)
+      return false;
+    uint32_t isize = t[0] | (uint32_t{t[1]} << 8) | (uint32_t{t[2]} << 16) | (uint32_t{t[3]} << 24);
+    return isize == static_cast<uint32_t>(total);
+  }
+
   // Streams exactly n payload bytes through consume(bytes, count, offset) in
   // chunks (no second full-size buffer), then insists the file ends there.
   template <class Consume>
@@ -180,15 +196,33 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
     if (dims[0] > 0 && (dims[1] == 0 || dims[2] == 0))
       f.fail("empty image size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]));
     uint64_t n = dims[0] * dims[1] * dims[2];
-    d.images = Tensor({static_cast<int64_t>(dims[0]), 1, static_cast<int64_t>(dims[1]),
-                       static_cast<int64_t>(dims[2])});
-    float* dst = d.images.data();
-    f.payload(n, 16, [dst](const unsigned char* src, uint64_t count, uint64_t at) {
+    auto to_float = [](float* dst, const unsigned char* src, uint64_t count) {
       // Division (not * 1/255) to match torchvision's ToTensor bit for bit.
-      for (uint64_t i = 0; i < count; ++i) dst[at + i] = static_cast<float>(src[i]) / 255.f;
-    });
+      for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) / 255.f;
+    };
+    const Shape shape = {static_cast<int64_t>(dims[0]), 1, static_cast<int64_t>(dims[1]),
+                         static_cast<int64_t>(dims[2])};
+    if (f.size_agrees(16 + n)) {
+      // Fast path: inflate straight into the tensor, chunk by chunk.
+      d.images = Tensor(shape);
+      float* dst = d.images.data();
+      f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t at) {
+        to_float(dst + at, src, count);
+      });
+    } else {
+      // Suspect file: buffer only what actually arrives (payload() then
+      // reports the exact truncation/trailing problem), allocate afterwards.
+      std::vector<unsigned char> raw;
+      f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t) {
+        raw.insert(raw.end(), src, src + count);
+      });
+      d.images = Tensor(shape);
+      to_float(d.images.data(), raw.data(), n);
+    }
   }
 
+  // The label count must equal the image count, which real data backed, so
+  // sizing the label vector from the header is safe from here on.
   IdxFile f(labels_path);
   auto dims = f.header(1, "labels");
   uint64_t n = dims[0];

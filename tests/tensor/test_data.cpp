@@ -1,15 +1,16 @@
 // Data loading, sharding and batching.
-#include <zlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <set>
-#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "tensor/dataset.hpp"
 
@@ -232,6 +233,12 @@ TEST_CASE("load_idx rejects malformed files with a message naming file and probl
         auto p = write(dir, "trunclab", b, gz);
         expect_error(img, p, p, {"truncated", "expected 4", "got 3"});
       }
+      SECTION("a header promising far more data than present") {
+        // 10M 5x5 images (1 GiB as float) backed by 3 bytes: must be reported
+        // as truncated without first allocating what the header claims.
+        auto p = write(dir, "liar", idx_bytes({10000000, 5, 5}, {1, 2, 3}), gz);
+        expect_error(p, lab, p, {"truncated", "expected 250000000", "got 3"});
+      }
       SECTION("trailing extra data") {
         Bytes b = good_img;
         b.push_back(1);
@@ -328,6 +335,42 @@ TEST_CASE("load_idx rejects malformed files with a message naming file and probl
   SECTION("num_classes must be positive") {
     CHECK_THROWS_AS(load_idx(img, lab, 0), std::invalid_argument);
   }
+}
+
+TEST_CASE("load_idx fails cleanly on randomly damaged files", "[data]") {
+  // Header and payload bytes flipped, files cut or extended at random: the
+  // loader must either succeed or throw DataError, never crash or misread.
+  TempDir dir;
+  const Bytes img = idx_bytes({6, 5, 5}, images_payload(6, 5, 5));
+  const Bytes lab = idx_bytes({6}, labels_payload(6));
+  auto lp = write(dir, "lab", lab, false);
+  Rng rng(2024);
+  int ok = 0, rejected = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    Bytes b = img;
+    bool gz = trial % 2 == 1;
+    if (gz) {
+      auto full = write(dir, "tmp", b, true);
+      b = read_all(full);
+    }
+    switch (rng.below(3)) {
+      case 0: b[rng.below(gz ? b.size() : 16)] ^= static_cast<unsigned char>(1 + rng.below(255)); break;
+      case 1: b.resize(rng.below(b.size())); break;
+      default: b.push_back(static_cast<unsigned char>(rng.below(256))); break;
+    }
+    auto p = dir.file("fuzz");
+    write_raw(p, b);
+    try {
+      Dataset d = load_idx(p, lp);
+      CHECK(d.size() == 6);
+      ++ok;
+    } catch (const DataError& e) {
+      CHECK(std::string(e.what()).find(p) != std::string::npos);
+      ++rejected;
+    }
+  }
+  CHECK(rejected > 200);
+  INFO("accepted " << ok);
 }
 
 TEST_CASE("load_fashion_mnist locates files and explains when they are missing", "[data]") {

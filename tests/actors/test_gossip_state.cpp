@@ -1,0 +1,246 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+
+#include "actors/gossip_state.hpp"
+#include "actors/topology.hpp"
+#include "tensor/rng.hpp"
+
+using namespace murmur;
+
+namespace {
+
+// Synchronous rounds among gossip_states, no training: every peer publishes,
+// every frame is delivered, then every peer mixes.
+struct swarm {
+  std::vector<std::vector<float>> x;
+  std::vector<gossip_state> g;
+
+  swarm(const std::string& topo, uint32_t n, size_t dim, gossip_settings s, uint64_t seed) {
+    auto nb = make_topology(topo, n, 4, seed);
+    std::vector<float> zero(dim, 0.f);
+    Rng rng(seed);
+    for (uint32_t i = 0; i < n; ++i) {
+      g.emplace_back(i, nb[i], s, zero);
+      std::vector<float> xi(dim);
+      for (auto& v : xi) v = static_cast<float>(rng.normal());
+      x.push_back(std::move(xi));
+    }
+  }
+  void round(uint64_t step) {
+    std::vector<std::vector<std::byte>> frames(g.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      auto f = g[i].publish(x[i], step);
+      frames[i].assign(f.begin(), f.end());
+    }
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (frames[i].empty()) continue;
+      for (uint32_t j : g[i].neighbours()) {
+        REQUIRE(g[j].receive(static_cast<uint32_t>(i), frames[i]));
+        g[i].on_sent();
+      }
+    }
+    for (size_t i = 0; i < g.size(); ++i) g[i].mix(x[i]);
+  }
+  std::vector<double> mean() const {
+    std::vector<double> m(x[0].size(), 0.0);
+    for (auto& xi : x)
+      for (size_t k = 0; k < m.size(); ++k) m[k] += xi[k];
+    for (auto& v : m) v /= static_cast<double>(x.size());
+    return m;
+  }
+  double max_deviation(const std::vector<double>& m) const {
+    double d = 0;
+    for (auto& xi : x)
+      for (size_t k = 0; k < m.size(); ++k) d = std::max(d, std::fabs(xi[k] - m[k]));
+    return d;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("dense gossip without training drives every peer to the exact average", "[gossip]") {
+  for (std::string topo : {"ring", "exponential", "complete", "torus"}) {
+    uint32_t n = topo == "torus" ? 9 : 8;
+    gossip_settings s;
+    s.mode = gossip_mode::dense;
+    s.threshold = 0;
+    s.gamma = 1.0;
+    swarm w(topo, n, 200, s, 3);
+    const auto m0 = w.mean();
+    REQUIRE(w.max_deviation(m0) > 1.0);
+    for (int r = 1; r <= 300; ++r) w.round(static_cast<uint64_t>(r));
+    INFO("topology " << topo);
+    CHECK(w.max_deviation(m0) < 1e-5);  // to the average of the start, not just to agreement
+  }
+}
+
+TEST_CASE("threshold gossip converges to within a bound that shrinks with tau", "[gossip]") {
+  double prev = 1e9;
+  for (double tau : {1e-1, 1e-2, 1e-3, 1e-4}) {
+    gossip_settings s;
+    s.mode = gossip_mode::threshold;
+    s.threshold = tau;
+    s.gamma = 0.5;
+    swarm w("ring", 8, 300, s, 4);
+    const auto m0 = w.mean();
+    uint64_t sent_before_last = 0;
+    for (int r = 1; r <= 2000; ++r) {
+      if (r == 1900) sent_before_last = w.g[0].counters().coords_sent;
+      w.round(static_cast<uint64_t>(r));
+    }
+    double dev = w.max_deviation(m0);
+    INFO("tau " << tau << ": max deviation from the initial mean " << dev);
+    CHECK(dev < 8 * tau);
+    CHECK(dev < prev);
+    prev = dev;
+    // Once within the bound, peers fall (almost) silent.
+    CHECK(w.g[0].counters().coords_sent - sent_before_last < 100 * 300);
+  }
+}
+
+TEST_CASE("larger tau sends fewer coordinates", "[gossip]") {
+  uint64_t prev = UINT64_MAX;
+  for (double tau : {0.0, 1e-3, 1e-2, 1e-1}) {
+    gossip_settings s;
+    s.mode = tau == 0 ? gossip_mode::dense : gossip_mode::threshold;
+    s.threshold = tau;
+    swarm w("ring", 6, 500, s, 9);
+    for (int r = 1; r <= 200; ++r) w.round(static_cast<uint64_t>(r));
+    uint64_t bytes = w.g[0].counters().bytes_sent;
+    CHECK(bytes < prev);
+    prev = bytes;
+  }
+}
+
+TEST_CASE("the event trigger keeps a peer silent while its residual is small", "[gossip]") {
+  gossip_settings s;
+  s.threshold = 0;
+  s.trigger = 1.0;
+  std::vector<float> x0(10, 0.f), x(10, 0.1f);  // ||r||^2 = 0.1 < 1
+  gossip_state g(0, {1}, s, x0);
+  CHECK(g.publish(x, 1).empty());
+  CHECK(g.counters().silent_rounds == 1);
+  std::fill(x.begin(), x.end(), 1.f);  // ||r||^2 = 10
+  CHECK_FALSE(g.publish(x, 2).empty());
+}
+
+TEST_CASE("a peer publishes again only after its previous frames left", "[gossip]") {
+  gossip_settings s;
+  s.threshold = 0;
+  std::vector<float> x0(4, 0.f), x(4, 1.f);
+  gossip_state g(0, {1, 2}, s, x0);
+  CHECK_FALSE(g.publish(x, 1).empty());
+  x[0] = 2;
+  CHECK(g.publish(x, 2).empty());
+  CHECK(g.counters().busy_rounds == 1);
+  g.on_sent();
+  g.on_sent();
+  CHECK_FALSE(g.publish(x, 3).empty());
+}
+
+TEST_CASE("delta mode: each peer applies the others' changes once", "[gossip]") {
+  gossip_settings s;
+  s.mode = gossip_mode::delta;
+  s.threshold = 0;
+  std::vector<float> x0(3, 0.f);
+  gossip_state a(0, {1}, s, x0), b(1, {0}, s, x0);
+  std::vector<float> xa = {1, 0, 0}, xb = {0, 2, 0};  // local steps
+  auto fa = a.publish(xa, 1);
+  std::vector<std::byte> fa_copy(fa.begin(), fa.end());
+  auto fb = b.publish(xb, 1);
+  REQUIRE(b.receive(0, fa_copy));
+  REQUIRE(a.receive(1, fb));
+  a.mix(xa);
+  b.mix(xb);
+  CHECK(xa == std::vector<float>{1, 2, 0});
+  CHECK(xb == std::vector<float>{1, 2, 0});
+  // A replay of an applied frame is refused.
+  CHECK_FALSE(b.receive(0, fa_copy));
+  // Small changes wait in the residual until they cross tau.
+  gossip_settings st = s;
+  st.threshold = 0.5;
+  gossip_state c(0, {1}, st, x0);
+  std::vector<float> xc = {0.3f, 0, 0};
+  CHECK(c.publish(xc, 1).empty());
+  xc[0] = 0.6f;
+  CHECK_FALSE(c.publish(xc, 2).empty());
+}
+
+TEST_CASE("rejected frames leave the state byte-identical and are counted", "[gossip]") {
+  gossip_settings s;
+  s.threshold = 0;
+  const size_t dim = 16;
+  std::vector<float> x0(dim, 0.f);
+  gossip_state g(0, {1, 2}, s, x0);
+  gossip_state other(1, {0}, s, x0);
+  std::vector<float> x1(dim, 1.f);
+  auto good_span = other.publish(x1, 1);
+  std::vector<std::byte> good(good_span.begin(), good_span.end());
+
+  auto snapshot = [&] {
+    std::vector<float> x(dim, 0.f);
+    g.mix(x);  // mixing reads the estimates: same estimates, same result
+    return x;
+  };
+  const auto before = snapshot();
+
+  std::vector<std::byte> garbage(good.size(), std::byte{0x5a});
+  reject_reason why{};
+  CHECK_FALSE(g.receive(1, garbage, &why));
+  CHECK(why == static_cast<reject_reason>(frame_error::bad_magic));
+  CHECK_FALSE(g.receive(2, good, &why));  // sender field says 1, transport says 2
+  CHECK(why == reject_reason::unknown_sender);
+  gossip_state stranger(7, {0}, s, x0);
+  auto fs = stranger.publish(x1, 1);
+  CHECK_FALSE(g.receive(7, fs, &why));
+  CHECK(why == reject_reason::unknown_sender);
+  std::vector<float> big0(dim + 1, 0.f), big1(dim + 1, 1.f);
+  gossip_state wrong_dim(1, {0}, s, big0);
+  auto fw = wrong_dim.publish(big1, 1);
+  CHECK_FALSE(g.receive(1, fw, &why));
+  CHECK(why == reject_reason::wrong_shape);
+  gossip_settings ds = s;
+  ds.mode = gossip_mode::delta;
+  gossip_state delta_peer(1, {0}, ds, x0);
+  auto fd = delta_peer.publish(x1, 1);
+  CHECK_FALSE(g.receive(1, fd, &why));
+  CHECK(why == reject_reason::wrong_kind);
+  std::vector<std::byte> truncated(good.begin(), good.end() - 5);
+  CHECK_FALSE(g.receive(1, truncated, &why));
+  CHECK(why == static_cast<reject_reason>(frame_error::length_mismatch));
+
+  CHECK(snapshot() == before);
+  CHECK(g.counters().rejected_total() == 6);
+
+  REQUIRE(g.receive(1, good));
+  CHECK_FALSE(g.receive(1, good, &why));  // replayed round
+  CHECK(why == reject_reason::stale);
+  CHECK(snapshot() != before);
+}
+
+TEST_CASE("topologies are regular, symmetric and deterministic", "[topology]") {
+  for (std::string t : {"ring", "exponential", "complete", "random", "torus"}) {
+    uint32_t n = t == "torus" ? 12 : 16;
+    auto g = make_topology(t, n, 4, 1);
+    REQUIRE(g.size() == n);
+    INFO("topology " << t);
+    for (uint32_t i = 0; i < n; ++i) {
+      CHECK(g[i].size() == g[0].size());
+      for (uint32_t j : g[i]) {
+        CHECK(j != i);
+        CHECK(std::find(g[j].begin(), g[j].end(), i) != g[j].end());
+      }
+    }
+    CHECK(g == make_topology(t, n, 4, 1));
+  }
+  CHECK(make_topology("ring", 8, 0, 0)[0].size() == 2);
+  CHECK(make_topology("torus", 12, 0, 0)[0].size() == 4);
+  CHECK(make_topology("exponential", 8, 0, 0)[0].size() == 5);  // +-1, +-2, 4
+  CHECK(make_topology("random", 16, 4, 1)[0].size() == 4);
+  CHECK(make_topology("random", 16, 4, 1) != make_topology("random", 16, 4, 2));
+  CHECK(make_topology("ring", 1, 0, 0)[0].empty());
+  CHECK_THROWS_WITH(make_topology("torus", 10, 0, 0), Catch::Contains("rows, cols >= 3"));
+  CHECK_THROWS_WITH(make_topology("random", 5, 3, 0), Catch::Contains("even"));
+  CHECK_THROWS_WITH(make_topology("star", 5, 3, 0), Catch::Contains("unknown topology"));
+}

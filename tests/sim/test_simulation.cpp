@@ -1,0 +1,141 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sim/config_schema.hpp"
+#include "sim/simulation.hpp"
+
+using namespace murmur;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::path(MURMUR_BINARY_DIR) / "test-runs" / name;
+  fs::remove_all(p);
+  return p;
+}
+
+RunConfig smoke(std::vector<std::string> overrides = {}) {
+  return load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml", overrides);
+}
+
+// Last metrics line of each peer, as text.
+std::vector<std::string> last_lines(const fs::path& run, int peers) {
+  std::vector<std::string> lines;
+  std::ifstream in(run / "metrics.jsonl");
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  REQUIRE(lines.size() >= static_cast<size_t>(peers));
+  return {lines.end() - peers, lines.end()};
+}
+
+uint64_t field_u64(const std::string& line, const std::string& key) {
+  auto p = line.find("\"" + key + "\":");
+  REQUIRE(p != std::string::npos);
+  return std::stoull(line.substr(p + key.size() + 3));
+}
+
+}  // namespace
+
+TEST_CASE("same config and seed give byte-identical metrics", "[sim]") {
+  // Lossy links, uneven speeds, sparse and dense rounds: everything that could go nondeterministic.
+  auto cfg = smoke({"sim.loss=0.1", "sim.speed_spread=1.0", "sim.bandwidth_mbps=10"});
+  auto a = scratch("det-a"), b = scratch("det-b"), c = scratch("det-c");
+  run_simulation(cfg, a.string());
+  run_simulation(cfg, b.string());
+  const auto ma = slurp(a / "metrics.jsonl");
+  REQUIRE(ma.size() > 100);
+  CHECK(ma == slurp(b / "metrics.jsonl"));
+  CHECK(slurp(a / "config.toml") == slurp(b / "config.toml"));
+  cfg.seed = 2;
+  run_simulation(cfg, c.string());
+  CHECK(ma != slurp(c / "metrics.jsonl"));
+}
+
+TEST_CASE("the run directory holds config, metrics, summary and the curve", "[sim]") {
+  auto dir = scratch("outputs");
+  auto cfg = smoke();
+  auto s = run_simulation(cfg, dir.string());
+  for (const char* f : {"config.toml", "metrics.jsonl", "summary.json", "timing.json", "curve.tsv"})
+    CHECK(fs::exists(dir / f));
+  // The written config is the resolved one and parses back to the same values.
+  CHECK(to_toml(parse_config(slurp(dir / "config.toml"), "config.toml")) == to_toml(cfg));
+  const auto summary = slurp(dir / "summary.json");
+  for (const char* k : {"final_test_accuracy", "min_test_accuracy", "bytes_sent_total", "dense_allreduce_bytes",
+                        "steps", "virtual_time_s", "wall_time_s"})
+    CHECK(summary.find(std::string("\"") + k + "\"") != std::string::npos);
+  // Nothing wall-clock in metrics.jsonl.
+  CHECK(slurp(dir / "metrics.jsonl").find("wall") == std::string::npos);
+  // Bytes: what the peers counted is what crossed the simulated network.
+  uint64_t sum = 0;
+  for (auto& l : last_lines(dir, static_cast<int>(cfg.peers))) sum += field_u64(l, "bytes_sent");
+  CHECK(sum == s.bytes_sent_total);
+  CHECK(s.bytes_sent_total > 0);
+  CHECK(s.final_test_accuracy > 0.9);
+  CHECK(s.steps == 96);  // 3 epochs of ceil(4000 / 4 peers / batch 32) = 32 steps
+}
+
+TEST_CASE("every gossip mode trains on the synthetic set", "[sim]") {
+  for (std::string mode : {"threshold", "dense", "local_sgd", "delta"}) {
+    auto cfg = smoke({"gossip.mode=" + mode, "sim.loss=0"});
+    if (mode == "delta") {  // every peer applies every peer's steps
+      cfg.lr = 0.1 / static_cast<double>(cfg.peers);
+      cfg.threshold = 2e-4;
+    }
+    if (mode == "local_sgd") cfg.every = 4;
+    auto s = run_simulation(cfg, scratch("mode-" + mode).string());
+    INFO("mode " << mode);
+    CHECK(s.final_test_accuracy > 0.9);
+    CHECK(s.bytes_sent_total > 0);
+    CHECK(s.rejected == 0);
+  }
+}
+
+TEST_CASE("a larger threshold sends fewer bytes", "[sim]") {
+  uint64_t prev = UINT64_MAX;
+  for (std::string tau : {"0", "0.001", "0.01", "0.05"}) {
+    auto s = run_simulation(smoke({"gossip.threshold=" + tau, "sim.loss=0"}), scratch("tau-" + tau).string());
+    INFO("tau " << tau);
+    CHECK(s.bytes_sent_total < prev);
+    prev = s.bytes_sent_total;
+  }
+}
+
+TEST_CASE("every config in configs/ runs (reduced to a few hundred steps)", "[sim]") {
+  int n = 0;
+  for (auto& e : fs::directory_iterator(fs::path(MURMUR_SOURCE_DIR) / "configs")) {
+    if (e.path().extension() != ".toml") continue;
+    INFO("config " << e.path().filename());
+    auto cfg = load_config(e.path().string(), {"data.train_samples=16000", "data.test_samples=1000"});
+    cfg.epochs = std::min(cfg.epochs, 2.0);
+    auto s = run_simulation(cfg, scratch("config-" + e.path().stem().string()).string());
+    CHECK(s.steps > 0);
+    CHECK(s.final_test_accuracy > 0.6);
+    ++n;
+  }
+  CHECK(n >= 5);
+}
+
+TEST_CASE("short end-to-end run on a Fashion-MNIST subset reaches 80%", "[sim][e2e]") {
+  auto cfg = load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml",
+                         {"data.train_samples=20000", "data.test_samples=2000", "train.epochs=4", "sim.peers=4"});
+  auto s = run_simulation(cfg, scratch("e2e-subset").string());
+  CHECK(s.final_test_accuracy >= 0.80);
+  CHECK(s.min_test_accuracy >= 0.78);
+  CHECK(s.bytes_sent_total < s.dense_allreduce_bytes);
+}
+
+TEST_CASE("the default demo reaches 85% with fewer bytes than all-reduce", "[slow][e2e]") {
+  auto cfg = load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml");
+  auto s = run_simulation(cfg, scratch("demo").string());
+  CHECK(s.final_test_accuracy >= 0.85);
+  CHECK(s.dense_allreduce_bytes > 5.0 * static_cast<double>(s.bytes_sent_total));
+}
