@@ -1,0 +1,133 @@
+// Runs the murmur binary as a user would and checks exit codes and messages.
+#include <catch2/catch.hpp>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct result {
+  int code;
+  std::string output;  // stdout and stderr together
+};
+
+result murmur(const std::string& args) {
+  std::string cmd = std::string(MURMUR_BINARY_DIR) + "/murmur " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string source(const std::string& rel) { return std::string(MURMUR_SOURCE_DIR) + "/" + rel; }
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::path(MURMUR_BINARY_DIR) / "test-runs" / name;
+  fs::remove_all(p);
+  fs::create_directories(p.parent_path());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("config errors exit non-zero naming the key, the value and what is allowed", "[cli]") {
+  auto smoke = source("configs/synthetic-smoke.toml");
+  auto r = murmur("sim " + smoke + " --set gossip.treshold=0.1");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("gossip.treshold") && Catch::Contains("gossip.threshold"));
+
+  r = murmur("sim " + smoke + " --set gossip.threshold=-1");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("gossip.threshold") && Catch::Contains("-1") && Catch::Contains(">= 0"));
+
+  r = murmur("sim " + smoke + " --set gossip.topology=star");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("star") && Catch::Contains("ring") && Catch::Contains("torus"));
+
+  auto bad = scratch("bad.toml");
+  std::ofstream(bad) << "[train]\nlr = \"fast\"\n";
+  r = murmur("sim " + bad.string());
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("train.lr") && Catch::Contains("fast") && Catch::Contains("bad.toml"));
+
+  r = murmur("sim /nonexistent/cfg.toml");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("/nonexistent/cfg.toml"));
+}
+
+TEST_CASE("usage errors exit 2 with the usage text", "[cli]") {
+  auto r = murmur("");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("usage: murmur"));
+  r = murmur("frobnicate");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("unknown verb 'frobnicate'"));
+  r = murmur("sim");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("missing <config.toml>"));
+  r = murmur("sim " + source("configs/synthetic-smoke.toml") + " --bogus");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("--bogus"));
+  r = murmur("sweep " + source("configs/synthetic-smoke.toml") + " --param gossip.threshold");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("KEY=V1,V2"));
+  CHECK(murmur("sim --help").code == 0);
+}
+
+TEST_CASE("a bad data file is reported by name", "[cli]") {
+  auto dir = scratch("bad-data");
+  fs::create_directories(dir);
+  std::ofstream(dir / "train-images-idx3-ubyte") << "not an idx file";
+  std::ofstream(dir / "train-labels-idx1-ubyte") << "nor this";
+  auto r = murmur("sim " + source("configs/fmnist-gossip.toml") + " --set data.dir=" + dir.string() +
+                  " --out " + (dir / "run").string());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("train-images-idx3-ubyte"));
+}
+
+TEST_CASE("murmur sim writes the run directory and prints the summary", "[cli]") {
+  auto out = scratch("cli-sim");
+  auto r = murmur("sim " + source("configs/synthetic-smoke.toml") + " --set train.epochs=1 --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("final test accuracy") && Catch::Contains("all-reduce"));
+  CHECK(fs::exists(out / "summary.json"));
+  CHECK(fs::exists(out / "metrics.jsonl"));
+  CHECK(fs::exists(out / "accuracy.png"));
+}
+
+TEST_CASE("murmur sweep writes a table whose bytes fall as tau grows", "[cli]") {
+  auto out = scratch("cli-sweep");
+  auto r = murmur("sweep " + source("configs/synthetic-smoke.toml") +
+                  " --param gossip.threshold=0,0.001,0.01 --set sim.loss=0 --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  std::ifstream csv(out / "sweep.csv");
+  std::string line;
+  std::getline(csv, line);
+  CHECK_THAT(line, Catch::StartsWith("gossip.threshold,final_test_accuracy,bytes_sent_total"));
+  std::vector<double> bytes;
+  while (std::getline(csv, line)) {
+    auto a = line.find(','), b = line.find(',', a + 1);
+    bytes.push_back(std::stod(line.substr(b + 1)));
+  }
+  REQUIRE(bytes.size() == 3);
+  CHECK(bytes[0] > bytes[1]);
+  CHECK(bytes[1] > bytes[2]);
+  CHECK(fs::exists(out / "sweep.png"));
+}
+
+TEST_CASE("config-doc lists every key", "[cli]") {
+  auto r = murmur("config-doc");
+  CHECK(r.code == 0);
+  for (const char* k : {"gossip.threshold", "gossip.mode", "sim.latency_ms", "train.lr", "model.arch"})
+    CHECK_THAT(r.output, Catch::Contains(k));
+}
