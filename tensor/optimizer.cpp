@@ -1,12 +1,19 @@
 #include "tensor/optimizer.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <vector>
 
 namespace murmur {
 
 namespace {
+
+std::string num(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+  return buf;
+}
 
 class Sgd : public Optimizer {
  public:
@@ -35,8 +42,7 @@ class Sgd : public Optimizer {
   }
 
   std::string name() const override {
-    return "sgd(momentum=" + std::to_string(momentum_) + ", weight_decay=" + std::to_string(wd_) +
-           ")";
+    return "sgd(momentum=" + num(momentum_) + ", weight_decay=" + num(wd_) + ")";
   }
 
  private:
@@ -71,8 +77,8 @@ class Adam : public Optimizer {
   }
 
   std::string name() const override {
-    return "adam(betas=(" + std::to_string(b1_) + ", " + std::to_string(b2_) +
-           "), eps=" + std::to_string(eps_) + ", weight_decay=" + std::to_string(wd_) + ")";
+    return "adam(betas=(" + num(b1_) + ", " + num(b2_) + "), eps=" + num(eps_) +
+           ", weight_decay=" + num(wd_) + ")";
   }
 
  private:

@@ -138,10 +138,8 @@ std::vector<int32_t> balanced_labels(int64_t n, int classes) {
 }  // namespace
 
 TEST_CASE("Fashion-MNIST loads with the expected shapes and values", "[data]") {
-  if (!fs::exists(fs::path(kFashionDir) / "train-images-idx3-ubyte.gz")) {
-    WARN("Fashion-MNIST not installed in " << kFashionDir << " (Debian: dataset-fashion-mnist); skipped");
-    return;
-  }
+  if (!fs::exists(fs::path(kFashionDir) / "train-images-idx3-ubyte.gz"))
+    FAIL("Fashion-MNIST not installed in " << kFashionDir << ": run scripts/setup.sh (Debian: dataset-fashion-mnist)");
   auto t0 = std::chrono::steady_clock::now();
   Dataset train = load_fashion_mnist(kFashionDir, true);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
