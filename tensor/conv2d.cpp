@@ -8,6 +8,23 @@
 
 namespace murmur {
 
+namespace {
+
+// Eight running sums: a single float accumulator would serialise the loop
+// (the compiler may not reorder float additions).
+float row_sum(const float* v, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += v[i + l];
+  float s = 0.f;
+  for (; i < n; ++i) s += v[i];
+  for (float a : acc) s += a;
+  return s;
+}
+
+}  // namespace
+
 Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t k, int64_t stride, int64_t pad)
     : in_(in_ch), out_(out_ch), k_(k), stride_(stride), pad_(pad) {
   if (in_ch <= 0 || out_ch <= 0 || k <= 0 || stride <= 0 || pad < 0)
@@ -58,9 +75,10 @@ void Conv2d::im2col(const float* x) {
       for (int64_t j = 0; j < k_; ++j) {
         float* row = cols + ((c * k_ + i) * k_ + j) * N;
         // Output columns whose input column is inside the image: [ow0, ow1).
+        const int64_t off = j - pad_;  // input column = ow * stride + off
         int64_t ow0 = 0, ow1 = OW_;
-        while (ow0 < OW_ && ow0 * stride_ - pad_ + j < 0) ++ow0;
-        while (ow1 > ow0 && (ow1 - 1) * stride_ - pad_ + j >= W_) --ow1;
+        while (ow0 < OW_ && ow0 * stride_ + off < 0) ++ow0;
+        while (ow1 > ow0 && (ow1 - 1) * stride_ + off >= W_) --ow1;
         for (int64_t b = 0; b < B_; ++b) {
           const float* xc = x + (b * in_ + c) * H_ * W_;
           for (int64_t oh = 0; oh < OH_; ++oh) {
@@ -70,12 +88,12 @@ void Conv2d::im2col(const float* x) {
               for (int64_t ow = 0; ow < OW_; ++ow) out[ow] = 0.f;
               continue;
             }
-            const float* xr = xc + ih * W_ - pad_ + j;
+            const float* xr = xc + ih * W_;
             for (int64_t ow = 0; ow < ow0; ++ow) out[ow] = 0.f;
             if (stride_ == 1) {
-              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow];
+              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow + off];
             } else {
-              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow * stride_];
+              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow * stride_ + off];
             }
             for (int64_t ow = ow1; ow < OW_; ++ow) out[ow] = 0.f;
           }
@@ -91,20 +109,21 @@ void Conv2d::col2im(const float* cols, float* dx) const {
     for (int64_t i = 0; i < k_; ++i)
       for (int64_t j = 0; j < k_; ++j) {
         const float* row = cols + ((c * k_ + i) * k_ + j) * N;
+        const int64_t off = j - pad_;  // input column = ow * stride + off
         int64_t ow0 = 0, ow1 = OW_;
-        while (ow0 < OW_ && ow0 * stride_ - pad_ + j < 0) ++ow0;
-        while (ow1 > ow0 && (ow1 - 1) * stride_ - pad_ + j >= W_) --ow1;
+        while (ow0 < OW_ && ow0 * stride_ + off < 0) ++ow0;
+        while (ow1 > ow0 && (ow1 - 1) * stride_ + off >= W_) --ow1;
         for (int64_t b = 0; b < B_; ++b) {
           float* xc = dx + (b * in_ + c) * H_ * W_;
           for (int64_t oh = 0; oh < OH_; ++oh) {
             const int64_t ih = oh * stride_ - pad_ + i;
             if (ih < 0 || ih >= H_) continue;
             const float* g = row + b * P + oh * OW_;
-            float* xr = xc + ih * W_ - pad_ + j;
+            float* xr = xc + ih * W_;
             if (stride_ == 1) {
-              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += g[ow];
+              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow + off] += g[ow];
             } else {
-              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * stride_] += g[ow];
+              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * stride_ + off] += g[ow];
             }
           }
         }
@@ -145,21 +164,13 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const int64_t P = OH_ * OW_, N = B_ * P, K = in_ * k_ * k_;
   if (dy.numel() != B_ * out_ * P)
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
-  // dy [B, O, P] -> [O, B*P] (reusing ym_), summing the bias gradient meanwhile.
+  // dy [B, O, P] -> [O, B*P] (reusing ym_); then each row sums to db.
   float* g = ym_.data();
   const float* src = dy.data();
-  for (int64_t o = 0; o < out_; ++o) db_[o] = 0.f;
   for (int64_t b = 0; b < B_; ++b)
-    for (int64_t o = 0; o < out_; ++o) {
-      const float* s = src + (b * out_ + o) * P;
-      float* d = g + o * N + b * P;
-      float acc = 0.f;
-      for (int64_t p = 0; p < P; ++p) {
-        d[p] = s[p];
-        acc += s[p];
-      }
-      db_[o] += acc;
-    }
+    for (int64_t o = 0; o < out_; ++o)
+      std::memcpy(g + o * N + b * P, src + (b * out_ + o) * P, sizeof(float) * static_cast<size_t>(P));
+  for (int64_t o = 0; o < out_; ++o) db_[o] = row_sum(g + o * N, N);
   if (N > 0) {
     gemm(false, true, out_, K, N, 1.f, g, cols_.data(), 0.f, dw_);  // dW = dY cols^T
   } else {

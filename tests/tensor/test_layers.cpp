@@ -149,7 +149,7 @@ void check_layer(Layer& layer, Tensor x, Rng& rng) {
 
 }  // namespace
 
-TEST_CASE("linear: forward matches x W^T + b and init is PyTorch's default") {
+TEST_CASE("linear: forward matches x W^T + b and init is PyTorch's default", "[layers]") {
   Linear lin(3, 2);
   std::vector<float> p = {1, 2, 3, -1, 0, 1, /*bias*/ 0.5f, -0.5f}, g(8);
   lin.bind(p.data(), g.data());
@@ -193,7 +193,7 @@ TEST_CASE("linear: forward matches x W^T + b and init is PyTorch's default") {
   CHECK(again == bp);
 }
 
-TEST_CASE("gradient check: linear") {
+TEST_CASE("gradient check: linear", "[layers]") {
   Rng rng(1);
   Linear lin(5, 4);
   check_layer(lin, random_tensor({3, 5}, rng), rng);
@@ -201,7 +201,7 @@ TEST_CASE("gradient check: linear") {
   check_layer(one, random_tensor({1, 1}, rng), rng);
 }
 
-TEST_CASE("gradient check: activations") {
+TEST_CASE("gradient check: activations", "[layers]") {
   Rng rng(2);
   SECTION("relu") {
     ReLU relu;
@@ -232,7 +232,7 @@ TEST_CASE("gradient check: activations") {
   }
 }
 
-TEST_CASE("gradient check: conv2d") {
+TEST_CASE("gradient check: conv2d", "[layers]") {
   Rng rng(3);
   SECTION("stride 1, padding 1") {
     Conv2d c(2, 3, 3, 1, 1);
@@ -254,7 +254,7 @@ TEST_CASE("gradient check: conv2d") {
   }
 }
 
-TEST_CASE("conv2d: forward matches a direct convolution") {
+TEST_CASE("conv2d: forward matches a direct convolution", "[layers]") {
   Rng rng(4);
   const int64_t B = 2, C = 3, O = 4, H = 7, W = 6, k = 3, s = 2, p = 1;
   Conv2d conv(C, O, k, s, p);
@@ -285,7 +285,7 @@ TEST_CASE("conv2d: forward matches a direct convolution") {
   CHECK(bad == 0);
 }
 
-TEST_CASE("gradient check: maxpool2d") {
+TEST_CASE("gradient check: maxpool2d", "[layers]") {
   Rng rng(5);
   MaxPool2d pool(2);
   check_layer(pool, distinct_values({2, 3, 4, 6}, rng), rng);
@@ -305,7 +305,7 @@ TEST_CASE("gradient check: maxpool2d") {
   CHECK(dx[3] == 0.f);
 }
 
-TEST_CASE("gradient check: flatten, which is a view") {
+TEST_CASE("gradient check: flatten, which is a view", "[layers]") {
   Rng rng(6);
   Flatten f;
   check_layer(f, random_tensor({2, 3, 2, 2}, rng), rng);
@@ -320,7 +320,7 @@ TEST_CASE("gradient check: flatten, which is a view") {
   CHECK(f.output_shape({2, 3, 5}) == Shape{30});
 }
 
-TEST_CASE("softmax cross-entropy: values, stability and gradient") {
+TEST_CASE("softmax cross-entropy: values, stability and gradient", "[loss]") {
   Tensor logits({2, 3});
   int32_t labels[] = {0, 2};
   Tensor d;
@@ -366,7 +366,7 @@ TEST_CASE("softmax cross-entropy: values, stability and gradient") {
   }
 }
 
-TEST_CASE("gradient check: a whole Sequential through the loss") {
+TEST_CASE("gradient check: a whole Sequential through the loss", "[model]") {
   // Every layer type in one model; tanh before the pool keeps values spread.
   auto model = build_model("conv2d:3:3:1:1,tanh,maxpool2d:2,conv2d:4:2:2:1,relu,flatten,"
                            "linear:6,sigmoid,linear:4",
@@ -396,7 +396,7 @@ TEST_CASE("gradient check: a whole Sequential through the loss") {
   CHECK(std::vector<float>(model->grads(), model->grads() + model->param_count()) == grads);
 }
 
-TEST_CASE("sequential: one flat buffer, views in layer order") {
+TEST_CASE("sequential: one flat buffer, views in layer order", "[model]") {
   auto model = build_model("flatten,linear:3,relu,linear:2", {1, 2, 2}, 2);
   CHECK(model->param_count() == (4 * 3 + 3) + (3 * 2 + 2));
   CHECK(model->layer_count() == 4);
@@ -426,7 +426,7 @@ TEST_CASE("sequential: one flat buffer, views in layer order") {
   CHECK_FALSE(std::equal(a->params(), a->params() + a->param_count(), b->params()));
 }
 
-TEST_CASE("build_model: presets and layer lists") {
+TEST_CASE("build_model: presets and layer lists", "[model]") {
   auto mlp = build_model("mlp", {1, 28, 28}, 10);
   CHECK(mlp->param_count() == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
   CHECK(mlp->output_shape() == Shape{10});
@@ -442,7 +442,7 @@ TEST_CASE("build_model: presets and layer lists") {
   CHECK(strided->layer(0).output_shape({2, 8, 8}) == Shape{4, 4, 4});
 }
 
-TEST_CASE("build_model: a bad item throws invalid_argument naming it") {
+TEST_CASE("build_model: a bad item throws invalid_argument naming it", "[model]") {
   auto error_of = [](const std::string& spec, const Shape& in = {1, 28, 28}, int64_t nc = 10) {
     try {
       build_model(spec, in, nc);
@@ -468,7 +468,7 @@ TEST_CASE("build_model: a bad item throws invalid_argument naming it") {
   CHECK_NOTHROW(build_model("flatten,linear:7", {3}, 0));  // num_classes 0: no check
 }
 
-TEST_CASE("sgd: momentum and weight decay, by hand") {
+TEST_CASE("sgd: momentum and weight decay, by hand", "[optim]") {
   // lr 0.1, momentum 0.9, wd 0.01. Step 1: d = g + 0.01 p; buf = d; p -= 0.1 buf.
   // E.g. p0 = 1, g = 0.5: d = 0.51, p = 0.949; step 2, g = -0.2:
   // d = -0.2 + 0.00949 = -0.19051, buf = 0.459 - 0.19051 = 0.26849, p = 0.9221510.
@@ -493,7 +493,7 @@ TEST_CASE("sgd: momentum and weight decay, by hand") {
   CHECK(q[2] == Approx(0.5 - 0.025 - 0.15));
 }
 
-TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand") {
+TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand", "[optim]") {
   // lr 0.01, betas (0.9, 0.999), eps 1e-8, wd 0.1. Step 1 always moves each
   // coordinate by lr * sign(d): m1/(1-b1) = d and sqrt(v1/(1-b2)) = |d|.
   // Later steps are worked out below for one coordinate (the table agrees
@@ -520,7 +520,7 @@ TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand") {
   CHECK_THAT(adam->name(), Catch::Contains("adam"));
 }
 
-TEST_CASE("a steady-state training step does not allocate") {
+TEST_CASE("a steady-state training step does not allocate", "[model]") {
   for (const char* spec : {"mlp", "conv2d:4:3:2:1,relu,maxpool2d:2,flatten,linear:16,tanh,linear:10"}) {
     INFO(spec);
     auto model = build_model(spec, {1, 28, 28}, 10);

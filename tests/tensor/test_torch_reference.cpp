@@ -152,8 +152,8 @@ void replay(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("torch reference: mlp preset (784-256-128-10), SGD and Adam") { replay("mlp"); }
+TEST_CASE("torch reference: mlp preset (784-256-128-10), SGD and Adam", "[torch]") { replay("mlp"); }
 
-TEST_CASE("torch reference: small CNN, two SGD and Adam steps") { replay("cnn"); }
+TEST_CASE("torch reference: small CNN, two SGD and Adam steps", "[torch]") { replay("cnn"); }
 
-TEST_CASE("torch reference: strided, padded conv with tanh and sigmoid") { replay("mix"); }
+TEST_CASE("torch reference: strided, padded conv with tanh and sigmoid", "[torch]") { replay("mix"); }
