@@ -83,6 +83,8 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   const float tau = static_cast<float>(s_.threshold);
   out_msg_.indices.clear();
   out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
   if (s_.mode == gossip_mode::delta) {
     for (size_t k = 0; k < dim_; ++k) residual_[k] += x[k] - base_[k];
     std::copy(x.begin(), x.end(), base_.begin());
@@ -108,20 +110,38 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
       }
       if (n2 < s_.trigger) { ++counters_.silent_rounds; return {}; }
     }
-    for (size_t k = 0; k < dim_; ++k) {
-      if (std::fabs(x[k] - self_hat_[k]) >= tau) {
-        self_hat_[k] = x[k];
+    if (s_.grid && tau > 0.f) {
+      // Publish on a tau-grid every peer shares: peers that agree publish
+      // the same value and fall silent, and a value is a small integer.
+      const float near = 0.75f * tau, limit = 1e9f;
+      for (size_t k = 0; k < dim_; ++k) {
+        if (std::fabs(x[k] - self_hat_[k]) < near) continue;
+        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+        float v = q * tau;
+        if (v == self_hat_[k]) continue;
+        self_hat_[k] = v;
         out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        out_msg_.grid.push_back(static_cast<int32_t>(q));
+        out_msg_.values.push_back(v);
       }
-    }
-    // Dense coding is cheaper once more than ~4/5 of the coordinates move.
-    if (5 * out_msg_.indices.size() > 4 * dim_) {
-      out_msg_.kind = update_kind::dense_set;
-      out_msg_.indices.clear();
-      out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
+      out_msg_.kind = update_kind::grid_set;
+      out_msg_.scale = tau;
     } else {
-      out_msg_.kind = update_kind::sparse_set;
-      for (uint32_t k : out_msg_.indices) out_msg_.values.push_back(self_hat_[k]);
+      for (size_t k = 0; k < dim_; ++k) {
+        if (std::fabs(x[k] - self_hat_[k]) >= tau) {
+          self_hat_[k] = x[k];
+          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        }
+      }
+      if (5 * out_msg_.indices.size() > 4 * dim_) {
+        // Dense coding is cheaper once more than ~4/5 of the coordinates move.
+        out_msg_.kind = update_kind::dense_set;
+        out_msg_.indices.clear();
+        out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
+      } else {
+        out_msg_.kind = update_kind::sparse_set;
+        for (uint32_t k : out_msg_.indices) out_msg_.values.push_back(self_hat_[k]);
+      }
     }
   }
   if (out_msg_.values.empty()) { ++counters_.silent_rounds; return {}; }
@@ -160,7 +180,8 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
     case update_kind::dense_set:
       std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());
       break;
-    case update_kind::sparse_set: {
+    case update_kind::sparse_set:
+    case update_kind::grid_set: {
       auto& h = nbr_hat_[static_cast<size_t>(slot)];
       for (size_t i = 0; i < in_msg_.indices.size(); ++i) h[in_msg_.indices[i]] = in_msg_.values[i];
       break;

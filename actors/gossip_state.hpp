@@ -9,6 +9,8 @@
 //               delta: x += increments received since the last mix
 //   publish(x): threshold/dense/local_sgd: coordinates with |x - x_hat_self| >= tau
 //               become public (x_hat_self[k] = x[k]) and are sent as absolute values;
+//               with the grid compressor, |x - x_hat_self| >= 0.75 tau publishes
+//               x rounded to the tau-grid (x_hat_self[k] = round(x/tau) tau);
 //               delta: residual += change since the last mix; |residual| >= tau sent, zeroed
 //   receive(frame): validated completely before any state changes; a rejected
 //               frame leaves the state byte-identical and is counted by reason.

@@ -12,6 +12,7 @@ enum class gossip_mode : uint8_t { threshold, dense, local_sgd, delta };
 struct gossip_settings {
   gossip_mode mode = gossip_mode::threshold;
   double threshold = 1e-3;   // tau; 0 sends every coordinate
+  bool grid = false;         // publish values rounded to a shared tau-grid
   double trigger = 0.0;      // send nothing while ||x - x_hat||^2 < trigger
   double gamma = 0.5;        // consensus step size
   size_t max_frame_bytes = 64u << 20;

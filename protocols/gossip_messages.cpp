@@ -42,6 +42,25 @@ void put_varint(std::vector<uint8_t>& out, uint32_t v) {
   out.push_back(static_cast<uint8_t>(v));
 }
 
+// Reads one varint of at most 5 bytes; false if truncated or too long.
+bool get_varint(const std::vector<uint8_t>& in, size_t& p, uint32_t& out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift <= 28; shift += 7) {
+    if (p >= in.size()) return false;
+    uint8_t b = in[p++];
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (v > UINT32_MAX) return false;
+      out = static_cast<uint32_t>(v);
+      return true;
+    }
+  }
+  return false;
+}
+
+uint32_t zigzag(int32_t v) { return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31); }
+int32_t unzigzag(uint32_t v) { return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
 }  // namespace
 
 void encode_gossip(const gossip_update& m, std::vector<std::byte>& out) {
@@ -64,7 +83,15 @@ void encode_gossip(const gossip_update& m, std::vector<std::byte>& out) {
     ar(m.sender, m.round, m.step, m.dim, static_cast<uint8_t>(m.kind), count,
        static_cast<uint32_t>(gaps.size()));
     if (!gaps.empty()) ar(cereal::binary_data(gaps.data(), gaps.size()));
-    if (!m.values.empty()) ar(cereal::binary_data(m.values.data(), m.values.size() * sizeof(float)));
+    if (m.kind == update_kind::grid_set) {
+      std::vector<uint8_t> q;
+      q.reserve(m.grid.size() * 2);
+      for (int32_t g : m.grid) put_varint(q, zigzag(g));
+      ar(m.scale, static_cast<uint32_t>(q.size()));
+      if (!q.empty()) ar(cereal::binary_data(q.data(), q.size()));
+    } else if (!m.values.empty()) {
+      ar(cereal::binary_data(m.values.data(), m.values.size() * sizeof(float)));
+    }
   }
   encode_frame(message_type::gossip_update, payload, out);
 }
@@ -80,12 +107,15 @@ frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_byt
     uint8_t kind = 0;
     uint32_t count = 0, gap_bytes = 0;
     ar(m.sender, m.round, m.step, m.dim, kind, count, gap_bytes);
-    if (kind > 2) return frame_error::undecodable;
+    if (kind > 3) return frame_error::undecodable;
     m.kind = static_cast<update_kind>(kind);
     bool dense = m.kind == update_kind::dense_set;
     if (count > m.dim || (dense && count != m.dim) || (dense && gap_bytes != 0)) return frame_error::undecodable;
+    const bool grid = m.kind == update_kind::grid_set;
     // Every count is checked against the bytes actually present before any allocation.
-    if (static_cast<uint64_t>(gap_bytes) + 4ull * count != src.remaining()) return frame_error::undecodable;
+    if (grid ? static_cast<uint64_t>(gap_bytes) + 8 + count > src.remaining()
+             : static_cast<uint64_t>(gap_bytes) + 4ull * count != src.remaining())
+      return frame_error::undecodable;
     m.indices.clear();
     if (!dense) {
       std::vector<uint8_t> gaps(gap_bytes);
@@ -94,15 +124,8 @@ frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_byt
       uint64_t idx = 0;
       size_t p = 0;
       for (uint32_t i = 0; i < count; ++i) {
-        uint64_t v = 0;
-        int shift = 0;
-        for (;;) {
-          if (p >= gaps.size() || shift > 28) return frame_error::undecodable;
-          uint8_t b = gaps[p++];
-          v |= static_cast<uint64_t>(b & 0x7f) << shift;
-          shift += 7;
-          if (!(b & 0x80)) break;
-        }
+        uint32_t v = 0;
+        if (!get_varint(gaps, p, v)) return frame_error::undecodable;
         idx = i == 0 ? v : idx + 1 + v;
         if (idx >= m.dim) return frame_error::undecodable;
         m.indices.push_back(static_cast<uint32_t>(idx));
@@ -110,7 +133,28 @@ frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_byt
       if (p != gaps.size()) return frame_error::undecodable;
     }
     m.values.resize(count);
-    if (count) ar(cereal::binary_data(m.values.data(), count * sizeof(float)));
+    m.grid.clear();
+    if (grid) {
+      uint32_t value_bytes = 0;
+      ar(m.scale, value_bytes);
+      if (!std::isfinite(m.scale) || m.scale <= 0 || value_bytes != src.remaining() || value_bytes < count ||
+          value_bytes > 5ull * count)
+        return frame_error::undecodable;
+      std::vector<uint8_t> q(value_bytes);
+      if (value_bytes) ar(cereal::binary_data(q.data(), q.size()));
+      m.grid.resize(count);
+      size_t p = 0;
+      for (uint32_t i = 0; i < count; ++i) {
+        uint32_t z = 0;
+        if (!get_varint(q, p, z)) return frame_error::undecodable;
+        m.grid[i] = unzigzag(z);
+        m.values[i] = static_cast<float>(m.grid[i]) * m.scale;
+      }
+      if (p != q.size()) return frame_error::undecodable;
+    } else {
+      m.scale = 0;
+      if (count) ar(cereal::binary_data(m.values.data(), count * sizeof(float)));
+    }
     for (float v : m.values)
       if (!std::isfinite(v)) return frame_error::undecodable;
   } catch (const std::exception&) {

@@ -103,6 +103,8 @@ const std::vector<KeyDef>& table() {
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
       num("gossip.threshold", &R::threshold, ge(0), unbounded, "Sparsification threshold tau"),
+      choice("gossip.compressor", &R::compressor, {"threshold", "grid"},
+             "threshold: send |x - x_hat| >= tau exactly; grid: send |x - x_hat| >= 0.75 tau rounded to a shared tau-grid (1-byte values)"),
       num("gossip.trigger", &R::trigger, ge(0), unbounded,
           "Send nothing while the residual's squared norm ||r||^2 < trigger"),
       num("gossip.every", &R::every, ge(1), unbounded, "A gossip round every K local steps"),

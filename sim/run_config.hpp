@@ -30,7 +30,8 @@ struct RunConfig {
   int64_t eval_every = 0;            // train.eval_every: steps per peer; 0 = once per epoch
   // [gossip]
   std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta
-  double threshold = 1e-3;           // gossip.threshold (tau)
+  double threshold = 0.01;           // gossip.threshold (tau)
+  std::string compressor = "grid";   // gossip.compressor: threshold | grid
   double trigger = 0.0;              // gossip.trigger: send nothing while ||r||^2 < trigger
   int64_t every = 1;                 // gossip.every: gossip round every K local steps
   double gamma = 0.5;                // gossip.gamma: consensus step size

@@ -112,6 +112,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
       s.gossip.mode = mode;
       s.gossip.threshold = (mode == gossip_mode::dense || mode == gossip_mode::local_sgd) ? 0.0 : c.threshold;
       s.gossip.trigger = c.trigger;
+      s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0;
       s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
       s.train.optimizer = c.optimizer;
       s.train.lr = c.lr;

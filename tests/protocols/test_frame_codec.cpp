@@ -183,3 +183,27 @@ TEST_CASE("random corruption never crashes the decoder", "[protocols]") {
   CHECK(accepted > 0);
   CHECK(accepted < 20000);
 }
+
+TEST_CASE("grid updates carry small integers and decode to exact grid values", "[protocols]") {
+  gossip_update m;
+  m.sender = 2;
+  m.round = 3;
+  m.dim = 100;
+  m.kind = update_kind::grid_set;
+  m.scale = 0.01f;
+  m.indices = {1, 2, 50, 99};
+  m.grid = {0, -1, 63, -100000};
+  for (int32_t g : m.grid) m.values.push_back(static_cast<float>(g) * m.scale);
+  std::vector<std::byte> frame;
+  encode_gossip(m, frame);
+  gossip_update out;
+  REQUIRE(decode_gossip(frame, 1 << 20, out) == frame_error::none);
+  CHECK(out == m);
+  // 4 indices (1 byte each) + values 1+1+1+3 bytes, not 16 bytes of floats.
+  CHECK(frame.size() == frame_header_bytes + 1 + 4 + 8 + 8 + 4 + 1 + 4 + 4 + 4 + 4 + 4 + 6);
+  // A grid frame whose scale is not a positive finite number is refused.
+  auto bad = m;
+  bad.scale = -1.f;
+  encode_gossip(bad, frame);
+  CHECK(decode_gossip(frame, 1 << 20, out) == frame_error::undecodable);
+}

@@ -44,8 +44,8 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
   require_same(c, RunConfig{});
   CHECK(c.seed == 1);
   CHECK(c.model == "mlp");
-  CHECK(c.threshold == 1e-3);
-  CHECK(get_key(c, "gossip.threshold") == "0.001");
+  CHECK(c.threshold == 0.01);
+  CHECK(get_key(c, "gossip.threshold") == "0.01");
   CHECK(get_key(c, "data.dataset") == "fashion-mnist");
   CHECK(get_key(c, "train.batch") == "64");
   CHECK(get_key(c, "train.epochs") == "5");
@@ -53,7 +53,7 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
 
 TEST_CASE("config_keys lists every key once, section.key", "[config]") {
   auto keys = config_keys();
-  CHECK(keys.size() == 30);
+  CHECK(keys.size() == 31);
   for (size_t i = 0; i < keys.size(); ++i) {
     CHECK(keys[i].find('.') != std::string::npos);
     for (size_t j = i + 1; j < keys.size(); ++j) CHECK(keys[i] != keys[j]);
@@ -89,6 +89,7 @@ eval_every = 50
 [gossip]
 mode = "delta"
 threshold = 0.002
+compressor = "threshold"
 trigger = 1e-6
 every = 4
 gamma = 1
@@ -123,6 +124,7 @@ gflops = 100
   CHECK(c.eval_every == 50);
   CHECK(c.mode == "delta");
   CHECK(c.threshold == 0.002);
+  CHECK(c.compressor == "threshold");
   CHECK(c.trigger == 1e-6);
   CHECK(c.every == 4);
   CHECK(c.gamma == 1.0);  // TOML integer accepted for a float key
@@ -419,7 +421,7 @@ TEST_CASE("doc table has a row for every key", "[config]") {
     INFO(k);
     CHECK_THAT(doc, Catch::Contains("| `" + k + "` |"));
   }
-  CHECK_THAT(doc, Catch::Contains("| `gossip.threshold` | float | `0.001` | >= 0 |"));
+  CHECK_THAT(doc, Catch::Contains("| `gossip.threshold` | float | `0.01` | >= 0 |"));
   CHECK_THAT(doc, Catch::Contains("| `train.batch` | int | `64` | >= 1 and <= 65536 |"));
   CHECK_THAT(doc, Catch::Contains("`threshold`, `dense`, `local_sgd`, `delta`"));
   size_t rows = 0;
