@@ -244,3 +244,42 @@ TEST_CASE("topologies are regular, symmetric and deterministic", "[topology]") {
   CHECK_THROWS_WITH(make_topology("random", 5, 3, 0), Catch::Contains("even"));
   CHECK_THROWS_WITH(make_topology("star", 5, 3, 0), Catch::Contains("unknown topology"));
 }
+
+TEST_CASE("grid gossip: peers agree on grid values, then fall silent", "[gossip]") {
+  for (double tau : {1e-1, 1e-2}) {
+    gossip_settings s;
+    s.mode = gossip_mode::threshold;
+    s.grid = true;
+    s.threshold = tau;
+    s.gamma = 0.5;
+    swarm w("ring", 8, 300, s, 5);
+    const auto m0 = w.mean();
+    for (int r = 1; r <= 1500; ++r) w.round(static_cast<uint64_t>(r));
+    INFO("tau " << tau << ": max deviation from the initial mean " << w.max_deviation(m0));
+    CHECK(w.max_deviation(m0) < 8 * tau);
+    // Every public value is a multiple of tau, exactly as the receivers rebuild it.
+    for (float v : w.g[0].public_estimate()) {
+      float q = std::nearbyint(v / static_cast<float>(tau));
+      CHECK(v == q * static_cast<float>(tau));
+    }
+    // After agreement nothing moves, so nothing is sent.
+    uint64_t before = w.g[0].counters().coords_sent;
+    for (int r = 1501; r <= 1600; ++r) w.round(static_cast<uint64_t>(r));
+    CHECK(w.g[0].counters().coords_sent - before < 300);
+  }
+}
+
+TEST_CASE("grid frames are a fraction of the threshold compressor's bytes", "[gossip]") {
+  uint64_t bytes[2];
+  for (int grid = 0; grid < 2; ++grid) {
+    gossip_settings s;
+    s.threshold = 1e-2;
+    s.grid = grid == 1;
+    swarm w("ring", 8, 2000, s, 6);
+    for (auto& xi : w.x)
+      for (auto& v : xi) v *= 0.1f;  // weight-sized values: |x / tau| mostly < 64, one byte
+    for (int r = 1; r <= 5; ++r) w.round(static_cast<uint64_t>(r));
+    bytes[grid] = w.g[0].counters().bytes_sent;
+  }
+  CHECK(bytes[1] * 2 < bytes[0]);
+}

@@ -131,3 +131,12 @@ TEST_CASE("config-doc lists every key", "[cli]") {
   for (const char* k : {"gossip.threshold", "gossip.mode", "sim.latency_ms", "train.lr", "model.arch"})
     CHECK_THAT(r.output, Catch::Contains(k));
 }
+
+TEST_CASE("docs/config.md holds the table murmur config-doc prints", "[cli]") {
+  auto r = murmur("config-doc");
+  REQUIRE(r.code == 0);
+  std::ifstream in(source("docs/config.md"));
+  std::stringstream doc;
+  doc << in.rdbuf();
+  CHECK_THAT(doc.str(), Catch::Contains(r.output));
+}
