@@ -13,6 +13,16 @@ struct gossip_actor_state {
   std::shared_ptr<Sequential> model;
   transport_actor transport;
   uint32_t self = 0;
+  // Frame buffers are reused once no receiver holds them any more: fresh
+  // megabyte-sized allocations would page-fault on every round.
+  std::vector<std::shared_ptr<std::vector<std::byte>>> frame_pool;
+  std::shared_ptr<std::vector<std::byte>> frame_buffer() {
+    for (auto& b : frame_pool)
+      if (b.use_count() == 1) return b;
+    auto b = std::make_shared<std::vector<std::byte>>();
+    if (frame_pool.size() < 8) frame_pool.push_back(b);
+    return b;
+  }
   static inline const char* name = "gossip";
 };
 
@@ -37,7 +47,9 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         auto frame = st.gossip->publish(
             {st.model->params(), static_cast<size_t>(st.model->param_count())}, step);
         if (!frame.empty()) {
-          wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
+          auto buf = st.frame_buffer();
+          buf->assign(frame.begin(), frame.end());
+          wire_frame w{std::move(buf)};
           for (uint32_t to : st.gossip->neighbours()) self->send(st.transport, send_atom::value, st.self, to, w);
         }
         return true;

@@ -91,14 +91,19 @@ uint32_t crc32c_portable(const void* data, size_t n) {
   return crc32c_table(static_cast<const unsigned char*>(data), n, 0xFFFFFFFFu) ^ 0xFFFFFFFFu;
 }
 
+void seal_frame(message_type type, std::vector<std::byte>& buf) {
+  const size_t n = buf.size() - frame_header_bytes;
+  put_u32(buf.data(), frame_magic);
+  put_u16(buf.data() + 4, protocol_version);
+  put_u16(buf.data() + 6, static_cast<uint16_t>(type));
+  put_u32(buf.data() + 8, static_cast<uint32_t>(n));
+  put_u32(buf.data() + 12, crc32c(buf.data() + frame_header_bytes, n));
+}
+
 void encode_frame(message_type type, std::span<const std::byte> payload, std::vector<std::byte>& out) {
   out.resize(frame_header_bytes + payload.size());
-  put_u32(out.data(), frame_magic);
-  put_u16(out.data() + 4, protocol_version);
-  put_u16(out.data() + 6, static_cast<uint16_t>(type));
-  put_u32(out.data() + 8, static_cast<uint32_t>(payload.size()));
-  put_u32(out.data() + 12, crc32c(payload.data(), payload.size()));
   if (!payload.empty()) std::memcpy(out.data() + frame_header_bytes, payload.data(), payload.size());
+  seal_frame(type, out);
 }
 
 decoded_frame decode_frame(std::span<const std::byte> f, size_t max_frame_bytes) {

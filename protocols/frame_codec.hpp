@@ -42,8 +42,11 @@ std::string_view to_string(frame_error e);
 uint32_t crc32c(const void* data, size_t n);
 uint32_t crc32c_portable(const void* data, size_t n);  // table-driven reference
 
-// Appends a frame holding `payload` to `out` (cleared first).
+// Writes a frame holding `payload` into `out` (replacing its contents).
 void encode_frame(message_type type, std::span<const std::byte> payload, std::vector<std::byte>& out);
+// For encoders that write the payload in place: buf holds frame_header_bytes
+// of room followed by the payload; this fills in the header.
+void seal_frame(message_type type, std::vector<std::byte>& buf);
 
 struct decoded_frame {
   frame_error error = frame_error::none;

@@ -1,7 +1,9 @@
 #include "protocols/gossip_messages.hpp"
 
+#include <bit>
 #include <cereal/archives/portable_binary.hpp>
 #include <cmath>
+#include <cstring>
 #include <istream>
 #include <ostream>
 #include <streambuf>
@@ -10,7 +12,13 @@ namespace murmur {
 
 namespace {
 
-// Stream buffers over byte vectors/spans so Cereal reads and writes in place.
+// The fixed fields go through Cereal's portable binary archive (a one-byte
+// endianness tag, then little-endian fields). The arrays that follow are
+// written and read in place, little-endian, as Cereal's binary_data would,
+// but without staging copies: frames are up to a megabyte and frequent.
+constexpr size_t fixed_fields_bytes = 1 + 4 + 8 + 8 + 4 + 1 + 4 + 4;
+constexpr size_t gap_bytes_at = fixed_fields_bytes - 4;
+
 class vector_sink : public std::streambuf {
  public:
   explicit vector_sink(std::vector<std::byte>& v) : v_(v) {}
@@ -34,20 +42,22 @@ class span_source : public std::streambuf {
     auto* b = const_cast<char*>(reinterpret_cast<const char*>(s.data()));
     setg(b, b, b + s.size());
   }
-  size_t remaining() const { return static_cast<size_t>(egptr() - gptr()); }
 };
 
-void put_varint(std::vector<uint8_t>& out, uint32_t v) {
-  while (v >= 0x80) { out.push_back(static_cast<uint8_t>(v | 0x80)); v >>= 7; }
-  out.push_back(static_cast<uint8_t>(v));
+void put_varint(std::vector<std::byte>& out, uint32_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<std::byte>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<std::byte>(v));
 }
 
-// Reads one varint of at most 5 bytes; false if truncated or too long.
-bool get_varint(const std::vector<uint8_t>& in, size_t& p, uint32_t& out) {
+// Reads one varint of at most 5 bytes from in[p, end); false if truncated or too long.
+bool get_varint(const std::byte* in, size_t end, size_t& p, uint32_t& out) {
   uint64_t v = 0;
   for (int shift = 0; shift <= 28; shift += 7) {
-    if (p >= in.size()) return false;
-    uint8_t b = in[p++];
+    if (p >= end) return false;
+    auto b = std::to_integer<uint8_t>(in[p++]);
     v |= static_cast<uint64_t>(b & 0x7f) << shift;
     if (!(b & 0x80)) {
       if (v > UINT32_MAX) return false;
@@ -61,105 +71,128 @@ bool get_varint(const std::vector<uint8_t>& in, size_t& p, uint32_t& out) {
 uint32_t zigzag(int32_t v) { return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31); }
 int32_t unzigzag(uint32_t v) { return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1)); }
 
+void put_u32_at(std::vector<std::byte>& out, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[at + static_cast<size_t>(i)] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+}
+
+void put_floats(std::vector<std::byte>& out, const float* v, size_t n) {
+  size_t at = out.size();
+  out.resize(at + 4 * n);
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n) std::memcpy(out.data() + at, v, 4 * n);
+  } else {
+    for (size_t i = 0; i < n; ++i) put_u32_at(out, at + 4 * i, std::bit_cast<uint32_t>(v[i]));
+  }
+}
+
+void get_floats(const std::byte* in, float* v, size_t n) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (n) std::memcpy(v, in, 4 * n);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t u = 0;
+      for (int b = 0; b < 4; ++b) u |= std::to_integer<uint32_t>(in[4 * i + static_cast<size_t>(b)]) << (8 * b);
+      v[i] = std::bit_cast<float>(u);
+    }
+  }
+}
+
 }  // namespace
 
 void encode_gossip(const gossip_update& m, std::vector<std::byte>& out) {
-  std::vector<uint8_t> gaps;
-  if (m.kind != update_kind::dense_set) {
-    gaps.reserve(m.indices.size() * 2);
-    uint32_t prev = 0;
-    for (size_t i = 0; i < m.indices.size(); ++i) {
-      put_varint(gaps, i == 0 ? m.indices[0] : m.indices[i] - prev - 1);
-      prev = m.indices[i];
-    }
-  }
-  std::vector<std::byte> payload;
-  payload.reserve(32 + gaps.size() + 4 * m.values.size());
+  const bool dense = m.kind == update_kind::dense_set;
+  const uint32_t count = dense ? m.dim : static_cast<uint32_t>(m.indices.size());
+  out.clear();
+  out.reserve(frame_header_bytes + fixed_fields_bytes + 8 + count * (dense ? 4 : 6));
+  out.resize(frame_header_bytes);
   {
-    vector_sink sink(payload);
+    vector_sink sink(out);
     std::ostream os(&sink);
     cereal::PortableBinaryOutputArchive ar(os);
-    uint32_t count = m.kind == update_kind::dense_set ? m.dim : static_cast<uint32_t>(m.indices.size());
-    ar(m.sender, m.round, m.step, m.dim, static_cast<uint8_t>(m.kind), count,
-       static_cast<uint32_t>(gaps.size()));
-    if (!gaps.empty()) ar(cereal::binary_data(gaps.data(), gaps.size()));
-    if (m.kind == update_kind::grid_set) {
-      std::vector<uint8_t> q;
-      q.reserve(m.grid.size() * 2);
-      for (int32_t g : m.grid) put_varint(q, zigzag(g));
-      ar(m.scale, static_cast<uint32_t>(q.size()));
-      if (!q.empty()) ar(cereal::binary_data(q.data(), q.size()));
-    } else if (!m.values.empty()) {
-      ar(cereal::binary_data(m.values.data(), m.values.size() * sizeof(float)));
-    }
+    ar(m.sender, m.round, m.step, m.dim, static_cast<uint8_t>(m.kind), count, uint32_t{0});
   }
-  encode_frame(message_type::gossip_update, payload, out);
+  const size_t payload_at = frame_header_bytes;
+  if (!dense) {
+    const size_t g0 = out.size();
+    for (size_t i = 0; i < m.indices.size(); ++i)
+      put_varint(out, i == 0 ? m.indices[0] : m.indices[i] - m.indices[i - 1] - 1);
+    put_u32_at(out, payload_at + gap_bytes_at, static_cast<uint32_t>(out.size() - g0));
+  }
+  if (m.kind == update_kind::grid_set) {
+    put_floats(out, &m.scale, 1);
+    const size_t len_at = out.size();
+    out.resize(len_at + 4);
+    for (int32_t g : m.grid) put_varint(out, zigzag(g));
+    put_u32_at(out, len_at, static_cast<uint32_t>(out.size() - len_at - 4));
+  } else {
+    put_floats(out, m.values.data(), m.values.size());
+  }
+  seal_frame(message_type::gossip_update, out);
 }
 
 frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_bytes, gossip_update& m) {
   auto f = decode_frame(frame, max_frame_bytes);
   if (f.error != frame_error::none) return f.error;
   if (f.type != message_type::gossip_update) return frame_error::unknown_type;
+  const std::byte* in = f.payload.data();
+  const size_t end = f.payload.size();
+  if (end < fixed_fields_bytes) return frame_error::undecodable;
+  uint8_t kind = 0;
+  uint32_t count = 0, gap_bytes = 0;
   try {
-    span_source src(f.payload);
+    span_source src(f.payload.first(fixed_fields_bytes));
     std::istream is(&src);
     cereal::PortableBinaryInputArchive ar(is);
-    uint8_t kind = 0;
-    uint32_t count = 0, gap_bytes = 0;
     ar(m.sender, m.round, m.step, m.dim, kind, count, gap_bytes);
-    if (kind > 3) return frame_error::undecodable;
-    m.kind = static_cast<update_kind>(kind);
-    bool dense = m.kind == update_kind::dense_set;
-    if (count > m.dim || (dense && count != m.dim) || (dense && gap_bytes != 0)) return frame_error::undecodable;
-    const bool grid = m.kind == update_kind::grid_set;
-    // Every count is checked against the bytes actually present before any allocation.
-    if (grid ? static_cast<uint64_t>(gap_bytes) + 8 + count > src.remaining()
-             : static_cast<uint64_t>(gap_bytes) + 4ull * count != src.remaining())
-      return frame_error::undecodable;
-    m.indices.clear();
-    if (!dense) {
-      std::vector<uint8_t> gaps(gap_bytes);
-      if (gap_bytes) ar(cereal::binary_data(gaps.data(), gaps.size()));
-      m.indices.reserve(count);
-      uint64_t idx = 0;
-      size_t p = 0;
-      for (uint32_t i = 0; i < count; ++i) {
-        uint32_t v = 0;
-        if (!get_varint(gaps, p, v)) return frame_error::undecodable;
-        idx = i == 0 ? v : idx + 1 + v;
-        if (idx >= m.dim) return frame_error::undecodable;
-        m.indices.push_back(static_cast<uint32_t>(idx));
-      }
-      if (p != gaps.size()) return frame_error::undecodable;
-    }
-    m.values.resize(count);
-    m.grid.clear();
-    if (grid) {
-      uint32_t value_bytes = 0;
-      ar(m.scale, value_bytes);
-      if (!std::isfinite(m.scale) || m.scale <= 0 || value_bytes != src.remaining() || value_bytes < count ||
-          value_bytes > 5ull * count)
-        return frame_error::undecodable;
-      std::vector<uint8_t> q(value_bytes);
-      if (value_bytes) ar(cereal::binary_data(q.data(), q.size()));
-      m.grid.resize(count);
-      size_t p = 0;
-      for (uint32_t i = 0; i < count; ++i) {
-        uint32_t z = 0;
-        if (!get_varint(q, p, z)) return frame_error::undecodable;
-        m.grid[i] = unzigzag(z);
-        m.values[i] = static_cast<float>(m.grid[i]) * m.scale;
-      }
-      if (p != q.size()) return frame_error::undecodable;
-    } else {
-      m.scale = 0;
-      if (count) ar(cereal::binary_data(m.values.data(), count * sizeof(float)));
-    }
-    for (float v : m.values)
-      if (!std::isfinite(v)) return frame_error::undecodable;
   } catch (const std::exception&) {
     return frame_error::undecodable;
   }
+  if (kind > 3) return frame_error::undecodable;
+  m.kind = static_cast<update_kind>(kind);
+  const bool dense = m.kind == update_kind::dense_set, grid = m.kind == update_kind::grid_set;
+  if (count > m.dim || (dense && count != m.dim) || (dense && gap_bytes != 0)) return frame_error::undecodable;
+  // Every count is checked against the bytes actually present before any allocation.
+  size_t p = fixed_fields_bytes;
+  const uint64_t rest = end - p;
+  if (grid ? static_cast<uint64_t>(gap_bytes) + 8 + count > rest
+           : static_cast<uint64_t>(gap_bytes) + 4ull * count != rest)
+    return frame_error::undecodable;
+  m.indices.clear();
+  if (!dense) {
+    const size_t gaps_end = p + gap_bytes;
+    m.indices.reserve(count);
+    uint64_t idx = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t v = 0;
+      if (!get_varint(in, gaps_end, p, v)) return frame_error::undecodable;
+      idx = i == 0 ? v : idx + 1 + v;
+      if (idx >= m.dim) return frame_error::undecodable;
+      m.indices.push_back(static_cast<uint32_t>(idx));
+    }
+    if (p != gaps_end) return frame_error::undecodable;
+  }
+  m.values.resize(count);
+  m.grid.clear();
+  if (grid) {
+    get_floats(in + p, &m.scale, 1);
+    uint32_t value_bytes = 0;
+    for (int b = 0; b < 4; ++b) value_bytes |= std::to_integer<uint32_t>(in[p + 4 + static_cast<size_t>(b)]) << (8 * b);
+    p += 8;
+    if (!std::isfinite(m.scale) || m.scale <= 0 || value_bytes != end - p) return frame_error::undecodable;
+    m.grid.resize(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t z = 0;
+      if (!get_varint(in, end, p, z)) return frame_error::undecodable;
+      m.grid[i] = unzigzag(z);
+      m.values[i] = static_cast<float>(m.grid[i]) * m.scale;
+    }
+    if (p != end) return frame_error::undecodable;
+  } else {
+    m.scale = 0;
+    get_floats(in + p, m.values.data(), count);
+  }
+  for (float v : m.values)
+    if (!std::isfinite(v)) return frame_error::undecodable;
   return frame_error::none;
 }
 
