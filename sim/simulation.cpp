@@ -116,7 +116,7 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ",\n  \"final_test_loss\": " << fmt(s.final_test_loss)
      << ",\n  \"consensus_distance\": " << fmt(s.consensus_distance)
      << ",\n  \"bytes_sent_total\": " << s.bytes_sent_total
-     << ",\n  \"dense_allreduce_bytes\": " << fmt(s.dense_allreduce_bytes)
+     << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(s.dense_allreduce_bytes)
      << ",\n  \"compression_vs_allreduce\": "
      << fmt(s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0)
      << ",\n  \"msgs_sent_total\": " << s.msgs_sent_total << ",\n  \"msgs_lost\": " << s.msgs_lost
