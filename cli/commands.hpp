@@ -12,6 +12,7 @@ int sim_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
 int plot_command(const std::vector<std::string>& args);
 int config_doc_command(const std::vector<std::string>& args);
+int keygen_command(const std::vector<std::string>& args);
 
 // Thrown for bad command lines; main prints it with the verb's usage.
 struct UsageError : std::runtime_error {

@@ -18,6 +18,8 @@ const char* usage =
     "        one simulation per value; prints and writes a CSV table and sweep.png\n"
     "  plot <run dir>        redraw a run's accuracy.png\n"
     "  config-doc            print the table of config keys (markdown)\n"
+    "  keygen --out DIR [--force]\n"
+    "        write a CurveZMQ key pair: DIR/peer.key (secret) and DIR/peer.pub\n"
     "  help                  this text\n";
 
 }  // namespace
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
     if (verb == "sweep") return murmur::sweep_command(args);
     if (verb == "plot") return murmur::plot_command(args);
     if (verb == "config-doc") return murmur::config_doc_command(args);
+    if (verb == "keygen") return murmur::keygen_command(args);
     std::fprintf(stderr, "murmur: unknown verb '%s'\n%s", verb.c_str(), usage);
     return 2;
   } catch (const murmur::UsageError& e) {

@@ -140,3 +140,18 @@ TEST_CASE("docs/config.md holds the table murmur config-doc prints", "[cli]") {
   doc << in.rdbuf();
   CHECK_THAT(doc.str(), Catch::Contains(r.output));
 }
+
+TEST_CASE("murmur keygen writes a key pair and refuses to overwrite it", "[cli]") {
+  auto dir = scratch("keygen");
+  auto r = murmur("keygen --out " + dir.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(fs::exists(dir / "peer.key"));
+  CHECK(fs::exists(dir / "peer.pub"));
+  CHECK_THAT(r.output, Catch::Contains("public key:"));
+  r = murmur("keygen --out " + dir.string());
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("exists already"));
+  CHECK(murmur("keygen --out " + dir.string() + " --force").code == 0);
+  CHECK(murmur("keygen").code == 2);
+}

@@ -1,0 +1,25 @@
+// CurveZMQ identities of peers: key pairs and the authorized_peers allowlist.
+// Keys are Z85 text, 40 characters each (ZeroMQ's encoding).
+//   DIR/peer.pub      the public key, one line (give it to the other peers)
+//   DIR/peer.key      the secret key, one line, mode 0600
+//   authorized_peers  one public key per line, optionally followed by blanks
+//                     and a label; lines starting with '#' and blank lines are
+//                     ignored. A peer accepts only these keys.
+// Errors throw std::runtime_error naming the file and, for lists, the line.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace murmur {
+
+struct curve_keys {
+  std::string public_key, secret_key;
+};
+
+bool is_z85_key(const std::string& s);
+curve_keys generate_curve_keys();
+void write_curve_keys(const std::string& dir, const curve_keys& k);
+curve_keys read_curve_keys(const std::string& dir);
+std::vector<std::string> read_authorized_peers(const std::string& path);
+
+}  // namespace murmur

@@ -1,0 +1,144 @@
+#include "protocols/zmq_transport.hpp"
+
+#include <zmq.hpp>
+
+#include <stdexcept>
+
+namespace murmur {
+
+namespace {
+
+void secure_defaults(zmq::socket_t& s, const zmq_transport_options& o) {
+  s.set(zmq::sockopt::linger, 0);  // never hang on exit over unsent frames
+  s.set(zmq::sockopt::handshake_ivl, o.handshake_ms);
+  s.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_ms);
+  s.set(zmq::sockopt::heartbeat_timeout, 3 * o.heartbeat_ms);
+  s.set(zmq::sockopt::heartbeat_ttl, 3 * o.heartbeat_ms);
+  // A frame plus ZeroMQ's own routing part; anything bigger is cut off unread.
+  s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(o.max_frame_bytes));
+}
+
+}  // namespace
+
+zmq_transport::zmq_transport(zmq_transport_options opt) : opt_(std::move(opt)) {
+  if (!is_z85_key(opt_.keys.public_key) || !is_z85_key(opt_.keys.secret_key))
+    throw std::invalid_argument("zmq_transport: CurveZMQ keys are required (murmur keygen)");
+  for (auto& k : opt_.authorized) authorize(k);
+  ctx_ = std::make_unique<zmq::context_t>(1);
+  // The ZAP handler must exist before any CURVE server socket binds.
+  zap_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::rep);
+  zap_->set(zmq::sockopt::linger, 0);
+  zap_->bind("inproc://zeromq.zap.01");
+  router_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::router);
+  secure_defaults(*router_, opt_);
+  router_->set(zmq::sockopt::curve_server, 1);
+  router_->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
+  router_->set(zmq::sockopt::zap_domain, "murmur");
+  router_->set(zmq::sockopt::rcvhwm, 1024);
+  router_->bind(opt_.listen);
+  endpoint_ = router_->get(zmq::sockopt::last_endpoint);
+}
+
+zmq_transport::~zmq_transport() = default;
+
+void zmq_transport::authorize(const std::string& key) {
+  if (!is_z85_key(key)) throw std::invalid_argument("not a Z85 public key: '" + key + "'");
+  authorized_.insert(key);
+}
+
+void zmq_transport::connect(uint32_t peer, const std::string& endpoint, const std::string& server_key) {
+  if (!is_z85_key(server_key)) throw std::invalid_argument("peer " + std::to_string(peer) + ": bad server key");
+  auto s = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
+  secure_defaults(*s, opt_);
+  s->set(zmq::sockopt::curve_serverkey, server_key);
+  s->set(zmq::sockopt::curve_publickey, opt_.keys.public_key);
+  s->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
+  s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
+  s->set(zmq::sockopt::immediate, 1);  // queue only on completed connections
+  s->connect(endpoint);
+  dealers_[peer] = std::move(s);
+}
+
+void zmq_transport::disconnect(uint32_t peer) { dealers_.erase(peer); }
+
+bool zmq_transport::send(uint32_t peer, std::span<const std::byte> frame) {
+  auto it = dealers_.find(peer);
+  if (it == dealers_.end()) {
+    ++counters_.send_dropped;
+    return false;
+  }
+  auto r = it->second->send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+  if (!r) {
+    ++counters_.send_dropped;
+    return false;
+  }
+  ++counters_.frames_sent;
+  counters_.bytes_sent += frame.size();
+  return true;
+}
+
+void zmq_transport::answer_zap() {
+  // ZAP request: version, request id, domain, address, identity, mechanism, credentials...
+  std::vector<zmq::message_t> req;
+  for (;;) {
+    zmq::message_t m;
+    if (!zap_->recv(m, zmq::recv_flags::dontwait)) return;
+    bool more = m.more();
+    req.push_back(std::move(m));
+    if (!more) break;
+  }
+  std::string status = "400", text = "not authorized", user;
+  if (req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].size() == 32) {
+    char z85[41];
+    zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
+    if (authorized_.count(z85)) {
+      status = "200";
+      text = "OK";
+      user = z85;
+    }
+  }
+  if (status != "200") ++counters_.handshakes_refused;
+  std::string version = req.empty() ? "1.0" : req[0].to_string();
+  std::string id = req.size() > 1 ? req[1].to_string() : "";
+  zap_->send(zmq::buffer(version), zmq::send_flags::sndmore);
+  zap_->send(zmq::buffer(id), zmq::send_flags::sndmore);
+  zap_->send(zmq::buffer(status), zmq::send_flags::sndmore);
+  zap_->send(zmq::buffer(text), zmq::send_flags::sndmore);
+  zap_->send(zmq::buffer(user), zmq::send_flags::sndmore);
+  zap_->send(zmq::buffer(std::string()), zmq::send_flags::none);
+}
+
+void zmq_transport::poll(int timeout_ms, const frame_handler& on_frame) {
+  zmq::pollitem_t items[] = {{zap_->handle(), 0, ZMQ_POLLIN, 0}, {router_->handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+  while (items[0].revents & ZMQ_POLLIN) {
+    answer_zap();
+    items[0].revents = 0;
+    zmq::poll(items, 1, std::chrono::milliseconds(0));
+  }
+  for (;;) {
+    zmq::message_t id, body;
+    if (!router_->recv(id, zmq::recv_flags::dontwait)) break;
+    if (!id.more() || !router_->recv(body, zmq::recv_flags::dontwait)) {
+      ++counters_.malformed_messages;
+      continue;
+    }
+    bool extra = false;
+    while (body.more()) {  // only single-part frames are ours: drain and count the rest
+      zmq::message_t rest;
+      if (!router_->recv(rest, zmq::recv_flags::dontwait)) break;
+      extra = true;
+      body.swap(rest);
+    }
+    if (extra) {
+      ++counters_.malformed_messages;
+      continue;
+    }
+    const char* user = body.gets("User-Id");
+    ++counters_.frames_received;
+    counters_.bytes_received += body.size();
+    on_frame(user ? user : "", {static_cast<const std::byte*>(body.data()), body.size()});
+  }
+}
+
+}  // namespace murmur

@@ -1,0 +1,84 @@
+// zmq_transport: frames between peer processes over ZeroMQ with CurveZMQ on
+// every connection. One ROUTER socket listens (CURVE server); one DEALER per
+// remote peer connects to it (CURVE client). Who may connect is decided by a
+// ZAP handler with an allowlist of public keys: a stranger's handshake is
+// refused, so it gets nothing and nothing of it is read (counted).
+// Incoming messages over max_frame_bytes are cut off by libzmq before they
+// are allocated (ZMQ_MAXMSGSIZE).
+// Not thread-safe: one thread owns a transport and calls everything on it
+// (the peer process runs it in its I/O thread).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/curve_keys.hpp"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace murmur {
+
+struct zmq_transport_options {
+  std::string listen = "tcp://127.0.0.1:*";  // '*' port = any free port
+  curve_keys keys;                           // ours
+  std::vector<std::string> authorized;      // public keys allowed to connect
+  size_t max_frame_bytes = 64u << 20;
+  int send_hwm = 64;                        // frames queued per peer before sends are dropped
+  int handshake_ms = 5000;
+  int heartbeat_ms = 1000;                  // ZMTP heartbeats detect dead connections
+};
+
+struct zmq_transport_counters {
+  uint64_t frames_sent = 0, bytes_sent = 0, send_dropped = 0;
+  uint64_t frames_received = 0, bytes_received = 0;
+  uint64_t handshakes_refused = 0;  // ZAP said no
+  uint64_t malformed_messages = 0;  // not [identity][frame]
+};
+
+class zmq_transport {
+ public:
+  explicit zmq_transport(zmq_transport_options opt);
+  ~zmq_transport();
+  zmq_transport(const zmq_transport&) = delete;
+  zmq_transport& operator=(const zmq_transport&) = delete;
+
+  // The resolved listening endpoint, e.g. tcp://127.0.0.1:41234.
+  const std::string& endpoint() const { return endpoint_; }
+  void authorize(const std::string& public_key);
+
+  // Opens (or replaces) the outgoing connection to a peer.
+  void connect(uint32_t peer, const std::string& endpoint, const std::string& server_public_key);
+  void disconnect(uint32_t peer);
+  // Queues one frame for the peer without blocking; false (and counted) if
+  // the peer is unknown or its queue is full.
+  bool send(uint32_t peer, std::span<const std::byte> frame);
+
+  // Waits up to timeout_ms for traffic, answers handshakes, and calls
+  // on_frame(sender public key, frame) for every frame that arrived.
+  using frame_handler = std::function<void(const std::string& sender_key, std::span<const std::byte> frame)>;
+  void poll(int timeout_ms, const frame_handler& on_frame);
+
+  const zmq_transport_counters& counters() const { return counters_; }
+
+ private:
+  void answer_zap();
+  zmq_transport_options opt_;
+  std::unique_ptr<zmq::context_t> ctx_;
+  std::unique_ptr<zmq::socket_t> zap_, router_;
+  std::map<uint32_t, std::unique_ptr<zmq::socket_t>> dealers_;
+  std::set<std::string> authorized_;
+  std::string endpoint_;
+  zmq_transport_counters counters_;
+};
+
+}  // namespace murmur

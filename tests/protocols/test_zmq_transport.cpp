@@ -1,0 +1,146 @@
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <zmq.hpp>
+
+#include "protocols/gossip_messages.hpp"
+#include "protocols/zmq_transport.hpp"
+
+using namespace murmur;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::byte> frame_of(uint32_t sender, uint64_t round) {
+  gossip_update m;
+  m.sender = sender;
+  m.round = round;
+  m.dim = 4;
+  m.indices = {1};
+  m.values = {0.5f};
+  std::vector<std::byte> f;
+  encode_gossip(m, f);
+  return f;
+}
+
+struct received {
+  std::string sender;
+  std::vector<std::byte> frame;
+};
+
+// Polls `t` until `want` frames arrived or `ms` passed.
+std::vector<received> pump(zmq_transport& t, size_t want, int ms) {
+  std::vector<received> got;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (got.size() < want && std::chrono::steady_clock::now() < until)
+    t.poll(20, [&](const std::string& s, std::span<const std::byte> f) { got.push_back({s, {f.begin(), f.end()}}); });
+  return got;
+}
+
+zmq_transport_options opts(const curve_keys& k, std::vector<std::string> allow = {}) {
+  zmq_transport_options o;
+  o.keys = k;
+  o.authorized = std::move(allow);
+  o.max_frame_bytes = 4096;
+  o.handshake_ms = 1000;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("key files round-trip and bad key files are named", "[zmq]") {
+  auto dir = fs::path(MURMUR_BINARY_DIR) / "test-runs" / "keys";
+  fs::remove_all(dir);
+  auto k = generate_curve_keys();
+  CHECK(is_z85_key(k.public_key));
+  write_curve_keys(dir.string(), k);
+  auto back = read_curve_keys(dir.string());
+  CHECK(back.public_key == k.public_key);
+  CHECK(back.secret_key == k.secret_key);
+  CHECK((fs::status(dir / "peer.key").permissions() & fs::perms::others_read) == fs::perms::none);
+  // A public key that does not belong to the secret key is refused.
+  std::ofstream(dir / "peer.pub") << generate_curve_keys().public_key << "\n";
+  CHECK_THROWS_WITH(read_curve_keys(dir.string()), Catch::Contains("does not belong"));
+
+  auto list = dir / "authorized_peers";
+  std::ofstream(list) << "# peers of the lab\n\n" << k.public_key << "  alice\n";
+  CHECK(read_authorized_peers(list.string()) == std::vector<std::string>{k.public_key});
+  std::ofstream(list) << k.public_key << "\nnot-a-key\n";
+  CHECK_THROWS_WITH(read_authorized_peers(list.string()), Catch::Contains("authorized_peers:2") && Catch::Contains("not-a-key"));
+}
+
+TEST_CASE("an authorized peer's frames arrive, tagged with its public key", "[zmq]") {
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  zmq_transport b(opts(kb, {ka.public_key}));
+  zmq_transport a(opts(ka));
+  a.connect(1, b.endpoint(), kb.public_key);
+  auto f = frame_of(0, 1);
+  // The first sends may be refused until the handshake completes (ZMQ_IMMEDIATE).
+  std::vector<received> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    a.send(1, f);
+    a.poll(0, [](auto&, auto) {});
+    auto g = pump(b, 1, 50);
+    got.insert(got.end(), g.begin(), g.end());
+  }
+  REQUIRE(!got.empty());
+  CHECK(got[0].sender == ka.public_key);
+  CHECK(got[0].frame == f);
+  CHECK(b.counters().handshakes_refused == 0);
+}
+
+TEST_CASE("a stranger's key gets nothing through and is counted", "[zmq]") {
+  auto kb = generate_curve_keys(), kx = generate_curve_keys();
+  zmq_transport b(opts(kb, {generate_curve_keys().public_key}));
+  zmq_transport x(opts(kx));
+  x.connect(1, b.endpoint(), kb.public_key);
+  auto f = frame_of(7, 1);
+  for (int i = 0; i < 20; ++i) {
+    x.send(1, f);
+    CHECK(pump(b, 1, 25).empty());
+  }
+  CHECK(b.counters().frames_received == 0);
+  CHECK(b.counters().handshakes_refused >= 1);
+}
+
+TEST_CASE("plain TCP and null-security ZeroMQ clients get nothing through", "[zmq]") {
+  auto kb = generate_curve_keys();
+  zmq_transport b(opts(kb));
+  zmq::context_t ctx;
+  zmq::socket_t plain(ctx, zmq::socket_type::dealer);
+  plain.set(zmq::sockopt::linger, 0);
+  plain.connect(b.endpoint());
+  auto f = frame_of(1, 1);
+  for (int i = 0; i < 10; ++i) {
+    plain.send(zmq::const_buffer(f.data(), f.size()), zmq::send_flags::dontwait);
+    CHECK(pump(b, 1, 30).empty());
+  }
+  CHECK(b.counters().frames_received == 0);
+}
+
+TEST_CASE("frames over the size limit are cut off; the sender can still talk afterwards", "[zmq]") {
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  zmq_transport b(opts(kb, {ka.public_key}));
+  zmq_transport a(opts(ka));
+  a.connect(1, b.endpoint(), kb.public_key);
+  auto small = frame_of(0, 1);
+  std::vector<received> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    a.send(1, small);
+    got = pump(b, 1, 50);
+  }
+  REQUIRE(got.size() == 1);
+  std::vector<std::byte> huge(8192, std::byte{1});
+  a.send(1, huge);
+  CHECK(pump(b, 1, 300).empty());
+  // The connection was dropped by the receiver; the dealer reconnects by itself.
+  got.clear();
+  for (int i = 0; i < 200 && got.empty(); ++i) {
+    a.send(1, small);
+    got = pump(b, 1, 50);
+  }
+  REQUIRE(!got.empty());
+  for (auto& r : got) CHECK(r.frame.size() == small.size());
+}
