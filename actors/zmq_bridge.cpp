@@ -1,0 +1,62 @@
+#include "actors/zmq_bridge.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/blocking_actor.hpp>
+#include <caf/send.hpp>
+#include <iostream>
+#include <map>
+
+namespace murmur {
+
+namespace {
+
+void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) {
+  gossip_actor gossip;
+  std::map<std::string, uint32_t> peer_of_key;
+  uint64_t unknown = 0;
+  bool running = true;
+  auto on_frame = [&](const std::string& key, std::span<const std::byte> frame) {
+    auto it = peer_of_key.find(key);
+    if (it == peer_of_key.end() || !gossip) {
+      if (++unknown <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
+      return;
+    }
+    wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
+    caf::anon_send(gossip, deliver_atom::value, it->second, std::move(w));
+  };
+  while (running) {
+    net->poll(2, on_frame);
+    // Drain the mailbox without blocking, then go back to the sockets.
+    bool idle = false;
+    while (running && !idle) {
+      self->receive(
+          [&](send_atom, uint32_t, uint32_t to, const wire_frame& w) {
+            if (w.bytes) net->send(to, *w.bytes);
+            if (gossip) caf::anon_send(gossip, sent_atom::value, to);
+          },
+          [&](add_peer_atom, uint32_t id, const std::string& endpoint, const std::string& key) {
+            net->authorize(key);
+            net->connect(id, endpoint, key);
+            peer_of_key[key] = id;
+          },
+          [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
+          [&](stop_atom) { running = false; },
+          caf::after(std::chrono::milliseconds(0)) >> [&] { idle = true; });
+    }
+  }
+}
+
+}  // namespace
+
+zmq_bridge_handle spawn_zmq_bridge(caf::actor_system& sys, zmq_transport_options opt) {
+  auto net = std::make_shared<zmq_transport>(std::move(opt));
+  zmq_bridge_handle h;
+  h.endpoint = net->endpoint();
+  h.actor = sys.spawn<caf::detached>(bridge_loop, net);
+  h.transport = caf::actor_cast<transport_actor>(h.actor);
+  return h;
+}
+
+}  // namespace murmur

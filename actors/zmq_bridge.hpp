@@ -1,0 +1,36 @@
+// zmq_bridge: the LAN implementation of transport_actor. It owns a
+// zmq_transport in a detached actor (blocking socket work off the
+// scheduler's threads) and moves frames both ways:
+//   send(from, to, frame)  -> zmq_transport::send to peer `to`, then sent(to)
+//                             back to the gossip actor (the frame is queued)
+//   a frame from the wire  -> deliver(from, frame) to the local gossip actor,
+//                             where `from` is the peer whose CurveZMQ key
+//                             signed the connection: a frame cannot claim to
+//                             come from someone else.
+// Peers are added with add_peer_atom(id, endpoint, public key); frames from
+// an authenticated key that is no known peer are dropped and counted.
+// Stop it with stop_atom (exit messages do not interrupt a blocking loop).
+#pragma once
+#include <caf/fwd.hpp>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "protocols/zmq_transport.hpp"
+
+namespace murmur {
+
+using add_peer_atom = caf::atom_constant<caf::atom("addpeer")>;
+using bind_atom = caf::atom_constant<caf::atom("bind")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+struct zmq_bridge_handle {
+  caf::actor actor;          // accepts add_peer_atom, bind_atom, stop_atom
+  transport_actor transport; // the same actor, typed for the gossip actor
+  std::string endpoint;      // where it listens (port resolved)
+};
+
+// Creates the transport (throws what zmq_transport throws), then the actor.
+// bind_atom(gossip_actor) tells it where inbound frames go.
+zmq_bridge_handle spawn_zmq_bridge(caf::actor_system& sys, zmq_transport_options opt);
+
+}  // namespace murmur
