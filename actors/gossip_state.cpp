@@ -30,6 +30,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   last_round_.assign(neighbours_.size(), 0);
+  incarnation_.assign(neighbours_.size(), 0);
   if (s_.mode == gossip_mode::delta) {
     residual_.assign(dim_, 0.f);
     pending_.assign(dim_, 0.f);
@@ -46,6 +47,28 @@ int gossip_state::neighbour_slot(uint32_t peer) const {
   for (size_t i = 0; i < neighbours_.size(); ++i)
     if (neighbours_[i] == peer) return static_cast<int>(i);
   return -1;
+}
+
+void gossip_state::set_neighbours(const std::vector<uint32_t>& ids, const std::vector<uint64_t>& incarnations) {
+  if (ids.size() != incarnations.size()) throw std::invalid_argument("set_neighbours: one incarnation per id");
+  std::vector<std::vector<float>> hat;
+  std::vector<uint64_t> last, inc;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == self_) throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
+    int old = neighbour_slot(ids[i]);
+    bool keep = old >= 0 && incarnation_[static_cast<size_t>(old)] == incarnations[i];
+    auto o = static_cast<size_t>(old);
+    if (s_.mode != gossip_mode::delta) hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
+    last.push_back(keep ? last_round_[o] : 0);
+    inc.push_back(incarnations[i]);
+    if (!keep) force_full_ = true;
+  }
+  if (ids.size() < neighbours_.size()) force_full_ = true;  // weights change for everyone
+  neighbours_ = ids;
+  nbr_hat_ = std::move(hat);
+  last_round_ = std::move(last);
+  incarnation_ = std::move(inc);
+  in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
 void gossip_state::mix(std::span<float> x) {
@@ -94,13 +117,17 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
       if (n2 < s_.trigger) { ++counters_.silent_rounds; return {}; }
     }
     for (size_t k = 0; k < dim_; ++k) {
-      if (residual_[k] != 0.f && std::fabs(residual_[k]) >= tau) {
+      if (residual_[k] != 0.f && (force_full_ || std::fabs(residual_[k]) >= tau)) {
         out_msg_.indices.push_back(static_cast<uint32_t>(k));
         out_msg_.values.push_back(residual_[k]);
         residual_[k] = 0.f;
       }
     }
     out_msg_.kind = update_kind::sparse_add;
+  } else if (force_full_) {
+    std::copy(x.begin(), x.end(), self_hat_.begin());
+    out_msg_.kind = update_kind::dense_set;
+    out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
   } else {
     if (s_.trigger > 0) {
       double n2 = 0;
@@ -145,6 +172,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
     }
   }
   if (out_msg_.values.empty()) { ++counters_.silent_rounds; return {}; }
+  force_full_ = false;
   out_msg_.sender = self_;
   out_msg_.round = ++round_;
   out_msg_.step = step;

@@ -57,6 +57,14 @@ class gossip_state {
   std::span<const std::byte> publish(std::span<const float> x, uint64_t step);
   // The transport reports one of our frames has left the uplink.
   void on_sent() { if (in_flight_ > 0) --in_flight_; }
+
+  // Membership changed. Kept neighbours keep their estimates; a new one, or
+  // one with another incarnation (it restarted), starts from our own public
+  // estimate with its round count reset, and our next publish is complete
+  // (dense), so every neighbour's copy of us is exact again.
+  void set_neighbours(const std::vector<uint32_t>& ids, const std::vector<uint64_t>& incarnations);
+  // Our parameters were replaced (state transfer): publish them in full next.
+  void resync() { force_full_ = true; }
   // `from` is who the transport says sent it; a frame claiming another
   // sender is rejected. Returns true when accepted; else *why says why.
   bool receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why = nullptr);
@@ -74,6 +82,8 @@ class gossip_state {
   std::vector<float> self_hat_;                   // x_hat_self (threshold modes)
   std::vector<std::vector<float>> nbr_hat_;       // x_hat_j, in neighbours_ order
   std::vector<uint64_t> last_round_;              // per neighbour
+  std::vector<uint64_t> incarnation_;             // per neighbour, as membership reported it
+  bool force_full_ = false;
   std::vector<float> residual_, base_, pending_;  // delta mode
   uint64_t round_ = 0;
   uint64_t in_flight_ = 0;

@@ -283,3 +283,35 @@ TEST_CASE("grid frames are a fraction of the threshold compressor's bytes", "[go
   }
   CHECK(bytes[1] * 2 < bytes[0]);
 }
+
+TEST_CASE("membership changes: new neighbours get our full state, kept ones keep theirs", "[gossip]") {
+  gossip_settings s;
+  s.threshold = 0.5;  // large: an ordinary round would send nothing below
+  const size_t dim = 8;
+  std::vector<float> x0(dim, 0.f), x(dim, 0.1f);
+  gossip_state g(0, {1}, s, x0);
+  CHECK(g.publish(x, 1).empty());  // 0.1 < tau: silent
+  g.set_neighbours({1, 2}, {0, 0});  // 2 is new
+  auto f = g.publish(x, 2);
+  REQUIRE_FALSE(f.empty());  // forced complete publish despite tau
+  gossip_update m;
+  REQUIRE(decode_gossip(f, 1 << 20, m) == frame_error::none);
+  CHECK(m.kind == update_kind::dense_set);
+  CHECK(m.values == x);
+  g.on_sent();
+  g.on_sent();
+  CHECK(g.publish(x, 3).empty());  // back to normal
+
+  // A neighbour that restarted (new incarnation) is reset: its old rounds no longer count.
+  gossip_state r(1, {0}, s, x0);
+  std::vector<float> y(dim, 1.f);
+  auto f1 = g.publish(y, 4);  // g's round 3 (after the two above)
+  std::vector<std::byte> keep(f1.begin(), f1.end());
+  REQUIRE(r.receive(0, keep));
+  CHECK_FALSE(r.receive(0, keep));  // replay
+  r.set_neighbours({0}, {1});       // peer 0 came back with incarnation 1
+  gossip_state g2(0, {1}, s, x0);   // the restarted process counts rounds from 1 again
+  auto f2 = g2.publish(y, 1);
+  CHECK(r.receive(0, f2));
+  CHECK_THROWS(r.set_neighbours({1}, {0}));  // itself
+}
