@@ -125,6 +125,18 @@ const std::vector<KeyDef>& table() {
           "Virtual cost of one local step, ms; 0 = modelled from FLOPs and sim.gflops"),
       num("sim.gflops", &R::gflops, gt(0), unbounded,
           "Modelled peer speed, GFLOP/s (used when sim.step_ms = 0)"),
+
+      num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
+      num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),
+      text("peer.keys", &R::keys_dir, true, "murmur peer: directory holding peer.key and peer.pub (murmur keygen)"),
+      text("peer.authorized_peers", &R::authorized_peers, true,
+          "murmur peer: allowlist file, one 'PUBLIC_KEY [tcp://HOST:PORT] [label]' per line"),
+      num("peer.heartbeat_ms", &R::heartbeat_ms, ge(10), le(60000), "murmur peer: heartbeat period, ms"),
+      num("peer.suspect_ms", &R::suspect_ms, ge(10), le(600000), "murmur peer: silence before a peer is suspected, ms"),
+      num("peer.dead_ms", &R::dead_ms, ge(10), le(600000), "murmur peer: further silence before a suspect is dropped, ms"),
+      num("peer.donors", &R::donors, ge(1), le(64), "murmur peer: peers a (re)joining peer pulls its parameters from"),
+      num("net.max_frame_bytes", &R::max_frame_bytes, ge(4096), le(1 << 30),
+          "Largest frame a peer accepts; larger ones are cut off unread"),
   };
   return t;
 }
@@ -425,6 +437,9 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 }
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
+  if (cfg.peer_index >= cfg.peer_count)
+    throw ConfigError("peer.index = " + std::to_string(cfg.peer_index) + " with peer.count = " +
+                      std::to_string(cfg.peer_count) + " in " + source + ": must be < peer.count");
   if (cfg.peers <= 1) return;  // a single peer has no neighbours: any topology works
   auto topo = [&](const std::string& what) {
     throw ConfigError("gossip.topology = " + cfg.topology + " with sim.peers = " +

@@ -45,6 +45,17 @@ struct RunConfig {
   double speed_spread = 0.0;         // sim.speed_spread: peer i's step costs step_ms * (1 + spread*u_i)
   double step_ms = 0.0;              // sim.step_ms: virtual cost of one step; 0 = model from FLOPs
   double gflops = 50.0;              // sim.gflops: modelled peer speed when step_ms = 0
+  // [peer] (murmur peer: one process per machine)
+  int64_t peer_index = 0;            // peer.index: this process's data shard and peer id
+  int64_t peer_count = 1;            // peer.count: how many shards the data is cut into
+  std::string keys_dir = "keys";     // peer.keys: directory with peer.key / peer.pub
+  std::string authorized_peers = "authorized_peers";  // peer.authorized_peers: allowlist file
+  int64_t heartbeat_ms = 250;        // peer.heartbeat_ms
+  int64_t suspect_ms = 1500;         // peer.suspect_ms: silence before a peer is suspected
+  int64_t dead_ms = 3000;            // peer.dead_ms: further silence before it is dropped
+  int64_t donors = 2;                // peer.donors: peers a (re)joining peer pulls state from
+  // [net]
+  int64_t max_frame_bytes = 64 << 20;  // net.max_frame_bytes
 };
 
 }  // namespace murmur
