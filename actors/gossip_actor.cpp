@@ -66,6 +66,10 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
                     << " dropped so far)\n";
       },
       [self](sent_atom, uint32_t) { self->state.gossip->on_sent(); },
+      [self](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
+        self->state.gossip->set_neighbours(ids, inc);
+      },
+      [self](resync_atom) { self->state.gossip->resync(); },
       [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
   };
 }

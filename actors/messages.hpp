@@ -33,6 +33,10 @@ using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
+using nbrs_atom = caf::atom_constant<caf::atom("nbrs")>;
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
+using state_atom = caf::atom_constant<caf::atom("state")>;
+using install_atom = caf::atom_constant<caf::atom("install")>;
 
 // One serialized frame, shared (not copied) by every receiver of a round.
 struct wire_frame {
@@ -46,6 +50,17 @@ struct step_report {
   bool published = false;
 };
 
+// A range of a peer's parameters and the step they are from (state transfer).
+struct state_slice {
+  uint64_t step = 0;
+  uint32_t dim = 0, offset = 0;
+  std::vector<float> values;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_slice& x) {
+  return f(caf::meta::type_name("state_slice"), x.step, x.dim, x.offset, x.values);
+}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_report& x) {
   return f(caf::meta::type_name("step_report"), x.step, x.loss, x.published);
@@ -63,11 +78,15 @@ using gossip_actor = caf::typed_actor<
     caf::replies_to<publish_atom, uint64_t /*step*/>::with<bool>,
     caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
     caf::reacts_to<sent_atom, uint32_t /*to*/>,
+    caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t> /*incarnations*/>,
+    caf::reacts_to<resync_atom>,
     caf::replies_to<stats_atom>::with<gossip_counters>>;
 
 using shard_actor = caf::typed_actor<
     caf::replies_to<cycle_atom>::with<step_report>,
-    caf::replies_to<eval_atom>::with<eval_report>>;
+    caf::replies_to<eval_atom>::with<eval_report>,
+    caf::replies_to<state_atom, uint32_t /*offset*/, uint32_t /*length*/>::with<state_slice>,
+    caf::replies_to<install_atom, state_slice>::with<bool>>;
 
 }  // namespace murmur
 

@@ -32,6 +32,25 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         return rp;
       },
       [=](eval_atom) -> eval_report { return t->evaluate(); },
+      // Between cycles the parameters are ours alone, so they can be read
+      // for a rejoining peer or replaced by what donors sent.
+      [=](state_atom, uint32_t offset, uint32_t length) -> state_slice {
+        const auto& m = *t->model();
+        state_slice s;
+        s.step = t->steps_done();
+        s.dim = static_cast<uint32_t>(m.param_count());
+        s.offset = std::min(offset, s.dim);
+        const uint32_t n = std::min(length, s.dim - s.offset);
+        s.values.assign(m.params() + s.offset, m.params() + s.offset + n);
+        return s;
+      },
+      [=](install_atom, const state_slice& s) -> bool {
+        auto& m = *t->model();
+        if (s.dim != m.param_count() || s.offset > s.dim || s.values.size() > s.dim - s.offset) return false;
+        std::copy(s.values.begin(), s.values.end(), m.params() + s.offset);
+        t->set_step(std::max<uint64_t>(t->steps_done(), s.step));
+        return true;
+      },
   };
 }
 

@@ -28,6 +28,9 @@ class trainer {
   eval_report evaluate();     // on the whole test set; resets the train-loss mean
   double learning_rate() const;
   uint64_t steps_done() const { return steps_; }
+  // A rejoining peer continues at the step its donors had reached (for the
+  // learning-rate schedule and the step budget).
+  void set_step(uint64_t s) { steps_ = s; }
   int64_t steps_per_epoch() const { return batches_.steps_per_epoch(); }
   const std::shared_ptr<Sequential>& model() const { return model_; }
 

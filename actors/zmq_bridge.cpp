@@ -8,16 +8,26 @@
 #include <iostream>
 #include <map>
 
+#include "protocols/membership_messages.hpp"
+
 namespace murmur {
 
 namespace {
 
 void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) {
   gossip_actor gossip;
+  caf::actor router;  // everything that is not gossip
   std::map<std::string, uint32_t> peer_of_key;
   uint64_t unknown = 0;
   bool running = true;
   auto on_frame = [&](const std::string& key, std::span<const std::byte> frame) {
+    auto type = peek_type(frame);
+    if (type && *type != message_type::gossip_update) {
+      if (router)
+        caf::anon_send(router, frame_atom::value, key,
+                       wire_frame{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())});
+      return;
+    }
     auto it = peer_of_key.find(key);
     if (it == peer_of_key.end() || !gossip) {
       if (++unknown <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
@@ -36,12 +46,22 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
             if (w.bytes) net->send(to, *w.bytes);
             if (gossip) caf::anon_send(gossip, sent_atom::value, to);
           },
+          [&](control_atom, uint32_t to, const wire_frame& w) {
+            if (w.bytes) net->send(to, *w.bytes);
+          },
           [&](add_peer_atom, uint32_t id, const std::string& endpoint, const std::string& key) {
-            net->authorize(key);
+            for (auto it = peer_of_key.begin(); it != peer_of_key.end();)
+              it = it->second == id ? peer_of_key.erase(it) : std::next(it);
             net->connect(id, endpoint, key);
             peer_of_key[key] = id;
           },
+          [&](remove_peer_atom, uint32_t id) {
+            for (auto it = peer_of_key.begin(); it != peer_of_key.end();)
+              it = it->second == id ? peer_of_key.erase(it) : std::next(it);
+            net->disconnect(id);
+          },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
+          [&](route_atom, caf::actor a) { router = std::move(a); },
           [&](stop_atom) { running = false; },
           caf::after(std::chrono::milliseconds(0)) >> [&] { idle = true; });
     }

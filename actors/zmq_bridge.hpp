@@ -7,8 +7,14 @@
 //                             where `from` is the peer whose CurveZMQ key
 //                             signed the connection: a frame cannot claim to
 //                             come from someone else.
-// Peers are added with add_peer_atom(id, endpoint, public key); frames from
-// an authenticated key that is no known peer are dropped and counted.
+// Other message families go to whoever registered for them with
+// route_atom(actor): (frame_atom, sender key, frame), so the membership
+// actor can hear a joiner before it has a peer id. Control frames leave
+// with control_atom(to, frame), without a sent() report.
+// add_peer_atom(id, endpoint, public key) connects to a peer; it does NOT
+// widen the allowlist (only zmq_transport_options::authorized does), so a
+// peer list spread by others cannot let a stranger in. Gossip frames from a
+// key that is no known peer are dropped and counted.
 // Stop it with stop_atom (exit messages do not interrupt a blocking loop).
 #pragma once
 #include <caf/fwd.hpp>
@@ -22,6 +28,10 @@ namespace murmur {
 using add_peer_atom = caf::atom_constant<caf::atom("addpeer")>;
 using bind_atom = caf::atom_constant<caf::atom("bind")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using remove_peer_atom = caf::atom_constant<caf::atom("rmpeer")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using frame_atom = caf::atom_constant<caf::atom("frame")>;
+using control_atom = caf::atom_constant<caf::atom("control")>;
 
 struct zmq_bridge_handle {
   caf::actor actor;          // accepts add_peer_atom, bind_atom, stop_atom

@@ -13,6 +13,7 @@ int sweep_command(const std::vector<std::string>& args);
 int plot_command(const std::vector<std::string>& args);
 int config_doc_command(const std::vector<std::string>& args);
 int keygen_command(const std::vector<std::string>& args);
+int peer_command(const std::vector<std::string>& args);
 
 // Thrown for bad command lines; main prints it with the verb's usage.
 struct UsageError : std::runtime_error {

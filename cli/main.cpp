@@ -18,6 +18,9 @@ const char* usage =
     "        one simulation per value; prints and writes a CSV table and sweep.png\n"
     "  plot <run dir>        redraw a run's accuracy.png\n"
     "  config-doc            print the table of config keys (markdown)\n"
+    "  peer --config <config.toml> --listen tcp://ADDR:PORT [--join tcp://HOST:PORT[,...]]\n"
+    "       [--set key=value]... [--out DIR] [--quiet]\n"
+    "        one peer process on a LAN machine (ZeroMQ, CurveZMQ keys, see README)\n"
     "  keygen --out DIR [--force]\n"
     "        write a CurveZMQ key pair: DIR/peer.key (secret) and DIR/peer.pub\n"
     "  help                  this text\n";
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
     if (verb == "plot") return murmur::plot_command(args);
     if (verb == "config-doc") return murmur::config_doc_command(args);
     if (verb == "keygen") return murmur::keygen_command(args);
+    if (verb == "peer") return murmur::peer_command(args);
     std::fprintf(stderr, "murmur: unknown verb '%s'\n%s", verb.c_str(), usage);
     return 2;
   } catch (const murmur::UsageError& e) {

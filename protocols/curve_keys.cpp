@@ -60,9 +60,15 @@ curve_keys read_curve_keys(const std::string& dir) {
 }
 
 std::vector<std::string> read_authorized_peers(const std::string& path) {
+  std::vector<std::string> keys;
+  for (auto& e : read_authorized_peer_entries(path)) keys.push_back(e.public_key);
+  return keys;
+}
+
+std::vector<authorized_peer> read_authorized_peer_entries(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot read the authorized_peers file");
-  std::vector<std::string> keys;
+  std::vector<authorized_peer> keys;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     // '#' is also a Z85 character, so only a line that starts with it is a comment.
@@ -73,7 +79,13 @@ std::vector<std::string> read_authorized_peers(const std::string& path) {
     if (!is_z85_key(key))
       throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + key +
                                "' is not a 40-character Z85 public key");
-    keys.push_back(key);
+    authorized_peer entry{key, ""};
+    if (e != std::string::npos) {
+      auto b2 = line.find_first_not_of(" \t\r", e);
+      if (b2 != std::string::npos && line.compare(b2, 6, "tcp://") == 0)
+        entry.endpoint = line.substr(b2, line.find_first_of(" \t\r", b2) - b2);
+    }
+    keys.push_back(entry);
   }
   return keys;
 }

@@ -2,9 +2,10 @@
 // Keys are Z85 text, 40 characters each (ZeroMQ's encoding).
 //   DIR/peer.pub      the public key, one line (give it to the other peers)
 //   DIR/peer.key      the secret key, one line, mode 0600
-//   authorized_peers  one public key per line, optionally followed by blanks
-//                     and a label; lines starting with '#' and blank lines are
-//                     ignored. A peer accepts only these keys.
+//   authorized_peers  one public key per line, optionally followed by the
+//                     peer's tcp://HOST:PORT and a label; lines starting with
+//                     '#' and blank lines are ignored. A peer accepts only
+//                     these keys; --join addresses find their key here.
 // Errors throw std::runtime_error naming the file and, for lists, the line.
 #pragma once
 #include <string>
@@ -16,10 +17,17 @@ struct curve_keys {
   std::string public_key, secret_key;
 };
 
+// One allowlist line: the key, and where that peer listens if the line says.
+struct authorized_peer {
+  std::string public_key;
+  std::string endpoint;  // "tcp://HOST:PORT" or empty
+};
+
 bool is_z85_key(const std::string& s);
 curve_keys generate_curve_keys();
 void write_curve_keys(const std::string& dir, const curve_keys& k);
 curve_keys read_curve_keys(const std::string& dir);
 std::vector<std::string> read_authorized_peers(const std::string& path);
+std::vector<authorized_peer> read_authorized_peer_entries(const std::string& path);
 
 }  // namespace murmur

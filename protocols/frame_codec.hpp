@@ -20,7 +20,14 @@ inline constexpr uint16_t protocol_version = 1;
 inline constexpr size_t frame_header_bytes = 16;
 
 enum class message_type : uint16_t {
-  gossip_update = 1,
+  gossip_update = 1,      // protocols/gossip_messages.hpp
+  membership_join = 2,    // protocols/membership_messages.hpp
+  membership_update = 3,
+  heartbeat = 4,
+  heartbeat_ack = 5,
+  leave = 6,
+  state_request = 7,      // protocols/state_transfer_messages.hpp
+  state_chunk = 8,
 };
 bool known_message_type(uint16_t t);
 

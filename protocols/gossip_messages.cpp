@@ -1,48 +1,21 @@
 #include "protocols/gossip_messages.hpp"
 
-#include <bit>
-#include <cereal/archives/portable_binary.hpp>
 #include <cmath>
-#include <cstring>
-#include <istream>
-#include <ostream>
-#include <streambuf>
+
+#include "protocols/wire_primitives.hpp"
 
 namespace murmur {
 
 namespace {
 
-// The fixed fields go through Cereal's portable binary archive (a one-byte
-// endianness tag, then little-endian fields). The arrays that follow are
-// written and read in place, little-endian, as Cereal's binary_data would,
-// but without staging copies: frames are up to a megabyte and frequent.
+using wire::get_floats;
+using wire::put_floats;
+using wire::put_u32_at;
+
+// The fixed fields go through Cereal's portable binary archive; the arrays
+// that follow are written and read in place (protocols/wire_primitives.hpp).
 constexpr size_t fixed_fields_bytes = 1 + 4 + 8 + 8 + 4 + 1 + 4 + 4;
 constexpr size_t gap_bytes_at = fixed_fields_bytes - 4;
-
-class vector_sink : public std::streambuf {
- public:
-  explicit vector_sink(std::vector<std::byte>& v) : v_(v) {}
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    auto* p = reinterpret_cast<const std::byte*>(s);
-    v_.insert(v_.end(), p, p + n);
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (c != traits_type::eof()) v_.push_back(static_cast<std::byte>(c));
-    return c;
-  }
- private:
-  std::vector<std::byte>& v_;
-};
-
-class span_source : public std::streambuf {
- public:
-  explicit span_source(std::span<const std::byte> s) {
-    auto* b = const_cast<char*>(reinterpret_cast<const char*>(s.data()));
-    setg(b, b, b + s.size());
-  }
-};
 
 void put_varint(std::vector<std::byte>& out, uint32_t v) {
   while (v >= 0x80) {
@@ -71,46 +44,15 @@ bool get_varint(const std::byte* in, size_t end, size_t& p, uint32_t& out) {
 uint32_t zigzag(int32_t v) { return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31); }
 int32_t unzigzag(uint32_t v) { return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1)); }
 
-void put_u32_at(std::vector<std::byte>& out, size_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[at + static_cast<size_t>(i)] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
-}
-
-void put_floats(std::vector<std::byte>& out, const float* v, size_t n) {
-  size_t at = out.size();
-  out.resize(at + 4 * n);
-  if constexpr (std::endian::native == std::endian::little) {
-    if (n) std::memcpy(out.data() + at, v, 4 * n);
-  } else {
-    for (size_t i = 0; i < n; ++i) put_u32_at(out, at + 4 * i, std::bit_cast<uint32_t>(v[i]));
-  }
-}
-
-void get_floats(const std::byte* in, float* v, size_t n) {
-  if constexpr (std::endian::native == std::endian::little) {
-    if (n) std::memcpy(v, in, 4 * n);
-  } else {
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t u = 0;
-      for (int b = 0; b < 4; ++b) u |= std::to_integer<uint32_t>(in[4 * i + static_cast<size_t>(b)]) << (8 * b);
-      v[i] = std::bit_cast<float>(u);
-    }
-  }
-}
-
 }  // namespace
 
 void encode_gossip(const gossip_update& m, std::vector<std::byte>& out) {
   const bool dense = m.kind == update_kind::dense_set;
   const uint32_t count = dense ? m.dim : static_cast<uint32_t>(m.indices.size());
-  out.clear();
-  out.reserve(frame_header_bytes + fixed_fields_bytes + 8 + count * (dense ? 4 : 6));
-  out.resize(frame_header_bytes);
-  {
-    vector_sink sink(out);
-    std::ostream os(&sink);
-    cereal::PortableBinaryOutputArchive ar(os);
+  wire::begin_frame(out, fixed_fields_bytes + 8 + count * (dense ? 4 : 6));
+  wire::write_fields(out, [&](auto& ar) {
     ar(m.sender, m.round, m.step, m.dim, static_cast<uint8_t>(m.kind), count, uint32_t{0});
-  }
+  });
   const size_t payload_at = frame_header_bytes;
   if (!dense) {
     const size_t g0 = out.size();
@@ -131,22 +73,19 @@ void encode_gossip(const gossip_update& m, std::vector<std::byte>& out) {
 }
 
 frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_bytes, gossip_update& m) {
-  auto f = decode_frame(frame, max_frame_bytes);
-  if (f.error != frame_error::none) return f.error;
-  if (f.type != message_type::gossip_update) return frame_error::unknown_type;
-  const std::byte* in = f.payload.data();
-  const size_t end = f.payload.size();
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::gossip_update, payload); e != frame_error::none)
+    return e;
+  const std::byte* in = payload.data();
+  const size_t end = payload.size();
   if (end < fixed_fields_bytes) return frame_error::undecodable;
   uint8_t kind = 0;
   uint32_t count = 0, gap_bytes = 0;
-  try {
-    span_source src(f.payload.first(fixed_fields_bytes));
-    std::istream is(&src);
-    cereal::PortableBinaryInputArchive ar(is);
-    ar(m.sender, m.round, m.step, m.dim, kind, count, gap_bytes);
-  } catch (const std::exception&) {
+  if (!wire::read_fields(payload.first(fixed_fields_bytes), [&](auto& ar, const wire::span_source&) {
+        ar(m.sender, m.round, m.step, m.dim, kind, count, gap_bytes);
+        return true;
+      }))
     return frame_error::undecodable;
-  }
   if (kind > 3) return frame_error::undecodable;
   m.kind = static_cast<update_kind>(kind);
   const bool dense = m.kind == update_kind::dense_set, grid = m.kind == update_kind::grid_set;
@@ -175,8 +114,7 @@ frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_byt
   m.grid.clear();
   if (grid) {
     get_floats(in + p, &m.scale, 1);
-    uint32_t value_bytes = 0;
-    for (int b = 0; b < 4; ++b) value_bytes |= std::to_integer<uint32_t>(in[p + 4 + static_cast<size_t>(b)]) << (8 * b);
+    const uint32_t value_bytes = wire::get_u32(in + p + 4);
     p += 8;
     if (!std::isfinite(m.scale) || m.scale <= 0 || value_bytes != end - p) return frame_error::undecodable;
     m.grid.resize(count);

@@ -16,40 +16,13 @@
 #include "actors/peer.hpp"
 #include "actors/topology.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
 
 namespace {
-
-struct data_sets {
-  std::shared_ptr<const Dataset> train, test;
-};
-
-data_sets load_data(const RunConfig& c) {
-  data_sets d;
-  if (c.dataset == "synthetic") {
-    // One draw split in two, so train and test share the class prototypes.
-    int64_t ntr = c.train_samples > 0 ? c.train_samples : 6000;
-    int64_t nte = c.test_samples > 0 ? c.test_samples : 1000;
-    Dataset all = make_synthetic(ntr + nte, 10, 12, c.seed);
-    Dataset tr = take(all, ntr), te;
-    te.num_classes = all.num_classes;
-    te.images = all.images.rows(ntr, ntr + nte).clone();
-    te.labels.assign(all.labels.begin() + ntr, all.labels.end());
-    d.train = std::make_shared<const Dataset>(std::move(tr));
-    d.test = std::make_shared<const Dataset>(std::move(te));
-    return d;
-  }
-  Dataset tr = load_fashion_mnist(c.data_dir, true);
-  Dataset te = load_fashion_mnist(c.data_dir, false);
-  if (c.train_samples > 0 && c.train_samples < tr.size()) tr = take(tr, c.train_samples);
-  if (c.test_samples > 0 && c.test_samples < te.size()) te = take(te, c.test_samples);
-  d.train = std::make_shared<const Dataset>(std::move(tr));
-  d.test = std::make_shared<const Dataset>(std::move(te));
-  return d;
-}
 
 gossip_mode parse_mode(const std::string& m) {
   if (m == "dense") return gossip_mode::dense;
@@ -139,7 +112,7 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
 // scheduler), the event queue the simulated network feeds, and the peers.
 class driver {
  public:
-  driver(const RunConfig& c, const std::string& out_dir, const data_sets& data,
+  driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
          const std::function<void(const sim_progress&)>& on_progress)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)),
         sys_(testing_config(sys_cfg_)),
@@ -202,7 +175,7 @@ class driver {
   double wall_s() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count(); }
 
  private:
-  void spawn_peers(const data_sets& data) {
+  void spawn_peers(const run_data& data) {
     const auto shards = c_.partition == "dirichlet"
                             ? shard_dirichlet(data.train->labels, data.train->num_classes, static_cast<int>(n_),
                                               c_.alpha, c_.seed)
@@ -358,7 +331,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);
   std::ofstream(out_dir + "/config.toml") << to_toml(c);
-  const data_sets data = load_data(c);
+  const run_data data = load_run_data(c);
   sim_summary s;
   {
     driver d(c, out_dir, data, on_progress);

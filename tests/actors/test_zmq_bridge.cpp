@@ -16,16 +16,19 @@ using namespace murmur;
 namespace {
 
 struct lan_peer {
-  curve_keys keys = generate_curve_keys();
+  curve_keys keys;
   zmq_bridge_handle bridge;
   std::shared_ptr<Sequential> model;
   gossip_actor gossip;
 };
 
-lan_peer make_peer(caf::actor_system& sys, uint32_t id, std::vector<uint32_t> neighbours) {
+lan_peer make_peer(caf::actor_system& sys, uint32_t id, std::vector<uint32_t> neighbours,
+                   std::vector<std::string> authorized, curve_keys keys) {
   lan_peer p;
+  p.keys = keys;
   zmq_transport_options o;
   o.keys = p.keys;
+  o.authorized = std::move(authorized);
   o.max_frame_bytes = 1 << 20;
   p.bridge = spawn_zmq_bridge(sys, o);
   p.model = std::shared_ptr<Sequential>(build_model("flatten,linear:2", {1, 2, 2}, 2).release());
@@ -68,8 +71,9 @@ TEST_CASE("gossip frames cross ZeroMQ between two peers' actors", "[zmq][actors]
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  auto a = make_peer(sys, 0, {1});
-  auto b = make_peer(sys, 1, {0});
+  auto ka = generate_curve_keys(), kb = generate_curve_keys(), kc = generate_curve_keys();
+  auto a = make_peer(sys, 0, {1}, {kb.public_key}, ka);
+  auto b = make_peer(sys, 1, {0}, {ka.public_key, kc.public_key}, kb);
   introduce(a, 1, b);
   introduce(b, 0, a);
   // Publish from A until B has heard it (the first frames may go out before
@@ -90,7 +94,7 @@ TEST_CASE("gossip frames cross ZeroMQ between two peers' actors", "[zmq][actors]
 
   // A third, authorized peer cannot pass its frames off as A's: the bridge
   // names the sender by its CurveZMQ key, and the gossip actor refuses.
-  auto c = make_peer(sys, 2, {1});
+  auto c = make_peer(sys, 2, {1}, {kb.public_key}, kc);
   introduce(c, 1, b);
   introduce(b, 2, c);
   gossip_update forged;

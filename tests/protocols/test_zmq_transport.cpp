@@ -120,7 +120,7 @@ TEST_CASE("plain TCP and null-security ZeroMQ clients get nothing through", "[zm
   CHECK(b.counters().frames_received == 0);
 }
 
-TEST_CASE("frames over the size limit are cut off; the sender can still talk afterwards", "[zmq]") {
+TEST_CASE("frames over the size limit are cut off and the sender can still talk afterwards", "[zmq]") {
   auto ka = generate_curve_keys(), kb = generate_curve_keys();
   zmq_transport b(opts(kb, {ka.public_key}));
   zmq_transport a(opts(ka));

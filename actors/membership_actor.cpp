@@ -1,0 +1,323 @@
+#include "actors/membership_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "actors/topology.hpp"
+#include "actors/zmq_bridge.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/state_transfer_messages.hpp"
+
+namespace murmur {
+
+namespace {
+
+// Contacts (--join addresses) get ids above every real peer index until
+// they tell us who they are.
+constexpr uint32_t contact_id_base = 0x80000000u;
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct fetch_job {
+  caf::response_promise reply;
+  uint64_t first_id = 0, next_id = 0;
+  std::set<uint64_t> waiting;
+  uint32_t installed = 0;
+  bool active = false;
+};
+
+struct membership_state {
+  membership_settings s;
+  std::unique_ptr<membership> table;
+  caf::actor bridge;
+  gossip_actor gossip;
+  shard_actor shard;
+  std::map<std::string, std::string> allowed;  // key -> endpoint (may be empty)
+  std::map<uint32_t, peer_info> connected;     // what the bridge is connected to
+  std::vector<uint32_t> neighbours;
+  std::vector<uint64_t> neighbour_inc;
+  std::vector<uint32_t> contacts_pending;      // contact ids not yet answered
+  uint64_t seq = 0, ticks = 0, version_spread = 0, rejected = 0;
+  fetch_job fetch;
+  std::vector<std::byte> buf;
+  static inline const char* name = "membership";
+};
+
+using self_ptr = caf::stateful_actor<membership_state>*;
+
+void send_frame(self_ptr self, uint32_t to, std::vector<std::byte>& buf) {
+  self->send(self->state.bridge, control_atom::value, to,
+             wire_frame{std::make_shared<const std::vector<std::byte>>(buf)});
+}
+
+bool is_allowed(const membership_state& st, const peer_info& p) { return st.allowed.count(p.public_key) > 0; }
+
+// Connects the bridge to every live, allowed member, drops the others, and
+// tells the gossip actor its neighbours when they changed.
+void apply_routing(self_ptr self) {
+  auto& st = self->state;
+  std::vector<uint32_t> live;
+  for (uint32_t i : st.table->alive()) {
+    auto p = st.table->find(i);
+    if (p && (i == st.s.self.index || is_allowed(st, *p))) live.push_back(i);
+  }
+  for (auto it = st.connected.begin(); it != st.connected.end();) {
+    auto p = st.table->find(it->first);
+    bool keep = p && std::count(live.begin(), live.end(), it->first) && p->incarnation == it->second.incarnation &&
+                p->endpoint == it->second.endpoint;
+    if (!keep) {
+      self->send(st.bridge, remove_peer_atom::value, it->first);
+      it = st.connected.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (uint32_t i : live) {
+    if (i == st.s.self.index || st.connected.count(i)) continue;
+    auto p = *st.table->find(i);
+    self->send(st.bridge, add_peer_atom::value, i, p.endpoint, p.public_key);
+    st.connected[i] = p;
+  }
+  // The overlay over live members in index order.
+  auto self_pos = std::find(live.begin(), live.end(), st.s.self.index) - live.begin();
+  std::vector<std::vector<uint32_t>> g;
+  try {
+    g = make_topology(st.s.topology, static_cast<uint32_t>(live.size()), st.s.degree, st.s.seed);
+  } catch (const std::invalid_argument&) {
+    g = make_topology("ring", static_cast<uint32_t>(live.size()), st.s.degree, st.s.seed);
+  }
+  std::vector<uint32_t> nb;
+  std::vector<uint64_t> inc;
+  if (static_cast<size_t>(self_pos) < live.size())
+    for (uint32_t pos : g[static_cast<size_t>(self_pos)]) {
+      nb.push_back(live[pos]);
+      inc.push_back(st.table->find(live[pos])->incarnation);
+    }
+  if (nb != st.neighbours || inc != st.neighbour_inc) {
+    st.neighbours = nb;
+    st.neighbour_inc = inc;
+    self->send(st.gossip, nbrs_atom::value, nb, inc);
+  }
+}
+
+void spread(self_ptr self) {
+  auto& st = self->state;
+  encode_membership_update(st.table->snapshot(), st.buf);
+  for (auto& [i, p] : st.connected) send_frame(self, i, st.buf);
+  for (uint32_t c : st.contacts_pending) send_frame(self, c, st.buf);
+  st.version_spread = st.table->version();
+}
+
+void send_join(self_ptr self) {
+  auto& st = self->state;
+  encode_membership_join(membership_join{st.table->self()}, st.buf);
+  for (uint32_t c : st.contacts_pending) send_frame(self, c, st.buf);
+}
+
+// The record of the peer whose key signed the connection, if it claims `index`.
+bool speaks_for(const membership_state& st, const std::string& key, uint32_t index) {
+  auto p = st.table->find(index);
+  return p && p->public_key == key;
+}
+
+void drop(self_ptr self, const std::string& key, const char* why) {
+  if (++self->state.rejected <= 10)
+    std::cerr << "peer " << self->state.s.self.index << ": dropped a control frame from key " << key << " (" << why
+              << ")\n";
+}
+
+void finish_fetch(self_ptr self) {
+  auto& f = self->state.fetch;
+  if (!f.active) return;
+  f.active = false;
+  if (f.installed > 0) self->send(self->state.gossip, resync_atom::value);
+  f.reply.deliver(f.installed);
+}
+
+void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
+  auto& st = self->state;
+  if (!w.bytes) return;
+  auto frame = std::span<const std::byte>(*w.bytes);
+  auto type = peek_type(frame);
+  if (!type) return drop(self, key, "unknown type");
+  const double now = now_s();
+  bool changed = false;
+  switch (*type) {
+    case message_type::membership_join: {
+      membership_join j;
+      if (decode_membership_join(frame, st.s.max_frame_bytes, j) != frame_error::none) return drop(self, key, "undecodable join");
+      if (j.self.public_key != key) return drop(self, key, "join for another key");
+      changed = st.table->on_join(j.self, now);
+      apply_routing(self);
+      spread(self);  // the joiner learns everyone, everyone learns the joiner
+      break;
+    }
+    case message_type::membership_update: {
+      membership_update u;
+      if (decode_membership_update(frame, st.s.max_frame_bytes, u) != frame_error::none) return drop(self, key, "undecodable update");
+      // A first update from a contact is vouched for by its own record in it.
+      bool own = std::any_of(u.peers.begin(), u.peers.end(),
+                             [&](const peer_info& p) { return p.index == u.sender && p.public_key == key; });
+      if (!speaks_for(st, key, u.sender) && !own) return drop(self, key, "update from a key that is not its sender");
+      changed = st.table->on_update(u, now);
+      st.table->on_heartbeat(u.sender, u.sender_incarnation, now);
+      // The contact told us who it is: stop addressing it by its contact id.
+      for (auto it = st.contacts_pending.begin(); it != st.contacts_pending.end();) {
+        self->send(st.bridge, remove_peer_atom::value, *it);
+        it = st.contacts_pending.erase(it);
+      }
+      break;
+    }
+    case message_type::heartbeat:
+    case message_type::heartbeat_ack: {
+      heartbeat h;
+      frame_error e = *type == message_type::heartbeat
+                          ? decode_heartbeat(frame, st.s.max_frame_bytes, h)
+                          : [&] {
+                              heartbeat_ack a;
+                              auto r = decode_heartbeat_ack(frame, st.s.max_frame_bytes, a);
+                              h = heartbeat{a.sender, a.incarnation, a.seq};
+                              return r;
+                            }();
+      if (e != frame_error::none) return drop(self, key, "undecodable heartbeat");
+      if (!speaks_for(st, key, h.sender)) return drop(self, key, "heartbeat from a key that is not its sender");
+      changed = st.table->on_heartbeat(h.sender, h.incarnation, now);
+      if (*type == message_type::heartbeat && st.connected.count(h.sender)) {
+        encode_heartbeat_ack(heartbeat_ack{st.s.self.index, st.table->self().incarnation, h.seq}, st.buf);
+        send_frame(self, h.sender, st.buf);
+      }
+      break;
+    }
+    case message_type::leave: {
+      leave l;
+      if (decode_leave(frame, st.s.max_frame_bytes, l) != frame_error::none) return drop(self, key, "undecodable leave");
+      if (!speaks_for(st, key, l.sender)) return drop(self, key, "leave from a key that is not its sender");
+      changed = st.table->on_leave(l.sender, l.incarnation, now);
+      break;
+    }
+    case message_type::state_request: {
+      state_request r;
+      if (decode_state_request(frame, st.s.max_frame_bytes, r) != frame_error::none) return drop(self, key, "undecodable state request");
+      if (!speaks_for(st, key, r.requester) || !st.connected.count(r.requester))
+        return drop(self, key, "state request from a key that is not its sender");
+      self->request(st.shard, std::chrono::seconds(30), state_atom::value, r.offset, r.length)
+          .then([self, r](const state_slice& s) {
+            state_chunk c{self->state.s.self.index, r.request_id, s.step, s.dim, s.offset, s.values};
+            encode_state_chunk(c, self->state.buf);
+            send_frame(self, r.requester, self->state.buf);
+          });
+      return;
+    }
+    case message_type::state_chunk: {
+      state_chunk c;
+      if (decode_state_chunk(frame, st.s.max_frame_bytes, c) != frame_error::none) return drop(self, key, "undecodable state chunk");
+      auto& f = st.fetch;
+      if (!speaks_for(st, key, c.sender) || !f.active || !f.waiting.count(c.request_id))
+        return drop(self, key, "unexpected state chunk");
+      f.waiting.erase(c.request_id);
+      state_slice s{c.step, c.dim, c.offset, std::move(c.values)};
+      const auto n = static_cast<uint32_t>(s.values.size());
+      self->request(st.shard, std::chrono::seconds(30), install_atom::value, s).then([self, n](bool ok) {
+        auto& f = self->state.fetch;
+        if (ok) f.installed += n;
+        if (f.active && f.waiting.empty()) finish_fetch(self);
+      });
+      return;
+    }
+    default:
+      return drop(self, key, "not a control message");
+  }
+  if (changed) apply_routing(self);
+}
+
+caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::actor bridge, gossip_actor gossip,
+                                  shard_actor shard) {
+  auto& st = self->state;
+  st.s = std::move(s);
+  st.bridge = std::move(bridge);
+  st.gossip = std::move(gossip);
+  st.shard = std::move(shard);
+  for (auto& a : st.s.allowed) st.allowed[a.public_key] = a.endpoint;
+  st.table = std::make_unique<membership>(st.s.self, st.s.timeouts, now_s());
+  // Contacts: their keys come from our allowlist, matched by endpoint.
+  uint32_t cid = contact_id_base;
+  for (auto& ep : st.s.join) {
+    auto it = std::find_if(st.s.allowed.begin(), st.s.allowed.end(),
+                           [&](const authorized_peer& a) { return a.endpoint == ep; });
+    if (it == st.s.allowed.end())
+      throw std::invalid_argument("--join " + ep + ": no key for it in the authorized_peers file (add a line 'KEY " +
+                                  ep + "')");
+    if (it->public_key == st.s.self.public_key) continue;  // ourselves
+    self->send(st.bridge, add_peer_atom::value, cid, ep, it->public_key);
+    st.contacts_pending.push_back(cid++);
+  }
+  send_join(self);
+  self->send(self, tick_atom::value);
+  return {
+      [self](tick_atom) {
+        auto& st = self->state;
+        const double now = now_s();
+        bool changed = st.table->tick(now);
+        ++st.ticks;
+        encode_heartbeat(heartbeat{st.s.self.index, st.table->self().incarnation, ++st.seq}, st.buf);
+        for (auto& [i, p] : st.connected) send_frame(self, i, st.buf);
+        if (!st.contacts_pending.empty() && st.ticks % 4 == 0) send_join(self);
+        if (changed) apply_routing(self);
+        if (st.table->version() != st.version_spread || st.ticks % 8 == 0) spread(self);
+        self->delayed_send(self, ms(st.s.heartbeat_s), tick_atom::value);
+      },
+      [self](frame_atom, const std::string& key, const wire_frame& w) { on_frame(self, key, w); },
+      [self](fetch_atom, uint32_t dim, double timeout_s) -> caf::result<uint32_t> {
+        auto& st = self->state;
+        std::vector<uint32_t> donors;
+        for (uint32_t i : st.table->alive())
+          if (i != st.s.self.index && st.connected.count(i)) donors.push_back(i);
+        if (donors.empty() || st.fetch.active) return uint32_t{0};
+        if (donors.size() > st.s.donors) donors.resize(st.s.donors);
+        auto& f = st.fetch;
+        f = fetch_job{};
+        f.active = true;
+        f.reply = self->make_response_promise();
+        f.first_id = st.seq * 1000 + 1;
+        auto reqs = split_state_requests(st.s.self.index, f.first_id, dim, static_cast<uint32_t>(donors.size()),
+                                         max_state_chunk_floats);
+        for (size_t k = 0; k < reqs.size(); ++k) {
+          f.waiting.insert(reqs[k].request_id);
+          encode_state_request(reqs[k], st.buf);
+          send_frame(self, donors[k % donors.size()], st.buf);
+        }
+        self->delayed_send(self, ms(timeout_s), fetch_atom::value);
+        return f.reply;
+      },
+      [self](fetch_atom) { finish_fetch(self); },  // deadline: keep what arrived
+      [self](leave_atom) -> bool {
+        auto& st = self->state;
+        st.table->leave();
+        encode_leave(leave{st.s.self.index, st.table->self().incarnation}, st.buf);
+        for (auto& [i, p] : st.connected) send_frame(self, i, st.buf);
+        return true;
+      },
+      [self](members_atom) -> std::vector<uint32_t> { return self->state.table->alive(); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge, gossip_actor gossip,
+                            shard_actor shard) {
+  return sys.spawn(membership_behavior, std::move(s), std::move(bridge), std::move(gossip), std::move(shard));
+}
+
+}  // namespace murmur

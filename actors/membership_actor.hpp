@@ -1,0 +1,50 @@
+// membership_actor: the control plane of a LAN peer process.
+//  - Membership: joins through contact addresses, spreads its peer list,
+//    sends heartbeats every heartbeat period, and lets the membership table
+//    (membership.hpp) suspect and drop the silent. Every message it acts on
+//    must come over a connection signed by the key its record names.
+//  - Routing: connects the bridge to every live member whose key is in OUR
+//    allowlist, and tells the gossip actor its neighbours: the topology laid
+//    over the live members in index order (ring if the topology does not
+//    fit the current count).
+//  - State transfer: on fetch_atom(dim, timeout) it asks up to `donors` live
+//    members for ranges of their parameters, installs what arrives through
+//    the shard actor, and answers with how many coordinates it installed
+//    (0 if nobody answered in time: the peer then trains on from its own).
+//    It answers other peers' requests from its shard actor.
+// Nobody waits on a dead peer: every wait here has a deadline.
+#pragma once
+#include <caf/fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "actors/membership.hpp"
+#include "actors/messages.hpp"
+#include "protocols/curve_keys.hpp"
+
+namespace murmur {
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+
+struct membership_settings {
+  peer_info self;                        // index, endpoint others reach us at, our public key
+  std::vector<authorized_peer> allowed;  // our allowlist (keys, and endpoints where known)
+  std::vector<std::string> join;         // contact endpoints (--join)
+  membership_timeouts timeouts;
+  double heartbeat_s = 0.25;
+  std::string topology = "ring";
+  uint32_t degree = 4;
+  uint64_t seed = 1;
+  uint32_t donors = 2;
+  size_t max_frame_bytes = 64u << 20;
+};
+
+// bridge: the zmq_bridge actor. Replies: fetch -> uint32_t installed coordinates;
+// leave -> bool after the leave frames are queued; members -> std::vector<uint32_t> live indices.
+caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge,
+                            gossip_actor gossip, shard_actor shard);
+
+}  // namespace murmur

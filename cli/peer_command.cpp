@@ -1,0 +1,260 @@
+// murmur peer: one peer process on a LAN machine. The same shard and
+// gossip actors as the simulation, with ZeroMQ (CurveZMQ) underneath and a
+// membership actor for joining, failure detection and state transfer.
+#include <signal.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "actors/membership_actor.hpp"
+#include "actors/peer.hpp"
+#include "actors/zmq_bridge.hpp"
+#include "cli/commands.hpp"
+#include "cli/progress_printer.hpp"
+#include "sim/config_schema.hpp"
+#include "sim/run_data.hpp"
+#include "tensor/gemm.hpp"
+
+namespace murmur {
+
+namespace {
+
+struct peer_args {
+  std::string config, listen, out;
+  std::vector<std::string> join, overrides;
+  bool quiet = false;
+};
+
+peer_args parse_peer_args(const std::vector<std::string>& a) {
+  peer_args r;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto value = [&](const char* flag) {
+      if (i + 1 >= a.size()) throw UsageError(std::string(flag) + " needs a value");
+      return a[++i];
+    };
+    if (a[i] == "--config") r.config = value("--config");
+    else if (a[i] == "--listen") r.listen = value("--listen");
+    else if (a[i] == "--join") {
+      std::string list = value("--join");
+      for (size_t p = 0; p <= list.size();) {
+        size_t q = list.find(',', p);
+        if (q == std::string::npos) q = list.size();
+        if (q > p) r.join.push_back(list.substr(p, q - p));
+        p = q + 1;
+      }
+    } else if (a[i] == "--set") r.overrides.push_back(value("--set"));
+    else if (a[i] == "--out") r.out = value("--out");
+    else if (a[i] == "--quiet") r.quiet = true;
+    else throw UsageError("unexpected argument '" + a[i] + "'");
+  }
+  if (r.config.empty()) throw UsageError("peer needs --config <config.toml>");
+  if (r.listen.empty()) throw UsageError("peer needs --listen tcp://ADDR:PORT (the address other peers reach)");
+  if (!valid_endpoint(r.listen)) throw UsageError("--listen " + r.listen + ": expected tcp://HOST:PORT");
+  for (auto& j : r.join)
+    if (!valid_endpoint(j)) throw UsageError("--join " + j + ": expected tcp://HOST:PORT");
+  return r;
+}
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+// SIGINT/SIGTERM are blocked in every thread and collected here, so a
+// signal means "leave gracefully" instead of killing the process mid-frame.
+bool stop_requested(const sigset_t& set) {
+  timespec zero{0, 0};
+  return sigtimedwait(&set, nullptr, &zero) > 0;
+}
+
+}  // namespace
+
+int peer_command(const std::vector<std::string>& args) {
+  const peer_args a = parse_peer_args(args);
+  const RunConfig c = load_config(a.config, a.overrides);
+  const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+  set_blas_threads(1);
+  const auto wall0 = std::chrono::steady_clock::now();
+  auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
+
+  const curve_keys keys = read_curve_keys(c.keys_dir);
+  const auto allowed = read_authorized_peer_entries(c.authorized_peers);
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/config.toml") << to_toml(c);
+
+  // Data: this process's shard, cut the same way on every machine.
+  const run_data data = load_run_data(c);
+  const auto& train = data.train;
+  const auto& test = data.test;
+  const int n = static_cast<int>(c.peer_count);
+  auto shards = c.partition == "dirichlet" ? shard_dirichlet(train->labels, train->num_classes, n, c.alpha, c.seed)
+                                           : shard_iid(train->size(), n, c.seed);
+  auto shard = shards[static_cast<size_t>(c.peer_index)];
+  const int64_t steps_per_epoch = (static_cast<int64_t>(shard.size()) + c.batch - 1) / c.batch;
+  const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(steps_per_epoch)));
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = a.listen;
+  zo.keys = keys;
+  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);
+
+  peer_settings ps;
+  ps.id = static_cast<uint32_t>(c.peer_index);
+  ps.peer_count = static_cast<uint32_t>(c.peer_count);
+  ps.model = c.model;
+  ps.gossip.mode = c.mode == "dense" ? gossip_mode::dense : c.mode == "local_sgd" ? gossip_mode::local_sgd : gossip_mode::threshold;
+  if (c.mode == "delta") throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
+  ps.gossip.threshold = ps.gossip.mode == gossip_mode::threshold ? c.threshold : 0.0;
+  ps.gossip.grid = c.compressor == "grid" && ps.gossip.threshold > 0;
+  ps.gossip.trigger = c.trigger;
+  ps.gossip.gamma = ps.gossip.mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
+  ps.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  ps.train.optimizer = c.optimizer;
+  ps.train.lr = c.lr;
+  ps.train.cosine = c.lr_schedule == "cosine";
+  ps.train.momentum = c.momentum;
+  ps.train.weight_decay = c.weight_decay;
+  ps.train.batch = c.batch;
+  ps.train.total_steps = total;
+  ps.train.gossip_every = c.every;
+  ps.train.data_seed = Rng(c.seed).fork(100 + static_cast<uint64_t>(c.peer_index)).next_u64();
+  ps.train.init_seed = c.seed;
+  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport);
+  caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
+
+  membership_settings ms;
+  ms.self.index = ps.id;
+  ms.self.endpoint = a.listen.find(":*") == std::string::npos ? a.listen : bridge.endpoint;
+  ms.self.public_key = keys.public_key;
+  ms.self.incarnation = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  ms.allowed = allowed;
+  ms.join = a.join;
+  ms.timeouts.suspect_s = static_cast<double>(c.suspect_ms) / 1000.0;
+  ms.timeouts.dead_s = static_cast<double>(c.dead_ms) / 1000.0;
+  ms.heartbeat_s = static_cast<double>(c.heartbeat_ms) / 1000.0;
+  ms.topology = c.topology;
+  ms.degree = static_cast<uint32_t>(c.degree);
+  ms.seed = c.seed;
+  ms.donors = static_cast<uint32_t>(c.donors);
+  ms.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard);
+  caf::anon_send(bridge.actor, route_atom::value, members);
+
+  caf::scoped_actor self{sys};
+  const auto timeout = std::chrono::seconds(60);
+  auto live = [&] {
+    std::vector<uint32_t> v;
+    self->request(members, timeout, members_atom::value).receive([&](std::vector<uint32_t>& x) { v = x; }, [](caf::error&) {});
+    return v;
+  };
+  std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s) -> %s\n",
+              static_cast<long long>(c.peer_index), static_cast<long long>(c.peer_count), ms.self.endpoint.c_str(),
+              a.join.size(), out.c_str());
+  std::fflush(stdout);
+
+  // A (re)joining peer first pulls the current parameters from live members.
+  if (!a.join.empty()) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (live().size() < 2 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    uint32_t got = 0;
+    const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
+    self->request(members, timeout, fetch_atom::value, dim, 10.0).receive([&](uint32_t x) { got = x; }, [](caf::error&) {});
+    std::printf("state transfer: %u of %u parameters from live peers (%.2f s after start)\n", got, dim, wall());
+    std::fflush(stdout);
+  }
+
+  std::ofstream metrics(out + "/metrics.jsonl");
+  progress_printer show(stdout);
+  const int64_t eval_steps = c.eval_every > 0 ? c.eval_every : steps_per_epoch;
+  eval_report last;
+  gossip_counters g;
+  bool interrupted = false;
+  double loss_recent = 0;
+  auto evaluate = [&](uint64_t step) {
+    self->request(peer.shard, timeout, eval_atom::value).receive([&](eval_report& r) { last = r; }, [](caf::error&) {});
+    self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& x) { g = x; }, [](caf::error&) {});
+    auto alive = live();
+    metrics << "{\"wall_s\":" << fmt(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
+            << ",\"epoch\":" << fmt(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
+            << ",\"train_loss\":" << fmt(last.train_loss) << ",\"test_loss\":" << fmt(last.test_loss)
+            << ",\"test_acc\":" << fmt(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
+            << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
+            << ",\"msgs_recv\":" << g.msgs_received << ",\"rejected\":" << g.rejected_total()
+            << ",\"peers_alive\":" << alive.size() << "}\n";
+    metrics.flush();
+    if (!a.quiet) {
+      sim_progress p;
+      p.fraction = static_cast<double>(step) / static_cast<double>(total);
+      p.epoch = static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch);
+      p.steps = step;
+      p.loss = loss_recent;
+      p.accuracy = last.test_accuracy;
+      p.bytes_sent = g.bytes_sent;
+      p.virtual_s = wall();
+      p.wall_s = wall();
+      p.evaluation = true;
+      show(p);
+    }
+  };
+  uint64_t step = 0;
+  self->request(peer.shard, timeout, state_atom::value, uint32_t{0}, uint32_t{0})
+      .receive([&](state_slice& s) { step = s.step; }, [](caf::error&) {});
+  while (static_cast<int64_t>(step) < total) {
+    if (stop_requested(signals)) {
+      interrupted = true;
+      break;
+    }
+    self->request(peer.shard, timeout, cycle_atom::value)
+        .receive([&](step_report& r) { step = r.step; loss_recent = loss_recent == 0 ? r.loss : 0.98 * loss_recent + 0.02 * r.loss; },
+                 [&](caf::error& e) { throw std::runtime_error("local step failed: " + to_string(e)); });
+    if (step % static_cast<uint64_t>(eval_steps) == 0) evaluate(step);
+  }
+  evaluate(step);
+  show.finish();
+
+  // Graceful leave: tell the others, give the frames a moment, then stop.
+  self->request(members, timeout, leave_atom::value).receive([](bool) {}, [](caf::error&) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double secs = wall();
+  const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
+                           static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
+  std::ofstream(out + "/summary.json")
+      << "{\n  \"peer\": " << c.peer_index << ",\n  \"final_test_accuracy\": " << fmt(last.test_accuracy)
+      << ",\n  \"final_test_loss\": " << fmt(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
+      << ",\n  \"bytes_received_total\": " << g.bytes_received
+      << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
+      << ",\n  \"frames_rejected\": " << g.rejected_total() << ",\n  \"steps\": " << step
+      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << fmt(secs)
+      << "\n}\n";
+  std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
+              static_cast<long long>(c.peer_index), 100 * last.test_accuracy, static_cast<unsigned long long>(step),
+              static_cast<double>(g.bytes_sent) / 1e6, allreduce / 1e6, secs, interrupted ? " (interrupted: left)" : "");
+  caf::anon_send(bridge.actor, stop_atom::value);
+  for (auto& h : {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip), members})
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+}  // namespace murmur
