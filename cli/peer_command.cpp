@@ -175,12 +175,12 @@ int peer_command(const std::vector<std::string>& args) {
 
   // A (re)joining peer first pulls the current parameters from live members.
   if (!a.join.empty()) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (live().size() < 2 && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     uint32_t got = 0;
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
-    self->request(members, timeout, fetch_atom::value, dim, 10.0).receive([&](uint32_t x) { got = x; }, [](caf::error&) {});
+    self->request(members, timeout, fetch_atom::value, dim, 5.0).receive([&](uint32_t x) { got = x; }, [](caf::error&) {});
     std::printf("state transfer: %u of %u parameters from live peers (%.2f s after start)\n", got, dim, wall());
     std::fflush(stdout);
   }

@@ -54,7 +54,8 @@ void zmq_transport::connect(uint32_t peer, const std::string& endpoint, const st
   s->set(zmq::sockopt::curve_publickey, opt_.keys.public_key);
   s->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
   s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
-  s->set(zmq::sockopt::immediate, 1);  // queue only on completed connections
+  // Frames queue (up to send_hwm) while the connection is being made, so a
+  // membership reply to a joiner is not lost to the handshake.
   s->connect(endpoint);
   dealers_[peer] = std::move(s);
 }

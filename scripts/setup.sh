@@ -9,6 +9,7 @@ pkgs=(
   libcaf-dev libcereal-dev libzmq3-dev cppzmq-dev catch2
   libopenblas-dev zlib1g-dev libtomlplusplus-dev
   gnuplot-nox dataset-fashion-mnist
+  clang-14 libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()
