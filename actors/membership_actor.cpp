@@ -33,7 +33,8 @@ double now_s() {
 struct fetch_job {
   caf::response_promise reply;
   uint64_t first_id = 0, next_id = 0;
-  std::set<uint64_t> waiting;
+  std::set<uint64_t> waiting;  // requests not answered yet
+  uint32_t installing = 0;      // chunks handed to the shard actor, not yet confirmed
   uint32_t installed = 0;
   bool active = false;
 };
@@ -227,12 +228,14 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       if (!speaks_for(st, key, c.sender) || !f.active || !f.waiting.count(c.request_id))
         return drop(self, key, "unexpected state chunk");
       f.waiting.erase(c.request_id);
+      ++f.installing;
       state_slice s{c.step, c.dim, c.offset, std::move(c.values)};
       const auto n = static_cast<uint32_t>(s.values.size());
       self->request(st.shard, std::chrono::seconds(30), install_atom::value, s).then([self, n](bool ok) {
         auto& f = self->state.fetch;
+        --f.installing;
         if (ok) f.installed += n;
-        if (f.active && f.waiting.empty()) finish_fetch(self);
+        if (f.active && f.waiting.empty() && f.installing == 0) finish_fetch(self);
       });
       return;
     }

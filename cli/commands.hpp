@@ -2,6 +2,7 @@
 // returns the process exit code; usage errors print a message naming the
 // problem and return 2.
 #pragma once
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,7 +14,9 @@ int sweep_command(const std::vector<std::string>& args);
 int plot_command(const std::vector<std::string>& args);
 int config_doc_command(const std::vector<std::string>& args);
 int keygen_command(const std::vector<std::string>& args);
-int peer_command(const std::vector<std::string>& args);
+// stop turns true on SIGINT/SIGTERM (main owns the flag and the handler):
+// the peer then leaves gracefully.
+int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop);
 
 // Thrown for bad command lines; main prints it with the verb's usage.
 struct UsageError : std::runtime_error {

@@ -1,4 +1,6 @@
 // murmur: decentralized training. See README.md.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -9,6 +11,11 @@
 #include "tensor/dataset.hpp"
 
 namespace {
+
+// The one piece of process-wide state: set by SIGINT/SIGTERM, read by a
+// running peer so that it leaves gracefully.
+std::atomic<bool> stop_signalled{false};
+extern "C" void on_stop_signal(int) { stop_signalled.store(true); }
 
 const char* usage =
     "usage: murmur <verb> [args]\n"
@@ -46,7 +53,11 @@ int main(int argc, char** argv) {
     if (verb == "plot") return murmur::plot_command(args);
     if (verb == "config-doc") return murmur::config_doc_command(args);
     if (verb == "keygen") return murmur::keygen_command(args);
-    if (verb == "peer") return murmur::peer_command(args);
+    if (verb == "peer") {
+      std::signal(SIGINT, on_stop_signal);
+      std::signal(SIGTERM, on_stop_signal);
+      return murmur::peer_command(args, stop_signalled);
+    }
     std::fprintf(stderr, "murmur: unknown verb '%s'\n%s", verb.c_str(), usage);
     return 2;
   } catch (const murmur::UsageError& e) {

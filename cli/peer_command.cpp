@@ -1,8 +1,6 @@
 // murmur peer: one peer process on a LAN machine. The same shard and
 // gossip actors as the simulation, with ZeroMQ (CurveZMQ) underneath and a
 // membership actor for joining, failure detection and state transfer.
-#include <signal.h>
-
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -69,24 +67,12 @@ std::string fmt(double v) {
   return b;
 }
 
-// SIGINT/SIGTERM are blocked in every thread and collected here, so a
-// signal means "leave gracefully" instead of killing the process mid-frame.
-bool stop_requested(const sigset_t& set) {
-  timespec zero{0, 0};
-  return sigtimedwait(&set, nullptr, &zero) > 0;
-}
-
 }  // namespace
 
-int peer_command(const std::vector<std::string>& args) {
+int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop) {
   const peer_args a = parse_peer_args(args);
   const RunConfig c = load_config(a.config, a.overrides);
   const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
   set_blas_threads(1);
   const auto wall0 = std::chrono::steady_clock::now();
   auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
@@ -222,7 +208,7 @@ int peer_command(const std::vector<std::string>& args) {
   self->request(peer.shard, timeout, state_atom::value, uint32_t{0}, uint32_t{0})
       .receive([&](state_slice& s) { step = s.step; }, [](caf::error&) {});
   while (static_cast<int64_t>(step) < total) {
-    if (stop_requested(signals)) {
+    if (stop.load()) {
       interrupted = true;
       break;
     }

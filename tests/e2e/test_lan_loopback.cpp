@@ -1,0 +1,130 @@
+// Peer processes on loopback: real `murmur peer` processes, real ZeroMQ
+// sockets with CurveZMQ, bounded in time (each process is killed at a
+// deadline and the test fails if that happens).
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+double json_number(const std::string& json, const std::string& key) {
+  auto p = json.find("\"" + key + "\":");
+  if (p == std::string::npos) return -1;
+  return std::stod(json.substr(p + key.size() + 3));
+}
+
+// A free TCP port on 127.0.0.1 (the kernel picks; we release it at once).
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// Runs `murmur ARGS...` with output to log; returns its pid.
+pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::string bin = std::string(MURMUR_BINARY_DIR) + "/murmur";
+    std::vector<char*> argv{bin.data()};
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    FILE* f = fopen(log.c_str(), "w");
+    dup2(fileno(f), 1);
+    dup2(fileno(f), 2);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for pid until the deadline; kills it (and reports -1) past it.
+int wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+struct lan {
+  fs::path dir;
+  std::vector<int> ports;
+  lan(const std::string& name, int n) : dir(fs::path(MURMUR_BINARY_DIR) / "test-runs" / name) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream auth(dir / "authorized_peers");
+    for (int i = 0; i < n; ++i) {
+      ports.push_back(free_port());
+      auto k = dir / ("keys" + std::to_string(i));
+      REQUIRE(wait_until(spawn_murmur({"keygen", "--out", k.string()}, dir / "keygen.log"),
+                         std::chrono::steady_clock::now() + std::chrono::seconds(10)) == 0);
+      auth << slurp(k / "peer.pub").substr(0, 40) << " " << endpoint(i) << " peer" << i << "\n";
+    }
+  }
+  std::string endpoint(int i) const { return "tcp://127.0.0.1:" + std::to_string(ports[static_cast<size_t>(i)]); }
+  pid_t start(int i, int n, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a{"peer",  "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml",
+                               "--listen", endpoint(i), "--quiet", "--out", (dir / ("run" + std::to_string(i))).string(),
+                               "--set", "peer.count=" + std::to_string(n), "--set", "peer.index=" + std::to_string(i),
+                               "--set", "peer.keys=" + (dir / ("keys" + std::to_string(i))).string(),
+                               "--set", "peer.authorized_peers=" + (dir / "authorized_peers").string()};
+    if (i > 0) a.insert(a.end(), {"--join", endpoint(0)});
+    a.insert(a.end(), extra.begin(), extra.end());
+    return spawn_murmur(a, dir / ("peer" + std::to_string(i) + ".log"));
+  }
+  std::string summary(int i) const { return slurp(dir / ("run" + std::to_string(i)) / "summary.json"); }
+  std::string log(int i) const { return slurp(dir / ("peer" + std::to_string(i) + ".log")); }
+};
+
+}  // namespace
+
+TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][lan]") {
+  lan net("lan-3", 3);
+  std::vector<pid_t> pids;
+  pids.push_back(net.start(0, 3, {"--set", "train.epochs=3"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, {"--set", "train.epochs=3"}));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  for (int i = 0; i < 3; ++i) {
+    INFO("peer " << i << " log:\n" << net.log(i));
+    CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto s = net.summary(i);
+    INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
+    CHECK(json_number(s, "final_test_accuracy") >= 0.80);
+    CHECK(json_number(s, "bytes_received_total") > 0);  // they really gossiped
+    CHECK(json_number(s, "frames_rejected") == 0);
+    CHECK(json_number(s, "bytes_sent_total") < json_number(s, "dense_allreduce_bytes"));
+  }
+}
