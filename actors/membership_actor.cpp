@@ -47,7 +47,7 @@ struct membership_state {
   shard_actor shard;
   std::map<std::string, std::string> allowed;  // key -> endpoint (may be empty)
   std::map<uint32_t, peer_info> connected;     // what the bridge is connected to
-  std::vector<uint32_t> neighbours;
+  std::vector<uint32_t> neighbours, live;
   std::vector<uint64_t> neighbour_inc;
   std::vector<uint32_t> contacts_pending;      // contact ids not yet answered
   uint64_t seq = 0, ticks = 0, version_spread = 0, rejected = 0;
@@ -106,6 +106,20 @@ void apply_routing(self_ptr self) {
       nb.push_back(live[pos]);
       inc.push_back(st.table->find(live[pos])->incarnation);
     }
+  if (live != st.live) {
+    // One line per change of the live set, with Unix time in ms so that
+    // runs on several machines can be lined up (failure-detection timelines).
+    std::string list;
+    for (uint32_t i : live) {
+      if (!list.empty()) list += ',';
+      list += std::to_string(i);
+    }
+    auto unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+    std::cout << "membership: peer " << st.s.self.index << " sees live peers [" << list << "] at unix_ms "
+              << unix_ms << std::endl;
+    st.live = live;
+  }
   if (nb != st.neighbours || inc != st.neighbour_inc) {
     st.neighbours = nb;
     st.neighbour_inc = inc;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -127,4 +128,86 @@ TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][
     CHECK(json_number(s, "frames_rejected") == 0);
     CHECK(json_number(s, "bytes_sent_total") < json_number(s, "dense_allreduce_bytes"));
   }
+}
+
+namespace {
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The first time (unix ms) at or after `after` when `log` reports exactly `live`.
+int64_t first_seen(const std::string& log, const std::string& live, int64_t after) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("sees live peers [" + live + "]") == std::string::npos) continue;
+    int64_t t = std::stoll(line.substr(line.find("unix_ms ") + 8));
+    if (t >= after) return t;
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 of one peer: the others train on, the restarted peer catches up", "[slow][e2e][lan]") {
+  lan net("lan-kill", 4);
+  const std::vector<std::string> cfg{"--set", "train.epochs=8", "--set", "train.eval_every=50"};
+  std::vector<pid_t> pids;
+  pids.push_back(net.start(0, 4, cfg));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 1; i < 4; ++i) pids.push_back(net.start(i, 4, cfg));
+  // Let everyone train a while, then kill peer 3 without warning.
+  auto ran = [&] { return fs::exists(net.dir / "run3" / "metrics.jsonl") && !slurp(net.dir / "run3" / "metrics.jsonl").empty(); };
+  for (int i = 0; i < 200 && !ran(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(ran());
+  const int64_t killed_at = unix_ms();
+  kill(pids[3], SIGKILL);
+  waitpid(pids[3], nullptr, 0);
+  // Restart it a second later, into a new run directory.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const int64_t restarted_at = unix_ms();
+  auto again = cfg;
+  again.insert(again.end(), {"--out", (net.dir / "run3-restarted").string()});
+  pid_t restarted = spawn_murmur(
+      [&] {
+        std::vector<std::string> a{"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml",
+                                   "--listen", net.endpoint(3), "--quiet", "--join", net.endpoint(0),
+                                   "--set", "peer.count=4", "--set", "peer.index=3",
+                                   "--set", "peer.keys=" + (net.dir / "keys3").string(),
+                                   "--set", "peer.authorized_peers=" + (net.dir / "authorized_peers").string()};
+        a.insert(a.end(), again.begin(), again.end());
+        return a;
+      }(),
+      net.dir / "peer3-restarted.log");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  for (int i = 0; i < 3; ++i) {
+    INFO("peer " << i << " log:\n" << net.log(i));
+    CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);  // nobody hangs on the dead peer
+    CHECK(json_number(net.summary(i), "final_test_accuracy") >= 0.80);
+  }
+  const std::string rlog = slurp(net.dir / "peer3-restarted.log");
+  INFO("restarted peer log:\n" << rlog);
+  CHECK(wait_until(restarted, deadline) == 0);
+  const std::string rs = slurp(net.dir / "run3-restarted" / "summary.json");
+  CHECK(json_number(rs, "final_test_accuracy") >= 0.80);
+  CHECK_THAT(rlog, Catch::Contains("state transfer: 235146 of 235146"));
+  // Timeline: when the survivors dropped peer 3, when the restarted peer was back.
+  int64_t detected = -1, back = -1;
+  for (int i = 0; i < 3; ++i) {
+    auto t = first_seen(net.log(i), "0,1,2", killed_at);
+    detected = std::max(detected, t);
+    back = std::max(back, first_seen(net.log(i), "0,1,2,3", restarted_at));
+  }
+  // The restarted peer's first evaluation: its accuracy right after catching up.
+  std::ifstream m(net.dir / "run3-restarted" / "metrics.jsonl");
+  std::string first_eval;
+  std::getline(m, first_eval);
+  std::cout << "kill -9 timeline: detected by all survivors after " << (detected - killed_at)
+            << " ms; restarted peer seen by all after " << (back - restarted_at) << " ms; its first evaluation: "
+            << first_eval << std::endl;
+  CHECK(detected > killed_at);
+  CHECK(detected - killed_at < 1500 + 3000 + 2000);  // suspect_ms + dead_ms + slack
+  CHECK(back >= restarted_at);
+  CHECK(json_number(first_eval, "test_acc") >= 0.75);  // it starts from the others' parameters, not from scratch
 }
