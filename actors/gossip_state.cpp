@@ -31,6 +31,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   last_round_.assign(neighbours_.size(), 0);
   incarnation_.assign(neighbours_.size(), 0);
+  heard_at_.assign(neighbours_.size(), 0);
   if (s_.mode == gossip_mode::delta) {
     residual_.assign(dim_, 0.f);
     pending_.assign(dim_, 0.f);
@@ -52,7 +53,7 @@ int gossip_state::neighbour_slot(uint32_t peer) const {
 void gossip_state::set_neighbours(const std::vector<uint32_t>& ids, const std::vector<uint64_t>& incarnations) {
   if (ids.size() != incarnations.size()) throw std::invalid_argument("set_neighbours: one incarnation per id");
   std::vector<std::vector<float>> hat;
-  std::vector<uint64_t> last, inc;
+  std::vector<uint64_t> last, inc, heard;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == self_) throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
     int old = neighbour_slot(ids[i]);
@@ -60,6 +61,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& ids, const std::v
     auto o = static_cast<size_t>(old);
     if (s_.mode != gossip_mode::delta) hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
     last.push_back(keep ? last_round_[o] : 0);
+    heard.push_back(keep ? heard_at_[o] : 0);
     inc.push_back(incarnations[i]);
     if (!keep) force_full_ = true;
   }
@@ -68,6 +70,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& ids, const std::v
   nbr_hat_ = std::move(hat);
   last_round_ = std::move(last);
   incarnation_ = std::move(inc);
+  heard_at_ = std::move(heard);
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
@@ -87,15 +90,23 @@ void gossip_state::mix(std::span<float> x) {
   // several times over, and the delayed feedback diverges.
   if (neighbours_.empty() || in_flight_ > 0) return;
   const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
-  const float deg = static_cast<float>(neighbours_.size());
   float* xp = x.data();
   const float* sh = self_hat_.data();
   // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
-  for (size_t k = 0; k < dim_; ++k) xp[k] -= c * deg * sh[k];
-  for (const auto& h : nbr_hat_) {
-    const float* hp = h.data();
+  // Rounds are counted from 1, so heard_at_ == 0 means never heard.
+  const uint64_t now = counters_.rounds + 1;
+  float active = 0.f;
+  for (size_t j = 0; j < nbr_hat_.size(); ++j) {
+    bool fresh = heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness);
+    if (!fresh) {
+      ++counters_.stale_skips;
+      continue;
+    }
+    active += 1.f;
+    const float* hp = nbr_hat_[j].data();
     for (size_t k = 0; k < dim_; ++k) xp[k] += c * hp[k];
   }
+  for (size_t k = 0; k < dim_; ++k) xp[k] -= c * active * sh[k];
 }
 
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
@@ -171,7 +182,11 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
       }
     }
   }
-  if (out_msg_.values.empty()) { ++counters_.silent_rounds; return {}; }
+  if (out_msg_.values.empty() && ++silent_streak_ < s_.keepalive_rounds) {
+    ++counters_.silent_rounds;
+    return {};
+  }
+  silent_streak_ = 0;  // an empty frame now is the keepalive
   force_full_ = false;
   out_msg_.sender = self_;
   out_msg_.round = ++round_;
@@ -203,6 +218,7 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   auto& last = last_round_[static_cast<size_t>(slot)];
   if (in_msg_.round <= last) return reject(reject_reason::stale);
   last = in_msg_.round;
+  heard_at_[static_cast<size_t>(slot)] = counters_.rounds + 1;
   if (why) *why = static_cast<reject_reason>(frame_error::none);
   switch (in_msg_.kind) {
     case update_kind::dense_set:

@@ -4,7 +4,9 @@
 // compressor and error feedback; tau = 0 is dense gossip), or, in delta
 // mode, a residual of local changes broadcast when it crosses +-tau.
 //
-//   mix(x):     threshold/dense/local_sgd: x += gamma * sum_j w (x_hat_j - x_hat_self),
+//   mix(x):     threshold/dense/local_sgd: x += gamma * sum_j w (x_hat_j - x_hat_self)
+//               over the neighbours heard within max_staleness rounds (one
+//               never heard from, e.g. still joining, does not count yet);
 //               skipped while our last round's frames are still on the wire
 //               delta: x += increments received since the last mix
 //   publish(x): threshold/dense/local_sgd: coordinates with |x - x_hat_self| >= tau
@@ -39,7 +41,7 @@ std::string_view to_string(reject_reason r);
 
 struct gossip_counters {
   uint64_t bytes_sent = 0, msgs_sent = 0, bytes_received = 0, msgs_received = 0;
-  uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0;
+  uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0, stale_skips = 0;
   std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
   uint64_t rejected_total() const;
 };
@@ -83,6 +85,8 @@ class gossip_state {
   std::vector<std::vector<float>> nbr_hat_;       // x_hat_j, in neighbours_ order
   std::vector<uint64_t> last_round_;              // per neighbour
   std::vector<uint64_t> incarnation_;             // per neighbour, as membership reported it
+  std::vector<uint64_t> heard_at_;                // per neighbour: our round when last heard; 0 = never
+  uint64_t silent_streak_ = 0;
   bool force_full_ = false;
   std::vector<float> residual_, base_, pending_;  // delta mode
   uint64_t round_ = 0;

@@ -33,8 +33,9 @@ double now_s() {
 struct fetch_job {
   caf::response_promise reply;
   uint64_t first_id = 0, next_id = 0;
-  std::set<uint64_t> waiting;  // requests not answered yet
-  uint32_t installing = 0;      // chunks handed to the shard actor, not yet confirmed
+  std::set<uint64_t> waiting;        // requests not answered yet
+  std::vector<state_slice> received;  // installed together once all are here
+  uint32_t installing = 0;            // chunks handed to the shard actor, not yet confirmed
   uint32_t installed = 0;
   bool active = false;
 };
@@ -50,6 +51,7 @@ struct membership_state {
   std::vector<uint32_t> neighbours, live;
   std::vector<uint64_t> neighbour_inc;
   std::vector<uint32_t> contacts_pending;      // contact ids not yet answered
+  std::set<uint32_t> heard_directly;           // members that heartbeat us: they know us
   uint64_t seq = 0, ticks = 0, version_spread = 0, rejected = 0;
   fetch_job fetch;
   std::vector<std::byte> buf;
@@ -158,7 +160,7 @@ void finish_fetch(self_ptr self) {
   if (!f.active) return;
   f.active = false;
   if (f.installed > 0) self->send(self->state.gossip, resync_atom::value);
-  f.reply.deliver(f.installed);
+  f.reply.deliver(static_cast<int32_t>(f.installed));
 }
 
 void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
@@ -209,6 +211,7 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       if (e != frame_error::none) return drop(self, key, "undecodable heartbeat");
       if (!speaks_for(st, key, h.sender)) return drop(self, key, "heartbeat from a key that is not its sender");
       changed = st.table->on_heartbeat(h.sender, h.incarnation, now);
+      st.heard_directly.insert(h.sender);
       if (*type == message_type::heartbeat && st.connected.count(h.sender)) {
         encode_heartbeat_ack(heartbeat_ack{st.s.self.index, st.table->self().incarnation, h.seq}, st.buf);
         send_frame(self, h.sender, st.buf);
@@ -242,15 +245,20 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       if (!speaks_for(st, key, c.sender) || !f.active || !f.waiting.count(c.request_id))
         return drop(self, key, "unexpected state chunk");
       f.waiting.erase(c.request_id);
-      ++f.installing;
-      state_slice s{c.step, c.dim, c.offset, std::move(c.values)};
-      const auto n = static_cast<uint32_t>(s.values.size());
-      self->request(st.shard, std::chrono::seconds(30), install_atom::value, s).then([self, n](bool ok) {
-        auto& f = self->state.fetch;
-        --f.installing;
-        if (ok) f.installed += n;
-        if (f.active && f.waiting.empty() && f.installing == 0) finish_fetch(self);
-      });
+      f.received.push_back(state_slice{c.step, c.dim, c.offset, std::move(c.values)});
+      if (!f.waiting.empty()) return;
+      // All or nothing: half of someone else's model and half of ours is no model.
+      for (auto& s : f.received) {
+        ++f.installing;
+        const auto n = static_cast<uint32_t>(s.values.size());
+        self->request(st.shard, std::chrono::seconds(30), install_atom::value, std::move(s)).then([self, n](bool ok) {
+          auto& f = self->state.fetch;
+          --f.installing;
+          if (ok) f.installed += n;
+          if (f.active && f.installing == 0) finish_fetch(self);
+        });
+      }
+      f.received.clear();
       return;
     }
     default:
@@ -296,12 +304,13 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         self->delayed_send(self, ms(st.s.heartbeat_s), tick_atom::value);
       },
       [self](frame_atom, const std::string& key, const wire_frame& w) { on_frame(self, key, w); },
-      [self](fetch_atom, uint32_t dim, double timeout_s) -> caf::result<uint32_t> {
+      [self](fetch_atom, uint32_t dim, double timeout_s) -> caf::result<int32_t> {
         auto& st = self->state;
         std::vector<uint32_t> donors;
+        // Donors are members that heartbeat us, so they know us and will answer.
         for (uint32_t i : st.table->alive())
-          if (i != st.s.self.index && st.connected.count(i)) donors.push_back(i);
-        if (donors.empty() || st.fetch.active) return uint32_t{0};
+          if (i != st.s.self.index && st.connected.count(i) && st.heard_directly.count(i)) donors.push_back(i);
+        if (donors.empty() || st.fetch.active) return int32_t{-1};
         if (donors.size() > st.s.donors) donors.resize(st.s.donors);
         auto& f = st.fetch;
         f = fetch_job{};
@@ -318,7 +327,13 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         self->delayed_send(self, ms(timeout_s), fetch_atom::value);
         return f.reply;
       },
-      [self](fetch_atom) { finish_fetch(self); },  // deadline: keep what arrived
+      [self](fetch_atom) {  // deadline: unless everything arrived, install nothing
+        auto& f = self->state.fetch;
+        if (f.active && f.installing == 0 && !f.waiting.empty()) {
+          f.received.clear();
+          finish_fetch(self);
+        }
+      },
       [self](leave_atom) -> bool {
         auto& st = self->state;
         st.table->leave();
@@ -327,6 +342,7 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         return true;
       },
       [self](members_atom) -> std::vector<uint32_t> { return self->state.table->alive(); },
+      [self](stats_atom) -> uint64_t { return self->state.rejected; },
   };
 }
 

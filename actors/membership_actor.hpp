@@ -9,8 +9,9 @@
 //    fit the current count).
 //  - State transfer: on fetch_atom(dim, timeout) it asks up to `donors` live
 //    members for ranges of their parameters, installs what arrives through
-//    the shard actor, and answers with how many coordinates it installed
-//    (0 if nobody answered in time: the peer then trains on from its own).
+//    the shard actor, all or nothing, and answers with how many coordinates
+//    it installed (0 if not everything arrived in time: the peer then trains
+//    on from its own; -1 if no member that knows us is there to ask yet).
 //    It answers other peers' requests from its shard actor.
 // Nobody waits on a dead peer: every wait here has a deadline.
 #pragma once
@@ -42,7 +43,7 @@ struct membership_settings {
   size_t max_frame_bytes = 64u << 20;
 };
 
-// bridge: the zmq_bridge actor. Replies: fetch -> uint32_t installed coordinates;
+// bridge: the zmq_bridge actor. Replies: fetch -> int32_t installed coordinates (-1: no donor yet);
 // leave -> bool after the leave frames are queued; members -> std::vector<uint32_t> live indices.
 caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge,
                             gossip_actor gossip, shard_actor shard);

@@ -15,6 +15,11 @@ struct gossip_settings {
   bool grid = false;         // publish values rounded to a shared tau-grid
   double trigger = 0.0;      // send nothing while ||x - x_hat||^2 < trigger
   double gamma = 0.5;        // consensus step size
+  // A neighbour not heard from for this many of our rounds is left out of
+  // mixing (a paused, joining or slow peer must not hold the others back);
+  // 0 = never. Silent peers send an empty keepalive every keepalive_rounds.
+  uint64_t max_staleness = 100;
+  uint64_t keepalive_rounds = 10;
   size_t max_frame_bytes = 64u << 20;
 };
 

@@ -62,6 +62,7 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
           },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
           [&](route_atom, caf::actor a) { router = std::move(a); },
+          [&](stats_atom) { return bridge_stats{net->counters(), unknown}; },
           [&](stop_atom) { running = false; },
           caf::after(std::chrono::milliseconds(0)) >> [&] { idle = true; });
     }

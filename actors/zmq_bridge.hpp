@@ -33,6 +33,13 @@ using route_atom = caf::atom_constant<caf::atom("route")>;
 using frame_atom = caf::atom_constant<caf::atom("frame")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;
 
+// What the bridge saw: the transport's counters plus frames it could not
+// attribute to a known peer (answer to stats_atom).
+struct bridge_stats {
+  zmq_transport_counters net;
+  uint64_t unknown_sender_frames = 0;
+};
+
 struct zmq_bridge_handle {
   caf::actor actor;          // accepts add_peer_atom, bind_atom, stop_atom
   transport_actor transport; // the same actor, typed for the gossip actor
@@ -44,3 +51,5 @@ struct zmq_bridge_handle {
 zmq_bridge_handle spawn_zmq_bridge(caf::actor_system& sys, zmq_transport_options opt);
 
 }  // namespace murmur
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::bridge_stats)

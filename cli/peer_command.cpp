@@ -115,6 +115,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   ps.gossip.trigger = c.trigger;
   ps.gossip.gamma = ps.gossip.mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
   ps.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  ps.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
   ps.train.optimizer = c.optimizer;
   ps.train.lr = c.lr;
   ps.train.cosine = c.lr_schedule == "cosine";
@@ -161,13 +162,14 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
 
   // A (re)joining peer first pulls the current parameters from live members.
   if (!a.join.empty()) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (live().size() < 2 && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    uint32_t got = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
-    self->request(members, timeout, fetch_atom::value, dim, 5.0).receive([&](uint32_t x) { got = x; }, [](caf::error&) {});
-    std::printf("state transfer: %u of %u parameters from live peers (%.2f s after start)\n", got, dim, wall());
+    int32_t got = -1;
+    while (got < 0 && std::chrono::steady_clock::now() < until) {
+      self->request(members, timeout, fetch_atom::value, dim, 3.0).receive([&](int32_t x) { got = x; }, [](caf::error&) {});
+      if (got < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());
     std::fflush(stdout);
   }
 
@@ -176,18 +178,29 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   const int64_t eval_steps = c.eval_every > 0 ? c.eval_every : steps_per_epoch;
   eval_report last;
   gossip_counters g;
+  bridge_stats net_stats;
+  uint64_t control_dropped = 0;
+  // Frames dropped anywhere: gossip validation, unknown senders at the
+  // bridge, bad control messages.
+  auto rejected = [&] {
+    return g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages + control_dropped;
+  };
+
   bool interrupted = false;
   double loss_recent = 0;
   auto evaluate = [&](uint64_t step) {
     self->request(peer.shard, timeout, eval_atom::value).receive([&](eval_report& r) { last = r; }, [](caf::error&) {});
     self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& x) { g = x; }, [](caf::error&) {});
     auto alive = live();
+    self->request(bridge.actor, timeout, stats_atom::value).receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
+    self->request(members, timeout, stats_atom::value).receive([&](uint64_t n) { control_dropped = n; }, [](caf::error&) {});
     metrics << "{\"wall_s\":" << fmt(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
             << ",\"epoch\":" << fmt(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
             << ",\"train_loss\":" << fmt(last.train_loss) << ",\"test_loss\":" << fmt(last.test_loss)
             << ",\"test_acc\":" << fmt(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
             << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
-            << ",\"msgs_recv\":" << g.msgs_received << ",\"rejected\":" << g.rejected_total()
+            << ",\"msgs_recv\":" << g.msgs_received << ",\"rejected\":" << rejected()
+            << ",\"handshakes_refused\":" << net_stats.net.handshakes_refused
             << ",\"peers_alive\":" << alive.size() << "}\n";
     metrics.flush();
     if (!a.quiet) {
@@ -231,7 +244,8 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"final_test_loss\": " << fmt(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
       << ",\n  \"bytes_received_total\": " << g.bytes_received
       << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
-      << ",\n  \"frames_rejected\": " << g.rejected_total() << ",\n  \"steps\": " << step
+      << ",\n  \"frames_rejected\": " << rejected()
+      << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"steps\": " << step
       << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << fmt(secs)
       << "\n}\n";
   std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",

@@ -109,6 +109,8 @@ const std::vector<KeyDef>& table() {
           "Send nothing while the residual's squared norm ||r||^2 < trigger"),
       num("gossip.every", &R::every, ge(1), unbounded, "A gossip round every K local steps"),
       num("gossip.gamma", &R::gamma, gt(0), le(1), "Consensus step size"),
+      num("gossip.max_staleness", &R::max_staleness, ge(0), unbounded,
+          "Leave a neighbour out of mixing when not heard from for this many of our rounds (0 = never)"),
       choice("gossip.topology", &R::topology, {"ring", "torus", "exponential", "random", "complete"},
              "Peer graph"),
       num("gossip.degree", &R::degree, ge(1), unbounded,

@@ -35,6 +35,7 @@ struct RunConfig {
   double trigger = 0.0;              // gossip.trigger: send nothing while ||r||^2 < trigger
   int64_t every = 1;                 // gossip.every: gossip round every K local steps
   double gamma = 0.5;                // gossip.gamma: consensus step size
+  int64_t max_staleness = 100;       // gossip.max_staleness: rounds; 0 = unbounded
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | random | complete
   int64_t degree = 4;                // gossip.degree (random d-regular)
   // [sim]

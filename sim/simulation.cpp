@@ -49,6 +49,7 @@ peer_settings settings_for(const RunConfig& c, uint32_t id, std::vector<uint32_t
   s.gossip.trigger = c.trigger;
   s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0;
   s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
+  s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
   s.train.optimizer = c.optimizer;
   s.train.lr = c.lr;
   s.train.cosine = c.lr_schedule == "cosine";

@@ -8,12 +8,15 @@
 // the header recomputed), because a mutated frame almost never carries a
 // matching checksum and the payload decoders would otherwise stay unexplored.
 //
-// Adding a decoder (membership, state transfer, ...): write a
+// Adding a decoder: write a
 //   const char* check_xxx(std::span<const std::byte> frame)
 // that returns nullptr when every invariant holds, or a static description
-// of the violated one; add a row to `decoder_checks`; add its sources to
-// FUZZ_DECODERS_SOURCES in tests/fuzz/CMakeLists.txt and seed frames to
-// tests/fuzz/corpus/decoders/ (generator: tests/fuzz/make_corpus.cpp).
+// of the violated one (for a codec with one encoding per message, instantiate
+// check_codec with a codec<M>, as the membership and state transfer rows do);
+// add a row to `decoder_checks`; add its sources to FUZZ_DECODERS_SOURCES in
+// tests/fuzz/CMakeLists.txt and seed frames to tests/fuzz/corpus/decoders/
+// (generator: tests/fuzz/make_corpus.cpp; name prefixes checked by
+// tests/protocols/test_fuzz_corpus.cpp).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -21,10 +24,13 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "protocols/frame_codec.hpp"
 #include "protocols/gossip_messages.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/state_transfer_messages.hpp"
 
 namespace murmur::fuzz {
 
@@ -150,6 +156,183 @@ inline const char* check_gossip(std::span<const std::byte> in) {
   return nullptr;
 }
 
+// ---- exact codecs: membership and state transfer ------------------------------
+//
+// These payloads are fixed-width fields and length-prefixed bytes behind the
+// little-endian tag, so an accepted frame has exactly one encoding: the
+// canonical re-encoding must give back the input byte for byte. One row per
+// decoder (so a failure names it); codec<M> says how to reach it.
+
+template <class M>
+struct codec {
+  message_type type;
+  frame_error (*decode)(std::span<const std::byte>, size_t, M&);
+  void (*encode)(const M&, std::vector<std::byte>&);
+  M (*dirty)();                            // stale contents for the reuse check
+  const char* (*invariants)(const M&);     // what every accepted message satisfies
+};
+
+template <class M>
+const char* check_codec(std::span<const std::byte> in, const codec<M>& c) {
+  M m{};
+  const frame_error e = c.decode(in, max_frame_bytes, m);
+  const decoded_frame f = decode_frame(in, max_frame_bytes);
+  if (f.error != frame_error::none) {
+    if (e != f.error) return "decoder and decode_frame disagree on a bad frame";
+    return nullptr;
+  }
+  if (f.type != c.type) {
+    if (e != frame_error::unknown_type) return "a frame of another message type is not unknown_type";
+    return nullptr;
+  }
+  // (Only frames of its own type reach the payload decoder: the reuse check
+  // and what follows are skipped for the others, which keeps the harness fast.)
+  M reused = c.dirty();
+  if (c.decode(in, max_frame_bytes, reused) != e) return "result depends on the output's old contents";
+  if (M small{}; c.decode(in, in.size() - 1, small) != frame_error::too_large)
+    return "accepted a frame over max_frame_bytes";
+  if (e != frame_error::none) {
+    if (e != frame_error::undecodable) return "good frame rejected for a frame-level reason";
+    return nullptr;
+  }
+  if (const char* w = c.invariants(m)) return w;
+  if (!(reused == m)) return "decoding into a reused message differs from a fresh one";
+  std::vector<std::byte> canon;
+  c.encode(m, canon);
+  if (!std::equal(canon.begin(), canon.end(), in.begin(), in.end())) return "encode(decode(f)) != f";
+  M back = c.dirty();
+  if (c.decode(canon, max_frame_bytes, back) != frame_error::none) return "decode rejects encode(m)";
+  if (!(back == m)) return "decode(encode(m)) != m";
+  std::vector<std::byte> canon2;
+  c.encode(back, canon2);
+  if (canon2 != canon) return "encode(decode(encode(m))) != encode(m)";
+  return nullptr;
+}
+
+// A 40-character Z85 key (ZeroMQ's test vector) for stale records.
+inline constexpr const char* fuzz_z85_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+
+inline const char* peer_invariants(const peer_info& p) {
+  if (!valid_peer_info(p)) return "a peer record that valid_peer_info rejects was accepted";
+  if (p.endpoint.size() > max_endpoint_bytes) return "an endpoint over max_endpoint_bytes was accepted";
+  if (!p.public_key.empty() && p.public_key.size() != public_key_chars)
+    return "a public key neither empty nor public_key_chars long was accepted";
+  return nullptr;
+}
+
+inline peer_info peer_dirty(uint32_t i) {
+  peer_info p;
+  p.index = 1000 + i;
+  p.endpoint = "tcp://stale-" + std::to_string(i) + ".example:4321";
+  p.public_key = fuzz_z85_key;
+  p.incarnation = 555 + i;
+  p.status = static_cast<peer_status>(i % 4);
+  return p;
+}
+
+inline const char* join_invariants(const membership_join& m) {
+  if (m.self.status != peer_status::alive) return "a join whose record is not alive was accepted";
+  return peer_invariants(m.self);
+}
+inline membership_join join_dirty() { return membership_join{peer_dirty(2)}; }
+
+inline const char* update_invariants(const membership_update& m) {
+  if (m.peers.size() > max_peers) return "more than max_peers records accepted";
+  std::vector<uint32_t> idx;
+  for (const auto& p : m.peers) {
+    if (const char* w = peer_invariants(p)) return w;
+    idx.push_back(p.index);
+  }
+  std::sort(idx.begin(), idx.end());
+  if (std::adjacent_find(idx.begin(), idx.end()) != idx.end()) return "duplicate peer indices accepted";
+  return nullptr;
+}
+inline membership_update update_dirty() {
+  membership_update m;
+  m.sender = 77;
+  m.sender_incarnation = 88;
+  for (uint32_t i = 0; i < 5; ++i) m.peers.push_back(peer_dirty(i));
+  return m;
+}
+
+// Fixed-field messages: every value of every field is valid.
+template <class M>
+const char* no_invariants(const M&) { return nullptr; }
+inline heartbeat heartbeat_dirty() { return {77, 88, 99}; }
+inline heartbeat_ack heartbeat_ack_dirty() { return {77, 88, 99}; }
+inline leave leave_dirty() { return {77, 88}; }
+
+inline const char* state_request_invariants(const state_request& m) {
+  if (m.length == 0 || m.length > max_state_chunk_floats) return "state_request: length outside 1..max_state_chunk_floats";
+  if (uint64_t{m.offset} + m.length > (uint64_t{1} << 32)) return "state_request: offset + length past 2^32";
+  return nullptr;
+}
+inline state_request state_request_dirty() { return {77, 88, 99, 111}; }
+
+inline const char* state_chunk_invariants(const state_chunk& m) {
+  if (m.values.size() > max_state_chunk_floats) return "state_chunk: more than max_state_chunk_floats values";
+  if (uint64_t{m.offset} + m.values.size() > m.dim) return "state_chunk: offset + values.size() > dim";
+  for (float v : m.values)
+    if (!std::isfinite(v)) return "state_chunk: non-finite value accepted";
+  return nullptr;
+}
+inline state_chunk state_chunk_dirty() {
+  state_chunk m;
+  m.sender = 77;
+  m.request_id = 88;
+  m.step = 99;
+  m.dim = 12345;
+  m.offset = 100;
+  m.values = {1, 2, 3, 4, 5, 6, 7};
+  return m;
+}
+
+inline const char* check_membership_join(std::span<const std::byte> in) {
+  return check_codec(in, codec<membership_join>{message_type::membership_join, decode_membership_join,
+                                                encode_membership_join, join_dirty, join_invariants});
+}
+inline const char* check_membership_update(std::span<const std::byte> in) {
+  return check_codec(in, codec<membership_update>{message_type::membership_update, decode_membership_update,
+                                                  encode_membership_update, update_dirty, update_invariants});
+}
+inline const char* check_heartbeat(std::span<const std::byte> in) {
+  return check_codec(in, codec<heartbeat>{message_type::heartbeat, decode_heartbeat, encode_heartbeat,
+                                          heartbeat_dirty, no_invariants<heartbeat>});
+}
+inline const char* check_heartbeat_ack(std::span<const std::byte> in) {
+  return check_codec(in, codec<heartbeat_ack>{message_type::heartbeat_ack, decode_heartbeat_ack,
+                                              encode_heartbeat_ack, heartbeat_ack_dirty, no_invariants<heartbeat_ack>});
+}
+inline const char* check_leave(std::span<const std::byte> in) {
+  return check_codec(in, codec<leave>{message_type::leave, decode_leave, encode_leave, leave_dirty, no_invariants<leave>});
+}
+inline const char* check_state_request(std::span<const std::byte> in) {
+  return check_codec(in, codec<state_request>{message_type::state_request, decode_state_request,
+                                              encode_state_request, state_request_dirty, state_request_invariants});
+}
+inline const char* check_state_chunk(std::span<const std::byte> in) {
+  return check_codec(in, codec<state_chunk>{message_type::state_chunk, decode_state_chunk, encode_state_chunk,
+                                            state_chunk_dirty, state_chunk_invariants});
+}
+
+// ---- peek_type ---------------------------------------------------------------
+
+// peek_type looks at the header only: it names a type exactly when the magic,
+// version and type fields are good, and on a valid frame it is decode_frame's.
+inline const char* check_peek_type(std::span<const std::byte> in) {
+  const std::optional<message_type> p = peek_type(in);
+  const auto u16_at = [&](size_t at) {
+    return static_cast<uint16_t>(std::to_integer<uint16_t>(in[at]) | (std::to_integer<uint16_t>(in[at + 1]) << 8));
+  };
+  const bool header_ok = in.size() >= frame_header_bytes && load_u32(in.data()) == frame_magic &&
+                         u16_at(4) == protocol_version && known_message_type(u16_at(6));
+  if (p.has_value() != header_ok) return "peek_type's verdict differs from the header's magic, version and type";
+  if (p && static_cast<uint16_t>(*p) != u16_at(6)) return "peek_type differs from the header's type field";
+  const decoded_frame f = decode_frame(in, max_frame_bytes);
+  if (f.error == frame_error::none && (!p || *p != f.type)) return "peek_type differs from decode_frame's type";
+  return nullptr;
+}
+
 // ---- the table ---------------------------------------------------------------
 
 using check_fn = const char* (*)(std::span<const std::byte>);
@@ -160,6 +343,14 @@ struct decoder_check {
 inline constexpr decoder_check decoder_checks[] = {
     {"frame", check_frame},
     {"gossip", check_gossip},
+    {"membership_join", check_membership_join},
+    {"membership_update", check_membership_update},
+    {"heartbeat", check_heartbeat},
+    {"heartbeat_ack", check_heartbeat_ack},
+    {"leave", check_leave},
+    {"state_request", check_state_request},
+    {"state_chunk", check_state_chunk},
+    {"peek_type", check_peek_type},
 };
 
 struct failure {

@@ -1,10 +1,15 @@
-// Writes the seed corpus of the decoder fuzzer: valid frames of every gossip
-// kind and frames that are wrong in one specific way each. Run by hand when
-// the wire format changes (the output is committed):
+// Writes the seed corpus of the decoder fuzzer: valid frames of every message
+// type (gossip kinds, membership, state transfer) and frames that are wrong
+// in one specific way each. Run by hand when the wire format changes (the
+// output is committed; the output directory is emptied of *.bin first, except
+// crash-* files):
 //   cmake --build build --target make_fuzz_corpus && build/make_fuzz_corpus tests/fuzz/corpus/decoders
-// Names say what a file is: gossip-valid-* must decode, frame-invalid-* and
-// gossip-invalid-* must be rejected (tests/protocols/test_fuzz_corpus.cpp
-// checks both); crash-* files are reproducers of fixed bugs, kept by hand.
+// Names say what a file is: DECODER-valid-* must decode with that decoder,
+// DECODER-invalid-* must be rejected by it and frame-invalid-* by every
+// decoder, DECODER being gossip, membership_join, membership_update,
+// heartbeat, heartbeat_ack, leave, state_request or state_chunk
+// (tests/protocols/test_fuzz_corpus.cpp checks all of it); crash-* files are
+// reproducers of fixed bugs, kept by hand.
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +21,8 @@
 #include <vector>
 
 #include "protocols/gossip_messages.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/state_transfer_messages.hpp"
 
 using namespace murmur;
 using bytes = std::vector<std::byte>;
@@ -41,12 +48,25 @@ bytes encoded(const gossip_update& m) {
   return f;
 }
 
+template <class M>
+bytes encoded_with(void (*encode)(const M&, bytes&), const M& m) {
+  bytes f;
+  encode(m, f);
+  return f;
+}
+
 // Payload builder for frames the encoder would never write.
 struct payload {
   bytes b;
   payload& u8(uint8_t v) { b.push_back(std::byte{v}); return *this; }
   payload& u32(uint32_t v) { for (int i = 0; i < 4; ++i) u8(static_cast<uint8_t>(v >> (8 * i))); return *this; }
+  payload& u16(uint16_t v) { return u8(static_cast<uint8_t>(v)).u8(static_cast<uint8_t>(v >> 8)); }
   payload& u64(uint64_t v) { for (int i = 0; i < 8; ++i) u8(static_cast<uint8_t>(v >> (8 * i))); return *this; }
+  payload& str(const std::string& s) { for (char c : s) u8(static_cast<uint8_t>(c)); return *this; }
+  // A membership peer record whose length fields say what the strings hold.
+  payload& peer(uint32_t index, uint64_t inc, uint8_t status, const std::string& ep, const std::string& key) {
+    return u32(index).u64(inc).u8(status).u16(static_cast<uint16_t>(ep.size())).u8(static_cast<uint8_t>(key.size())).str(ep).str(key);
+  }
   payload& f32(float v) { uint32_t u; std::memcpy(&u, &v, 4); return u32(u); }
   payload& raw(std::initializer_list<uint8_t> v) { for (auto x : v) u8(x); return *this; }
   // Cereal's endianness tag (1 = little) and the fixed fields.
@@ -215,6 +235,204 @@ void invalid_payloads() {
   write("gossip-invalid-grid-no-scale", payload().head(10, 3, 0, 0).u32(0).frame());
 }
 
+// ---- membership ----------------------------------------------------------------
+
+const std::string key_a = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";  // ZeroMQ's test vector
+const std::string key_punct = "Z.-:+=^!/*?&<>()[]{}@%$#0123456789abcdef";  // the rest of the Z85 alphabet
+
+peer_info peer(uint32_t index, const std::string& endpoint, const std::string& key = key_a,
+               peer_status status = peer_status::alive, uint64_t inc = 7) {
+  return peer_info{index, endpoint, key, inc, status};
+}
+
+bytes join_frame(const peer_info& p) { return encoded_with(encode_membership_join, membership_join{p}); }
+bytes update_frame(const membership_update& m) { return encoded_with(encode_membership_update, m); }
+
+membership_update sample_update() {
+  membership_update m;
+  m.sender = 1;
+  m.sender_incarnation = 99;
+  m.peers = {peer(0, "tcp://10.0.0.1:5555"), peer(1, "tcp://[::1]:6000", "", peer_status::suspect, 3),
+             peer(2, "tcp://node-2.lan:1", key_punct, peer_status::dead, 0),
+             peer(3, "tcp://[fe80::1:2]:65535", "", peer_status::left, UINT64_MAX)};
+  return m;
+}
+
+void membership_valid() {
+  write("membership_join-valid-ipv4-key", join_frame(peer(3, "tcp://10.0.0.4:5555")));
+  write("membership_join-valid-ipv6-nokey-max-fields",
+        join_frame(peer(UINT32_MAX, "tcp://[::ffff:10.0.0.1]:80", "", peer_status::alive, UINT64_MAX)));
+  write("membership_join-valid-hostname-punct-key", join_frame(peer(0, "tcp://host-a.lan:65535", key_punct)));
+  write("membership_join-valid-longest-endpoint",
+        join_frame(peer(9, "tcp://" + std::string(max_endpoint_bytes - 6 - 2, 'h') + ":1", "")));
+  membership_update e;
+  e.sender = 5;
+  write("membership_update-valid-empty", update_frame(e));
+  write("membership_update-valid-4-peers", update_frame(sample_update()));
+  membership_update u;
+  u.sender = UINT32_MAX;
+  u.sender_incarnation = UINT64_MAX;
+  u.peers = {peer(9, "tcp://a:9", ""), peer(2, "tcp://b:8", key_a, peer_status::suspect),
+             peer(UINT32_MAX, "tcp://c:7", "", peer_status::dead), peer(0, "tcp://d:6", "", peer_status::left)};
+  write("membership_update-valid-unsorted-indices", update_frame(u));
+  write("heartbeat-valid-basic", encoded_with(encode_heartbeat, heartbeat{4, 5, 6}));
+  write("heartbeat-valid-max-fields", encoded_with(encode_heartbeat, heartbeat{UINT32_MAX, UINT64_MAX, UINT64_MAX}));
+  write("heartbeat_ack-valid-basic", encoded_with(encode_heartbeat_ack, heartbeat_ack{6, 7, 8}));
+  write("heartbeat_ack-valid-zero", encoded_with(encode_heartbeat_ack, heartbeat_ack{}));
+  write("leave-valid-basic", encoded_with(encode_leave, leave{2, 11}));
+  write("leave-valid-max-fields", encoded_with(encode_leave, leave{UINT32_MAX, UINT64_MAX}));
+}
+
+void membership_invalid() {
+  // Join: one record; each seed breaks one thing about it.
+  auto join = [](const std::string& ep, const std::string& key, uint8_t status = 0) {
+    return payload().u8(1).peer(3, 7, status, ep, key).frame(message_type::membership_join);
+  };
+  write("membership_join-invalid-empty-payload", payload().frame(message_type::membership_join));
+  write("membership_join-invalid-status-suspect", join("tcp://10.0.0.4:5555", key_a, 1));
+  write("membership_join-invalid-status-left", join("tcp://10.0.0.4:5555", "", 3));
+  write("membership_join-invalid-status-4", join("tcp://10.0.0.4:5555", key_a, 4));
+  write("membership_join-invalid-endpoint-empty", join("", ""));
+  write("membership_join-invalid-endpoint-no-port", join("tcp://host", ""));
+  write("membership_join-invalid-endpoint-port-0", join("tcp://host:0", ""));
+  write("membership_join-invalid-endpoint-port-65536", join("tcp://host:65536", ""));
+  write("membership_join-invalid-endpoint-port-leading-zero", join("tcp://host:05555", ""));
+  write("membership_join-invalid-endpoint-udp", join("udp://host:5555", ""));
+  write("membership_join-invalid-endpoint-host-underscore", join("tcp://host_a:1", ""));
+  write("membership_join-invalid-endpoint-host-nul", join(std::string("tcp://ho\0st:1", 13), ""));
+  write("membership_join-invalid-endpoint-ipv6-unclosed", join("tcp://[::1:5555", ""));
+  write("membership_join-invalid-endpoint-ipv6-empty", join("tcp://[]:5555", ""));
+  write("membership_join-invalid-endpoint-over-256", join("tcp://" + std::string(max_endpoint_bytes - 6 - 1, 'h') + ":1", ""));
+  write("membership_join-invalid-key-39", join("tcp://h:1", key_a.substr(0, 39)));
+  write("membership_join-invalid-key-41", join("tcp://h:1", key_a + "x"));
+  write("membership_join-invalid-key-not-z85", join("tcp://h:1", std::string(39, 'a') + "~"));
+  write("membership_join-invalid-endpoint_len-past-end",
+        payload().u8(1).u32(3).u64(7).u8(0).u16(300).u8(0).str("tcp://h:1").frame(message_type::membership_join));
+  write("membership_join-invalid-key_len-past-end",
+        payload().u8(1).u32(3).u64(7).u8(0).u16(9).u8(40).str("tcp://h:1").str("abc").frame(message_type::membership_join));
+  {
+    const bytes good = join_frame(peer(3, "tcp://10.0.0.4:5555"));
+    payload q;
+    q.b.assign(good.begin() + frame_header_bytes, good.end());
+    payload t = q;
+    t.b[0] = std::byte{0};
+    write("membership_join-invalid-bigendian-tag", t.frame(message_type::membership_join));
+    t = q;
+    t.u8(0);
+    write("membership_join-invalid-trailing-byte", t.frame(message_type::membership_join));
+    t = q;
+    t.b.resize(10);
+    write("membership_join-invalid-truncated-fixed-fields", t.frame(message_type::membership_join));
+    t = q;
+    t.b.pop_back();
+    write("membership_join-invalid-truncated-key", t.frame(message_type::membership_join));
+    write("membership_join-invalid-join-payload-in-update-frame", q.frame(message_type::membership_update));
+  }
+
+  // Update: fixed fields, then count records.
+  auto update = [](uint32_t count) { return payload().u8(1).u32(1).u64(99).u32(count); };
+  const auto mu = message_type::membership_update;
+  write("membership_update-invalid-empty-payload", payload().frame(mu));
+  write("membership_update-invalid-short-fixed-fields", payload().u8(1).u32(1).u64(99).u16(0).frame(mu));
+  write("membership_update-invalid-bigendian-tag", payload().u8(0).u32(1).u64(99).u32(0).frame(mu));
+  write("membership_update-invalid-trailing-byte", update(0).u8(0).frame(mu));
+  write("membership_update-invalid-count-lies-high",
+        update(3).peer(0, 1, 0, "tcp://a:1", "").peer(1, 1, 0, "tcp://b:1", "").frame(mu));
+  write("membership_update-invalid-count-lies-low",
+        update(1).peer(0, 1, 0, "tcp://a:1", "").peer(1, 1, 0, "tcp://b:1", "").frame(mu));
+  write("membership_update-invalid-count-over-max_peers", update(static_cast<uint32_t>(max_peers) + 1).peer(0, 1, 0, "tcp://a:1", "").frame(mu));
+  write("membership_update-invalid-count-max", update(UINT32_MAX).peer(0, 1, 0, "tcp://a:1", "").frame(mu));
+  write("membership_update-invalid-duplicate-index",
+        update(3).peer(4, 1, 0, "tcp://a:1", "").peer(2, 1, 1, "tcp://b:1", "").peer(4, 2, 2, "tcp://c:1", "").frame(mu));
+  write("membership_update-invalid-status-4",
+        update(2).peer(0, 1, 0, "tcp://a:1", "").peer(1, 1, 4, "tcp://b:1", "").frame(mu));
+  write("membership_update-invalid-bad-endpoint",
+        update(2).peer(0, 1, 0, "tcp://a:1", "").peer(1, 1, 0, "tcp://*:5555", "").frame(mu));
+  write("membership_update-invalid-bad-key",
+        update(2).peer(0, 1, 0, "tcp://a:1", key_a).peer(1, 1, 0, "tcp://b:1", std::string(40, ' ')).frame(mu));
+  write("membership_update-invalid-truncated-record",
+        [&] { payload p = update(1).peer(0, 1, 0, "tcp://a:1", key_a); p.b.resize(p.b.size() - 20); return p.frame(mu); }());
+
+  // Fixed-field messages: wrong size or tag, or another message's payload.
+  const auto hb = message_type::heartbeat, ack = message_type::heartbeat_ack, lv = message_type::leave;
+  write("heartbeat-invalid-empty-payload", payload().frame(hb));
+  write("heartbeat-invalid-short", payload().u8(1).u32(4).u64(5).u32(6).frame(hb));
+  write("heartbeat-invalid-trailing-byte", payload().u8(1).u32(4).u64(5).u64(6).u8(0).frame(hb));
+  write("heartbeat-invalid-bigendian-tag", payload().u8(0).u32(4).u64(5).u64(6).frame(hb));
+  write("heartbeat-invalid-leave-payload", payload().u8(1).u32(4).u64(5).frame(hb));
+  write("heartbeat_ack-invalid-short", payload().u8(1).u32(4).u64(5).frame(ack));
+  write("heartbeat_ack-invalid-trailing-byte", payload().u8(1).u32(4).u64(5).u64(6).u8(0).frame(ack));
+  write("heartbeat_ack-invalid-tag-2", payload().u8(2).u32(4).u64(5).u64(6).frame(ack));
+  write("leave-invalid-heartbeat-payload", payload().u8(1).u32(4).u64(5).u64(6).frame(lv));
+  write("leave-invalid-short", payload().u8(1).u32(4).u32(5).frame(lv));
+  write("leave-invalid-bigendian-tag", payload().u8(0).u32(4).u64(5).frame(lv));
+}
+
+// ---- state transfer ----------------------------------------------------------
+
+void state_valid() {
+  write("state_request-valid-basic", encoded_with(encode_state_request, state_request{3, 17, 0, 1000}));
+  write("state_request-valid-max-length",
+        encoded_with(encode_state_request, state_request{UINT32_MAX, UINT64_MAX, 123, max_state_chunk_floats}));
+  write("state_request-valid-ends-at-2^32",
+        encoded_with(encode_state_request, state_request{1, 2, UINT32_MAX, 1}));
+  state_chunk c;
+  c.sender = 2;
+  c.request_id = 77;
+  c.step = 12345;
+  c.dim = 1000;
+  c.offset = 100;
+  c.values = {-1, -0.75f, 0.5f, 0, 2.25f};
+  write("state_chunk-valid-basic", encoded_with(encode_state_chunk, c));
+  c.offset = 995;
+  write("state_chunk-valid-ends-at-dim", encoded_with(encode_state_chunk, c));
+  c.values = {FLT_MAX, -FLT_MAX, FLT_TRUE_MIN, -0.f, FLT_MIN};
+  c.dim = UINT32_MAX;
+  c.offset = UINT32_MAX - 5;
+  c.sender = UINT32_MAX;
+  c.request_id = UINT64_MAX;
+  c.step = UINT64_MAX;
+  write("state_chunk-valid-extremes", encoded_with(encode_state_chunk, c));
+  state_chunk e;
+  write("state_chunk-valid-empty-dim0", encoded_with(encode_state_chunk, e));
+  e.dim = 10;
+  e.offset = 10;
+  write("state_chunk-valid-empty-at-end", encoded_with(encode_state_chunk, e));
+}
+
+void state_invalid() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const auto rq = message_type::state_request, ch = message_type::state_chunk;
+  auto request = [](uint32_t offset, uint32_t length) { return payload().u8(1).u32(3).u64(17).u32(offset).u32(length); };
+  write("state_request-invalid-empty-payload", payload().frame(rq));
+  write("state_request-invalid-length-0", request(0, 0).frame(rq));
+  write("state_request-invalid-length-over-max", request(0, max_state_chunk_floats + 1).frame(rq));
+  write("state_request-invalid-length-max", request(0, UINT32_MAX).frame(rq));
+  write("state_request-invalid-past-2^32", request(UINT32_MAX, 2).frame(rq));
+  write("state_request-invalid-trailing-byte", request(0, 10).u8(0).frame(rq));
+  write("state_request-invalid-short", payload().u8(1).u32(3).u64(17).u32(0).frame(rq));
+  write("state_request-invalid-bigendian-tag", payload().u8(0).u32(3).u64(17).u32(0).u32(10).frame(rq));
+  // Chunk: sender, request_id, step, dim, offset, count, then the floats.
+  auto chunk = [](uint32_t dim, uint32_t offset, uint32_t count) {
+    return payload().u8(1).u32(2).u64(77).u64(12345).u32(dim).u32(offset).u32(count);
+  };
+  write("state_chunk-invalid-empty-payload", payload().frame(ch));
+  write("state_chunk-invalid-short-fixed-fields", payload().u8(1).u32(2).u64(77).u64(12345).u32(10).u32(0).frame(ch));
+  write("state_chunk-invalid-bigendian-tag", payload().u8(0).u32(2).u64(77).u64(12345).u32(10).u32(0).u32(1).f32(1).frame(ch));
+  write("state_chunk-invalid-past-dim", chunk(10, 8, 3).f32(1).f32(2).f32(3).frame(ch));
+  write("state_chunk-invalid-offset-past-dim-empty", chunk(10, 11, 0).frame(ch));
+  write("state_chunk-invalid-offset-overflow-u32", chunk(UINT32_MAX, UINT32_MAX, 2).f32(1).f32(2).frame(ch));
+  write("state_chunk-invalid-count-lies-high", chunk(10, 0, 3).f32(1).f32(2).frame(ch));
+  write("state_chunk-invalid-count-lies-low", chunk(10, 0, 1).f32(1).f32(2).frame(ch));
+  write("state_chunk-invalid-count-over-max", chunk(UINT32_MAX, 0, max_state_chunk_floats + 1).f32(1).frame(ch));
+  write("state_chunk-invalid-count-max", chunk(UINT32_MAX, 0, UINT32_MAX).f32(1).frame(ch));
+  write("state_chunk-invalid-partial-float", chunk(10, 0, 1).f32(1).u8(0).frame(ch));
+  write("state_chunk-invalid-value-nan", chunk(10, 0, 2).f32(1).f32(nan).frame(ch));
+  write("state_chunk-invalid-value-inf", chunk(10, 0, 1).f32(inf).frame(ch));
+  write("state_chunk-invalid-value-minus-inf", chunk(10, 4, 3).f32(1).f32(2).f32(-inf).frame(ch));
+  write("state_chunk-invalid-request-payload", payload().u8(1).u32(3).u64(17).u32(0).u32(10).frame(ch));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,8 +442,17 @@ int main(int argc, char** argv) {
   }
   out_dir = argv[1];
   std::filesystem::create_directories(out_dir);
+  // Regenerating replaces every generated seed (renamed or dropped ones
+  // included); hand-kept crash reproducers stay.
+  for (const auto& e : std::filesystem::directory_iterator(out_dir))
+    if (e.is_regular_file() && e.path().extension() == ".bin" && e.path().filename().string().rfind("crash-", 0) != 0)
+      std::filesystem::remove(e.path());
   valid();
   invalid_frames();
   invalid_payloads();
+  membership_valid();
+  membership_invalid();
+  state_valid();
+  state_invalid();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }
