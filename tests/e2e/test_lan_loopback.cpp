@@ -15,6 +15,9 @@
 #include <sstream>
 #include <thread>
 
+#include "protocols/gossip_messages.hpp"
+#include "protocols/zmq_transport.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -210,4 +213,70 @@ TEST_CASE("kill -9 of one peer: the others train on, the restarted peer catches 
   CHECK(detected - killed_at < 1500 + 3000 + 2000);  // suspect_ms + dead_ms + slack
   CHECK(back >= restarted_at);
   CHECK(json_number(first_eval, "test_acc") >= 0.75);  // it starts from the others' parameters, not from scratch
+}
+
+TEST_CASE("strangers get nothing in; garbage from an authorized key is dropped while training goes on",
+          "[slow][e2e][lan]") {
+  lan net("lan-hostile", 3);
+  // One more key that the peers DO accept (a compromised or buggy peer) and
+  // one they do not (a stranger).
+  auto rogue = murmur::generate_curve_keys(), stranger = murmur::generate_curve_keys();
+  std::ofstream(net.dir / "authorized_peers", std::ios::app) << rogue.public_key << " rogue\n";
+  const std::vector<std::string> cfg{"--set", "train.epochs=4", "--set", "net.max_frame_bytes=4194304"};
+  std::vector<pid_t> pids;
+  pids.push_back(net.start(0, 3, cfg));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, cfg));
+
+  auto client = [](const murmur::curve_keys& k) {
+    murmur::zmq_transport_options o;
+    o.keys = k;
+    return std::make_unique<murmur::zmq_transport>(o);
+  };
+  // Wait until peer 1 listens (it loads its data first).
+  for (int i = 0; i < 200 && net.log(1).find("listening on") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto r = client(rogue), s = client(stranger);
+  const std::string key1 = slurp(net.dir / "keys1" / "peer.pub").substr(0, 40);
+  r->connect(1, net.endpoint(1), key1);
+  s->connect(1, net.endpoint(1), key1);
+  murmur::gossip_update forged;  // a well-formed update that claims to come from peer 0
+  forged.sender = 0;
+  forged.round = 1u << 30;
+  forged.dim = 235146;
+  forged.indices = {0, 1, 2};
+  forged.values = {100.f, 100.f, 100.f};
+  std::vector<std::byte> good;
+  murmur::encode_gossip(forged, good);
+  std::vector<std::vector<std::byte>> junk;
+  junk.push_back(std::vector<std::byte>(100, std::byte{0x42}));                       // garbage
+  junk.push_back(std::vector<std::byte>(good.begin(), good.begin() + 20));            // truncated
+  auto wrong_version = good;
+  wrong_version[4] = std::byte{9};
+  junk.push_back(wrong_version);                                                      // other version
+  auto bad_crc = good;
+  bad_crc.back() ^= std::byte{1};
+  junk.push_back(bad_crc);                                                            // bad checksum
+  junk.push_back(good);                                                               // forged sender
+  std::vector<std::byte> huge(5u << 20, std::byte{1});                                // over net.max_frame_bytes
+  int sent = 0;
+  for (int round = 0; round < 60; ++round) {
+    for (auto& j : junk) sent += r->send(1, j);
+    if (round == 45) r->send(1, huge);  // cut off unread: the connection is dropped and re-made
+    s->send(1, good);
+    r->poll(0, [](auto&, auto) {});
+    s->poll(0, [](auto&, auto) {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  for (int i = 0; i < 3; ++i) {
+    INFO("peer " << i << " log:\n" << net.log(i));
+    CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);
+    CHECK(json_number(net.summary(i), "final_test_accuracy") >= 0.80);
+  }
+  const std::string s1 = net.summary(1);
+  INFO("peer 1 summary:\n" << s1 << "\nsent " << sent << " junk frames");
+  CHECK(json_number(s1, "handshakes_refused") >= 1);  // the stranger
+  CHECK(json_number(s1, "frames_rejected") >= 100);   // the rogue's junk, counted
+  CHECK(sent > 200);
 }
