@@ -1,0 +1,145 @@
+// Helpers of the multi-process tests: start `murmur peer` processes (on
+// loopback or in network namespaces), wait for them with deadlines, read
+// their outputs. Every wait is bounded; a process past its deadline is killed.
+#pragma once
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace murmur_e2e {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+double json_number(const std::string& json, const std::string& key) {
+  auto p = json.find("\"" + key + "\":");
+  if (p == std::string::npos) return -1;
+  return std::stod(json.substr(p + key.size() + 3));
+}
+
+// A free TCP port on 127.0.0.1 (the kernel picks; we release it at once).
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// Runs `[wrapper...] murmur ARGS...` with output to log; returns its pid
+// (a wrapper such as `ip netns exec NS` execs murmur in its place).
+pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
+                   const std::vector<std::string>& wrapper = {}) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::vector<std::string> copy = wrapper;
+    copy.push_back(std::string(MURMUR_BINARY_DIR) + "/murmur");
+    copy.insert(copy.end(), args.begin(), args.end());
+    std::string bin = copy[0];
+    std::vector<char*> argv;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    FILE* f = fopen(log.c_str(), "w");
+    dup2(fileno(f), 1);
+    dup2(fileno(f), 2);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for pid until the deadline; kills it (and reports -1) past it.
+int wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+// N peers' keys, allowlist and run directories. Without a netns prefix they
+// listen on 127.0.0.1 ports; with one, peer i runs in namespace PREFIX-h<i>
+// at 169.254.77.(10+i):5555 (see netns_hosts.sh).
+struct lan {
+  fs::path dir;
+  std::vector<int> ports;
+  std::string netns;
+  lan(const std::string& name, int n, std::string netns_prefix = "")
+      : dir(fs::path(MURMUR_BINARY_DIR) / "test-runs" / name), netns(std::move(netns_prefix)) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream auth(dir / "authorized_peers");
+    for (int i = 0; i < n; ++i) {
+      ports.push_back(netns.empty() ? free_port() : 5555);
+      auto k = dir / ("keys" + std::to_string(i));
+      REQUIRE(wait_until(spawn_murmur({"keygen", "--out", k.string()}, dir / "keygen.log"),
+                         std::chrono::steady_clock::now() + std::chrono::seconds(10)) == 0);
+      auth << slurp(k / "peer.pub").substr(0, 40) << " " << endpoint(i) << " peer" << i << "\n";
+    }
+  }
+  std::string endpoint(int i) const {
+    std::string host = netns.empty() ? "127.0.0.1" : "169.254.77." + std::to_string(10 + i);
+    return "tcp://" + host + ":" + std::to_string(ports[static_cast<size_t>(i)]);
+  }
+  // Starts peer i (joining through peer 0 unless it is peer 0); `run` names
+  // its run directory and log (default run<i>, peer<i>.log).
+  pid_t start(int i, int n, std::vector<std::string> extra = {}, std::string run = "") const {
+    if (run.empty()) run = "run" + std::to_string(i);
+    std::vector<std::string> a{"peer",  "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml",
+                               "--listen", endpoint(i), "--quiet", "--out", (dir / run).string(),
+                               "--set", "peer.count=" + std::to_string(n), "--set", "peer.index=" + std::to_string(i),
+                               "--set", "peer.keys=" + (dir / ("keys" + std::to_string(i))).string(),
+                               "--set", "peer.authorized_peers=" + (dir / "authorized_peers").string()};
+    if (i > 0) a.insert(a.end(), {"--join", endpoint(0)});
+    a.insert(a.end(), extra.begin(), extra.end());
+    std::vector<std::string> wrap;
+    if (!netns.empty()) wrap = {"/usr/sbin/ip", "netns", "exec", netns + "-h" + std::to_string(i)};
+    return spawn_murmur(a, dir / (run == "run" + std::to_string(i) ? "peer" + std::to_string(i) + ".log" : run + ".log"), wrap);
+  }
+  std::string summary(int i) const { return slurp(dir / ("run" + std::to_string(i)) / "summary.json"); }
+  std::string log(int i) const { return slurp(dir / ("peer" + std::to_string(i) + ".log")); }
+};
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The first time (unix ms) at or after `after` when `log` reports exactly `live`.
+int64_t first_seen(const std::string& log, const std::string& live, int64_t after) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("sees live peers [" + live + "]") == std::string::npos) continue;
+    int64_t t = std::stoll(line.substr(line.find("unix_ms ") + 8));
+    if (t >= after) return t;
+  }
+  return -1;
+}
+
+}  // namespace murmur_e2e
