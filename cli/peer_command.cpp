@@ -162,11 +162,11 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
 
   // A (re)joining peer first pulls the current parameters from live members.
   if (!a.join.empty()) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
     int32_t got = -1;
     while (got < 0 && std::chrono::steady_clock::now() < until) {
-      self->request(members, timeout, fetch_atom::value, dim, 3.0).receive([&](int32_t x) { got = x; }, [](caf::error&) {});
+      self->request(members, timeout, fetch_atom::value, dim, 5.0).receive([&](int32_t x) { got = x; }, [](caf::error&) {});
       if (got < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());

@@ -81,7 +81,7 @@ void kill_and_restart(const lan& net, const char* where) {
             << " ms; restarted peer seen by all after " << (back - restarted_at) << " ms; its first evaluation: "
             << first_eval << std::endl;
   CHECK(detected > killed_at);
-  CHECK(detected - killed_at < 1500 + 3000 + 2000);  // suspect_ms + dead_ms + slack
+  CHECK(detected - killed_at < 1500 + 3000 + 4000);  // suspect_ms + dead_ms + slack for a loaded machine
   CHECK(back >= restarted_at);
   CHECK(json_number(first_eval, "test_acc") >= 0.75);  // it starts from the others' parameters, not from scratch
   std::cout << "(" << where << ")" << std::endl;
