@@ -28,6 +28,8 @@ const char* usage =
     "  peer --config <config.toml> --listen tcp://ADDR:PORT [--join tcp://HOST:PORT[,...]]\n"
     "       [--set key=value]... [--out DIR] [--quiet]\n"
     "        one peer process on a LAN machine (ZeroMQ, CurveZMQ keys, see README)\n"
+    "  merge RUN_DIR... [--out DIR]\n"
+    "        one summary.json and accuracy.png from the run directories of a LAN run's peers\n"
     "  keygen --out DIR [--force]\n"
     "        write a CurveZMQ key pair: DIR/peer.key (secret) and DIR/peer.pub\n"
     "  help                  this text\n";
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
     if (verb == "plot") return murmur::plot_command(args);
     if (verb == "config-doc") return murmur::config_doc_command(args);
     if (verb == "keygen") return murmur::keygen_command(args);
+    if (verb == "merge") return murmur::merge_command(args);
     if (verb == "peer") {
       std::signal(SIGINT, on_stop_signal);
       std::signal(SIGTERM, on_stop_signal);

@@ -51,6 +51,23 @@ bool plot_run(const std::string& dir, std::string* note) {
   return run_gnuplot(script, note);
 }
 
+bool plot_peers(const std::string& dir, int peers, std::string* note) {
+  const std::string script = dir + "/plot.gp";
+  std::ofstream gp(script);
+  gp << "set terminal png size 1200,450 noenhanced\n"
+     << "set output '" << dir << "/accuracy.png'\n"
+     << "set multiplot layout 1,2 title 'murmur peers (merged)'\n"
+     << "set grid\nset key bottom right\nset ylabel 'test accuracy'\nset yrange [0:1]\n"
+     << "set xlabel 'wall time of each peer (s)'\n"
+     << "plot for [i=0:" << peers - 1 << "] '" << dir << "/peers.tsv' index i using 2:4 with linespoints title 'peer '.i\n"
+     << "set xlabel 'bytes sent by the peer (MB)'\n"
+     << "plot for [i=0:" << peers - 1 << "] '" << dir
+     << "/peers.tsv' index i using ($3/1e6):4 with linespoints title 'peer '.i\n"
+     << "unset multiplot\n";
+  gp.close();
+  return run_gnuplot(script, note);
+}
+
 bool plot_sweep(const std::string& dir, const std::string& key, std::string* note) {
   const std::string script = dir + "/sweep.gp";
   std::ofstream gp(script);

@@ -7,6 +7,8 @@ namespace murmur {
 
 // run_dir/curve.tsv -> run_dir/accuracy.png (accuracy vs virtual time and vs bytes).
 bool plot_run(const std::string& run_dir, std::string* note);
+// dir/peers.tsv (one block per peer) -> dir/accuracy.png (accuracy vs wall time and vs bytes).
+bool plot_peers(const std::string& dir, int peers, std::string* note);
 // sweep_dir/sweep.csv -> sweep_dir/sweep.png (accuracy vs bytes, one point per value).
 bool plot_sweep(const std::string& sweep_dir, const std::string& key, std::string* note);
 

@@ -155,3 +155,27 @@ TEST_CASE("murmur keygen writes a key pair and refuses to overwrite it", "[cli]"
   CHECK(murmur("keygen --out " + dir.string() + " --force").code == 0);
   CHECK(murmur("keygen").code == 2);
 }
+
+TEST_CASE("murmur merge sums the peers of a LAN run and names what it cannot read", "[cli]") {
+  auto dir = scratch("merge");
+  for (int i = 0; i < 2; ++i) {
+    auto r = dir / ("run" + std::to_string(i));
+    fs::create_directories(r);
+    std::ofstream(r / "summary.json") << "{\n  \"peer\": " << i << ",\n  \"final_test_accuracy\": " << (i ? 0.8 : 0.9)
+                                      << ",\n  \"bytes_sent_total\": 1000,\n  \"dense_allreduce_bytes\": 50000,\n"
+                                      << "  \"frames_rejected\": 1,\n  \"steps\": 10,\n  \"wall_time_s\": 3\n}\n";
+    std::ofstream(r / "metrics.jsonl") << "{\"wall_s\":1,\"peer\":" << i << ",\"step\":5,\"test_acc\":0.5,\"bytes_sent\":500}\n"
+                                       << "{\"wall_s\":3,\"peer\":" << i << ",\"step\":10,\"test_acc\":0.85,\"bytes_sent\":1000}\n";
+  }
+  auto r = murmur("merge " + (dir / "run0").string() + " " + (dir / "run1").string() + " --out " + (dir / "m").string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("2 peers") && Catch::Contains("85.00%") && Catch::Contains("50.0x"));
+  std::ifstream s(dir / "m" / "summary.json");
+  std::stringstream ss;
+  ss << s.rdbuf();
+  CHECK_THAT(ss.str(), Catch::Contains("\"bytes_sent_total\": 2000") && Catch::Contains("\"frames_rejected\": 2"));
+  r = murmur("merge " + (dir / "nope").string());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("nope/summary.json"));
+}
