@@ -50,8 +50,15 @@ void kill_and_restart(const lan& net, const char* where) {
   const int64_t killed_at = unix_ms();
   kill(pids[3], SIGKILL);
   waitpid(pids[3], nullptr, 0);
-  // Restart it a second later, into a new run directory.
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Restart it once every survivor has dropped it (a restart before that
+  // simply replaces its record, with no failure to detect), into a new run
+  // directory.
+  auto all_detected = [&] {
+    for (int i = 0; i < 3; ++i)
+      if (first_seen(net.log(i), "0,1,2", killed_at) < 0) return false;
+    return true;
+  };
+  for (int i = 0; i < 600 && !all_detected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const int64_t restarted_at = unix_ms();
   pid_t restarted = net.start(3, 4, cfg, "run3-restarted");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
