@@ -38,7 +38,7 @@ namespace {
 // the target, and drop peer 3 within the failure-detection timeouts; the
 // restarted peer must pull the others' parameters and resume near them.
 void kill_and_restart(const lan& net, const char* where) {
-  const std::vector<std::string> cfg{"--set", "train.epochs=8", "--set", "train.eval_every=50"};
+  const std::vector<std::string> cfg{"--set", "train.epochs=12", "--set", "train.eval_every=50"};
   std::vector<pid_t> pids;
   pids.push_back(net.start(0, 4, cfg));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
