@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/progress_printer.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "tensor/gemm.hpp"
 
@@ -104,28 +105,11 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
   auto bridge = spawn_zmq_bridge(sys, zo);
 
-  peer_settings ps;
-  ps.id = static_cast<uint32_t>(c.peer_index);
-  ps.peer_count = static_cast<uint32_t>(c.peer_count);
-  ps.model = c.model;
-  ps.gossip.mode = c.mode == "dense" ? gossip_mode::dense : c.mode == "local_sgd" ? gossip_mode::local_sgd : gossip_mode::threshold;
-  if (c.mode == "delta") throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
-  ps.gossip.threshold = ps.gossip.mode == gossip_mode::threshold ? c.threshold : 0.0;
-  ps.gossip.grid = c.compressor == "grid" && ps.gossip.threshold > 0;
-  ps.gossip.trigger = c.trigger;
-  ps.gossip.gamma = ps.gossip.mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
-  ps.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  ps.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
-  ps.train.optimizer = c.optimizer;
-  ps.train.lr = c.lr;
-  ps.train.cosine = c.lr_schedule == "cosine";
-  ps.train.momentum = c.momentum;
-  ps.train.weight_decay = c.weight_decay;
-  ps.train.batch = c.batch;
-  ps.train.total_steps = total;
-  ps.train.gossip_every = c.every;
-  ps.train.data_seed = Rng(c.seed).fork(100 + static_cast<uint64_t>(c.peer_index)).next_u64();
-  ps.train.init_seed = c.seed;
+  if (c.mode == "delta")
+    throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
+  // Neighbours come from the membership actor as peers join.
+  const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
+                                                     static_cast<uint32_t>(c.peer_count), {}, total);
   auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport);
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
 

@@ -16,6 +16,7 @@
 #include "actors/peer.hpp"
 #include "actors/topology.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
 #include "tensor/gemm.hpp"
@@ -24,43 +25,11 @@ namespace murmur {
 
 namespace {
 
-gossip_mode parse_mode(const std::string& m) {
-  if (m == "dense") return gossip_mode::dense;
-  if (m == "local_sgd") return gossip_mode::local_sgd;
-  if (m == "delta") return gossip_mode::delta;
-  return gossip_mode::threshold;
-}
 
 std::string fmt(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.6g", v);
   return b;
-}
-
-peer_settings settings_for(const RunConfig& c, uint32_t id, std::vector<uint32_t> neighbours, int64_t total_steps) {
-  const gossip_mode mode = parse_mode(c.mode);
-  peer_settings s;
-  s.id = id;
-  s.peer_count = static_cast<uint32_t>(c.peers);
-  s.neighbours = std::move(neighbours);
-  s.model = c.model;
-  s.gossip.mode = mode;
-  s.gossip.threshold = (mode == gossip_mode::dense || mode == gossip_mode::local_sgd) ? 0.0 : c.threshold;
-  s.gossip.trigger = c.trigger;
-  s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0;
-  s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
-  s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
-  s.train.optimizer = c.optimizer;
-  s.train.lr = c.lr;
-  s.train.cosine = c.lr_schedule == "cosine";
-  s.train.momentum = c.momentum;
-  s.train.weight_decay = c.weight_decay;
-  s.train.batch = c.batch;
-  s.train.total_steps = total_steps;
-  s.train.gossip_every = c.every;
-  s.train.data_seed = Rng(c.seed).fork(100 + id).next_u64();
-  s.train.init_seed = c.seed;  // the same initial model on every peer
-  return s;
 }
 
 // One peer's state at an evaluation.
@@ -182,13 +151,13 @@ class driver {
                                               c_.alpha, c_.seed)
                             : shard_iid(data.train->size(), static_cast<int>(n_), c_.seed);
     // Delta broadcast sends every peer's changes to every other peer.
-    const auto overlay = make_topology(parse_mode(c_.mode) == gossip_mode::delta ? "complete" : c_.topology, n_,
+    const auto overlay = make_topology(gossip_mode_of(c_) == gossip_mode::delta ? "complete" : c_.topology, n_,
                                        static_cast<uint32_t>(c_.degree), c_.seed ^ 0x70706f6c6f6779ULL);
     for (uint32_t i = 0; i < n_; ++i) {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
           std::max<int64_t>(1, std::llround(c_.epochs * static_cast<double>(steps_per_epoch_[i]))));
-      peers_.push_back(spawn_peer(sys_, settings_for(c_, i, overlay[i], total_steps_[i]), data.train, shards[i],
+      peers_.push_back(spawn_peer(sys_, peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]), data.train, shards[i],
                                   data.test, net_));
     }
     dim_ = peers_[0].train->model()->param_count();

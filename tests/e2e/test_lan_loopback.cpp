@@ -102,7 +102,7 @@ TEST_CASE("kill -9 of one peer on loopback: the others train on, the restarted p
   kill_and_restart(net, "loopback");
 }
 
-TEST_CASE("strangers get nothing in; garbage from an authorized key is dropped while training goes on",
+TEST_CASE("strangers get nothing in and garbage from an authorized key is dropped while training goes on",
           "[slow][e2e][lan]") {
   lan net("lan-hostile", 3);
   // One more key that the peers DO accept (a compromised or buggy peer) and

@@ -1,0 +1,43 @@
+#include "sim/peer_settings_from_config.hpp"
+
+#include "tensor/rng.hpp"
+
+namespace murmur {
+
+gossip_mode gossip_mode_of(const RunConfig& c) {
+  if (c.mode == "dense") return gossip_mode::dense;
+  if (c.mode == "local_sgd") return gossip_mode::local_sgd;
+  if (c.mode == "delta") return gossip_mode::delta;
+  return gossip_mode::threshold;
+}
+
+peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_t peer_count,
+                                        std::vector<uint32_t> neighbours, int64_t total_steps) {
+  const gossip_mode mode = gossip_mode_of(c);
+  peer_settings s;
+  s.id = id;
+  s.peer_count = peer_count;
+  s.neighbours = std::move(neighbours);
+  s.model = c.model;
+  s.gossip.mode = mode;
+  // dense and local SGD send everything; local SGD replaces x by the average.
+  s.gossip.threshold = (mode == gossip_mode::dense || mode == gossip_mode::local_sgd) ? 0.0 : c.threshold;
+  s.gossip.trigger = c.trigger;
+  s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0 && mode != gossip_mode::delta;
+  s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
+  s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
+  s.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  s.train.optimizer = c.optimizer;
+  s.train.lr = c.lr;
+  s.train.cosine = c.lr_schedule == "cosine";
+  s.train.momentum = c.momentum;
+  s.train.weight_decay = c.weight_decay;
+  s.train.batch = c.batch;
+  s.train.total_steps = total_steps;
+  s.train.gossip_every = c.every;
+  s.train.data_seed = Rng(c.seed).fork(100 + id).next_u64();
+  s.train.init_seed = c.seed;  // the same initial model on every peer
+  return s;
+}
+
+}  // namespace murmur
