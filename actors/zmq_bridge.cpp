@@ -18,10 +18,19 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
   gossip_actor gossip;
   caf::actor router;  // everything that is not gossip
   std::map<std::string, uint32_t> peer_of_key;
-  uint64_t unknown = 0;
+  bridge_stats stats;
+  const size_t max_frame = net->max_frame_bytes();
   bool running = true;
   auto on_frame = [&](const std::string& key, std::span<const std::byte> frame) {
-    auto type = peek_type(frame);
+    auto checked = decode_frame(frame, max_frame);
+    if (checked.error != frame_error::none) {
+      auto n = ++stats.frame_errors[static_cast<size_t>(checked.error)];
+      if (n <= 3 || n % 1000 == 0)
+        std::cerr << "zmq bridge: dropped a frame from key " << key << " (" << to_string(checked.error) << ", "
+                  << frame.size() << " bytes; " << n << " so far)\n";
+      return;
+    }
+    auto type = std::optional<message_type>(checked.type);
     if (type && *type != message_type::gossip_update) {
       if (router)
         caf::anon_send(router, frame_atom::value, key,
@@ -30,7 +39,7 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
     }
     auto it = peer_of_key.find(key);
     if (it == peer_of_key.end() || !gossip) {
-      if (++unknown <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
+      if (++stats.unknown_sender_frames <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
       return;
     }
     wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
@@ -62,7 +71,10 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
           },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
           [&](route_atom, caf::actor a) { router = std::move(a); },
-          [&](stats_atom) { return bridge_stats{net->counters(), unknown}; },
+          [&](stats_atom) {
+            stats.net = net->counters();
+            return stats;
+          },
           [&](stop_atom) { running = false; },
           caf::after(std::chrono::milliseconds(0)) >> [&] { idle = true; });
     }

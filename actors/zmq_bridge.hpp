@@ -7,6 +7,9 @@
 //                             where `from` is the peer whose CurveZMQ key
 //                             signed the connection: a frame cannot claim to
 //                             come from someone else.
+// Every inbound frame's header and checksum are checked here first
+// (decode_frame): a bad one is dropped, counted by reason and logged with
+// the sender's key before any actor sees it.
 // Other message families go to whoever registered for them with
 // route_atom(actor): (frame_atom, sender key, frame), so the membership
 // actor can hear a joiner before it has a peer id. Control frames leave
@@ -17,6 +20,7 @@
 // key that is no known peer are dropped and counted.
 // Stop it with stop_atom (exit messages do not interrupt a blocking loop).
 #pragma once
+#include <array>
 #include <caf/fwd.hpp>
 #include <string>
 
@@ -37,6 +41,7 @@ using control_atom = caf::atom_constant<caf::atom("control")>;
 // attribute to a known peer (answer to stats_atom).
 struct bridge_stats {
   zmq_transport_counters net;
+  std::array<uint64_t, frame_error_count> frame_errors{};  // by frame_error, checked at the edge
   uint64_t unknown_sender_frames = 0;
 };
 

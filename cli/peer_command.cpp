@@ -167,7 +167,28 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   // Frames dropped anywhere: gossip validation, unknown senders at the
   // bridge, bad control messages.
   auto rejected = [&] {
-    return g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages + control_dropped;
+    uint64_t n = g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages + control_dropped;
+    for (auto e : net_stats.frame_errors) n += e;
+    return n;
+  };
+  // Per reason: frame errors caught at the bridge plus the gossip actor's
+  // own rejections (same names), then what only the bridge or the
+  // membership actor can tell.
+  auto rejected_by_reason = [&] {
+    std::string r;
+    for (size_t k = 1; k < g.rejected.size(); ++k) {
+      uint64_t n = g.rejected[k] + (k < net_stats.frame_errors.size() ? net_stats.frame_errors[k] : 0);
+      r += '"';
+      r += to_string(static_cast<reject_reason>(k));
+      r += "\": ";
+      r += std::to_string(n);
+      r += ", ";
+    }
+    r += "\"unknown_sender_key\": " + std::to_string(net_stats.unknown_sender_frames);
+    r += ", \"malformed_zmq_message\": " + std::to_string(net_stats.net.malformed_messages);
+    r += ", \"bad_control_frame\": " + std::to_string(control_dropped);
+    r += '}';
+    return r;
   };
 
   bool interrupted = false;
@@ -229,7 +250,9 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"bytes_received_total\": " << g.bytes_received
       << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
       << ",\n  \"frames_rejected\": " << rejected()
-      << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"steps\": " << step
+      << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
+      << rejected_by_reason()
+      << ",\n  \"steps\": " << step
       << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << fmt(secs)
       << "\n}\n";
   std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",

@@ -69,6 +69,7 @@ class zmq_transport {
   void poll(int timeout_ms, const frame_handler& on_frame);
 
   const zmq_transport_counters& counters() const { return counters_; }
+  size_t max_frame_bytes() const { return opt_.max_frame_bytes; }
 
  private:
   void answer_zap();

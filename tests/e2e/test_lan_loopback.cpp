@@ -165,6 +165,8 @@ TEST_CASE("strangers get nothing in and garbage from an authorized key is droppe
   INFO("peer 1 summary:\n" << s1 << "\nsent " << sent << " junk frames");
   CHECK(json_number(s1, "handshakes_refused") >= 1);  // the stranger
   CHECK(json_number(s1, "frames_rejected") >= 100);   // the rogue's junk, counted
+  for (const char* reason : {"bad_magic", "bad_version", "bad_checksum", "length_mismatch"})
+    CHECK(json_number(s1, reason) >= 1);  // ... by reason
   CHECK(sent > 200);
 }
 
