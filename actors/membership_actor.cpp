@@ -209,6 +209,9 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
                               return r;
                             }();
       if (e != frame_error::none) return drop(self, key, "undecodable heartbeat");
+      // A heartbeat from a member we have not learned of yet is early, not bad:
+      // the peer list that names it is on its way.
+      if (!st.table->find(h.sender)) return;
       if (!speaks_for(st, key, h.sender)) return drop(self, key, "heartbeat from a key that is not its sender");
       changed = st.table->on_heartbeat(h.sender, h.incarnation, now);
       st.heard_directly.insert(h.sender);
@@ -228,8 +231,8 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
     case message_type::state_request: {
       state_request r;
       if (decode_state_request(frame, st.s.max_frame_bytes, r) != frame_error::none) return drop(self, key, "undecodable state request");
-      if (!speaks_for(st, key, r.requester) || !st.connected.count(r.requester))
-        return drop(self, key, "state request from a key that is not its sender");
+      if (!st.table->find(r.requester) || !st.connected.count(r.requester)) return;  // early, see heartbeats
+      if (!speaks_for(st, key, r.requester)) return drop(self, key, "state request from a key that is not its sender");
       self->request(st.shard, std::chrono::seconds(30), state_atom::value, r.offset, r.length)
           .then([self, r](const state_slice& s) {
             state_chunk c{self->state.s.self.index, r.request_id, s.step, s.dim, s.offset, s.values};

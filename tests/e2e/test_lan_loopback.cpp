@@ -25,7 +25,12 @@ TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
     CHECK(json_number(s, "final_test_accuracy") >= 0.80);
     CHECK(json_number(s, "bytes_received_total") > 0);  // they really gossiped
-    CHECK(json_number(s, "frames_rejected") == 0);
+    // Honest peers' frames always decode. (Frames that arrive before the
+    // membership list names their sender are dropped as unknown, which can
+    // happen in the first moments and is not checked here.)
+    for (const char* reason : {"too_short", "bad_magic", "bad_version", "unknown_type", "length_mismatch",
+                               "bad_checksum", "undecodable", "wrong_shape", "wrong_kind", "bad_control_frame"})
+      CHECK(json_number(s, reason) == 0);
     CHECK(json_number(s, "bytes_sent_total") < json_number(s, "dense_allreduce_bytes"));
   }
 }
