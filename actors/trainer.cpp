@@ -1,7 +1,6 @@
 #include "actors/trainer.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 
 #include "tensor/loss.hpp"

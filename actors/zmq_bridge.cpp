@@ -8,7 +8,7 @@
 #include <iostream>
 #include <map>
 
-#include "protocols/membership_messages.hpp"
+#include "protocols/frame_codec.hpp"
 
 namespace murmur {
 
@@ -30,11 +30,9 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
                   << frame.size() << " bytes; " << n << " so far)\n";
       return;
     }
-    auto type = std::optional<message_type>(checked.type);
-    if (type && *type != message_type::gossip_update) {
-      if (router)
-        caf::anon_send(router, frame_atom::value, key,
-                       wire_frame{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())});
+    wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
+    if (checked.type != message_type::gossip_update) {
+      if (router) caf::anon_send(router, frame_atom::value, key, std::move(w));
       return;
     }
     auto it = peer_of_key.find(key);
@@ -42,7 +40,6 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
       if (++stats.unknown_sender_frames <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
       return;
     }
-    wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
     caf::anon_send(gossip, deliver_atom::value, it->second, std::move(w));
   };
   while (running) {
