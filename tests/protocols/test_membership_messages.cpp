@@ -4,10 +4,13 @@
 #include <set>
 #include <string>
 
+#include "reframe.hpp"
 #include "protocols/membership_messages.hpp"
 #include "tensor/rng.hpp"
 
 using namespace murmur;
+using murmur::testing::payload_of;
+using murmur::testing::reframe;
 
 namespace {
 
@@ -38,16 +41,6 @@ membership_update sample_update(uint32_t n = 4) {
   return m;
 }
 
-std::vector<std::byte> payload_of(const std::vector<std::byte>& frame) {
-  return {frame.begin() + frame_header_bytes, frame.end()};
-}
-
-// A payload under a correct header and checksum, so only the payload decoder judges it.
-std::vector<std::byte> reframe(message_type t, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> f;
-  encode_frame(t, payload, f);
-  return f;
-}
 
 std::vector<std::byte> append(std::vector<std::byte> v, std::initializer_list<uint8_t> extra) {
   for (auto b : extra) v.push_back(static_cast<std::byte>(b));

@@ -4,10 +4,13 @@
 #include <cstring>
 #include <limits>
 
+#include "reframe.hpp"
 #include "protocols/state_transfer_messages.hpp"
 #include "tensor/rng.hpp"
 
 using namespace murmur;
+using murmur::testing::payload_of;
+using murmur::testing::reframe;
 
 namespace {
 
@@ -24,15 +27,6 @@ state_chunk sample_chunk(uint32_t n = 5) {
   return c;
 }
 
-std::vector<std::byte> payload_of(const std::vector<std::byte>& frame) {
-  return {frame.begin() + frame_header_bytes, frame.end()};
-}
-
-std::vector<std::byte> reframe(message_type t, const std::vector<std::byte>& payload) {
-  std::vector<std::byte> f;
-  encode_frame(t, payload, f);
-  return f;
-}
 
 template <class T>
 void put_at(std::vector<std::byte>& p, size_t at, T v) {

@@ -39,6 +39,18 @@ std::vector<received> pump(zmq_transport& t, size_t want, int ms) {
   return got;
 }
 
+// Sends `f` from a to peer 1 until b has received something (the first
+// frames may wait out the CurveZMQ handshake); what b received.
+std::vector<received> send_until_received(zmq_transport& a, zmq_transport& b, const std::vector<std::byte>& f) {
+  std::vector<received> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    a.send(1, f);
+    a.poll(0, [](auto&, auto) {});
+    got = pump(b, 1, 50);
+  }
+  return got;
+}
+
 zmq_transport_options opts(const curve_keys& k, std::vector<std::string> allow = {}) {
   zmq_transport_options o;
   o.keys = k;
@@ -77,14 +89,7 @@ TEST_CASE("an authorized peer's frames arrive, tagged with its public key", "[zm
   zmq_transport a(opts(ka));
   a.connect(1, b.endpoint(), kb.public_key);
   auto f = frame_of(0, 1);
-  // The first sends may be refused until the handshake completes (ZMQ_IMMEDIATE).
-  std::vector<received> got;
-  for (int i = 0; i < 100 && got.empty(); ++i) {
-    a.send(1, f);
-    a.poll(0, [](auto&, auto) {});
-    auto g = pump(b, 1, 50);
-    got.insert(got.end(), g.begin(), g.end());
-  }
+  auto got = send_until_received(a, b, f);
   REQUIRE(!got.empty());
   CHECK(got[0].sender == ka.public_key);
   CHECK(got[0].frame == f);
@@ -126,11 +131,7 @@ TEST_CASE("frames over the size limit are cut off and the sender can still talk 
   zmq_transport a(opts(ka));
   a.connect(1, b.endpoint(), kb.public_key);
   auto small = frame_of(0, 1);
-  std::vector<received> got;
-  for (int i = 0; i < 100 && got.empty(); ++i) {
-    a.send(1, small);
-    got = pump(b, 1, 50);
-  }
+  auto got = send_until_received(a, b, small);
   REQUIRE(got.size() == 1);
   std::vector<std::byte> huge(8192, std::byte{1});
   a.send(1, huge);
