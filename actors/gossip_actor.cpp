@@ -70,6 +70,12 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         self->state.gossip->set_neighbours(ids, inc);
       },
       [self](resync_atom) { self->state.gossip->resync(); },
+      [self](quarantine_atom, uint32_t peer, uint8_t cause) {
+        auto& st = self->state;
+        if (st.gossip->quarantine(peer, static_cast<quarantine_cause>(cause)))
+          std::cerr << "peer " << st.self << ": quarantined peer " << peer << " ("
+                    << (cause == 0 ? "statistical detection" : "re-checked evidence") << ")\n";
+      },
       [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
   };
 }

@@ -14,6 +14,7 @@ std::string_view to_string(reject_reason r) {
     case reject_reason::unknown_sender: return "unknown_sender";
     case reject_reason::wrong_kind: return "wrong_kind";
     case reject_reason::stale: return "stale";
+    case reject_reason::quarantined: return "quarantined";
     default: return "unknown";
   }
 }
@@ -50,8 +51,27 @@ int gossip_state::neighbour_slot(uint32_t peer) const {
   return -1;
 }
 
-void gossip_state::set_neighbours(const std::vector<uint32_t>& ids, const std::vector<uint64_t>& incarnations) {
-  if (ids.size() != incarnations.size()) throw std::invalid_argument("set_neighbours: one incarnation per id");
+bool gossip_state::is_quarantined(uint32_t peer) const {
+  return std::binary_search(quarantined_.begin(), quarantined_.end(), peer);
+}
+
+bool gossip_state::quarantine(uint32_t peer, quarantine_cause cause) {
+  if (peer == self_ || is_quarantined(peer)) return false;
+  quarantined_.insert(std::lower_bound(quarantined_.begin(), quarantined_.end(), peer), peer);
+  counters_.quarantines.push_back({peer, last_step_, cause});
+  if (neighbour_slot(peer) >= 0) set_neighbours(neighbours_, incarnation_);  // filters it out
+  return true;
+}
+
+void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const std::vector<uint64_t>& offered_inc) {
+  if (offered.size() != offered_inc.size()) throw std::invalid_argument("set_neighbours: one incarnation per id");
+  std::vector<uint32_t> ids;
+  std::vector<uint64_t> incarnations;
+  for (size_t i = 0; i < offered.size(); ++i)
+    if (!is_quarantined(offered[i])) {
+      ids.push_back(offered[i]);
+      incarnations.push_back(offered_inc[i]);
+    }
   std::vector<std::vector<float>> hat;
   std::vector<uint64_t> last, inc, heard;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -112,6 +132,7 @@ void gossip_state::mix(std::span<float> x) {
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   ++counters_.rounds;
+  last_step_ = step;
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   const float tau = static_cast<float>(s_.threshold);
@@ -211,6 +232,7 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   auto err = decode_gossip(frame, s_.max_frame_bytes, in_msg_);
   if (err != frame_error::none) return reject(static_cast<reject_reason>(err));
   if (in_msg_.dim != dim_) return reject(reject_reason::wrong_shape);
+  if (is_quarantined(from)) return reject(reject_reason::quarantined);
   int slot = neighbour_slot(in_msg_.sender);
   if (slot < 0 || in_msg_.sender != from) return reject(reject_reason::unknown_sender);
   bool delta = s_.mode == gossip_mode::delta;

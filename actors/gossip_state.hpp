@@ -35,14 +35,27 @@ enum class reject_reason : uint8_t {
   unknown_sender,                   // not a neighbour, or not who the transport says
   wrong_kind,                       // kind does not fit our gossip mode
   stale,                            // round not newer than the last one seen
+  quarantined,                      // the sender is quarantined by this peer
   count_
 };
 std::string_view to_string(reject_reason r);
+
+// Why a peer was quarantined: a statistical detector flagged its updates
+// (from frames this peer received itself), or evidence of a failed
+// verification that this peer re-checked itself.
+enum class quarantine_cause : uint8_t { statistical, evidence };
+
+struct quarantine_record {
+  uint32_t peer = 0;
+  uint64_t step = 0;  // our step when it happened
+  quarantine_cause cause = quarantine_cause::statistical;
+};
 
 struct gossip_counters {
   uint64_t bytes_sent = 0, msgs_sent = 0, bytes_received = 0, msgs_received = 0;
   uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0, stale_skips = 0;
   std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
+  std::vector<quarantine_record> quarantines;  // in the order they happened
   uint64_t rejected_total() const;
 };
 
@@ -67,6 +80,11 @@ class gossip_state {
   void set_neighbours(const std::vector<uint32_t>& ids, const std::vector<uint64_t>& incarnations);
   // Our parameters were replaced (state transfer): publish them in full next.
   void resync() { force_full_ = true; }
+  // Stop listening to `peer` for good: it leaves our neighbours now and
+  // whenever membership offers it again, and its frames are rejected.
+  // Returns false if it was already quarantined.
+  bool quarantine(uint32_t peer, quarantine_cause cause);
+  bool is_quarantined(uint32_t peer) const;
   // `from` is who the transport says sent it; a frame claiming another
   // sender is rejected. Returns true when accepted; else *why says why.
   bool receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why = nullptr);
@@ -91,6 +109,8 @@ class gossip_state {
   std::vector<float> residual_, base_, pending_;  // delta mode
   uint64_t round_ = 0;
   uint64_t in_flight_ = 0;
+  uint64_t last_step_ = 0;                        // step of our latest publish
+  std::vector<uint32_t> quarantined_;             // sorted
   gossip_update out_msg_, in_msg_;
   std::vector<std::byte> out_frame_;
   gossip_counters counters_;

@@ -37,6 +37,7 @@ using nbrs_atom = caf::atom_constant<caf::atom("nbrs")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;
+using quarantine_atom = caf::atom_constant<caf::atom("quarantine")>;
 
 // One serialized frame, shared (not copied) by every receiver of a round.
 struct wire_frame {
@@ -80,6 +81,7 @@ using gossip_actor = caf::typed_actor<
     caf::reacts_to<sent_atom, uint32_t /*to*/>,
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t> /*incarnations*/>,
     caf::reacts_to<resync_atom>,
+    caf::reacts_to<quarantine_atom, uint32_t /*peer*/, uint8_t /*quarantine_cause*/>,
     caf::replies_to<stats_atom>::with<gossip_counters>>;
 
 using shard_actor = caf::typed_actor<

@@ -315,3 +315,29 @@ TEST_CASE("membership changes: new neighbours get our full state, kept ones keep
   CHECK(r.receive(0, f2));
   CHECK_THROWS(r.set_neighbours({1}, {0}));  // itself
 }
+
+TEST_CASE("a quarantined peer leaves our neighbours, stays out, and its frames are rejected", "[gossip]") {
+  gossip_settings s;
+  s.mode = gossip_mode::dense;
+  s.threshold = 0;
+  std::vector<float> x0(16, 0.f);
+  gossip_state a(0, {1, 2}, s, x0), b(1, {0, 2}, s, x0);
+  std::vector<float> xb(16, 1.f);
+  auto f = b.publish(xb, 1);
+  std::vector<std::byte> frame(f.begin(), f.end());
+  REQUIRE(a.quarantine(1, quarantine_cause::evidence));
+  CHECK_FALSE(a.quarantine(1, quarantine_cause::statistical));  // once only
+  CHECK(a.is_quarantined(1));
+  CHECK(a.neighbours() == std::vector<uint32_t>{2});
+  reject_reason why{};
+  CHECK_FALSE(a.receive(1, frame, &why));
+  CHECK(why == reject_reason::quarantined);
+  CHECK(a.counters().rejected[static_cast<size_t>(reject_reason::quarantined)] == 1);
+  // Membership offering it again does not bring it back.
+  a.set_neighbours({1, 2, 3}, {0, 0, 0});
+  CHECK(a.neighbours() == std::vector<uint32_t>{2, 3});
+  REQUIRE(a.counters().quarantines.size() == 1);
+  CHECK(a.counters().quarantines[0].peer == 1);
+  CHECK(a.counters().quarantines[0].cause == quarantine_cause::evidence);
+  CHECK_FALSE(a.quarantine(0, quarantine_cause::evidence));  // never ourselves
+}
