@@ -1,0 +1,206 @@
+#include "tensor/freivalds.hpp"
+
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace murmur {
+
+namespace {
+
+constexpr double kUnit = 0x1.0p-24;  // float32 unit roundoff
+constexpr double kLambda = 5.0;      // see the header: Hoeffding tail 2 exp(-12.5)
+
+void require(bool cond, const char* what) {
+  if (!cond) throw std::invalid_argument(std::string("freivalds_check: ") + what);
+}
+
+// sum_p x_p y_p in double. Four independent sums: one running sum would
+// be bound by the latency of each addition (the compiler may not reorder
+// floating-point sums by itself).
+double dot(const float* x, const double* y, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4) {
+    s0 += x[p] * y[p];
+    s1 += x[p + 1] * y[p + 1];
+    s2 += x[p + 2] * y[p + 2];
+    s3 += x[p + 3] * y[p + 3];
+  }
+  for (; p < n; ++p) s0 += x[p] * y[p];
+  return (s0 + s1) + (s2 + s3);
+}
+
+double sum_sq(const float* x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4) {
+    s0 += static_cast<double>(x[p]) * x[p];
+    s1 += static_cast<double>(x[p + 1]) * x[p + 1];
+    s2 += static_cast<double>(x[p + 2]) * x[p + 2];
+    s3 += static_cast<double>(x[p + 3]) * x[p + 3];
+  }
+  for (; p < n; ++p) s0 += static_cast<double>(x[p]) * x[p];
+  return (s0 + s1) + (s2 + s3);
+}
+
+bool finite_all(const std::vector<double>& v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                          const float* a, const float* b, const float* c,
+                                          int rounds, Rng& rng) {
+  return check(ta, tb, m, n, k, a, b, nullptr, c, rounds, rng);
+}
+
+freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                          const float* a, const float* b, const float* bias,
+                                          const float* c, int rounds, Rng& rng) {
+  require(m >= 0 && n >= 0 && k >= 0, "negative size");
+  require(rounds >= 1, "rounds must be >= 1");
+  require(a || m * k == 0, "null A");
+  require(b || k * n == 0, "null B");
+  require(c || m * n == 0, "null C");
+
+  freivalds_result res;
+  if (m == 0 || n == 0) return res;
+
+  // A non-finite entry of the claim may sit where r_j = 0 in every round:
+  // look at all of them once.
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      if (!std::isfinite(c[i * n + j])) {
+        res.ok = false;
+        res.bad_row = i;
+        res.worst_ratio = std::numeric_limits<double>::infinity();
+        return res;
+      }
+
+  const auto mu = static_cast<size_t>(m), nu = static_cast<size_t>(n), ku = static_cast<size_t>(k);
+  // resize() only allocates when a buffer has to grow.
+  a_sq_.resize(mu);
+  b_sq_.resize(nu);
+  r_.resize(nu);
+  br_.resize(ku);
+  abr_.resize(mu);
+  cr_.resize(mu);
+
+  // Squared norms of the rows of op(A) and the columns of op(B), each
+  // walked along its storage rows. The bias is a (k+1)-th term: a 1 in
+  // every row of A, bias_j in column j of B.
+  for (int64_t i = 0; i < m; ++i) a_sq_[i] = bias ? 1.0 : 0.0;
+  if (!ta) {
+    for (int64_t i = 0; i < m; ++i) a_sq_[i] += sum_sq(a + i * k, k);
+  } else {
+    for (int64_t p = 0; p < k; ++p) {
+      const float* row = a + p * m;
+      for (int64_t i = 0; i < m; ++i) a_sq_[i] += static_cast<double>(row[i]) * row[i];
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) b_sq_[j] = bias ? static_cast<double>(bias[j]) * bias[j] : 0.0;
+  if (!tb) {
+    for (int64_t p = 0; p < k; ++p) {
+      const float* row = b + p * n;
+      for (int64_t j = 0; j < n; ++j) b_sq_[j] += static_cast<double>(row[j]) * row[j];
+    }
+  } else {
+    for (int64_t j = 0; j < n; ++j) b_sq_[j] += sum_sq(b + j * k, k);
+  }
+  // Squares of floats cannot overflow a double: non-finite means a NaN or
+  // infinity in an operand, which no tolerance can vouch for.
+  if (!finite_all(a_sq_, mu) || !finite_all(b_sq_, nu)) {
+    res.ok = false;
+    res.worst_ratio = std::numeric_limits<double>::infinity();
+    for (int64_t i = 0; i < m && res.bad_row < 0; ++i)
+      if (!std::isfinite(a_sq_[i])) res.bad_row = i;
+    if (res.bad_row < 0) res.bad_row = 0;
+    return res;
+  }
+
+  const double terms = static_cast<double>(k + (bias ? 1 : 0));  // terms per dot product
+  const double c_prob = kLambda * kUnit * std::sqrt(terms + 1);
+  const double c_coh = kUnit * (terms + 2);
+
+  for (int round = 0; round < rounds; ++round) {
+    // r in {0,1}^n, 64 coin flips per draw.
+    int64_t n_r = 0;
+    double b_sq_r = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      uint64_t bits = rng.next_u64();
+      for (int64_t j = j0; j < n && j < j0 + 64; ++j, bits >>= 1) {
+        const bool on = bits & 1;
+        r_[j] = on ? 1.0 : 0.0;
+        n_r += on;
+        if (on) b_sq_r += b_sq_[j];
+      }
+    }
+
+    // B r, then A (B r) (+ bias . r), then C r.
+    if (!tb) {
+      for (int64_t p = 0; p < k; ++p) br_[p] = dot(b + p * n, r_.data(), n);
+    } else {
+      for (int64_t p = 0; p < k; ++p) br_[p] = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        if (r_[j] == 0.0) continue;
+        const float* row = b + j * k;
+        for (int64_t p = 0; p < k; ++p) br_[p] += row[p];
+      }
+    }
+    double bias_r = 0;
+    if (bias) bias_r = dot(bias, r_.data(), n);
+    if (!ta) {
+      for (int64_t i = 0; i < m; ++i) abr_[i] = dot(a + i * k, br_.data(), k) + bias_r;
+    } else {
+      for (int64_t i = 0; i < m; ++i) abr_[i] = bias_r;
+      for (int64_t p = 0; p < k; ++p) {
+        const float* row = a + p * m;
+        const double y = br_[p];
+        for (int64_t i = 0; i < m; ++i) abr_[i] += row[i] * y;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) cr_[i] = dot(c + i * n, r_.data(), n);
+
+    ++res.rounds;
+    const double floor = (terms + 2) * static_cast<double>(n_r) * FLT_MIN;
+    const double b_norm_r = std::sqrt(b_sq_r);
+    for (int64_t i = 0; i < m; ++i) {
+      const double tol =
+          c_prob * std::sqrt(a_sq_[i]) * b_norm_r + c_coh * std::fabs(abr_[i]) + floor;
+      // An exact match passes even where tol is 0 (r = 0, k = 0).
+      const double resid = std::fabs(cr_[i] - abr_[i]);
+      const double ratio = resid == 0.0 ? 0.0 : resid / tol;
+      // Written so that a NaN residual fails too.
+      if (!(ratio <= 1.0)) {
+        if (res.ok) res.bad_row = i;
+        res.ok = false;
+      }
+      if (std::isnan(ratio)) res.worst_ratio = std::numeric_limits<double>::infinity();
+      else if (ratio > res.worst_ratio) res.worst_ratio = ratio;
+    }
+    if (!res.ok) break;
+  }
+  return res;
+}
+
+freivalds_result freivalds_check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                 const float* a, const float* b, const float* c, int rounds,
+                                 Rng& rng) {
+  freivalds_checker checker;
+  return checker.check(ta, tb, m, n, k, a, b, nullptr, c, rounds, rng);
+}
+
+freivalds_result freivalds_check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                                 const float* a, const float* b, const float* bias,
+                                 const float* c, int rounds, Rng& rng) {
+  freivalds_checker checker;
+  return checker.check(ta, tb, m, n, k, a, b, bias, c, rounds, rng);
+}
+
+}  // namespace murmur
