@@ -12,10 +12,22 @@ struct peer_handles {
   std::shared_ptr<trainer> train;  // read it only while the peer's actors are idle
   gossip_actor gossip;
   shard_actor shard;
+  verifier_actor verifier;         // invalid when verification is off
+};
+
+// Verification of one peer (verifier_actor.hpp): on when given.
+struct peer_verification {
+  verifier_settings settings;
+  size_t keep_steps = 8;  // own step transcripts kept for verifiers
+  std::function<std::vector<uint32_t>(uint32_t)> neighbours_of;
+  std::function<std::vector<int64_t>(uint32_t)> shard_of;
+  cheat_settings cheat;                // this peer's compute cheat (attackers)
+  std::vector<int64_t> replay_shard;   // whose batches a replay cheat uses
 };
 
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
-                        std::shared_ptr<const Dataset> test, transport_actor transport);
+                        std::shared_ptr<const Dataset> test, transport_actor transport,
+                        const peer_verification* verification = nullptr);
 
 }  // namespace murmur

@@ -8,7 +8,7 @@ namespace murmur {
 namespace {
 
 shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<trainer> t,
-                                          int64_t every, gossip_actor gossip) {
+                                          int64_t every, gossip_actor gossip, verifier_actor verifier) {
   const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(1, every));
   return {
       [=](cycle_atom) -> caf::result<step_report> {
@@ -16,6 +16,11 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         const uint64_t n = t->steps_done();
         auto step_and_publish = [=]() mutable {
           step_report r{n + 1, t->step(), false};
+          if (verifier && t->last_commit()) {
+            auto buf = std::make_shared<std::vector<std::byte>>();
+            encode_transcript_commit(*t->last_commit(), *buf);
+            self->send(verifier, vcommit_atom::value, wire_frame{std::move(buf)});
+          }
           if (r.step % k != 0) {
             rp.deliver(r);
             return;
@@ -57,8 +62,8 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
 }  // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t every,
-                        gossip_actor gossip) {
-  return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip));
+                        gossip_actor gossip, verifier_actor verifier) {
+  return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip), std::move(verifier));
 }
 
 }  // namespace murmur

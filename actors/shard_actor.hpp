@@ -8,10 +8,13 @@
 #include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/verifier_actor.hpp"
 
 namespace murmur {
 
+// With a verifier, each step's commitment (trainer::last_commit) goes to it
+// right after the step, before the gossip round.
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t gossip_every,
-                        gossip_actor gossip);
+                        gossip_actor gossip, verifier_actor verifier = {});
 
 }  // namespace murmur

@@ -1,5 +1,6 @@
 #include "actors/trainer.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 
@@ -29,12 +30,34 @@ double trainer::learning_rate() const {
   return s_.lr * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
+void trainer::enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
+                                 std::vector<int64_t> replay_shard, uint64_t cheat_seed) {
+  log_ = std::move(log);
+  cheat_ = cheat;
+  cheat_rng_ = Rng(cheat_seed);
+  if (cheat_.kind == compute_cheat::replay && !replay_shard.empty())
+    replay_batches_ = std::make_unique<BatchIterator>(*train_, std::move(replay_shard), s_.batch, cheat_seed);
+}
+
 float trainer::step() {
-  batches_.next(x_, y_);
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const bool cheating = cheat_.active(steps_ + 1);
+  BatchIterator& batches = cheating && replay_batches_ ? *replay_batches_ : batches_;
+  batches.next(x_, y_);
   const Tensor& logits = model_->forward(x_);
   float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
   model_->backward(dlogits_);
+  if (log_) {
+    const auto t1 = clock::now();
+    if (cheating) apply_compute_cheat(cheat_, *model_, cheat_rng_);
+    commit_ = &log_->record(steps_ + 1, *model_, batches.last_indices());
+    const auto t2 = clock::now();
+    commit_s_ += std::chrono::duration<double>(t2 - t1).count();
+    step_s_ -= std::chrono::duration<double>(t2 - t1).count();
+  }
   opt_->step(model_->params(), model_->grads(), static_cast<float>(learning_rate()));
+  step_s_ += std::chrono::duration<double>(clock::now() - t0).count();
   ++steps_;
   loss_sum_ += loss;
   ++loss_count_;

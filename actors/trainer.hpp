@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/peer_settings.hpp"
+#include "actors/step_transcript.hpp"
 #include "tensor/dataset.hpp"
 #include "tensor/optimizer.hpp"
 #include "tensor/sequential.hpp"
@@ -34,6 +35,17 @@ class trainer {
   int64_t steps_per_epoch() const { return batches_.steps_per_epoch(); }
   const std::shared_ptr<Sequential>& model() const { return model_; }
 
+  // Step transcripts: from now on every step is recorded into `log` (after
+  // backward, before the optimizer) and its commitment is last_commit().
+  // `cheat` makes this peer an attacker that cheats on its compute (see
+  // step_transcript.hpp); `replay_shard` is whose batches a replay cheat uses.
+  void enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
+                          std::vector<int64_t> replay_shard, uint64_t cheat_seed);
+  const transcript_commit* last_commit() const { return commit_; }
+  // Wall time spent in steps (without committing) and in committing.
+  double step_seconds() const { return step_s_; }
+  double commit_seconds() const { return commit_s_; }
+
  private:
   train_settings s_;
   std::shared_ptr<const Dataset> train_, test_;
@@ -44,6 +56,12 @@ class trainer {
   std::vector<int32_t> y_;
   uint64_t steps_ = 0, loss_count_ = 0;
   double loss_sum_ = 0;
+  std::shared_ptr<step_transcript_log> log_;
+  cheat_settings cheat_;
+  std::unique_ptr<BatchIterator> replay_batches_;
+  Rng cheat_rng_;
+  const transcript_commit* commit_ = nullptr;
+  double step_s_ = 0, commit_s_ = 0;
 };
 
 }  // namespace murmur

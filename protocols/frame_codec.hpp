@@ -28,6 +28,12 @@ enum class message_type : uint16_t {
   leave = 6,
   state_request = 7,      // protocols/state_transfer_messages.hpp
   state_chunk = 8,
+  transcript_commit = 9,  // protocols/verify_messages.hpp
+  tensor_request = 10,
+  tensor_reply = 11,
+  evidence = 12,
+  matmul_task = 13,
+  matmul_result = 14,
 };
 bool known_message_type(uint16_t t);
 

@@ -139,6 +139,13 @@ const std::vector<KeyDef>& table() {
       num("peer.donors", &R::donors, ge(1), le(64), "murmur peer: peers a (re)joining peer pulls its parameters from"),
       num("net.max_frame_bytes", &R::max_frame_bytes, ge(4096), le(1 << 30),
           "Largest frame a peer accepts; larger ones are cut off unread"),
+
+      num("verify.rate", &R::verify_rate, ge(0), le(1),
+          "Probability that a peer checks one random layer of a neighbour's committed step; 0 = no step transcripts"),
+      num("verify.rounds", &R::verify_rounds, ge(1), le(64), "Freivalds rounds per checked product (misses a wrong element with 2^-rounds)"),
+      num("verify.keep_steps", &R::verify_keep_steps, ge(1), le(1024), "Own step transcripts kept for verifiers' requests"),
+      num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
+          "Commitments kept per neighbour, to re-check evidence against"),
   };
   return t;
 }

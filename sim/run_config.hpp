@@ -57,6 +57,11 @@ struct RunConfig {
   int64_t donors = 2;                // peer.donors: peers a (re)joining peer pulls state from
   // [net]
   int64_t max_frame_bytes = 64 << 20;  // net.max_frame_bytes
+  // [verify]
+  double verify_rate = 0.0;          // verify.rate: 0 = off
+  int64_t verify_rounds = 8;         // verify.rounds (Freivalds)
+  int64_t verify_keep_steps = 8;     // verify.keep_steps
+  int64_t verify_keep_commits = 64;  // verify.keep_commits
 };
 
 }  // namespace murmur

@@ -33,6 +33,7 @@ transport_actor::behavior_type sim_network_behavior(
         done.kind = sim_event::sent;
         done.peer = from;
         done.from = to;
+        done.frame = frame;  // the receiver of `sent` tells gossip frames from others by it
         queue->push(std::move(done));
         ++stats->msgs_sent;
         stats->bytes_sent += frame.bytes->size();

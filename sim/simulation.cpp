@@ -11,9 +11,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 #include "actors/peer.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
 #include "sim/config_schema.hpp"
 #include "sim/peer_settings_from_config.hpp"
@@ -65,12 +68,32 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ",\n  \"msgs_sent_total\": " << s.msgs_sent_total << ",\n  \"msgs_lost\": " << s.msgs_lost
      << ",\n  \"frames_rejected\": " << s.rejected << ",\n  \"peers\": " << c.peers
      << ",\n  \"params\": " << s.params << ",\n  \"steps\": " << s.steps
-     << ",\n  \"virtual_time_s\": " << fmt(s.virtual_time_s) << ",\n  \"wall_time_s\": " << fmt(s.wall_time_s)
-     << "\n}\n";
+     << ",\n  \"virtual_time_s\": " << fmt(s.virtual_time_s) << ",\n  \"wall_time_s\": " << fmt(s.wall_time_s);
+  if (s.verification.enabled) {
+    const auto& v = s.verification;
+    js << ",\n  \"verification\": {\"commits\": " << v.commits << ", \"challenges\": " << v.challenges
+       << ", \"checks_passed\": " << v.checks_passed << ", \"checks_failed\": " << v.checks_failed
+       << ", \"evidence_sent\": " << v.evidence_sent << ", \"evidence_confirmed\": " << v.evidence_confirmed
+       << ", \"evidence_rejected\": " << v.evidence_rejected << ", \"evidence_unverifiable\": "
+       << v.evidence_unverifiable << ", \"frames_rejected\": " << v.frames_rejected << ", \"verified_gflop\": "
+       << fmt(v.verified_gflop) << ", \"commit_overhead_pct\": "
+       << fmt(v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : 0) << ", \"check_overhead_pct\": "
+       << fmt(v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : 0) << ", \"first_caught_step\": {";
+    bool first = true;
+    for (auto& [peer, step] : v.first_caught_step) {
+      js << (first ? "" : ", ") << '"' << peer << "\": " << step;
+      first = false;
+    }
+    js << "}}";
+  }
+  js << "\n}\n";
   std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << fmt(s.wall_time_s) << ", \"steps_per_s\": "
                                       << fmt(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
                                       << "}\n";
 }
+
+// The compute cheat of an attacking peer (none until attack keys map to it).
+cheat_settings cheat_of(const peer_settings&) { return {}; }
 
 caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("testing"));
@@ -101,6 +124,7 @@ class driver {
     for (auto& p : peers_) {
       caf::anon_send_exit(p.shard, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(p.gossip, caf::exit_reason::user_shutdown);
+      if (p.verifier) caf::anon_send_exit(p.verifier, caf::exit_reason::user_shutdown);
     }
     caf::anon_send_exit(net_, caf::exit_reason::user_shutdown);
     sched_.run();
@@ -136,6 +160,7 @@ class driver {
     sum_.msgs_lost = net_stats_.msgs_lost;
     sum_.steps = static_cast<uint64_t>(steps_sum_ / n_);
     sum_.params = dim_;
+    collect_verification();
     // A ring all-reduce sends 2(n-1)/n of the gradient per peer per step.
     sum_.dense_allreduce_bytes =
         2.0 * (n_ - 1) * 4.0 * static_cast<double>(dim_) * static_cast<double>(sum_.steps);
@@ -157,8 +182,22 @@ class driver {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
           std::max<int64_t>(1, std::llround(c_.epochs * static_cast<double>(steps_per_epoch_[i]))));
-      peers_.push_back(spawn_peer(sys_, peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]), data.train, shards[i],
-                                  data.test, net_));
+      auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
+      std::optional<peer_verification> v;
+      if (c_.verify_rate > 0) {
+        v.emplace();
+        v->settings.rate = c_.verify_rate;
+        v->settings.rounds = static_cast<int>(c_.verify_rounds);
+        v->settings.keep_commits = static_cast<size_t>(c_.verify_keep_commits);
+        v->settings.seed = c_.seed;
+        v->settings.max_frame_bytes = static_cast<size_t>(c_.max_frame_bytes);
+        v->keep_steps = static_cast<size_t>(c_.verify_keep_steps);
+        v->neighbours_of = [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; };
+        v->shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
+        v->cheat = cheat_of(settings);
+        if (v->cheat.kind == compute_cheat::replay) v->replay_shard = shards[(i + 1) % n_];
+      }
+      peers_.push_back(spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr));
     }
     dim_ = peers_[0].train->model()->param_count();
     // Virtual cost of a step: given, or modelled from the model's FLOPs
@@ -181,14 +220,25 @@ class driver {
 
   void handle(const sim_event& e) {
     switch (e.kind) {
-      case sim_event::deliver:
-        caf::anon_send(peers_[e.peer].gossip, deliver_atom::value, e.from, e.frame);
+      case sim_event::deliver: {
+        // Verification frames go to the verifier; everything else to gossip,
+        // which checks and counts what it cannot use.
+        auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
+        if (type && is_verify_message(*type) && peers_[e.peer].verifier)
+          caf::anon_send(peers_[e.peer].verifier, deliver_atom::value, e.from, e.frame);
+        else
+          caf::anon_send(peers_[e.peer].gossip, deliver_atom::value, e.from, e.frame);
         sched_.run();
         break;
-      case sim_event::sent:
+      }
+      case sim_event::sent: {
+        // Only gossip rounds wait for their frames to leave the uplink.
+        auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
+        if (type && is_verify_message(*type)) break;
         caf::anon_send(peers_[e.peer].gossip, sent_atom::value, e.from);
         sched_.run();
         break;
+      }
       case sim_event::cycle:
         self_->send(peers_[e.peer].shard, cycle_atom::value);
         sched_.run();
@@ -198,6 +248,37 @@ class driver {
         ++steps_sum_;
         if (done_[e.peer] < total_steps_[e.peer]) schedule_cycle(e.peer, e.time + step_cost_[e.peer]);
         break;
+    }
+  }
+
+  void collect_verification() {
+    auto& v = sum_.verification;
+    v.enabled = c_.verify_rate > 0;
+    for (uint32_t i = 0; i < n_; ++i) {
+      v.step_seconds += peers_[i].train->step_seconds();
+      v.commit_seconds += peers_[i].train->commit_seconds();
+      if (!peers_[i].verifier) continue;
+      self_->send(peers_[i].verifier, stats_atom::value);
+      sched_.run();
+      self_->receive(
+          [&](verifier_stats& s) {
+            v.commits += s.commits_sent;
+            v.challenges += s.challenges;
+            v.checks_passed += s.passed;
+            v.checks_failed += s.failed;
+            v.evidence_sent += s.evidence_sent;
+            v.evidence_confirmed += s.evidence_confirmed;
+            v.evidence_rejected += s.evidence_rejected;
+            v.evidence_unverifiable += s.evidence_unverifiable;
+            v.frames_rejected += s.frames_rejected;
+            v.check_seconds += s.check_seconds;
+            for (auto& [peer, e] : s.ledger) v.verified_gflop += e.verified_flops / 1e9;
+            for (auto& [peer, step] : s.caught) {
+              auto it = v.first_caught_step.find(peer);
+              if (it == v.first_caught_step.end() || step < it->second) v.first_caught_step[peer] = step;
+            }
+          },
+          caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "verification statistics"); });
     }
   }
 

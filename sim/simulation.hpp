@@ -7,6 +7,7 @@
 // and curve.tsv (mean accuracy per evaluation, for plots).
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 
 #include "sim/run_config.hpp"
@@ -24,6 +25,19 @@ struct sim_progress {
   bool evaluation = false;    // true when this report follows an evaluation
 };
 
+// Step transcripts and their checks, over all peers (verify.rate > 0).
+struct verification_summary {
+  bool enabled = false;
+  uint64_t commits = 0, challenges = 0, checks_passed = 0, checks_failed = 0;
+  uint64_t evidence_sent = 0, evidence_confirmed = 0, evidence_rejected = 0, evidence_unverifiable = 0;
+  uint64_t frames_rejected = 0;
+  double verified_gflop = 0;
+  // Wall time: steps (without commitments), committing, checking.
+  double step_seconds = 0, commit_seconds = 0, check_seconds = 0;
+  // Per peer caught cheating: the first step at which a verifier caught it.
+  std::map<uint32_t, uint64_t> first_caught_step;
+};
+
 struct sim_summary {
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;
@@ -32,6 +46,7 @@ struct sim_summary {
   uint64_t steps = 0;  // per peer (mean)
   int64_t params = 0;
   double virtual_time_s = 0, wall_time_s = 0;
+  verification_summary verification;
 };
 
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,

@@ -478,6 +478,7 @@ int64_t BatchIterator::next(Tensor& x, std::vector<int32_t>& y) {
     x.resize(std::move(xs));
   }
   y.resize(static_cast<size_t>(b));
+  last_.resize(static_cast<size_t>(b));
 
   const float* src = data_.images.data();
   float* dst = x.data();
@@ -485,6 +486,7 @@ int64_t BatchIterator::next(Tensor& x, std::vector<int32_t>& y) {
     int64_t i = order_[static_cast<size_t>(pos_ + k)];
     std::memcpy(dst + k * row, src + i * row, sizeof(float) * static_cast<size_t>(row));
     y[static_cast<size_t>(k)] = data_.labels[static_cast<size_t>(i)];
+    last_[static_cast<size_t>(k)] = i;
   }
   pos_ += b;
   if (pos_ == shard_size()) {

@@ -73,10 +73,13 @@ class BatchIterator {
   int64_t epoch() const { return epoch_; }
   int64_t steps_per_epoch() const;
   int64_t shard_size() const { return static_cast<int64_t>(indices_.size()); }
+  // Data-set indices of the samples the last next() returned, in batch order
+  // (a verifier rebuilds the batch from them).
+  const std::vector<int64_t>& last_indices() const { return last_; }
 
  private:
   const Dataset& data_;
-  std::vector<int64_t> indices_, order_;
+  std::vector<int64_t> indices_, order_, last_;
   int64_t batch_, pos_ = 0, epoch_ = 0;
   uint64_t seed_;
   void reshuffle();

@@ -59,6 +59,7 @@ const Tensor& Linear::backward(const Tensor& dy) {
   if (dy.numel() != B * out_)
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
   const float* g = dy.data();
+  dy_ = g;
   if (B > 0) {
     gemm(true, false, out_, in_, B, 1.f, g, x_, 0.f, dw_);  // dW = dy^T x
   } else {

@@ -20,6 +20,16 @@ class Linear : public Layer {
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
+  // What the last forward/backward saw and produced (for step transcripts):
+  // valid until the next forward; the gradients until the next backward.
+  const float* weight() const { return w_; }
+  const float* bias() const { return b_; }
+  float* weight_grad() { return dw_; }
+  float* bias_grad() { return db_; }
+  const float* last_input() const { return x_; }
+  Tensor& last_output() { return y_; }
+  const float* last_output_grad() const { return dy_; }
+  int64_t last_batch() const { return batch_; }
 
  private:
   int64_t in_, out_;
@@ -27,6 +37,7 @@ class Linear : public Layer {
   // The input is the previous layer's buffer (or the caller's batch), which
   // must stay untouched until backward: keeping a pointer avoids a copy.
   const float* x_ = nullptr;
+  const float* dy_ = nullptr;
   Shape x_shape_;
   int64_t batch_ = 0;
   Tensor y_, dx_;

@@ -1,0 +1,88 @@
+// step_transcript: what a peer commits to after each training step, and keeps
+// for a while so that its verifiers can fetch it.
+//
+// After backward and before the optimizer step, record() copies every
+// Linear layer's input X, weight W, bias b, output Y, output gradient dY,
+// weight gradient dW and bias gradient db, hashes each (SHA-256) and returns
+// the commitment. The input digest covers the batch's sample indices and X;
+// a Linear fed directly by the data (only flatten before it) commits to the
+// indices alone: a verifier rebuilds X from the data set every peer has. The last `keep` steps are kept;
+// reply() answers a verifier's request for one (step, layer) from them.
+// Thread-safe: the trainer records while the verifier actor answers.
+//
+// Compute cheats (for the simulation's attackers) are applied by
+// apply_compute_cheat() BEFORE record(), so what is committed is what is
+// applied, as a real cheat would be:
+//   skip_product: layer 0's forward and weight-gradient products are skipped:
+//                 Y0 and dW0 are random numbers of the right scale
+//   perturb:      one element of dW0 is moved by eps times its row's norm
+//   half_batch:   dW0 and db0 are computed from the first half of the batch
+//                 (doubled), the rest of the step is honest
+//   replay:       the step was computed on another peer's batch (the trainer
+//                 draws it from that peer's shard): all products are right,
+//                 but the samples are not the prover's own
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "protocols/verify_messages.hpp"
+#include "tensor/rng.hpp"
+#include "tensor/sequential.hpp"
+
+namespace murmur {
+
+enum class compute_cheat : uint8_t { none, skip_product, perturb, half_batch, replay };
+
+struct cheat_settings {
+  compute_cheat kind = compute_cheat::none;
+  uint64_t start_step = 0;  // first step (1-based) that cheats
+  uint64_t every = 1;       // then every n-th step
+  double eps = 1e-2;        // perturb: relative to the row norm
+  bool active(uint64_t step) const {
+    return kind != compute_cheat::none && step >= start_step && (step - start_step) % std::max<uint64_t>(every, 1) == 0;
+  }
+};
+
+// Which of a model's layers are committed: its Linear layers, in order, and
+// whether each is fed by the data directly. Shared by provers and verifiers
+// (every peer builds the same model).
+struct committed_layer {
+  size_t index = 0;         // in the Sequential
+  int64_t in = 0, out = 0;
+  bool data_input = false;  // only flatten before it
+  bool logits = false;      // the model's last layer: dY is the loss gradient
+};
+std::vector<committed_layer> committed_layers(Sequential& model);
+
+void apply_compute_cheat(const cheat_settings& c, Sequential& model, Rng& rng);
+
+class step_transcript_log {
+ public:
+  step_transcript_log(uint32_t prover, Sequential& model, size_t keep);
+  // Copies and hashes the step's tensors; returns the commitment (valid
+  // until the next record).
+  const transcript_commit& record(uint64_t step, Sequential& model, const std::vector<int64_t>& batch_indices);
+  // Fills out with layer `layer` of step `step`; false if no longer kept.
+  bool reply(uint64_t step, uint16_t layer, uint64_t nonce, tensor_reply& out) const;
+  uint32_t prover() const { return prover_; }
+
+ private:
+  struct layer_copy {
+    std::vector<float> x, w, b, y, dy, dw, db;
+  };
+  struct slot {
+    uint64_t step = 0;  // 0 = empty
+    std::vector<uint32_t> indices;
+    std::vector<layer_copy> layers;
+  };
+  uint32_t prover_;
+  std::vector<committed_layer> spec_;
+  std::vector<slot> slots_;
+  size_t next_ = 0;
+  transcript_commit commit_;
+  digest_builder hash_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace murmur

@@ -1,0 +1,47 @@
+#include "tensor/digest.hpp"
+
+#include <bit>
+#include <openssl/evp.h>
+#include <stdexcept>
+
+namespace murmur {
+
+static_assert(std::endian::native == std::endian::little, "float bytes are hashed as stored");
+
+digest_builder::digest_builder() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("digest: cannot initialise SHA-256 (OpenSSL)");
+}
+
+digest_builder::~digest_builder() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+digest_builder& digest_builder::add(const void* data, size_t bytes) {
+  if (bytes) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, bytes);
+  return *this;
+}
+
+digest digest_builder::finish() {
+  digest d{};
+  unsigned int n = 0;
+  auto* c = static_cast<EVP_MD_CTX*>(ctx_);
+  EVP_DigestFinal_ex(c, d.data(), &n);
+  EVP_DigestInit_ex(c, EVP_sha256(), nullptr);
+  return d;
+}
+
+digest sha256(const void* data, size_t bytes) {
+  digest_builder b;
+  return b.add(data, bytes).finish();
+}
+
+std::string to_hex(const digest& d) {
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (uint8_t v : d) {
+    s += hex[v >> 4];
+    s += hex[v & 15];
+  }
+  return s;
+}
+
+}  // namespace murmur
