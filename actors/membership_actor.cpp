@@ -45,6 +45,7 @@ struct membership_state {
   std::unique_ptr<membership> table;
   caf::actor bridge;
   gossip_actor gossip;
+  verifier_actor verifier;
   shard_actor shard;
   std::map<std::string, std::string> allowed;  // key -> endpoint (may be empty)
   std::map<uint32_t, peer_info> connected;     // what the bridge is connected to
@@ -126,6 +127,7 @@ void apply_routing(self_ptr self) {
     st.neighbours = nb;
     st.neighbour_inc = inc;
     self->send(st.gossip, nbrs_atom::value, nb, inc);
+    if (st.verifier) self->send(st.verifier, nbrs_atom::value, nb, inc);
   }
 }
 
@@ -271,12 +273,13 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
 }
 
 caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::actor bridge, gossip_actor gossip,
-                                  shard_actor shard) {
+                                  shard_actor shard, verifier_actor verifier) {
   auto& st = self->state;
   st.s = std::move(s);
   st.bridge = std::move(bridge);
   st.gossip = std::move(gossip);
   st.shard = std::move(shard);
+  st.verifier = std::move(verifier);
   for (auto& a : st.s.allowed) st.allowed[a.public_key] = a.endpoint;
   st.table = std::make_unique<membership>(st.s.self, st.s.timeouts, now_s());
   // Contacts: their keys come from our allowlist, matched by endpoint.
@@ -352,8 +355,9 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
 }  // namespace
 
 caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge, gossip_actor gossip,
-                            shard_actor shard) {
-  return sys.spawn(membership_behavior, std::move(s), std::move(bridge), std::move(gossip), std::move(shard));
+                            shard_actor shard, verifier_actor verifier) {
+  return sys.spawn(membership_behavior, std::move(s), std::move(bridge), std::move(gossip), std::move(shard),
+                   std::move(verifier));
 }
 
 }  // namespace murmur

@@ -21,6 +21,7 @@
 
 #include "actors/membership.hpp"
 #include "actors/messages.hpp"
+#include "actors/verifier_actor.hpp"
 #include "protocols/curve_keys.hpp"
 
 namespace murmur {
@@ -45,7 +46,8 @@ struct membership_settings {
 
 // bridge: the zmq_bridge actor. Replies: fetch -> int32_t installed coordinates (-1: no donor yet);
 // leave -> bool after the leave frames are queued; members -> std::vector<uint32_t> live indices.
+// The verifier, when given, hears of neighbour changes as the gossip actor does.
 caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge,
-                            gossip_actor gossip, shard_actor shard);
+                            gossip_actor gossip, shard_actor shard, verifier_actor verifier = {});
 
 }  // namespace murmur

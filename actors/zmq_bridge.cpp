@@ -8,7 +8,10 @@
 #include <iostream>
 #include <map>
 
+#include "actors/verifier_actor.hpp"
 #include "protocols/frame_codec.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/verify_messages.hpp"
 
 namespace murmur {
 
@@ -16,7 +19,8 @@ namespace {
 
 void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) {
   gossip_actor gossip;
-  caf::actor router;  // everything that is not gossip
+  verifier_actor verifier;  // verification frames, when on
+  caf::actor router;        // everything else that is not gossip
   std::map<std::string, uint32_t> peer_of_key;
   bridge_stats stats;
   const size_t max_frame = net->max_frame_bytes();
@@ -31,16 +35,18 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
       return;
     }
     wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
-    if (checked.type != message_type::gossip_update) {
+    const bool verify = is_verify_message(checked.type);
+    if (checked.type != message_type::gossip_update && !verify) {
       if (router) caf::anon_send(router, frame_atom::value, key, std::move(w));
       return;
     }
     auto it = peer_of_key.find(key);
-    if (it == peer_of_key.end() || !gossip) {
+    if (it == peer_of_key.end() || !gossip || (verify && !verifier)) {
       if (++stats.unknown_sender_frames <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
       return;
     }
-    caf::anon_send(gossip, deliver_atom::value, it->second, std::move(w));
+    if (verify) caf::anon_send(verifier, deliver_atom::value, it->second, std::move(w));
+    else caf::anon_send(gossip, deliver_atom::value, it->second, std::move(w));
   };
   while (running) {
     net->poll(2, on_frame);
@@ -49,8 +55,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
     while (running && !idle) {
       self->receive(
           [&](send_atom, uint32_t, uint32_t to, const wire_frame& w) {
-            if (w.bytes) net->send(to, *w.bytes);
-            if (gossip) caf::anon_send(gossip, sent_atom::value, to);
+            if (!w.bytes) return;
+            net->send(to, *w.bytes);
+            // Only gossip rounds wait for their frames to be on their way.
+            auto type = peek_type(*w.bytes);
+            if (gossip && !(type && is_verify_message(*type))) caf::anon_send(gossip, sent_atom::value, to);
           },
           [&](control_atom, uint32_t to, const wire_frame& w) {
             if (w.bytes) net->send(to, *w.bytes);
@@ -67,6 +76,7 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
             net->disconnect(id);
           },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
+          [&](bind_atom, verifier_actor v) { verifier = std::move(v); },
           [&](route_atom, caf::actor a) { router = std::move(a); },
           [&](stats_atom) {
             stats.net = net->counters();

@@ -10,6 +10,9 @@
 // Every inbound frame's header and checksum are checked here first
 // (decode_frame): a bad one is dropped, counted by reason and logged with
 // the sender's key before any actor sees it.
+// Verification frames (verify_messages.hpp) from known peers go to the
+// verifier actor bound with bind_atom(verifier_actor), as deliver(from,
+// frame); they are not reported back as sent().
 // Other message families go to whoever registered for them with
 // route_atom(actor): (frame_atom, sender key, frame), so the membership
 // actor can hear a joiner before it has a peer id. Control frames leave

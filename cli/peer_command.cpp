@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "actors/membership_actor.hpp"
@@ -110,8 +111,29 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   // Neighbours come from the membership actor as peers join.
   const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
                                                      static_cast<uint32_t>(c.peer_count), {}, total);
-  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport);
+  std::optional<peer_verification> pv;
+  if (c.verify_rate > 0) {
+    pv.emplace();
+    pv->settings.rate = c.verify_rate;
+    pv->settings.rounds = static_cast<int>(c.verify_rounds);
+    pv->settings.keep_commits = static_cast<size_t>(c.verify_keep_commits);
+    pv->settings.seed = c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    pv->settings.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+    pv->keep_steps = static_cast<size_t>(c.verify_keep_steps);
+    // Evidence goes to every peer of the run; each re-checks it against the
+    // commitments it holds itself.
+    pv->neighbours_of = [n = c.peer_count](uint32_t) {
+      std::vector<uint32_t> all;
+      for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) all.push_back(i);
+      return all;
+    };
+    pv->shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
+    pv->cheat = cheat_of(ps);
+    if (pv->cheat.kind == compute_cheat::replay) pv->replay_shard = shards[(static_cast<size_t>(c.peer_index) + 1) % shards.size()];
+  }
+  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
+  if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);
 
   membership_settings ms;
   ms.self.index = ps.id;
@@ -129,7 +151,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   ms.seed = c.seed;
   ms.donors = static_cast<uint32_t>(c.donors);
   ms.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard);
+  auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard, peer.verifier);
   caf::anon_send(bridge.actor, route_atom::value, members);
 
   caf::scoped_actor self{sys};
@@ -242,6 +264,31 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   self->request(members, timeout, leave_atom::value).receive([](bool) {}, [](caf::error&) {});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const double secs = wall();
+  // Whom this peer quarantined, and why (its own evidence only).
+  auto quarantined = [&] {
+    std::string r = "[";
+    for (auto& q : g.quarantines) {
+      if (r.size() > 1) r += ", ";
+      r += "{\"peer\": " + std::to_string(q.peer) + ", \"step\": " + std::to_string(q.step) + ", \"cause\": \"" +
+           (q.cause == quarantine_cause::evidence ? "evidence" : "statistical") + "\"}";
+    }
+    return r + "]";
+  };
+  verifier_stats vs;
+  if (peer.verifier)
+    self->request(peer.verifier, timeout, stats_atom::value).receive([&](verifier_stats& x) { vs = x; }, [](caf::error&) {});
+  auto verification = [&]() -> std::string {
+    if (!peer.verifier) return "";
+    const double step_s = peer.train->step_seconds();
+    return ",\n  \"verification\": {\"commits_sent\": " + std::to_string(vs.commits_sent) +
+           ", \"challenges\": " + std::to_string(vs.challenges) + ", \"checks_passed\": " + std::to_string(vs.passed) +
+           ", \"checks_failed\": " + std::to_string(vs.failed) + ", \"requests_answered\": " +
+           std::to_string(vs.requests_answered) + ", \"evidence_sent\": " + std::to_string(vs.evidence_sent) +
+           ", \"evidence_confirmed\": " + std::to_string(vs.evidence_confirmed) + ", \"evidence_rejected\": " +
+           std::to_string(vs.evidence_rejected) + ", \"commit_overhead_pct\": " +
+           fmt(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
+           fmt(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
+  };
   const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
                            static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
   std::ofstream(out + "/summary.json")
@@ -252,6 +299,8 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"frames_rejected\": " << rejected()
       << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
       << rejected_by_reason()
+      << ",\n  \"quarantined\": " << quarantined()
+      << verification()
       << ",\n  \"steps\": " << step
       << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << fmt(secs)
       << "\n}\n";
@@ -261,6 +310,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   caf::anon_send(bridge.actor, stop_atom::value);
   for (auto& h : {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip), members})
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  if (peer.verifier) caf::anon_send_exit(peer.verifier, caf::exit_reason::user_shutdown);
   return 0;
 }
 

@@ -92,9 +92,6 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
                                       << "}\n";
 }
 
-// The compute cheat of an attacking peer (none until attack keys map to it).
-cheat_settings cheat_of(const peer_settings&) { return {}; }
-
 caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("testing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
