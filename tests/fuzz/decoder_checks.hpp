@@ -12,7 +12,7 @@
 //   const char* check_xxx(std::span<const std::byte> frame)
 // that returns nullptr when every invariant holds, or a static description
 // of the violated one (for a codec with one encoding per message, instantiate
-// check_codec with a codec<M>, as the membership and state transfer rows do);
+// check_codec with a codec<M>, as the membership, state transfer and verify rows do);
 // add a row to `decoder_checks`; add its sources to FUZZ_DECODERS_SOURCES in
 // tests/fuzz/CMakeLists.txt and seed frames to tests/fuzz/corpus/decoders/
 // (generator: tests/fuzz/make_corpus.cpp; name prefixes checked by
@@ -31,6 +31,7 @@
 #include "protocols/gossip_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
+#include "protocols/verify_messages.hpp"
 
 namespace murmur::fuzz {
 
@@ -156,7 +157,7 @@ inline const char* check_gossip(std::span<const std::byte> in) {
   return nullptr;
 }
 
-// ---- exact codecs: membership and state transfer ------------------------------
+// ---- exact codecs: membership, state transfer, verify ------------------------
 //
 // These payloads are fixed-width fields and length-prefixed bytes behind the
 // little-endian tag, so an accepted frame has exactly one encoding: the
@@ -315,6 +316,175 @@ inline const char* check_state_chunk(std::span<const std::byte> in) {
                                             state_chunk_dirty, state_chunk_invariants});
 }
 
+// ---- verify messages -----------------------------------------------------------
+//
+// Fixed fields behind the little-endian tag, then raw arrays sized by them:
+// exact codecs too (check_codec), with what every accepted message satisfies.
+
+inline bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+inline bool verify_dim_ok(uint32_t d) { return d > 0 && d <= max_verify_dim; }
+
+inline const char* transcript_commit_invariants(const transcript_commit& m) {
+  if (m.layers.empty()) return "transcript_commit: no layers accepted";
+  if (m.layers.size() > max_commit_layers) return "transcript_commit: more than max_commit_layers layers";
+  return nullptr;
+}
+inline transcript_commit transcript_commit_dirty() {
+  transcript_commit m;
+  m.prover = 77;
+  m.step = 88;
+  m.layers.resize(5);
+  for (size_t i = 0; i < m.layers.size(); ++i)
+    for (auto& d : m.layers[i].d) d.fill(static_cast<uint8_t>(0xa0 + i));
+  return m;
+}
+
+inline const char* tensor_request_invariants(const tensor_request& m) {
+  if (m.layer >= max_commit_layers) return "tensor_request: layer >= max_commit_layers";
+  return nullptr;
+}
+inline tensor_request tensor_request_dirty() { return {77, 88, 99, 11, 111}; }
+
+inline const char* tensor_reply_invariants(const tensor_reply& m) {
+  if (m.layer >= max_commit_layers) return "tensor_reply: layer >= max_commit_layers";
+  if (!verify_dim_ok(m.batch) || !verify_dim_ok(m.in) || !verify_dim_ok(m.out))
+    return "tensor_reply: a dimension is zero or over max_verify_dim";
+  const uint64_t B = m.batch, I = m.in, O = m.out;
+  if (m.indices.size() != B) return "tensor_reply: indices.size() != batch";
+  if (m.input.size() != (m.has_input ? B * I : 0)) return "tensor_reply: input.size() != (has_input ? batch x in : 0)";
+  if (m.weight.size() != O * I || m.weight_grad.size() != O * I)
+    return "tensor_reply: weight or weight_grad size != out x in";
+  if (m.bias.size() != O || m.bias_grad.size() != O) return "tensor_reply: bias or bias_grad size != out";
+  if (m.output.size() != B * O || m.output_grad.size() != B * O)
+    return "tensor_reply: output or output_grad size != batch x out";
+  for (const auto* v : {&m.input, &m.weight, &m.bias, &m.output, &m.output_grad, &m.weight_grad, &m.bias_grad})
+    if (!all_finite(*v)) return "tensor_reply: non-finite value accepted";
+  return nullptr;
+}
+inline tensor_reply tensor_reply_dirty() {
+  tensor_reply m;
+  m.prover = 77;
+  m.step = 88;
+  m.layer = 9;
+  m.nonce = 99;
+  m.batch = 3;
+  m.in = 2;
+  m.out = 4;
+  m.has_input = true;
+  m.indices = {5, 6, 7};
+  m.input = {1, 2, 3, 4, 5, 6};
+  m.weight = {1, 2, 3, 4, 5, 6, 7, 8};
+  m.bias = {1, 2, 3, 4};
+  m.output = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  m.output_grad = m.output;
+  m.weight_grad = m.weight;
+  m.bias_grad = m.bias;
+  return m;
+}
+
+// The nested frame must itself be a tensor_reply that names the same prover,
+// step and layer as the evidence.
+inline const char* evidence_invariants(const evidence_msg& m) {
+  tensor_reply r;
+  if (decode_tensor_reply(m.reply, max_frame_bytes, r) != frame_error::none)
+    return "evidence: nested reply that decode_tensor_reply rejects accepted";
+  if (r.prover != m.prover || r.step != m.step || r.layer != m.layer)
+    return "evidence: nested reply names another prover, step or layer";
+  return tensor_reply_invariants(r);
+}
+inline evidence_msg evidence_dirty() {
+  evidence_msg m;
+  m.accuser = 66;
+  m.prover = 77;
+  m.step = 88;
+  m.layer = 9;
+  m.check = 5;
+  m.reply.assign(40, std::byte{0xee});
+  return m;
+}
+inline frame_error decode_evidence_only(std::span<const std::byte> frame, size_t max_bytes, evidence_msg& m) {
+  return decode_evidence(frame, max_bytes, m);
+}
+
+inline const char* matmul_task_invariants(const matmul_task& m) {
+  if (!verify_dim_ok(m.m) || !verify_dim_ok(m.n) || !verify_dim_ok(m.k))
+    return "matmul_task: a dimension is zero or over max_verify_dim";
+  if (m.a.size() != uint64_t{m.m} * m.k) return "matmul_task: a.size() != m x k";
+  if (m.b.size() != uint64_t{m.k} * m.n) return "matmul_task: b.size() != k x n";
+  if (!all_finite(m.a) || !all_finite(m.b)) return "matmul_task: non-finite value accepted";
+  return nullptr;
+}
+inline matmul_task matmul_task_dirty() {
+  matmul_task m;
+  m.requester = 77;
+  m.task = 88;
+  m.m = 2;
+  m.n = 3;
+  m.k = 1;
+  m.a = {1, 2};
+  m.b = {3, 4, 5};
+  return m;
+}
+
+inline const char* matmul_result_invariants(const matmul_result& m) {
+  if (!verify_dim_ok(m.m) || !verify_dim_ok(m.n)) return "matmul_result: a dimension is zero or over max_verify_dim";
+  if (m.c.size() != uint64_t{m.m} * m.n) return "matmul_result: c.size() != m x n";
+  if (!all_finite(m.c)) return "matmul_result: non-finite value accepted";
+  return nullptr;
+}
+inline matmul_result matmul_result_dirty() {
+  matmul_result m;
+  m.worker = 77;
+  m.task = 88;
+  m.m = 2;
+  m.n = 2;
+  m.c = {1, 2, 3, 4};
+  return m;
+}
+
+inline const char* check_transcript_commit(std::span<const std::byte> in) {
+  return check_codec(in, codec<transcript_commit>{message_type::transcript_commit, decode_transcript_commit,
+                                                  encode_transcript_commit, transcript_commit_dirty,
+                                                  transcript_commit_invariants});
+}
+inline const char* check_tensor_request(std::span<const std::byte> in) {
+  return check_codec(in, codec<tensor_request>{message_type::tensor_request, decode_tensor_request,
+                                               encode_tensor_request, tensor_request_dirty, tensor_request_invariants});
+}
+inline const char* check_tensor_reply(std::span<const std::byte> in) {
+  return check_codec(in, codec<tensor_reply>{message_type::tensor_reply, decode_tensor_reply, encode_tensor_reply,
+                                             tensor_reply_dirty, tensor_reply_invariants});
+}
+// check_codec, then the nested reply decode_evidence hands back (into a
+// reused reply) is the one decode_tensor_reply gives for the nested bytes,
+// and asking for it changes nothing else.
+inline const char* check_evidence(std::span<const std::byte> in) {
+  if (const char* w = check_codec(in, codec<evidence_msg>{message_type::evidence, decode_evidence_only,
+                                                          encode_evidence, evidence_dirty, evidence_invariants}))
+    return w;
+  evidence_msg plain;
+  const frame_error e = decode_evidence(in, max_frame_bytes, plain);
+  evidence_msg m = evidence_dirty();
+  tensor_reply r = tensor_reply_dirty();
+  if (decode_evidence(in, max_frame_bytes, m, &r) != e) return "evidence: result depends on asking for the reply";
+  if (e != frame_error::none) return nullptr;
+  if (!(m == plain)) return "evidence: asking for the reply changes the message";
+  tensor_reply direct;
+  if (decode_tensor_reply(m.reply, max_frame_bytes, direct) != frame_error::none || !(direct == r))
+    return "evidence: the reply handed back differs from decoding the nested frame";
+  return nullptr;
+}
+inline const char* check_matmul_task(std::span<const std::byte> in) {
+  return check_codec(in, codec<matmul_task>{message_type::matmul_task, decode_matmul_task, encode_matmul_task,
+                                            matmul_task_dirty, matmul_task_invariants});
+}
+inline const char* check_matmul_result(std::span<const std::byte> in) {
+  return check_codec(in, codec<matmul_result>{message_type::matmul_result, decode_matmul_result,
+                                              encode_matmul_result, matmul_result_dirty, matmul_result_invariants});
+}
+
 // ---- peek_type ---------------------------------------------------------------
 
 // peek_type looks at the header only: it names a type exactly when the magic,
@@ -350,6 +520,12 @@ inline constexpr decoder_check decoder_checks[] = {
     {"leave", check_leave},
     {"state_request", check_state_request},
     {"state_chunk", check_state_chunk},
+    {"transcript_commit", check_transcript_commit},
+    {"tensor_request", check_tensor_request},
+    {"tensor_reply", check_tensor_reply},
+    {"evidence", check_evidence},
+    {"matmul_task", check_matmul_task},
+    {"matmul_result", check_matmul_result},
     {"peek_type", check_peek_type},
 };
 

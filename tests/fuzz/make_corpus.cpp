@@ -1,5 +1,5 @@
 // Writes the seed corpus of the decoder fuzzer: valid frames of every message
-// type (gossip kinds, membership, state transfer) and frames that are wrong
+// type (gossip kinds, membership, state transfer, verify) and frames that are wrong
 // in one specific way each. Run by hand when the wire format changes (the
 // output is committed; the output directory is emptied of *.bin first, except
 // crash-* files):
@@ -7,8 +7,9 @@
 // Names say what a file is: DECODER-valid-* must decode with that decoder,
 // DECODER-invalid-* must be rejected by it and frame-invalid-* by every
 // decoder, DECODER being gossip, membership_join, membership_update,
-// heartbeat, heartbeat_ack, leave, state_request or state_chunk
-// (tests/protocols/test_fuzz_corpus.cpp checks all of it); crash-* files are
+// heartbeat, heartbeat_ack, leave, state_request, state_chunk,
+// transcript_commit, tensor_request, tensor_reply, evidence, matmul_task or
+// matmul_result (tests/protocols/test_fuzz_corpus.cpp checks all of it); crash-* files are
 // reproducers of fixed bugs, kept by hand.
 #include <cfloat>
 #include <cmath>
@@ -23,6 +24,7 @@
 #include "protocols/gossip_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
+#include "protocols/verify_messages.hpp"
 
 using namespace murmur;
 using bytes = std::vector<std::byte>;
@@ -433,6 +435,278 @@ void state_invalid() {
   write("state_chunk-invalid-request-payload", payload().u8(1).u32(3).u64(17).u32(0).u32(10).frame(ch));
 }
 
+// ---- verify ------------------------------------------------------------------
+// (Kept small: the fuzzer reads at most 4096 bytes of an input.)
+
+transcript_commit sample_commit(uint16_t layers) {
+  transcript_commit m;
+  m.prover = 4;
+  m.step = 321;
+  m.layers.resize(layers);
+  for (size_t l = 0; l < layers; ++l)
+    for (size_t t = 0; t < committed_count; ++t)
+      for (size_t i = 0; i < 32; ++i) m.layers[l].d[t][i] = static_cast<uint8_t>(l * 31 + t * 7 + i);
+  return m;
+}
+
+tensor_reply sample_reply(bool has_input, uint32_t batch = 2, uint32_t in = 3, uint32_t out = 2) {
+  tensor_reply m;
+  m.prover = 4;
+  m.step = 321;
+  m.layer = 1;
+  m.nonce = 0x0123456789abcdefULL;
+  m.batch = batch;
+  m.in = in;
+  m.out = out;
+  m.has_input = has_input;
+  for (uint32_t i = 0; i < batch; ++i) m.indices.push_back(10 * i + 3);
+  auto fill = [](std::vector<float>& v, size_t n, float base) {
+    for (size_t i = 0; i < n; ++i) v.push_back(base + 0.25f * static_cast<float>(i));
+  };
+  if (has_input) fill(m.input, size_t{batch} * in, -1.f);
+  fill(m.weight, size_t{out} * in, 0.5f);
+  fill(m.bias, out, -0.125f);
+  fill(m.output, size_t{batch} * out, 2.f);
+  fill(m.output_grad, size_t{batch} * out, -0.5f);
+  fill(m.weight_grad, size_t{out} * in, 0.75f);
+  fill(m.bias_grad, out, 1.5f);
+  return m;
+}
+
+evidence_msg sample_evidence(const tensor_reply& r) {
+  evidence_msg e;
+  e.accuser = 9;
+  e.prover = r.prover;
+  e.step = r.step;
+  e.layer = r.layer;
+  e.check = 2;
+  encode_tensor_reply(r, e.reply);
+  return e;
+}
+
+matmul_task sample_task(uint32_t m, uint32_t n, uint32_t k) {
+  matmul_task t;
+  t.requester = 6;
+  t.task = 4242;
+  t.m = m;
+  t.n = n;
+  t.k = k;
+  for (size_t i = 0; i < size_t{m} * k; ++i) t.a.push_back(0.5f * static_cast<float>(i) - 1.f);
+  for (size_t i = 0; i < size_t{k} * n; ++i) t.b.push_back(2.f - 0.25f * static_cast<float>(i));
+  return t;
+}
+
+matmul_result sample_result(uint32_t m, uint32_t n) {
+  matmul_result r;
+  r.worker = 8;
+  r.task = 4242;
+  r.m = m;
+  r.n = n;
+  for (size_t i = 0; i < size_t{m} * n; ++i) r.c.push_back(0.125f * static_cast<float>(i) - 0.5f);
+  return r;
+}
+
+void verify_valid() {
+  write("transcript_commit-valid-1-layer", encoded_with(encode_transcript_commit, sample_commit(1)));
+  auto c = sample_commit(3);
+  c.prover = UINT32_MAX;
+  c.step = UINT64_MAX;
+  write("transcript_commit-valid-3-layers-max-fields", encoded_with(encode_transcript_commit, c));
+  write("transcript_commit-valid-max-layers", encoded_with(encode_transcript_commit, sample_commit(max_commit_layers)));
+  write("tensor_request-valid-basic", encoded_with(encode_tensor_request, tensor_request{1, 4, 321, 0, 77}));
+  write("tensor_request-valid-max-fields",
+        encoded_with(encode_tensor_request,
+                     tensor_request{UINT32_MAX, UINT32_MAX, UINT64_MAX, max_commit_layers - 1, UINT64_MAX}));
+  write("tensor_reply-valid-with-input", encoded_with(encode_tensor_reply, sample_reply(true)));
+  write("tensor_reply-valid-no-input", encoded_with(encode_tensor_reply, sample_reply(false)));
+  {
+    auto r = sample_reply(true, 1, 1, 1);
+    r.layer = max_commit_layers - 1;
+    r.indices = {UINT32_MAX};
+    r.input = {FLT_MAX};
+    r.weight = {-FLT_MAX};
+    r.bias = {-0.f};
+    r.output = {FLT_TRUE_MIN};
+    r.output_grad = {-FLT_TRUE_MIN};
+    r.weight_grad = {FLT_MIN};
+    r.bias_grad = {0.f};
+    write("tensor_reply-valid-batch-1-extremes", encoded_with(encode_tensor_reply, r));
+  }
+  write("evidence-valid-basic", encoded_with(encode_evidence, sample_evidence(sample_reply(true))));
+  {
+    auto e = sample_evidence(sample_reply(false, 1, 2, 3));
+    e.check = UINT8_MAX;
+    e.accuser = UINT32_MAX;
+    write("evidence-valid-no-input-reply", encoded_with(encode_evidence, e));
+  }
+  write("matmul_task-valid-2x4x3", encoded_with(encode_matmul_task, sample_task(2, 4, 3)));
+  {
+    auto t = sample_task(1, 1, 1);
+    t.a = {FLT_MAX};
+    t.b = {-0.f};
+    write("matmul_task-valid-1x1x1-extremes", encoded_with(encode_matmul_task, t));
+  }
+  write("matmul_result-valid-3x2", encoded_with(encode_matmul_result, sample_result(3, 2)));
+  {
+    auto r = sample_result(1, 1);
+    r.c = {-FLT_TRUE_MIN};
+    r.worker = UINT32_MAX;
+    r.task = UINT64_MAX;
+    write("matmul_result-valid-1x1-extremes", encoded_with(encode_matmul_result, r));
+  }
+}
+
+void verify_invalid() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const uint32_t over = max_verify_dim + 1;
+  auto payload_of = [](const bytes& f) {
+    payload q;
+    q.b.assign(f.begin() + frame_header_bytes, f.end());
+    return q;
+  };
+  // Transcript commit: prover, step, layers, then layers x 7 digests.
+  const auto tc = message_type::transcript_commit;
+  auto commit = [](uint16_t layers, size_t digest_bytes) {
+    payload p = payload().u8(1).u32(4).u64(321).u16(layers);
+    for (size_t i = 0; i < digest_bytes; ++i) p.u8(static_cast<uint8_t>(i));
+    return p;
+  };
+  write("transcript_commit-invalid-empty-payload", payload().frame(tc));
+  write("transcript_commit-invalid-layers-0", commit(0, 0).frame(tc));
+  write("transcript_commit-invalid-layers-65", commit(max_commit_layers + 1, 224).frame(tc));
+  write("transcript_commit-invalid-layers-max", commit(UINT16_MAX, 224).frame(tc));
+  write("transcript_commit-invalid-layers-lies-high", commit(2, 224).frame(tc));
+  write("transcript_commit-invalid-short-digest", commit(1, 223).frame(tc));
+  write("transcript_commit-invalid-trailing-byte", commit(1, 225).frame(tc));
+  write("transcript_commit-invalid-bigendian-tag", [&] { payload p = commit(1, 224); p.b[0] = std::byte{0}; return p.frame(tc); }());
+  write("transcript_commit-invalid-short-fixed-fields", payload().u8(1).u32(4).u64(321).u8(1).frame(tc));
+
+  // Tensor request: verifier, prover, step, layer, nonce.
+  const auto rq = message_type::tensor_request;
+  auto request = [](uint16_t layer) { return payload().u8(1).u32(1).u32(4).u64(321).u16(layer).u64(77); };
+  write("tensor_request-invalid-layer-64", request(max_commit_layers).frame(rq));
+  write("tensor_request-invalid-layer-ffff", request(UINT16_MAX).frame(rq));
+  write("tensor_request-invalid-short", payload().u8(1).u32(1).u32(4).u64(321).u16(0).u32(77).frame(rq));
+  write("tensor_request-invalid-trailing-byte", request(0).u8(0).frame(rq));
+  write("tensor_request-invalid-bigendian-tag", payload().u8(0).u32(1).u32(4).u64(321).u16(0).u64(77).frame(rq));
+  write("tensor_request-invalid-empty-payload", payload().frame(rq));
+
+  // Tensor reply: header, then indices and the arrays the header sizes.
+  const auto rp = message_type::tensor_reply;
+  auto reply_head = [](uint16_t layer, uint32_t batch, uint32_t in, uint32_t out, uint8_t has) {
+    return payload().u8(1).u32(4).u64(321).u16(layer).u64(77).u32(batch).u32(in).u32(out).u8(has);
+  };
+  // A 1 x 1 x 1 reply's arrays: 1 index, [1 input], then 6 floats.
+  auto reply_1 = [&](uint16_t layer, uint8_t has, float bad = 1.f, size_t bad_at = 0) {
+    payload p = reply_head(layer, 1, 1, 1, has).u32(0);
+    const size_t floats = has == 1 ? 7 : 6;
+    for (size_t i = 0; i < floats; ++i) p.f32(i == bad_at ? bad : 0.5f);
+    return p;
+  };
+  write("tensor_reply-invalid-empty-payload", payload().frame(rp));
+  write("tensor_reply-invalid-short-fixed-fields", [&] { payload p = reply_head(0, 1, 1, 1, 0); p.b.pop_back(); return p.frame(rp); }());
+  write("tensor_reply-invalid-has_input-2", reply_1(0, 2).frame(rp));
+  write("tensor_reply-invalid-has_input-ff", reply_1(0, 0xff).frame(rp));
+  write("tensor_reply-invalid-layer-64", reply_1(max_commit_layers, 1).frame(rp));
+  write("tensor_reply-invalid-batch-0", reply_head(0, 0, 1, 1, 0).f32(1).f32(1).f32(1).f32(1).frame(rp));
+  write("tensor_reply-invalid-in-0", reply_head(0, 1, 0, 1, 0).u32(0).f32(1).f32(1).f32(1).f32(1).frame(rp));
+  write("tensor_reply-invalid-out-0", reply_head(0, 1, 1, 0, 1).u32(0).f32(1).frame(rp));
+  write("tensor_reply-invalid-batch-over-max", reply_head(0, over, 1, 1, 0).u32(0).f32(1).f32(1).frame(rp));
+  write("tensor_reply-invalid-dims-max-verify-dim-few-bytes",
+        reply_head(0, max_verify_dim, max_verify_dim, max_verify_dim, 1).u32(0).f32(1).frame(rp));
+  write("tensor_reply-invalid-dims-u32-max", reply_head(0, UINT32_MAX, UINT32_MAX, UINT32_MAX, 1).u32(0).f32(1).frame(rp));
+  write("tensor_reply-invalid-truncated-float", [&] { payload p = reply_1(0, 1); p.b.pop_back(); return p.frame(rp); }());
+  write("tensor_reply-invalid-missing-float", [&] { payload p = reply_1(0, 1); p.b.resize(p.b.size() - 4); return p.frame(rp); }());
+  write("tensor_reply-invalid-trailing-byte", reply_1(0, 1).u8(0).frame(rp));
+  write("tensor_reply-invalid-input-present-but-flag-0", [&] { payload p = reply_1(0, 1); p.b[reply_head(0, 1, 1, 1, 0).b.size() - 1] = std::byte{0}; return p.frame(rp); }());
+  write("tensor_reply-invalid-input-nan", reply_1(0, 1, nan, 0).frame(rp));
+  write("tensor_reply-invalid-weight-inf", reply_1(0, 1, inf, 1).frame(rp));
+  write("tensor_reply-invalid-bias_grad-minus-inf", reply_1(0, 0, -inf, 5).frame(rp));
+  write("tensor_reply-invalid-bigendian-tag", [&] { payload p = reply_1(0, 1); p.b[0] = std::byte{0}; return p.frame(rp); }());
+  write("tensor_reply-invalid-payload-in-tensor_request-frame",
+        payload_of(encoded_with(encode_tensor_reply, sample_reply(true))).frame(rq));
+
+  // Evidence: accuser, prover, step, layer, check, reply_bytes, nested reply frame.
+  const auto ev = message_type::evidence;
+  const tensor_reply good_reply = sample_reply(false, 1, 2, 1);
+  const bytes nested = encoded_with(encode_tensor_reply, good_reply);
+  auto evidence = [&](uint32_t prover, uint64_t step, uint16_t layer, const bytes& n, uint32_t len) {
+    payload p = payload().u8(1).u32(9).u32(prover).u64(step).u16(layer).u8(2).u32(len);
+    p.b.insert(p.b.end(), n.begin(), n.end());
+    return p.frame(ev);
+  };
+  const auto n32 = [](const bytes& b) { return static_cast<uint32_t>(b.size()); };
+  write("evidence-invalid-empty-payload", payload().frame(ev));
+  write("evidence-invalid-other-prover", evidence(5, 321, 1, nested, n32(nested)));
+  write("evidence-invalid-other-step", evidence(4, 322, 1, nested, n32(nested)));
+  write("evidence-invalid-other-layer", evidence(4, 321, 0, nested, n32(nested)));
+  write("evidence-invalid-reply_bytes-lies-high", evidence(4, 321, 1, nested, n32(nested) + 1));
+  write("evidence-invalid-reply_bytes-lies-low", evidence(4, 321, 1, nested, n32(nested) - 1));
+  write("evidence-invalid-reply_bytes-max", evidence(4, 321, 1, nested, UINT32_MAX));
+  write("evidence-invalid-no-reply", evidence(4, 321, 1, {}, 0));
+  {
+    bytes bad_crc = nested;
+    bad_crc.back() ^= std::byte{0x01};
+    write("evidence-invalid-nested-bad-checksum", evidence(4, 321, 1, bad_crc, n32(bad_crc)));
+    bytes truncated(nested.begin(), nested.end() - 1);
+    write("evidence-invalid-nested-truncated", evidence(4, 321, 1, truncated, n32(truncated)));
+    bytes trailing = nested;
+    trailing.push_back(std::byte{0});
+    write("evidence-invalid-nested-trailing-byte", evidence(4, 321, 1, trailing, n32(trailing)));
+    const bytes req = encoded_with(encode_tensor_request, tensor_request{9, 4, 321, 1, 77});
+    write("evidence-invalid-nested-tensor_request", evidence(4, 321, 1, req, n32(req)));
+    // A sound nested frame whose payload has a NaN (resealed, so only the payload is wrong).
+    bytes nan_reply = nested;
+    const float v = nan;
+    std::memcpy(nan_reply.data() + nan_reply.size() - 4, &v, 4);
+    payload q;
+    q.b.assign(nan_reply.begin() + frame_header_bytes, nan_reply.end());
+    const bytes sealed = q.frame(message_type::tensor_reply);
+    write("evidence-invalid-nested-nan", evidence(4, 321, 1, sealed, n32(sealed)));
+  }
+
+  // Matmul task: requester, task, m, n, k, then m x k A and k x n B.
+  const auto mt = message_type::matmul_task;
+  auto task = [](uint32_t m, uint32_t n, uint32_t k, size_t floats, float bad = 1.f, size_t bad_at = SIZE_MAX) {
+    payload p = payload().u8(1).u32(6).u64(4242).u32(m).u32(n).u32(k);
+    for (size_t i = 0; i < floats; ++i) p.f32(i == bad_at ? bad : 0.5f);
+    return p;
+  };
+  write("matmul_task-invalid-empty-payload", payload().frame(mt));
+  write("matmul_task-invalid-m-0", task(0, 2, 2, 4).frame(mt));
+  write("matmul_task-invalid-n-0", task(2, 0, 2, 4).frame(mt));
+  write("matmul_task-invalid-k-0", task(2, 2, 0, 0).frame(mt));
+  write("matmul_task-invalid-k-over-max", task(1, 1, over, 2).frame(mt));
+  write("matmul_task-invalid-dims-max-verify-dim-few-bytes", task(max_verify_dim, max_verify_dim, max_verify_dim, 2).frame(mt));
+  write("matmul_task-invalid-dims-u32-max", task(UINT32_MAX, UINT32_MAX, UINT32_MAX, 2).frame(mt));
+  write("matmul_task-invalid-b-short", task(2, 2, 2, 7).frame(mt));
+  write("matmul_task-invalid-trailing-float", task(2, 2, 2, 9).frame(mt));
+  write("matmul_task-invalid-trailing-byte", task(1, 1, 1, 2).u8(0).frame(mt));
+  write("matmul_task-invalid-a-nan", task(2, 2, 2, 8, nan, 1).frame(mt));
+  write("matmul_task-invalid-b-inf", task(2, 2, 2, 8, inf, 7).frame(mt));
+  write("matmul_task-invalid-bigendian-tag", [&] { payload p = task(1, 1, 1, 2); p.b[0] = std::byte{0}; return p.frame(mt); }());
+
+  // Matmul result: worker, task, m, n, then m x n C.
+  const auto mr = message_type::matmul_result;
+  auto result = [](uint32_t m, uint32_t n, size_t floats, float bad = 1.f, size_t bad_at = SIZE_MAX) {
+    payload p = payload().u8(1).u32(8).u64(4242).u32(m).u32(n);
+    for (size_t i = 0; i < floats; ++i) p.f32(i == bad_at ? bad : 0.5f);
+    return p;
+  };
+  write("matmul_result-invalid-empty-payload", payload().frame(mr));
+  write("matmul_result-invalid-m-0", result(0, 3, 0).frame(mr));
+  write("matmul_result-invalid-n-0", result(3, 0, 0).frame(mr));
+  write("matmul_result-invalid-n-over-max", result(1, over, 1).frame(mr));
+  write("matmul_result-invalid-product-overflows-u32", result(1u << 16, 1u << 16, 1).frame(mr));
+  write("matmul_result-invalid-dims-u32-max", result(UINT32_MAX, UINT32_MAX, 1).frame(mr));
+  write("matmul_result-invalid-c-short", result(2, 2, 3).frame(mr));
+  write("matmul_result-invalid-c-extra", result(2, 2, 5).frame(mr));
+  write("matmul_result-invalid-partial-float", result(1, 1, 1).u8(0).frame(mr));
+  write("matmul_result-invalid-c-minus-inf", result(2, 2, 4, -inf, 3).frame(mr));
+  write("matmul_result-invalid-c-nan", result(1, 1, 1, nan, 0).frame(mr));
+  write("matmul_result-invalid-task-payload", task(1, 1, 1, 2).frame(mr));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -454,5 +728,7 @@ int main(int argc, char** argv) {
   membership_invalid();
   state_valid();
   state_invalid();
+  verify_valid();
+  verify_invalid();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }

@@ -6,7 +6,8 @@
 // rejects (undecodable, or unknown_type for another message type),
 // frame-invalid-* by every decoder (DECODER: gossip, membership_join,
 // membership_update, heartbeat, heartbeat_ack, leave, state_request,
-// state_chunk); crash-* files only have to hold the invariants.
+// state_chunk, transcript_commit, tensor_request, tensor_reply, evidence,
+// matmul_task, matmul_result); crash-* files only have to hold the invariants.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <filesystem>
@@ -66,6 +67,12 @@ std::vector<named_decoder> named_decoders() {
       {"leave", [](std::span<const std::byte> b) { return decode_with(decode_leave, b); }},
       {"state_request", [](std::span<const std::byte> b) { return decode_with(decode_state_request, b); }},
       {"state_chunk", [](std::span<const std::byte> b) { return decode_with(decode_state_chunk, b); }},
+      {"transcript_commit", [](std::span<const std::byte> b) { return decode_with(decode_transcript_commit, b); }},
+      {"tensor_request", [](std::span<const std::byte> b) { return decode_with(decode_tensor_request, b); }},
+      {"tensor_reply", [](std::span<const std::byte> b) { return decode_with(decode_tensor_reply, b); }},
+      {"evidence", [](std::span<const std::byte> b) { return decode_with(fuzz::decode_evidence_only, b); }},
+      {"matmul_task", [](std::span<const std::byte> b) { return decode_with(decode_matmul_task, b); }},
+      {"matmul_result", [](std::span<const std::byte> b) { return decode_with(decode_matmul_result, b); }},
   };
 }
 
