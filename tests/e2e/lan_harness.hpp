@@ -21,21 +21,21 @@ namespace murmur_e2e {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
+inline std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
 
-double json_number(const std::string& json, const std::string& key) {
+inline double json_number(const std::string& json, const std::string& key) {
   auto p = json.find("\"" + key + "\":");
   if (p == std::string::npos) return -1;
   return std::stod(json.substr(p + key.size() + 3));
 }
 
 // A free TCP port on 127.0.0.1 (the kernel picks; we release it at once).
-int free_port() {
+inline int free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -50,7 +50,7 @@ int free_port() {
 
 // Runs `[wrapper...] murmur ARGS...` with output to log; returns its pid
 // (a wrapper such as `ip netns exec NS` execs murmur in its place).
-pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
+inline pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
                    const std::vector<std::string>& wrapper = {}) {
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -72,7 +72,7 @@ pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
 }
 
 // Waits for pid until the deadline; kills it (and reports -1) past it.
-int wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+inline int wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
@@ -126,13 +126,13 @@ struct lan {
   std::string log(int i) const { return slurp(dir / ("peer" + std::to_string(i) + ".log")); }
 };
 
-int64_t unix_ms() {
+inline int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 // The first time (unix ms) at or after `after` when `log` reports exactly `live`.
-int64_t first_seen(const std::string& log, const std::string& live, int64_t after) {
+inline int64_t first_seen(const std::string& log, const std::string& live, int64_t after) {
   std::istringstream in(log);
   for (std::string line; std::getline(in, line);) {
     if (line.find("sees live peers [" + live + "]") == std::string::npos) continue;
