@@ -83,6 +83,7 @@ void rank_detector::check(std::span<const float> self_estimate, std::span<const 
   rank_.resize(n);
   sum_e_.assign(n, 0.0);
   sum_e2_.assign(n, 0.0);
+  sum_a_.assign(n, 0.0);
   const double mid = 0.5 * static_cast<double>(n + 1), half = 0.5 * static_cast<double>(n - 1);
   size_t informative = 0;
   for (size_t c = 0; c < m; ++c) {
@@ -91,6 +92,13 @@ void rank_detector::check(std::span<const float> self_estimate, std::span<const 
     for (size_t j = 1; j < n && all_equal; ++j) all_equal = change_[j * m + c] == first;
     if (all_equal) continue;
     ++informative;
+    // The direction most members moved in: the sign of the sum of their signs.
+    int votes = 0;
+    for (size_t j = 0; j < n; ++j) {
+      const float v = change_[j * m + c];
+      votes += (v > 0) - (v < 0);
+    }
+    const double direction = (votes > 0) - (votes < 0);
     for (size_t j = 0; j < n; ++j) {
       const float v = change_[j * m + c];
       size_t less = 0, equal = 0;
@@ -103,23 +111,26 @@ void rank_detector::check(std::span<const float> self_estimate, std::span<const 
       const double e = (static_cast<double>(less) + 0.5 * static_cast<double>(equal + 1) - mid) / half;
       sum_e_[j] += e;
       sum_e2_[j] += e * e;
+      sum_a_[j] += e * direction;
     }
   }
   if (informative < 64) return;
   const double inv = 1.0 / static_cast<double>(informative);
-  for (size_t j = 0; j < n; ++j) features_.push_back({members_[j], sum_e_[j] * inv, std::sqrt(sum_e2_[j] * inv), false});
+  for (size_t j = 0; j < n; ++j)
+    features_.push_back({members_[j], sum_e_[j] * inv, std::sqrt(sum_e2_[j] * inv), sum_a_[j] * inv, false});
   const rank_features& self = features_[0];
-  // The centre: the median of each feature over all members, ourselves included.
-  for (size_t j = 0; j < n; ++j) rank_[j] = features_[j].u;
-  std::nth_element(rank_.begin(), rank_.begin() + static_cast<std::ptrdiff_t>(n / 2), rank_.begin() + static_cast<std::ptrdiff_t>(n));
-  const double centre_u = rank_[n / 2];
-  for (size_t j = 0; j < n; ++j) rank_[j] = features_[j].v;
-  std::nth_element(rank_.begin(), rank_.begin() + static_cast<std::ptrdiff_t>(n / 2), rank_.begin() + static_cast<std::ptrdiff_t>(n));
-  const double centre_v = rank_[n / 2];
+  // The centre: the (upper) median of each feature over all members, ourselves included.
+  auto centre = [&](double rank_features::*feature) {
+    for (size_t j = 0; j < n; ++j) rank_[j] = features_[j].*feature;
+    auto mid = rank_.begin() + static_cast<std::ptrdiff_t>(n / 2);
+    std::nth_element(rank_.begin(), mid, rank_.begin() + static_cast<std::ptrdiff_t>(n));
+    return *mid;
+  };
+  const double cu = centre(&rank_features::u), cv = centre(&rank_features::v), ca = centre(&rank_features::a);
   for (size_t j = 1; j < n; ++j) {
     auto& f = features_[j];
-    const double from_self = std::max(std::fabs(f.u - self.u), std::fabs(f.v - self.v));
-    const double from_centre = std::max(std::fabs(f.u - centre_u), std::fabs(f.v - centre_v));
+    const double from_self = std::max({std::fabs(f.u - self.u), std::fabs(f.v - self.v), std::fabs(f.a - self.a)});
+    const double from_centre = std::max({std::fabs(f.u - cu), std::fabs(f.v - cv), std::fabs(f.a - ca)});
     f.flagged = from_self > s_.threshold && from_centre > s_.threshold;
     uint64_t& streak = streak_of(f.peer);
     streak = f.flagged ? streak + 1 : 0;

@@ -9,12 +9,15 @@
 //      and are skipped (the grid compressor makes many).
 //   2. Per member j, over the K informative coordinates, with
 //      e_jk = (R_jk - (n+1)/2) / ((n-1)/2) in [-1, 1]:
-//        u_j = mean_k e_jk            (a consistent shift: mean shift, label flip)
-//        v_j = sqrt(mean_k e_jk^2)    (extreme ranks: Gaussian, sign flip, zero gradient)
+//        u_j = mean_k e_jk            (a consistent shift: mean shift)
+//        v_j = sqrt(mean_k e_jk^2)    (extreme ranks: Gaussian)
+//        a_j = mean_k e_jk * d_k      (against the group: sign flip, zero
+//                                      gradient, label flip), d_k = the sign
+//                                      of the sum of the members' signs at k
 //   3. Neighbour j is flagged when it is far both from us and from the
 //      centre c (the per-feature median over all n members, us included):
-//        max(|u_j - u_self|, |v_j - v_self|) > theta  and
-//        max(|u_j - u_c|,    |v_j - v_c|)    > theta,  theta = detect.threshold.
+//        max over the features f of |f_j - f_self| > theta  and
+//        max over the features f of |f_j - f_c|    > theta,  theta = detect.threshold.
 //      Honest members are exchangeable, so their features differ only by
 //      sampling noise, O(1/sqrt(K)). Requiring both distances keeps the rule
 //      conservative: our own features carry a systematic offset (our estimate
@@ -37,7 +40,7 @@ namespace murmur {
 
 struct rank_features {
   uint32_t peer = 0;
-  double u = 0, v = 0;
+  double u = 0, v = 0, a = 0;
   bool flagged = false;
 };
 
@@ -67,7 +70,7 @@ class rank_detector {
   // Scratch for a check.
   std::vector<float> change_;                 // row per member
   std::vector<uint32_t> members_;             // ids, ours first
-  std::vector<double> rank_, sum_e_, sum_e2_;
+  std::vector<double> rank_, sum_e_, sum_e2_, sum_a_;
   std::vector<rank_features> features_;
   std::vector<uint32_t> streak_ids_;          // consecutive flags per neighbour id
   std::vector<uint64_t> streak_;

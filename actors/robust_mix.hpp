@@ -30,6 +30,7 @@ class robust_mix {
   std::span<const float> aggregate(std::span<const float* const> members);
 
  private:
+  static constexpr size_t kBlock = 256;  // coordinates sorted together
   robust_settings s_;
   size_t dim_;
   std::vector<float> agg_, column_;
