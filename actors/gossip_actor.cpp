@@ -35,7 +35,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
   st.transport = std::move(transport);
   st.gossip = std::make_unique<gossip_state>(
       s.id, s.neighbours, s.gossip,
-      std::span<const float>(st.model->params(), static_cast<size_t>(st.model->param_count())));
+      std::span<const float>(st.model->params(), static_cast<size_t>(st.model->param_count())), s.attack);
   return {
       [self](mix_atom) -> bool {
         auto& st = self->state;

@@ -1,6 +1,7 @@
 #include "actors/gossip_state.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 
@@ -26,7 +27,7 @@ uint64_t gossip_counters::rejected_total() const {
 }
 
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
-                           std::span<const float> x0)
+                           std::span<const float> x0, const attack_settings& attack)
     : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
@@ -42,6 +43,21 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     // every public estimate starts equal to x0.
     self_hat_.assign(x0.begin(), x0.end());
     nbr_hat_.assign(neighbours_.size(), self_hat_);
+    if (s_.robust.rule != robust_rule::none) {
+      robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
+      mix_members_.reserve(neighbours_.size() + 1);
+    }
+    if (is_update_attack(attack.kind)) {
+      // An attacker has no use for detection: it keeps its honest estimate
+      // aside, for mixing and to know what an honest update looks like.
+      attack_ = std::make_unique<update_attack>(attack, x0, neighbours_);
+      for (uint32_t id : neighbours_) colluder_.push_back(attack_->colludes_with(id));
+      honest_hat_ = self_hat_;
+      honest_prev_ = self_hat_;
+      honest_update_.assign(dim_, 0.f);
+    } else if (s_.detect.enabled) {
+      detector_ = std::make_unique<rank_detector>(s_.detect, self_, dim_);
+    }
   }
 }
 
@@ -59,7 +75,14 @@ bool gossip_state::quarantine(uint32_t peer, quarantine_cause cause) {
   if (peer == self_ || is_quarantined(peer)) return false;
   quarantined_.insert(std::lower_bound(quarantined_.begin(), quarantined_.end(), peer), peer);
   counters_.quarantines.push_back({peer, last_step_, cause});
-  if (neighbour_slot(peer) >= 0) set_neighbours(neighbours_, incarnation_);  // filters it out
+  if (neighbour_slot(peer) >= 0) {
+    // The remaining neighbours' copies of us stay exact, so no full publish
+    // is needed; one would also replace our grid values by exact ones and
+    // make our next update look unlike anyone's to their detectors.
+    const bool full = force_full_;
+    set_neighbours(neighbours_, incarnation_);  // filters it out
+    force_full_ = full;
+  }
   return true;
 }
 
@@ -91,6 +114,12 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   last_round_ = std::move(last);
   incarnation_ = std::move(inc);
   heard_at_ = std::move(heard);
+  if (attack_) {
+    attack_->reset_neighbours(neighbours_);
+    colluder_.clear();
+    for (uint32_t id : neighbours_) colluder_.push_back(attack_->colludes_with(id));
+  }
+  if (robust_) mix_members_.reserve(neighbours_.size() + 1);
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
@@ -111,12 +140,29 @@ void gossip_state::mix(std::span<float> x) {
   if (neighbours_.empty() || in_flight_ > 0) return;
   const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
   float* xp = x.data();
-  const float* sh = self_hat_.data();
-  // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
+  const float* sh = attack_ ? honest_hat_.data() : self_hat_.data();
   // Rounds are counted from 1, so heard_at_ == 0 means never heard.
   const uint64_t now = counters_.rounds + 1;
+  if (robust_) {
+    // x += gamma * (agg - x_hat_self) over ourselves and the fresh neighbours.
+    mix_members_.assign(1, sh);
+    for (size_t j = 0; j < nbr_hat_.size(); ++j) {
+      if (!colluder_.empty() && colluder_[j]) continue;
+      if (heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness))
+        mix_members_.push_back(nbr_hat_[j].data());
+      else
+        ++counters_.stale_skips;
+    }
+    if (mix_members_.size() == 1) return;
+    const float* agg = robust_->aggregate(mix_members_).data();
+    const float g = static_cast<float>(s_.gamma);
+    for (size_t k = 0; k < dim_; ++k) xp[k] += g * (agg[k] - sh[k]);
+    return;
+  }
+  // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
   float active = 0.f;
   for (size_t j = 0; j < nbr_hat_.size(); ++j) {
+    if (!colluder_.empty() && colluder_[j]) continue;  // an attacker ignores its accomplices
     bool fresh = heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness);
     if (!fresh) {
       ++counters_.stale_skips;
@@ -133,6 +179,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   ++counters_.rounds;
   last_step_ = step;
+  if (detector_) detect();
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   const float tau = static_cast<float>(s_.threshold);
@@ -156,51 +203,23 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
       }
     }
     out_msg_.kind = update_kind::sparse_add;
-  } else if (force_full_) {
-    std::copy(x.begin(), x.end(), self_hat_.begin());
-    out_msg_.kind = update_kind::dense_set;
-    out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
   } else {
-    if (s_.trigger > 0) {
-      double n2 = 0;
-      for (size_t k = 0; k < dim_; ++k) {
-        double r = static_cast<double>(x[k]) - self_hat_[k];
-        n2 += r * r;
-      }
-      if (n2 < s_.trigger) { ++counters_.silent_rounds; return {}; }
+    std::span<const float> pub = x;
+    if (attack_) {
+      // What we would publish honestly (the frame is discarded), the update
+      // that makes, then the poisoned point to publish instead.
+      compress(x, honest_hat_);
+      for (size_t k = 0; k < dim_; ++k) honest_update_[k] = honest_hat_[k] - honest_prev_[k];
+      std::copy(honest_hat_.begin(), honest_hat_.end(), honest_prev_.begin());
+      pub = attack_->poison(honest_update_, step);
+      out_msg_.indices.clear();
+      out_msg_.values.clear();
+      out_msg_.grid.clear();
+      out_msg_.scale = 0;
     }
-    if (s_.grid && tau > 0.f) {
-      // Publish on a tau-grid every peer shares: peers that agree publish
-      // the same value and fall silent, and a value is a small integer.
-      const float near = 0.75f * tau, limit = 1e9f;
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - self_hat_[k]) < near) continue;
-        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
-        float v = q * tau;
-        if (v == self_hat_[k]) continue;
-        self_hat_[k] = v;
-        out_msg_.indices.push_back(static_cast<uint32_t>(k));
-        out_msg_.grid.push_back(static_cast<int32_t>(q));
-        out_msg_.values.push_back(v);
-      }
-      out_msg_.kind = update_kind::grid_set;
-      out_msg_.scale = tau;
-    } else {
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - self_hat_[k]) >= tau) {
-          self_hat_[k] = x[k];
-          out_msg_.indices.push_back(static_cast<uint32_t>(k));
-        }
-      }
-      if (5 * out_msg_.indices.size() > 4 * dim_) {
-        // Dense coding is cheaper once more than ~4/5 of the coordinates move.
-        out_msg_.kind = update_kind::dense_set;
-        out_msg_.indices.clear();
-        out_msg_.values.assign(self_hat_.begin(), self_hat_.end());
-      } else {
-        out_msg_.kind = update_kind::sparse_set;
-        for (uint32_t k : out_msg_.indices) out_msg_.values.push_back(self_hat_[k]);
-      }
+    if (!compress(pub, self_hat_)) {
+      ++counters_.silent_rounds;
+      return {};
     }
   }
   if (out_msg_.values.empty() && ++silent_streak_ < s_.keepalive_rounds) {
@@ -219,6 +238,69 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   in_flight_ += neighbours_.size();
   counters_.bytes_sent += out_frame_.size() * neighbours_.size();
   return out_frame_;
+}
+
+// The compressor: moves `hat` (the public estimate) toward x and fills
+// out_msg_ with what changed. False when the trigger holds the round back.
+bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
+  const float tau = static_cast<float>(s_.threshold);
+  if (force_full_) {
+    std::copy(x.begin(), x.end(), hat.begin());
+    out_msg_.kind = update_kind::dense_set;
+    out_msg_.values.assign(hat.begin(), hat.end());
+  } else {
+    if (s_.trigger > 0) {
+      double n2 = 0;
+      for (size_t k = 0; k < dim_; ++k) {
+        double r = static_cast<double>(x[k]) - hat[k];
+        n2 += r * r;
+      }
+      if (n2 < s_.trigger) return false;
+    }
+    if (s_.grid && tau > 0.f) {
+      // Publish on a tau-grid every peer shares: peers that agree publish
+      // the same value and fall silent, and a value is a small integer.
+      const float near = 0.75f * tau, limit = 1e9f;
+      for (size_t k = 0; k < dim_; ++k) {
+        if (std::fabs(x[k] - hat[k]) < near) continue;
+        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+        float v = q * tau;
+        if (v == hat[k]) continue;
+        hat[k] = v;
+        out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        out_msg_.grid.push_back(static_cast<int32_t>(q));
+        out_msg_.values.push_back(v);
+      }
+      out_msg_.kind = update_kind::grid_set;
+      out_msg_.scale = tau;
+    } else {
+      for (size_t k = 0; k < dim_; ++k) {
+        if (std::fabs(x[k] - hat[k]) >= tau) {
+          hat[k] = x[k];
+          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        }
+      }
+      if (5 * out_msg_.indices.size() > 4 * dim_) {
+        // Dense coding is cheaper once more than ~4/5 of the coordinates move.
+        out_msg_.kind = update_kind::dense_set;
+        out_msg_.indices.clear();
+        out_msg_.values.assign(hat.begin(), hat.end());
+      } else {
+        out_msg_.kind = update_kind::sparse_set;
+        for (uint32_t k : out_msg_.indices) out_msg_.values.push_back(hat[k]);
+      }
+    }
+  }
+  return true;
+}
+
+void gossip_state::detect() {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto flagged = detector_->on_round(self_hat_, neighbours_, nbr_hat_, last_round_);
+  flagged_.assign(flagged.begin(), flagged.end());
+  counters_.detect_ns += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  for (uint32_t peer : flagged_) quarantine(peer, quarantine_cause::statistical);
 }
 
 bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why) {
@@ -242,6 +324,7 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   last = in_msg_.round;
   heard_at_[static_cast<size_t>(slot)] = counters_.rounds + 1;
   if (why) *why = static_cast<reject_reason>(frame_error::none);
+  if (attack_) attack_->observe(static_cast<size_t>(slot), nbr_hat_[static_cast<size_t>(slot)], in_msg_);
   switch (in_msg_.kind) {
     case update_kind::dense_set:
       std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());

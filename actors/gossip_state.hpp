@@ -17,14 +17,26 @@
 //   receive(frame): validated completely before any state changes; a rejected
 //               frame leaves the state byte-identical and is counted by reason.
 // Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
+//
+// Byzantine settings (non-delta modes):
+//   gossip.robust != none: mix moves x by gamma * (agg - x_hat_self), agg a
+//               robust aggregate of x_hat_self and the fresh x_hat_j (robust_mix.hpp).
+//   detect.enabled: every round, publish feeds the public estimates to a
+//               rank_detector, which may quarantine neighbours (cause statistical).
+//   an update attack: publish sends a poisoned estimate (update_attack.hpp);
+//               mix and detection use the honest estimate the peer keeps aside.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "actors/peer_settings.hpp"
+#include "actors/rank_detector.hpp"
+#include "actors/robust_mix.hpp"
+#include "actors/update_attack.hpp"
 #include "protocols/gossip_messages.hpp"
 
 namespace murmur {
@@ -56,13 +68,14 @@ struct gossip_counters {
   uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0, stale_skips = 0;
   std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
   std::vector<quarantine_record> quarantines;  // in the order they happened
+  uint64_t detect_ns = 0;  // wall-clock time spent in detection (never in metrics.jsonl)
   uint64_t rejected_total() const;
 };
 
 class gossip_state {
  public:
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
-               std::span<const float> x0);
+               std::span<const float> x0, const attack_settings& attack = {});
 
   void mix(std::span<float> x);
   // Returns the frame to send to every neighbour, or an empty span if silent
@@ -114,7 +127,17 @@ class gossip_state {
   gossip_update out_msg_, in_msg_;
   std::vector<std::byte> out_frame_;
   gossip_counters counters_;
+  // Byzantine settings; null / empty when off.
+  std::unique_ptr<robust_mix> robust_;
+  std::vector<const float*> mix_members_;
+  std::unique_ptr<rank_detector> detector_;
+  std::vector<uint32_t> flagged_;
+  std::unique_ptr<update_attack> attack_;
+  std::vector<float> honest_hat_, honest_prev_, honest_update_;  // an attacker's honest estimate
+  std::vector<uint8_t> colluder_;  // an attacker's: per neighbour slot, a fellow attacker
   int neighbour_slot(uint32_t peer) const;
+  bool compress(std::span<const float> x, std::vector<float>& hat);
+  void detect();
 };
 
 }  // namespace murmur

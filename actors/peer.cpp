@@ -8,7 +8,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         const peer_verification* v) {
   peer_handles h;
   auto data = train;
-  h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test));
+  h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
   h.gossip = spawn_gossip(sys, s, h.train->model(), transport);
   if (v) {
     auto& model = *h.train->model();

@@ -9,6 +9,26 @@ namespace murmur {
 
 enum class gossip_mode : uint8_t { threshold, dense, local_sgd, delta };
 
+// How a peer combines its own public estimate with its neighbours' when it
+// mixes (actors/robust_mix.hpp): the plain mean, or a Byzantine-robust rule.
+enum class robust_rule : uint8_t { none, median, trimmed_mean, krum, centered_clip };
+
+struct robust_settings {
+  robust_rule rule = robust_rule::none;
+  double trim = 0.2;         // trimmed mean: drop floor(trim*n) at each end; krum: f = floor(trim*n)
+  double clip_radius = 0.0;  // centered clipping, L2; 0 = the median distance to the neighbours
+};
+
+// Ranking-based detection of poisoned updates (actors/rank_detector.hpp).
+struct detect_settings {
+  bool enabled = false;
+  uint64_t window = 10;      // rounds between two checks; updates are changes over the window
+  double threshold = 0.2;    // flag when a feature is this far beyond every honest-looking one
+  uint64_t patience = 3;     // consecutive flagged checks before quarantine
+  uint64_t coords = 8192;    // coordinates sampled for ranking; 0 = all
+  uint64_t seed = 0;         // which coordinates
+};
+
 struct gossip_settings {
   gossip_mode mode = gossip_mode::threshold;
   double threshold = 1e-3;   // tau; 0 sends every coordinate
@@ -21,6 +41,39 @@ struct gossip_settings {
   uint64_t max_staleness = 100;
   uint64_t keepalive_rounds = 10;
   size_t max_frame_bytes = 64u << 20;
+  robust_settings robust;
+  detect_settings detect;
+};
+
+// What a peer attacks with, if anything (none for honest peers). The update
+// attacks forge what the peer publishes (actors/update_attack.hpp); label
+// flip trains on y -> classes-1-y; the compute cheats (skip_product ..
+// replay) are carried out by the verification code.
+enum class attack_kind : uint8_t {
+  none,
+  gaussian, zero_gradient, mean_shift, sign_flip,  // forged updates
+  label_flip,                                      // poisoned data
+  skip_product, perturb, half_batch, replay,       // compute cheats
+};
+inline bool is_update_attack(attack_kind k) {
+  return k == attack_kind::gaussian || k == attack_kind::zero_gradient || k == attack_kind::mean_shift ||
+         k == attack_kind::sign_flip;
+}
+
+struct attack_settings {
+  attack_kind kind = attack_kind::none;
+  double scale = 0.0;       // 0 = the attack's own default (see update_attack.hpp)
+  double noise = 0.1;       // own noise, relative to the honest spread, so attackers differ
+  double eps = 1e-3;        // size of the perturb cheat
+  uint64_t start_step = 0;  // first step the attack acts at
+  uint64_t every = 1;       // then acts every this many steps
+  uint64_t seed = 0;        // the attacker's own random stream
+  // The other attackers (they collude): their updates are not taken for
+  // honest ones, and an attacker does not mix with their forged estimates.
+  std::vector<uint32_t> colluders;
+  bool acts_at(uint64_t step) const {
+    return kind != attack_kind::none && step >= start_step && (step - start_step) % (every ? every : 1) == 0;
+  }
 };
 
 struct train_settings {
@@ -43,6 +96,7 @@ struct peer_settings {
   std::string model;                 // model spec for build_model
   gossip_settings gossip;
   train_settings train;
+  attack_settings attack;            // kind none for honest peers
 };
 
 }  // namespace murmur

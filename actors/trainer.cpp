@@ -10,8 +10,8 @@ namespace murmur {
 
 trainer::trainer(const train_settings& s, const std::string& model_spec,
                  std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
-                 std::shared_ptr<const Dataset> test)
-    : s_(s), train_(std::move(train)), test_(std::move(test)),
+                 std::shared_ptr<const Dataset> test, const attack_settings& attack)
+    : s_(s), attack_(attack), train_(std::move(train)), test_(std::move(test)),
       batches_(*train_, std::move(shard), s.batch, s.data_seed) {
   model_ = std::shared_ptr<Sequential>(
       build_model(model_spec, train_->sample_shape(), train_->num_classes).release());
@@ -45,6 +45,8 @@ float trainer::step() {
   const bool cheating = cheat_.active(steps_ + 1);
   BatchIterator& batches = cheating && replay_batches_ ? *replay_batches_ : batches_;
   batches.next(x_, y_);
+  if (attack_.kind == attack_kind::label_flip && attack_.acts_at(steps_ + 1))
+    for (auto& y : y_) y = static_cast<int32_t>(train_->num_classes) - 1 - y;
   const Tensor& logits = model_->forward(x_);
   float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
   model_->backward(dlogits_);

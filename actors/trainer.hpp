@@ -22,9 +22,10 @@ struct eval_report {
 
 class trainer {
  public:
+  // attack.kind label_flip: the steps it acts at train on y -> classes-1-y.
   trainer(const train_settings& s, const std::string& model_spec,
           std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
-          std::shared_ptr<const Dataset> test);
+          std::shared_ptr<const Dataset> test, const attack_settings& attack = {});
   float step();               // one local optimizer step on the next batch
   eval_report evaluate();     // on the whole test set; resets the train-loss mean
   double learning_rate() const;
@@ -48,6 +49,7 @@ class trainer {
 
  private:
   train_settings s_;
+  attack_settings attack_;
   std::shared_ptr<const Dataset> train_, test_;
   std::shared_ptr<Sequential> model_;
   std::unique_ptr<Optimizer> opt_;

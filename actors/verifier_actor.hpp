@@ -35,7 +35,7 @@ using offload_atom = caf::atom_constant<caf::atom("offload")>;
 struct verifier_settings {
   double rate = 0.05;          // probability of challenging one step of one neighbour
   int rounds = 8;              // Freivalds rounds per product
-  size_t keep_commits = 64;    // commitments kept per prover (for late evidence)
+  size_t keep_commits = 4096;  // commitments kept per prover (for late evidence)
   uint64_t seed = 0;
   size_t max_frame_bytes = 64u << 20;
   double matmul_cheat_eps = 0; // a worker that cheats on offloaded products (tests, attackers)

@@ -68,7 +68,8 @@ bool plot_peers(const std::string& dir, int peers, std::string* note) {
   return run_gnuplot(script, note);
 }
 
-bool plot_sweep(const std::string& dir, const std::string& key, std::string* note) {
+bool plot_sweep(const std::string& dir, const std::string& key, std::string* note, size_t key_columns) {
+  const size_t acc = key_columns + 1, bytes = key_columns + 2;
   const std::string script = dir + "/sweep.gp";
   std::ofstream gp(script);
   gp << "set terminal png size 800,500 noenhanced\n"
@@ -76,8 +77,8 @@ bool plot_sweep(const std::string& dir, const std::string& key, std::string* not
      << "set datafile separator ','\nset grid\nset logscale x\n"
      << "set title 'sweep of " << key << ": accuracy against bytes'\n"
      << "set xlabel 'bytes sent, all peers'\nset ylabel 'final mean test accuracy'\n"
-     << "plot '" << dir << "/sweep.csv' every ::1 using 3:2 with linespoints notitle, "
-     << "'' every ::1 using 3:2:1 with labels offset 1,1 notitle\n";
+     << "plot '" << dir << "/sweep.csv' every ::1 using " << bytes << ':' << acc << " with linespoints notitle, "
+     << "'' every ::1 using " << bytes << ':' << acc << ":1 with labels offset 1,1 notitle\n";
   gp.close();
   return run_gnuplot(script, note);
 }

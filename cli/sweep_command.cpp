@@ -4,20 +4,48 @@
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
+#include "cli/sweep_table.hpp"
 #include "sim/config_schema.hpp"
 #include "sim/simulation.hpp"
 
 namespace murmur {
 
+namespace {
+
+struct swept_key {
+  std::string key;
+  std::vector<std::string> values;
+};
+
+swept_key parse_param(const std::string& param) {
+  auto eq = param.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == param.size())
+    throw UsageError("--param needs KEY=V1,V2,... (got '" + param + "')");
+  swept_key s{param.substr(0, eq), {}};
+  for (size_t p = eq + 1;;) {
+    size_t q = param.find(',', p);
+    s.values.push_back(param.substr(p, q == std::string::npos ? std::string::npos : q - p));
+    if (q == std::string::npos) break;
+    p = q + 1;
+  }
+  return s;
+}
+
+}  // namespace
+
+// Several --param give their Cartesian product, the first key varying
+// slowest. Clean runs (attack.kind = none) go first so that every attacked
+// run's row can show its accuracy against the clean one.
 int sweep_command(const std::vector<std::string>& a) {
-  std::string config, param, out;
+  std::string config, out;
+  std::vector<swept_key> params;
   std::vector<std::string> overrides;
   for (size_t i = 0; i < a.size(); ++i) {
     auto value = [&](const char* flag) {
       if (i + 1 >= a.size()) throw UsageError(std::string(flag) + " needs a value");
       return a[++i];
     };
-    if (a[i] == "--param") param = value("--param");
+    if (a[i] == "--param") params.push_back(parse_param(value("--param")));
     else if (a[i] == "--set") overrides.push_back(value("--set"));
     else if (a[i] == "--out") out = value("--out");
     else if (!a[i].empty() && a[i][0] == '-') throw UsageError("unknown option '" + a[i] + "'");
@@ -25,44 +53,68 @@ int sweep_command(const std::vector<std::string>& a) {
     else throw UsageError("unexpected argument '" + a[i] + "'");
   }
   if (config.empty()) throw UsageError("missing <config.toml>");
-  auto eq = param.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == param.size())
-    throw UsageError("--param needs KEY=V1,V2,... (got '" + param + "')");
-  const std::string key = param.substr(0, eq);
-  std::vector<std::string> values;
-  for (size_t p = eq + 1;;) {
-    size_t q = param.find(',', p);
-    values.push_back(param.substr(p, q == std::string::npos ? std::string::npos : q - p));
-    if (q == std::string::npos) break;
-    p = q + 1;
+  if (params.empty()) throw UsageError("--param needs KEY=V1,V2,... (got '')");
+  std::vector<std::string> keys;
+  for (const auto& p : params) keys.push_back(p.key);
+  // The Cartesian product, in table order.
+  std::vector<std::vector<std::string>> combos{{}};
+  for (const auto& p : params) {
+    std::vector<std::vector<std::string>> next;
+    for (const auto& c : combos)
+      for (const auto& v : p.values) {
+        next.push_back(c);
+        next.back().push_back(v);
+      }
+    combos = std::move(next);
   }
   if (out.empty()) out = "runs/" + std::filesystem::path(config).stem().string() + "-sweep";
-  // Validate every value before the first (long) run starts.
+  // Validate every run before the first (long) one starts.
   std::vector<RunConfig> runs;
-  for (const auto& v : values) {
+  std::vector<std::string> names;
+  for (const auto& c : combos) {
     auto ov = overrides;
-    ov.push_back(key + "=" + v);
+    std::string name;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      ov.push_back(keys[k] + "=" + c[k]);
+      name += (k ? "," : "") + keys[k] + "=" + c[k];
+    }
     runs.push_back(load_config(config, ov));
+    names.push_back(name);
   }
+  std::vector<size_t> order;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].attack_kind == "none") order.push_back(i);
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].attack_kind != "none") order.push_back(i);
+
   std::filesystem::create_directories(out);
   std::ofstream csv(out + "/sweep.csv");
-  csv << key << ",final_test_accuracy,bytes_sent_total,virtual_time_s,min_test_accuracy,dense_allreduce_bytes,wall_time_s\n";
-  std::printf("%-14s %10s %10s %14s %12s %10s\n", key.c_str(), "accuracy", "worst", "bytes sent", "vs all-red.", "virtual s");
-  for (size_t i = 0; i < runs.size(); ++i) {
-    std::string dir = out + "/" + key + "=" + values[i];
-    sim_summary s = run_simulation(runs[i], dir);
-    std::printf("%-14s %9.2f%% %9.2f%% %14llu %11.1fx %10.2f\n", values[i].c_str(), 100 * s.final_test_accuracy,
-                100 * s.min_test_accuracy, static_cast<unsigned long long>(s.bytes_sent_total),
+  csv << sweep_csv_header(keys);
+  const std::string label = keys.size() == 1 ? keys[0] : "run";
+  std::printf("%-14s %10s %10s %14s %12s %10s %10s %6s\n", label.c_str(), "accuracy", "worst", "bytes sent",
+              "vs all-red.", "virtual s", "honest", "F1");
+  std::vector<sweep_row> rows(runs.size());
+  std::vector<bool> done(runs.size(), false);
+  for (size_t i : order) {
+    rows[i].values = combos[i];
+    rows[i].summary = run_simulation(runs[i], out + "/" + names[i]);
+    done[i] = true;
+    if (auto c = clean_run_of(keys, combos, i); c && done[*c]) rows[i].clean_accuracy = rows[*c].summary.honest_test_accuracy;
+    const sim_summary& s = rows[i].summary;
+    const std::string shown = keys.size() == 1 ? combos[i][0] : names[i];
+    std::printf("%-14s %9.2f%% %9.2f%% %14llu %11.1fx %10.2f %9.2f%% %6.3f\n", shown.c_str(),
+                100 * s.final_test_accuracy, 100 * s.min_test_accuracy,
+                static_cast<unsigned long long>(s.bytes_sent_total),
                 s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0,
-                s.virtual_time_s);
+                s.virtual_time_s, 100 * s.honest_test_accuracy, s.detection.f1);
     std::fflush(stdout);
-    csv << values[i] << ',' << s.final_test_accuracy << ',' << s.bytes_sent_total << ',' << s.virtual_time_s << ','
-        << s.min_test_accuracy << ',' << s.dense_allreduce_bytes << ',' << s.wall_time_s << '\n';
+    csv << sweep_csv_line(rows[i]);
     csv.flush();
   }
+  std::ofstream(out + "/sweep.md") << sweep_markdown(keys, rows);
   std::string note;
-  bool plotted = plot_sweep(out, key, &note);
-  std::printf("wrote %s/sweep.csv%s\n", out.c_str(), plotted ? " and sweep.png" : "");
+  bool plotted = plot_sweep(out, label, &note, keys.size());
+  std::printf("wrote %s/sweep.csv, sweep.md%s\n", out.c_str(), plotted ? " and sweep.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
   return 0;
 }

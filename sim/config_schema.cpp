@@ -115,6 +115,37 @@ const std::vector<KeyDef>& table() {
              "Peer graph"),
       num("gossip.degree", &R::degree, ge(1), unbounded,
           "Degree of the random d-regular graph (topology = random)"),
+      choice("gossip.robust", &R::robust, {"none", "median", "trimmed_mean", "krum", "centered_clip"},
+             "Mix toward a robust aggregate of our and the neighbours' public estimates instead of their mean"),
+      num("gossip.robust_trim", &R::robust_trim, ge(0), lt(0.5),
+          "trimmed_mean: fraction dropped at each end; krum: assumed Byzantine fraction f/n"),
+      num("gossip.clip_radius", &R::clip_radius, ge(0), unbounded,
+          "centered_clip: L2 radius of each neighbour's pull; 0 = the median distance to the neighbours"),
+
+      choice("detect.method", &R::detect_method, {"none", "rank"},
+             "Detection of poisoned updates: rank = MANDERA-like ranking of neighbours' updates against ours"),
+      num("detect.window", &R::detect_window, ge(2), le(100000),
+          "Rounds per detection check; the ranked updates are changes over the window"),
+      num("detect.threshold", &R::detect_threshold, gt(0), le(2),
+          "Flag a neighbour whose mean or RMS normalized rank differs from ours by more than this"),
+      num("detect.patience", &R::detect_patience, ge(1), le(1000),
+          "Consecutive flagged checks before a neighbour is quarantined"),
+      num("detect.coords", &R::detect_coords, ge(0), unbounded,
+          "Coordinates sampled (once, from the seed) for ranking; 0 = all"),
+
+      choice("attack.kind", &R::attack_kind,
+             {"none", "gaussian", "zero_gradient", "mean_shift", "sign_flip", "label_flip", "skip_product",
+              "perturb", "half_batch", "replay"},
+             "What the attacking peers do: forged updates, flipped labels, or a compute cheat"),
+      num("attack.fraction", &R::attack_fraction, ge(0), le(0.5),
+          "Fraction of the peers that attack: round(fraction * peers), at least 1 if > 0, chosen from run.seed"),
+      num("attack.start_step", &R::attack_start_step, ge(0), unbounded, "First step at which attackers act"),
+      num("attack.every", &R::attack_every, ge(1), unbounded, "Attackers act every n steps from start_step"),
+      num("attack.scale", &R::attack_scale, ge(0), unbounded,
+          "Attack strength; 0 = its default (gaussian 30, sign_flip 3, mean_shift ALIE's z)"),
+      num("attack.noise", &R::attack_noise, ge(0), unbounded,
+          "Each attacker's own noise, relative to the honest updates' spread, so attackers differ"),
+      num("attack.eps", &R::attack_eps, ge(0), unbounded, "Size of the perturb compute cheat"),
 
       num("sim.peers", &R::peers, ge(1), le(1024), "Number of simulated peers"),
       num("sim.latency_ms", &R::latency_ms, ge(0), unbounded, "One-way latency per message, ms"),
@@ -446,6 +477,18 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 }
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
+  if (cfg.mode == "delta") {
+    // Delta broadcast keeps no public estimates to mix robustly, rank, or forge.
+    const char* needs = nullptr;
+    if (cfg.robust != "none") needs = "gossip.robust";
+    else if (cfg.detect_method != "none") needs = "detect.method";
+    else if (cfg.attack_kind == "gaussian" || cfg.attack_kind == "zero_gradient" ||
+             cfg.attack_kind == "mean_shift" || cfg.attack_kind == "sign_flip")
+      needs = "attack.kind";
+    if (needs)
+      throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
+                        source + ": needs public estimates (threshold, dense or local_sgd mode)");
+  }
   if (cfg.peer_index >= cfg.peer_count)
     throw ConfigError("peer.index = " + std::to_string(cfg.peer_index) + " with peer.count = " +
                       std::to_string(cfg.peer_count) + " in " + source + ": must be < peer.count");

@@ -2,7 +2,7 @@
 // default, allowed values, one line of documentation) and all the operations
 // driven by it. Contract:
 //  - parse_config / load_config read TOML sections [run] [data] [model]
-//    [train] [gossip] [sim], then apply "key=value" overrides in order, then
+//    [train] [gossip] [detect] [attack] [sim] [peer] [net], then apply "key=value" overrides in order, then
 //    run the cross-key checks (validate_config). Keys left out keep the
 //    defaults of a default-constructed RunConfig.
 //  - Every problem throws ConfigError whose message names the key, the value,
@@ -41,7 +41,8 @@ void set_key(RunConfig& cfg, const std::string& key, const std::string& value,
 // The value of one key as text (strings unquoted, floats in shortest exact form).
 std::string get_key(const RunConfig& cfg, const std::string& key);
 
-// Cross-key checks (topology vs peers/degree); source names where the values came from.
+// Cross-key checks (topology vs peers/degree, Byzantine keys vs delta mode);
+// source names where the values came from.
 void validate_config(const RunConfig& cfg, const std::string& source);
 
 // The resolved config: every key, grouped by section, in TOML.

@@ -1,5 +1,8 @@
 #include "sim/peer_settings_from_config.hpp"
 
+#include <algorithm>
+
+#include "sim/attack_plan.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
@@ -9,6 +12,14 @@ gossip_mode gossip_mode_of(const RunConfig& c) {
   if (c.mode == "local_sgd") return gossip_mode::local_sgd;
   if (c.mode == "delta") return gossip_mode::delta;
   return gossip_mode::threshold;
+}
+
+robust_rule robust_rule_of(const RunConfig& c) {
+  if (c.robust == "median") return robust_rule::median;
+  if (c.robust == "trimmed_mean") return robust_rule::trimmed_mean;
+  if (c.robust == "krum") return robust_rule::krum;
+  if (c.robust == "centered_clip") return robust_rule::centered_clip;
+  return robust_rule::none;
 }
 
 peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_t peer_count,
@@ -27,6 +38,15 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
   s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
   s.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  s.gossip.robust.rule = robust_rule_of(c);
+  s.gossip.robust.trim = c.robust_trim;
+  s.gossip.robust.clip_radius = c.clip_radius;
+  s.gossip.detect.enabled = c.detect_method == "rank";
+  s.gossip.detect.window = static_cast<uint64_t>(c.detect_window);
+  s.gossip.detect.threshold = c.detect_threshold;
+  s.gossip.detect.patience = static_cast<uint64_t>(c.detect_patience);
+  s.gossip.detect.coords = static_cast<uint64_t>(c.detect_coords);
+  s.gossip.detect.seed = Rng(c.seed).fork(300).next_u64();
   s.train.optimizer = c.optimizer;
   s.train.lr = c.lr;
   s.train.cosine = c.lr_schedule == "cosine";
@@ -37,9 +57,23 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.train.gossip_every = c.every;
   s.train.data_seed = Rng(c.seed).fork(100 + id).next_u64();
   s.train.init_seed = c.seed;  // the same initial model on every peer
+  s.attack = attack_settings_for(c, id, peer_count);
   return s;
 }
 
-cheat_settings cheat_of(const peer_settings&) { return {}; }
+cheat_settings cheat_of(const peer_settings& s) {
+  cheat_settings c;
+  switch (s.attack.kind) {
+    case attack_kind::skip_product: c.kind = compute_cheat::skip_product; break;
+    case attack_kind::perturb: c.kind = compute_cheat::perturb; break;
+    case attack_kind::half_batch: c.kind = compute_cheat::half_batch; break;
+    case attack_kind::replay: c.kind = compute_cheat::replay; break;
+    default: return c;
+  }
+  c.start_step = std::max<uint64_t>(1, s.attack.start_step);
+  c.every = std::max<uint64_t>(1, s.attack.every);
+  c.eps = s.attack.eps;
+  return c;
+}
 
 }  // namespace murmur

@@ -10,6 +10,7 @@
 namespace murmur {
 
 gossip_mode gossip_mode_of(const RunConfig& c);
+robust_rule robust_rule_of(const RunConfig& c);
 // peer_count is how many shards the data is cut into (sim.peers in the
 // simulation, peer.count for a LAN peer).
 peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_t peer_count,

@@ -38,6 +38,23 @@ struct RunConfig {
   int64_t max_staleness = 100;       // gossip.max_staleness: rounds; 0 = unbounded
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | random | complete
   int64_t degree = 4;                // gossip.degree (random d-regular)
+  std::string robust = "none";       // gossip.robust: none | median | trimmed_mean | krum | centered_clip
+  double robust_trim = 0.2;          // gossip.robust_trim: trimmed fraction per end; krum's f = trim * n
+  double clip_radius = 0.0;          // gossip.clip_radius: centered_clip L2 radius; 0 = median distance
+  // [detect]
+  std::string detect_method = "none";  // detect.method: none | rank
+  int64_t detect_window = 10;        // detect.window: rounds per check
+  double detect_threshold = 0.2;     // detect.threshold: rank-feature distance from ours that flags
+  int64_t detect_patience = 3;       // detect.patience: consecutive flagged checks before quarantine
+  int64_t detect_coords = 8192;      // detect.coords: coordinates ranked; 0 = all
+  // [attack]
+  std::string attack_kind = "none";  // attack.kind
+  double attack_fraction = 0.0;      // attack.fraction of the peers, 0..0.5
+  int64_t attack_start_step = 0;     // attack.start_step
+  int64_t attack_every = 1;          // attack.every: act every n steps
+  double attack_scale = 0.0;         // attack.scale: 0 = the attack's default
+  double attack_noise = 0.1;         // attack.noise: each attacker's own noise, relative to the honest spread
+  double attack_eps = 1e-3;          // attack.eps: size of the perturb cheat
   // [sim]
   int64_t peers = 8;                 // sim.peers
   double latency_ms = 1.0;           // sim.latency_ms (one way, per message)
@@ -61,7 +78,7 @@ struct RunConfig {
   double verify_rate = 0.0;          // verify.rate: 0 = off
   int64_t verify_rounds = 8;         // verify.rounds (Freivalds)
   int64_t verify_keep_steps = 8;     // verify.keep_steps
-  int64_t verify_keep_commits = 64;  // verify.keep_commits
+  int64_t verify_keep_commits = 4096;  // verify.keep_commits
 };
 
 }  // namespace murmur

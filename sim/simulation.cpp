@@ -18,7 +18,9 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
+#include "sim/attack_plan.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/detection_score.hpp"
 #include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -42,7 +44,8 @@ struct peer_eval {
   double consensus = 0;  // ||x_i - mean||_2
 };
 
-void write_metrics_line(std::ostream& os, double t, uint32_t peer, int64_t steps_per_epoch, const peer_eval& e) {
+void write_metrics_line(std::ostream& os, double t, uint32_t peer, int64_t steps_per_epoch, const peer_eval& e,
+                        bool attacker) {
   const auto& r = e.train;
   const auto& g = e.gossip;
   os << "{\"t\":" << fmt(t) << ",\"peer\":" << peer << ",\"step\":" << r.steps
@@ -52,6 +55,7 @@ void write_metrics_line(std::ostream& os, double t, uint32_t peer, int64_t steps
      << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
      << ",\"msgs_recv\":" << g.msgs_received << ",\"silent_rounds\":" << g.silent_rounds
      << ",\"busy_rounds\":" << g.busy_rounds << ",\"rejected\":" << g.rejected_total()
+     << ",\"attacker\":" << (attacker ? "true" : "false") << ",\"quarantines\":" << g.quarantines.size()
      << ",\"consensus_dist\":" << fmt(e.consensus) << "}\n";
 }
 
@@ -86,10 +90,21 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     }
     js << "}}";
   }
-  js << "\n}\n";
+  // Detection: JSON has no NaN, so undefined ratios are null.
+  auto num = [](double v) { return std::isnan(v) ? std::string("null") : fmt(v); };
+  const auto& d = s.detection;
+  js << ",\n  \"attackers\": [";
+  for (size_t i = 0; i < s.attackers.size(); ++i) js << (i ? ", " : "") << s.attackers[i];
+  js << "],\n  \"honest_test_accuracy\": " << fmt(s.honest_test_accuracy) << ",\n  \"detection\": {\"tp\": " << d.tp
+     << ", \"fp\": " << d.fp << ", \"fn\": " << d.fn << ", \"precision\": " << num(d.precision)
+     << ", \"recall\": " << num(d.recall) << ", \"f1\": " << num(d.f1)
+     << ", \"honest_quarantined\": " << d.honest_quarantined
+     << ", \"steps_to_quarantine_median\": " << num(d.steps_to_quarantine_median)
+     << ", \"steps_to_quarantine_p95\": " << num(d.steps_to_quarantine_p95)
+     << "},\n  \"detect_overhead_pct\": " << fmt(s.detect_overhead_pct) << "\n}\n";
   std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << fmt(s.wall_time_s) << ", \"steps_per_s\": "
                                       << fmt(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
-                                      << "}\n";
+                                      << ", \"detect_overhead_pct\": " << fmt(s.detect_overhead_pct) << "}\n";
 }
 
 caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
@@ -161,6 +176,15 @@ class driver {
     // A ring all-reduce sends 2(n-1)/n of the gradient per peer per step.
     sum_.dense_allreduce_bytes =
         2.0 * (n_ - 1) * 4.0 * static_cast<double>(dim_) * static_cast<double>(sum_.steps);
+    sum_.attackers = attackers_;
+    std::vector<std::vector<quarantine_record>> quarantines;
+    uint64_t detect_ns = 0;
+    for (const auto& g : last_gossip_) {
+      quarantines.push_back(g.quarantines);
+      detect_ns += g.detect_ns;
+    }
+    sum_.detection = score_detection(overlay_, attackers_, quarantines, static_cast<uint64_t>(c_.attack_start_step));
+    sum_.detect_overhead_pct = cycle_ns_ ? 100.0 * static_cast<double>(detect_ns) / static_cast<double>(cycle_ns_) : 0.0;
     return sum_;
   }
 
@@ -175,6 +199,11 @@ class driver {
     // Delta broadcast sends every peer's changes to every other peer.
     const auto overlay = make_topology(gossip_mode_of(c_) == gossip_mode::delta ? "complete" : c_.topology, n_,
                                        static_cast<uint32_t>(c_.degree), c_.seed ^ 0x70706f6c6f6779ULL);
+    overlay_ = overlay;
+    attackers_ = attacker_ids(c_, n_);
+    is_attacker_.assign(n_, false);
+    for (uint32_t a : attackers_) is_attacker_[a] = true;
+    last_gossip_.assign(n_, gossip_counters{});
     for (uint32_t i = 0; i < n_; ++i) {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
@@ -236,15 +265,19 @@ class driver {
         sched_.run();
         break;
       }
-      case sim_event::cycle:
+      case sim_event::cycle: {
+        const auto t0 = std::chrono::steady_clock::now();
         self_->send(peers_[e.peer].shard, cycle_atom::value);
         sched_.run();
+        cycle_ns_ += static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
         self_->receive([&](step_report& r) { loss_recent_ = steps_sum_ ? 0.98 * loss_recent_ + 0.02 * r.loss : r.loss; },
                        caf::after(std::chrono::seconds(0)) >> [&] { no_answer(e.peer, "its step"); });
         ++done_[e.peer];
         ++steps_sum_;
         if (done_[e.peer] < total_steps_[e.peer]) schedule_cycle(e.peer, e.time + step_cost_[e.peer]);
         break;
+      }
     }
   }
 
@@ -309,19 +342,23 @@ class driver {
       for (int64_t k = 0; k < dim_; ++k) mean[static_cast<size_t>(k)] += x[k];
     }
     for (auto& v : mean) v /= n_;
-    double acc_sum = 0, acc_min = 1, loss_sum = 0, test_loss_sum = 0, cons_sum = 0;
+    double acc_sum = 0, acc_min = 1, loss_sum = 0, test_loss_sum = 0, cons_sum = 0, honest_acc = 0;
+    uint32_t honest = 0;
     uint64_t bytes = 0, rejected = 0;
     for (uint32_t i = 0; i < n_; ++i) {
       peer_eval pe = evaluate_peer(i, mean);
-      write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe);
+      write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
       acc_sum += pe.train.test_accuracy;
+      if (!is_attacker_[i]) honest_acc += pe.train.test_accuracy, ++honest;
+      last_gossip_[i] = std::move(pe.gossip);
       acc_min = std::min(acc_min, static_cast<double>(pe.train.test_accuracy));
       loss_sum += pe.train.train_loss;
       test_loss_sum += pe.train.test_loss;
       cons_sum += pe.consensus;
-      bytes += pe.gossip.bytes_sent;
-      rejected += pe.gossip.rejected_total();
+      bytes += last_gossip_[i].bytes_sent;
+      rejected += last_gossip_[i].rejected_total();
     }
+    sum_.honest_test_accuracy = honest ? honest_acc / honest : 0.0;
     curve_ << fmt(t) << '\t' << bytes << '\t' << fmt(acc_sum / n_) << '\t' << fmt(acc_min) << '\t'
            << fmt(loss_sum / n_) << '\t' << fmt(cons_sum / n_) << '\n';
     sum_.final_test_accuracy = acc_sum / n_;
@@ -363,6 +400,11 @@ class driver {
   caf::scoped_actor self_;
   transport_actor net_;
   std::vector<peer_handles> peers_;
+  std::vector<std::vector<uint32_t>> overlay_;
+  std::vector<uint32_t> attackers_;
+  std::vector<bool> is_attacker_;
+  std::vector<gossip_counters> last_gossip_;  // each peer's counters at the latest evaluation
+  uint64_t cycle_ns_ = 0;                     // wall time of the peers' cycles (mix, step, publish)
   std::vector<int64_t> steps_per_epoch_, total_steps_, done_;
   std::vector<double> step_cost_;
   double step_s_ = 0, loss_recent_ = 0;

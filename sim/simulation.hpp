@@ -6,9 +6,11 @@
 // Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json
 // and curve.tsv (mean accuracy per evaluation, for plots).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "sim/run_config.hpp"
 
@@ -38,6 +40,18 @@ struct verification_summary {
   std::map<uint32_t, uint64_t> first_caught_step;
 };
 
+// How well the honest peers found the attackers. An attacker is detected
+// once every honest peer that had it as a neighbour has quarantined it (at
+// the latest of their steps); an honest peer is a false positive if any
+// honest peer quarantined it. Ratios are NaN when undefined (no attackers
+// and nothing flagged). Steps to quarantine count from attack.start_step.
+struct detection_summary {
+  uint64_t tp = 0, fp = 0, fn = 0;
+  double precision = 0, recall = 0, f1 = 0;
+  uint64_t honest_quarantined = 0;  // quarantines of honest peers by honest peers
+  double steps_to_quarantine_median = 0, steps_to_quarantine_p95 = 0;  // NaN if none detected
+};
+
 struct sim_summary {
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;
@@ -47,6 +61,10 @@ struct sim_summary {
   int64_t params = 0;
   double virtual_time_s = 0, wall_time_s = 0;
   verification_summary verification;
+  std::vector<uint32_t> attackers;
+  double honest_test_accuracy = 0;   // mean over honest peers
+  detection_summary detection;
+  double detect_overhead_pct = 0;    // detection wall time / the peers' cycle wall time (mix, step, publish)
 };
 
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,

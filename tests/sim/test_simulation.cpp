@@ -114,11 +114,14 @@ TEST_CASE("every config in configs/ runs (reduced to a few hundred steps)", "[si
   for (auto& e : fs::directory_iterator(fs::path(MURMUR_SOURCE_DIR) / "configs")) {
     if (e.path().extension() != ".toml") continue;
     INFO("config " << e.path().filename());
-    auto cfg = load_config(e.path().string(), {"data.train_samples=16000", "data.test_samples=1000"});
+    auto cfg = load_config(e.path().string(), {"data.test_samples=1000"});
+    // A few hundred steps per peer, and enough samples for each of them.
+    cfg.train_samples = std::max<int64_t>(16000, 500 * cfg.peers);
     cfg.epochs = std::min(cfg.epochs, 2.0);
     auto s = run_simulation(cfg, scratch("config-" + e.path().stem().string()).string());
     CHECK(s.steps > 0);
-    CHECK(s.final_test_accuracy > 0.6);
+    // Attackers' own models do not count.
+    CHECK((s.attackers.empty() ? s.final_test_accuracy : s.honest_test_accuracy) > 0.6);
     ++n;
   }
   CHECK(n >= 5);

@@ -1,0 +1,137 @@
+#include "actors/robust_mix.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace murmur {
+
+robust_mix::robust_mix(robust_settings s, size_t dim) : s_(s), dim_(dim), agg_(dim, 0.f) {}
+
+std::span<const float> robust_mix::aggregate(std::span<const float* const> members) {
+  const size_t n = members.size();
+  if (n == 0) throw std::invalid_argument("robust_mix: nothing to aggregate");
+  if (row_.size() < n) {
+    column_.resize(std::max(n * kBlock, column_.size()));
+    row_.resize(n);
+    dist_.resize(n * n);
+  }
+  switch (s_.rule) {
+    case robust_rule::none: {
+      const float inv = 1.f / static_cast<float>(n);
+      for (size_t k = 0; k < dim_; ++k) {
+        float sum = 0.f;
+        for (size_t j = 0; j < n; ++j) sum += members[j][k];
+        agg_[k] = sum * inv;
+      }
+      break;
+    }
+    case robust_rule::median: coordinatewise(members, (n - 1) / 2); break;
+    case robust_rule::trimmed_mean:
+      coordinatewise(members, std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2));
+      break;
+    case robust_rule::krum: krum(members); break;
+    case robust_rule::centered_clip: centered_clip(members); break;
+  }
+  return {agg_.data(), dim_};
+}
+
+// Mean of the values left after dropping `drop` at each end of the sorted
+// column; drop = (n - 1) / 2 leaves the middle one (odd n) or two (even n),
+// which is the median. Coordinates go in blocks: each block's n rows are
+// sorted column-wise by an odd-even transposition network (n passes of
+// compare-exchanges of adjacent rows), branch-free min/max over the block
+// that the compiler vectorizes; a per-coordinate sort with data-dependent
+// branches cost several times more.
+void robust_mix::coordinatewise(std::span<const float* const> members, size_t drop) {
+  const size_t n = members.size(), keep = n - 2 * drop;
+  float* rows = column_.data();
+  const float inv = 1.f / static_cast<float>(keep);
+  for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
+    const size_t b = std::min(kBlock, dim_ - k0);
+    for (size_t j = 0; j < n; ++j) std::copy(members[j] + k0, members[j] + k0 + b, rows + j * kBlock);
+    for (size_t pass = 0; pass < n; ++pass)
+      for (size_t i = pass % 2; i + 1 < n; i += 2) {
+        float* lo = rows + i * kBlock;
+        float* hi = lo + kBlock;
+        for (size_t c = 0; c < b; ++c) {
+          const float x = lo[c], y = hi[c];
+          lo[c] = std::min(x, y);
+          hi[c] = std::max(x, y);
+        }
+      }
+    float* out = agg_.data() + k0;
+    std::fill(out, out + b, 0.f);
+    for (size_t i = drop; i < drop + keep; ++i) {
+      const float* r = rows + i * kBlock;
+      for (size_t c = 0; c < b; ++c) out[c] += r[c];
+    }
+    for (size_t c = 0; c < b; ++c) out[c] *= inv;
+  }
+}
+
+void robust_mix::krum(std::span<const float* const> members) {
+  const size_t n = members.size();
+  if (n <= 2) {  // nothing to vote with: keep our own
+    std::copy(members[0], members[0] + dim_, agg_.begin());
+    return;
+  }
+  for (size_t a = 0; a < n; ++a) {
+    dist_[a * n + a] = 0;
+    for (size_t b = a + 1; b < n; ++b) {
+      double d2 = 0;
+      for (size_t k = 0; k < dim_; ++k) {
+        double d = static_cast<double>(members[a][k]) - members[b][k];
+        d2 += d * d;
+      }
+      dist_[a * n + b] = dist_[b * n + a] = d2;
+    }
+  }
+  const size_t f = static_cast<size_t>(s_.trim * static_cast<double>(n));
+  const size_t nearest = n > f + 3 ? n - f - 2 : 1;
+  size_t best = 0;
+  double best_score = INFINITY;
+  for (size_t a = 0; a < n; ++a) {
+    size_t m = 0;
+    for (size_t b = 0; b < n; ++b)
+      if (b != a) row_[m++] = dist_[a * n + b];
+    std::partial_sort(row_.begin(), row_.begin() + static_cast<std::ptrdiff_t>(nearest),
+                      row_.begin() + static_cast<std::ptrdiff_t>(m));
+    double score = 0;
+    for (size_t i = 0; i < nearest; ++i) score += row_[i];
+    if (score < best_score) best_score = score, best = a;  // ties: the first, i.e. ourselves
+  }
+  std::copy(members[best], members[best] + dim_, agg_.begin());
+}
+
+void robust_mix::centered_clip(std::span<const float* const> members) {
+  const size_t n = members.size();
+  const float* self = members[0];
+  for (size_t j = 1; j < n; ++j) {
+    double d2 = 0;
+    for (size_t k = 0; k < dim_; ++k) {
+      double d = static_cast<double>(members[j][k]) - self[k];
+      d2 += d * d;
+    }
+    row_[j] = std::sqrt(d2);
+  }
+  double radius = s_.clip_radius;
+  if (radius <= 0 && n > 1) {
+    for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
+    auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
+    auto mid = first + static_cast<std::ptrdiff_t>((n - 1) / 2);
+    std::nth_element(first, mid, last);
+    radius = *mid;
+  }
+  // The weight of each neighbour's pull: 1/n, shrunk so the pull is at most r.
+  for (size_t j = 1; j < n; ++j)
+    column_[j] = static_cast<float>((row_[j] > radius && row_[j] > 0 ? radius / row_[j] : 1.0) /
+                                    static_cast<double>(n));
+  for (size_t k = 0; k < dim_; ++k) {
+    float v = self[k];
+    for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
+    agg_[k] = v;
+  }
+}
+
+}  // namespace murmur

@@ -1,0 +1,84 @@
+#include "cli/sweep_table.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace murmur {
+
+namespace {
+
+bool is_attack_key(const std::string& k) { return k.rfind("attack.", 0) == 0; }
+
+std::string num(double v, const char* f = "%.6g") {
+  if (std::isnan(v)) return "";
+  char b[48];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+}  // namespace
+
+std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
+                                   const std::vector<std::vector<std::string>>& values, size_t i) {
+  size_t kind = keys.size();
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (keys[k] == "attack.kind") kind = k;
+  if (kind == keys.size() || values[i][kind] == "none") return std::nullopt;
+  for (size_t j = 0; j < values.size(); ++j) {
+    if (values[j][kind] != "none") continue;
+    bool same = true;
+    for (size_t k = 0; k < keys.size() && same; ++k) same = is_attack_key(keys[k]) || values[j][k] == values[i][k];
+    if (same) return j;
+  }
+  return std::nullopt;
+}
+
+std::string sweep_csv_header(const std::vector<std::string>& keys) {
+  std::string h;
+  for (const auto& k : keys) h += k + ",";
+  return h +
+         "final_test_accuracy,bytes_sent_total,virtual_time_s,min_test_accuracy,dense_allreduce_bytes,wall_time_s,"
+         "honest_test_accuracy,accuracy_vs_clean,attackers,precision,recall,f1,honest_quarantined,"
+         "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct\n";
+}
+
+std::string sweep_csv_line(const sweep_row& r) {
+  const auto& s = r.summary;
+  const auto& d = s.detection;
+  std::ostringstream os;
+  for (const auto& v : r.values) os << v << ',';
+  os << s.final_test_accuracy << ',' << s.bytes_sent_total << ',' << s.virtual_time_s << ',' << s.min_test_accuracy
+     << ',' << s.dense_allreduce_bytes << ',' << s.wall_time_s << ',' << s.honest_test_accuracy << ','
+     << (r.clean_accuracy ? num(s.honest_test_accuracy - *r.clean_accuracy) : "") << ',' << s.attackers.size() << ','
+     << num(d.precision) << ',' << num(d.recall) << ',' << num(d.f1) << ',' << d.honest_quarantined << ','
+     << num(d.steps_to_quarantine_median) << ',' << num(d.steps_to_quarantine_p95) << ','
+     << num(s.detect_overhead_pct) << '\n';
+  return os.str();
+}
+
+std::string sweep_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows) {
+  std::ostringstream os;
+  os << '|';
+  for (const auto& k : keys) os << ' ' << k << " |";
+  os << " attackers | honest acc. | vs clean (points) | precision | recall | F1 | honest quarantined"
+        " | steps to quarantine (median / p95) | detection overhead | bytes sent |\n|";
+  for (size_t i = 0; i < keys.size() + 10; ++i) os << "---|";
+  os << '\n';
+  auto cell = [](double v, const char* f) { return std::isnan(v) ? std::string("-") : num(v, f); };
+  for (const auto& r : rows) {
+    const auto& s = r.summary;
+    const auto& d = s.detection;
+    os << '|';
+    for (const auto& v : r.values) os << ' ' << v << " |";
+    os << ' ' << s.attackers.size() << " | " << num(100 * s.honest_test_accuracy, "%.2f %%") << " | "
+       << (r.clean_accuracy ? num(100 * (s.honest_test_accuracy - *r.clean_accuracy), "%+.2f") : "-") << " | "
+       << cell(d.precision, "%.3f") << " | " << cell(d.recall, "%.3f") << " | " << cell(d.f1, "%.3f") << " | "
+       << d.fp << " | " << cell(d.steps_to_quarantine_median, "%.0f") << " / "
+       << cell(d.steps_to_quarantine_p95, "%.0f") << " | " << num(s.detect_overhead_pct, "%.2f %%") << " | "
+       << num(static_cast<double>(s.bytes_sent_total) / 1e6, "%.1f MB") << " |\n";
+  }
+  return os.str();
+}
+
+}  // namespace murmur

@@ -1,0 +1,29 @@
+// sweep_table: the results of `murmur sweep`, one row per run, as CSV and as
+// a Markdown table. Runs under attack are compared with the clean run of the
+// sweep that differs from them only in attack.* keys (attack.kind = none):
+// "vs clean" is the honest peers' accuracy minus that run's, in points.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/simulation.hpp"
+
+namespace murmur {
+
+struct sweep_row {
+  std::vector<std::string> values;        // one per swept key
+  sim_summary summary;
+  std::optional<double> clean_accuracy;   // honest accuracy of the matching clean run
+};
+
+// Index of the clean run matching row `i`, if the sweep has one (keys and
+// rows' values as given to the sweep; rows not yet run may be included).
+std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
+                                   const std::vector<std::vector<std::string>>& values, size_t i);
+
+std::string sweep_csv_header(const std::vector<std::string>& keys);
+std::string sweep_csv_line(const sweep_row& r);
+std::string sweep_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows);
+
+}  // namespace murmur
