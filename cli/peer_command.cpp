@@ -299,6 +299,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"frames_rejected\": " << rejected()
       << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
       << rejected_by_reason()
+      << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
       << verification()
       << ",\n  \"steps\": " << step
