@@ -22,7 +22,8 @@ struct robust_settings {
 // Ranking-based detection of poisoned updates (actors/rank_detector.hpp).
 struct detect_settings {
   bool enabled = false;
-  uint64_t window = 10;      // rounds between two checks; updates are changes over the window
+  uint64_t window = 10;      // rounds between two checks
+  uint64_t span = 1;         // the ranked updates are changes over the last span windows
   double threshold = 0.2;    // flag when a feature is this far beyond every honest-looking one
   uint64_t patience = 3;     // consecutive flagged checks before quarantine
   uint64_t coords = 8192;    // coordinates sampled for ranking; 0 = all

@@ -10,6 +10,7 @@ namespace murmur {
 
 rank_detector::rank_detector(const detect_settings& s, uint32_t self, size_t dim) : s_(s), self_(self) {
   if (s_.window == 0) s_.window = 1;
+  starts_.resize(std::max<uint64_t>(1, s_.span));
   if (s_.patience == 0) s_.patience = 1;
   const size_t m = s_.coords == 0 ? dim : std::min<size_t>(dim, s_.coords);
   std::vector<uint32_t> all(dim);
@@ -37,41 +38,45 @@ std::span<const uint32_t> rank_detector::on_round(std::span<const float> self_es
                                                   std::span<const std::vector<float>> estimates,
                                                   std::span<const uint64_t> rounds) {
   report_.clear();
-  if (++round_ % s_.window == 0 && !snap_ids_.empty()) check(self_estimate, ids, estimates, rounds);
-  if (round_ % s_.window == 0 || snap_ids_.empty()) snapshot(self_estimate, ids, estimates, rounds);
+  // The oldest snapshot kept: span windows ago, or the first one.
+  const size_t span = starts_.size();
+  if (++round_ % s_.window == 0 && taken_ > 0)
+    check(starts_[taken_ < span ? 0 : taken_ % span], self_estimate, ids, estimates, rounds);
+  if (round_ % s_.window == 0 || taken_ == 0) snapshot(starts_[taken_++ % span], self_estimate, ids, estimates, rounds);
   return report_;
 }
 
-void rank_detector::snapshot(std::span<const float> self_estimate, std::span<const uint32_t> ids,
+void rank_detector::snapshot(window_start& w, std::span<const float> self_estimate, std::span<const uint32_t> ids,
                              std::span<const std::vector<float>> estimates, std::span<const uint64_t> rounds) {
   const size_t m = coords_.size();
-  snap_ids_.assign(1, self_);
-  snap_rounds_.assign(1, 0);
-  snap_.resize((ids.size() + 1) * m);
-  for (size_t c = 0; c < m; ++c) snap_[c] = self_estimate[coords_[c]];
+  w.ids.assign(1, self_);
+  w.rounds.assign(1, 0);
+  w.values.resize((ids.size() + 1) * m);
+  for (size_t c = 0; c < m; ++c) w.values[c] = self_estimate[coords_[c]];
   for (size_t i = 0; i < ids.size(); ++i) {
-    snap_ids_.push_back(ids[i]);
-    snap_rounds_.push_back(rounds[i]);
-    float* row = snap_.data() + (i + 1) * m;
+    w.ids.push_back(ids[i]);
+    w.rounds.push_back(rounds[i]);
+    float* row = w.values.data() + (i + 1) * m;
     const float* e = estimates[i].data();
     for (size_t c = 0; c < m; ++c) row[c] = e[coords_[c]];
   }
 }
 
-void rank_detector::check(std::span<const float> self_estimate, std::span<const uint32_t> ids,
-                          std::span<const std::vector<float>> estimates, std::span<const uint64_t> rounds) {
+void rank_detector::check(const window_start& from, std::span<const float> self_estimate,
+                          std::span<const uint32_t> ids, std::span<const std::vector<float>> estimates,
+                          std::span<const uint64_t> rounds) {
   const size_t m = coords_.size();
   // The members: ourselves, then each neighbour that was here at the window's
   // start and has been heard from since (a silent one tells nothing).
   members_.assign(1, self_);
   change_.resize((ids.size() + 1) * m);
-  for (size_t c = 0; c < m; ++c) change_[c] = self_estimate[coords_[c]] - snap_[c];
+  for (size_t c = 0; c < m; ++c) change_[c] = self_estimate[coords_[c]] - from.values[c];
   for (size_t i = 0; i < ids.size(); ++i) {
     size_t s = 1;
-    while (s < snap_ids_.size() && snap_ids_[s] != ids[i]) ++s;
-    if (s == snap_ids_.size() || rounds[i] == snap_rounds_[s]) continue;
+    while (s < from.ids.size() && from.ids[s] != ids[i]) ++s;
+    if (s == from.ids.size() || rounds[i] == from.rounds[s]) continue;
     float* row = change_.data() + members_.size() * m;
-    const float* before = snap_.data() + s * m;
+    const float* before = from.values.data() + s * m;
     const float* e = estimates[i].data();
     for (size_t c = 0; c < m; ++c) row[c] = e[coords_[c]] - before[c];
     members_.push_back(ids[i]);

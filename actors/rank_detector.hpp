@@ -4,6 +4,9 @@
 // estimate it holds moved over the window: its own (known honest, the
 // reference) and each neighbour's heard from in the window, n in all, on a
 // fixed sample of coordinates (detect.coords, drawn once from detect.seed).
+// The change is taken over the last `span` windows (a sliding span: a slow,
+// steady drift away from the group grows with the span, honest peers'
+// disagreement does not, as gossip keeps pulling them together).
 //   1. Per coordinate k, the mid-ranks R_jk of the n changes (ties share the
 //      mean of their ranks); coordinates where all n are equal say nothing
 //      and are skipped (the grid compressor makes many).
@@ -63,10 +66,15 @@ class rank_detector {
   uint32_t self_;
   std::vector<uint32_t> coords_;              // sampled coordinate indices, increasing
   uint64_t round_ = 0, checks_ = 0;
-  // Window start: who, at which of their rounds, and their sampled values.
-  std::vector<uint32_t> snap_ids_;
-  std::vector<uint64_t> snap_rounds_;
-  std::vector<float> snap_;                   // row per member, coords_.size() wide
+  // A window's start: who, at which of their rounds, and their sampled
+  // values (a row per member, coords_.size() wide). The last `span` are kept.
+  struct window_start {
+    std::vector<uint32_t> ids;
+    std::vector<uint64_t> rounds;
+    std::vector<float> values;
+  };
+  std::vector<window_start> starts_;
+  uint64_t taken_ = 0;
   // Scratch for a check.
   std::vector<float> change_;                 // row per member
   std::vector<uint32_t> members_;             // ids, ours first
@@ -75,9 +83,9 @@ class rank_detector {
   std::vector<uint32_t> streak_ids_;          // consecutive flags per neighbour id
   std::vector<uint64_t> streak_;
   std::vector<uint32_t> report_;
-  void snapshot(std::span<const float> self_estimate, std::span<const uint32_t> ids,
+  void snapshot(window_start& w, std::span<const float> self_estimate, std::span<const uint32_t> ids,
                 std::span<const std::vector<float>> estimates, std::span<const uint64_t> rounds);
-  void check(std::span<const float> self_estimate, std::span<const uint32_t> ids,
+  void check(const window_start& from, std::span<const float> self_estimate, std::span<const uint32_t> ids,
              std::span<const std::vector<float>> estimates, std::span<const uint64_t> rounds);
   uint64_t& streak_of(uint32_t peer);
 };

@@ -43,6 +43,7 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.gossip.robust.clip_radius = c.clip_radius;
   s.gossip.detect.enabled = c.detect_method == "rank";
   s.gossip.detect.window = static_cast<uint64_t>(c.detect_window);
+  s.gossip.detect.span = static_cast<uint64_t>(c.detect_span);
   s.gossip.detect.threshold = c.detect_threshold;
   s.gossip.detect.patience = static_cast<uint64_t>(c.detect_patience);
   s.gossip.detect.coords = static_cast<uint64_t>(c.detect_coords);

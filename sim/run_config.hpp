@@ -44,6 +44,7 @@ struct RunConfig {
   // [detect]
   std::string detect_method = "none";  // detect.method: none | rank
   int64_t detect_window = 10;        // detect.window: rounds per check
+  int64_t detect_span = 1;           // detect.span: ranked changes cover the last span windows
   double detect_threshold = 0.2;     // detect.threshold: rank-feature distance from ours that flags
   int64_t detect_patience = 3;       // detect.patience: consecutive flagged checks before quarantine
   int64_t detect_coords = 8192;      // detect.coords: coordinates ranked; 0 = all

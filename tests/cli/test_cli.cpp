@@ -125,6 +125,34 @@ TEST_CASE("murmur sweep writes a table whose bytes fall as tau grows", "[cli]") 
   CHECK(fs::exists(out / "sweep.png"));
 }
 
+TEST_CASE("murmur sweep over two keys: the product, detection columns, sweep.md against clean", "[cli][attack]") {
+  auto out = scratch("cli-sweep-product");
+  auto r = murmur("sweep " + source("configs/synthetic-smoke.toml") +
+                  " --param attack.kind=none,gaussian --param attack.fraction=0.25,0.5"
+                  " --set sim.peers=8 --set gossip.topology=exponential --set gossip.robust=median"
+                  " --set detect.method=rank --set detect.window=5 --set detect.coords=1000 --set train.epochs=2"
+                  " --set attack.start_step=5 --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  std::ifstream csv(out / "sweep.csv");
+  std::string line;
+  std::getline(csv, line);
+  CHECK_THAT(line, Catch::StartsWith("attack.kind,attack.fraction,final_test_accuracy,"));
+  for (const char* col : {"honest_test_accuracy", "accuracy_vs_clean", "precision", "recall", "f1",
+                          "honest_quarantined", "steps_to_quarantine_median", "steps_to_quarantine_p95",
+                          "detect_overhead_pct"})
+    CHECK_THAT(line, Catch::Contains(col));
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  CHECK(rows == 4);
+  std::ifstream md_in(out / "sweep.md");
+  std::stringstream md;
+  md << md_in.rdbuf();
+  CHECK_THAT(md.str(), Catch::Contains("| vs clean (points) |"));
+  CHECK_THAT(md.str(), Catch::Contains("| gaussian | 0.5 | 4 |"));
+  CHECK(fs::exists(out / "attack.kind=gaussian,attack.fraction=0.25" / "summary.json"));
+}
+
 TEST_CASE("config-doc lists every key", "[cli]") {
   auto r = murmur("config-doc");
   CHECK(r.code == 0);

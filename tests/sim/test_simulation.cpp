@@ -114,9 +114,11 @@ TEST_CASE("every config in configs/ runs (reduced to a few hundred steps)", "[si
   for (auto& e : fs::directory_iterator(fs::path(MURMUR_SOURCE_DIR) / "configs")) {
     if (e.path().extension() != ".toml") continue;
     INFO("config " << e.path().filename());
-    auto cfg = load_config(e.path().string(), {"data.test_samples=1000"});
-    // A few hundred steps per peer, and enough samples for each of them.
-    cfg.train_samples = std::max<int64_t>(16000, 500 * cfg.peers);
+    // Enough samples that each peer's shard still gives a few dozen steps.
+    const int64_t peers = load_config(e.path().string()).peers;
+    const int64_t samples = std::max<int64_t>(16000, 900 * peers);
+    auto cfg = load_config(e.path().string(),
+                           {"data.train_samples=" + std::to_string(samples), "data.test_samples=1000"});
     cfg.epochs = std::min(cfg.epochs, 2.0);
     auto s = run_simulation(cfg, scratch("config-" + e.path().stem().string()).string());
     CHECK(s.steps > 0);
