@@ -17,6 +17,16 @@ std::string num(double v, const char* f = "%.6g") {
   return b;
 }
 
+// Verification wall time against the steps' (NaN when verification is off).
+double check_pct(const sim_summary& s) {
+  const auto& v = s.verification;
+  return v.enabled && v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : std::nan("");
+}
+double commit_pct(const sim_summary& s) {
+  const auto& v = s.verification;
+  return v.enabled && v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : std::nan("");
+}
+
 }  // namespace
 
 std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
@@ -40,7 +50,7 @@ std::string sweep_csv_header(const std::vector<std::string>& keys) {
   return h +
          "final_test_accuracy,bytes_sent_total,virtual_time_s,min_test_accuracy,dense_allreduce_bytes,wall_time_s,"
          "honest_test_accuracy,accuracy_vs_clean,attackers,precision,recall,f1,honest_quarantined,"
-         "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct\n";
+         "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct,check_overhead_pct,commit_overhead_pct\n";
 }
 
 std::string sweep_csv_line(const sweep_row& r) {
@@ -53,7 +63,7 @@ std::string sweep_csv_line(const sweep_row& r) {
      << (r.clean_accuracy ? num(s.honest_test_accuracy - *r.clean_accuracy) : "") << ',' << s.attackers.size() << ','
      << num(d.precision) << ',' << num(d.recall) << ',' << num(d.f1) << ',' << d.honest_quarantined << ','
      << num(d.steps_to_quarantine_median) << ',' << num(d.steps_to_quarantine_p95) << ','
-     << num(s.detect_overhead_pct) << '\n';
+     << num(s.detect_overhead_pct) << ',' << num(check_pct(s)) << ',' << num(commit_pct(s)) << '\n';
   return os.str();
 }
 
@@ -62,8 +72,9 @@ std::string sweep_markdown(const std::vector<std::string>& keys, const std::vect
   os << '|';
   for (const auto& k : keys) os << ' ' << k << " |";
   os << " attackers | honest acc. | vs clean (points) | precision | recall | F1 | honest quarantined"
-        " | steps to quarantine (median / p95) | detection overhead | bytes sent |\n|";
-  for (size_t i = 0; i < keys.size() + 10; ++i) os << "---|";
+        " | steps to quarantine (median / p95) | detection overhead | verification overhead: checks / commitments"
+        " | bytes sent |\n|";
+  for (size_t i = 0; i < keys.size() + 11; ++i) os << "---|";
   os << '\n';
   auto cell = [](double v, const char* f) { return std::isnan(v) ? std::string("-") : num(v, f); };
   for (const auto& r : rows) {
@@ -76,6 +87,7 @@ std::string sweep_markdown(const std::vector<std::string>& keys, const std::vect
        << cell(d.precision, "%.3f") << " | " << cell(d.recall, "%.3f") << " | " << cell(d.f1, "%.3f") << " | "
        << d.fp << " | " << cell(d.steps_to_quarantine_median, "%.0f") << " / "
        << cell(d.steps_to_quarantine_p95, "%.0f") << " | " << num(s.detect_overhead_pct, "%.2f %%") << " | "
+       << (s.verification.enabled ? num(check_pct(s), "%.2f %%") + " / " + num(commit_pct(s), "%.0f %%") : "-") << " | "
        << num(static_cast<double>(s.bytes_sent_total) / 1e6, "%.1f MB") << " |\n";
   }
   return os.str();
