@@ -169,3 +169,33 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
     CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.015);
   }
 }
+
+TEST_CASE("reduced compute-cheat runs: every cheater caught by checks and quarantined on evidence, no honest peer",
+          "[verify][sim][slow]") {
+  // A high verify.rate so that a short run catches every cheater.
+  const std::vector<std::string> reduced = {"data.train_samples=24000", "data.test_samples=1000",
+                                            "attack.fraction=0.2",      "attack.start_step=10",
+                                            "verify.rate=0.05",         "detect.method=none"};
+  for (std::string kind : {"skip_product", "perturb", "half_batch", "replay"}) {
+    auto ov = reduced;
+    ov.push_back("attack.kind=" + kind);
+    auto cfg = load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/byzantine-16.toml", ov);
+    const auto s = run_simulation(cfg, scratch("cheat-" + kind).string());
+    const auto& v = s.verification;
+    INFO("cheat " << kind << ": tp " << s.detection.tp << " fn " << s.detection.fn << " fp " << s.detection.fp
+                  << ", checks failed " << v.checks_failed << ", evidence confirmed " << v.evidence_confirmed
+                  << " rejected " << v.evidence_rejected);
+    REQUIRE(s.attackers.size() == 3);
+    CHECK(s.detection.tp == 3);
+    CHECK(s.detection.fp == 0);
+    CHECK(s.detection.honest_quarantined == 0);
+    CHECK(v.evidence_rejected == 0);
+    CHECK(v.evidence_confirmed > 0);  // some neighbours acted on others' evidence
+    CHECK(v.checks_passed > 0);       // honest work passed
+    // Only cheaters were caught, and only from when they started cheating.
+    for (auto& [peer, step] : v.first_caught_step) {
+      CHECK(std::find(s.attackers.begin(), s.attackers.end(), peer) != s.attackers.end());
+      CHECK(step >= 10);
+    }
+  }
+}
