@@ -111,26 +111,16 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   // Neighbours come from the membership actor as peers join.
   const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
                                                      static_cast<uint32_t>(c.peer_count), {}, total);
-  std::optional<peer_verification> pv;
-  if (c.verify_rate > 0) {
-    pv.emplace();
-    pv->settings.rate = c.verify_rate;
-    pv->settings.rounds = static_cast<int>(c.verify_rounds);
-    pv->settings.keep_commits = static_cast<size_t>(c.verify_keep_commits);
-    pv->settings.seed = c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    pv->settings.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-    pv->keep_steps = static_cast<size_t>(c.verify_keep_steps);
-    // Evidence goes to every peer of the run; each re-checks it against the
-    // commitments it holds itself.
-    pv->neighbours_of = [n = c.peer_count](uint32_t) {
-      std::vector<uint32_t> all;
-      for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) all.push_back(i);
-      return all;
-    };
-    pv->shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
-    pv->cheat = cheat_of(ps);
-    if (pv->cheat.kind == compute_cheat::replay) pv->replay_shard = shards[(static_cast<size_t>(c.peer_index) + 1) % shards.size()];
-  }
+  // Evidence goes to every peer of the run; each re-checks it against the
+  // commitments it holds itself.
+  auto pv = peer_verification_from_config(
+      c, ps, shards,
+      [n = c.peer_count](uint32_t) {
+        std::vector<uint32_t> all;
+        for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) all.push_back(i);
+        return all;
+      },
+      c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
   if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);

@@ -77,4 +77,22 @@ cheat_settings cheat_of(const peer_settings& s) {
   return c;
 }
 
+std::optional<peer_verification> peer_verification_from_config(
+    const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed) {
+  if (c.verify_rate <= 0) return std::nullopt;
+  peer_verification v;
+  v.settings.rate = c.verify_rate;
+  v.settings.rounds = static_cast<int>(c.verify_rounds);
+  v.settings.keep_commits = static_cast<size_t>(c.verify_keep_commits);
+  v.settings.seed = seed;
+  v.settings.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  v.keep_steps = static_cast<size_t>(c.verify_keep_steps);
+  v.neighbours_of = std::move(neighbours_of);
+  v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
+  v.cheat = cheat_of(s);
+  if (v.cheat.kind == compute_cheat::replay && !shards.empty()) v.replay_shard = shards[(s.id + 1) % shards.size()];
+  return v;
+}
+
 }  // namespace murmur

@@ -3,6 +3,11 @@
 #pragma once
 #include <vector>
 
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "actors/peer.hpp"
 #include "actors/peer_settings.hpp"
 #include "actors/step_transcript.hpp"
 #include "sim/run_config.hpp"
@@ -17,5 +22,11 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
                                         std::vector<uint32_t> neighbours, int64_t total_steps);
 // The compute cheat a peer's settings make it commit (none for honest peers).
 cheat_settings cheat_of(const peer_settings& s);
+// Verification of peer s.id when verify.rate > 0, else nullopt: shards are
+// every peer's samples (a verifier checks a prover's own), evidence about a
+// prover goes to neighbours_of(prover), seed draws the challenges.
+std::optional<peer_verification> peer_verification_from_config(
+    const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed);
 
 }  // namespace murmur

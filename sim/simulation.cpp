@@ -209,20 +209,9 @@ class driver {
       total_steps_.push_back(
           std::max<int64_t>(1, std::llround(c_.epochs * static_cast<double>(steps_per_epoch_[i]))));
       auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
-      std::optional<peer_verification> v;
-      if (c_.verify_rate > 0) {
-        v.emplace();
-        v->settings.rate = c_.verify_rate;
-        v->settings.rounds = static_cast<int>(c_.verify_rounds);
-        v->settings.keep_commits = static_cast<size_t>(c_.verify_keep_commits);
-        v->settings.seed = c_.seed;
-        v->settings.max_frame_bytes = static_cast<size_t>(c_.max_frame_bytes);
-        v->keep_steps = static_cast<size_t>(c_.verify_keep_steps);
-        v->neighbours_of = [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; };
-        v->shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
-        v->cheat = cheat_of(settings);
-        if (v->cheat.kind == compute_cheat::replay) v->replay_shard = shards[(i + 1) % n_];
-      }
+      auto v = peer_verification_from_config(
+          c_, settings, shards,
+          [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed);
       peers_.push_back(spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr));
     }
     dim_ = peers_[0].train->model()->param_count();
