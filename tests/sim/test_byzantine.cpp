@@ -155,9 +155,9 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
   const auto clean = run("none");
   CHECK(clean.detection.fp == 0);
   CHECK(clean.attackers.empty());
-  // sign_flip (-3 x the mean of the honest updates) is left out of the
-  // detection checks: in this setting it is as large as an honest update's
-  // own noise and is not flagged (see README, "Byzantine peers").
+  // sign_flip (-3 x the mean of the honest updates) is as large as an honest
+  // update's own noise over one window; it is flagged because the config
+  // ranks changes over detect.span = 6 windows (docs/byzantine.md).
   for (std::string kind : {"gaussian", "zero_gradient", "mean_shift", "label_flip", "sign_flip"}) {
     const auto s = run(kind);
     INFO("attack " << kind << ": tp " << s.detection.tp << " fn " << s.detection.fn << " fp " << s.detection.fp
@@ -165,7 +165,7 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
     CHECK(s.attackers.size() == 3);
     CHECK(s.detection.fp == 0);
     CHECK(s.detection.honest_quarantined == 0);
-    if (kind != "sign_flip") CHECK(s.detection.tp == 3);
+    CHECK(s.detection.tp == 3);
     CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.015);
   }
 }
