@@ -36,8 +36,36 @@ graph random_regular(uint32_t n, uint32_t d, uint64_t seed) {
     }
     if (ok) return g;
   }
-  throw std::invalid_argument("topology 'random': found no simple " + std::to_string(d) +
-                              "-regular graph on " + std::to_string(n) + " peers");
+  // Dense graphs are rarely simple in the pairing model (the chance falls
+  // like exp(-d^2/4)): start from the circulant d-regular graph instead and
+  // randomise it with double-edge swaps, which keep every degree and
+  // simplicity.
+  graph g(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t k = 1; k <= d / 2; ++k) link(g, i, (i + k) % n);
+    if (d % 2) link(g, i, (i + n / 2) % n);  // n is even when d is odd
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> edges;
+  for (uint32_t a = 0; a < n; ++a)
+    for (uint32_t b : g[a])
+      if (a < b) edges.emplace_back(a, b);
+  for (size_t swap = 0; swap < 20 * edges.size(); ++swap) {
+    auto& e = edges[rng.below(edges.size())];
+    auto& f = edges[rng.below(edges.size())];
+    uint32_t a = e.first, b = e.second, c = f.first, x = f.second;
+    if (rng.uniform() < 0.5) std::swap(c, x);
+    // (a-b, c-x) -> (a-c, b-x), if that stays simple.
+    if (a == c || b == x || a == x || b == c || g[a].count(c) || g[b].count(x)) continue;
+    g[a].erase(b);
+    g[b].erase(a);
+    g[c].erase(x);
+    g[x].erase(c);
+    link(g, a, c);
+    link(g, b, x);
+    e = {std::min(a, c), std::max(a, c)};
+    f = {std::min(b, x), std::max(b, x)};
+  }
+  return g;
 }
 
 }  // namespace

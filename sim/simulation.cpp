@@ -128,11 +128,20 @@ class driver {
     nm.bandwidth_bps = c.bandwidth_mbps * 1e6;
     nm.loss = c.loss;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
-    spawn_peers(data);
+    try {
+      spawn_peers(data);
+    } catch (...) {
+      // The actor system waits for every actor at destruction: stop the
+      // ones already spawned, or a bad setting would hang instead of erring.
+      stop_actors();
+      throw;
+    }
     for (auto t : total_steps_) all_steps_ += t;
   }
 
-  ~driver() {
+  ~driver() { stop_actors(); }
+
+  void stop_actors() {
     for (auto& p : peers_) {
       caf::anon_send_exit(p.shard, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(p.gossip, caf::exit_reason::user_shutdown);

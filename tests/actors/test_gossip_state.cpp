@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -239,6 +240,17 @@ TEST_CASE("topologies are regular, symmetric and deterministic", "[topology]") {
   CHECK(make_topology("exponential", 8, 0, 0)[0].size() == 5);  // +-1, +-2, 4
   CHECK(make_topology("random", 16, 4, 1)[0].size() == 4);
   CHECK(make_topology("random", 16, 4, 1) != make_topology("random", 16, 4, 2));
+  // Dense random graphs too (the pairing model almost never gives a simple one).
+  for (uint32_t d : {8u, 11u, 13u}) {
+    auto g = make_topology("random", 16, d, 3);
+    for (uint32_t i = 0; i < 16; ++i) {
+      INFO("degree " << d << " peer " << i);
+      CHECK(g[i].size() == d);
+      CHECK(std::find(g[i].begin(), g[i].end(), i) == g[i].end());
+      for (uint32_t j : g[i]) CHECK(std::find(g[j].begin(), g[j].end(), i) != g[j].end());
+    }
+    CHECK(g == make_topology("random", 16, d, 3));
+  }
   CHECK(make_topology("ring", 1, 0, 0)[0].empty());
   CHECK_THROWS_WITH(make_topology("torus", 10, 0, 0), Catch::Contains("rows, cols >= 3"));
   CHECK_THROWS_WITH(make_topology("random", 5, 3, 0), Catch::Contains("even"));

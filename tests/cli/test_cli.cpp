@@ -16,8 +16,9 @@ struct result {
   std::string output;  // stdout and stderr together
 };
 
-result murmur(const std::string& args) {
-  std::string cmd = std::string(MURMUR_BINARY_DIR) + "/murmur " + args + " 2>&1";
+// Runs a shell command line, stdout and stderr together.
+result run_command(const std::string& line) {
+  std::string cmd = line + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -26,6 +27,8 @@ result murmur(const std::string& args) {
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+result murmur(const std::string& args) { return run_command(std::string(MURMUR_BINARY_DIR) + "/murmur " + args); }
 
 std::string source(const std::string& rel) { return std::string(MURMUR_SOURCE_DIR) + "/" + rel; }
 
@@ -91,6 +94,17 @@ TEST_CASE("a bad data file is reported by name", "[cli]") {
                   " --out " + (dir / "run").string());
   CHECK(r.code == 1);
   CHECK_THAT(r.output, Catch::Contains("train-images-idx3-ubyte"));
+}
+
+TEST_CASE("a run that cannot be set up ends with an error, it does not hang", "[cli]") {
+  // The peers' actors are already running when this fails (no Linear layer
+  // to commit to): they must be stopped, or the actor system waits forever.
+  auto r = run_command("timeout 60 " + std::string(MURMUR_BINARY_DIR) + "/murmur sim " +
+                       source("configs/synthetic-smoke.toml") +
+                       " --set model.arch=conv2d:10:12,flatten --set verify.rate=0.1 --out " +
+                       scratch("no-linear").string());
+  CHECK(r.code == 1);  // timeout(1) would give 124
+  CHECK_THAT(r.output, Catch::Contains("step transcripts need a model with linear layers"));
 }
 
 TEST_CASE("murmur sim writes the run directory and prints the summary", "[cli]") {
