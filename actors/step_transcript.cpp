@@ -35,10 +35,8 @@ void copy_into(std::vector<T>& dst, const T* src, int64_t n) {
 
 }  // namespace
 
-void apply_compute_cheat(const cheat_settings& c, Sequential& model, Rng& rng) {
-  auto spec = committed_layers(model);
-  if (spec.empty()) return;
-  Linear& l = linear_at(model, spec[0].index);
+void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng) {
+  Linear& l = linear_at(model, target.index);
   const int64_t B = l.last_batch(), in = l.in_features(), out = l.out_features();
   float* dw = l.weight_grad();
   switch (c.kind) {

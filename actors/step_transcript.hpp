@@ -55,7 +55,9 @@ struct committed_layer {
 };
 std::vector<committed_layer> committed_layers(Sequential& model);
 
-void apply_compute_cheat(const cheat_settings& c, Sequential& model, Rng& rng);
+// Cheats on `target` (the trainer passes the first committed layer, the
+// largest product) of the step just computed.
+void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng);
 
 class step_transcript_log {
  public:
@@ -66,6 +68,7 @@ class step_transcript_log {
   // Fills out with layer `layer` of step `step`; false if no longer kept.
   bool reply(uint64_t step, uint16_t layer, uint64_t nonce, tensor_reply& out) const;
   uint32_t prover() const { return prover_; }
+  const std::vector<committed_layer>& layers() const { return spec_; }
 
  private:
   struct layer_copy {

@@ -52,7 +52,7 @@ float trainer::step() {
   model_->backward(dlogits_);
   if (log_) {
     const auto t1 = clock::now();
-    if (cheating) apply_compute_cheat(cheat_, *model_, cheat_rng_);
+    if (cheating) apply_compute_cheat(cheat_, log_->layers().front(), *model_, cheat_rng_);
     commit_ = &log_->record(steps_ + 1, *model_, batches.last_indices());
     const auto t2 = clock::now();
     commit_s_ += std::chrono::duration<double>(t2 - t1).count();
