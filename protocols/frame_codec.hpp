@@ -34,6 +34,11 @@ enum class message_type : uint16_t {
   evidence = 12,
   matmul_task = 13,
   matmul_result = 14,
+  stage_activation = 15,  // protocols/pipeline_messages.hpp
+  stage_gradient = 16,
+  stage_checkpoint = 17,
+  stage_heartbeat = 18,
+  stage_takeover = 19,
 };
 bool known_message_type(uint16_t t);
 

@@ -75,6 +75,8 @@ const std::vector<KeyDef>& table() {
   static const std::vector<KeyDef> t = {
       num("run.seed", &R::seed, ge(0), unbounded,
           "Master random seed of the run"),
+      num("run.stop_after", &R::stop_after, ge(0), unbounded,
+          "Stop the run after this step, as if it were killed (to test --resume); 0 = run to the end"),
 
       choice("data.dataset", &R::dataset, {"fashion-mnist", "synthetic"}, "Training data set"),
       text("data.dir", &R::data_dir, false, "Directory holding the Fashion-MNIST files"),
@@ -171,6 +173,24 @@ const std::vector<KeyDef>& table() {
       num("peer.donors", &R::donors, ge(1), le(64), "murmur peer: peers a (re)joining peer pulls its parameters from"),
       num("net.max_frame_bytes", &R::max_frame_bytes, ge(4096), le(1 << 30),
           "Largest frame a peer accepts; larger ones are cut off unread"),
+
+      num("pipeline.stages", &R::stages, ge(1), le(64),
+          "Pipeline stages S each model is cut into; 1 = data parallel only"),
+      text("pipeline.split", &R::split, false,
+           "Layer indices where stages 1..S-1 begin, e.g. \"4,7\"; empty = balanced by modelled cost"),
+      num("pipeline.microbatches", &R::microbatches, ge(1), le(4096), "Micro-batches M per batch"),
+      choice("pipeline.schedule", &R::schedule, {"gpipe", "1f1b"},
+             "gpipe: all forwards, then all backwards; 1f1b: one forward, one backward in the steady state"),
+      num("pipeline.replicas", &R::replicas, ge(1), le(1024),
+          "Pipeline replicas R (data parallel); stage s gossips with stage s of the others"),
+      num("pipeline.spares", &R::spares, ge(0), le(64),
+          "Spare peers that hold stage checkpoints and take over a dead stage"),
+      num("pipeline.crash_stage", &R::crash_stage, ge(-1), le(63),
+          "Fault injection: this stage's peer dies (-1 = none)"),
+      num("pipeline.crash_replica", &R::crash_replica, ge(0), le(1023), "Fault injection: in this replica"),
+      num("pipeline.crash_step", &R::crash_step, ge(0), unbounded, "Fault injection: during this step"),
+      num("checkpoint.every", &R::checkpoint_every, ge(0), unbounded,
+          "Checkpoint every K steps (to the spares, and into the run directory for --resume); 0 = never"),
 
       num("verify.rate", &R::verify_rate, ge(0), le(1),
           "Probability that a peer checks one random layer of a neighbour's committed step; 0 = no step transcripts"),

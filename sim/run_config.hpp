@@ -10,6 +10,7 @@ namespace murmur {
 struct RunConfig {
   // [run]
   uint64_t seed = 1;                 // run.seed
+  int64_t stop_after = 0;            // run.stop_after: stop (as if killed) after this step; 0 = run to the end
   // [data]
   std::string dataset = "fashion-mnist";  // data.dataset: fashion-mnist | synthetic
   std::string data_dir = "/usr/share/datasets/fashion-mnist";  // data.dir
@@ -75,6 +76,18 @@ struct RunConfig {
   int64_t donors = 2;                // peer.donors: peers a (re)joining peer pulls state from
   // [net]
   int64_t max_frame_bytes = 64 << 20;  // net.max_frame_bytes
+  // [pipeline]
+  int64_t stages = 1;                // pipeline.stages: 1 = no pipeline
+  std::string split = "";            // pipeline.split: cut points "4,7"; "" = balanced automatically
+  int64_t microbatches = 4;          // pipeline.microbatches (M per batch)
+  std::string schedule = "1f1b";     // pipeline.schedule: gpipe | 1f1b
+  int64_t replicas = 1;              // pipeline.replicas (R; stage s gossips with stage s of the others)
+  int64_t spares = 0;                // pipeline.spares: peers standing by to take over a dead stage
+  int64_t crash_stage = -1;          // pipeline.crash_stage: fault injection; -1 = none
+  int64_t crash_replica = 0;         // pipeline.crash_replica
+  int64_t crash_step = 0;            // pipeline.crash_step: the stage dies during this step
+  // [checkpoint]
+  int64_t checkpoint_every = 0;      // checkpoint.every: steps; 0 = no checkpoints
   // [verify]
   double verify_rate = 0.0;          // verify.rate: 0 = off
   int64_t verify_rounds = 8;         // verify.rounds (Freivalds)

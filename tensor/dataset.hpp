@@ -70,6 +70,10 @@ class BatchIterator {
   BatchIterator(const Dataset& data, std::vector<int64_t> indices, int64_t batch, uint64_t seed);
   // Fills x [b, C, H, W] and y (b labels), returns b (> 0).
   int64_t next(Tensor& x, std::vector<int32_t>& y);
+  // Positions the iterator as a fresh one after `steps` calls of next()
+  // (a resumed run continues with the batches it would have drawn), without
+  // reading any samples. steps >= 0.
+  void seek(int64_t steps);
   int64_t epoch() const { return epoch_; }
   int64_t steps_per_epoch() const;
   int64_t shard_size() const { return static_cast<int64_t>(indices_.size()); }

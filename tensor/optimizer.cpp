@@ -1,6 +1,9 @@
 #include "tensor/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <string>
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
@@ -21,6 +24,7 @@ class Sgd : public Optimizer {
       : n_(n), momentum_(momentum), wd_(wd), buf_(momentum != 0.f ? static_cast<size_t>(n) : 0) {}
 
   void step(float* p, const float* g, float lr) override {
+    ++steps_;
     const float m = momentum_, wd = wd_;
     if (m == 0.f) {
       for (int64_t i = 0; i < n_; ++i) p[i] -= lr * (g[i] + wd * p[i]);
@@ -45,11 +49,29 @@ class Sgd : public Optimizer {
     return "sgd(momentum=" + num(momentum_) + ", weight_decay=" + num(wd_) + ")";
   }
 
+  optimizer_state save_state() const override {
+    optimizer_state s;
+    s.steps = steps_;
+    if (!first_) s.values = buf_;
+    return s;
+  }
+
+  void load_state(const optimizer_state& s) override {
+    const size_t want = (momentum_ != 0.f && s.steps > 0) ? buf_.size() : 0;
+    if (s.values.size() != want)
+      throw std::invalid_argument("sgd state: " + std::to_string(s.values.size()) + " values after " +
+                                  std::to_string(s.steps) + " steps, expected " + std::to_string(want));
+    steps_ = s.steps;
+    first_ = s.steps == 0;
+    if (want) buf_ = s.values;
+  }
+
  private:
   int64_t n_;
   float momentum_, wd_;
   std::vector<float> buf_;
   bool first_ = true;
+  uint64_t steps_ = 0;
 };
 
 class Adam : public Optimizer {
@@ -79,6 +101,24 @@ class Adam : public Optimizer {
   std::string name() const override {
     return "adam(betas=(" + num(b1_) + ", " + num(b2_) + "), eps=" + num(eps_) +
            ", weight_decay=" + num(wd_) + ")";
+  }
+
+  optimizer_state save_state() const override {
+    optimizer_state s;
+    s.steps = static_cast<uint64_t>(t_);
+    s.values.reserve(m_.size() * 2);
+    s.values.insert(s.values.end(), m_.begin(), m_.end());
+    s.values.insert(s.values.end(), v_.begin(), v_.end());
+    return s;
+  }
+
+  void load_state(const optimizer_state& s) override {
+    if (s.values.size() != m_.size() * 2)
+      throw std::invalid_argument("adam state: " + std::to_string(s.values.size()) + " values, expected " +
+                                  std::to_string(m_.size() * 2));
+    t_ = static_cast<int64_t>(s.steps);
+    std::copy(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(m_.size()), m_.begin());
+    std::copy(s.values.begin() + static_cast<std::ptrdiff_t>(m_.size()), s.values.end(), v_.begin());
   }
 
  private:

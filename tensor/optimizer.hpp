@@ -9,11 +9,22 @@
 
 namespace murmur {
 
+struct optimizer_state {
+  uint64_t steps = 0;         // step() calls so far
+  std::vector<float> values;  // SGD: momentum buffer (empty before the first step or without momentum); Adam: m then v
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual void step(float* params, const float* grads, float lr) = 0;
   virtual std::string name() const = 0;
+  // Everything step() has accumulated (SGD's momentum buffer, Adam's moments
+  // and step count), for checkpoints: load_state(save_state()) makes later
+  // steps identical. load_state throws std::invalid_argument naming the
+  // mismatch when the state is not from an optimizer of this kind and size.
+  virtual optimizer_state save_state() const = 0;
+  virtual void load_state(const optimizer_state& s) = 0;
 };
 
 std::unique_ptr<Optimizer> make_sgd(int64_t n, float momentum, float weight_decay);

@@ -39,6 +39,11 @@ class Sequential {
   Shape output_shape() const;                // per sample
   size_t layer_count() const { return layers_.size(); }
   Layer& layer(size_t i) { return *layers_[i]; }
+  const Layer& layer(size_t i) const { return *layers_[i]; }
+  // Where layer i's parameters start in params()/grads(), and the per-sample
+  // shape of its input (i == layer_count(): the model's output).
+  int64_t layer_param_offset(size_t i) const { return offsets_[i]; }
+  const Shape& layer_input_shape(size_t i) const { return shapes_[i]; }
   int64_t forward_flops() const;             // per sample
   std::string describe() const;              // one line per layer, with sizes
 

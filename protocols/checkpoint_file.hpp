@@ -1,0 +1,63 @@
+// Checkpoints: one peer's or one pipeline stage's training state at a step,
+// as bytes (sent to a spare) and as a file (written atomically: temporary
+// file, fsync, rename, fsync of the directory).
+// Layout, little-endian:
+//   magic "MRMRCKPT" (8 bytes), version u16 (1), kind u8, reserved u8 (0),
+//   payload_bytes u64, SHA-256 of the payload (32 bytes), then the payload:
+//   step u64, replica u16, stage u16, stages u16, layer_begin u16,
+//   layer_end u16, seed u64, spec_bytes u32 + model spec (UTF-8),
+//   param_count u64 + floats, opt_steps u64, opt_count u64 + floats,
+//   extra_count u32 + u64s (whatever else a resume needs, e.g. RNG state).
+// A reader refuses, with checkpoint_error naming the source and the problem:
+// fewer bytes than a header, bad magic, another version, unknown kind,
+// payload length not matching the bytes present (truncated or trailing),
+// checksum mismatch, counts over the limits below or not matching the
+// payload, non-finite floats. Nothing is allocated before the sizes check.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace murmur {
+
+inline constexpr uint64_t max_checkpoint_floats = 1ull << 30;
+inline constexpr uint32_t max_checkpoint_spec_bytes = 1u << 16;
+inline constexpr uint32_t max_checkpoint_extra = 1u << 16;
+
+enum class checkpoint_kind : uint8_t { peer = 0, stage = 1 };
+
+struct checkpoint {
+  checkpoint_kind kind = checkpoint_kind::peer;
+  uint64_t step = 0;
+  uint16_t replica = 0, stage = 0, stages = 1, layer_begin = 0, layer_end = 0;
+  uint64_t seed = 0;
+  std::string model_spec;
+  std::vector<float> params;
+  uint64_t opt_steps = 0;
+  std::vector<float> opt_state;
+  std::vector<uint64_t> extra;
+  bool operator==(const checkpoint&) const = default;
+};
+
+struct checkpoint_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::vector<std::byte> encode_checkpoint(const checkpoint& c);
+// `source` names the bytes in error messages (a file name, "checkpoint from peer 3").
+checkpoint decode_checkpoint(std::span<const std::byte> bytes, const std::string& source);
+
+// Atomic: writes path + ".tmp", fsyncs it, renames it over path, fsyncs the
+// directory. Throws checkpoint_error naming the path on any failure.
+void write_checkpoint_file(const std::string& path, std::span<const std::byte> bytes);
+inline void write_checkpoint_file(const std::string& path, const checkpoint& c) {
+  write_checkpoint_file(path, encode_checkpoint(c));
+}
+// Throws checkpoint_error naming the path (missing, unreadable, or any of
+// decode_checkpoint's problems).
+checkpoint read_checkpoint_file(const std::string& path);
+
+}  // namespace murmur
