@@ -463,6 +463,26 @@ void BatchIterator::reshuffle() {
   rng.shuffle(order_.begin(), order_.end());
 }
 
+void BatchIterator::seek(int64_t steps) {
+  if (steps < 0)
+    throw std::invalid_argument("BatchIterator::seek: steps must be >= 0, got " + std::to_string(steps));
+  const int64_t per_epoch = steps_per_epoch();
+  // last_indices() too must be what `steps` calls of next() leave behind:
+  // the batch of step steps - 1, which may lie in the previous epoch.
+  last_.clear();
+  if (steps > 0) {
+    const int64_t prev = steps - 1;
+    epoch_ = prev / per_epoch;
+    reshuffle();
+    const int64_t from = (prev % per_epoch) * batch_;
+    const int64_t b = std::min(batch_, shard_size() - from);
+    last_.assign(order_.begin() + from, order_.begin() + from + b);
+  }
+  epoch_ = steps / per_epoch;
+  pos_ = (steps % per_epoch) * batch_;
+  reshuffle();
+}
+
 int64_t BatchIterator::next(Tensor& x, std::vector<int32_t>& y) {
   const int64_t b = std::min(batch_, shard_size() - pos_);
   const Shape& s = data_.images.shape();

@@ -157,8 +157,8 @@ std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
 
 }  // namespace
 
-std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
-                                        int64_t num_classes) {
+std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
+                                                 int64_t num_classes) {
   std::string list = trim(spec);
   const std::string nc = std::to_string(num_classes);
   if (list == "mlp") list = "flatten,linear:256,relu,linear:128,relu,linear:" + nc;
@@ -189,7 +189,12 @@ std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& in
     throw std::invalid_argument("build_model: '" + spec + "' ends in " + shape_str(shape) +
                                 ", expected [" + nc + "] for " + nc + " classes (last item '" +
                                 trim(items.back()) + "')");
-  return std::make_unique<Sequential>(std::move(layers), input_shape);
+  return layers;
+}
+
+std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
+                                        int64_t num_classes) {
+  return std::make_unique<Sequential>(build_layers(spec, input_shape, num_classes), input_shape);
 }
 
 }  // namespace murmur

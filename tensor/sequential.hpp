@@ -72,5 +72,9 @@ class Sequential {
 // [num_classes] (num_classes <= 0 skips that check).
 std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
                                         int64_t num_classes);
+// The unbound layers build_model wraps, same checks and messages: for code
+// that assembles a Sequential from part of a spec (pipeline stages).
+std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
+                                                 int64_t num_classes);
 
 }  // namespace murmur
