@@ -13,6 +13,8 @@
 // payload length not matching the bytes present (truncated or trailing),
 // checksum mismatch, counts over the limits below or not matching the
 // payload, non-finite floats. Nothing is allocated before the sizes check.
+// (It also refuses a reserved byte other than 0, so that every accepted
+// checkpoint has exactly one encoding: encode(decode(b)) == b.)
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +48,8 @@ struct checkpoint_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Throws checkpoint_error (instead of writing bytes no reader would take)
+// for counts over the limits, non-finite floats or an unknown kind.
 std::vector<std::byte> encode_checkpoint(const checkpoint& c);
 // `source` names the bytes in error messages (a file name, "checkpoint from peer 3").
 checkpoint decode_checkpoint(std::span<const std::byte> bytes, const std::string& source);

@@ -12,26 +12,37 @@
 //   const char* check_xxx(std::span<const std::byte> frame)
 // that returns nullptr when every invariant holds, or a static description
 // of the violated one (for a codec with one encoding per message, instantiate
-// check_codec with a codec<M>, as the membership, state transfer and verify rows do);
+// check_codec with a codec<M>, as the membership, state transfer, verify and
+// pipeline rows do);
 // add a row to `decoder_checks`; add its sources to FUZZ_DECODERS_SOURCES in
 // tests/fuzz/CMakeLists.txt and seed frames to tests/fuzz/corpus/decoders/
 // (generator: tests/fuzz/make_corpus.cpp; name prefixes checked by
 // tests/protocols/test_fuzz_corpus.cpp).
+//
+// decode_checkpoint (protocols/checkpoint_file.hpp) is a decoder too: it reads
+// checkpoints from disk and from peers. It takes raw bytes, not a frame, so its
+// row gets the input bytes as they are (and, like the frames, a copy with the
+// header's payload length and SHA-256 recomputed; inputs that do not start
+// with the checkpoint magic are sampled: check_checkpoint).
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "protocols/checkpoint_file.hpp"
 #include "protocols/frame_codec.hpp"
 #include "protocols/gossip_messages.hpp"
 #include "protocols/membership_messages.hpp"
+#include "protocols/pipeline_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
 #include "protocols/verify_messages.hpp"
+#include "tensor/digest.hpp"
 
 namespace murmur::fuzz {
 
@@ -171,6 +182,7 @@ struct codec {
   void (*encode)(const M&, std::vector<std::byte>&);
   M (*dirty)();                            // stale contents for the reuse check
   const char* (*invariants)(const M&);     // what every accepted message satisfies
+  message_type also{};                     // a second type it takes (stage tensors: 15 and 16); 0 = none
 };
 
 template <class M>
@@ -182,7 +194,7 @@ const char* check_codec(std::span<const std::byte> in, const codec<M>& c) {
     if (e != f.error) return "decoder and decode_frame disagree on a bad frame";
     return nullptr;
   }
-  if (f.type != c.type) {
+  if (f.type != c.type && (c.also == message_type{} || f.type != c.also)) {
     if (e != frame_error::unknown_type) return "a frame of another message type is not unknown_type";
     return nullptr;
   }
@@ -485,6 +497,157 @@ inline const char* check_matmul_result(std::span<const std::byte> in) {
                                               encode_matmul_result, matmul_result_dirty, matmul_result_invariants});
 }
 
+// ---- pipeline messages -----------------------------------------------------------
+//
+// Fixed fields behind the little-endian tag, then raw arrays sized by them:
+// exact codecs (check_codec). decode_stage_tensor takes activations (15) and
+// gradients (16); the re-encoding keeps the type, so the byte-for-byte round
+// trip checks that the direction survives.
+
+inline const char* stage_tensor_invariants(const stage_tensor& m) {
+  if (m.shape.empty() || m.shape.size() > max_stage_dims) return "stage_tensor: dims outside 1..max_stage_dims";
+  uint64_t per_sample = 1;
+  for (uint32_t d : m.shape) {
+    if (d == 0 || d > max_stage_dim) return "stage_tensor: a dimension is zero or over max_stage_dim";
+    per_sample *= d;  // accepted, so the values are present: no overflow
+  }
+  if (m.batch == 0 || m.batch > m.total) return "stage_tensor: batch 0 or over total";
+  if (m.microbatch > max_microbatches) return "stage_tensor: microbatch over max_microbatches";
+  if (m.labels.size() != (m.gradient ? 0 : m.batch)) return "stage_tensor: labels.size() != (gradient ? 0 : batch)";
+  for (int32_t l : m.labels)
+    if (l < 0) return "stage_tensor: negative label accepted";
+  if (m.values.size() != uint64_t{m.batch} * per_sample) return "stage_tensor: values.size() != batch x prod(shape)";
+  if (!all_finite(m.values)) return "stage_tensor: non-finite value accepted";
+  return nullptr;
+}
+inline stage_tensor stage_tensor_dirty() {
+  stage_tensor m;
+  m.gradient = true;
+  m.replica = 77;
+  m.stage = 88;
+  m.step = 99;
+  m.generation = 11;
+  m.microbatch = 12;
+  m.batch = 2;
+  m.total = 13;
+  m.shape = {3, 1, 1};
+  m.labels = {4, 5, 6};
+  m.values = {1, 2, 3, 4, 5, 6, 7};
+  return m;
+}
+
+inline const char* stage_checkpoint_invariants(const stage_checkpoint_msg& m) {
+  if (m.blob.empty()) return "stage_checkpoint: empty blob accepted";
+  return nullptr;
+}
+inline stage_checkpoint_msg stage_checkpoint_dirty() {
+  stage_checkpoint_msg m;
+  m.replica = 77;
+  m.stage = 88;
+  m.step = 99;
+  m.generation = 11;
+  m.blob.assign(40, std::byte{0xee});
+  return m;
+}
+inline stage_heartbeat stage_heartbeat_dirty() { return {77, 88, 99, 111, 222}; }
+inline stage_takeover stage_takeover_dirty() { return {77, 88, 99, 111, 222}; }
+
+inline const char* check_stage_tensor(std::span<const std::byte> in) {
+  return check_codec(in, codec<stage_tensor>{message_type::stage_activation, decode_stage_tensor, encode_stage_tensor,
+                                             stage_tensor_dirty, stage_tensor_invariants,
+                                             message_type::stage_gradient});
+}
+inline const char* check_stage_checkpoint(std::span<const std::byte> in) {
+  return check_codec(in, codec<stage_checkpoint_msg>{message_type::stage_checkpoint, decode_stage_checkpoint,
+                                                     encode_stage_checkpoint, stage_checkpoint_dirty,
+                                                     stage_checkpoint_invariants});
+}
+inline const char* check_stage_heartbeat(std::span<const std::byte> in) {
+  return check_codec(in, codec<stage_heartbeat>{message_type::stage_heartbeat, decode_stage_heartbeat,
+                                                encode_stage_heartbeat, stage_heartbeat_dirty,
+                                                no_invariants<stage_heartbeat>});
+}
+inline const char* check_stage_takeover(std::span<const std::byte> in) {
+  return check_codec(in, codec<stage_takeover>{message_type::stage_takeover, decode_stage_takeover,
+                                               encode_stage_takeover, stage_takeover_dirty,
+                                               no_invariants<stage_takeover>});
+}
+
+// ---- checkpoints -------------------------------------------------------------------
+//
+// decode_checkpoint never crashes and lets nothing but checkpoint_error escape
+// (its message naming the source first); what it accepts holds the limits and
+// re-encodes to the input byte for byte (one encoding per checkpoint), which
+// decodes to the same checkpoint again.
+
+inline constexpr size_t checkpoint_header_bytes = 52;
+inline constexpr const char* checkpoint_source = "fuzz input";
+
+inline const char* checkpoint_invariants(const checkpoint& c) {
+  if (static_cast<uint8_t>(c.kind) > static_cast<uint8_t>(checkpoint_kind::stage))
+    return "checkpoint: unknown kind accepted";
+  if (c.model_spec.size() > max_checkpoint_spec_bytes) return "checkpoint: model spec over the limit accepted";
+  if (c.params.size() > max_checkpoint_floats || c.opt_state.size() > max_checkpoint_floats)
+    return "checkpoint: more floats than max_checkpoint_floats accepted";
+  if (c.extra.size() > max_checkpoint_extra) return "checkpoint: more extra values than max_checkpoint_extra accepted";
+  if (!all_finite(c.params) || !all_finite(c.opt_state)) return "checkpoint: non-finite value accepted";
+  return nullptr;
+}
+
+// One decode of `in`: nullptr when every invariant holds; *accepted says
+// whether the checkpoint was accepted.
+inline const char* check_checkpoint_bytes(std::span<const std::byte> in, bool* accepted = nullptr) {
+  checkpoint c;
+  try {
+    c = decode_checkpoint(in, checkpoint_source);
+  } catch (const checkpoint_error& e) {
+    const std::string what = e.what();
+    if (what.rfind(std::string(checkpoint_source) + ": ", 0) != 0) return "checkpoint: error does not name the source";
+    if (accepted) *accepted = false;
+    return nullptr;
+  } catch (...) {
+    return "checkpoint: an exception other than checkpoint_error escaped decode_checkpoint";
+  }
+  if (accepted) *accepted = true;
+  if (const char* w = checkpoint_invariants(c)) return w;
+  std::vector<std::byte> canon;
+  try {
+    canon = encode_checkpoint(c);
+  } catch (...) {
+    return "checkpoint: encode_checkpoint refuses a checkpoint decode_checkpoint accepted";
+  }
+  if (!std::equal(canon.begin(), canon.end(), in.begin(), in.end())) return "checkpoint: encode(decode(b)) != b";
+  try {
+    if (!(decode_checkpoint(canon, checkpoint_source) == c)) return "checkpoint: decode(encode(c)) != c";
+  } catch (...) {
+    return "checkpoint: decode rejects encode(c)";
+  }
+  return nullptr;
+}
+
+// Inputs that start with the checkpoint magic (or a piece of it) go through
+// decode_checkpoint as they are, then with the header's payload length and
+// SHA-256 recomputed: a mutated checkpoint almost never carries a matching
+// checksum, and the payload parser would stay unexplored. Inputs with another
+// start are refused by the reader's first memcmp; a thrown exception costs
+// more under ASan than all the frame rows together, so only every 64th of
+// them (by a hash of its bytes, so a rerun checks the same ones) is decoded.
+// The corpus replay decodes every one (test_fuzz_corpus.cpp).
+inline const char* check_checkpoint(std::span<const std::byte> in) {
+  static constexpr char magic[8] = {'M', 'R', 'M', 'R', 'C', 'K', 'P', 'T'};
+  const bool magic_start = std::memcmp(in.data(), magic, std::min(in.size(), sizeof magic)) == 0;
+  if (!magic_start && (crc32c_portable(in.data(), std::min<size_t>(in.size(), 64)) & 63) != 0) return nullptr;
+  if (const char* w = check_checkpoint_bytes(in)) return w;
+  if (!magic_start || in.size() < checkpoint_header_bytes) return nullptr;
+  std::vector<std::byte> fixed(in.begin(), in.end());
+  const uint64_t n = fixed.size() - checkpoint_header_bytes;
+  for (size_t i = 0; i < 8; ++i) fixed[12 + i] = static_cast<std::byte>((n >> (8 * i)) & 0xff);
+  const digest d = sha256(fixed.data() + checkpoint_header_bytes, n);
+  for (size_t i = 0; i < d.size(); ++i) fixed[20 + i] = static_cast<std::byte>(d[i]);
+  if (std::equal(fixed.begin(), fixed.end(), in.begin(), in.end())) return nullptr;
+  return check_checkpoint_bytes(fixed);
+}
+
 // ---- peek_type ---------------------------------------------------------------
 
 // peek_type looks at the header only: it names a type exactly when the magic,
@@ -526,6 +689,11 @@ inline constexpr decoder_check decoder_checks[] = {
     {"evidence", check_evidence},
     {"matmul_task", check_matmul_task},
     {"matmul_result", check_matmul_result},
+    {"stage_tensor", check_stage_tensor},
+    {"stage_checkpoint", check_stage_checkpoint},
+    {"stage_heartbeat", check_stage_heartbeat},
+    {"stage_takeover", check_stage_takeover},
+    {"checkpoint", check_checkpoint},
     {"peek_type", check_peek_type},
 };
 

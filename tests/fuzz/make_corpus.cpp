@@ -8,9 +8,12 @@
 // DECODER-invalid-* must be rejected by it and frame-invalid-* by every
 // decoder, DECODER being gossip, membership_join, membership_update,
 // heartbeat, heartbeat_ack, leave, state_request, state_chunk,
-// transcript_commit, tensor_request, tensor_reply, evidence, matmul_task or
-// matmul_result (tests/protocols/test_fuzz_corpus.cpp checks all of it); crash-* files are
-// reproducers of fixed bugs, kept by hand.
+// transcript_commit, tensor_request, tensor_reply, evidence, matmul_task,
+// matmul_result, stage_tensor, stage_checkpoint, stage_heartbeat,
+// stage_takeover or checkpoint (tests/protocols/test_fuzz_corpus.cpp checks
+// all of it); crash-* files are reproducers of fixed bugs, kept by hand.
+// checkpoint-* files are checkpoint bytes (protocols/checkpoint_file.hpp), not
+// frames: decode_checkpoint must accept the valid ones and refuse the others.
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
@@ -21,10 +24,13 @@
 #include <string>
 #include <vector>
 
+#include "protocols/checkpoint_file.hpp"
 #include "protocols/gossip_messages.hpp"
 #include "protocols/membership_messages.hpp"
+#include "protocols/pipeline_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
 #include "protocols/verify_messages.hpp"
+#include "tensor/digest.hpp"
 
 using namespace murmur;
 using bytes = std::vector<std::byte>;
@@ -81,6 +87,13 @@ struct payload {
     return f;
   }
 };
+
+// The payload of a frame, to seal again under another type.
+payload payload_of_frame(const bytes& f) {
+  payload q;
+  q.b.assign(f.begin() + frame_header_bytes, f.end());
+  return q;
+}
 
 gossip_update sparse(update_kind kind = update_kind::sparse_set) {
   gossip_update m;
@@ -707,6 +720,214 @@ void verify_invalid() {
   write("matmul_result-invalid-task-payload", task(1, 1, 1, 2).frame(mr));
 }
 
+// ---- pipeline ------------------------------------------------------------------
+
+stage_tensor sample_stage_tensor(bool gradient, uint32_t batch, std::vector<uint32_t> shape) {
+  stage_tensor m;
+  m.gradient = gradient;
+  m.replica = 1;
+  m.stage = 2;
+  m.step = 17;
+  m.generation = 3;
+  m.microbatch = 4;
+  m.batch = batch;
+  m.total = 4 * batch;
+  m.shape = std::move(shape);
+  uint64_t n = batch;
+  for (uint32_t d : m.shape) n *= d;
+  if (!gradient)
+    for (uint32_t i = 0; i < batch; ++i) m.labels.push_back(static_cast<int32_t>(i % 10));
+  for (uint64_t i = 0; i < n; ++i) m.values.push_back(0.125f * static_cast<float>(i) - 1.f);
+  return m;
+}
+
+checkpoint sample_ckpt() {
+  checkpoint c;
+  c.kind = checkpoint_kind::stage;
+  c.step = 40;
+  c.replica = 1;
+  c.stage = 2;
+  c.stages = 3;
+  c.layer_begin = 4;
+  c.layer_end = 6;
+  c.seed = 77;
+  c.model_spec = "mlp 8-4-2";
+  c.params = {0.5f, -1.f, 0.25f, 2.f, -0.f, 1e-3f};
+  c.opt_steps = 39;
+  c.opt_state = {0.1f, 0.2f, -0.3f};
+  c.extra = {1, 2};
+  return c;
+}
+
+void pipeline_valid() {
+  write("stage_tensor-valid-activation-1d", encoded_with(encode_stage_tensor, sample_stage_tensor(false, 3, {4})));
+  write("stage_tensor-valid-activation-4d", encoded_with(encode_stage_tensor, sample_stage_tensor(false, 2, {2, 1, 3, 2})));
+  write("stage_tensor-valid-gradient-2d", encoded_with(encode_stage_tensor, sample_stage_tensor(true, 2, {3, 2})));
+  {
+    auto m = sample_stage_tensor(true, 1, {1});
+    m.replica = m.stage = UINT16_MAX;
+    m.step = UINT64_MAX;
+    m.generation = UINT32_MAX;
+    m.microbatch = max_microbatches;
+    m.total = UINT32_MAX;
+    m.values = {-FLT_MAX};
+    write("stage_tensor-valid-gradient-max-fields", encoded_with(encode_stage_tensor, m));
+    m = sample_stage_tensor(false, 2, {1});
+    m.total = 2;
+    m.microbatch = 0;
+    m.labels = {0, INT32_MAX};
+    m.values = {FLT_TRUE_MIN, -0.f};
+    write("stage_tensor-valid-activation-batch-is-total", encoded_with(encode_stage_tensor, m));
+  }
+  stage_checkpoint_msg c;
+  c.replica = 1;
+  c.stage = 2;
+  c.step = 40;
+  c.generation = 3;
+  c.blob = encode_checkpoint(sample_ckpt());
+  write("stage_checkpoint-valid-checkpoint-blob", encoded_with(encode_stage_checkpoint, c));
+  c.blob = {std::byte{0}};
+  c.step = UINT64_MAX;
+  c.generation = UINT32_MAX;
+  write("stage_checkpoint-valid-1-byte-blob", encoded_with(encode_stage_checkpoint, c));
+  write("stage_heartbeat-valid-basic", encoded_with(encode_stage_heartbeat, stage_heartbeat{1, 2, 3, 40, 5}));
+  write("stage_heartbeat-valid-max-fields",
+        encoded_with(encode_stage_heartbeat, stage_heartbeat{UINT16_MAX, UINT16_MAX, UINT32_MAX, UINT64_MAX, UINT32_MAX}));
+  write("stage_takeover-valid-basic", encoded_with(encode_stage_takeover, stage_takeover{1, 2, 9, 41, 6}));
+  write("stage_takeover-valid-zero", encoded_with(encode_stage_takeover, stage_takeover{}));
+}
+
+void pipeline_invalid() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const auto act = message_type::stage_activation, grad = message_type::stage_gradient;
+  // Stage tensor: replica, stage, step, generation, microbatch, batch, total,
+  // dims, shape, [labels], values; `words` words follow the shape (0.5f each).
+  auto tensor = [](uint16_t microbatch, uint32_t batch, uint32_t total, std::vector<uint32_t> shape, size_t words,
+                   int dims = -1) {
+    payload p = payload().u8(1).u16(1).u16(2).u64(17).u32(3).u16(microbatch).u32(batch).u32(total);
+    p.u8(static_cast<uint8_t>(dims < 0 ? shape.size() : static_cast<size_t>(dims)));
+    for (uint32_t d : shape) p.u32(d);
+    for (size_t i = 0; i < words; ++i) p.f32(0.5f);
+    return p;
+  };
+  const uint32_t M = max_stage_dim;
+  write("stage_tensor-invalid-empty-payload", payload().frame(act));
+  write("stage_tensor-invalid-short-fixed-fields", payload().u8(1).u16(1).u16(2).u64(17).u32(3).u16(0).u32(1).frame(grad));
+  write("stage_tensor-invalid-bigendian-tag", [&] { payload p = tensor(0, 1, 1, {1}, 1); p.b[0] = std::byte{0}; return p.frame(grad); }());
+  write("stage_tensor-invalid-dims-0", tensor(0, 1, 1, {}, 1).frame(grad));
+  write("stage_tensor-invalid-dims-5", tensor(0, 1, 1, {1, 1, 1, 1, 1}, 1).frame(grad));
+  write("stage_tensor-invalid-dims-lies-high", tensor(0, 1, 1, {2}, 2, 2).frame(grad));
+  write("stage_tensor-invalid-dim-0", tensor(0, 1, 1, {2, 0}, 0).frame(grad));
+  write("stage_tensor-invalid-dim-over-max", tensor(0, 1, 1, {M + 1}, 2).frame(grad));
+  write("stage_tensor-invalid-dims-product-2^80", tensor(0, 1, 1, {M, M, M, M}, 2).frame(grad));
+  write("stage_tensor-invalid-batch-0", tensor(0, 0, 4, {2}, 0).frame(act));
+  write("stage_tensor-invalid-batch-over-total", tensor(0, 3, 2, {1}, 6).frame(act));
+  write("stage_tensor-invalid-batch-max", tensor(0, UINT32_MAX, UINT32_MAX, {1}, 2).frame(grad));
+  write("stage_tensor-invalid-microbatch-over-max", tensor(max_microbatches + 1, 1, 1, {1}, 1).frame(grad));
+  write("stage_tensor-invalid-values-short", tensor(0, 2, 2, {3}, 5).frame(grad));
+  write("stage_tensor-invalid-trailing-float", tensor(0, 2, 2, {3}, 7).frame(grad));
+  write("stage_tensor-invalid-trailing-byte", tensor(0, 1, 1, {1}, 1).u8(0).frame(grad));
+  write("stage_tensor-invalid-activation-missing-labels", tensor(0, 2, 2, {3}, 6).frame(act));
+  write("stage_tensor-invalid-gradient-with-labels",
+        payload_of_frame(encoded_with(encode_stage_tensor, sample_stage_tensor(false, 2, {3}))).frame(grad));
+  write("stage_tensor-invalid-value-nan", tensor(0, 1, 1, {2}, 1).f32(nan).frame(grad));
+  write("stage_tensor-invalid-value-minus-inf", tensor(0, 1, 1, {2}, 2).f32(-inf).frame(act));
+  write("stage_tensor-invalid-label-negative", tensor(0, 2, 2, {1}, 0).u32(1).u32(UINT32_MAX).f32(1).f32(2).frame(act));
+  write("stage_tensor-invalid-heartbeat-payload", payload().u8(1).u16(1).u16(2).u32(3).u64(4).u32(5).frame(act));
+
+  // Checkpoint to a spare: replica, stage, step, generation, bytes, blob.
+  const auto ck = message_type::stage_checkpoint;
+  auto ckpt = [](uint32_t len, size_t blob) {
+    payload p = payload().u8(1).u16(1).u16(2).u64(40).u32(3).u32(len);
+    for (size_t i = 0; i < blob; ++i) p.u8(static_cast<uint8_t>(i));
+    return p;
+  };
+  write("stage_checkpoint-invalid-empty-payload", payload().frame(ck));
+  write("stage_checkpoint-invalid-empty-blob", ckpt(0, 0).frame(ck));
+  write("stage_checkpoint-invalid-bytes-0-blob-present", ckpt(0, 8).frame(ck));
+  write("stage_checkpoint-invalid-bytes-lies-high", ckpt(9, 8).frame(ck));
+  write("stage_checkpoint-invalid-bytes-lies-low", ckpt(7, 8).frame(ck));
+  write("stage_checkpoint-invalid-bytes-max", ckpt(UINT32_MAX, 8).frame(ck));
+  write("stage_checkpoint-invalid-short-fixed-fields", payload().u8(1).u16(1).u16(2).u64(40).u32(3).u16(0).frame(ck));
+  write("stage_checkpoint-invalid-bigendian-tag", [&] { payload p = ckpt(1, 1); p.b[0] = std::byte{0}; return p.frame(ck); }());
+
+  // Heartbeat and take-over: replica, stage, node, step, generation.
+  const auto sh = message_type::stage_heartbeat, st = message_type::stage_takeover;
+  auto five = [] { return payload().u8(1).u16(1).u16(2).u32(3).u64(4).u32(5); };
+  write("stage_heartbeat-invalid-empty-payload", payload().frame(sh));
+  write("stage_heartbeat-invalid-short", payload().u8(1).u16(1).u16(2).u32(3).u64(4).u16(5).frame(sh));
+  write("stage_heartbeat-invalid-trailing-byte", five().u8(0).frame(sh));
+  write("stage_heartbeat-invalid-bigendian-tag", [&] { payload p = five(); p.b[0] = std::byte{0}; return p.frame(sh); }());
+  write("stage_takeover-invalid-empty-payload", payload().frame(st));
+  write("stage_takeover-invalid-short", payload().u8(1).u16(1).u16(2).u32(3).u64(4).frame(st));
+  write("stage_takeover-invalid-trailing-byte", five().u8(0).frame(st));
+  write("stage_takeover-invalid-tag-2", [&] { payload p = five(); p.b[0] = std::byte{2}; return p.frame(st); }());
+}
+
+// ---- checkpoints (raw bytes, not frames) --------------------------------------------
+
+// A checkpoint header (payload length and SHA-256 computed) and the payload.
+bytes ckpt_sealed(const payload& p, uint8_t kind = 1, uint16_t version = 1, uint8_t reserved = 0) {
+  payload h;
+  h.str("MRMRCKPT").u16(version).u8(kind).u8(reserved).u64(p.b.size());
+  const digest d = sha256(p.b.data(), p.b.size());
+  for (uint8_t x : d) h.u8(x);
+  h.b.insert(h.b.end(), p.b.begin(), p.b.end());
+  return h.b;
+}
+
+void checkpoint_valid() {
+  write("checkpoint-valid-stage", encode_checkpoint(sample_ckpt()));
+  write("checkpoint-valid-peer-empty", encode_checkpoint(checkpoint{}));
+  checkpoint c = sample_ckpt();
+  c.kind = checkpoint_kind::peer;
+  c.step = c.seed = c.opt_steps = UINT64_MAX;
+  c.replica = c.stage = c.stages = c.layer_begin = c.layer_end = UINT16_MAX;
+  c.params = {FLT_MAX, -FLT_MAX, FLT_TRUE_MIN, -0.f};
+  c.opt_state = {};
+  c.extra = {UINT64_MAX, 0x7fc000007fc00000ULL};  // NaN bits: integers here
+  write("checkpoint-valid-peer-extremes", encode_checkpoint(c));
+}
+
+void checkpoint_invalid() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const bytes good = encode_checkpoint(sample_ckpt());
+  auto edit = [&](size_t at, uint8_t v) { bytes f = good; f[at] = std::byte{v}; return f; };
+  write("checkpoint-invalid-empty", {});
+  write("checkpoint-invalid-bad-magic", edit(0, 'X'));
+  write("checkpoint-invalid-magic-only", bytes(good.begin(), good.begin() + 8));
+  write("checkpoint-invalid-truncated-header", bytes(good.begin(), good.begin() + 51));
+  write("checkpoint-invalid-header-only", bytes(good.begin(), good.begin() + 52));
+  write("checkpoint-invalid-truncated-payload-1", bytes(good.begin(), good.end() - 1));
+  write("checkpoint-invalid-truncated-half", bytes(good.begin(), good.begin() + static_cast<ptrdiff_t>(good.size() / 2)));
+  write("checkpoint-invalid-trailing-byte", [&] { bytes f = good; f.push_back(std::byte{0}); return f; }());
+  write("checkpoint-invalid-version-2", edit(8, 2));
+  write("checkpoint-invalid-version-0", edit(8, 0));
+  write("checkpoint-invalid-kind-2", edit(10, 2));
+  write("checkpoint-invalid-reserved-1", edit(11, 1));
+  write("checkpoint-invalid-length-huge", [&] { bytes f = good; for (size_t i = 12; i < 20; ++i) f[i] = std::byte{0xff}; return f; }());
+  write("checkpoint-invalid-checksum-header-bit", edit(20, static_cast<uint8_t>(std::to_integer<uint8_t>(good[20]) ^ 1)));
+  write("checkpoint-invalid-checksum-payload-bit", [&] { bytes f = good; f[60] ^= std::byte{0x10}; return f; }());
+  write("checkpoint-invalid-network-frame", encoded_with(encode_stage_heartbeat, stage_heartbeat{1, 2, 3, 4, 5}));
+  // Sound headers and checksums around payloads whose counts or values are wrong.
+  auto fixed = [] { return payload().u64(40).u16(1).u16(2).u16(3).u16(4).u16(6).u64(77); };
+  auto tail = [](payload p) { return p.u64(39).u64(0).u32(0); };  // opt_steps, no opt state, no extra
+  write("checkpoint-invalid-empty-payload", ckpt_sealed(payload()));
+  write("checkpoint-invalid-short-fixed-fields", ckpt_sealed(payload().u64(40).u16(1)));
+  write("checkpoint-invalid-spec-over-limit", ckpt_sealed(fixed().u32(max_checkpoint_spec_bytes + 1).str("mlp")));
+  write("checkpoint-invalid-spec-past-payload", ckpt_sealed(fixed().u32(100).str("mlp")));
+  write("checkpoint-invalid-params-over-limit", ckpt_sealed(fixed().u32(0).u64(max_checkpoint_floats + 1).f32(1)));
+  write("checkpoint-invalid-params-at-limit-few-bytes", ckpt_sealed(fixed().u32(0).u64(max_checkpoint_floats).f32(1)));
+  write("checkpoint-invalid-params-count-2^62", ckpt_sealed(fixed().u32(0).u64(uint64_t{1} << 62)));
+  write("checkpoint-invalid-param-nan", ckpt_sealed(tail(fixed().u32(0).u64(2).f32(1).f32(nan))));
+  write("checkpoint-invalid-opt-state-inf", ckpt_sealed(fixed().u32(0).u64(0).u64(1).u64(2).f32(0).f32(-inf).u32(0)));
+  write("checkpoint-invalid-opt-count-over-limit", ckpt_sealed(fixed().u32(0).u64(0).u64(1).u64(max_checkpoint_floats + 1)));
+  write("checkpoint-invalid-extra-over-limit", ckpt_sealed(fixed().u32(0).u64(0).u64(1).u64(0).u32(max_checkpoint_extra + 1).u64(1)));
+  write("checkpoint-invalid-extra-past-payload", ckpt_sealed(fixed().u32(0).u64(0).u64(1).u64(0).u32(3).u64(1)));
+  write("checkpoint-invalid-bytes-left-over", ckpt_sealed(tail(fixed().u32(0).u64(0)).u8(0)));
+  write("checkpoint-invalid-params-count-lies-low", ckpt_sealed(tail(fixed().u32(0).u64(1).f32(1).f32(2))));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -730,5 +951,9 @@ int main(int argc, char** argv) {
   state_invalid();
   verify_valid();
   verify_invalid();
+  pipeline_valid();
+  pipeline_invalid();
+  checkpoint_valid();
+  checkpoint_invalid();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }

@@ -7,7 +7,10 @@
 // frame-invalid-* by every decoder (DECODER: gossip, membership_join,
 // membership_update, heartbeat, heartbeat_ack, leave, state_request,
 // state_chunk, transcript_commit, tensor_request, tensor_reply, evidence,
-// matmul_task, matmul_result); crash-* files only have to hold the invariants.
+// matmul_task, matmul_result, stage_tensor, stage_checkpoint, stage_heartbeat,
+// stage_takeover, checkpoint); crash-* files only have to hold the invariants.
+// checkpoint-* files are checkpoint bytes, not frames: decode_checkpoint
+// accepts the valid ones and refuses (checkpoint_error) the invalid ones.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <filesystem>
@@ -50,6 +53,15 @@ frame_error decode_with(frame_error (*decode)(std::span<const std::byte>, size_t
   return decode(b, fuzz::max_frame_bytes, m);
 }
 
+frame_error decode_checkpoint_as_frame_error(std::span<const std::byte> b) {
+  try {
+    (void)decode_checkpoint(b, "corpus file");
+    return frame_error::none;
+  } catch (const checkpoint_error&) {
+    return frame_error::undecodable;
+  }
+}
+
 // The decoders the corpus names, by file name prefix.
 struct named_decoder {
   std::string name;
@@ -73,6 +85,12 @@ std::vector<named_decoder> named_decoders() {
       {"evidence", [](std::span<const std::byte> b) { return decode_with(fuzz::decode_evidence_only, b); }},
       {"matmul_task", [](std::span<const std::byte> b) { return decode_with(decode_matmul_task, b); }},
       {"matmul_result", [](std::span<const std::byte> b) { return decode_with(decode_matmul_result, b); }},
+      {"stage_tensor", [](std::span<const std::byte> b) { return decode_with(decode_stage_tensor, b); }},
+      {"stage_checkpoint", [](std::span<const std::byte> b) { return decode_with(decode_stage_checkpoint, b); }},
+      {"stage_heartbeat", [](std::span<const std::byte> b) { return decode_with(decode_stage_heartbeat, b); }},
+      {"stage_takeover", [](std::span<const std::byte> b) { return decode_with(decode_stage_takeover, b); }},
+      // Not a frame decoder: accepted is none, refused (checkpoint_error) is undecodable.
+      {"checkpoint", [](std::span<const std::byte> b) { return decode_checkpoint_as_frame_error(b); }},
   };
 }
 
