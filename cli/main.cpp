@@ -20,6 +20,7 @@ extern "C" void on_stop_signal(int) { stop_signalled.store(true); }
 const char* usage =
     "usage: murmur <verb> [args]\n"
     "  sim <config.toml> [--set key=value]... [--out DIR] [--quiet]\n"
+    "  sim --resume DIR [--set key=value]... [--quiet]   (continue a run from DIR/checkpoints)\n"
     "        simulate many peers on a virtual clock; writes DIR (default runs/<config name>)\n"
     "  sweep <config.toml> --param key=v1,v2,... [--param ...]... [--set key=value]... [--out DIR]\n"
     "        one simulation per value (per combination of several --param); prints and\n"

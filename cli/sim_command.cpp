@@ -17,6 +17,7 @@ struct sim_args {
   std::string config;
   std::vector<std::string> overrides;
   std::string out;
+  std::string resume;
   bool quiet = false;
 };
 
@@ -31,9 +32,17 @@ sim_args parse_sim_args(const std::vector<std::string>& a) {
     else if (a[i].rfind("--set=", 0) == 0) r.overrides.push_back(a[i].substr(6));
     else if (a[i] == "--out") r.out = value("--out");
     else if (a[i] == "--quiet") r.quiet = true;
+    else if (a[i] == "--resume") r.resume = value("--resume");
     else if (!a[i].empty() && a[i][0] == '-') throw UsageError("unknown option '" + a[i] + "'");
     else if (r.config.empty()) r.config = a[i];
     else throw UsageError("unexpected argument '" + a[i] + "'");
+  }
+  if (!r.resume.empty()) {
+    // A resumed run continues in its own directory, with the config it ran with.
+    if (r.config.empty()) r.config = r.resume + "/config.toml";
+    // The interrupted run's stop point is not the resumed run's (--set may set another).
+    r.overrides.insert(r.overrides.begin(), "run.stop_after=0");
+    if (r.out.empty()) r.out = r.resume;
   }
   if (r.config.empty()) throw UsageError("missing <config.toml>");
   if (r.out.empty()) r.out = "runs/" + std::filesystem::path(r.config).stem().string();
@@ -50,7 +59,9 @@ int sim_command(const std::vector<std::string>& args) {
               cfg.threshold, cfg.topology.c_str(), a.out.c_str());
   std::fflush(stdout);
   progress_printer show(stdout);
-  sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const sim_progress&)>{} : std::ref(show));
+  if (!a.resume.empty()) std::printf("resuming from %s/checkpoints\n", a.resume.c_str());
+  sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const sim_progress&)>{} : std::ref(show),
+                                 a.resume);
   show.finish();
   std::string note;
   bool plotted = plot_run(a.out, &note);
@@ -65,6 +76,26 @@ int sim_command(const std::vector<std::string>& args) {
       static_cast<unsigned long long>(s.steps), s.virtual_time_s, s.wall_time_s, s.consensus_distance,
       a.out.c_str(), plotted ? ", accuracy.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
+  if (s.pipeline.enabled) {
+    const auto& p = s.pipeline;
+    std::printf("pipeline: %u stages x %u replicas, %u micro-batches, %s: efficiency %.3f (bound M/(M+S-1) = %.3f), "
+                "%.0f samples/s (virtual)\n",
+                p.stages, p.replicas, p.microbatches, p.schedule.c_str(), p.efficiency, p.bound, p.samples_per_s);
+    for (const auto& q : p.per_stage)
+      if (q.replica == 0)
+        std::printf("  stage %u: layers [%zu, %zu), busy %.3f s, peak %zu micro-batches in flight (%.2f MB of activations)\n",
+                    q.stage, q.layer_begin, q.layer_end, q.busy_s, q.peak_in_flight, q.peak_activation_mb);
+    if (p.takeover.happened) {
+      const auto& t = p.takeover;
+      std::printf("take-over: stage %u of replica %u died at step %llu (t = %.3f s); node %u took it over at t = %.3f s "
+                  "(detection %.3f s) from the step-%llu checkpoint; first step done %.3f s later; past the crash step "
+                  "again %.3f s after the crash; %llu steps recomputed\n",
+                  t.stage, t.replica, static_cast<unsigned long long>(t.crash_step), t.crash_s, t.new_node,
+                  t.takeover_s, t.detection_s, static_cast<unsigned long long>(t.resume_step), t.time_to_resume_s,
+                  t.time_to_catch_up_s, static_cast<unsigned long long>(t.lost_steps));
+    }
+    for (const auto& e : p.errors) std::printf("pipeline error: %s\n", e.c_str());
+  }
   return 0;
 }
 

@@ -3,6 +3,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "protocols/membership_messages.hpp"
+#include "protocols/pipeline_messages.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
@@ -37,7 +39,9 @@ transport_actor::behavior_type sim_network_behavior(
         queue->push(std::move(done));
         ++stats->msgs_sent;
         stats->bytes_sent += frame.bytes->size();
-        if (model.loss > 0 && st.rng.uniform() < model.loss) {
+        auto type = peek_type(*frame.bytes);
+        const bool reliable = model.reliable_pipeline && type && is_pipeline_message(*type);
+        if (model.loss > 0 && !reliable && st.rng.uniform() < model.loss) {
           ++stats->msgs_lost;
           stats->bytes_lost += frame.bytes->size();
           return;

@@ -14,12 +14,13 @@ namespace murmur {
 
 struct sim_event {
   // At equal times, frames arrive and uplinks free up before peers step.
-  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2 };
+  // wake: a pipeline node's timer (its op is done, or a heartbeat tick).
+  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2, wake = 3 };
   double time = 0;
   kind_t kind = cycle;
   uint64_t seq = 0;
   uint32_t peer = 0;  // who acts / receives
-  uint32_t from = 0;  // deliver: the sender; sent: the destination
+  uint32_t from = 0;  // deliver: the sender; sent: the destination; wake: the tag
   wire_frame frame;
 };
 
@@ -57,6 +58,9 @@ struct network_model {
   double latency_s = 0.001;
   double bandwidth_bps = 1e9;  // per peer uplink; 0 = unlimited
   double loss = 0.0;
+  // Pipeline frames ride reliable connections (TCP, as ZeroMQ's): `loss`
+  // never drops them.
+  bool reliable_pipeline = true;
 };
 
 struct network_stats {

@@ -90,6 +90,35 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     }
     js << "}}";
   }
+  if (s.pipeline.enabled) {
+    const auto& p = s.pipeline;
+    js << ",\n  \"pipeline\": {\"stages\": " << p.stages << ", \"replicas\": " << p.replicas
+       << ", \"microbatches\": " << p.microbatches << ", \"schedule\": \"" << p.schedule << "\", \"spares\": " << p.spares
+       << ", \"makespan_s\": " << fmt(p.makespan_s) << ", \"efficiency\": " << fmt(p.efficiency)
+       << ", \"bound\": " << fmt(p.bound) << ", \"samples_per_s\": " << fmt(p.samples_per_s) << ",\n    \"per_stage\": [";
+    for (size_t i = 0; i < p.per_stage.size(); ++i) {
+      const auto& q = p.per_stage[i];
+      js << (i ? ",\n      " : "\n      ") << "{\"replica\": " << q.replica << ", \"stage\": " << q.stage
+         << ", \"node\": " << q.node << ", \"layers\": [" << q.layer_begin << ", " << q.layer_end
+         << "], \"busy_s\": " << fmt(q.busy_s) << ", \"peak_in_flight\": " << q.peak_in_flight
+         << ", \"peak_activation_mb\": " << fmt(q.peak_activation_mb) << ", \"steps\": " << q.steps
+         << ", \"rejected\": " << q.rejected << ", \"stale\": " << q.stale << "}";
+    }
+    const auto& t = p.takeover;
+    js << "],\n    \"takeover\": {\"happened\": " << (t.happened ? "true" : "false") << ", \"replica\": " << t.replica
+       << ", \"stage\": " << t.stage << ", \"new_node\": " << t.new_node << ", \"crash_step\": " << t.crash_step
+       << ", \"resume_step\": " << t.resume_step << ", \"crash_s\": " << fmt(t.crash_s) << ", \"takeover_s\": "
+       << fmt(t.takeover_s) << ", \"resumed_s\": " << fmt(t.resumed_s) << ", \"caught_up_s\": " << fmt(t.caught_up_s)
+       << ", \"detection_s\": " << fmt(t.detection_s) << ", \"time_to_resume_s\": " << fmt(t.time_to_resume_s)
+       << ", \"time_to_catch_up_s\": " << fmt(t.time_to_catch_up_s) << ", \"lost_steps\": " << t.lost_steps
+       << ", \"lost_microbatches\": " << t.lost_microbatches << "},\n    \"errors\": [";
+    for (size_t i = 0; i < p.errors.size(); ++i) {
+      std::string e;
+      for (char ch : p.errors[i]) e += (ch == '"' || ch == '\\') ? ' ' : ch;
+      js << (i ? ", " : "") << '"' << e << '"';
+    }
+    js << "]}";
+  }
   // Detection: JSON has no NaN, so undefined ratios are null.
   auto num = [](double v) { return std::isnan(v) ? std::string("null") : fmt(v); };
   const auto& d = s.detection;
@@ -263,6 +292,7 @@ class driver {
         sched_.run();
         break;
       }
+      case sim_event::wake: break;  // pipeline runs only
       case sim_event::cycle: {
         const auto t0 = std::chrono::steady_clock::now();
         self_->send(peers_[e.peer].shard, cycle_atom::value);
@@ -414,7 +444,18 @@ class driver {
 }  // namespace
 
 sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
-                           const std::function<void(const sim_progress&)>& on_progress) {
+                           const std::function<void(const sim_progress&)>& on_progress,
+                           const std::string& resume_dir) {
+  if (c.stages > 1) {
+    sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir);
+    write_summary(out_dir, c, s);
+    return s;
+  }
+  if (!resume_dir.empty())
+    throw std::invalid_argument("--resume: resuming a data-parallel run is not supported yet");
+  if (c.replicas > 1 || c.spares > 0)
+    throw std::invalid_argument("pipeline.replicas and pipeline.spares need pipeline.stages > 1 "
+                                "(data parallelism alone: sim.peers)");
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);

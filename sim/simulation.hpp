@@ -52,7 +52,39 @@ struct detection_summary {
   double steps_to_quarantine_median = 0, steps_to_quarantine_p95 = 0;  // NaN if none detected
 };
 
+// A pipeline run (pipeline.stages > 1): schedule efficiency, activation
+// memory, and the take-over timeline when a stage died.
+struct stage_summary {
+  uint16_t replica = 0, stage = 0;
+  uint32_t node = 0;                 // the node hosting it at the end
+  size_t layer_begin = 0, layer_end = 0;
+  double busy_s = 0;                 // modelled compute
+  size_t peak_in_flight = 0;         // micro-batches between F and B
+  double peak_activation_mb = 0;     // peak_in_flight x activations of one micro-batch
+  uint64_t steps = 0, rejected = 0, stale = 0;
+};
+struct takeover_summary {
+  bool happened = false;
+  uint16_t replica = 0, stage = 0;
+  uint32_t new_node = 0;
+  uint64_t crash_step = 0, resume_step = 0;
+  double crash_s = -1, takeover_s = -1, resumed_s = -1, caught_up_s = -1;  // virtual times
+  double detection_s = 0, time_to_resume_s = 0, time_to_catch_up_s = 0;
+  uint64_t lost_steps = 0;           // steps computed again (checkpoint to crash)
+  uint64_t lost_microbatches = 0;    // in flight at the crash
+};
+struct pipeline_summary {
+  bool enabled = false;
+  uint32_t stages = 1, replicas = 1, microbatches = 1, spares = 0;
+  std::string schedule;
+  double makespan_s = 0, efficiency = 0, bound = 0, samples_per_s = 0;
+  std::vector<stage_summary> per_stage;
+  takeover_summary takeover;
+  std::vector<std::string> errors;   // pipeline_event::error texts
+};
+
 struct sim_summary {
+  pipeline_summary pipeline;
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;
   uint64_t bytes_sent_total = 0, msgs_sent_total = 0, msgs_lost = 0, rejected = 0;
@@ -67,7 +99,15 @@ struct sim_summary {
   double detect_overhead_pct = 0;    // detection wall time / the peers' cycle wall time (mix, step, publish)
 };
 
+// resume_dir: continue from the checkpoints in resume_dir/checkpoints
+// (written by a run with checkpoint.every > 0); "" = a fresh start.
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
-                           const std::function<void(const sim_progress&)>& on_progress = {});
+                           const std::function<void(const sim_progress&)>& on_progress = {},
+                           const std::string& resume_dir = "");
+
+// The pipeline simulation (pipeline.stages > 1); run_simulation calls it.
+sim_summary run_pipeline_simulation(const RunConfig& cfg, const std::string& out_dir,
+                                    const std::function<void(const sim_progress&)>& on_progress,
+                                    const std::string& resume_dir);
 
 }  // namespace murmur

@@ -1,0 +1,35 @@
+// pipeline_plan: how a run config lays a pipeline cluster out (the same for
+// `murmur sim` and for `murmur peer` processes): the stage cut, each
+// replica's data shard, the step budget, and the settings of every node
+// (stage s of replica r is node r * S + s; spares follow).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "actors/pipeline_stage.hpp"
+#include "actors/stage_actor.hpp"
+#include "sim/run_config.hpp"
+
+namespace murmur {
+
+struct pipeline_plan {
+  uint16_t stages = 1, replicas = 1, spares = 0;
+  std::vector<stage_range> ranges;           // per stage
+  std::vector<std::vector<int64_t>> shards;  // per replica
+  int64_t steps_per_epoch = 1, total_steps = 1;
+  uint32_t nodes() const { return uint32_t{replicas} * stages + spares; }
+};
+
+// Throws std::invalid_argument naming the key (pipeline.split, ...) on a
+// layout that cannot work. The automatic cut balances modelled costs at
+// sim.gflops and the link's bandwidth (sim.bandwidth_mbps).
+pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train);
+
+stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, uint16_t replica, uint16_t stage);
+stage_node_settings stage_node_settings_for(const RunConfig& c, const pipeline_plan& p, uint32_t node,
+                                            const std::string& checkpoint_dir);
+// Gossip of stage s of replica r with stage s of the neighbouring replicas
+// (gossip.topology over the replicas, mapped to node ids); valid when R > 1.
+peer_settings stage_gossip_settings(const RunConfig& c, const pipeline_plan& p, uint16_t replica, uint16_t stage);
+
+}  // namespace murmur
