@@ -65,16 +65,22 @@ int sim_command(const std::vector<std::string>& args) {
   show.finish();
   std::string note;
   bool plotted = plot_run(a.out, &note);
-  std::printf(
-      "final test accuracy: mean %.2f%%, worst peer %.2f%%\n"
-      "bytes sent: %.3f MB in all; a dense ring all-reduce of the same %lld steps: %.3f MB (%.1fx more)\n"
-      "steps per peer %llu, virtual time %.2f s, wall time %.1f s, consensus distance %.4g\n"
-      "run directory: %s (metrics.jsonl, summary.json%s)\n",
-      100 * s.final_test_accuracy, 100 * s.min_test_accuracy, static_cast<double>(s.bytes_sent_total) / 1e6,
-      static_cast<long long>(s.steps), s.dense_allreduce_bytes / 1e6,
-      s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0,
-      static_cast<unsigned long long>(s.steps), s.virtual_time_s, s.wall_time_s, s.consensus_distance,
-      a.out.c_str(), plotted ? ", accuracy.png" : "");
+  std::printf("final test accuracy: mean %.2f%%, worst %s %.2f%%\n", 100 * s.final_test_accuracy,
+              s.pipeline.enabled ? "replica" : "peer", 100 * s.min_test_accuracy);
+  if (s.pipeline.enabled)
+    std::printf("bytes sent: %.3f MB in all (activations, gradients, checkpoints, heartbeats, gossip)\n",
+                static_cast<double>(s.bytes_sent_total) / 1e6);
+  else
+    std::printf("bytes sent: %.3f MB in all; a dense ring all-reduce of the same %lld steps: %.3f MB (%.1fx more)\n",
+                static_cast<double>(s.bytes_sent_total) / 1e6, static_cast<long long>(s.steps),
+                s.dense_allreduce_bytes / 1e6,
+                s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0);
+  std::printf("steps per %s %llu, virtual time %.2f s, wall time %.1f s, %.0f samples/s (virtual)%s\n"
+              "run directory: %s (metrics.jsonl, summary.json%s)\n",
+              s.pipeline.enabled ? "replica" : "peer", static_cast<unsigned long long>(s.steps), s.virtual_time_s,
+              s.wall_time_s, s.samples_per_s,
+              s.pipeline.enabled ? "" : (", consensus distance " + std::to_string(s.consensus_distance)).c_str(),
+              a.out.c_str(), plotted ? ", accuracy.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
   if (s.pipeline.enabled) {
     const auto& p = s.pipeline;

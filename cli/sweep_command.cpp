@@ -111,7 +111,9 @@ int sweep_command(const std::vector<std::string>& a) {
     csv << sweep_csv_line(rows[i]);
     csv.flush();
   }
-  std::ofstream(out + "/sweep.md") << sweep_markdown(keys, rows);
+  bool pipelines = false;
+  for (const auto& r : rows) pipelines = pipelines || r.summary.pipeline.enabled;
+  std::ofstream(out + "/sweep.md") << (pipelines ? pipeline_markdown(keys, rows) : sweep_markdown(keys, rows));
   std::string note;
   bool plotted = plot_sweep(out, label, &note, keys.size());
   std::printf("wrote %s/sweep.csv, sweep.md%s\n", out.c_str(), plotted ? " and sweep.png" : "");

@@ -50,7 +50,8 @@ std::string sweep_csv_header(const std::vector<std::string>& keys) {
   return h +
          "final_test_accuracy,bytes_sent_total,virtual_time_s,min_test_accuracy,dense_allreduce_bytes,wall_time_s,"
          "honest_test_accuracy,accuracy_vs_clean,attackers,precision,recall,f1,honest_quarantined,"
-         "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct,check_overhead_pct,commit_overhead_pct\n";
+         "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct,check_overhead_pct,commit_overhead_pct,"
+         "samples_per_s,pipeline_efficiency,pipeline_bound,peak_in_flight,peak_activation_mb\n";
 }
 
 std::string sweep_csv_line(const sweep_row& r) {
@@ -63,7 +64,49 @@ std::string sweep_csv_line(const sweep_row& r) {
      << (r.clean_accuracy ? num(s.honest_test_accuracy - *r.clean_accuracy) : "") << ',' << s.attackers.size() << ','
      << num(d.precision) << ',' << num(d.recall) << ',' << num(d.f1) << ',' << d.honest_quarantined << ','
      << num(d.steps_to_quarantine_median) << ',' << num(d.steps_to_quarantine_p95) << ','
-     << num(s.detect_overhead_pct) << ',' << num(check_pct(s)) << ',' << num(commit_pct(s)) << '\n';
+     << num(s.detect_overhead_pct) << ',' << num(check_pct(s)) << ',' << num(commit_pct(s)) << ','
+     << num(s.samples_per_s) << ',';
+  if (s.pipeline.enabled) {
+    // Per stage of replica 0, joined by '/'.
+    std::string peak, mb;
+    for (const auto& q : s.pipeline.per_stage)
+      if (q.replica == 0) {
+        if (!peak.empty()) peak.push_back('/'), mb.push_back('/');
+        peak.append(std::to_string(q.peak_in_flight));
+        mb.append(num(q.peak_activation_mb, "%.3g"));
+      }
+    os << num(s.pipeline.efficiency) << ',' << num(s.pipeline.bound) << ',' << peak << ',' << mb;
+  } else {
+    os << ",,,";
+  }
+  os << '\n';
+  return os.str();
+}
+
+std::string pipeline_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows) {
+  std::ostringstream os;
+  os << '|';
+  for (const auto& k : keys) os << ' ' << k << " |";
+  os << " efficiency | bound M/(M+S-1) | efficiency / bound | micro-batches in flight, per stage (peak)"
+        " | activation memory per stage, MB (peak) | samples/s (virtual) | accuracy |\n|";
+  for (size_t i = 0; i < keys.size() + 7; ++i) os << "---|";
+  os << '\n';
+  for (const auto& r : rows) {
+    const auto& s = r.summary;
+    const auto& p = s.pipeline;
+    os << '|';
+    for (const auto& v : r.values) os << ' ' << v << " |";
+    std::string peak, mb;
+    for (const auto& q : p.per_stage)
+      if (q.replica == 0) {
+        if (!peak.empty()) peak.append(" / "), mb.append(" / ");
+        peak.append(std::to_string(q.peak_in_flight));
+        mb.append(num(q.peak_activation_mb, "%.2f"));
+      }
+    os << ' ' << num(p.efficiency, "%.3f") << " | " << num(p.bound, "%.3f") << " | "
+       << num(p.bound > 0 ? p.efficiency / p.bound : std::nan(""), "%.3f") << " | " << peak << " | " << mb << " | "
+       << num(s.samples_per_s, "%.0f") << " | " << num(100 * s.final_test_accuracy, "%.2f %%") << " |\n";
+  }
   return os.str();
 }
 

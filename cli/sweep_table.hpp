@@ -25,5 +25,8 @@ std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
 std::string sweep_csv_header(const std::vector<std::string>& keys);
 std::string sweep_csv_line(const sweep_row& r);
 std::string sweep_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows);
+// For sweeps of pipeline runs: schedule efficiency against M/(M+S-1), peak
+// micro-batches in flight and activation memory per stage, throughput.
+std::string pipeline_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows);
 
 }  // namespace murmur

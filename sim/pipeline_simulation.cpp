@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -210,6 +211,7 @@ class pipeline_driver {
   void on_event(const timed_event& te) {
     const auto& e = te.e;
     if (e.kind == pipeline_event::step_done) {
+      boundary_[uint32_t{e.replica} * plan_.stages + e.stage] = e.step;
       last_progress_time_ = te.t;
       last_step_time_ = te.t;  // the run's makespan ends with the last stage to finish (stage 0)
       if (e.stage + 1 == plan_.stages) {
@@ -241,12 +243,12 @@ class pipeline_driver {
     }
     return stage_node(r, s, plan_.stages);
   }
+  // Every stage has finished `step`, its checkpoint included (a step's
+  // boundary work is done in the same handler that reports it).
   bool all_reached(uint64_t step) const {
-    for (uint16_t r = 0; r < plan_.replicas; ++r)
-      for (uint16_t s = 0; s < plan_.stages; ++s) {
-        auto v = views_[host_of(r, s)];
-        if (!v->stage || v->stage->steps_done() < step) return false;
-      }
+    if (boundary_.size() < size_t{plan_.replicas} * plan_.stages) return false;
+    for (auto& [k, done] : boundary_)
+      if (done < step) return false;
     return true;
   }
 
@@ -370,6 +372,7 @@ class pipeline_driver {
                                              static_cast<double>(c_.batch) * plan_.replicas / p.makespan_s
                                        : 0;
     p.errors = errors_;
+    sum_.samples_per_s = p.samples_per_s;
     // The take-over timeline.
     auto& to = p.takeover;
     for (const auto& te : timeline_) {
@@ -442,6 +445,7 @@ class pipeline_driver {
   std::vector<std::shared_ptr<stage_node_view>> views_;
   std::vector<std::string> errors_;
   std::vector<std::unique_ptr<Sequential>> eval_models_;
+  std::map<uint32_t, uint64_t> boundary_;  // last step each stage finished (replica * S + stage)
   bool resumed_ = false, taken_over_ = false;
   std::optional<std::pair<uint16_t, uint64_t>> crash_;  // replica, step
   uint64_t resume_step_ = ~0ull, last_eval_step_ = 0;

@@ -72,7 +72,8 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ",\n  \"msgs_sent_total\": " << s.msgs_sent_total << ",\n  \"msgs_lost\": " << s.msgs_lost
      << ",\n  \"frames_rejected\": " << s.rejected << ",\n  \"peers\": " << c.peers
      << ",\n  \"params\": " << s.params << ",\n  \"steps\": " << s.steps
-     << ",\n  \"virtual_time_s\": " << fmt(s.virtual_time_s) << ",\n  \"wall_time_s\": " << fmt(s.wall_time_s);
+     << ",\n  \"virtual_time_s\": " << fmt(s.virtual_time_s) << ",\n  \"wall_time_s\": " << fmt(s.wall_time_s)
+     << ",\n  \"samples_per_s\": " << fmt(s.samples_per_s);
   if (s.verification.enabled) {
     const auto& v = s.verification;
     js << ",\n  \"verification\": {\"commits\": " << v.commits << ", \"challenges\": " << v.challenges
@@ -209,6 +210,9 @@ class driver {
     sum_.msgs_sent_total = net_stats_.msgs_sent;
     sum_.msgs_lost = net_stats_.msgs_lost;
     sum_.steps = static_cast<uint64_t>(steps_sum_ / n_);
+    sum_.samples_per_s = sum_.virtual_time_s > 0 ? static_cast<double>(steps_sum_) * static_cast<double>(c_.batch) /
+                                                       sum_.virtual_time_s
+                                                 : 0;
     sum_.params = dim_;
     collect_verification();
     // A ring all-reduce sends 2(n-1)/n of the gradient per peer per step.

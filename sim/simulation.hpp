@@ -92,6 +92,7 @@ struct sim_summary {
   uint64_t steps = 0;  // per peer (mean)
   int64_t params = 0;
   double virtual_time_s = 0, wall_time_s = 0;
+  double samples_per_s = 0;  // training samples over all peers per virtual second
   verification_summary verification;
   std::vector<uint32_t> attackers;
   double honest_test_accuracy = 0;   // mean over honest peers
