@@ -217,10 +217,13 @@ pipeline_stage::op_result pipeline_stage::backward(uint16_t mb) {
   if (k < 0) throw std::logic_error("pipeline_stage: backward before forward");
   slot& sl = slots_[static_cast<size_t>(k)];
   const uint32_t b = mb_size(mb);
+  // The received gradient must outlive the copy of dL/dx below: a layer
+  // such as Flatten hands back a view of its incoming gradient.
+  decltype(inbox_)::node_type node;
   if (s_.stage + 1 == s_.stages) {
     sl.model->backward(sl.dlogits);
   } else {
-    auto node = inbox_.extract({mb, true});
+    node = inbox_.extract({mb, true});
     Tensor dy = Tensor::view(node.mapped().values.data(), with_batch(b, out_shape_));
     sl.model->backward(dy);
   }

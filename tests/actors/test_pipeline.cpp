@@ -103,22 +103,33 @@ TEST_CASE("1f1b warms up with S-1-s forwards, alternates, then drains", "[pipeli
 TEST_CASE("an S-stage pipeline trains the parameters one-stage training does", "[pipeline]") {
   pipeline_fixture f;
   const int64_t steps = 20;  // past the end of the first epoch (17 steps, the last one partial)
-  auto [opt, batch, S, M, kind] = GENERATE(table<std::string, int64_t, uint32_t, uint32_t, pipeline_schedule_kind>({
-      {"sgd", 30, 2, 4, pipeline_schedule_kind::gpipe},
-      {"sgd", 30, 2, 4, pipeline_schedule_kind::one_f_one_b},
-      {"sgd", 32, 4, 8, pipeline_schedule_kind::one_f_one_b},
-      {"sgd", 32, 3, 1, pipeline_schedule_kind::gpipe},
-      {"adam", 27, 3, 5, pipeline_schedule_kind::one_f_one_b},
-      {"adam", 27, 4, 16, pipeline_schedule_kind::gpipe},
-  }));
-  INFO(opt << " batch " << batch << " S " << S << " M " << M << " " << to_string(kind));
+  const std::string conv = "conv2d:4:3,relu,maxpool2d:2,conv2d:8:3,relu,flatten,linear:10";
+  auto [opt, batch, S, M, kind, model, cuts] =
+      GENERATE_COPY(table<std::string, int64_t, uint32_t, uint32_t, pipeline_schedule_kind, std::string, std::string>({
+          {"sgd", 30, 2, 4, pipeline_schedule_kind::gpipe, kModel, ""},
+          {"sgd", 30, 2, 4, pipeline_schedule_kind::one_f_one_b, kModel, ""},
+          {"sgd", 32, 4, 8, pipeline_schedule_kind::one_f_one_b, kModel, ""},
+          {"sgd", 32, 3, 1, pipeline_schedule_kind::gpipe, kModel, ""},
+          {"adam", 27, 3, 5, pipeline_schedule_kind::one_f_one_b, kModel, ""},
+          {"adam", 27, 4, 16, pipeline_schedule_kind::gpipe, kModel, ""},
+          // Convolutions, and a stage that only flattens (no parameters).
+          {"sgd", 30, 4, 3, pipeline_schedule_kind::one_f_one_b, conv, "3,5,6"},
+          {"sgd", 30, 4, 1, pipeline_schedule_kind::gpipe, conv, "3,5,6"},
+          {"sgd", 30, 3, 1, pipeline_schedule_kind::gpipe, conv, "3,6"},
+          {"sgd", 30, 3, 1, pipeline_schedule_kind::gpipe, conv, "5,6"},
+          {"sgd", 30, 2, 1, pipeline_schedule_kind::gpipe, conv, "6"},
+          {"sgd", 30, 2, 1, pipeline_schedule_kind::gpipe, conv, "3"},
+          {"sgd", 30, 2, 1, pipeline_schedule_kind::gpipe, conv, "4"},
+      }));
+  INFO(opt << " batch " << batch << " S " << S << " M " << M << " " << to_string(kind) << " cuts " << cuts << " " << model);
   const auto t = f.train(opt, batch, steps);
   // One stage: the ordinary trainer on the same batches.
-  trainer ref(t, kModel, f.data, f.shard, f.data);
+  trainer ref(t, model, f.data, f.shard, f.data);
   for (int64_t i = 0; i < steps; ++i) ref.step();
 
-  auto whole = build_model(kModel, f.data->sample_shape(), 10);
-  const auto ranges = balance_stages(modelled_layer_costs(*whole, 50), S, 1e9);
+  auto whole = build_model(model, f.data->sample_shape(), 10);
+  const auto ranges = cuts.empty() ? balance_stages(modelled_layer_costs(*whole, 50), S, 1e9)
+                                   : parse_stage_split(cuts, whole->layer_count(), S);
   std::vector<std::unique_ptr<pipeline_stage>> st;
   for (uint32_t s = 0; s < S; ++s) {
     stage_settings ss;
@@ -126,7 +137,7 @@ TEST_CASE("an S-stage pipeline trains the parameters one-stage training does", "
     ss.stages = static_cast<uint16_t>(S);
     ss.microbatches = M;
     ss.schedule = kind;
-    ss.model_spec = kModel;
+    ss.model_spec = model;
     ss.range = ranges[s];
     ss.train = t;
     st.push_back(std::make_unique<pipeline_stage>(ss, f.data, f.shard));
@@ -150,7 +161,7 @@ TEST_CASE("an S-stage pipeline trains the parameters one-stage training does", "
   INFO("worst relative difference " << worst);
   CHECK(worst <= 1e-5);
   // And the parameters did move (the comparison is not trivially true).
-  auto fresh = build_model(kModel, f.data->sample_shape(), 10);
+  auto fresh = build_model(model, f.data->sample_shape(), 10);
   fresh->init(t.init_seed);
   double moved = 0;
   for (size_t i = 0; i < got.size(); ++i) moved = std::max(moved, std::abs(double(got[i]) - double(fresh->params()[i])));
