@@ -15,6 +15,7 @@ int plot_command(const std::vector<std::string>& args);
 int config_doc_command(const std::vector<std::string>& args);
 int keygen_command(const std::vector<std::string>& args);
 int merge_command(const std::vector<std::string>& args);
+int split_command(const std::vector<std::string>& args);
 // stop turns true on SIGINT/SIGTERM (main owns the flag and the handler):
 // the peer then leaves gracefully.
 int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop);

@@ -26,6 +26,8 @@ const char* usage =
     "        one simulation per value (per combination of several --param); prints and\n"
     "        writes sweep.csv, sweep.md (with detection and accuracy vs clean) and sweep.png\n"
     "  plot <run dir>        redraw a run's accuracy.png\n"
+    "  split <config.toml> [--set key=value]...\n"
+    "        per-layer cost (modelled and measured here) and the balanced pipeline.split\n"
     "  config-doc            print the table of config keys (markdown)\n"
     "  peer --config <config.toml> --listen tcp://ADDR:PORT [--join tcp://HOST:PORT[,...]]\n"
     "       [--set key=value]... [--out DIR] [--quiet]\n"
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     if (verb == "config-doc") return murmur::config_doc_command(args);
     if (verb == "keygen") return murmur::keygen_command(args);
     if (verb == "merge") return murmur::merge_command(args);
+    if (verb == "split") return murmur::split_command(args);
     if (verb == "peer") {
       std::signal(SIGINT, on_stop_signal);
       std::signal(SIGTERM, on_stop_signal);

@@ -96,3 +96,14 @@ TEST_CASE("murmur sim --resume continues a stopped pipeline run and refuses a da
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Catch::Contains("stage-0-0.ckpt") && Catch::Contains("truncated"));
 }
+
+TEST_CASE("murmur split prints per-layer costs and a balanced cut", "[cli][pipeline]") {
+  auto r = murmur("split " + kPipe + " --set pipeline.stages=2");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("linear(48->32)") && Catch::Contains("measured us/smp"));
+  CHECK_THAT(r.output, Catch::Contains("modelled (murmur sim's default):  pipeline.split = \""));
+  r = murmur("split " + kPipe + " --set pipeline.stages=9");
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Catch::Contains("stages"));
+}
