@@ -191,14 +191,26 @@ std::vector<stage_range> balance_stages(const std::vector<layer_cost>& costs, si
       for (size_t j = i + 1; j + (k - 1) <= n; ++j)
         best[k][i] = std::min(best[k][i], std::max(cost[at(i, j)], best[k - 1][j]));
 
-  // Walking forwards, each stage ends at the first layer that still leaves
-  // an optimal finish: that gives the earliest cuts among the optimal splits.
+  // Among the splits whose slowest stage is optimal, the one that sends the
+  // least (the smallest sum of stage costs: compute is the same in all, so
+  // this is the bytes on the wire); a cut that only moves a layer without
+  // work (flatten, ReLU) to its own stage saves nothing and costs a send.
+  // tot[k][i]: that smallest sum for layers [i, n) in k stages.
   const double optimum = best[stages][0];
+  std::vector<std::vector<double>> tot(stages + 1, std::vector<double>(n + 1, inf));
+  tot[0][n] = 0;
+  for (size_t k = 1; k <= stages; ++k)
+    for (size_t i = 0; i + k <= n; ++i)
+      for (size_t j = i + 1; j + (k - 1) <= n; ++j)
+        if (cost[at(i, j)] <= optimum) tot[k][i] = std::min(tot[k][i], cost[at(i, j)] + tot[k - 1][j]);
+
+  // Walking forwards, each stage ends at the first layer that still leaves
+  // such a finish: the earliest cuts among the equally good splits.
   std::vector<stage_range> ranges;
   size_t i = 0;
   for (size_t k = stages; k >= 1; --k) {
     size_t j = i + 1;
-    while (!(cost[at(i, j)] <= optimum && best[k - 1][j] <= optimum)) ++j;
+    while (!(cost[at(i, j)] <= optimum && cost[at(i, j)] + tot[k - 1][j] == tot[k][i])) ++j;
     ranges.push_back({i, j});
     i = j;
   }

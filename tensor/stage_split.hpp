@@ -40,8 +40,10 @@ std::vector<layer_cost> measured_layer_costs(Sequential& model, int64_t batch, i
 
 // The contiguous split into `stages` ranges (each non-empty) minimising the
 // largest stage cost = sum of its layers' seconds + its last layer's
-// out_bytes / bytes_per_second (the last stage sends nothing). Ties go to
-// the earliest cut. Throws std::invalid_argument if stages is 0 or exceeds
+// out_bytes / bytes_per_second (the last stage sends nothing); among those,
+// the one with the smallest sum of stage costs (the fewest bytes sent: a
+// layer without work never gets a stage of its own for nothing); remaining
+// ties go to the earliest cut. Throws std::invalid_argument if stages is 0 or exceeds
 // the layer count.
 std::vector<stage_range> balance_stages(const std::vector<layer_cost>& costs, size_t stages,
                                         double bytes_per_second);

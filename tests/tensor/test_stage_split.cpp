@@ -110,8 +110,9 @@ TEST_CASE("balance_stages: agrees with brute force on random costs", "[stage]") 
     for (auto& c : costs) c = {static_cast<double>(rng.below(4)), static_cast<int64_t>(rng.below(3))};
     const double bps = 0.5 + static_cast<double>(rng.below(3));
 
-    // Every cut set, in lexicographic order; keep the first optimum.
-    double best = 1e300;
+    // Every cut set, in lexicographic order; keep the first with the smallest
+    // slowest stage, then the smallest sum of stage costs (the least sent).
+    double best = 1e300, best_total = 1e300;
     ranges best_split;
     std::vector<size_t> cut(stages - 1);
     for (size_t k = 0; k < cut.size(); ++k) cut[k] = k + 1;
@@ -120,14 +121,16 @@ TEST_CASE("balance_stages: agrees with brute force on random costs", "[stage]") 
       size_t b = 0;
       for (size_t c : cut) split.push_back({b, c}), b = c;
       split.push_back({b, n});
-      double worst = 0;
+      double worst = 0, total = 0;
       for (const auto& r : split) {
         double s = 0;
         for (size_t i = r.begin; i < r.end; ++i) s += costs[i].seconds;
         s += r.end < n ? static_cast<double>(costs[r.end - 1].out_bytes) / bps : 0.0;
         worst = std::max(worst, s);
+        total += s;
       }
-      if (worst < best) best = worst, best_split = split;
+      if (worst < best - 1e-9 || (worst <= best + 1e-9 && total < best_total - 1e-9))
+        best = worst, best_total = total, best_split = split;
       // Next combination of stages-1 cuts from [1, n).
       size_t k = cut.size();
       while (k > 0 && cut[k - 1] == n - (cut.size() - (k - 1))) --k;
