@@ -196,7 +196,9 @@ std::vector<stage_range> balance_stages(const std::vector<layer_cost>& costs, si
   // this is the bytes on the wire); a cut that only moves a layer without
   // work (flatten, ReLU) to its own stage saves nothing and costs a send.
   // tot[k][i]: that smallest sum for layers [i, n) in k stages.
-  const double optimum = best[stages][0];
+  // Slowest stages within 1% of the optimum count as equally good: moving a
+  // flatten (a few nanoseconds) across a cut must not decide it.
+  const double optimum = best[stages][0] * (1 + balance_tolerance);
   std::vector<std::vector<double>> tot(stages + 1, std::vector<double>(n + 1, inf));
   tot[0][n] = 0;
   for (size_t k = 1; k <= stages; ++k)

@@ -13,6 +13,8 @@
 
 namespace murmur {
 
+inline constexpr double balance_tolerance = 0.01;
+
 struct stage_range {
   size_t begin = 0, end = 0;  // layers [begin, end)
   bool operator==(const stage_range&) const = default;
@@ -40,7 +42,8 @@ std::vector<layer_cost> measured_layer_costs(Sequential& model, int64_t batch, i
 
 // The contiguous split into `stages` ranges (each non-empty) minimising the
 // largest stage cost = sum of its layers' seconds + its last layer's
-// out_bytes / bytes_per_second (the last stage sends nothing); among those,
+// out_bytes / bytes_per_second (the last stage sends nothing; within
+// balance_tolerance); among those,
 // the one with the smallest sum of stage costs (the fewest bytes sent: a
 // layer without work never gets a stage of its own for nothing); remaining
 // ties go to the earliest cut. Throws std::invalid_argument if stages is 0 or exceeds
