@@ -78,6 +78,8 @@ class pipeline_stage {
   double learning_rate() const;
   // Mean loss of the steps since the last call (last stage; NaN elsewhere).
   double take_mean_loss();
+  // Last stage: the batch loss of the last step finished (0 before any).
+  double last_step_loss() const { return loss_acc_; }
 
   // The master parameters: gossip mixes into them between steps.
   const std::shared_ptr<Sequential>& model() const { return master_; }

@@ -5,6 +5,7 @@
 #include <caf/after.hpp>
 #include <caf/blocking_actor.hpp>
 #include <caf/send.hpp>
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -83,6 +84,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
             return stats;
           },
           [&](stop_atom) { running = false; },
+          [&](flush_atom, int32_t linger_ms) {
+            running = false;
+            net->close(std::max(0, linger_ms));
+            return true;
+          },
           caf::after(std::chrono::milliseconds(0)) >> [&] { idle = true; });
     }
   }

@@ -21,7 +21,11 @@
 // widen the allowlist (only zmq_transport_options::authorized does), so a
 // peer list spread by others cannot let a stranger in. Gossip frames from a
 // key that is no known peer are dropped and counted.
-// Stop it with stop_atom (exit messages do not interrupt a blocking loop).
+// Stop it with stop_atom (exit messages do not interrupt a blocking loop),
+// or with flush_atom(linger_ms): it sends what it was asked to send before,
+// closes its sockets giving queued frames up to linger_ms to leave, answers
+// true and stops (a process's last frames, e.g. a pipeline stage's final
+// gradients, then reach their peers before it exits).
 #pragma once
 #include <array>
 #include <caf/fwd.hpp>
@@ -39,6 +43,7 @@ using remove_peer_atom = caf::atom_constant<caf::atom("rmpeer")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using frame_atom = caf::atom_constant<caf::atom("frame")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 // What the bridge saw: the transport's counters plus frames it could not
 // attribute to a known peer (answer to stats_atom).

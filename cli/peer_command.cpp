@@ -17,6 +17,7 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "cli/commands.hpp"
+#include "cli/peer_pipeline.hpp"
 #include "cli/progress_printer.hpp"
 #include "sim/config_schema.hpp"
 #include "sim/peer_settings_from_config.hpp"
@@ -75,6 +76,11 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   const peer_args a = parse_peer_args(args);
   const RunConfig c = load_config(a.config, a.overrides);
   const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
+  // pipeline.stages > 1: this process is a pipeline node (cli/peer_pipeline.hpp).
+  if (c.stages > 1) {
+    if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
+    return pipeline_peer_command(c, a.listen, out, a.quiet, stop);
+  }
   set_blas_threads(1);
   const auto wall0 = std::chrono::steady_clock::now();
   auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };

@@ -78,6 +78,14 @@ bool zmq_transport::send(uint32_t peer, std::span<const std::byte> frame) {
   return true;
 }
 
+void zmq_transport::close(int linger_ms) {
+  for (auto& [peer, s] : dealers_) s->set(zmq::sockopt::linger, linger_ms);
+  dealers_.clear();
+  router_.reset();
+  zap_.reset();
+  ctx_.reset();  // zmq_ctx_term: returns once the dealers' queued frames are out or have lingered
+}
+
 void zmq_transport::answer_zap() {
   // ZAP request: version, request id, domain, address, identity, mechanism, credentials...
   std::vector<zmq::message_t> req;

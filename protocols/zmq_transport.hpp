@@ -68,6 +68,12 @@ class zmq_transport {
   using frame_handler = std::function<void(const std::string& sender_key, std::span<const std::byte> frame)>;
   void poll(int timeout_ms, const frame_handler& on_frame);
 
+  // Closes every socket, giving frames still queued to connected peers up to
+  // linger_ms to leave (sockets otherwise never linger), then ends the
+  // ZeroMQ context: blocks at most about linger_ms. Nothing may be called
+  // on the transport afterwards except counters().
+  void close(int linger_ms);
+
   const zmq_transport_counters& counters() const { return counters_; }
   size_t max_frame_bytes() const { return opt_.max_frame_bytes; }
 

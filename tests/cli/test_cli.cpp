@@ -221,3 +221,40 @@ TEST_CASE("murmur merge sums the peers of a LAN run and names what it cannot rea
   CHECK(r.code == 1);
   CHECK_THAT(r.output, Catch::Contains("nope/summary.json"));
 }
+
+TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", "[cli]") {
+  const std::string cfg = source("configs/pipeline-lan.toml");
+  const std::string peer = "peer --config " + cfg + " --listen tcp://127.0.0.1:1 ";
+  auto r = murmur(peer + "--set pipeline.replicas=2 --set peer.count=5");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("pipeline.replicas = 2") && Catch::Contains("simulation-only"));
+  // Node i is the i-th key line of the allowlist.
+  auto dir = scratch("pipeline-layout");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 3; ++i) {
+    const auto k = dir / ("keys" + std::to_string(i));
+    REQUIRE(murmur("keygen --out " + k.string()).code == 0);
+    std::ifstream in(k / "peer.pub");
+    keys.emplace_back();
+    std::getline(in, keys.back());
+  }
+  const auto allow = dir / "authorized_peers";
+  const std::string set = "--out " + (dir / "run").string() + " --set peer.keys=" + (dir / "keys0").string() +
+                          " --set peer.authorized_peers=" + allow.string() + " --set peer.index=0";
+  std::ofstream(allow) << keys[1] << " tcp://127.0.0.1:2\n" << keys[0] << " tcp://127.0.0.1:3\n"
+                       << keys[2] << " tcp://127.0.0.1:4\n";
+  r = murmur(peer + set);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("key line 0") && Catch::Contains("not this process's key"));
+  std::ofstream(allow) << "# comment\n" << keys[0] << "\n" << keys[1] << " tcp://127.0.0.1:3\n";
+  r = murmur(peer + set);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("2 key line(s)") && Catch::Contains("3 nodes"));
+  std::ofstream(allow) << keys[0] << "\n" << keys[1] << " tcp://127.0.0.1:3\n" << keys[2] << " tcp://127.0.0.1:4\n";
+  r = murmur(peer + set);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("key line 0 (node 0) has no tcp://HOST:PORT"));
+  r = murmur(peer + set + " --set peer.count=4");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains("peer.count = 4") && Catch::Contains("3 nodes"));
+}

@@ -1,0 +1,527 @@
+// murmur peer as a pipeline node (see peer_pipeline.hpp): the LAN host of a
+// stage actor, the real-network counterpart of sim/pipeline_simulation.cpp.
+//
+//   zmq bridge --(frame_atom, sender key, frame)--> adapter
+//   adapter --deliver(node, frame)--> stage actor   (key -> node: the layout)
+//   stage actor --send(from, to, frame)--> zmq bridge
+//   stage actor --wake(node, delay, tag)--> clock --wake(tag)--> stage actor
+//   stage actor --pevent--> observer (log lines, events, progress)
+// The main thread polls what the observer and the adapter recorded and
+// decides when this process is done.
+#include "cli/peer_pipeline.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "actors/stage_actor.hpp"
+#include "actors/zmq_bridge.hpp"
+#include "cli/commands.hpp"
+#include "protocols/checkpoint_file.hpp"
+#include "protocols/curve_keys.hpp"
+#include "protocols/membership_messages.hpp"
+#include "protocols/pipeline_messages.hpp"
+#include "sim/config_schema.hpp"
+#include "sim/pipeline_plan.hpp"
+#include "sim/run_data.hpp"
+#include "tensor/gemm.hpp"
+
+namespace murmur {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using stage_key = std::pair<uint16_t, uint16_t>;  // (replica, stage)
+
+constexpr int linger_ms = 2000;  // how long the last frames may take to leave
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string fmt(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+std::string json_text(const std::string& s) {
+  std::string r = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') r += '\\';
+    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+    r += ch;
+  }
+  return r + '"';
+}
+
+const char* kind_name(pipeline_event::kind_t k) {
+  switch (k) {
+    case pipeline_event::step_done: return "step_done";
+    case pipeline_event::crashed: return "crashed";
+    case pipeline_event::takeover: return "takeover";
+    case pipeline_event::rollback: return "rollback";
+    case pipeline_event::resumed: return "resumed";
+    case pipeline_event::error: return "error";
+  }
+  return "?";
+}
+
+struct timed_event {
+  pipeline_event e;
+  int64_t unix_ms = 0;
+  double wall_s = 0;
+};
+
+// What the actors of this process record for the main thread.
+struct lan_shared {
+  std::mutex m;
+  clock_type::time_point t0 = clock_type::now();
+  double last_progress_s = 0;             // a step done, a take-over, a heartbeat with a new step
+  // Observer: our stage actor's events.
+  std::vector<timed_event> events;        // all but step_done
+  bool hosting = false;                   // a stage host (from the start, or since a take-over)
+  uint16_t replica = 0, stage = 0;
+  uint64_t steps = 0;                     // our stage's steps done (back after a roll-back)
+  // Adapter: frames from the wire.
+  std::map<stage_key, uint64_t> heard_step;  // highest step a stage's heartbeats reported
+  std::map<stage_key, uint32_t> host_of;     // who hosts each stage (take-overs move it)
+  uint64_t unknown_key = 0;               // a key that holds no node
+  uint64_t not_pipeline = 0;              // a frame of another family
+
+  double now_s() const { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+};
+
+// Wakes the stage actor: op_done at once (a real op has already taken its
+// time), ticks after their delay.
+clock_actor::behavior_type lan_clock(clock_actor::pointer self) {
+  return {[=](wake_atom, uint32_t, double delay, uint8_t tag) {
+    auto to = caf::actor_cast<stage_actor>(self->current_sender());
+    if (!to) return;
+    if (tag == static_cast<uint8_t>(wake_tag::op_done) || !(delay > 0))
+      self->send(to, wake_atom::value, tag);
+    else
+      self->delayed_send(to, std::chrono::microseconds(std::llround(delay * 1e6)), wake_atom::value, tag);
+  }};
+}
+
+struct observer_settings {
+  uint32_t node = 0;
+  uint64_t total = 0, progress_every = 1;
+  bool quiet = false;
+};
+
+// Forgets the connection to a node that no longer hosts anything: frames
+// still queued for it would only make the exit linger.
+void replaced(const std::shared_ptr<lan_shared>& sh, stage_key k, uint32_t new_host, uint32_t self_node,
+              const caf::actor& bridge) {
+  uint32_t old = 0;
+  {
+    std::lock_guard<std::mutex> g(sh->m);
+    auto it = sh->host_of.find(k);
+    if (it == sh->host_of.end() || it->second == new_host) return;
+    old = it->second;
+    it->second = new_host;
+  }
+  if (old != self_node) caf::anon_send(bridge, remove_peer_atom::value, old);
+}
+
+pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::shared_ptr<lan_shared> sh,
+                                              observer_settings os, caf::actor bridge) {
+  return {[=](pevent_atom, const pipeline_event& e) {
+    const int64_t ms = unix_ms();
+    double t = 0;
+    {
+      std::lock_guard<std::mutex> g(sh->m);
+      t = sh->now_s();
+      switch (e.kind) {
+        case pipeline_event::step_done:
+          sh->hosting = true;
+          sh->replica = e.replica;
+          sh->stage = e.stage;
+          sh->steps = e.step;
+          sh->last_progress_s = t;
+          break;
+        case pipeline_event::takeover:
+        case pipeline_event::rollback:
+          sh->hosting = true;
+          sh->replica = e.replica;
+          sh->stage = e.stage;
+          sh->steps = e.step;
+          sh->last_progress_s = t;
+          sh->events.push_back({e, ms, t});
+          break;
+        default: sh->events.push_back({e, ms, t});
+      }
+    }
+    const auto r = static_cast<unsigned>(e.replica), s = static_cast<unsigned>(e.stage);
+    const auto step = static_cast<unsigned long long>(e.step), lost = static_cast<unsigned long long>(e.lost_steps);
+    const auto at = static_cast<long long>(ms);
+    switch (e.kind) {
+      case pipeline_event::step_done:
+        if (os.quiet || (e.step % os.progress_every != 0 && e.step != os.total)) return;
+        std::printf("node %u: progress: replica %u stage %u step %llu/%llu, %.2f s, unix_ms %lld\n", os.node, r, s,
+                    step, static_cast<unsigned long long>(os.total), t, at);
+        break;
+      case pipeline_event::takeover:
+        std::printf("node %u: takeover: replica %u stage %u from its step-%llu checkpoint (%llu steps lost), "
+                    "%.2f s, unix_ms %lld\n",
+                    os.node, r, s, step, lost, t, at);
+        replaced(sh, {e.replica, e.stage}, os.node, os.node, bridge);
+        break;
+      case pipeline_event::rollback:
+        std::printf("node %u: rollback: replica %u stage %u to step %llu (%llu steps recomputed), %.2f s, "
+                    "unix_ms %lld\n",
+                    os.node, r, s, step, lost, t, at);
+        break;
+      case pipeline_event::resumed:
+        std::printf("node %u: resumed: replica %u stage %u, step %llu done, %.2f s, unix_ms %lld\n", os.node, r, s,
+                    step, t, at);
+        break;
+      case pipeline_event::crashed:
+        std::printf("node %u: crashed: replica %u stage %u in step %llu, unix_ms %lld\n", os.node, r, s, step, at);
+        break;
+      case pipeline_event::error:
+        std::printf("node %u: error: replica %u stage %u at step %llu: %s, unix_ms %lld\n", os.node, r, s, step,
+                    e.what.c_str(), at);
+        break;
+    }
+    std::fflush(stdout);
+  }};
+}
+
+struct adapter_settings {
+  std::map<std::string, uint32_t> node_of_key;
+  uint32_t self_node = 0;
+  size_t max_frame_bytes = 0;
+};
+
+// Frames from the bridge: a known key becomes its node id for the stage
+// actor (which checks everything else); heartbeats and take-overs are also
+// noted here, for the main thread's decisions.
+caf::behavior lan_adapter(caf::event_based_actor* self, std::shared_ptr<lan_shared> sh, adapter_settings as,
+                          stage_actor target, caf::actor bridge) {
+  return {[=](frame_atom, const std::string& key, const wire_frame& w) {
+    auto it = as.node_of_key.find(key);
+    if (it == as.node_of_key.end() || !w.bytes) {
+      std::lock_guard<std::mutex> g(sh->m);
+      if (++sh->unknown_key <= 10)
+        std::fprintf(stderr, "node %u: dropped a frame from key %s, which holds no node\n", as.self_node, key.c_str());
+      return;
+    }
+    const uint32_t from = it->second;
+    auto type = peek_type(*w.bytes);
+    if (!type || !is_pipeline_message(*type)) {
+      std::lock_guard<std::mutex> g(sh->m);
+      ++sh->not_pipeline;
+      return;
+    }
+    if (*type == message_type::stage_heartbeat) {
+      stage_heartbeat m;
+      if (decode_stage_heartbeat(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
+        std::lock_guard<std::mutex> g(sh->m);
+        auto& h = sh->heard_step[{m.replica, m.stage}];
+        if (m.step > h) {
+          h = m.step;
+          sh->last_progress_s = sh->now_s();
+        }
+      }
+    } else if (*type == message_type::stage_takeover) {
+      stage_takeover m;
+      if (decode_stage_takeover(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
+        {
+          std::lock_guard<std::mutex> g(sh->m);
+          sh->last_progress_s = sh->now_s();
+        }
+        replaced(sh, {m.replica, m.stage}, m.node, as.self_node, bridge);
+      }
+    }
+    self->send(target, deliver_atom::value, from, w);
+  }};
+}
+
+// Node i = the i-th key line of the allowlist (see peer_pipeline.hpp).
+std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, const curve_keys& keys,
+                                         const std::vector<authorized_peer>& allowed) {
+  const std::string file = "peer.authorized_peers = " + c.authorized_peers;
+  if (allowed.size() < nodes)
+    throw ConfigError(file + " has " + std::to_string(allowed.size()) + " key line(s), but this pipeline has " +
+                      std::to_string(nodes) + " nodes (stages x replicas + spares): node i is the i-th key line");
+  std::vector<authorized_peer> layout(allowed.begin(), allowed.begin() + nodes);
+  std::map<std::string, uint32_t> seen;
+  for (uint32_t i = 0; i < nodes; ++i) {
+    if (layout[i].endpoint.empty())
+      throw ConfigError(file + ": key line " + std::to_string(i) + " (node " + std::to_string(i) +
+                        ") has no tcp://HOST:PORT; a pipeline node needs every node's address");
+    if (!seen.emplace(layout[i].public_key, i).second)
+      throw ConfigError(file + ": nodes " + std::to_string(seen[layout[i].public_key]) + " and " +
+                        std::to_string(i) + " have the same key");
+  }
+  const auto self = static_cast<uint32_t>(c.peer_index);
+  if (layout[self].public_key != keys.public_key)
+    throw ConfigError("peer.index = " + std::to_string(self) + ", but key line " + std::to_string(self) + " of " +
+                      c.authorized_peers + " is not this process's key (" + c.keys_dir +
+                      "/peer.pub): node i is the i-th key line");
+  return layout;
+}
+
+}  // namespace
+
+int pipeline_peer_command(const RunConfig& c, const std::string& listen, const std::string& out, bool quiet,
+                          const std::atomic<bool>& stop) {
+  if (c.replicas > 1)
+    throw ConfigError("pipeline.replicas = " + std::to_string(c.replicas) +
+                      ": murmur peer runs one pipeline replica (plus spares) over ZeroMQ; gossip between replicas' "
+                      "stages is simulation-only (murmur sim)");
+  if (c.crash_stage >= 0)
+    throw ConfigError("pipeline.crash_stage is the simulation's fault injection; on a LAN, kill the process");
+  set_blas_threads(1);
+  const curve_keys keys = read_curve_keys(c.keys_dir);
+  const auto allowed = read_authorized_peer_entries(c.authorized_peers);
+  const run_data data = load_run_data(c);
+  pipeline_plan plan;
+  try {
+    plan = make_pipeline_plan(c, *data.train);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+  const uint32_t nodes = plan.nodes(), hosts = uint32_t{plan.replicas} * plan.stages;
+  const auto node = static_cast<uint32_t>(c.peer_index);
+  if (static_cast<uint32_t>(c.peer_count) != nodes)
+    throw ConfigError("peer.count = " + std::to_string(c.peer_count) + ", but this pipeline has " +
+                      std::to_string(nodes) + " nodes (pipeline.stages x pipeline.replicas + pipeline.spares)");
+  const auto layout = node_layout(c, nodes, keys, allowed);
+  const auto total = static_cast<uint64_t>(plan.total_steps);
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/config.toml") << to_toml(c);
+  const std::string ckdir = out + "/checkpoints";
+
+  auto make_stage = [&c, &plan, &data](uint16_t r, uint16_t s) {
+    return std::make_shared<pipeline_stage>(stage_settings_for(c, plan, r, s), data.train, plan.shards[r]);
+  };
+  std::shared_ptr<pipeline_stage> hosted;
+  if (node < hosts)
+    hosted = make_stage(static_cast<uint16_t>(node / plan.stages), static_cast<uint16_t>(node % plan.stages));
+  // A spare watches the stages whose index mod spares is its own number.
+  std::vector<stage_key> watched;
+  if (node >= hosts)
+    for (uint32_t i = 0; i < hosts; ++i)
+      if (i % plan.spares == node - hosts)
+        watched.emplace_back(static_cast<uint16_t>(i / plan.stages), static_cast<uint16_t>(i % plan.stages));
+
+  auto sh = std::make_shared<lan_shared>();
+  for (uint32_t i = 0; i < hosts; ++i)
+    sh->host_of[{static_cast<uint16_t>(i / plan.stages), static_cast<uint16_t>(i % plan.stages)}] = i;
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = listen;
+  zo.keys = keys;
+  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);
+
+  observer_settings os;
+  os.node = node;
+  os.total = total;
+  os.progress_every = c.eval_every > 0 ? static_cast<uint64_t>(c.eval_every) : std::max<uint64_t>(1, total / 20);
+  os.quiet = quiet;
+  auto clock = sys.spawn(lan_clock);
+  auto observer = sys.spawn(lan_observer, sh, os, bridge.actor);
+  auto view = std::make_shared<stage_node_view>();
+  auto stage = spawn_stage_node(sys, stage_node_settings_for(c, plan, node, ckdir), hosted, make_stage,
+                                bridge.transport, clock, observer, gossip_actor{}, view);
+  hosted.reset();  // the actor owns it now; view->stage reads it once the actor is down
+  adapter_settings as;
+  for (uint32_t i = 0; i < nodes; ++i) as.node_of_key[layout[i].public_key] = i;
+  as.self_node = node;
+  as.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto adapter = sys.spawn(lan_adapter, sh, as, stage, bridge.actor);
+  caf::anon_send(bridge.actor, route_atom::value, adapter);
+  for (uint32_t i = 0; i < nodes; ++i)
+    if (i != node) caf::anon_send(bridge.actor, add_peer_atom::value, i, layout[i].endpoint, layout[i].public_key);
+
+  const bool spare = node >= hosts;
+  std::printf("murmur peer: pipeline node %u of %u (%s), listening on %s, %llu steps -> %s\n", node, nodes,
+              spare ? "spare" : ("stage " + std::to_string(node % plan.stages) + " of replica " +
+                                 std::to_string(node / plan.stages))
+                                    .c_str(),
+              bridge.endpoint.c_str(), static_cast<unsigned long long>(total), out.c_str());
+  std::fflush(stdout);
+  caf::anon_send(stage, start_atom::value);
+
+  // Wait for the end: ours, or a stall.
+  const double stall_s = 5.0 + 10.0 * static_cast<double>(c.heartbeat_ms + c.suspect_ms + c.dead_ms) / 1000.0;
+  caf::scoped_actor self{sys};
+  self->monitor(stage);
+  bool stage_down = false;
+  std::string outcome, why;
+  for (;;) {
+    self->receive([&](caf::down_msg&) { stage_down = true; }, caf::after(std::chrono::milliseconds(10)) >> [] {});
+    if (stop.load()) {
+      outcome = "interrupted";
+      why = "interrupted by a signal";
+      break;
+    }
+    std::lock_guard<std::mutex> g(sh->m);
+    if (sh->hosting && sh->steps >= total) {
+      outcome = "finished";
+      break;
+    }
+    if (!sh->hosting && spare) {
+      bool all = true;
+      for (auto& k : watched) all = all && sh->heard_step.count(k) && sh->heard_step[k] >= total;
+      if (all) {
+        outcome = "finished";
+        why = "every stage it watches has finished";
+        break;
+      }
+    }
+    if (stage_down) {
+      outcome = "failed";
+      why = "the stage actor stopped (see the error above)";
+      break;
+    }
+    if (sh->now_s() - sh->last_progress_s > stall_s) {
+      outcome = "stalled";
+      why = "nothing moved for " + fmt(stall_s) + " s (no step done, no heartbeat with a new step)";
+      break;
+    }
+  }
+
+  // Stop the stage actor; then its stage can be read here.
+  caf::anon_send_exit(stage, caf::exit_reason::user_shutdown);
+  self->wait_for(stage);
+  const auto st = view->stage;
+  std::string final_ckpt;
+  std::set<uint32_t> owed;  // nodes this one still owes frames
+  if (st) {
+    const auto& ss = st->settings();
+    try {
+      std::filesystem::create_directories(ckdir);
+      final_ckpt = ckdir + "/stage-" + std::to_string(ss.replica) + "-" + std::to_string(ss.stage) + ".ckpt";
+      write_checkpoint_file(final_ckpt, st->make_checkpoint(c.seed));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "node %u: could not write the final checkpoint: %s\n", node, e.what());
+      final_ckpt.clear();
+    }
+    // What this stage still owes: its last gradients to the previous
+    // stage's host, and one last heartbeat to the spare watching it (the
+    // stage actor's own last tick may not have come yet), so that the spare
+    // knows it is done rather than dead.
+    std::lock_guard<std::mutex> g(sh->m);
+    if (ss.stage > 0) owed.insert(sh->host_of[{ss.replica, static_cast<uint16_t>(ss.stage - 1)}]);
+    const uint32_t watcher = hosts + stage_node(ss.replica, ss.stage, plan.stages) % std::max<uint32_t>(1, plan.spares);
+    bool watcher_hosts = false;
+    for (auto& [k, h] : sh->host_of) watcher_hosts = watcher_hosts || h == watcher;
+    if (plan.spares > 0 && watcher != node && !watcher_hosts && outcome == "finished") {
+      owed.insert(watcher);
+      stage_heartbeat hb{ss.replica, ss.stage, node, st->steps_done(), st->generation()};
+      auto buf = std::make_shared<std::vector<std::byte>>();
+      encode_stage_heartbeat(hb, *buf);
+      caf::anon_send(bridge.transport, send_atom::value, node, watcher, wire_frame{std::move(buf)});
+    }
+  }
+  // Frames queued for anyone else are not needed (e.g. heartbeats to a
+  // spare that has taken a stage over and may have left): dropped, so that
+  // they cannot hold the exit up.
+  for (uint32_t j = 0; j < nodes; ++j)
+    if (j != node && !owed.count(j)) caf::anon_send(bridge.actor, remove_peer_atom::value, j);
+  // Hand the last frames to ZeroMQ and let them leave.
+  bridge_stats net_stats;
+  self->request(bridge.actor, caf::infinite, stats_atom::value)
+      .receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
+  bool flushed = false;
+  self->send(bridge.actor, flush_atom::value, int32_t{linger_ms});
+  self->receive([&](bool) { flushed = true; }, caf::after(std::chrono::milliseconds(linger_ms + 3000)) >> [] {});
+  for (auto h : {caf::actor_cast<caf::actor>(adapter), caf::actor_cast<caf::actor>(clock),
+                 caf::actor_cast<caf::actor>(observer)})
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+
+  // summary.json and events.jsonl.
+  std::vector<timed_event> events;
+  uint64_t unknown = 0, not_pipeline = 0;
+  double wall_s = 0;
+  {
+    std::lock_guard<std::mutex> g(sh->m);
+    events = sh->events;
+    unknown = sh->unknown_key;
+    not_pipeline = sh->not_pipeline;
+    wall_s = sh->now_s();
+  }
+  bool took_over = false;
+  for (auto& te : events) took_over = took_over || te.e.kind == pipeline_event::takeover;
+  uint64_t rejected = unknown + not_pipeline + view->frames_rejected + net_stats.unknown_sender_frames +
+                      net_stats.net.malformed_messages;
+  for (auto n : net_stats.frame_errors) rejected += n;
+  uint64_t stale = 0;
+  if (st) {
+    rejected += st->stats().rejected;
+    stale = st->stats().stale;
+  }
+  const bool last_stage = st && st->settings().stage + 1 == plan.stages;
+  std::ofstream ev(out + "/events.jsonl");
+  std::string ev_json = "[";
+  for (auto& te : events) {
+    std::string line = "{\"event\": \"" + std::string(kind_name(te.e.kind)) +
+                       "\", \"replica\": " + std::to_string(te.e.replica) + ", \"stage\": " +
+                       std::to_string(te.e.stage) + ", \"step\": " + std::to_string(te.e.step) +
+                       ", \"lost_steps\": " + std::to_string(te.e.lost_steps) + ", \"unix_ms\": " +
+                       std::to_string(te.unix_ms) + ", \"wall_s\": " + fmt(te.wall_s) + ", \"what\": " +
+                       json_text(te.e.what) + "}";
+    ev << line << "\n";
+    ev_json += (ev_json.size() > 1 ? ",\n    " : "\n    ") + line;
+  }
+  ev_json += events.empty() ? "]" : "\n  ]";
+  std::ofstream(out + "/summary.json")
+      << "{\n  \"node\": " << node << ",\n  \"role\": \"" << (spare ? "spare" : "stage")
+      << "\",\n  \"replica\": " << (st ? std::to_string(st->settings().replica) : "-1")
+      << ",\n  \"stage\": " << (st ? std::to_string(st->settings().stage) : "-1")
+      << ",\n  \"took_over\": " << (took_over ? "true" : "false") << ",\n  \"outcome\": \"" << outcome
+      << "\",\n  \"steps\": " << (st ? st->steps_done() : 0) << ",\n  \"total_steps\": " << total
+      << ",\n  \"final_loss\": " << (last_stage && st->steps_done() > 0 ? fmt(st->last_step_loss()) : "null")
+      << ",\n  \"mean_loss\": "
+      << (last_stage && st->stats().loss_steps
+              ? fmt(st->stats().loss_sum / static_cast<double>(st->stats().loss_steps))
+              : "null")
+      << ",\n  \"events\": " << ev_json << ",\n  \"frames_rejected\": " << rejected
+      << ",\n  \"stale_frames\": " << stale << ",\n  \"frames_sent\": " << net_stats.net.frames_sent
+      << ",\n  \"bytes_sent\": " << net_stats.net.bytes_sent << ",\n  \"frames_received\": "
+      << net_stats.net.frames_received << ",\n  \"bytes_received\": " << net_stats.net.bytes_received
+      << ",\n  \"send_dropped\": " << net_stats.net.send_dropped << ",\n  \"handshakes_refused\": "
+      << net_stats.net.handshakes_refused << ",\n  \"flushed\": " << (flushed ? "true" : "false")
+      << ",\n  \"final_checkpoint\": " << json_text(final_ckpt) << ",\n  \"wall_time_s\": " << fmt(wall_s)
+      << "\n}\n";
+  if (outcome == "finished") {
+    std::printf("node %u: done: %s, %llu/%llu steps%s, %.2f s\n", node,
+                st ? ("replica " + std::to_string(st->settings().replica) + " stage " +
+                      std::to_string(st->settings().stage))
+                         .c_str()
+                   : "spare",
+                static_cast<unsigned long long>(st ? st->steps_done() : 0), static_cast<unsigned long long>(total),
+                why.empty() ? "" : (" (" + why + ")").c_str(), wall_s);
+    std::fflush(stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "node %u: %s: %s\n", node, outcome.c_str(), why.c_str());
+  return 1;
+}
+
+}  // namespace murmur

@@ -1,0 +1,47 @@
+// murmur peer as a pipeline node: with pipeline.stages > 1, a `murmur peer`
+// process is node peer.index of one pipeline replica: stage s hosts (node s,
+// s < S) or a spare (node S + j) that holds the stages' checkpoints and takes
+// over a stage whose heartbeats stop (actors/stage_actor.hpp). The same
+// stage actor as `murmur sim`, with ZeroMQ (CurveZMQ) underneath instead of
+// the simulated network, and the wall clock instead of the virtual one.
+//
+// Layout (static; no --join, no membership protocol): node i is the i-th
+// key line of peer.authorized_peers, counting from 0 and skipping comment
+// and blank lines. Lines 0 .. N-1 (N = stages * replicas + spares) must each
+// carry that node's tcp://HOST:PORT; later lines, if any, may connect but
+// hold no node (their frames are dropped and counted). peer.count must be N,
+// and this process's own key (peer.keys) must be the one on line
+// peer.index. Every node reads the data set (a spare may take over stage 0,
+// which draws the batches).
+//
+// A process ends
+//   0  when its stage has done all steps (a spare: when every stage it
+//      watches has reported all steps done, or it took one over and finished
+//      it), after handing its last frames to ZeroMQ and lingering (up to 2 s)
+//      until they are out: the next stage needs the final gradients;
+//   1  when its stage failed or was taken over while it still ran, or when
+//      nothing moved (no step done, no heartbeat heard) for
+//      5 s + 10 x (peer.heartbeat_ms + peer.suspect_ms + peer.dead_ms);
+//   1  on SIGINT/SIGTERM (interrupted).
+// It writes OUT/summary.json (node, role, replica, stage, steps, final loss,
+// take-over / roll-back events with wall times, frames rejected, ...),
+// OUT/events.jsonl, OUT/checkpoints/stage-R-S.ckpt (every checkpoint.every
+// steps and once more at the end: the final parameters), and prints plain
+// log lines: progress every train.eval_every steps (default: 20 per run),
+// take-over, roll-back, resumed, error, each with its unix_ms (--quiet
+// drops the progress lines).
+// Not supported (refused with a message): pipeline.replicas > 1 (stage
+// gossip between replicas is simulation-only), pipeline.crash_stage (kill
+// the process instead).
+#pragma once
+#include <atomic>
+#include <string>
+
+#include "sim/run_config.hpp"
+
+namespace murmur {
+
+int pipeline_peer_command(const RunConfig& c, const std::string& listen, const std::string& out, bool quiet,
+                          const std::atomic<bool>& stop);
+
+}  // namespace murmur
