@@ -127,9 +127,12 @@ int pipeline_stage::take_slot() {
     else if (free < 0) free = static_cast<int>(k);
   }
   if (free < 0) {
-    // A new copy of the layers; its parameters are synced below.
+    // A new copy of the layers.
     auto copy = build_stage(s_.model_spec, train_->sample_shape(), classes_, s_.train.init_seed, s_.range);
     copy->set_need_input_grad(s_.stage > 0);
+    // The master's weights, and its gradient buffer as scratch: backwards
+    // run one at a time and are added up at once.
+    copy->share_parameters(*master_);
     slots_.emplace_back().model = std::shared_ptr<Sequential>(copy.release());
     free = static_cast<int>(slots_.size() - 1);
   }
@@ -169,11 +172,6 @@ pipeline_stage::op_result pipeline_stage::forward(uint16_t mb) {
   const int k = take_slot();
   slot_of_[mb] = k;
   slot& sl = slots_[static_cast<size_t>(k)];
-  if (sl.synced_step != step_) {
-    if (sl.model != master_)
-      std::copy(master_->params(), master_->params() + master_->param_count(), sl.model->params());
-    sl.synced_step = step_;
-  }
   const uint32_t b = mb_size(mb);
   ensure_shape(sl.input, with_batch(b, in_shape_));
   if (s_.stage == 0) {
@@ -293,10 +291,7 @@ void pipeline_stage::restore(const checkpoint& c, uint32_t generation) {
   total_ = 0;
   next_op_ = 0;
   inbox_.clear();
-  for (auto& sl : slots_) {
-    sl.busy = false;
-    sl.synced_step = ~0ull;
-  }
+  for (auto& sl : slots_) sl.busy = false;
   slot_of_.clear();
   std::fill(grad_acc_.begin(), grad_acc_.end(), 0.f);
   loss_acc_ = 0;

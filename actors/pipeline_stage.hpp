@@ -4,9 +4,10 @@
 // micro-batches: a forward needs the previous stage's activation (stage 0
 // cuts it from its own batch), a backward the next stage's gradient (the
 // last stage takes it from the loss). Each in-flight micro-batch has its own
-// copy of the stage's layers (a "slot": parameters copied from the master at
-// the step's first use, activations kept until its backward), so nothing is
-// recomputed; peak slots x activation bytes is the stage's activation memory.
+// copy of the stage's layers (a "slot", whose activations live until its
+// backward), so nothing is recomputed; the slots share the master's
+// parameters and gradient buffer, so peak slots x activation bytes is the
+// stage's activation memory.
 // Gradients of all micro-batches add up (each micro-batch's loss gradient is
 // scaled by its share of the batch), then one optimizer step per batch, so
 // an S-stage pipeline computes what one-stage training computes on the same
@@ -103,8 +104,7 @@ class pipeline_stage {
 
   // Slots: copies of the layers, one per micro-batch in flight.
   struct slot {
-    std::shared_ptr<Sequential> model;       // slot 0 is the master itself
-    uint64_t synced_step = ~0ull;            // params copied for this step
+    std::shared_ptr<Sequential> model;       // slot 0 is the master itself; the others share its buffers
     Tensor input, dlogits;
     std::vector<int32_t> labels;
     bool busy = false;

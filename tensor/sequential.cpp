@@ -25,9 +25,23 @@ Sequential::Sequential(std::vector<std::unique_ptr<Layer>> layers, Shape input_s
   }
   params_.assign(static_cast<size_t>(total), 0.f);
   grads_.assign(static_cast<size_t>(total), 0.f);
+  param_ptr_ = params_.data();
+  grad_ptr_ = grads_.data();
+  param_count_ = total;
   for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->bind(params_.data() + offsets_[i], grads_.data() + offsets_[i]);
+    layers_[i]->bind(param_ptr_ + offsets_[i], grad_ptr_ + offsets_[i]);
   plan_backward();
+}
+
+void Sequential::share_parameters(Sequential& owner) {
+  if (owner.offsets_ != offsets_ || owner.param_count_ != param_count_ || owner.shapes_ != shapes_)
+    throw std::invalid_argument("share_parameters: the models' layers differ");
+  param_ptr_ = owner.param_ptr_;
+  grad_ptr_ = owner.grad_ptr_;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->bind(param_ptr_ + offsets_[i], grad_ptr_ + offsets_[i]);
+  std::vector<float>().swap(params_);
+  std::vector<float>().swap(grads_);
 }
 
 void Sequential::plan_backward() {

@@ -18,11 +18,18 @@ class Sequential {
 
   void init(uint64_t seed);  // every layer's default init, from one seed
 
-  float* params() { return params_.data(); }
-  const float* params() const { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
-  int64_t param_count() const { return static_cast<int64_t>(params_.size()); }
+  float* params() { return param_ptr_; }
+  const float* params() const { return param_ptr_; }
+  float* grads() { return grad_ptr_; }
+  const float* grads() const { return grad_ptr_; }
+  int64_t param_count() const { return param_count_; }
+
+  // From now on this model's layers read owner's parameters and write
+  // owner's gradient buffer, and its own buffers are freed: another copy of
+  // the same layers (own activations, same weights), e.g. for a second
+  // micro-batch in flight in a pipeline stage. Needs the same layer layout
+  // (std::invalid_argument otherwise); owner must outlive this model.
+  void share_parameters(Sequential& owner);
 
   // x: [batch, input_shape...]; it must stay alive and unchanged until the
   // matching backward (layers keep pointers to their inputs, not copies).
@@ -51,6 +58,9 @@ class Sequential {
   std::vector<std::unique_ptr<Layer>> layers_;
   Shape input_shape_;
   std::vector<float> params_, grads_;
+  float* param_ptr_ = nullptr;
+  float* grad_ptr_ = nullptr;
+  int64_t param_count_ = 0;
   std::vector<Shape> shapes_;     // per-sample input of layer i; output at the end
   std::vector<int64_t> offsets_;  // layer i's slice of params_/grads_
   bool need_input_grad_ = false;
