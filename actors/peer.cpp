@@ -5,10 +5,11 @@ namespace murmur {
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
-                        const peer_verification* v) {
+                        const peer_verification* v, const std::function<void(trainer&)>& prepare) {
   peer_handles h;
   auto data = train;
   h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
+  if (prepare) prepare(*h.train);
   h.gossip = spawn_gossip(sys, s, h.train->model(), transport);
   if (v) {
     auto& model = *h.train->model();

@@ -1,6 +1,7 @@
 // A peer = a shard actor (training) + a gossip actor (averaging), sharing
 // one model. Used alike by the simulation and by LAN peer processes.
 #pragma once
+#include <functional>
 #include <memory>
 
 #include "actors/gossip_actor.hpp"
@@ -25,9 +26,13 @@ struct peer_verification {
   std::vector<int64_t> replay_shard;   // whose batches a replay cheat uses
 };
 
+// `prepare`, when given, runs on the new trainer before the gossip actor is
+// spawned (a resumed run restores its checkpoint there), so the gossip state
+// starts from the parameters the peer will train on.
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
-                        const peer_verification* verification = nullptr);
+                        const peer_verification* verification = nullptr,
+                        const std::function<void(trainer&)>& prepare = {});
 
 }  // namespace murmur

@@ -1,8 +1,10 @@
 #include "actors/trainer.hpp"
 
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "tensor/loss.hpp"
 
@@ -11,7 +13,7 @@ namespace murmur {
 trainer::trainer(const train_settings& s, const std::string& model_spec,
                  std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                  std::shared_ptr<const Dataset> test, const attack_settings& attack)
-    : s_(s), attack_(attack), train_(std::move(train)), test_(std::move(test)),
+    : s_(s), model_spec_(model_spec), attack_(attack), train_(std::move(train)), test_(std::move(test)),
       batches_(*train_, std::move(shard), s.batch, s.data_seed) {
   model_ = std::shared_ptr<Sequential>(
       build_model(model_spec, train_->sample_shape(), train_->num_classes).release());
@@ -45,6 +47,7 @@ float trainer::step() {
   const bool cheating = cheat_.active(steps_ + 1);
   BatchIterator& batches = cheating && replay_batches_ ? *replay_batches_ : batches_;
   batches.next(x_, y_);
+  if (&batches == &batches_) ++drawn_;
   if (attack_.kind == attack_kind::label_flip && attack_.acts_at(steps_ + 1))
     for (auto& y : y_) y = static_cast<int32_t>(train_->num_classes) - 1 - y;
   const Tensor& logits = model_->forward(x_);
@@ -64,6 +67,66 @@ float trainer::step() {
   loss_sum_ += loss;
   ++loss_count_;
   return loss;
+}
+
+// extra: [0] the learning-rate schedule's length (total_steps), [1] batches
+// drawn from the shard, [2] the bits of the train-loss sum (a double) and
+// [3] its count, both since the last evaluation.
+checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
+  checkpoint c;
+  c.kind = checkpoint_kind::peer;
+  c.step = steps_;
+  c.replica = peer;
+  c.stage = 0;
+  c.stages = 1;
+  c.layer_begin = 0;
+  c.layer_end = static_cast<uint16_t>(model_->layer_count());
+  c.seed = seed;
+  c.model_spec = model_spec_;
+  c.params.assign(model_->params(), model_->params() + model_->param_count());
+  optimizer_state os = opt_->save_state();
+  c.opt_steps = os.steps;
+  c.opt_state = std::move(os.values);
+  c.extra = {static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_};
+  static_assert(checkpoint_extra == 4);
+  return c;
+}
+
+void trainer::restore(const checkpoint& c) {
+  auto mismatch = [](const std::string& what) {
+    throw std::invalid_argument("checkpoint does not fit this peer: " + what);
+  };
+  if (c.kind != checkpoint_kind::peer) mismatch("it is not a data-parallel peer's checkpoint");
+  if (c.stages != 1) mismatch("it is from stage " + std::to_string(c.stage) + " of a " + std::to_string(c.stages) +
+                              "-stage pipeline");
+  if (c.model_spec != model_spec_) mismatch("model '" + c.model_spec + "', this run has '" + model_spec_ + "'");
+  if (c.params.size() != static_cast<size_t>(model_->param_count()))
+    mismatch(std::to_string(c.params.size()) + " parameters, this model has " + std::to_string(model_->param_count()));
+  if (c.extra.size() < checkpoint_extra)
+    mismatch(std::to_string(c.extra.size()) + " extra values, a peer's checkpoint has at least " +
+             std::to_string(checkpoint_extra));
+  // The schedule is cosine over total_steps: another length would jump the learning rate.
+  if (c.extra[0] != static_cast<uint64_t>(s_.total_steps))
+    mismatch("a learning-rate schedule over " + std::to_string(c.extra[0]) + " steps, this run has " +
+             std::to_string(s_.total_steps) + " (train.epochs, train.batch or the shard changed)");
+  if (c.step > static_cast<uint64_t>(s_.total_steps))
+    mismatch("step " + std::to_string(c.step) + " is past this run's " + std::to_string(s_.total_steps) + " steps");
+  if (c.extra[1] > c.step)
+    mismatch(std::to_string(c.extra[1]) + " batches drawn in " + std::to_string(c.step) + " steps");
+  const double loss_sum = std::bit_cast<double>(c.extra[2]);
+  if (!std::isfinite(loss_sum)) mismatch("non-finite train-loss sum");
+  try {
+    opt_->load_state(optimizer_state{c.opt_steps, c.opt_state});  // checks before it changes anything
+  } catch (const std::invalid_argument& e) {
+    mismatch(std::string("optimizer state (train.optimizer is ") + s_.optimizer + "): " + e.what());
+  }
+  std::copy(c.params.begin(), c.params.end(), model_->params());
+  steps_ = c.step;
+  drawn_ = c.extra[1];
+  batches_.seek(static_cast<int64_t>(drawn_));
+  loss_sum_ = loss_sum;
+  loss_count_ = c.extra[3];
+  commit_ = nullptr;
 }
 
 eval_report trainer::evaluate() {

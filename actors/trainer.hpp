@@ -8,6 +8,7 @@
 
 #include "actors/peer_settings.hpp"
 #include "actors/step_transcript.hpp"
+#include "protocols/checkpoint_file.hpp"
 #include "tensor/dataset.hpp"
 #include "tensor/optimizer.hpp"
 #include "tensor/sequential.hpp"
@@ -36,6 +37,21 @@ class trainer {
   int64_t steps_per_epoch() const { return batches_.steps_per_epoch(); }
   const std::shared_ptr<Sequential>& model() const { return model_; }
 
+  // Checkpoints (a resumed run): everything the next steps depend on:
+  // parameters, optimizer state, steps done (hence the learning rate), the
+  // position in this shard's batch order, and the train-loss mean since the
+  // last evaluation. kind peer, replica = `peer`, stage 0 of 1; `extra`
+  // starts with checkpoint_extra values of the trainer's own (trainer.cpp),
+  // a caller may append its own after them. Not in it: the transcript log,
+  // a cheat's random stream and replay position (attackers, verification).
+  static constexpr size_t checkpoint_extra = 4;
+  checkpoint make_checkpoint(uint16_t peer, uint64_t seed) const;
+  // Loads one of this trainer's kind: the same model spec, parameter count,
+  // optimizer kind and size, and learning-rate schedule length; otherwise
+  // std::invalid_argument naming the mismatch, and nothing has changed.
+  // The steps after it are then those an uninterrupted trainer would take.
+  void restore(const checkpoint& c);
+
   // Step transcripts: from now on every step is recorded into `log` (after
   // backward, before the optimizer) and its commitment is last_commit().
   // `cheat` makes this peer an attacker that cheats on its compute (see
@@ -49,6 +65,7 @@ class trainer {
 
  private:
   train_settings s_;
+  std::string model_spec_;
   attack_settings attack_;
   std::shared_ptr<const Dataset> train_, test_;
   std::shared_ptr<Sequential> model_;
@@ -57,6 +74,7 @@ class trainer {
   Tensor x_, dlogits_;
   std::vector<int32_t> y_;
   uint64_t steps_ = 0, loss_count_ = 0;
+  uint64_t drawn_ = 0;  // batches drawn from batches_ (steps, less replay-cheat steps)
   double loss_sum_ = 0;
   std::shared_ptr<step_transcript_log> log_;
   cheat_settings cheat_;

@@ -6,6 +6,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 
 #include "actors/peer.hpp"
+#include "protocols/checkpoint_file.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
@@ -143,12 +145,56 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
+// Checkpoints and resume (checkpoint.every = K > 0, run.stop_after, --resume).
+//
+// Each peer's checkpoint is its own: right after a peer's cycle that ends
+// step m*K, between events (the actors are idle, so its parameters can be
+// read), the driver writes out_dir/checkpoints/peer-N.ckpt atomically:
+// the trainer's state (trainer::make_checkpoint: parameters, optimizer
+// state, steps, batch position, schedule length, train-loss mean), then two
+// values of the driver's own: the virtual time of the peer's next cycle and
+// the time of the next evaluation. Peers step at their own speeds
+// (sim.speed_spread), as they would on separate machines, so nothing makes
+// them wait for each other: checkpointing does not change the run.
+//
+// run.stop_after = S stops a peer once it has done S steps and the run once
+// every peer has, as if killed then: no further checkpoint, and the final
+// evaluation goes into summary.json only, not into metrics.jsonl or
+// curve.tsv. Every peer's last checkpoint is then from the same step,
+// floor(S/K)*K. A real kill can leave peers' checkpoints at different steps
+// (a fast peer is ahead); that resumes too: each peer continues from its own
+// step to its own total, at the virtual time it would have stepped next.
+//
+// Resume reads peer-0.ckpt .. peer-(n-1).ckpt and refuses (checkpoint_error
+// naming the file) a missing, damaged or truncated one, one from another
+// peer, seed, model, parameter count, optimizer or schedule length, and a
+// checkpoint of a peer this run does not have; nothing runs then.
+// Not in a checkpoint, so a resumed run starts them afresh: the gossip state
+// (public estimates, rounds, error feedback, delta residuals), frames on the
+// wire, the network's loss stream, counters (bytes, messages, rejected),
+// detection history and quarantines, and verification state. Each peer's
+// gossip state is rebuilt from its restored parameters: its own public
+// estimate x_hat_self = x_i; its neighbours count as never heard from, so
+// they take no part in mixing until their first frame arrives; and every
+// peer resyncs (gossip_state::resync), so that first frame is a complete
+// (dense) copy of its parameters and every neighbour's estimate of it is
+// exact from then on. (Delta mode: the residual starts at zero from x_i.)
+// With one peer there is no gossip, and a resumed run is bit-identical to
+// an uninterrupted one, metrics.jsonl and curve.tsv included (into which,
+// as after any kill, the evaluations between the last checkpoint and the
+// stop are written a second time, identically).
+constexpr size_t driver_extra = 2;  // after the trainer's: next cycle time, next evaluation time
+
+std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
+  return dir + "/checkpoints/peer-" + std::to_string(peer) + ".ckpt";
+}
+
 // The discrete-event loop. Owns the actor system (deterministic test
 // scheduler), the event queue the simulated network feeds, and the peers.
 class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
-         const std::function<void(const sim_progress&)>& on_progress)
+         const std::function<void(const sim_progress&)>& on_progress, const std::string& resume_dir)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
@@ -159,7 +205,7 @@ class driver {
     nm.loss = c.loss;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     try {
-      spawn_peers(data);
+      spawn_peers(data, resume_dir);
     } catch (...) {
       // The actor system waits for every actor at destruction: stop the
       // ones already spawned, or a bad setting would hang instead of erring.
@@ -182,30 +228,44 @@ class driver {
   }
 
   sim_summary run() {
-    metrics_.open(out_dir_ + "/metrics.jsonl");
-    curve_.open(out_dir_ + "/curve.tsv");
-    curve_ << "# virtual_s\tbytes_sent\tmean_test_acc\tmin_test_acc\tmean_train_loss\tconsensus\n";
-    for (uint32_t i = 0; i < n_; ++i) schedule_cycle(i, 0.0);
+    // A resumed run appends to the interrupted run's files.
+    const auto mode = resumed_ ? std::ios::app : std::ios::trunc;
+    metrics_.open(out_dir_ + "/metrics.jsonl", mode);
+    curve_.open(out_dir_ + "/curve.tsv", mode);
+    if (!resumed_) curve_ << "# virtual_s\tbytes_sent\tmean_test_acc\tmin_test_acc\tmean_train_loss\tconsensus\n";
+    if (c_.checkpoint_every > 0) std::filesystem::create_directories(out_dir_ + "/checkpoints");
+    for (uint32_t i = 0; i < n_; ++i)
+      if (may_step(i)) schedule_cycle(i, next_cycle_[i]);
     // Evaluations happen at fixed virtual times, between events.
     const int64_t eval_steps = c_.eval_every > 0 ? c_.eval_every : steps_per_epoch_[0];
     const double eval_interval = static_cast<double>(eval_steps) * step_s_;
-    double next_eval = eval_interval, last_eval = -1, last_report = 0;
+    if (!resumed_) next_eval_ = eval_interval;
+    double last_eval = -1, last_report = 0;
+    bool stopped = false;
     while (!queue_.empty()) {
-      if (steps_sum_ < all_steps_ && queue_.next_time() > next_eval) {
-        evaluate(next_eval);
-        last_eval = next_eval;
-        next_eval += eval_interval;
+      if (steps_sum_ < all_steps_ && queue_.next_time() > next_eval_) {
+        evaluate(next_eval_);
+        last_eval = next_eval_;
+        next_eval_ += eval_interval;
         continue;
       }
       sim_event e = queue_.pop();
       handle(e);
-      if (on_progress_ && e.kind == sim_event::cycle && wall_s() - last_report > 0.25) {
+      if (e.kind != sim_event::cycle) continue;
+      if (on_progress_ && wall_s() - last_report > 0.25) {
         last_report = wall_s();
         report(e.time, false);
       }
+      // run.stop_after: every peer has done its steps; stop as if killed.
+      if (c_.stop_after > 0 && steps_sum_ < all_steps_ && none_may_step()) {
+        stopped = true;
+        break;
+      }
     }
     sum_.virtual_time_s = queue_.now();
-    if (last_eval < sum_.virtual_time_s) evaluate(sum_.virtual_time_s);
+    // A stopped run's summary gets a final evaluation, but its files do not:
+    // the resumed run's lines continue them as an uninterrupted run's would.
+    if (last_eval < sum_.virtual_time_s) evaluate(sum_.virtual_time_s, !stopped);
     sum_.bytes_sent_total = net_stats_.bytes_sent;
     sum_.msgs_sent_total = net_stats_.msgs_sent;
     sum_.msgs_lost = net_stats_.msgs_lost;
@@ -233,7 +293,66 @@ class driver {
   double wall_s() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count(); }
 
  private:
-  void spawn_peers(const run_data& data) {
+  // A peer steps until its total, or until run.stop_after.
+  bool may_step(uint32_t i) const {
+    return done_[i] < total_steps_[i] && !(c_.stop_after > 0 && done_[i] >= c_.stop_after);
+  }
+  bool none_may_step() const {
+    for (uint32_t i = 0; i < n_; ++i)
+      if (may_step(i)) return false;
+    return true;
+  }
+
+  // Reads peer i's checkpoint and checks what the trainer cannot (whose it
+  // is, the seed, the driver's values); the trainer checks the rest.
+  checkpoint read_peer_checkpoint(const std::string& dir, uint32_t i) {
+    const std::string path = peer_checkpoint_path(dir, i);
+    checkpoint ck = read_checkpoint_file(path);
+    auto refuse = [&](const std::string& what) { throw checkpoint_error(path + ": " + what); };
+    if (ck.kind != checkpoint_kind::peer) refuse("not a data-parallel peer's checkpoint (a pipeline stage's?)");
+    if (ck.replica != i) refuse("the checkpoint of peer " + std::to_string(ck.replica) + ", not of peer " + std::to_string(i));
+    if (ck.seed != c_.seed)
+      refuse("written by a run with run.seed = " + std::to_string(ck.seed) + ", this run has " + std::to_string(c_.seed) +
+             " (other shards, topology and speeds)");
+    if (ck.extra.size() != trainer::checkpoint_extra + driver_extra)
+      refuse(std::to_string(ck.extra.size()) + " extra values, a simulated peer's checkpoint has " +
+             std::to_string(trainer::checkpoint_extra + driver_extra));
+    for (size_t k = trainer::checkpoint_extra; k < ck.extra.size(); ++k) {
+      const double t = std::bit_cast<double>(ck.extra[k]);
+      if (!std::isfinite(t) || t < 0) refuse("bad virtual time in the checkpoint");
+    }
+    return ck;
+  }
+
+  // Before anything is spawned: a checkpoint of a peer this run does not
+  // have means the run is not the one that wrote them (sim.peers changed).
+  void check_no_extra_peers(const std::string& dir) {
+    std::error_code ec;
+    std::optional<unsigned long> first;  // the lowest such peer, whatever the directory order
+    for (const auto& f : std::filesystem::directory_iterator(dir + "/checkpoints", ec)) {
+      const std::string name = f.path().filename().string();
+      if (name.size() <= 10 || name.rfind("peer-", 0) != 0 || f.path().extension() != ".ckpt") continue;
+      const std::string num = name.substr(5, name.size() - 10);
+      if (num.find_first_not_of("0123456789") != std::string::npos || num.size() > 6 || (num.size() > 1 && num[0] == '0'))
+        continue;  // not a name this driver writes
+      const unsigned long p = std::stoul(num);
+      if (p >= n_ && (!first || p < *first)) first = p;
+    }
+    if (first)
+      throw checkpoint_error(peer_checkpoint_path(dir, static_cast<uint32_t>(*first)) + ": a checkpoint of peer " +
+                             std::to_string(*first) + ", but this run has sim.peers = " + std::to_string(n_));
+  }
+
+  void write_peer_checkpoint(uint32_t i, double next_cycle) {
+    checkpoint ck = peers_[i].train->make_checkpoint(static_cast<uint16_t>(i), c_.seed);
+    ck.extra.push_back(std::bit_cast<uint64_t>(next_cycle));
+    ck.extra.push_back(std::bit_cast<uint64_t>(next_eval_));
+    write_checkpoint_file(peer_checkpoint_path(out_dir_, i), ck);
+  }
+
+  void spawn_peers(const run_data& data, const std::string& resume_dir) {
+    resumed_ = !resume_dir.empty();
+    if (resumed_) check_no_extra_peers(resume_dir);
     const auto shards = c_.partition == "dirichlet"
                             ? shard_dirichlet(data.train->labels, data.train->num_classes, static_cast<int>(n_),
                                               c_.alpha, c_.seed)
@@ -254,7 +373,31 @@ class driver {
       auto v = peer_verification_from_config(
           c_, settings, shards,
           [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed);
-      peers_.push_back(spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr));
+      std::function<void(trainer&)> restore;
+      std::optional<checkpoint> ck;
+      if (resumed_) {
+        ck = read_peer_checkpoint(resume_dir, i);
+        restore = [&](trainer& t) {
+          try {
+            t.restore(*ck);
+          } catch (const std::invalid_argument& e) {
+            throw checkpoint_error(peer_checkpoint_path(resume_dir, i) + ": " + e.what());
+          }
+        };
+      }
+      peers_.push_back(
+          spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr, restore));
+      done_.push_back(0);
+      next_cycle_.push_back(0.0);
+      if (ck) {
+        // The gossip state was built from the restored parameters; the first
+        // frame it publishes is a complete copy of them (see above).
+        caf::anon_send(peers_.back().gossip, resync_atom::value);
+        done_.back() = static_cast<int64_t>(ck->step);
+        steps_sum_ += done_.back();
+        next_cycle_.back() = std::bit_cast<double>(ck->extra[trainer::checkpoint_extra]);
+        next_eval_ = std::max(next_eval_, std::bit_cast<double>(ck->extra[trainer::checkpoint_extra + 1]));
+      }
     }
     dim_ = peers_[0].train->model()->param_count();
     // Virtual cost of a step: given, or modelled from the model's FLOPs
@@ -264,7 +407,6 @@ class driver {
     step_s_ = c_.step_ms > 0 ? c_.step_ms / 1000.0 : flops / (c_.gflops * 1e9);
     Rng speed = Rng(c_.seed).fork(3);
     for (uint32_t i = 0; i < n_; ++i) step_cost_.push_back(step_s_ * (1.0 + c_.speed_spread * speed.uniform()));
-    done_.assign(n_, 0);
   }
 
   void schedule_cycle(uint32_t peer, double t) {
@@ -307,7 +449,9 @@ class driver {
                        caf::after(std::chrono::seconds(0)) >> [&] { no_answer(e.peer, "its step"); });
         ++done_[e.peer];
         ++steps_sum_;
-        if (done_[e.peer] < total_steps_[e.peer]) schedule_cycle(e.peer, e.time + step_cost_[e.peer]);
+        const double next = e.time + step_cost_[e.peer];
+        if (c_.checkpoint_every > 0 && done_[e.peer] % c_.checkpoint_every == 0) write_peer_checkpoint(e.peer, next);
+        if (may_step(e.peer)) schedule_cycle(e.peer, next);
         break;
       }
     }
@@ -367,7 +511,7 @@ class driver {
     return pe;
   }
 
-  void evaluate(double t) {
+  void evaluate(double t, bool record = true) {
     std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
     for (auto& p : peers_) {
       const float* x = p.train->model()->params();
@@ -379,7 +523,7 @@ class driver {
     uint64_t bytes = 0, rejected = 0;
     for (uint32_t i = 0; i < n_; ++i) {
       peer_eval pe = evaluate_peer(i, mean);
-      write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
+      if (record) write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
       acc_sum += pe.train.test_accuracy;
       if (!is_attacker_[i]) honest_acc += pe.train.test_accuracy, ++honest;
       last_gossip_[i] = std::move(pe.gossip);
@@ -391,8 +535,9 @@ class driver {
       rejected += last_gossip_[i].rejected_total();
     }
     sum_.honest_test_accuracy = honest ? honest_acc / honest : 0.0;
-    curve_ << fmt(t) << '\t' << bytes << '\t' << fmt(acc_sum / n_) << '\t' << fmt(acc_min) << '\t'
-           << fmt(loss_sum / n_) << '\t' << fmt(cons_sum / n_) << '\n';
+    if (record)
+      curve_ << fmt(t) << '\t' << bytes << '\t' << fmt(acc_sum / n_) << '\t' << fmt(acc_min) << '\t'
+             << fmt(loss_sum / n_) << '\t' << fmt(cons_sum / n_) << '\n';
     sum_.final_test_accuracy = acc_sum / n_;
     sum_.min_test_accuracy = acc_min;
     sum_.final_test_loss = test_loss_sum / n_;
@@ -438,7 +583,9 @@ class driver {
   std::vector<gossip_counters> last_gossip_;  // each peer's counters at the latest evaluation
   uint64_t cycle_ns_ = 0;                     // wall time of the peers' cycles (mix, step, publish)
   std::vector<int64_t> steps_per_epoch_, total_steps_, done_;
-  std::vector<double> step_cost_;
+  std::vector<double> step_cost_, next_cycle_;  // next_cycle_: each peer's first cycle (later than 0 when resumed)
+  double next_eval_ = 0;
+  bool resumed_ = false;
   double step_s_ = 0, loss_recent_ = 0;
   int64_t dim_ = 0, all_steps_ = 0, steps_sum_ = 0;
   std::ofstream metrics_, curve_;
@@ -455,19 +602,19 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
     write_summary(out_dir, c, s);
     return s;
   }
-  if (!resume_dir.empty())
-    throw std::invalid_argument("--resume: resuming a data-parallel run is not supported yet");
   if (c.replicas > 1 || c.spares > 0)
     throw std::invalid_argument("pipeline.replicas and pipeline.spares need pipeline.stages > 1 "
                                 "(data parallelism alone: sim.peers)");
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);
-  std::ofstream(out_dir + "/config.toml") << to_toml(c);
   const run_data data = load_run_data(c);
   sim_summary s;
   {
-    driver d(c, out_dir, data, on_progress);
+    // The driver reads and checks the checkpoints of a resumed run: one it
+    // refuses leaves the run directory as it was.
+    driver d(c, out_dir, data, on_progress, resume_dir);
+    std::ofstream(out_dir + "/config.toml") << to_toml(c);
     s = d.run();
   }
   s.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();

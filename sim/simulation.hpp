@@ -101,7 +101,10 @@ struct sim_summary {
 };
 
 // resume_dir: continue from the checkpoints in resume_dir/checkpoints
-// (written by a run with checkpoint.every > 0); "" = a fresh start.
+// (written by a run with checkpoint.every > 0: stage-R-S.ckpt of a pipeline,
+// peer-N.ckpt of a data-parallel run); "" = a fresh start. A checkpoint
+// that is missing, damaged or not from this run's setup is refused with
+// checkpoint_error naming the file, before anything runs.
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
                            const std::function<void(const sim_progress&)>& on_progress = {},
                            const std::string& resume_dir = "");

@@ -118,6 +118,39 @@ TEST_CASE("murmur sim writes the run directory and prints the summary", "[cli]")
   CHECK(fs::exists(out / "accuracy.png"));
 }
 
+TEST_CASE("murmur sim --resume continues a stopped data-parallel run in its directory", "[cli][resume]") {
+  // 4 peers x 32 steps (one epoch of the smoke set); stopped after 20, checkpoints every 10.
+  auto out = scratch("cli-dp-resume");
+  auto r = murmur("sim " + source("configs/synthetic-smoke.toml") + " --quiet --set train.epochs=1 --out " +
+                  out.string() + " --set run.stop_after=20 --set checkpoint.every=10");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("steps per peer 20"));
+  for (int i = 0; i < 4; ++i) CHECK(fs::exists(out / "checkpoints" / ("peer-" + std::to_string(i) + ".ckpt")));
+  const auto before = fs::file_size(out / "metrics.jsonl");
+
+  r = murmur("sim --quiet --resume " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("resuming") && Catch::Contains("steps per peer 32"));
+  CHECK(fs::file_size(out / "metrics.jsonl") > before);
+
+  // A damaged checkpoint: exit 1 naming the file and the problem.
+  const auto victim = out / "checkpoints" / "peer-1.ckpt";
+  std::string bytes;
+  {
+    std::ifstream in(victim, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    bytes = s.str();
+  }
+  bytes[bytes.size() / 2] ^= 0x01;
+  std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes;
+  r = murmur("sim --quiet --resume " + out.string());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("peer-1.ckpt") && Catch::Contains("checksum"));
+}
+
 TEST_CASE("murmur sweep writes a table whose bytes fall as tau grows", "[cli]") {
   auto out = scratch("cli-sweep");
   auto r = murmur("sweep " + source("configs/synthetic-smoke.toml") +

@@ -1,0 +1,110 @@
+// A trainer's checkpoint: restored into a fresh trainer (through the file
+// format's bytes), the following steps are bit-identical to those of the
+// trainer that never stopped: parameters, optimizer state, learning rate
+// (cosine schedule), batch order, train-loss mean. A checkpoint that does
+// not fit is refused naming the mismatch, and changes nothing.
+#include <catch2/catch.hpp>
+#include <memory>
+#include <numeric>
+
+#include "actors/trainer.hpp"
+#include "protocols/checkpoint_file.hpp"
+
+using namespace murmur;
+
+namespace {
+
+const std::string kModel = "flatten,linear:16,relu,linear:10";
+
+struct fixture {
+  std::shared_ptr<const Dataset> data = std::make_shared<const Dataset>(make_synthetic(600, 10, 8, 11));
+  std::vector<int64_t> shard = [] {
+    std::vector<int64_t> s(500);
+    std::iota(s.begin(), s.end(), 0);
+    return s;
+  }();
+
+  train_settings settings(const std::string& opt, int64_t total = 40) const {
+    train_settings s;
+    s.optimizer = opt;
+    s.lr = opt == "adam" ? 0.003 : 0.1;
+    s.batch = 32;  // 16 steps an epoch, the last one partial
+    s.total_steps = total;
+    s.data_seed = 5;
+    s.init_seed = 9;
+    return s;
+  }
+  std::unique_ptr<trainer> make(const std::string& opt, const std::string& model = kModel, int64_t total = 40) const {
+    return std::make_unique<trainer>(settings(opt, total), model, data, shard, data);
+  }
+};
+
+std::vector<float> params(const trainer& t) {
+  const auto& m = *t.model();
+  return {m.params(), m.params() + m.param_count()};
+}
+
+}  // namespace
+
+TEST_CASE("a trainer restored from its checkpoint takes the same steps", "[trainer][resume]") {
+  fixture f;
+  auto opt = GENERATE(std::string("sgd"), std::string("adam"));
+  INFO(opt);
+  auto whole = f.make(opt);
+  auto first = f.make(opt);
+  for (int i = 0; i < 21; ++i) {  // into the second epoch
+    whole->step();
+    first->step();
+  }
+  const checkpoint ck = decode_checkpoint(encode_checkpoint(first->make_checkpoint(3, 77)), "test");
+  CHECK(ck.kind == checkpoint_kind::peer);
+  CHECK(ck.step == 21);
+  CHECK(ck.replica == 3);
+  CHECK(ck.seed == 77);
+  CHECK(ck.model_spec == kModel);
+  CHECK(ck.extra.size() == trainer::checkpoint_extra);
+
+  auto resumed = f.make(opt);
+  CHECK(resumed->learning_rate() != whole->learning_rate());
+  resumed->restore(ck);
+  CHECK(resumed->steps_done() == 21);
+  CHECK(resumed->learning_rate() == whole->learning_rate());
+  CHECK(params(*resumed) == params(*whole));
+  for (int i = 0; i < 19; ++i) CHECK(resumed->step() == whole->step());
+  CHECK(params(*resumed) == params(*whole));
+  CHECK(resumed->learning_rate() == whole->learning_rate());
+  const auto a = resumed->evaluate(), b = whole->evaluate();
+  CHECK(a.train_loss == b.train_loss);  // the mean over all 40 steps, the first 21 from the checkpoint
+  CHECK(a.test_accuracy == b.test_accuracy);
+  CHECK(a.steps == 40);
+}
+
+TEST_CASE("a checkpoint that does not fit the trainer is refused and changes nothing", "[trainer][resume]") {
+  fixture f;
+  auto src = f.make("sgd");
+  for (int i = 0; i < 5; ++i) src->step();
+  const checkpoint ck = src->make_checkpoint(0, 1);
+
+  auto check_refused = [&](trainer& t, const std::string& what) {
+    const auto before = params(t);
+    const auto steps = t.steps_done();
+    CHECK_THROWS_WITH(t.restore(ck), Catch::Contains("checkpoint does not fit") && Catch::Contains(what));
+    CHECK(params(t) == before);
+    CHECK(t.steps_done() == steps);
+  };
+  check_refused(*f.make("sgd", "flatten,linear:16,tanh,linear:10"), "model 'flatten,linear:16,relu,linear:10'");
+  check_refused(*f.make("sgd", kModel, 80), "learning-rate schedule over 40 steps, this run has 80");
+  check_refused(*f.make("adam"), "adam state");
+
+  checkpoint stage = ck;
+  stage.kind = checkpoint_kind::stage;
+  auto t = f.make("sgd");
+  CHECK_THROWS_WITH(t->restore(stage), Catch::Contains("not a data-parallel peer's checkpoint"));
+  checkpoint short_params = ck;
+  short_params.params.pop_back();
+  CHECK_THROWS_WITH(t->restore(short_params), Catch::Contains("parameters, this model has"));
+  checkpoint past = ck;
+  past.step = 41;
+  CHECK_THROWS_WITH(t->restore(past), Catch::Contains("past this run's 40 steps"));
+  CHECK(t->steps_done() == 0);
+}
