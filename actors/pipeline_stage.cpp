@@ -128,7 +128,7 @@ int pipeline_stage::take_slot() {
   }
   if (free < 0) {
     // A new copy of the layers.
-    auto copy = build_stage(s_.model_spec, train_->sample_shape(), classes_, s_.train.init_seed, s_.range);
+    auto copy = build_stage_layers(s_.model_spec, train_->sample_shape(), classes_, s_.range);
     copy->set_need_input_grad(s_.stage > 0);
     // The master's weights, and its gradient buffer as scratch: backwards
     // run one at a time and are added up at once.

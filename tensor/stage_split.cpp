@@ -243,4 +243,18 @@ std::unique_ptr<Sequential> build_stage(const std::string& spec, const Shape& in
   return stage;
 }
 
+std::unique_ptr<Sequential> build_stage_layers(const std::string& spec, const Shape& input_shape, int64_t num_classes,
+                                               stage_range r) {
+  auto all = build_layers(spec, input_shape, num_classes);
+  if (r.begin >= r.end || r.end > all.size())
+    throw std::invalid_argument("build_stage_layers: layers [" + std::to_string(r.begin) + ", " +
+                                std::to_string(r.end) + ") are not a non-empty range of the " +
+                                std::to_string(all.size()) + " layers of '" + spec + "'");
+  Shape in = input_shape;
+  for (size_t i = 0; i < r.begin; ++i) in = all[i]->output_shape(in);
+  std::vector<std::unique_ptr<Layer>> mine;
+  for (size_t i = r.begin; i < r.end; ++i) mine.push_back(std::move(all[i]));
+  return std::make_unique<Sequential>(std::move(mine), in);
+}
+
 }  // namespace murmur

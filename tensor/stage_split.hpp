@@ -58,4 +58,10 @@ std::vector<stage_range> balance_stages(const std::vector<layer_cost>& costs, si
 std::unique_ptr<Sequential> build_stage(const std::string& spec, const Shape& input_shape, int64_t num_classes,
                                         uint64_t seed, stage_range r);
 
+// The same layers with zero parameters, without building and initialising
+// the whole model: a copy to point at another model's parameters
+// (Sequential::share_parameters) or to copy them into.
+std::unique_ptr<Sequential> build_stage_layers(const std::string& spec, const Shape& input_shape, int64_t num_classes,
+                                               stage_range r);
+
 }  // namespace murmur

@@ -489,3 +489,27 @@ TEST_CASE("optimizer state: a state of the wrong size is refused with a message"
   adam->step(p.data(), g.data(), 0.1f);
   CHECK_THROWS_AS(sgd->load_state(adam->save_state()), std::invalid_argument);
 }
+
+TEST_CASE("a copy of a stage's layers shares the owner's parameters and gradient buffer", "[stage]") {
+  const Shape in{1, 28, 28};
+  const stage_range r{3, 7};
+  auto owner = build_stage("cnn", in, 10, 5, r);
+  auto copy = build_stage_layers("cnn", in, 10, r);
+  REQUIRE(copy->param_count() == owner->param_count());
+  CHECK(copy->input_shape() == owner->input_shape());
+  copy->share_parameters(*owner);
+  CHECK(copy->params() == owner->params());
+  CHECK(copy->grads() == owner->grads());
+  Rng rng(3);
+  Tensor x(Shape{4, 32, 12, 12});
+  for (auto& v : x) v = static_cast<float>(rng.uniform());
+  const Tensor& a = owner->forward(x);
+  std::vector<float> ya(a.begin(), a.end());
+  const Tensor& b = copy->forward(x);
+  CHECK(std::equal(ya.begin(), ya.end(), b.begin()));
+  // A write through the owner is seen by the copy.
+  owner->params()[0] += 1.f;
+  CHECK(copy->params()[0] == owner->params()[0]);
+  auto other = build_stage_layers("cnn", in, 10, {0, 3});
+  CHECK_THROWS_WITH(other->share_parameters(*owner), Catch::Contains("layers differ"));
+}
