@@ -18,6 +18,7 @@ using stage_key = std::pair<uint16_t, uint16_t>;  // (replica, stage)
 struct stage_node_state {
   stage_node_settings s;
   std::function<std::shared_ptr<pipeline_stage>(uint16_t, uint16_t)> make_stage;
+  gossip_factory make_gossip;
   transport_actor transport;
   clock_actor clock;
   pipeline_observer observer;
@@ -194,9 +195,20 @@ void take_over(self_ptr self, stage_key k) {
   const uint64_t before = st.last_step.count(k) ? st.last_step[k] : c.step;
   emit(self, pipeline_event{pipeline_event::takeover, k.first, k.second, 0, c.step,
                             before > c.step ? before - c.step : 0, {}});
+  if (st.make_gossip && st.s.replicas > 1) {
+    st.gossip = st.make_gossip(k.first, k.second, st.s.node, st.stage->model());
+    st.view->gossip = st.gossip;
+  }
   stage_takeover m{k.first, k.second, st.s.node, c.step, gen};
   for (uint16_t s2 = 0; s2 < st.s.stages; ++s2)
     if (s2 != k.second) send_frame(self, st.route[s2], [&](auto& out) { encode_stage_takeover(m, out); });
+  // Stage k.second of the other replicas: their gossip neighbour moved.
+  for (uint16_t r = 0; r < st.s.replicas; ++r) {
+    if (r == k.first) continue;
+    auto it = st.node_of.find({r, k.second});
+    const uint32_t to = it != st.node_of.end() ? it->second : stage_node(r, k.second, st.s.stages);
+    if (to != st.s.node) send_frame(self, to, [&](auto& out) { encode_stage_takeover(m, out); });
+  }
   for (uint16_t j = 0; j < st.s.spares; ++j)
     if (spare_node(st.s, j) != st.s.node)
       send_frame(self, spare_node(st.s, j), [&](auto& out) { encode_stage_takeover(m, out); });
@@ -207,6 +219,17 @@ void take_over(self_ptr self, stage_key k) {
 void on_takeover(self_ptr self, const stage_takeover& m) {
   auto& st = self->state;
   const stage_key k{m.replica, m.stage};
+  // Our gossip's neighbour in that replica now lives on the new host.
+  if (st.gossip && st.stage && st.stage->settings().replica != m.replica && st.stage->settings().stage == m.stage) {
+    auto known = st.node_of.find(k);
+    const uint32_t old = known != st.node_of.end() ? known->second : stage_node(m.replica, m.stage, st.s.stages);
+    bool changed = false;
+    for (auto& n : st.s.gossip_neighbours)
+      if (n == old && old != m.node) n = m.node, changed = true;
+    if (changed)
+      self->send(st.gossip, nbrs_atom::value, st.s.gossip_neighbours,
+                 std::vector<uint64_t>(st.s.gossip_neighbours.size(), 0));
+  }
   st.node_of[k] = m.node;
   st.done.insert(k);
   st.generation[m.replica] = std::max(st.generation[m.replica], m.generation);
@@ -329,15 +352,18 @@ void on_frame(self_ptr self, uint32_t from, const wire_frame& f) {
 stage_actor::behavior_type stage_node_behavior(
     self_ptr self, stage_node_settings s, std::shared_ptr<pipeline_stage> stage,
     std::function<std::shared_ptr<pipeline_stage>(uint16_t, uint16_t)> make_stage, transport_actor transport,
-    clock_actor clock, pipeline_observer observer, gossip_actor gossip, std::shared_ptr<stage_node_view> view) {
+    clock_actor clock, pipeline_observer observer, gossip_actor gossip, std::shared_ptr<stage_node_view> view,
+    gossip_factory make_gossip) {
   auto& st = self->state;
   st.s = s;
   st.make_stage = std::move(make_stage);
+  st.make_gossip = std::move(make_gossip);
   st.transport = std::move(transport);
   st.clock = std::move(clock);
   st.observer = std::move(observer);
   st.gossip = std::move(gossip);
   st.view = view ? std::move(view) : std::make_shared<stage_node_view>();
+  st.view->gossip = st.gossip;
   if (stage) become_stage(self, std::move(stage));
   return {
       [=](deliver_atom, uint32_t from, const wire_frame& f) { on_frame(self, from, f); },
@@ -363,9 +389,10 @@ stage_actor spawn_stage_node(caf::actor_system& sys, const stage_node_settings& 
                              std::shared_ptr<pipeline_stage> stage,
                              std::function<std::shared_ptr<pipeline_stage>(uint16_t, uint16_t)> make_stage,
                              transport_actor transport, clock_actor clock, pipeline_observer observer,
-                             gossip_actor gossip, std::shared_ptr<stage_node_view> view) {
+                             gossip_actor gossip, std::shared_ptr<stage_node_view> view,
+                             gossip_factory make_gossip) {
   return sys.spawn(stage_node_behavior, s, std::move(stage), std::move(make_stage), std::move(transport),
-                   std::move(clock), std::move(observer), std::move(gossip), std::move(view));
+                   std::move(clock), std::move(observer), std::move(gossip), std::move(view), std::move(make_gossip));
 }
 
 }  // namespace murmur

@@ -63,6 +63,7 @@ struct stage_node_settings {
   int64_t dead_ticks = 12;            // heartbeat periods of silence before a spare takes over
   uint64_t crash_step = 0;            // fault injection: die halfway through this step (0 = never)
   uint64_t total_steps = 0;           // a spare stops watching a stage that has done them
+  std::vector<uint32_t> gossip_neighbours;  // nodes of this stage in the replicas we gossip with
   size_t max_frame_bytes = 64u << 20;
 };
 // Node numbering: stage s of replica r is node r * stages + s; spare j is
@@ -75,18 +76,28 @@ inline uint32_t stage_node(uint16_t replica, uint16_t stage, uint16_t stages) {
 // stage this node hosts now (null for a spare that has taken nothing).
 struct stage_node_view {
   std::shared_ptr<pipeline_stage> stage;
+  gossip_actor gossip;             // this node's gossip, also one made at a take-over
   uint64_t frames_rejected = 0;
 };
+
+// Hybrid runs: the gossip actor of a stage a spare has taken over (replica,
+// stage, the spare's node, the stage's master parameters); an empty function
+// leaves such a stage without gossip.
+using gossip_factory =
+    std::function<gossip_actor(uint16_t, uint16_t, uint32_t, std::shared_ptr<Sequential>)>;
 
 // `stage` null: a spare; make_stage builds the stage (replica, stage) it
 // takes over (without its parameters: those come from the checkpoint).
 // gossip (may be invalid): stage s of the other replicas, mixed into the
-// master parameters at every step boundary (publish, then mix).
+// master parameters at every step boundary (publish, then mix). A take-over
+// is announced to stage s of the other replicas too: their gossip swaps the
+// dead node for the new host (which gets a full copy first).
 stage_actor spawn_stage_node(caf::actor_system& sys, const stage_node_settings& s,
                              std::shared_ptr<pipeline_stage> stage,
                              std::function<std::shared_ptr<pipeline_stage>(uint16_t, uint16_t)> make_stage,
                              transport_actor transport, clock_actor clock, pipeline_observer observer,
-                             gossip_actor gossip, std::shared_ptr<stage_node_view> view);
+                             gossip_actor gossip, std::shared_ptr<stage_node_view> view,
+                             gossip_factory make_gossip = {});
 
 }  // namespace murmur
 

@@ -4,6 +4,8 @@
 // bandwidth); stage s of each replica gossips with stage s of the others.
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -140,6 +142,16 @@ class pipeline_driver {
     auto make_stage = [this](uint16_t r, uint16_t s) {
       return std::make_shared<pipeline_stage>(stage_settings_for(c_, plan_, r, s), data_.train, plan_.shards[r]);
     };
+    // A spare that takes a stage of a hybrid run over gossips in its place,
+    // with the current hosts of that stage in the neighbouring replicas.
+    gossip_factory make_gossip;
+    if (plan_.replicas > 1)
+      make_gossip = [this](uint16_t r, uint16_t s, uint32_t node, std::shared_ptr<Sequential> model) {
+        peer_settings ps = stage_gossip_settings(c_, plan_, r, s);
+        ps.id = node;
+        for (auto& n : ps.neighbours) n = host_of(static_cast<uint16_t>(n / plan_.stages), s);
+        return spawn_gossip(sys_, ps, std::move(model), net_);
+      };
     views_.resize(n_);
     gossip_.resize(n_);
     for (uint32_t node = 0; node < n_; ++node) {
@@ -153,8 +165,14 @@ class pipeline_driver {
         if (plan_.replicas > 1)
           gossip_[node] = spawn_gossip(sys_, stage_gossip_settings(c_, plan_, r, s), stage->model(), net_);
       }
-      nodes_.push_back(spawn_stage_node(sys_, stage_node_settings_for(c_, plan_, node, ckdir), stage, make_stage,
-                                        net_, clock_, observer_, gossip_[node], views_[node]));
+      auto ns = stage_node_settings_for(c_, plan_, node, ckdir);
+      if (hosts && plan_.replicas > 1)
+        ns.gossip_neighbours = stage_gossip_settings(c_, plan_, static_cast<uint16_t>(node / plan_.stages),
+                                                     static_cast<uint16_t>(node % plan_.stages))
+                                   .neighbours;
+      views_[node]->gossip = gossip_[node];
+      nodes_.push_back(spawn_stage_node(sys_, ns, stage, make_stage, net_, clock_, observer_, gossip_[node],
+                                        views_[node], make_gossip));
     }
     resumed_ = !resume_dir.empty();
   }
@@ -177,6 +195,8 @@ class pipeline_driver {
     for (auto& a : nodes_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     for (auto& g : gossip_)
       if (g) caf::anon_send_exit(g, caf::exit_reason::user_shutdown);
+    for (auto& v : views_)
+      if (v && v->gossip) caf::anon_send_exit(v->gossip, caf::exit_reason::user_shutdown);
     if (clock_) caf::anon_send_exit(clock_, caf::exit_reason::user_shutdown);
     if (observer_) caf::anon_send_exit(observer_, caf::exit_reason::user_shutdown);
     if (net_) caf::anon_send_exit(net_, caf::exit_reason::user_shutdown);
@@ -187,16 +207,16 @@ class pipeline_driver {
     switch (e.kind) {
       case sim_event::deliver: {
         auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
-        if (type && *type == message_type::gossip_update && gossip_[e.peer])
-          caf::anon_send(gossip_[e.peer], deliver_atom::value, e.from, e.frame);
+        if (type && *type == message_type::gossip_update && views_[e.peer]->gossip)
+          caf::anon_send(views_[e.peer]->gossip, deliver_atom::value, e.from, e.frame);
         else
           caf::anon_send(nodes_[e.peer], deliver_atom::value, e.from, e.frame);
         break;
       }
       case sim_event::sent: {
         auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
-        if (type && *type == message_type::gossip_update && gossip_[e.peer])
-          caf::anon_send(gossip_[e.peer], sent_atom::value, e.from);
+        if (type && *type == message_type::gossip_update && views_[e.peer]->gossip)
+          caf::anon_send(views_[e.peer]->gossip, sent_atom::value, e.from);
         break;
       }
       case sim_event::wake:
@@ -228,6 +248,11 @@ class pipeline_driver {
     }
     if (e.kind == pipeline_event::error) errors_.push_back(e.what);
     if (e.kind == pipeline_event::crashed && !crash_) crash_ = std::make_pair(e.replica, e.step);
+    if (e.kind == pipeline_event::crashed && views_[e.node]->gossip) {
+      // The whole peer died, its gossip with it.
+      caf::anon_send_exit(views_[e.node]->gossip, caf::exit_reason::kill);
+      views_[e.node]->gossip = gossip_actor{};
+    }
     if (e.kind == pipeline_event::takeover) taken_over_ = true;
     timeline_.push_back(te);
   }
@@ -360,6 +385,13 @@ class pipeline_driver {
           ss.steps = st->steps_done();
           ss.rejected = k.rejected;
           ss.stale = k.stale;
+        }
+        if (auto g = views_[ss.node]->gossip) {
+          caf::scoped_actor self{sys_};
+          self->send(g, stats_atom::value);
+          sched_.run();
+          self->receive([&](gossip_counters& gc) { ss.gossip_bytes_sent = gc.bytes_sent; },
+                        caf::after(std::chrono::seconds(0)) >> [] {});
         }
         busy += ss.busy_s;
         steps_min = std::min(steps_min, ss.steps);

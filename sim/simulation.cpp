@@ -105,7 +105,8 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
          << ", \"node\": " << q.node << ", \"layers\": [" << q.layer_begin << ", " << q.layer_end
          << "], \"busy_s\": " << fmt(q.busy_s) << ", \"peak_in_flight\": " << q.peak_in_flight
          << ", \"peak_activation_mb\": " << fmt(q.peak_activation_mb) << ", \"steps\": " << q.steps
-         << ", \"rejected\": " << q.rejected << ", \"stale\": " << q.stale << "}";
+         << ", \"rejected\": " << q.rejected << ", \"stale\": " << q.stale
+         << ", \"gossip_bytes_sent\": " << q.gossip_bytes_sent << "}";
     }
     const auto& t = p.takeover;
     js << "],\n    \"takeover\": {\"happened\": " << (t.happened ? "true" : "false") << ", \"replica\": " << t.replica

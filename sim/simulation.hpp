@@ -62,6 +62,7 @@ struct stage_summary {
   size_t peak_in_flight = 0;         // micro-batches between F and B
   double peak_activation_mb = 0;     // peak_in_flight x activations of one micro-batch
   uint64_t steps = 0, rejected = 0, stale = 0;
+  uint64_t gossip_bytes_sent = 0;    // hybrid runs: this stage's gossip with the other replicas
 };
 struct takeover_summary {
   bool happened = false;

@@ -170,6 +170,29 @@ TEST_CASE("hybrid replicas x stages gossip between the replicas of each stage", 
   CHECK(s.bytes_sent_total > 0);
 }
 
+TEST_CASE("in a hybrid run the spare that takes a stage over also takes over its gossip", "[sim][pipeline]") {
+  auto s = run_simulation(pipe({"pipeline.replicas=2", "pipeline.stages=2", "train.epochs=3", "pipeline.spares=1",
+                                "checkpoint.every=20", "peer.heartbeat_ms=10", "peer.suspect_ms=30",
+                                "peer.dead_ms=30", "pipeline.crash_replica=1", "pipeline.crash_stage=0",
+                                "pipeline.crash_step=50"}),
+                          scratch("hybrid-takeover").string());
+  const auto& t = s.pipeline.takeover;
+  REQUIRE(t.happened);
+  CHECK(s.pipeline.errors.empty());
+  CHECK(t.replica == 1);
+  CHECK(t.stage == 0);
+  CHECK(t.new_node == 4);
+  CHECK(s.steps == 141);
+  bool found = false;
+  for (const auto& q : s.pipeline.per_stage) {
+    INFO("replica " << q.replica << " stage " << q.stage << " node " << q.node);
+    CHECK(q.gossip_bytes_sent > 0);  // every stage gossips, the new host included
+    if (q.replica == 1 && q.stage == 0) found = q.node == 4;
+  }
+  CHECK(found);
+  CHECK(s.min_test_accuracy > 0.8);
+}
+
 TEST_CASE("pipeline layouts that cannot work are refused naming the key", "[sim][pipeline]") {
   CHECK_THROWS_WITH(run_simulation(pipe({"pipeline.split=2,2"}), scratch("bad").string()),
                     Catch::Contains("pipeline.split"));
