@@ -58,9 +58,10 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
           [&](send_atom, uint32_t, uint32_t to, const wire_frame& w) {
             if (!w.bytes) return;
             net->send(to, *w.bytes);
-            // Only gossip rounds wait for their frames to be on their way.
+            // Only gossip rounds wait for their frames to be on their way
+            // (a pipeline node's stage frames are not reported).
             auto type = peek_type(*w.bytes);
-            if (gossip && !(type && is_verify_message(*type))) caf::anon_send(gossip, sent_atom::value, to);
+            if (gossip && type && *type == message_type::gossip_update) caf::anon_send(gossip, sent_atom::value, to);
           },
           [&](control_atom, uint32_t to, const wire_frame& w) {
             if (w.bytes) net->send(to, *w.bytes);

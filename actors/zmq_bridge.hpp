@@ -1,8 +1,9 @@
 // zmq_bridge: the LAN implementation of transport_actor. It owns a
 // zmq_transport in a detached actor (blocking socket work off the
 // scheduler's threads) and moves frames both ways:
-//   send(from, to, frame)  -> zmq_transport::send to peer `to`, then sent(to)
-//                             back to the gossip actor (the frame is queued)
+//   send(from, to, frame)  -> zmq_transport::send to peer `to`, then, for a
+//                             gossip frame, sent(to) back to the gossip
+//                             actor (the frame is queued)
 //   a frame from the wire  -> deliver(from, frame) to the local gossip actor,
 //                             where `from` is the peer whose CurveZMQ key
 //                             signed the connection: a frame cannot claim to

@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 
+#include "actors/gossip_actor.hpp"
 #include "actors/stage_actor.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "cli/commands.hpp"
@@ -283,10 +284,8 @@ std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, con
 
 int pipeline_peer_command(const RunConfig& c, const std::string& listen, const std::string& out, bool quiet,
                           const std::atomic<bool>& stop) {
-  if (c.replicas > 1)
-    throw ConfigError("pipeline.replicas = " + std::to_string(c.replicas) +
-                      ": murmur peer runs one pipeline replica (plus spares) over ZeroMQ; gossip between replicas' "
-                      "stages is simulation-only (murmur sim)");
+  if (c.replicas > 1 && c.mode == "delta")
+    throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
   if (c.crash_stage >= 0)
     throw ConfigError("pipeline.crash_stage is the simulation's fault injection; on a LAN, kill the process");
   set_blas_threads(1);
@@ -345,9 +344,35 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
   os.quiet = quiet;
   auto clock = sys.spawn(lan_clock);
   auto observer = sys.spawn(lan_observer, sh, os, bridge.actor);
+  // Hybrid (replicas > 1): stage s gossips with stage s of the neighbouring
+  // replicas (sim/pipeline_plan.cpp, stage_gossip_settings); gossip frames
+  // go from the bridge straight to the gossip actor. A spare that takes a
+  // stage over makes its own and binds it; the other replicas' stage actors
+  // swap the dead node for it when they hear the take-over.
+  auto ns = stage_node_settings_for(c, plan, node, ckdir);
+  gossip_actor gossip;
+  gossip_factory make_gossip;
+  if (plan.replicas > 1) {
+    if (hosted) {
+      const auto gs = stage_gossip_settings(c, plan, static_cast<uint16_t>(node / plan.stages),
+                                            static_cast<uint16_t>(node % plan.stages));
+      ns.gossip_neighbours = gs.neighbours;
+      gossip = spawn_gossip(sys, gs, hosted->model(), bridge.transport);
+      caf::anon_send(bridge.actor, bind_atom::value, gossip);
+    }
+    make_gossip = [&sys, &c, &plan, transport = bridge.transport, b = bridge.actor](
+                      uint16_t r, uint16_t s, uint32_t n, std::shared_ptr<Sequential> model) {
+      peer_settings ps = stage_gossip_settings(c, plan, r, s);
+      ps.id = n;  // neighbours: the default hosts (this process cannot see other take-overs)
+      auto g = spawn_gossip(sys, ps, std::move(model), transport);
+      caf::anon_send(b, bind_atom::value, g);
+      return g;
+    };
+  }
   auto view = std::make_shared<stage_node_view>();
-  auto stage = spawn_stage_node(sys, stage_node_settings_for(c, plan, node, ckdir), hosted, make_stage,
-                                bridge.transport, clock, observer, gossip_actor{}, view);
+  auto stage = spawn_stage_node(sys, ns, hosted, make_stage, bridge.transport, clock, observer, gossip, view,
+                                make_gossip);
+  gossip = gossip_actor{};  // view->gossip holds it (or the one a take-over makes)
   hosted.reset();  // the actor owns it now; view->stage reads it once the actor is down
   adapter_settings as;
   for (uint32_t i = 0; i < nodes; ++i) as.node_of_key[layout[i].public_key] = i;
@@ -410,6 +435,15 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
   caf::anon_send_exit(stage, caf::exit_reason::user_shutdown);
   self->wait_for(stage);
   const auto st = view->stage;
+  // The gossip's counters, then it stops (frames still queued may be lost).
+  gossip_counters gc;
+  const bool gossiped = static_cast<bool>(view->gossip);
+  if (auto g = view->gossip) {
+    self->request(g, std::chrono::seconds(5), stats_atom::value)
+        .receive([&](gossip_counters& x) { gc = std::move(x); }, [](caf::error&) {});
+    caf::anon_send_exit(g, caf::exit_reason::user_shutdown);
+    view->gossip = gossip_actor{};
+  }
   std::string final_ckpt;
   std::set<uint32_t> owed;  // nodes this one still owes frames
   if (st) {
@@ -471,6 +505,7 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
   uint64_t rejected = unknown + not_pipeline + view->frames_rejected + net_stats.unknown_sender_frames +
                       net_stats.net.malformed_messages;
   for (auto n : net_stats.frame_errors) rejected += n;
+  rejected += gc.rejected_total();
   uint64_t stale = 0;
   if (st) {
     rejected += st->stats().rejected;
@@ -505,6 +540,9 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
       << ",\n  \"stale_frames\": " << stale << ",\n  \"frames_sent\": " << net_stats.net.frames_sent
       << ",\n  \"bytes_sent\": " << net_stats.net.bytes_sent << ",\n  \"frames_received\": "
       << net_stats.net.frames_received << ",\n  \"bytes_received\": " << net_stats.net.bytes_received
+      << ",\n  \"gossip\": " << (gossiped ? "true" : "false") << ",\n  \"gossip_bytes_sent\": " << gc.bytes_sent
+      << ",\n  \"gossip_msgs_sent\": " << gc.msgs_sent << ",\n  \"gossip_bytes_received\": " << gc.bytes_received
+      << ",\n  \"gossip_msgs_received\": " << gc.msgs_received << ",\n  \"gossip_rounds\": " << gc.rounds
       << ",\n  \"send_dropped\": " << net_stats.net.send_dropped << ",\n  \"handshakes_refused\": "
       << net_stats.net.handshakes_refused << ",\n  \"flushed\": " << (flushed ? "true" : "false")
       << ",\n  \"final_checkpoint\": " << json_text(final_ckpt) << ",\n  \"wall_time_s\": " << fmt(wall_s)

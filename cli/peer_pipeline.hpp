@@ -1,6 +1,6 @@
 // murmur peer as a pipeline node: with pipeline.stages > 1, a `murmur peer`
-// process is node peer.index of one pipeline replica: stage s hosts (node s,
-// s < S) or a spare (node S + j) that holds the stages' checkpoints and takes
+// process is node peer.index of a pipeline: a stage host (node r * S + s:
+// stage s of replica r) or a spare (node R * S + j) that holds the stages' checkpoints and takes
 // over a stage whose heartbeats stop (actors/stage_actor.hpp). The same
 // stage actor as `murmur sim`, with ZeroMQ (CurveZMQ) underneath instead of
 // the simulated network, and the wall clock instead of the virtual one.
@@ -30,9 +30,13 @@
 // log lines: progress every train.eval_every steps (default: 20 per run),
 // take-over, roll-back, resumed, error, each with its unix_ms (--quiet
 // drops the progress lines).
-// Not supported (refused with a message): pipeline.replicas > 1 (stage
-// gossip between replicas is simulation-only), pipeline.crash_stage (kill
-// the process instead).
+// Hybrid (pipeline.replicas = R > 1): node r * S + s hosts stage s of
+// replica r (replica r trains on shard r) and gossips with stage s of the
+// neighbouring replicas (gossip.topology over the replicas) at every step
+// boundary, as in `murmur sim`; a spare that takes a stage over gossips in
+// its place. summary.json counts the gossip (gossip_bytes_sent, ...).
+// Not supported (refused with a message): pipeline.crash_stage (kill the
+// process instead), gossip.mode = delta.
 #pragma once
 #include <atomic>
 #include <string>

@@ -258,9 +258,10 @@ TEST_CASE("murmur merge sums the peers of a LAN run and names what it cannot rea
 TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", "[cli]") {
   const std::string cfg = source("configs/pipeline-lan.toml");
   const std::string peer = "peer --config " + cfg + " --listen tcp://127.0.0.1:1 ";
-  auto r = murmur(peer + "--set pipeline.replicas=2 --set peer.count=5");
+  // Hybrid (replicas > 1) runs on a LAN, but not with delta gossip.
+  auto r = murmur(peer + "--set pipeline.replicas=2 --set peer.count=5 --set gossip.mode=delta");
   CHECK(r.code == 2);
-  CHECK_THAT(r.output, Catch::Contains("pipeline.replicas = 2") && Catch::Contains("simulation-only"));
+  CHECK_THAT(r.output, Catch::Contains("gossip.mode = delta") && Catch::Contains("simulation-only"));
   // Node i is the i-th key line of the allowlist.
   auto dir = scratch("pipeline-layout");
   std::vector<std::string> keys;

@@ -5,7 +5,9 @@
 // checkpoint, stage 0 must roll back to the same step, and the run must
 // complete. The schedule and the data order are fixed, so the final
 // parameters of both stages must equal the fault-free run's bit for bit.
-// Every process runs under a deadline.
+// Every process runs under a deadline. A second test runs a hybrid: 2
+// replicas x 2 stages, stage s of each replica gossiping with the other's.
+#include <cmath>
 #include <cstring>
 #include <iostream>
 
@@ -197,4 +199,98 @@ TEST_CASE("pipeline on loopback: a spare takes over a SIGKILLed stage and the ru
             << "resumed " << (resumed_ms - takeover_ms) << " ms after the take-over; final loss "
             << loss_at(s2) << " in both runs; whole test " << total_s << " s" << std::endl;
   CHECK(total_s < 60);
+}
+
+namespace {
+
+// Hybrid: node r * 2 + s hosts stage s of replica r; no spare.
+pid_t start_hybrid_node(const lan& net, int i, const std::vector<std::string>& extra) {
+  const std::string run = "node" + std::to_string(i);
+  std::vector<std::string> a = {"peer", "--config", config, "--listen", net.endpoint(i), "--out",
+                                (net.dir / run).string(), "--quiet", "--set", "peer.index=" + std::to_string(i),
+                                "--set", "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
+                                "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                                "pipeline.replicas=2", "--set", "pipeline.spares=0", "--set", "peer.count=4"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return spawn_murmur(a, net.dir / (run + ".log"));
+}
+
+// ||a - b|| / ||a|| over two checkpoints' parameters.
+double relative_distance(const fs::path& a, const fs::path& b) {
+  const auto ca = murmur::read_checkpoint_file(a.string()), cb = murmur::read_checkpoint_file(b.string());
+  REQUIRE(ca.params.size() == cb.params.size());
+  double d = 0, n = 0;
+  for (size_t i = 0; i < ca.params.size(); ++i) {
+    const double x = ca.params[i], y = cb.params[i];
+    d += (x - y) * (x - y);
+    n += x * x;
+  }
+  return n > 0 ? std::sqrt(d / n) : 0;
+}
+
+struct hybrid_run {
+  double dist[2] = {0, 0};            // per stage, replica 0 vs replica 1
+  double gossip_sent[4] = {0, 0, 0, 0}, gossip_received[4] = {0, 0, 0, 0};
+};
+
+hybrid_run run_hybrid(const std::string& name, const std::vector<std::string>& extra) {
+  lan net(name, 4);
+  reaper p;
+  for (int i = 0; i < 4; ++i) p.pids.push_back(start_hybrid_node(net, i, extra));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  for (int i = 0; i < 4; ++i) {
+    INFO(name << " node " << i << " log:\n" << node_log(net, i));
+    REQUIRE(p.wait(static_cast<size_t>(i), deadline) == 0);
+  }
+  hybrid_run r;
+  for (int i = 0; i < 4; ++i) {
+    const auto s = node_summary(net, i);
+    INFO(name << " node " << i << " summary:\n" << s);
+    CHECK(s.find("\"outcome\": \"finished\"") != std::string::npos);
+    CHECK(json_number(s, "replica") == i / 2);
+    CHECK(json_number(s, "stage") == i % 2);
+    CHECK(json_number(s, "steps") == json_number(s, "total_steps"));
+    CHECK(s.find("\"gossip\": true") != std::string::npos);
+    CHECK(json_number(s, "frames_rejected") == 0);
+    r.gossip_sent[i] = json_number(s, "gossip_bytes_sent");
+    r.gossip_received[i] = json_number(s, "gossip_bytes_received");
+  }
+  for (int s = 0; s < 2; ++s) {
+    const auto ck = [&](int replica) {
+      return net.dir / ("node" + std::to_string(replica * 2 + s)) / "checkpoints" /
+             ("stage-" + std::to_string(replica) + "-" + std::to_string(s) + ".ckpt");
+    };
+    r.dist[s] = relative_distance(ck(0), ck(1));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("pipeline on loopback: 2 replicas x 2 stages, stage s of each replica gossips with the other's",
+          "[slow][e2e][lan][pipeline]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  // With gossip (threshold, the config's defaults), then with a threshold
+  // nothing crosses: the replicas train on different shards and drift apart.
+  const auto on = run_hybrid("lan-hybrid-gossip", {});
+  const auto off = run_hybrid("lan-hybrid-silent", {"--set", "gossip.threshold=1e9"});
+  for (int i = 0; i < 4; ++i) {
+    INFO("node " << i);
+    CHECK(on.gossip_sent[i] > 0);
+    CHECK(on.gossip_received[i] > 0);
+    CHECK(off.gossip_sent[i] < 0.05 * on.gossip_sent[i]);  // headers of rounds with nothing above tau
+  }
+  for (int s = 0; s < 2; ++s) {
+    INFO("stage " << s << ": replica distance " << on.dist[s] << " with gossip, " << off.dist[s] << " without");
+    CHECK(off.dist[s] > 0);
+    CHECK(on.dist[s] < 0.25 * off.dist[s]);
+  }
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "pipeline hybrid 2x2: gossip bytes sent per node " << on.gossip_sent[0] << ", " << on.gossip_sent[1]
+            << ", " << on.gossip_sent[2] << ", " << on.gossip_sent[3] << " (received " << on.gossip_received[0] << ", "
+            << on.gossip_received[1] << ", " << on.gossip_received[2] << ", " << on.gossip_received[3]
+            << "); replica distance ||x0 - x1|| / ||x0|| stage 0: " << on.dist[0] << " with gossip vs " << off.dist[0]
+            << " without; stage 1: " << on.dist[1] << " vs " << off.dist[1] << "; whole test " << total_s << " s"
+            << std::endl;
+  CHECK(total_s < 90);
 }
