@@ -5,8 +5,11 @@
 // checkpoint, stage 0 must roll back to the same step, and the run must
 // complete. The schedule and the data order are fixed, so the final
 // parameters of both stages must equal the fault-free run's bit for bit.
-// Every process runs under a deadline. A second test runs a hybrid: 2
-// replicas x 2 stages, stage s of each replica gossiping with the other's.
+// Every process runs under a deadline. Two more tests run a hybrid: 2
+// replicas x 2 stages, stage s of each replica gossiping with the other's
+// (with gossip and with a threshold nothing crosses: the replicas' final
+// parameters must be much closer with it), and the same with a spare that
+// takes over a SIGKILLed stage of replica 1 and gossips in its place.
 #include <cmath>
 #include <cstring>
 #include <iostream>
@@ -203,14 +206,15 @@ TEST_CASE("pipeline on loopback: a spare takes over a SIGKILLed stage and the ru
 
 namespace {
 
-// Hybrid: node r * 2 + s hosts stage s of replica r; no spare.
-pid_t start_hybrid_node(const lan& net, int i, const std::vector<std::string>& extra) {
+// Hybrid: node r * 2 + s hosts stage s of replica r; node 4 is the spare.
+pid_t start_hybrid_node(const lan& net, int i, const std::vector<std::string>& extra, int spares = 0) {
   const std::string run = "node" + std::to_string(i);
   std::vector<std::string> a = {"peer", "--config", config, "--listen", net.endpoint(i), "--out",
-                                (net.dir / run).string(), "--quiet", "--set", "peer.index=" + std::to_string(i),
+                                (net.dir / run).string(), "--set", "peer.index=" + std::to_string(i),
                                 "--set", "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
                                 "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
-                                "pipeline.replicas=2", "--set", "pipeline.spares=0", "--set", "peer.count=4"};
+                                "pipeline.replicas=2", "--set", "pipeline.spares=" + std::to_string(spares), "--set",
+                                "peer.count=" + std::to_string(4 + spares)};
   a.insert(a.end(), extra.begin(), extra.end());
   return spawn_murmur(a, net.dir / (run + ".log"));
 }
@@ -293,4 +297,58 @@ TEST_CASE("pipeline on loopback: 2 replicas x 2 stages, stage s of each replica 
             << " without; stage 1: " << on.dist[1] << " vs " << off.dist[1] << "; whole test " << total_s << " s"
             << std::endl;
   CHECK(total_s < 90);
+}
+
+TEST_CASE("pipeline on loopback: 2 replicas x 2 stages and a spare, which takes over a SIGKILLed stage and gossips "
+          "in its place",
+          "[slow][e2e][lan][pipeline]") {
+  lan net("lan-hybrid-kill", 5);
+  reaper p;
+  for (int i = 0; i < 5; ++i) p.pids.push_back(start_hybrid_node(net, i, {}, 1));
+  // Kill node 3 (replica 1, stage 1) at step 60 or later.
+  int64_t killed_step = -1;
+  const auto poll_until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < poll_until) {
+    const auto pr = last_progress(node_log(net, 3));
+    if (pr.first >= 60) {
+      killed_step = pr.first;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(p.pids[3], SIGKILL);
+  waitpid(p.pids[3], nullptr, 0);
+  p.pids[3] = -1;
+  INFO("node 3 log:\n" << node_log(net, 3));
+  REQUIRE(killed_step >= 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  for (int i : {0, 1, 2, 4}) {
+    INFO("node " << i << " log:\n" << node_log(net, i));
+    REQUIRE(p.wait(static_cast<size_t>(i), deadline) == 0);
+  }
+  const auto s4 = node_summary(net, 4);
+  INFO("spare summary:\n" << s4 << "\nlog:\n" << node_log(net, 4));
+  CHECK(s4.find("\"took_over\": true") != std::string::npos);
+  CHECK(json_number(s4, "replica") == 1);
+  CHECK(json_number(s4, "stage") == 1);
+  CHECK(json_number(s4, "steps") == json_number(s4, "total_steps"));
+  CHECK(s4.find("\"gossip\": true") != std::string::npos);
+  const double spare_sent = json_number(s4, "gossip_bytes_sent"), spare_received = json_number(s4, "gossip_bytes_received");
+  CHECK(spare_sent > 0);
+  CHECK(spare_received > 0);  // replica 0's stage 1 swapped node 3 for the spare
+  for (int i : {0, 1, 2}) {
+    const auto s = node_summary(net, i);
+    INFO("node " << i << " summary:\n" << s);
+    CHECK(s.find("\"outcome\": \"finished\"") != std::string::npos);
+    CHECK(json_number(s, "steps") == json_number(s, "total_steps"));
+  }
+  const double d1 = relative_distance(net.dir / "node1" / "checkpoints" / "stage-0-1.ckpt",
+                                      net.dir / "node4" / "checkpoints" / "stage-1-1.ckpt");
+  const double d0 = relative_distance(net.dir / "node0" / "checkpoints" / "stage-0-0.ckpt",
+                                      net.dir / "node2" / "checkpoints" / "stage-1-0.ckpt");
+  std::cout << "pipeline hybrid 2x2 + spare: node 3 (replica 1 stage 1) killed at step " << killed_step
+            << "; the spare sent " << spare_sent << " and received " << spare_received
+            << " gossip bytes; replica distance stage 0: " << d0 << ", stage 1: " << d1 << std::endl;
+  CHECK(d0 < 0.15);
+  CHECK(d1 < 0.15);
 }
