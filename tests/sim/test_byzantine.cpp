@@ -9,24 +9,14 @@
 #include "sim/config_schema.hpp"
 #include "sim/detection_score.hpp"
 #include "sim/simulation.hpp"
+#include "run_dir.hpp"
 
 using namespace murmur;
 namespace fs = std::filesystem;
+using murmur::test::scratch;
+using murmur::test::slurp;
 
 namespace {
-
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::path(MURMUR_BINARY_DIR) / "test-runs" / name;
-  fs::remove_all(p);
-  return p;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 RunConfig with(std::vector<std::string> overrides) {
   RunConfig c;

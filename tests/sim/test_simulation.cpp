@@ -5,24 +5,14 @@
 
 #include "sim/config_schema.hpp"
 #include "sim/simulation.hpp"
+#include "run_dir.hpp"
 
 using namespace murmur;
 namespace fs = std::filesystem;
+using murmur::test::scratch;
+using murmur::test::slurp;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path p = fs::path(MURMUR_BINARY_DIR) / "test-runs" / name;
-  fs::remove_all(p);
-  return p;
-}
 
 RunConfig smoke(std::vector<std::string> overrides = {}) {
   return load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml", overrides);
