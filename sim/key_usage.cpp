@@ -112,21 +112,30 @@ bool is_trust_key(std::string_view key) {
   return false;
 }
 
-unused_keys find_unused_keys(const RunConfig& c, run_kind k) {
-  const RunConfig defaults;
+namespace {
+
+// A value that turns the protection or attack off: nothing is lost when a
+// run does not apply it (defaults may turn detection or clipping on).
+bool turns_off(std::string_view key, std::string_view value) {
+  return value == "none" || (value == "0" && (key == "verify.rate" || key == "attack.fraction"));
+}
+
+}  // namespace
+
+unused_keys find_unused_keys(const RunConfig& c, run_kind k, const RunConfig& defaults) {
   unused_keys u;
   for (const auto& key : config_keys()) {
     if (key_used(key, k)) continue;
     const std::string v = get_key(c, key);
     if (v == get_key(defaults, key)) continue;
-    (is_trust_key(key) ? u.refused : u.ignored).push_back(key + " = " + (v.empty() ? "\"\"" : v));
+    (is_trust_key(key) && !turns_off(key, v) ? u.refused : u.ignored).push_back(key + " = " + (v.empty() ? "\"\"" : v));
   }
   return u;
 }
 
 std::string check_key_usage(const RunConfig& c, run_host host, const std::string& source) {
   const run_kind k = run_kind_of(c, host);
-  const unused_keys u = find_unused_keys(c, k);
+  const unused_keys u = find_unused_keys(c, k, RunConfig{});
   if (!u.refused.empty()) {
     bool gossip_side = false;  // detect.*, gossip.robust*: a hybrid run would apply them
     for (const auto& key : u.refused)

@@ -13,7 +13,8 @@
 //  - check_key_usage throws ConfigError naming every set trust key (verify.*,
 //    attack.*, detect.*, gossip.robust*, gossip.clip*) the run would not
 //    apply, with the kind of run and the source; it returns one warning line
-//    naming the other set keys the run does not use ("" when there are none).
+//    naming the other set keys the run does not use ("" when there are none),
+//    trust keys set to "none" (or a verify.rate / attack.fraction of 0) among them.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -38,12 +39,14 @@ bool key_used(std::string_view key, run_kind k);
 // Trust keys: a run that does not apply one must refuse it, not warn.
 bool is_trust_key(std::string_view key);
 
-// Set keys ("key = value") the run does not use.
+// Keys set ("key = value", value != the one in defaults) that the run does
+// not use. A trust key set to a value that turns it off ("none", a rate or
+// fraction of 0) is only ignored: nothing the user asked for is lost.
 struct unused_keys {
   std::vector<std::string> refused;  // trust keys
   std::vector<std::string> ignored;  // the rest
 };
-unused_keys find_unused_keys(const RunConfig& c, run_kind k);
+unused_keys find_unused_keys(const RunConfig& c, run_kind k, const RunConfig& defaults);
 
 // Throws ConfigError for refused keys; returns the warning line, or "".
 // source names where the values came from ("cfg.toml", "cfg.toml and --set").

@@ -146,3 +146,21 @@ TEST_CASE("run_simulation refuses a pipeline with an attack before it starts", "
   CHECK_THROWS_WITH(run_simulation(c, dir.string()), Catch::Contains("attack.kind = gaussian"));
   CHECK_FALSE(fs::exists(dir));
 }
+
+TEST_CASE("turning an unapplied trust key off is a warning, not a refusal", "[config][key_usage]") {
+  // Defaults may turn protections on (detection, clipping); a pipeline config
+  // that turns them off again loses nothing.
+  RunConfig on;
+  on.detect_method = "rank";
+  on.robust = "median";
+  on.verify_rate = 0.1;
+  auto c = cfg_of({"pipeline.stages=2"});
+  const auto u = find_unused_keys(c, run_kind_of(c, run_host::sim), on);
+  CHECK(u.refused.empty());
+  REQUIRE(u.ignored.size() == 3);
+  CHECK(u.ignored[0] == "gossip.robust = none");
+  // Turning one on is refused.
+  c = cfg_of({"pipeline.stages=2", "gossip.robust=median"});
+  CHECK(find_unused_keys(c, run_kind_of(c, run_host::sim), RunConfig{}).refused ==
+        std::vector<std::string>{"gossip.robust = median"});
+}
