@@ -179,8 +179,10 @@ std::string key_usage_doc_header() {
          "`gossip.robust*`, `gossip.clip*`): a pipeline run with `verify.rate` or `attack.kind` set stops with a "
          "config error naming them, rather than run without the verification or the attack it was asked for. "
          "Any other such key gets a warning line on stderr naming it (e.g. `sim.*` keys in `murmur peer`, "
-         "`peer.*` keys in a data-parallel `murmur sim`, `pipeline.*` keys in a data-parallel run). A key left "
-         "at its default is never reported.\n\n";
+         "`peer.*` keys in a data-parallel `murmur sim`, `pipeline.*` keys in a data-parallel run), and so does a "
+         "trust key set to `none` (or `verify.rate`, `attack.fraction` = 0) that the run does not apply. A key "
+         "left at its default is never reported. Pipeline runs apply no step verification and simulate no "
+         "attacks (docs/trust.md); a hybrid run applies `detect.*` and `gossip.robust*` to its gossip.\n\n";
 }
 
 }  // namespace murmur
