@@ -86,9 +86,18 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
 
   const curve_keys keys = read_curve_keys(c.keys_dir);
-  // Peer i is key line i: our own key must be line peer.index.
-  const auto identities = peer_identities::read(c.authorized_peers);
-  identities.check_self(static_cast<uint32_t>(c.peer_index), keys.public_key, c.keys_dir + "/peer.pub");
+  // Peer i is key line i: a key on two lines, or our own key not on line
+  // peer.index, is a configuration error (the file is read as usual first).
+  const auto identities = [&] {
+    auto lines = read_authorized_peer_entries(c.authorized_peers);
+    try {
+      peer_identities ids(std::move(lines), c.authorized_peers);
+      ids.check_self(static_cast<uint32_t>(c.peer_index), keys.public_key, c.keys_dir + "/peer.pub");
+      return ids;
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(e.what());
+    }
+  }();
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
 
