@@ -35,8 +35,15 @@ const authorized_peer* peer_identities::find(uint32_t index) const {
 }
 
 std::string peer_identities::where(uint32_t index) const {
-  const int line = lines_[index].line;
-  return source_ + (line > 0 ? ":" + std::to_string(line) : "") + " (key line " + std::to_string(index) + ")";
+  std::string w = source_;
+  if (lines_[index].line > 0) {
+    w += ':';
+    w += std::to_string(lines_[index].line);
+  }
+  w += " (key line ";
+  w += std::to_string(index);
+  w += ')';
+  return w;
 }
 
 void peer_identities::check_self(uint32_t index, const std::string& public_key, const std::string& key_file) const {
