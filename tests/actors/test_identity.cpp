@@ -88,7 +88,7 @@ TEST_CASE("identity: relayed records cannot evict, inflate or move a peer that h
   CHECK(m.find(1)->status == peer_status::left);
 }
 
-TEST_CASE("identity: a relay only discovers; the peer's own word overrides it at any incarnation",
+TEST_CASE("identity: a relay only discovers, and the peer's own word overrides it at any incarnation",
           "[membership][identity]") {
   const uint64_t inc = 1700000000000;
   membership m(peer(0, inc), {2.0, 5.0}, 0.0);

@@ -184,7 +184,7 @@ TEST_CASE("membership: a heartbeat clears suspicion and restarts the silence clo
   CHECK(m.last_heard(1) == 9.5);
 }
 
-TEST_CASE("membership: dead is final for its incarnation; a restart revives", "[membership]") {
+TEST_CASE("membership: dead is final for its incarnation, a restart revives", "[membership]") {
   membership m(peer(0), {2.0, 5.0}, 0.0);
   m.on_join(peer(1, 2), 0.0);
   REQUIRE(m.tick(10.0));
