@@ -39,7 +39,8 @@ struct verifier_state {
     double sent_s;       // by ctx.now_s
     uint64_t seq;        // the challenged commitment's
     bool recheck;        // of another verifier's miss claim
-    bool overdue;        // the miss is counted; a late reply is still checked
+    bool overdue;        // past its deadline (missed or expired); a late reply is still checked
+    bool missed;         // a miss was counted
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   uint64_t next_nonce = 1, next_task = 1;
@@ -142,7 +143,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   auto challenge_step = [self, send](uint32_t prover, uint64_t step, size_t layers, uint64_t seq, bool recheck) {
     auto& st = self->state;
     tensor_request rq{st.ctx.self, prover, step, static_cast<uint16_t>(st.rng.below(layers)), st.next_nonce++};
-    st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false};
+    st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false};
     ++st.st.challenges;
     std::vector<std::byte> out;
     encode_tensor_request(rq, out);
@@ -163,14 +164,20 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         ++it;
         continue;
       }
-      if (st.quarantined.count(c.prover) || !st.is_neighbour(c.prover) || st.past_retention(c.prover, c.seq)) {
-        ++(st.past_retention(c.prover, c.seq) && st.is_neighbour(c.prover) ? st.st.challenges_expired
-                                                                            : st.st.challenges_abandoned);
+      if (st.quarantined.count(c.prover) || !st.is_neighbour(c.prover)) {
+        ++st.st.challenges_abandoned;
         if (c.recheck) ++st.st.misses_ignored;
         it = st.pending.erase(it);
         continue;
       }
       c.overdue = true;
+      if (st.past_retention(c.prover, c.seq)) {  // excused; a late answer is still checked
+        ++st.st.challenges_expired;
+        if (c.recheck) ++st.st.misses_ignored;
+        ++it;
+        continue;
+      }
+      c.missed = true;
       ++st.st.challenges_missed;
       const uint32_t n = ++st.st.misses_by_prover[c.prover];
       std::cerr << "peer " << st.ctx.self << ": peer " << c.prover << " left the challenge of step " << c.step
@@ -285,7 +292,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (!c) return;
     ++st.st.replies_checked;
     if (asked.overdue) {
-      ++st.st.challenges_late;  // checked all the same; the miss stands
+      if (asked.missed) ++st.st.challenges_late;  // checked all the same; the miss stands
     } else {
       ++st.st.challenges_completed;
       st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);

@@ -18,7 +18,8 @@
 // a re-check) unanswered `deadline_s` after it was sent, by the clock the
 // context gives, is a miss, unless the prover has since committed
 // `keep_steps` further steps (it may have dropped the transcript, as it
-// promised it could: the challenge expires) or left our neighbours (it is
+// promised it could: the challenge expires, though a late answer is still
+// checked) or left our neighbours (it is
 // abandoned). A reply after the deadline is still checked, but the miss
 // stands. Each miss of our own challenge is announced (miss_claim) to the
 // prover's other verifiers; a receiver does not act on the claim: it

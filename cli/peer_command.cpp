@@ -126,7 +126,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
     for (const auto& nb : make_topology(c.topology, static_cast<uint32_t>(c.peer_count), static_cast<uint32_t>(c.degree),
                                         c.seed))
       degree = std::max(degree, nb.size());
-    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), 0.1);
+    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 0.1);
   }
   // Evidence and miss claims go to every peer of the run; each re-checks
   // them against the commitments it holds itself.
