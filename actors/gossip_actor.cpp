@@ -72,9 +72,9 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
       [self](resync_atom) { self->state.gossip->resync(); },
       [self](quarantine_atom, uint32_t peer, uint8_t cause) {
         auto& st = self->state;
-        if (st.gossip->quarantine(peer, static_cast<quarantine_cause>(cause)))
-          std::cerr << "peer " << st.self << ": quarantined peer " << peer << " ("
-                    << (cause == 0 ? "statistical detection" : "re-checked evidence") << ")\n";
+        const auto why = static_cast<quarantine_cause>(cause);
+        if (st.gossip->quarantine(peer, why))
+          std::cerr << "peer " << st.self << ": quarantined peer " << peer << " (" << to_string(why) << ")\n";
       },
       [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
   };

@@ -73,6 +73,15 @@ int gossip_state::neighbour_slot(uint32_t peer) const {
   return -1;
 }
 
+std::string_view to_string(quarantine_cause c) {
+  switch (c) {
+    case quarantine_cause::statistical: return "statistical";
+    case quarantine_cause::evidence: return "evidence";
+    case quarantine_cause::missed_answers: return "missed_answers";
+  }
+  return "unknown";
+}
+
 bool gossip_state::is_quarantined(uint32_t peer) const {
   return std::binary_search(quarantined_.begin(), quarantined_.end(), peer);
 }

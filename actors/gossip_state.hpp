@@ -56,9 +56,11 @@ enum class reject_reason : uint8_t {
 std::string_view to_string(reject_reason r);
 
 // Why a peer was quarantined: a statistical detector flagged its updates
-// (from frames this peer received itself), or evidence of a failed
-// verification that this peer re-checked itself.
-enum class quarantine_cause : uint8_t { statistical, evidence };
+// (from frames this peer received itself), evidence of a failed
+// verification that this peer re-checked itself, or verify.max_misses
+// challenges this peer sent (or re-checked) that it left unanswered.
+enum class quarantine_cause : uint8_t { statistical, evidence, missed_answers };
+std::string_view to_string(quarantine_cause c);
 
 struct quarantine_record {
   uint32_t peer = 0;

@@ -24,6 +24,7 @@ struct peer_verification {
   std::function<std::vector<int64_t>(uint32_t)> shard_of;
   cheat_settings cheat;                // this peer's compute cheat (attackers)
   std::vector<int64_t> replay_shard;   // whose batches a replay cheat uses
+  std::function<double()> now_s;       // the verifier's clock (null: steady clock)
 };
 
 // `prepare`, when given, runs on the new trainer before the gossip actor is

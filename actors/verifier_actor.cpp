@@ -25,11 +25,22 @@ struct verifier_state {
   gossip_actor gossip;
   std::unique_ptr<transcript_checker> checker;
   Rng rng;
-  std::map<uint32_t, std::deque<transcript_commit>> commits;  // by prover, oldest first
+  struct held_commit {
+    transcript_commit c;
+    uint64_t seq;  // how many commitments of its prover had arrived, this one included
+    bool challenged = false;  // by us (own challenge or re-check): claims about it add nothing
+  };
+  std::map<uint32_t, std::deque<held_commit>> commits;  // by prover, oldest first
+  std::map<uint32_t, uint64_t> commits_seen;             // by prover
   struct challenge {
     uint32_t prover;
     uint64_t step;
     uint16_t layer;
+    double sent_s;       // by ctx.now_s
+    uint64_t seq;        // the challenged commitment's
+    bool recheck;        // of another verifier's miss claim
+    bool overdue;        // past its deadline (missed or expired); a late reply is still checked
+    bool missed;         // a miss was counted
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   uint64_t next_nonce = 1, next_task = 1;
@@ -50,7 +61,22 @@ struct verifier_state {
   evidence_msg evidence_in;
   matmul_task task_in;
   matmul_result result_in;
+  miss_claim claim_in;
   static inline const char* name = "verifier";
+
+  double now() const {
+    if (ctx.now_s) return ctx.now_s();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  bool is_neighbour(uint32_t peer) const {
+    return std::find(ctx.neighbours.begin(), ctx.neighbours.end(), peer) != ctx.neighbours.end();
+  }
+  // The prover has committed keep_steps steps since: it may have dropped
+  // the step's transcript, as promised.
+  bool past_retention(uint32_t prover, uint64_t seq) const {
+    auto it = commits_seen.find(prover);
+    return it != commits_seen.end() && it->second - seq >= s.keep_steps;
+  }
 
   const std::vector<int64_t>& shard(uint32_t peer) {
     auto it = shards.find(peer);
@@ -59,12 +85,16 @@ struct verifier_state {
     std::sort(v.begin(), v.end());
     return shards.emplace(peer, std::move(v)).first->second;
   }
-  const transcript_commit* find_commit(uint32_t prover, uint64_t step) const {
+  held_commit* find_held(uint32_t prover, uint64_t step) {
     auto it = commits.find(prover);
     if (it == commits.end()) return nullptr;
-    for (const auto& c : it->second)
-      if (c.step == step) return &c;
+    for (auto& h : it->second)
+      if (h.c.step == step) return &h;
     return nullptr;
+  }
+  const transcript_commit* find_commit(uint32_t prover, uint64_t step) {
+    const held_commit* h = find_held(prover, step);
+    return h ? &h->c : nullptr;
   }
 };
 
@@ -85,12 +115,89 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
     self->send(self->state.transport, send_atom::value, self->state.ctx.self, to, std::move(w));
   };
-  auto quarantine = [self](uint32_t peer, const char* why) {
+  // Drops the challenges of a prover we no longer wait for.
+  auto abandon = [self](uint32_t peer) {
+    auto& st = self->state;
+    for (auto it = st.pending.begin(); it != st.pending.end();) {
+      if (it->second.prover != peer) {
+        ++it;
+        continue;
+      }
+      if (!it->second.overdue) {
+        ++st.st.challenges_abandoned;
+        if (it->second.recheck) ++st.st.misses_ignored;
+      }
+      it = st.pending.erase(it);
+    }
+  };
+  auto quarantine = [self, abandon](uint32_t peer, const char* why,
+                                    quarantine_cause cause = quarantine_cause::evidence) {
     auto& st = self->state;
     if (!st.quarantined.insert(peer).second) return;
     std::erase(st.ctx.neighbours, peer);
+    abandon(peer);
     std::cerr << "peer " << st.ctx.self << ": verification: quarantining peer " << peer << " (" << why << ")\n";
-    self->send(st.gossip, quarantine_atom::value, peer, static_cast<uint8_t>(quarantine_cause::evidence));
+    self->send(st.gossip, quarantine_atom::value, peer, static_cast<uint8_t>(cause));
+  };
+  // Sends a challenge for (prover, step) and waits for it until the deadline.
+  auto challenge_step = [self, send](uint32_t prover, uint64_t step, size_t layers, uint64_t seq, bool recheck) {
+    auto& st = self->state;
+    tensor_request rq{st.ctx.self, prover, step, static_cast<uint16_t>(st.rng.below(layers)), st.next_nonce++};
+    st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false};
+    ++st.st.challenges;
+    std::vector<std::byte> out;
+    encode_tensor_request(rq, out);
+    send(prover, std::move(out));
+  };
+  // Counts the misses of every challenge past its deadline, announces those
+  // of our own challenges, and quarantines a prover at max_misses.
+  auto sweep = [self, send, quarantine](double now) {
+    auto& st = self->state;
+    std::vector<uint32_t> over;
+    for (auto it = st.pending.begin(); it != st.pending.end();) {
+      auto& c = it->second;
+      if (c.overdue) {  // a late reply may still come, but not forever
+        it = now - c.sent_s > 8 * st.s.deadline_s ? st.pending.erase(it) : std::next(it);
+        continue;
+      }
+      if (now - c.sent_s < st.s.deadline_s) {
+        ++it;
+        continue;
+      }
+      if (st.quarantined.count(c.prover) || !st.is_neighbour(c.prover)) {
+        ++st.st.challenges_abandoned;
+        if (c.recheck) ++st.st.misses_ignored;
+        it = st.pending.erase(it);
+        continue;
+      }
+      c.overdue = true;
+      if (st.past_retention(c.prover, c.seq)) {  // excused; a late answer is still checked
+        ++st.st.challenges_expired;
+        if (c.recheck) ++st.st.misses_ignored;
+        ++it;
+        continue;
+      }
+      c.missed = true;
+      ++st.st.challenges_missed;
+      const uint32_t n = ++st.st.misses_by_prover[c.prover];
+      std::cerr << "peer " << st.ctx.self << ": peer " << c.prover << " left the challenge of step " << c.step
+                << " unanswered (" << n << " of " << st.s.max_misses << " misses)\n";
+      if (c.recheck) {
+        ++st.st.misses_confirmed;
+      } else {
+        std::vector<std::byte> out;
+        encode_miss_claim({st.ctx.self, c.prover, c.step, c.layer}, out);
+        auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(c.prover) : st.ctx.neighbours;
+        for (uint32_t to : targets) {
+          if (to == st.ctx.self || to == c.prover) continue;
+          ++st.st.misses_announced;
+          send(to, out);
+        }
+      }
+      if (n >= st.s.max_misses) over.push_back(c.prover);
+      ++it;
+    }
+    for (uint32_t p : over) quarantine(p, "left challenges unanswered", quarantine_cause::missed_answers);
   };
   // Runs the transcript check and times it.
   auto run_check = [self](const transcript_commit& c, const tensor_reply& r) {
@@ -103,7 +210,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     return o;
   };
 
-  auto on_commit = [self, send](uint32_t from, std::span<const std::byte> f) {
+  auto on_commit = [self, challenge_step](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     if (decode_transcript_commit(f, st.s.max_frame_bytes, st.commit_in) != frame_error::none ||
         st.commit_in.prover != from) {
@@ -112,18 +219,36 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     if (st.quarantined.count(from)) return;
     ++st.st.commits_received;
+    const uint64_t seq = ++st.commits_seen[from];
     auto& q = st.commits[from];
-    q.push_back(st.commit_in);
+    q.push_back({st.commit_in, seq});
     while (q.size() > st.s.keep_commits) q.pop_front();
     // The challenge is drawn only now, after the prover is bound.
     if (st.rng.uniform() >= st.s.rate) return;
-    tensor_request rq{st.ctx.self, from, st.commit_in.step,
-                      static_cast<uint16_t>(st.rng.below(st.commit_in.layers.size())), st.next_nonce++};
-    st.pending[rq.nonce] = {from, rq.step, rq.layer};
-    ++st.st.challenges;
-    std::vector<std::byte> out;
-    encode_tensor_request(rq, out);
-    send(from, std::move(out));
+    q.back().challenged = true;
+    challenge_step(from, st.commit_in.step, st.commit_in.layers.size(), seq, false);
+  };
+
+  // A miss claim is only a reason to look: we challenge the prover for that
+  // step ourselves (with our own random layer) and count what WE observe.
+  auto on_claim = [self, challenge_step](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    auto& m = st.claim_in;
+    if (decode_miss_claim(f, st.s.max_frame_bytes, m) != frame_error::none || m.accuser != from) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    ++st.st.miss_claims_received;
+    if (m.prover == st.ctx.self || st.quarantined.count(m.prover)) return;
+    auto* h = st.find_held(m.prover, m.step);
+    if (h && h->challenged) return;  // we asked for that step ourselves already
+    // Not our neighbour (left, or never was), or nothing we could hold it to.
+    if (!st.is_neighbour(m.prover) || !h || st.past_retention(m.prover, h->seq)) {
+      ++st.st.misses_ignored;
+      return;
+    }
+    h->challenged = true;
+    challenge_step(m.prover, m.step, h->c.layers.size(), h->seq, true);
   };
 
   auto on_request = [self, send](uint32_t from, std::span<const std::byte> f) {
@@ -131,6 +256,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (decode_tensor_request(f, st.s.max_frame_bytes, st.request_in) != frame_error::none ||
         st.request_in.verifier != from || st.request_in.prover != st.ctx.self) {
       ++st.st.frames_rejected;
+      return;
+    }
+    if (st.s.silent && st.request_in.step >= st.s.silent_from) {
+      ++st.st.requests_withheld;
       return;
     }
     tensor_reply r;
@@ -157,16 +286,28 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       ++st.st.frames_rejected;  // unasked for
       return;
     }
+    const auto asked = it->second;
     st.pending.erase(it);
     const transcript_commit* c = st.find_commit(from, r.step);
     if (!c) return;
     ++st.st.replies_checked;
+    if (asked.overdue) {
+      if (asked.missed) ++st.st.challenges_late;  // checked all the same; the miss stands
+    } else {
+      ++st.st.challenges_completed;
+      st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);
+    }
     check_outcome o = run_check(*c, r);
     auto& credit = st.st.ledger[from];
     if (o == check_outcome::passed) {
       ++st.st.passed;
       ++credit.checks_passed;
       credit.verified_flops += 2 * transcript_checker::work_of(r);
+      if (asked.recheck && !asked.overdue) {
+        ++st.st.misses_rejected;
+        std::cerr << "peer " << st.ctx.self << ": peer " << from << " answered the re-check of step " << r.step
+                  << " correctly; the miss claim is ignored\n";
+      }
       return;
     }
     ++st.st.failed;
@@ -279,17 +420,19 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   };
 
   return {
-      [self, send](vcommit_atom, const wire_frame& w) {
+      [self, send, sweep](vcommit_atom, const wire_frame& w) {
         auto& st = self->state;
+        sweep(st.now());
         if (!w.bytes) return;
         for (uint32_t to : st.ctx.neighbours) {
           ++st.st.commits_sent;
           send(to, *w.bytes);
         }
       },
-      [self, on_commit, on_request, on_reply, on_evidence, on_task, on_result](deliver_atom, uint32_t from,
-                                                                               const wire_frame& w) {
+      [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep](
+          deliver_atom, uint32_t from, const wire_frame& w) {
         if (!w.bytes) return;
+        sweep(self->state.now());  // deadlines first: a reply after its deadline is late
         auto type = peek_type(*w.bytes);
         if (!type) {
           ++self->state.st.frames_rejected;
@@ -302,15 +445,22 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::evidence: on_evidence(from, *w.bytes); break;
           case message_type::matmul_task: on_task(from, *w.bytes); break;
           case message_type::matmul_result: on_result(from, *w.bytes); break;
+          case message_type::miss_claim: on_claim(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;
         }
       },
-      [self](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>&) {
+      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>&) {
         auto& st = self->state;
         st.ctx.neighbours.clear();
         for (uint32_t id : ids)
           if (!st.quarantined.count(id)) st.ctx.neighbours.push_back(id);
+        // A prover that left (membership declared it dead) is not charged.
+        std::set<uint32_t> gone;
+        for (const auto& [nonce, c] : st.pending)
+          if (!st.is_neighbour(c.prover)) gone.insert(c.prover);
+        for (uint32_t p : gone) abandon(p);
       },
+      [self, sweep](deadline_atom) { sweep(self->state.now()); },
       [self, send](offload_atom, uint32_t worker,
                    const std::shared_ptr<const matmul_job>& job) -> caf::result<matmul_outcome> {
         auto& st = self->state;
@@ -327,7 +477,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         send(worker, std::move(out));
         return rp;
       },
-      [self](stats_atom) -> verifier_stats { return self->state.st; },
+      [self, sweep](stats_atom) -> verifier_stats {
+        sweep(self->state.now());
+        return self->state.st;
+      },
   };
 }
 

@@ -14,6 +14,22 @@
 // hash to the commitment THIS peer received from the prover, and a fresh
 // check with this peer's own random vectors must fail. Evidence that checks
 // out as honest work is counted as a false accusation and ignored.
+// Deadlines (docs/trust.md, "Unanswered challenges"): a challenge (ours, or
+// a re-check) unanswered `deadline_s` after it was sent, by the clock the
+// context gives, is a miss, unless the prover has since committed
+// `keep_steps` further steps (it may have dropped the transcript, as it
+// promised it could: the challenge expires, though a late answer is still
+// checked) or left our neighbours (it is
+// abandoned). A reply after the deadline is still checked, but the miss
+// stands. Each miss of our own challenge is announced (miss_claim) to the
+// prover's other verifiers; a receiver does not act on the claim: it
+// challenges the prover for the same step itself, and counts a miss only if
+// its own challenge goes unanswered too (an answer that checks out makes the
+// claim a false accusation, ignored). max_misses misses this peer observed
+// itself quarantine the prover (cause missed_answers). Deadlines are looked
+// at whenever a frame or commitment arrives, on deadline_atom, and on stats.
+// Accounting: challenges = challenges_completed + challenges_missed +
+// challenges_expired + challenges_abandoned + those still in flight.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -31,6 +47,7 @@ namespace murmur {
 
 using vcommit_atom = caf::atom_constant<caf::atom("vcommit")>;
 using offload_atom = caf::atom_constant<caf::atom("offload")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 
 struct verifier_settings {
   double rate = 0.05;          // probability of challenging one step of one neighbour
@@ -40,6 +57,11 @@ struct verifier_settings {
   size_t max_frame_bytes = 64u << 20;
   double matmul_cheat_eps = 0; // a worker that cheats on offloaded products (tests, attackers)
   compute_cheat matmul_cheat = compute_cheat::none;
+  double deadline_s = 1.0;     // a challenge unanswered this long is a miss
+  size_t keep_steps = 8;       // the retention every prover promises (verify.keep_steps)
+  uint32_t max_misses = 3;     // misses observed here that quarantine a prover
+  bool silent = false;         // never answers challenges (attackers)...
+  uint64_t silent_from = 1;    // ...of steps from this one on
 };
 
 // Per-peer credit: work verified correct, and evidence against it.
@@ -54,6 +76,19 @@ struct verifier_stats {
   uint64_t evidence_sent = 0, evidence_received = 0, evidence_confirmed = 0, evidence_rejected = 0,
            evidence_unverifiable = 0;
   uint64_t offloads = 0, offloads_verified = 0, offloads_rejected = 0, tasks_served = 0;
+  // Deadlines: our challenges (re-checks included) answered and checked in
+  // time, unanswered by the deadline, answered late (also missed), excused
+  // (the prover committed keep_steps steps since), dropped (prover left or
+  // quarantined); requests we left unanswered on purpose (silent attackers).
+  uint64_t challenges_completed = 0, challenges_missed = 0, challenges_late = 0, challenges_expired = 0,
+           challenges_abandoned = 0, requests_withheld = 0;
+  // Miss claims: sent (one per receiver), received, confirmed by our own
+  // re-check, rejected (the prover answered it correctly), ignored (prover
+  // left, or no commitment or retention to re-check against).
+  uint64_t misses_announced = 0, miss_claims_received = 0, misses_confirmed = 0, misses_rejected = 0,
+           misses_ignored = 0;
+  double max_answer_s = 0;                  // slowest in-time answer seen (deadline head-room)
+  std::map<uint32_t, uint32_t> misses_by_prover;  // misses this peer observed itself
   double check_seconds = 0;                 // wall time spent checking (replies, evidence, offloads)
   std::map<uint32_t, credit_entry> ledger;  // by peer
   // (prover, prover step) of each step this peer caught cheating itself
@@ -75,6 +110,7 @@ using verifier_actor = caf::typed_actor<
     caf::reacts_to<vcommit_atom, wire_frame>,
     caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t>>,
+    caf::reacts_to<deadline_atom>,
     caf::replies_to<offload_atom, uint32_t /*worker*/, std::shared_ptr<const matmul_job>>::with<matmul_outcome>,
     caf::replies_to<stats_atom>::with<verifier_stats>>;
 
@@ -86,6 +122,7 @@ struct verifier_context {
   std::shared_ptr<const Dataset> data;
   std::shared_ptr<step_transcript_log> log;         // our own steps (null: we commit nothing)
   std::vector<committed_layer> layers;              // of the shared model
+  std::function<double()> now_s;                    // the clock deadlines run on (null: steady clock)
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/membership_actor.hpp"
+#include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "cli/commands.hpp"
@@ -126,8 +127,18 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   // Neighbours come from the membership actor as peers join.
   const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
                                                      static_cast<uint32_t>(c.peer_count), {}, total);
-  // Evidence goes to every peer of the run; each re-checks it against the
-  // commitments it holds itself.
+  // Deadlines run on the wall clock here, which also waits on scheduling
+  // and the checks of other challenges: at least 100 ms.
+  verify_timing timing;
+  if (c.verify_rate > 0) {
+    size_t degree = 0;
+    for (const auto& nb : make_topology(c.topology, static_cast<uint32_t>(c.peer_count), static_cast<uint32_t>(c.degree),
+                                        c.seed))
+      degree = std::max(degree, nb.size());
+    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 0.1);
+  }
+  // Evidence and miss claims go to every peer of the run; each re-checks
+  // them against the commitments it holds itself.
   auto pv = peer_verification_from_config(
       c, ps, shards,
       [n = c.peer_count](uint32_t) {
@@ -135,7 +146,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
         for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) all.push_back(i);
         return all;
       },
-      c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+      c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
   if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);
@@ -290,7 +301,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
     for (auto& q : g.quarantines) {
       if (r.size() > 1) r += ", ";
       r += "{\"peer\": " + std::to_string(q.peer) + ", \"step\": " + std::to_string(q.step) + ", \"cause\": \"" +
-           (q.cause == quarantine_cause::evidence ? "evidence" : "statistical") + "\"}";
+           std::string(to_string(q.cause)) + "\"}";
     }
     return r + "]";
   };
@@ -305,7 +316,16 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
            ", \"checks_failed\": " + std::to_string(vs.failed) + ", \"requests_answered\": " +
            std::to_string(vs.requests_answered) + ", \"evidence_sent\": " + std::to_string(vs.evidence_sent) +
            ", \"evidence_confirmed\": " + std::to_string(vs.evidence_confirmed) + ", \"evidence_rejected\": " +
-           std::to_string(vs.evidence_rejected) + ", \"commit_overhead_pct\": " +
+           std::to_string(vs.evidence_rejected) + ", \"challenges_completed\": " +
+           std::to_string(vs.challenges_completed) + ", \"challenges_missed\": " + std::to_string(vs.challenges_missed) +
+           ", \"challenges_late\": " + std::to_string(vs.challenges_late) + ", \"challenges_expired\": " +
+           std::to_string(vs.challenges_expired) + ", \"challenges_abandoned\": " +
+           std::to_string(vs.challenges_abandoned) + ", \"misses_announced\": " + std::to_string(vs.misses_announced) +
+           ", \"miss_claims_received\": " + std::to_string(vs.miss_claims_received) + ", \"misses_confirmed\": " +
+           std::to_string(vs.misses_confirmed) + ", \"misses_rejected\": " + std::to_string(vs.misses_rejected) +
+           ", \"misses_ignored\": " + std::to_string(vs.misses_ignored) + ", \"deadline_ms\": " +
+           json_number(1000 * timing.deadline_s) + ", \"keep_steps\": " + std::to_string(timing.keep_steps) +
+           ", \"commit_overhead_pct\": " +
            json_number(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
            json_number(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
   };

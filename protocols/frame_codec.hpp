@@ -39,6 +39,7 @@ enum class message_type : uint16_t {
   stage_checkpoint = 17,
   stage_heartbeat = 18,
   stage_takeover = 19,
+  miss_claim = 20,        // protocols/verify_messages.hpp (a verify message outside 9..14)
 };
 bool known_message_type(uint16_t t);
 

@@ -50,7 +50,7 @@ bool dim_ok(uint32_t d) { return d > 0 && d <= max_verify_dim; }
 }  // namespace
 
 bool is_verify_message(message_type t) {
-  return t >= message_type::transcript_commit && t <= message_type::matmul_result;
+  return (t >= message_type::transcript_commit && t <= message_type::matmul_result) || t == message_type::miss_claim;
 }
 
 void encode_transcript_commit(const transcript_commit& m, std::vector<std::byte>& out) {
@@ -207,6 +207,21 @@ frame_error decode_matmul_result(std::span<const std::byte> frame, size_t max_fr
   array_reader r{payload, result_fixed};
   r.floats(m.c, uint64_t{m.m} * m.n);
   return r.done() ? frame_error::none : frame_error::undecodable;
+}
+
+void encode_miss_claim(const miss_claim& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 1 + 4 + 4 + 8 + 2);
+  wire::write_fields(out, [&](auto& ar) { ar(m.accuser, m.prover, m.step, m.layer); });
+  seal_frame(message_type::miss_claim, out);
+}
+
+frame_error decode_miss_claim(std::span<const std::byte> frame, size_t max_frame_bytes, miss_claim& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::miss_claim, payload); e != frame_error::none)
+    return e;
+  if (!wire::read_exactly(payload, m.accuser, m.prover, m.step, m.layer)) return frame_error::undecodable;
+  if (m.layer >= max_commit_layers) return frame_error::undecodable;
+  return frame_error::none;
 }
 
 }  // namespace murmur

@@ -17,6 +17,9 @@
 //   matmul_task:       requester u32, task u64, m u32, n u32, k u32, then
 //                      m x k A and k x n B (row-major)
 //   matmul_result:     worker u32, task u64, m u32, n u32, then m x n C
+//   miss_claim:        accuser u32, prover u32, step u64, layer u16 (type 20:
+//                      the accuser's challenge of that step went unanswered
+//                      by its deadline; a bare claim, re-checked by challenging)
 // Decoders never throw, size every array from the header fields and check it
 // against the bytes present (64-bit arithmetic) before allocating, and give
 // frame_error::undecodable for: wrong sizes, zero or oversized dimensions
@@ -87,6 +90,15 @@ struct evidence_msg {
   bool operator==(const evidence_msg&) const = default;
 };
 
+// A challenge the prover left unanswered by the deadline. Receivers do not
+// act on it: they challenge the prover for the same step themselves.
+struct miss_claim {
+  uint32_t accuser = 0, prover = 0;
+  uint64_t step = 0;
+  uint16_t layer = 0;
+  bool operator==(const miss_claim&) const = default;
+};
+
 struct matmul_task {
   uint32_t requester = 0;
   uint64_t task = 0;
@@ -109,6 +121,7 @@ void encode_tensor_reply(const tensor_reply& m, std::vector<std::byte>& out);
 void encode_evidence(const evidence_msg& m, std::vector<std::byte>& out);
 void encode_matmul_task(const matmul_task& m, std::vector<std::byte>& out);
 void encode_matmul_result(const matmul_result& m, std::vector<std::byte>& out);
+void encode_miss_claim(const miss_claim& m, std::vector<std::byte>& out);
 
 frame_error decode_transcript_commit(std::span<const std::byte> frame, size_t max_frame_bytes, transcript_commit& out);
 frame_error decode_tensor_request(std::span<const std::byte> frame, size_t max_frame_bytes, tensor_request& out);
@@ -118,8 +131,10 @@ frame_error decode_evidence(std::span<const std::byte> frame, size_t max_frame_b
                             tensor_reply* reply = nullptr);
 frame_error decode_matmul_task(std::span<const std::byte> frame, size_t max_frame_bytes, matmul_task& out);
 frame_error decode_matmul_result(std::span<const std::byte> frame, size_t max_frame_bytes, matmul_result& out);
+frame_error decode_miss_claim(std::span<const std::byte> frame, size_t max_frame_bytes, miss_claim& out);
 
-// transcript_commit .. matmul_result (dispatch with peek_type, membership_messages.hpp).
+// transcript_commit .. matmul_result, and miss_claim (dispatch with peek_type,
+// membership_messages.hpp).
 bool is_verify_message(message_type t);
 
 }  // namespace murmur

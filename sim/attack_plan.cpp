@@ -26,7 +26,7 @@ attack_kind attack_kind_of(const std::string& name) {
       {"mean_shift", attack_kind::mean_shift},   {"sign_flip", attack_kind::sign_flip},
       {"label_flip", attack_kind::label_flip},   {"skip_product", attack_kind::skip_product},
       {"perturb", attack_kind::perturb},         {"half_batch", attack_kind::half_batch},
-      {"replay", attack_kind::replay},
+      {"replay", attack_kind::replay},           {"silent_prover", attack_kind::silent_prover},
   };
   for (const auto& [n, k] : names)
     if (name == n) return k;

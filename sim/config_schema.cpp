@@ -149,8 +149,9 @@ const std::vector<KeyDef>& table() {
 
       choice("attack.kind", &R::attack_kind,
              {"none", "gaussian", "zero_gradient", "mean_shift", "sign_flip", "label_flip", "skip_product",
-              "perturb", "half_batch", "replay"},
-             "What the attacking peers do: forged updates, flipped labels, or a compute cheat"),
+              "perturb", "half_batch", "replay", "silent_prover"},
+             "What the attacking peers do: forged updates, flipped labels, a compute cheat, or never answering "
+             "verification challenges (silent_prover)"),
       num("attack.fraction", &R::attack_fraction, ge(0), le(0.5),
           "Fraction of the peers that attack: round(fraction * peers), at least 1 if > 0, chosen from run.seed"),
       num("attack.start_step", &R::attack_start_step, ge(0), unbounded, "First step at which attackers act"),
@@ -206,7 +207,14 @@ const std::vector<KeyDef>& table() {
       num("verify.rate", &R::verify_rate, ge(0), le(1),
           "Probability that a peer checks one random layer of a neighbour's committed step; 0 = no step transcripts"),
       num("verify.rounds", &R::verify_rounds, ge(1), le(64), "Freivalds rounds per checked product (misses a wrong element with 2^-rounds)"),
-      num("verify.keep_steps", &R::verify_keep_steps, ge(1), le(1024), "Own step transcripts kept for verifiers' requests"),
+      num("verify.keep_steps", &R::verify_keep_steps, ge(0), le(1024),
+          "Own step transcripts kept for verifiers' requests (the retention every prover promises); "
+          "0 = 2.5 deadlines at the modelled step rate"),
+      num("verify.deadline_ms", &R::verify_deadline_ms, ge(0), le(3.6e6),
+          "A challenge unanswered this long is a miss; 0 = twice the modelled round trip of the largest layer's "
+          "reply behind one dense gossip round (at least 100 ms on a LAN's wall clock)"),
+      num("verify.max_misses", &R::verify_max_misses, ge(1), le(1000),
+          "Unanswered challenges (own or re-checked) after which a verifier quarantines the prover"),
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
           "Commitments kept per neighbour, to re-check evidence against"),
   };

@@ -82,7 +82,8 @@ cheat_settings cheat_of(const peer_settings& s) {
 
 std::optional<peer_verification> peer_verification_from_config(
     const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
-    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed) {
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
+    std::function<double()> now_s) {
   if (c.verify_rate <= 0) return std::nullopt;
   peer_verification v;
   v.settings.rate = c.verify_rate;
@@ -90,7 +91,13 @@ std::optional<peer_verification> peer_verification_from_config(
   v.settings.keep_commits = static_cast<size_t>(c.verify_keep_commits);
   v.settings.seed = seed;
   v.settings.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  v.keep_steps = static_cast<size_t>(c.verify_keep_steps);
+  v.keep_steps = timing.keep_steps;
+  v.settings.keep_steps = timing.keep_steps;
+  v.settings.deadline_s = timing.deadline_s;
+  v.settings.max_misses = static_cast<uint32_t>(c.verify_max_misses);
+  v.settings.silent = s.attack.kind == attack_kind::silent_prover;
+  v.settings.silent_from = std::max<uint64_t>(1, s.attack.start_step);
+  v.now_s = std::move(now_s);
   v.neighbours_of = std::move(neighbours_of);
   v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
   v.cheat = cheat_of(s);

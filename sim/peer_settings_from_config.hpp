@@ -11,6 +11,7 @@
 #include "actors/peer_settings.hpp"
 #include "actors/step_transcript.hpp"
 #include "sim/run_config.hpp"
+#include "sim/verify_timing.hpp"
 
 namespace murmur {
 
@@ -24,9 +25,11 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
 cheat_settings cheat_of(const peer_settings& s);
 // Verification of peer s.id when verify.rate > 0, else nullopt: shards are
 // every peer's samples (a verifier checks a prover's own), evidence about a
-// prover goes to neighbours_of(prover), seed draws the challenges.
+// prover goes to neighbours_of(prover), seed draws the challenges, timing
+// gives the deadline and retention, now_s the clock deadlines run on.
 std::optional<peer_verification> peer_verification_from_config(
     const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
-    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed);
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
+    std::function<double()> now_s);
 
 }  // namespace murmur

@@ -93,7 +93,9 @@ struct RunConfig {
   // [verify]
   double verify_rate = 0.0;          // verify.rate: 0 = off
   int64_t verify_rounds = 8;         // verify.rounds (Freivalds)
-  int64_t verify_keep_steps = 8;     // verify.keep_steps
+  int64_t verify_keep_steps = 0;     // verify.keep_steps: 0 = derived (sim/verify_timing.hpp)
+  double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (sim/verify_timing.hpp)
+  int64_t verify_max_misses = 3;     // verify.max_misses
   int64_t verify_keep_commits = 4096;  // verify.keep_commits
 };
 

@@ -28,6 +28,7 @@
 #include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
+#include "sim/verify_timing.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -87,8 +88,22 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
        << v.evidence_unverifiable << ", \"frames_rejected\": " << v.frames_rejected << ", \"verified_gflop\": "
        << json_number(v.verified_gflop) << ", \"commit_overhead_pct\": "
        << json_number(v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : 0) << ", \"check_overhead_pct\": "
-       << json_number(v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : 0) << ", \"first_caught_step\": {";
+       << json_number(v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : 0)
+       << ",\n    \"challenges_completed\": " << v.challenges_completed << ", \"challenges_missed\": "
+       << v.challenges_missed << ", \"challenges_late\": " << v.challenges_late << ", \"challenges_expired\": "
+       << v.challenges_expired << ", \"challenges_abandoned\": " << v.challenges_abandoned
+       << ", \"misses_announced\": " << v.misses_announced << ", \"miss_claims_received\": " << v.miss_claims_received
+       << ", \"misses_confirmed\": " << v.misses_confirmed << ", \"misses_rejected\": " << v.misses_rejected
+       << ", \"misses_ignored\": " << v.misses_ignored << ",\n    \"deadline_ms\": " << json_number(1000 * v.deadline_s)
+       << ", \"max_answer_ms\": " << json_number(1000 * v.max_answer_s) << ", \"keep_steps\": " << v.keep_steps
+       << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb) << ", \"misses_by_prover\": {";
     bool first = true;
+    for (auto& [peer, n] : v.misses_by_prover) {
+      js << (first ? "" : ", ") << '"' << peer << "\": " << n;
+      first = false;
+    }
+    js << "}, \"first_caught_step\": {";
+    first = true;
     for (auto& [peer, step] : v.first_caught_step) {
       js << (first ? "" : ", ") << '"' << peer << "\": " << step;
       first = false;
@@ -131,7 +146,12 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ", \"honest_quarantined\": " << d.honest_quarantined
      << ", \"steps_to_quarantine_median\": " << json_number(d.steps_to_quarantine_median)
      << ", \"steps_to_quarantine_p95\": " << json_number(d.steps_to_quarantine_p95)
-     << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "\n}\n";
+     << "},\n  \"quarantines_by_cause\": {";
+  for (const char* cause : {"statistical", "evidence", "missed_answers"}) {
+    auto it = s.quarantines_by_cause.find(cause);
+    js << (cause[0] == 's' ? "" : ", ") << '"' << cause << "\": " << (it == s.quarantines_by_cause.end() ? 0 : it->second);
+  }
+  js << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "\n}\n";
   std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << json_number(s.wall_time_s) << ", \"steps_per_s\": "
                                       << json_number(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
                                       << ", \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "}\n";
@@ -279,9 +299,12 @@ class driver {
     sum_.attackers = attackers_;
     std::vector<std::vector<quarantine_record>> quarantines;
     uint64_t detect_ns = 0;
-    for (const auto& g : last_gossip_) {
+    for (uint32_t i = 0; i < last_gossip_.size(); ++i) {
+      const auto& g = last_gossip_[i];
       quarantines.push_back(g.quarantines);
       detect_ns += g.detect_ns;
+      if (!is_attacker_[i])
+        for (const auto& q : g.quarantines) ++sum_.quarantines_by_cause[std::string(to_string(q.cause))];
     }
     sum_.detection = score_detection(overlay_, attackers_, quarantines, static_cast<uint64_t>(c_.attack_start_step));
     sum_.detect_overhead_pct = cycle_ns_ ? 100.0 * static_cast<double>(detect_ns) / static_cast<double>(cycle_ns_) : 0.0;
@@ -359,6 +382,15 @@ class driver {
     const auto overlay = make_topology(gossip_mode_of(c_) == gossip_mode::delta ? "complete" : c_.topology, n_,
                                        static_cast<uint32_t>(c_.degree), c_.seed ^ 0x70706f6c6f6779ULL);
     overlay_ = overlay;
+    if (c_.verify_rate > 0) {
+      size_t degree = 0;
+      for (const auto& nb : overlay) degree = std::max(degree, nb.size());
+      // Virtual time: no scheduling jitter to allow for.
+      timing_ = verify_timing_of(c_, *data.train, static_cast<uint32_t>(degree), n_, 0.0);
+      sum_.verification.deadline_s = timing_.deadline_s;
+      sum_.verification.keep_steps = timing_.keep_steps;
+      sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;
+    }
     attackers_ = attacker_ids(c_, n_);
     is_attacker_.assign(n_, false);
     for (uint32_t a : attackers_) is_attacker_[a] = true;
@@ -370,7 +402,8 @@ class driver {
       auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
       auto v = peer_verification_from_config(
           c_, settings, shards,
-          [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed);
+          [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed,
+          timing_, [this] { return queue_.now(); });
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;
       if (resumed_) {
@@ -475,6 +508,18 @@ class driver {
             v.evidence_rejected += s.evidence_rejected;
             v.evidence_unverifiable += s.evidence_unverifiable;
             v.frames_rejected += s.frames_rejected;
+            v.challenges_completed += s.challenges_completed;
+            v.challenges_missed += s.challenges_missed;
+            v.challenges_late += s.challenges_late;
+            v.challenges_expired += s.challenges_expired;
+            v.challenges_abandoned += s.challenges_abandoned;
+            v.misses_announced += s.misses_announced;
+            v.miss_claims_received += s.miss_claims_received;
+            v.misses_confirmed += s.misses_confirmed;
+            v.misses_rejected += s.misses_rejected;
+            v.misses_ignored += s.misses_ignored;
+            v.max_answer_s = std::max(v.max_answer_s, s.max_answer_s);
+            for (auto& [peer, n] : s.misses_by_prover) v.misses_by_prover[peer] += n;
             v.check_seconds += s.check_seconds;
             for (auto& [peer, e] : s.ledger) v.verified_gflop += e.verified_flops / 1e9;
             for (auto& [peer, step] : s.caught) {
@@ -588,6 +633,7 @@ class driver {
   int64_t dim_ = 0, all_steps_ = 0, steps_sum_ = 0;
   std::ofstream metrics_, curve_;
   sim_summary sum_;
+  verify_timing timing_;  // deadline and retention (verification on)
 };
 
 }  // namespace

@@ -34,6 +34,16 @@ struct verification_summary {
   uint64_t evidence_sent = 0, evidence_confirmed = 0, evidence_rejected = 0, evidence_unverifiable = 0;
   uint64_t frames_rejected = 0;
   double verified_gflop = 0;
+  // Deadlines (verifier_actor.hpp): challenges = completed + missed +
+  // expired + abandoned + in flight; late replies are also missed.
+  uint64_t challenges_completed = 0, challenges_missed = 0, challenges_late = 0, challenges_expired = 0,
+           challenges_abandoned = 0;
+  uint64_t misses_announced = 0, miss_claims_received = 0, misses_confirmed = 0, misses_rejected = 0,
+           misses_ignored = 0;
+  double deadline_s = 0, max_answer_s = 0;  // the deadline, and the slowest in-time answer
+  uint64_t keep_steps = 0;
+  double transcript_mb = 0;                 // one peer's retained transcripts
+  std::map<uint32_t, uint64_t> misses_by_prover;  // misses observed, summed over verifiers
   // Wall time: steps (without commitments), committing, checking.
   double step_seconds = 0, commit_seconds = 0, check_seconds = 0;
   // Per peer caught cheating: the first step at which a verifier caught it.
@@ -95,6 +105,7 @@ struct sim_summary {
   double virtual_time_s = 0, wall_time_s = 0;
   double samples_per_s = 0;  // training samples over all peers per virtual second
   verification_summary verification;
+  std::map<std::string, uint64_t> quarantines_by_cause;  // by honest peers (statistical, evidence, missed_answers)
   std::vector<uint32_t> attackers;
   double honest_test_accuracy = 0;   // mean over honest peers
   detection_summary detection;

@@ -359,6 +359,12 @@ inline const char* tensor_request_invariants(const tensor_request& m) {
 }
 inline tensor_request tensor_request_dirty() { return {77, 88, 99, 11, 111}; }
 
+inline const char* miss_claim_invariants(const miss_claim& m) {
+  if (m.layer >= max_commit_layers) return "miss_claim: layer >= max_commit_layers";
+  return nullptr;
+}
+inline miss_claim miss_claim_dirty() { return {77, 88, 99, 11}; }
+
 inline const char* tensor_reply_invariants(const tensor_reply& m) {
   if (m.layer >= max_commit_layers) return "tensor_reply: layer >= max_commit_layers";
   if (!verify_dim_ok(m.batch) || !verify_dim_ok(m.in) || !verify_dim_ok(m.out))
@@ -464,6 +470,10 @@ inline const char* check_transcript_commit(std::span<const std::byte> in) {
 inline const char* check_tensor_request(std::span<const std::byte> in) {
   return check_codec(in, codec<tensor_request>{message_type::tensor_request, decode_tensor_request,
                                                encode_tensor_request, tensor_request_dirty, tensor_request_invariants});
+}
+inline const char* check_miss_claim(std::span<const std::byte> in) {
+  return check_codec(in, codec<miss_claim>{message_type::miss_claim, decode_miss_claim, encode_miss_claim,
+                                           miss_claim_dirty, miss_claim_invariants});
 }
 inline const char* check_tensor_reply(std::span<const std::byte> in) {
   return check_codec(in, codec<tensor_reply>{message_type::tensor_reply, decode_tensor_reply, encode_tensor_reply,
@@ -689,6 +699,7 @@ inline constexpr decoder_check decoder_checks[] = {
     {"evidence", check_evidence},
     {"matmul_task", check_matmul_task},
     {"matmul_result", check_matmul_result},
+    {"miss_claim", check_miss_claim},
     {"stage_tensor", check_stage_tensor},
     {"stage_checkpoint", check_stage_checkpoint},
     {"stage_heartbeat", check_stage_heartbeat},

@@ -9,7 +9,7 @@
 // decoder, DECODER being gossip, membership_join, membership_update,
 // heartbeat, heartbeat_ack, leave, state_request, state_chunk,
 // transcript_commit, tensor_request, tensor_reply, evidence, matmul_task,
-// matmul_result, stage_tensor, stage_checkpoint, stage_heartbeat,
+// matmul_result, miss_claim, stage_tensor, stage_checkpoint, stage_heartbeat,
 // stage_takeover or checkpoint (tests/protocols/test_fuzz_corpus.cpp checks
 // all of it); crash-* files are reproducers of fixed bugs, kept by hand.
 // checkpoint-* files are checkpoint bytes (protocols/checkpoint_file.hpp), not
@@ -530,6 +530,9 @@ void verify_valid() {
   write("tensor_request-valid-max-fields",
         encoded_with(encode_tensor_request,
                      tensor_request{UINT32_MAX, UINT32_MAX, UINT64_MAX, max_commit_layers - 1, UINT64_MAX}));
+  write("miss_claim-valid-basic", encoded_with(encode_miss_claim, miss_claim{1, 4, 321, 2}));
+  write("miss_claim-valid-max-fields",
+        encoded_with(encode_miss_claim, miss_claim{UINT32_MAX, UINT32_MAX, UINT64_MAX, max_commit_layers - 1}));
   write("tensor_reply-valid-with-input", encoded_with(encode_tensor_reply, sample_reply(true)));
   write("tensor_reply-valid-no-input", encoded_with(encode_tensor_reply, sample_reply(false)));
   {
@@ -603,6 +606,16 @@ void verify_invalid() {
   write("tensor_request-invalid-trailing-byte", request(0).u8(0).frame(rq));
   write("tensor_request-invalid-bigendian-tag", payload().u8(0).u32(1).u32(4).u64(321).u16(0).u64(77).frame(rq));
   write("tensor_request-invalid-empty-payload", payload().frame(rq));
+
+  // Miss claim: accuser, prover, step, layer.
+  const auto mc = message_type::miss_claim;
+  auto claim = [](uint16_t layer) { return payload().u8(1).u32(1).u32(4).u64(321).u16(layer); };
+  write("miss_claim-invalid-layer-64", claim(max_commit_layers).frame(mc));
+  write("miss_claim-invalid-short", payload().u8(1).u32(1).u32(4).u64(321).u8(0).frame(mc));
+  write("miss_claim-invalid-trailing-byte", claim(0).u8(0).frame(mc));
+  write("miss_claim-invalid-bigendian-tag", payload().u8(0).u32(1).u32(4).u64(321).u16(0).frame(mc));
+  write("miss_claim-invalid-empty-payload", payload().frame(mc));
+  write("miss_claim-invalid-request-payload", request(0).frame(mc));
 
   // Tensor reply: header, then indices and the arrays the header sizes.
   const auto rp = message_type::tensor_reply;

@@ -7,7 +7,7 @@
 // frame-invalid-* by every decoder (DECODER: gossip, membership_join,
 // membership_update, heartbeat, heartbeat_ack, leave, state_request,
 // state_chunk, transcript_commit, tensor_request, tensor_reply, evidence,
-// matmul_task, matmul_result, stage_tensor, stage_checkpoint, stage_heartbeat,
+// matmul_task, matmul_result, miss_claim, stage_tensor, stage_checkpoint, stage_heartbeat,
 // stage_takeover, checkpoint); crash-* files only have to hold the invariants.
 // checkpoint-* files are checkpoint bytes, not frames: decode_checkpoint
 // accepts the valid ones and refuses (checkpoint_error) the invalid ones.
@@ -85,6 +85,7 @@ std::vector<named_decoder> named_decoders() {
       {"evidence", [](std::span<const std::byte> b) { return decode_with(fuzz::decode_evidence_only, b); }},
       {"matmul_task", [](std::span<const std::byte> b) { return decode_with(decode_matmul_task, b); }},
       {"matmul_result", [](std::span<const std::byte> b) { return decode_with(decode_matmul_result, b); }},
+      {"miss_claim", [](std::span<const std::byte> b) { return decode_with(decode_miss_claim, b); }},
       {"stage_tensor", [](std::span<const std::byte> b) { return decode_with(decode_stage_tensor, b); }},
       {"stage_checkpoint", [](std::span<const std::byte> b) { return decode_with(decode_stage_checkpoint, b); }},
       {"stage_heartbeat", [](std::span<const std::byte> b) { return decode_with(decode_stage_heartbeat, b); }},

@@ -43,6 +43,7 @@ T get_at(const bytes& p, size_t at) {
 // Payload offsets (the endianness tag is byte 0).
 namespace commit_at { constexpr size_t layers = 1 + 4 + 8, digests = layers + 2; }
 namespace request_at { constexpr size_t layer = 1 + 4 + 4 + 8, size = layer + 2 + 8; }
+namespace claim_at { constexpr size_t layer = 1 + 4 + 4 + 8, size = layer + 2; }
 namespace reply_at {
 constexpr size_t prover = 1, step = 5, layer = 13, batch = 1 + 4 + 8 + 2 + 8, in = batch + 4, out = in + 4,
                  has_input = out + 4, arrays = has_input + 1;
@@ -185,6 +186,7 @@ template <class T>
 size_t held(const std::vector<T>& v) { return v.capacity() * sizeof(T); }
 size_t held(const transcript_commit& m) { return held(m.layers); }
 size_t held(const tensor_request&) { return 0; }
+size_t held(const miss_claim&) { return 0; }
 size_t held(const tensor_reply& m) {
   return held(m.indices) + held(m.input) + held(m.weight) + held(m.bias) + held(m.output) + held(m.output_grad) +
          held(m.weight_grad) + held(m.bias_grad);
@@ -199,6 +201,7 @@ std::string problems(const transcript_commit& m) {
   return "";
 }
 std::string problems(const tensor_request& m) { return m.layer < max_commit_layers ? "" : "layer >= max_commit_layers"; }
+std::string problems(const miss_claim& m) { return m.layer < max_commit_layers ? "" : "layer >= max_commit_layers"; }
 bool dim_ok(uint32_t d) { return d >= 1 && d <= max_verify_dim; }
 bool finite(const std::vector<float>& v) {
   for (float x : v)
@@ -267,7 +270,8 @@ std::vector<verify_codec> verify_codecs() {
           {"tensor_reply", message_type::tensor_reply, checked_decode(decode_tensor_reply)},
           {"evidence", message_type::evidence, checked_decode(decode_evidence3)},
           {"matmul_task", message_type::matmul_task, checked_decode(decode_matmul_task)},
-          {"matmul_result", message_type::matmul_result, checked_decode(decode_matmul_result)}};
+          {"matmul_result", message_type::matmul_result, checked_decode(decode_matmul_result)},
+          {"miss_claim", message_type::miss_claim, checked_decode(decode_miss_claim)}};
 }
 
 // A valid frame of each verify message, in verify_codecs() order.
@@ -277,7 +281,8 @@ std::vector<bytes> valid_frames() {
           encoded(encode_tensor_reply, sample_reply(true)),
           encoded(encode_evidence, sample_evidence(sample_reply(false))),
           encoded(encode_matmul_task, sample_task(2, 3, 4)),
-          encoded(encode_matmul_result, sample_result(3, 2))};
+          encoded(encode_matmul_result, sample_result(3, 2)),
+          encoded(encode_miss_claim, miss_claim{1, 4, 321, 2})};
 }
 
 // Decodes a payload sealed as `t` with the row's decoder.
@@ -296,12 +301,33 @@ const verify_codec& codec_named(const std::vector<verify_codec>& cs, const std::
 
 // ---- round trips ---------------------------------------------------------------
 
-TEST_CASE("verify message types are 9..14 and is_verify_message names exactly them", "[protocols][verify]") {
+TEST_CASE("verify message types are 9..14 and 20, and is_verify_message names exactly them", "[protocols][verify]") {
   CHECK(static_cast<uint16_t>(message_type::transcript_commit) == 9);
   CHECK(static_cast<uint16_t>(message_type::matmul_result) == 14);
-  for (uint16_t t = 1; t <= 14; ++t) {
+  CHECK(static_cast<uint16_t>(message_type::miss_claim) == 20);
+  for (uint16_t t = 1; t <= 25; ++t) {
     INFO("type " << t);
-    CHECK(is_verify_message(static_cast<message_type>(t)) == (t >= 9));
+    CHECK(is_verify_message(static_cast<message_type>(t)) == ((t >= 9 && t <= 14) || t == 20));
+  }
+}
+
+TEST_CASE("miss claims round-trip and need layer < max_commit_layers", "[protocols][verify]") {
+  for (miss_claim m : {miss_claim{1, 2, 3, 0}, miss_claim{0, 0, 0, 0},
+                       miss_claim{UINT32_MAX, UINT32_MAX, UINT64_MAX, max_commit_layers - 1}}) {
+    const bytes f = encoded(encode_miss_claim, m);
+    CHECK(f.size() == frame_header_bytes + claim_at::size);
+    miss_claim out{77, 88, 99, 11};
+    REQUIRE(decode_miss_claim(f, max_frame, out) == frame_error::none);
+    CHECK(out == m);
+    CHECK(encoded(encode_miss_claim, out) == f);
+  }
+  const auto codecs = verify_codecs();
+  const auto& c = codec_named(codecs, "miss_claim");
+  bytes p = payload_of(encoded(encode_miss_claim, miss_claim{1, 4, 321, 0}));
+  for (uint16_t layer : {uint16_t{max_commit_layers}, uint16_t{UINT16_MAX}}) {
+    INFO("layer " << layer);
+    put_at(p, claim_at::layer, layer);
+    CHECK(decode_payload(c, p) == frame_error::undecodable);
   }
 }
 
@@ -882,7 +908,8 @@ TEST_CASE("random corruption of verify frames never crashes or accepts a bad mes
   // Header fields worth hitting with boundary values (payload offsets of u32 sizes).
   const std::vector<std::vector<size_t>> size_fields = {
       {commit_at::layers}, {request_at::layer}, {reply_at::batch, reply_at::in, reply_at::out},
-      {evidence_at::reply_bytes}, {task_at::m, task_at::n, task_at::k}, {result_at::m, result_at::n}};
+      {evidence_at::reply_bytes}, {task_at::m, task_at::n, task_at::k}, {result_at::m, result_at::n},
+      {claim_at::layer}};
   const uint32_t boundary[] = {0, 1, 2, 63, 64, 65, 1u << 16, max_verify_dim, max_verify_dim + 1, 1u << 31, UINT32_MAX};
   for (int trial = 0; trial < 6000; ++trial) {
     const size_t which = static_cast<size_t>(trial) % codecs.size();
@@ -897,7 +924,7 @@ TEST_CASE("random corruption of verify frames never crashes or accepts a bad mes
       const auto& fs = size_fields[which];
       const size_t at = fs[rng.below(fs.size())];
       const uint32_t v = boundary[rng.below(std::size(boundary))];
-      if (which <= 1) put_at(p, at, static_cast<uint16_t>(v));
+      if (which <= 1 || which == 6) put_at(p, at, static_cast<uint16_t>(v));
       else put_at(p, at, v);
     }
     if (how == 2 && which == 3) {  // evidence: damage the nested payload and reseal it
@@ -943,7 +970,7 @@ TEST_CASE("accepted corrupted verify frames re-encode to themselves", "[protocol
     const size_t which = static_cast<size_t>(trial) % frames.size();
     bytes p = payload_of(frames[which]);
     p[rng.below(p.size())] = static_cast<std::byte>(rng.below(256));
-    const auto type = static_cast<message_type>(9 + which);
+    const auto type = which == 6 ? message_type::miss_claim : static_cast<message_type>(9 + which);
     const bytes f = reframe(type, p);
     bytes again;
     bool ok = false;
@@ -973,6 +1000,11 @@ TEST_CASE("accepted corrupted verify frames re-encode to themselves", "[protocol
         if ((ok = decode_matmul_task(f, max_frame, m) == frame_error::none)) encode_matmul_task(m, again);
         break;
       }
+      case message_type::miss_claim: {
+        miss_claim m;
+        if ((ok = decode_miss_claim(f, max_frame, m) == frame_error::none)) encode_miss_claim(m, again);
+        break;
+      }
       default: {
         matmul_result m;
         if ((ok = decode_matmul_result(f, max_frame, m) == frame_error::none)) encode_matmul_result(m, again);
@@ -981,7 +1013,7 @@ TEST_CASE("accepted corrupted verify frames re-encode to themselves", "[protocol
     }
     if (!ok) continue;
     ++checked;
-    INFO("type " << 9 + which << " trial " << trial);
+    INFO("type " << static_cast<int>(type) << " trial " << trial);
     REQUIRE(again == f);
   }
   CHECK(checked > 1000);

@@ -1,0 +1,76 @@
+#include "sim/verify_timing.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "actors/step_transcript.hpp"
+#include "sim/config_schema.hpp"
+#include "tensor/sequential.hpp"
+
+namespace murmur {
+
+namespace {
+constexpr double frame_overhead = 64;     // header, fixed fields
+constexpr double deadline_margin = 2.0;   // over the modelled round trip
+constexpr double retention_deadlines = 2.5;
+}  // namespace
+
+verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t degree, uint32_t shards,
+                               double min_deadline_s) {
+  std::unique_ptr<Sequential> model;
+  try {
+    model = build_model(c.model, data.sample_shape(), data.num_classes);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("model.arch: ") + e.what());
+  }
+  verify_timing t;
+  const double b = static_cast<double>(c.batch);
+  const auto layers = committed_layers(*model);
+  double reply_sum = 0;
+  for (const auto& l : layers) {
+    const double in = static_cast<double>(l.in), out = static_cast<double>(l.out);
+    // What a tensor_reply carries and the transcript holds (step_transcript.hpp).
+    const double floats = b + (l.data_input ? 0 : b * in) + 2 * in * out + 2 * out + 2 * b * out;
+    t.largest_reply_bytes = std::max(t.largest_reply_bytes, 4 * floats + frame_overhead);
+    t.transcript_bytes += 4 * floats;
+    reply_sum += 4 * floats + frame_overhead;
+  }
+  const double commit_bytes = frame_overhead + static_cast<double>(layers.size() * committed_count * 32);
+  const double flops = 6.0 * static_cast<double>(model->forward_flops()) * b;
+  t.step_s = c.step_ms > 0 ? c.step_ms / 1000.0 : flops / (c.gflops * 1e9);
+  // Bytes a prover's uplink must carry per step for verification alone.
+  const double mean_reply = layers.empty() ? 0 : reply_sum / static_cast<double>(layers.size());
+  const double per_step = degree * (commit_bytes + c.verify_rate * mean_reply);
+  const double bps = c.bandwidth_mbps * 1e6;
+  t.uplink_load = bps > 0 && t.step_s > 0 ? 8 * per_step / (t.step_s * bps) : 0;
+  const double dense_frame = 4.0 * static_cast<double>(model->param_count()) + frame_overhead;
+  const double bytes = frame_overhead + t.largest_reply_bytes + degree * dense_frame;
+  const double transfer_s = bps > 0 ? 8 * bytes / bps : 0;
+  double backlog_s = 0;
+  if (t.uplink_load >= 1) {
+    const double shard = std::ceil(static_cast<double>(data.size()) / std::max<uint32_t>(shards, 1));
+    const double run_s = c.epochs * std::ceil(shard / b) * t.step_s;
+    backlog_s = (t.uplink_load - 1) * run_s;
+    if (c.verify_deadline_ms <= 0)
+      std::fprintf(stderr,
+                   "warning: verification traffic (commitments, and replies at verify.rate = %g) needs %.1f times a "
+                   "peer's uplink (sim.bandwidth_mbps = %g) at the modelled step of %.3g ms: deadlines cover the "
+                   "backlog, %.3g s by the run's end; lower verify.rate or raise the bandwidth for timely answers\n",
+                   c.verify_rate, t.uplink_load, c.bandwidth_mbps, 1000 * t.step_s, backlog_s);
+  }
+  const double queued = transfer_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
+  t.deadline_s = c.verify_deadline_ms > 0
+                     ? c.verify_deadline_ms / 1000.0
+                     : std::max(min_deadline_s, deadline_margin * (2 * c.latency_ms / 1000.0 + queued));
+  if (c.verify_keep_steps > 0) {
+    t.keep_steps = static_cast<size_t>(c.verify_keep_steps);
+  } else {
+    const double steps = t.step_s > 0 ? std::ceil(retention_deadlines * t.deadline_s / t.step_s) : 1;
+    t.keep_steps = static_cast<size_t>(std::clamp(steps + 1, 2.0, 1024.0));
+  }
+  return t;
+}
+
+}  // namespace murmur

@@ -1,0 +1,46 @@
+// verify_timing: the challenge deadline and the transcript retention a run
+// uses when verify.deadline_ms / verify.keep_steps are 0 (derived).
+//
+// Deadline: a challenge's round trip over the configured link (sim.latency_ms,
+// sim.bandwidth_mbps; the simulated link in `murmur sim`, the assumed one on
+// a LAN): two latencies, plus sending the request, the largest layer's reply
+// and, queued ahead of it on the prover's uplink, one gossip round of dense
+// frames to every neighbour; stretched by 1 / (1 - load) for the queue that
+// verification's own traffic (every step's commitments to each neighbour,
+// plus the expected replies, verify.rate x degree per step) builds on the
+// uplink at the modelled step rate (load capped at 0.9); times 2 for margin;
+// at least min_deadline_s (0 in virtual time; a LAN peer's wall clock also
+// waits on scheduling). A load over 1 cannot be carried at all: the backlog
+// grows through the run, and the deadline then also covers the backlog at
+// the run's end (a warning says so): honest peers are excused rather than
+// charged, and silent provers are caught only once the load is lowered.
+// Retention: a prover keeps its transcripts for 2.5 deadlines at the fastest
+// modelled step rate (sim.step_ms, or the model's FLOPs at sim.gflops), so a
+// re-check (one deadline, plus the claim's and the request's travel) still
+// finds the step, and a silent prover cannot get its challenges excused
+// (docs/trust.md) by stepping on while the verifier waits.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "sim/run_config.hpp"
+#include "tensor/dataset.hpp"
+
+namespace murmur {
+
+struct verify_timing {
+  double deadline_s = 0;
+  size_t keep_steps = 0;
+  double step_s = 0;                  // modelled fastest step
+  double largest_reply_bytes = 0;     // one layer's tensor_reply
+  double transcript_bytes = 0;        // one step's transcript, held by the prover
+  double uplink_load = 0;             // verification traffic / uplink bandwidth
+};
+
+// degree: the most neighbours a peer gossips with; shards: how many the
+// training data is cut into (run length). Throws ConfigError if the model
+// does not build on the data's shape.
+verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t degree, uint32_t shards,
+                               double min_deadline_s);
+
+}  // namespace murmur
