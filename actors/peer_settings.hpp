@@ -2,6 +2,7 @@
 // spawns them (the simulation or a LAN peer process). Plain data, no CAF.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,14 @@ struct gossip_settings {
 enum class attack_kind : uint8_t {
   none,
   gaussian, zero_gradient, mean_shift, sign_flip,  // forged updates
+  extreme, ipm, dissensus,                         // forged updates (dissensus: one per neighbour)
   label_flip,                                      // poisoned data
   skip_product, perturb, half_batch, replay,       // compute cheats
 };
 inline bool is_update_attack(attack_kind k) {
   return k == attack_kind::gaussian || k == attack_kind::zero_gradient || k == attack_kind::mean_shift ||
-         k == attack_kind::sign_flip;
+         k == attack_kind::sign_flip || k == attack_kind::extreme || k == attack_kind::ipm ||
+         k == attack_kind::dissensus;
 }
 
 struct attack_settings {
@@ -67,13 +70,19 @@ struct attack_settings {
   double noise = 0.1;       // own noise, relative to the honest spread, so attackers differ
   double eps = 1e-3;        // size of the perturb cheat
   uint64_t start_step = 0;  // first step the attack acts at
-  uint64_t every = 1;       // then acts every this many steps
+  uint64_t every = 1;       // then acts every this many steps; 0 = once (update attacks: the
+                            // first publish at or after start_step; label flip: start_step only)
   uint64_t seed = 0;        // the attacker's own random stream
   // The other attackers (they collude): their updates are not taken for
   // honest ones, and an attacker does not mix with their forged estimates.
   std::vector<uint32_t> colluders;
+  // dissensus: each neighbour's own neighbours (the topology, which the
+  // attacker is assumed to know); a neighbour missing here is taken to have
+  // a neighbourhood like ours.
+  std::map<uint32_t, std::vector<uint32_t>> neighbourhoods;
   bool acts_at(uint64_t step) const {
-    return kind != attack_kind::none && step >= start_step && (step - start_step) % (every ? every : 1) == 0;
+    if (kind == attack_kind::none || step < start_step) return false;
+    return every == 0 ? step == start_step : (step - start_step) % every == 0;
   }
 };
 

@@ -53,7 +53,8 @@ struct RunConfig {
   std::string attack_kind = "none";  // attack.kind
   double attack_fraction = 0.0;      // attack.fraction of the peers, 0..0.5
   int64_t attack_start_step = 0;     // attack.start_step
-  int64_t attack_every = 1;          // attack.every: act every n steps
+  int64_t attack_every = 1;          // attack.every: act every n steps; 0 = once
+  std::string attack_placement = "random";  // attack.placement: random | cut
   double attack_scale = 0.0;         // attack.scale: 0 = the attack's default
   double attack_noise = 0.1;         // attack.noise: each attacker's own noise, relative to the honest spread
   double attack_eps = 1e-3;          // attack.eps: size of the perturb cheat
