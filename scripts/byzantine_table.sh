@@ -9,6 +9,9 @@
 #     extreme once (attack.every = 0)                         1 + 4
 #     mean_shift acting every 4th step (attack.every = 4)     1 + 4
 #     gaussian without own noise (attack.noise = 0)           1 + 4
+#     extreme every round at 999, just under gossip.max_value's default
+#       bound for these models (1000 x max(1, max|x0|))        1 + 4
+#     dissensus from the topology's cut (attack.placement)    1 + 4
 #   compute cheats (step transcripts, verify.rate = 0.005):   1 + 16
 # N = 16 and N = 64 run as two processes side by side (2 cores).
 # Usage: scripts/byzantine_table.sh [OUT_DIR] [updates|cheats|all]
@@ -28,6 +31,10 @@ table() {
       --param attack.fraction=$fractions --out "$out/mean_shift-every4-$n"
     build/murmur sweep $cfg --set attack.noise=0 --param attack.kind=none,gaussian \
       --param attack.fraction=$fractions --out "$out/gaussian-noise0-$n"
+    build/murmur sweep $cfg --set attack.scale=999 --param attack.kind=none,extreme \
+      --param attack.fraction=$fractions --out "$out/extreme-999-$n"
+    build/murmur sweep $cfg --set attack.placement=cut --param attack.kind=none,dissensus \
+      --param attack.fraction=$fractions --out "$out/dissensus-cut-$n"
   fi
   if [[ $what != updates ]]; then
     build/murmur sweep $cfg --set verify.rate=0.005 \
@@ -42,7 +49,7 @@ table 64 > "$out/log-64.txt" 2>&1 &
 p64=$!
 wait $p16
 wait $p64
-for t in updates extreme-once mean_shift-every4 gaussian-noise0 cheats; do
+for t in updates extreme-once mean_shift-every4 gaussian-noise0 extreme-999 dissensus-cut cheats; do
   for n in 16 64; do
     [[ -f "$out/$t-$n/sweep.md" ]] || continue
     echo
