@@ -61,6 +61,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
       honest_hat_ = self_hat_;
       honest_prev_ = self_hat_;
       honest_update_.assign(dim_, 0.f);
+      if (attack_->equivocates()) pub_hat_.assign(neighbours_.size(), self_hat_);
     } else if (s_.detect.enabled) {
       detector_ = std::make_unique<rank_detector>(s_.detect, self_, dim_);
     }
@@ -110,7 +111,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       ids.push_back(offered[i]);
       incarnations.push_back(offered_inc[i]);
     }
-  std::vector<std::vector<float>> hat;
+  std::vector<std::vector<float>> hat, pub;
   std::vector<uint64_t> last, inc, heard;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == self_) throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
@@ -118,6 +119,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     bool keep = old >= 0 && incarnation_[static_cast<size_t>(old)] == incarnations[i];
     auto o = static_cast<size_t>(old);
     if (s_.mode != gossip_mode::delta) hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
+    if (!pub_hat_.empty()) pub.push_back(keep ? std::move(pub_hat_[o]) : honest_hat_);
     last.push_back(keep ? last_round_[o] : 0);
     heard.push_back(keep ? heard_at_[o] : 0);
     inc.push_back(incarnations[i]);
@@ -129,6 +131,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   last_round_ = std::move(last);
   incarnation_ = std::move(inc);
   heard_at_ = std::move(heard);
+  if (!pub_hat_.empty()) pub_hat_ = std::move(pub);
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
     colluder_.clear();
@@ -196,6 +199,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   ++counters_.rounds;
   last_step_ = step;
+  for (auto& f : out_frames_) f.clear();  // an equivocating attacker's frames of the last round
   if (detector_) detect();
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
@@ -233,11 +237,16 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
       out_msg_.values.clear();
       out_msg_.grid.clear();
       out_msg_.scale = 0;
+      if (attack_->equivocates()) {
+        publish_per_neighbour(step);
+        return {};
+      }
     }
     if (!compress(pub, self_hat_)) {
       ++counters_.silent_rounds;
       return {};
     }
+    if (attack_ && !attack_->raw_indices().empty()) put_raw_values(self_hat_);
   }
   if (out_msg_.values.empty() && ++silent_streak_ < s_.keepalive_rounds) {
     ++counters_.silent_rounds;
@@ -255,6 +264,79 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   in_flight_ += neighbours_.size();
   counters_.bytes_sent += out_frame_.size() * neighbours_.size();
   return out_frame_;
+}
+
+// An extreme attack's frame: its raw values replace what the compressor put
+// at those coordinates (a grid frame becomes a sparse one: the grid cannot
+// carry them), and our public estimate (as receivers will hold it) takes them.
+void gossip_state::put_raw_values(std::vector<float>& hat) {
+  const auto idx = attack_->raw_indices();
+  const auto val = attack_->raw_values();
+  for (size_t i = 0; i < idx.size(); ++i) hat[idx[i]] = val[i];
+  if (out_msg_.kind == update_kind::dense_set) {
+    for (size_t i = 0; i < idx.size(); ++i) out_msg_.values[idx[i]] = val[i];
+    return;
+  }
+  std::vector<uint32_t> indices;
+  std::vector<float> values;
+  indices.reserve(out_msg_.indices.size() + idx.size());
+  values.reserve(indices.capacity());
+  size_t a = 0, b = 0;
+  while (a < out_msg_.indices.size() || b < idx.size()) {
+    if (b == idx.size() || (a < out_msg_.indices.size() && out_msg_.indices[a] < idx[b])) {
+      indices.push_back(out_msg_.indices[a]);
+      values.push_back(out_msg_.values[a++]);
+    } else {
+      if (a < out_msg_.indices.size() && out_msg_.indices[a] == idx[b]) ++a;
+      indices.push_back(idx[b]);
+      values.push_back(val[b++]);
+    }
+  }
+  out_msg_.kind = update_kind::sparse_set;
+  out_msg_.indices = std::move(indices);
+  out_msg_.values = std::move(values);
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+}
+
+// An equivocating attacker: one point, one copy of us and one frame per
+// neighbour; the round is shared. Silent only when no frame carries a value
+// and no keepalive is due.
+void gossip_state::publish_per_neighbour(uint64_t step) {
+  const auto& points = attack_->isolate(honest_hat_, nbr_hat_);
+  const size_t n = neighbours_.size();
+  out_frames_.resize(n);
+  bool any = false;
+  uint64_t coords = 0;
+  for (size_t j = 0; j < n; ++j) {
+    out_msg_.indices.clear();
+    out_msg_.values.clear();
+    out_msg_.grid.clear();
+    out_msg_.scale = 0;
+    if (!compress(points[j], pub_hat_[j])) continue;
+    any = any || !out_msg_.values.empty();
+    coords += out_msg_.values.size();
+    out_msg_.sender = self_;
+    out_msg_.round = round_ + 1;
+    out_msg_.step = step;
+    out_msg_.dim = static_cast<uint32_t>(dim_);
+    encode_gossip(out_msg_, out_frames_[j]);
+  }
+  if (!any && ++silent_streak_ < s_.keepalive_rounds) {
+    for (auto& f : out_frames_) f.clear();
+    ++counters_.silent_rounds;
+    return;
+  }
+  silent_streak_ = 0;
+  force_full_ = false;
+  ++round_;
+  counters_.coords_sent += coords;
+  for (const auto& f : out_frames_) {
+    if (f.empty()) continue;
+    ++counters_.msgs_sent;
+    ++in_flight_;
+    counters_.bytes_sent += f.size();
+  }
 }
 
 // The compressor: moves `hat` (the public estimate) toward x and fills

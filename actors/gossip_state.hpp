@@ -27,6 +27,9 @@
 //               rank_detector, which may quarantine neighbours (cause statistical).
 //   an update attack: publish sends a poisoned estimate (update_attack.hpp);
 //               mix and detection use the honest estimate the peer keeps aside.
+//               An extreme attack's frame carries raw out-of-grid values; an
+//               equivocating attack (dissensus) keeps one public estimate
+//               per neighbour and publishes one frame per neighbour.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -88,7 +91,14 @@ class gossip_state {
   // (nothing crossed the threshold, the trigger held it back, or frames of
   // the previous round are still on the wire: then nothing changes and the
   // residual simply keeps growing until the next round).
+  // An equivocating attacker (equivocates()) returns an empty span: its
+  // frames, one per neighbour, are then frame_to(slot) for neighbours()[slot]
+  // (empty: nothing for that neighbour this round).
   std::span<const std::byte> publish(std::span<const float> x, uint64_t step);
+  bool equivocates() const { return attack_ && attack_->equivocates(); }
+  std::span<const std::byte> frame_to(size_t slot) const {
+    return slot < out_frames_.size() ? std::span<const std::byte>(out_frames_[slot]) : std::span<const std::byte>();
+  }
   // The transport reports one of our frames has left the uplink.
   void on_sent() { if (in_flight_ > 0) --in_flight_; }
 
@@ -142,6 +152,10 @@ class gossip_state {
   std::unique_ptr<update_attack> attack_;
   std::vector<float> honest_hat_, honest_prev_, honest_update_;  // an attacker's honest estimate
   std::vector<uint8_t> colluder_;  // an attacker's: per neighbour slot, a fellow attacker
+  std::vector<std::vector<float>> pub_hat_;       // an equivocating attacker's: per neighbour, its copy of us
+  std::vector<std::vector<std::byte>> out_frames_;  // an equivocating attacker's frames, per neighbour
+  void put_raw_values(std::vector<float>& hat);
+  void publish_per_neighbour(uint64_t step);
   int neighbour_slot(uint32_t peer) const;
   bool compress(std::span<const float> x, std::vector<float>& hat);
   void detect();

@@ -2,6 +2,7 @@
 // spawns them (the simulation or a LAN peer process). Plain data, no CAF.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ struct robust_settings {
   robust_rule rule = robust_rule::none;
   double trim = 0.2;         // trimmed mean: drop floor(trim*n) at each end; krum: f = floor(trim*n)
   double clip_radius = 0.0;  // centered_clip / clipped_gossip, L2; 0 = adaptive (robust_mix.hpp)
-  double clip_scale = 1.0;   // clipped_gossip's adaptive radius: this many times the lower-median distance
+  double clip_scale = 0.5;   // clipped_gossip's adaptive radius: this many times the lower-median distance
 };
 
 // Ranking-based detection of poisoned updates (actors/rank_detector.hpp).
@@ -62,13 +63,15 @@ struct gossip_settings {
 enum class attack_kind : uint8_t {
   none,
   gaussian, zero_gradient, mean_shift, sign_flip,  // forged updates
+  extreme, ipm, dissensus,                         // forged updates (dissensus: one per neighbour)
   label_flip,                                      // poisoned data
   skip_product, perturb, half_batch, replay,       // compute cheats
   silent_prover,                                   // never answers verification challenges
 };
 inline bool is_update_attack(attack_kind k) {
   return k == attack_kind::gaussian || k == attack_kind::zero_gradient || k == attack_kind::mean_shift ||
-         k == attack_kind::sign_flip;
+         k == attack_kind::sign_flip || k == attack_kind::extreme || k == attack_kind::ipm ||
+         k == attack_kind::dissensus;
 }
 
 struct attack_settings {
@@ -77,13 +80,19 @@ struct attack_settings {
   double noise = 0.1;       // own noise, relative to the honest spread, so attackers differ
   double eps = 1e-3;        // size of the perturb cheat
   uint64_t start_step = 0;  // first step the attack acts at
-  uint64_t every = 1;       // then acts every this many steps
+  uint64_t every = 1;       // then acts every this many steps; 0 = once (update attacks: the
+                            // first publish at or after start_step; label flip: start_step only)
   uint64_t seed = 0;        // the attacker's own random stream
   // The other attackers (they collude): their updates are not taken for
   // honest ones, and an attacker does not mix with their forged estimates.
   std::vector<uint32_t> colluders;
+  // dissensus: each neighbour's own neighbours (the topology, which the
+  // attacker is assumed to know); a neighbour missing here is taken to have
+  // a neighbourhood like ours.
+  std::map<uint32_t, std::vector<uint32_t>> neighbourhoods;
   bool acts_at(uint64_t step) const {
-    return kind != attack_kind::none && step >= start_step && (step - start_step) % (every ? every : 1) == 0;
+    if (kind == attack_kind::none || step < start_step) return false;
+    return every == 0 ? step == start_step : (step - start_step) % every == 0;
   }
 };
 

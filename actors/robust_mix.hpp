@@ -22,10 +22,11 @@
 //                  changes by at most a factor 1 + 3/20 per round even if every
 //                  neighbour is hostile; an echo of our own estimate (distance
 //                  0) shrinks r at most to clip_scale * rbar / 4. clip_radius > 0
-//                  fixes r instead. clip_scale = 1 (the default) is the largest
-//                  scale at which, on a ring, a hostile neighbour's pull cannot
-//                  exceed the honest one's (with 2 it out-pulls it and drags us
-//                  away geometrically). clipped() counts pulls that were shortened.
+//                  fixes r instead. clip_scale < 1 (default 0.5) keeps, on a ring,
+//                  a hostile neighbour's pull below the honest one's, so the
+//                  honest pull wins and our distance to the honest neighbours
+//                  contracts; at 1 the two balance and we can be walked away,
+//                  above 1 we are dragged off geometrically. clipped() counts pulls that were shortened.
 // Scratch buffers are owned and grow only when more members than ever before
 // are passed, so a steady gossip round allocates nothing.
 #pragma once

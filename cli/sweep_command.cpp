@@ -103,7 +103,13 @@ int sweep_command(const std::vector<std::string>& a) {
   std::vector<bool> done(runs.size(), false);
   for (size_t i : order) {
     rows[i].values = combos[i];
-    rows[i].summary = run_simulation(runs[i], out + "/" + names[i]);
+    // A clean run does not depend on the attack keys: one per setting of
+    // the other keys, shared by its rows.
+    std::optional<size_t> same_clean;
+    if (runs[i].attack_kind == "none")
+      for (size_t j = 0; j < i && !same_clean; ++j)
+        if (done[j] && runs[j].attack_kind == "none" && same_but_attack_keys(keys, combos, i, j)) same_clean = j;
+    rows[i].summary = same_clean ? rows[*same_clean].summary : run_simulation(runs[i], out + "/" + names[i]);
     done[i] = true;
     if (auto c = clean_run_of(keys, combos, i); c && done[*c]) rows[i].clean_accuracy = rows[*c].summary.honest_test_accuracy;
     const sim_summary& s = rows[i].summary;

@@ -29,6 +29,13 @@ double commit_pct(const sim_summary& s) {
 
 }  // namespace
 
+bool same_but_attack_keys(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& values,
+                          size_t i, size_t j) {
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (!is_attack_key(keys[k]) && values[i][k] != values[j][k]) return false;
+  return true;
+}
+
 std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
                                    const std::vector<std::vector<std::string>>& values, size_t i) {
   size_t kind = keys.size();

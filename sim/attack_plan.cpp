@@ -4,6 +4,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "actors/topology.hpp"
+#include "sim/peer_settings_from_config.hpp"
+#include "sim/vertex_cut.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
@@ -12,12 +15,18 @@ std::vector<uint32_t> attacker_ids(const RunConfig& c, uint32_t peer_count) {
   if (c.attack_kind == "none" || c.attack_fraction <= 0 || peer_count == 0) return {};
   auto m = static_cast<uint32_t>(std::llround(c.attack_fraction * peer_count));
   m = std::clamp<uint32_t>(m, 1, peer_count);
+  if (c.attack_placement == "cut") return cut_vertices(run_overlay(c, peer_count), m, Rng(c.seed).fork(0xc07).next_u64());
   std::vector<uint32_t> ids(peer_count);
   std::iota(ids.begin(), ids.end(), 0u);
   Rng(c.seed).fork(0xa77acc).shuffle(ids.begin(), ids.end());
   ids.resize(m);
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+std::vector<std::vector<uint32_t>> run_overlay(const RunConfig& c, uint32_t peer_count) {
+  return make_topology(gossip_mode_of(c) == gossip_mode::delta ? "complete" : c.topology, peer_count,
+                       static_cast<uint32_t>(c.degree), c.seed ^ 0x70706f6c6f6779ULL);
 }
 
 attack_kind attack_kind_of(const std::string& name) {
@@ -27,6 +36,8 @@ attack_kind attack_kind_of(const std::string& name) {
       {"label_flip", attack_kind::label_flip},   {"skip_product", attack_kind::skip_product},
       {"perturb", attack_kind::perturb},         {"half_batch", attack_kind::half_batch},
       {"replay", attack_kind::replay},           {"silent_prover", attack_kind::silent_prover},
+      {"extreme", attack_kind::extreme},         {"ipm", attack_kind::ipm},
+      {"dissensus", attack_kind::dissensus},
   };
   for (const auto& [n, k] : names)
     if (name == n) return k;
@@ -60,9 +71,19 @@ attack_settings attack_settings_for(const RunConfig& c, uint32_t id, uint32_t pe
   a.eps = c.attack_eps;
   a.start_step = static_cast<uint64_t>(c.attack_start_step);
   a.every = static_cast<uint64_t>(c.attack_every);
-  a.seed = Rng(c.seed).fork(200 + id).next_u64();
+  // Without their own noise (attack.noise = 0) the colluders share one
+  // stream: the same Gaussian draws, the same extreme coordinates.
+  a.seed = Rng(c.seed).fork(c.attack_noise > 0 ? 200 + id : 199).next_u64();
   for (uint32_t other : ids)
     if (other != id) a.colluders.push_back(other);
+  if (a.kind == attack_kind::dissensus && peer_count > 1) {
+    const auto overlay = run_overlay(c, peer_count);
+    for (uint32_t i : overlay[id]) {
+      auto& others = a.neighbourhoods[i];
+      for (uint32_t k : overlay[i])
+        if (k != id) others.push_back(k);
+    }
+  }
   return a;
 }
 

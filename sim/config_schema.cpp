@@ -130,7 +130,7 @@ const std::vector<KeyDef>& table() {
           "median distance; clipped_gossip: clip_scale x the lower-median distance, bounded per round)"),
       num("gossip.clip_scale", &R::clip_scale, gt(0), le(1000),
           "clipped_gossip: the adaptive radius is this many times the lower-median distance to the neighbours "
-          "(above 1, one hostile neighbour of two out-pulls the honest one)"),
+          "(below 1, one hostile neighbour of two pulls less than the honest one: docs/byzantine.md)"),
       num("gossip.max_value", &R::max_value, ge(0), le(1e30),
           "Received values of larger magnitude are rejected (out_of_range); 0 = 1000 x max(1, largest initial "
           "parameter)"),
@@ -148,16 +148,20 @@ const std::vector<KeyDef>& table() {
           "Coordinates sampled (once, from the seed) for ranking; 0 = all"),
 
       choice("attack.kind", &R::attack_kind,
-             {"none", "gaussian", "zero_gradient", "mean_shift", "sign_flip", "label_flip", "skip_product",
-              "perturb", "half_batch", "replay", "silent_prover"},
+             {"none", "gaussian", "zero_gradient", "mean_shift", "sign_flip", "extreme", "ipm", "dissensus",
+              "label_flip", "skip_product", "perturb", "half_batch", "replay", "silent_prover"},
              "What the attacking peers do: forged updates, flipped labels, a compute cheat, or never answering "
              "verification challenges (silent_prover)"),
+      choice("attack.placement", &R::attack_placement, {"random", "cut"},
+             "Which peers attack: random (from run.seed) or peers that cut the topology into two halves"),
       num("attack.fraction", &R::attack_fraction, ge(0), le(0.5),
           "Fraction of the peers that attack: round(fraction * peers), at least 1 if > 0, chosen from run.seed"),
       num("attack.start_step", &R::attack_start_step, ge(0), unbounded, "First step at which attackers act"),
-      num("attack.every", &R::attack_every, ge(1), unbounded, "Attackers act every n steps from start_step"),
+      num("attack.every", &R::attack_every, ge(0), unbounded,
+          "Attackers act every n steps from start_step; 0 = once (update attacks: their first publish from start_step)"),
       num("attack.scale", &R::attack_scale, ge(0), unbounded,
-          "Attack strength; 0 = its default (gaussian 30, sign_flip 3, mean_shift ALIE's z)"),
+          "Attack strength; 0 = its default (gaussian 30, sign_flip 3, mean_shift ALIE's z, ipm 0.1, dissensus 1.5; "
+          "extreme: the magnitude sent, 1e30)"),
       num("attack.noise", &R::attack_noise, ge(0), unbounded,
           "Each attacker's own noise, relative to the honest updates' spread, so attackers differ"),
       num("attack.eps", &R::attack_eps, ge(0), unbounded, "Size of the perturb compute cheat"),
@@ -525,7 +529,8 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (cfg.robust != "none" && cfg.robust != RunConfig{}.robust) needs = "gossip.robust";
     else if (cfg.detect_method != "none") needs = "detect.method";
     else if (cfg.attack_kind == "gaussian" || cfg.attack_kind == "zero_gradient" ||
-             cfg.attack_kind == "mean_shift" || cfg.attack_kind == "sign_flip")
+             cfg.attack_kind == "mean_shift" || cfg.attack_kind == "sign_flip" || cfg.attack_kind == "extreme" ||
+             cfg.attack_kind == "ipm" || cfg.attack_kind == "dissensus")
       needs = "attack.kind";
     if (needs)
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +

@@ -42,7 +42,7 @@ struct RunConfig {
   std::string robust = "clipped_gossip";  // gossip.robust: clipped_gossip | none | median | trimmed_mean | krum | centered_clip
   double robust_trim = 0.2;          // gossip.robust_trim: trimmed fraction per end; krum's f = trim * n
   double clip_radius = 0.0;          // gossip.clip_radius: clipping L2 radius; 0 = adaptive
-  double clip_scale = 1.0;           // gossip.clip_scale: clipped_gossip radius / lower-median distance
+  double clip_scale = 0.5;           // gossip.clip_scale: clipped_gossip radius / lower-median distance
   double max_value = 0.0;            // gossip.max_value: largest accepted magnitude; 0 = from the model's scale
   // [detect]
   std::string detect_method = "none";  // detect.method: none | rank
@@ -55,7 +55,8 @@ struct RunConfig {
   std::string attack_kind = "none";  // attack.kind
   double attack_fraction = 0.0;      // attack.fraction of the peers, 0..0.5
   int64_t attack_start_step = 0;     // attack.start_step
-  int64_t attack_every = 1;          // attack.every: act every n steps
+  int64_t attack_every = 1;          // attack.every: act every n steps; 0 = once
+  std::string attack_placement = "random";  // attack.placement: random | cut
   double attack_scale = 0.0;         // attack.scale: 0 = the attack's default
   double attack_noise = 0.1;         // attack.noise: each attacker's own noise, relative to the honest spread
   double attack_eps = 1e-3;          // attack.eps: size of the perturb cheat

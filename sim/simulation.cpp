@@ -379,8 +379,7 @@ class driver {
                                               c_.alpha, c_.seed)
                             : shard_iid(data.train->size(), static_cast<int>(n_), c_.seed);
     // Delta broadcast sends every peer's changes to every other peer.
-    const auto overlay = make_topology(gossip_mode_of(c_) == gossip_mode::delta ? "complete" : c_.topology, n_,
-                                       static_cast<uint32_t>(c_.degree), c_.seed ^ 0x70706f6c6f6779ULL);
+    const auto overlay = run_overlay(c_, n_);
     overlay_ = overlay;
     if (c_.verify_rate > 0) {
       size_t degree = 0;

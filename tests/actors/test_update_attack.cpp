@@ -139,3 +139,97 @@ TEST_CASE("each attacker's own noise makes two attackers differ", "[attack]") {
   for (size_t k = 0; k < 100; ++k) differ += pa[k] != q[k];
   CHECK(differ == 100);
 }
+
+TEST_CASE("ipm: minus a small multiple of the mean honest update", "[attack]") {
+  // mu = (2, 2, 2) as above.
+  for (double eps : {0.0, 0.5}) {
+    rig r(settings(attack_kind::ipm, eps));
+    r.neighbour_moves(0, {3, 2, 1});
+    r.neighbour_moves(1, {2, 2, 2});
+    auto p = r.poison({1, 2, 3}, 1);
+    const double e = eps > 0 ? eps : 0.1;  // 0: the default, 0.1
+    for (float v : p) CHECK(v == Approx(-e * 2));
+  }
+}
+
+TEST_CASE("extreme: 16 coordinates at +-scale (default 1e30) in acting rounds, x_pub honest", "[attack]") {
+  std::vector<float> x0(1000, 0.f), h(1000, 0.5f);
+  std::vector<uint32_t> ids = {1};
+  auto check_round = [&](update_attack& a, double magnitude) {
+    auto idx = a.raw_indices();
+    auto val = a.raw_values();
+    REQUIRE(idx.size() == update_attack::kExtremeCoords);
+    REQUIRE(val.size() == idx.size());
+    CHECK(std::adjacent_find(idx.begin(), idx.end(), [](uint32_t x, uint32_t y) { return x >= y; }) == idx.end());
+    for (float v : val) CHECK(std::fabs(v) == static_cast<float>(magnitude));
+    return std::vector<uint32_t>(idx.begin(), idx.end());
+  };
+  {
+    auto s = settings(attack_kind::extreme, 0, 3);
+    s.seed = 11;
+    update_attack a(s, x0, ids);
+    a.poison(h, 2);
+    CHECK(a.raw_indices().empty());  // before start_step
+    auto p = a.poison(h, 3);
+    for (float v : p) CHECK(v == Approx(1.0));  // x_pub = 2 honest updates
+    auto first = check_round(a, 1e30);
+    a.poison(h, 4);
+    auto second = check_round(a, 1e30);  // every = 1: again, elsewhere
+    CHECK(first != second);
+  }
+  {
+    auto s = settings(attack_kind::extreme, 7.5, 3);
+    s.every = 0;  // once
+    update_attack a(s, x0, ids);
+    a.poison(h, 5);  // the first publish at or after start_step
+    check_round(a, 7.5);
+    for (uint64_t step = 6; step < 20; ++step) {
+      a.poison(h, step);
+      CHECK(a.raw_indices().empty());
+    }
+  }
+}
+
+TEST_CASE("dissensus: each neighbour is pushed away from its neighbourhood's consensus", "[attack]") {
+  // We (honest estimate (1,1,1)) neighbour 1 at (2,2,2) and 2 at (5,5,5).
+  // Peer 1's other neighbours: 2 (we hold it) and 3 (we do not: the mean of
+  // what we hold, 8/3); peer 2's: 1 and 4, a colluder (b = 2).
+  auto s = settings(attack_kind::dissensus, 0, 1);
+  s.colluders = {4};
+  s.neighbourhoods = {{1, {2, 3}}, {2, {1, 4}}};
+  std::vector<float> x0(3, 0.f), honest(3, 1.f);
+  std::vector<uint32_t> ids = {1, 2};
+  std::vector<std::vector<float>> nbr = {{2, 2, 2}, {5, 5, 5}};
+  update_attack a(s, x0, ids);
+  CHECK(a.equivocates());
+  a.poison(honest, 0);  // before start_step: everybody gets our honest estimate
+  for (const auto& p : a.isolate(honest, nbr))
+    for (float v : p) CHECK(v == Approx(1));
+  a.poison(honest, 1);
+  const auto& p = a.isolate(honest, nbr);
+  // eps = 1.5: 2 - 1.5 * ((5 + 8/3) - 2 * 2) = -3.5; 5 - 1.5/2 * (2 - 5) = 7.25.
+  for (float v : p[0]) CHECK(v == Approx(-3.5));
+  for (float v : p[1]) CHECK(v == Approx(7.25));
+}
+
+TEST_CASE("colluders without their own noise (same stream, same view) publish identical vectors", "[attack]") {
+  std::vector<float> x0(500, 0.f), h(500), d(500);
+  for (size_t k = 0; k < 500; ++k) h[k] = static_cast<float>(k % 7) * 0.01f, d[k] = static_cast<float>(k % 5) * 0.01f;
+  std::vector<uint32_t> ids = {1};
+  for (attack_kind k : {attack_kind::gaussian, attack_kind::sign_flip, attack_kind::extreme}) {
+    auto s = settings(k);  // noise 0
+    s.seed = 42;           // attack_plan gives colluders one stream when noise = 0
+    update_attack first(s, x0, ids), second(s, x0, ids);
+    gossip_update m;
+    m.kind = update_kind::dense_set;
+    m.values = d;
+    first.observe(0, x0, m);
+    second.observe(0, x0, m);
+    auto p = first.poison(h, 1);
+    std::vector<float> pa(p.begin(), p.end());
+    auto q = second.poison(h, 1);
+    CHECK(std::equal(pa.begin(), pa.end(), q.begin()));
+    CHECK(std::equal(first.raw_values().begin(), first.raw_values().end(), second.raw_values().begin(),
+                     second.raw_values().end()));
+  }
+}

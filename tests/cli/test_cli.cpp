@@ -198,6 +198,9 @@ TEST_CASE("murmur sweep over two keys: the product, detection columns, sweep.md 
   CHECK_THAT(md.str(), Catch::Contains("| vs clean (points) |"));
   CHECK_THAT(md.str(), Catch::Contains("| gaussian | 0.5 | 4 |"));
   CHECK(fs::exists(out / "attack.kind=gaussian,attack.fraction=0.25" / "summary.json"));
+  // The clean configuration runs once: the fraction does not enter it.
+  CHECK(fs::exists(out / "attack.kind=none,attack.fraction=0.25" / "summary.json"));
+  CHECK_FALSE(fs::exists(out / "attack.kind=none,attack.fraction=0.5"));
 }
 
 TEST_CASE("config-doc lists every key", "[cli]") {
