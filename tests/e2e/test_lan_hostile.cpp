@@ -17,6 +17,7 @@
 // than 4 honest peers the clean run goes first and the hostile run after it,
 // so that 2N training processes do not share the cores at once.
 //   MURMUR_HOSTILE_HONEST=5 build/test_e2e "[hostile]"
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -291,6 +292,17 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
   CHECK(sum_counter(b, "bad_control_frame") > 0);  // heartbeats/leaves/updates naming the victim, replays
   CHECK(sum_counter(b, "challenges") > 0);         // its unbacked commitments were challenged
   // Waiting for features landing on main (issue 10):
-  // - per-frame value bound at decode (lead): counter "out_of_range"
+  // - per-frame value bound at decode (lead): the 1e30 frames are refused.
   CHECK(sum_counter(b, "out_of_range") > 0);
+  // - identity bound to the key (branch identity): the claims are refused and counted.
+  CHECK(sum_counter(b, "identity_refused") > 0);
+  // - missed-answer evidence (branch dodging): its unanswered challenges are
+  //   misses, and its verifiers quarantine it for them.
+  CHECK(sum_counter(b, "challenges_missed") > 0);
+  int quarantined_by = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto q = quarantined(b.summaries[static_cast<size_t>(i)]);
+    quarantined_by += std::count(q.begin(), q.end(), h) > 0;
+  }
+  CHECK(quarantined_by >= 1);
 }
