@@ -162,8 +162,14 @@ class hostile_peer {
     while (!stop) {
       net_->poll(2, [&](const std::string& key, std::span<const std::byte> f) { on_frame(key, f); });
       const auto now = clock_type::now();
-      if (std::chrono::duration<double>(now - t0).count() > o_.duration_s) break;
-      if (everyone_left()) break;
+      if (std::chrono::duration<double>(now - t0).count() > o_.duration_s) {
+        std::cerr << "hostile_peer: --duration-s is over, stopping\n";
+        break;
+      }
+      if (everyone_left()) {
+        std::cerr << "hostile_peer: every honest peer left, stopping\n";
+        break;
+      }
       if (now - last_beat >= std::chrono::milliseconds(250)) {
         last_beat = now;
         encode_heartbeat(murmur::heartbeat{o_.index, self_.incarnation, ++seq_}, buf_);
@@ -196,6 +202,7 @@ class hostile_peer {
       }
       last_flood = now;
     }
+    if (stop) std::cerr << "hostile_peer: signalled, stopping\n";
     // No leave: a hostile peer that simply stops is the harder case.
     net_->close(200);
   }
