@@ -16,6 +16,7 @@ std::string_view to_string(reject_reason r) {
     case reject_reason::wrong_kind: return "wrong_kind";
     case reject_reason::stale: return "stale";
     case reject_reason::quarantined: return "quarantined";
+    case reject_reason::out_of_range: return "out_of_range";
     default: return "unknown";
   }
 }
@@ -28,7 +29,12 @@ uint64_t gossip_counters::rejected_total() const {
 
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, const attack_settings& attack)
-    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()), max_value_(0) {
+  double scale = 1.0;
+  for (float v : x0) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+  // Far beyond any parameter a model of this scale reaches by training, far
+  // below where differences of two values overflow a float.
+  max_value_ = static_cast<float>(std::min(s_.max_value > 0 ? s_.max_value : 1000.0 * scale, 1e30));
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   last_round_.assign(neighbours_.size(), 0);
@@ -154,7 +160,9 @@ void gossip_state::mix(std::span<float> x) {
         ++counters_.stale_skips;
     }
     if (mix_members_.size() == 1) return;
+    const uint64_t clipped_before = robust_->clipped();
     const float* agg = robust_->aggregate(mix_members_).data();
+    counters_.clipped += robust_->clipped() - clipped_before;
     const float g = static_cast<float>(s_.gamma);
     for (size_t k = 0; k < dim_; ++k) xp[k] += g * (agg[k] - sh[k]);
     return;
@@ -319,6 +327,8 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   if (slot < 0 || in_msg_.sender != from) return reject(reject_reason::unknown_sender);
   bool delta = s_.mode == gossip_mode::delta;
   if (delta != (in_msg_.kind == update_kind::sparse_add)) return reject(reject_reason::wrong_kind);
+  for (float v : in_msg_.values)
+    if (!(std::fabs(v) <= max_value_)) return reject(reject_reason::out_of_range);
   auto& last = last_round_[static_cast<size_t>(slot)];
   if (in_msg_.round <= last) return reject(reject_reason::stale);
   last = in_msg_.round;

@@ -16,6 +16,8 @@
 //               delta: residual += change since the last mix; |residual| >= tau sent, zeroed
 //   receive(frame): validated completely before any state changes; a rejected
 //               frame leaves the state byte-identical and is counted by reason.
+//               Finite values beyond max_value (default 1000 * max(1, max|x0|))
+//               are rejected like NaN (out_of_range): they cannot be ours.
 // Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
 //
 // Byzantine settings (non-delta modes):
@@ -48,6 +50,7 @@ enum class reject_reason : uint8_t {
   wrong_kind,                       // kind does not fit our gossip mode
   stale,                            // round not newer than the last one seen
   quarantined,                      // the sender is quarantined by this peer
+  out_of_range,                     // a value beyond gossip max_value: cannot be a parameter of ours
   count_
 };
 std::string_view to_string(reject_reason r);
@@ -68,6 +71,7 @@ struct gossip_counters {
   uint64_t rounds = 0, silent_rounds = 0, busy_rounds = 0, coords_sent = 0, stale_skips = 0;
   std::array<uint64_t, static_cast<size_t>(reject_reason::count_)> rejected{};
   std::vector<quarantine_record> quarantines;  // in the order they happened
+  uint64_t clipped = 0;     // neighbour pulls shortened by a clipping rule (robust_mix.hpp)
   uint64_t detect_ns = 0;  // wall-clock time spent in detection (never in metrics.jsonl)
   uint64_t rejected_total() const;
 };
@@ -112,6 +116,7 @@ class gossip_state {
   std::vector<uint32_t> neighbours_;
   gossip_settings s_;
   size_t dim_;
+  float max_value_;                               // largest magnitude a received value may have
   std::vector<float> self_hat_;                   // x_hat_self (threshold modes)
   std::vector<std::vector<float>> nbr_hat_;       // x_hat_j, in neighbours_ order
   std::vector<uint64_t> last_round_;              // per neighbour

@@ -11,12 +11,17 @@ enum class gossip_mode : uint8_t { threshold, dense, local_sgd, delta };
 
 // How a peer combines its own public estimate with its neighbours' when it
 // mixes (actors/robust_mix.hpp): the plain mean, or a Byzantine-robust rule.
-enum class robust_rule : uint8_t { none, median, trimmed_mean, krum, centered_clip };
+// clipped_gossip (self-centered clipping) is the run config's default
+// (gossip.robust): no neighbour and no frame can move a peer by more than a
+// bounded amount per round. These plain settings default to none, the
+// unclipped CHOCO mix, so unit tests state what they exercise.
+enum class robust_rule : uint8_t { none, median, trimmed_mean, krum, centered_clip, clipped_gossip };
 
 struct robust_settings {
   robust_rule rule = robust_rule::none;
   double trim = 0.2;         // trimmed mean: drop floor(trim*n) at each end; krum: f = floor(trim*n)
-  double clip_radius = 0.0;  // centered clipping, L2; 0 = the median distance to the neighbours
+  double clip_radius = 0.0;  // centered_clip / clipped_gossip, L2; 0 = adaptive (robust_mix.hpp)
+  double clip_scale = 1.0;   // clipped_gossip's adaptive radius: this many times the lower-median distance
 };
 
 // Ranking-based detection of poisoned updates (actors/rank_detector.hpp).
@@ -42,6 +47,10 @@ struct gossip_settings {
   uint64_t max_staleness = 100;
   uint64_t keepalive_rounds = 10;
   size_t max_frame_bytes = 64u << 20;
+  // A received value (or delta increment) whose magnitude exceeds this cannot
+  // be a parameter of this model: the frame is rejected (out_of_range).
+  // 0 = derived from the model's own scale: 1000 * max(1, max |x0|).
+  double max_value = 0.0;
   robust_settings robust;
   detect_settings detect;
 };

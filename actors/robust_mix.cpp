@@ -31,7 +31,8 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
       coordinatewise(members, std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2));
       break;
     case robust_rule::krum: krum(members); break;
-    case robust_rule::centered_clip: centered_clip(members); break;
+    case robust_rule::centered_clip:
+    case robust_rule::clipped_gossip: centered_clip(members); break;
   }
   return {agg_.data(), dim_};
 }
@@ -117,21 +118,44 @@ void robust_mix::centered_clip(std::span<const float* const> members) {
   }
   double radius = s_.clip_radius;
   if (radius <= 0 && n > 1) {
-    for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
-    auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
-    auto mid = first + static_cast<std::ptrdiff_t>((n - 1) / 2);
-    std::nth_element(first, mid, last);
-    radius = *mid;
+    if (s_.rule == robust_rule::clipped_gossip) {
+      radius = adaptive_radius(n);
+    } else {
+      for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
+      auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
+      auto mid = first + static_cast<std::ptrdiff_t>((n - 1) / 2);
+      std::nth_element(first, mid, last);
+      radius = *mid;
+    }
   }
+  radius_ = radius;
+  for (size_t j = 1; j < n; ++j) clipped_ += row_[j] > radius;
   // The weight of each neighbour's pull: 1/n, shrunk so the pull is at most r.
   for (size_t j = 1; j < n; ++j)
     column_[j] = static_cast<float>((row_[j] > radius && row_[j] > 0 ? radius / row_[j] : 1.0) /
                                     static_cast<double>(n));
   for (size_t k = 0; k < dim_; ++k) {
-    float v = self[k];
+    float v = self[k];  // values are bounded at decode (gossip max_value), so differences stay finite
     for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
     agg_[k] = v;
   }
+}
+
+double robust_mix::adaptive_radius(size_t n) {
+  // Lower median of the n - 1 distances: index (n - 2) / 2 of them sorted.
+  for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
+  auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
+  auto mid = first + static_cast<std::ptrdiff_t>((n - 2) / 2);
+  std::nth_element(first, mid, last);
+  double m = *mid;
+  constexpr double kGrowth = 4.0, kWeight = 1.0 / 20.0;
+  if (rbar_ > 0) {
+    m = std::clamp(m, rbar_ / kGrowth, rbar_ * kGrowth);
+    rbar_ += kWeight * (m - rbar_);
+  } else if (m > 0) {
+    rbar_ = m;
+  }
+  return s_.clip_scale * m;
 }
 
 }  // namespace murmur

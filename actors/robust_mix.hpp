@@ -11,10 +11,26 @@
 //   centered_clip  x_hat_self + (1/n) sum_j clip(x_hat_j - x_hat_self, r), where
 //                  clip(v, r) = v * min(1, r / ||v||_2) and r = clip_radius, or
 //                  the median of the ||x_hat_j - x_hat_self|| when clip_radius = 0
+//   clipped_gossip the same clipped mean (self-centered clipping, ClippedGossip,
+//                  He, Karimireddy and Jaggi 2022), with a radius no neighbour
+//                  can inflate: r = clip_scale * clamp(m, rbar / 4, 4 rbar), m the
+//                  LOWER median of the distances (the smaller one of two, so on a
+//                  ring one hostile neighbour of two never sets it), rbar a slow
+//                  average (weight 1/20) of the clamped m over earlier rounds
+//                  (unset until the first positive m, then no clamp that round).
+//                  Per round a neighbour moves x by at most gamma * r / n, and r
+//                  changes by at most a factor 1 + 3/20 per round even if every
+//                  neighbour is hostile; an echo of our own estimate (distance
+//                  0) shrinks r at most to clip_scale * rbar / 4. clip_radius > 0
+//                  fixes r instead. clip_scale = 1 (the default) is the largest
+//                  scale at which, on a ring, a hostile neighbour's pull cannot
+//                  exceed the honest one's (with 2 it out-pulls it and drags us
+//                  away geometrically). clipped() counts pulls that were shortened.
 // Scratch buffers are owned and grow only when more members than ever before
 // are passed, so a steady gossip round allocates nothing.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -28,6 +44,8 @@ class robust_mix {
   // members[0] is x_hat_self; every pointer addresses dim floats. Returns the
   // aggregate (valid until the next call). rule none gives the plain mean.
   std::span<const float> aggregate(std::span<const float* const> members);
+  uint64_t clipped() const { return clipped_; }  // neighbour pulls shortened so far
+  double radius() const { return radius_; }      // the last radius used (clipping rules)
 
  private:
   static constexpr size_t kBlock = 256;  // coordinates sorted together
@@ -35,9 +53,12 @@ class robust_mix {
   size_t dim_;
   std::vector<float> agg_, column_;
   std::vector<double> dist_, row_;
+  double rbar_ = 0, radius_ = 0;  // clipped_gossip's slow average of its reference distance; last radius
+  uint64_t clipped_ = 0;
   void coordinatewise(std::span<const float* const> members, size_t drop);
   void krum(std::span<const float* const> members);
   void centered_clip(std::span<const float* const> members);
+  double adaptive_radius(size_t n);  // clipped_gossip, from row_[1..n)
 };
 
 }  // namespace murmur

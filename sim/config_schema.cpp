@@ -117,12 +117,21 @@ const std::vector<KeyDef>& table() {
              "Peer graph"),
       num("gossip.degree", &R::degree, ge(1), unbounded,
           "Degree of the random d-regular graph (topology = random)"),
-      choice("gossip.robust", &R::robust, {"none", "median", "trimmed_mean", "krum", "centered_clip"},
-             "Mix toward a robust aggregate of our and the neighbours' public estimates instead of their mean"),
+      choice("gossip.robust", &R::robust,
+             {"clipped_gossip", "none", "median", "trimmed_mean", "krum", "centered_clip"},
+             "How neighbours' estimates are mixed: clipped_gossip (default) bounds each neighbour's pull per round; "
+             "none is the plain mean; the others mix toward a robust aggregate (docs/byzantine.md)"),
       num("gossip.robust_trim", &R::robust_trim, ge(0), lt(0.5),
           "trimmed_mean: fraction dropped at each end; krum: assumed Byzantine fraction f/n"),
       num("gossip.clip_radius", &R::clip_radius, ge(0), unbounded,
-          "centered_clip: L2 radius of each neighbour's pull; 0 = the median distance to the neighbours"),
+          "centered_clip / clipped_gossip: L2 radius of each neighbour's pull; 0 = adaptive (centered_clip: the "
+          "median distance; clipped_gossip: clip_scale x the lower-median distance, bounded per round)"),
+      num("gossip.clip_scale", &R::clip_scale, gt(0), le(1000),
+          "clipped_gossip: the adaptive radius is this many times the lower-median distance to the neighbours "
+          "(above 1, one hostile neighbour of two out-pulls the honest one)"),
+      num("gossip.max_value", &R::max_value, ge(0), le(1e30),
+          "Received values of larger magnitude are rejected (out_of_range); 0 = 1000 x max(1, largest initial "
+          "parameter)"),
 
       choice("detect.method", &R::detect_method, {"none", "rank"},
              "Detection of poisoned updates: rank = MANDERA-like ranking of neighbours' updates against ours"),
@@ -501,7 +510,9 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
   if (cfg.mode == "delta") {
     // Delta broadcast keeps no public estimates to mix robustly, rank, or forge.
     const char* needs = nullptr;
-    if (cfg.robust != "none") needs = "gossip.robust";
+    // The default clipping has nothing to clip in delta mode (it has the
+    // max_value bound only); asking for a rule explicitly is an error.
+    if (cfg.robust != "none" && cfg.robust != RunConfig{}.robust) needs = "gossip.robust";
     else if (cfg.detect_method != "none") needs = "detect.method";
     else if (cfg.attack_kind == "gaussian" || cfg.attack_kind == "zero_gradient" ||
              cfg.attack_kind == "mean_shift" || cfg.attack_kind == "sign_flip")

@@ -19,6 +19,7 @@ robust_rule robust_rule_of(const RunConfig& c) {
   if (c.robust == "trimmed_mean") return robust_rule::trimmed_mean;
   if (c.robust == "krum") return robust_rule::krum;
   if (c.robust == "centered_clip") return robust_rule::centered_clip;
+  if (c.robust == "clipped_gossip") return robust_rule::clipped_gossip;
   return robust_rule::none;
 }
 
@@ -41,6 +42,8 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.gossip.robust.rule = robust_rule_of(c);
   s.gossip.robust.trim = c.robust_trim;
   s.gossip.robust.clip_radius = c.clip_radius;
+  s.gossip.robust.clip_scale = c.clip_scale;
+  s.gossip.max_value = c.max_value;
   s.gossip.detect.enabled = c.detect_method == "rank";
   s.gossip.detect.window = static_cast<uint64_t>(c.detect_window);
   s.gossip.detect.span = static_cast<uint64_t>(c.detect_span);

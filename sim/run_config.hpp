@@ -39,9 +39,11 @@ struct RunConfig {
   int64_t max_staleness = 100;       // gossip.max_staleness: rounds; 0 = unbounded
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | random | complete
   int64_t degree = 4;                // gossip.degree (random d-regular)
-  std::string robust = "none";       // gossip.robust: none | median | trimmed_mean | krum | centered_clip
+  std::string robust = "clipped_gossip";  // gossip.robust: clipped_gossip | none | median | trimmed_mean | krum | centered_clip
   double robust_trim = 0.2;          // gossip.robust_trim: trimmed fraction per end; krum's f = trim * n
-  double clip_radius = 0.0;          // gossip.clip_radius: centered_clip L2 radius; 0 = median distance
+  double clip_radius = 0.0;          // gossip.clip_radius: clipping L2 radius; 0 = adaptive
+  double clip_scale = 1.0;           // gossip.clip_scale: clipped_gossip radius / lower-median distance
+  double max_value = 0.0;            // gossip.max_value: largest accepted magnitude; 0 = from the model's scale
   // [detect]
   std::string detect_method = "none";  // detect.method: none | rank
   int64_t detect_window = 10;        // detect.window: rounds per check

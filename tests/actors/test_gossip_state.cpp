@@ -210,9 +210,20 @@ TEST_CASE("rejected frames leave the state byte-identical and are counted", "[go
   std::vector<std::byte> truncated(good.begin(), good.end() - 5);
   CHECK_FALSE(g.receive(1, truncated, &why));
   CHECK(why == static_cast<reject_reason>(frame_error::length_mismatch));
+  // Finite but beyond any parameter of this model (x0 = 0: bound 1000).
+  gossip_state huge_peer(1, {0}, s, x0);
+  std::vector<float> huge(dim, 1.f);
+  huge[3] = 1e30f;
+  auto fh = huge_peer.publish(huge, 1);
+  CHECK_FALSE(g.receive(1, fh, &why));
+  CHECK(why == reject_reason::out_of_range);
+  huge[3] = 1001.f;  // just over the bound
+  gossip_state over_peer(1, {0}, s, x0);
+  CHECK_FALSE(g.receive(1, over_peer.publish(huge, 1), &why));
+  CHECK(why == reject_reason::out_of_range);
 
   CHECK(snapshot() == before);
-  CHECK(g.counters().rejected_total() == 6);
+  CHECK(g.counters().rejected_total() == 8);
 
   REQUIRE(g.receive(1, good));
   CHECK_FALSE(g.receive(1, good, &why));  // replayed round
@@ -352,4 +363,86 @@ TEST_CASE("a quarantined peer leaves our neighbours, stays out, and its frames a
   CHECK(a.counters().quarantines[0].peer == 1);
   CHECK(a.counters().quarantines[0].cause == quarantine_cause::evidence);
   CHECK_FALSE(a.quarantine(0, quarantine_cause::evidence));  // never ourselves
+}
+
+TEST_CASE("the value bound follows gossip max_value, or the model's own scale", "[gossip]") {
+  const size_t dim = 4;
+  gossip_settings s;
+  s.threshold = 0;
+  std::vector<float> x0(dim, 0.f), big(dim, 0.f);
+  x0[1] = -5.f;  // largest initial magnitude 5: bound 5000
+  big[2] = 4999.f;
+  {
+    gossip_state g(0, {1}, s, x0), p(1, {0}, s, x0);
+    CHECK(g.receive(1, p.publish(big, 1)));
+    p.on_sent();
+    big[2] = 5001.f;
+    reject_reason why{};
+    CHECK_FALSE(g.receive(1, p.publish(big, 2), &why));
+    CHECK(why == reject_reason::out_of_range);
+  }
+  s.max_value = 10;
+  gossip_state g(0, {1}, s, x0), p(1, {0}, s, x0);
+  big[2] = 11.f;
+  CHECK_FALSE(g.receive(1, p.publish(big, 1)));
+  p.on_sent();
+  big[2] = -9.f;
+  CHECK(g.receive(1, p.publish(big, 2)));
+}
+
+TEST_CASE("clipped gossip: one hostile neighbour on a ring moves us by at most the honest scale per round",
+          "[gossip][robust]") {
+  // Peer 0 between an honest neighbour (1) and a hostile one (2) that
+  // publishes values just under the decode bound at a few coordinates.
+  const size_t dim = 64;
+  gossip_settings s;
+  s.threshold = 0;
+  s.robust.rule = robust_rule::clipped_gossip;
+  std::vector<float> x0(dim, 0.f);
+  gossip_state g(0, {1, 2}, s, x0), honest(1, {0}, s, x0), hostile(2, {0}, s, x0);
+  std::vector<float> x(dim, 0.f), xh(dim, 0.01f), xa(dim, 0.f);
+  for (size_t k = 0; k < dim; k += 16) xa[k] = 999.f;
+  double worst = 0;
+  for (uint64_t r = 1; r <= 50; ++r) {
+    for (auto& v : xh) v += 0.001f;  // the honest neighbour keeps moving a little
+    const auto before = x;
+    REQUIRE(g.receive(1, honest.publish(xh, r)));
+    honest.on_sent();
+    REQUIRE(g.receive(2, hostile.publish(xa, r)));
+    hostile.on_sent();
+    g.publish(x, r);
+    g.on_sent();
+    g.on_sent();
+    g.mix(x);
+    double step = 0, honest_dist = 0;
+    for (size_t k = 0; k < dim; ++k) {
+      step += (x[k] - before[k]) * (x[k] - before[k]);
+      honest_dist += (xh[k] - before[k]) * (xh[k] - before[k]);
+    }
+    worst = std::max(worst, std::sqrt(step) / std::sqrt(honest_dist));
+  }
+  // gamma / n * (honest pull + hostile pull <= the lower-median distance):
+  // at most gamma * 2 / 3 of the honest distance, never the 999s.
+  CHECK(worst <= 1.0 / 3.0 + 1e-3);
+  CHECK(g.counters().clipped >= 50);
+  for (float v : x) CHECK(std::fabs(v) < 1.f);
+}
+
+TEST_CASE("clipped gossip without a hostile neighbour mixes like the plain mean", "[gossip][robust]") {
+  gossip_settings plain;
+  plain.threshold = 0;
+  gossip_settings clipped = plain;
+  clipped.robust.rule = robust_rule::clipped_gossip;
+  swarm a("ring", 8, 32, plain, 5), b("ring", 8, 32, clipped, 5);
+  for (uint64_t r = 1; r <= 200; ++r) {
+    a.round(r);
+    b.round(r);
+  }
+  // Both reach the average (which gossip preserves up to clipping's asymmetry).
+  CHECK(a.max_deviation(a.mean()) < 1e-3);
+  CHECK(b.max_deviation(b.mean()) < 1e-3);
+  double drift = 0;
+  auto ma = a.mean(), mb = b.mean();
+  for (size_t k = 0; k < ma.size(); ++k) drift = std::max(drift, std::fabs(ma[k] - mb[k]));
+  CHECK(drift < 0.05);
 }

@@ -100,3 +100,30 @@ TEST_CASE("aggregating allocates only for a larger neighbourhood than before", "
   CHECK(second.data() == where);  // the same owned buffer
   CHECK(second[0] == Approx(2));
 }
+
+TEST_CASE("clipped_gossip: the radius is clip_scale x the lower median, which one outlier cannot set",
+          "[robust]") {
+  robust_settings s;
+  s.rule = robust_rule::clipped_gossip;
+  s.clip_scale = 2.0;
+  // Ours at 0; neighbours at distance 1 and 1e6 (ring: two neighbours).
+  robust_mix mix(s, 1);
+  std::vector<float> self{0.f}, near{1.f}, far{1e6f};
+  std::vector<const float*> members{self.data(), near.data(), far.data()};
+  auto a = mix.aggregate(members);
+  CHECK(mix.radius() == Approx(2.0));  // 2 x min(1, 1e6)
+  CHECK(a[0] == Approx((1.0 + 2.0) / 3.0));  // the far one pulls only as far as the radius
+  CHECK(mix.clipped() == 1);
+  // Later rounds: the radius moves by at most 4x its slow average, even when
+  // every neighbour is hostile.
+  std::vector<float> far2{1e6f};
+  members = {self.data(), far.data(), far2.data()};
+  a = mix.aggregate(members);
+  CHECK(mix.radius() == Approx(2.0 * 4.0));
+  CHECK(a[0] == Approx(2.0 * 8.0 / 3.0));
+  // An echo of our own estimate (distance 0) cannot shrink it below rbar / 4.
+  std::vector<float> echo{0.f};
+  members = {self.data(), echo.data(), echo.data()};
+  mix.aggregate(members);
+  CHECK(mix.radius() > 0.4);
+}
