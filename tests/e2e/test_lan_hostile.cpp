@@ -195,6 +195,7 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
                                 "--join",       bad.endpoint(0),
                                 "--victim",     std::to_string(victim),
                                 "--flood-rate", "300",
+                                "--bounded-value", "999",  // just inside gossip.max_value (1000 x max(1, max abs x0))
                                 "--duration-s", "600",
                                 "--log",        (bad.dir / "hostile.json").string()};
   for (auto& p : schedule) args.insert(args.end(), {"--phase", p});
