@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
+#include "sim/json_text.hpp"
 
 namespace murmur {
 
@@ -21,11 +23,18 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// A number field of one of our own flat JSON objects.
+// A number field of one of our own flat JSON objects; null (a value that
+// was not finite) reads as NaN.
 double field(const std::string& json, const std::string& key, const std::string& where) {
   auto p = json.find("\"" + key + "\":");
   if (p == std::string::npos) throw std::runtime_error(where + ": no field '" + key + "'");
-  return std::stod(json.substr(p + key.size() + 3));
+  p = json.find_first_not_of(" \t\r\n", p + key.size() + 3);
+  if (p != std::string::npos && json.compare(p, 4, "null") == 0) return std::numeric_limits<double>::quiet_NaN();
+  try {
+    return std::stod(json.substr(p == std::string::npos ? json.size() : p));
+  } catch (const std::exception&) {
+    throw std::runtime_error(where + ": field '" + key + "' is not a number");
+  }
 }
 
 }  // namespace
@@ -63,11 +72,11 @@ int merge_command(const std::vector<std::string>& a) {
   }
   const double n = static_cast<double>(runs.size());
   std::ofstream(out + "/summary.json") << "{\n  \"peers\": " << runs.size() << ",\n  \"final_test_accuracy\": "
-                                       << acc_sum / n << ",\n  \"min_test_accuracy\": " << acc_min
+                                       << json_number(acc_sum / n) << ",\n  \"min_test_accuracy\": " << json_number(acc_min)
                                        << ",\n  \"bytes_sent_total\": " << static_cast<uint64_t>(bytes)
                                        << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
-                                       << ",\n  \"steps_mean\": " << steps / n << ",\n  \"frames_rejected\": "
-                                       << static_cast<uint64_t>(rejected) << ",\n  \"wall_time_s\": " << wall
+                                       << ",\n  \"steps_mean\": " << json_number(steps / n) << ",\n  \"frames_rejected\": "
+                                       << static_cast<uint64_t>(rejected) << ",\n  \"wall_time_s\": " << json_number(wall)
                                        << "\n}\n";
   curve.close();
   std::string note;

@@ -20,6 +20,8 @@
 #include "cli/peer_pipeline.hpp"
 #include "cli/progress_printer.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/json_text.hpp"
+#include "sim/key_usage.hpp"
 #include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "tensor/gemm.hpp"
@@ -64,17 +66,13 @@ peer_args parse_peer_args(const std::vector<std::string>& a) {
   return r;
 }
 
-std::string fmt(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
-
 }  // namespace
 
 int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop) {
   const peer_args a = parse_peer_args(args);
   const RunConfig c = load_config(a.config, a.overrides);
+  const std::string unused = check_key_usage(c, run_host::peer, a.overrides.empty() ? a.config : a.config + " and --set");
+  if (!unused.empty()) std::fprintf(stderr, "murmur peer: warning: %s\n", unused.c_str());
   const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
   // pipeline.stages > 1: this process is a pipeline node (cli/peer_pipeline.hpp).
   if (c.stages > 1) {
@@ -217,10 +215,10 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
     auto alive = live();
     self->request(bridge.actor, timeout, stats_atom::value).receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
     self->request(members, timeout, stats_atom::value).receive([&](uint64_t n) { control_dropped = n; }, [](caf::error&) {});
-    metrics << "{\"wall_s\":" << fmt(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
-            << ",\"epoch\":" << fmt(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
-            << ",\"train_loss\":" << fmt(last.train_loss) << ",\"test_loss\":" << fmt(last.test_loss)
-            << ",\"test_acc\":" << fmt(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
+    metrics << "{\"wall_s\":" << json_number(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
+            << ",\"epoch\":" << json_number(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
+            << ",\"train_loss\":" << json_number(last.train_loss) << ",\"test_loss\":" << json_number(last.test_loss)
+            << ",\"test_acc\":" << json_number(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
             << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
             << ",\"msgs_recv\":" << g.msgs_received << ",\"rejected\":" << rejected()
             << ",\"handshakes_refused\":" << net_stats.net.handshakes_refused
@@ -282,14 +280,14 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
            std::to_string(vs.requests_answered) + ", \"evidence_sent\": " + std::to_string(vs.evidence_sent) +
            ", \"evidence_confirmed\": " + std::to_string(vs.evidence_confirmed) + ", \"evidence_rejected\": " +
            std::to_string(vs.evidence_rejected) + ", \"commit_overhead_pct\": " +
-           fmt(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
-           fmt(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
+           json_number(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
+           json_number(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
   };
   const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
                            static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
   std::ofstream(out + "/summary.json")
-      << "{\n  \"peer\": " << c.peer_index << ",\n  \"final_test_accuracy\": " << fmt(last.test_accuracy)
-      << ",\n  \"final_test_loss\": " << fmt(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
+      << "{\n  \"peer\": " << c.peer_index << ",\n  \"final_test_accuracy\": " << json_number(last.test_accuracy)
+      << ",\n  \"final_test_loss\": " << json_number(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
       << ",\n  \"bytes_received_total\": " << g.bytes_received
       << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
       << ",\n  \"frames_rejected\": " << rejected()
@@ -299,7 +297,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"quarantined\": " << quarantined()
       << verification()
       << ",\n  \"steps\": " << step
-      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << fmt(secs)
+      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << json_number(secs)
       << "\n}\n";
   std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
               static_cast<long long>(c.peer_index), 100 * last.test_accuracy, static_cast<unsigned long long>(step),

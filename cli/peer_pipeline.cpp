@@ -35,6 +35,7 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/json_text.hpp"
 #include "sim/pipeline_plan.hpp"
 #include "sim/run_data.hpp"
 #include "tensor/gemm.hpp"
@@ -51,23 +52,6 @@ constexpr int linger_ms = 2000;  // how long the last frames may take to leave
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string fmt(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
-
-std::string json_text(const std::string& s) {
-  std::string r = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') r += '\\';
-    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
-    r += ch;
-  }
-  return r + '"';
 }
 
 const char* kind_name(pipeline_event::kind_t k) {
@@ -426,7 +410,7 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
     }
     if (sh->now_s() - sh->last_progress_s > stall_s) {
       outcome = "stalled";
-      why = "nothing moved for " + fmt(stall_s) + " s (no step done, no heartbeat with a new step)";
+      why = "nothing moved for " + json_number(stall_s) + " s (no step done, no heartbeat with a new step)";
       break;
     }
   }
@@ -519,8 +503,8 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
                        "\", \"replica\": " + std::to_string(te.e.replica) + ", \"stage\": " +
                        std::to_string(te.e.stage) + ", \"step\": " + std::to_string(te.e.step) +
                        ", \"lost_steps\": " + std::to_string(te.e.lost_steps) + ", \"unix_ms\": " +
-                       std::to_string(te.unix_ms) + ", \"wall_s\": " + fmt(te.wall_s) + ", \"what\": " +
-                       json_text(te.e.what) + "}";
+                       std::to_string(te.unix_ms) + ", \"wall_s\": " + json_number(te.wall_s) + ", \"what\": " +
+                       json_string(te.e.what) + "}";
     ev << line << "\n";
     ev_json += (ev_json.size() > 1 ? ",\n    " : "\n    ") + line;
   }
@@ -529,12 +513,12 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
       << "{\n  \"node\": " << node << ",\n  \"role\": \"" << (spare ? "spare" : "stage")
       << "\",\n  \"replica\": " << (st ? std::to_string(st->settings().replica) : "-1")
       << ",\n  \"stage\": " << (st ? std::to_string(st->settings().stage) : "-1")
-      << ",\n  \"took_over\": " << (took_over ? "true" : "false") << ",\n  \"outcome\": \"" << outcome
-      << "\",\n  \"steps\": " << (st ? st->steps_done() : 0) << ",\n  \"total_steps\": " << total
-      << ",\n  \"final_loss\": " << (last_stage && st->steps_done() > 0 ? fmt(st->last_step_loss()) : "null")
+      << ",\n  \"took_over\": " << (took_over ? "true" : "false") << ",\n  \"outcome\": " << json_string(outcome)
+      << ",\n  \"steps\": " << (st ? st->steps_done() : 0) << ",\n  \"total_steps\": " << total
+      << ",\n  \"final_loss\": " << (last_stage && st->steps_done() > 0 ? json_number(st->last_step_loss()) : "null")
       << ",\n  \"mean_loss\": "
       << (last_stage && st->stats().loss_steps
-              ? fmt(st->stats().loss_sum / static_cast<double>(st->stats().loss_steps))
+              ? json_number(st->stats().loss_sum / static_cast<double>(st->stats().loss_steps))
               : "null")
       << ",\n  \"events\": " << ev_json << ",\n  \"frames_rejected\": " << rejected
       << ",\n  \"stale_frames\": " << stale << ",\n  \"frames_sent\": " << net_stats.net.frames_sent
@@ -545,7 +529,7 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
       << ",\n  \"gossip_msgs_received\": " << gc.msgs_received << ",\n  \"gossip_rounds\": " << gc.rounds
       << ",\n  \"send_dropped\": " << net_stats.net.send_dropped << ",\n  \"handshakes_refused\": "
       << net_stats.net.handshakes_refused << ",\n  \"flushed\": " << (flushed ? "true" : "false")
-      << ",\n  \"final_checkpoint\": " << json_text(final_ckpt) << ",\n  \"wall_time_s\": " << fmt(wall_s)
+      << ",\n  \"final_checkpoint\": " << json_string(final_ckpt) << ",\n  \"wall_time_s\": " << json_number(wall_s)
       << "\n}\n";
   if (outcome == "finished") {
     std::printf("node %u: done: %s, %llu/%llu steps%s, %.2f s\n", node,

@@ -7,6 +7,7 @@
 #include "cli/plot.hpp"
 #include "cli/progress_printer.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/key_usage.hpp"
 #include "sim/simulation.hpp"
 
 namespace murmur {
@@ -54,6 +55,8 @@ sim_args parse_sim_args(const std::vector<std::string>& a) {
 int sim_command(const std::vector<std::string>& args) {
   sim_args a = parse_sim_args(args);
   RunConfig cfg = load_config(a.config, a.overrides);
+  const std::string unused = check_key_usage(cfg, run_host::sim, a.overrides.empty() ? a.config : a.config + " and --set");
+  if (!unused.empty()) std::fprintf(stderr, "murmur sim: warning: %s\n", unused.c_str());
   std::printf("murmur sim: %s, %lld peers, model %s, gossip %s (tau %g, topology %s) -> %s\n",
               a.config.c_str(), static_cast<long long>(cfg.peers), cfg.model.c_str(), cfg.mode.c_str(),
               cfg.threshold, cfg.topology.c_str(), a.out.c_str());

@@ -1,11 +1,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/sweep_table.hpp"
 #include "sim/config_schema.hpp"
+#include "sim/key_usage.hpp"
 #include "sim/simulation.hpp"
 
 namespace murmur {
@@ -71,6 +73,7 @@ int sweep_command(const std::vector<std::string>& a) {
   // Validate every run before the first (long) one starts.
   std::vector<RunConfig> runs;
   std::vector<std::string> names;
+  std::set<std::string> warned;  // each warning once, not once per run
   for (const auto& c : combos) {
     auto ov = overrides;
     std::string name;
@@ -79,6 +82,9 @@ int sweep_command(const std::vector<std::string>& a) {
       name += (k ? "," : "") + keys[k] + "=" + c[k];
     }
     runs.push_back(load_config(config, ov));
+    const std::string unused = check_key_usage(runs.back(), run_host::sim, config + " and --param/--set");
+    if (!unused.empty() && warned.insert(unused).second)
+      std::fprintf(stderr, "murmur sweep: warning: %s\n", unused.c_str());
     names.push_back(name);
   }
   std::vector<size_t> order;

@@ -10,6 +10,7 @@ pkgs=(
   libopenblas-dev zlib1g-dev libssl-dev libtomlplusplus-dev
   gnuplot-nox dataset-fashion-mnist
   clang-14 libclang-rt-14-dev
+  nlohmann-json3-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()

@@ -19,6 +19,8 @@
 
 #include <toml++/toml.h>
 
+#include "sim/key_usage.hpp"
+
 namespace murmur {
 namespace {
 
@@ -621,14 +623,14 @@ std::string config_doc_markdown() {
     return out;
   };
   const RunConfig defaults;
-  std::string out =
-      "| key | type | default | allowed | meaning |\n"
-      "|-----|------|---------|---------|---------|\n";
+  std::string out = key_usage_doc_header() +
+                    "| key | type | default | allowed | used by | meaning |\n"
+                    "|-----|------|---------|---------|---------|---------|\n";
   for (const auto& d : table()) {
     std::string allowed = d.kind() == Kind::Enum ? "`" + join(d.choices, "`, `") + "`"
                                                  : allowed_text(d);
     out += "| `" + d.name + "` | " + type_name(d.kind()) + " | `" +
-           cell(value_text(defaults, d, true)) + "` | " + cell(allowed) + " | " + cell(d.doc) +
+           cell(value_text(defaults, d, true)) + "` | " + cell(allowed) + " | " + key_usage_text(d.name) + " | " + cell(d.doc) +
            " |\n";
   }
   return out;

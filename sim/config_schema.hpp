@@ -48,7 +48,8 @@ void validate_config(const RunConfig& cfg, const std::string& source);
 // The resolved config: every key, grouped by section, in TOML.
 std::string to_toml(const RunConfig& cfg);
 
-// Markdown table: key | type | default | allowed | meaning.
+// Markdown: the key-usage rule (sim/key_usage.hpp), then the table
+// key | type | default | allowed | used by | meaning.
 std::string config_doc_markdown();
 
 // All key names ("section.key") in table order.

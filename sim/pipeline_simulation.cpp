@@ -27,6 +27,7 @@
 #include "sim/pipeline_plan.hpp"
 #include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
+#include "sim/json_text.hpp"
 #include "sim/simulation.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/loss.hpp"
@@ -34,13 +35,6 @@
 namespace murmur {
 
 namespace {
-
-std::string fmt(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
 
 struct timed_event {
   double t = 0;
@@ -127,7 +121,7 @@ class pipeline_driver {
       // Nobody waits forever: a pipeline with a dead stage and no spare to
       // take it would tick heartbeats until the end of time.
       if (queue_.now() - last_progress_time_ > stall_s_) {
-        errors_.push_back("pipeline stalled: no step finished for " + fmt(stall_s_) +
+        errors_.push_back("pipeline stalled: no step finished for " + json_number(stall_s_) +
                           " s of virtual time; stopping the run");
         break;
       }
@@ -318,10 +312,10 @@ class pipeline_driver {
       auto last = views_[host_of(r, static_cast<uint16_t>(plan_.stages - 1))]->stage;
       const double train_loss = last->take_mean_loss();
       const uint64_t steps = last->steps_done();
-      metrics_ << "{\"t\":" << fmt(t) << ",\"replica\":" << r << ",\"step\":" << steps << ",\"epoch\":"
-               << fmt(static_cast<double>(steps) / static_cast<double>(plan_.steps_per_epoch))
-               << ",\"train_loss\":" << fmt(train_loss) << ",\"test_loss\":" << fmt(loss) << ",\"test_acc\":"
-               << fmt(acc) << ",\"bytes_sent\":" << net_stats_.bytes_sent << "}\n";
+      metrics_ << "{\"t\":" << json_number(t) << ",\"replica\":" << r << ",\"step\":" << steps << ",\"epoch\":"
+               << json_number(static_cast<double>(steps) / static_cast<double>(plan_.steps_per_epoch))
+               << ",\"train_loss\":" << json_number(train_loss) << ",\"test_loss\":" << json_number(loss) << ",\"test_acc\":"
+               << json_number(acc) << ",\"bytes_sent\":" << net_stats_.bytes_sent << "}\n";
       acc_sum += acc;
       acc_min = std::min(acc_min, acc);
       loss_sum += loss;
@@ -330,8 +324,8 @@ class pipeline_driver {
     }
     last_eval_step_ = steps_of(0);
     if (!ok) return;
-    curve_ << fmt(t) << '\t' << net_stats_.bytes_sent << '\t' << fmt(acc_sum / ok) << '\t' << fmt(acc_min) << '\t'
-           << fmt(train_sum / ok) << '\t' << 0 << '\n';
+    curve_ << json_number(t) << '\t' << net_stats_.bytes_sent << '\t' << json_number(acc_sum / ok) << '\t' << json_number(acc_min) << '\t'
+           << json_number(train_sum / ok) << '\t' << 0 << '\n';
     sum_.final_test_accuracy = acc_sum / ok;
     sum_.min_test_accuracy = acc_min;
     sum_.final_test_loss = loss_sum / ok;
@@ -449,9 +443,9 @@ class pipeline_driver {
   void write_events() {
     std::ofstream ev(out_dir_ + "/events.jsonl", resumed_ ? std::ios::app : std::ios::trunc);
     for (const auto& te : timeline_)
-      ev << "{\"t\":" << fmt(te.t) << ",\"event\":\"" << kind_name(te.e.kind) << "\",\"replica\":" << te.e.replica
+      ev << "{\"t\":" << json_number(te.t) << ",\"event\":" << json_string(kind_name(te.e.kind)) << ",\"replica\":" << te.e.replica
          << ",\"stage\":" << te.e.stage << ",\"node\":" << te.e.node << ",\"step\":" << te.e.step
-         << ",\"lost_steps\":" << te.e.lost_steps << ",\"what\":\"" << te.e.what << "\"}\n";
+         << ",\"lost_steps\":" << te.e.lost_steps << ",\"what\":" << json_string(te.e.what) << "}\n";
   }
 
  private:

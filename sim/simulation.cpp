@@ -23,6 +23,8 @@
 #include "sim/attack_plan.hpp"
 #include "sim/config_schema.hpp"
 #include "sim/detection_score.hpp"
+#include "sim/json_text.hpp"
+#include "sim/key_usage.hpp"
 #include "sim/peer_settings_from_config.hpp"
 #include "sim/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -32,8 +34,8 @@ namespace murmur {
 
 namespace {
 
-
-std::string fmt(double v) {
+// curve.tsv (gnuplot's input, not JSON): six significant digits, nan as is.
+std::string tsv_number(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.6g", v);
   return b;
@@ -50,32 +52,32 @@ void write_metrics_line(std::ostream& os, double t, uint32_t peer, int64_t steps
                         bool attacker) {
   const auto& r = e.train;
   const auto& g = e.gossip;
-  os << "{\"t\":" << fmt(t) << ",\"peer\":" << peer << ",\"step\":" << r.steps
-     << ",\"epoch\":" << fmt(static_cast<double>(r.steps) / static_cast<double>(steps_per_epoch))
-     << ",\"train_loss\":" << fmt(r.train_loss) << ",\"test_loss\":" << fmt(r.test_loss)
-     << ",\"test_acc\":" << fmt(r.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
+  os << "{\"t\":" << json_number(t) << ",\"peer\":" << peer << ",\"step\":" << r.steps
+     << ",\"epoch\":" << json_number(static_cast<double>(r.steps) / static_cast<double>(steps_per_epoch))
+     << ",\"train_loss\":" << json_number(r.train_loss) << ",\"test_loss\":" << json_number(r.test_loss)
+     << ",\"test_acc\":" << json_number(r.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
      << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
      << ",\"msgs_recv\":" << g.msgs_received << ",\"silent_rounds\":" << g.silent_rounds
      << ",\"busy_rounds\":" << g.busy_rounds << ",\"rejected\":" << g.rejected_total()
      << ",\"attacker\":" << (attacker ? "true" : "false") << ",\"quarantines\":" << g.quarantines.size()
-     << ",\"consensus_dist\":" << fmt(e.consensus) << "}\n";
+     << ",\"consensus_dist\":" << json_number(e.consensus) << "}\n";
 }
 
 void write_summary(const std::string& dir, const RunConfig& c, const sim_summary& s) {
   std::ofstream js(dir + "/summary.json");
-  js << "{\n  \"final_test_accuracy\": " << fmt(s.final_test_accuracy)
-     << ",\n  \"min_test_accuracy\": " << fmt(s.min_test_accuracy)
-     << ",\n  \"final_test_loss\": " << fmt(s.final_test_loss)
-     << ",\n  \"consensus_distance\": " << fmt(s.consensus_distance)
+  js << "{\n  \"final_test_accuracy\": " << json_number(s.final_test_accuracy)
+     << ",\n  \"min_test_accuracy\": " << json_number(s.min_test_accuracy)
+     << ",\n  \"final_test_loss\": " << json_number(s.final_test_loss)
+     << ",\n  \"consensus_distance\": " << json_number(s.consensus_distance)
      << ",\n  \"bytes_sent_total\": " << s.bytes_sent_total
      << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(s.dense_allreduce_bytes)
      << ",\n  \"compression_vs_allreduce\": "
-     << fmt(s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0)
+     << json_number(s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0)
      << ",\n  \"msgs_sent_total\": " << s.msgs_sent_total << ",\n  \"msgs_lost\": " << s.msgs_lost
      << ",\n  \"frames_rejected\": " << s.rejected << ",\n  \"peers\": " << c.peers
      << ",\n  \"params\": " << s.params << ",\n  \"steps\": " << s.steps
-     << ",\n  \"virtual_time_s\": " << fmt(s.virtual_time_s) << ",\n  \"wall_time_s\": " << fmt(s.wall_time_s)
-     << ",\n  \"samples_per_s\": " << fmt(s.samples_per_s);
+     << ",\n  \"virtual_time_s\": " << json_number(s.virtual_time_s) << ",\n  \"wall_time_s\": " << json_number(s.wall_time_s)
+     << ",\n  \"samples_per_s\": " << json_number(s.samples_per_s);
   if (s.verification.enabled) {
     const auto& v = s.verification;
     js << ",\n  \"verification\": {\"commits\": " << v.commits << ", \"challenges\": " << v.challenges
@@ -83,9 +85,9 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
        << ", \"evidence_sent\": " << v.evidence_sent << ", \"evidence_confirmed\": " << v.evidence_confirmed
        << ", \"evidence_rejected\": " << v.evidence_rejected << ", \"evidence_unverifiable\": "
        << v.evidence_unverifiable << ", \"frames_rejected\": " << v.frames_rejected << ", \"verified_gflop\": "
-       << fmt(v.verified_gflop) << ", \"commit_overhead_pct\": "
-       << fmt(v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : 0) << ", \"check_overhead_pct\": "
-       << fmt(v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : 0) << ", \"first_caught_step\": {";
+       << json_number(v.verified_gflop) << ", \"commit_overhead_pct\": "
+       << json_number(v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : 0) << ", \"check_overhead_pct\": "
+       << json_number(v.step_seconds > 0 ? 100 * v.check_seconds / v.step_seconds : 0) << ", \"first_caught_step\": {";
     bool first = true;
     for (auto& [peer, step] : v.first_caught_step) {
       js << (first ? "" : ", ") << '"' << peer << "\": " << step;
@@ -96,48 +98,43 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
   if (s.pipeline.enabled) {
     const auto& p = s.pipeline;
     js << ",\n  \"pipeline\": {\"stages\": " << p.stages << ", \"replicas\": " << p.replicas
-       << ", \"microbatches\": " << p.microbatches << ", \"schedule\": \"" << p.schedule << "\", \"spares\": " << p.spares
-       << ", \"makespan_s\": " << fmt(p.makespan_s) << ", \"efficiency\": " << fmt(p.efficiency)
-       << ", \"bound\": " << fmt(p.bound) << ", \"samples_per_s\": " << fmt(p.samples_per_s) << ",\n    \"per_stage\": [";
+       << ", \"microbatches\": " << p.microbatches << ", \"schedule\": " << json_string(p.schedule) << ", \"spares\": " << p.spares
+       << ", \"makespan_s\": " << json_number(p.makespan_s) << ", \"efficiency\": " << json_number(p.efficiency)
+       << ", \"bound\": " << json_number(p.bound) << ", \"samples_per_s\": " << json_number(p.samples_per_s) << ",\n    \"per_stage\": [";
     for (size_t i = 0; i < p.per_stage.size(); ++i) {
       const auto& q = p.per_stage[i];
       js << (i ? ",\n      " : "\n      ") << "{\"replica\": " << q.replica << ", \"stage\": " << q.stage
          << ", \"node\": " << q.node << ", \"layers\": [" << q.layer_begin << ", " << q.layer_end
-         << "], \"busy_s\": " << fmt(q.busy_s) << ", \"peak_in_flight\": " << q.peak_in_flight
-         << ", \"peak_activation_mb\": " << fmt(q.peak_activation_mb) << ", \"steps\": " << q.steps
+         << "], \"busy_s\": " << json_number(q.busy_s) << ", \"peak_in_flight\": " << q.peak_in_flight
+         << ", \"peak_activation_mb\": " << json_number(q.peak_activation_mb) << ", \"steps\": " << q.steps
          << ", \"rejected\": " << q.rejected << ", \"stale\": " << q.stale
          << ", \"gossip_bytes_sent\": " << q.gossip_bytes_sent << "}";
     }
     const auto& t = p.takeover;
     js << "],\n    \"takeover\": {\"happened\": " << (t.happened ? "true" : "false") << ", \"replica\": " << t.replica
        << ", \"stage\": " << t.stage << ", \"new_node\": " << t.new_node << ", \"crash_step\": " << t.crash_step
-       << ", \"resume_step\": " << t.resume_step << ", \"crash_s\": " << fmt(t.crash_s) << ", \"takeover_s\": "
-       << fmt(t.takeover_s) << ", \"resumed_s\": " << fmt(t.resumed_s) << ", \"caught_up_s\": " << fmt(t.caught_up_s)
-       << ", \"detection_s\": " << fmt(t.detection_s) << ", \"time_to_resume_s\": " << fmt(t.time_to_resume_s)
-       << ", \"time_to_catch_up_s\": " << fmt(t.time_to_catch_up_s) << ", \"lost_steps\": " << t.lost_steps
+       << ", \"resume_step\": " << t.resume_step << ", \"crash_s\": " << json_number(t.crash_s) << ", \"takeover_s\": "
+       << json_number(t.takeover_s) << ", \"resumed_s\": " << json_number(t.resumed_s) << ", \"caught_up_s\": " << json_number(t.caught_up_s)
+       << ", \"detection_s\": " << json_number(t.detection_s) << ", \"time_to_resume_s\": " << json_number(t.time_to_resume_s)
+       << ", \"time_to_catch_up_s\": " << json_number(t.time_to_catch_up_s) << ", \"lost_steps\": " << t.lost_steps
        << ", \"lost_microbatches\": " << t.lost_microbatches << "},\n    \"errors\": [";
-    for (size_t i = 0; i < p.errors.size(); ++i) {
-      std::string e;
-      for (char ch : p.errors[i]) e += (ch == '"' || ch == '\\') ? ' ' : ch;
-      js << (i ? ", " : "") << '"' << e << '"';
-    }
+    for (size_t i = 0; i < p.errors.size(); ++i) js << (i ? ", " : "") << json_string(p.errors[i]);
     js << "]}";
   }
-  // Detection: JSON has no NaN, so undefined ratios are null.
-  auto num = [](double v) { return std::isnan(v) ? std::string("null") : fmt(v); };
+  // Detection: undefined ratios are NaN, written as null.
   const auto& d = s.detection;
   js << ",\n  \"attackers\": [";
   for (size_t i = 0; i < s.attackers.size(); ++i) js << (i ? ", " : "") << s.attackers[i];
-  js << "],\n  \"honest_test_accuracy\": " << fmt(s.honest_test_accuracy) << ",\n  \"detection\": {\"tp\": " << d.tp
-     << ", \"fp\": " << d.fp << ", \"fn\": " << d.fn << ", \"precision\": " << num(d.precision)
-     << ", \"recall\": " << num(d.recall) << ", \"f1\": " << num(d.f1)
+  js << "],\n  \"honest_test_accuracy\": " << json_number(s.honest_test_accuracy) << ",\n  \"detection\": {\"tp\": " << d.tp
+     << ", \"fp\": " << d.fp << ", \"fn\": " << d.fn << ", \"precision\": " << json_number(d.precision)
+     << ", \"recall\": " << json_number(d.recall) << ", \"f1\": " << json_number(d.f1)
      << ", \"honest_quarantined\": " << d.honest_quarantined
-     << ", \"steps_to_quarantine_median\": " << num(d.steps_to_quarantine_median)
-     << ", \"steps_to_quarantine_p95\": " << num(d.steps_to_quarantine_p95)
-     << "},\n  \"detect_overhead_pct\": " << fmt(s.detect_overhead_pct) << "\n}\n";
-  std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << fmt(s.wall_time_s) << ", \"steps_per_s\": "
-                                      << fmt(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
-                                      << ", \"detect_overhead_pct\": " << fmt(s.detect_overhead_pct) << "}\n";
+     << ", \"steps_to_quarantine_median\": " << json_number(d.steps_to_quarantine_median)
+     << ", \"steps_to_quarantine_p95\": " << json_number(d.steps_to_quarantine_p95)
+     << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "\n}\n";
+  std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << json_number(s.wall_time_s) << ", \"steps_per_s\": "
+                                      << json_number(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
+                                      << ", \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "}\n";
 }
 
 caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
@@ -537,8 +534,8 @@ class driver {
     }
     sum_.honest_test_accuracy = honest ? honest_acc / honest : 0.0;
     if (record)
-      curve_ << fmt(t) << '\t' << bytes << '\t' << fmt(acc_sum / n_) << '\t' << fmt(acc_min) << '\t'
-             << fmt(loss_sum / n_) << '\t' << fmt(cons_sum / n_) << '\n';
+      curve_ << tsv_number(t) << '\t' << bytes << '\t' << tsv_number(acc_sum / n_) << '\t' << tsv_number(acc_min)
+             << '\t' << tsv_number(loss_sum / n_) << '\t' << tsv_number(cons_sum / n_) << '\n';
     sum_.final_test_accuracy = acc_sum / n_;
     sum_.min_test_accuracy = acc_min;
     sum_.final_test_loss = test_loss_sum / n_;
@@ -598,6 +595,8 @@ class driver {
 sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
                            const std::function<void(const sim_progress&)>& on_progress,
                            const std::string& resume_dir) {
+  // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
+  check_key_usage(c, run_host::sim, "the run config");
   if (c.stages > 1) {
     sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir);
     write_summary(out_dir, c, s);
