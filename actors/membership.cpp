@@ -33,15 +33,22 @@ membership::membership(peer_info self, membership_timeouts t, double now_s)
   if (!valid_timeout(t.suspect_s) || !valid_timeout(t.dead_s))
     throw std::invalid_argument("membership: timeouts must be finite and >= 0");
   self.status = peer_status::alive;
-  table_.emplace(self_index_, entry{std::move(self), now_s, now_s});
+  table_.emplace(self_index_, entry{std::move(self), now_s, now_s, true});
 }
 
-membership::effect membership::refute(const peer_info& rec) {
+membership::effect membership::refute(const peer_info& rec, bool own, double now_s) {
   peer_info& me = table_.at(self_index_).info;
   // Once we have left we stay left: refuting would announce us again.
   if (me.status == peer_status::left) return {};
   if (rec.incarnation < me.incarnation) return {};  // old news, already refuted
   if (rec.incarnation == me.incarnation && rec == me) return {};  // our own record echoed back
+  if (!own) {
+    // A relay above our incarnation is accepted by nobody; following it
+    // would hand our incarnation to a third party.
+    if (rec.incarnation > me.incarnation) return {};
+    if (last_relay_refute_s_ && now_s - *last_relay_refute_s_ < min_refute_interval_s) return {};
+    last_relay_refute_s_ = now_s;
+  }
   // Anything else at our incarnation or above would win over our own record
   // somewhere (worse status, or a higher incarnation from a previous life of
   // this index): only a strictly higher incarnation of ours overrides it.
@@ -50,34 +57,55 @@ membership::effect membership::refute(const peer_info& rec) {
   return {true, true};
 }
 
-membership::effect membership::merge(const peer_info& rec, double now_s) {
+membership::effect membership::replace(entry& e, const peer_info& rec, bool own, double now_s) {
+  const bool was_live = live(e.info.status);
+  const bool same_life = e.info.incarnation == rec.incarnation;
+  const bool members = e.info != rec;
+  e.info = rec;
+  e.own = own;
+  // A new life (or j's first own word): the silence clock restarts with it.
+  e.last_heard_s = now_s;
+  e.suspect_since_s = now_s;
+  return {members, !same_life || was_live != live(rec.status)};
+}
+
+membership::effect membership::merge_own(const peer_info& rec, double now_s) {
   if (!valid_peer_info(rec)) return {};
-  if (rec.index == self_index_) return refute(rec);
+  if (rec.index == self_index_) return refute(rec, true, now_s);
   auto it = table_.find(rec.index);
   if (it == table_.end()) {
     if (table_.size() >= max_peers) return {};
-    // Dead/left newcomers are stored too: forgetting them would let a stale
-    // alive record of the same incarnation, still in flight, revive them.
-    table_.emplace(rec.index, entry{rec, now_s, now_s});
+    table_.emplace(rec.index, entry{rec, now_s, now_s, true});
     return {true, live(rec.status)};
   }
   entry& e = it->second;
-  const bool was_live = live(e.info.status);
-  if (rec.incarnation > e.info.incarnation) {
-    // A new life of j (restart or refutation): endpoint and key may change,
-    // and the silence clock restarts with it.
-    e.info = rec;
-    e.last_heard_s = now_s;
-    e.suspect_since_s = now_s;
-    return {true, true};
-  }
+  // j's word beats any relay about j, whatever incarnation the relay named.
+  if (!e.own || rec.incarnation > e.info.incarnation) return replace(e, rec, true, now_s);
   if (rec.incarnation == e.info.incarnation && rank(rec.status) > rank(e.info.status)) {
     // Same life, worse news: only the status moves; endpoint/key stay ours.
+    const bool was_live = live(e.info.status);
     e.info.status = rec.status;
     if (rec.status == peer_status::suspect) e.suspect_since_s = now_s;
     return {true, was_live != live(rec.status)};
   }
   return {};
+}
+
+membership::effect membership::merge_relay(const peer_info& rec, double now_s) {
+  if (!valid_peer_info(rec)) return {};
+  if (rec.index == self_index_) return refute(rec, false, now_s);
+  // Relays discover live peers; only our own timeouts or j's own word make
+  // j suspect, dead or left.
+  if (rec.status != peer_status::alive) return {};
+  auto it = table_.find(rec.index);
+  if (it == table_.end()) {
+    if (table_.size() >= max_peers) return {};
+    table_.emplace(rec.index, entry{rec, now_s, now_s, false});
+    return {true, true};
+  }
+  entry& e = it->second;
+  if (e.own || rec.incarnation <= e.info.incarnation) return {};
+  return replace(e, rec, false, now_s);
 }
 
 membership::effect membership::heard(uint32_t index, uint64_t incarnation, double now_s) {
@@ -105,14 +133,14 @@ bool membership::finish(effect e) {
 
 bool membership::on_join(const peer_info& p, double now_s) {
   if (p.status != peer_status::alive) return false;  // decoders reject such joins too
-  effect e = merge(p, now_s);
+  effect e = merge_own(p, now_s);
   if (valid_peer_info(p)) e |= heard(p.index, p.incarnation, now_s);
   return finish(e);
 }
 
 bool membership::on_update(const membership_update& u, double now_s) {
   effect e;
-  for (const auto& rec : u.peers) e |= merge(rec, now_s);
+  for (const auto& rec : u.peers) e |= rec.index == u.sender ? merge_own(rec, now_s) : merge_relay(rec, now_s);
   // After the records, so that the sender's new incarnation (carried by its
   // own record) is known before we count the update as hearing from it.
   e |= heard(u.sender, u.sender_incarnation, now_s);

@@ -2,21 +2,32 @@
 // 2002) with incarnation numbers; plain C++, no actors, sockets or clocks
 // (time comes in as now_s, seconds on any monotonic clock). Deterministic.
 //
-// Precedence. A record about peer j supersedes ours when its incarnation is
-// higher; at equal incarnation the worse news wins: left > dead > suspect >
-// alive. So nothing but a higher incarnation (a restart, or j refuting a
-// rumour) overrides left or dead. Endpoint and key change only together with
-// a higher incarnation. Merging records this way is commutative, associative
-// and idempotent, so tables that see the same records in any order agree,
-// provided one (index, incarnation) never names two endpoints.
-//
+// Who may say what. The caller (membership_actor) has checked that the
+// connection key of every input owns the index the input claims
+// (peer_identities.hpp): a join's record, an update's sender, a heartbeat's
+// or leave's sender. So j's join and the record about j in j's own update
+// are j's OWN word; records about others in an update are RELAYS (third
+// parties, possibly hostile). The rules keep one authorized peer from
+// evicting another:
+//   - Only j's own word changes what we hold about j once j has spoken:
+//     its incarnation, endpoint, key, and left. A record of j's with a
+//     higher incarnation is a new life of j (restart or refutation) and
+//     replaces ours; at equal incarnation worse news wins (left > dead >
+//     suspect > alive), the endpoint stays.
+//   - Relays only discover: an alive relayed record adds an index we do not
+//     know, or replaces a relayed entry (one j never confirmed) by a higher
+//     incarnation. Relayed suspect/dead/left are ignored, as are relays
+//     about a j that has spoken. j's own word replaces a relayed entry
+//     whatever its incarnation, so an inflated relay cannot lock j out.
+//   - So j becomes suspect/dead for us only by OUR silence timeouts, and
+//     left only by j's own leave (or own record). Rumours of other peers'
+//     suspicions are not acted on: a slower failure spread, but no peer can
+//     talk others into dropping a live one.
 // Inputs (records failing valid_peer_info are ignored; at most max_peers
 // entries including self, later additions are ignored):
 //   on_join       j's own record (must be alive); counts as hearing from j.
-//   on_update     merges every record, then counts as hearing from sender at
-//                 sender_incarnation. Unknown indices are added whatever their
-//                 status (dead/left ones are remembered so that a stale alive
-//                 rumour of that incarnation cannot bring them back).
+//   on_update     merges the sender's own record and the relays as above,
+//                 then counts as hearing from sender at sender_incarnation.
 //   on_heartbeat  (also for heartbeat_ack) hearing from j at incarnation inc:
 //                 refreshes last-heard and clears suspect -> alive, but only
 //                 when inc is the incarnation we hold and j is alive/suspect.
@@ -25,22 +36,30 @@
 //                 new incarnation must arrive in a join or update).
 //   on_leave      j -> left, only at the incarnation we hold (same reason).
 //   tick          alive -> suspect once silent > suspect_s; suspect -> dead
-//                 dead_s after the suspicion began (at last-heard + suspect_s
-//                 for our own, on arrival for a rumour). Never touches self.
-// A record superseding ours (higher incarnation) also resets last-heard:
-// it is a new life of j, which gets a full suspect_s before suspicion.
-// Self-refutation: a record about us that differs from ours at our
-// incarnation or higher (suspect, dead, left, or another endpoint) makes us
-// take incarnation rec+1, still alive, so our next snapshot overrides it.
-// (A join naming our index is such a record; heartbeat/leave naming it are
-// ignored.) Records about self are never stored. After leave() we refute
-// nothing.
+//                 dead_s after the suspicion began (at last-heard +
+//                 suspect_s). Never touches self.
+// A record superseding ours also resets last-heard: it is a new life of j
+// (or its first own word), which gets a full suspect_s before suspicion.
+// Self-refutation: when someone holds us suspect/dead/left (their timeouts)
+// or with another endpoint at our incarnation and relays it, we take
+// incarnation + 1, still alive, so our next snapshot (our own word)
+// overrides theirs. A relayed record about us at a HIGHER incarnation is
+// ignored (nobody accepts such a relay, and obeying it would let a third
+// party inflate our incarnation), and relay-caused refutations happen at
+// most once per min_refute_interval_s: incarnations are wall-clock ms at
+// start (murmur peer), so a life's incarnation stays below the start time
+// of a later restart, which therefore always reclaims its index. Our own
+// key speaking about us (a join or update naming our index, i.e. another
+// process holding our key) is refuted at any incarnation, without limit.
+// Records about self are never stored. After leave() we refute nothing.
 //
 // Return values: inputs return true when alive() or any incarnation changed
 // (e.g. a peer arrived, died, left, restarted, or we refuted). A flip
 // between alive and suspect changes members() but not alive(), so it only
 // bumps version(); compare version() to know whether to spread a snapshot.
 //
+// Merging is commutative and idempotent for a stream of updates without
+// ticks, provided one (index, incarnation) never names two endpoints.
 // Not done here: dead/left records are kept (not garbage-collected), so a
 // table that fills with max_peers indices stays full.
 #pragma once
@@ -57,6 +76,9 @@ struct membership_timeouts {
   double suspect_s = 2.0;  // silence before suspect
   double dead_s = 5.0;     // further time as suspect before dead
 };
+
+// At most one refutation caused by relays per this many seconds (see above).
+inline constexpr double min_refute_interval_s = 1.0;
 
 class membership {
  public:
@@ -94,6 +116,7 @@ class membership {
     peer_info info;
     double last_heard_s = 0;
     double suspect_since_s = 0;  // meaningful while info.status == suspect
+    bool own = false;            // info came from j itself, not from a relay
   };
   // What one input did: members() changed, alive() or an incarnation changed.
   struct effect {
@@ -106,8 +129,10 @@ class membership {
     }
   };
 
-  effect merge(const peer_info& rec, double now_s);
-  effect refute(const peer_info& rec);
+  effect merge_own(const peer_info& rec, double now_s);
+  effect merge_relay(const peer_info& rec, double now_s);
+  effect replace(entry& e, const peer_info& rec, bool own, double now_s);
+  effect refute(const peer_info& rec, bool own, double now_s);
   effect heard(uint32_t index, uint64_t incarnation, double now_s);
   bool finish(effect e);
 
@@ -115,6 +140,7 @@ class membership {
   membership_timeouts timeouts_;
   std::map<uint32_t, entry> table_;  // self included
   uint64_t version_ = 0;
+  std::optional<double> last_relay_refute_s_;
 };
 
 }  // namespace murmur

@@ -16,6 +16,26 @@
 
 namespace murmur {
 
+const char* to_string(identity_claim k) {
+  switch (k) {
+    case identity_claim::join: return "join";
+    case identity_claim::update: return "update";
+    case identity_claim::record: return "record";
+    case identity_claim::heartbeat: return "heartbeat";
+    case identity_claim::leave: return "leave";
+    case identity_claim::state_request: return "state_request";
+    case identity_claim::state_chunk: return "state_chunk";
+    case identity_claim::count_: break;
+  }
+  return "?";
+}
+
+uint64_t membership_stats::identity_refused_total() const {
+  uint64_t n = 0;
+  for (auto k : identity_refused) n += k;
+  return n;
+}
+
 namespace {
 
 // Contacts (--join addresses) get ids above every real peer index until
@@ -47,13 +67,13 @@ struct membership_state {
   gossip_actor gossip;
   verifier_actor verifier;
   shard_actor shard;
-  std::map<std::string, std::string> allowed;  // key -> endpoint (may be empty)
   std::map<uint32_t, peer_info> connected;     // what the bridge is connected to
   std::vector<uint32_t> neighbours, live;
   std::vector<uint64_t> neighbour_inc;
   std::vector<uint32_t> contacts_pending;      // contact ids not yet answered
   std::set<uint32_t> heard_directly;           // members that heartbeat us: they know us
-  uint64_t seq = 0, ticks = 0, version_spread = 0, rejected = 0;
+  uint64_t seq = 0, ticks = 0, version_spread = 0;
+  membership_stats stats;
   fetch_job fetch;
   std::vector<std::byte> buf;
   static inline const char* name = "membership";
@@ -66,7 +86,8 @@ void send_frame(self_ptr self, uint32_t to, std::vector<std::byte>& buf) {
              wire_frame{std::make_shared<const std::vector<std::byte>>(buf)});
 }
 
-bool is_allowed(const membership_state& st, const peer_info& p) { return st.allowed.count(p.public_key) > 0; }
+// The record names the allowlist key of its index (key line i is peer i).
+bool is_allowed(const membership_state& st, const peer_info& p) { return st.s.identities.owns(p.public_key, p.index); }
 
 // Connects the bridge to every live, allowed member, drops the others, and
 // tells the gossip actor its neighbours when they changed.
@@ -145,16 +166,30 @@ void send_join(self_ptr self) {
   for (uint32_t c : st.contacts_pending) send_frame(self, c, st.buf);
 }
 
-// The record of the peer whose key signed the connection, if it claims `index`.
-bool speaks_for(const membership_state& st, const std::string& key, uint32_t index) {
-  auto p = st.table->find(index);
-  return p && p->public_key == key;
-}
-
 void drop(self_ptr self, const std::string& key, const char* why) {
-  if (++self->state.rejected <= 10)
+  if (++self->state.stats.dropped <= 10)
     std::cerr << "peer " << self->state.s.self.index << ": dropped a control frame from key " << key << " (" << why
               << ")\n";
+}
+
+// Counts a frame or record that claims peer `claimed` with `key`, which
+// does not own it, and logs the first few and then every 1000th.
+void refuse(self_ptr self, const std::string& key, uint32_t claimed, identity_claim kind) {
+  auto& st = self->state;
+  auto owner = st.s.identities.index_of(key);
+  const auto n = ++st.stats.identity_refused[static_cast<size_t>(kind)];
+  if (n <= 3 || n % 1000 == 0)
+    std::cerr << "peer " << st.s.self.index << ": refused (" << to_string(kind) << ") a claim to be peer " << claimed
+              << " with key " << key << ", which is "
+              << (owner ? "peer " + std::to_string(*owner) : std::string("no peer")) << " (" << n << " so far)\n";
+}
+
+// True when the connection key owns `claimed` (key line `claimed` of the
+// allowlist); otherwise refuses.
+bool speaks_for(self_ptr self, const std::string& key, uint32_t claimed, identity_claim kind) {
+  if (self->state.s.identities.owns(key, claimed)) return true;
+  refuse(self, key, claimed, kind);
+  return false;
 }
 
 void finish_fetch(self_ptr self) {
@@ -177,7 +212,8 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
     case message_type::membership_join: {
       membership_join j;
       if (decode_membership_join(frame, st.s.max_frame_bytes, j) != frame_error::none) return drop(self, key, "undecodable join");
-      if (j.self.public_key != key) return drop(self, key, "join for another key");
+      if (!speaks_for(self, key, j.self.index, identity_claim::join)) return;
+      if (j.self.public_key != key) return refuse(self, j.self.public_key, j.self.index, identity_claim::record);
       changed = st.table->on_join(j.self, now);
       apply_routing(self);
       spread(self);  // the joiner learns everyone, everyone learns the joiner
@@ -186,10 +222,13 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
     case message_type::membership_update: {
       membership_update u;
       if (decode_membership_update(frame, st.s.max_frame_bytes, u) != frame_error::none) return drop(self, key, "undecodable update");
-      // A first update from a contact is vouched for by its own record in it.
-      bool own = std::any_of(u.peers.begin(), u.peers.end(),
-                             [&](const peer_info& p) { return p.index == u.sender && p.public_key == key; });
-      if (!speaks_for(st, key, u.sender) && !own) return drop(self, key, "update from a key that is not its sender");
+      if (!speaks_for(self, key, u.sender, identity_claim::update)) return;
+      // A record whose key is not its index's allowlist key is nobody's.
+      std::erase_if(u.peers, [&](const peer_info& p) {
+        if (is_allowed(st, p)) return false;
+        refuse(self, p.public_key, p.index, identity_claim::record);
+        return true;
+      });
       changed = st.table->on_update(u, now);
       st.table->on_heartbeat(u.sender, u.sender_incarnation, now);
       // The contact told us who it is: stop addressing it by its contact id.
@@ -211,10 +250,10 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
                               return r;
                             }();
       if (e != frame_error::none) return drop(self, key, "undecodable heartbeat");
+      if (!speaks_for(self, key, h.sender, identity_claim::heartbeat)) return;
       // A heartbeat from a member we have not learned of yet is early, not bad:
       // the peer list that names it is on its way.
       if (!st.table->find(h.sender)) return;
-      if (!speaks_for(st, key, h.sender)) return drop(self, key, "heartbeat from a key that is not its sender");
       changed = st.table->on_heartbeat(h.sender, h.incarnation, now);
       st.heard_directly.insert(h.sender);
       if (*type == message_type::heartbeat && st.connected.count(h.sender)) {
@@ -226,15 +265,15 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
     case message_type::leave: {
       leave l;
       if (decode_leave(frame, st.s.max_frame_bytes, l) != frame_error::none) return drop(self, key, "undecodable leave");
-      if (!speaks_for(st, key, l.sender)) return drop(self, key, "leave from a key that is not its sender");
+      if (!speaks_for(self, key, l.sender, identity_claim::leave)) return;
       changed = st.table->on_leave(l.sender, l.incarnation, now);
       break;
     }
     case message_type::state_request: {
       state_request r;
       if (decode_state_request(frame, st.s.max_frame_bytes, r) != frame_error::none) return drop(self, key, "undecodable state request");
+      if (!speaks_for(self, key, r.requester, identity_claim::state_request)) return;
       if (!st.table->find(r.requester) || !st.connected.count(r.requester)) return;  // early, see heartbeats
-      if (!speaks_for(st, key, r.requester)) return drop(self, key, "state request from a key that is not its sender");
       self->request(st.shard, std::chrono::seconds(30), state_atom::value, r.offset, r.length)
           .then([self, r](const state_slice& s) {
             state_chunk c{self->state.s.self.index, r.request_id, s.step, s.dim, s.offset, s.values};
@@ -247,7 +286,8 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       state_chunk c;
       if (decode_state_chunk(frame, st.s.max_frame_bytes, c) != frame_error::none) return drop(self, key, "undecodable state chunk");
       auto& f = st.fetch;
-      if (!speaks_for(st, key, c.sender) || !f.active || !f.waiting.count(c.request_id))
+      if (!speaks_for(self, key, c.sender, identity_claim::state_chunk)) return;
+      if (!f.active || !f.waiting.count(c.request_id))
         return drop(self, key, "unexpected state chunk");
       f.waiting.erase(c.request_id);
       f.received.push_back(state_slice{c.step, c.dim, c.offset, std::move(c.values)});
@@ -280,14 +320,16 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
   st.gossip = std::move(gossip);
   st.shard = std::move(shard);
   st.verifier = std::move(verifier);
-  for (auto& a : st.s.allowed) st.allowed[a.public_key] = a.endpoint;
+  if (!st.s.identities.owns(st.s.self.public_key, st.s.self.index))
+    throw std::invalid_argument("membership: our key is not key line " + std::to_string(st.s.self.index) +
+                                " of the allowlist (peer i is the i-th key line)");
   st.table = std::make_unique<membership>(st.s.self, st.s.timeouts, now_s());
   // Contacts: their keys come from our allowlist, matched by endpoint.
   uint32_t cid = contact_id_base;
+  const auto& lines = st.s.identities.lines();
   for (auto& ep : st.s.join) {
-    auto it = std::find_if(st.s.allowed.begin(), st.s.allowed.end(),
-                           [&](const authorized_peer& a) { return a.endpoint == ep; });
-    if (it == st.s.allowed.end())
+    auto it = std::find_if(lines.begin(), lines.end(), [&](const authorized_peer& a) { return a.endpoint == ep; });
+    if (it == lines.end())
       throw std::invalid_argument("--join " + ep + ": no key for it in the authorized_peers file (add a line 'KEY " +
                                   ep + "')");
     if (it->public_key == st.s.self.public_key) continue;  // ourselves
@@ -348,7 +390,7 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         return true;
       },
       [self](members_atom) -> std::vector<uint32_t> { return self->state.table->alive(); },
-      [self](stats_atom) -> uint64_t { return self->state.rejected; },
+      [self](stats_atom) -> membership_stats { return self->state.stats; },
   };
 }
 

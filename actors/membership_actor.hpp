@@ -1,8 +1,14 @@
 // membership_actor: the control plane of a LAN peer process.
 //  - Membership: joins through contact addresses, spreads its peer list,
 //    sends heartbeats every heartbeat period, and lets the membership table
-//    (membership.hpp) suspect and drop the silent. Every message it acts on
-//    must come over a connection signed by the key its record names.
+//    (membership.hpp) suspect and drop the silent.
+//  - Identity: peer i is the i-th key line of the allowlist
+//    (peer_identities.hpp). Every control frame claims an index (a join's
+//    record, the sender of an update/heartbeat/ack/leave/state chunk, the
+//    requester of a state request); one whose connection key does not own
+//    that index is refused and counted by kind (membership_stats), logged
+//    the first few times. Records inside an update whose key is not the
+//    allowlist key of their index are dropped and counted the same way.
 //  - Routing: connects the bridge to every live member whose key is in OUR
 //    allowlist, and tells the gossip actor its neighbours: the topology laid
 //    over the live members in index order (ring if the topology does not
@@ -15,6 +21,7 @@
 //    It answers other peers' requests from its shard actor.
 // Nobody waits on a dead peer: every wait here has a deadline.
 #pragma once
+#include <array>
 #include <caf/fwd.hpp>
 #include <string>
 #include <vector>
@@ -22,7 +29,7 @@
 #include "actors/membership.hpp"
 #include "actors/messages.hpp"
 #include "actors/verifier_actor.hpp"
-#include "protocols/curve_keys.hpp"
+#include "protocols/peer_identities.hpp"
 
 namespace murmur {
 
@@ -31,9 +38,19 @@ using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 
+// Frames refused because they claim an identity their key does not own.
+enum class identity_claim : uint8_t { join, update, record, heartbeat, leave, state_request, state_chunk, count_ };
+const char* to_string(identity_claim k);
+
+struct membership_stats {
+  uint64_t dropped = 0;  // undecodable, unexpected or foreign control frames
+  std::array<uint64_t, static_cast<size_t>(identity_claim::count_)> identity_refused{};
+  uint64_t identity_refused_total() const;
+};
+
 struct membership_settings {
-  peer_info self;                        // index, endpoint others reach us at, our public key
-  std::vector<authorized_peer> allowed;  // our allowlist (keys, and endpoints where known)
+  peer_info self;              // index, endpoint others reach us at, our public key
+  peer_identities identities;  // our allowlist: key line i is peer i (endpoints where known)
   std::vector<std::string> join;         // contact endpoints (--join)
   membership_timeouts timeouts;
   double heartbeat_s = 0.25;
@@ -45,9 +62,13 @@ struct membership_settings {
 };
 
 // bridge: the zmq_bridge actor. Replies: fetch -> int32_t installed coordinates (-1: no donor yet);
-// leave -> bool after the leave frames are queued; members -> std::vector<uint32_t> live indices.
+// leave -> bool after the leave frames are queued; members -> std::vector<uint32_t> live indices;
+// stats -> membership_stats. Throws std::invalid_argument when self's key is not the identities'
+// line self.index, or a --join address has no line.
 // The verifier, when given, hears of neighbour changes as the gossip actor does.
 caf::actor spawn_membership(caf::actor_system& sys, membership_settings s, caf::actor bridge,
                             gossip_actor gossip, shard_actor shard, verifier_actor verifier = {});
 
 }  // namespace murmur
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::membership_stats)

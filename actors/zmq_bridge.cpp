@@ -7,7 +7,6 @@
 #include <caf/send.hpp>
 #include <algorithm>
 #include <iostream>
-#include <map>
 
 #include "actors/verifier_actor.hpp"
 #include "protocols/frame_codec.hpp"
@@ -18,11 +17,10 @@ namespace murmur {
 
 namespace {
 
-void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) {
+void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, peer_identities identities) {
   gossip_actor gossip;
   verifier_actor verifier;  // verification frames, when on
   caf::actor router;        // everything else that is not gossip
-  std::map<std::string, uint32_t> peer_of_key;
   bridge_stats stats;
   const size_t max_frame = net->max_frame_bytes();
   bool running = true;
@@ -41,13 +39,15 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
       if (router) caf::anon_send(router, frame_atom::value, key, std::move(w));
       return;
     }
-    auto it = peer_of_key.find(key);
-    if (it == peer_of_key.end() || !gossip || (verify && !verifier)) {
+    // Who sent it is the allowlist's say (key line i is peer i), never
+    // something a peer told us.
+    auto from = identities.index_of(key);
+    if (!from || !gossip || (verify && !verifier)) {
       if (++stats.unknown_sender_frames <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
       return;
     }
-    if (verify) caf::anon_send(verifier, deliver_atom::value, it->second, std::move(w));
-    else caf::anon_send(gossip, deliver_atom::value, it->second, std::move(w));
+    if (verify) caf::anon_send(verifier, deliver_atom::value, *from, std::move(w));
+    else caf::anon_send(gossip, deliver_atom::value, *from, std::move(w));
   };
   while (running) {
     net->poll(2, on_frame);
@@ -67,16 +67,9 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
             if (w.bytes) net->send(to, *w.bytes);
           },
           [&](add_peer_atom, uint32_t id, const std::string& endpoint, const std::string& key) {
-            for (auto it = peer_of_key.begin(); it != peer_of_key.end();)
-              it = it->second == id ? peer_of_key.erase(it) : std::next(it);
             net->connect(id, endpoint, key);
-            peer_of_key[key] = id;
           },
-          [&](remove_peer_atom, uint32_t id) {
-            for (auto it = peer_of_key.begin(); it != peer_of_key.end();)
-              it = it->second == id ? peer_of_key.erase(it) : std::next(it);
-            net->disconnect(id);
-          },
+          [&](remove_peer_atom, uint32_t id) { net->disconnect(id); },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
           [&](bind_atom, verifier_actor v) { verifier = std::move(v); },
           [&](route_atom, caf::actor a) { router = std::move(a); },
@@ -98,10 +91,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net) 
 }  // namespace
 
 zmq_bridge_handle spawn_zmq_bridge(caf::actor_system& sys, zmq_transport_options opt) {
+  auto identities = peer_identities::from_keys(opt.authorized, "zmq_transport_options::authorized");
   auto net = std::make_shared<zmq_transport>(std::move(opt));
   zmq_bridge_handle h;
   h.endpoint = net->endpoint();
-  h.actor = sys.spawn<caf::detached>(bridge_loop, net);
+  h.actor = sys.spawn<caf::detached>(bridge_loop, net, std::move(identities));
   h.transport = caf::actor_cast<transport_actor>(h.actor);
   return h;
 }

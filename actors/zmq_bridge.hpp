@@ -6,8 +6,12 @@
 //                             actor (the frame is queued)
 //   a frame from the wire  -> deliver(from, frame) to the local gossip actor,
 //                             where `from` is the peer whose CurveZMQ key
-//                             signed the connection: a frame cannot claim to
-//                             come from someone else.
+//                             signed the connection: peer i is the i-th key
+//                             of zmq_transport_options::authorized (the
+//                             allowlist's key lines, peer_identities.hpp),
+//                             fixed at spawn. A frame cannot claim to come
+//                             from someone else; its receiver refuses one
+//                             whose own sender field differs from `from`.
 // Every inbound frame's header and checksum are checked here first
 // (decode_frame): a bad one is dropped, counted by reason and logged with
 // the sender's key before any actor sees it.
@@ -18,10 +22,11 @@
 // route_atom(actor): (frame_atom, sender key, frame), so the membership
 // actor can hear a joiner before it has a peer id. Control frames leave
 // with control_atom(to, frame), without a sent() report.
-// add_peer_atom(id, endpoint, public key) connects to a peer; it does NOT
-// widen the allowlist (only zmq_transport_options::authorized does), so a
-// peer list spread by others cannot let a stranger in. Gossip frames from a
-// key that is no known peer are dropped and counted.
+// add_peer_atom(id, endpoint, public key) connects to a peer (where frames
+// to `id` go); it neither widens the allowlist (only
+// zmq_transport_options::authorized does), so a peer list spread by others
+// cannot let a stranger in, nor changes who an inbound key is. Gossip
+// frames from a key that is no allowlisted peer are dropped and counted.
 // Stop it with stop_atom (exit messages do not interrupt a blocking loop),
 // or with flush_atom(linger_ms): it sends what it was asked to send before,
 // closes its sockets giving queued frames up to linger_ms to leave, answers
@@ -33,6 +38,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "protocols/peer_identities.hpp"
 #include "protocols/zmq_transport.hpp"
 
 namespace murmur {
@@ -60,7 +66,8 @@ struct zmq_bridge_handle {
   std::string endpoint;      // where it listens (port resolved)
 };
 
-// Creates the transport (throws what zmq_transport throws), then the actor.
+// Creates the transport (throws what zmq_transport throws, and
+// std::runtime_error when a key is twice in opt.authorized), then the actor.
 // bind_atom(gossip_actor) tells it where inbound frames go.
 zmq_bridge_handle spawn_zmq_bridge(caf::actor_system& sys, zmq_transport_options opt);
 

@@ -84,7 +84,18 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
 
   const curve_keys keys = read_curve_keys(c.keys_dir);
-  const auto allowed = read_authorized_peer_entries(c.authorized_peers);
+  // Peer i is key line i: a key on two lines, or our own key not on line
+  // peer.index, is a configuration error (the file is read as usual first).
+  const auto identities = [&] {
+    auto lines = read_authorized_peer_entries(c.authorized_peers);
+    try {
+      peer_identities ids(std::move(lines), c.authorized_peers);
+      ids.check_self(static_cast<uint32_t>(c.peer_index), keys.public_key, c.keys_dir + "/peer.pub");
+      return ids;
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(e.what());
+    }
+  }();
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
 
@@ -106,7 +117,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   zmq_transport_options zo;
   zo.listen = a.listen;
   zo.keys = keys;
-  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
+  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
   zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
   auto bridge = spawn_zmq_bridge(sys, zo);
 
@@ -135,7 +146,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   ms.self.public_key = keys.public_key;
   ms.self.incarnation = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  ms.allowed = allowed;
+  ms.identities = identities;
   ms.join = a.join;
   ms.timeouts.suspect_s = static_cast<double>(c.suspect_ms) / 1000.0;
   ms.timeouts.dead_s = static_cast<double>(c.dead_ms) / 1000.0;
@@ -179,11 +190,12 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   eval_report last;
   gossip_counters g;
   bridge_stats net_stats;
-  uint64_t control_dropped = 0;
+  membership_stats control;
   // Frames dropped anywhere: gossip validation, unknown senders at the
   // bridge, bad control messages.
   auto rejected = [&] {
-    uint64_t n = g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages + control_dropped;
+    uint64_t n = g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages +
+                 control.dropped + control.identity_refused_total();
     for (auto e : net_stats.frame_errors) n += e;
     return n;
   };
@@ -202,9 +214,23 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
     }
     r += "\"unknown_sender_key\": " + std::to_string(net_stats.unknown_sender_frames);
     r += ", \"malformed_zmq_message\": " + std::to_string(net_stats.net.malformed_messages);
-    r += ", \"bad_control_frame\": " + std::to_string(control_dropped);
+    r += ", \"bad_control_frame\": " + std::to_string(control.dropped);
     r += '}';
     return r;
+  };
+
+  // Control frames (and relayed records) claiming a peer index their key
+  // does not own (membership_actor.hpp), by kind.
+  auto identity_refused_by_kind = [&] {
+    std::string r = "{";
+    for (size_t k = 0; k < control.identity_refused.size(); ++k) {
+      if (k > 0) r += ", ";
+      r += '"';
+      r += to_string(static_cast<identity_claim>(k));
+      r += "\": ";
+      r += std::to_string(control.identity_refused[k]);
+    }
+    return r + "}";
   };
 
   bool interrupted = false;
@@ -214,7 +240,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
     self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& x) { g = x; }, [](caf::error&) {});
     auto alive = live();
     self->request(bridge.actor, timeout, stats_atom::value).receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
-    self->request(members, timeout, stats_atom::value).receive([&](uint64_t n) { control_dropped = n; }, [](caf::error&) {});
+    self->request(members, timeout, stats_atom::value).receive([&](membership_stats& m) { control = m; }, [](caf::error&) {});
     metrics << "{\"wall_s\":" << json_number(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
             << ",\"epoch\":" << json_number(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
             << ",\"train_loss\":" << json_number(last.train_loss) << ",\"test_loss\":" << json_number(last.test_loss)
@@ -293,6 +319,8 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"frames_rejected\": " << rejected()
       << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
       << rejected_by_reason()
+      << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "
+      << identity_refused_by_kind()
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
       << verification()

@@ -79,7 +79,7 @@ std::vector<authorized_peer> read_authorized_peer_entries(const std::string& pat
     if (!is_z85_key(key))
       throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + key +
                                "' is not a 40-character Z85 public key");
-    authorized_peer entry{key, ""};
+    authorized_peer entry{key, "", n};
     if (e != std::string::npos) {
       auto b2 = line.find_first_not_of(" \t\r", e);
       if (b2 != std::string::npos && line.compare(b2, 6, "tcp://") == 0)

@@ -6,6 +6,9 @@
 //                     peer's tcp://HOST:PORT and a label; lines starting with
 //                     '#' and blank lines are ignored. A peer accepts only
 //                     these keys; --join addresses find their key here.
+//                     Peer i IS the i-th key line: a key stands for exactly
+//                     one peer index (peer_identities.hpp), and `murmur peer`
+//                     refuses to start unless its own key is line peer.index.
 // Errors throw std::runtime_error naming the file and, for lists, the line.
 #pragma once
 #include <string>
@@ -21,6 +24,7 @@ struct curve_keys {
 struct authorized_peer {
   std::string public_key;
   std::string endpoint;  // "tcp://HOST:PORT" or empty
+  int line = 0;          // 1-based line in the file it was read from; 0 if none
 };
 
 bool is_z85_key(const std::string& s);

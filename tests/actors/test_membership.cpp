@@ -131,13 +131,17 @@ TEST_CASE("membership: silence makes a peer suspect then dead at the right times
   CHECK(late.tick(100.0));
   CHECK(status_of(late, 1) == peer_status::dead);
 
-  // A suspicion heard as a rumour dies dead_s after it arrived.
+  // A suspicion heard as a rumour is not ours: only our own silence clock
+  // counts (a hostile peer must not talk us into dropping a live one).
   membership r(peer(0), {2.0, 5.0}, 0.0);
   r.on_join(peer(1), 0.0);
-  CHECK_FALSE(r.on_update(update_of(2, 0, {peer(1, 0, peer_status::suspect)}), 1.0));  // still routable
-  CHECK(status_of(r, 1) == peer_status::suspect);
-  CHECK_FALSE(r.tick(6.0));
-  CHECK(r.tick(6.01));
+  const auto rv = r.version();
+  CHECK_FALSE(r.on_update(update_of(2, 0, {peer(1, 0, peer_status::suspect)}), 1.0));
+  CHECK(status_of(r, 1) == peer_status::alive);
+  CHECK(r.version() == rv);
+  CHECK_FALSE(r.tick(2.0));
+  CHECK(status_of(r, 1) == peer_status::alive);
+  r.tick(7.01);
   CHECK(status_of(r, 1) == peer_status::dead);
 }
 
@@ -180,7 +184,7 @@ TEST_CASE("membership: a heartbeat clears suspicion and restarts the silence clo
   CHECK(m.last_heard(1) == 9.5);
 }
 
-TEST_CASE("membership: dead is final for its incarnation; a restart revives", "[membership]") {
+TEST_CASE("membership: dead is final for its incarnation, a restart revives", "[membership]") {
   membership m(peer(0), {2.0, 5.0}, 0.0);
   m.on_join(peer(1, 2), 0.0);
   REQUIRE(m.tick(10.0));
@@ -207,11 +211,14 @@ TEST_CASE("membership: dead is final for its incarnation; a restart revives", "[
   CHECK_FALSE(m.tick(14.0));
   CHECK(status_of(m, 1) == peer_status::alive);
 
-  // Also by gossip: a higher-incarnation record from someone else.
+  // A higher-incarnation record relayed by someone else is not enough: only
+  // the peer's own word (its update) brings its new life.
   membership g(peer(0), {2.0, 5.0}, 0.0);
   g.on_join(peer(1, 2), 0.0);
   g.tick(10.0);
-  CHECK(g.on_update(update_of(3, 0, {peer(1, 3)}), 11.0));
+  CHECK_FALSE(g.on_update(update_of(3, 0, {peer(1, 3)}), 11.0));
+  CHECK(status_of(g, 1) == peer_status::dead);
+  CHECK(g.on_update(update_of(1, 3, {peer(1, 3), peer(3, 0)}), 11.0));
   CHECK(g.find(1) == peer(1, 3));
   // A new life gets a full suspect_s from when we learnt of it.
   CHECK(g.last_heard(1) == 11.0);
@@ -230,20 +237,23 @@ TEST_CASE("membership: the endpoint and key of a known index change only with it
   CHECK_FALSE(m.on_join(moved, 1.0));
   peer_info keyed = peer(1, 5);
   keyed.public_key = std::string(public_key_chars, 'k');
-  CHECK_FALSE(m.on_update(update_of(2, 0, {keyed}), 1.0));
+  CHECK_FALSE(m.on_update(update_of(1, 5, {keyed}), 1.0));
   moved.incarnation = 4;
   CHECK_FALSE(m.on_join(moved, 1.0));  // lower incarnation: ignored
   CHECK(m.find(1) == peer(1, 5));
   CHECK(m.version() == v);
 
-  // Worse news at the same incarnation moves the status, not the endpoint.
+  // Worse news at the same incarnation (its own) moves the status, not the endpoint.
   moved.incarnation = 5;
-  moved.status = peer_status::dead;
-  CHECK(m.on_update(update_of(2, 0, {moved}), 1.0));
-  CHECK(m.find(1) == peer(1, 5, peer_status::dead));
+  moved.status = peer_status::left;
+  CHECK(m.on_update(update_of(1, 5, {moved}), 1.0));
+  CHECK(m.find(1) == peer(1, 5, peer_status::left));
 
+  // Relayed by another peer, not even a higher incarnation moves them.
   keyed.incarnation = 6;
-  CHECK(m.on_update(update_of(2, 0, {keyed}), 2.0));
+  CHECK_FALSE(m.on_update(update_of(2, 0, {keyed}), 2.0));
+  CHECK(m.find(1) == peer(1, 5, peer_status::left));
+  CHECK(m.on_update(update_of(1, 6, {keyed}), 2.0));
   CHECK(m.find(1) == keyed);
 }
 
@@ -272,15 +282,22 @@ TEST_CASE("membership: self-refutation raises our incarnation above the rumour",
   CHECK_FALSE(me.on_update(update_of(0, 0, {me.self()}), 4.0));
   CHECK(me.self().incarnation == 1);
 
-  // Dead at a higher incarnation: go above that one.
-  CHECK(me.on_update(update_of(0, 0, {peer(1, 7, peer_status::dead)}), 5.0));
-  CHECK(me.self().incarnation == 8);
-  // A record of a previous life of this index, alive but higher: go above.
-  CHECK(me.on_update(update_of(0, 0, {peer(1, 9)}), 5.0));
+  // Relayed above our incarnation: nobody accepts such a relay, and
+  // following it would let a third party inflate our incarnation.
+  CHECK_FALSE(me.on_update(update_of(0, 0, {peer(1, 7, peer_status::dead)}), 5.0));
+  CHECK(me.self().incarnation == 1);
+  // Relay-caused refutations: at most one per min_refute_interval_s.
+  CHECK_FALSE(me.on_update(update_of(0, 0, {peer(1, 1, peer_status::dead)}), 3.5));
+  CHECK(me.self().incarnation == 1);
+  CHECK(me.on_update(update_of(0, 0, {peer(1, 1, peer_status::dead)}), 4.0));
+  CHECK(me.self().incarnation == 2);
+  // Our own key naming our index (a previous life, or another process with
+  // our key), alive but higher: go above, at once.
+  CHECK(me.on_join(peer(1, 9), 4.0));
   CHECK(me.self().incarnation == 10);
   // Another endpoint claiming our index at our incarnation: reassert ours.
   peer_info impostor{1, "tcp://impostor:1", "", 10, peer_status::alive};
-  CHECK(me.on_join(impostor, 5.0));
+  CHECK(me.on_join(impostor, 4.0));
   CHECK(me.self() == peer_info{1, ep(1), "", 11, peer_status::alive});
   // Heartbeats and leaves naming us are ignored.
   CHECK_FALSE(me.on_heartbeat(1, 11, 5.0));
@@ -288,7 +305,7 @@ TEST_CASE("membership: self-refutation raises our incarnation above the rumour",
   CHECK(me.self().status == peer_status::alive);
 
   // At the top of the incarnation range there is nothing above to take.
-  CHECK_FALSE(me.on_update(update_of(0, 0, {peer(1, UINT64_MAX, peer_status::suspect)}), 6.0));
+  CHECK_FALSE(me.on_join(peer(1, UINT64_MAX), 6.0));
   CHECK(me.self().incarnation == 11);
 }
 
@@ -344,28 +361,32 @@ TEST_CASE("membership: leaving, ours and theirs", "[membership]") {
 TEST_CASE("membership: worse news wins at equal incarnation, in any order", "[membership]") {
   const std::vector<peer_status> all = {peer_status::alive, peer_status::suspect, peer_status::dead,
                                         peer_status::left};
+  // Among a peer's own records.
   for (auto a : all)
     for (auto b : all) {
       membership m(peer(0), {}, 0.0);
-      m.on_update(update_of(9, 0, {peer(1, 2, a)}), 0.0);
-      m.on_update(update_of(9, 0, {peer(1, 2, b)}), 0.0);
-      CHECK(status_of(m, 1) == std::max(a, b));  // enum order is alive < suspect < dead < left
+      m.on_update(update_of(1, 2, {peer(1, 2, a)}), 0.0);
+      m.on_update(update_of(1, 2, {peer(1, 2, b)}), 0.0);
+      // enum order is alive < suspect < dead < left; the update itself is
+      // hearing from peer 1, which clears a suspicion.
+      const auto worst = std::max(a, b);
+      CHECK(status_of(m, 1) == (worst == peer_status::suspect ? peer_status::alive : worst));
     }
   // Incarnation dominates status both ways.
   membership m(peer(0), {}, 0.0);
-  m.on_update(update_of(9, 0, {peer(1, 2, peer_status::left)}), 0.0);
-  CHECK(m.on_update(update_of(9, 0, {peer(1, 3, peer_status::alive)}), 0.0));
+  m.on_update(update_of(1, 2, {peer(1, 2, peer_status::left)}), 0.0);
+  CHECK(m.on_update(update_of(1, 3, {peer(1, 3, peer_status::alive)}), 0.0));
   CHECK(m.find(1) == peer(1, 3));
-  CHECK_FALSE(m.on_update(update_of(9, 0, {peer(1, 2, peer_status::left)}), 0.0));
+  CHECK_FALSE(m.on_update(update_of(1, 2, {peer(1, 2, peer_status::left)}), 0.0));
   CHECK(m.find(1) == peer(1, 3));
 
-  // Unknown dead/left records are remembered, so a stale alive one cannot revive them.
+  // Relayed dead/left records about unknown peers are not stored (only
+  // alive relays discover); a stale alive relay then adds the index, and
+  // our own silence clock drops it again.
   CHECK_FALSE(m.on_update(update_of(9, 0, {peer(4, 1, peer_status::dead), peer(5, 1, peer_status::left)}), 0.0));
-  CHECK(m.members().size() == 4);
-  CHECK_FALSE(m.on_update(update_of(9, 0, {peer(4, 1), peer(5, 1)}), 0.0));
-  CHECK(status_of(m, 4) == peer_status::dead);
-  CHECK(status_of(m, 5) == peer_status::left);
-  CHECK(m.alive() == std::vector<uint32_t>{0, 1});
+  CHECK(m.members().size() == 2);
+  CHECK(m.on_update(update_of(9, 0, {peer(4, 1), peer(5, 1)}), 0.0));
+  CHECK(m.alive() == std::vector<uint32_t>{0, 1, 4, 5});
 }
 
 TEST_CASE("membership: version bumps exactly on changes of members()", "[membership]") {
@@ -456,12 +477,12 @@ TEST_CASE("membership: the table holds at most max_peers entries", "[membership]
 TEST_CASE("membership: the same updates in any order give the same table", "[membership]") {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 20; ++trial) {
-    // A pool of rumours about peers 1..12; one endpoint per (index, incarnation).
+    // Relays: rumours about peers 1..12 (one endpoint per (index,
+    // incarnation)), cut into updates from senders 100..103, each also
+    // carrying its own (never contradicted) record, as a snapshot would.
     std::vector<peer_info> pool;
     for (int k = 0; k < 60; ++k)
       pool.push_back(peer(1 + rng() % 12, rng() % 4, static_cast<peer_status>(rng() % 4)));
-    // Cut into updates from senders 100..103, each also carrying its own
-    // (never contradicted) record, as a snapshot would.
     std::vector<membership_update> updates;
     for (size_t at = 0; at < pool.size();) {
       const size_t n = std::min(pool.size() - at, size_t{1 + rng() % 8});
@@ -477,13 +498,30 @@ TEST_CASE("membership: the same updates in any order give the same table", "[mem
       updates.push_back(std::move(u));
       at += n;
     }
-    // What the precedence rules say the outcome must be.
+    // Own words: peers 1..6 speak for themselves (alive, or left), some
+    // lives older than the rumours about them.
+    std::vector<peer_info> own;
+    for (int k = 0; k < 15; ++k) {
+      const auto r = peer(1 + rng() % 6, rng() % 4, rng() % 3 ? peer_status::alive : peer_status::left);
+      own.push_back(r);
+      updates.push_back(update_of(r.index, r.incarnation, {r}));
+    }
+    // What the rules say the outcome must be: a peer's own word (highest
+    // incarnation, worse news at equal) if it spoke, else the highest alive
+    // relay; relayed suspect/dead/left are never stored.
     std::map<uint32_t, peer_info> expect;
-    for (const auto& r : pool) {
+    auto better = [](const peer_info& r, const peer_info& e) {
+      return r.incarnation > e.incarnation || (r.incarnation == e.incarnation && r.status > e.status);
+    };
+    for (const auto& r : own) {
       auto [it, fresh] = expect.emplace(r.index, r);
-      auto& e = it->second;
-      if (!fresh && (r.incarnation > e.incarnation || (r.incarnation == e.incarnation && r.status > e.status)))
-        e = r;
+      if (!fresh && better(r, it->second)) it->second = r;
+    }
+    for (const auto& r : pool) {
+      if (r.status != peer_status::alive || std::any_of(own.begin(), own.end(), [&](auto& o) { return o.index == r.index; }))
+        continue;
+      auto [it, fresh] = expect.emplace(r.index, r);
+      if (!fresh && r.incarnation > it->second.incarnation) it->second = r;
     }
     std::vector<peer_info> want{peer(0)};
     for (auto& [i, p] : expect) want.push_back(p);
@@ -537,12 +575,18 @@ TEST_CASE("membership: gossip swarm detects a crash and heals a false suspicion"
   for (uint32_t i = 0; i < n; ++i) REQUIRE(t[i].alive() == std::vector<uint32_t>{0, 1, 2, 3});
   REQUIRE(all_agree(t));
 
-  // 0 and 2 cannot talk directly for a while: 0 suspects 2, the rumour
-  // reaches 2 through 1 or 3, and 2 refutes with a higher incarnation.
+  // 0 and 2 cannot talk directly for long enough to declare each other
+  // dead; 1 and 3, hearing both, do not take up that rumour. Once the link
+  // is back, 0's table reaches 2 (and 2's reaches 0), each refutes with a
+  // higher incarnation, which the other takes from its own word.
   partition = true;
-  while (now < 9.0) step();
+  while (now < 14.0) step();
+  CHECK(status_of(t[0], 2) == peer_status::dead);
+  CHECK(status_of(t[2], 0) == peer_status::dead);
+  for (uint32_t i : {1u, 3u}) CHECK(t[i].alive() == std::vector<uint32_t>{0, 1, 2, 3});
   partition = false;
-  while (now < 20.0) step();
+  while (now < 25.0) step();
+  CHECK(t[0].self().incarnation >= 1);
   CHECK(t[2].self().incarnation >= 1);
   CHECK(all_agree(t));
   for (uint32_t i = 0; i < n; ++i) CHECK(t[i].alive() == std::vector<uint32_t>{0, 1, 2, 3});

@@ -72,8 +72,10 @@ TEST_CASE("gossip frames cross ZeroMQ between two peers' actors", "[zmq][actors]
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   auto ka = generate_curve_keys(), kb = generate_curve_keys(), kc = generate_curve_keys();
-  auto a = make_peer(sys, 0, {1}, {kb.public_key}, ka);
-  auto b = make_peer(sys, 1, {0}, {ka.public_key, kc.public_key}, kb);
+  // Everyone's allowlist, in index order: peer i is key i.
+  const std::vector<std::string> all{ka.public_key, kb.public_key, kc.public_key};
+  auto a = make_peer(sys, 0, {1}, all, ka);
+  auto b = make_peer(sys, 1, {0}, all, kb);
   introduce(a, 1, b);
   introduce(b, 0, a);
   // Publish from A until B has heard it (the first frames may go out before
@@ -94,7 +96,7 @@ TEST_CASE("gossip frames cross ZeroMQ between two peers' actors", "[zmq][actors]
 
   // A third, authorized peer cannot pass its frames off as A's: the bridge
   // names the sender by its CurveZMQ key, and the gossip actor refuses.
-  auto c = make_peer(sys, 2, {1}, {kb.public_key}, kc);
+  auto c = make_peer(sys, 2, {1}, all, kc);
   introduce(c, 1, b);
   introduce(b, 2, c);
   gossip_update forged;

@@ -292,3 +292,31 @@ TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", 
   CHECK(r.code == 2);
   CHECK_THAT(r.output, Catch::Contains("peer.count = 4") && Catch::Contains("3 nodes"));
 }
+
+TEST_CASE("murmur peer starts only as the peer its key line names", "[cli][identity]") {
+  const std::string peer = "peer --config " + source("configs/lan-3.toml") + " --listen tcp://127.0.0.1:1 ";
+  auto dir = scratch("peer-identity");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 2; ++i) {
+    const auto k = dir / ("keys" + std::to_string(i));
+    REQUIRE(murmur("keygen --out " + k.string()).code == 0);
+    std::ifstream in(k / "peer.pub");
+    keys.emplace_back();
+    std::getline(in, keys.back());
+  }
+  const auto allow = dir / "authorized_peers";
+  const std::string set = "--out " + (dir / "run").string() + " --set peer.keys=" + (dir / "keys0").string() +
+                          " --set peer.authorized_peers=" + allow.string() + " --set peer.index=0";
+  // Key 0 is on line 3 (key line 1): peer.index = 0 names someone else's line.
+  std::ofstream(allow) << "# lab\n" << keys[1] << " b\n" << keys[0] << " a\n";
+  auto r = murmur(peer + set);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains(allow.string() + ":2 (key line 0)") && Catch::Contains("peer.index = 0") &&
+                           Catch::Contains("keys0/peer.pub") && Catch::Contains(allow.string() + ":3 (key line 1)"));
+  // One key on two lines.
+  std::ofstream(allow) << keys[0] << "\n" << keys[1] << "\n\n" << keys[1] << "\n";
+  r = murmur(peer + set);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.output, Catch::Contains(allow.string() + ":2 (key line 1)") &&
+                           Catch::Contains(allow.string() + ":4 (key line 2)") && Catch::Contains("same key"));
+}
