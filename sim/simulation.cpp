@@ -385,7 +385,7 @@ class driver {
       size_t degree = 0;
       for (const auto& nb : overlay) degree = std::max(degree, nb.size());
       // Virtual time: no scheduling jitter to allow for.
-      timing_ = verify_timing_of(c_, *data.train, static_cast<uint32_t>(degree), n_, 0.0);
+      timing_ = verify_timing_of(c_, *data.train, static_cast<uint32_t>(degree), n_, 0.0, 0.0);
       sum_.verification.deadline_s = timing_.deadline_s;
       sum_.verification.keep_steps = timing_.keep_steps;
       sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;

@@ -18,7 +18,7 @@ constexpr double retention_deadlines = 2.5;
 }  // namespace
 
 verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t degree, uint32_t shards,
-                               double min_deadline_s) {
+                               double min_deadline_s, double min_retention_s) {
   std::unique_ptr<Sequential> model;
   try {
     model = build_model(c.model, data.sample_shape(), data.num_classes);
@@ -61,13 +61,14 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
                    c.verify_rate, t.uplink_load, c.bandwidth_mbps, 1000 * t.step_s, backlog_s);
   }
   const double queued = transfer_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
-  t.deadline_s = c.verify_deadline_ms > 0
-                     ? c.verify_deadline_ms / 1000.0
-                     : std::max(min_deadline_s, deadline_margin * (2 * c.latency_ms / 1000.0 + queued));
+  const double link_deadline_s = deadline_margin * (2 * c.latency_ms / 1000.0 + queued);
+  t.deadline_s = c.verify_deadline_ms > 0 ? c.verify_deadline_ms / 1000.0 : std::max(min_deadline_s, link_deadline_s);
+  const double retained_s =
+      c.verify_deadline_ms > 0 ? t.deadline_s : std::max(min_retention_s, link_deadline_s);
   if (c.verify_keep_steps > 0) {
     t.keep_steps = static_cast<size_t>(c.verify_keep_steps);
   } else {
-    const double steps = t.step_s > 0 ? std::ceil(retention_deadlines * t.deadline_s / t.step_s) : 1;
+    const double steps = t.step_s > 0 ? std::ceil(retention_deadlines * retained_s / t.step_s) : 1;
     t.keep_steps = static_cast<size_t>(std::clamp(steps + 1, 2.0, 1024.0));
   }
   return t;

@@ -38,9 +38,14 @@ struct verify_timing {
 };
 
 // degree: the most neighbours a peer gossips with; shards: how many the
-// training data is cut into (run length). Throws ConfigError if the model
+// training data is cut into (run length). min_deadline_s floors the
+// deadline; retention is derived from the link's deadline floored at
+// min_retention_s instead (a LAN peer waits 1 s for answers because a loaded
+// machine schedules late, but a step model that is faster than the real
+// machine already makes the retention outlast that in wall time, and
+// retention costs a transcript per step). Throws ConfigError if the model
 // does not build on the data's shape.
 verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t degree, uint32_t shards,
-                               double min_deadline_s);
+                               double min_deadline_s, double min_retention_s);
 
 }  // namespace murmur
