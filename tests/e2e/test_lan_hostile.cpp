@@ -131,9 +131,16 @@ struct run_outcome {
   std::string hostile_log;
 };
 
+// Verification is off by default: a modest rate makes challenges exist.
+// MURMUR_HOSTILE_VERIFY_RATE=0 measures the gossip defences alone (clipping,
+// value bound, identity): the checks that need challenges are then skipped,
+// and the test says so.
+std::string verify_rate() {
+  const char* e = std::getenv("MURMUR_HOSTILE_VERIFY_RATE");
+  return e ? e : "0.05";
+}
 const std::vector<std::string> run_cfg{"--set", "train.epochs=3", "--set", "train.eval_every=100",
-                                       // Verification is off by default: a modest rate makes challenges exist.
-                                       "--set", "verify.rate=0.05"};
+                                       "--set", "verify.rate=" + verify_rate()};
 
 // Starts the honest peers of one run (peer 0 first, the others join through it).
 std::vector<pid_t> start_honest(const lan& net, int n) {
@@ -249,7 +256,9 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
                            "replay_honest_control", "replay_own_old_round", "unbacked_commit", "heartbeat"})
     CHECK(counter(b.hostile_log, kind) > 0);
   CHECK(counter(b.hostile_log, "flood_gossip") >= 500);
-  CHECK(counter(b.hostile_log, "tensor_request") > 0);  // challenges it drew (and never answered)
+  const bool verifying = std::stod(verify_rate()) > 0;
+  if (!verifying) WARN("verify.rate = 0: checks of challenges and missed answers skipped");
+  if (verifying) CHECK(counter(b.hostile_log, "tensor_request") > 0);  // challenges it drew (and never answered)
 
   // Not wrecked: honest accuracy within 1 point of the clean run.
   const double clean_acc = mean_accuracy(c), bad_acc = mean_accuracy(b);
@@ -304,7 +313,7 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
   // Its own old rounds: stale, or refused as quarantined once it is.
   CHECK(sum_counter(b, "stale") + sum_counter(b, "quarantined") > 0);
   CHECK(sum_counter(b, "unknown_sender") > 0);  // honest gossip frames it replayed
-  CHECK(sum_counter(b, "challenges") > 0);      // its unbacked commitments were challenged
+  if (verifying) CHECK(sum_counter(b, "challenges") > 0);  // its unbacked commitments were challenged
   // Waiting for features landing on main (issue 10):
   // - per-frame value bound at decode (lead): the 1e30 frames are refused.
   CHECK(sum_counter(b, "out_of_range") > 0);
@@ -322,6 +331,7 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
   }
   // - missed-answer evidence (branch dodging): its unanswered challenges are
   //   misses, and its verifiers quarantine it for them.
+  if (!verifying) return;
   CHECK(sum_counter(b, "challenges_missed") > 0);
   int quarantined_by = 0;
   for (int i = 0; i < n; ++i) {
