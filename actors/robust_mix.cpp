@@ -8,7 +8,7 @@ namespace murmur {
 
 robust_mix::robust_mix(robust_settings s, size_t dim) : s_(s), dim_(dim), agg_(dim, 0.f) {}
 
-std::span<const float> robust_mix::aggregate(std::span<const float* const> members) {
+std::span<const float> robust_mix::aggregate(std::span<const float* const> members, size_t neighbours) {
   const size_t n = members.size();
   if (n == 0) throw std::invalid_argument("robust_mix: nothing to aggregate");
   if (row_.size() < n) {
@@ -32,7 +32,7 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
       break;
     case robust_rule::krum: krum(members); break;
     case robust_rule::centered_clip:
-    case robust_rule::clipped_gossip: centered_clip(members); break;
+    case robust_rule::clipped_gossip: centered_clip(members, neighbours ? neighbours : n - 1); break;
   }
   return {agg_.data(), dim_};
 }
@@ -105,7 +105,7 @@ void robust_mix::krum(std::span<const float* const> members) {
   std::copy(members[best], members[best] + dim_, agg_.begin());
 }
 
-void robust_mix::centered_clip(std::span<const float* const> members) {
+void robust_mix::centered_clip(std::span<const float* const> members, size_t neighbours) {
   const size_t n = members.size();
   const float* self = members[0];
   for (size_t j = 1; j < n; ++j) {
@@ -119,7 +119,7 @@ void robust_mix::centered_clip(std::span<const float* const> members) {
   double radius = s_.clip_radius;
   if (radius <= 0 && n > 1) {
     if (s_.rule == robust_rule::clipped_gossip) {
-      radius = adaptive_radius(n);
+      radius = adaptive_radius(n, neighbours);
     } else {
       for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
       auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
@@ -141,16 +141,20 @@ void robust_mix::centered_clip(std::span<const float* const> members) {
   }
 }
 
-double robust_mix::adaptive_radius(size_t n) {
+double robust_mix::adaptive_radius(size_t n, size_t neighbours) {
+  constexpr double kGrowth = 4.0, kWeight = 1.0 / 20.0;
+  if (n == 2 && neighbours > 1) {
+    // One fresh neighbour of several: its distance is its own word.
+    return rbar_ > 0 ? s_.clip_scale * std::min(row_[1], rbar_) : 0.0;
+  }
   // Lower median of the n - 1 distances: index (n - 2) / 2 of them sorted.
   for (size_t j = 1; j < n; ++j) dist_[j] = row_[j];
   auto first = dist_.begin() + 1, last = dist_.begin() + static_cast<std::ptrdiff_t>(n);
   auto mid = first + static_cast<std::ptrdiff_t>((n - 2) / 2);
   std::nth_element(first, mid, last);
   double m = *mid;
-  constexpr double kGrowth = 4.0, kWeight = 1.0 / 20.0;
   if (rbar_ > 0) {
-    m = std::clamp(m, rbar_ / kGrowth, rbar_ * kGrowth);
+    m = std::min(m, rbar_ * kGrowth);
     rbar_ += kWeight * (m - rbar_);
   } else if (m > 0) {
     rbar_ = m;

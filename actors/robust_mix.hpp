@@ -13,20 +13,23 @@
 //                  the median of the ||x_hat_j - x_hat_self|| when clip_radius = 0
 //   clipped_gossip the same clipped mean (self-centered clipping, ClippedGossip,
 //                  He, Karimireddy and Jaggi 2022), with a radius no neighbour
-//                  can inflate: r = clip_scale * clamp(m, rbar / 4, 4 rbar), m the
-//                  LOWER median of the distances (the smaller one of two, so on a
-//                  ring one hostile neighbour of two never sets it), rbar a slow
-//                  average (weight 1/20) of the clamped m over earlier rounds
-//                  (unset until the first positive m, then no clamp that round).
-//                  Per round a neighbour moves x by at most gamma * r / n, and r
-//                  changes by at most a factor 1 + 3/20 per round even if every
-//                  neighbour is hostile; an echo of our own estimate (distance
-//                  0) shrinks r at most to clip_scale * rbar / 4. clip_radius > 0
-//                  fixes r instead. clip_scale < 1 (default 0.5) keeps, on a ring,
-//                  a hostile neighbour's pull below the honest one's, so the
-//                  honest pull wins and our distance to the honest neighbours
-//                  contracts; at 1 the two balance and we can be walked away,
-//                  above 1 we are dragged off geometrically. clipped() counts pulls that were shortened.
+//                  can inflate: r = clip_scale * min(m, 4 rbar), m the LOWER
+//                  median of the fresh neighbours' distances (the smaller one of
+//                  two, so on a ring one hostile neighbour of two never sets
+//                  it), rbar a slow average (weight 1/20) of those capped m
+//                  (unset until the first positive m). While only one of
+//                  several neighbours is fresh it cannot vouch for itself:
+//                  r = clip_scale * min(its distance, rbar), and 0 (no pull)
+//                  before any reference exists; a peer with a single neighbour
+//                  in all has no other reference and uses its distance.
+//                  Per round a neighbour moves x by at most gamma * r / n; r
+//                  grows by at most a factor 1 + 3/20 per round even if every
+//                  neighbour is hostile. clip_radius > 0 fixes r instead.
+//                  clip_scale < 1 (default 0.5) keeps, on a ring, a hostile
+//                  neighbour's pull below the honest one's, so the honest pull
+//                  wins and our distance to the honest peers contracts; at 1
+//                  the two balance and we can be walked away, above 1 we are
+//                  dragged off geometrically. clipped() counts pulls shortened.
 // Scratch buffers are owned and grow only when more members than ever before
 // are passed, so a steady gossip round allocates nothing.
 #pragma once
@@ -44,7 +47,10 @@ class robust_mix {
   robust_mix(robust_settings s, size_t dim);
   // members[0] is x_hat_self; every pointer addresses dim floats. Returns the
   // aggregate (valid until the next call). rule none gives the plain mean.
-  std::span<const float> aggregate(std::span<const float* const> members);
+  // neighbours: how many neighbours the peer has in all, fresh or not (0 =
+  // members.size() - 1); clipped_gossip does not let a lone fresh neighbour
+  // of several set its own radius.
+  std::span<const float> aggregate(std::span<const float* const> members, size_t neighbours = 0);
   uint64_t clipped() const { return clipped_; }  // neighbour pulls shortened so far
   double radius() const { return radius_; }      // the last radius used (clipping rules)
 
@@ -58,8 +64,8 @@ class robust_mix {
   uint64_t clipped_ = 0;
   void coordinatewise(std::span<const float* const> members, size_t drop);
   void krum(std::span<const float* const> members);
-  void centered_clip(std::span<const float* const> members);
-  double adaptive_radius(size_t n);  // clipped_gossip, from row_[1..n)
+  void centered_clip(std::span<const float* const> members, size_t neighbours);
+  double adaptive_radius(size_t n, size_t neighbours);  // clipped_gossip, from row_[1..n)
 };
 
 }  // namespace murmur

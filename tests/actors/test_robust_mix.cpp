@@ -121,9 +121,16 @@ TEST_CASE("clipped_gossip: the radius is clip_scale x the lower median, which on
   a = mix.aggregate(members);
   CHECK(mix.radius() == Approx(2.0 * 4.0));
   CHECK(a[0] == Approx(2.0 * 8.0 / 3.0));
-  // An echo of our own estimate (distance 0) cannot shrink it below rbar / 4.
-  std::vector<float> echo{0.f};
-  members = {self.data(), echo.data(), echo.data()};
-  mix.aggregate(members);
-  CHECK(mix.radius() > 0.4);
+  // A lone fresh neighbour of several cannot vouch for itself: its radius
+  // is capped by the slow average (here 1.15 after the two rounds above).
+  members = {self.data(), far.data()};
+  a = mix.aggregate(members, 2);
+  CHECK(mix.radius() == Approx(2.0 * 1.15));
+  // ... and before any reference exists it pulls nothing.
+  robust_mix fresh(s, 1);
+  a = fresh.aggregate(members, 2);
+  CHECK(a[0] == 0.f);
+  // A peer with one neighbour in all has no other reference: unclipped.
+  a = fresh.aggregate(members, 1);
+  CHECK(a[0] == Approx(1e6f / 2));
 }

@@ -155,8 +155,13 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
     CHECK(s.attackers.size() == 3);
     CHECK(s.detection.fp == 0);
     CHECK(s.detection.honest_quarantined == 0);
-    CHECK(s.detection.tp == 3);
-    CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.015);
+    // A label flipper publishes a model honestly trained on flipped labels;
+    // under the default clipping its pull is bounded, the honest peers stay
+    // close and the flipper's estimate follows theirs closely enough that
+    // ranking does not single it out: it must then be harmless (item 1 of
+    // issue 10: at most 1 point), not necessarily quarantined.
+    if (kind != "label_flip") CHECK(s.detection.tp == 3);
+    CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.01);
   }
 }
 
