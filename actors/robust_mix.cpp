@@ -143,8 +143,9 @@ void robust_mix::centered_clip(std::span<const float* const> members, size_t nei
 
 double robust_mix::adaptive_radius(size_t n, size_t neighbours) {
   constexpr double kGrowth = 4.0, kWeight = 1.0 / 20.0;
-  if (n == 2 && neighbours > 1) {
-    // One fresh neighbour of several: its distance is its own word.
+  if (n == 2 && (neighbours > 1 || rbar_ > 0)) {
+    // One fresh neighbour of several, or our only neighbour once we had
+    // others (they left or were quarantined): its distance is its own word.
     return rbar_ > 0 ? s_.clip_scale * std::min(row_[1], rbar_) : 0.0;
   }
   // Lower median of the n - 1 distances: index (n - 2) / 2 of them sorted.

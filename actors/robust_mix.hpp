@@ -17,11 +17,11 @@
 //                  median of the fresh neighbours' distances (the smaller one of
 //                  two, so on a ring one hostile neighbour of two never sets
 //                  it), rbar a slow average (weight 1/20) of those capped m
-//                  (unset until the first positive m). While only one of
-//                  several neighbours is fresh it cannot vouch for itself:
-//                  r = clip_scale * min(its distance, rbar), and 0 (no pull)
-//                  before any reference exists; a peer with a single neighbour
-//                  in all has no other reference and uses its distance.
+//                  (unset until the first positive m). A lone fresh neighbour
+//                  cannot vouch for itself: r = clip_scale * min(its distance,
+//                  rbar), and 0 (no pull) while one of several and no reference
+//                  exists yet; only a peer that never had more than one
+//                  neighbour (two peers in all) uses that neighbour's distance.
 //                  Per round a neighbour moves x by at most gamma * r / n; r
 //                  grows by at most a factor 1 + 3/20 per round even if every
 //                  neighbour is hostile. clip_radius > 0 fixes r instead.

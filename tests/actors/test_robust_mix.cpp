@@ -130,7 +130,10 @@ TEST_CASE("clipped_gossip: the radius is clip_scale x the lower median, which on
   robust_mix fresh(s, 1);
   a = fresh.aggregate(members, 2);
   CHECK(a[0] == 0.f);
-  // A peer with one neighbour in all has no other reference: unclipped.
+  // A peer that never had more than one neighbour has no other reference.
   a = fresh.aggregate(members, 1);
   CHECK(a[0] == Approx(1e6f / 2));
+  // One that had (here: `mix`, whose others left) keeps its reference.
+  a = mix.aggregate(members, 1);
+  CHECK(mix.radius() == Approx(2.0 * 1.15));
 }

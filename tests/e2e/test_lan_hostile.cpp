@@ -249,15 +249,15 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
 
   // The attack really happened: the driver joined and sent every kind.
   CHECK_THAT(b.hostile_log, Catch::Contains("\"joined\": true"));
+  const bool verifying = std::stod(verify_rate()) > 0;
+  if (!verifying) WARN("verify.rate = 0: checks of challenges and missed answers skipped");
   for (const char* kind : {"extreme_once", "extreme", "bounded", "claim_join_max_incarnation",
                            "claim_join_next_incarnation", "claim_update_as_victim", "relay_victim_dead",
                            "relay_victim_left", "relay_victim_moved", "relay_victim_is_us", "heartbeat_as_victim",
                            "leave_as_victim", "flood_gossip", "flood_control", "replay_honest_gossip",
                            "replay_honest_control", "replay_own_old_round", "unbacked_commit", "heartbeat"})
-    CHECK(counter(b.hostile_log, kind) > 0);
+    if (verifying || std::string(kind) != "unbacked_commit") CHECK(counter(b.hostile_log, kind) > 0);
   CHECK(counter(b.hostile_log, "flood_gossip") >= 500);
-  const bool verifying = std::stod(verify_rate()) > 0;
-  if (!verifying) WARN("verify.rate = 0: checks of challenges and missed answers skipped");
   if (verifying) CHECK(counter(b.hostile_log, "tensor_request") > 0);  // challenges it drew (and never answered)
 
   // Not wrecked: honest accuracy within 1 point of the clean run.
