@@ -50,7 +50,8 @@ void kill_and_restart(const lan& net, const char* where) {
   for (int i = 1; i < 4; ++i) pids.push_back(net.start(i, 4, cfg));
   // Let everyone train a while, then kill peer 3 without warning.
   auto ran = [&] { return fs::exists(net.dir / "run3" / "metrics.jsonl") && !slurp(net.dir / "run3" / "metrics.jsonl").empty(); };
-  for (int i = 0; i < 200 && !ran(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Data loading and the first evaluation take longer on a loaded machine.
+  for (int i = 0; i < 800 && !ran(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   REQUIRE(ran());
   const int64_t killed_at = unix_ms();
   kill(pids[3], SIGKILL);

@@ -159,9 +159,10 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
     // under the default clipping its pull is bounded, the honest peers stay
     // close and the flipper's estimate follows theirs closely enough that
     // ranking does not single it out: it must then be harmless (item 1 of
-    // issue 10: at most 1 point), not necessarily quarantined.
+    // issue 10: at most 1 point on the full test set, docs/byzantine.md), not
+    // necessarily quarantined. 1000 test samples here: +-1.4 points of noise.
     if (kind != "label_flip") CHECK(s.detection.tp == 3);
-    CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.01);
+    CHECK(s.honest_test_accuracy > clean.honest_test_accuracy - 0.015);
   }
 }
 

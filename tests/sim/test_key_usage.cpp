@@ -154,7 +154,7 @@ TEST_CASE("turning an unapplied trust key off is a warning, not a refusal", "[co
   on.detect_method = "rank";
   on.robust = "median";
   on.verify_rate = 0.1;
-  auto c = cfg_of({"pipeline.stages=2"});
+  auto c = cfg_of({"pipeline.stages=2", "gossip.robust=none"});
   const auto u = find_unused_keys(c, run_kind_of(c, run_host::sim), on);
   CHECK(u.refused.empty());
   REQUIRE(u.ignored.size() == 3);
