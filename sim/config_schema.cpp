@@ -182,7 +182,8 @@ const std::vector<KeyDef>& table() {
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),
       text("peer.keys", &R::keys_dir, true, "murmur peer: directory holding peer.key and peer.pub (murmur keygen)"),
       text("peer.authorized_peers", &R::authorized_peers, true,
-          "murmur peer: allowlist file, one 'PUBLIC_KEY [tcp://HOST:PORT] [label]' per line"),
+          "murmur peer: allowlist file, one 'PUBLIC_KEY [tcp://HOST:PORT] [label]' per line; the i-th key "
+          "line is peer i, the only identity that key may claim"),
       num("peer.heartbeat_ms", &R::heartbeat_ms, ge(10), le(60000), "murmur peer: heartbeat period, ms"),
       num("peer.suspect_ms", &R::suspect_ms, ge(10), le(600000), "murmur peer: silence before a peer is suspected, ms"),
       num("peer.dead_ms", &R::dead_ms, ge(10), le(600000), "murmur peer: further silence before a suspect is dropped, ms"),
