@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "actors/membership.hpp"
+#include "membership_records.hpp"
 #include "actors/membership_actor.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "protocols/state_transfer_messages.hpp"
@@ -25,17 +26,9 @@ using namespace murmur;
 
 namespace {
 
-std::string ep(uint32_t i, uint64_t inc = 0) {
-  return "tcp://host" + std::to_string(i) + ":" + std::to_string(5000 + inc % 1000);
-}
-
-peer_info peer(uint32_t i, uint64_t inc = 0, peer_status s = peer_status::alive) {
-  return peer_info{i, ep(i, inc), "", inc, s};
-}
-
-membership_update update_of(uint32_t sender, uint64_t sender_inc, std::vector<peer_info> peers) {
-  return membership_update{sender, sender_inc, std::move(peers)};
-}
+using test::ep;
+using test::peer;
+using test::update_of;
 
 // Everything a hostile peer `a` can relay about `v` when we hold v at inc.
 std::vector<peer_info> lies_about(uint32_t v, uint64_t inc) {

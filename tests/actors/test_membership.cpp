@@ -7,23 +7,15 @@
 #include <string>
 
 #include "actors/membership.hpp"
+#include "membership_records.hpp"
 
 using namespace murmur;
 
 namespace {
 
-// One endpoint per (index, incarnation): a restarted peer may move.
-std::string ep(uint32_t i, uint64_t inc = 0) {
-  return "tcp://host" + std::to_string(i) + ":" + std::to_string(5000 + inc % 1000);
-}
-
-peer_info peer(uint32_t i, uint64_t inc = 0, peer_status s = peer_status::alive) {
-  return peer_info{i, ep(i, inc), "", inc, s};
-}
-
-membership_update update_of(uint32_t sender, uint64_t sender_inc, std::vector<peer_info> peers) {
-  return membership_update{sender, sender_inc, std::move(peers)};
-}
+using test::ep;
+using test::peer;
+using test::update_of;
 
 peer_status status_of(const membership& m, uint32_t i) {
   auto p = m.find(i);

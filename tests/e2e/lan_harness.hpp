@@ -48,27 +48,31 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
-// Runs `[wrapper...] murmur ARGS...` with output to log; returns its pid
-// (a wrapper such as `ip netns exec NS` execs murmur in its place).
-inline pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
-                   const std::vector<std::string>& wrapper = {}) {
+// Runs the program argv[0] with output to log; returns its pid.
+inline pid_t spawn_logged(std::vector<std::string> argv_text, const fs::path& log) {
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    std::vector<std::string> copy = wrapper;
-    copy.push_back(std::string(MURMUR_BINARY_DIR) + "/murmur");
-    copy.insert(copy.end(), args.begin(), args.end());
-    std::string bin = copy[0];
     std::vector<char*> argv;
-    for (auto& a : copy) argv.push_back(a.data());
+    for (auto& a : argv_text) argv.push_back(a.data());
     argv.push_back(nullptr);
     FILE* f = fopen(log.c_str(), "w");
     dup2(fileno(f), 1);
     dup2(fileno(f), 2);
-    execv(bin.c_str(), argv.data());
+    execv(argv[0], argv.data());
     _exit(127);
   }
   return pid;
+}
+
+// Runs `[wrapper...] murmur ARGS...` with output to log; returns its pid
+// (a wrapper such as `ip netns exec NS` execs murmur in its place).
+inline pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& log,
+                          const std::vector<std::string>& wrapper = {}) {
+  std::vector<std::string> argv = wrapper;
+  argv.push_back(std::string(MURMUR_BINARY_DIR) + "/murmur");
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_logged(std::move(argv), log);
 }
 
 // Waits for pid until the deadline; kills it (and reports -1) past it.

@@ -43,21 +43,9 @@ int honest_count() {
 }
 
 pid_t spawn_hostile(const std::vector<std::string>& args, const fs::path& log) {
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::vector<std::string> copy{HOSTILE_PEER_BINARY};
-    copy.insert(copy.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    FILE* f = fopen(log.c_str(), "w");
-    dup2(fileno(f), 1);
-    dup2(fileno(f), 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
+  std::vector<std::string> argv{HOSTILE_PEER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_logged(std::move(argv), log);
 }
 
 struct finished {
