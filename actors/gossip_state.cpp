@@ -29,7 +29,7 @@ uint64_t gossip_counters::rejected_total() const {
 
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, const attack_settings& attack)
-    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()), max_value_(0) {
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
   double scale = 1.0;
   for (float v : x0) scale = std::max(scale, static_cast<double>(std::fabs(v)));
   // Far beyond any parameter a model of this scale reaches by training, far

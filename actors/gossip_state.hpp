@@ -128,7 +128,7 @@ class gossip_state {
   std::vector<uint32_t> neighbours_;
   gossip_settings s_;
   size_t dim_;
-  float max_value_;                               // largest magnitude a received value may have
+  float max_value_ = 0;                           // largest magnitude a received value may have
   std::vector<float> self_hat_;                   // x_hat_self (threshold modes)
   std::vector<std::vector<float>> nbr_hat_;       // x_hat_j, in neighbours_ order
   std::vector<uint64_t> last_round_;              // per neighbour

@@ -210,6 +210,19 @@ TEST_CASE("config-doc lists every key", "[cli]") {
     CHECK_THAT(r.output, Catch::Contains(k));
 }
 
+// Key pairs DIR/keys0 .. keys(n-1); returns their public keys in order.
+static std::vector<std::string> keygen_each(const fs::path& dir, int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) {
+    const auto k = dir / ("keys" + std::to_string(i));
+    REQUIRE(murmur("keygen --out " + k.string()).code == 0);
+    std::ifstream in(k / "peer.pub");
+    keys.emplace_back();
+    std::getline(in, keys.back());
+  }
+  return keys;
+}
+
 TEST_CASE("docs/config.md holds the table murmur config-doc prints", "[cli]") {
   auto r = murmur("config-doc");
   REQUIRE(r.code == 0);
@@ -267,14 +280,7 @@ TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", 
   CHECK_THAT(r.output, Catch::Contains("gossip.mode = delta") && Catch::Contains("simulation-only"));
   // Node i is the i-th key line of the allowlist.
   auto dir = scratch("pipeline-layout");
-  std::vector<std::string> keys;
-  for (int i = 0; i < 3; ++i) {
-    const auto k = dir / ("keys" + std::to_string(i));
-    REQUIRE(murmur("keygen --out " + k.string()).code == 0);
-    std::ifstream in(k / "peer.pub");
-    keys.emplace_back();
-    std::getline(in, keys.back());
-  }
+  const auto keys = keygen_each(dir, 3);
   const auto allow = dir / "authorized_peers";
   const std::string set = "--out " + (dir / "run").string() + " --set peer.keys=" + (dir / "keys0").string() +
                           " --set peer.authorized_peers=" + allow.string() + " --set peer.index=0";
@@ -299,14 +305,7 @@ TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", 
 TEST_CASE("murmur peer starts only as the peer its key line names", "[cli][identity]") {
   const std::string peer = "peer --config " + source("configs/lan-3.toml") + " --listen tcp://127.0.0.1:1 ";
   auto dir = scratch("peer-identity");
-  std::vector<std::string> keys;
-  for (int i = 0; i < 2; ++i) {
-    const auto k = dir / ("keys" + std::to_string(i));
-    REQUIRE(murmur("keygen --out " + k.string()).code == 0);
-    std::ifstream in(k / "peer.pub");
-    keys.emplace_back();
-    std::getline(in, keys.back());
-  }
+  const auto keys = keygen_each(dir, 2);
   const auto allow = dir / "authorized_peers";
   const std::string set = "--out " + (dir / "run").string() + " --set peer.keys=" + (dir / "keys0").string() +
                           " --set peer.authorized_peers=" + allow.string() + " --set peer.index=0";
