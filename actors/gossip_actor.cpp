@@ -1,6 +1,7 @@
 #include "actors/gossip_actor.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <iostream>
 
@@ -13,6 +14,8 @@ struct gossip_actor_state {
   std::shared_ptr<Sequential> model;
   transport_actor transport;
   uint32_t self = 0;
+  std::vector<caf::actor> watchers;  // told of every quarantine
+  size_t quarantines_told = 0;       // of gossip->counters().quarantines
   // Frame buffers are reused once no receiver holds them any more: fresh
   // megabyte-sized allocations would page-fault on every round.
   std::vector<std::shared_ptr<std::vector<std::byte>>> frame_pool;
@@ -25,6 +28,19 @@ struct gossip_actor_state {
   }
   static inline const char* name = "gossip";
 };
+
+using gossip_self = gossip_actor::stateful_pointer<gossip_actor_state>;
+
+// Tells the watchers of the quarantines made since the last call (the
+// detector decides inside mix and receive, the verifier by message).
+void tell_quarantines(gossip_self self) {
+  auto& st = self->state;
+  const auto& q = st.gossip->counters().quarantines;
+  for (; st.quarantines_told < q.size(); ++st.quarantines_told)
+    for (auto& w : st.watchers)
+      caf::anon_send(w, quarantine_atom::value, q[st.quarantines_told].peer,
+                     static_cast<uint8_t>(q[st.quarantines_told].cause));
+}
 
 gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
                                             peer_settings s, std::shared_ptr<Sequential> model,
@@ -40,6 +56,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
       [self](mix_atom) -> bool {
         auto& st = self->state;
         st.gossip->mix({st.model->params(), static_cast<size_t>(st.model->param_count())});
+        if (!st.watchers.empty()) tell_quarantines(self);
         return true;
       },
       [self](publish_atom, uint64_t step) -> bool {
@@ -67,7 +84,10 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
       [self](deliver_atom, uint32_t from, const wire_frame& w) {
         auto& st = self->state;
         reject_reason why{};
-        if (!w.bytes || st.gossip->receive(from, *w.bytes, &why)) return;
+        if (!w.bytes) return;
+        const bool taken = st.gossip->receive(from, *w.bytes, &why);
+        if (!st.watchers.empty()) tell_quarantines(self);
+        if (taken) return;
         // Dropped and counted; log the first few per peer so a flood cannot flood the log.
         auto n = st.gossip->counters().rejected_total();
         if (n <= 10 || n % 1000 == 0)
@@ -85,6 +105,13 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         const auto why = static_cast<quarantine_cause>(cause);
         if (st.gossip->quarantine(peer, why))
           std::cerr << "peer " << st.self << ": quarantined peer " << peer << " (" << to_string(why) << ")\n";
+        tell_quarantines(self);
+      },
+      [self](watch_atom, caf::actor watcher) {
+        auto& st = self->state;
+        st.watchers.push_back(std::move(watcher));
+        st.quarantines_told = 0;  // the new watcher hears the earlier ones too; repeats are harmless
+        tell_quarantines(self);
       },
       [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
   };

@@ -27,14 +27,18 @@ uint64_t gossip_counters::rejected_total() const {
   return n;
 }
 
-gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
-                           std::span<const float> x0, const attack_settings& attack)
-    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+float parameter_bound(double configured, std::span<const float> x0) {
   double scale = 1.0;
   for (float v : x0) scale = std::max(scale, static_cast<double>(std::fabs(v)));
   // Far beyond any parameter a model of this scale reaches by training, far
   // below where differences of two values overflow a float.
-  max_value_ = static_cast<float>(std::min(s_.max_value > 0 ? s_.max_value : 1000.0 * scale, 1e30));
+  return static_cast<float>(std::min(configured > 0 ? configured : 1000.0 * scale, 1e30));
+}
+
+gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
+                           std::span<const float> x0, const attack_settings& attack)
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+  max_value_ = parameter_bound(s_.max_value, x0);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   last_round_.assign(neighbours_.size(), 0);

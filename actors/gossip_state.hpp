@@ -81,6 +81,11 @@ struct gossip_counters {
   uint64_t rejected_total() const;
 };
 
+// The largest magnitude a parameter of a model starting at x0 may have:
+// `configured` (gossip.max_value) when > 0, else 1000 * max(1, max|x0|);
+// never above 1e30. Frames and state chunks beyond it are refused.
+float parameter_bound(double configured, std::span<const float> x0);
+
 class gossip_state {
  public:
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,

@@ -1,5 +1,7 @@
 #include "actors/membership_actor.hpp"
 
+#include "actors/state_fetch.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -52,10 +54,10 @@ double now_s() {
 
 struct fetch_job {
   caf::response_promise reply;
-  uint64_t first_id = 0, next_id = 0;
-  std::set<uint64_t> waiting;        // requests not answered yet
-  std::vector<state_slice> received;  // installed together once all are here
-  uint32_t installing = 0;            // chunks handed to the shard actor, not yet confirmed
+  std::unique_ptr<state_fetch> plan;
+  uint64_t generation = 0;  // deadlines of earlier attempts are ignored
+  double attempt_s = 0;
+  uint32_t installing = 0;  // slices handed to the shard actor, not yet confirmed
   uint32_t installed = 0;
   bool active = false;
 };
@@ -72,6 +74,7 @@ struct membership_state {
   std::vector<uint64_t> neighbour_inc;
   std::vector<uint32_t> contacts_pending;      // contact ids not yet answered
   std::set<uint32_t> heard_directly;           // members that heartbeat us: they know us
+  std::set<uint32_t> quarantined;              // by this peer: routed around, still connected
   uint64_t seq = 0, ticks = 0, version_spread = 0;
   membership_stats stats;
   fetch_job fetch;
@@ -115,20 +118,25 @@ void apply_routing(self_ptr self) {
     self->send(st.bridge, add_peer_atom::value, i, p.endpoint, p.public_key);
     st.connected[i] = p;
   }
-  // The overlay over live members in index order.
-  auto self_pos = std::find(live.begin(), live.end(), st.s.self.index) - live.begin();
+  // The overlay over live members in index order, without those we
+  // quarantined: the peers that quarantined a ring neighbour link up around
+  // it, as they would had it left (on a ring, only its neighbours' edges move).
+  std::vector<uint32_t> members;
+  for (uint32_t i : live)
+    if (!st.quarantined.count(i)) members.push_back(i);
+  auto self_pos = std::find(members.begin(), members.end(), st.s.self.index) - members.begin();
   std::vector<std::vector<uint32_t>> g;
   try {
-    g = make_topology(st.s.topology, static_cast<uint32_t>(live.size()), st.s.degree, st.s.seed);
+    g = make_topology(st.s.topology, static_cast<uint32_t>(members.size()), st.s.degree, st.s.seed);
   } catch (const std::invalid_argument&) {
-    g = make_topology("ring", static_cast<uint32_t>(live.size()), st.s.degree, st.s.seed);
+    g = make_topology("ring", static_cast<uint32_t>(members.size()), st.s.degree, st.s.seed);
   }
   std::vector<uint32_t> nb;
   std::vector<uint64_t> inc;
-  if (static_cast<size_t>(self_pos) < live.size())
+  if (static_cast<size_t>(self_pos) < members.size())
     for (uint32_t pos : g[static_cast<size_t>(self_pos)]) {
-      nb.push_back(live[pos]);
-      inc.push_back(st.table->find(live[pos])->incarnation);
+      nb.push_back(members[pos]);
+      inc.push_back(st.table->find(members[pos])->incarnation);
     }
   if (live != st.live) {
     // One line per change of the live set, with Unix time in ms so that
@@ -198,6 +206,16 @@ void finish_fetch(self_ptr self) {
   f.active = false;
   if (f.installed > 0) self->send(self->state.gossip, resync_atom::value);
   f.reply.deliver(static_cast<int32_t>(f.installed));
+}
+
+// Sends the requests of one attempt and arms its deadline.
+void ask_donors(self_ptr self, const state_fetch::asks& asks) {
+  auto& st = self->state;
+  for (const auto& [donor, r] : asks) {
+    encode_state_request(r, st.buf);
+    send_frame(self, donor, st.buf);
+  }
+  self->delayed_send(self, ms(st.fetch.attempt_s), fetch_atom::value, st.fetch.generation);
 }
 
 void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
@@ -287,23 +305,26 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       if (decode_state_chunk(frame, st.s.max_frame_bytes, c) != frame_error::none) return drop(self, key, "undecodable state chunk");
       auto& f = st.fetch;
       if (!speaks_for(self, key, c.sender, identity_claim::state_chunk)) return;
-      if (!f.active || !f.waiting.count(c.request_id))
-        return drop(self, key, "unexpected state chunk");
-      f.waiting.erase(c.request_id);
-      f.received.push_back(state_slice{c.step, c.dim, c.offset, std::move(c.values)});
-      if (!f.waiting.empty()) return;
+      if (!f.active || !f.plan) return drop(self, key, "unexpected state chunk");
+      switch (f.plan->on_chunk(c.sender, std::move(c))) {
+        case state_fetch::verdict::unexpected: return drop(self, key, "unexpected state chunk");
+        case state_fetch::verdict::refused:
+          ++st.stats.state_refused;
+          return drop(self, key, "state chunk of the wrong range or beyond the value bound");
+        case state_fetch::verdict::taken: return;
+        case state_fetch::verdict::complete: break;
+      }
       // All or nothing: half of someone else's model and half of ours is no model.
-      for (auto& s : f.received) {
+      for (auto& sl : f.plan->take_slices()) {
         ++f.installing;
-        const auto n = static_cast<uint32_t>(s.values.size());
-        self->request(st.shard, std::chrono::seconds(30), install_atom::value, std::move(s)).then([self, n](bool ok) {
+        const auto n = static_cast<uint32_t>(sl.values.size());
+        self->request(st.shard, std::chrono::seconds(30), install_atom::value, std::move(sl)).then([self, n](bool ok) {
           auto& f = self->state.fetch;
           --f.installing;
           if (ok) f.installed += n;
           if (f.active && f.installing == 0) finish_fetch(self);
         });
       }
-      f.received.clear();
       return;
     }
     default:
@@ -338,7 +359,11 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
   }
   send_join(self);
   self->send(self, tick_atom::value);
+  self->send(st.gossip, watch_atom::value, caf::actor_cast<caf::actor>(self));
   return {
+      [self](quarantine_atom, uint32_t peer, uint8_t) {
+        if (peer != self->state.s.self.index && self->state.quarantined.insert(peer).second) apply_routing(self);
+      },
       [self](tick_atom) {
         auto& st = self->state;
         const double now = now_s();
@@ -361,26 +386,26 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         if (donors.empty() || st.fetch.active) return int32_t{-1};
         if (donors.size() > st.s.donors) donors.resize(st.s.donors);
         auto& f = st.fetch;
+        const uint64_t generation = f.generation + 1;
         f = fetch_job{};
+        f.generation = generation;
         f.active = true;
         f.reply = self->make_response_promise();
-        f.first_id = st.seq * 1000 + 1;
-        auto reqs = split_state_requests(st.s.self.index, f.first_id, dim, static_cast<uint32_t>(donors.size()),
-                                         max_state_chunk_floats);
-        for (size_t k = 0; k < reqs.size(); ++k) {
-          f.waiting.insert(reqs[k].request_id);
-          encode_state_request(reqs[k], st.buf);
-          send_frame(self, donors[k % donors.size()], st.buf);
-        }
-        self->delayed_send(self, ms(timeout_s), fetch_atom::value);
+        // Two attempts share the timeout: the second asks the donors that
+        // delivered for what the others did not.
+        f.attempt_s = timeout_s / 2;
+        f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value);
+        ask_donors(self, f.plan->start());
+        if (f.plan->complete()) finish_fetch(self);
         return f.reply;
       },
-      [self](fetch_atom) {  // deadline: unless everything arrived, install nothing
+      [self](fetch_atom, uint64_t generation) {  // deadline of one attempt
         auto& f = self->state.fetch;
-        if (f.active && f.installing == 0 && !f.waiting.empty()) {
-          f.received.clear();
-          finish_fetch(self);
-        }
+        if (!f.active || !f.plan || generation != f.generation || f.installing > 0 || f.plan->complete()) return;
+        auto again = f.plan->on_deadline();
+        if (f.plan->failed()) return finish_fetch(self);  // installs nothing
+        ++f.generation;
+        ask_donors(self, std::move(again));
       },
       [self](leave_atom) -> bool {
         auto& st = self->state;

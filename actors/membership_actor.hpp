@@ -12,12 +12,16 @@
 //  - Routing: connects the bridge to every live member whose key is in OUR
 //    allowlist, and tells the gossip actor its neighbours: the topology laid
 //    over the live members in index order (ring if the topology does not
-//    fit the current count).
+//    fit the current count), leaving out the members this peer quarantined
+//    (the gossip actor tells it of each), so that the overlay closes around
+//    them as if they had left.
 //  - State transfer: on fetch_atom(dim, timeout) it asks up to `donors` live
-//    members for ranges of their parameters, installs what arrives through
-//    the shard actor, all or nothing, and answers with how many coordinates
-//    it installed (0 if not everything arrived in time: the peer then trains
-//    on from its own; -1 if no member that knows us is there to ask yet).
+//    members for ranges of their parameters (state_fetch.hpp: a silent or
+//    wrong donor's ranges go to the others at half the timeout), installs
+//    what arrives through the shard actor, all or nothing, and answers with
+//    how many coordinates it installed (0 if not everything arrived in time:
+//    the peer then trains on from its own; -1 if no member that knows us is
+//    there to ask yet).
 //    It answers other peers' requests from its shard actor.
 // Nobody waits on a dead peer: every wait here has a deadline.
 #pragma once
@@ -45,6 +49,7 @@ const char* to_string(identity_claim k);
 struct membership_stats {
   uint64_t dropped = 0;  // undecodable, unexpected or foreign control frames
   std::array<uint64_t, static_cast<size_t>(identity_claim::count_)> identity_refused{};
+  uint64_t state_refused = 0;  // state chunks of a wrong range, or values beyond max_state_value
   uint64_t identity_refused_total() const;
 };
 
@@ -59,6 +64,7 @@ struct membership_settings {
   uint64_t seed = 1;
   uint32_t donors = 2;
   size_t max_frame_bytes = 64u << 20;
+  float max_state_value = 0;  // state chunks with a larger magnitude are refused; 0: no bound
 };
 
 // bridge: the zmq_bridge actor. Replies: fetch -> int32_t installed coordinates (-1: no donor yet);

@@ -38,6 +38,7 @@ using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;
 using quarantine_atom = caf::atom_constant<caf::atom("quarantine")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
 // One serialized frame, shared (not copied) by every receiver of a round.
 struct wire_frame {
@@ -82,6 +83,10 @@ using gossip_actor = caf::typed_actor<
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t> /*incarnations*/>,
     caf::reacts_to<resync_atom>,
     caf::reacts_to<quarantine_atom, uint32_t /*peer*/, uint8_t /*quarantine_cause*/>,
+    // The watcher hears (quarantine_atom, peer, cause) for every quarantine
+    // from now on, whoever decided it (verifier, detector), and for those
+    // already made.
+    caf::reacts_to<watch_atom, caf::actor /*watcher*/>,
     caf::replies_to<stats_atom>::with<gossip_counters>>;
 
 using shard_actor = caf::typed_actor<

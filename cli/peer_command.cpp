@@ -168,6 +168,9 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   ms.seed = c.seed;
   ms.donors = static_cast<uint32_t>(c.donors);
   ms.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  // State chunks obey the bound gossip frames obey (gossip.max_value).
+  ms.max_state_value = parameter_bound(
+      c.max_value, {peer.train->model()->params(), static_cast<size_t>(peer.train->model()->param_count())});
   auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard, peer.verifier);
   caf::anon_send(bridge.actor, route_atom::value, members);
 
@@ -341,7 +344,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
       << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
       << rejected_by_reason()
       << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "
-      << identity_refused_by_kind()
+      << identity_refused_by_kind() << ",\n  \"state_chunks_refused\": " << control.state_refused
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
       << verification()

@@ -78,6 +78,7 @@ gossip_actor::behavior_type recording_gossip(gossip_actor::pointer, std::shared_
         std::lock_guard<std::mutex> l(q->mu);
         q->orders.emplace_back(peer, static_cast<quarantine_cause>(cause));
       },
+      [](watch_atom, caf::actor) {},
       [](stats_atom) { return gossip_counters{}; },
   };
 }

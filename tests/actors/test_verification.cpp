@@ -219,6 +219,7 @@ gossip_actor::behavior_type fake_gossip(gossip_actor::pointer, std::shared_ptr<q
         std::lock_guard<std::mutex> l(q->mu);
         q->peers.push_back(peer);
       },
+      [](watch_atom, caf::actor) {},
       [](stats_atom) { return gossip_counters{}; },
   };
 }
