@@ -208,6 +208,15 @@ void finish_fetch(self_ptr self) {
   f.reply.deliver(static_cast<int32_t>(f.installed));
 }
 
+// Donors are members that heartbeat us, so they know us and will answer.
+std::vector<uint32_t> donors_now(self_ptr self) {
+  auto& st = self->state;
+  std::vector<uint32_t> donors;
+  for (uint32_t i : st.table->alive())
+    if (i != st.s.self.index && st.connected.count(i) && st.heard_directly.count(i)) donors.push_back(i);
+  return donors;
+}
+
 // Sends the requests of one attempt and arms its deadline.
 void ask_donors(self_ptr self, const state_fetch::asks& asks) {
   auto& st = self->state;
@@ -379,10 +388,7 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
       [self](frame_atom, const std::string& key, const wire_frame& w) { on_frame(self, key, w); },
       [self](fetch_atom, uint32_t dim, double timeout_s) -> caf::result<int32_t> {
         auto& st = self->state;
-        std::vector<uint32_t> donors;
-        // Donors are members that heartbeat us, so they know us and will answer.
-        for (uint32_t i : st.table->alive())
-          if (i != st.s.self.index && st.connected.count(i) && st.heard_directly.count(i)) donors.push_back(i);
+        auto donors = donors_now(self);
         if (donors.empty() || st.fetch.active) return int32_t{-1};
         if (donors.size() > st.s.donors) donors.resize(st.s.donors);
         auto& f = st.fetch;
@@ -391,18 +397,30 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         f.generation = generation;
         f.active = true;
         f.reply = self->make_response_promise();
-        // Two attempts share the timeout: the second asks the donors that
-        // delivered for what the others did not.
-        f.attempt_s = timeout_s / 2;
-        f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value);
-        ask_donors(self, f.plan->start());
+        // Three attempts share the timeout: the later ones ask the donors
+        // that delivered, or have come since, for what the others did not.
+        f.attempt_s = timeout_s / 3;
+        f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value,
+                                               /*retries*/ 2);
+        const auto asks = f.plan->start();
+        std::string who;
+        for (uint32_t d : donors) who += (who.empty() ? "" : ",") + std::to_string(d);
+        std::cerr << "peer " << st.s.self.index << ": state transfer: asking peer(s) " << who << " for "
+                  << asks.size() << " ranges\n";
+        ask_donors(self, asks);
         if (f.plan->complete()) finish_fetch(self);
         return f.reply;
       },
       [self](fetch_atom, uint64_t generation) {  // deadline of one attempt
         auto& f = self->state.fetch;
         if (!f.active || !f.plan || generation != f.generation || f.installing > 0 || f.plan->complete()) return;
-        auto again = f.plan->on_deadline();
+        const auto missing = f.plan->missing_from();
+        auto again = f.plan->on_deadline(donors_now(self));
+        std::string who;
+        for (uint32_t d : missing) who += (who.empty() ? "" : ",") + std::to_string(d);
+        std::cerr << "peer " << self->state.s.self.index << ": state transfer: no answer in time from peer(s) " << who
+                  << (f.plan->failed() ? "; no donor left, training on from our own parameters\n"
+                                       : "; asking other donors\n");
         if (f.plan->failed()) return finish_fetch(self);  // installs nothing
         ++f.generation;
         ask_donors(self, std::move(again));

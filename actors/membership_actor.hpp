@@ -17,7 +17,7 @@
 //    them as if they had left.
 //  - State transfer: on fetch_atom(dim, timeout) it asks up to `donors` live
 //    members for ranges of their parameters (state_fetch.hpp: a silent or
-//    wrong donor's ranges go to the others at half the timeout), installs
+//    wrong donor's ranges go to other donors at each third of the timeout), installs
 //    what arrives through the shard actor, all or nothing, and answers with
 //    how many coordinates it installed (0 if not everything arrived in time:
 //    the peer then trains on from its own; -1 if no member that knows us is

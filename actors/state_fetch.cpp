@@ -19,9 +19,9 @@ state_fetch::asks state_fetch::start() {
   for (size_t k = 0; k < reqs.size(); ++k) {
     const uint32_t donor = donors_[k % donors_.size()];
     waiting_.emplace(reqs[k].request_id, std::make_pair(donor, reqs[k]));
+    asked_.insert(donor);
     out.emplace_back(donor, reqs[k]);
   }
-  if (reqs.empty()) failed_ = dim_ != 0;
   return out;
 }
 
@@ -46,12 +46,15 @@ state_fetch::verdict state_fetch::on_chunk(uint32_t sender, state_chunk&& c) {
   return waiting_.empty() ? verdict::complete : verdict::taken;
 }
 
-state_fetch::asks state_fetch::on_deadline() {
+state_fetch::asks state_fetch::on_deadline(const std::vector<uint32_t>& available) {
   asks out;
   if (failed_ || waiting_.empty()) return out;
+  for (const auto& [id, ask] : waiting_) silent_.insert(ask.first);
   std::vector<uint32_t> good;
   for (uint32_t d : delivered_)
-    if (!refused_.count(d)) good.push_back(d);
+    if (!refused_.count(d) && !silent_.count(d)) good.push_back(d);
+  for (uint32_t d : available)
+    if (d != self_ && !asked_.count(d)) good.push_back(d);
   if (retries_ == 0 || good.empty()) {
     failed_ = true;
     received_.clear();
@@ -65,9 +68,16 @@ state_fetch::asks state_fetch::on_deadline() {
     state_request r = ask.second;
     r.request_id = next_id_++;
     const uint32_t donor = good[k++ % good.size()];
+    asked_.insert(donor);
     waiting_.emplace(r.request_id, std::make_pair(donor, r));
     out.emplace_back(donor, r);
   }
+  return out;
+}
+
+std::set<uint32_t> state_fetch::missing_from() const {
+  std::set<uint32_t> out;
+  for (const auto& [id, ask] : waiting_) out.insert(ask.first);
   return out;
 }
 

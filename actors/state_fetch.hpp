@@ -7,8 +7,9 @@
 //    range asked, every value within max_value (finite is the decoder's
 //    check); anything else is refused, and that donor is asked nothing more;
 //  - at a deadline, ranges still missing are asked again, with fresh request
-//    ids, of donors that delivered and were never refused (`retries` times);
-//    with no such donor left the fetch fails (the peer trains on from its own);
+//    ids, of donors that delivered or were never asked, never of one that
+//    was refused or let a range time out (`retries` times); with no such
+//    donor left the fetch fails (the peer trains on from its own);
 //  - all or nothing: slices are handed out once every range is in, all
 //    carrying the smallest step any donor reported, so that no donor can
 //    move us past the others' progress (and end our run early).
@@ -39,14 +40,16 @@ class state_fetch {
   // unexpected: not a range we wait for from that sender (late, foreign or
   // replayed); refused: the asked donor sent a wrong shape or value.
   verdict on_chunk(uint32_t sender, state_chunk&& c);
-  // Called at each deadline: what to ask again (empty when done or failed).
-  asks on_deadline();
+  // Called at each deadline with the members that could serve now: what to
+  // ask again (empty when done or failed).
+  asks on_deadline(const std::vector<uint32_t>& available);
 
   bool complete() const { return waiting_.empty(); }
   bool failed() const { return failed_; }
   // Once complete: the slices, each with the smallest reported step.
   std::vector<state_slice> take_slices();
   const std::set<uint32_t>& refused_donors() const { return refused_; }
+  std::set<uint32_t> missing_from() const;  // donors of the ranges still missing
 
  private:
   uint32_t self_, dim_;
@@ -57,7 +60,7 @@ class state_fetch {
   bool failed_ = false;
   std::map<uint64_t, std::pair<uint32_t, state_request>> waiting_;  // by request id
   std::vector<state_slice> received_;
-  std::set<uint32_t> delivered_, refused_;
+  std::set<uint32_t> asked_, delivered_, refused_, silent_;
 };
 
 }  // namespace murmur

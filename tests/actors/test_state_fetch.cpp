@@ -45,7 +45,7 @@ TEST_CASE("state fetch: a silent donor's ranges go to the donor that delivered",
   for (auto& [donor, r] : asks)
     if (donor == 0) CHECK(f.on_chunk(0, answer(0, r, 500)) == state_fetch::verdict::taken);
   CHECK_FALSE(f.complete());
-  auto again = f.on_deadline();  // donor 3 never answered
+  auto again = f.on_deadline({0, 3});  // donor 3 never answered
   REQUIRE_FALSE(again.empty());
   for (auto& [donor, r] : again) {
     CHECK(donor == 0);
@@ -93,9 +93,12 @@ TEST_CASE("state fetch: chunks of the wrong range, donor or magnitude are refuse
     CHECK(f.on_chunk(3, std::move(c)) == state_fetch::verdict::refused);
   }
   CHECK(f.refused_donors() == std::set<uint32_t>{3});
-  auto again = f.on_deadline();
+  auto again = f.on_deadline({0, 3});
   REQUIRE_FALSE(again.empty());
-  for (auto& [donor, r] : again) CHECK(f.on_chunk(donor, answer(donor, r, 500)) != state_fetch::verdict::refused);
+  for (auto& [donor, r] : again) {
+    CHECK(donor == 0);
+    CHECK(f.on_chunk(donor, answer(donor, r, 500)) != state_fetch::verdict::refused);
+  }
   CHECK(f.complete());
   check_cover(f.take_slices(), 500);
 }
@@ -117,7 +120,7 @@ TEST_CASE("state fetch: with no donor that delivered, the fetch fails and instal
       c.values[0] = 1e9f;
       f.on_chunk(3, std::move(c));
     }
-  CHECK(f.on_deadline().empty());
+  CHECK(f.on_deadline({0, 3}).empty());
   CHECK(f.failed());
   CHECK(f.take_slices().empty());
   // After one retry, a second deadline gives up too.
@@ -125,8 +128,26 @@ TEST_CASE("state fetch: with no donor that delivered, the fetch fails and instal
   auto first = g.start();
   for (auto& [donor, r] : first)
     if (donor == 0) g.on_chunk(0, answer(0, r, 1));
-  REQUIRE_FALSE(g.on_deadline().empty());
-  CHECK(g.on_deadline().empty());  // donor 0 went silent too
+  REQUIRE_FALSE(g.on_deadline({0, 3}).empty());
+  CHECK(g.on_deadline({0, 3}).empty());  // donor 0 went silent too
   CHECK(g.failed());
   CHECK_THROWS_AS(state_fetch(1, dim, {}, 1, 0.f), std::invalid_argument);
+}
+
+TEST_CASE("state fetch: when the only donor is silent, members that came since are asked", "[state_fetch]") {
+  // A hostile member heartbeats a joiner first, so it may be the only donor.
+  state_fetch f(1, dim, {3}, 100, 1000.f, /*retries*/ 2);
+  auto first = f.start();
+  REQUIRE_FALSE(first.empty());
+  auto again = f.on_deadline({0, 3});
+  REQUIRE_FALSE(again.empty());
+  for (auto& [donor, r] : again) CHECK(donor == 0);
+  for (auto& [donor, r] : again) f.on_chunk(donor, answer(donor, r, 9));
+  CHECK(f.complete());
+  check_cover(f.take_slices(), 9);
+  // Nobody new and nobody who delivered: the fetch gives up.
+  state_fetch g(1, dim, {3}, 100, 1000.f, 2);
+  g.start();
+  CHECK(g.on_deadline({3}).empty());
+  CHECK(g.failed());
 }
