@@ -41,6 +41,8 @@ struct verifier_state {
     bool recheck;        // of another verifier's miss claim
     bool overdue;        // past its deadline (missed or expired); a late reply is still checked
     bool missed;         // a miss was counted
+    uint64_t seen_at_send;  // the prover's commitments we had when we asked
+    bool resent = false;    // asked a second time at half the deadline
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   uint64_t next_nonce = 1, next_task = 1;
@@ -100,6 +102,7 @@ struct verifier_state {
 
 using clock_type = std::chrono::steady_clock;
 
+
 verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer<verifier_state> self,
                                                 verifier_context ctx, verifier_settings s, transport_actor transport,
                                                 gossip_actor gossip) {
@@ -143,7 +146,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   auto challenge_step = [self, send](uint32_t prover, uint64_t step, size_t layers, uint64_t seq, bool recheck) {
     auto& st = self->state;
     tensor_request rq{st.ctx.self, prover, step, static_cast<uint16_t>(st.rng.below(layers)), st.next_nonce++};
-    st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false};
+    st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false, st.commits_seen[prover]};
     ++st.st.challenges;
     std::vector<std::byte> out;
     encode_tensor_request(rq, out);
@@ -161,6 +164,15 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         continue;
       }
       if (now - c.sent_s < st.s.deadline_s) {
+        // A request lost on the way (a dropped frame, a reconnect) costs an
+        // honest prover a miss: ask once more at half the deadline.
+        if (!c.resent && now - c.sent_s >= st.s.deadline_s / 2) {
+          c.resent = true;
+          ++st.st.requests_resent;
+          std::vector<std::byte> out;
+          encode_tensor_request({st.ctx.self, c.prover, c.step, c.layer, it->first}, out);
+          send(c.prover, std::move(out));
+        }
         ++it;
         continue;
       }
@@ -168,6 +180,20 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         ++st.st.challenges_abandoned;
         if (c.recheck) ++st.st.misses_ignored;
         it = st.pending.erase(it);
+        continue;
+      }
+      // The prover has not moved on since we asked (fewer than
+      // moved_on_commits commitments since, some of them in flight then):
+      // a stalled process or a starved machine, so silence is not yet
+      // dodging. Wait for a sign of life; past 8 deadlines, give up unheld.
+      if (st.commits_seen[c.prover] < c.seen_at_send + st.s.moved_on_commits) {
+        if (now - c.sent_s > 8 * st.s.deadline_s) {
+          ++st.st.challenges_abandoned;
+          if (c.recheck) ++st.st.misses_ignored;
+          it = st.pending.erase(it);
+        } else {
+          ++it;
+        }
         continue;
       }
       c.overdue = true;
@@ -281,6 +307,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     auto it = st.pending.find(r.nonce);
+    if (it == st.pending.end() && r.nonce < st.next_nonce) {
+      ++st.st.replies_duplicate;  // the answer to a request we sent twice, or a replay: already settled
+      return;
+    }
     if (it == st.pending.end() || it->second.prover != from || it->second.step != r.step ||
         it->second.layer != r.layer) {
       ++st.st.frames_rejected;  // unasked for

@@ -19,8 +19,11 @@
 // context gives, is a miss, unless the prover has since committed
 // `keep_steps` further steps (it may have dropped the transcript, as it
 // promised it could: the challenge expires, though a late answer is still
-// checked) or left our neighbours (it is
-// abandoned). A reply after the deadline is still checked, but the miss
+// checked) or left our neighbours (it is abandoned). A request still
+// unanswered at half the deadline is sent once more (same nonce: a lost
+// frame is not a miss), and silence counts only once the prover has moved
+// on, moved_on_commits commitments since we asked (a stalled or starved
+// prover is waited for, up to 8 deadlines, then abandoned unheld). A reply after the deadline is still checked, but the miss
 // stands. Each miss of our own challenge is announced (miss_claim) to the
 // prover's other verifiers; a receiver does not act on the claim: it
 // challenges the prover for the same step itself, and counts a miss only if
@@ -60,6 +63,7 @@ struct verifier_settings {
   double deadline_s = 1.0;     // a challenge unanswered this long is a miss
   size_t keep_steps = 8;       // the retention every prover promises (verify.keep_steps)
   uint32_t max_misses = 3;     // misses observed here that quarantine a prover
+  uint32_t moved_on_commits = 3;  // commitments since a challenge before its silence counts
   bool silent = false;         // never answers challenges (attackers)...
   uint64_t silent_from = 1;    // ...of steps from this one on
 };
@@ -82,6 +86,9 @@ struct verifier_stats {
   // quarantined); requests we left unanswered on purpose (silent attackers).
   uint64_t challenges_completed = 0, challenges_missed = 0, challenges_late = 0, challenges_expired = 0,
            challenges_abandoned = 0, requests_withheld = 0;
+  // Requests sent a second time at half the deadline; answers to a request
+  // already settled (the second of two, or a replay), ignored.
+  uint64_t requests_resent = 0, replies_duplicate = 0;
   // Miss claims: sent (one per receiver), received, confirmed by our own
   // re-check, rejected (the prover answered it correctly), ignored (prover
   // left, or no commitment or retention to re-check against).

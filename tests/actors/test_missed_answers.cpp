@@ -87,6 +87,7 @@ struct prover_setup {
   bool silent = false;
   size_t log_keep = 64;          // what peer 0 really keeps
   std::vector<double> rates = {1, 1, 1, 1};
+  uint32_t moved_on = 0;         // commitments before a silence counts (0: at the deadline)
 };
 
 // Peer 0 is the prover under test; 1..3 verify it; all are neighbours.
@@ -128,6 +129,7 @@ struct deadline_net {
       s.deadline_s = kDeadline;
       s.keep_steps = 8;  // the retention every prover promises
       s.max_misses = 3;
+      s.moved_on_commits = p.moved_on;
       s.silent = i == 0 && p.silent;
       auto q = std::make_shared<quarantine_log>();
       quarantines.push_back(q);
@@ -217,7 +219,9 @@ TEST_CASE("a prover that never answers is quarantined after max_misses by each v
       CHECK(s.misses_confirmed == 0);      // claims about steps it challenged itself add nothing
       CHECK(n.quarantined_by(v) == quarantined_0);
     }
-    CHECK(n.stats_now(0).requests_withheld == 9);
+    // Each request twice: the verifiers ask again at half the deadline.
+    for (uint32_t v = 1; v < kPeers; ++v) CHECK(n.stats_now(v).requests_resent == 3);
+    CHECK(n.stats_now(0).requests_withheld == 2 * 9);
     CHECK(n.quarantined_by(0).empty());
   }
   SECTION("only peer 1 challenges: peers 2 and 3 act on their own re-checks of its claims") {
@@ -405,4 +409,75 @@ TEST_CASE("misses are not counted against a prover that left the neighbourhood",
   CHECK(s2.misses_ignored == 1);
   CHECK(s2.challenges == 0);
   for (uint32_t v = 1; v < kPeers; ++v) CHECK(n.quarantined_by(v).empty());
+}
+
+TEST_CASE("a request lost on the way is asked again, and the prover is not charged", "[verify][actors][deadline]") {
+  deadline_net n({});
+  {
+    std::lock_guard<std::mutex> l(n.net->mu);  // the first request to peer 0 is lost
+    n.net->hold = [](uint32_t, uint32_t to, message_type t) { return to == 0 && t == message_type::tensor_request; };
+  }
+  n.step(0);
+  n.settle();
+  {
+    std::lock_guard<std::mutex> l(n.net->mu);
+    n.net->held.clear();
+    n.net->hold = nullptr;
+  }
+  n.advance(0.6 * kDeadline);  // past half the deadline: asked again
+  n.advance(kDeadline);
+  for (uint32_t v = 1; v < kPeers; ++v) {
+    auto s = n.stats_now(v);
+    CHECK(s.requests_resent == 1);
+    CHECK(s.challenges_completed == 1);
+    CHECK(s.challenges_missed == 0);
+    CHECK(n.quarantined_by(v).empty());
+  }
+  CHECK(n.stats_now(0).requests_answered == 3);
+  SECTION("the answer to both copies is checked once") {
+    n.step(0);  // this time both copies arrive, the second after the first answer
+    n.settle();
+    n.advance(0.6 * kDeadline);
+    n.advance(kDeadline);
+    for (uint32_t v = 1; v < kPeers; ++v) {
+      auto s = n.stats_now(v);
+      CHECK(s.challenges_completed == 2);
+      CHECK(s.replies_checked == 2);
+      CHECK(s.frames_rejected == 0);
+    }
+  }
+}
+
+TEST_CASE("a silent prover that has not moved on is waited for; once it moves on, its silence is a miss",
+          "[verify][actors][deadline]") {
+  // Peer 0 never answers. With moved_on_commits = 3 its silence counts only
+  // once it has committed 3 more steps: a stalled process is not a dodger.
+  deadline_net n({.silent = true, .rates = {0, 1, 0, 0}, .moved_on = 3});
+  n.step(0);
+  n.settle();
+  n.advance(3 * kDeadline);  // stalled: no commitments since the challenge
+  auto s = n.stats_now(1);
+  CHECK(s.challenges == 1);
+  CHECK(s.challenges_missed == 0);
+  CHECK(s.challenges_abandoned == 0);
+  {
+    std::lock_guard<std::mutex> l(n.net->mu);  // its next steps draw no challenges that reach it
+    n.net->hold = [](uint32_t, uint32_t, message_type t) { return t == message_type::tensor_request; };
+  }
+  for (int k = 0; k < 3; ++k) n.step(0);  // it moves on, and still says nothing
+  n.settle();
+  n.advance(0.1 * kDeadline);
+  s = n.stats_now(1);
+  CHECK(s.challenges_missed >= 1);
+  CHECK(s.misses_by_prover[0] >= 1);
+  SECTION("a prover stalled past 8 deadlines is given up, not charged") {
+    deadline_net m({.silent = true, .rates = {0, 1, 0, 0}, .moved_on = 3});
+    m.step(0);
+    m.settle();
+    m.advance(9 * kDeadline);
+    auto t = m.stats_now(1);
+    CHECK(t.challenges_abandoned == 1);
+    CHECK(t.challenges_missed == 0);
+    CHECK(m.quarantined_by(1).empty());
+  }
 }
