@@ -23,16 +23,23 @@ namespace {
 
 const std::string config = std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml";
 constexpr int64_t checkpoint_every = 20, progress_every = 10;
+// The config declares a node dead after 350 ms of silence; a loaded 2-core
+// CI machine (ctest -j2 beside other multi-process tests) starves a process
+// that long at times, and a spare then took over a live node. These tests
+// wait 1.05 s (50 ms heartbeats, suspect and dead 500 ms each), so that only
+// the node they kill is taken over.
+const std::vector<std::string> patient = {"--set", "peer.suspect_ms=500", "--set", "peer.dead_ms=500"};
 
 pid_t start_node(const lan& net, int i) {
   const std::string run = "node" + std::to_string(i);
-  return spawn_murmur({"peer", "--config", config, "--listen", net.endpoint(i), "--out", (net.dir / run).string(),
-                       "--set", "peer.index=" + std::to_string(i), "--set",
-                       "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
-                       "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
-                       "checkpoint.every=" + std::to_string(checkpoint_every), "--set",
-                       "train.eval_every=" + std::to_string(progress_every)},
-                      net.dir / (run + ".log"));
+  std::vector<std::string> a = {"peer", "--config", config, "--listen", net.endpoint(i), "--out",
+                                (net.dir / run).string(), "--set", "peer.index=" + std::to_string(i), "--set",
+                                "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
+                                "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                                "checkpoint.every=" + std::to_string(checkpoint_every), "--set",
+                                "train.eval_every=" + std::to_string(progress_every)};
+  a.insert(a.end(), patient.begin(), patient.end());
+  return spawn_murmur(a, net.dir / (run + ".log"));
 }
 
 std::string node_log(const lan& net, int i) { return slurp(net.dir / ("node" + std::to_string(i) + ".log")); }
@@ -215,6 +222,7 @@ pid_t start_hybrid_node(const lan& net, int i, const std::vector<std::string>& e
                                 "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
                                 "pipeline.replicas=2", "--set", "pipeline.spares=" + std::to_string(spares), "--set",
                                 "peer.count=" + std::to_string(4 + spares)};
+  a.insert(a.end(), patient.begin(), patient.end());
   a.insert(a.end(), extra.begin(), extra.end());
   return spawn_murmur(a, net.dir / (run + ".log"));
 }
@@ -304,7 +312,9 @@ TEST_CASE("pipeline on loopback: 2 replicas x 2 stages and a spare, which takes 
           "[slow][e2e][lan][pipeline]") {
   lan net("lan-hybrid-kill", 5);
   reaper p;
-  for (int i = 0; i < 5; ++i) p.pids.push_back(start_hybrid_node(net, i, {}, 1));
+  // 6 epochs (450 steps), not 2: replica 0 must still be training when the
+  // spare takes over (about 1 s after the kill at step 60), to gossip with it.
+  for (int i = 0; i < 5; ++i) p.pids.push_back(start_hybrid_node(net, i, {"--set", "train.epochs=6"}, 1));
   // Kill node 3 (replica 1, stage 1) at step 60 or later.
   int64_t killed_step = -1;
   const auto poll_until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
