@@ -208,12 +208,14 @@ void finish_fetch(self_ptr self) {
   f.reply.deliver(static_cast<int32_t>(f.installed));
 }
 
-// Donors are members that heartbeat us, so they know us and will answer.
+// Donors are members that heartbeat us, so they know us and will answer,
+// and that we have not quarantined.
 std::vector<uint32_t> donors_now(self_ptr self) {
   auto& st = self->state;
   std::vector<uint32_t> donors;
   for (uint32_t i : st.table->alive())
-    if (i != st.s.self.index && st.connected.count(i) && st.heard_directly.count(i)) donors.push_back(i);
+    if (i != st.s.self.index && st.connected.count(i) && st.heard_directly.count(i) && !st.quarantined.count(i))
+      donors.push_back(i);
   return donors;
 }
 
