@@ -406,7 +406,10 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
                                                /*retries*/ 2);
         const auto asks = f.plan->start();
         std::string who;
-        for (uint32_t d : donors) who += (who.empty() ? "" : ",") + std::to_string(d);
+        for (uint32_t d : donors) {
+          if (!who.empty()) who += ',';
+          who += std::to_string(d);
+        }
         std::cerr << "peer " << st.s.self.index << ": state transfer: asking peer(s) " << who << " for "
                   << asks.size() << " ranges\n";
         ask_donors(self, asks);
@@ -419,7 +422,10 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         const auto missing = f.plan->missing_from();
         auto again = f.plan->on_deadline(donors_now(self));
         std::string who;
-        for (uint32_t d : missing) who += (who.empty() ? "" : ",") + std::to_string(d);
+        for (uint32_t d : missing) {
+          if (!who.empty()) who += ',';
+          who += std::to_string(d);
+        }
         std::cerr << "peer " << self->state.s.self.index << ": state transfer: no answer in time from peer(s) " << who
                   << (f.plan->failed() ? "; no donor left, training on from our own parameters\n"
                                        : "; asking other donors\n");
