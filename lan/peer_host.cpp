@@ -18,13 +18,13 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "cli/commands.hpp"
-#include "cli/peer_pipeline.hpp"
-#include "cli/progress_printer.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/json_text.hpp"
-#include "sim/key_usage.hpp"
-#include "sim/peer_settings_from_config.hpp"
-#include "sim/run_data.hpp"
+#include "lan/pipeline_host.hpp"
+#include "run/config_schema.hpp"
+#include "run/json_text.hpp"
+#include "run/key_usage.hpp"
+#include "run/peer_settings_from_config.hpp"
+#include "run/progress_printer.hpp"
+#include "run/run_data.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -75,10 +75,14 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   const std::string unused = check_key_usage(c, run_host::peer, a.overrides.empty() ? a.config : a.config + " and --set");
   if (!unused.empty()) std::fprintf(stderr, "murmur peer: warning: %s\n", unused.c_str());
   const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
-  // pipeline.stages > 1: this process is a pipeline node (cli/peer_pipeline.hpp).
+  // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
-    return pipeline_peer_command(c, a.listen, out, a.quiet, stop);
+    pipeline_host_options po;
+    po.listen = a.listen;
+    po.out = out;
+    po.quiet = a.quiet;
+    return run_pipeline_host(c, po, stop);
   }
   set_blas_threads(1);
   const auto wall0 = std::chrono::steady_clock::now();
@@ -266,7 +270,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
             << ",\"peers_alive\":" << alive.size() << "}\n";
     metrics.flush();
     if (!a.quiet) {
-      sim_progress p;
+      run_progress p;
       p.fraction = static_cast<double>(step) / static_cast<double>(total);
       p.epoch = static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch);
       p.steps = step;
