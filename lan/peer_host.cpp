@@ -1,6 +1,7 @@
-// murmur peer: one peer process on a LAN machine. The same shard and
-// gossip actors as the simulation, with ZeroMQ (CurveZMQ) underneath and a
-// membership actor for joining, failure detection and state transfer.
+// murmur peer on a LAN machine (see peer_host.hpp): the data-parallel
+// peer, or a pipeline node (pipeline_host.hpp) when pipeline.stages > 1.
+#include "lan/peer_host.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -17,11 +18,9 @@
 #include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
-#include "cli/commands.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
-#include "run/key_usage.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
@@ -29,52 +28,8 @@
 
 namespace murmur {
 
-namespace {
-
-struct peer_args {
-  std::string config, listen, out;
-  std::vector<std::string> join, overrides;
-  bool quiet = false;
-};
-
-peer_args parse_peer_args(const std::vector<std::string>& a) {
-  peer_args r;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto value = [&](const char* flag) {
-      if (i + 1 >= a.size()) throw UsageError(std::string(flag) + " needs a value");
-      return a[++i];
-    };
-    if (a[i] == "--config") r.config = value("--config");
-    else if (a[i] == "--listen") r.listen = value("--listen");
-    else if (a[i] == "--join") {
-      std::string list = value("--join");
-      for (size_t p = 0; p <= list.size();) {
-        size_t q = list.find(',', p);
-        if (q == std::string::npos) q = list.size();
-        if (q > p) r.join.push_back(list.substr(p, q - p));
-        p = q + 1;
-      }
-    } else if (a[i] == "--set") r.overrides.push_back(value("--set"));
-    else if (a[i] == "--out") r.out = value("--out");
-    else if (a[i] == "--quiet") r.quiet = true;
-    else throw UsageError("unexpected argument '" + a[i] + "'");
-  }
-  if (r.config.empty()) throw UsageError("peer needs --config <config.toml>");
-  if (r.listen.empty()) throw UsageError("peer needs --listen tcp://ADDR:PORT (the address other peers reach)");
-  if (!valid_endpoint(r.listen)) throw UsageError("--listen " + r.listen + ": expected tcp://HOST:PORT");
-  for (auto& j : r.join)
-    if (!valid_endpoint(j)) throw UsageError("--join " + j + ": expected tcp://HOST:PORT");
-  return r;
-}
-
-}  // namespace
-
-int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop) {
-  const peer_args a = parse_peer_args(args);
-  const RunConfig c = load_config(a.config, a.overrides);
-  const std::string unused = check_key_usage(c, run_host::peer, a.overrides.empty() ? a.config : a.config + " and --set");
-  if (!unused.empty()) std::fprintf(stderr, "murmur peer: warning: %s\n", unused.c_str());
-  const std::string out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
+int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<bool>& stop) {
+  const std::string& out = a.out;
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
