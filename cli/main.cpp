@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 #include "tensor/dataset.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
-#include "sim/json_text.hpp"
+#include "run/json_text.hpp"
 
 namespace murmur {
 

@@ -5,9 +5,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
-#include "cli/progress_printer.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/key_usage.hpp"
+#include "run/progress_printer.hpp"
+#include "run/config_schema.hpp"
+#include "run/key_usage.hpp"
 #include "sim/simulation.hpp"
 
 namespace murmur {
@@ -63,7 +63,7 @@ int sim_command(const std::vector<std::string>& args) {
   std::fflush(stdout);
   progress_printer show(stdout);
   if (!a.resume.empty()) std::printf("resuming from %s/checkpoints\n", a.resume.c_str());
-  sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const sim_progress&)>{} : std::ref(show),
+  sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const run_progress&)>{} : std::ref(show),
                                  a.resume);
   show.finish();
   std::string note;

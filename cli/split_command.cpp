@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/run_data.hpp"
+#include "run/config_schema.hpp"
+#include "run/run_data.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/stage_split.hpp"
 

@@ -6,8 +6,8 @@
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
 #include "cli/sweep_table.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/key_usage.hpp"
+#include "run/config_schema.hpp"
+#include "run/key_usage.hpp"
 #include "sim/simulation.hpp"
 
 namespace murmur {

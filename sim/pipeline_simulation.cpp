@@ -23,11 +23,11 @@
 #include "actors/stage_actor.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/pipeline_plan.hpp"
-#include "sim/run_data.hpp"
+#include "run/config_schema.hpp"
+#include "run/pipeline_plan.hpp"
+#include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
-#include "sim/json_text.hpp"
+#include "run/json_text.hpp"
 #include "sim/simulation.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/loss.hpp"
@@ -78,7 +78,7 @@ const char* kind_name(pipeline_event::kind_t k) {
 class pipeline_driver {
  public:
   pipeline_driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
-                  const std::function<void(const sim_progress&)>& on_progress, const std::string& resume_dir)
+                  const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir)
       : c_(c), out_dir_(out_dir), data_(data), on_progress_(on_progress), plan_(make_pipeline_plan(c, *data.train)),
         n_(plan_.nodes()), sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())) {
@@ -334,7 +334,7 @@ class pipeline_driver {
 
   void report(double t, bool evaluation) {
     if (!on_progress_) return;
-    sim_progress p;
+    run_progress p;
     const uint64_t done = steps_of(0);
     p.fraction = static_cast<double>(done) / static_cast<double>(plan_.total_steps);
     p.epoch = static_cast<double>(done) / static_cast<double>(plan_.steps_per_epoch);
@@ -452,7 +452,7 @@ class pipeline_driver {
   const RunConfig& c_;
   const std::string out_dir_;
   const run_data& data_;
-  const std::function<void(const sim_progress&)>& on_progress_;
+  const std::function<void(const run_progress&)>& on_progress_;
   pipeline_plan plan_;
   const uint32_t n_;
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
@@ -484,7 +484,7 @@ class pipeline_driver {
 }  // namespace
 
 sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_dir,
-                                    const std::function<void(const sim_progress&)>& on_progress,
+                                    const std::function<void(const run_progress&)>& on_progress,
                                     const std::string& resume_dir) {
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);

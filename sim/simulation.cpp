@@ -20,15 +20,15 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
-#include "sim/attack_plan.hpp"
-#include "sim/config_schema.hpp"
+#include "run/attack_plan.hpp"
+#include "run/config_schema.hpp"
 #include "sim/detection_score.hpp"
-#include "sim/json_text.hpp"
-#include "sim/key_usage.hpp"
-#include "sim/peer_settings_from_config.hpp"
-#include "sim/run_data.hpp"
+#include "run/json_text.hpp"
+#include "run/key_usage.hpp"
+#include "run/peer_settings_from_config.hpp"
+#include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
-#include "sim/verify_timing.hpp"
+#include "run/verify_timing.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -212,7 +212,7 @@ std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
 class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
-         const std::function<void(const sim_progress&)>& on_progress, const std::string& resume_dir)
+         const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
@@ -590,7 +590,7 @@ class driver {
 
   void report(double t, bool evaluation) {
     if (!on_progress_) return;
-    sim_progress p;
+    run_progress p;
     p.fraction = static_cast<double>(steps_sum_) / static_cast<double>(all_steps_);
     double ep = 0;
     for (uint32_t i = 0; i < n_; ++i) ep += static_cast<double>(done_[i]) / static_cast<double>(steps_per_epoch_[i]);
@@ -607,7 +607,7 @@ class driver {
 
   const RunConfig& c_;
   const std::string out_dir_;
-  const std::function<void(const sim_progress&)>& on_progress_;
+  const std::function<void(const run_progress&)>& on_progress_;
   const uint32_t n_;
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
@@ -638,7 +638,7 @@ class driver {
 }  // namespace
 
 sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
-                           const std::function<void(const sim_progress&)>& on_progress,
+                           const std::function<void(const run_progress&)>& on_progress,
                            const std::string& resume_dir) {
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(c, run_host::sim, "the run config");

@@ -12,20 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
+#include "run/run_progress.hpp"
 
 namespace murmur {
-
-struct sim_progress {
-  double fraction = 0;        // of all steps
-  double epoch = 0;           // mean over peers
-  uint64_t steps = 0;         // sum over peers
-  double loss = 0;            // recent mean train loss
-  double accuracy = -1;       // last mean test accuracy, -1 before the first evaluation
-  uint64_t bytes_sent = 0;
-  double virtual_s = 0, wall_s = 0;
-  bool evaluation = false;    // true when this report follows an evaluation
-};
 
 // Step transcripts and their checks, over all peers (verify.rate > 0).
 struct verification_summary {
@@ -118,12 +108,12 @@ struct sim_summary {
 // that is missing, damaged or not from this run's setup is refused with
 // checkpoint_error naming the file, before anything runs.
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
-                           const std::function<void(const sim_progress&)>& on_progress = {},
+                           const std::function<void(const run_progress&)>& on_progress = {},
                            const std::string& resume_dir = "");
 
 // The pipeline simulation (pipeline.stages > 1); run_simulation calls it.
 sim_summary run_pipeline_simulation(const RunConfig& cfg, const std::string& out_dir,
-                                    const std::function<void(const sim_progress&)>& on_progress,
+                                    const std::function<void(const run_progress&)>& on_progress,
                                     const std::string& resume_dir);
 
 }  // namespace murmur

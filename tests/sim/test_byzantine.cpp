@@ -5,8 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "sim/attack_plan.hpp"
-#include "sim/config_schema.hpp"
+#include "run/attack_plan.hpp"
+#include "run/config_schema.hpp"
 #include "sim/detection_score.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 
 using namespace murmur;
 

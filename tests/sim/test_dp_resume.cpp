@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "protocols/checkpoint_file.hpp"
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "sim/json_text.hpp"
+#include "run/json_text.hpp"
 
 using namespace murmur;
 

@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "sim/config_schema.hpp"
-#include "sim/key_usage.hpp"
+#include "run/config_schema.hpp"
+#include "run/key_usage.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 

@@ -6,9 +6,9 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 #include "sim/simulation.hpp"
-#include "sim/verify_timing.hpp"
+#include "run/verify_timing.hpp"
 #include "run_dir.hpp"
 
 using namespace murmur;

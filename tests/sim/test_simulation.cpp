@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 

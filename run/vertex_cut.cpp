@@ -1,4 +1,4 @@
-#include "sim/vertex_cut.hpp"
+#include "run/vertex_cut.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "sim/verify_timing.hpp"
+#include "run/verify_timing.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "actors/step_transcript.hpp"
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 #include "tensor/sequential.hpp"
 
 namespace murmur {

@@ -1,4 +1,4 @@
-// murmur peer as a pipeline node (see peer_pipeline.hpp): the LAN host of a
+// murmur peer as a pipeline node (see pipeline_host.hpp): the LAN host of a
 // stage actor, the real-network counterpart of sim/pipeline_simulation.cpp.
 //
 //   zmq bridge --(frame_atom, sender key, frame)--> adapter
@@ -8,7 +8,7 @@
 //   stage actor --pevent--> observer (log lines, events, progress)
 // The main thread polls what the observer and the adapter recorded and
 // decides when this process is done.
-#include "cli/peer_pipeline.hpp"
+#include "lan/pipeline_host.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -29,15 +29,14 @@
 #include "actors/gossip_actor.hpp"
 #include "actors/stage_actor.hpp"
 #include "actors/zmq_bridge.hpp"
-#include "cli/commands.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/curve_keys.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
-#include "sim/config_schema.hpp"
-#include "sim/json_text.hpp"
-#include "sim/pipeline_plan.hpp"
-#include "sim/run_data.hpp"
+#include "run/config_schema.hpp"
+#include "run/json_text.hpp"
+#include "run/pipeline_plan.hpp"
+#include "run/run_data.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -239,7 +238,7 @@ caf::behavior lan_adapter(caf::event_based_actor* self, std::shared_ptr<lan_shar
   }};
 }
 
-// Node i = the i-th key line of the allowlist (see peer_pipeline.hpp).
+// Node i = the i-th key line of the allowlist (see pipeline_host.hpp).
 std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, const curve_keys& keys,
                                          const std::vector<authorized_peer>& allowed) {
   const std::string file = "peer.authorized_peers = " + c.authorized_peers;
@@ -266,8 +265,10 @@ std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, con
 
 }  // namespace
 
-int pipeline_peer_command(const RunConfig& c, const std::string& listen, const std::string& out, bool quiet,
-                          const std::atomic<bool>& stop) {
+int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<bool>& stop) {
+  const std::string& listen = o.listen;
+  const std::string& out = o.out;
+  const bool quiet = o.quiet;
   if (c.replicas > 1 && c.mode == "delta")
     throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
   if (c.crash_stage >= 0)
@@ -329,7 +330,7 @@ int pipeline_peer_command(const RunConfig& c, const std::string& listen, const s
   auto clock = sys.spawn(lan_clock);
   auto observer = sys.spawn(lan_observer, sh, os, bridge.actor);
   // Hybrid (replicas > 1): stage s gossips with stage s of the neighbouring
-  // replicas (sim/pipeline_plan.cpp, stage_gossip_settings); gossip frames
+  // replicas (run/pipeline_plan.cpp, stage_gossip_settings); gossip frames
   // go from the bridge straight to the gossip actor. A spare that takes a
   // stage over makes its own and binds it; the other replicas' stage actors
   // swap the dead node for it when they hear the take-over.

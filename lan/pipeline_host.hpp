@@ -1,4 +1,4 @@
-// murmur peer as a pipeline node: with pipeline.stages > 1, a `murmur peer`
+// run_pipeline_host: with pipeline.stages > 1, a `murmur peer`
 // process is node peer.index of a pipeline: a stage host (node r * S + s:
 // stage s of replica r) or a spare (node R * S + j) that holds the stages' checkpoints and takes
 // over a stage whose heartbeats stop (actors/stage_actor.hpp). The same
@@ -41,11 +41,17 @@
 #include <atomic>
 #include <string>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 
 namespace murmur {
 
-int pipeline_peer_command(const RunConfig& c, const std::string& listen, const std::string& out, bool quiet,
-                          const std::atomic<bool>& stop);
+struct pipeline_host_options {
+  std::string listen;  // tcp://ADDR:PORT this node binds
+  std::string out;     // run directory
+  bool quiet = false;  // no progress lines
+};
+
+// Returns the process exit code above; configuration errors throw ConfigError.
+int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<bool>& stop);
 
 }  // namespace murmur

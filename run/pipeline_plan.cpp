@@ -1,10 +1,10 @@
-#include "sim/pipeline_plan.hpp"
+#include "run/pipeline_plan.hpp"
 
 #include <cmath>
 #include <stdexcept>
 
 #include "actors/topology.hpp"
-#include "sim/peer_settings_from_config.hpp"
+#include "run/peer_settings_from_config.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {

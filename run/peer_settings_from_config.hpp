@@ -10,8 +10,8 @@
 #include "actors/peer.hpp"
 #include "actors/peer_settings.hpp"
 #include "actors/step_transcript.hpp"
-#include "sim/run_config.hpp"
-#include "sim/verify_timing.hpp"
+#include "run/run_config.hpp"
+#include "run/verify_timing.hpp"
 
 namespace murmur {
 

@@ -2,7 +2,7 @@
 // choice from run.seed: round(attack.fraction * peers) of them (at least one
 // when the fraction is > 0), returned sorted; attack.placement = random: the
 // first of a seeded permutation of the peer ids; cut: peers that cut the
-// overlay into two halves (sim/vertex_cut.hpp), where attackers sit on its
+// overlay into two halves (run/vertex_cut.hpp), where attackers sit on its
 // bottleneck. The same config gives the same attackers in the simulation
 // and for `murmur peer` processes.
 #pragma once
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "actors/peer_settings.hpp"
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 
 namespace murmur {
 

@@ -1,12 +1,12 @@
-#include "sim/attack_plan.hpp"
+#include "run/attack_plan.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "actors/topology.hpp"
-#include "sim/peer_settings_from_config.hpp"
-#include "sim/vertex_cut.hpp"
+#include "run/peer_settings_from_config.hpp"
+#include "run/vertex_cut.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {

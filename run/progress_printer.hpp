@@ -1,17 +1,17 @@
-// Shows a simulation's progress: on a terminal one line rewritten in place
+// Shows a run's progress: on a terminal one line rewritten in place
 // (epoch, step, loss, accuracy, bytes sent, ETA); otherwise, for logs and CI,
 // a plain line after each evaluation.
 #pragma once
 #include <cstdio>
 
-#include "sim/simulation.hpp"
+#include "run/run_progress.hpp"
 
 namespace murmur {
 
 class progress_printer {
  public:
   explicit progress_printer(std::FILE* out);
-  void operator()(const sim_progress& p);
+  void operator()(const run_progress& p);
   void finish();
 
  private:

@@ -1,4 +1,4 @@
-#include "cli/progress_printer.hpp"
+#include "run/progress_printer.hpp"
 
 #include <unistd.h>
 
@@ -21,7 +21,7 @@ std::string human_bytes(double b) {
 
 progress_printer::progress_printer(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
 
-void progress_printer::operator()(const sim_progress& p) {
+void progress_printer::operator()(const run_progress& p) {
   if (!tty_ && !p.evaluation) return;
   char acc[16] = "  -  ";
   if (p.accuracy >= 0) std::snprintf(acc, sizeof acc, "%5.2f%%", 100 * p.accuracy);

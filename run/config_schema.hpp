@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 
 namespace murmur {
 
@@ -48,7 +48,7 @@ void validate_config(const RunConfig& cfg, const std::string& source);
 // The resolved config: every key, grouped by section, in TOML.
 std::string to_toml(const RunConfig& cfg);
 
-// Markdown: the key-usage rule (sim/key_usage.hpp), then the table
+// Markdown: the key-usage rule (run/key_usage.hpp), then the table
 // key | type | default | allowed | used by | meaning.
 std::string config_doc_markdown();
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <memory>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 #include "tensor/dataset.hpp"
 
 namespace murmur {

@@ -1,6 +1,6 @@
 // RunConfig: every tunable of a run, with its default. One field per config
 // key; the key table (name, type, range, documentation) that parses and
-// validates TOML into this struct lives in sim/config_schema.{hpp,cpp}.
+// validates TOML into this struct lives in run/config_schema.{hpp,cpp}.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -94,8 +94,8 @@ struct RunConfig {
   // [verify]
   double verify_rate = 0.0;          // verify.rate: 0 = off
   int64_t verify_rounds = 8;         // verify.rounds (Freivalds)
-  int64_t verify_keep_steps = 0;     // verify.keep_steps: 0 = derived (sim/verify_timing.hpp)
-  double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (sim/verify_timing.hpp)
+  int64_t verify_keep_steps = 0;     // verify.keep_steps: 0 = derived (run/verify_timing.hpp)
+  double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (run/verify_timing.hpp)
   int64_t verify_max_misses = 3;     // verify.max_misses
   int64_t verify_keep_commits = 4096;  // verify.keep_commits
 };

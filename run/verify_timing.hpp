@@ -23,7 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 #include "tensor/dataset.hpp"
 
 namespace murmur {

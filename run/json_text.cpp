@@ -1,4 +1,4 @@
-#include "sim/json_text.hpp"
+#include "run/json_text.hpp"
 
 #include <charconv>
 #include <cmath>

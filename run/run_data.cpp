@@ -1,4 +1,4 @@
-#include "sim/run_data.hpp"
+#include "run/run_data.hpp"
 
 namespace murmur {
 

@@ -8,7 +8,7 @@
 
 #include "actors/pipeline_stage.hpp"
 #include "actors/stage_actor.hpp"
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 
 namespace murmur {
 

@@ -1,6 +1,6 @@
 // The key table and the generic code that parses, sets, prints and documents
 // RunConfig through it. Each key appears exactly once, in kTable below.
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -19,7 +19,7 @@
 
 #include <toml++/toml.h>
 
-#include "sim/key_usage.hpp"
+#include "run/key_usage.hpp"
 
 namespace murmur {
 namespace {

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/run_config.hpp"
+#include "run/run_config.hpp"
 
 namespace murmur {
 

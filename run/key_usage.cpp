@@ -1,6 +1,6 @@
-#include "sim/key_usage.hpp"
+#include "run/key_usage.hpp"
 
-#include "sim/config_schema.hpp"
+#include "run/config_schema.hpp"
 
 namespace murmur {
 
@@ -19,12 +19,12 @@ constexpr kinds SIM = SD | SP | SH, PEER = PD | PP | PH, DP = SD | PD, HYBRID = 
 
 // Who reads each key, first match wins; a name ending in '.' or '_' is a
 // prefix. Where it is read:
-//  - data-parallel runs: sim/simulation.cpp, cli/peer_command.cpp, both via
-//    sim/peer_settings_from_config.cpp (gossip, detect, attack, verify);
-//  - pipeline runs: sim/pipeline_plan.cpp (layout, stage training settings,
+//  - data-parallel runs: sim/simulation.cpp, lan/peer_host.cpp, both via
+//    run/peer_settings_from_config.cpp (gossip, detect, attack, verify);
+//  - pipeline runs: run/pipeline_plan.cpp (layout, stage training settings,
 //    stage nodes' failure detection, hybrid gossip through
 //    stage_gossip_settings, which clears the attack), sim/pipeline_simulation.cpp
-//    and cli/peer_pipeline.cpp. Stages publish to their gossip every step
+//    and lan/pipeline_host.cpp. Stages publish to their gossip every step
 //    (no gossip.every), cut their data iid (no data.partition), and commit
 //    to no step transcripts (no verify.*).
 struct usage_rule {

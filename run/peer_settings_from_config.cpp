@@ -1,8 +1,8 @@
-#include "sim/peer_settings_from_config.hpp"
+#include "run/peer_settings_from_config.hpp"
 
 #include <algorithm>
 
-#include "sim/attack_plan.hpp"
+#include "run/attack_plan.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {

@@ -1,0 +1,323 @@
+// murmur peer on a LAN machine (see peer_host.hpp): the data-parallel
+// peer, or a pipeline node (pipeline_host.hpp) when pipeline.stages > 1.
+#include "lan/peer_host.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include "actors/membership_actor.hpp"
+#include "actors/topology.hpp"
+#include "actors/peer.hpp"
+#include "actors/zmq_bridge.hpp"
+#include "lan/pipeline_host.hpp"
+#include "run/config_schema.hpp"
+#include "run/json_text.hpp"
+#include "run/peer_settings_from_config.hpp"
+#include "run/progress_printer.hpp"
+#include "run/run_data.hpp"
+#include "tensor/gemm.hpp"
+
+namespace murmur {
+
+int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<bool>& stop) {
+  const std::string& out = a.out;
+  // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
+  if (c.stages > 1) {
+    if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
+    pipeline_host_options po;
+    po.listen = a.listen;
+    po.out = out;
+    po.quiet = a.quiet;
+    return run_pipeline_host(c, po, stop);
+  }
+  set_blas_threads(1);
+  const auto wall0 = std::chrono::steady_clock::now();
+  auto wall = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); };
+
+  const curve_keys keys = read_curve_keys(c.keys_dir);
+  // Peer i is key line i: a key on two lines, or our own key not on line
+  // peer.index, is a configuration error (the file is read as usual first).
+  const auto identities = [&] {
+    auto lines = read_authorized_peer_entries(c.authorized_peers);
+    try {
+      peer_identities ids(std::move(lines), c.authorized_peers);
+      ids.check_self(static_cast<uint32_t>(c.peer_index), keys.public_key, c.keys_dir + "/peer.pub");
+      return ids;
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(e.what());
+    }
+  }();
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/config.toml") << to_toml(c);
+
+  // Data: this process's shard, cut the same way on every machine.
+  const run_data data = load_run_data(c);
+  const auto& train = data.train;
+  const auto& test = data.test;
+  const int n = static_cast<int>(c.peer_count);
+  auto shards = c.partition == "dirichlet" ? shard_dirichlet(train->labels, train->num_classes, n, c.alpha, c.seed)
+                                           : shard_iid(train->size(), n, c.seed);
+  auto shard = shards[static_cast<size_t>(c.peer_index)];
+  const int64_t steps_per_epoch = (static_cast<int64_t>(shard.size()) + c.batch - 1) / c.batch;
+  const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(steps_per_epoch)));
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = a.listen;
+  zo.keys = keys;
+  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);
+
+  if (c.mode == "delta")
+    throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
+  // Neighbours come from the membership actor as peers join.
+  const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
+                                                     static_cast<uint32_t>(c.peer_count), {}, total);
+  // Deadlines run on the wall clock here, which also waits on scheduling
+  // and the checks of other challenges: at least 1 s (100 ms charged honest
+  // peers on a loaded 2-core machine); retention as for a 100 ms deadline.
+  verify_timing timing;
+  if (c.verify_rate > 0) {
+    size_t degree = 0;
+    for (const auto& nb : make_topology(c.topology, static_cast<uint32_t>(c.peer_count), static_cast<uint32_t>(c.degree),
+                                        c.seed))
+      degree = std::max(degree, nb.size());
+    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
+  }
+  // Evidence and miss claims go to every peer of the run; each re-checks
+  // them against the commitments it holds itself.
+  auto pv = peer_verification_from_config(
+      c, ps, shards,
+      [n = c.peer_count](uint32_t) {
+        std::vector<uint32_t> all;
+        for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) all.push_back(i);
+        return all;
+      },
+      c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
+  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
+  caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
+  if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);
+
+  membership_settings ms;
+  ms.self.index = ps.id;
+  ms.self.endpoint = a.listen.find(":*") == std::string::npos ? a.listen : bridge.endpoint;
+  ms.self.public_key = keys.public_key;
+  ms.self.incarnation = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  ms.identities = identities;
+  ms.join = a.join;
+  ms.timeouts.suspect_s = static_cast<double>(c.suspect_ms) / 1000.0;
+  ms.timeouts.dead_s = static_cast<double>(c.dead_ms) / 1000.0;
+  ms.heartbeat_s = static_cast<double>(c.heartbeat_ms) / 1000.0;
+  ms.topology = c.topology;
+  ms.degree = static_cast<uint32_t>(c.degree);
+  ms.seed = c.seed;
+  ms.donors = static_cast<uint32_t>(c.donors);
+  ms.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  // State chunks obey the bound gossip frames obey (gossip.max_value).
+  ms.max_state_value = parameter_bound(
+      c.max_value, {peer.train->model()->params(), static_cast<size_t>(peer.train->model()->param_count())});
+  auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard, peer.verifier);
+  caf::anon_send(bridge.actor, route_atom::value, members);
+
+  caf::scoped_actor self{sys};
+  const auto timeout = std::chrono::seconds(60);
+  auto live = [&] {
+    std::vector<uint32_t> v;
+    self->request(members, timeout, members_atom::value).receive([&](std::vector<uint32_t>& x) { v = x; }, [](caf::error&) {});
+    return v;
+  };
+  std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s) -> %s\n",
+              static_cast<long long>(c.peer_index), static_cast<long long>(c.peer_count), ms.self.endpoint.c_str(),
+              a.join.size(), out.c_str());
+  std::fflush(stdout);
+
+  // A (re)joining peer first pulls the current parameters from live members.
+  if (!a.join.empty()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
+    int32_t got = -1;
+    while (got < 0 && std::chrono::steady_clock::now() < until) {
+      self->request(members, timeout, fetch_atom::value, dim, 5.0).receive([&](int32_t x) { got = x; }, [](caf::error&) {});
+      if (got < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());
+    std::fflush(stdout);
+  }
+
+  std::ofstream metrics(out + "/metrics.jsonl");
+  progress_printer show(stdout);
+  const int64_t eval_steps = c.eval_every > 0 ? c.eval_every : steps_per_epoch;
+  eval_report last;
+  gossip_counters g;
+  bridge_stats net_stats;
+  membership_stats control;
+  // Frames dropped anywhere: gossip validation, unknown senders at the
+  // bridge, bad control messages.
+  auto rejected = [&] {
+    uint64_t n = g.rejected_total() + net_stats.unknown_sender_frames + net_stats.net.malformed_messages +
+                 control.dropped + control.identity_refused_total();
+    for (auto e : net_stats.frame_errors) n += e;
+    return n;
+  };
+  // Per reason: frame errors caught at the bridge plus the gossip actor's
+  // own rejections (same names), then what only the bridge or the
+  // membership actor can tell.
+  auto rejected_by_reason = [&] {
+    std::string r;
+    for (size_t k = 1; k < g.rejected.size(); ++k) {
+      uint64_t n = g.rejected[k] + (k < net_stats.frame_errors.size() ? net_stats.frame_errors[k] : 0);
+      r += '"';
+      r += to_string(static_cast<reject_reason>(k));
+      r += "\": ";
+      r += std::to_string(n);
+      r += ", ";
+    }
+    r += "\"unknown_sender_key\": " + std::to_string(net_stats.unknown_sender_frames);
+    r += ", \"malformed_zmq_message\": " + std::to_string(net_stats.net.malformed_messages);
+    r += ", \"bad_control_frame\": " + std::to_string(control.dropped);
+    r += '}';
+    return r;
+  };
+
+  // Control frames (and relayed records) claiming a peer index their key
+  // does not own (membership_actor.hpp), by kind.
+  auto identity_refused_by_kind = [&] {
+    std::string r = "{";
+    for (size_t k = 0; k < control.identity_refused.size(); ++k) {
+      if (k > 0) r += ", ";
+      r += '"';
+      r += to_string(static_cast<identity_claim>(k));
+      r += "\": ";
+      r += std::to_string(control.identity_refused[k]);
+    }
+    return r + "}";
+  };
+
+  bool interrupted = false;
+  double loss_recent = 0;
+  auto evaluate = [&](uint64_t step) {
+    self->request(peer.shard, timeout, eval_atom::value).receive([&](eval_report& r) { last = r; }, [](caf::error&) {});
+    self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& x) { g = x; }, [](caf::error&) {});
+    auto alive = live();
+    self->request(bridge.actor, timeout, stats_atom::value).receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
+    self->request(members, timeout, stats_atom::value).receive([&](membership_stats& m) { control = m; }, [](caf::error&) {});
+    metrics << "{\"wall_s\":" << json_number(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
+            << ",\"epoch\":" << json_number(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
+            << ",\"train_loss\":" << json_number(last.train_loss) << ",\"test_loss\":" << json_number(last.test_loss)
+            << ",\"test_acc\":" << json_number(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
+            << ",\"msgs_sent\":" << g.msgs_sent << ",\"bytes_recv\":" << g.bytes_received
+            << ",\"msgs_recv\":" << g.msgs_received << ",\"rejected\":" << rejected()
+            << ",\"handshakes_refused\":" << net_stats.net.handshakes_refused
+            << ",\"peers_alive\":" << alive.size() << "}\n";
+    metrics.flush();
+    if (!a.quiet) {
+      run_progress p;
+      p.fraction = static_cast<double>(step) / static_cast<double>(total);
+      p.epoch = static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch);
+      p.steps = step;
+      p.loss = loss_recent;
+      p.accuracy = last.test_accuracy;
+      p.bytes_sent = g.bytes_sent;
+      p.virtual_s = wall();
+      p.wall_s = wall();
+      p.evaluation = true;
+      show(p);
+    }
+  };
+  uint64_t step = 0;
+  self->request(peer.shard, timeout, state_atom::value, uint32_t{0}, uint32_t{0})
+      .receive([&](state_slice& s) { step = s.step; }, [](caf::error&) {});
+  while (static_cast<int64_t>(step) < total) {
+    if (stop.load()) {
+      interrupted = true;
+      break;
+    }
+    self->request(peer.shard, timeout, cycle_atom::value)
+        .receive([&](step_report& r) { step = r.step; loss_recent = loss_recent == 0 ? r.loss : 0.98 * loss_recent + 0.02 * r.loss; },
+                 [&](caf::error& e) { throw std::runtime_error("local step failed: " + to_string(e)); });
+    if (step % static_cast<uint64_t>(eval_steps) == 0) evaluate(step);
+  }
+  evaluate(step);
+  show.finish();
+
+  // Graceful leave: tell the others, give the frames a moment, then stop.
+  self->request(members, timeout, leave_atom::value).receive([](bool) {}, [](caf::error&) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double secs = wall();
+  // Whom this peer quarantined, and why (its own evidence only).
+  auto quarantined = [&] {
+    std::string r = "[";
+    for (auto& q : g.quarantines) {
+      if (r.size() > 1) r += ", ";
+      r += "{\"peer\": " + std::to_string(q.peer) + ", \"step\": " + std::to_string(q.step) + ", \"cause\": \"" +
+           std::string(to_string(q.cause)) + "\"}";
+    }
+    return r + "]";
+  };
+  verifier_stats vs;
+  if (peer.verifier)
+    self->request(peer.verifier, timeout, stats_atom::value).receive([&](verifier_stats& x) { vs = x; }, [](caf::error&) {});
+  auto verification = [&]() -> std::string {
+    if (!peer.verifier) return "";
+    const double step_s = peer.train->step_seconds();
+    return ",\n  \"verification\": {\"commits_sent\": " + std::to_string(vs.commits_sent) +
+           ", \"challenges\": " + std::to_string(vs.challenges) + ", \"checks_passed\": " + std::to_string(vs.passed) +
+           ", \"checks_failed\": " + std::to_string(vs.failed) + ", \"requests_answered\": " +
+           std::to_string(vs.requests_answered) + ", \"evidence_sent\": " + std::to_string(vs.evidence_sent) +
+           ", \"evidence_confirmed\": " + std::to_string(vs.evidence_confirmed) + ", \"evidence_rejected\": " +
+           std::to_string(vs.evidence_rejected) + ", \"challenges_completed\": " +
+           std::to_string(vs.challenges_completed) + ", \"challenges_missed\": " + std::to_string(vs.challenges_missed) +
+           ", \"challenges_late\": " + std::to_string(vs.challenges_late) + ", \"challenges_expired\": " +
+           std::to_string(vs.challenges_expired) + ", \"challenges_abandoned\": " +
+           std::to_string(vs.challenges_abandoned) + ", \"misses_announced\": " + std::to_string(vs.misses_announced) +
+           ", \"miss_claims_received\": " + std::to_string(vs.miss_claims_received) + ", \"misses_confirmed\": " +
+           std::to_string(vs.misses_confirmed) + ", \"misses_rejected\": " + std::to_string(vs.misses_rejected) +
+           ", \"misses_ignored\": " + std::to_string(vs.misses_ignored) + ", \"deadline_ms\": " +
+           json_number(1000 * timing.deadline_s) + ", \"keep_steps\": " + std::to_string(timing.keep_steps) +
+           ", \"commit_overhead_pct\": " +
+           json_number(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
+           json_number(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
+  };
+  const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
+                           static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
+  std::ofstream(out + "/summary.json")
+      << "{\n  \"peer\": " << c.peer_index << ",\n  \"final_test_accuracy\": " << json_number(last.test_accuracy)
+      << ",\n  \"final_test_loss\": " << json_number(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
+      << ",\n  \"bytes_received_total\": " << g.bytes_received
+      << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
+      << ",\n  \"frames_rejected\": " << rejected()
+      << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
+      << rejected_by_reason()
+      << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "
+      << identity_refused_by_kind() << ",\n  \"state_chunks_refused\": " << control.state_refused
+      << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
+      << ",\n  \"quarantined\": " << quarantined()
+      << verification()
+      << ",\n  \"steps\": " << step
+      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << json_number(secs)
+      << "\n}\n";
+  std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
+              static_cast<long long>(c.peer_index), 100 * last.test_accuracy, static_cast<unsigned long long>(step),
+              static_cast<double>(g.bytes_sent) / 1e6, allreduce / 1e6, secs, interrupted ? " (interrupted: left)" : "");
+  caf::anon_send(bridge.actor, stop_atom::value);
+  for (auto& h : {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip), members})
+    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  if (peer.verifier) caf::anon_send_exit(peer.verifier, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+}  // namespace murmur

@@ -1,0 +1,20 @@
+// run_progress: one progress report of a run, from either host (the
+// simulator on its virtual clock, the LAN peer on the wall clock); the
+// front end shows it (run/progress_printer.hpp).
+#pragma once
+#include <cstdint>
+
+namespace murmur {
+
+struct run_progress {
+  double fraction = 0;        // of all steps
+  double epoch = 0;           // mean over peers
+  uint64_t steps = 0;         // sum over peers
+  double loss = 0;            // recent mean train loss
+  double accuracy = -1;       // last mean test accuracy, -1 before the first evaluation
+  uint64_t bytes_sent = 0;
+  double virtual_s = 0, wall_s = 0;
+  bool evaluation = false;    // true when this report follows an evaluation
+};
+
+}  // namespace murmur
