@@ -168,3 +168,30 @@ TEST_CASE("--listen on a port in use fails naming the endpoint", "[slow][e2e][la
   CHECK_THAT(log, !Catch::Contains("data error"));  // before data loading
   CHECK(lines_of(log).size() == 1);
 }
+
+TEST_CASE("a pipeline node waits peer.start_timeout_ms for a node that starts late", "[slow][e2e][lan][startup]") {
+  // Two stages, no spare. Once running, a node gives up after 5 s + 10 x
+  // (heartbeat + suspect + dead) = 15.5 s without progress; at the start it
+  // waits peer.start_timeout_ms (default 120 s) instead: node 1 comes 25 s late.
+  lan net("lan-start-pipeline", 2);
+  auto start_node = [&](int i) {
+    const std::string run = "node" + std::to_string(i);
+    return spawn_murmur({"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml",
+                         "--listen", net.endpoint(i), "--out", (net.dir / run).string(), "--quiet", "--set",
+                         "peer.index=" + std::to_string(i), "--set", "peer.count=2", "--set", "pipeline.spares=0",
+                         "--set", "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
+                         "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                         "peer.suspect_ms=500", "--set", "peer.dead_ms=500"},
+                        net.dir / (run + ".log"));
+  };
+  pid_t p0 = start_node(0);
+  std::this_thread::sleep_for(std::chrono::seconds(25));
+  pid_t p1 = start_node(1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  const int rc0 = wait_until(p0, deadline), rc1 = wait_until(p1, deadline);
+  const std::string log0 = slurp(net.dir / "node0.log"), log1 = slurp(net.dir / "node1.log");
+  INFO("node 0 log:\n" << log0 << "\nnode 1 log:\n" << log1);
+  CHECK(rc0 == 0);
+  CHECK(rc1 == 0);
+  CHECK_THAT(log0, Catch::Contains("done: replica 0 stage 0, 300/300 steps") && !Catch::Contains("stalled"));
+}
