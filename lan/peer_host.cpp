@@ -193,7 +193,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   // two after they are live; past the failure-detection horizon they would be
   // gone anyway.
   if (!contacts.empty()) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(c.suspect_ms + c.dead_ms);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
+                                                         std::max<int64_t>(c.suspect_ms + c.dead_ms, 10 * c.heartbeat_ms));
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
     int32_t got = -1;
     while (got < 0 && std::chrono::steady_clock::now() < until) {
