@@ -18,6 +18,7 @@
 #include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
+#include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
@@ -56,8 +57,39 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       throw ConfigError(e.what());
     }
   }();
+  // A --join endpoint without an allowlist line is a config error, named
+  // before anything is bound or loaded.
+  std::vector<std::string> contacts;
+  for (const auto& line : contact_lines(identities, a.join, keys.public_key, c.authorized_peers))
+    contacts.push_back(line.endpoint);
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
+
+  // Listen before loading data, so a port in use is reported at once
+  // (frames that come before the actors exist are dropped; joins are resent).
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = a.listen;
+  zo.keys = keys;
+  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);
+  // However this function ends, the actors stop first: the actor system's
+  // destructor waits for them all.
+  struct actors_stop {
+    caf::actor bridge;
+    std::vector<caf::actor> others;
+    ~actors_stop() {
+      caf::anon_send(bridge, stop_atom::value);
+      for (auto& h : others) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    }
+  } stopper{bridge.actor, {}};
+  const double start_timeout_s = static_cast<double>(c.start_timeout_ms) / 1000.0;
+  // A contact with nothing listening fails here, before the data loads.
+  if (!wait_for_contacts(contacts, start_timeout_s, stop, stdout)) return 130;
 
   // Data: this process's shard, cut the same way on every machine.
   const run_data data = load_run_data(c);
@@ -69,17 +101,6 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   auto shard = shards[static_cast<size_t>(c.peer_index)];
   const int64_t steps_per_epoch = (static_cast<int64_t>(shard.size()) + c.batch - 1) / c.batch;
   const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(steps_per_epoch)));
-
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  cfg.set("logger.verbosity", caf::atom("quiet"));
-  caf::actor_system sys{cfg};
-  zmq_transport_options zo;
-  zo.listen = a.listen;
-  zo.keys = keys;
-  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
-  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  auto bridge = spawn_zmq_bridge(sys, zo);
 
   if (c.mode == "delta")
     throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
@@ -108,6 +129,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
+  stopper.others = {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip)};
+  if (peer.verifier) stopper.others.push_back(caf::actor_cast<caf::actor>(peer.verifier));
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
   if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);
 
@@ -131,6 +154,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   ms.max_state_value = parameter_bound(
       c.max_value, {peer.train->model()->params(), static_cast<size_t>(peer.train->model()->param_count())});
   auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard, peer.verifier);
+  stopper.others.push_back(members);
   caf::anon_send(bridge.actor, route_atom::value, members);
 
   caf::scoped_actor self{sys};
@@ -145,9 +169,32 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
               a.join.size(), out.c_str());
   std::fflush(stdout);
 
-  // A (re)joining peer first pulls the current parameters from live members.
-  if (!a.join.empty()) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Nobody trains until peer.min_peers are live (itself included), and a
+  // peer that joined heard from someone (lan/peer_rendezvous.hpp).
+  peer_wait_settings wait;
+  wait.count = static_cast<uint32_t>(c.peer_count);
+  wait.required = static_cast<uint32_t>(c.min_peers > 0 ? c.min_peers : c.peer_count);
+  wait.contacts = contacts;
+  wait.timeout_s = start_timeout_s;
+  wait.start_anyway = c.on_start_timeout == "start";
+  wait.quiet = a.quiet;
+  const auto gate = wait_for_peers(live, identities, wait, stop, stdout);
+  if (gate.interrupted) return 130;
+  std::printf("peers: %zu of %lld live after %.2f s of waiting; training starts at unix_ms %lld (%.2f s after start)\n",
+              gate.live.size(), static_cast<long long>(c.peer_count), gate.waited_s,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count()),
+              wall());
+  std::fflush(stdout);
+
+  // A (re)joining peer first pulls the current parameters from the members
+  // present: donors are those that heartbeat us, which takes a heartbeat or
+  // two after they are live; past the failure-detection horizon they would be
+  // gone anyway.
+  if (!contacts.empty()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
+                                                         std::max<int64_t>(c.suspect_ms + c.dead_ms, 10 * c.heartbeat_ms));
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
     int32_t got = -1;
     while (got < 0 && std::chrono::steady_clock::now() < until) {
@@ -157,6 +204,28 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());
     std::fflush(stdout);
   }
+
+  // One line when the first gossip frame is on its way: how long a start
+  // takes, as an operator sees it. Polls until then, beside the training loop.
+  std::jthread first_gossip([&sys, &wall, gossip = peer.gossip](std::stop_token done) {
+    caf::scoped_actor asker{sys};
+    while (!done.stop_requested()) {
+      bool failed = false;
+      uint64_t sent = 0;
+      asker->request(gossip, std::chrono::seconds(10), stats_atom::value)
+          .receive([&](gossip_counters& x) { sent = x.msgs_sent; }, [&](caf::error&) { failed = true; });
+      if (failed) return;
+      if (sent > 0) {
+        std::printf("first gossip sent %.2f s after start (unix_ms %lld)\n", wall(),
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()));
+        std::fflush(stdout);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
 
   std::ofstream metrics(out + "/metrics.jsonl");
   progress_printer show(stdout);

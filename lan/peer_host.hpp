@@ -8,6 +8,13 @@
 // With pipeline.stages > 1 the process is a pipeline node instead
 // (lan/pipeline_host.hpp; --join is ignored there, with a warning).
 //
+// Start (lan/peer_rendezvous.hpp): a --join endpoint missing from the
+// allowlist is a ConfigError, a port in use or a contact where nothing
+// listens within peer.start_timeout_ms a std::runtime_error naming it, all
+// before the data loads; then it trains only once peer.min_peers are live
+// (peer.on_start_timeout decides what the timeout does), pulling the state
+// from the peers present when it joined. Interrupted while waiting: 130.
+//
 // Data-parallel: trains its shard (peer.index of peer.count) until
 // train.epochs are done or stop turns true (SIGINT/SIGTERM: it leaves the
 // membership gracefully), and writes into out: config.toml, metrics.jsonl
