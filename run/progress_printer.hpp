@@ -1,6 +1,8 @@
 // Shows a run's progress: on a terminal one line rewritten in place
 // (epoch, step, loss, accuracy, bytes sent, ETA); otherwise, for logs and CI,
-// a plain line after each evaluation.
+// a plain line after each evaluation. The ETA is measured from the first
+// report (wall time and fraction done then): data loading, start-up and, on
+// a resumed run, the steps done before do not count.
 #pragma once
 #include <cstdio>
 
@@ -18,6 +20,8 @@ class progress_printer {
   std::FILE* out_;
   bool tty_;
   bool dirty_ = false;
+  bool started_ = false;
+  double start_wall_s_ = 0, start_fraction_ = 0;
 };
 
 }  // namespace murmur
