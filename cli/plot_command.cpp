@@ -11,9 +11,10 @@ namespace murmur {
 verb_run add_plot_verb(CLI::App& murmur) {
   auto dir = std::make_shared<std::string>();
   CLI::App* v = murmur.add_subcommand("plot", "redraw a run's accuracy.png (needs gnuplot)");
-  v->add_option("run_dir", *dir, "the run directory (holds curve.tsv)")->type_name("DIR")->required();
+  v->add_option("run_dir", *dir, "the run directory (holds curve.tsv)")->type_name("DIR");
   v->footer("Example:\n  murmur plot runs/fmnist-gossip");
   return [dir] {
+    if (dir->empty()) throw UsageError("expected a run directory");
     std::string note;
     if (!plot_run(*dir, &note)) {
       std::fprintf(stderr, "murmur plot: %s\n", note.c_str());
