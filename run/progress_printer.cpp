@@ -22,7 +22,8 @@ std::string human_bytes(double b) {
 progress_printer::progress_printer(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
 
 void progress_printer::operator()(const run_progress& p) {
-  if (!started_) {
+  const bool first = !started_;
+  if (first) {
     started_ = true;
     start_wall_s_ = p.wall_s;
     start_fraction_ = p.fraction;
@@ -31,8 +32,11 @@ void progress_printer::operator()(const run_progress& p) {
   char acc[16] = "  -  ";
   if (p.accuracy >= 0) std::snprintf(acc, sizeof acc, "%5.2f%%", 100 * p.accuracy);
   char eta[32] = "-";
-  const double done = p.fraction - start_fraction_;
-  if (done > 0) std::snprintf(eta, sizeof eta, "%.0fs", (p.wall_s - start_wall_s_) * (1 - p.fraction) / done);
+  // The first report has nothing before it: then the host's own clock,
+  // which starts after its data is loaded, and all it has done.
+  const double done = first ? p.fraction : p.fraction - start_fraction_;
+  const double took = first ? p.wall_s : p.wall_s - start_wall_s_;
+  if (done > 0) std::snprintf(eta, sizeof eta, "%.0fs", took * (1 - p.fraction) / done);
   char clock[32];
   if (p.virtual_clock) std::snprintf(clock, sizeof clock, "virtual %.1fs", p.virtual_s);
   else std::snprintf(clock, sizeof clock, "elapsed %.1fs", p.wall_s);

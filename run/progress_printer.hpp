@@ -2,7 +2,9 @@
 // (epoch, step, loss, accuracy, bytes sent, ETA); otherwise, for logs and CI,
 // a plain line after each evaluation. The ETA is measured from the first
 // report (wall time and fraction done then): data loading, start-up and, on
-// a resumed run, the steps done before do not count.
+// a resumed run, the steps done before do not count. The first report
+// itself gets an ETA from the host's wall_s (the simulator's clock starts
+// after its data is loaded; the peer reports first at its first step).
 #pragma once
 #include <cstdio>
 
