@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The verb, if the command line starts with one; "" for global options.
-  std::string verb = args[0].empty() || args[0][0] == '-' ? "" : args[0];
+  const std::string verb = args[0].empty() || args[0][0] == '-' ? "" : args[0];
   if (verb == "help") {  // murmur help [VERB]
     const bool one = args.size() > 1 && verbs.count(args[1]);
     std::fputs((one ? murmur.get_subcommand(args[1])->help("murmur") : murmur.help()).c_str(), stdout);
@@ -83,15 +83,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string who = verb.empty() ? "murmur" : "murmur " + verb;
-  if (verb.empty() && args[0] != "-h" && args[0] != "--help" && args[0] != "--version") {
-    std::fprintf(stderr, "murmur: unknown option %s (expected a verb: %s); see murmur --help\n", args[0].c_str(),
-                 verb_names(verbs).c_str());
-    return 2;
-  }
   auto usage_error = [&who](const std::string& what) {
     std::fprintf(stderr, "%s: %s; see %s --help\n", who.c_str(), what.c_str(), who.c_str());
     return 2;
   };
+  if (verb.empty() && args[0] != "-h" && args[0] != "--help" && args[0] != "--version")
+    return usage_error("unknown option " + args[0] + " (expected a verb: " + verb_names(verbs) + ")");
   try {
     murmur.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

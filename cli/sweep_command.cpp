@@ -55,7 +55,7 @@ std::string seconds(double s) {
   char b[32];
   if (s < 10) std::snprintf(b, sizeof b, "%.1f s", s);
   else if (s < 60) std::snprintf(b, sizeof b, "%.0f s", s);
-  else std::snprintf(b, sizeof b, "%.0f min %02.0f s", std::floor(s / 60), std::fmod(s, 60));
+  else std::snprintf(b, sizeof b, "%ld min %02ld s", std::lround(s) / 60, std::lround(s) % 60);
   return b;
 }
 
