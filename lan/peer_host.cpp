@@ -301,8 +301,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       p.loss = loss_recent;
       p.accuracy = last.test_accuracy;
       p.bytes_sent = g.bytes_sent;
-      p.virtual_s = wall();
       p.wall_s = wall();
+      p.virtual_clock = false;
       p.evaluation = true;
       show(p);
     }
@@ -310,6 +310,14 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   uint64_t step = 0;
   self->request(peer.shard, timeout, state_atom::value, uint32_t{0}, uint32_t{0})
       .receive([&](state_slice& s) { step = s.step; }, [](caf::error&) {});
+  if (!a.quiet) {  // the first report: the progress line's ETA counts from here, not from data loading
+    run_progress p;
+    p.fraction = static_cast<double>(step) / static_cast<double>(total);
+    p.steps = step;
+    p.wall_s = wall();
+    p.virtual_clock = false;
+    show(p);
+  }
   while (static_cast<int64_t>(step) < total) {
     if (stop.load()) {
       interrupted = true;
