@@ -16,8 +16,10 @@ struct process_result {
   std::string output;  // stdout and stderr together
 };
 
-inline process_result murmur_run(const std::string& args) {
-  const std::string cmd = std::string(MURMUR_BINARY_DIR) + "/murmur " + args + " 2>&1";
+// Runs `murmur ARGS` through the shell with `redirect` appended and
+// collects what reaches the pipe.
+inline process_result murmur_piped(const std::string& args, const std::string& redirect) {
+  const std::string cmd = std::string(MURMUR_BINARY_DIR) + "/murmur " + args + " " + redirect;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -26,6 +28,11 @@ inline process_result murmur_run(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+inline process_result murmur_run(const std::string& args) { return murmur_piped(args, "2>&1"); }
+
+// stdout discarded: the exit code and stderr alone.
+inline process_result murmur_stderr(const std::string& args) { return murmur_piped(args, "2>&1 >/dev/null"); }
 
 inline std::string source_path(const std::string& rel) { return std::string(MURMUR_SOURCE_DIR) + "/" + rel; }
 

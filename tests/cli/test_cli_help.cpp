@@ -13,18 +13,6 @@ using namespace murmur::test;
 
 namespace {
 
-// Runs murmur with stdout discarded: the exit code and stderr alone.
-process_result murmur_stderr(const std::string& args) {
-  const std::string cmd = std::string(MURMUR_BINARY_DIR) + "/murmur " + args + " 2>&1 >/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 size_t lines_of(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';
