@@ -9,16 +9,16 @@
 
 namespace murmur {
 
-int sim_command(const std::vector<std::string>& args);
+// stop: the number of a SIGINT/SIGTERM once one came, else 0 (main owns the
+// flag and the handler); sim and peer then wind down and return 128 + it.
+int sim_command(const std::vector<std::string>& args, const std::atomic<int>& stop);
 int sweep_command(const std::vector<std::string>& args);
 int plot_command(const std::vector<std::string>& args);
 int config_doc_command(const std::vector<std::string>& args);
 int keygen_command(const std::vector<std::string>& args);
 int merge_command(const std::vector<std::string>& args);
 int split_command(const std::vector<std::string>& args);
-// stop turns true on SIGINT/SIGTERM (main owns the flag and the handler):
-// the peer then leaves gracefully.
-int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop);
+int peer_command(const std::vector<std::string>& args, const std::atomic<int>& stop);
 
 // Thrown for bad command lines; main prints it with the verb's usage.
 struct UsageError : std::runtime_error {

@@ -13,7 +13,7 @@ namespace murmur {
 namespace {
 
 struct peer_args {
-  std::string config, listen, out;
+  std::string config, listen, out, resume;
   std::vector<std::string> join, overrides;
   bool quiet = false;
 };
@@ -37,8 +37,16 @@ peer_args parse_peer_args(const std::vector<std::string>& a) {
       }
     } else if (a[i] == "--set") r.overrides.push_back(value("--set"));
     else if (a[i] == "--out") r.out = value("--out");
+    else if (a[i] == "--resume") r.resume = value("--resume");
     else if (a[i] == "--quiet") r.quiet = true;
     else throw UsageError("unexpected argument '" + a[i] + "'");
+  }
+  if (!r.resume.empty()) {
+    // As murmur sim --resume: the run's own directory and config; the
+    // interrupted run's stop point is not the resumed run's.
+    if (r.config.empty()) r.config = r.resume + "/config.toml";
+    if (r.out.empty()) r.out = r.resume;
+    r.overrides.insert(r.overrides.begin(), "run.stop_after=0");
   }
   if (r.config.empty()) throw UsageError("peer needs --config <config.toml>");
   if (r.listen.empty()) throw UsageError("peer needs --listen tcp://ADDR:PORT (the address other peers reach)");
@@ -50,7 +58,7 @@ peer_args parse_peer_args(const std::vector<std::string>& a) {
 
 }  // namespace
 
-int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& stop) {
+int peer_command(const std::vector<std::string>& args, const std::atomic<int>& stop) {
   const peer_args a = parse_peer_args(args);
   const RunConfig c = load_config(a.config, a.overrides);
   const std::string unused = check_key_usage(c, run_host::peer, a.overrides.empty() ? a.config : a.config + " and --set");
@@ -60,6 +68,7 @@ int peer_command(const std::vector<std::string>& args, const std::atomic<bool>& 
   o.out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;
   o.join = a.join;
   o.quiet = a.quiet;
+  o.resume = a.resume;
   return run_peer_host(c, o, stop);
 }
 

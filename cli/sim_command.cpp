@@ -52,7 +52,7 @@ sim_args parse_sim_args(const std::vector<std::string>& a) {
 
 }  // namespace
 
-int sim_command(const std::vector<std::string>& args) {
+int sim_command(const std::vector<std::string>& args, const std::atomic<int>& stop) {
   sim_args a = parse_sim_args(args);
   RunConfig cfg = load_config(a.config, a.overrides);
   const std::string unused = check_key_usage(cfg, run_host::sim, a.overrides.empty() ? a.config : a.config + " and --set");
@@ -64,7 +64,7 @@ int sim_command(const std::vector<std::string>& args) {
   progress_printer show(stdout);
   if (!a.resume.empty()) std::printf("resuming from %s/checkpoints\n", a.resume.c_str());
   sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const run_progress&)>{} : std::ref(show),
-                                 a.resume);
+                                 a.resume, &stop);
   show.finish();
   std::string note;
   bool plotted = plot_run(a.out, &note);
@@ -104,6 +104,11 @@ int sim_command(const std::vector<std::string>& args) {
                   t.time_to_catch_up_s, static_cast<unsigned long long>(t.lost_steps));
     }
     for (const auto& e : p.errors) std::printf("pipeline error: %s\n", e.c_str());
+  }
+  if (s.interrupted) {
+    std::printf("interrupted: summary.json is the partial run's; continue with: murmur sim --resume %s\n",
+                a.out.c_str());
+    return 128 + stop.load();
   }
   return 0;
 }
