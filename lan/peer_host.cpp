@@ -34,6 +34,10 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
+    if (!a.resume.empty())
+      throw ConfigError("--resume " + a.resume +
+                        ": pipeline nodes (pipeline.stages > 1) do not resume; a spare takes over a stopped stage "
+                        "from its checkpoint");
     pipeline_host_options po;
     po.listen = a.listen;
     po.out = out;
