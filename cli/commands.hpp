@@ -1,26 +1,35 @@
-// The murmur command-line verbs. Each takes the arguments after the verb and
-// returns the process exit code; usage errors print a message naming the
-// problem and return 2.
+// The murmur command-line verbs. Each add_*_verb adds its verb to the
+// command line (its options, a one-line description and an example for
+// `murmur VERB --help`) and returns what runs the verb once the command line
+// is parsed: a function returning the process exit code. Bad command lines
+// the parser cannot see (a missing config, a malformed --param) throw
+// UsageError, which main prints in one line and exits 2.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <stdexcept>
 #include <string>
-#include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace murmur {
 
+using verb_run = std::function<int()>;
+
 // stop: the number of a SIGINT/SIGTERM once one came, else 0 (main owns the
 // flag and the handler); sim and peer then wind down and return 128 + it.
-int sim_command(const std::vector<std::string>& args, const std::atomic<int>& stop);
-int sweep_command(const std::vector<std::string>& args);
-int plot_command(const std::vector<std::string>& args);
-int config_doc_command(const std::vector<std::string>& args);
-int keygen_command(const std::vector<std::string>& args);
-int merge_command(const std::vector<std::string>& args);
-int split_command(const std::vector<std::string>& args);
-int peer_command(const std::vector<std::string>& args, const std::atomic<int>& stop);
+verb_run add_sim_verb(CLI::App& murmur, const std::atomic<int>& stop);
+verb_run add_sweep_verb(CLI::App& murmur);
+verb_run add_plot_verb(CLI::App& murmur);
+verb_run add_split_verb(CLI::App& murmur);
+verb_run add_config_doc_verb(CLI::App& murmur);
+verb_run add_keygen_verb(CLI::App& murmur);
+verb_run add_merge_verb(CLI::App& murmur);
+verb_run add_peer_verb(CLI::App& murmur, const std::atomic<int>& stop);
 
-// Thrown for bad command lines; main prints it with the verb's usage.
+// A bad command line; main prints "murmur VERB: <what>; see murmur VERB --help".
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -1,10 +1,14 @@
 // murmur: decentralized training. See README.md.
+// The command line is CLI11's (Debian's libcli11-dev): every verb is a
+// subcommand with its own --help; main reports a bad command line in one
+// line and exits 2, other errors exit 1.
+#include <CLI/CLI.hpp>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,76 +51,95 @@ void install_stop_signals() {
   }
 }
 
-const char* usage =
-    "usage: murmur <verb> [args]\n"
-    "  sim <config.toml> [--set key=value]... [--out DIR] [--quiet]\n"
-    "  sim --resume DIR [--set key=value]... [--quiet]   (continue a run from DIR/checkpoints)\n"
-    "        simulate many peers on a virtual clock; writes DIR (default runs/<config name>)\n"
-    "        Ctrl-C (SIGINT) or SIGTERM: writes what it has and a checkpoint, exits 130/143;\n"
-    "        --resume DIR continues (sim and data-parallel peer alike)\n"
-    "  sweep <config.toml> --param key=v1,v2,... [--param ...]... [--set key=value]... [--out DIR]\n"
-    "        one simulation per value (per combination of several --param); prints and\n"
-    "        writes sweep.csv, sweep.md (with detection and accuracy vs clean) and sweep.png\n"
-    "  plot <run dir>        redraw a run's accuracy.png\n"
-    "  split <config.toml> [--set key=value]...\n"
-    "        per-layer cost (modelled and measured here) and the balanced pipeline.split\n"
-    "  config-doc            print the table of config keys (markdown)\n"
-    "  peer --config <config.toml> --listen tcp://ADDR:PORT [--join tcp://HOST:PORT[,...]]\n"
-    "       [--set key=value]... [--out DIR] [--quiet] [--resume DIR]\n"
-    "        one peer process on a LAN machine (ZeroMQ, CurveZMQ keys, see README)\n"
-    "        with pipeline.stages > 1: pipeline node peer.index (stage s = node s, spare j =\n"
-    "        node stages + j; one replica, pipeline.replicas = 1). Node i is the i-th key line\n"
-    "        of peer.authorized_peers (comments and blank lines skipped), which must give its\n"
-    "        tcp://HOST:PORT; peer.count = stages + spares; --join is not used\n"
-    "  merge RUN_DIR... [--out DIR]\n"
-    "        one summary.json and accuracy.png from the run directories of a LAN run's peers\n"
-    "  keygen --out DIR [--force]\n"
-    "        write a CurveZMQ key pair: DIR/peer.key (secret) and DIR/peer.pub\n"
-    "  help                  this text\n";
+std::string version_text() {
+  std::string v = "murmur " MURMUR_VERSION;
+#ifdef MURMUR_GIT_COMMIT
+  v += " (git " MURMUR_GIT_COMMIT ")";
+#endif
+  return v;
+}
+
+// "sim, sweep, ..." for the one-line usage.
+std::string verb_names(const std::map<std::string, murmur::verb_run>& verbs) {
+  std::string s;
+  for (const auto& v : verbs) s += (s.empty() ? "" : ", ") + v.first;
+  return s;
+}
+
+// What the parser set aside as unknown, as "unknown option --foo" or
+// "unexpected argument 'x'"; empty when nothing was.
+std::string first_extra(const CLI::App& verb) {
+  const auto rest = verb.remaining();
+  if (rest.empty()) return "";
+  const std::string& x = rest.front();
+  return x.size() > 1 && x[0] == '-' ? "unknown option " + x : "unexpected argument '" + x + "'";
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::fputs(usage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  CLI::App murmur{"murmur: decentralized training with gossip, simulated (sim, sweep) or on LAN machines (peer)", "murmur"};
+  murmur.set_version_flag("--version", version_text(), "print the version and exit");
+  murmur.require_subcommand(1);
+  murmur.footer("murmur VERB --help shows a verb's options and an example; README.md walks through a first run.");
+  std::map<std::string, murmur::verb_run> verbs{
+      {"sim", murmur::add_sim_verb(murmur, stop_signal)},
+      {"sweep", murmur::add_sweep_verb(murmur)},
+      {"plot", murmur::add_plot_verb(murmur)},
+      {"split", murmur::add_split_verb(murmur)},
+      {"config-doc", murmur::add_config_doc_verb(murmur)},
+      {"peer", murmur::add_peer_verb(murmur, stop_signal)},
+      {"merge", murmur::add_merge_verb(murmur)},
+      {"keygen", murmur::add_keygen_verb(murmur)},
+  };
+  // Unknown arguments are named by first_extra, in one line, not by the parser.
+  for (auto* v : murmur.get_subcommands([](CLI::App*) { return true; })) v->allow_extras();
+
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: murmur VERB [options] (verbs: %s); murmur --help for more\n", verb_names(verbs).c_str());
+    return 2;
   }
-  const std::string verb = args[0];
-  args.erase(args.begin());
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
+  // The verb, if the command line starts with one; "" for global options.
+  const std::string verb = args[0].empty() || args[0][0] == '-' ? "" : args[0];
+  if (verb == "help") {  // murmur help [VERB]
+    const bool one = args.size() > 1 && verbs.count(args[1]);
+    std::fputs((one ? murmur.get_subcommand(args[1])->help("murmur") : murmur.help()).c_str(), stdout);
+    return 0;
+  }
+  if (!verb.empty() && !verbs.count(verb)) {
+    std::fprintf(stderr, "murmur: unknown verb '%s' (verbs: %s); see murmur --help\n", verb.c_str(),
+                 verb_names(verbs).c_str());
+    return 2;
+  }
+  const std::string who = verb.empty() ? "murmur" : "murmur " + verb;
+  auto usage_error = [&who](const std::string& what) {
+    std::fprintf(stderr, "%s: %s; see %s --help\n", who.c_str(), what.c_str(), who.c_str());
+    return 2;
+  };
+  if (verb.empty() && args[0] != "-h" && args[0] != "--help" && args[0] != "--version")
+    return usage_error("unknown option " + args[0] + " (expected a verb: " + verb_names(verbs) + ")");
   try {
-    if (verb == "sim") {
-      install_stop_signals();
-      return murmur::sim_command(args, stop_signal);
-    }
-    if (verb == "sweep") return murmur::sweep_command(args);
-    if (verb == "plot") return murmur::plot_command(args);
-    if (verb == "config-doc") return murmur::config_doc_command(args);
-    if (verb == "keygen") return murmur::keygen_command(args);
-    if (verb == "merge") return murmur::merge_command(args);
-    if (verb == "split") return murmur::split_command(args);
-    if (verb == "peer") {
-      install_stop_signals();
-      return murmur::peer_command(args, stop_signal);
-    }
-    std::fprintf(stderr, "murmur: unknown verb '%s'\n%s", verb.c_str(), usage);
-    return 2;
+    murmur.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return murmur.exit(e);  // --help, --version
+    return usage_error(e.what());
+  }
+  if (verb.empty()) return usage_error("expected a verb");
+  if (const std::string extra = first_extra(*murmur.get_subcommand(verb)); !extra.empty()) return usage_error(extra);
+  try {
+    if (verb == "sim" || verb == "peer") install_stop_signals();
+    return verbs.at(verb)();
   } catch (const murmur::UsageError& e) {
-    std::fprintf(stderr, "murmur %s: %s\n%s", verb.c_str(), e.what(), usage);
-    return 2;
+    return usage_error(e.what());
   } catch (const murmur::ConfigError& e) {
-    std::fprintf(stderr, "murmur %s: config error: %s\n", verb.c_str(), e.what());
+    std::fprintf(stderr, "%s: config error: %s\n", who.c_str(), e.what());
     return 2;
   } catch (const murmur::DataError& e) {
-    std::fprintf(stderr, "murmur %s: data error: %s\n", verb.c_str(), e.what());
+    std::fprintf(stderr, "%s: data error: %s\n", who.c_str(), e.what());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "murmur %s: error: %s\n", verb.c_str(), e.what());
+    std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
     return 1;
   }
 }

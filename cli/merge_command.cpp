@@ -1,10 +1,14 @@
 // murmur merge: one summary and one plot for a LAN run, from the run
 // directories of its peer processes (copied to one machine).
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.hpp"
@@ -23,38 +27,55 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// A number field of one of our own flat JSON objects; null (a value that
-// was not finite) reads as NaN.
-double field(const std::string& json, const std::string& key, const std::string& where) {
-  auto p = json.find("\"" + key + "\":");
-  if (p == std::string::npos) throw std::runtime_error(where + ": no field '" + key + "'");
-  p = json.find_first_not_of(" \t\r\n", p + key.size() + 3);
-  if (p != std::string::npos && json.compare(p, 4, "null") == 0) return std::numeric_limits<double>::quiet_NaN();
+nlohmann::json parse_json(const std::string& text, const std::string& where) {
   try {
-    return std::stod(json.substr(p == std::string::npos ? json.size() : p));
-  } catch (const std::exception&) {
-    throw std::runtime_error(where + ": field '" + key + "' is not a number");
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(where + ": not JSON (" + e.what() + ")");
   }
 }
 
-}  // namespace
+// A number field of a summary or metrics line; null (a value that was not
+// finite when written) reads as NaN.
+double field(const nlohmann::json& j, const std::string& key, const std::string& where) {
+  const auto f = j.find(key);
+  if (f == j.end()) throw std::runtime_error(where + ": no field '" + key + "'");
+  if (f->is_null()) return std::numeric_limits<double>::quiet_NaN();
+  if (!f->is_number()) throw std::runtime_error(where + ": field '" + key + "' is not a number");
+  return f->get<double>();
+}
 
-int merge_command(const std::vector<std::string>& a) {
+// The same directory given twice would count its peer twice.
+void refuse_repeats(const std::vector<std::string>& runs) {
+  std::map<std::filesystem::path, std::string> seen;
+  for (const auto& r : runs) {
+    std::error_code ec;
+    auto p = std::filesystem::weakly_canonical(r, ec);
+    if (ec) p = std::filesystem::absolute(r).lexically_normal();
+    if (!p.has_filename()) p = p.parent_path();
+    const auto [it, fresh] = seen.emplace(p, r);
+    if (!fresh)
+      throw UsageError("run directory " + r + " is given twice" + (it->second == r ? "" : " (also as " + it->second + ")"));
+  }
+}
+
+struct merge_args {
   std::vector<std::string> runs;
   std::string out = "runs/merged";
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] == "--out" && i + 1 < a.size()) out = a[++i];
-    else if (!a[i].empty() && a[i][0] == '-') throw UsageError("unknown option '" + a[i] + "'");
-    else runs.push_back(a[i]);
-  }
+};
+
+int run_merge(const merge_args& a) {
+  const auto& runs = a.runs;
+  const auto& out = a.out;
   if (runs.empty()) throw UsageError("merge needs the run directories of the peers");
+  refuse_repeats(runs);
   std::filesystem::create_directories(out);
   double acc_sum = 0, acc_min = 1, bytes = 0, allreduce = 0, wall = 0, steps = 0, rejected = 0;
   std::ofstream curve(out + "/peers.tsv");
   curve << "# peer\twall_s\tbytes_sent\ttest_acc\n";
   for (const auto& r : runs) {
     const std::string sp = r + "/summary.json", mp = r + "/metrics.jsonl";
-    const std::string s = slurp(sp);
+    const nlohmann::json s = parse_json(slurp(sp), sp);
     const double acc = field(s, "final_test_accuracy", sp);
     acc_sum += acc;
     acc_min = std::min(acc_min, acc);
@@ -64,10 +85,15 @@ int merge_command(const std::vector<std::string>& a) {
     steps += field(s, "steps", sp);
     rejected += field(s, "frames_rejected", sp);
     std::istringstream m(slurp(mp));
-    for (std::string line; std::getline(m, line);)
-      if (!line.empty())
-        curve << field(line, "peer", mp) << '\t' << field(line, "wall_s", mp) << '\t' << field(line, "bytes_sent", mp)
-              << '\t' << field(line, "test_acc", mp) << '\n';
+    size_t n = 0;
+    for (std::string text; std::getline(m, text);) {
+      ++n;
+      if (text.empty()) continue;
+      const std::string where = mp + " line " + std::to_string(n);
+      const nlohmann::json line = parse_json(text, where);
+      curve << field(line, "peer", where) << '\t' << field(line, "wall_s", where) << '\t' << field(line, "bytes_sent", where)
+        << '\t' << field(line, "test_acc", where) << '\n';
+    }
     curve << "\n\n";  // one gnuplot data block per peer
   }
   const double n = static_cast<double>(runs.size());
@@ -87,6 +113,18 @@ int merge_command(const std::vector<std::string>& a) {
               bytes > 0 ? allreduce / bytes : 0.0, out.c_str(), plotted ? " and accuracy.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
   return 0;
+}
+
+}  // namespace
+
+verb_run add_merge_verb(CLI::App& murmur) {
+  auto a = std::make_shared<merge_args>();
+  CLI::App* v = murmur.add_subcommand(
+      "merge", "one summary.json and accuracy.png from the run directories of a LAN run's peers");
+  v->add_option("run_dirs", a->runs, "the peers' run directories (each once)")->type_name("RUN_DIR...");
+  v->add_option("--out", a->out, "where to write the merged summary (default runs/merged)")->type_name("DIR");
+  v->footer("Example:\n  murmur merge runs/peer-0 runs/peer-1 runs/peer-2 --out runs/lan");
+  return [a] { return run_merge(*a); };
 }
 
 }  // namespace murmur

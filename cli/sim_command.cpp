@@ -1,7 +1,9 @@
+// murmur sim: one simulated run (sim/simulation.hpp), its progress and summary.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
+#include <memory>
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
@@ -22,24 +24,10 @@ struct sim_args {
   bool quiet = false;
 };
 
-sim_args parse_sim_args(const std::vector<std::string>& a) {
-  sim_args r;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto value = [&](const char* flag) {
-      if (i + 1 >= a.size()) throw UsageError(std::string(flag) + " needs a value");
-      return a[++i];
-    };
-    if (a[i] == "--set") r.overrides.push_back(value("--set"));
-    else if (a[i].rfind("--set=", 0) == 0) r.overrides.push_back(a[i].substr(6));
-    else if (a[i] == "--out") r.out = value("--out");
-    else if (a[i] == "--quiet") r.quiet = true;
-    else if (a[i] == "--resume") r.resume = value("--resume");
-    else if (!a[i].empty() && a[i][0] == '-') throw UsageError("unknown option '" + a[i] + "'");
-    else if (r.config.empty()) r.config = a[i];
-    else throw UsageError("unexpected argument '" + a[i] + "'");
-  }
+// What the options leave implicit: a resumed run continues in its own
+// directory with the config it ran with; the default run directory.
+void complete_sim_args(sim_args& r) {
   if (!r.resume.empty()) {
-    // A resumed run continues in its own directory, with the config it ran with.
     if (r.config.empty()) r.config = r.resume + "/config.toml";
     // The interrupted run's stop point is not the resumed run's (--set may set another).
     r.overrides.insert(r.overrides.begin(), "run.stop_after=0");
@@ -47,13 +35,34 @@ sim_args parse_sim_args(const std::vector<std::string>& a) {
   }
   if (r.config.empty()) throw UsageError("missing <config.toml>");
   if (r.out.empty()) r.out = "runs/" + std::filesystem::path(r.config).stem().string();
-  return r;
 }
+
+int run_sim(sim_args a, const std::atomic<int>& stop);
 
 }  // namespace
 
-int sim_command(const std::vector<std::string>& args, const std::atomic<int>& stop) {
-  sim_args a = parse_sim_args(args);
+verb_run add_sim_verb(CLI::App& murmur, const std::atomic<int>& stop) {
+  auto a = std::make_shared<sim_args>();
+  CLI::App* v = murmur.add_subcommand("sim", "simulate many peers in one process on a virtual clock; writes a run directory");
+  v->add_option("config", a->config, "the run's config (not needed with --resume)")->type_name("CONFIG.toml");
+  v->add_option("--set", a->overrides, "override a config key; repeatable (murmur config-doc lists the keys)")
+      ->type_name("KEY=VALUE");
+  v->add_option("--out", a->out, "run directory (default runs/<config name>; with --resume, the resumed one)")
+      ->type_name("DIR");
+  v->add_option("--resume", a->resume, "continue the run in DIR from DIR/checkpoints, with DIR/config.toml")
+      ->type_name("DIR");
+  v->add_flag("--quiet", a->quiet, "no progress line");
+  v->footer("Ctrl-C (SIGINT) or SIGTERM: writes metrics, summary.json (marked interrupted) and a checkpoint,\n"
+            "then exits 130/143; --resume DIR continues. A second Ctrl-C quits at once.\n"
+            "Example:\n  murmur sim configs/fmnist-gossip.toml --set train.epochs=1 --out runs/try\n"
+            "  murmur sim --resume runs/try");
+  return [a, &stop] { return run_sim(*a, stop); };
+}
+
+namespace {
+
+int run_sim(sim_args a, const std::atomic<int>& stop) {
+  complete_sim_args(a);
   RunConfig cfg = load_config(a.config, a.overrides);
   const std::string unused = check_key_usage(cfg, run_host::sim, a.overrides.empty() ? a.config : a.config + " and --set");
   if (!unused.empty()) std::fprintf(stderr, "murmur sim: warning: %s\n", unused.c_str());
@@ -113,21 +122,6 @@ int sim_command(const std::vector<std::string>& args, const std::atomic<int>& st
   return 0;
 }
 
-int plot_command(const std::vector<std::string>& args) {
-  if (args.size() != 1) throw UsageError("expected exactly one run directory");
-  std::string note;
-  if (!plot_run(args[0], &note)) {
-    std::fprintf(stderr, "murmur plot: %s\n", note.c_str());
-    return 1;
-  }
-  std::printf("wrote %s/accuracy.png\n", args[0].c_str());
-  return 0;
-}
-
-int config_doc_command(const std::vector<std::string>& args) {
-  if (!args.empty()) throw UsageError("config-doc takes no arguments");
-  std::cout << config_doc_markdown();
-  return 0;
-}
+}  // namespace
 
 }  // namespace murmur

@@ -3,7 +3,9 @@
 // measured on this machine, and its output size, then the balanced cut for
 // each: every peer of a LAN pipeline must use the same cut, so measure once
 // and put the printed pipeline.split into the config.
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <memory>
 
 #include "cli/commands.hpp"
 #include "run/config_schema.hpp"
@@ -35,18 +37,15 @@ double max_stage_seconds(const std::vector<layer_cost>& c, const std::vector<sta
   return worst;
 }
 
-}  // namespace
-
-int split_command(const std::vector<std::string>& args) {
+struct split_args {
   std::string config;
   std::vector<std::string> overrides;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--set" && i + 1 < args.size()) overrides.push_back(args[++i]);
-    else if (!args[i].empty() && args[i][0] == '-') throw UsageError("unknown option '" + args[i] + "'");
-    else if (config.empty()) config = args[i];
-    else throw UsageError("unexpected argument '" + args[i] + "'");
-  }
-  if (config.empty()) throw UsageError("missing <config.toml>");
+};
+
+int run_split(const split_args& a) {
+  if (a.config.empty()) throw UsageError("missing <config.toml>");
+  const std::string& config = a.config;
+  const std::vector<std::string>& overrides = a.overrides;
   const RunConfig c = load_config(config, overrides);
   set_blas_threads(1);
   const run_data data = load_run_data(c);
@@ -78,6 +77,18 @@ int split_command(const std::vector<std::string>& args) {
               cuts_of(by_measure).c_str(), 1e3 * max_stage_seconds(measured, by_measure, bps) * static_cast<double>(mb),
               static_cast<long long>(mb));
   return 0;
+}
+
+}  // namespace
+
+verb_run add_split_verb(CLI::App& murmur) {
+  auto a = std::make_shared<split_args>();
+  CLI::App* v = murmur.add_subcommand(
+      "split", "per-layer cost (modelled and measured here) and the balanced pipeline.split for pipeline.stages");
+  v->add_option("config", a->config, "the run's config")->type_name("CONFIG.toml");
+  v->add_option("--set", a->overrides, "override a config key; repeatable")->type_name("KEY=VALUE");
+  v->footer("Example:\n  murmur split configs/fmnist-pipeline.toml --set pipeline.stages=4");
+  return [a] { return run_split(*a); };
 }
 
 }  // namespace murmur

@@ -1,6 +1,11 @@
+// murmur sweep: one simulation per value of the swept keys, one table of them.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include "cli/commands.hpp"
@@ -33,27 +38,56 @@ swept_key parse_param(const std::string& param) {
   return s;
 }
 
+struct sweep_args {
+  std::string config, out;
+  std::vector<std::string> params, overrides;
+};
+
+// "-" for a value that is undefined (NaN: no attackers, no detections).
+std::string cell(double v, const char* format) {
+  if (std::isnan(v)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, format, v);
+  return b;
+}
+
+std::string seconds(double s) {
+  char b[32];
+  if (s < 10) std::snprintf(b, sizeof b, "%.1f s", s);
+  else if (s < 60) std::snprintf(b, sizeof b, "%.0f s", s);
+  else std::snprintf(b, sizeof b, "%ld min %02ld s", std::lround(s) / 60, std::lround(s) % 60);
+  return b;
+}
+
+int run_sweep(sweep_args a);
+
 }  // namespace
+
+verb_run add_sweep_verb(CLI::App& murmur) {
+  auto a = std::make_shared<sweep_args>();
+  CLI::App* v = murmur.add_subcommand(
+      "sweep", "one simulation per value of a key (per combination of several --param); writes sweep.csv, sweep.md, sweep.png");
+  v->add_option("config", a->config, "the config every run starts from")->type_name("CONFIG.toml");
+  v->add_option("--param", a->params, "a swept key and its values; repeatable (their product is run)")
+      ->type_name("KEY=V1,V2,...");
+  v->add_option("--set", a->overrides, "override a config key in every run; repeatable")->type_name("KEY=VALUE");
+  v->add_option("--out", a->out, "sweep directory, one run directory per run (default runs/<config name>-sweep)")
+      ->type_name("DIR");
+  v->footer("Example:\n  murmur sweep configs/fmnist-gossip.toml --param gossip.threshold=0,0.001,0.01 --set train.epochs=2");
+  return [a] { return run_sweep(*a); };
+}
+
+namespace {
 
 // Several --param give their Cartesian product, the first key varying
 // slowest. Clean runs (attack.kind = none) go first so that every attacked
 // run's row can show its accuracy against the clean one.
-int sweep_command(const std::vector<std::string>& a) {
-  std::string config, out;
+int run_sweep(sweep_args a) {
+  std::string& config = a.config;
+  std::string& out = a.out;
+  std::vector<std::string>& overrides = a.overrides;
   std::vector<swept_key> params;
-  std::vector<std::string> overrides;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto value = [&](const char* flag) {
-      if (i + 1 >= a.size()) throw UsageError(std::string(flag) + " needs a value");
-      return a[++i];
-    };
-    if (a[i] == "--param") params.push_back(parse_param(value("--param")));
-    else if (a[i] == "--set") overrides.push_back(value("--set"));
-    else if (a[i] == "--out") out = value("--out");
-    else if (!a[i].empty() && a[i][0] == '-') throw UsageError("unknown option '" + a[i] + "'");
-    else if (config.empty()) config = a[i];
-    else throw UsageError("unexpected argument '" + a[i] + "'");
-  }
+  for (const auto& p : a.params) params.push_back(parse_param(p));
   if (config.empty()) throw UsageError("missing <config.toml>");
   if (params.empty()) throw UsageError("--param needs KEY=V1,V2,... (got '')");
   std::vector<std::string> keys;
@@ -101,6 +135,17 @@ int sweep_command(const std::vector<std::string>& a) {
               "vs all-red.", "virtual s", "honest", "F1");
   std::vector<sweep_row> rows(runs.size());
   std::vector<bool> done(runs.size(), false);
+  // Progress after each run: the ETA is the mean time of the runs simulated
+  // so far times those left (a shared clean run costs nothing).
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t finished = 0, simulated = 0, to_simulate = 0;
+  for (size_t i : order) {
+    bool shared = false;
+    if (runs[i].attack_kind == "none")
+      for (size_t j = 0; j < i && !shared; ++j)
+        shared = runs[j].attack_kind == "none" && same_but_attack_keys(keys, combos, i, j);
+    to_simulate += shared ? 0 : 1;
+  }
   for (size_t i : order) {
     rows[i].values = combos[i];
     // A clean run does not depend on the attack keys: one per setting of
@@ -111,14 +156,23 @@ int sweep_command(const std::vector<std::string>& a) {
         if (done[j] && runs[j].attack_kind == "none" && same_but_attack_keys(keys, combos, i, j)) same_clean = j;
     rows[i].summary = same_clean ? rows[*same_clean].summary : run_simulation(runs[i], out + "/" + names[i]);
     done[i] = true;
+    ++finished;
+    simulated += same_clean ? 0 : 1;
     if (auto c = clean_run_of(keys, combos, i); c && done[*c]) rows[i].clean_accuracy = rows[*c].summary.honest_test_accuracy;
     const sim_summary& s = rows[i].summary;
     const std::string shown = keys.size() == 1 ? combos[i][0] : names[i];
-    std::printf("%-14s %9.2f%% %9.2f%% %14llu %11.1fx %10.2f %9.2f%% %6.3f\n", shown.c_str(),
-                100 * s.final_test_accuracy, 100 * s.min_test_accuracy,
+    std::printf("%-14s %10s %10s %14llu %11.1fx %10.2f %10s %6s\n", shown.c_str(),
+                cell(100 * s.final_test_accuracy, "%.2f%%").c_str(), cell(100 * s.min_test_accuracy, "%.2f%%").c_str(),
                 static_cast<unsigned long long>(s.bytes_sent_total),
                 s.bytes_sent_total ? s.dense_allreduce_bytes / static_cast<double>(s.bytes_sent_total) : 0.0,
-                s.virtual_time_s, 100 * s.honest_test_accuracy, s.detection.f1);
+                s.virtual_time_s, cell(100 * s.honest_test_accuracy, "%.2f%%").c_str(),
+                cell(s.detection.f1, "%.3f").c_str());
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string eta = simulated > 0 && finished < runs.size()
+                                ? ", ETA " + seconds(elapsed / static_cast<double>(simulated) *
+                                                     static_cast<double>(to_simulate - simulated))
+                                : "";
+    std::printf("  [%zu/%zu runs done, %s elapsed%s]\n", finished, runs.size(), seconds(elapsed).c_str(), eta.c_str());
     std::fflush(stdout);
     csv << sweep_csv_line(rows[i]);
     csv.flush();
@@ -132,5 +186,7 @@ int sweep_command(const std::vector<std::string>& a) {
   if (!plotted) std::printf("note: %s\n", note.c_str());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace murmur

@@ -19,6 +19,7 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "lan/peer_checkpoint.hpp"
+#include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
@@ -68,8 +69,39 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   const peer_checkpoint_counters base = resumed ? resumed->counters : peer_checkpoint_counters{};
   // Training wall time: a resumed peer's continues its earlier runs'.
   auto train_wall = [&] { return base.wall_s + wall(); };
+  // A --join endpoint without an allowlist line is a config error, named
+  // before anything is bound or loaded.
+  std::vector<std::string> contacts;
+  for (const auto& line : contact_lines(identities, a.join, keys.public_key, c.authorized_peers))
+    contacts.push_back(line.endpoint);
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
+
+  // Listen before loading data, so a port in use is reported at once
+  // (frames that come before the actors exist are dropped; joins are resent).
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = a.listen;
+  zo.keys = keys;
+  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);
+  // However this function ends, the actors stop first: the actor system's
+  // destructor waits for them all.
+  struct actors_stop {
+    caf::actor bridge;
+    std::vector<caf::actor> others;
+    ~actors_stop() {
+      caf::anon_send(bridge, stop_atom::value);
+      for (auto& h : others) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    }
+  } stopper{bridge.actor, {}};
+  const double start_timeout_s = static_cast<double>(c.start_timeout_ms) / 1000.0;
+  // A contact with nothing listening fails here, before the data loads.
+  if (!wait_for_contacts(contacts, start_timeout_s, stop, stdout)) return 128 + stop.load();
 
   // Data: this process's shard, cut the same way on every machine.
   const run_data data = load_run_data(c);
@@ -81,17 +113,6 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   auto shard = shards[static_cast<size_t>(c.peer_index)];
   const int64_t steps_per_epoch = (static_cast<int64_t>(shard.size()) + c.batch - 1) / c.batch;
   const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(steps_per_epoch)));
-
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  cfg.set("logger.verbosity", caf::atom("quiet"));
-  caf::actor_system sys{cfg};
-  zmq_transport_options zo;
-  zo.listen = a.listen;
-  zo.keys = keys;
-  for (auto& e : identities.lines()) zo.authorized.push_back(e.public_key);
-  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  auto bridge = spawn_zmq_bridge(sys, zo);
 
   if (c.mode == "delta")
     throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
@@ -129,6 +150,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       }
     };
   auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr, restore);
+  stopper.others = {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip)};
+  if (peer.verifier) stopper.others.push_back(caf::actor_cast<caf::actor>(peer.verifier));
   // The gossip state was built from the restored parameters: its first
   // frame is a complete copy, so neighbours' estimates of us are exact.
   if (resumed) caf::anon_send(peer.gossip, resync_atom::value);
@@ -155,6 +178,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   ms.max_state_value = parameter_bound(
       c.max_value, {peer.train->model()->params(), static_cast<size_t>(peer.train->model()->param_count())});
   auto members = spawn_membership(sys, ms, bridge.actor, peer.gossip, peer.shard, peer.verifier);
+  stopper.others.push_back(members);
   caf::anon_send(bridge.actor, route_atom::value, members);
 
   caf::scoped_actor self{sys};
@@ -169,16 +193,38 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
               a.join.size(), out.c_str());
   std::fflush(stdout);
 
-  // A (re)joining peer first pulls the current parameters from live members;
-  // a resumed one keeps its own (its checkpoint, optimizer state and step
-  // belong together) and gossip pulls it toward the others.
+  // Nobody trains until peer.min_peers are live (itself included), and a
+  // peer that joined heard from someone (lan/peer_rendezvous.hpp).
+  peer_wait_settings wait;
+  wait.count = static_cast<uint32_t>(c.peer_count);
+  wait.required = static_cast<uint32_t>(c.min_peers > 0 ? c.min_peers : c.peer_count);
+  wait.contacts = contacts;
+  wait.timeout_s = start_timeout_s;
+  wait.start_anyway = c.on_start_timeout == "start";
+  wait.quiet = a.quiet;
+  const auto gate = wait_for_peers(live, identities, wait, stop, stdout);
+  if (gate.interrupted) return 128 + stop.load();
+  std::printf("peers: %zu of %lld live after %.2f s of waiting; training starts at unix_ms %lld (%.2f s after start)\n",
+              gate.live.size(), static_cast<long long>(c.peer_count), gate.waited_s,
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count()),
+              wall());
+  std::fflush(stdout);
+
+  // A (re)joining peer first pulls the current parameters from the members
+  // present: donors are those that heartbeat us, which takes a heartbeat or
+  // two after they are live; past the failure-detection horizon they would be
+  // gone anyway. A resumed one keeps its own (its checkpoint, optimizer state
+  // and step belong together) and gossip pulls it toward the others.
   if (resumed) {
     std::printf("resumed from %s at step %llu; no state transfer (gossip mixes it back in)\n",
                 peer_checkpoint_path(a.resume, static_cast<uint32_t>(c.peer_index)).c_str(),
                 static_cast<unsigned long long>(resumed->state.step));
     std::fflush(stdout);
-  } else if (!a.join.empty()) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  } else if (!contacts.empty()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
+                                                         std::max<int64_t>(c.suspect_ms + c.dead_ms, 10 * c.heartbeat_ms));
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
     int32_t got = -1;
     while (got < 0 && std::chrono::steady_clock::now() < until) {
@@ -188,6 +234,28 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());
     std::fflush(stdout);
   }
+
+  // One line when the first gossip frame is on its way: how long a start
+  // takes, as an operator sees it. Polls until then, beside the training loop.
+  std::jthread first_gossip([&sys, &wall, gossip = peer.gossip](std::stop_token done) {
+    caf::scoped_actor asker{sys};
+    while (!done.stop_requested()) {
+      bool failed = false;
+      uint64_t sent = 0;
+      asker->request(gossip, std::chrono::seconds(10), stats_atom::value)
+          .receive([&](gossip_counters& x) { sent = x.msgs_sent; }, [&](caf::error&) { failed = true; });
+      if (failed) return;
+      if (sent > 0) {
+        std::printf("first gossip sent %.2f s after start (unix_ms %lld)\n", wall(),
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()));
+        std::fflush(stdout);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
 
   // A resumed peer appends to its earlier lines.
   std::ofstream metrics(out + "/metrics.jsonl", resumed ? std::ios::app : std::ios::trunc);
@@ -266,8 +334,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       p.loss = loss_recent;
       p.accuracy = last.test_accuracy;
       p.bytes_sent = g.bytes_sent;
-      p.virtual_s = train_wall();
       p.wall_s = wall();
+      p.virtual_clock = false;
       p.evaluation = true;
       show(p);
     }
@@ -293,6 +361,14 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   };
   // outcome: finished (train.epochs done), stopped (run.stop_after), interrupted (a signal).
   std::string outcome = "finished";
+  if (!a.quiet) {  // the first report: the progress line's ETA counts from here, not from data loading
+    run_progress p;
+    p.fraction = static_cast<double>(step) / static_cast<double>(total);
+    p.steps = step;
+    p.wall_s = wall();
+    p.virtual_clock = false;
+    show(p);
+  }
   while (static_cast<int64_t>(step) < total) {
     if (stop.load() != 0) {
       interrupted = true;

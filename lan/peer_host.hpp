@@ -8,6 +8,14 @@
 // With pipeline.stages > 1 the process is a pipeline node instead
 // (lan/pipeline_host.hpp; --join is ignored there, with a warning).
 //
+// Start (lan/peer_rendezvous.hpp): a --join endpoint missing from the
+// allowlist is a ConfigError, a port in use or a contact where nothing
+// listens within peer.start_timeout_ms a std::runtime_error naming it, all
+// before the data loads; then it trains only once peer.min_peers are live
+// (peer.on_start_timeout decides what the timeout does), pulling the state
+// from the peers present when it joined (unless resumed, see below).
+// Interrupted while waiting: 128 + the signal, nothing written but config.toml.
+//
 // Data-parallel: trains its shard (peer.index of peer.count) until
 // train.epochs are done, run.stop_after steps are (outcome "stopped"), or
 // stop turns non-zero (SIGINT/SIGTERM: checkpoint, then it leaves the

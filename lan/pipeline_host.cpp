@@ -379,6 +379,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
 
   // Wait for the end: ours, or a stall.
   const double stall_s = 5.0 + 10.0 * static_cast<double>(c.heartbeat_ms + c.suspect_ms + c.dead_ms) / 1000.0;
+  const double start_s = static_cast<double>(c.start_timeout_ms) / 1000.0;
   caf::scoped_actor self{sys};
   self->monitor(stage);
   bool stage_down = false;
@@ -409,9 +410,14 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       why = "the stage actor stopped (see the error above)";
       break;
     }
-    if (sh->now_s() - sh->last_progress_s > stall_s) {
+    // Before anything moved, other nodes may still be starting (loading
+    // their data): they get peer.start_timeout_ms, as data-parallel peers do.
+    const bool started = sh->last_progress_s > 0;
+    if (sh->now_s() - sh->last_progress_s > (started ? stall_s : std::max(stall_s, start_s))) {
       outcome = "stalled";
-      why = "nothing moved for " + json_number(stall_s) + " s (no step done, no heartbeat with a new step)";
+      why = started ? "nothing moved for " + json_number(stall_s) + " s (no step done, no heartbeat with a new step)"
+                    : "no step in " + json_number(std::max(stall_s, start_s)) +
+                          " s (peer.start_timeout_ms): are all the nodes of authorized_peers started?";
       break;
     }
   }

@@ -79,11 +79,15 @@ std::vector<authorized_peer> read_authorized_peer_entries(const std::string& pat
     if (!is_z85_key(key))
       throw std::runtime_error(path + ":" + std::to_string(n) + ": '" + key +
                                "' is not a 40-character Z85 public key");
-    authorized_peer entry{key, "", n};
+    authorized_peer entry{key, "", n, ""};
     if (e != std::string::npos) {
       auto b2 = line.find_first_not_of(" \t\r", e);
-      if (b2 != std::string::npos && line.compare(b2, 6, "tcp://") == 0)
-        entry.endpoint = line.substr(b2, line.find_first_of(" \t\r", b2) - b2);
+      if (b2 != std::string::npos && line.compare(b2, 6, "tcp://") == 0) {
+        const auto e2 = line.find_first_of(" \t\r", b2);
+        entry.endpoint = line.substr(b2, e2 - b2);
+        b2 = e2 == std::string::npos ? e2 : line.find_first_not_of(" \t\r", e2);
+      }
+      if (b2 != std::string::npos) entry.label = line.substr(b2, line.find_last_not_of(" \t\r") + 1 - b2);
     }
     keys.push_back(entry);
   }

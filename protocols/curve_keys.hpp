@@ -25,6 +25,7 @@ struct authorized_peer {
   std::string public_key;
   std::string endpoint;  // "tcp://HOST:PORT" or empty
   int line = 0;          // 1-based line in the file it was read from; 0 if none
+  std::string label;     // the rest of the line after the key and endpoint (trimmed), or empty
 };
 
 bool is_z85_key(const std::string& s);

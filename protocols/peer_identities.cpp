@@ -16,7 +16,7 @@ peer_identities::peer_identities(std::vector<authorized_peer> lines, std::string
 
 peer_identities peer_identities::from_keys(const std::vector<std::string>& keys, std::string source) {
   std::vector<authorized_peer> lines;
-  for (auto& k : keys) lines.push_back(authorized_peer{k, ""});
+  for (auto& k : keys) lines.push_back(authorized_peer{k, "", 0, ""});
   return peer_identities(std::move(lines), std::move(source));
 }
 

@@ -2,6 +2,7 @@
 
 #include <zmq.hpp>
 
+#include <cerrno>
 #include <stdexcept>
 
 namespace murmur {
@@ -35,7 +36,13 @@ zmq_transport::zmq_transport(zmq_transport_options opt) : opt_(std::move(opt)) {
   router_->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
   router_->set(zmq::sockopt::zap_domain, "murmur");
   router_->set(zmq::sockopt::rcvhwm, 1024);
-  router_->bind(opt_.listen);
+  try {
+    router_->bind(opt_.listen);
+  } catch (const zmq::error_t& e) {
+    // zmq says only "Address already in use": name what could not be bound.
+    throw std::runtime_error("cannot listen on " + opt_.listen + ": " + e.what() +
+                             (e.num() == EADDRINUSE ? " (another process listens there: pick another port)" : ""));
+  }
   endpoint_ = router_->get(zmq::sockopt::last_endpoint);
 }
 

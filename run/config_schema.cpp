@@ -188,6 +188,15 @@ const std::vector<KeyDef>& table() {
       num("peer.suspect_ms", &R::suspect_ms, ge(10), le(600000), "murmur peer: silence before a peer is suspected, ms"),
       num("peer.dead_ms", &R::dead_ms, ge(10), le(600000), "murmur peer: further silence before a suspect is dropped, ms"),
       num("peer.donors", &R::donors, ge(1), le(64), "murmur peer: peers a (re)joining peer pulls its parameters from"),
+      num("peer.min_peers", &R::min_peers, ge(0), le(1024),
+          "murmur peer: live peers (itself included) a data-parallel peer waits for before it trains; "
+          "0 = peer.count, at most peer.count"),
+      num("peer.start_timeout_ms", &R::start_timeout_ms, ge(100), le(86400000),
+          "murmur peer: how long a peer waits, once its data is loaded, for peer.min_peers live peers "
+          "(and, before loading, for a --join contact to listen); a pipeline node's wait for its first step"),
+      choice("peer.on_start_timeout", &R::on_start_timeout, {"fail", "start"},
+             "murmur peer: at peer.start_timeout_ms without peer.min_peers live peers: fail = exit 1 naming "
+             "the missing peers; start = train with those present (never alone after a --join)"),
       num("net.max_frame_bytes", &R::max_frame_bytes, ge(4096), le(1 << 30),
           "Largest frame a peer accepts; larger ones are cut off unread"),
 
@@ -540,6 +549,9 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
   if (cfg.peer_index >= cfg.peer_count)
     throw ConfigError("peer.index = " + std::to_string(cfg.peer_index) + " with peer.count = " +
                       std::to_string(cfg.peer_count) + " in " + source + ": must be < peer.count");
+  if (cfg.min_peers > cfg.peer_count)
+    throw ConfigError("peer.min_peers = " + std::to_string(cfg.min_peers) + " with peer.count = " +
+                      std::to_string(cfg.peer_count) + " in " + source + ": must be <= peer.count (0 = peer.count)");
   if (cfg.peers <= 1) return;  // a single peer has no neighbours: any topology works
   auto topo = [&](const std::string& what) {
     throw ConfigError("gossip.topology = " + cfg.topology + " with sim.peers = " +

@@ -50,6 +50,8 @@ constexpr usage_rule rules[] = {
     {"peer.suspect_ms", PEER | SP | SH},
     {"peer.dead_ms", PEER | SP | SH},
     {"peer.donors", PD},
+    {"peer.min_peers", PD},         // pipeline nodes need every node: they wait for their first step
+    {"peer.on_start_timeout", PD},  // a pipeline node that does not step by peer.start_timeout_ms stalls
     {"peer.", PEER},
     {"pipeline.stages", ALL},
     {"pipeline.crash_", SP | SH},  // murmur peer refuses crash_stage: kill the process instead

@@ -77,6 +77,9 @@ struct RunConfig {
   int64_t suspect_ms = 1500;         // peer.suspect_ms: silence before a peer is suspected
   int64_t dead_ms = 3000;            // peer.dead_ms: further silence before it is dropped
   int64_t donors = 2;                // peer.donors: peers a (re)joining peer pulls state from
+  int64_t min_peers = 0;             // peer.min_peers: live peers (itself included) before training; 0 = peer.count
+  int64_t start_timeout_ms = 120000; // peer.start_timeout_ms: how long to wait for them (and for a --join contact)
+  std::string on_start_timeout = "fail";  // peer.on_start_timeout: fail | start (with the peers present)
   // [net]
   int64_t max_frame_bytes = 64 << 20;  // net.max_frame_bytes
   // [pipeline]

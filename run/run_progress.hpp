@@ -1,6 +1,8 @@
 // run_progress: one progress report of a run, from either host (the
 // simulator on its virtual clock, the LAN peer on the wall clock); the
-// front end shows it (run/progress_printer.hpp).
+// front end shows it (run/progress_printer.hpp). A host makes its first
+// report when its first step starts, so that the ETA counts from there and
+// not from data loading.
 #pragma once
 #include <cstdint>
 
@@ -14,6 +16,7 @@ struct run_progress {
   double accuracy = -1;       // last mean test accuracy, -1 before the first evaluation
   uint64_t bytes_sent = 0;
   double virtual_s = 0, wall_s = 0;
+  bool virtual_clock = true;  // false on the real-network host: virtual_s means nothing there
   bool evaluation = false;    // true when this report follows an evaluation
 };
 

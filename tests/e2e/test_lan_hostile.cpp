@@ -130,12 +130,16 @@ std::string verify_rate() {
 const std::vector<std::string> run_cfg{"--set", "train.epochs=3", "--set", "train.eval_every=100",
                                        "--set", "verify.rate=" + verify_rate()};
 
-// Starts the honest peers of one run (peer 0 first, the others join through it).
+// Starts the honest peers of one run (peer 0 first, the others join through
+// it). They start once the n honest peers are live: the clean run has no
+// peer H, and the hostile one may come later.
 std::vector<pid_t> start_honest(const lan& net, int n) {
+  auto cfg = run_cfg;
+  cfg.insert(cfg.end(), {"--set", "peer.min_peers=" + std::to_string(n)});
   std::vector<pid_t> pids;
-  pids.push_back(net.start(0, n + 1, run_cfg));
+  pids.push_back(net.start(0, n + 1, cfg));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  for (int i = 1; i < n; ++i) pids.push_back(net.start(i, n + 1, run_cfg));
+  for (int i = 1; i < n; ++i) pids.push_back(net.start(i, n + 1, cfg));
   return pids;
 }
 

@@ -39,6 +39,10 @@ TEST_CASE("peer identities: key line i is peer i, comments and blank lines skipp
   CHECK(ids.find(2)->endpoint == "tcp://10.0.0.3:5555");
   CHECK(ids.find(2)->line == 7);
   CHECK(ids.find(1)->endpoint.empty());
+  // The label: what follows the endpoint (start-up messages name peers by it).
+  CHECK(ids.find(0)->label == "lab-a");
+  CHECK(ids.find(1)->label.empty());
+  CHECK(ids.find(2)->label.empty());
   CHECK_FALSE(ids.find(3));
   CHECK_NOTHROW(ids.check_self(1, b, "keys/peer.pub"));
 

@@ -164,3 +164,28 @@ TEST_CASE("turning an unapplied trust key off is a warning, not a refusal", "[co
   CHECK(find_unused_keys(c, run_kind_of(c, run_host::sim), RunConfig{}).refused ==
         std::vector<std::string>{"gossip.robust = median"});
 }
+
+TEST_CASE("the start-up keys: used by murmur peer, reported by murmur sim", "[config][key_usage]") {
+  const std::vector<std::string> start{"peer.count=3", "peer.min_peers=2", "peer.start_timeout_ms=5000",
+                                       "peer.on_start_timeout=start"};
+  auto c = cfg_of(start);
+  CHECK(c.min_peers == 2);
+  CHECK(c.start_timeout_ms == 5000);
+  CHECK(c.on_start_timeout == "start");
+  CHECK(check_key_usage(c, run_host::peer, "test.toml").empty());
+  const std::string w = check_key_usage(c, run_host::sim, "test.toml");
+  CHECK_THAT(w, Catch::Contains("peer.min_peers = 2") && Catch::Contains("peer.start_timeout_ms = 5000") &&
+                    Catch::Contains("peer.on_start_timeout = start"));
+  // A pipeline node waits for its first step (peer.start_timeout_ms), but
+  // every node is needed: min_peers and the policy are not its keys.
+  auto p = start;
+  p.insert(p.end(), {"pipeline.stages=3", "peer.count=3"});
+  const std::string wp = check_key_usage(cfg_of(p), run_host::peer, "test.toml");
+  CHECK_THAT(wp, Catch::Contains("peer.min_peers = 2") && Catch::Contains("peer.on_start_timeout = start"));
+  CHECK_THAT(wp, !Catch::Contains("start_timeout_ms"));
+  // Bounds: 1..peer.count (0 = peer.count), a known policy.
+  CHECK_THROWS_WITH(cfg_of({"peer.count=3", "peer.min_peers=4"}), Catch::Contains("peer.min_peers = 4") &&
+                                                                      Catch::Contains("peer.count = 3"));
+  CHECK_THROWS_AS(cfg_of({"peer.on_start_timeout=wait"}), ConfigError);
+  CHECK_THROWS_AS(cfg_of({"peer.start_timeout_ms=0"}), ConfigError);
+}
