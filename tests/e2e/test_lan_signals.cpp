@@ -159,3 +159,41 @@ TEST_CASE("murmur peer: SIGTERM, then --resume rejoins a running peer with its o
   CHECK(s0.at("interrupted") == true);
   CHECK(fs::exists(l.dir / "run0" / "checkpoints" / "peer-0.ckpt"));
 }
+
+TEST_CASE("murmur peer: a signal during the start-up wait exits 128 + the signal, having trained nothing",
+          "[slow][e2e][lan][signals][startup]") {
+  // Until `text` is in peer i's log while pid runs (bounded).
+  auto wait_for_text = [](const lan& net, int i, pid_t pid, const std::string& text) {
+    const auto deadline = minutes(2);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (net.log(i).find(text) != std::string::npos) return true;
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  lan net("lan-signal-start-up", 3);
+  // Peer 0 of 3 waits for peer.min_peers (all three); SIGTERM while it does.
+  pid_t p = net.start(0, 3, small_run({"--set", "peer.start_timeout_ms=120000"}));
+  {
+    INFO("peer 0 log:\n" << net.log(0));
+    REQUIRE(wait_for_text(net, 0, p, "waiting for peers: 1 of 3 live"));
+  }
+  kill(p, SIGTERM);
+  const int rc0 = wait_until(p, minutes(2));
+  INFO("peer 0 log:\n" << net.log(0));
+  CHECK(rc0 == 143);
+  CHECK(!fs::exists(net.dir / "run0" / "summary.json"));
+  // Peer 1 waits for its --join contact (peer 0, not running) to listen; SIGINT while it does.
+  p = net.start(1, 3, small_run({"--set", "peer.start_timeout_ms=120000"}));
+  {
+    INFO("peer 1 log:\n" << net.log(1));
+    REQUIRE(wait_for_text(net, 1, p, "waiting for a --join contact to listen: " + net.endpoint(0)));
+  }
+  kill(p, SIGINT);
+  const int rc1 = wait_until(p, minutes(2));
+  INFO("peer 1 log:\n" << net.log(1));
+  CHECK(rc1 == 130);
+  CHECK(!fs::exists(net.dir / "run1" / "summary.json"));
+}
