@@ -18,16 +18,16 @@ namespace murmur {
 
 using verb_run = std::function<int()>;
 
-verb_run add_sim_verb(CLI::App& murmur);
+// stop: the number of a SIGINT/SIGTERM once one came, else 0 (main owns the
+// flag and the handler); sim and peer then wind down and return 128 + it.
+verb_run add_sim_verb(CLI::App& murmur, const std::atomic<int>& stop);
 verb_run add_sweep_verb(CLI::App& murmur);
 verb_run add_plot_verb(CLI::App& murmur);
 verb_run add_split_verb(CLI::App& murmur);
 verb_run add_config_doc_verb(CLI::App& murmur);
 verb_run add_keygen_verb(CLI::App& murmur);
 verb_run add_merge_verb(CLI::App& murmur);
-// stop turns true on SIGINT/SIGTERM (main owns the flag and the handler):
-// the peer then leaves gracefully.
-verb_run add_peer_verb(CLI::App& murmur, const std::atomic<bool>& stop);
+verb_run add_peer_verb(CLI::App& murmur, const std::atomic<int>& stop);
 
 // A bad command line; main prints "murmur VERB: <what>; see murmur VERB --help".
 struct UsageError : std::runtime_error {

@@ -3,6 +3,8 @@
 // subcommand with its own --help; main reports a bad command line in one
 // line and exits 2, other errors exit 1.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -16,10 +18,38 @@
 
 namespace {
 
-// The one piece of process-wide state: set by SIGINT/SIGTERM, read by a
-// running peer so that it leaves gracefully.
-std::atomic<bool> stop_signalled{false};
-extern "C" void on_stop_signal(int) { stop_signalled.store(true); }
+// The one process-wide variable, since a signal handler reaches nothing
+// else: 0, then the number of the first SIGINT/SIGTERM. sim and peer read
+// it between steps, wind down (metrics, summary, checkpoint) and exit
+// 128 + it; a second signal quits at once. The handler does nothing more.
+std::atomic<int> stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void on_stop_signal(int sig) {
+  int none = 0;
+  if (stop_signal.compare_exchange_strong(none, sig)) {
+    static const char note[] = "murmur: stopping after the current step (again to quit at once)\n";
+    [[maybe_unused]] auto n = write(STDERR_FILENO, note, sizeof note - 1);
+    return;
+  }
+  _exit(128 + sig);
+}
+
+// A signal ignored on entry stays ignored, as shells and Python do: a
+// script's background job (`murmur sim ... &`) is not meant to stop on the
+// script's Ctrl-C.
+void install_stop_signals() {
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction now {};
+    sigaction(sig, nullptr, &now);
+    if (now.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sig, &sa, nullptr);
+  }
+}
 
 std::string version_text() {
   std::string v = "murmur " MURMUR_VERSION;
@@ -53,12 +83,12 @@ int main(int argc, char** argv) {
   murmur.require_subcommand(1);
   murmur.footer("murmur VERB --help shows a verb's options and an example; README.md walks through a first run.");
   std::map<std::string, murmur::verb_run> verbs{
-      {"sim", murmur::add_sim_verb(murmur)},
+      {"sim", murmur::add_sim_verb(murmur, stop_signal)},
       {"sweep", murmur::add_sweep_verb(murmur)},
       {"plot", murmur::add_plot_verb(murmur)},
       {"split", murmur::add_split_verb(murmur)},
       {"config-doc", murmur::add_config_doc_verb(murmur)},
-      {"peer", murmur::add_peer_verb(murmur, stop_signalled)},
+      {"peer", murmur::add_peer_verb(murmur, stop_signal)},
       {"merge", murmur::add_merge_verb(murmur)},
       {"keygen", murmur::add_keygen_verb(murmur)},
   };
@@ -98,10 +128,7 @@ int main(int argc, char** argv) {
   if (verb.empty()) return usage_error("expected a verb");
   if (const std::string extra = first_extra(*murmur.get_subcommand(verb)); !extra.empty()) return usage_error(extra);
   try {
-    if (verb == "peer") {
-      std::signal(SIGINT, on_stop_signal);
-      std::signal(SIGTERM, on_stop_signal);
-    }
+    if (verb == "sim" || verb == "peer") install_stop_signals();
     return verbs.at(verb)();
   } catch (const murmur::UsageError& e) {
     return usage_error(e.what());

@@ -37,11 +37,11 @@ void complete_sim_args(sim_args& r) {
   if (r.out.empty()) r.out = "runs/" + std::filesystem::path(r.config).stem().string();
 }
 
-int run_sim(sim_args a);
+int run_sim(sim_args a, const std::atomic<int>& stop);
 
 }  // namespace
 
-verb_run add_sim_verb(CLI::App& murmur) {
+verb_run add_sim_verb(CLI::App& murmur, const std::atomic<int>& stop) {
   auto a = std::make_shared<sim_args>();
   CLI::App* v = murmur.add_subcommand("sim", "simulate many peers in one process on a virtual clock; writes a run directory");
   v->add_option("config", a->config, "the run's config (not needed with --resume)")->type_name("CONFIG.toml");
@@ -52,14 +52,16 @@ verb_run add_sim_verb(CLI::App& murmur) {
   v->add_option("--resume", a->resume, "continue the run in DIR from DIR/checkpoints, with DIR/config.toml")
       ->type_name("DIR");
   v->add_flag("--quiet", a->quiet, "no progress line");
-  v->footer("Example:\n  murmur sim configs/fmnist-gossip.toml --set train.epochs=1 --out runs/try\n"
+  v->footer("Ctrl-C (SIGINT) or SIGTERM: writes metrics, summary.json (marked interrupted) and a checkpoint,\n"
+            "then exits 130/143; --resume DIR continues. A second Ctrl-C quits at once.\n"
+            "Example:\n  murmur sim configs/fmnist-gossip.toml --set train.epochs=1 --out runs/try\n"
             "  murmur sim --resume runs/try");
-  return [a] { return run_sim(*a); };
+  return [a, &stop] { return run_sim(*a, stop); };
 }
 
 namespace {
 
-int run_sim(sim_args a) {
+int run_sim(sim_args a, const std::atomic<int>& stop) {
   complete_sim_args(a);
   RunConfig cfg = load_config(a.config, a.overrides);
   const std::string unused = check_key_usage(cfg, run_host::sim, a.overrides.empty() ? a.config : a.config + " and --set");
@@ -71,7 +73,7 @@ int run_sim(sim_args a) {
   progress_printer show(stdout);
   if (!a.resume.empty()) std::printf("resuming from %s/checkpoints\n", a.resume.c_str());
   sim_summary s = run_simulation(cfg, a.out, a.quiet ? std::function<void(const run_progress&)>{} : std::ref(show),
-                                 a.resume);
+                                 a.resume, &stop);
   show.finish();
   std::string note;
   bool plotted = plot_run(a.out, &note);
@@ -111,6 +113,11 @@ int run_sim(sim_args a) {
                   t.time_to_catch_up_s, static_cast<unsigned long long>(t.lost_steps));
     }
     for (const auto& e : p.errors) std::printf("pipeline error: %s\n", e.c_str());
+  }
+  if (s.interrupted) {
+    std::printf("interrupted: summary.json is the partial run's; continue with: murmur sim --resume %s\n",
+                a.out.c_str());
+    return 128 + stop.load();
   }
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
+#include "lan/peer_checkpoint.hpp"
 #include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
@@ -29,11 +30,15 @@
 
 namespace murmur {
 
-int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<bool>& stop) {
+int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<int>& stop) {
   const std::string& out = a.out;
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
+    if (!a.resume.empty())
+      throw ConfigError("--resume " + a.resume +
+                        ": pipeline nodes (pipeline.stages > 1) do not resume; a spare takes over a stopped stage "
+                        "from its checkpoint");
     pipeline_host_options po;
     po.listen = a.listen;
     po.out = out;
@@ -57,6 +62,13 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       throw ConfigError(e.what());
     }
   }();
+  // --resume: this peer's checkpoint, read and checked before anything is
+  // loaded or written.
+  std::optional<peer_resume_point> resumed;
+  if (!a.resume.empty()) resumed = read_peer_checkpoint(a.resume, static_cast<uint32_t>(c.peer_index), c.seed);
+  const peer_checkpoint_counters base = resumed ? resumed->counters : peer_checkpoint_counters{};
+  // Training wall time: a resumed peer's continues its earlier runs'.
+  auto train_wall = [&] { return base.wall_s + wall(); };
   // A --join endpoint without an allowlist line is a config error, named
   // before anything is bound or loaded.
   std::vector<std::string> contacts;
@@ -89,7 +101,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   } stopper{bridge.actor, {}};
   const double start_timeout_s = static_cast<double>(c.start_timeout_ms) / 1000.0;
   // A contact with nothing listening fails here, before the data loads.
-  if (!wait_for_contacts(contacts, start_timeout_s, stop, stdout)) return 130;
+  if (!wait_for_contacts(contacts, start_timeout_s, stop, stdout)) return 128 + stop.load();
 
   // Data: this process's shard, cut the same way on every machine.
   const run_data data = load_run_data(c);
@@ -128,9 +140,21 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
         return all;
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
-  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr);
+  std::function<void(trainer&)> restore;
+  if (resumed)
+    restore = [&](trainer& t) {
+      try {
+        t.restore(resumed->state);
+      } catch (const std::invalid_argument& e) {
+        throw checkpoint_error(peer_checkpoint_path(a.resume, static_cast<uint32_t>(c.peer_index)) + ": " + e.what());
+      }
+    };
+  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr, restore);
   stopper.others = {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip)};
   if (peer.verifier) stopper.others.push_back(caf::actor_cast<caf::actor>(peer.verifier));
+  // The gossip state was built from the restored parameters: its first
+  // frame is a complete copy, so neighbours' estimates of us are exact.
+  if (resumed) caf::anon_send(peer.gossip, resync_atom::value);
   caf::anon_send(bridge.actor, bind_atom::value, peer.gossip);
   if (peer.verifier) caf::anon_send(bridge.actor, bind_atom::value, peer.verifier);
 
@@ -179,7 +203,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   wait.start_anyway = c.on_start_timeout == "start";
   wait.quiet = a.quiet;
   const auto gate = wait_for_peers(live, identities, wait, stop, stdout);
-  if (gate.interrupted) return 130;
+  if (gate.interrupted) return 128 + stop.load();
   std::printf("peers: %zu of %lld live after %.2f s of waiting; training starts at unix_ms %lld (%.2f s after start)\n",
               gate.live.size(), static_cast<long long>(c.peer_count), gate.waited_s,
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -191,8 +215,14 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   // A (re)joining peer first pulls the current parameters from the members
   // present: donors are those that heartbeat us, which takes a heartbeat or
   // two after they are live; past the failure-detection horizon they would be
-  // gone anyway.
-  if (!contacts.empty()) {
+  // gone anyway. A resumed one keeps its own (its checkpoint, optimizer state
+  // and step belong together) and gossip pulls it toward the others.
+  if (resumed) {
+    std::printf("resumed from %s at step %llu; no state transfer (gossip mixes it back in)\n",
+                peer_checkpoint_path(a.resume, static_cast<uint32_t>(c.peer_index)).c_str(),
+                static_cast<unsigned long long>(resumed->state.step));
+    std::fflush(stdout);
+  } else if (!contacts.empty()) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
                                                          std::max<int64_t>(c.suspect_ms + c.dead_ms, 10 * c.heartbeat_ms));
     const auto dim = static_cast<uint32_t>(peer.train->model()->param_count());
@@ -227,7 +257,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     }
   });
 
-  std::ofstream metrics(out + "/metrics.jsonl");
+  // A resumed peer appends to its earlier lines.
+  std::ofstream metrics(out + "/metrics.jsonl", resumed ? std::ios::app : std::ios::trunc);
   progress_printer show(stdout);
   const int64_t eval_steps = c.eval_every > 0 ? c.eval_every : steps_per_epoch;
   eval_report last;
@@ -281,10 +312,12 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   auto evaluate = [&](uint64_t step) {
     self->request(peer.shard, timeout, eval_atom::value).receive([&](eval_report& r) { last = r; }, [](caf::error&) {});
     self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& x) { g = x; }, [](caf::error&) {});
+    g.bytes_sent += base.bytes_sent, g.msgs_sent += base.msgs_sent;
+    g.bytes_received += base.bytes_received, g.msgs_received += base.msgs_received;
     auto alive = live();
     self->request(bridge.actor, timeout, stats_atom::value).receive([&](bridge_stats& b) { net_stats = b; }, [](caf::error&) {});
     self->request(members, timeout, stats_atom::value).receive([&](membership_stats& m) { control = m; }, [](caf::error&) {});
-    metrics << "{\"wall_s\":" << json_number(wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
+    metrics << "{\"wall_s\":" << json_number(train_wall()) << ",\"peer\":" << c.peer_index << ",\"step\":" << last.steps
             << ",\"epoch\":" << json_number(static_cast<double>(last.steps) / static_cast<double>(steps_per_epoch))
             << ",\"train_loss\":" << json_number(last.train_loss) << ",\"test_loss\":" << json_number(last.test_loss)
             << ",\"test_acc\":" << json_number(last.test_accuracy) << ",\"bytes_sent\":" << g.bytes_sent
@@ -310,6 +343,24 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   uint64_t step = 0;
   self->request(peer.shard, timeout, state_atom::value, uint32_t{0}, uint32_t{0})
       .receive([&](state_slice& s) { step = s.step; }, [](caf::error&) {});
+  const uint64_t resumed_from = step;
+  // Between cycles (checkpoint.every, a stop): the counters as of now.
+  std::string last_checkpoint;
+  auto checkpoint_now = [&] {
+    gossip_counters x;
+    self->request(peer.gossip, timeout, stats_atom::value).receive([&](gossip_counters& y) { x = y; }, [](caf::error&) {});
+    const uint32_t me = static_cast<uint32_t>(c.peer_index);
+    try {
+      write_peer_checkpoint(out, *peer.train, me, c.seed,
+                            {base.bytes_sent + x.bytes_sent, base.msgs_sent + x.msgs_sent,
+                             base.bytes_received + x.bytes_received, base.msgs_received + x.msgs_received, train_wall()});
+      last_checkpoint = peer_checkpoint_path(out, me);
+    } catch (const checkpoint_error& e) {
+      std::fprintf(stderr, "murmur peer: could not write a checkpoint: %s\n", e.what());
+    }
+  };
+  // outcome: finished (train.epochs done), stopped (run.stop_after), interrupted (a signal).
+  std::string outcome = "finished";
   if (!a.quiet) {  // the first report: the progress line's ETA counts from here, not from data loading
     run_progress p;
     p.fraction = static_cast<double>(step) / static_cast<double>(total);
@@ -319,15 +370,24 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     show(p);
   }
   while (static_cast<int64_t>(step) < total) {
-    if (stop.load()) {
+    if (stop.load() != 0) {
       interrupted = true;
+      outcome = "interrupted";
+      break;
+    }
+    if (c.stop_after > 0 && step >= static_cast<uint64_t>(c.stop_after)) {
+      outcome = "stopped";
       break;
     }
     self->request(peer.shard, timeout, cycle_atom::value)
         .receive([&](step_report& r) { step = r.step; loss_recent = loss_recent == 0 ? r.loss : 0.98 * loss_recent + 0.02 * r.loss; },
                  [&](caf::error& e) { throw std::runtime_error("local step failed: " + to_string(e)); });
+    if (c.checkpoint_every > 0 && step % static_cast<uint64_t>(c.checkpoint_every) == 0) checkpoint_now();
     if (step % static_cast<uint64_t>(eval_steps) == 0) evaluate(step);
   }
+  // A signal's stop is resumable from exactly here (run.stop_after's, like
+  // the simulation's, leaves the checkpoint.every ones).
+  if (interrupted) checkpoint_now();
   evaluate(step);
   show.finish();
 
@@ -384,17 +444,23 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
       << verification()
-      << ",\n  \"steps\": " << step
-      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false") << ",\n  \"wall_time_s\": " << json_number(secs)
+      << ",\n  \"steps\": " << step << ",\n  \"total_steps\": " << total
+      << ",\n  \"resumed_from_step\": " << (resumed ? std::to_string(resumed_from) : "null")
+      << ",\n  \"outcome\": " << json_string(outcome)
+      << ",\n  \"interrupted\": " << (interrupted ? "true" : "false")
+      << ",\n  \"last_checkpoint\": " << (last_checkpoint.empty() ? "null" : json_string(last_checkpoint))
+      << ",\n  \"wall_time_s\": " << json_number(secs)
       << "\n}\n";
   std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
               static_cast<long long>(c.peer_index), 100 * last.test_accuracy, static_cast<unsigned long long>(step),
-              static_cast<double>(g.bytes_sent) / 1e6, allreduce / 1e6, secs, interrupted ? " (interrupted: left)" : "");
+              static_cast<double>(g.bytes_sent) / 1e6, allreduce / 1e6, secs,
+              interrupted ? " (interrupted: left; continue with --resume)"
+                          : (outcome == "stopped" ? " (run.stop_after reached)" : ""));
   caf::anon_send(bridge.actor, stop_atom::value);
   for (auto& h : {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip), members})
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   if (peer.verifier) caf::anon_send_exit(peer.verifier, caf::exit_reason::user_shutdown);
-  return 0;
+  return interrupted ? 128 + stop.load() : 0;
 }
 
 }  // namespace murmur

@@ -13,14 +13,22 @@
 // listens within peer.start_timeout_ms a std::runtime_error naming it, all
 // before the data loads; then it trains only once peer.min_peers are live
 // (peer.on_start_timeout decides what the timeout does), pulling the state
-// from the peers present when it joined. Interrupted while waiting: 130.
+// from the peers present when it joined (unless resumed, see below).
+// Interrupted while waiting: 128 + the signal, nothing written but config.toml.
 //
 // Data-parallel: trains its shard (peer.index of peer.count) until
-// train.epochs are done or stop turns true (SIGINT/SIGTERM: it leaves the
-// membership gracefully), and writes into out: config.toml, metrics.jsonl
-// (one line per evaluation) and summary.json. Prints its start line, the
-// state transfer, progress (unless quiet) and a closing line to stdout.
-// Returns the process exit code; configuration errors throw ConfigError.
+// train.epochs are done, run.stop_after steps are (outcome "stopped"), or
+// stop turns non-zero (SIGINT/SIGTERM: checkpoint, then it leaves the
+// membership gracefully; outcome "interrupted"), and writes into out:
+// config.toml, metrics.jsonl (one line per evaluation, flushed), summary.json
+// and, every checkpoint.every steps and at a stop signal,
+// checkpoints/peer-N.ckpt (lan/peer_checkpoint.hpp). resume: restart from
+// that checkpoint in that run directory (no state transfer from donors: the
+// checkpoint's parameters, optimizer state and step belong together;
+// metrics.jsonl is appended to, counters continue). Prints its start line,
+// the state transfer, progress (unless quiet) and a closing line to stdout.
+// Returns the process exit code: 0, or 128 + the signal when interrupted;
+// configuration errors throw ConfigError, a bad checkpoint checkpoint_error.
 #pragma once
 #include <atomic>
 #include <string>
@@ -35,8 +43,10 @@ struct peer_host_options {
   std::string out;                // run directory
   std::vector<std::string> join;  // contacts: tcp://HOST:PORT of live peers
   bool quiet = false;             // no progress lines
+  std::string resume;             // a run directory whose checkpoints/peer-N.ckpt to continue ("" = fresh)
 };
 
-int run_peer_host(const RunConfig& c, const peer_host_options& o, const std::atomic<bool>& stop);
+// stop: the SIGINT/SIGTERM number once one came, else 0 (main owns it).
+int run_peer_host(const RunConfig& c, const peer_host_options& o, const std::atomic<int>& stop);
 
 }  // namespace murmur

@@ -114,7 +114,7 @@ std::string tcp_probe(const std::string& endpoint, std::chrono::milliseconds tim
   return why;
 }
 
-bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout_s, const std::atomic<bool>& stop,
+bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout_s, const std::atomic<int>& stop,
                        FILE* out) {
   if (endpoints.empty()) return true;
   const auto t0 = clock_type::now();
@@ -125,7 +125,7 @@ bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout
       why[i] = tcp_probe(endpoints[i], std::chrono::milliseconds(1000));
       if (why[i].empty()) return true;
     }
-    if (stop.load()) return false;
+    if (stop.load() != 0) return false;
     const double t = seconds_since(t0);
     std::vector<std::string> each;
     for (size_t i = 0; i < endpoints.size(); ++i) each.push_back(endpoints[i] + " (" + why[i] + ")");
@@ -144,7 +144,7 @@ bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout
 }
 
 peer_wait_result wait_for_peers(const std::function<std::vector<uint32_t>()>& live, const peer_identities& ids,
-                                const peer_wait_settings& s, const std::atomic<bool>& stop, FILE* out) {
+                                const peer_wait_settings& s, const std::atomic<int>& stop, FILE* out) {
   const auto t0 = clock_type::now();
   peer_wait_result r;
   double last_line = -1;
@@ -155,7 +155,7 @@ peer_wait_result wait_for_peers(const std::function<std::vector<uint32_t>()>& li
     r.waited_s = seconds_since(t0);
     const bool answered = s.contacts.empty() || r.live.size() >= 2;  // after a --join: someone but us
     if (r.live.size() >= s.required && answered) return r;
-    if (stop.load()) {
+    if (stop.load() != 0) {
       r.interrupted = true;
       return r;
     }

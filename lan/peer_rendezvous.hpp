@@ -13,7 +13,8 @@
 //    with start_anyway it returns the live set (warning on stderr) if another
 //    member answered or there was no --join; otherwise it throws
 //    std::runtime_error naming the missing peers by index, endpoint and label.
-// Every wait ends early, returning interrupted, when `stop` turns true.
+// Every wait ends early, returning interrupted, when `stop` turns non-zero
+// (the SIGINT/SIGTERM number; the caller exits 128 + it).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -38,7 +39,7 @@ std::string describe_peer(const peer_identities& ids, uint32_t index);
 std::string tcp_probe(const std::string& endpoint, std::chrono::milliseconds timeout);
 
 // False when interrupted by `stop`; true when a contact listens (or there are none).
-bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout_s, const std::atomic<bool>& stop,
+bool wait_for_contacts(const std::vector<std::string>& endpoints, double timeout_s, const std::atomic<int>& stop,
                        FILE* out);
 
 struct peer_wait_settings {
@@ -57,6 +58,6 @@ struct peer_wait_result {
 };
 
 peer_wait_result wait_for_peers(const std::function<std::vector<uint32_t>()>& live, const peer_identities& ids,
-                                const peer_wait_settings& s, const std::atomic<bool>& stop, FILE* out);
+                                const peer_wait_settings& s, const std::atomic<int>& stop, FILE* out);
 
 }  // namespace murmur

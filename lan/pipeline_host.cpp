@@ -265,7 +265,7 @@ std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, con
 
 }  // namespace
 
-int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<bool>& stop) {
+int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<int>& stop) {
   const std::string& listen = o.listen;
   const std::string& out = o.out;
   const bool quiet = o.quiet;
@@ -386,7 +386,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   std::string outcome, why;
   for (;;) {
     self->receive([&](caf::down_msg&) { stage_down = true; }, caf::after(std::chrono::milliseconds(10)) >> [] {});
-    if (stop.load()) {
+    if (stop.load() != 0) {
       outcome = "interrupted";
       why = "interrupted by a signal";
       break;
@@ -520,7 +520,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       << "{\n  \"node\": " << node << ",\n  \"role\": \"" << (spare ? "spare" : "stage")
       << "\",\n  \"replica\": " << (st ? std::to_string(st->settings().replica) : "-1")
       << ",\n  \"stage\": " << (st ? std::to_string(st->settings().stage) : "-1")
-      << ",\n  \"took_over\": " << (took_over ? "true" : "false") << ",\n  \"outcome\": " << json_string(outcome)
+      << ",\n  \"took_over\": " << (took_over ? "true" : "false") << ",\n  \"outcome\": " << json_string(outcome) << ",\n  \"interrupted\": " << (outcome == "interrupted" ? "true" : "false")
       << ",\n  \"steps\": " << (st ? st->steps_done() : 0) << ",\n  \"total_steps\": " << total
       << ",\n  \"final_loss\": " << (last_stage && st->steps_done() > 0 ? json_number(st->last_step_loss()) : "null")
       << ",\n  \"mean_loss\": "
@@ -550,7 +550,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     return 0;
   }
   std::fprintf(stderr, "node %u: %s: %s\n", node, outcome.c_str(), why.c_str());
-  return 1;
+  return outcome == "interrupted" ? 128 + stop.load() : 1;
 }
 
 }  // namespace murmur

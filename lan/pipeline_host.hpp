@@ -22,7 +22,7 @@
 //   1  when its stage failed or was taken over while it still ran, or when
 //      nothing moved (no step done, no heartbeat heard) for
 //      5 s + 10 x (peer.heartbeat_ms + peer.suspect_ms + peer.dead_ms);
-//   1  on SIGINT/SIGTERM (interrupted).
+//   128 + the signal on SIGINT/SIGTERM (interrupted: 130, 143).
 // It writes OUT/summary.json (node, role, replica, stage, steps, final loss,
 // take-over / roll-back events with wall times, frames rejected, ...),
 // OUT/events.jsonl, OUT/checkpoints/stage-R-S.ckpt (every checkpoint.every
@@ -52,6 +52,6 @@ struct pipeline_host_options {
 };
 
 // Returns the process exit code above; configuration errors throw ConfigError.
-int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<bool>& stop);
+int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const std::atomic<int>& stop);
 
 }  // namespace murmur

@@ -78,7 +78,7 @@ const std::vector<KeyDef>& table() {
       num("run.seed", &R::seed, ge(0), unbounded,
           "Master random seed of the run"),
       num("run.stop_after", &R::stop_after, ge(0), unbounded,
-          "Stop the run after this step, as if it were killed (to test --resume); 0 = run to the end"),
+          "Stop the run after this step, as if it were killed (to test --resume; murmur peer: this peer stops); 0 = run to the end"),
 
       choice("data.dataset", &R::dataset, {"fashion-mnist", "synthetic"}, "Training data set"),
       text("data.dir", &R::data_dir, false, "Directory holding the Fashion-MNIST files"),

@@ -32,7 +32,7 @@ struct usage_rule {
   kinds used;
 };
 constexpr usage_rule rules[] = {
-    {"run.stop_after", SIM},
+    {"run.stop_after", SIM | PD},
     {"data.partition", DP},
     {"data.alpha", DP},
     {"gossip.every", DP},
@@ -56,7 +56,7 @@ constexpr usage_rule rules[] = {
     {"pipeline.stages", ALL},
     {"pipeline.crash_", SP | SH},  // murmur peer refuses crash_stage: kill the process instead
     {"pipeline.", PIPES},
-    {"checkpoint.", ALL & ~PD},
+    {"checkpoint.", ALL},
 };
 
 bool matches(std::string_view rule, std::string_view key) {

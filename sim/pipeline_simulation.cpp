@@ -78,10 +78,11 @@ const char* kind_name(pipeline_event::kind_t k) {
 class pipeline_driver {
  public:
   pipeline_driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
-                  const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir)
+                  const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
+                  const std::atomic<int>* stop)
       : c_(c), out_dir_(out_dir), data_(data), on_progress_(on_progress), plan_(make_pipeline_plan(c, *data.train)),
         n_(plan_.nodes()), sys_(testing_config(sys_cfg_)),
-        sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())) {
+        sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())), stop_(stop) {
     network_model nm;
     nm.latency_s = c.latency_ms / 1000.0;
     nm.bandwidth_bps = c.bandwidth_mbps * 1e6;
@@ -110,6 +111,12 @@ class pipeline_driver {
     const int64_t eval_steps = c_.eval_every > 0 ? c_.eval_every : plan_.steps_per_epoch;
     uint64_t next_eval = static_cast<uint64_t>(eval_steps);
     while (!queue_.empty()) {
+      // SIGINT/SIGTERM: the partial run's summary; the stages' last
+      // checkpoint.every checkpoints resume it (they are from one step).
+      if (stop_ && stop_->load() != 0) {
+        sum_.interrupted = true;
+        break;
+      }
       handle(queue_.pop());
       // Evaluate when replica 0's last stage finishes an evaluation period.
       const uint64_t done = steps_of(0);
@@ -315,7 +322,7 @@ class pipeline_driver {
       metrics_ << "{\"t\":" << json_number(t) << ",\"replica\":" << r << ",\"step\":" << steps << ",\"epoch\":"
                << json_number(static_cast<double>(steps) / static_cast<double>(plan_.steps_per_epoch))
                << ",\"train_loss\":" << json_number(train_loss) << ",\"test_loss\":" << json_number(loss) << ",\"test_acc\":"
-               << json_number(acc) << ",\"bytes_sent\":" << net_stats_.bytes_sent << "}\n";
+               << json_number(acc) << ",\"bytes_sent\":" << net_stats_.bytes_sent << "}" << std::endl;
       acc_sum += acc;
       acc_min = std::min(acc_min, acc);
       loss_sum += loss;
@@ -325,7 +332,7 @@ class pipeline_driver {
     last_eval_step_ = steps_of(0);
     if (!ok) return;
     curve_ << json_number(t) << '\t' << net_stats_.bytes_sent << '\t' << json_number(acc_sum / ok) << '\t' << json_number(acc_min) << '\t'
-           << json_number(train_sum / ok) << '\t' << 0 << '\n';
+           << json_number(train_sum / ok) << '\t' << 0 << std::endl;
     sum_.final_test_accuracy = acc_sum / ok;
     sum_.min_test_accuracy = acc_min;
     sum_.final_test_loss = loss_sum / ok;
@@ -479,13 +486,14 @@ class pipeline_driver {
   double last_step_time_ = 0, last_report_ = 0, caught_up_time_ = -1;
   std::ofstream metrics_, curve_;
   sim_summary sum_;
+  const std::atomic<int>* const stop_;  // SIGINT/SIGTERM once non-zero (may be null)
 };
 
 }  // namespace
 
 sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_dir,
                                     const std::function<void(const run_progress&)>& on_progress,
-                                    const std::string& resume_dir) {
+                                    const std::string& resume_dir, const std::atomic<int>* stop) {
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);
   std::filesystem::create_directories(out_dir);
@@ -493,7 +501,7 @@ sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_d
   const run_data data = load_run_data(c);
   sim_summary s;
   {
-    pipeline_driver d(c, out_dir, data, on_progress, resume_dir);
+    pipeline_driver d(c, out_dir, data, on_progress, resume_dir, stop);
     s = d.run();
   }
   s.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();

@@ -78,7 +78,8 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ",\n  \"frames_rejected\": " << s.rejected << ",\n  \"peers\": " << c.peers
      << ",\n  \"params\": " << s.params << ",\n  \"steps\": " << s.steps
      << ",\n  \"virtual_time_s\": " << json_number(s.virtual_time_s) << ",\n  \"wall_time_s\": " << json_number(s.wall_time_s)
-     << ",\n  \"samples_per_s\": " << json_number(s.samples_per_s);
+     << ",\n  \"samples_per_s\": " << json_number(s.samples_per_s)
+     << ",\n  \"interrupted\": " << (s.interrupted ? "true" : "false");
   if (s.verification.enabled) {
     const auto& v = s.verification;
     js << ",\n  \"verification\": {\"commits\": " << v.commits << ", \"challenges\": " << v.challenges
@@ -201,7 +202,24 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
 // an uninterrupted one, metrics.jsonl and curve.tsv included (into which,
 // as after any kill, the evaluations between the last checkpoint and the
 // stop are written a second time, identically).
-constexpr size_t driver_extra = 2;  // after the trainer's: next cycle time, next evaluation time
+//
+// SIGINT/SIGTERM (the stop flag) ends the run after the event being
+// handled, whatever checkpoint.every: every peer's checkpoint is written
+// then (each at its own step, with the time of its next cycle), the final
+// evaluation goes into summary.json only (marked "interrupted"), so the
+// resumed run's metrics.jsonl and curve.tsv continue the interrupted run's
+// lines with nothing missing or repeated.
+//
+// Byte and message counters continue across a resume: a checkpoint carries
+// its peer's gossip counters (bytes and messages sent and received) and the
+// network's totals (messages and bytes sent, messages lost) when it was
+// written; a resumed run adds them to its own counts. Peers' checkpoints
+// can be from different moments (checkpoint.every, then a kill): the
+// network's totals resume from the earliest (the smallest), an undercount
+// of the frames sent between it and the kill, which the resumed run does not
+// send again either.
+constexpr size_t driver_extra = 9;  // after the trainer's: next cycle time, next evaluation time, counters
+constexpr size_t driver_extra_v1 = 2;  // checkpoints from before the counters: they resume from zero
 
 std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
   return dir + "/checkpoints/peer-" + std::to_string(peer) + ".ckpt";
@@ -212,8 +230,9 @@ std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
 class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
-         const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir)
-      : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)),
+         const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
+         const std::atomic<int>* stop)
+      : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)), stop_(stop),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
         self_(sys_) {
@@ -261,6 +280,11 @@ class driver {
     double last_eval = -1, last_report = 0;
     bool stopped = false;
     while (!queue_.empty()) {
+      if (stop_ && stop_->load() != 0) {
+        stopped = true;
+        sum_.interrupted = true;
+        break;
+      }
       if (steps_sum_ < all_steps_ && queue_.next_time() > next_eval_) {
         evaluate(next_eval_);
         last_eval = next_eval_;
@@ -281,12 +305,16 @@ class driver {
       }
     }
     sum_.virtual_time_s = queue_.now();
+    if (sum_.interrupted) {
+      std::filesystem::create_directories(out_dir_ + "/checkpoints");
+      for (uint32_t i = 0; i < n_; ++i) write_peer_checkpoint(i, next_cycle_[i]);
+    }
     // A stopped run's summary gets a final evaluation, but its files do not:
     // the resumed run's lines continue them as an uninterrupted run's would.
     if (last_eval < sum_.virtual_time_s) evaluate(sum_.virtual_time_s, !stopped);
-    sum_.bytes_sent_total = net_stats_.bytes_sent;
-    sum_.msgs_sent_total = net_stats_.msgs_sent;
-    sum_.msgs_lost = net_stats_.msgs_lost;
+    sum_.bytes_sent_total = net_stats_.bytes_sent + net_base_.bytes_sent;
+    sum_.msgs_sent_total = net_stats_.msgs_sent + net_base_.msgs_sent;
+    sum_.msgs_lost = net_stats_.msgs_lost + net_base_.msgs_lost;
     sum_.steps = static_cast<uint64_t>(steps_sum_ / n_);
     sum_.samples_per_s = sum_.virtual_time_s > 0 ? static_cast<double>(steps_sum_) * static_cast<double>(c_.batch) /
                                                        sum_.virtual_time_s
@@ -335,10 +363,11 @@ class driver {
     if (ck.seed != c_.seed)
       refuse("written by a run with run.seed = " + std::to_string(ck.seed) + ", this run has " + std::to_string(c_.seed) +
              " (other shards, topology and speeds)");
-    if (ck.extra.size() != trainer::checkpoint_extra + driver_extra)
+    if (ck.extra.size() != trainer::checkpoint_extra + driver_extra &&
+        ck.extra.size() != trainer::checkpoint_extra + driver_extra_v1)
       refuse(std::to_string(ck.extra.size()) + " extra values, a simulated peer's checkpoint has " +
              std::to_string(trainer::checkpoint_extra + driver_extra));
-    for (size_t k = trainer::checkpoint_extra; k < ck.extra.size(); ++k) {
+    for (size_t k = trainer::checkpoint_extra; k < trainer::checkpoint_extra + driver_extra_v1; ++k) {
       const double t = std::bit_cast<double>(ck.extra[k]);
       if (!std::isfinite(t) || t < 0) refuse("bad virtual time in the checkpoint");
     }
@@ -364,11 +393,35 @@ class driver {
                              std::to_string(*first) + ", but this run has sim.peers = " + std::to_string(n_));
   }
 
+  // Between events only: the peer's actors are idle then.
   void write_peer_checkpoint(uint32_t i, double next_cycle) {
     checkpoint ck = peers_[i].train->make_checkpoint(static_cast<uint16_t>(i), c_.seed);
     ck.extra.push_back(std::bit_cast<uint64_t>(next_cycle));
     ck.extra.push_back(std::bit_cast<uint64_t>(next_eval_));
+    const gossip_counters g = gossip_counters_of(i);
+    for (uint64_t v : {g.bytes_sent, g.msgs_sent, g.bytes_received, g.msgs_received,
+                       net_stats_.msgs_sent + net_base_.msgs_sent, net_stats_.bytes_sent + net_base_.bytes_sent,
+                       net_stats_.msgs_lost + net_base_.msgs_lost})
+      ck.extra.push_back(v);
     write_checkpoint_file(peer_checkpoint_path(out_dir_, i), ck);
+  }
+
+  // Peer i's gossip counters, those of the run it resumed from included.
+  gossip_counters gossip_counters_of(uint32_t i) {
+    gossip_counters g;
+    self_->send(peers_[i].gossip, stats_atom::value);
+    sched_.run();
+    self_->receive([&](gossip_counters& x) { g = std::move(x); },
+                   caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "its counters"); });
+    add_counter_base(i, g);
+    return g;
+  }
+  void add_counter_base(uint32_t i, gossip_counters& g) const {
+    const gossip_counters& b = counter_base_[i];
+    g.bytes_sent += b.bytes_sent;
+    g.msgs_sent += b.msgs_sent;
+    g.bytes_received += b.bytes_received;
+    g.msgs_received += b.msgs_received;
   }
 
   void spawn_peers(const run_data& data, const std::string& resume_dir) {
@@ -419,6 +472,15 @@ class driver {
           spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr, restore));
       done_.push_back(0);
       next_cycle_.push_back(0.0);
+      counter_base_.emplace_back();
+      if (ck && ck->extra.size() == trainer::checkpoint_extra + driver_extra) {
+        const uint64_t* x = ck->extra.data() + trainer::checkpoint_extra + driver_extra_v1;
+        auto& b = counter_base_.back();
+        b.bytes_sent = x[0], b.msgs_sent = x[1], b.bytes_received = x[2], b.msgs_received = x[3];
+        network_stats n;
+        n.msgs_sent = x[4], n.bytes_sent = x[5], n.msgs_lost = x[6];
+        if (i == 0 || n.bytes_sent < net_base_.bytes_sent) net_base_ = n;
+      }
       if (ck) {
         // The gossip state was built from the restored parameters; the first
         // frame it publishes is a complete copy of them (see above).
@@ -480,6 +542,7 @@ class driver {
         ++done_[e.peer];
         ++steps_sum_;
         const double next = e.time + step_cost_[e.peer];
+        next_cycle_[e.peer] = next;
         if (c_.checkpoint_every > 0 && done_[e.peer] % c_.checkpoint_every == 0) write_peer_checkpoint(e.peer, next);
         if (may_step(e.peer)) schedule_cycle(e.peer, next);
         break;
@@ -542,6 +605,7 @@ class driver {
     for (int k = 0; k < 2; ++k)
       self_->receive([&](eval_report& r) { pe.train = r; }, [&](gossip_counters& g) { pe.gossip = g; },
                      caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "an evaluation"); });
+    add_counter_base(i, pe.gossip);
     // The actors are idle now, so reading the parameters is safe.
     const float* x = peers_[i].train->model()->params();
     double d2 = 0;
@@ -565,7 +629,10 @@ class driver {
     uint64_t bytes = 0, rejected = 0;
     for (uint32_t i = 0; i < n_; ++i) {
       peer_eval pe = evaluate_peer(i, mean);
-      if (record) write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
+      if (record) {
+        write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
+        metrics_.flush();  // a kill -9 loses no evaluation already made
+      }
       acc_sum += pe.train.test_accuracy;
       if (!is_attacker_[i]) honest_acc += pe.train.test_accuracy, ++honest;
       last_gossip_[i] = std::move(pe.gossip);
@@ -579,7 +646,7 @@ class driver {
     sum_.honest_test_accuracy = honest ? honest_acc / honest : 0.0;
     if (record)
       curve_ << tsv_number(t) << '\t' << bytes << '\t' << tsv_number(acc_sum / n_) << '\t' << tsv_number(acc_min)
-             << '\t' << tsv_number(loss_sum / n_) << '\t' << tsv_number(cons_sum / n_) << '\n';
+             << '\t' << tsv_number(loss_sum / n_) << '\t' << tsv_number(cons_sum / n_) << std::endl;
     sum_.final_test_accuracy = acc_sum / n_;
     sum_.min_test_accuracy = acc_min;
     sum_.final_test_loss = test_loss_sum / n_;
@@ -598,7 +665,7 @@ class driver {
     p.steps = static_cast<uint64_t>(steps_sum_);
     p.loss = loss_recent_;
     p.accuracy = sum_.final_test_accuracy > 0 ? sum_.final_test_accuracy : -1;
-    p.bytes_sent = net_stats_.bytes_sent;
+    p.bytes_sent = net_stats_.bytes_sent + net_base_.bytes_sent;
     p.virtual_s = t;
     p.wall_s = wall_s();
     p.evaluation = evaluation;
@@ -609,6 +676,7 @@ class driver {
   const std::string out_dir_;
   const std::function<void(const run_progress&)>& on_progress_;
   const uint32_t n_;
+  const std::atomic<int>* const stop_;  // SIGINT/SIGTERM once non-zero (may be null)
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
   event_queue queue_;
@@ -625,7 +693,11 @@ class driver {
   std::vector<gossip_counters> last_gossip_;  // each peer's counters at the latest evaluation
   uint64_t cycle_ns_ = 0;                     // wall time of the peers' cycles (mix, step, publish)
   std::vector<int64_t> steps_per_epoch_, total_steps_, done_;
-  std::vector<double> step_cost_, next_cycle_;  // next_cycle_: each peer's first cycle (later than 0 when resumed)
+  std::vector<double> step_cost_, next_cycle_;  // next_cycle_: each peer's next cycle (later than 0 when resumed)
+  // Counters at the checkpoints this run resumed from (zero for a fresh one).
+  std::vector<gossip_counters> counter_base_;
+  network_stats net_base_;
+
   double next_eval_ = 0;
   bool resumed_ = false;
   double step_s_ = 0, loss_recent_ = 0;
@@ -639,11 +711,11 @@ class driver {
 
 sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
                            const std::function<void(const run_progress&)>& on_progress,
-                           const std::string& resume_dir) {
+                           const std::string& resume_dir, const std::atomic<int>* stop) {
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(c, run_host::sim, "the run config");
   if (c.stages > 1) {
-    sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir);
+    sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir, stop);
     write_summary(out_dir, c, s);
     return s;
   }
@@ -658,7 +730,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   {
     // The driver reads and checks the checkpoints of a resumed run: one it
     // refuses leaves the run directory as it was.
-    driver d(c, out_dir, data, on_progress, resume_dir);
+    driver d(c, out_dir, data, on_progress, resume_dir, stop);
     std::ofstream(out_dir + "/config.toml") << to_toml(c);
     s = d.run();
   }

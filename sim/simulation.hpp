@@ -6,6 +6,7 @@
 // Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json
 // and curve.tsv (mean accuracy per evaluation, for plots).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -100,6 +101,7 @@ struct sim_summary {
   double honest_test_accuracy = 0;   // mean over honest peers
   detection_summary detection;
   double detect_overhead_pct = 0;    // detection wall time / the peers' cycle wall time (mix, step, publish)
+  bool interrupted = false;          // ended early by the stop flag (SIGINT/SIGTERM)
 };
 
 // resume_dir: continue from the checkpoints in resume_dir/checkpoints
@@ -107,13 +109,19 @@ struct sim_summary {
 // peer-N.ckpt of a data-parallel run); "" = a fresh start. A checkpoint
 // that is missing, damaged or not from this run's setup is refused with
 // checkpoint_error naming the file, before anything runs.
+// stop (may be null): once it is non-zero (main sets it on SIGINT/SIGTERM)
+// the run ends after the event at hand: metrics.jsonl and curve.tsv hold
+// every evaluation made (each line is flushed as written), summary.json
+// the partial run with "interrupted": true, and a data-parallel run writes
+// every peer's checkpoint then, so that resume_dir = out_dir continues it
+// (a pipeline run resumes from its last checkpoint.every checkpoint).
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
                            const std::function<void(const run_progress&)>& on_progress = {},
-                           const std::string& resume_dir = "");
+                           const std::string& resume_dir = "", const std::atomic<int>* stop = nullptr);
 
 // The pipeline simulation (pipeline.stages > 1); run_simulation calls it.
 sim_summary run_pipeline_simulation(const RunConfig& cfg, const std::string& out_dir,
                                     const std::function<void(const run_progress&)>& on_progress,
-                                    const std::string& resume_dir);
+                                    const std::string& resume_dir, const std::atomic<int>* stop = nullptr);
 
 }  // namespace murmur
