@@ -395,4 +395,16 @@ stage_actor spawn_stage_node(caf::actor_system& sys, const stage_node_settings& 
                    std::move(clock), std::move(observer), std::move(gossip), std::move(view), std::move(make_gossip));
 }
 
+const char* to_string(pipeline_event::kind_t k) {
+  switch (k) {
+    case pipeline_event::step_done: return "step_done";
+    case pipeline_event::crashed: return "crashed";
+    case pipeline_event::takeover: return "takeover";
+    case pipeline_event::rollback: return "rollback";
+    case pipeline_event::resumed: return "resumed";
+    case pipeline_event::error: return "error";
+  }
+  return "?";
+}
+
 }  // namespace murmur

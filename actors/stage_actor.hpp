@@ -45,6 +45,8 @@ struct pipeline_event {
   uint64_t lost_steps = 0;  // rollback/takeover: steps done before, minus the step resumed from
   std::string what;         // error: what went wrong
 };
+// The event's name as both hosts write it to events.jsonl.
+const char* to_string(pipeline_event::kind_t k);
 
 using clock_actor = caf::typed_actor<caf::reacts_to<wake_atom, uint32_t /*node*/, double /*delay_s*/, uint8_t>>;
 using pipeline_observer = caf::typed_actor<caf::reacts_to<pevent_atom, pipeline_event>>;

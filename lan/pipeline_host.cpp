@@ -53,18 +53,6 @@ int64_t unix_ms() {
       .count();
 }
 
-const char* kind_name(pipeline_event::kind_t k) {
-  switch (k) {
-    case pipeline_event::step_done: return "step_done";
-    case pipeline_event::crashed: return "crashed";
-    case pipeline_event::takeover: return "takeover";
-    case pipeline_event::rollback: return "rollback";
-    case pipeline_event::resumed: return "resumed";
-    case pipeline_event::error: return "error";
-  }
-  return "?";
-}
-
 struct timed_event {
   pipeline_event e;
   int64_t unix_ms = 0;
@@ -506,7 +494,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   std::ofstream ev(out + "/events.jsonl");
   std::string ev_json = "[";
   for (auto& te : events) {
-    std::string line = "{\"event\": \"" + std::string(kind_name(te.e.kind)) +
+    std::string line = "{\"event\": \"" + std::string(to_string(te.e.kind)) +
                        "\", \"replica\": " + std::to_string(te.e.replica) + ", \"stage\": " +
                        std::to_string(te.e.stage) + ", \"step\": " + std::to_string(te.e.step) +
                        ", \"lost_steps\": " + std::to_string(te.e.lost_steps) + ", \"unix_ms\": " +

@@ -63,18 +63,6 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
-const char* kind_name(pipeline_event::kind_t k) {
-  switch (k) {
-    case pipeline_event::step_done: return "step_done";
-    case pipeline_event::crashed: return "crashed";
-    case pipeline_event::takeover: return "takeover";
-    case pipeline_event::rollback: return "rollback";
-    case pipeline_event::resumed: return "resumed";
-    case pipeline_event::error: return "error";
-  }
-  return "?";
-}
-
 class pipeline_driver {
  public:
   pipeline_driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
@@ -450,7 +438,7 @@ class pipeline_driver {
   void write_events() {
     std::ofstream ev(out_dir_ + "/events.jsonl", resumed_ ? std::ios::app : std::ios::trunc);
     for (const auto& te : timeline_)
-      ev << "{\"t\":" << json_number(te.t) << ",\"event\":" << json_string(kind_name(te.e.kind)) << ",\"replica\":" << te.e.replica
+      ev << "{\"t\":" << json_number(te.t) << ",\"event\":" << json_string(to_string(te.e.kind)) << ",\"replica\":" << te.e.replica
          << ",\"stage\":" << te.e.stage << ",\"node\":" << te.e.node << ",\"step\":" << te.e.step
          << ",\"lost_steps\":" << te.e.lost_steps << ",\"what\":" << json_string(te.e.what) << "}\n";
   }
