@@ -2,6 +2,7 @@
 // peer, or a pipeline node (pipeline_host.hpp) when pipeline.stages > 1.
 #include "lan/peer_host.hpp"
 
+#include <iostream>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -104,7 +105,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   if (!wait_for_contacts(contacts, start_timeout_s, stop, stdout)) return 128 + stop.load();
 
   // Data: this process's shard, cut the same way on every machine.
-  const run_data data = load_run_data(c);
+  const run_data data = load_run_data(c, a.quiet ? nullptr : &std::cerr);
   const auto& train = data.train;
   const auto& test = data.test;
   const int n = static_cast<int>(c.peer_count);

@@ -10,6 +10,7 @@
 // decides when this process is done.
 #include "lan/pipeline_host.hpp"
 
+#include <iostream>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -264,7 +265,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   set_blas_threads(1);
   const curve_keys keys = read_curve_keys(c.keys_dir);
   const auto allowed = read_authorized_peer_entries(c.authorized_peers);
-  const run_data data = load_run_data(c);
+  const run_data data = load_run_data(c, quiet ? nullptr : &std::cerr);
   pipeline_plan plan;
   try {
     plan = make_pipeline_plan(c, *data.train);

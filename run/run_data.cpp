@@ -1,8 +1,10 @@
 #include "run/run_data.hpp"
 
+#include "run/slow_notice.hpp"
+
 namespace murmur {
 
-run_data load_run_data(const RunConfig& c) {
+run_data load_run_data(const RunConfig& c, std::ostream* notices) {
   run_data d;
   if (c.dataset == "synthetic") {
     // One draw split in two, so train and test share the class prototypes.
@@ -17,6 +19,7 @@ run_data load_run_data(const RunConfig& c) {
     d.test = std::make_shared<const Dataset>(std::move(te));
     return d;
   }
+  slow_notice notice("loading Fashion-MNIST from " + c.data_dir, notices);
   Dataset tr = load_fashion_mnist(c.data_dir, true);
   Dataset te = load_fashion_mnist(c.data_dir, false);
   if (c.train_samples > 0 && c.train_samples < tr.size()) tr = take(tr, c.train_samples);

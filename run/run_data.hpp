@@ -2,6 +2,7 @@
 // optionally cut to a subset), loaded once and shared read-only by peers.
 #pragma once
 #include <memory>
+#include <ostream>
 
 #include "run/run_config.hpp"
 #include "tensor/dataset.hpp"
@@ -12,6 +13,7 @@ struct run_data {
   std::shared_ptr<const Dataset> train, test;
 };
 
-run_data load_run_data(const RunConfig& c);
+// notices: where to say so when loading takes more than a second (nullptr: quiet).
+run_data load_run_data(const RunConfig& c, std::ostream* notices = nullptr);
 
 }  // namespace murmur

@@ -2,6 +2,7 @@
 // on a virtual clock. A stage's op costs its modelled FLOPs at sim.gflops;
 // activations and gradients cross the simulated network (latency, uplink
 // bandwidth); stage s of each replica gossips with stage s of the others.
+#include <iostream>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/after.hpp>
@@ -486,7 +487,7 @@ sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_d
   set_blas_threads(1);
   std::filesystem::create_directories(out_dir);
   std::ofstream(out_dir + "/config.toml") << to_toml(c);
-  const run_data data = load_run_data(c);
+  const run_data data = load_run_data(c, on_progress ? &std::cerr : nullptr);
   sim_summary s;
   {
     pipeline_driver d(c, out_dir, data, on_progress, resume_dir, stop);

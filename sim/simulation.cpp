@@ -1,5 +1,6 @@
 #include "sim/simulation.hpp"
 
+#include <iostream>
 #include <caf/actor_system.hpp>
 #include <caf/after.hpp>
 #include <caf/actor_system_config.hpp>
@@ -725,7 +726,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);
-  const run_data data = load_run_data(c);
+  const run_data data = load_run_data(c, on_progress ? &std::cerr : nullptr);
   sim_summary s;
   {
     // The driver reads and checks the checkpoints of a resumed run: one it

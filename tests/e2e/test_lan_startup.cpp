@@ -106,7 +106,7 @@ TEST_CASE("a peer whose peer.min_peers never come exits non-zero at the timeout,
   CHECK(fs::exists(net.dir / "run0" / "summary.json"));
 }
 
-TEST_CASE("--join to an endpoint not in authorized_peers fails before data loading, naming it",
+TEST_CASE("a peer with --join to an endpoint not in authorized_peers fails before data loading, naming it",
           "[slow][e2e][lan][startup]") {
   lan net("lan-start-stranger", 2);
   const std::string stranger = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -127,7 +127,7 @@ TEST_CASE("--join to an endpoint not in authorized_peers fails before data loadi
   CHECK(took < 30);
 }
 
-TEST_CASE("--join to a port with nothing listening fails within peer.start_timeout_ms, naming it",
+TEST_CASE("a peer with --join to a port with nothing listening fails within peer.start_timeout_ms, naming it",
           "[slow][e2e][lan][startup]") {
   lan net("lan-start-nobody", 2);  // peer 0 is never started: nothing listens at its endpoint
   std::vector<std::string> extra = no_data;
@@ -147,7 +147,7 @@ TEST_CASE("--join to a port with nothing listening fails within peer.start_timeo
   CHECK_THAT(log, !Catch::Contains("data error") && !Catch::Contains("unhandled"));
 }
 
-TEST_CASE("--listen on a port in use fails naming the endpoint", "[slow][e2e][lan][startup]") {
+TEST_CASE("a peer with --listen on a port in use fails naming the endpoint", "[slow][e2e][lan][startup]") {
   lan net("lan-start-port-in-use", 1);
   // Someone else listens on peer 0's port.
   int s = socket(AF_INET, SOCK_STREAM, 0);
