@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../e2e/lan_harness.hpp"
+#include "../json_lines.hpp"
 #include "murmur_process.hpp"
 
 namespace fs = std::filesystem;
@@ -24,6 +25,9 @@ namespace {
 // Long enough that a signal sent after the first evaluations finds it mid-run
 // even when the machine is slow (the run only gets slower then, never
 // faster than the test): 100 evaluations a peer.
+std::vector<json> jsonl(const fs::path& p) { return json_lines(file_text(p)); }
+size_t line_count(const fs::path& p) { return non_empty_lines(file_text(p)); }
+
 std::vector<std::string> sim_args(int peers, const fs::path& out) {
   std::vector<std::string> a{"sim", source_path("configs/synthetic-smoke.toml"), "--quiet", "--out", out.string()};
   for (std::string s : {"data.train_samples=4000", "data.test_samples=300", "model.arch=flatten,linear:128,relu,linear:10",
@@ -35,20 +39,7 @@ std::vector<std::string> sim_args(int peers, const fs::path& out) {
   return a;
 }
 
-size_t line_count(const fs::path& p) {
-  std::istringstream in(file_text(p));
-  size_t n = 0;
-  for (std::string l; std::getline(in, l);) n += !l.empty();
-  return n;
-}
 
-std::vector<json> jsonl(const fs::path& p) {
-  std::vector<json> v;
-  std::istringstream in(file_text(p));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
-}
 
 int run_to_end(const std::vector<std::string>& args, const fs::path& log) {
   return murmur_e2e::wait_until(murmur_e2e::spawn_murmur(args, log),

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../json_lines.hpp"
 #include "murmur_process.hpp"
 
 namespace fs = std::filesystem;
@@ -41,13 +42,7 @@ int parse_all_json(const fs::path& dir) {
   return files;
 }
 
-std::vector<json> jsonl(const fs::path& p) {
-  std::vector<json> v;
-  std::istringstream in(file_text(p));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
-}
+std::vector<json> jsonl(const fs::path& p) { return json_lines(file_text(p)); }
 
 const std::string kSmoke = source_path("configs/synthetic-smoke.toml") +
                            " --set data.train_samples=1600 --set data.test_samples=200 --set train.epochs=1";

@@ -10,6 +10,7 @@
 
 #include "lan_harness.hpp"
 #include "protocols/checkpoint_file.hpp"
+#include "../json_lines.hpp"
 
 using namespace murmur_e2e;
 using nlohmann::json;
@@ -26,20 +27,9 @@ std::vector<std::string> small_run(std::vector<std::string> more) {
   return a;
 }
 
-size_t lines_of(const fs::path& p) {
-  std::istringstream in(slurp(p));
-  size_t n = 0;
-  for (std::string l; std::getline(in, l);) n += !l.empty();
-  return n;
-}
+size_t lines_of(const fs::path& p) { return murmur::test::non_empty_lines(slurp(p)); }
 
-std::vector<json> jsonl(const fs::path& p) {
-  std::vector<json> v;
-  std::istringstream in(slurp(p));
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) v.push_back(json::parse(l));
-  return v;
-}
+std::vector<json> jsonl(const fs::path& p) { return murmur::test::json_lines(slurp(p)); }
 
 // Waits (bounded) until `file` has at least `n` lines while pid runs; false
 // if the process ended first or the deadline passed.
