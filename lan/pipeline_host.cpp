@@ -123,12 +123,6 @@ pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::s
       t = sh->now_s();
       switch (e.kind) {
         case pipeline_event::step_done:
-          sh->hosting = true;
-          sh->replica = e.replica;
-          sh->stage = e.stage;
-          sh->steps = e.step;
-          sh->last_progress_s = t;
-          break;
         case pipeline_event::takeover:
         case pipeline_event::rollback:
           sh->hosting = true;
@@ -136,7 +130,7 @@ pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::s
           sh->stage = e.stage;
           sh->steps = e.step;
           sh->last_progress_s = t;
-          sh->events.push_back({e, ms, t});
+          if (e.kind != pipeline_event::step_done) sh->events.push_back({e, ms, t});  // steps are too many to log
           break;
         default: sh->events.push_back({e, ms, t});
       }
