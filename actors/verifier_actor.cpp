@@ -157,6 +157,12 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   auto sweep = [self, send, quarantine](double now) {
     auto& st = self->state;
     std::vector<uint32_t> over;
+    // Dropped without holding it against the prover.
+    auto give_up = [&st](std::map<uint64_t, verifier_state::challenge>::iterator it) {
+      ++st.st.challenges_abandoned;
+      if (it->second.recheck) ++st.st.misses_ignored;
+      return st.pending.erase(it);
+    };
     for (auto it = st.pending.begin(); it != st.pending.end();) {
       auto& c = it->second;
       if (c.overdue) {  // a late reply may still come, but not forever
@@ -177,9 +183,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         continue;
       }
       if (st.quarantined.count(c.prover) || !st.is_neighbour(c.prover)) {
-        ++st.st.challenges_abandoned;
-        if (c.recheck) ++st.st.misses_ignored;
-        it = st.pending.erase(it);
+        it = give_up(it);
         continue;
       }
       // The prover has not moved on since we asked (fewer than
@@ -187,13 +191,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       // a stalled process or a starved machine, so silence is not yet
       // dodging. Wait for a sign of life; past 8 deadlines, give up unheld.
       if (st.commits_seen[c.prover] < c.seen_at_send + st.s.moved_on_commits) {
-        if (now - c.sent_s > 8 * st.s.deadline_s) {
-          ++st.st.challenges_abandoned;
-          if (c.recheck) ++st.st.misses_ignored;
-          it = st.pending.erase(it);
-        } else {
-          ++it;
-        }
+        it = now - c.sent_s > 8 * st.s.deadline_s ? give_up(it) : std::next(it);
         continue;
       }
       c.overdue = true;
