@@ -65,6 +65,10 @@ TEST_CASE("three peers started 5 s apart wait for each other and train together"
     INFO("peer " << i << " log:\n" << log);
     // Nobody trains before the last peer is even started, and each starts with all three live.
     CHECK_THAT(log, Catch::Contains("peers: 3 of 3 live"));
+    // Logs name peers by their authorized_peers label (the harness labels peer i host-a, host-b, ...).
+    const std::string me = "peer " + std::to_string(i) + " (host-" + static_cast<char>('a' + i) + ")";
+    CHECK_THAT(log, Catch::Contains("membership: " + me + " sees live peers"));
+    CHECK_THAT(log, Catch::Contains(me + ": test accuracy"));
     const int64_t training = number_after(log, "training starts", "unix_ms ");
     const int64_t gossip = number_after(log, "first gossip sent", "unix_ms ");
     CHECK(training >= started[2]);
@@ -91,8 +95,8 @@ TEST_CASE("a peer whose peer.min_peers never come exits non-zero at the timeout,
   CHECK(rc == 1);
   CHECK(took >= 4.0);  // it waited
   CHECK_THAT(log, Catch::Contains("1 of 3 peers live in 4 s") &&
-                      Catch::Contains("missing peer 1 (" + net.endpoint(1) + ", peer1), peer 2 (" +
-                                      net.endpoint(2) + ", peer2)"));
+                      Catch::Contains("missing peer 1 (" + net.endpoint(1) + ", host-b), peer 2 (" +
+                                      net.endpoint(2) + ", host-c)"));
   CHECK_THAT(log, Catch::Contains("waiting for peers: 1 of 3 live"));
   CHECK(!fs::exists(net.dir / "run0" / "summary.json"));  // it never trained
 
@@ -102,7 +106,7 @@ TEST_CASE("a peer whose peer.min_peers never come exits non-zero at the timeout,
   CHECK(wait_until(p, std::chrono::steady_clock::now() + std::chrono::seconds(120)) == 0);
   const std::string log2 = net.log(0);
   INFO("log with on_start_timeout = start:\n" << log2);
-  CHECK_THAT(log2, Catch::Contains("training without peer 1 (" + net.endpoint(1) + ", peer1), peer 2"));
+  CHECK_THAT(log2, Catch::Contains("training without peer 1 (" + net.endpoint(1) + ", host-b), peer 2"));
   CHECK(fs::exists(net.dir / "run0" / "summary.json"));
 }
 
