@@ -183,23 +183,37 @@ TEST_CASE("a pipeline node with --listen on a port in use fails before data load
   // Fashion-MNIST from a directory that does not exist: a node that loaded
   // its data before binding would fail with a data error instead. Not
   // --quiet: data loading would say so.
-  const auto t0 = std::chrono::steady_clock::now();
-  pid_t p = spawn_murmur({"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml",
-                          "--listen", net.endpoint(1), "--out", (net.dir / "node1").string(), "--set",
-                          "peer.index=1", "--set", "peer.count=2", "--set", "pipeline.spares=0", "--set",
-                          "peer.keys=" + (net.dir / "keys1").string(), "--set",
-                          "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
-                          "data.dataset=fashion-mnist", "--set", "data.dir=/nonexistent/murmur-test-data"},
-                         net.dir / "node1.log");
-  const int rc = wait_until(p, std::chrono::steady_clock::now() + std::chrono::seconds(60));
-  const double took = seconds_since(t0);
+  auto start_node = [&] {
+    return spawn_murmur({"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml",
+                         "--listen", net.endpoint(1), "--out", (net.dir / "node1").string(), "--set",
+                         "peer.index=1", "--set", "peer.count=2", "--set", "pipeline.spares=0", "--set",
+                         "peer.keys=" + (net.dir / "keys1").string(), "--set",
+                         "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                         "data.dataset=fashion-mnist", "--set", "data.dir=/nonexistent/murmur-test-data"},
+                        net.dir / "node1.log");
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = wait_until(start_node(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  double took = seconds_since(t0);
   close(s);
-  const std::string log = slurp(net.dir / "node1.log");
-  INFO("log:\n" << log << "(took " << took << " s)");
+  std::string log = slurp(net.dir / "node1.log");
+  {
+    INFO("log:\n" << log << "(took " << took << " s)");
+    CHECK(rc == 1);
+    CHECK_THAT(log, Catch::Contains("cannot listen on " + net.endpoint(1)) && Catch::Contains("Address already in use"));
+    CHECK_THAT(log, !Catch::Contains("data error") && !Catch::Contains("loading") && !Catch::Contains("unhandled"));
+    CHECK(lines_of(log).size() == 1);
+    CHECK(took < 30);
+  }
+  // The port free: it binds, then the data fails to load; the bound bridge
+  // must not hold the exit up (an actor system with live actors would).
+  t0 = std::chrono::steady_clock::now();
+  rc = wait_until(start_node(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  took = seconds_since(t0);
+  log = slurp(net.dir / "node1.log");
+  INFO("log with the port free:\n" << log << "(took " << took << " s)");
   CHECK(rc == 1);
-  CHECK_THAT(log, Catch::Contains("cannot listen on " + net.endpoint(1)) && Catch::Contains("Address already in use"));
-  CHECK_THAT(log, !Catch::Contains("data error") && !Catch::Contains("loading") && !Catch::Contains("unhandled"));
-  CHECK(lines_of(log).size() == 1);
+  CHECK_THAT(log, Catch::Contains("data error") && !Catch::Contains("cannot listen"));
   CHECK(took < 30);
 }
 
