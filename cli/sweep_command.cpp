@@ -167,8 +167,9 @@ int run_sweep(sweep_args a, const std::atomic<int>& stop) {
     rows[i].summary = same_clean ? rows[*same_clean].summary
                                  : run_simulation(runs[i], out + "/" + names[i], {}, "", &stop);
     done[i] = true;
-    ++finished;
-    simulated += same_clean ? 0 : 1;
+    const bool partway = rows[i].summary.interrupted;  // a stop signal ended it: not done
+    finished += partway ? 0 : 1;
+    simulated += same_clean || partway ? 0 : 1;
     if (auto c = clean_run_of(keys, combos, i); c && done[*c]) rows[i].clean_accuracy = rows[*c].summary.honest_test_accuracy;
     const sim_summary& s = rows[i].summary;
     const std::string shown = keys.size() == 1 ? combos[i][0] : names[i];
@@ -187,13 +188,13 @@ int run_sweep(sweep_args a, const std::atomic<int>& stop) {
     std::fflush(stdout);
     csv << sweep_csv_line(rows[i]);
     csv.flush();
-    if (rows[i].summary.interrupted) {
+    if (partway) {
       interrupted = true;
       partial = names[i];
       break;
     }
   }
-  // The table: the runs done, in table order.
+  // The table: the runs done and the one stopped partway, in table order.
   std::vector<sweep_row> table;
   for (size_t i = 0; i < rows.size(); ++i)
     if (done[i]) table.push_back(rows[i]);
@@ -201,7 +202,7 @@ int run_sweep(sweep_args a, const std::atomic<int>& stop) {
   for (const auto& r : table) pipelines = pipelines || r.summary.pipeline.enabled;
   std::string md = pipelines ? pipeline_markdown(keys, table) : sweep_markdown(keys, table);
   const std::string stopped =
-      "interrupted by a signal after " + std::to_string(finished - (partial.empty() ? 0 : 1)) + " of " +
+      "interrupted by a signal after " + std::to_string(finished) + " of " +
       std::to_string(runs.size()) + " runs" +
       (partial.empty() ? "" : "; " + partial + " stopped partway (its row is the partial run's, marked interrupted)");
   if (interrupted) md += "\n**Sweep " + stopped + ".**\n";
