@@ -7,6 +7,7 @@
 # uninterrupted run, and the final accuracy and bytes of both.
 #   scripts/interrupt_trial.sh [TRIALS] [CONFIG]     (build/murmur must exist)
 set -euo pipefail
+set -m  # job control: a background job of a script ignores SIGINT otherwise (as murmur then does too)
 cd "$(dirname "$0")/.."
 trials=${1:-5}
 config=${2:-configs/fmnist-gossip.toml}
