@@ -32,6 +32,8 @@ class GroupNorm : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   // Statistics (2 per element) and the affine map (1): 3 per element.
   int64_t forward_flops(const Shape& in) const override { return 3 * shape_numel(in); }
+  int64_t channels() const { return c_; }
+  int64_t groups() const { return g_; }
 
  private:
   int64_t c_, g_;
