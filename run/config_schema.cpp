@@ -102,7 +102,7 @@ const std::vector<KeyDef>& table() {
           "Dirichlet concentration for partition = dirichlet (smaller = more skewed)"),
 
       text("model.arch", &R::model, true,
-           "Model: mlp, cnn or a layer list (checked by the model builder)"),
+           "Model: mlp, cnn, resnet9[:WIDTH] or a layer list (checked by the model builder; docs/models.md)"),
 
       choice("train.optimizer", &R::optimizer, {"sgd", "adam"}, "Local optimizer"),
       num("train.epochs", &R::epochs, gt(0), le(1000), "Epochs over each peer's shard"),
