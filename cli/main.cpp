@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
       {"peer", murmur::add_peer_verb(murmur, stop_signal)},
       {"merge", murmur::add_merge_verb(murmur)},
       {"keygen", murmur::add_keygen_verb(murmur)},
+      {"serve", murmur::add_serve_verb(murmur, stop_signal)},
+      {"infer", murmur::add_infer_verb(murmur)},
   };
   // Unknown arguments are named by first_extra, in one line, not by the parser.
   for (auto* v : murmur.get_subcommands([](CLI::App*) { return true; })) v->allow_extras();
@@ -128,7 +130,7 @@ int main(int argc, char** argv) {
   if (verb.empty()) return usage_error("expected a verb");
   if (const std::string extra = first_extra(*murmur.get_subcommand(verb)); !extra.empty()) return usage_error(extra);
   try {
-    if (verb == "sim" || verb == "sweep" || verb == "peer") install_stop_signals();
+    if (verb == "sim" || verb == "sweep" || verb == "peer" || verb == "serve") install_stop_signals();
     return verbs.at(verb)();
   } catch (const murmur::UsageError& e) {
     return usage_error(e.what());

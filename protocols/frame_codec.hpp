@@ -40,6 +40,9 @@ enum class message_type : uint16_t {
   stage_heartbeat = 18,
   stage_takeover = 19,
   miss_claim = 20,        // protocols/verify_messages.hpp (a verify message outside 9..14)
+  inference_request = 21,  // protocols/inference_messages.hpp
+  inference_activation = 22,
+  inference_reply = 23,
 };
 bool known_message_type(uint16_t t);
 

@@ -126,7 +126,12 @@ void zmq_transport::answer_zap() {
 
 void zmq_transport::poll(int timeout_ms, const frame_handler& on_frame) {
   zmq::pollitem_t items[] = {{zap_->handle(), 0, ZMQ_POLLIN, 0}, {router_->handle(), 0, ZMQ_POLLIN, 0}};
-  zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+  try {
+    zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    return;  // a signal (SIGINT/SIGTERM): the caller looks at its stop flag
+  }
   while (items[0].revents & ZMQ_POLLIN) {
     answer_zap();
     items[0].revents = 0;

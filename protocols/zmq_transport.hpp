@@ -64,7 +64,8 @@ class zmq_transport {
   bool send(uint32_t peer, std::span<const std::byte> frame);
 
   // Waits up to timeout_ms for traffic, answers handshakes, and calls
-  // on_frame(sender public key, frame) for every frame that arrived.
+  // on_frame(sender public key, frame) for every frame that arrived. A
+  // signal that interrupts the wait ends it as a time-out would.
   using frame_handler = std::function<void(const std::string& sender_key, std::span<const std::byte> frame)>;
   void poll(int timeout_ms, const frame_handler& on_frame);
 
