@@ -36,8 +36,10 @@
 #include <vector>
 
 #include "protocols/checkpoint_file.hpp"
+#include "protocols/curve_keys.hpp"
 #include "protocols/frame_codec.hpp"
 #include "protocols/gossip_messages.hpp"
+#include "protocols/inference_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
@@ -583,6 +585,57 @@ inline const char* check_stage_takeover(std::span<const std::byte> in) {
                                                no_invariants<stage_takeover>});
 }
 
+// ---- inference messages ----------------------------------------------------------
+//
+// One payload layout for requests (21), activations (22) and replies (23):
+// exact codecs. The row runs check_codec under the frame's own type when it
+// is one of the three (the re-encoding keeps the type), else under the
+// request's (another family's frame must be unknown_type).
+
+inline const char* inference_invariants(const inference_message& m) {
+  const bool reply = m.type == message_type::inference_reply;
+  if (static_cast<uint8_t>(m.status) >= inference_status_count) return "inference: unknown status accepted";
+  if (!reply && m.status != inference_status::ok) return "inference: error status outside a reply accepted";
+  if (m.type == message_type::inference_activation ? !is_z85_key(m.client_key) : !m.client_key.empty())
+    return "inference: client key where the type has none, or a bad one";
+  if (reply ? !m.reply_to.empty() : (m.reply_to.empty() || m.reply_to.size() > max_reply_endpoint))
+    return "inference: reply endpoint missing, too long, or in a reply";
+  if (m.shape.size() > max_stage_dims) return "inference: dims over max_stage_dims";
+  uint64_t per_sample = 1;
+  for (uint32_t d : m.shape) {
+    if (d == 0 || d > max_stage_dim) return "inference: a dimension is zero or over max_stage_dim";
+    per_sample *= d;
+  }
+  if (m.status == inference_status::ok) {
+    if (m.shape.empty() || m.batch == 0 || m.batch > max_inference_batch) return "inference: ok with batch or dims 0";
+    if (m.values.size() != uint64_t{m.batch} * per_sample) return "inference: values.size() != batch x prod(shape)";
+  } else if (m.batch != 0 || !m.values.empty()) {
+    return "inference: error reply with a tensor";
+  }
+  if (!all_finite(m.values)) return "inference: non-finite value accepted";
+  return nullptr;
+}
+inline inference_message inference_dirty() {
+  inference_message m;
+  m.type = message_type::inference_activation;
+  m.request_id = 99;
+  m.stage = 88;
+  m.status = inference_status::bad_input;
+  m.client_key = "dirty";
+  m.reply_to = "tcp://dirty:1";
+  m.batch = 3;
+  m.shape = {2, 2};
+  m.values = {1, 2, 3};
+  return m;
+}
+inline const char* check_inference(std::span<const std::byte> in) {
+  const decoded_frame f = decode_frame(in, max_frame_bytes);
+  const message_type t =
+      f.error == frame_error::none && is_inference_message(f.type) ? f.type : message_type::inference_request;
+  return check_codec(in, codec<inference_message>{t, decode_inference_message, encode_inference_message,
+                                                  inference_dirty, inference_invariants});
+}
+
 // ---- checkpoints -------------------------------------------------------------------
 //
 // decode_checkpoint never crashes and lets nothing but checkpoint_error escape
@@ -704,6 +757,7 @@ inline constexpr decoder_check decoder_checks[] = {
     {"stage_checkpoint", check_stage_checkpoint},
     {"stage_heartbeat", check_stage_heartbeat},
     {"stage_takeover", check_stage_takeover},
+    {"inference", check_inference},
     {"checkpoint", check_checkpoint},
     {"peek_type", check_peek_type},
 };

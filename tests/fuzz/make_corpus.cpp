@@ -10,7 +10,7 @@
 // heartbeat, heartbeat_ack, leave, state_request, state_chunk,
 // transcript_commit, tensor_request, tensor_reply, evidence, matmul_task,
 // matmul_result, miss_claim, stage_tensor, stage_checkpoint, stage_heartbeat,
-// stage_takeover or checkpoint (tests/protocols/test_fuzz_corpus.cpp checks
+// stage_takeover, inference or checkpoint (tests/protocols/test_fuzz_corpus.cpp checks
 // all of it); crash-* files are reproducers of fixed bugs, kept by hand.
 // checkpoint-* files are checkpoint bytes (protocols/checkpoint_file.hpp), not
 // frames: decode_checkpoint must accept the valid ones and refuse the others.
@@ -26,6 +26,7 @@
 
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/gossip_messages.hpp"
+#include "protocols/inference_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
@@ -877,6 +878,88 @@ void pipeline_invalid() {
   write("stage_takeover-invalid-tag-2", [&] { payload p = five(); p.b[0] = std::byte{2}; return p.frame(st); }());
 }
 
+// ---- inference ---------------------------------------------------------------------
+
+const std::string sample_key = "Xq:jYHlae34cM!5xLgbnL8n$W.OjmCWa+NW(pqu$";  // a public key of murmur keygen
+
+inference_message sample_inference(message_type t, uint32_t batch, std::vector<uint32_t> shape) {
+  inference_message m;
+  m.type = t;
+  m.request_id = 42;
+  m.stage = t == message_type::inference_request ? 0 : 1;
+  if (t == message_type::inference_activation) m.client_key = sample_key;
+  if (t != message_type::inference_reply) m.reply_to = "tcp://127.0.0.1:40000";
+  m.batch = batch;
+  m.shape = shape;
+  uint64_t n = batch;
+  for (uint32_t d : shape) n *= d;
+  for (uint64_t i = 0; i < n; ++i) m.values.push_back(0.25f * static_cast<float>(i) - 1.f);
+  return m;
+}
+
+void inference_valid() {
+  const auto rq = message_type::inference_request, ac = message_type::inference_activation,
+             rp = message_type::inference_reply;
+  write("inference-valid-request", encoded_with(encode_inference_message, sample_inference(rq, 2, {1, 2, 3})));
+  write("inference-valid-activation", encoded_with(encode_inference_message, sample_inference(ac, 1, {4, 1, 1, 2})));
+  write("inference-valid-reply", encoded_with(encode_inference_message, sample_inference(rp, 3, {10})));
+  auto bad = sample_inference(rp, 0, {1, 28, 28});
+  bad.status = inference_status::bad_input;
+  write("inference-valid-reply-bad-input", encoded_with(encode_inference_message, bad));
+  bad.shape.clear();
+  write("inference-valid-reply-bad-input-no-shape", encoded_with(encode_inference_message, bad));
+}
+
+void inference_invalid() {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto rq = message_type::inference_request, ac = message_type::inference_activation,
+             rp = message_type::inference_reply;
+  // request_id, stage, status, batch, dims, key_len, reply_len, key, endpoint, shape, `words` floats.
+  auto msg = [](uint8_t status, uint32_t batch, std::vector<uint32_t> shape, const std::string& key,
+                const std::string& ep, size_t words, int dims = -1, int key_len = -1, int ep_len = -1) {
+    payload p = payload().u8(1).u64(7).u16(0).u8(status).u32(batch);
+    p.u8(static_cast<uint8_t>(dims < 0 ? shape.size() : static_cast<size_t>(dims)));
+    p.u8(static_cast<uint8_t>(key_len < 0 ? key.size() : static_cast<size_t>(key_len)));
+    p.u16(static_cast<uint16_t>(ep_len < 0 ? ep.size() : static_cast<size_t>(ep_len)));
+    p.str(key).str(ep);
+    for (uint32_t d : shape) p.u32(d);
+    for (size_t i = 0; i < words; ++i) p.f32(0.5f);
+    return p;
+  };
+  const std::string ep = "tcp://127.0.0.1:40000";
+  const uint32_t M = max_stage_dim;
+  write("inference-invalid-empty-payload", payload().frame(rq));
+  write("inference-invalid-short-fixed-fields", payload().u8(1).u64(7).u16(0).u8(0).u32(1).frame(rq));
+  write("inference-invalid-bigendian-tag", [&] { payload p = msg(0, 1, {2}, "", ep, 2); p.b[0] = std::byte{0}; return p.frame(rq); }());
+  write("inference-invalid-request-without-endpoint", msg(0, 1, {2}, "", "", 2).frame(rq));
+  write("inference-invalid-request-with-key", msg(0, 1, {2}, sample_key, ep, 2).frame(rq));
+  write("inference-invalid-activation-without-key", msg(0, 1, {2}, "", ep, 2).frame(ac));
+  write("inference-invalid-activation-key-not-z85", msg(0, 1, {2}, std::string(40, ' '), ep, 2).frame(ac));
+  write("inference-invalid-activation-key-39", msg(0, 1, {2}, sample_key.substr(1), ep, 2).frame(ac));
+  write("inference-invalid-reply-with-endpoint", msg(0, 1, {2}, "", ep, 2).frame(rp));
+  write("inference-invalid-endpoint-not-tcp", msg(0, 1, {2}, "", "ipc:///tmp/x", 2).frame(rq));
+  write("inference-invalid-endpoint-control-char", msg(0, 1, {2}, "", "tcp://a\nb:1", 2).frame(rq));
+  write("inference-invalid-endpoint-256", msg(0, 1, {2}, "", "tcp://" + std::string(250, 'a'), 2).frame(rq));
+  write("inference-invalid-endpoint-lies-high", msg(0, 1, {2}, "", ep, 2, -1, -1, 200).frame(rq));
+  write("inference-invalid-status-in-request", msg(1, 0, {}, "", ep, 0).frame(rq));
+  write("inference-invalid-status-unknown", msg(2, 0, {}, "", "", 0).frame(rp));
+  write("inference-invalid-error-reply-with-values", msg(1, 1, {2}, "", "", 2).frame(rp));
+  write("inference-invalid-error-reply-trailing", msg(1, 0, {2}, "", "", 1).frame(rp));
+  write("inference-invalid-batch-0", msg(0, 0, {2}, "", ep, 0).frame(rq));
+  write("inference-invalid-batch-over-max", msg(0, max_inference_batch + 1, {1}, "", ep, max_inference_batch + 1).frame(rq));
+  write("inference-invalid-dims-0", msg(0, 1, {}, "", ep, 1).frame(rq));
+  write("inference-invalid-dims-5", msg(0, 1, {1, 1, 1, 1, 1}, "", ep, 1).frame(rq));
+  write("inference-invalid-dims-lies-high", msg(0, 1, {2}, "", ep, 2, 2).frame(rq));
+  write("inference-invalid-dim-0", msg(0, 1, {2, 0}, "", ep, 0).frame(rq));
+  write("inference-invalid-dim-over-max", msg(0, 1, {M + 1}, "", ep, 2).frame(rq));
+  write("inference-invalid-dims-product-2^80", msg(0, 1, {M, M, M, M}, "", ep, 2).frame(rq));
+  write("inference-invalid-values-short", msg(0, 2, {3}, "", ep, 5).frame(rq));
+  write("inference-invalid-trailing-byte", msg(0, 1, {1}, "", ep, 1).u8(0).frame(rq));
+  write("inference-invalid-value-nan", msg(0, 1, {2}, "", ep, 1).f32(nan).frame(rq));
+  write("inference-invalid-stage-tensor-payload",
+        payload_of_frame(encoded_with(encode_stage_tensor, sample_stage_tensor(false, 2, {3}))).frame(ac));
+}
+
 // ---- checkpoints (raw bytes, not frames) --------------------------------------------
 
 // A checkpoint header (payload length and SHA-256 computed) and the payload.
@@ -966,6 +1049,8 @@ int main(int argc, char** argv) {
   verify_invalid();
   pipeline_valid();
   pipeline_invalid();
+  inference_valid();
+  inference_invalid();
   checkpoint_valid();
   checkpoint_invalid();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());

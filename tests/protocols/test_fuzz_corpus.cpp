@@ -8,7 +8,7 @@
 // membership_update, heartbeat, heartbeat_ack, leave, state_request,
 // state_chunk, transcript_commit, tensor_request, tensor_reply, evidence,
 // matmul_task, matmul_result, miss_claim, stage_tensor, stage_checkpoint, stage_heartbeat,
-// stage_takeover, checkpoint); crash-* files only have to hold the invariants.
+// stage_takeover, inference, checkpoint); crash-* files only have to hold the invariants.
 // checkpoint-* files are checkpoint bytes, not frames: decode_checkpoint
 // accepts the valid ones and refuses (checkpoint_error) the invalid ones.
 #include <catch2/catch.hpp>
@@ -90,6 +90,7 @@ std::vector<named_decoder> named_decoders() {
       {"stage_checkpoint", [](std::span<const std::byte> b) { return decode_with(decode_stage_checkpoint, b); }},
       {"stage_heartbeat", [](std::span<const std::byte> b) { return decode_with(decode_stage_heartbeat, b); }},
       {"stage_takeover", [](std::span<const std::byte> b) { return decode_with(decode_stage_takeover, b); }},
+      {"inference", [](std::span<const std::byte> b) { return decode_with(decode_inference_message, b); }},
       // Not a frame decoder: accepted is none, refused (checkpoint_error) is undecodable.
       {"checkpoint", [](std::span<const std::byte> b) { return decode_checkpoint_as_frame_error(b); }},
   };
