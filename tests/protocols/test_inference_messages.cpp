@@ -51,6 +51,17 @@ frame_error decode(const bytes& f) {
 
 }  // namespace
 
+TEST_CASE("inference message types are 21..23 and is_inference_message names exactly them", "[protocols][inference]") {
+  CHECK(static_cast<uint16_t>(message_type::inference_request) == 21);
+  CHECK(static_cast<uint16_t>(message_type::inference_activation) == 22);
+  CHECK(static_cast<uint16_t>(message_type::inference_reply) == 23);
+  for (uint16_t t = 0; t <= 30; ++t) {
+    INFO("type " << t);
+    CHECK(is_inference_message(static_cast<message_type>(t)) == (t >= 21 && t <= 23));
+    CHECK(known_message_type(t) == (t >= 1 && t <= 23));
+  }
+}
+
 TEST_CASE("inference messages round-trip: request, activation, reply, bad_input", "[protocols][inference]") {
   std::vector<inference_message> all{sample(message_type::inference_request),
                                      sample(message_type::inference_activation, 1, {4, 1, 1, 2}),

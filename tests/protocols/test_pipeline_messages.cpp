@@ -217,7 +217,8 @@ TEST_CASE("pipeline message types are 15..19 and is_pipeline_message names exact
   }
   CHECK(known_message_type(19));
   CHECK(known_message_type(20));  // miss_claim (verify_messages.hpp)
-  CHECK_FALSE(known_message_type(21));
+  CHECK(known_message_type(21));  // inference_request (inference_messages.hpp)
+  CHECK_FALSE(known_message_type(24));
 }
 
 TEST_CASE("activations and gradients round-trip bit for bit, 1 to max_stage_dims dimensions", "[protocols][pipeline]") {
