@@ -1,0 +1,168 @@
+// Latency of single-sample inference served over stage processes' transport
+// (murmur serve) against local inference, measured in one run:
+//   local:     the whole model's forward pass in this thread (eval mode)
+//   N stages:  a request through N stages on loopback (each stage a thread
+//              with its own ZeroMQ context and CurveZMQ transport, as a
+//              process would have) and the answer back to the client
+// Requests alternate between the set-ups (local, 2, 4, local, 2, 4, ...)
+// after a warm-up, so a burst of load on the shared machine hits all alike.
+// Prints p50 / p99 / mean per set-up and the ratios against local.
+// Usage: build/serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <netinet/in.h>
+#include <random>
+#include <sstream>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "lan/inference_client.hpp"
+#include "lan/inference_host.hpp"
+#include "lan/served_model.hpp"
+
+using namespace murmur;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+// N stage threads serving `m`, and a client of them.
+struct served_setup {
+  size_t stages = 0;
+  std::vector<std::unique_ptr<Sequential>> parts;
+  std::vector<inference_stage_settings> settings;
+  std::vector<std::thread> threads;
+  std::atomic<int> stop{0};
+  std::unique_ptr<inference_client> client;
+
+  served_setup(const served_model& m, size_t n) : stages(n) {
+    const auto ranges = served_stage_ranges(m, n, "");
+    std::vector<curve_keys> keys;
+    std::vector<authorized_peer> lines;
+    for (size_t s = 0; s <= n; ++s) {  // stages, then the client
+      keys.push_back(generate_curve_keys());
+      authorized_peer p;
+      p.public_key = keys.back().public_key;
+      if (s < n) p.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+      lines.push_back(p);
+    }
+    const peer_identities ids(lines);
+    std::printf("%zu stages:", n);
+    for (const auto& r : ranges) std::printf(" [%zu,%zu)", r.begin, r.end);
+    std::printf("\n");
+    settings.resize(n);
+    for (size_t s = 0; s < n; ++s) {
+      parts.push_back(served_stage(m, ranges[s]));
+      settings[s].stage = static_cast<uint16_t>(s);
+      settings[s].stages = static_cast<uint16_t>(n);
+      settings[s].keys = keys[s];
+      settings[s].allowlist = ids;
+      settings[s].quiet = true;
+    }
+    for (size_t s = 0; s < n; ++s)
+      threads.emplace_back([this, s] { run_inference_stage(settings[s], *parts[s], stop); });
+    inference_client_options o;
+    o.keys = keys[n];
+    for (size_t s = 0; s < n; ++s) o.authorized.push_back(keys[s].public_key);
+    o.connect = lines[0].endpoint;
+    o.connect_key = keys[0].public_key;
+    o.timeout_ms = 60000;
+    client = std::make_unique<inference_client>(o);
+  }
+  ~served_setup() {
+    stop = 15;
+    for (auto& t : threads) t.join();
+  }
+};
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+std::string loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string arch = "cnn", stage_list = "2,4";
+  int requests = 500, warmup = 50;
+  for (int i = 1; i < argc; ++i) {
+    auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    const std::string a = argv[i];
+    if (a == "--arch") arch = next();
+    else if (a == "--stages") stage_list = next();
+    else if (a == "--requests") requests = std::stoi(next());
+    else if (a == "--warmup") warmup = std::stoi(next());
+    else {
+      std::fprintf(stderr, "usage: serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W]\n");
+      return 2;
+    }
+  }
+  const served_model m = load_served_model({arch, 1, {1, 28, 28}, 10});
+  std::vector<size_t> counts;
+  {
+    std::stringstream in(stage_list);
+    for (std::string item; std::getline(in, item, ',');) counts.push_back(std::stoul(item));
+  }
+  std::printf("serve_latency: model %s, %d requests of 1 sample per set-up after %d warm-up, interleaved\n",
+              arch.c_str(), requests, warmup);
+  std::printf("loadavg before: %s\n", loadavg().c_str());
+  std::vector<std::unique_ptr<served_setup>> setups;
+  for (size_t n : counts) setups.push_back(std::make_unique<served_setup>(m, n));
+
+  Tensor x({1, 1, 28, 28});
+  std::mt19937 gen(1);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  // lat[0]: local; lat[1 + k]: setups[k].
+  std::vector<std::vector<double>> lat(1 + setups.size());
+  float sink = 0;
+  for (int r = -warmup; r < requests; ++r) {
+    for (float& v : x) v = u(gen);
+    for (size_t k = 0; k < lat.size(); ++k) {
+      const auto t0 = clock_type::now();
+      const Tensor& y = k == 0 ? m.whole->forward(x) : setups[k - 1]->client->infer(x);
+      const double us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+      sink += y[0];
+      if (r >= 0) lat[k].push_back(us);
+    }
+  }
+  std::printf("loadavg after:  %s\n", loadavg().c_str());
+  const double local50 = percentile(lat[0], 0.5), local99 = percentile(lat[0], 0.99);
+  std::printf("%-10s %10s %10s %10s %12s %12s\n", "set-up", "p50 us", "p99 us", "mean us", "p50/local", "p99/local");
+  for (size_t k = 0; k < lat.size(); ++k) {
+    double mean = 0;
+    for (double v : lat[k]) mean += v;
+    mean /= static_cast<double>(lat[k].size());
+    const std::string name = k == 0 ? "local" : std::to_string(setups[k - 1]->stages) + " stages";
+    const double p50 = percentile(lat[k], 0.5), p99 = percentile(lat[k], 0.99);
+    std::printf("%-10s %10.1f %10.1f %10.1f %11.2fx %11.2fx\n", name.c_str(), p50, p99, mean, p50 / local50,
+                p99 / local99);
+  }
+  std::printf("(checksum %g)\n", static_cast<double>(sink));
+  return 0;
+}
