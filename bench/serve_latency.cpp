@@ -1,13 +1,15 @@
 // Latency of single-sample inference served over stage processes' transport
 // (murmur serve) against local inference, measured in one run:
 //   local:     the whole model's forward pass in this thread (eval mode)
-//   N stages:  a request through N stages on loopback (each stage a thread
-//              with its own ZeroMQ context and CurveZMQ transport, as a
-//              process would have) and the answer back to the client
+//   N stages:  a request through N stages on loopback and the answer back
+//              to the client: each stage a `murmur serve` process with
+//              --murmur PATH, else a thread of this process with its own
+//              ZeroMQ context and CurveZMQ transport
 // Requests alternate between the set-ups (local, 2, 4, local, 2, 4, ...)
 // after a warm-up, so a burst of load on the shared machine hits all alike.
 // Prints p50 / p99 / mean per set-up and the ratios against local.
 // Usage: build/serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W]
+//                            [--murmur build/murmur]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,7 +20,10 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <filesystem>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -53,7 +58,51 @@ struct served_setup {
   std::atomic<int> stop{0};
   std::unique_ptr<inference_client> client;
 
-  served_setup(const served_model& m, size_t n) : stages(n) {
+  std::vector<pid_t> pids;
+  std::filesystem::path dir;  // keys, allowlist and logs of stage processes
+
+  // Stage processes: `murmur serve` with keys and an allowlist under dir.
+  void spawn(const std::string& murmur, const std::string& arch, const std::filesystem::path& dir,
+             const std::vector<curve_keys>& keys, const std::vector<authorized_peer>& lines) {
+    this->dir = dir;
+    std::filesystem::create_directories(dir);
+    {
+      std::ofstream allow(dir / "allowlist");
+      for (const auto& l : lines) allow << l.public_key << " " << l.endpoint << "\n";
+    }
+    for (size_t s = 0; s < stages; ++s) {
+      const auto kd = dir / ("keys" + std::to_string(s));
+      write_curve_keys(kd.string(), keys[s]);
+      std::vector<std::string> argv{murmur, "serve", "--stage", std::to_string(s), "--stages", std::to_string(stages),
+                                    "--arch", arch, "--seed", "1", "--keys", kd.string(),
+                                    "--allowlist", (dir / "allowlist").string(), "--quiet"};
+      const auto log = dir / ("stage" + std::to_string(s) + ".log");
+      const pid_t pid = fork();
+      if (pid == 0) {
+        std::vector<char*> a;
+        for (auto& x : argv) a.push_back(x.data());
+        a.push_back(nullptr);
+        FILE* f = std::fopen(log.c_str(), "w");
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+        execv(a[0], a.data());
+        _exit(127);
+      }
+      pids.push_back(pid);
+    }
+    for (size_t s = 0; s < stages; ++s) {  // bound: 120 s
+      const auto log = dir / ("stage" + std::to_string(s) + ".log");
+      for (int i = 0; i < 2400; ++i) {
+        std::ifstream in(log);
+        std::stringstream t;
+        t << in.rdbuf();
+        if (t.str().find("listening on") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+
+  served_setup(const served_model& m, size_t n, const std::string& murmur, const std::string& arch) : stages(n) {
     const auto ranges = served_stage_ranges(m, n, "");
     std::vector<curve_keys> keys;
     std::vector<authorized_peer> lines;
@@ -69,6 +118,11 @@ struct served_setup {
     for (const auto& r : ranges) std::printf(" [%zu,%zu)", r.begin, r.end);
     std::printf("\n");
     settings.resize(n);
+    if (!murmur.empty()) {
+      spawn(murmur, arch, std::filesystem::temp_directory_path() / ("serve_latency-" + std::to_string(getpid())) /
+                              std::to_string(n), keys, lines);
+      n = 0;  // no threads
+    }
     for (size_t s = 0; s < n; ++s) {
       parts.push_back(served_stage(m, ranges[s]));
       settings[s].stage = static_cast<uint16_t>(s);
@@ -81,7 +135,7 @@ struct served_setup {
       threads.emplace_back([this, s] { run_inference_stage(settings[s], *parts[s], stop); });
     inference_client_options o;
     o.keys = keys[n];
-    for (size_t s = 0; s < n; ++s) o.authorized.push_back(keys[s].public_key);
+    for (size_t s = 0; s < stages; ++s) o.authorized.push_back(keys[s].public_key);
     o.connect = lines[0].endpoint;
     o.connect_key = keys[0].public_key;
     o.timeout_ms = 60000;
@@ -90,6 +144,9 @@ struct served_setup {
   ~served_setup() {
     stop = 15;
     for (auto& t : threads) t.join();
+    for (pid_t p : pids) kill(p, SIGTERM);
+    for (pid_t p : pids) waitpid(p, nullptr, 0);
+    if (!dir.empty()) std::filesystem::remove_all(dir.parent_path());
   }
 };
 
@@ -109,7 +166,7 @@ std::string loadavg() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string arch = "cnn", stage_list = "2,4";
+  std::string arch = "cnn", stage_list = "2,4", murmur;
   int requests = 500, warmup = 50;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -118,8 +175,9 @@ int main(int argc, char** argv) {
     else if (a == "--stages") stage_list = next();
     else if (a == "--requests") requests = std::stoi(next());
     else if (a == "--warmup") warmup = std::stoi(next());
+    else if (a == "--murmur") murmur = next();
     else {
-      std::fprintf(stderr, "usage: serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W]\n");
+      std::fprintf(stderr, "usage: serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W] [--murmur PATH]\n");
       return 2;
     }
   }
@@ -129,11 +187,12 @@ int main(int argc, char** argv) {
     std::stringstream in(stage_list);
     for (std::string item; std::getline(in, item, ',');) counts.push_back(std::stoul(item));
   }
-  std::printf("serve_latency: model %s, %d requests of 1 sample per set-up after %d warm-up, interleaved\n",
-              arch.c_str(), requests, warmup);
+  std::printf("serve_latency: model %s, %d requests of 1 sample per set-up after %d warm-up, interleaved; "
+              "stages are %s\n",
+              arch.c_str(), requests, warmup, murmur.empty() ? "threads of this process" : "murmur serve processes");
   std::printf("loadavg before: %s\n", loadavg().c_str());
   std::vector<std::unique_ptr<served_setup>> setups;
-  for (size_t n : counts) setups.push_back(std::make_unique<served_setup>(m, n));
+  for (size_t n : counts) setups.push_back(std::make_unique<served_setup>(m, n, murmur, arch));
 
   Tensor x({1, 1, 28, 28});
   std::mt19937 gen(1);
