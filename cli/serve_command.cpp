@@ -126,10 +126,9 @@ verb_run add_serve_verb(CLI::App& murmur, const std::atomic<int>& stop) {
       "Runs until Ctrl-C or SIGTERM, then prints a summary line (requests, answers, refusals by reason) and\n"
       "exits 130/143. Keys not on the allowlist are refused at the handshake; malformed frames are dropped and\n"
       "counted. Every stage process must be given the same model, --stages and --split.\n\n"
-      "Example (two stages and a client, each with its keys from murmur keygen):\n"
-      "  murmur serve --stage 0 --stages 2 --arch cnn --keys k0 --allowlist serve_peers &\n"
-      "  murmur serve --stage 1 --stages 2 --arch cnn --keys k1 --allowlist serve_peers &\n"
-      "  murmur infer --keys kc --allowlist serve_peers samples.npy");
+      "Example:\n"
+      "  murmur serve --stage 0 --stages 2 --arch cnn --keys k0 --allowlist serve_peers\n"
+      "  (and --stage 1 --keys k1 on the second machine; then murmur infer --keys kc ... samples.npy)");
   return [a, &stop] { return run_serve(*a, stop); };
 }
 

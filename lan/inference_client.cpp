@@ -25,7 +25,10 @@ inference_client_options inference_client_options_from_files(const std::string& 
   o.keys = read_curve_keys(keys_dir);
   const auto ids = peer_identities::read(allowlist);
   if (ids.size() == 0) throw std::runtime_error(allowlist + ": no key lines (stage 0 is the first)");
-  for (const auto& line : ids.lines()) o.authorized.push_back(line.public_key);
+  // Stages' lines give their endpoints, clients' lines none: only the former
+  // may connect back (another client could otherwise answer in a stage's name).
+  for (const auto& line : ids.lines())
+    if (!line.endpoint.empty()) o.authorized.push_back(line.public_key);
   o.connect = connect.empty() ? ids.lines().front().endpoint : connect;
   if (o.connect.empty())
     throw std::runtime_error(allowlist + ": line " + std::to_string(ids.lines().front().line) +

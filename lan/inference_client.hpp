@@ -28,8 +28,9 @@ struct inference_client_options {
   int timeout_ms = 10000;
 };
 
-// Options from files: keys from keys_dir (murmur keygen), the allowlist's
-// keys; connect defaults to the endpoint of line 0 (stage 0), and its key is
+// Options from files: keys from keys_dir (murmur keygen); authorized: the
+// keys of the allowlist lines that give an endpoint (the stages; a client's
+// line gives none, so no other client can answer in a stage's name); connect defaults to the endpoint of line 0 (stage 0), and its key is
 // that of the allowlist line with that endpoint. Throws std::runtime_error
 // naming the file or the endpoint.
 inference_client_options inference_client_options_from_files(const std::string& keys_dir,

@@ -144,7 +144,13 @@ class inference_stage {
     x_shape.insert(x_shape.end(), part_.input_shape().begin(), part_.input_shape().end());
     x_.resize(x_shape);
     std::copy(in_.values.begin(), in_.values.end(), x_.data());
-    const Tensor& y = part_.forward(x_);
+    const Tensor* y = nullptr;
+    try {
+      y = &part_.forward(x_);
+    } catch (const std::exception& e) {  // shapes were checked: not expected, and never fatal
+      drop(std::string("compute_error: ") + e.what(), client_key_);
+      return;
+    }
     const bool last = s_.stage + 1u == s_.stages;
     out_msg_.type = last ? message_type::inference_reply : message_type::inference_activation;
     out_msg_.request_id = in_.request_id;
@@ -154,7 +160,7 @@ class inference_stage {
     out_msg_.reply_to = last ? std::string() : in_.reply_to;
     out_msg_.batch = in_.batch;
     out_msg_.shape = output_shape_;
-    out_msg_.values.assign(y.begin(), y.end());
+    out_msg_.values.assign(y->begin(), y->end());
     if (last) {
       std::swap(reply_, out_msg_);
       send_to_client(client_key_, in_.reply_to);

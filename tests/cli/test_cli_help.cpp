@@ -44,6 +44,8 @@ TEST_CASE("every verb has its own --help: its options, a description and an exam
       {"peer", {"--config", "--listen", "--join", "--set", "--out", "--quiet"}},
       {"merge", {"--out", "RUN_DIR"}},
       {"keygen", {"--out", "--force"}},
+      {"serve", {"--stage", "--stages", "--split", "--arch", "--seed", "--keys", "--allowlist", "--listen"}},
+      {"infer", {"FILE", "--keys", "--allowlist", "--connect", "--listen", "--batch", "--timeout-ms"}},
   };
   const auto top = murmur_run("--help");
   CHECK(top.code == 0);
@@ -55,7 +57,7 @@ TEST_CASE("every verb has its own --help: its options, a description and an exam
     CHECK_THAT(r.output, Catch::Contains("Usage: murmur " + verb) && Catch::Contains("Example:\n  murmur " + verb));
     for (const auto& o : options) CHECK_THAT(r.output, Catch::Contains(o));
     // Another verb's options are not in this verb's help.
-    if (verb != "peer") CHECK_THAT(r.output, !Catch::Contains("--listen"));
+    if (verb != "peer" && verb != "serve" && verb != "infer") CHECK_THAT(r.output, !Catch::Contains("--listen"));
     if (verb != "sweep") CHECK_THAT(r.output, !Catch::Contains("--param"));
     CHECK_THAT(top.output, Catch::Contains("\n  " + verb + " "));
   }
@@ -74,7 +76,7 @@ TEST_CASE("murmur --version prints the project version", "[cli][help]") {
 TEST_CASE("a usage error is one line on stderr naming it, and exit code 2", "[cli][help]") {
   const std::string smoke = source_path("configs/synthetic-smoke.toml");
   for (const std::string& args : std::vector<std::string>{"sim " + smoke + " --foo", "sweep " + smoke + " --param gossip.threshold=0,1 --foo", "peer --foo",
-        "merge --foo", "keygen --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo"}) {
+        "merge --foo", "keygen --foo", "serve --foo", "infer --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo"}) {
     const auto r = murmur_stderr(args);
     INFO("murmur " << args << "\n" << r.output);
     CHECK(r.code == 2);
@@ -83,7 +85,8 @@ TEST_CASE("a usage error is one line on stderr naming it, and exit code 2", "[cl
     CHECK_THAT(r.output, Catch::StartsWith("murmur " + verb + ": unknown option --foo; see murmur " + verb + " --help"));
   }
   for (const std::string& args : std::vector<std::string>{"sim", "sim " + smoke + " --out", "sim " + smoke + " extra", "frobnicate", "--foo",
-                                  "sweep " + smoke + " --param gossip.threshold"}) {
+                                  "sweep " + smoke + " --param gossip.threshold", "serve", "serve --keys k --allowlist a --stage 2 --stages 2",
+                                  "serve --keys k --allowlist a --input 1,x", "infer", "infer --keys k --allowlist a x.npy --batch 0"}) {
     const auto r = murmur_stderr(args);
     INFO("murmur " << args << "\n" << r.output);
     CHECK(r.code == 2);
