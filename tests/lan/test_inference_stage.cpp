@@ -1,0 +1,129 @@
+// The pieces of murmur serve in one process: the served model's stages
+// chained equal the whole model (evaluation mode: dropout is off), the cut
+// is refused by name when it cannot be, and stage threads with their own
+// transports on loopback answer a client as local inference does.
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <cmath>
+#include <netinet/in.h>
+#include <random>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include "lan/inference_client.hpp"
+#include "lan/inference_host.hpp"
+#include "lan/served_model.hpp"
+
+using namespace murmur;
+
+namespace {
+
+Tensor random_samples(int64_t n, uint32_t seed) {
+  Tensor x({n, 1, 28, 28});
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (float& v : x) v = u(gen);
+  return x;
+}
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("served stages chained give the whole model's logits, dropout off", "[lan][serve]") {
+  const std::string spec = "conv2d:4:3,relu,dropout:0.5,maxpool2d:2,flatten,linear:32,relu,dropout:0.5,linear:10";
+  const served_model m = load_served_model({spec, 3, {1, 28, 28}, 10});
+  const Tensor x = random_samples(4, 1);
+  const Tensor want = m.whole->forward(x).clone();
+  const Tensor again = m.whole->forward(x).clone();  // evaluation mode: no dropout draws, the same twice
+  for (int64_t i = 0; i < want.numel(); ++i) CHECK(again[i] == want[i]);
+  for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{4}}) {
+    INFO(n << " stages");
+    const auto ranges = served_stage_ranges(m, n, "");
+    REQUIRE(ranges.size() == n);
+    Tensor h = x;
+    std::vector<std::unique_ptr<Sequential>> parts;
+    for (const auto& r : ranges) {
+      parts.push_back(served_stage(m, r));
+      h = parts.back()->forward(h).clone();
+    }
+    REQUIRE(h.shape() == want.shape());
+    for (int64_t i = 0; i < h.numel(); ++i) CHECK(h[i] == want[i]);
+  }
+  CHECK(served_stage_ranges(m, 2, "4") == std::vector<stage_range>{{0, 4}, {4, 9}});
+  CHECK_THROWS_WITH(served_stage_ranges(m, 2, "12"), Catch::Contains("12"));
+  CHECK_THROWS_WITH(served_stage_ranges(m, 10, ""), Catch::Contains("--stages 10"));
+}
+
+TEST_CASE("one and three stage threads on loopback answer a client as local inference", "[lan][serve]") {
+  const served_model m = load_served_model({"cnn", 5, {1, 28, 28}, 10});
+  for (size_t n : {size_t{1}, size_t{3}}) {
+    INFO(n << " stages");
+    std::vector<curve_keys> keys;
+    std::vector<authorized_peer> lines;
+    for (size_t s = 0; s <= n; ++s) {
+      keys.push_back(generate_curve_keys());
+      authorized_peer p;
+      p.public_key = keys.back().public_key;
+      if (s < n) p.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+      lines.push_back(p);
+    }
+    const peer_identities ids(lines);
+    const auto ranges = served_stage_ranges(m, n, "");
+    std::vector<std::unique_ptr<Sequential>> parts;
+    std::vector<inference_stage_settings> settings(n);
+    std::vector<inference_stage_counters> counters(n);
+    std::atomic<int> stop{0};
+    std::vector<std::thread> threads;
+    for (size_t s = 0; s < n; ++s) {
+      parts.push_back(served_stage(m, ranges[s]));
+      settings[s].stage = static_cast<uint16_t>(s);
+      settings[s].stages = static_cast<uint16_t>(n);
+      settings[s].keys = keys[s];
+      settings[s].allowlist = ids;
+      settings[s].quiet = true;
+    }
+    for (size_t s = 0; s < n; ++s)
+      threads.emplace_back([&, s] { run_inference_stage(settings[s], *parts[s], stop, &counters[s]); });
+    {
+      inference_client_options o;
+      o.keys = keys[n];
+      for (size_t s = 0; s < n; ++s) o.authorized.push_back(keys[s].public_key);
+      o.connect = lines[0].endpoint;
+      o.connect_key = keys[0].public_key;
+      o.timeout_ms = 60000;
+      inference_client client(o);
+      for (int64_t b : {int64_t{1}, int64_t{3}}) {
+        const Tensor x = random_samples(b, static_cast<uint32_t>(b));
+        const Tensor got = client.infer(x);
+        const Tensor want = m.whole->forward(x).clone();
+        REQUIRE(got.shape() == want.shape());
+        for (int64_t i = 0; i < got.numel(); ++i) CHECK(std::fabs(got[i] - want[i]) <= 1e-5f);
+      }
+      // [N, 784] is sent again as the model's [N, 1, 28, 28].
+      const Tensor flat = random_samples(2, 9).reshape({2, 784});
+      CHECK(client.infer(flat).shape() == Shape{2, 10});
+      // A shape with another element count is refused by name.
+      CHECK_THROWS_WITH(client.infer(Tensor({1, 1, 10, 10})), Catch::Contains("[1,28,28]"));
+    }
+    stop = 15;
+    for (auto& t : threads) t.join();
+    // 2 requests, the flat one twice (bad_input, then reshaped), the bad one:
+    // stage 0 answers the 2 bad_input, the last stage the 3 others.
+    CHECK(counters[0].requests == 5);
+    if (n == 1) CHECK(counters[0].answered == 5);
+    else CHECK((counters[0].answered == 2 && counters[n - 1].answered == 3));
+    for (const auto& c : counters) CHECK(c.dropped.empty());
+  }
+}
