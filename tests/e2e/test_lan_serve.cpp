@@ -51,8 +51,8 @@ long long summary_count(const std::string& log, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("serve on loopback: 2 stages answer as local inference; a stranger and malformed frames are refused",
-          "[lan][serve]") {
+TEST_CASE("serve on loopback: 2 stages answer as local inference, a stranger and malformed frames are refused",
+          "[lan][serve][e2e][slow]") {
   const fs::path dir = fs::path(MURMUR_BINARY_DIR) / "test-runs" / "serve-2";
   fs::remove_all(dir);
   fs::create_directories(dir);
