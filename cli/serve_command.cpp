@@ -12,6 +12,7 @@
 #include "lan/serve_process.hpp"
 #include "protocols/inference_messages.hpp"
 #include "protocols/membership_messages.hpp"
+#include "run/json_text.hpp"
 #include "tensor/npy_file.hpp"
 
 namespace murmur {
@@ -27,6 +28,7 @@ struct serve_args {
 struct infer_args {
   std::string keys, allowlist, connect, listen = "tcp://127.0.0.1:*", file;
   int timeout_ms = 10000, batch = 64;
+  bool table = false;
 };
 
 // "1,28,28" -> {1, 28, 28}.
@@ -76,24 +78,38 @@ int run_infer(const infer_args& a) {
   o.timeout_ms = a.timeout_ms;
   inference_client client(std::move(o));
   const int64_t rows = x.dim(0);
-  bool header = false;
   for (int64_t begin = 0; begin < rows; begin += a.batch) {
     const int64_t end = std::min(rows, begin + a.batch);
     const Tensor logits = client.infer(x.rows(begin, end));
     const auto p = softmax_rows(logits);
     const int64_t classes = logits.dim(1);
-    if (!header) {
-      std::printf("row\tclass\tprobabilities (classes 0..%lld)\n", static_cast<long long>(classes - 1));
-      header = true;
-    }
+    if (a.table && begin == 0)
+      std::printf("%6s %5s %8s  probabilities of classes 0..%lld\n", "row", "class", "p",
+                  static_cast<long long>(classes - 1));
     for (int64_t r = 0; r < end - begin; ++r) {
-      const float* row = p.data() + r * classes;
+      const float* q = p.data() + r * classes;
       int64_t best = 0;
       for (int64_t c = 1; c < classes; ++c)
-        if (row[c] > row[best]) best = c;
-      std::printf("%lld\t%lld\t", static_cast<long long>(begin + r), static_cast<long long>(best));
-      for (int64_t c = 0; c < classes; ++c) std::printf(c ? " %.6f" : "%.6f", static_cast<double>(row[c]));
-      std::printf("\n");
+        if (q[c] > q[best]) best = c;
+      // The lines of murmur predict: JSON lines, or the table.
+      std::string line;
+      if (a.table) {
+        char head[64];
+        std::snprintf(head, sizeof head, "%6lld %5lld %8.4f ", static_cast<long long>(begin + r),
+                      static_cast<long long>(best), static_cast<double>(q[best]));
+        line = head;
+        for (int64_t c = 0; c < classes; ++c) {
+          char cell[16];
+          std::snprintf(cell, sizeof cell, " %.4f", static_cast<double>(q[c]));
+          line += cell;
+        }
+      } else {
+        line = "{\"row\": " + std::to_string(begin + r) + ", \"class\": " + std::to_string(best) +
+               ", \"probabilities\": [";
+        for (int64_t c = 0; c < classes; ++c) line += (c ? ", " : "") + json_number(q[c]);
+        line += "]}";
+      }
+      std::printf("%s\n", line.c_str());
     }
   }
   return 0;
@@ -145,8 +161,9 @@ verb_run add_infer_verb(CLI::App& murmur) {
       ->type_name("tcp://ADDR:PORT");
   v->add_option("--batch", a->batch, "rows per request (default 64)")->type_name("B");
   v->add_option("--timeout-ms", a->timeout_ms, "how long to wait for each answer (default 10000)")->type_name("MS");
+  v->add_flag("--table", a->table, "a table (row, class, its probability, all probabilities) instead of JSON lines");
   v->footer(
-      "Prints one line per row: its index, the most probable class and the softmax probabilities.\n\n"
+      "Prints one line per row, as murmur predict: {\"row\": i, \"class\": k, \"probabilities\": [p0, p1, ...]}.\n\n"
       "Example:\n  murmur infer --keys kc --allowlist serve_peers --connect tcp://10.0.0.1:6000 samples.npy");
   return [a] { return run_infer(*a); };
 }
