@@ -171,23 +171,31 @@ std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
 
 }  // namespace
 
-std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
-                                                 int64_t num_classes) {
+std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes) {
   std::string list = trim(spec);
   const std::string nc = std::to_string(num_classes);
   if (list == "mlp") list = "flatten,linear:256,relu,linear:128,relu,linear:" + nc;
   if (list == "cnn")
     list = "conv2d:32:5,relu,maxpool2d:2,conv2d:64:5,relu,maxpool2d:2,flatten,linear:256,relu,"
            "linear:" + nc;
-  if (list.empty()) throw std::invalid_argument("build_model: empty model spec");
+  if (list.empty()) return {};
+  auto items = split(list, ',');
+  for (auto& item : items) item = trim(item);
+  return items;
+}
+
+std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
+                                                 int64_t num_classes) {
+  const std::string nc = std::to_string(num_classes);
+  const auto items = model_spec_items(spec, num_classes);
+  if (items.empty()) throw std::invalid_argument("build_model: empty model spec");
   for (auto d : input_shape)
     if (d <= 0) throw std::invalid_argument("build_model: bad input shape " + shape_str(input_shape));
 
   std::vector<std::unique_ptr<Layer>> layers;
   Shape shape = input_shape;
-  auto items = split(list, ',');
   for (size_t i = 0; i < items.size(); ++i) {
-    const std::string item = trim(items[i]);
+    const std::string& item = items[i];
     try {
       if (item.empty()) throw std::invalid_argument("empty item");
       auto layer = parse_item(item, shape);
@@ -202,7 +210,7 @@ std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const 
   if (num_classes > 0 && shape != Shape{num_classes})
     throw std::invalid_argument("build_model: '" + spec + "' ends in " + shape_str(shape) +
                                 ", expected [" + nc + "] for " + nc + " classes (last item '" +
-                                trim(items.back()) + "')");
+                                items.back() + "')");
   return layers;
 }
 

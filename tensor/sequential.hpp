@@ -82,6 +82,10 @@ class Sequential {
 // [num_classes] (num_classes <= 0 skips that check).
 std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
                                         int64_t num_classes);
+// The spec as the list of layer items build_layers builds, one per layer,
+// with the "mlp" / "cnn" shorthands expanded and blanks trimmed (items are
+// not checked here): what a model file records, so that it names its layers.
+std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes);
 // The unbound layers build_model wraps, same checks and messages: for code
 // that assembles a Sequential from part of a spec (pipeline stages).
 std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
