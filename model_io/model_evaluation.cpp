@@ -1,5 +1,6 @@
 #include "model_io/model_evaluation.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "tensor/loss.hpp"
@@ -38,6 +39,38 @@ model_evaluation evaluate_model(Sequential& model, const Dataset& data, int64_t 
   r.accuracy = r.samples ? static_cast<double>(r.correct) / static_cast<double>(r.samples) : 0;
   r.mean_loss = r.samples ? loss / static_cast<double>(r.samples) : 0;
   return r;
+}
+
+std::string confusion_table(const model_evaluation& e) {
+  size_t width = 4;
+  for (auto n : e.confusion) width = std::max(width, std::to_string(n).size() + 1);
+  auto cell = [width](const std::string& v, size_t w = 0) {
+    const size_t to = w ? w : width;
+    return std::string(v.size() < to ? to - v.size() : 0, ' ') + v;
+  };
+  std::string t = "true\\pred";
+  for (int32_t p = 0; p < e.classes; ++p) t += cell(std::to_string(p));
+  t += "  recall\n";
+  for (int32_t r = 0; r < e.classes; ++r) {
+    t += cell(std::to_string(r), 9);
+    int64_t row = 0;
+    for (int32_t p = 0; p < e.classes; ++p) {
+      row += e.count(r, p);
+      t += cell(std::to_string(e.count(r, p)));
+    }
+    char pct[32] = "      -";
+    if (row) std::snprintf(pct, sizeof pct, "  %5.1f%%", 100.0 * static_cast<double>(e.count(r, r)) / static_cast<double>(row));
+    t += std::string(pct) + "\n";
+  }
+  return t;
+}
+
+std::string confusion_tsv(const model_evaluation& e) {
+  std::string t;
+  for (int32_t r = 0; r < e.classes; ++r)
+    for (int32_t p = 0; p < e.classes; ++p)
+      t += std::to_string(e.count(r, p)) + (p + 1 < e.classes ? "\t" : "\n");
+  return t;
 }
 
 }  // namespace murmur

@@ -3,6 +3,7 @@
 // buffers; nothing is trained).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tensor/dataset.hpp"
@@ -23,5 +24,11 @@ struct model_evaluation {
 // The data's sample shape must be the model's input shape and its classes
 // the model's outputs (std::invalid_argument naming both otherwise).
 model_evaluation evaluate_model(Sequential& model, const Dataset& data, int64_t batch = 500);
+
+// The confusion matrix as a text table (rows: true class, columns:
+// predicted; each row's recall at its end), and as TSV (counts only, one
+// row per true class: gnuplot's "matrix" input).
+std::string confusion_table(const model_evaluation& e);
+std::string confusion_tsv(const model_evaluation& e);
 
 }  // namespace murmur
