@@ -20,6 +20,7 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "lan/peer_checkpoint.hpp"
+#include "run/initial_model.hpp"
 #include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
@@ -142,6 +143,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   std::function<void(trainer&)> restore;
+  // model.init_from: this peer starts from it (a joining peer then pulls its donors' state; a resumed one has its checkpoint).
+  const initial_params init = resumed ? nullptr : load_initial_parameters(c, train->sample_shape(), train->num_classes);
+  if (init) restore = [&init](trainer& t) { std::copy(init->begin(), init->end(), t.model()->params()); };
   if (resumed)
     restore = [&](trainer& t) {
       try {

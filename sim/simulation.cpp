@@ -27,6 +27,7 @@
 #include "run/json_text.hpp"
 #include "run/key_usage.hpp"
 #include "model_io/model_source.hpp"
+#include "run/initial_model.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -457,6 +458,9 @@ class driver {
       sum_.verification.keep_steps = timing_.keep_steps;
       sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;
     }
+    // model.init_from: every peer starts from it (a resumed run from its checkpoints).
+    const initial_params init =
+        resumed_ ? nullptr : load_initial_parameters(c_, data.train->sample_shape(), data.train->num_classes);
     attackers_ = attacker_ids(c_, n_);
     is_attacker_.assign(n_, false);
     for (uint32_t a : attackers_) is_attacker_[a] = true;
@@ -472,6 +476,7 @@ class driver {
           timing_, [this] { return queue_.now(); });
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;
+      if (init) restore = [&init](trainer& t) { std::copy(init->begin(), init->end(), t.model()->params()); };
       if (resumed_) {
         ck = read_peer_checkpoint(resume_dir, i);
         restore = [&](trainer& t) {
