@@ -20,6 +20,8 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "lan/peer_checkpoint.hpp"
+#include "model_io/model_source.hpp"
+#include "run/final_model.hpp"
 #include "run/initial_model.hpp"
 #include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
@@ -395,6 +397,15 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   if (interrupted) checkpoint_now();
   evaluate(step);
   show.finish();
+  // This peer's own final parameters: the model of a DDP run (the peers
+  // agree up to their consensus distance), written however the run ended.
+  final_model_info model_file;
+  try {
+    model_file = write_final_model(out + "/" + run_model_file_name, c, *peer.train->model(), *test,
+                                   "murmur peer " + std::to_string(c.peer_index) + ": its own parameters", step);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "murmur peer: could not write its model: %s\n", e.what());
+  }
 
   // Graceful leave: tell the others, give the frames a moment, then stop.
   self->request(members, timeout, leave_atom::value).receive([](bool) {}, [](caf::error&) {});
@@ -454,6 +465,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"outcome\": " << json_string(outcome)
       << ",\n  \"interrupted\": " << (interrupted ? "true" : "false")
       << ",\n  \"last_checkpoint\": " << (last_checkpoint.empty() ? "null" : json_string(last_checkpoint))
+      << ",\n  \"final_model\": " << final_model_json(model_file)
       << ",\n  \"wall_time_s\": " << json_number(secs)
       << "\n}\n";
   std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",

@@ -1,5 +1,7 @@
 #include "run/final_model.hpp"
 
+#include <filesystem>
+
 #include "model_io/model_evaluation.hpp"
 #include "model_io/model_file.hpp"
 #include "run/json_text.hpp"
@@ -15,6 +17,7 @@ final_model_info write_final_model(const std::string& path, const RunConfig& c, 
   info.step = step;
   info.test_accuracy = e.accuracy;
   info.test_loss = e.mean_loss;
+  info.evaluated = true;
   model_description d = describe_model(c.model, whole.input_shape(), test.num_classes);
   d.notes = {{"source", source},
              {"step", std::to_string(step)},
@@ -45,6 +48,15 @@ final_model_info write_stage_model(const std::string& path, const RunConfig& c, 
   write_model_file(path, d, part);
   info.written = true;
   return info;
+}
+
+std::string final_model_json(const final_model_info& m) {
+  if (!m.written) return "null";
+  std::string j = "{\"file\": " + json_string(std::filesystem::path(m.file).filename().string()) +
+                  ", \"source\": " + json_string(m.source) + ", \"step\": " + std::to_string(m.step);
+  if (m.evaluated)
+    j += ", \"test_accuracy\": " + json_number(m.test_accuracy) + ", \"test_loss\": " + json_number(m.test_loss);
+  return j + "}";
 }
 
 }  // namespace murmur

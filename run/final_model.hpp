@@ -18,7 +18,8 @@ struct final_model_info {
   std::string file;          // where
   std::string source;        // which parameters, in words
   uint64_t step = 0;         // steps trained (per peer / replica)
-  double test_accuracy = 0, test_loss = 0;  // whole models only
+  bool evaluated = false;    // whole models: measured on the test set
+  double test_accuracy = 0, test_loss = 0;
 };
 
 // Evaluates `whole` (c.model on test's sample shape) on test and writes it
@@ -31,5 +32,9 @@ final_model_info write_final_model(const std::string& path, const RunConfig& c, 
 final_model_info write_stage_model(const std::string& path, const RunConfig& c, const Sequential& part,
                                    const Shape& input_shape, int64_t num_classes, stage_range r, uint32_t replica,
                                    uint32_t stage, uint32_t stages, uint64_t step);
+
+// summary.json's "final_model" value: {"file", "source", "step",
+// "test_accuracy", "test_loss"} (the last two for whole models), or null.
+std::string final_model_json(const final_model_info& m);
 
 }  // namespace murmur

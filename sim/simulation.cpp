@@ -156,16 +156,7 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     js << (cause[0] == 's' ? "" : ", ") << '"' << cause << "\": " << (it == s.quarantines_by_cause.end() ? 0 : it->second);
   }
   js << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct);
-  const auto& m = s.final_model;
-  js << ",\n  \"final_model\": ";
-  if (m.written)
-    js << "{\"file\": " << json_string(std::filesystem::path(m.file).filename().string())
-       << ", \"source\": " << json_string(m.source) << ", \"step\": " << m.step
-       << ", \"test_accuracy\": " << json_number(m.test_accuracy) << ", \"test_loss\": " << json_number(m.test_loss)
-       << "}";
-  else
-    js << "null";
-  js << "\n}\n";
+  js << ",\n  \"final_model\": " << final_model_json(s.final_model) << "\n}\n";
   std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << json_number(s.wall_time_s) << ", \"steps_per_s\": "
                                       << json_number(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
                                       << ", \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "}\n";
