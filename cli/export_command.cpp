@@ -32,7 +32,7 @@ verb_run add_export_verb(CLI::App& murmur) {
   v->footer("A pipeline run's model is in pieces, one stage file per node (stage-R-S.safetensors in each node's\n"
             "run directory): name all the directories (or copy the files into one) and export assembles replica\n"
             "R's stages, or says which files are missing.\n"
-            "Examples:\n  murmur export runs/fmnist-cnn --format onnx --out cnn.onnx\n"
+            "Example:\n  murmur export runs/fmnist-cnn --format onnx --out cnn.onnx\n"
             "  murmur export runs/peer-0 runs/peer-1 runs/peer-2 --out model.safetensors");
   return [a] {
     if (a->inputs.empty()) throw UsageError("expected a run directory or model file");

@@ -30,9 +30,6 @@ std::vector<std::string> files_of(const std::string& input) {
   for (const auto& f : fs::directory_iterator(input, ec))
     if (std::regex_match(f.path().filename().string(), stage_name)) stages.push_back(f.path().string());
   std::sort(stages.begin(), stages.end());
-  if (stages.empty())
-    throw DataError(input + ": holds neither " + run_model_file_name +
-                    " nor stage-R-S.safetensors files (a run still going, or from before models were written?)");
   return stages;
 }
 
@@ -61,6 +58,11 @@ model_weights load_whole_model(const std::vector<std::string>& inputs) {
   std::vector<std::string> paths;
   for (const auto& in : inputs)
     for (auto& f : files_of(in)) paths.push_back(std::move(f));
+  if (paths.empty())
+    throw DataError((inputs.size() == 1 ? inputs[0] + ": holds" : list(inputs) + ": hold") + " neither " +
+                    run_model_file_name +
+                    " nor stage-R-S.safetensors files (a run still going, one from before runs wrote models, or a "
+                    "pipeline spare that hosted no stage)");
   std::vector<model_weights> parts;
   std::vector<std::string> whole_paths;
   for (const auto& p : paths) {

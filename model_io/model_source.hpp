@@ -2,7 +2,8 @@
 // of a pipeline run, resolved to one whole model. Contract:
 //  - A directory stands for its model.safetensors when it has one, else for
 //    every stage-R-S.safetensors in it (pipeline nodes write these, R the
-//    replica, S the stage; see stage_model_file_name).
+//    replica, S the stage; see stage_model_file_name), which may be none
+//    (a spare's) as long as the inputs together hold some.
 //  - Whole-model files: exactly one is expected (two or more are refused,
 //    naming them). Stage files (metadata replica, stage, stages) are
 //    assembled: all must describe the same model; the first replica whose

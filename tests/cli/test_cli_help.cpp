@@ -44,6 +44,8 @@ TEST_CASE("every verb has its own --help: its options, a description and an exam
       {"peer", {"--config", "--listen", "--join", "--set", "--out", "--quiet"}},
       {"merge", {"--out", "RUN_DIR"}},
       {"keygen", {"--out", "--force"}},
+      {"export", {"--format", "--out", "RUN_DIR"}},
+      {"eval", {"--data", "--set", "--out", "RUN_DIR"}},
   };
   const auto top = murmur_run("--help");
   CHECK(top.code == 0);
@@ -74,7 +76,8 @@ TEST_CASE("murmur --version prints the project version", "[cli][help]") {
 TEST_CASE("a usage error is one line on stderr naming it, and exit code 2", "[cli][help]") {
   const std::string smoke = source_path("configs/synthetic-smoke.toml");
   for (const std::string& args : std::vector<std::string>{"sim " + smoke + " --foo", "sweep " + smoke + " --param gossip.threshold=0,1 --foo", "peer --foo",
-        "merge --foo", "keygen --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo"}) {
+        "merge --foo", "keygen --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo",
+        "export --foo", "eval --foo"}) {
     const auto r = murmur_stderr(args);
     INFO("murmur " << args << "\n" << r.output);
     CHECK(r.code == 2);
