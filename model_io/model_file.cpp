@@ -140,7 +140,7 @@ model_weights read_model_file(const std::string& path) {
   }
   // The model the metadata describes: the spec must build, and agree with
   // the expanded layer list and the layer count recorded beside it.
-  std::unique_ptr<Sequential> part;
+  std::vector<std::unique_ptr<Layer>> all;  // unbound: no parameters allocated
   std::vector<std::string> items;
   try {
     items = d.items();
@@ -154,15 +154,21 @@ model_weights read_model_file(const std::string& path) {
     if (d.layers.begin >= d.layers.end || d.layers.end > d.layer_count)
       throw std::invalid_argument("layers [" + std::to_string(d.layers.begin) + ", " + std::to_string(d.layers.end) +
                                   ") are not a part of the " + std::to_string(d.layer_count) + " layers");
-    part = build_stage_layers(d.spec, d.input_shape, d.num_classes, d.layers);
+    all = build_layers(d.spec, d.input_shape, d.num_classes);
   } catch (const std::invalid_argument& e) {
     throw DataError(path + ": the metadata describes no valid model: " + e.what());
   }
-  // Its tensors, by name: each present once, F32, the right shape.
-  const auto want = param_tensors(*part, items, d.layers.begin);
+  // The tensors those layers need, named and shaped before anything of the
+  // model's size is allocated; then the file's, by name: each present, F32,
+  // the right shape, and no others.
+  Shape in = d.input_shape;
+  for (size_t i = 0; i < d.layers.begin; ++i) in = all[i]->output_shape(in);
+  std::vector<const Layer*> mine;
+  for (size_t i = d.layers.begin; i < d.layers.end; ++i) mine.push_back(all[i].get());
+  const auto want = param_tensors(mine, in, items, d.layers.begin);
   std::map<std::string, const safetensors_entry*> have;
   for (const auto& t : c.tensors) have[t.name] = &t;
-  w.params.assign(static_cast<size_t>(part->param_count()), 0.f);
+  const auto have_all = have;
   for (const auto& t : want) {
     auto it = have.find(t.name);
     if (it == have.end())
@@ -173,12 +179,20 @@ model_weights read_model_file(const std::string& path) {
     if (e.shape != t.shape)
       throw DataError(path + ": tensor '" + t.name + "' has shape " + shape_str(e.shape) + ", the model '" + d.spec +
                       "' needs " + shape_str(t.shape));
-    std::memcpy(w.params.data() + t.offset, c.data.data() + e.begin, e.end - e.begin);
-    have.erase(it);
   }
+  for (const auto& t : want) have.erase(t.name);
   if (!have.empty())
     throw DataError(path + ": tensor '" + have.begin()->first + "' is not a parameter of layers [" +
                     std::to_string(d.layers.begin) + ", " + std::to_string(d.layers.end) + ") of '" + d.spec + "'");
+  // Every tensor is there, of its size, within the file: the parameters
+  // are no larger than the file.
+  int64_t total = 0;
+  for (const auto& t : want) total += t.numel();
+  w.params.assign(static_cast<size_t>(total), 0.f);
+  for (const auto& t : want) {
+    const safetensors_entry& e = *have_all.at(t.name);
+    std::memcpy(w.params.data() + t.offset, c.data.data() + e.begin, e.end - e.begin);
+  }
   return w;
 }
 

@@ -56,35 +56,45 @@ std::vector<int64_t> layer_int_args(const std::string& item) {
 
 std::string layer_kind(const std::string& item) { return item.substr(0, item.find(':')); }
 
-std::vector<param_tensor> param_tensors(const Sequential& model, const std::vector<std::string>& items,
-                                        size_t first) {
-  if (first + model.layer_count() > items.size())
+std::vector<param_tensor> param_tensors(const std::vector<const Layer*>& layers, const Shape& input_shape,
+                                        const std::vector<std::string>& items, size_t first) {
+  if (first + layers.size() > items.size())
     throw std::invalid_argument("param_tensors: layers [" + std::to_string(first) + ", " +
-                                std::to_string(first + model.layer_count()) + ") of a spec of " +
+                                std::to_string(first + layers.size()) + ") of a spec of " +
                                 std::to_string(items.size()) + " layers");
   std::vector<param_tensor> out;
-  for (size_t i = 0; i < model.layer_count(); ++i) {
-    const Layer& layer = model.layer(i);
+  Shape in = input_shape;
+  int64_t offset = 0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& layer = *layers[i];
     const std::string& item = items[first + i];
     const std::string kind = layer_kind(item);
+    const int64_t layer_offset = offset;
     const auto rule = rules().find(kind);
-    if (rule == rules().end()) {
-      if (layer.param_count() == 0) continue;
+    if (rule != rules().end()) {
+      for (auto& part : rule->second(layer_int_args(item), in, layer)) {
+        param_tensor t{std::to_string(first + i) + "." + part.suffix, std::move(part.shape), offset};
+        offset += t.numel();
+        out.push_back(std::move(t));
+      }
+    } else if (layer.param_count() != 0) {
       throw std::invalid_argument("param_tensors: no tensor names for layer kind '" + kind + "' (item " +
                                   std::to_string(first + i) + " '" + item + "'), which has parameters");
     }
-    int64_t offset = model.layer_param_offset(i);
-    for (auto& part : rule->second(layer_int_args(item), model.layer_input_shape(i), layer)) {
-      param_tensor t{std::to_string(first + i) + "." + part.suffix, std::move(part.shape), offset};
-      offset += t.numel();
-      out.push_back(std::move(t));
-    }
-    if (offset - model.layer_param_offset(i) != layer.param_count())
+    if (offset - layer_offset != layer.param_count())
       throw std::logic_error("param_tensors: the tensors of layer " + std::to_string(first + i) + " '" + item +
-                             "' hold " + std::to_string(offset - model.layer_param_offset(i)) + " floats, the layer " +
+                             "' hold " + std::to_string(offset - layer_offset) + " floats, the layer " +
                              std::to_string(layer.param_count()));
+    in = layer.output_shape(in);
   }
   return out;
+}
+
+std::vector<param_tensor> param_tensors(const Sequential& model, const std::vector<std::string>& items,
+                                        size_t first) {
+  std::vector<const Layer*> layers;
+  for (size_t i = 0; i < model.layer_count(); ++i) layers.push_back(&model.layer(i));
+  return param_tensors(layers, model.input_shape(), items, first);
 }
 
 }  // namespace murmur

@@ -32,6 +32,11 @@ struct param_tensor {
 // model: layers [first, ...) of it.
 std::vector<param_tensor> param_tensors(const Sequential& model, const std::vector<std::string>& items,
                                         size_t first = 0);
+// The same for unbound layers (build_layers), the first taking input_shape
+// per sample: no parameter buffer is needed (nor allocated), so a file's
+// claims can be checked before anything of their size exists.
+std::vector<param_tensor> param_tensors(const std::vector<const Layer*>& layers, const Shape& input_shape,
+                                        const std::vector<std::string>& items, size_t first = 0);
 
 // The layer kind of a spec item: "conv2d:32:5" -> "conv2d"; its arguments
 // as integers ("conv2d:32:5" -> {32, 5}; one that is not an integer: -1).

@@ -213,6 +213,15 @@ TEST_CASE("model file: bad files are refused with the file named and the problem
     h["__metadata__"]["num_classes"] = "ten";
     craft(dir + "/n.safetensors", h.dump(), data);
     CHECK_THAT(refused(dir + "/n.safetensors"), Catch::Contains("metadata 'num_classes' = 'ten' is not an integer"));
+    // A hostile spec claiming a model of 10^12 parameters: refused by its
+    // tensors' shapes, before anything of that size is allocated.
+    h = header;
+    h["__metadata__"]["spec"] = "conv2d:4:3:1:1,relu,maxpool2d:2,flatten,linear:1000000000000";
+    h["__metadata__"]["layers"] = "conv2d:4:3:1:1,relu,maxpool2d:2,flatten,linear:1000000000000";
+    h["__metadata__"]["num_classes"] = "1000000000000";
+    craft(dir + "/n.safetensors", h.dump(), data);
+    CHECK_THAT(refused(dir + "/n.safetensors"), Catch::Contains("tensor '4.weight' has shape [10,64]") &&
+                                                    Catch::Contains("needs [1000000000000,64]"));
     h = header;
     h["__metadata__"]["input_shape"] = 7;
     craft(dir + "/n.safetensors", h.dump(), data);
@@ -279,4 +288,35 @@ TEST_CASE("ONNX export: a whole model is written, a stage is refused", "[model_i
   model_weights part = w;
   part.model.layers = {0, 3};
   CHECK_THROWS_WITH(write_onnx(dir + "/p.onnx", part), Catch::Contains("needs a whole model"));
+}
+
+TEST_CASE("model file: random damage is refused as DataError or read as a valid model, never anything else",
+          "[model_io]") {
+  const std::string dir = temp_dir("mutate");
+  const std::string bytes = slurp(write_test_model(dir));
+  const std::string path = dir + "/x.safetensors";
+  Rng rng(11);
+  int refused_count = 0, read_count = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    std::string b = bytes;
+    // Damage the length field, the header (most of the rules live there) or the size.
+    const uint64_t header_end = 8 + *reinterpret_cast<const uint64_t*>(bytes.data());
+    const int flips = 1 + static_cast<int>(rng.next_u64() % 4);
+    for (int f = 0; f < flips; ++f) {
+      const size_t at = static_cast<size_t>(rng.next_u64() % (trial % 3 == 0 ? 8 : header_end));
+      b[at] = static_cast<char>(rng.next_u64());
+    }
+    if (trial % 5 == 0) b.resize(static_cast<size_t>(rng.next_u64() % b.size()));
+    spit(path, b);
+    try {
+      const model_weights w = read_model_file(path);
+      CHECK(w.params.size() == 36 + 4 + 640 + 10);
+      ++read_count;
+    } catch (const DataError& e) {
+      CHECK_THAT(e.what(), Catch::StartsWith(path + ": "));
+      ++refused_count;
+    }
+  }
+  CHECK(refused_count > 500);
+  INFO(read_count << " damaged files still read as valid models");
 }
