@@ -14,6 +14,7 @@ struct gossip_actor_state {
   std::shared_ptr<Sequential> model;
   transport_actor transport;
   uint32_t self = 0;
+  peer_names names;
   std::vector<caf::actor> watchers;  // told of every quarantine
   size_t quarantines_told = 0;       // of gossip->counters().quarantines
   // Frame buffers are reused once no receiver holds them any more: fresh
@@ -47,6 +48,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
                                             transport_actor transport) {
   auto& st = self->state;
   st.self = s.id;
+  st.names = s.names;
   st.model = std::move(model);
   st.transport = std::move(transport);
   st.gossip = std::make_unique<gossip_state>(
@@ -91,7 +93,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         // Dropped and counted; log the first few per peer so a flood cannot flood the log.
         auto n = st.gossip->counters().rejected_total();
         if (n <= 10 || n % 1000 == 0)
-          std::cerr << "peer " << st.self << ": dropped frame from peer " << from << " ("
+          std::cerr << st.names(st.self) << ": dropped frame from " << st.names(from) << " ("
                     << to_string(why) << ", " << w.bytes->size() << " bytes; " << n
                     << " dropped so far)\n";
       },
@@ -104,7 +106,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         auto& st = self->state;
         const auto why = static_cast<quarantine_cause>(cause);
         if (st.gossip->quarantine(peer, why))
-          std::cerr << "peer " << st.self << ": quarantined peer " << peer << " (" << to_string(why) << ")\n";
+          std::cerr << st.names(st.self) << ": quarantined " << st.names(peer) << " (" << to_string(why) << ")\n";
         tell_quarantines(self);
       },
       [self](watch_atom, caf::actor watcher) {

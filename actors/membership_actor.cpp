@@ -64,6 +64,7 @@ struct fetch_job {
 
 struct membership_state {
   membership_settings s;
+  peer_names names;  // labels from the allowlist
   std::unique_ptr<membership> table;
   caf::actor bridge;
   gossip_actor gossip;
@@ -83,6 +84,17 @@ struct membership_state {
 };
 
 using self_ptr = caf::stateful_actor<membership_state>*;
+
+// "peer 1 (alice), peer 2" for a log line.
+template <class Ids>
+std::string name_list(const membership_state& st, const Ids& ids) {
+  std::string r;
+  for (uint32_t i : ids) {
+    if (!r.empty()) r += ", ";
+    r += st.names(i);
+  }
+  return r;
+}
 
 void send_frame(self_ptr self, uint32_t to, std::vector<std::byte>& buf) {
   self->send(self->state.bridge, control_atom::value, to,
@@ -148,7 +160,7 @@ void apply_routing(self_ptr self) {
     }
     auto unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
-    std::cout << "membership: peer " << st.s.self.index << " sees live peers [" << list << "] at unix_ms "
+    std::cout << "membership: " << st.names(st.s.self.index) << " sees live peers [" << list << "] at unix_ms "
               << unix_ms << std::endl;
     st.live = live;
   }
@@ -176,7 +188,7 @@ void send_join(self_ptr self) {
 
 void drop(self_ptr self, const std::string& key, const char* why) {
   if (++self->state.stats.dropped <= 10)
-    std::cerr << "peer " << self->state.s.self.index << ": dropped a control frame from key " << key << " (" << why
+    std::cerr << self->state.names(self->state.s.self.index) << ": dropped a control frame from key " << key << " (" << why
               << ")\n";
 }
 
@@ -187,9 +199,9 @@ void refuse(self_ptr self, const std::string& key, uint32_t claimed, identity_cl
   auto owner = st.s.identities.index_of(key);
   const auto n = ++st.stats.identity_refused[static_cast<size_t>(kind)];
   if (n <= 3 || n % 1000 == 0)
-    std::cerr << "peer " << st.s.self.index << ": refused (" << to_string(kind) << ") a claim to be peer " << claimed
+    std::cerr << st.names(st.s.self.index) << ": refused (" << to_string(kind) << ") a claim to be peer " << claimed
               << " with key " << key << ", which is "
-              << (owner ? "peer " + std::to_string(*owner) : std::string("no peer")) << " (" << n << " so far)\n";
+              << (owner ? st.names(*owner) : std::string("no peer")) << " (" << n << " so far)\n";
 }
 
 // True when the connection key owns `claimed` (key line `claimed` of the
@@ -348,6 +360,11 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
                                   shard_actor shard, verifier_actor verifier) {
   auto& st = self->state;
   st.s = std::move(s);
+  {
+    std::vector<std::string> labels;
+    for (const auto& line : st.s.identities.lines()) labels.push_back(line.label);
+    st.names = peer_names(std::move(labels));
+  }
   st.bridge = std::move(bridge);
   st.gossip = std::move(gossip);
   st.shard = std::move(shard);
@@ -405,12 +422,7 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value,
                                                /*retries*/ 2);
         const auto asks = f.plan->start();
-        std::string who;
-        for (uint32_t d : donors) {
-          if (!who.empty()) who += ',';
-          who += std::to_string(d);
-        }
-        std::cerr << "peer " << st.s.self.index << ": state transfer: asking peer(s) " << who << " for "
+        std::cerr << st.names(st.s.self.index) << ": state transfer: asking " << name_list(st, donors) << " for "
                   << asks.size() << " ranges\n";
         ask_donors(self, asks);
         if (f.plan->complete()) finish_fetch(self);
@@ -421,12 +433,8 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         if (!f.active || !f.plan || generation != f.generation || f.installing > 0 || f.plan->complete()) return;
         const auto missing = f.plan->missing_from();
         auto again = f.plan->on_deadline(donors_now(self));
-        std::string who;
-        for (uint32_t d : missing) {
-          if (!who.empty()) who += ',';
-          who += std::to_string(d);
-        }
-        std::cerr << "peer " << self->state.s.self.index << ": state transfer: no answer in time from peer(s) " << who
+        std::cerr << self->state.names(self->state.s.self.index) << ": state transfer: no answer in time from "
+                  << name_list(self->state, missing)
                   << (f.plan->failed() ? "; no donor left, training on from our own parameters\n"
                                        : "; asking other donors\n");
         if (f.plan->failed()) return finish_fetch(self);  // installs nothing

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "actors/peer_names.hpp"
+
 namespace murmur {
 
 enum class gossip_mode : uint8_t { threshold, dense, local_sgd, delta };
@@ -117,6 +119,7 @@ struct peer_settings {
   gossip_settings gossip;
   train_settings train;
   attack_settings attack;            // kind none for honest peers
+  peer_names names;                  // how logs name peers (labels from the allowlist)
 };
 
 }  // namespace murmur

@@ -189,6 +189,10 @@ pipeline_stage::op_result pipeline_stage::forward(uint16_t mb) {
     std::copy(node.mapped().values.begin(), node.mapped().values.end(), sl.input.data());
     sl.labels = std::move(node.mapped().labels);
   }
+  // Dropout masks from (data seed, stage, step, micro-batch): deterministic,
+  // and distinct for each copy of the layers in flight.
+  sl.model->set_noise_seed(s_.train.data_seed ^ (0xd1b54a32d192ed03ULL * (step_ + 1)) ^
+                           (0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(s_.stage) * 65536 + mb + 1)));
   const Tensor& y = sl.model->forward(sl.input);
   op_result r;
   r.seconds = 2.0 * static_cast<double>(flops_per_sample_) * b / (s_.gflops * 1e9);

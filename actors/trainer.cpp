@@ -50,6 +50,9 @@ float trainer::step() {
   if (&batches == &batches_) ++drawn_;
   if (attack_.kind == attack_kind::label_flip && attack_.acts_at(steps_ + 1))
     for (auto& y : y_) y = static_cast<int32_t>(train_->num_classes) - 1 - y;
+  // Dropout masks from (this peer's data seed, step): replayable, and a
+  // resumed run draws what an uninterrupted one would.
+  model_->set_noise_seed(s_.data_seed ^ (0xd1b54a32d192ed03ULL * (steps_ + 1)));
   const Tensor& logits = model_->forward(x_);
   float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
   model_->backward(dlogits_);
@@ -134,6 +137,7 @@ eval_report trainer::evaluate() {
   const int64_t n = test_->size(), chunk = 500;
   double loss = 0;
   int64_t correct = 0;
+  model_->set_training(false);  // dropout off; restored below
   for (int64_t b = 0; b < n; b += chunk) {
     int64_t e = std::min(n, b + chunk);
     Tensor xb = test_->images.rows(b, e);
@@ -142,6 +146,7 @@ eval_report trainer::evaluate() {
             static_cast<double>(e - b);
     correct += c;
   }
+  model_->set_training(true);
   r.test_loss = n ? static_cast<float>(loss / static_cast<double>(n)) : 0.f;
   r.test_accuracy = n ? static_cast<float>(static_cast<double>(correct) / static_cast<double>(n)) : 0.f;
   r.train_loss = loss_count_ ? static_cast<float>(loss_sum_ / static_cast<double>(loss_count_)) : 0.f;

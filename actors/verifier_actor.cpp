@@ -139,7 +139,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (!st.quarantined.insert(peer).second) return;
     std::erase(st.ctx.neighbours, peer);
     abandon(peer);
-    std::cerr << "peer " << st.ctx.self << ": verification: quarantining peer " << peer << " (" << why << ")\n";
+    std::cerr << st.ctx.names(st.ctx.self) << ": verification: quarantining " << st.ctx.names(peer) << " (" << why << ")\n";
     self->send(st.gossip, quarantine_atom::value, peer, static_cast<uint8_t>(cause));
   };
   // Sends a challenge for (prover, step) and waits for it until the deadline.
@@ -204,7 +204,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       c.missed = true;
       ++st.st.challenges_missed;
       const uint32_t n = ++st.st.misses_by_prover[c.prover];
-      std::cerr << "peer " << st.ctx.self << ": peer " << c.prover << " left the challenge of step " << c.step
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(c.prover) << " left the challenge of step " << c.step
                 << " unanswered (" << n << " of " << st.s.max_misses << " misses)\n";
       if (c.recheck) {
         ++st.st.misses_confirmed;
@@ -333,7 +333,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       credit.verified_flops += 2 * transcript_checker::work_of(r);
       if (asked.recheck && !asked.overdue) {
         ++st.st.misses_rejected;
-        std::cerr << "peer " << st.ctx.self << ": peer " << from << " answered the re-check of step " << r.step
+        std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " answered the re-check of step " << r.step
                   << " correctly; the miss claim is ignored\n";
       }
       return;
@@ -341,7 +341,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     ++st.st.failed;
     ++credit.checks_failed;
     st.st.caught.emplace_back(from, r.step);
-    std::cerr << "peer " << st.ctx.self << ": peer " << from << " failed the check of step " << r.step << " layer "
+    std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " failed the check of step " << r.step << " layer "
               << r.layer << " (" << to_string(o) << ")\n";
     st.evidence_seen.emplace(from, r.step, r.layer);
     quarantine(from, "failed a check this peer ran");
@@ -377,7 +377,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     check_outcome o = run_check(*c, r);
     if (o == check_outcome::passed) {
       ++st.st.evidence_rejected;
-      std::cerr << "peer " << st.ctx.self << ": evidence from peer " << from << " against peer " << prover
+      std::cerr << st.ctx.names(st.ctx.self) << ": evidence from " << st.ctx.names(from) << " against " << st.ctx.names(prover)
                 << " re-checked as honest work; ignored\n";
       return;
     }

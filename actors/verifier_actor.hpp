@@ -44,6 +44,7 @@
 #include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/peer_names.hpp"
 #include "actors/step_transcript.hpp"
 
 namespace murmur {
@@ -130,6 +131,7 @@ struct verifier_context {
   std::shared_ptr<step_transcript_log> log;         // our own steps (null: we commit nothing)
   std::vector<committed_layer> layers;              // of the shared model
   std::function<double()> now_s;                    // the clock deadlines run on (null: steady clock)
+  peer_names names;                                 // how logs name peers
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

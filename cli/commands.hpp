@@ -19,9 +19,9 @@ namespace murmur {
 using verb_run = std::function<int()>;
 
 // stop: the number of a SIGINT/SIGTERM once one came, else 0 (main owns the
-// flag and the handler); sim and peer then wind down and return 128 + it.
+// flag and the handler); sim, sweep and peer then wind down and return 128 + it.
 verb_run add_sim_verb(CLI::App& murmur, const std::atomic<int>& stop);
-verb_run add_sweep_verb(CLI::App& murmur);
+verb_run add_sweep_verb(CLI::App& murmur, const std::atomic<int>& stop);
 verb_run add_plot_verb(CLI::App& murmur);
 verb_run add_split_verb(CLI::App& murmur);
 verb_run add_config_doc_verb(CLI::App& murmur);

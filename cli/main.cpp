@@ -19,7 +19,7 @@
 namespace {
 
 // The one process-wide variable, since a signal handler reaches nothing
-// else: 0, then the number of the first SIGINT/SIGTERM. sim and peer read
+// else: 0, then the number of the first SIGINT/SIGTERM. sim, sweep and peer read
 // it between steps, wind down (metrics, summary, checkpoint) and exit
 // 128 + it; a second signal quits at once. The handler does nothing more.
 std::atomic<int> stop_signal{0};
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   murmur.footer("murmur VERB --help shows a verb's options and an example; README.md walks through a first run.");
   std::map<std::string, murmur::verb_run> verbs{
       {"sim", murmur::add_sim_verb(murmur, stop_signal)},
-      {"sweep", murmur::add_sweep_verb(murmur)},
+      {"sweep", murmur::add_sweep_verb(murmur, stop_signal)},
       {"plot", murmur::add_plot_verb(murmur)},
       {"split", murmur::add_split_verb(murmur)},
       {"config-doc", murmur::add_config_doc_verb(murmur)},
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   if (verb.empty()) return usage_error("expected a verb");
   if (const std::string extra = first_extra(*murmur.get_subcommand(verb)); !extra.empty()) return usage_error(extra);
   try {
-    if (verb == "sim" || verb == "peer") install_stop_signals();
+    if (verb == "sim" || verb == "sweep" || verb == "peer") install_stop_signals();
     return verbs.at(verb)();
   } catch (const murmur::UsageError& e) {
     return usage_error(e.what());

@@ -59,11 +59,11 @@ std::string seconds(double s) {
   return b;
 }
 
-int run_sweep(sweep_args a);
+int run_sweep(sweep_args a, const std::atomic<int>& stop);
 
 }  // namespace
 
-verb_run add_sweep_verb(CLI::App& murmur) {
+verb_run add_sweep_verb(CLI::App& murmur, const std::atomic<int>& stop) {
   auto a = std::make_shared<sweep_args>();
   CLI::App* v = murmur.add_subcommand(
       "sweep", "one simulation per value of a key (per combination of several --param); writes sweep.csv, sweep.md, sweep.png");
@@ -73,16 +73,20 @@ verb_run add_sweep_verb(CLI::App& murmur) {
   v->add_option("--set", a->overrides, "override a config key in every run; repeatable")->type_name("KEY=VALUE");
   v->add_option("--out", a->out, "sweep directory, one run directory per run (default runs/<config name>-sweep)")
       ->type_name("DIR");
-  v->footer("Example:\n  murmur sweep configs/fmnist-gossip.toml --param gossip.threshold=0,0.001,0.01 --set train.epochs=2");
-  return [a] { return run_sweep(*a); };
+  v->footer("Ctrl-C (SIGINT) or SIGTERM: the run in progress stops as `murmur sim` does (its files written, marked\n"
+            "interrupted); the table of the runs so far is written, marked interrupted; exits 130/143.\n"
+            "Example:\n  murmur sweep configs/fmnist-gossip.toml --param gossip.threshold=0,0.001,0.01 --set train.epochs=2");
+  return [a, &stop] { return run_sweep(*a, stop); };
 }
 
 namespace {
 
 // Several --param give their Cartesian product, the first key varying
 // slowest. Clean runs (attack.kind = none) go first so that every attacked
-// run's row can show its accuracy against the clean one.
-int run_sweep(sweep_args a) {
+// run's row can show its accuracy against the clean one. A stop signal ends
+// the run in progress (run_simulation writes it, marked interrupted) and
+// the sweep: the table holds the runs done so far, that one last.
+int run_sweep(sweep_args a, const std::atomic<int>& stop) {
   std::string& config = a.config;
   std::string& out = a.out;
   std::vector<std::string>& overrides = a.overrides;
@@ -146,7 +150,13 @@ int run_sweep(sweep_args a) {
         shared = runs[j].attack_kind == "none" && same_but_attack_keys(keys, combos, i, j);
     to_simulate += shared ? 0 : 1;
   }
+  bool interrupted = false;
+  std::string partial;  // the run the signal stopped partway, if one was in progress
   for (size_t i : order) {
+    if (stop.load() != 0) {  // between runs
+      interrupted = true;
+      break;
+    }
     rows[i].values = combos[i];
     // A clean run does not depend on the attack keys: one per setting of
     // the other keys, shared by its rows.
@@ -154,10 +164,12 @@ int run_sweep(sweep_args a) {
     if (runs[i].attack_kind == "none")
       for (size_t j = 0; j < i && !same_clean; ++j)
         if (done[j] && runs[j].attack_kind == "none" && same_but_attack_keys(keys, combos, i, j)) same_clean = j;
-    rows[i].summary = same_clean ? rows[*same_clean].summary : run_simulation(runs[i], out + "/" + names[i]);
+    rows[i].summary = same_clean ? rows[*same_clean].summary
+                                 : run_simulation(runs[i], out + "/" + names[i], {}, "", &stop);
     done[i] = true;
-    ++finished;
-    simulated += same_clean ? 0 : 1;
+    const bool partway = rows[i].summary.interrupted;  // a stop signal ended it: not done
+    finished += partway ? 0 : 1;
+    simulated += same_clean || partway ? 0 : 1;
     if (auto c = clean_run_of(keys, combos, i); c && done[*c]) rows[i].clean_accuracy = rows[*c].summary.honest_test_accuracy;
     const sim_summary& s = rows[i].summary;
     const std::string shown = keys.size() == 1 ? combos[i][0] : names[i];
@@ -176,14 +188,33 @@ int run_sweep(sweep_args a) {
     std::fflush(stdout);
     csv << sweep_csv_line(rows[i]);
     csv.flush();
+    if (partway) {
+      interrupted = true;
+      partial = names[i];
+      break;
+    }
   }
+  // The table: the runs done and the one stopped partway, in table order.
+  std::vector<sweep_row> table;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (done[i]) table.push_back(rows[i]);
   bool pipelines = false;
-  for (const auto& r : rows) pipelines = pipelines || r.summary.pipeline.enabled;
-  std::ofstream(out + "/sweep.md") << (pipelines ? pipeline_markdown(keys, rows) : sweep_markdown(keys, rows));
+  for (const auto& r : table) pipelines = pipelines || r.summary.pipeline.enabled;
+  std::string md = pipelines ? pipeline_markdown(keys, table) : sweep_markdown(keys, table);
+  const std::string stopped =
+      "interrupted by a signal after " + std::to_string(finished) + " of " +
+      std::to_string(runs.size()) + " runs" +
+      (partial.empty() ? "" : "; " + partial + " stopped partway (its row is the partial run's, marked interrupted)");
+  if (interrupted) md += "\n**Sweep " + stopped + ".**\n";
+  std::ofstream(out + "/sweep.md") << md;
   std::string note;
   bool plotted = plot_sweep(out, label, &note, keys.size());
   std::printf("wrote %s/sweep.csv, sweep.md%s\n", out.c_str(), plotted ? " and sweep.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
+  if (interrupted) {
+    std::printf("sweep %s\n", stopped.c_str());
+    return 128 + stop.load();
+  }
   return 0;
 }
 

@@ -27,6 +27,15 @@ double commit_pct(const sim_summary& s) {
   return v.enabled && v.step_seconds > 0 ? 100 * v.commit_seconds / v.step_seconds : std::nan("");
 }
 
+// A row's swept values as Markdown cells, "| v1 | v2 |"; a run a signal
+// stopped partway says so after its last value.
+std::string value_cells(const sweep_row& r) {
+  std::string c = "|";
+  for (size_t k = 0; k < r.values.size(); ++k)
+    c += " " + r.values[k] + (k + 1 == r.values.size() && r.summary.interrupted ? " (interrupted)" : "") + " |";
+  return c;
+}
+
 }  // namespace
 
 bool same_but_attack_keys(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& values,
@@ -58,7 +67,7 @@ std::string sweep_csv_header(const std::vector<std::string>& keys) {
          "final_test_accuracy,bytes_sent_total,virtual_time_s,min_test_accuracy,dense_allreduce_bytes,wall_time_s,"
          "honest_test_accuracy,accuracy_vs_clean,attackers,precision,recall,f1,honest_quarantined,"
          "steps_to_quarantine_median,steps_to_quarantine_p95,detect_overhead_pct,check_overhead_pct,commit_overhead_pct,"
-         "samples_per_s,pipeline_efficiency,pipeline_bound,peak_in_flight,peak_activation_mb\n";
+         "samples_per_s,pipeline_efficiency,pipeline_bound,peak_in_flight,peak_activation_mb,interrupted\n";
 }
 
 std::string sweep_csv_line(const sweep_row& r) {
@@ -86,7 +95,7 @@ std::string sweep_csv_line(const sweep_row& r) {
   } else {
     os << ",,,";
   }
-  os << '\n';
+  os << ',' << (s.interrupted ? 1 : 0) << '\n';
   return os.str();
 }
 
@@ -101,8 +110,7 @@ std::string pipeline_markdown(const std::vector<std::string>& keys, const std::v
   for (const auto& r : rows) {
     const auto& s = r.summary;
     const auto& p = s.pipeline;
-    os << '|';
-    for (const auto& v : r.values) os << ' ' << v << " |";
+    os << value_cells(r);
     std::string peak, mb;
     for (const auto& q : p.per_stage)
       if (q.replica == 0) {
@@ -130,8 +138,7 @@ std::string sweep_markdown(const std::vector<std::string>& keys, const std::vect
   for (const auto& r : rows) {
     const auto& s = r.summary;
     const auto& d = s.detection;
-    os << '|';
-    for (const auto& v : r.values) os << ' ' << v << " |";
+    os << value_cells(r);
     os << ' ' << s.attackers.size() << " | " << num(100 * s.honest_test_accuracy, "%.2f %%") << " | "
        << (r.clean_accuracy ? num(100 * (s.honest_test_accuracy - *r.clean_accuracy), "%+.2f") : "-") << " | "
        << cell(d.precision, "%.3f") << " | " << cell(d.recall, "%.3f") << " | " << cell(d.f1, "%.3f") << " | "

@@ -2,6 +2,8 @@
 // a Markdown table. Runs under attack are compared with the clean run of the
 // sweep that differs from them only in attack.* keys (attack.kind = none):
 // "vs clean" is the honest peers' accuracy minus that run's, in points.
+// A run a stop signal ended partway (summary.interrupted) is marked: 1 in
+// the CSV's last column, "(interrupted)" after its values in Markdown.
 #pragma once
 #include <optional>
 #include <string>

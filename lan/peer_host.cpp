@@ -121,8 +121,14 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   if (c.mode == "delta")
     throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
   // Neighbours come from the membership actor as peers join.
-  const peer_settings ps = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index),
-                                                     static_cast<uint32_t>(c.peer_count), {}, total);
+  const peer_settings ps = [&] {
+    auto r = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index), static_cast<uint32_t>(c.peer_count), {},
+                                       total);
+    std::vector<std::string> labels;
+    for (const auto& line : identities.lines()) labels.push_back(line.label);
+    r.names = peer_names(std::move(labels));
+    return r;
+  }();
   // Deadlines run on the wall clock here, which also waits on scheduling
   // and the checks of other challenges: at least 1 s (100 ms charged honest
   // peers on a loaded 2-core machine); retention as for a 100 ms deadline.
@@ -468,8 +474,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"final_model\": " << final_model_json(model_file)
       << ",\n  \"wall_time_s\": " << json_number(secs)
       << "\n}\n";
-  std::printf("peer %lld: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
-              static_cast<long long>(c.peer_index), 100 * last.test_accuracy, static_cast<unsigned long long>(step),
+  std::printf("%s: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",
+              ps.names(static_cast<uint32_t>(c.peer_index)).c_str(), 100 * last.test_accuracy, static_cast<unsigned long long>(step),
               static_cast<double>(g.bytes_sent) / 1e6, allreduce / 1e6, secs,
               interrupted ? " (interrupted: left; continue with --resume)"
                           : (outcome == "stopped" ? " (run.stop_after reached)" : ""));

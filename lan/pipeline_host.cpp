@@ -77,6 +77,7 @@ struct lan_shared {
   std::map<stage_key, uint32_t> host_of;     // who hosts each stage (take-overs move it)
   uint64_t unknown_key = 0;               // a key that holds no node
   uint64_t not_pipeline = 0;              // a frame of another family
+  uint64_t early_dropped = 0;             // past max_early_frames before the stage actor existed
 
   double now_s() const { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 };
@@ -96,6 +97,7 @@ clock_actor::behavior_type lan_clock(clock_actor::pointer self) {
 
 struct observer_settings {
   uint32_t node = 0;
+  std::string name;  // "node N", or "node N (LABEL)" with the label of its authorized_peers line
   uint64_t total = 0, progress_every = 1;
   bool quiet = false;
 };
@@ -143,29 +145,29 @@ pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::s
     switch (e.kind) {
       case pipeline_event::step_done:
         if (os.quiet || (e.step % os.progress_every != 0 && e.step != os.total)) return;
-        std::printf("node %u: progress: replica %u stage %u step %llu/%llu, %.2f s, unix_ms %lld\n", os.node, r, s,
+        std::printf("%s: progress: replica %u stage %u step %llu/%llu, %.2f s, unix_ms %lld\n", os.name.c_str(), r, s,
                     step, static_cast<unsigned long long>(os.total), t, at);
         break;
       case pipeline_event::takeover:
-        std::printf("node %u: takeover: replica %u stage %u from its step-%llu checkpoint (%llu steps lost), "
+        std::printf("%s: takeover: replica %u stage %u from its step-%llu checkpoint (%llu steps lost), "
                     "%.2f s, unix_ms %lld\n",
-                    os.node, r, s, step, lost, t, at);
+                    os.name.c_str(), r, s, step, lost, t, at);
         replaced(sh, {e.replica, e.stage}, os.node, os.node, bridge);
         break;
       case pipeline_event::rollback:
-        std::printf("node %u: rollback: replica %u stage %u to step %llu (%llu steps recomputed), %.2f s, "
+        std::printf("%s: rollback: replica %u stage %u to step %llu (%llu steps recomputed), %.2f s, "
                     "unix_ms %lld\n",
-                    os.node, r, s, step, lost, t, at);
+                    os.name.c_str(), r, s, step, lost, t, at);
         break;
       case pipeline_event::resumed:
-        std::printf("node %u: resumed: replica %u stage %u, step %llu done, %.2f s, unix_ms %lld\n", os.node, r, s,
+        std::printf("%s: resumed: replica %u stage %u, step %llu done, %.2f s, unix_ms %lld\n", os.name.c_str(), r, s,
                     step, t, at);
         break;
       case pipeline_event::crashed:
-        std::printf("node %u: crashed: replica %u stage %u in step %llu, unix_ms %lld\n", os.node, r, s, step, at);
+        std::printf("%s: crashed: replica %u stage %u in step %llu, unix_ms %lld\n", os.name.c_str(), r, s, step, at);
         break;
       case pipeline_event::error:
-        std::printf("node %u: error: replica %u stage %u at step %llu: %s, unix_ms %lld\n", os.node, r, s, step,
+        std::printf("%s: error: replica %u stage %u at step %llu: %s, unix_ms %lld\n", os.name.c_str(), r, s, step,
                     e.what.c_str(), at);
         break;
     }
@@ -176,51 +178,84 @@ pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::s
 struct adapter_settings {
   std::map<std::string, uint32_t> node_of_key;
   uint32_t self_node = 0;
+  std::string self_name;  // as observer_settings::name
   size_t max_frame_bytes = 0;
 };
 
+// Frames that come before the stage actor exists (this node listens before
+// it loads its data; a neighbour may already be running), delivered once it
+// does: a lost activation or gradient would stall the pipeline.
+struct early_frames {
+  stage_actor target;
+  std::vector<std::pair<uint32_t, wire_frame>> held;
+};
+constexpr size_t max_early_frames = 100000;  // beyond this, dropped and counted (a neighbour far ahead)
+
 // Frames from the bridge: a known key becomes its node id for the stage
 // actor (which checks everything else); heartbeats and take-overs are also
-// noted here, for the main thread's decisions.
+// noted here, for the main thread's decisions. It holds frames until
+// (bind_atom, stage_actor) names the stage actor.
 caf::behavior lan_adapter(caf::event_based_actor* self, std::shared_ptr<lan_shared> sh, adapter_settings as,
-                          stage_actor target, caf::actor bridge) {
-  return {[=](frame_atom, const std::string& key, const wire_frame& w) {
-    auto it = as.node_of_key.find(key);
-    if (it == as.node_of_key.end() || !w.bytes) {
-      std::lock_guard<std::mutex> g(sh->m);
-      if (++sh->unknown_key <= 10)
-        std::fprintf(stderr, "node %u: dropped a frame from key %s, which holds no node\n", as.self_node, key.c_str());
-      return;
-    }
-    const uint32_t from = it->second;
-    auto type = peek_type(*w.bytes);
-    if (!type || !is_pipeline_message(*type)) {
-      std::lock_guard<std::mutex> g(sh->m);
-      ++sh->not_pipeline;
-      return;
-    }
-    if (*type == message_type::stage_heartbeat) {
-      stage_heartbeat m;
-      if (decode_stage_heartbeat(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
-        std::lock_guard<std::mutex> g(sh->m);
-        auto& h = sh->heard_step[{m.replica, m.stage}];
-        if (m.step > h) {
-          h = m.step;
-          sh->last_progress_s = sh->now_s();
-        }
-      }
-    } else if (*type == message_type::stage_takeover) {
-      stage_takeover m;
-      if (decode_stage_takeover(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
-        {
-          std::lock_guard<std::mutex> g(sh->m);
-          sh->last_progress_s = sh->now_s();
-        }
-        replaced(sh, {m.replica, m.stage}, m.node, as.self_node, bridge);
-      }
-    }
-    self->send(target, deliver_atom::value, from, w);
-  }};
+                          caf::actor bridge) {
+  auto early = std::make_shared<early_frames>();  // this actor's own: no lock
+  return {[=](bind_atom, stage_actor target) {
+            early->target = target;
+            for (auto& [from, w] : early->held) self->send(target, deliver_atom::value, from, std::move(w));
+            early->held.clear();
+            early->held.shrink_to_fit();
+          },
+          [=](frame_atom, const std::string& key, const wire_frame& w) {
+            auto it = as.node_of_key.find(key);
+            if (it == as.node_of_key.end() || !w.bytes) {
+              std::lock_guard<std::mutex> g(sh->m);
+              if (++sh->unknown_key <= 10)
+                std::fprintf(stderr, "%s: dropped a frame from key %s, which holds no node\n", as.self_name.c_str(),
+                             key.c_str());
+              return;
+            }
+            const uint32_t from = it->second;
+            auto type = peek_type(*w.bytes);
+            if (!type || !is_pipeline_message(*type)) {
+              std::lock_guard<std::mutex> g(sh->m);
+              ++sh->not_pipeline;
+              return;
+            }
+            if (*type == message_type::stage_heartbeat) {
+              stage_heartbeat m;
+              if (decode_stage_heartbeat(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
+                std::lock_guard<std::mutex> g(sh->m);
+                auto& h = sh->heard_step[{m.replica, m.stage}];
+                if (m.step > h) {
+                  h = m.step;
+                  sh->last_progress_s = sh->now_s();
+                }
+              }
+            } else if (*type == message_type::stage_takeover) {
+              stage_takeover m;
+              if (decode_stage_takeover(*w.bytes, as.max_frame_bytes, m) == frame_error::none && m.node == from) {
+                {
+                  std::lock_guard<std::mutex> g(sh->m);
+                  sh->last_progress_s = sh->now_s();
+                }
+                replaced(sh, {m.replica, m.stage}, m.node, as.self_node, bridge);
+              }
+            }
+            if (early->target) {
+              self->send(early->target, deliver_atom::value, from, w);
+            } else if (early->held.size() < max_early_frames) {
+              early->held.emplace_back(from, w);
+            } else {
+              std::lock_guard<std::mutex> g(sh->m);
+              ++sh->early_dropped;
+            }
+          }};
+}
+
+// "node N", or "node N (LABEL)" where node N's key line has a label.
+std::string node_name(uint32_t i, const std::vector<authorized_peer>& layout) {
+  std::string n = "node " + std::to_string(i);
+  if (i < layout.size() && !layout[i].label.empty()) n += " (" + layout[i].label + ")";
+  return n;
 }
 
 // Node i = the i-th key line of the allowlist (see pipeline_host.hpp).
@@ -261,23 +296,76 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   set_blas_threads(1);
   const curve_keys keys = read_curve_keys(c.keys_dir);
   const auto allowed = read_authorized_peer_entries(c.authorized_peers);
+  // The layout needs no data: it is checked, and the port bound, before the
+  // data loads (a mistake or a port in use is reported at once).
+  const auto stages = static_cast<uint16_t>(c.stages);
+  const uint32_t hosts = static_cast<uint32_t>(c.replicas) * stages,
+                 nodes = hosts + static_cast<uint32_t>(c.spares);
+  const auto node = static_cast<uint32_t>(c.peer_index);
+  if (static_cast<uint32_t>(c.peer_count) != nodes)
+    throw ConfigError("peer.count = " + std::to_string(c.peer_count) + ", but this pipeline has " +
+                      std::to_string(nodes) + " nodes (pipeline.stages x pipeline.replicas + pipeline.spares)");
+  const auto layout = node_layout(c, nodes, keys, allowed);
+  const std::string self_name = node_name(node, layout);
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/config.toml") << to_toml(c);
+  const std::string ckdir = out + "/checkpoints";
+
+  auto sh = std::make_shared<lan_shared>();
+  for (uint32_t i = 0; i < hosts; ++i)
+    sh->host_of[{static_cast<uint16_t>(i / stages), static_cast<uint16_t>(i % stages)}] = i;
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  zmq_transport_options zo;
+  zo.listen = listen;
+  zo.keys = keys;
+  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
+  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto bridge = spawn_zmq_bridge(sys, zo);  // a port in use throws here, naming the endpoint
+  // However this function ends (an error below included), the actors stop
+  // first: the actor system's destructor waits for them all.
+  struct actors_stop {
+    caf::actor bridge;
+    std::vector<caf::actor> others;
+    std::shared_ptr<stage_node_view> view;  // a take-over's gossip actor
+    ~actors_stop() {
+      caf::anon_send(bridge, stop_atom::value);
+      for (auto& h : others) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+      if (view && view->gossip) caf::anon_send_exit(view->gossip, caf::exit_reason::user_shutdown);
+    }
+  } stopper{bridge.actor, {}, {}};
+  // Frames that come while the data loads are held by the adapter (pipeline
+  // frames) or dropped by the bridge (gossip, before its actor exists;
+  // counted apart, see gossip_before_start below).
+  adapter_settings as;
+  for (uint32_t i = 0; i < nodes; ++i) as.node_of_key[layout[i].public_key] = i;
+  as.self_node = node;
+  as.self_name = self_name;
+  as.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  auto adapter = sys.spawn(lan_adapter, sh, as, bridge.actor);
+  stopper.others.push_back(adapter);
+  caf::anon_send(bridge.actor, route_atom::value, adapter);
+
   const run_data data = load_run_data(c, quiet ? nullptr : &std::cerr);
+  if (stop.load() != 0) {  // interrupted while loading: nothing trained, nothing written but config.toml
+    std::fprintf(stderr, "%s: interrupted before training\n", self_name.c_str());
+    return 128 + stop.load();
+  }
   pipeline_plan plan;
   try {
     plan = make_pipeline_plan(c, *data.train);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
   }
-  const uint32_t nodes = plan.nodes(), hosts = uint32_t{plan.replicas} * plan.stages;
-  const auto node = static_cast<uint32_t>(c.peer_index);
-  if (static_cast<uint32_t>(c.peer_count) != nodes)
-    throw ConfigError("peer.count = " + std::to_string(c.peer_count) + ", but this pipeline has " +
-                      std::to_string(nodes) + " nodes (pipeline.stages x pipeline.replicas + pipeline.spares)");
-  const auto layout = node_layout(c, nodes, keys, allowed);
   const auto total = static_cast<uint64_t>(plan.total_steps);
-  std::filesystem::create_directories(out);
-  std::ofstream(out + "/config.toml") << to_toml(c);
-  const std::string ckdir = out + "/checkpoints";
+  {  // Wall times count from here, as before the port was bound early.
+    std::lock_guard<std::mutex> g(sh->m);
+    sh->t0 = clock_type::now();
+    sh->last_progress_s = 0;
+  }
 
   auto make_stage = [&c, &plan, &data](uint16_t r, uint16_t s) {
     return std::make_shared<pipeline_stage>(stage_settings_for(c, plan, r, s), data.train, plan.shards[r]);
@@ -292,28 +380,16 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       if (i % plan.spares == node - hosts)
         watched.emplace_back(static_cast<uint16_t>(i / plan.stages), static_cast<uint16_t>(i % plan.stages));
 
-  auto sh = std::make_shared<lan_shared>();
-  for (uint32_t i = 0; i < hosts; ++i)
-    sh->host_of[{static_cast<uint16_t>(i / plan.stages), static_cast<uint16_t>(i % plan.stages)}] = i;
-
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  cfg.set("logger.verbosity", caf::atom("quiet"));
-  caf::actor_system sys{cfg};
-  zmq_transport_options zo;
-  zo.listen = listen;
-  zo.keys = keys;
-  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
-  zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  auto bridge = spawn_zmq_bridge(sys, zo);
-
   observer_settings os;
   os.node = node;
+  os.name = self_name;
   os.total = total;
   os.progress_every = c.eval_every > 0 ? static_cast<uint64_t>(c.eval_every) : std::max<uint64_t>(1, total / 20);
   os.quiet = quiet;
   auto clock = sys.spawn(lan_clock);
   auto observer = sys.spawn(lan_observer, sh, os, bridge.actor);
+  stopper.others.push_back(caf::actor_cast<caf::actor>(clock));
+  stopper.others.push_back(caf::actor_cast<caf::actor>(observer));
   // Hybrid (replicas > 1): stage s gossips with stage s of the neighbouring
   // replicas (run/pipeline_plan.cpp, stage_gossip_settings); gossip frames
   // go from the bridge straight to the gossip actor. A spare that takes a
@@ -322,13 +398,21 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   auto ns = stage_node_settings_for(c, plan, node, ckdir);
   gossip_actor gossip;
   gossip_factory make_gossip;
+  // Gossip frames the bridge dropped before there was a gossip actor (its
+  // neighbours started training while this node loaded its data): not
+  // rejections. Everything the bridge counted as unknown until it bound ours.
+  uint64_t gossip_before_start = 0;
+  caf::scoped_actor self{sys};
   if (plan.replicas > 1) {
     if (hosted) {
       const auto gs = stage_gossip_settings(c, plan, static_cast<uint16_t>(node / plan.stages),
                                             static_cast<uint16_t>(node % plan.stages));
       ns.gossip_neighbours = gs.neighbours;
       gossip = spawn_gossip(sys, gs, hosted->model(), bridge.transport);
+      stopper.others.push_back(caf::actor_cast<caf::actor>(gossip));
       caf::anon_send(bridge.actor, bind_atom::value, gossip);
+      self->request(bridge.actor, std::chrono::seconds(60), stats_atom::value)
+          .receive([&](bridge_stats& b) { gossip_before_start = b.unknown_sender_frames; }, [](caf::error&) {});
     }
     make_gossip = [&sys, &c, &plan, transport = bridge.transport, b = bridge.actor](
                       uint16_t r, uint16_t s, uint32_t n, std::shared_ptr<Sequential> model) {
@@ -340,21 +424,18 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     };
   }
   auto view = std::make_shared<stage_node_view>();
+  stopper.view = view;
   auto stage = spawn_stage_node(sys, ns, hosted, make_stage, bridge.transport, clock, observer, gossip, view,
                                 make_gossip);
+  stopper.others.push_back(caf::actor_cast<caf::actor>(stage));
   gossip = gossip_actor{};  // view->gossip holds it (or the one a take-over makes)
   hosted.reset();  // the actor owns it now; view->stage reads it once the actor is down
-  adapter_settings as;
-  for (uint32_t i = 0; i < nodes; ++i) as.node_of_key[layout[i].public_key] = i;
-  as.self_node = node;
-  as.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
-  auto adapter = sys.spawn(lan_adapter, sh, as, stage, bridge.actor);
-  caf::anon_send(bridge.actor, route_atom::value, adapter);
+  caf::anon_send(adapter, bind_atom::value, stage);  // and the frames held so far
   for (uint32_t i = 0; i < nodes; ++i)
     if (i != node) caf::anon_send(bridge.actor, add_peer_atom::value, i, layout[i].endpoint, layout[i].public_key);
 
   const bool spare = node >= hosts;
-  std::printf("murmur peer: pipeline node %u of %u (%s), listening on %s, %llu steps -> %s\n", node, nodes,
+  std::printf("murmur peer: pipeline %s of %u (%s), listening on %s, %llu steps -> %s\n", self_name.c_str(), nodes,
               spare ? "spare" : ("stage " + std::to_string(node % plan.stages) + " of replica " +
                                  std::to_string(node / plan.stages))
                                     .c_str(),
@@ -365,7 +446,6 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   // Wait for the end: ours, or a stall.
   const double stall_s = 5.0 + 10.0 * static_cast<double>(c.heartbeat_ms + c.suspect_ms + c.dead_ms) / 1000.0;
   const double start_s = static_cast<double>(c.start_timeout_ms) / 1000.0;
-  caf::scoped_actor self{sys};
   self->monitor(stage);
   bool stage_down = false;
   std::string outcome, why;
@@ -430,7 +510,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       final_ckpt = ckdir + "/stage-" + std::to_string(ss.replica) + "-" + std::to_string(ss.stage) + ".ckpt";
       write_checkpoint_file(final_ckpt, st->make_checkpoint(c.seed));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "node %u: could not write the final checkpoint: %s\n", node, e.what());
+      std::fprintf(stderr, "%s: could not write the final checkpoint: %s\n", self_name.c_str(), e.what());
       final_ckpt.clear();
     }
     // The layers this node hosts at the end, as a model file that murmur
@@ -477,18 +557,20 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
 
   // summary.json and events.jsonl.
   std::vector<timed_event> events;
-  uint64_t unknown = 0, not_pipeline = 0;
+  uint64_t unknown = 0, not_pipeline = 0, early_dropped = 0;
   double wall_s = 0;
   {
     std::lock_guard<std::mutex> g(sh->m);
     events = sh->events;
     unknown = sh->unknown_key;
     not_pipeline = sh->not_pipeline;
+    early_dropped = sh->early_dropped;
     wall_s = sh->now_s();
   }
   bool took_over = false;
   for (auto& te : events) took_over = took_over || te.e.kind == pipeline_event::takeover;
-  uint64_t rejected = unknown + not_pipeline + view->frames_rejected + net_stats.unknown_sender_frames +
+  uint64_t rejected = unknown + not_pipeline + view->frames_rejected +
+                      (net_stats.unknown_sender_frames - std::min(net_stats.unknown_sender_frames, gossip_before_start)) +
                       net_stats.net.malformed_messages;
   for (auto n : net_stats.frame_errors) rejected += n;
   rejected += gc.rejected_total();
@@ -523,7 +605,8 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
               ? json_number(st->stats().loss_sum / static_cast<double>(st->stats().loss_steps))
               : "null")
       << ",\n  \"events\": " << ev_json << ",\n  \"frames_rejected\": " << rejected
-      << ",\n  \"stale_frames\": " << stale << ",\n  \"frames_sent\": " << net_stats.net.frames_sent
+      << ",\n  \"stale_frames\": " << stale << ",\n  \"gossip_frames_before_start\": " << gossip_before_start
+      << ",\n  \"early_frames_dropped\": " << early_dropped << ",\n  \"frames_sent\": " << net_stats.net.frames_sent
       << ",\n  \"bytes_sent\": " << net_stats.net.bytes_sent << ",\n  \"frames_received\": "
       << net_stats.net.frames_received << ",\n  \"bytes_received\": " << net_stats.net.bytes_received
       << ",\n  \"gossip\": " << (gossiped ? "true" : "false") << ",\n  \"gossip_bytes_sent\": " << gc.bytes_sent
@@ -535,7 +618,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       << ",\n  \"final_model\": " << final_model_json(model_file) << ",\n  \"wall_time_s\": " << json_number(wall_s)
       << "\n}\n";
   if (outcome == "finished") {
-    std::printf("node %u: done: %s, %llu/%llu steps%s, %.2f s\n", node,
+    std::printf("%s: done: %s, %llu/%llu steps%s, %.2f s\n", self_name.c_str(),
                 st ? ("replica " + std::to_string(st->settings().replica) + " stage " +
                       std::to_string(st->settings().stage))
                          .c_str()
@@ -545,7 +628,10 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     std::fflush(stdout);
     return 0;
   }
-  std::fprintf(stderr, "node %u: %s: %s\n", node, outcome.c_str(), why.c_str());
+  if (outcome == "interrupted" && st)
+    why += ", after step " + std::to_string(st->steps_done()) + " of " + std::to_string(total) +
+           (final_ckpt.empty() ? "" : "; its checkpoint: " + final_ckpt);
+  std::fprintf(stderr, "%s: %s: %s\n", self_name.c_str(), outcome.c_str(), why.c_str());
   return outcome == "interrupted" ? 128 + stop.load() : 1;
 }
 

@@ -14,6 +14,13 @@
 // peer.index. Every node reads the data set (a spare may take over stage 0,
 // which draws the batches).
 //
+// Start: the layout is checked and the port bound before the data loads, so
+// a mistake or a port in use (std::runtime_error naming the endpoint) is
+// reported at once; pipeline frames that come while it loads are held for
+// the stage actor (gossip frames, hybrid only, are dropped until its gossip
+// actor exists: summary.json's gossip_frames_before_start, not rejections).
+// Interrupted while loading: 128 + the signal, nothing written but config.toml.
+//
 // A process ends
 //   0  when its stage has done all steps (a spare: when every stage it
 //      watches has reported all steps done, or it took one over and finished
@@ -22,14 +29,18 @@
 //   1  when its stage failed or was taken over while it still ran, or when
 //      nothing moved (no step done, no heartbeat heard) for
 //      5 s + 10 x (peer.heartbeat_ms + peer.suspect_ms + peer.dead_ms);
-//   128 + the signal on SIGINT/SIGTERM (interrupted: 130, 143).
+//   128 + the signal on SIGINT/SIGTERM (interrupted: 130, 143), after the
+//      step in progress, with summary.json marked interrupted and its
+//      stage's checkpoint at the last step done (pipeline nodes do not
+//      --resume; a spare takes over from the checkpoints it holds).
 // It writes OUT/summary.json (node, role, replica, stage, steps, final loss,
 // take-over / roll-back events with wall times, frames rejected, ...),
 // OUT/events.jsonl, OUT/checkpoints/stage-R-S.ckpt (every checkpoint.every
 // steps and once more at the end: the final parameters), and prints plain
 // log lines: progress every train.eval_every steps (default: 20 per run),
 // take-over, roll-back, resumed, error, each with its unix_ms (--quiet
-// drops the progress lines).
+// drops the progress lines), each starting "node N", or "node N (LABEL)"
+// where its authorized_peers line has a label.
 // Hybrid (pipeline.replicas = R > 1): node r * S + s hosts stage s of
 // replica r (replica r trains on shard r) and gossips with stage s of the
 // neighbouring replicas (gossip.topology over the replicas) at every step

@@ -80,8 +80,19 @@ const std::vector<KeyDef>& table() {
       num("run.stop_after", &R::stop_after, ge(0), unbounded,
           "Stop the run after this step, as if it were killed (to test --resume; murmur peer: this peer stops); 0 = run to the end"),
 
-      choice("data.dataset", &R::dataset, {"fashion-mnist", "synthetic"}, "Training data set"),
-      text("data.dir", &R::data_dir, false, "Directory holding the Fashion-MNIST files"),
+      choice("data.dataset", &R::dataset, {"fashion-mnist", "synthetic", "files"},
+             "Training data set; files = the four data.train_* / data.test_* files"),
+      text("data.dir", &R::data_dir, false, "Directory holding the Fashion-MNIST files (dataset = fashion-mnist)"),
+      text("data.train_features", &R::train_features, false,
+           "dataset = files: training inputs, .npy (float32 or uint8; [N,C,H,W], [N,H,W] or [N,D]) or IDX "
+           "images, raw or gzipped; uint8 is scaled by 1/255"),
+      text("data.train_labels", &R::train_labels, false,
+           "dataset = files: training labels, .npy (any integer dtype, shape [N]) or IDX labels"),
+      text("data.test_features", &R::test_features, false,
+           "dataset = files: test inputs, same sample shape as data.train_features"),
+      text("data.test_labels", &R::test_labels, false, "dataset = files: test labels"),
+      num("data.classes", &R::classes, ge(0), le(1 << 24),
+          "dataset = files: number of classes; 0 = max label + 1 over train and test"),
       num("data.train_samples", &R::train_samples, ge(0), unbounded,
           "Training samples to use; 0 = all"),
       num("data.test_samples", &R::test_samples, ge(0), unbounded, "Test samples to use; 0 = all"),
@@ -91,7 +102,7 @@ const std::vector<KeyDef>& table() {
           "Dirichlet concentration for partition = dirichlet (smaller = more skewed)"),
 
       text("model.arch", &R::model, true,
-           "Model: mlp, cnn or a layer list (checked by the model builder)"),
+           "Model: mlp, cnn, resnet9[:WIDTH] or a layer list (checked by the model builder; docs/models.md)"),
       text("model.init_from", &R::init_from, false,
            "Start from these weights instead of the seeded init: a model file (.safetensors, as runs write and murmur export writes) or a run directory; it must hold exactly model.arch's tensors; \"\" = seeded init"),
 
@@ -533,6 +544,12 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 }
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
+  if (cfg.dataset == "files")
+    for (const char* key : {"data.train_features", "data.train_labels", "data.test_features", "data.test_labels"})
+      if (get_key(cfg, key).empty())
+        throw ConfigError(std::string(key) + " is empty with data.dataset = files in " + source +
+                          ": name a .npy or IDX file for each of data.train_features, data.train_labels, "
+                          "data.test_features, data.test_labels");
   if (cfg.mode == "delta") {
     // Delta broadcast keeps no public estimates to mix robustly, rank, or forge.
     const char* needs = nullptr;

@@ -124,13 +124,26 @@ bool turns_off(std::string_view key, std::string_view value) {
 
 }  // namespace
 
+bool dataset_uses(std::string_view key, std::string_view dataset) {
+  if (key == "data.dir") return dataset == "fashion-mnist";
+  for (std::string_view k :
+       {"data.train_features", "data.train_labels", "data.test_features", "data.test_labels", "data.classes"})
+    if (key == k) return dataset == "files";
+  return true;
+}
+
 unused_keys find_unused_keys(const RunConfig& c, run_kind k, const RunConfig& defaults) {
   unused_keys u;
   for (const auto& key : config_keys()) {
-    if (key_used(key, k)) continue;
+    const bool by_kind = key_used(key, k);
+    if (by_kind && dataset_uses(key, c.dataset)) continue;
     const std::string v = get_key(c, key);
     if (v == get_key(defaults, key)) continue;
-    (is_trust_key(key) && !turns_off(key, v) ? u.refused : u.ignored).push_back(key + " = " + (v.empty() ? "\"\"" : v));
+    const std::string item = key + " = " + (v.empty() ? "\"\"" : v);
+    if (!by_kind)
+      (is_trust_key(key) && !turns_off(key, v) ? u.refused : u.ignored).push_back(item);
+    else
+      u.ignored_by_dataset.push_back(item);
   }
   return u;
 }
@@ -149,8 +162,13 @@ std::string check_key_usage(const RunConfig& c, run_host host, const std::string
                            ? "; detect.* and gossip.robust* also apply to a hybrid run's gossip (pipeline.replicas > 1)"
                            : ""));
   }
-  if (u.ignored.empty()) return "";
-  return to_string(k) + " does not use " + join(u.ignored) + " (set in " + source + "); they have no effect";
+  std::string line;
+  if (!u.ignored.empty())
+    line = to_string(k) + " does not use " + join(u.ignored) + " (set in " + source + "); they have no effect";
+  if (!u.ignored_by_dataset.empty())
+    line += (line.empty() ? "" : "; ") + std::string("data.dataset = ") + c.dataset + " does not use " +
+            join(u.ignored_by_dataset) + " (set in " + source + "); they have no effect";
+  return line;
 }
 
 std::string key_usage_text(std::string_view key) {
@@ -184,7 +202,10 @@ std::string key_usage_doc_header() {
          "`peer.*` keys in a data-parallel `murmur sim`, `pipeline.*` keys in a data-parallel run), and so does a "
          "trust key set to `none` (or `verify.rate`, `attack.fraction` = 0) that the run does not apply. A key "
          "left at its default is never reported. Pipeline runs apply no step verification and simulate no "
-         "attacks (docs/trust.md); a hybrid run applies `detect.*` and `gossip.robust*` to its gossip.\n\n";
+         "attacks (docs/trust.md); a hybrid run applies `detect.*` and `gossip.robust*` to its gossip. The data keys "
+         "also depend on `data.dataset`: `data.dir` is read for `fashion-mnist` only, `data.train_features`, "
+         "`data.train_labels`, `data.test_features`, `data.test_labels` and `data.classes` for `files` only; set "
+         "otherwise, they get the same warning.\n\n";
 }
 
 }  // namespace murmur

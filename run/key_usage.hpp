@@ -10,6 +10,8 @@
 //  - Only keys whose value differs from the RunConfig default count as set:
 //    a default is never reported (defaults may change; a config that leaves
 //    a key out, or sets it to its default, always passes).
+//  - Data keys also depend on data.dataset (dataset_uses): data.dir only
+//    with fashion-mnist, the data files and data.classes only with files.
 //  - check_key_usage throws ConfigError naming every set trust key (verify.*,
 //    attack.*, detect.*, gossip.robust*, gossip.clip*) the run would not
 //    apply, with the kind of run and the source; it returns one warning line
@@ -45,7 +47,12 @@ bool is_trust_key(std::string_view key);
 struct unused_keys {
   std::vector<std::string> refused;  // trust keys
   std::vector<std::string> ignored;  // the rest
+  // Used by the kind of run but not with this data.dataset (data.dir with
+  // files, data.train_features with fashion-mnist, ...).
+  std::vector<std::string> ignored_by_dataset;
 };
+// Whether data.dataset = dataset reads the key (true for every non-data key).
+bool dataset_uses(std::string_view key, std::string_view dataset);
 unused_keys find_unused_keys(const RunConfig& c, run_kind k, const RunConfig& defaults);
 
 // Throws ConfigError for refused keys; returns the warning line, or "".

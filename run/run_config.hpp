@@ -12,8 +12,13 @@ struct RunConfig {
   uint64_t seed = 1;                 // run.seed
   int64_t stop_after = 0;            // run.stop_after: stop (as if killed) after this step; 0 = run to the end
   // [data]
-  std::string dataset = "fashion-mnist";  // data.dataset: fashion-mnist | synthetic
+  std::string dataset = "fashion-mnist";  // data.dataset: fashion-mnist | synthetic | files
   std::string data_dir = "/usr/share/datasets/fashion-mnist";  // data.dir
+  std::string train_features;        // data.train_features: .npy or IDX file (dataset = files)
+  std::string train_labels;          // data.train_labels
+  std::string test_features;         // data.test_features
+  std::string test_labels;           // data.test_labels
+  int64_t classes = 0;               // data.classes: 0 = max label + 1 over train and test (dataset = files)
   int64_t train_samples = 0;         // data.train_samples: 0 = all
   int64_t test_samples = 0;          // data.test_samples: 0 = all
   std::string partition = "iid";     // data.partition: iid | dirichlet

@@ -1,5 +1,8 @@
-// The train and test sets a run config names (Fashion-MNIST or synthetic,
-// optionally cut to a subset), loaded once and shared read-only by peers.
+// The train and test sets a run config names (Fashion-MNIST, synthetic, or
+// the user's .npy / IDX files with data.dataset = files; optionally cut to a
+// subset), loaded once and shared read-only by peers. Files: DataError naming
+// the file for any bad file, and naming both when the test samples' shape
+// differs from the training samples'.
 #pragma once
 #include <memory>
 #include <ostream>

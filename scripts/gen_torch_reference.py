@@ -17,7 +17,10 @@ Format, per case NAME:
   NAME.KEY.f32.gz  gzip-compressed raw little-endian float32, flat
 
 Parameters are flat in murmur's layout: layer by layer, weight (PyTorch's
-layout, [out, in] or [out, in, k, k]) then bias. They start as PyTorch's
+layout, [out, in] or [out, in, k, k]; GroupNorm's [C]) then bias; a
+res[...] block's body layers in order, as model.parameters() lists them.
+A case with "mode eval" runs with model.eval() (dropout off) and murmur
+replays it with set_training(false). They start as PyTorch's
 default init rounded to multiples of 2^-12 (exact in float32, and gzip
 shrinks them), so the MLP fits the size budget.
 
@@ -37,13 +40,54 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "f
 nn = torch.nn
 
 
+class Residual(nn.Module):
+    """murmur's res[...]: y = x + body(x)."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def split_top(spec):
+    """Splits at commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(spec):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(spec[start:i])
+            start = i + 1
+    parts.append(spec[start:])
+    return parts
+
+
 def build(spec, input_shape):
     """torch.nn.Sequential for murmur's comma-separated layer list."""
-    layers, shape = [], list(input_shape)
-    for item in spec.split(","):
+    return build_list(spec, list(input_shape))[0]
+
+
+def build_list(spec, shape):
+    layers = []
+    for item in split_top(spec):
+        if item.startswith("res["):
+            body, out = build_list(item[4:-1], shape)
+            assert out == shape, item
+            layers.append(Residual(body))
+            continue
         kind, *args = item.split(":")
+        if kind == "dropout":
+            layers.append(nn.Dropout(float(args[0])))
+            continue
         args = [int(a) for a in args]
-        if kind == "linear":
+        if kind == "groupnorm":
+            layers.append(nn.GroupNorm(args[0], shape[0], eps=1e-5))
+        elif kind == "gap":
+            layers.append(nn.AdaptiveAvgPool2d(1))
+            shape = [shape[0], 1, 1]
+        elif kind == "linear":
             layers.append(nn.Linear(shape[0], args[0]))
             shape = [args[0]]
         elif kind == "conv2d":
@@ -60,7 +104,7 @@ def build(spec, input_shape):
             shape = [int(np.prod(shape))]
         else:
             layers.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[kind]())
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers), shape
 
 
 MLP_SPEC = "flatten,linear:256,relu,linear:128,relu,linear:10"  # murmur's "mlp" preset
@@ -75,7 +119,19 @@ CASES = [
      (0.1, 0.9, 1e-3, 2), (1e-2, 0.9, 0.999, 1e-8, 1e-3, 2)),
     ("mix", "conv2d:4:3:1:1,tanh,maxpool2d:2,conv2d:6:3:2:1,relu,flatten,linear:16,sigmoid,linear:10",
      (2, 9, 9), 6, (0.05, 0.5, 0.0, 2), (1e-2, 0.8, 0.99, 1e-6, 0.0, 2)),
+    # A narrow ResNet: groupnorm (affine parameters train), a residual block
+    # with a nested one, global average pooling. Adam's eps is 1e-3: behind
+    # the normalisations some weight gradients are ~1e-7 and Adam's first
+    # step would magnify their last-bit differences (see above).
+    ("resnet", "conv2d:4:3:1:1,groupnorm:2,relu,res[conv2d:4:3:1:1,groupnorm:2,relu,"
+     "res[conv2d:4:3:1:1,groupnorm:2,tanh]],maxpool2d:2,conv2d:6:3:1:1,groupnorm:3,relu,gap,flatten,linear:10",
+     (2, 8, 8), 6, (0.1, 0.9, 1e-3, 2), (1e-2, 0.9, 0.999, 1e-3, 0.0, 2)),
+    # Dropout in evaluation mode is the identity (train mode: a statistical
+    # test in test_layers.cpp; torch's generator is not murmur's).
+    ("dropout_eval", "flatten,linear:16,dropout:0.5,relu,linear:12,dropout:0.3,linear:10,groupnorm:2",
+     (1, 5, 5), 6, (0.1, 0.9, 0.0, 2), (1e-2, 0.9, 0.999, 1e-6, 0.0, 1)),
 ]
+EVAL_CASES = {"dropout_eval"}
 
 
 def flat_params(model):
@@ -124,6 +180,8 @@ def run_case(name, spec, shape, batch, sgd, adam):
     gen = torch.Generator().manual_seed(99)
     full = MLP_SPEC if spec == "mlp" else spec
     model = build(full, shape)
+    if name in EVAL_CASES:
+        model.eval()
     p0 = np.round(flat_params(model) * 4096) / 4096
     p0 = p0.astype(np.float32)
     x = make_input(name, shape, batch, gen)
@@ -134,6 +192,8 @@ def run_case(name, spec, shape, batch, sgd, adam):
              f"batch {batch}", "labels " + " ".join(str(int(v)) for v in y),
              "sgd lr {} momentum {} weight_decay {} steps {}".format(*sgd),
              "adam lr {} beta1 {} beta2 {} eps {} weight_decay {} steps {}".format(*adam)]
+    if name in EVAL_CASES:
+        lines.append("mode eval")
     files = []
     write_array(files, lines, name, "params0", p0)
     write_array(files, lines, name, "input", x.numpy())

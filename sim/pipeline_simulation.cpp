@@ -301,8 +301,11 @@ class pipeline_driver {
   bool evaluate_replica(uint16_t r, double& acc, double& loss) {
     if (eval_models_.empty())
       for (uint16_t s = 0; s < plan_.stages; ++s)
+      {
         eval_models_.push_back(
             build_stage_layers(c_.model, data_.train->sample_shape(), data_.train->num_classes, plan_.ranges[s]));
+        eval_models_.back()->set_training(false);  // dropout off
+      }
     for (uint16_t s = 0; s < plan_.stages; ++s) {
       auto v = views_[host_of(r, s)];
       if (!v->stage) return false;

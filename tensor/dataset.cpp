@@ -1,6 +1,6 @@
 #include "tensor/dataset.hpp"
 
-#include <zlib.h>
+#include "tensor/input_file.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -25,162 +25,115 @@ std::string hex(uint64_t v, int digits) {
   return buf;
 }
 
-// One IDX file opened through zlib. gzread() is transparent for files without
-// the gzip magic, so raw and gzipped files share one code path.
-class IdxFile {
- public:
-  explicit IdxFile(std::string path) : path_(std::move(path)) {
-    errno = 0;
-    f_ = gzopen(path_.c_str(), "rb");
-    if (f_ == nullptr)
-      fail(std::string("cannot open file (missing or unreadable): ") +
-           (errno ? std::strerror(errno) : "out of memory"));
-    // 256 KiB of input per syscall; payload() asks for more than twice that
-    // per call, which lets zlib inflate straight into our buffer (no copy).
-    gzbuffer(f_, 1u << 18);
-  }
-  ~IdxFile() {
-    if (f_) gzclose(f_);
-  }
-  IdxFile(const IdxFile&) = delete;
-  IdxFile& operator=(const IdxFile&) = delete;
-
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw DataError(path_ + ": " + problem);
-  }
-
-  // Reads up to n bytes; returns how many arrived (less only at end of data).
-  // A damaged gzip stream is reported here rather than as a short read.
-  uint64_t read(void* dst, uint64_t n) {
-    auto* out = static_cast<unsigned char*>(dst);
-    uint64_t got = 0;
-    while (got < n) {
-      unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(n - got, 1u << 26));
-      int r = gzread(f_, out + got, chunk);
-      if (r < 0) zlib_error();
-      got += static_cast<uint64_t>(r);
-      if (static_cast<unsigned>(r) < chunk) {
-        int err = Z_OK;
-        gzerror(f_, &err);
-        if (err != Z_OK) zlib_error();  // Z_BUF_ERROR: gzip stream cut short
-        break;
-      }
-    }
-    return got;
-  }
-
-  // Parses and validates the header; returns the dimension sizes.
-  std::vector<uint64_t> header(int want_ndim, const char* what) {
-    unsigned char magic[4];
-    uint64_t got = read(magic, 4);
-    if (got < 4)
-      fail("truncated header: expected 4 magic bytes, got " + std::to_string(got) +
+// Parses and validates an IDX header; returns the dimension sizes.
+std::vector<uint64_t> idx_header(InputFile& f, int want_ndim, const char* what) {
+  unsigned char magic[4];
+  uint64_t got = f.read(magic, 4);
+  if (got < 4)
+    f.fail("truncated header: expected 4 magic bytes, got " + std::to_string(got) +
            (got == 0 ? " (empty file)" : ""));
-    uint32_t m = (uint32_t{magic[0]} << 24) | (uint32_t{magic[1]} << 16) |
-                 (uint32_t{magic[2]} << 8) | magic[3];
-    uint32_t expect = 0x0800u | static_cast<uint32_t>(want_ndim);
-    if (magic[0] != 0 || magic[1] != 0)
-      fail("bad magic " + hex(m, 8) + ", expected " + hex(expect, 8) + " (IDX " + what +
+  uint32_t m = (uint32_t{magic[0]} << 24) | (uint32_t{magic[1]} << 16) |
+               (uint32_t{magic[2]} << 8) | magic[3];
+  uint32_t expect = 0x0800u | static_cast<uint32_t>(want_ndim);
+  if (magic[0] != 0 || magic[1] != 0)
+    f.fail("bad magic " + hex(m, 8) + ", expected " + hex(expect, 8) + " (IDX " + what +
            ": 2 zero bytes, type 0x08, " + std::to_string(want_ndim) + " dimension(s))");
-    if (magic[2] != 0x08)
-      fail("wrong element type " + hex(magic[2], 2) + " (magic " + hex(m, 8) +
+  if (magic[2] != 0x08)
+    f.fail("wrong element type " + hex(magic[2], 2) + " (magic " + hex(m, 8) +
            "), expected 0x08 (unsigned byte)");
-    if (magic[3] != want_ndim)
-      fail("wrong number of dimensions " + std::to_string(magic[3]) + " (magic " + hex(m, 8) +
+  if (magic[3] != want_ndim)
+    f.fail("wrong number of dimensions " + std::to_string(magic[3]) + " (magic " + hex(m, 8) +
            "), expected " + std::to_string(want_ndim) + " for " + what);
 
-    unsigned char raw[4 * 3];
-    uint64_t hbytes = 4u * static_cast<uint64_t>(want_ndim);
-    got = read(raw, hbytes);
-    if (got < hbytes)
-      fail("truncated header: expected " + std::to_string(hbytes) + " bytes of dimension sizes, got " +
-           std::to_string(got));
-    std::vector<uint64_t> dims(static_cast<size_t>(want_ndim));
-    uint64_t total = 1;
-    std::string dims_str;
-    for (int i = 0; i < want_ndim; ++i) {
-      const unsigned char* p = raw + 4 * i;
-      dims[static_cast<size_t>(i)] = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) |
-                                     (uint64_t{p[2]} << 8) | p[3];
-      if (i) dims_str += 'x';  // not "x" + to_string(): GCC 12 -Wrestrict false positive
-      dims_str += std::to_string(dims[static_cast<size_t>(i)]);
-    }
-    // Each factor is < 2^32 and the running product is kept <= 2^28, so the
-    // multiplication cannot overflow 64 bits before the check trips.
-    bool too_large = false;
-    for (uint64_t d : dims) {
-      total *= d;
-      if (total > kMaxIdxElements) too_large = true;
-      if (total == 0 || too_large) break;
-    }
-    if (too_large)
-      fail("dimensions " + dims_str + " are too large (limit " + std::to_string(kMaxIdxElements) +
+  unsigned char raw[4 * 3];
+  uint64_t hbytes = 4u * static_cast<uint64_t>(want_ndim);
+  got = f.read(raw, hbytes);
+  if (got < hbytes)
+    f.fail("truncated header: expected " + std::to_string(hbytes) + " bytes of dimension sizes, got " +
+         std::to_string(got));
+  std::vector<uint64_t> dims(static_cast<size_t>(want_ndim));
+  uint64_t total = 1;
+  std::string dims_str;
+  for (int i = 0; i < want_ndim; ++i) {
+    const unsigned char* p = raw + 4 * i;
+    dims[static_cast<size_t>(i)] = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) |
+                                   (uint64_t{p[2]} << 8) | p[3];
+    if (i) dims_str += 'x';  // not "x" + to_string(): GCC 12 -Wrestrict false positive
+    dims_str += std::to_string(dims[static_cast<size_t>(i)]);
+  }
+  // Each factor is < 2^32 and the running product is kept <= 2^28, so the
+  // multiplication cannot overflow 64 bits before the check trips.
+  bool too_large = false;
+  for (uint64_t d : dims) {
+    total *= d;
+    if (total > kMaxIdxElements) too_large = true;
+    if (total == 0 || too_large) break;
+  }
+  if (too_large)
+    f.fail("dimensions " + dims_str + " are too large (limit " + std::to_string(kMaxIdxElements) +
            " elements, 1 GiB as float32)");
-    return dims;
-  }
-
-  // True when the container itself vouches for the header's size: a raw file
-  // of exactly `total` bytes, or a gzip trailer whose ISIZE (uncompressed
-  // length mod 2^32) matches. Only then is a buffer of the header's size
-  // allocated before the data has arrived; otherwise a lying header would
-  // cost up to 1 GiB for a file of a few bytes.
-  bool size_agrees(uint64_t total) const {
-    std::error_code ec;
-    if (gzdirect(f_)) return std::filesystem::file_size(path_, ec) == total && !ec;
-    std::unique_ptr<FILE, int (*)(FILE*)> raw(std::fopen(path_.c_str(), "rb"), &std::fclose);
-    unsigned char t[4];
-    if (!raw || std::fseek(raw.get(), -4, SEEK_END) != 0 || std::fread(t, 1, 4, raw.get()) != 4)
-      return false;
-    uint32_t isize = t[0] | (uint32_t{t[1]} << 8) | (uint32_t{t[2]} << 16) | (uint32_t{t[3]} << 24);
-    return isize == static_cast<uint32_t>(total);
-  }
-
-  // Streams exactly n payload bytes through consume(bytes, count, offset) in
-  // chunks (no second full-size buffer), then insists the file ends there.
-  template <class Consume>
-  void payload(uint64_t n, uint64_t header_bytes, Consume&& consume) {
-    std::vector<unsigned char> buf(static_cast<size_t>(std::min<uint64_t>(n, 1u << 20)));
-    uint64_t got = 0;
-    while (got < n) {
-      uint64_t want = std::min<uint64_t>(n - got, buf.size());
-      uint64_t r = read(buf.data(), want);
-      consume(buf.data(), r, got);
-      got += r;
-      if (r < want) break;
-    }
-    if (got < n)
-      fail("truncated data: expected " + std::to_string(n) + " bytes after the " +
-           std::to_string(header_bytes) + "-byte header, got " + std::to_string(got));
-    // Counting the surplus (up to a bound) makes the message actionable; the
-    // extra read also reaches the gzip trailer, so a bad CRC shows up here.
-    unsigned char scratch[1 << 14];
-    constexpr uint64_t kCountUpTo = uint64_t{1} << 26;
-    uint64_t extra = 0;
-    while (extra < kCountUpTo) {
-      uint64_t r = read(scratch, sizeof scratch);
-      extra += r;
-      if (r < sizeof scratch) break;
-    }
-    if (extra > 0)
-      fail("trailing data: " + std::string(extra >= kCountUpTo ? "at least " : "") +
-           std::to_string(extra) + " unexpected extra byte(s) after the expected " +
-           std::to_string(header_bytes + n) + " bytes");
-  }
-
- private:
-  [[noreturn]] void zlib_error() const {
-    int err = Z_OK;
-    const char* msg = gzerror(f_, &err);
-    if (err == Z_ERRNO) fail(std::string("read error: ") + std::strerror(errno));
-    if (err == Z_BUF_ERROR) fail("truncated or corrupt gzip stream (unexpected end of file)");
-    fail(std::string("corrupt gzip stream (zlib: ") + (msg ? msg : "unknown error") + ")");
-  }
-
-  std::string path_;
-  gzFile f_ = nullptr;
-};
+  return dims;
+}
 
 }  // namespace
+
+Tensor load_idx_images(const std::string& path) {
+  InputFile f(path);
+  auto dims = idx_header(f, 3, "images");
+  if (dims[0] > 0 && (dims[1] == 0 || dims[2] == 0))
+    f.fail("empty image size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]));
+  uint64_t n = dims[0] * dims[1] * dims[2];
+  auto to_float = [](float* dst, const unsigned char* src, uint64_t count) {
+    // Division (not * 1/255) to match torchvision's ToTensor bit for bit.
+    for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) / 255.f;
+  };
+  const Shape shape = {static_cast<int64_t>(dims[0]), 1, static_cast<int64_t>(dims[1]),
+                       static_cast<int64_t>(dims[2])};
+  Tensor images;
+  if (f.size_agrees(16 + n)) {
+    // Fast path: inflate straight into the tensor, chunk by chunk.
+    images = Tensor(shape);
+    float* dst = images.data();
+    f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t at) {
+      to_float(dst + at, src, count);
+    });
+  } else {
+    // Suspect file: buffer only what actually arrives (payload() then
+    // reports the exact truncation/trailing problem), allocate afterwards.
+    std::vector<unsigned char> raw;
+    f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t) {
+      raw.insert(raw.end(), src, src + count);
+    });
+    images = Tensor(shape);
+    to_float(images.data(), raw.data(), n);
+  }
+  return images;
+}
+
+std::vector<int32_t> load_idx_labels(const std::string& path, int32_t num_classes, int64_t expect_count,
+                                     const std::string& images_path) {
+  if (num_classes < 1)
+    throw std::invalid_argument("load_idx_labels: num_classes must be >= 1, got " + std::to_string(num_classes));
+  InputFile f(path);
+  auto dims = idx_header(f, 1, "labels");
+  uint64_t n = dims[0];
+  if (expect_count >= 0 && n != static_cast<uint64_t>(expect_count))
+    f.fail("image/label count mismatch: " + std::to_string(n) + " labels but " + std::to_string(expect_count) +
+           " images in " + images_path);
+  // A count that real images backed may size the vector up front; otherwise
+  // only what arrives is kept (a lying header costs nothing).
+  std::vector<int32_t> labels;
+  if (expect_count >= 0 || f.size_agrees(8 + n)) labels.reserve(static_cast<size_t>(n));
+  f.payload(n, 8, [&](const unsigned char* src, uint64_t count, uint64_t at) {
+    for (uint64_t i = 0; i < count; ++i) {
+      if (src[i] >= num_classes)
+        f.fail("label " + std::to_string(src[i]) + " at index " + std::to_string(at + i) +
+               " is out of range (num_classes " + std::to_string(num_classes) + ")");
+      labels.push_back(src[i]);
+    }
+  });
+  return labels;
+}
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  int32_t num_classes) {
@@ -189,55 +142,8 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                                 std::to_string(num_classes));
   Dataset d;
   d.num_classes = num_classes;
-
-  {
-    IdxFile f(images_path);
-    auto dims = f.header(3, "images");
-    if (dims[0] > 0 && (dims[1] == 0 || dims[2] == 0))
-      f.fail("empty image size " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]));
-    uint64_t n = dims[0] * dims[1] * dims[2];
-    auto to_float = [](float* dst, const unsigned char* src, uint64_t count) {
-      // Division (not * 1/255) to match torchvision's ToTensor bit for bit.
-      for (uint64_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) / 255.f;
-    };
-    const Shape shape = {static_cast<int64_t>(dims[0]), 1, static_cast<int64_t>(dims[1]),
-                         static_cast<int64_t>(dims[2])};
-    if (f.size_agrees(16 + n)) {
-      // Fast path: inflate straight into the tensor, chunk by chunk.
-      d.images = Tensor(shape);
-      float* dst = d.images.data();
-      f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t at) {
-        to_float(dst + at, src, count);
-      });
-    } else {
-      // Suspect file: buffer only what actually arrives (payload() then
-      // reports the exact truncation/trailing problem), allocate afterwards.
-      std::vector<unsigned char> raw;
-      f.payload(n, 16, [&](const unsigned char* src, uint64_t count, uint64_t) {
-        raw.insert(raw.end(), src, src + count);
-      });
-      d.images = Tensor(shape);
-      to_float(d.images.data(), raw.data(), n);
-    }
-  }
-
-  // The label count must equal the image count, which real data backed, so
-  // sizing the label vector from the header is safe from here on.
-  IdxFile f(labels_path);
-  auto dims = f.header(1, "labels");
-  uint64_t n = dims[0];
-  if (n != static_cast<uint64_t>(d.images.dim(0)))
-    f.fail("image/label count mismatch: " + std::to_string(n) + " labels but " +
-           std::to_string(d.images.dim(0)) + " images in " + images_path);
-  d.labels.resize(static_cast<size_t>(n));
-  f.payload(n, 8, [&](const unsigned char* src, uint64_t count, uint64_t at) {
-    for (uint64_t i = 0; i < count; ++i) {
-      if (src[i] >= num_classes)
-        f.fail("label " + std::to_string(src[i]) + " at index " + std::to_string(at + i) +
-               " is out of range (num_classes " + std::to_string(num_classes) + ")");
-      d.labels[at + i] = src[i];
-    }
-  });
+  d.images = load_idx_images(images_path);
+  d.labels = load_idx_labels(labels_path, num_classes, d.images.dim(0), images_path);
   return d;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/data_error.hpp"  // DataError: malformed data files, what() names the file
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
 
@@ -20,11 +21,6 @@ struct Dataset {
   Shape sample_shape() const { return Shape(images.shape().begin() + 1, images.shape().end()); }
 };
 
-// Thrown for malformed data files; what() names the file and the problem.
-struct DataError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // Reads an IDX file pair (gzipped if the content has the gzip magic 1f 8b,
 // raw otherwise; the name does not matter). Images: uint8 [N, H, W] stored as
 // [N, 1, H, W]; labels: uint8 [N]. Throws DataError for a missing/unreadable
@@ -34,6 +30,11 @@ struct DataError : std::runtime_error {
 // std::invalid_argument for num_classes < 1.
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  int32_t num_classes = 10);
+// The two halves of load_idx, for files named one by one (data.dataset =
+// "files"). expect_count < 0: any count (then images_path is unused).
+Tensor load_idx_images(const std::string& path);
+std::vector<int32_t> load_idx_labels(const std::string& path, int32_t num_classes, int64_t expect_count = -1,
+                                     const std::string& images_path = "");
 // dir holds train-images-idx3-ubyte.gz etc. (Debian: /usr/share/datasets/fashion-mnist);
 // the un-gzipped names are the fallback.
 Dataset load_fashion_mnist(const std::string& dir, bool train);

@@ -12,6 +12,11 @@
 //  - need_input_grad() false lets backward skip dL/dx (Sequential clears it
 //    on the first trainable layer, as PyTorch skips grads of the input);
 //    backward's return value is then unspecified.
+//  - set_training(false) switches to evaluation (dropout becomes the
+//    identity); layers start in training mode, as PyTorch modules do.
+//  - set_noise_seed(s) fixes the random stream of a layer that draws
+//    (dropout): its draws are a pure function of (s, forwards since then),
+//    never of global state, so runs replay exactly.
 #pragma once
 #include <algorithm>
 #include <initializer_list>
@@ -36,8 +41,11 @@ class Layer {
   virtual const Tensor& backward(const Tensor& dy) = 0;
   // Multiply-adds of one sample's forward pass (for cost models).
   virtual int64_t forward_flops(const Shape& /*in*/) const { return 0; }
+  virtual void set_training(bool /*on*/) {}
+  virtual void set_noise_seed(uint64_t /*seed*/) {}
 
-  void set_need_input_grad(bool on) { need_input_grad_ = on; }
+  // Virtual for composite layers (a residual block passes it to its body).
+  virtual void set_need_input_grad(bool on) { need_input_grad_ = on; }
   bool need_input_grad() const { return need_input_grad_; }
 
  protected:

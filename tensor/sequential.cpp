@@ -7,9 +7,13 @@
 
 #include "tensor/activation.hpp"
 #include "tensor/conv2d.hpp"
+#include "tensor/dropout.hpp"
 #include "tensor/flatten.hpp"
+#include "tensor/global_avg_pool.hpp"
+#include "tensor/groupnorm.hpp"
 #include "tensor/linear.hpp"
 #include "tensor/maxpool2d.hpp"
+#include "tensor/residual.hpp"
 
 namespace murmur {
 
@@ -64,6 +68,17 @@ void Sequential::set_need_input_grad(bool on) {
 void Sequential::init(uint64_t seed) {
   Rng rng(seed);
   for (auto& l : layers_) l->init(rng);
+  set_noise_seed(seed);
+}
+
+void Sequential::set_training(bool on) {
+  training_ = on;
+  for (auto& l : layers_) l->set_training(on);
+}
+
+void Sequential::set_noise_seed(uint64_t seed) {
+  // A distinct stream per layer; each layer hashes its own further.
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_noise_seed(seed + 0x9e3779b97f4a7c15ULL * (i + 1));
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {
@@ -119,6 +134,25 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
+// Splits at `sep` outside brackets: "a,res[b,c],d" -> a | res[b,c] | d.
+// Unbalanced brackets throw, naming the spec.
+std::vector<std::string> split_top(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '[') ++depth;
+    if (s[i] == ']' && --depth < 0) throw std::invalid_argument("build_model: unmatched ']' in '" + s + "'");
+    if (s[i] == sep && depth == 0) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) throw std::invalid_argument("build_model: unclosed '[' in '" + s + "'");
+  parts.push_back(s.substr(start));
+  return parts;
+}
+
 std::string trim(const std::string& s) {
   const char* ws = " \t\r\n";
   size_t a = s.find_first_not_of(ws);
@@ -126,9 +160,36 @@ std::string trim(const std::string& s) {
   return s.substr(a, s.find_last_not_of(ws) - a + 1);
 }
 
+std::vector<std::unique_ptr<Layer>> parse_list(const std::string& list, const std::string& spec, Shape& shape);
+
+// The largest divisor of c not above 8: resnet9's GroupNorm groups (8 for
+// every width that is a multiple of 8, as the widths 64..512 are).
+int64_t resnet_groups(int64_t c) {
+  for (int64_t g = std::min<int64_t>(8, c); g > 1; --g)
+    if (c % g == 0) return g;
+  return 1;
+}
+
+// "resnet9:W": the DAWNBench ResNet-9 layout with base width W and
+// GroupNorm in place of BatchNorm, global average pooling before the head.
+std::string resnet9_spec(int64_t w, int64_t classes) {
+  auto conv = [](int64_t c) {
+    return "conv2d:" + std::to_string(c) + ":3:1:1,groupnorm:" + std::to_string(resnet_groups(c)) + ",relu";
+  };
+  auto res = [&](int64_t c) { return "res[" + conv(c) + "," + conv(c) + "]"; };
+  return conv(w) + "," + conv(2 * w) + ",maxpool2d:2," + res(2 * w) + "," + conv(4 * w) + ",maxpool2d:2," +
+         conv(8 * w) + ",maxpool2d:2," + res(8 * w) + ",gap,flatten,linear:" + std::to_string(classes);
+}
+
 // One item of the spec; throws std::invalid_argument with a reason only, the
 // caller adds which item it was.
-std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
+std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in, const std::string& spec) {
+  if (item.rfind("res", 0) == 0 && item.size() > 3 && item[3] == '[') {
+    if (item.back() != ']') throw std::invalid_argument("expected res[LAYER,LAYER,...]");
+    Shape body_shape = in;
+    auto body = parse_list(item.substr(4, item.size() - 5), spec, body_shape);
+    return std::make_unique<Residual>(std::move(body), in);
+  }
   auto args = split(item, ':');
   const std::string& kind = args[0];
   auto num = [&](size_t i, int64_t min) {
@@ -158,6 +219,30 @@ std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
     arity(1, 1, "maxpool2d:K");
     return std::make_unique<MaxPool2d>(num(1, 1));
   }
+  if (kind == "groupnorm") {
+    arity(1, 1, "groupnorm:GROUPS");
+    if (in.empty()) throw std::invalid_argument("input has no channel dimension");
+    const int64_t g = num(1, 1);
+    if (in[0] % g != 0)
+      throw std::invalid_argument(std::to_string(in[0]) + " channels do not split into " + std::to_string(g) +
+                                  " groups");
+    return std::make_unique<GroupNorm>(in[0], g);
+  }
+  if (kind == "dropout") {
+    arity(1, 1, "dropout:P");
+    const std::string& a = args[1];
+    double p = -1;
+    auto [end, ec] = std::from_chars(a.data(), a.data() + a.size(), p);
+    if (a.empty() || ec != std::errc() || end != a.data() + a.size() || !(p >= 0.0 && p < 1.0))
+      throw std::invalid_argument("probability '" + a + "' is not a number in [0, 1)");
+    return std::make_unique<Dropout>(p);
+  }
+  if (kind == "gap") {
+    arity(0, 0, "no arguments");
+    if (in.size() != 3) throw std::invalid_argument("input " + shape_str(in) + " is not [C,H,W]");
+    return std::make_unique<GlobalAvgPool2d>();
+  }
+  if (kind == "res") throw std::invalid_argument("expected res[LAYER,LAYER,...]");
   if (kind == "relu" || kind == "sigmoid" || kind == "tanh" || kind == "flatten") {
     arity(0, 0, "no arguments");
     if (kind == "relu") return std::make_unique<ReLU>();
@@ -166,51 +251,82 @@ std::unique_ptr<Layer> parse_item(const std::string& item, const Shape& in) {
     return std::make_unique<Flatten>();
   }
   throw std::invalid_argument("unknown layer type '" + kind +
-                              "' (known: linear, conv2d, maxpool2d, relu, sigmoid, tanh, flatten)");
+                              "' (known: linear, conv2d, maxpool2d, relu, sigmoid, tanh, flatten, groupnorm, "
+                              "dropout, gap, res[...])");
 }
 
-}  // namespace
+// The layers of a comma-separated list (brackets nest), from input `shape`,
+// which is left at the list's output shape.
+std::vector<std::unique_ptr<Layer>> parse_list(const std::string& list, const std::string& spec, Shape& shape) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  auto items = split_top(list, ',');
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item = trim(items[i]);
+    try {
+      if (item.empty()) throw std::invalid_argument("empty item");
+      auto layer = parse_item(item, shape, spec);
+      shape = layer->output_shape(shape);
+      layers.push_back(std::move(layer));
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      // An error inside a res block already names the inner item.
+      if (what.rfind("build_model:", 0) == 0) throw;
+      throw std::invalid_argument("build_model: bad spec item " + std::to_string(i + 1) + " '" + item + "' of '" +
+                                  (list == spec ? spec : list + "' in '" + spec) + "' (input " + shape_str(shape) +
+                                  "): " + what);
+    }
+  }
+  return layers;
+}
 
-std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes) {
+// The spec with its shorthands (mlp, cnn, resnet9[:WIDTH]) expanded to a
+// layer list; "" stays "".
+std::string expand_spec(const std::string& spec, int64_t num_classes) {
   std::string list = trim(spec);
   const std::string nc = std::to_string(num_classes);
   if (list == "mlp") list = "flatten,linear:256,relu,linear:128,relu,linear:" + nc;
   if (list == "cnn")
     list = "conv2d:32:5,relu,maxpool2d:2,conv2d:64:5,relu,maxpool2d:2,flatten,linear:256,relu,"
            "linear:" + nc;
+  if (list == "resnet9" || list.rfind("resnet9:", 0) == 0) {
+    int64_t w = 64;
+    if (list.size() > 7) {
+      const std::string a = list.substr(8);
+      auto [p, ec] = std::from_chars(a.data(), a.data() + a.size(), w);
+      if (a.empty() || ec != std::errc() || p != a.data() + a.size() || w < 1 || w > 4096)
+        throw std::invalid_argument("build_model: '" + spec + "': width '" + a +
+                                    "' is not an integer in [1, 4096] (resnet9:WIDTH)");
+    }
+    if (num_classes <= 0) throw std::invalid_argument("build_model: resnet9 needs the number of classes");
+    list = resnet9_spec(w, num_classes);
+  }
+  return list;
+}
+
+}  // namespace
+
+std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes) {
+  const std::string list = expand_spec(spec, num_classes);
   if (list.empty()) return {};
-  auto items = split(list, ',');
+  auto items = split_top(list, ',');
   for (auto& item : items) item = trim(item);
   return items;
 }
 
 std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
                                                  int64_t num_classes) {
+  const std::string list = expand_spec(spec, num_classes);
   const std::string nc = std::to_string(num_classes);
-  const auto items = model_spec_items(spec, num_classes);
-  if (items.empty()) throw std::invalid_argument("build_model: empty model spec");
+  if (list.empty()) throw std::invalid_argument("build_model: empty model spec");
   for (auto d : input_shape)
     if (d <= 0) throw std::invalid_argument("build_model: bad input shape " + shape_str(input_shape));
 
-  std::vector<std::unique_ptr<Layer>> layers;
   Shape shape = input_shape;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const std::string& item = items[i];
-    try {
-      if (item.empty()) throw std::invalid_argument("empty item");
-      auto layer = parse_item(item, shape);
-      shape = layer->output_shape(shape);
-      layers.push_back(std::move(layer));
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("build_model: bad spec item " + std::to_string(i + 1) + " '" +
-                                  item + "' of '" + spec + "' (input " + shape_str(shape) +
-                                  "): " + e.what());
-    }
-  }
+  auto layers = parse_list(list, list, shape);
   if (num_classes > 0 && shape != Shape{num_classes})
     throw std::invalid_argument("build_model: '" + spec + "' ends in " + shape_str(shape) +
                                 ", expected [" + nc + "] for " + nc + " classes (last item '" +
-                                items.back() + "')");
+                                trim(split_top(list, ',').back()) + "')");
   return layers;
 }
 

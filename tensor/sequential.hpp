@@ -16,7 +16,16 @@ class Sequential {
   Sequential(const Sequential&) = delete;
   Sequential& operator=(const Sequential&) = delete;
 
-  void init(uint64_t seed);  // every layer's default init, from one seed
+  void init(uint64_t seed);  // every layer's default init, from one seed; also set_noise_seed(seed)
+
+  // Training (the default, as PyTorch) or evaluation mode, passed to every
+  // layer (residual bodies included): dropout is the identity in evaluation.
+  // Evaluation code sets false and restores true (trainer::evaluate).
+  void set_training(bool on);
+  bool training() const { return training_; }
+  // Seeds the layers that draw random numbers (dropout), each its own
+  // stream; their draws then depend only on this seed and the forwards since.
+  void set_noise_seed(uint64_t seed);
 
   float* params() { return param_ptr_; }
   const float* params() const { return param_ptr_; }
@@ -64,6 +73,7 @@ class Sequential {
   std::vector<Shape> shapes_;     // per-sample input of layer i; output at the end
   std::vector<int64_t> offsets_;  // layer i's slice of params_/grads_
   bool need_input_grad_ = false;
+  bool training_ = true;
   size_t backward_stop_ = 0;      // backward runs layers [backward_stop_, n)
   Tensor empty_;
   const Tensor* input_grad_ = &empty_;
@@ -76,15 +86,27 @@ class Sequential {
 //           flatten, linear 1024-256, relu, linear 256-10 (as ../shared/bench/torch_cnn.py)
 //  or a comma-separated layer list, e.g.
 //  "flatten,linear:128,relu,linear:10" or "conv2d:8:3,relu,maxpool2d:2,flatten,linear:10"
-//  (conv2d:OUT:K[:STRIDE[:PAD]], maxpool2d:K, linear:OUT, relu, sigmoid, tanh, flatten).
+//  (conv2d:OUT:K[:STRIDE[:PAD]], maxpool2d:K, linear:OUT, relu, sigmoid, tanh, flatten,
+//   groupnorm:GROUPS, dropout:P, gap (global average pooling), and
+//   res[LAYER,...] a residual block y = x + body(x); brackets nest, and commas
+//   inside them belong to the block).
+//  "resnet9" / "resnet9:W" = DAWNBench's ResNet-9 with base width W (default
+//           64: widths W, 2W, 4W, 8W), GroupNorm (groups: the largest divisor
+//           of the channels not above 8) after every conv, 3x3 padded convs:
+//           conv W; conv 2W, maxpool 2, res[conv 2W, conv 2W]; conv 4W,
+//           maxpool 2; conv 8W, maxpool 2, res[conv 8W, conv 8W]; gap,
+//           flatten, linear:classes (each conv followed by groupnorm, relu).
+//           28x28 inputs go 28 -> 14 -> 7 -> 3.
 // Input sizes are inferred from input_shape. Throws std::invalid_argument
 // naming the offending item on a bad spec, or when the model's output is not
 // [num_classes] (num_classes <= 0 skips that check).
 std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
                                         int64_t num_classes);
-// The spec as the list of layer items build_layers builds, one per layer,
-// with the "mlp" / "cnn" shorthands expanded and blanks trimmed (items are
-// not checked here): what a model file records, so that it names its layers.
+// The spec as the list of layer items build_layers builds, one per layer
+// (a res[...] block is one item), with the shorthands (mlp, cnn, resnet9)
+// expanded and blanks trimmed: what a model file records, so that it names
+// its layers. Items are not checked here (build_layers does); a bad resnet9
+// width or unbalanced brackets throw std::invalid_argument.
 std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes);
 // The unbound layers build_model wraps, same checks and messages: for code
 // that assembles a Sequential from part of a spec (pipeline stages).

@@ -122,7 +122,8 @@ struct deadline_net {
                            data,
                            log,
                            committed_layers(*tr->model()),
-                           [c = clock] { return c->load(); }};
+                           [c = clock] { return c->load(); },
+                           {}};
       verifier_settings s;
       s.rate = p.rates[i];
       s.seed = 42 + i;

@@ -244,7 +244,7 @@ struct verifier_net {
         if (j != i) nb.push_back(j);
       verifier_context ctx{i, nb, [nb3 = std::vector<uint32_t>{0, 1, 2}](uint32_t) { return nb3; },
                            [sh = f.shards](uint32_t p) { return sh[p]; }, f.data, log,
-                           committed_layers(*t->model()), nullptr};
+                           committed_layers(*t->model()), nullptr, {}};
       verifier_settings s;
       s.rate = rate;
       s.seed = 42;

@@ -152,3 +152,53 @@ TEST_CASE("SIGTERM on a gossiping murmur sim, then --resume: curves complete, by
   INFO("uninterrupted " << a.at("final_test_accuracy") << ", resumed " << b.at("final_test_accuracy"));
   CHECK(std::fabs(b.at("final_test_accuracy").get<double>() - a.at("final_test_accuracy").get<double>()) <= 0.03);
 }
+
+TEST_CASE("Ctrl-C on murmur sweep: the run in progress ends as murmur sim's does, the table of the runs so far is "
+          "written marked interrupted",
+          "[cli][signals]") {
+  const auto out = scratch_path("signals-sweep");
+  // Three one-peer runs of the length above (train.lr swept; seconds each).
+  auto args = sim_args(1, out);
+  args[0] = "sweep";
+  args.erase(args.begin() + 2, args.begin() + 5);  // no --quiet, and --out goes last
+  args.insert(args.end(), {"--param", "train.lr=0.003,0.002,0.001", "--out", out.string()});
+  const fs::path log = out.string() + ".log";
+  const pid_t pid = murmur_e2e::spawn_murmur(args, log);
+  // Until the second run has made a few evaluations (bounded).
+  const fs::path second = out / "train.lr=0.002";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  bool ended = false;
+  while (std::chrono::steady_clock::now() < deadline && line_count(second / "metrics.jsonl") < 4) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      ended = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  INFO(file_text(log));
+  REQUIRE_FALSE(ended);
+  kill(pid, SIGINT);
+  CHECK(murmur_e2e::wait_until(pid, std::chrono::steady_clock::now() + std::chrono::minutes(2)) == 130);
+  // The run in progress: written as murmur sim writes an interrupted run.
+  const json s = json::parse(file_text(second / "summary.json"));
+  CHECK(s.at("interrupted") == true);
+  CHECK(s.at("steps").get<uint64_t>() < 7500);
+  CHECK(line_count(second / "metrics.jsonl") >= 4);
+  CHECK(fs::exists(second / "checkpoints" / "peer-0.ckpt"));
+  CHECK(json::parse(file_text(out / "train.lr=0.003" / "summary.json")).at("interrupted") == false);
+  CHECK_FALSE(fs::exists(out / "train.lr=0.001"));  // never started
+  // The table: the first run complete, the second marked interrupted.
+  std::istringstream csv(file_text(out / "sweep.csv"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 3);
+  CHECK_THAT(lines[0], Catch::EndsWith(",interrupted"));
+  CHECK_THAT(lines[1], Catch::StartsWith("0.003,") && Catch::EndsWith(",0"));
+  CHECK_THAT(lines[2], Catch::StartsWith("0.002,") && Catch::EndsWith(",1"));
+  const std::string md = file_text(out / "sweep.md");
+  CHECK_THAT(md, Catch::Contains("| 0.002 (interrupted) |") && Catch::Contains("| 0.003 |") &&
+                     !Catch::Contains("| 0.001"));
+  CHECK_THAT(md, Catch::Contains("interrupted by a signal after 1 of 3 runs"));
+  CHECK_THAT(file_text(log), Catch::Contains("interrupted by a signal after 1 of 3 runs"));
+}

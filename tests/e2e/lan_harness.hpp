@@ -104,7 +104,7 @@ struct lan {
       auto k = dir / ("keys" + std::to_string(i));
       REQUIRE(wait_until(spawn_murmur({"keygen", "--out", k.string()}, dir / "keygen.log"),
                          std::chrono::steady_clock::now() + std::chrono::seconds(10)) == 0);
-      auth << slurp(k / "peer.pub").substr(0, 40) << " " << endpoint(i) << " peer" << i << "\n";
+      auth << slurp(k / "peer.pub").substr(0, 40) << " " << endpoint(i) << " host-" << static_cast<char>('a' + i) << "\n";
     }
   }
   std::string endpoint(int i) const {

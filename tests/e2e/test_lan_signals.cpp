@@ -187,3 +187,64 @@ TEST_CASE("murmur peer: a signal during the start-up wait exits 128 + the signal
   CHECK(rc1 == 130);
   CHECK(!fs::exists(net.dir / "run1" / "summary.json"));
 }
+
+TEST_CASE("murmur peer as a pipeline node: SIGINT and SIGTERM write a summary marked interrupted and a checkpoint "
+          "of the last step done",
+          "[slow][e2e][lan][signals][pipeline]") {
+  // Two stages, no spare; checkpoint.every beyond the run, so the only
+  // checkpoint a node writes is the one at its stop.
+  lan net("signals-pipeline", 2);
+  auto start_node = [&](int i) {
+    const std::string run = "node" + std::to_string(i);
+    return spawn_murmur({"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml",
+                         "--listen", net.endpoint(i), "--out", (net.dir / run).string(), "--set",
+                         "peer.index=" + std::to_string(i), "--set", "peer.count=2", "--set", "pipeline.spares=0",
+                         "--set", "peer.keys=" + (net.dir / ("keys" + std::to_string(i))).string(), "--set",
+                         "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                         "peer.suspect_ms=500", "--set", "peer.dead_ms=500", "--set", "train.epochs=100", "--set",
+                         "checkpoint.every=1000000", "--set", "train.eval_every=10"},
+                        net.dir / (run + ".log"));
+  };
+  auto log = [&](int i) { return slurp(net.dir / ("node" + std::to_string(i) + ".log")); };
+  const pid_t p0 = start_node(0), p1 = start_node(1);
+  // Until node 1 has done 50 steps (bounded).
+  bool running = false;
+  for (const auto deadline = minutes(3); !running && std::chrono::steady_clock::now() < deadline;) {
+    running = log(1).find("step 50/15000") != std::string::npos;
+    int status = 0;
+    if (!running && (waitpid(p1, &status, WNOHANG) == p1 || waitpid(p0, &status, WNOHANG) == p0)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!running) {
+    kill(p0, SIGKILL), kill(p1, SIGKILL);
+    waitpid(p0, nullptr, 0), waitpid(p1, nullptr, 0);
+  }
+  INFO("node 0 log:\n" << log(0) << "\nnode 1 log:\n" << log(1));
+  REQUIRE(running);
+  kill(p1, SIGINT);
+  const int rc1 = wait_until(p1, minutes(2));
+  kill(p0, SIGTERM);
+  const int rc0 = wait_until(p0, minutes(2));
+  INFO("node 0 log:\n" << log(0) << "\nnode 1 log:\n" << log(1));
+  CHECK(rc1 == 130);
+  CHECK(rc0 == 143);
+  for (int i = 0; i < 2; ++i) {
+    const fs::path run = net.dir / ("node" + std::to_string(i));
+    const json s = json::parse(slurp(run / "summary.json"));
+    INFO("node " << i << " summary:\n" << s.dump(2));
+    CHECK(s.at("interrupted") == true);
+    CHECK(s.at("outcome") == "interrupted");
+    const auto steps = s.at("steps").get<uint64_t>();
+    CHECK(steps >= 50);
+    CHECK(steps < 15000);
+    // The checkpoint is the stage at its last step done, not a periodic one.
+    const fs::path ckpt = run / "checkpoints" / ("stage-0-" + std::to_string(i) + ".ckpt");
+    CHECK(s.at("final_checkpoint") == ckpt.string());
+    CHECK(murmur::read_checkpoint_file(ckpt.string()).step == steps);
+    CHECK_NOTHROW(jsonl(run / "events.jsonl"));
+    // Its log names it by its authorized_peers label.
+    CHECK_THAT(log(i), Catch::Contains("node " + std::to_string(i) + " (peer" + std::to_string(i) +
+                                       "): interrupted: interrupted by a signal, after step " + std::to_string(steps)));
+  }
+  CHECK_THAT(log(1), Catch::Contains("node 1 (peer1): progress: replica 0 stage 1 step 50/15000"));
+}

@@ -65,6 +65,10 @@ TEST_CASE("three peers started 5 s apart wait for each other and train together"
     INFO("peer " << i << " log:\n" << log);
     // Nobody trains before the last peer is even started, and each starts with all three live.
     CHECK_THAT(log, Catch::Contains("peers: 3 of 3 live"));
+    // Logs name peers by their authorized_peers label (the harness labels peer i host-a, host-b, ...).
+    const std::string me = "peer " + std::to_string(i) + " (host-" + static_cast<char>('a' + i) + ")";
+    CHECK_THAT(log, Catch::Contains("membership: " + me + " sees live peers"));
+    CHECK_THAT(log, Catch::Contains(me + ": test accuracy"));
     const int64_t training = number_after(log, "training starts", "unix_ms ");
     const int64_t gossip = number_after(log, "first gossip sent", "unix_ms ");
     CHECK(training >= started[2]);
@@ -91,8 +95,8 @@ TEST_CASE("a peer whose peer.min_peers never come exits non-zero at the timeout,
   CHECK(rc == 1);
   CHECK(took >= 4.0);  // it waited
   CHECK_THAT(log, Catch::Contains("1 of 3 peers live in 4 s") &&
-                      Catch::Contains("missing peer 1 (" + net.endpoint(1) + ", peer1), peer 2 (" +
-                                      net.endpoint(2) + ", peer2)"));
+                      Catch::Contains("missing peer 1 (" + net.endpoint(1) + ", host-b), peer 2 (" +
+                                      net.endpoint(2) + ", host-c)"));
   CHECK_THAT(log, Catch::Contains("waiting for peers: 1 of 3 live"));
   CHECK(!fs::exists(net.dir / "run0" / "summary.json"));  // it never trained
 
@@ -102,7 +106,7 @@ TEST_CASE("a peer whose peer.min_peers never come exits non-zero at the timeout,
   CHECK(wait_until(p, std::chrono::steady_clock::now() + std::chrono::seconds(120)) == 0);
   const std::string log2 = net.log(0);
   INFO("log with on_start_timeout = start:\n" << log2);
-  CHECK_THAT(log2, Catch::Contains("training without peer 1 (" + net.endpoint(1) + ", peer1), peer 2"));
+  CHECK_THAT(log2, Catch::Contains("training without peer 1 (" + net.endpoint(1) + ", host-b), peer 2"));
   CHECK(fs::exists(net.dir / "run0" / "summary.json"));
 }
 
@@ -167,6 +171,54 @@ TEST_CASE("a peer with --listen on a port in use fails naming the endpoint", "[s
                       Catch::Contains("Address already in use"));
   CHECK_THAT(log, !Catch::Contains("data error"));  // before data loading
   CHECK(lines_of(log).size() == 1);
+}
+
+TEST_CASE("a pipeline node with --listen on a port in use fails before data loading and names the endpoint",
+          "[slow][e2e][lan][startup][pipeline]") {
+  lan net("lan-start-pipeline-port-in-use", 2);
+  // Someone else listens on node 1's port.
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(net.ports[1]));
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(s, 4) == 0);
+  // Fashion-MNIST from a directory that does not exist: a node that loaded
+  // its data before binding would fail with a data error instead. Not
+  // --quiet: data loading would say so.
+  auto start_node = [&] {
+    return spawn_murmur({"peer", "--config", std::string(MURMUR_SOURCE_DIR) + "/configs/pipeline-lan.toml",
+                         "--listen", net.endpoint(1), "--out", (net.dir / "node1").string(), "--set",
+                         "peer.index=1", "--set", "peer.count=2", "--set", "pipeline.spares=0", "--set",
+                         "peer.keys=" + (net.dir / "keys1").string(), "--set",
+                         "peer.authorized_peers=" + (net.dir / "authorized_peers").string(), "--set",
+                         "data.dataset=fashion-mnist", "--set", "data.dir=/nonexistent/murmur-test-data"},
+                        net.dir / "node1.log");
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  int rc = wait_until(start_node(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  double took = seconds_since(t0);
+  close(s);
+  std::string log = slurp(net.dir / "node1.log");
+  {
+    INFO("log:\n" << log << "(took " << took << " s)");
+    CHECK(rc == 1);
+    CHECK_THAT(log, Catch::Contains("cannot listen on " + net.endpoint(1)) && Catch::Contains("Address already in use"));
+    CHECK_THAT(log, !Catch::Contains("data error") && !Catch::Contains("loading") && !Catch::Contains("unhandled"));
+    CHECK(lines_of(log).size() == 1);
+    CHECK(took < 30);
+  }
+  // The port free: it binds, then the data fails to load; the bound bridge
+  // must not hold the exit up (an actor system with live actors would).
+  t0 = std::chrono::steady_clock::now();
+  rc = wait_until(start_node(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  took = seconds_since(t0);
+  log = slurp(net.dir / "node1.log");
+  INFO("log with the port free:\n" << log << "(took " << took << " s)");
+  CHECK(rc == 1);
+  CHECK_THAT(log, Catch::Contains("data error") && !Catch::Contains("cannot listen"));
+  CHECK(took < 30);
 }
 
 TEST_CASE("a pipeline node waits peer.start_timeout_ms for a node that starts late", "[slow][e2e][lan][startup]") {

@@ -15,11 +15,15 @@
 
 #include "tensor/activation.hpp"
 #include "tensor/conv2d.hpp"
+#include "tensor/dropout.hpp"
 #include "tensor/flatten.hpp"
+#include "tensor/global_avg_pool.hpp"
+#include "tensor/groupnorm.hpp"
 #include "tensor/linear.hpp"
 #include "tensor/loss.hpp"
 #include "tensor/maxpool2d.hpp"
 #include "tensor/optimizer.hpp"
+#include "tensor/residual.hpp"
 #include "tensor/sequential.hpp"
 
 // Counts operator new calls, so a test can show a training step allocates
@@ -120,11 +124,15 @@ std::vector<double> numeric_grad(float* v, int64_t n, F&& f, double eps = 1e-3) 
 }
 
 // Checks dL/dx and dL/dparams of a single layer for L = sum(y * R), R random.
-void check_layer(Layer& layer, Tensor x, Rng& rng) {
+// random_params replaces the layer's init (e.g. GroupNorm's 1 and 0, which
+// would leave the affine part untested) by U(-1, 1).
+void check_layer(Layer& layer, Tensor x, Rng& rng, bool random_params = false) {
   std::vector<float> params(static_cast<size_t>(layer.param_count())),
       grads(params.size(), -7.f);
   layer.bind(params.data(), grads.data());
   layer.init(rng);
+  if (random_params)
+    for (auto& v : params) v = static_cast<float>(rng.uniform(-1, 1));
   const Tensor y = layer.forward(x).clone();
   REQUIRE(y.shape()[0] == x.shape()[0]);
   Shape per_sample(x.shape().begin() + 1, x.shape().end());
@@ -521,7 +529,9 @@ TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand", "[optim]")
 }
 
 TEST_CASE("a steady-state training step does not allocate", "[model]") {
-  for (const char* spec : {"mlp", "conv2d:4:3:2:1,relu,maxpool2d:2,flatten,linear:16,tanh,linear:10"}) {
+  for (const char* spec : {"mlp", "conv2d:4:3:2:1,relu,maxpool2d:2,flatten,linear:16,tanh,linear:10",
+                           "conv2d:4:3:2:1,groupnorm:2,relu,res[conv2d:4:3:1:1,groupnorm:4,relu,dropout:0.2],"
+                           "gap,flatten,dropout:0.5,linear:10"}) {
     INFO(spec);
     auto model = build_model(spec, {1, 28, 28}, 10);
     model->init(3);
@@ -547,4 +557,264 @@ TEST_CASE("a steady-state training step does not allocate", "[model]") {
     step();
     CHECK(g_allocs.load() - before == 0);
   }
+}
+
+TEST_CASE("gradient check: groupnorm", "[layers]") {
+  Rng rng(21);
+  SECTION("2 groups of 3 channels, 3x3") {
+    GroupNorm gn(6, 2);
+    check_layer(gn, random_tensor({3, 6, 3, 3}, rng, -2, 2), rng, true);
+  }
+  SECTION("one channel per group (instance norm), non-square") {
+    GroupNorm gn(3, 3);
+    check_layer(gn, random_tensor({2, 3, 2, 5}, rng), rng, true);
+  }
+  SECTION("one group (layer norm) on flat features") {
+    GroupNorm gn(5, 1);
+    check_layer(gn, random_tensor({4, 5}, rng), rng, true);
+  }
+}
+
+TEST_CASE("groupnorm: normalises each (sample, group), init 1 and 0, layout weight then bias", "[layers]") {
+  Rng rng(22);
+  GroupNorm gn(4, 2);
+  CHECK(gn.name() == "groupnorm(2,4)");
+  CHECK(gn.param_count() == 8);
+  std::vector<float> p(8, -3.f), g(8);
+  gn.bind(p.data(), g.data());
+  gn.init(rng);
+  CHECK(p == std::vector<float>{1, 1, 1, 1, 0, 0, 0, 0});
+  Tensor x = random_tensor({2, 4, 3, 3}, rng, 5, 9);  // far from zero mean
+  const Tensor& y = gn.forward(x);
+  for (int64_t bg = 0; bg < 4; ++bg) {
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < 18; ++i) s += y[bg * 18 + i], s2 += y[bg * 18 + i] * y[bg * 18 + i];
+    CHECK(s / 18 == Approx(0).margin(1e-5));
+    CHECK(s2 / 18 == Approx(1).epsilon(1e-3));  // var / (var + eps)
+  }
+  p[1] = 2.f;   // weight of channel 1
+  p[4] = 0.5f;  // bias of channel 0
+  const Tensor y2 = gn.forward(x).clone();
+  gn.init(rng);
+  const Tensor y1 = gn.forward(x).clone();
+  for (int64_t i = 0; i < 9; ++i) CHECK(y2[i] == Approx(y1[i] + 0.5f));
+  for (int64_t i = 9; i < 18; ++i) CHECK(y2[i] == Approx(2 * y1[i]));
+  CHECK(gn.forward_flops({4, 3, 3}) == 3 * 36);
+  CHECK_THROWS_AS(GroupNorm(6, 4), std::invalid_argument);
+  CHECK_THROWS_AS(gn.output_shape({3, 2, 2}), std::invalid_argument);
+}
+
+TEST_CASE("gradient check: global average pooling", "[layers]") {
+  Rng rng(23);
+  GlobalAvgPool2d gap;
+  check_layer(gap, random_tensor({2, 3, 3, 5}, rng), rng);
+  CHECK(gap.output_shape({3, 3, 5}) == Shape{3, 1, 1});
+  CHECK(gap.forward_flops({3, 3, 5}) == 45);
+  Tensor x({1, 2, 1, 2});
+  x[0] = 1; x[1] = 3; x[2] = -2; x[3] = 0;
+  const Tensor& y = gap.forward(x);
+  CHECK(y.shape() == Shape{1, 2, 1, 1});
+  CHECK(y[0] == 2.f);
+  CHECK(y[1] == -1.f);
+  CHECK_THROWS_AS(gap.output_shape({12}), std::invalid_argument);
+}
+
+TEST_CASE("dropout: identity in eval, inverted scaling and a replayable mask in training", "[layers]") {
+  Rng rng(24);
+  Dropout d(0.25);
+  CHECK(d.name() == "dropout(0.25)");
+  Tensor x = away_from_zero({4, 50}, rng);
+  d.set_noise_seed(7);
+  const Tensor y = d.forward(x).clone();
+  int dropped = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (y[i] == 0.f) ++dropped;
+    else CHECK(y[i] == Approx(x[i] / 0.75f));
+  }
+  CHECK(dropped > 0);
+  CHECK(dropped < x.numel() / 2);
+  // Backward applies the same mask.
+  const Tensor r = random_tensor(x.shape(), rng);
+  const Tensor& dx = d.backward(r);
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(dx[i] == Approx(y[i] == 0.f ? 0.f : r[i] / 0.75f));
+  // The mask is a function of (seed, forward count): reseeding replays it,
+  // the next forward draws another.
+  const Tensor next = d.forward(x).clone();
+  CHECK_FALSE(std::equal(next.begin(), next.end(), y.begin()));
+  d.set_noise_seed(7);
+  const Tensor& again = d.forward(x);
+  CHECK(std::equal(again.begin(), again.end(), y.begin()));
+  d.set_noise_seed(8);
+  const Tensor& other = d.forward(x);
+  CHECK_FALSE(std::equal(other.begin(), other.end(), y.begin()));
+  // Eval: the identity, gradient passes through.
+  d.set_training(false);
+  const Tensor& e = d.forward(x);
+  CHECK(std::equal(e.begin(), e.end(), x.begin()));
+  const Tensor& de = d.backward(r);
+  CHECK(std::equal(de.begin(), de.end(), r.begin()));
+  CHECK_THROWS_AS(Dropout(1.0), std::invalid_argument);
+  CHECK_THROWS_AS(Dropout(-0.1), std::invalid_argument);
+}
+
+TEST_CASE("dropout: the training mask is Bernoulli(1 - p), independent across elements and calls", "[layers]") {
+  for (double p : {0.1, 0.5, 0.8}) {
+    INFO("p " << p);
+    Dropout d(p);
+    d.set_noise_seed(1234);
+    const int64_t n = 200000;
+    Tensor x({4, n / 4});
+    x.fill(1.f);
+    const Tensor a = d.forward(x).clone();
+    const Tensor& b = d.forward(x);
+    int64_t kept = 0, pairs = 0, both_calls = 0;
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const bool k = a[i] != 0.f;
+      kept += k;
+      sum += a[i];
+      if (i + 1 < n) pairs += k && a[i + 1] != 0.f;
+      both_calls += k && b[i] != 0.f;
+    }
+    const double q = 1 - p, sd = std::sqrt(n * p * q);
+    CHECK(std::fabs(static_cast<double>(kept) - n * q) < 5 * sd);
+    CHECK(sum / n == Approx(1.0).margin(5 * sd / n / q));  // E[y] = x
+    // Neighbours and successive calls are kept together with probability q^2.
+    const double sd2 = std::sqrt(n * q * q * (1 - q * q));
+    CHECK(std::fabs(static_cast<double>(pairs) - n * q * q) < 6 * sd2);
+    CHECK(std::fabs(static_cast<double>(both_calls) - n * q * q) < 6 * sd2);
+  }
+}
+
+TEST_CASE("gradient check: residual block, and its body's parameter slices", "[layers]") {
+  Rng rng(25);
+  const Shape in = {3, 4, 4};
+  std::vector<std::unique_ptr<Layer>> body;
+  body.push_back(std::make_unique<Conv2d>(3, 4, 3, 1, 1));
+  body.push_back(std::make_unique<GroupNorm>(4, 2));
+  body.push_back(std::make_unique<Tanh>());
+  body.push_back(std::make_unique<Conv2d>(4, 3, 1));
+  Residual res(std::move(body), in);
+  CHECK(res.param_count() == (4 * 3 * 9 + 4) + 8 + (3 * 4 + 3));
+  CHECK(res.body_param_offset(1) == 4 * 3 * 9 + 4);
+  CHECK(res.body_param_offset(3) == 4 * 3 * 9 + 4 + 8);
+  CHECK(res.output_shape(in) == in);
+  CHECK(res.forward_flops(in) == 48 + 4 * 16 * 27 + 3 * 64 + 0 + 3 * 16 * 4);
+  CHECK(res.name() == "res[conv2d(3->4,k3,s1,p1),groupnorm(2,4),tanh,conv2d(4->3,k1,s1,p0)]");
+  check_layer(res, random_tensor({2, 3, 4, 4}, rng), rng, true);
+
+  // y = x + body(x): a body whose output is zero passes x through.
+  std::vector<float> p(static_cast<size_t>(res.param_count()), 0.f), g(p.size());
+  res.bind(p.data(), g.data());
+  Tensor x = random_tensor({1, 3, 4, 4}, rng);
+  const Tensor& y = res.forward(x);
+  CHECK(std::equal(y.begin(), y.end(), x.begin()));
+
+  std::vector<std::unique_ptr<Layer>> shrinking;
+  shrinking.push_back(std::make_unique<Conv2d>(3, 4, 3));
+  try {
+    Residual bad(std::move(shrinking), in);
+    FAIL("a body that changes the shape was accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("res block res[conv2d(3->4,k3,s1,p0)]"));
+    CHECK_THAT(std::string(e.what()), Catch::Contains("[4,2,2]"));
+  }
+}
+
+TEST_CASE("gradient check: a model with every new layer, dropout in training mode", "[model]") {
+  auto model = build_model("conv2d:4:3:1:1,groupnorm:2,tanh,res[conv2d:4:3:1:1,groupnorm:4,tanh,dropout:0.3],"
+                           "maxpool2d:2,res[res[conv2d:4:1,tanh]],gap,flatten,dropout:0.2,linear:3",
+                           {2, 5, 5}, 3);
+  model->init(31);
+  model->set_need_input_grad(true);
+  Rng rng(32);
+  for (int64_t i = 0; i < model->param_count(); ++i) model->params()[i] = static_cast<float>(rng.uniform(-1, 1));
+  Tensor x = random_tensor({3, 2, 5, 5}, rng);
+  int32_t labels[] = {2, 0, 1};
+  Tensor d;
+  // Reseeding before each forward gives the same masks each time.
+  model->set_noise_seed(99);
+  softmax_cross_entropy(model->forward(x), labels, d);
+  model->backward(d);
+  const std::vector<float> grads(model->grads(), model->grads() + model->param_count());
+  const Tensor dx = model->input_grad().clone();
+  Tensor scratch;
+  auto f = [&] {
+    model->set_noise_seed(99);
+    return static_cast<double>(softmax_cross_entropy(model->forward(x), labels, scratch));
+  };
+  CHECK(mismatches(numeric_grad(model->params(), model->param_count(), f), grads.data()) == "");
+  CHECK(mismatches(numeric_grad(x.data(), x.numel(), f), dx.data()) == "");
+}
+
+TEST_CASE("set_training reaches dropout inside residual bodies; eval is deterministic", "[model]") {
+  auto model = build_model("flatten,res[dropout:0.5],res[res[dropout:0.5]]", {1, 2, 50}, 0);
+  Tensor x({1, 1, 2, 50});
+  x.fill(1.f);
+  model->init(1);
+  CHECK(model->training());
+  const Tensor train = model->forward(x).clone();
+  // Training: h = x + mask * x / 0.5 is 1 or 3, then h + (h + mask' * h / 0.5)
+  // varies again; eval: h = 2x, then h + (h + h) = 6x.
+  CHECK(std::any_of(train.begin(), train.end(), [](float v) { return v != 6.f; }));
+  model->set_training(false);
+  CHECK_FALSE(model->training());
+  const Tensor& eval = model->forward(x);
+  CHECK(std::all_of(eval.begin(), eval.end(), [](float v) { return v == 6.f; }));
+  model->set_training(true);
+  const Tensor& again = model->forward(x);
+  CHECK(std::any_of(again.begin(), again.end(), [](float v) { return v != 6.f; }));
+}
+
+TEST_CASE("build_model: resnet9 and the new items", "[model]") {
+  auto r = build_model("resnet9", {1, 28, 28}, 10);
+  // conv(cin, cout) = 9 cin cout + cout; groupnorm = 2 cout.
+  auto conv_gn = [](int64_t ci, int64_t co) { return 9 * ci * co + co + 2 * co; };
+  const int64_t want = conv_gn(1, 64) + conv_gn(64, 128) + 2 * conv_gn(128, 128) + conv_gn(128, 256) +
+                       conv_gn(256, 512) + 2 * conv_gn(512, 512) + 512 * 10 + 10;
+  CHECK(r->param_count() == want);
+  CHECK(r->output_shape() == Shape{10});
+  // prep (3) + layer1 (3 + pool + res) + layer2 (3 + pool) + layer3 (3 + pool + res) + gap, flatten, linear
+  REQUIRE(r->layer_count() == 20);
+  CHECK(r->layer_input_shape(17) == Shape{512, 3, 3});  // 28 -> 14 -> 7 -> 3
+  CHECK(r->layer(7).name().rfind("res[conv2d(128->128,k3,s1,p1),groupnorm(8,128),relu,", 0) == 0);
+  auto narrow = build_model("resnet9:4", {1, 28, 28}, 10);
+  CHECK(narrow->layer(1).name() == "groupnorm(4,4)");
+  CHECK(narrow->layer(4).name() == "groupnorm(8,8)");
+  auto odd = build_model("resnet9:6", {3, 32, 32}, 7);  // groups: largest divisor <= 8
+  CHECK(odd->layer(1).name() == "groupnorm(6,6)");
+  CHECK(odd->layer(4).name() == "groupnorm(6,12)");
+  CHECK(odd->output_shape() == Shape{7});
+  auto m = build_model("conv2d:4:3, groupnorm:2 ,dropout:0.5,res[ conv2d:4:3:1:1 , relu ],gap,flatten,linear:3",
+                       {1, 6, 6}, 3);
+  CHECK(m->layer_count() == 7);
+  CHECK(m->layer(2).name() == "dropout(0.5)");
+  CHECK(m->layer(3).param_count() == 4 * 4 * 9 + 4);
+  CHECK(m->layer_param_offset(4) == 40 + 8 + 148);
+}
+
+TEST_CASE("build_model: bad new items are named", "[model]") {
+  auto error_of = [](const std::string& spec, const Shape& in = {1, 8, 8}, int64_t nc = 10) {
+    try {
+      build_model(spec, in, nc);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  CHECK_THAT(error_of("conv2d:6:3,groupnorm:4,flatten,linear:10"), Catch::Contains("'groupnorm:4'"));
+  CHECK_THAT(error_of("conv2d:6:3,groupnorm:4,flatten,linear:10"), Catch::Contains("6 channels"));
+  CHECK_THAT(error_of("groupnorm,flatten,linear:10"), Catch::Contains("'groupnorm'"));
+  CHECK_THAT(error_of("dropout:1,flatten,linear:10"), Catch::Contains("'dropout:1'"));
+  CHECK_THAT(error_of("dropout:x,flatten,linear:10"), Catch::Contains("'dropout:x'"));
+  CHECK_THAT(error_of("flatten,gap,linear:10"), Catch::Contains("'gap'"));
+  CHECK_THAT(error_of("res[conv2d:4:3],flatten,linear:10"), Catch::Contains("res block"));
+  CHECK_THAT(error_of("res[conv2d:4:3],flatten,linear:10"), Catch::Contains("'res[conv2d:4:3]'"));
+  CHECK_THAT(error_of("res[conv2d:1:3:1:1,bogus],flatten,linear:10"), Catch::Contains("'bogus'"));
+  CHECK_THAT(error_of("res[conv2d:1:3:1:1,flatten,linear:10"), Catch::Contains("unclosed '['"));
+  CHECK_THAT(error_of("res[relu]],flatten,linear:10"), Catch::Contains("unmatched ']'"));
+  CHECK_THAT(error_of("res[],flatten,linear:10"), Catch::Contains("empty item"));
+  CHECK_THAT(error_of("res,flatten,linear:10"), Catch::Contains("res[LAYER"));
+  CHECK_THAT(error_of("resnet9:0"), Catch::Contains("resnet9:WIDTH"));
+  CHECK_THAT(error_of("resnet9:x"), Catch::Contains("resnet9:WIDTH"));
 }

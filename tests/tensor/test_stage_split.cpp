@@ -233,7 +233,10 @@ TEST_CASE("build_stage: stages are exact slices of the whole model", "[stage]") 
   };
   const std::vector<Case> cases = {{"mlp", "3", 2},   {"mlp", "2,4", 3}, {"mlp", "1", 2},
                                    {"cnn", "4", 2},   {"cnn", "3,7", 3}, {"cnn", "1,9", 3},
-                                   {"mlp", "", 3},    {"cnn", "", 2}};  // "": balanced
+                                   {"mlp", "", 3},    {"cnn", "", 2},    // "": balanced
+                                   // A residual block is one layer (7 and 16 here): cuts fall
+                                   // on either side of it, never inside.
+                                   {"resnet9:2", "7,8", 3}, {"resnet9:2", "16", 2}, {"resnet9:2", "", 3}};
   const Shape in = {1, 28, 28};
   const uint64_t seed = 17;
   const int64_t batch = 5;

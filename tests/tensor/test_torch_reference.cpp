@@ -107,6 +107,10 @@ void replay(const std::string& name) {
   for (const auto& d : fx.at("input_shape")) in_shape.push_back(std::stoll(d));
   const auto batch = static_cast<int64_t>(fx.num("batch"));
   auto model = build_model(fx.at("spec").at(0), in_shape, static_cast<int64_t>(fx.num("classes")));
+  if (fx.keys.count("mode")) {
+    REQUIRE(fx.at("mode").at(0) == "eval");
+    model->set_training(false);
+  }
   const auto& p0 = fx.array("params0");
   REQUIRE(static_cast<size_t>(model->param_count()) == p0.size());
 
@@ -157,3 +161,11 @@ TEST_CASE("torch reference: mlp preset (784-256-128-10), SGD and Adam", "[torch]
 TEST_CASE("torch reference: small CNN, two SGD and Adam steps", "[torch]") { replay("cnn"); }
 
 TEST_CASE("torch reference: strided, padded conv with tanh and sigmoid", "[torch]") { replay("mix"); }
+
+TEST_CASE("torch reference: narrow resnet (groupnorm, nested residual blocks, gap)", "[torch]") {
+  replay("resnet");
+}
+
+TEST_CASE("torch reference: dropout in eval mode is the identity (model.eval())", "[torch]") {
+  replay("dropout_eval");
+}
