@@ -19,6 +19,8 @@ model_evaluation evaluate_model(Sequential& model, const Dataset& data, int64_t 
   r.samples = data.size();
   r.confusion.assign(static_cast<size_t>(r.classes) * static_cast<size_t>(r.classes), 0);
   double loss = 0;
+  const bool was_training = model.training();
+  model.set_training(false);  // dropout off, as PyTorch's eval()
   for (int64_t b = 0; b < r.samples; b += batch) {
     const int64_t e = std::min(r.samples, b + batch);
     const Tensor x = data.images.rows(b, e);
@@ -36,6 +38,7 @@ model_evaluation evaluate_model(Sequential& model, const Dataset& data, int64_t 
       if (best == data.labels[static_cast<size_t>(b + i)]) ++r.correct;
     }
   }
+  model.set_training(was_training);
   r.accuracy = r.samples ? static_cast<double>(r.correct) / static_cast<double>(r.samples) : 0;
   r.mean_loss = r.samples ? loss / static_cast<double>(r.samples) : 0;
   return r;

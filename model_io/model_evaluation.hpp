@@ -1,6 +1,7 @@
 // Evaluation of a whole model on a labelled data set: accuracy, mean
 // cross-entropy loss and the confusion matrix, in batches (the model's own
-// buffers; nothing is trained).
+// buffers; nothing is trained), in evaluation mode (dropout off; the
+// model's mode is restored after).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -203,6 +203,7 @@ std::unique_ptr<Sequential> build_model_from(const model_weights& w) {
     throw std::invalid_argument("build_model_from: " + std::to_string(w.params.size()) + " parameters for a model of " +
                                 std::to_string(part->param_count()));
   std::copy(w.params.begin(), w.params.end(), part->params());
+  part->set_training(false);
   return part;
 }
 

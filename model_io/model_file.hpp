@@ -53,7 +53,8 @@ model_description describe_model(const std::string& spec, const Shape& input_sha
 void write_model_file(const std::string& path, const model_description& d, const Sequential& part);
 model_weights read_model_file(const std::string& path);
 
-// The layers of w as a Sequential holding w's parameters.
+// The layers of w as a Sequential holding w's parameters, in evaluation
+// mode (dropout off; set_training(true) to train it).
 std::unique_ptr<Sequential> build_model_from(const model_weights& w);
 
 // Where to copy the stage r of a whole model out of its flat buffer: layer

@@ -4,7 +4,9 @@
 // same names as in the model file ("3.weight"). Each layer kind maps to its
 // ONNX nodes through one rule in onnx_export.cpp (linear: Gemm with transB,
 // conv2d: Conv, maxpool2d: MaxPool, relu/sigmoid/tanh, flatten: Flatten
-// axis 1); a kind without a rule throws std::invalid_argument naming it.
+// axis 1, dropout: Identity, gap: GlobalAveragePool, groupnorm: Reshape +
+// InstanceNormalization + Reshape + affine, res[...]: its body, then Add);
+// a kind without a rule throws std::invalid_argument naming it.
 #pragma once
 #include <string>
 

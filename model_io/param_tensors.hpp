@@ -1,8 +1,9 @@
 // Param tensors: a murmur model's flat parameter buffer seen as the named
 // tensors of PyTorch's state dict for the equivalent torch.nn.Sequential
 // (layer i of the spec is module i: "3.weight", "3.bias"; Linear weight
-// [out, in], Conv2d weight [out, in, k, k]), with where each lies in the
-// buffer. Contract:
+// [out, in], Conv2d weight [out, in, k, k], GroupNorm weight and bias [C];
+// a res[...] block is a module whose .body is an nn.Sequential of its
+// layers: "4.body.0.weight"), with where each lies in the buffer. Contract:
 //  - One rule per layer kind (the spec item's first word) in the table in
 //    param_tensors.cpp says a layer's tensors (name suffixes, shapes, in the
 //    order the layer stores them); a kind without a rule must have no
@@ -38,9 +39,11 @@ std::vector<param_tensor> param_tensors(const Sequential& model, const std::vect
 std::vector<param_tensor> param_tensors(const std::vector<const Layer*>& layers, const Shape& input_shape,
                                         const std::vector<std::string>& items, size_t first = 0);
 
-// The layer kind of a spec item: "conv2d:32:5" -> "conv2d"; its arguments
-// as integers ("conv2d:32:5" -> {32, 5}; one that is not an integer: -1).
+// The layer kind of a spec item: "conv2d:32:5" -> "conv2d", "res[...]" ->
+// "res"; its arguments as integers ("conv2d:32:5" -> {32, 5}; one that is
+// not an integer: -1); a res[...] block's body items.
 std::string layer_kind(const std::string& item);
 std::vector<int64_t> layer_int_args(const std::string& item);
+std::vector<std::string> residual_body_items(const std::string& item);
 
 }  // namespace murmur

@@ -48,12 +48,41 @@ def read_safetensors(path):
     return meta, tensors
 
 
-def torch_sequential(layers, input_shape):
-    """The nn.Sequential a murmur layer list stands for (tensor/sequential.hpp)."""
+def split_top(text):
+    """Items of a layer list, split at commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    items.append(text[start:].strip())
+    return items
+
+
+def torch_modules(layers, shape):
+    """The modules a murmur layer list stands for (tensor/sequential.hpp), and the output shape."""
     import torch.nn as nn
-    mods, shape = [], list(input_shape)
-    for item in layers.split(","):
+
+    class Residual(nn.Module):  # murmur's res[...]: y = x + body(x), as scripts/gen_torch_reference.py
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    mods, shape = [], list(shape)
+    for item in split_top(layers):
+        if item.startswith("res["):
+            body, _ = torch_modules(item[4:-1], shape)
+            mods.append(Residual(nn.Sequential(*body)))
+            continue
         kind, *a = item.split(":")
+        if kind == "dropout":
+            mods.append(nn.Dropout(float(a[0])))
+            continue
         a = [int(x) for x in a]
         if kind == "linear":
             mods.append(nn.Linear(shape[0], a[0]))
@@ -65,6 +94,11 @@ def torch_sequential(layers, input_shape):
         elif kind == "maxpool2d":
             mods.append(nn.MaxPool2d(a[0]))
             shape = [shape[0], shape[1] // a[0], shape[2] // a[0]]
+        elif kind == "groupnorm":
+            mods.append(nn.GroupNorm(a[0], shape[0], eps=1e-5))
+        elif kind == "gap":
+            mods.append(nn.AdaptiveAvgPool2d(1))
+            shape = [shape[0], 1, 1]
         elif kind == "relu":
             mods.append(nn.ReLU())
         elif kind == "sigmoid":
@@ -79,7 +113,12 @@ def torch_sequential(layers, input_shape):
             shape = [n]
         else:
             fail(f"no PyTorch module for layer kind '{kind}' in this script")
-    return nn.Sequential(*mods)
+    return mods, shape
+
+
+def torch_sequential(layers, input_shape):
+    import torch.nn as nn
+    return nn.Sequential(*torch_modules(layers, input_shape)[0])
 
 
 def compare(name, got, want, images):
@@ -103,6 +142,7 @@ def check_torch(model_path, d):
     net = torch_sequential(meta["layers"], shape)
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
     net.load_state_dict(state, strict=True)  # every name and shape as PyTorch's own
+    net.eval()  # dropout off, as murmur evaluates
     images, logits = np.load(f"{d}/images.npy"), np.load(f"{d}/logits.npy")
     with torch.no_grad():
         got = net(torch.from_numpy(images)).numpy()
@@ -110,13 +150,15 @@ def check_torch(model_path, d):
 
 
 def run_onnx_with_torch(model, x):
+    import onnx
     import torch
     import torch.nn.functional as F
     from onnx import numpy_helper
     values = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
     values[model.graph.input[0].name] = torch.from_numpy(x)
     for n in model.graph.node:
-        attrs = {a.name: (list(a.ints) if a.ints else a.i) for a in n.attribute}
+        attrs = {a.name: (list(a.ints) if a.ints else a.f if a.type == onnx.AttributeProto.FLOAT else a.i)
+                 for a in n.attribute}
         ins = [values[i] for i in n.input]
         if n.op_type == "Gemm":
             assert attrs.get("transB") == 1 and attrs.get("transA", 0) == 0
@@ -135,6 +177,23 @@ def run_onnx_with_torch(model, x):
             y = torch.tanh(ins[0])
         elif n.op_type == "Flatten":
             y = torch.flatten(ins[0], attrs.get("axis", 1))
+        elif n.op_type == "Identity":
+            y = ins[0]
+        elif n.op_type == "GlobalAveragePool":
+            y = ins[0].mean(dim=(2, 3), keepdim=True)
+        elif n.op_type == "Reshape":  # 0 copies the input's dimension, -1 is inferred (ONNX's rules)
+            dims = [ins[0].shape[i] if d == 0 else d for i, d in enumerate(ins[1].tolist())]
+            y = ins[0].reshape(dims)
+        elif n.op_type == "InstanceNormalization":
+            x = ins[0]
+            mean = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+            var = ((x - mean) ** 2).mean(dim=tuple(range(2, x.dim())), keepdim=True)
+            shape = [1, -1] + [1] * (x.dim() - 2)
+            y = (x - mean) / torch.sqrt(var + attrs.get("epsilon", 1e-5)) * ins[1].reshape(shape) + ins[2].reshape(shape)
+        elif n.op_type == "Mul":
+            y = ins[0] * ins[1]
+        elif n.op_type == "Add":
+            y = ins[0] + ins[1]
         else:
             fail(f"ONNX op {n.op_type} not known to this script")
         values[n.output[0]] = y

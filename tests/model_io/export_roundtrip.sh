@@ -9,10 +9,12 @@ mode=$1 murmur=$2 logits=$3 src=$4 work=$5
 data=/usr/share/datasets/fashion-mnist
 rm -rf "$work" && mkdir -p "$work"
 # Every layer kind murmur has, briefly trained (2 peers, 1024 samples).
+arch="conv2d:8:3:1:1,groupnorm:2,relu,maxpool2d:2,res[conv2d:8:3:1:1,groupnorm:4,relu,dropout:0.2]"
+arch+=",conv2d:16:3:2:1,tanh,gap,flatten,dropout:0.1,linear:32,sigmoid,linear:10"
 "$murmur" sim "$src/configs/synthetic-smoke.toml" --quiet --out "$work/run" \
   --set data.dataset=fashion-mnist --set data.dir="$data" --set data.train_samples=1024 \
   --set data.test_samples=200 --set sim.peers=2 --set sim.loss=0 --set train.epochs=1 \
-  --set model.arch="conv2d:8:3:1:1,relu,maxpool2d:2,conv2d:16:3:2:1,tanh,flatten,linear:32,sigmoid,linear:10" \
+  --set model.arch="$arch" \
   > "$work/sim.log"
 "$logits" "$work/run" "$data" 100 "$work"
 if [[ $mode == torch ]]; then

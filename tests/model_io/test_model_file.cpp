@@ -320,3 +320,24 @@ TEST_CASE("model file: random damage is refused as DataError or read as a valid 
   CHECK(refused_count > 500);
   INFO(read_count << " damaged files still read as valid models");
 }
+
+TEST_CASE("model file: GroupNorm and residual blocks are named as PyTorch names their modules", "[model_io]") {
+  const std::string dir = temp_dir("resnet");
+  const Shape in{1, 28, 28};
+  auto m = build_model("resnet9:8", in, 10);
+  m->init(1);
+  write_model_file(dir + "/r.safetensors", describe_model("resnet9:8", in, 10), *m);
+  auto [header, data] = split_file(dir + "/r.safetensors");
+  CHECK(header["0.weight"]["shape"] == nlohmann::json::array({8, 1, 3, 3}));
+  CHECK(header["1.weight"]["shape"] == nlohmann::json::array({8}));  // groupnorm:8 over 8 channels
+  CHECK(header["1.bias"]["shape"] == nlohmann::json::array({8}));
+  CHECK(header["7.body.0.weight"]["shape"] == nlohmann::json::array({16, 16, 3, 3}));  // res[...]: module 7's body
+  CHECK(header["7.body.1.weight"]["shape"] == nlohmann::json::array({16}));
+  CHECK(header["7.body.3.bias"]["shape"] == nlohmann::json::array({16}));
+  CHECK_THAT(header["__metadata__"]["layers"].get<std::string>(), Catch::Contains(",res[conv2d:16:3:1:1,groupnorm:8,relu,"));
+  const model_weights w = read_model_file(dir + "/r.safetensors");
+  REQUIRE(w.params.size() == static_cast<size_t>(m->param_count()));
+  CHECK(std::memcmp(w.params.data(), m->params(), w.params.size() * 4) == 0);
+  write_onnx(dir + "/r.onnx", w);  // every kind has its ONNX form
+  CHECK(fs::file_size(dir + "/r.onnx") > w.params.size() * 4);
+}
