@@ -19,7 +19,7 @@ namespace {
 
 struct eval_args {
   std::vector<std::string> model, overrides;
-  std::string data, out;
+  std::string data, labels, out;
   bool quiet = false;
 };
 
@@ -30,19 +30,24 @@ verb_run add_eval_verb(CLI::App& murmur) {
   CLI::App* v = murmur.add_subcommand("eval", "a saved model's test accuracy, loss and confusion matrix");
   v->add_option("model", a->model, "a run directory, a model file, or a pipeline's stage files (as murmur export)")
       ->type_name("RUN_DIR|MODEL ...");
-  v->add_option("--data", a->data, "directory of the test set's IDX files, as data.dir (default: Debian's Fashion-MNIST)")
-      ->type_name("DIR");
+  v->add_option("--data", a->data,
+                "a directory of Fashion-MNIST-named IDX files (as data.dir), or a features file (.npy or IDX) with "
+                "--labels (default: Debian's Fashion-MNIST test set)")
+      ->type_name("DIR|FILE");
+  v->add_option("--labels", a->labels, "the labels of --data FILE (.npy or IDX)")->type_name("FILE");
   v->add_option("--set", a->overrides, "a data.* key, as in a run config; repeatable")->type_name("data.KEY=VALUE");
   v->add_option("--out", a->out,
                 "where confusion.tsv and confusion.png go (default: the run directory, or the model file's)")
       ->type_name("DIR");
   v->add_flag("--quiet", a->quiet, "no notice while the data loads");
-  v->footer("Example:\n  murmur eval runs/fmnist-cnn\n  murmur eval model.safetensors --set data.test_samples=1000");
+  v->footer("Example:\n  murmur eval runs/fmnist-cnn\n  murmur eval model.safetensors --set data.test_samples=1000\n"
+            "  murmur eval runs/mine --data test_x.npy --labels test_y.npy");
   return [a] {
     if (a->model.empty()) throw UsageError("expected a run directory or model file");
     const model_weights w = load_whole_model(a->model);
     auto model = build_model_from(w);
-    const auto test = load_eval_data(a->data, a->overrides, a->quiet ? nullptr : &std::cerr);
+    const auto test =
+        load_eval_data(a->data, a->labels, a->overrides, w.model.num_classes, a->quiet ? nullptr : &std::cerr);
     const model_evaluation e = evaluate_model(*model, *test);
     std::string out = a->out;
     if (out.empty()) {

@@ -1,6 +1,8 @@
 // Model files (model_io/): the safetensors layout and names, the round trip,
 // every kind of bad file refused by name, stage files assembled into one
 // model, and evaluation.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "model_io/model_evaluation.hpp"
 #include "model_io/model_file.hpp"
 #include "model_io/model_source.hpp"
+#include "model_io/model_prediction.hpp"
 #include "model_io/onnx_export.hpp"
 #include "model_io/param_tensors.hpp"
 #include "model_io/safetensors_file.hpp"
@@ -340,4 +343,24 @@ TEST_CASE("model file: GroupNorm and residual blocks are named as PyTorch names 
   CHECK(std::memcmp(w.params.data(), m->params(), w.params.size() * 4) == 0);
   write_onnx(dir + "/r.onnx", w);  // every kind has its ONNX form
   CHECK(fs::file_size(dir + "/r.onnx") > w.params.size() * 4);
+}
+
+TEST_CASE("prediction: each row's class is its largest logit, its probabilities a softmax that sums to 1",
+          "[model_io]") {
+  auto m = build_model(kSpec, kInput, 10);
+  m->init(2);
+  Dataset d = make_synthetic(7, 10, 8, 3);
+  const prediction_rows p = predict_rows(*m, d.images, 3);
+  REQUIRE(p.label.size() == 7);
+  const Tensor logits = m->forward(d.images).clone();
+  for (size_t i = 0; i < 7; ++i) {
+    const float* z = logits.data() + i * 10;
+    CHECK(p.label[i] == std::max_element(z, z + 10) - z);
+    double sum = 0;
+    for (size_t k = 0; k < 10; ++k) sum += p.probabilities[i * 10 + k];
+    CHECK(sum == Approx(1.0).margin(1e-6));
+    CHECK(p.probabilities[i * 10 + 1] / p.probabilities[i * 10] == Approx(std::exp(z[1] - z[0])).epsilon(1e-4));
+  }
+  Tensor wrong({2, 1, 9, 8});
+  CHECK_THROWS_WITH(predict_rows(*m, wrong), Catch::Contains("the samples are [1,9,8], the model takes [1,8,8]"));
 }
