@@ -243,8 +243,8 @@ TEST_CASE("murmur peer as a pipeline node: SIGINT and SIGTERM write a summary ma
     CHECK(murmur::read_checkpoint_file(ckpt.string()).step == steps);
     CHECK_NOTHROW(jsonl(run / "events.jsonl"));
     // Its log names it by its authorized_peers label.
-    CHECK_THAT(log(i), Catch::Contains("node " + std::to_string(i) + " (peer" + std::to_string(i) +
+    CHECK_THAT(log(i), Catch::Contains("node " + std::to_string(i) + " (host-" + static_cast<char>('a' + i) +
                                        "): interrupted: interrupted by a signal, after step " + std::to_string(steps)));
   }
-  CHECK_THAT(log(1), Catch::Contains("node 1 (peer1): progress: replica 0 stage 1 step 50/15000"));
+  CHECK_THAT(log(1), Catch::Contains("node 1 (host-b): progress: replica 0 stage 1 step 50/15000"));
 }
