@@ -39,6 +39,12 @@ pipeline_stage::pipeline_stage(const stage_settings& s, std::shared_ptr<const Da
   classes_ = train_->num_classes;
   master_ = std::shared_ptr<Sequential>(
       build_stage(s_.model_spec, train_->sample_shape(), classes_, s_.train.init_seed, s_.range).release());
+  if (s_.initial_params) {
+    if (static_cast<int64_t>(s_.initial_params->size()) != master_->param_count())
+      throw std::invalid_argument("pipeline stage: " + std::to_string(s_.initial_params->size()) +
+                                  " initial parameters for a stage of " + std::to_string(master_->param_count()));
+    std::copy(s_.initial_params->begin(), s_.initial_params->end(), master_->params());
+  }
   master_->set_need_input_grad(s_.stage > 0);
   in_shape_ = master_->input_shape();
   out_shape_ = master_->output_shape();

@@ -40,6 +40,8 @@ struct stage_settings {
   stage_range range;                // this stage's layers of the whole model
   train_settings train;             // optimizer, lr schedule, batch, total_steps, seeds
   double gflops = 50;               // modelled speed: an op's cost in seconds
+  // This stage's starting parameters (model.init_from); null: from train.init_seed.
+  std::shared_ptr<const std::vector<float>> initial_params;
 };
 
 struct stage_stats {

@@ -30,6 +30,9 @@ verb_run add_merge_verb(CLI::App& murmur);
 verb_run add_peer_verb(CLI::App& murmur, const std::atomic<int>& stop);
 verb_run add_serve_verb(CLI::App& murmur, const std::atomic<int>& stop);
 verb_run add_infer_verb(CLI::App& murmur);
+verb_run add_export_verb(CLI::App& murmur);
+verb_run add_eval_verb(CLI::App& murmur);
+verb_run add_predict_verb(CLI::App& murmur);
 
 // A bad command line; main prints "murmur VERB: <what>; see murmur VERB --help".
 struct UsageError : std::runtime_error {

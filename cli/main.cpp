@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
       {"keygen", murmur::add_keygen_verb(murmur)},
       {"serve", murmur::add_serve_verb(murmur, stop_signal)},
       {"infer", murmur::add_infer_verb(murmur)},
+      {"export", murmur::add_export_verb(murmur)},
+      {"eval", murmur::add_eval_verb(murmur)},
+      {"predict", murmur::add_predict_verb(murmur)},
   };
   // Unknown arguments are named by first_extra, in one line, not by the parser.
   for (auto* v : murmur.get_subcommands([](CLI::App*) { return true; })) v->allow_extras();

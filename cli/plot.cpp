@@ -83,4 +83,18 @@ bool plot_sweep(const std::string& dir, const std::string& key, std::string* not
   return run_gnuplot(script, note);
 }
 
+bool plot_confusion(const std::string& tsv, const std::string& png, const std::string& title, std::string* note) {
+  const std::string script = png + ".gp";
+  std::ofstream gp(script);
+  gp << "set terminal png size 700,650 noenhanced\n"
+     << "set output '" << png << "'\n"
+     << "set title '" << title << "'\n"
+     << "set xlabel 'predicted class'\nset ylabel 'true class'\n"
+     << "set yrange [] reverse\nset size square\nset xtics 1\nset ytics 1\nunset key\n"
+     << "set palette defined (0 'white', 1 '#2166ac')\n"
+     << "plot '" << tsv << "' matrix with image, '' matrix using 1:2:(sprintf('%d', $3)) with labels font ',9'\n";
+  gp.close();
+  return run_gnuplot(script, note);
+}
+
 }  // namespace murmur

@@ -14,4 +14,8 @@ bool plot_peers(const std::string& dir, int peers, std::string* note);
 // run, labelled by the first column); the CSV starts with key_columns keys.
 bool plot_sweep(const std::string& sweep_dir, const std::string& key, std::string* note, size_t key_columns = 1);
 
+// A confusion matrix (tsv: one row per true class, one count per predicted
+// class) -> png: a heat map with the counts written in.
+bool plot_confusion(const std::string& tsv, const std::string& png, const std::string& title, std::string* note);
+
 }  // namespace murmur

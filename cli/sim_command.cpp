@@ -94,6 +94,9 @@ int run_sim(sim_args a, const std::atomic<int>& stop) {
               s.pipeline.enabled ? "" : (", consensus distance " + std::to_string(s.consensus_distance)).c_str(),
               a.out.c_str(), plotted ? ", accuracy.png" : "");
   if (!plotted) std::printf("note: %s\n", note.c_str());
+  if (s.final_model.written)
+    std::printf("final model: %s (%s; test accuracy %.2f%%); murmur eval / murmur export read it\n",
+                s.final_model.file.c_str(), s.final_model.source.c_str(), 100 * s.final_model.test_accuracy);
   if (s.pipeline.enabled) {
     const auto& p = s.pipeline;
     std::printf("pipeline: %u stages x %u replicas, %u micro-batches, %s: efficiency %.3f (bound M/(M+S-1) = %.3f), "

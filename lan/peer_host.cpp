@@ -20,6 +20,9 @@
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
 #include "lan/peer_checkpoint.hpp"
+#include "model_io/model_source.hpp"
+#include "run/final_model.hpp"
+#include "run/initial_model.hpp"
 #include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
@@ -148,6 +151,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   std::function<void(trainer&)> restore;
+  // model.init_from: this peer starts from it (a joining peer then pulls its donors' state; a resumed one has its checkpoint).
+  const initial_params init = resumed ? nullptr : load_initial_parameters(c, train->sample_shape(), train->num_classes);
+  if (init) restore = [&init](trainer& t) { std::copy(init->begin(), init->end(), t.model()->params()); };
   if (resumed)
     restore = [&](trainer& t) {
       try {
@@ -397,6 +403,15 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   if (interrupted) checkpoint_now();
   evaluate(step);
   show.finish();
+  // This peer's own final parameters: the model of a DDP run (the peers
+  // agree up to their consensus distance), written however the run ended.
+  final_model_info model_file;
+  try {
+    model_file = write_final_model(out + "/" + run_model_file_name, c, *peer.train->model(), *test,
+                                   "murmur peer " + std::to_string(c.peer_index) + ": its own parameters", step);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "murmur peer: could not write its model: %s\n", e.what());
+  }
 
   // Graceful leave: tell the others, give the frames a moment, then stop.
   self->request(members, timeout, leave_atom::value).receive([](bool) {}, [](caf::error&) {});
@@ -456,6 +471,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"outcome\": " << json_string(outcome)
       << ",\n  \"interrupted\": " << (interrupted ? "true" : "false")
       << ",\n  \"last_checkpoint\": " << (last_checkpoint.empty() ? "null" : json_string(last_checkpoint))
+      << ",\n  \"final_model\": " << final_model_json(model_file)
       << ",\n  \"wall_time_s\": " << json_number(secs)
       << "\n}\n";
   std::printf("%s: test accuracy %.2f%%, %llu steps, sent %.3f MB (a ring all-reduce: %.3f MB), %.1f s%s\n",

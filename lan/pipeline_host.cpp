@@ -34,6 +34,8 @@
 #include "protocols/curve_keys.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
+#include "model_io/model_source.hpp"
+#include "run/final_model.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
 #include "run/pipeline_plan.hpp"
@@ -499,6 +501,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     view->gossip = gossip_actor{};
   }
   std::string final_ckpt;
+  final_model_info model_file;
   std::set<uint32_t> owed;  // nodes this one still owes frames
   if (st) {
     const auto& ss = st->settings();
@@ -509,6 +512,15 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: could not write the final checkpoint: %s\n", self_name.c_str(), e.what());
       final_ckpt.clear();
+    }
+    // The layers this node hosts at the end, as a model file that murmur
+    // export assembles with the other stages' (model_io/model_source.hpp).
+    try {
+      model_file = write_stage_model(out + "/" + stage_model_file_name(ss.replica, ss.stage), c, *st->model(),
+                                     plan.input_shape, plan.num_classes, ss.range, ss.replica, ss.stage, plan.stages,
+                                     st->steps_done());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "node %u: could not write its stage's model: %s\n", node, e.what());
     }
     // What this stage still owes: its last gradients to the previous
     // stage's host, and one last heartbeat to the spare watching it (the
@@ -602,7 +614,8 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       << ",\n  \"gossip_msgs_received\": " << gc.msgs_received << ",\n  \"gossip_rounds\": " << gc.rounds
       << ",\n  \"send_dropped\": " << net_stats.net.send_dropped << ",\n  \"handshakes_refused\": "
       << net_stats.net.handshakes_refused << ",\n  \"flushed\": " << (flushed ? "true" : "false")
-      << ",\n  \"final_checkpoint\": " << json_string(final_ckpt) << ",\n  \"wall_time_s\": " << json_number(wall_s)
+      << ",\n  \"final_checkpoint\": " << json_string(final_ckpt)
+      << ",\n  \"final_model\": " << final_model_json(model_file) << ",\n  \"wall_time_s\": " << json_number(wall_s)
       << "\n}\n";
   if (outcome == "finished") {
     std::printf("%s: done: %s, %llu/%llu steps%s, %.2f s\n", self_name.c_str(),

@@ -103,6 +103,8 @@ const std::vector<KeyDef>& table() {
 
       text("model.arch", &R::model, true,
            "Model: mlp, cnn, resnet9[:WIDTH] or a layer list (checked by the model builder; docs/models.md)"),
+      text("model.init_from", &R::init_from, false,
+           "Start from these weights instead of the seeded init: a model file (.safetensors, as runs write and murmur export writes) or a run directory; it must hold exactly model.arch's tensors; \"\" = seeded init"),
 
       choice("train.optimizer", &R::optimizer, {"sgd", "adam"}, "Local optimizer"),
       num("train.epochs", &R::epochs, gt(0), le(1000), "Epochs over each peer's shard"),

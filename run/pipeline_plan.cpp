@@ -37,6 +37,9 @@ pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train) {
   p.shards = shard_iid(train.size(), p.replicas, c.seed);
   p.steps_per_epoch = (static_cast<int64_t>(p.shards[0].size()) + c.batch - 1) / c.batch;
   p.total_steps = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(p.steps_per_epoch)));
+  p.input_shape = train.sample_shape();
+  p.num_classes = train.num_classes;
+  p.initial = load_initial_parameters(c, p.input_shape, p.num_classes);
   return p;
 }
 
@@ -52,6 +55,7 @@ stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, ui
   s.gflops = c.gflops;
   // The same training settings as a data-parallel peer with this replica's shard.
   s.train = peer_settings_from_config(c, replica, p.replicas, {}, p.total_steps).train;
+  s.initial_params = stage_initial_parameters(p.initial, c, p.input_shape, p.num_classes, s.range);
   return s;
 }
 

@@ -8,6 +8,7 @@
 
 #include "actors/pipeline_stage.hpp"
 #include "actors/stage_actor.hpp"
+#include "run/initial_model.hpp"
 #include "run/run_config.hpp"
 
 namespace murmur {
@@ -17,12 +18,16 @@ struct pipeline_plan {
   std::vector<stage_range> ranges;           // per stage
   std::vector<std::vector<int64_t>> shards;  // per replica
   int64_t steps_per_epoch = 1, total_steps = 1;
+  Shape input_shape;                         // per sample
+  int64_t num_classes = 0;
+  initial_params initial;                    // model.init_from's whole model (null: seeded init)
   uint32_t nodes() const { return uint32_t{replicas} * stages + spares; }
 };
 
 // Throws std::invalid_argument naming the key (pipeline.split, ...) on a
 // layout that cannot work. The automatic cut balances modelled costs at
-// sim.gflops and the link's bandwidth (sim.bandwidth_mbps).
+// sim.gflops and the link's bandwidth (sim.bandwidth_mbps). Reads
+// model.init_from (run/initial_model.hpp): each stage's settings carry its slice.
 pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train);
 
 stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, uint16_t replica, uint16_t stage);

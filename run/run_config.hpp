@@ -25,6 +25,7 @@ struct RunConfig {
   double alpha = 0.5;                // data.alpha (Dirichlet concentration)
   // [model]
   std::string model = "mlp";         // model.arch: mlp | cnn | layer list
+  std::string init_from = "";        // model.init_from: a model file (or run directory) to start from; "" = seeded init
   // [train]
   std::string optimizer = "sgd";     // train.optimizer: sgd | adam
   double epochs = 5;                 // train.epochs (over each peer's shard)

@@ -2,7 +2,8 @@
 # Installs, from Debian's packages only, everything murmur needs to build,
 # test and run its default demo. Idempotent: safe to run again.
 #   scripts/setup.sh           tool chain, libraries, data
-#   scripts/setup.sh --bench   also python3-torch (PyTorch baselines in bench/)
+#   scripts/setup.sh --bench   the same (python3-torch is in the base list now: the
+#                              model-export round-trip test loads murmur's weights in PyTorch)
 set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
@@ -11,8 +12,8 @@ pkgs=(
   gnuplot-nox dataset-fashion-mnist
   clang-14 libclang-rt-14-dev
   nlohmann-json3-dev
+  libonnx-dev libprotobuf-dev python3-onnx python3-numpy python3-torch
 )
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

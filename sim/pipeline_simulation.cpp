@@ -24,6 +24,7 @@
 #include "actors/stage_actor.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
+#include "model_io/model_source.hpp"
 #include "run/config_schema.hpp"
 #include "run/pipeline_plan.hpp"
 #include "run/run_data.hpp"
@@ -123,7 +124,35 @@ class pipeline_driver {
       }
     }
     if (last_eval_step_ < steps_of(0) || last_eval_step_ == 0) evaluate(queue_.now());
+    write_final_model();
     return summarise();
+  }
+
+  // out_dir/model.safetensors: the whole model of replica 0 (its stages'
+  // parameters concatenated), or of the first replica whose stages are all
+  // hosted; none is written when no replica has them all.
+  void write_final_model() {
+    for (uint16_t r = 0; r < plan_.replicas; ++r) {
+      auto whole = build_model(c_.model, data_.train->sample_shape(), data_.train->num_classes);
+      bool complete = true;
+      for (uint16_t s = 0; s < plan_.stages && complete; ++s) {
+        auto v = views_[host_of(r, s)];
+        if (!v->stage) {
+          complete = false;
+          break;
+        }
+        const auto& m = *v->stage->model();
+        const auto [b, e] = stage_param_span(*whole, plan_.ranges[s]);
+        if (e - b != m.param_count()) throw std::logic_error("pipeline: a stage's parameters do not fit its layers");
+        std::copy(m.params(), m.params() + m.param_count(), whole->params() + b);
+      }
+      if (!complete) continue;
+      sum_.final_model = murmur::write_final_model(
+          out_dir_ + "/" + run_model_file_name, c_, *whole, *data_.test,
+          "murmur sim: replica " + std::to_string(r) + "'s " + std::to_string(plan_.stages) + " stages, concatenated",
+          steps_of(r));
+      return;
+    }
   }
 
  private:

@@ -26,6 +26,8 @@
 #include "sim/detection_score.hpp"
 #include "run/json_text.hpp"
 #include "run/key_usage.hpp"
+#include "model_io/model_source.hpp"
+#include "run/initial_model.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -153,7 +155,8 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     auto it = s.quarantines_by_cause.find(cause);
     js << (cause[0] == 's' ? "" : ", ") << '"' << cause << "\": " << (it == s.quarantines_by_cause.end() ? 0 : it->second);
   }
-  js << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "\n}\n";
+  js << "},\n  \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct);
+  js << ",\n  \"final_model\": " << final_model_json(s.final_model) << "\n}\n";
   std::ofstream(dir + "/timing.json") << "{\"wall_time_s\": " << json_number(s.wall_time_s) << ", \"steps_per_s\": "
                                       << json_number(static_cast<double>(s.steps) * static_cast<double>(c.peers) / s.wall_time_s)
                                       << ", \"detect_overhead_pct\": " << json_number(s.detect_overhead_pct) << "}\n";
@@ -313,6 +316,7 @@ class driver {
     // A stopped run's summary gets a final evaluation, but its files do not:
     // the resumed run's lines continue them as an uninterrupted run's would.
     if (last_eval < sum_.virtual_time_s) evaluate(sum_.virtual_time_s, !stopped);
+    write_final_model();
     sum_.bytes_sent_total = net_stats_.bytes_sent + net_base_.bytes_sent;
     sum_.msgs_sent_total = net_stats_.msgs_sent + net_base_.msgs_sent;
     sum_.msgs_lost = net_stats_.msgs_lost + net_base_.msgs_lost;
@@ -427,6 +431,7 @@ class driver {
 
   void spawn_peers(const run_data& data, const std::string& resume_dir) {
     resumed_ = !resume_dir.empty();
+    test_ = data.test;
     if (resumed_) check_no_extra_peers(resume_dir);
     const auto shards = c_.partition == "dirichlet"
                             ? shard_dirichlet(data.train->labels, data.train->num_classes, static_cast<int>(n_),
@@ -444,6 +449,9 @@ class driver {
       sum_.verification.keep_steps = timing_.keep_steps;
       sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;
     }
+    // model.init_from: every peer starts from it (a resumed run from its checkpoints).
+    const initial_params init =
+        resumed_ ? nullptr : load_initial_parameters(c_, data.train->sample_shape(), data.train->num_classes);
     attackers_ = attacker_ids(c_, n_);
     is_attacker_.assign(n_, false);
     for (uint32_t a : attackers_) is_attacker_[a] = true;
@@ -459,6 +467,7 @@ class driver {
           timing_, [this] { return queue_.now(); });
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;
+      if (init) restore = [&init](trainer& t) { std::copy(init->begin(), init->end(), t.model()->params()); };
       if (resumed_) {
         ck = read_peer_checkpoint(resume_dir, i);
         restore = [&](trainer& t) {
@@ -500,6 +509,28 @@ class driver {
     step_s_ = c_.step_ms > 0 ? c_.step_ms / 1000.0 : flops / (c_.gflops * 1e9);
     Rng speed = Rng(c_.seed).fork(3);
     for (uint32_t i = 0; i < n_; ++i) step_cost_.push_back(step_s_ * (1.0 + c_.speed_spread * speed.uniform()));
+  }
+
+  // out_dir/model.safetensors: what a DDP user calls the model, the mean
+  // of the honest peers' parameters (gossip drives every peer towards it),
+  // evaluated once more as itself. The actors are idle between events.
+  void write_final_model() {
+    auto model = build_model(c_.model, test_->sample_shape(), test_->num_classes);
+    std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
+    uint32_t used = 0;
+    for (int pass = 0; pass < 2 && used == 0; ++pass)  // every peer an attacker: all of them
+      for (uint32_t i = 0; i < n_; ++i) {
+        if (pass == 0 && is_attacker_[i]) continue;
+        const float* x = peers_[i].train->model()->params();
+        for (int64_t k = 0; k < dim_; ++k) mean[static_cast<size_t>(k)] += x[k];
+        ++used;
+      }
+    for (int64_t k = 0; k < dim_; ++k) model->params()[k] = static_cast<float>(mean[static_cast<size_t>(k)] / used);
+    const std::string who = used == n_ ? "the " + std::to_string(n_) + " peers'"
+                                       : "the " + std::to_string(used) + " honest peers'";
+    sum_.final_model = murmur::write_final_model(out_dir_ + "/" + run_model_file_name, c_, *model, *test_,
+                                                 "murmur sim: mean of " + who + " parameters",
+                                                 static_cast<uint64_t>(steps_sum_ / n_));
   }
 
   void schedule_cycle(uint32_t peer, double t) {
@@ -704,6 +735,7 @@ class driver {
   double step_s_ = 0, loss_recent_ = 0;
   int64_t dim_ = 0, all_steps_ = 0, steps_sum_ = 0;
   std::ofstream metrics_, curve_;
+  std::shared_ptr<const Dataset> test_;
   sim_summary sum_;
   verify_timing timing_;  // deadline and retention (verification on)
 };

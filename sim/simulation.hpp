@@ -3,8 +3,9 @@
 // events in (time, kind, seq) order: a peer's cycle (mix, one step, publish;
 // it costs step time x the peer's speed factor) or a frame's delivery. Same
 // config and seed, same metrics.jsonl, byte for byte.
-// Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json
-// and curve.tsv (mean accuracy per evaluation, for plots).
+// Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json,
+// curve.tsv (mean accuracy per evaluation, for plots) and model.safetensors
+// (the final model, sim_summary::final_model; also after an interruption).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "run/final_model.hpp"
 #include "run/run_config.hpp"
 #include "run/run_progress.hpp"
 
@@ -102,6 +104,11 @@ struct sim_summary {
   detection_summary detection;
   double detect_overhead_pct = 0;    // detection wall time / the peers' cycle wall time (mix, step, publish)
   bool interrupted = false;          // ended early by the stop flag (SIGINT/SIGTERM)
+  // out_dir/model.safetensors. Data parallel: the mean of the honest peers'
+  // parameters (the consensus gossip drives them to; all peers' when every
+  // peer attacks). Pipeline: replica 0's stages, concatenated (the first
+  // replica whose stages are all hosted, after a crash).
+  final_model_info final_model;
 };
 
 // resume_dir: continue from the checkpoints in resume_dir/checkpoints

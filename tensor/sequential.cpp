@@ -279,10 +279,9 @@ std::vector<std::unique_ptr<Layer>> parse_list(const std::string& list, const st
   return layers;
 }
 
-}  // namespace
-
-std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
-                                                 int64_t num_classes) {
+// The spec with its shorthands (mlp, cnn, resnet9[:WIDTH]) expanded to a
+// layer list; "" stays "".
+std::string expand_spec(const std::string& spec, int64_t num_classes) {
   std::string list = trim(spec);
   const std::string nc = std::to_string(num_classes);
   if (list == "mlp") list = "flatten,linear:256,relu,linear:128,relu,linear:" + nc;
@@ -301,6 +300,23 @@ std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const 
     if (num_classes <= 0) throw std::invalid_argument("build_model: resnet9 needs the number of classes");
     list = resnet9_spec(w, num_classes);
   }
+  return list;
+}
+
+}  // namespace
+
+std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes) {
+  const std::string list = expand_spec(spec, num_classes);
+  if (list.empty()) return {};
+  auto items = split_top(list, ',');
+  for (auto& item : items) item = trim(item);
+  return items;
+}
+
+std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,
+                                                 int64_t num_classes) {
+  const std::string list = expand_spec(spec, num_classes);
+  const std::string nc = std::to_string(num_classes);
   if (list.empty()) throw std::invalid_argument("build_model: empty model spec");
   for (auto d : input_shape)
     if (d <= 0) throw std::invalid_argument("build_model: bad input shape " + shape_str(input_shape));

@@ -102,6 +102,12 @@ class Sequential {
 // [num_classes] (num_classes <= 0 skips that check).
 std::unique_ptr<Sequential> build_model(const std::string& spec, const Shape& input_shape,
                                         int64_t num_classes);
+// The spec as the list of layer items build_layers builds, one per layer
+// (a res[...] block is one item), with the shorthands (mlp, cnn, resnet9)
+// expanded and blanks trimmed: what a model file records, so that it names
+// its layers. Items are not checked here (build_layers does); a bad resnet9
+// width or unbalanced brackets throw std::invalid_argument.
+std::vector<std::string> model_spec_items(const std::string& spec, int64_t num_classes);
 // The unbound layers build_model wraps, same checks and messages: for code
 // that assembles a Sequential from part of a spec (pipeline stages).
 std::vector<std::unique_ptr<Layer>> build_layers(const std::string& spec, const Shape& input_shape,

@@ -46,6 +46,9 @@ TEST_CASE("every verb has its own --help: its options, a description and an exam
       {"keygen", {"--out", "--force"}},
       {"serve", {"--stage", "--stages", "--split", "--arch", "--seed", "--keys", "--allowlist", "--listen"}},
       {"infer", {"FILE", "--keys", "--allowlist", "--connect", "--listen", "--batch", "--timeout-ms"}},
+      {"export", {"--format", "--out", "RUN_DIR"}},
+      {"eval", {"--data", "--labels", "--set", "--out", "RUN_DIR"}},
+      {"predict", {"--table", "FILE.npy"}},
   };
   const auto top = murmur_run("--help");
   CHECK(top.code == 0);
@@ -76,7 +79,8 @@ TEST_CASE("murmur --version prints the project version", "[cli][help]") {
 TEST_CASE("a usage error is one line on stderr naming it, and exit code 2", "[cli][help]") {
   const std::string smoke = source_path("configs/synthetic-smoke.toml");
   for (const std::string& args : std::vector<std::string>{"sim " + smoke + " --foo", "sweep " + smoke + " --param gossip.threshold=0,1 --foo", "peer --foo",
-        "merge --foo", "keygen --foo", "serve --foo", "infer --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo"}) {
+        "merge --foo", "keygen --foo", "plot --foo", "config-doc --foo", "split " + smoke + " --foo",
+        "export --foo", "eval --foo", "predict --foo", "serve --foo", "infer --foo"}) {
     const auto r = murmur_stderr(args);
     INFO("murmur " << args << "\n" << r.output);
     CHECK(r.code == 2);

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "lan_harness.hpp"
+#include "model_io/model_file.hpp"
 #include "protocols/gossip_messages.hpp"
 #include "protocols/zmq_transport.hpp"
 
@@ -32,6 +33,11 @@ TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][
                                "bad_checksum", "undecodable", "wrong_shape", "wrong_kind", "bad_control_frame"})
       CHECK(json_number(s, reason) == 0);
     CHECK(json_number(s, "bytes_sent_total") < json_number(s, "dense_allreduce_bytes"));
+    // Each peer leaves its own model, evaluated as the run's last evaluation was.
+    const auto m = murmur::read_model_file((net.dir / ("run" + std::to_string(i)) / "model.safetensors").string());
+    CHECK(m.model.whole());
+    CHECK(m.model.notes.at("source") == "murmur peer " + std::to_string(i) + ": its own parameters");
+    CHECK(std::stod(m.model.notes.at("test_accuracy")) == Approx(json_number(s, "final_test_accuracy")).margin(1e-6));
   }
 }
 

@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "lan_harness.hpp"
+#include "model_io/model_source.hpp"
 #include "protocols/checkpoint_file.hpp"
 
 using namespace murmur_e2e;
@@ -136,6 +137,21 @@ TEST_CASE("pipeline on loopback: a spare takes over a SIGKILLed stage and the ru
   CHECK(node_summary(a, 2).find("\"outcome\": \"finished\"") != std::string::npos);
   CHECK(node_summary(a, 2).find("\"took_over\": false") != std::string::npos);
   CHECK(node_summary(a, 1).find("\"final_loss\": null") == std::string::npos);
+  // Each stage node leaves its layers; together they are the whole model,
+  // its stages' final parameters; one alone names the file missing.
+  {
+    const auto whole = murmur::load_whole_model({(a.dir / "node0").string(), (a.dir / "node1").string()});
+    CHECK(whole.model.whole());
+    std::vector<float> want;
+    for (int s = 0; s < 2; ++s) {
+      const auto ck = murmur::read_checkpoint_file(
+          (a.dir / ("node" + std::to_string(s)) / "checkpoints" / ("stage-0-" + std::to_string(s) + ".ckpt")).string());
+      want.insert(want.end(), ck.params.begin(), ck.params.end());
+    }
+    CHECK(whole.params == want);
+    CHECK_THROWS_WITH(murmur::load_whole_model({(a.dir / "node0").string()}),
+                      Catch::Contains("replica 0 lacks layers") && Catch::Contains("stage-0-1.safetensors"));
+  }
 
   // Run B: kill the process hosting stage 1 a third of the way through,
   // half-way between two checkpoints, so that steps are lost and recomputed.
