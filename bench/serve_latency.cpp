@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const served_model m = load_served_model({arch, 1, {1, 28, 28}, 10});
+  const served_model m = load_served_model({"", arch, 1, {1, 28, 28}, 10});
   std::vector<size_t> counts;
   {
     std::stringstream in(stage_list);

@@ -13,7 +13,7 @@
 #include "protocols/inference_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "run/json_text.hpp"
-#include "tensor/npy_file.hpp"
+#include "tensor/dataset_files.hpp"
 
 namespace murmur {
 
@@ -21,6 +21,7 @@ namespace {
 
 struct serve_args {
   serve_process_options o;
+  std::vector<CLI::Option*> untrained;  // --arch, --seed, --input, --classes: not with --model
   int stage = 0, stages = 1;
   std::string input = "1,28,28";
 };
@@ -59,6 +60,10 @@ int run_serve(serve_args& a, const std::atomic<int>& stop) {
     throw UsageError("--listen " + a.o.listen + ": expected tcp://HOST:PORT");
   a.o.stage = static_cast<uint16_t>(a.stage);
   a.o.stages = static_cast<uint16_t>(a.stages);
+  if (!a.o.model.model.empty())
+    for (const CLI::Option* opt : a.untrained)
+      if (opt->count() > 0)
+        throw UsageError(opt->get_name() + " is not for --model (the model file says its layers, input and classes)");
   a.o.model.input_shape = parse_shape(a.input, "--input");
   return run_serve_process(a.o, stop);
 }
@@ -72,7 +77,7 @@ int run_infer(const infer_args& a) {
   if (a.timeout_ms < 1) throw UsageError("--timeout-ms must be positive");
   if (!a.connect.empty() && !valid_endpoint(a.connect))
     throw UsageError("--connect " + a.connect + ": expected tcp://HOST:PORT");
-  const Tensor x = read_npy_features(a.file);
+  const Tensor x = load_features_file(a.file);
   auto o = inference_client_options_from_files(a.keys, a.allowlist, a.connect);
   o.listen = a.listen;
   o.timeout_ms = a.timeout_ms;
@@ -124,11 +129,18 @@ verb_run add_serve_verb(CLI::App& murmur, const std::atomic<int>& stop) {
   v->add_option("--stages", a->stages, "how many stage processes the model is split over (default 1)")->type_name("N");
   v->add_option("--split", a->o.split, "cuts before these layers, as pipeline.split (default: balanced)")
       ->type_name("L1,L2,...");
-  v->add_option("--arch", a->o.model.arch, "the model, as model.arch (default mlp)")->type_name("SPEC");
-  v->add_option("--seed", a->o.model.seed, "its weights: the initialisation of train.init_seed (default 1)")
-      ->type_name("N");
-  v->add_option("--input", a->input, "per-sample input shape (default 1,28,28)")->type_name("C,H,W");
-  v->add_option("--classes", a->o.model.num_classes, "output classes (default 10)")->type_name("K");
+  v->add_option("--model", a->o.model.model,
+                "the model to serve: a model file (murmur export, a run's model.safetensors) or a run directory")
+      ->type_name("MODEL|RUN_DIR");
+  a->untrained = {
+      v->add_option("--arch", a->o.model.arch, "without --model: the model, as model.arch (default mlp)")
+          ->type_name("SPEC"),
+      v->add_option("--seed", a->o.model.seed, "without --model: weights initialised as train.init_seed (default 1)")
+          ->type_name("N"),
+      v->add_option("--input", a->input, "without --model: per-sample input shape (default 1,28,28)")
+          ->type_name("C,H,W"),
+      v->add_option("--classes", a->o.model.num_classes, "without --model: output classes (default 10)")
+          ->type_name("K")};
   v->add_option("--keys", a->o.keys_dir, "directory holding this stage's peer.key and peer.pub (required)")
       ->type_name("DIR");
   v->add_option("--allowlist", a->o.allowlist,
@@ -141,9 +153,11 @@ verb_run add_serve_verb(CLI::App& murmur, const std::atomic<int>& stop) {
   v->footer(
       "Runs until Ctrl-C or SIGTERM, then prints a summary line (requests, answers, refusals by reason) and\n"
       "exits 130/143. Keys not on the allowlist are refused at the handshake; malformed frames are dropped and\n"
-      "counted. Every stage process must be given the same model, --stages and --split.\n\n"
+      "counted. Every stage process must be given the same model, --stages and --split.\n"
+      "A model file's metadata says its layers, input shape and classes (--arch, --seed, --input and --classes\n"
+      "serve an untrained model instead).\n\n"
       "Example:\n"
-      "  murmur serve --stage 0 --stages 2 --arch cnn --keys k0 --allowlist serve_peers\n"
+      "  murmur serve --stage 0 --stages 2 --model runs/fmnist-cnn/model.safetensors --keys k0 --allowlist serve_peers\n"
       "  (and --stage 1 --keys k1 on the second machine; then murmur infer --keys kc ... samples.npy)");
   return [a, &stop] { return run_serve(*a, stop); };
 }
@@ -151,7 +165,8 @@ verb_run add_serve_verb(CLI::App& murmur, const std::atomic<int>& stop) {
 verb_run add_infer_verb(CLI::App& murmur) {
   auto a = std::make_shared<infer_args>();
   CLI::App* v = murmur.add_subcommand("infer", "ask served stages (murmur serve) for the class of each row of a .npy");
-  v->add_option("FILE", a->file, "samples: .npy, float32 or uint8 (as for training data)")->type_name("FILE.npy");
+  v->add_option("FILE", a->file, "samples: .npy (float32 or uint8; [N,C,H,W], [N,H,W] or [N,D]) or IDX, as predict")
+      ->type_name("FILE.npy");
   v->add_option("--keys", a->keys, "directory holding the client's peer.key and peer.pub (required)")->type_name("DIR");
   v->add_option("--allowlist", a->allowlist, "the stages' authorized_peers file (required)")->type_name("FILE");
   v->add_option("--connect", a->connect, "stage 0 (default: the endpoint on the allowlist's first line)")

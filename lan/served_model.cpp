@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "model_io/model_source.hpp"
+
 namespace murmur {
 
 namespace {
@@ -16,6 +18,15 @@ constexpr double link_bytes_per_second = 125e6;
 
 served_model load_served_model(const served_model_source& src) {
   served_model m;
+  if (!src.model.empty()) {
+    const model_weights w = load_whole_model({src.model});
+    m.spec = w.model.spec;
+    m.input_shape = w.model.input_shape;
+    m.num_classes = w.model.num_classes;
+    m.whole = build_model_from(w);
+    m.whole->set_training(false);
+    return m;
+  }
   m.spec = src.arch;
   m.input_shape = src.input_shape;
   m.num_classes = src.num_classes;

@@ -1,9 +1,13 @@
 // served_model: the model `murmur serve` answers with, and the part of it
 // one stage hosts. Where the weights come from is decided in one place,
-// load_served_model: a model.arch spec initialised from a seed, as a run's
-// peers start (every stage process builds the same weights from the same
-// spec and seed). Stages run in evaluation mode (dropout is the identity).
-// Errors: std::invalid_argument naming the spec item or the split.
+// load_served_model: a model file (model_io/model_file.hpp: safetensors
+// whose metadata gives the spec, input shape and classes), a run directory
+// or the stage files of a pipeline run (model_io/model_source.hpp); or,
+// without one, a model.arch spec initialised from a seed, as a run's peers
+// start. Every stage process loads the same whole model and keeps its own
+// layers. Stages run in evaluation mode (dropout is the identity).
+// Errors: DataError naming the model file; std::invalid_argument naming the
+// spec item or the split.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,6 +20,7 @@
 namespace murmur {
 
 struct served_model_source {
+  std::string model;                  // a model file or run directory; empty: arch and seed
   std::string arch = "mlp";           // model.arch spec
   uint64_t seed = 1;                  // train.init_seed
   Shape input_shape{1, 28, 28};       // per sample

@@ -10,6 +10,7 @@
 
 #include "lan/inference_client.hpp"
 #include "lan/served_model.hpp"
+#include "model_io/model_file.hpp"
 #include "lan_harness.hpp"
 #include "protocols/curve_keys.hpp"
 #include "protocols/inference_messages.hpp"
@@ -69,11 +70,17 @@ TEST_CASE("serve on loopback: 2 stages answer as local inference, a stranger and
           << murmur::read_curve_keys((dir / "client").string()).public_key << " client\n";
   }
   const std::string allowlist = (dir / "allowlist").string();
-  // cnn with a cut after the first conv block's pooling (layers 0..3 | 3..10).
+  // A model file (safetensors, as murmur export writes): the cnn from seed 7.
+  const std::string model_file = (dir / "model.safetensors").string();
+  {
+    const murmur::served_model m = murmur::load_served_model({"", "cnn", 7, {1, 28, 28}, 10});
+    murmur::write_model_file(model_file, murmur::describe_model("cnn", {1, 28, 28}, 10), *m.whole);
+  }
+  // A cut after the first conv block's pooling (layers 0..3 | 3..10).
   std::vector<pid_t> stages;
   for (int s = 0; s < 2; ++s)
-    stages.push_back(spawn_murmur({"serve", "--stage", std::to_string(s), "--stages", "2", "--split", "3", "--arch",
-                                   "cnn", "--seed", "7", "--keys", (dir / ("stage" + std::to_string(s))).string(),
+    stages.push_back(spawn_murmur({"serve", "--stage", std::to_string(s), "--stages", "2", "--split", "3", "--model",
+                                   model_file, "--keys", (dir / ("stage" + std::to_string(s))).string(),
                                    "--allowlist", allowlist},
                                   dir / ("stage" + std::to_string(s) + ".log")));
   struct reaper {  // no stage outlives the test, whatever fails
@@ -86,8 +93,10 @@ TEST_CASE("serve on loopback: 2 stages answer as local inference, a stranger and
   for (int s = 0; s < 2; ++s)
     REQUIRE(wait_for_text(dir / ("stage" + std::to_string(s) + ".log"), "listening on", 60s));
 
-  // Local inference of the same model, evaluation mode.
-  const murmur::served_model local = murmur::load_served_model({"cnn", 7, {1, 28, 28}, 10});
+  // Local inference of the same model, read back from its file, evaluation mode.
+  const murmur::model_weights w = murmur::read_model_file(model_file);
+  const murmur::served_model local{"cnn", {1, 28, 28}, 10, murmur::build_model_from(w)};
+  local.whole->set_training(false);
   auto opt = murmur::inference_client_options_from_files((dir / "client").string(), allowlist, "");
   opt.timeout_ms = 60000;
   murmur::inference_client client(opt);

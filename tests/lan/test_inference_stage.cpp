@@ -1,9 +1,11 @@
 // The pieces of murmur serve in one process: the served model's stages
 // chained equal the whole model (evaluation mode: dropout is off), the cut
-// is refused by name when it cannot be, and stage threads with their own
-// transports on loopback answer a client as local inference does.
+// is refused by name when it cannot be, a model file serves the model it
+// holds, and stage threads with their own transports on loopback answer a
+// client as local inference does.
 #include <catch2/catch.hpp>
 #include <atomic>
+#include <filesystem>
 #include <cmath>
 #include <netinet/in.h>
 #include <random>
@@ -14,6 +16,7 @@
 #include "lan/inference_client.hpp"
 #include "lan/inference_host.hpp"
 #include "lan/served_model.hpp"
+#include "model_io/model_file.hpp"
 
 using namespace murmur;
 
@@ -43,7 +46,7 @@ int free_port() {
 
 TEST_CASE("served stages chained give the whole model's logits, dropout off", "[lan][serve]") {
   const std::string spec = "conv2d:4:3,relu,dropout:0.5,maxpool2d:2,flatten,linear:32,relu,dropout:0.5,linear:10";
-  const served_model m = load_served_model({spec, 3, {1, 28, 28}, 10});
+  const served_model m = load_served_model({"", spec, 3, {1, 28, 28}, 10});
   const Tensor x = random_samples(4, 1);
   const Tensor want = m.whole->forward(x).clone();
   const Tensor again = m.whole->forward(x).clone();  // evaluation mode: no dropout draws, the same twice
@@ -67,7 +70,7 @@ TEST_CASE("served stages chained give the whole model's logits, dropout off", "[
 }
 
 TEST_CASE("one and three stage threads on loopback answer a client as local inference", "[lan][serve]") {
-  const served_model m = load_served_model({"cnn", 5, {1, 28, 28}, 10});
+  const served_model m = load_served_model({"", "cnn", 5, {1, 28, 28}, 10});
   for (size_t n : {size_t{1}, size_t{3}}) {
     INFO(n << " stages");
     std::vector<curve_keys> keys;
@@ -126,4 +129,27 @@ TEST_CASE("one and three stage threads on loopback answer a client as local infe
     else CHECK((counters[0].answered == 2 && counters[n - 1].answered == 3));
     for (const auto& c : counters) CHECK(c.dropped.empty());
   }
+}
+
+TEST_CASE("a served model file gives the model it was written from; a damaged one is refused by name", "[lan][serve]") {
+  const std::string spec = "conv2d:4:3,relu,maxpool2d:2,flatten,linear:10";
+  const served_model seeded = load_served_model({"", spec, 11, {1, 28, 28}, 10});
+  const auto dir = std::filesystem::temp_directory_path() / ("test_lan_serve-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.safetensors").string();
+  write_model_file(path, describe_model(spec, {1, 28, 28}, 10), *seeded.whole);
+  const served_model from_file = load_served_model({path});
+  CHECK(from_file.spec == spec);
+  CHECK(from_file.input_shape == Shape{1, 28, 28});
+  CHECK(from_file.num_classes == 10);
+  CHECK_FALSE(from_file.whole->training());
+  const Tensor x = random_samples(2, 4);
+  const Tensor want = seeded.whole->forward(x).clone();
+  const Tensor got = served_stage(from_file, served_stage_ranges(from_file, 2, "")[1])->forward(
+      served_stage(from_file, served_stage_ranges(from_file, 2, "")[0])->forward(x).clone()).clone();
+  for (int64_t i = 0; i < want.numel(); ++i) CHECK(got[i] == want[i]);
+  // A truncated file: DataError naming it.
+  std::filesystem::resize_file(path, 100);
+  CHECK_THROWS_WITH(load_served_model({path}), Catch::Contains(path));
+  std::filesystem::remove_all(dir);
 }
