@@ -131,7 +131,7 @@ TEST_CASE("one and three stage threads on loopback answer a client as local infe
   }
 }
 
-TEST_CASE("a served model file gives the model it was written from; a damaged one is refused by name", "[lan][serve]") {
+TEST_CASE("a served model file gives the model it was written from, a damaged one is refused by name", "[lan][serve]") {
   const std::string spec = "conv2d:4:3,relu,maxpool2d:2,flatten,linear:10";
   const served_model seeded = load_served_model({"", spec, 11, {1, 28, 28}, 10});
   const auto dir = std::filesystem::temp_directory_path() / ("test_lan_serve-" + std::to_string(getpid()));
