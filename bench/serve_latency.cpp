@@ -11,17 +11,14 @@
 // Usage: build/serve_latency [--arch SPEC] [--stages 2,4] [--requests N] [--warmup W]
 //                            [--murmur build/murmur]
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <netinet/in.h>
 #include <random>
 #include <sstream>
 #include <string>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <filesystem>
 #include <thread>
@@ -30,6 +27,7 @@
 
 #include "lan/inference_client.hpp"
 #include "lan/inference_host.hpp"
+#include "lan/loopback_serving.hpp"
 #include "lan/served_model.hpp"
 
 using namespace murmur;
@@ -37,25 +35,10 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 // N stage threads serving `m`, and a client of them.
 struct served_setup {
   size_t stages = 0;
-  std::vector<std::unique_ptr<Sequential>> parts;
-  std::vector<inference_stage_settings> settings;
-  std::vector<std::thread> threads;
-  std::atomic<int> stop{0};
+  std::unique_ptr<loopback_serving> threads;  // stage threads, when not processes
   std::unique_ptr<inference_client> client;
 
   std::vector<pid_t> pids;
@@ -104,46 +87,20 @@ struct served_setup {
 
   served_setup(const served_model& m, size_t n, const std::string& murmur, const std::string& arch) : stages(n) {
     const auto ranges = served_stage_ranges(m, n, "");
-    std::vector<curve_keys> keys;
-    std::vector<authorized_peer> lines;
-    for (size_t s = 0; s <= n; ++s) {  // stages, then the client
-      keys.push_back(generate_curve_keys());
-      authorized_peer p;
-      p.public_key = keys.back().public_key;
-      if (s < n) p.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
-      lines.push_back(p);
-    }
-    const peer_identities ids(lines);
+    const loopback_layout layout = make_loopback_layout(n);
     std::printf("%zu stages:", n);
     for (const auto& r : ranges) std::printf(" [%zu,%zu)", r.begin, r.end);
     std::printf("\n");
-    settings.resize(n);
-    if (!murmur.empty()) {
+    if (!murmur.empty())
       spawn(murmur, arch, std::filesystem::temp_directory_path() / ("serve_latency-" + std::to_string(getpid())) /
-                              std::to_string(n), keys, lines);
-      n = 0;  // no threads
-    }
-    for (size_t s = 0; s < n; ++s) {
-      parts.push_back(served_stage(m, ranges[s]));
-      settings[s].stage = static_cast<uint16_t>(s);
-      settings[s].stages = static_cast<uint16_t>(n);
-      settings[s].keys = keys[s];
-      settings[s].allowlist = ids;
-      settings[s].quiet = true;
-    }
-    for (size_t s = 0; s < n; ++s)
-      threads.emplace_back([this, s] { run_inference_stage(settings[s], *parts[s], stop); });
-    inference_client_options o;
-    o.keys = keys[n];
-    for (size_t s = 0; s < stages; ++s) o.authorized.push_back(keys[s].public_key);
-    o.connect = lines[0].endpoint;
-    o.connect_key = keys[0].public_key;
-    o.timeout_ms = 60000;
-    client = std::make_unique<inference_client>(o);
+                              std::to_string(n), layout.keys, layout.lines);
+    else
+      threads = std::make_unique<loopback_serving>(m, layout);
+    client = std::make_unique<inference_client>(layout.client_options());
   }
   ~served_setup() {
-    stop = 15;
-    for (auto& t : threads) t.join();
+    client.reset();
+    threads.reset();
     for (pid_t p : pids) kill(p, SIGTERM);
     for (pid_t p : pids) waitpid(p, nullptr, 0);
     if (!dir.empty()) std::filesystem::remove_all(dir.parent_path());

@@ -4,17 +4,15 @@
 // holds, and stage threads with their own transports on loopback answer a
 // client as local inference does.
 #include <catch2/catch.hpp>
-#include <atomic>
 #include <filesystem>
 #include <cmath>
-#include <netinet/in.h>
 #include <random>
-#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
 #include "lan/inference_client.hpp"
 #include "lan/inference_host.hpp"
+#include "lan/loopback_serving.hpp"
 #include "lan/served_model.hpp"
 #include "model_io/model_file.hpp"
 
@@ -28,18 +26,6 @@ Tensor random_samples(int64_t n, uint32_t seed) {
   std::uniform_real_distribution<float> u(0.f, 1.f);
   for (float& v : x) v = u(gen);
   return x;
-}
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
 }
 
 }  // namespace
@@ -73,40 +59,10 @@ TEST_CASE("one and three stage threads on loopback answer a client as local infe
   const served_model m = load_served_model({"", "cnn", 5, {1, 28, 28}, 10});
   for (size_t n : {size_t{1}, size_t{3}}) {
     INFO(n << " stages");
-    std::vector<curve_keys> keys;
-    std::vector<authorized_peer> lines;
-    for (size_t s = 0; s <= n; ++s) {
-      keys.push_back(generate_curve_keys());
-      authorized_peer p;
-      p.public_key = keys.back().public_key;
-      if (s < n) p.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
-      lines.push_back(p);
-    }
-    const peer_identities ids(lines);
-    const auto ranges = served_stage_ranges(m, n, "");
-    std::vector<std::unique_ptr<Sequential>> parts;
-    std::vector<inference_stage_settings> settings(n);
-    std::vector<inference_stage_counters> counters(n);
-    std::atomic<int> stop{0};
-    std::vector<std::thread> threads;
-    for (size_t s = 0; s < n; ++s) {
-      parts.push_back(served_stage(m, ranges[s]));
-      settings[s].stage = static_cast<uint16_t>(s);
-      settings[s].stages = static_cast<uint16_t>(n);
-      settings[s].keys = keys[s];
-      settings[s].allowlist = ids;
-      settings[s].quiet = true;
-    }
-    for (size_t s = 0; s < n; ++s)
-      threads.emplace_back([&, s] { run_inference_stage(settings[s], *parts[s], stop, &counters[s]); });
+    const loopback_layout layout = make_loopback_layout(n);
+    loopback_serving serving(m, layout);
     {
-      inference_client_options o;
-      o.keys = keys[n];
-      for (size_t s = 0; s < n; ++s) o.authorized.push_back(keys[s].public_key);
-      o.connect = lines[0].endpoint;
-      o.connect_key = keys[0].public_key;
-      o.timeout_ms = 60000;
-      inference_client client(o);
+      inference_client client(layout.client_options());
       for (int64_t b : {int64_t{1}, int64_t{3}}) {
         const Tensor x = random_samples(b, static_cast<uint32_t>(b));
         const Tensor got = client.infer(x);
@@ -120,8 +76,8 @@ TEST_CASE("one and three stage threads on loopback answer a client as local infe
       // A shape with another element count is refused by name.
       CHECK_THROWS_WITH(client.infer(Tensor({1, 1, 10, 10})), Catch::Contains("[1,28,28]"));
     }
-    stop = 15;
-    for (auto& t : threads) t.join();
+    serving.stop();
+    const auto& counters = serving.counters();
     // 2 requests, the flat one twice (bad_input, then reshaped), the bad one:
     // stage 0 answers the 2 bad_input, the last stage the 3 others.
     CHECK(counters[0].requests == 5);
