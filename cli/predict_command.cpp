@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/prediction_lines.hpp"
 #include "cli/commands.hpp"
 #include "model_io/model_prediction.hpp"
 #include "model_io/model_source.hpp"
-#include "run/json_text.hpp"
 #include "tensor/dataset_files.hpp"
 
 namespace murmur {
@@ -43,27 +43,7 @@ verb_run add_predict_verb(CLI::App& murmur) {
     } catch (const std::invalid_argument& e) {
       throw DataError(a->features + ": " + e.what());
     }
-    const size_t k = static_cast<size_t>(p.classes);
-    for (size_t i = 0; i < p.label.size(); ++i) {
-      const float* q = p.probabilities.data() + i * k;
-      std::string line;
-      if (a->table) {
-        char head[64];
-        std::snprintf(head, sizeof head, "%6zu %5d %8.4f ", i, p.label[i], static_cast<double>(q[p.label[i]]));
-        line = head;
-        for (size_t c = 0; c < k; ++c) {
-          char cell[16];
-          std::snprintf(cell, sizeof cell, " %.4f", static_cast<double>(q[c]));
-          line += cell;
-        }
-      } else {
-        line = "{\"row\": " + std::to_string(i) + ", \"class\": " + std::to_string(p.label[i]) + ", \"probabilities\": [";
-        for (size_t c = 0; c < k; ++c) line += (c ? ", " : "") + json_number(q[c]);
-        line += "]}";
-      }
-      if (a->table && i == 0) std::printf("%6s %5s %8s  probabilities of classes 0..%zu\n", "row", "class", "p", k - 1);
-      std::printf("%s\n", line.c_str());
-    }
+    print_prediction_lines(p, 0, a->table);
     return 0;
   };
 }

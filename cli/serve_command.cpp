@@ -7,12 +7,12 @@
 #include <memory>
 #include <sstream>
 
+#include "cli/prediction_lines.hpp"
 #include "cli/commands.hpp"
 #include "lan/inference_client.hpp"
 #include "lan/serve_process.hpp"
 #include "protocols/inference_messages.hpp"
 #include "protocols/membership_messages.hpp"
-#include "run/json_text.hpp"
 #include "tensor/dataset_files.hpp"
 
 namespace murmur {
@@ -86,36 +86,9 @@ int run_infer(const infer_args& a) {
   for (int64_t begin = 0; begin < rows; begin += a.batch) {
     const int64_t end = std::min(rows, begin + a.batch);
     const Tensor logits = client.infer(x.rows(begin, end));
-    const auto p = softmax_rows(logits);
-    const int64_t classes = logits.dim(1);
-    if (a.table && begin == 0)
-      std::printf("%6s %5s %8s  probabilities of classes 0..%lld\n", "row", "class", "p",
-                  static_cast<long long>(classes - 1));
-    for (int64_t r = 0; r < end - begin; ++r) {
-      const float* q = p.data() + r * classes;
-      int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c)
-        if (q[c] > q[best]) best = c;
-      // The lines of murmur predict: JSON lines, or the table.
-      std::string line;
-      if (a.table) {
-        char head[64];
-        std::snprintf(head, sizeof head, "%6lld %5lld %8.4f ", static_cast<long long>(begin + r),
-                      static_cast<long long>(best), static_cast<double>(q[best]));
-        line = head;
-        for (int64_t c = 0; c < classes; ++c) {
-          char cell[16];
-          std::snprintf(cell, sizeof cell, " %.4f", static_cast<double>(q[c]));
-          line += cell;
-        }
-      } else {
-        line = "{\"row\": " + std::to_string(begin + r) + ", \"class\": " + std::to_string(best) +
-               ", \"probabilities\": [";
-        for (int64_t c = 0; c < classes; ++c) line += (c ? ", " : "") + json_number(q[c]);
-        line += "]}";
-      }
-      std::printf("%s\n", line.c_str());
-    }
+    prediction_rows p;
+    append_predictions(logits, p);
+    print_prediction_lines(p, begin, a.table);
   }
   return 0;
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -114,20 +113,6 @@ Tensor inference_client::infer(const Tensor& x, bool reshaped) {
     throw std::runtime_error(error);
   }
   return out;
-}
-
-std::vector<float> softmax_rows(const Tensor& logits) {
-  const int64_t rows = logits.dim(0), cols = logits.dim(1);
-  std::vector<float> p(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* z = logits.data() + r * cols;
-    const float mx = *std::max_element(z, z + cols);
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(z[c] - mx));
-    for (int64_t c = 0; c < cols; ++c)
-      p[static_cast<size_t>(r * cols + c)] = static_cast<float>(std::exp(static_cast<double>(z[c] - mx)) / sum);
-  }
-  return p;
 }
 
 }  // namespace murmur

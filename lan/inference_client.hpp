@@ -64,7 +64,4 @@ class inference_client {
   std::vector<std::byte> buf_;
 };
 
-// Softmax of each row of logits [batch, classes] (numerically stable).
-std::vector<float> softmax_rows(const Tensor& logits);
-
 }  // namespace murmur

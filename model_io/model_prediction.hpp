@@ -18,4 +18,8 @@ struct prediction_rows {
 // x: [N, input_shape...] (std::invalid_argument naming both shapes otherwise).
 prediction_rows predict_rows(Sequential& model, const Tensor& x, int64_t batch = 500);
 
+// Appends the rows of logits [rows, classes] to r (r.classes set on first use):
+// what predict_rows does with each batch, and murmur infer with a stage's answer.
+void append_predictions(const Tensor& logits, prediction_rows& r);
+
 }  // namespace murmur
