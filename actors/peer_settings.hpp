@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/peer_names.hpp"
+#include "tensor/augment.hpp"
 
 namespace murmur {
 
@@ -109,6 +110,7 @@ struct train_settings {
   int64_t gossip_every = 1;  // mix/publish every K local steps
   uint64_t data_seed = 0;    // batch order
   uint64_t init_seed = 0;    // model init: the SAME for every peer
+  augment_settings augment;  // training-image augmentation (its seed is run-wide)
 };
 
 struct peer_settings {

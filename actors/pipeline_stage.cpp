@@ -61,8 +61,10 @@ pipeline_stage::pipeline_stage(const stage_settings& s, std::shared_ptr<const Da
   else
     opt_ = make_sgd(n, static_cast<float>(s_.train.momentum), static_cast<float>(s_.train.weight_decay));
   grad_acc_.assign(static_cast<size_t>(n), 0.f);
-  if (s_.stage == 0)
+  if (s_.stage == 0) {
+    check_augment_fits(s_.train.augment, train_->sample_shape());
     batches_ = std::make_unique<BatchIterator>(*train_, std::move(shard), s_.train.batch, s_.train.data_seed);
+  }
   slots_.reserve(s_.microbatches);
   slots_.emplace_back().model = master_;
 }
@@ -150,7 +152,11 @@ int pipeline_stage::take_slot() {
 pipeline_stage::op_result pipeline_stage::run_next() {
   if (!ready()) throw std::logic_error("pipeline_stage::run_next: the next op's input has not arrived");
   if (mb_count_ == 0) {
-    if (s_.stage == 0) begin_step(static_cast<uint32_t>(batches_->next(batch_x_, batch_y_)));
+    if (s_.stage == 0) {
+      const auto b = static_cast<uint32_t>(batches_->next(batch_x_, batch_y_));
+      augment_batch(s_.train.augment, step_ + 1, batches_->last_indices(), batch_x_, augment_scratch_);
+      begin_step(b);
+    }
     else begin_step(inbox_.at({uint16_t{0}, false}).total);
   }
   const pipeline_op op = ops_[next_op_++];

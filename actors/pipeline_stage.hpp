@@ -122,6 +122,7 @@ class pipeline_stage {
   std::vector<pipeline_op> ops_;
   std::map<uint32_t, std::vector<pipeline_op>> schedules_;  // by micro-batch count
   Tensor batch_x_;                           // stage 0: the step's batch
+  std::vector<float> augment_scratch_;       // stage 0: one image
   std::vector<int32_t> batch_y_;
   std::map<std::pair<uint16_t, bool>, stage_tensor> inbox_;  // (micro-batch, gradient)
   double loss_acc_ = 0;

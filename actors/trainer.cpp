@@ -15,6 +15,7 @@ trainer::trainer(const train_settings& s, const std::string& model_spec,
                  std::shared_ptr<const Dataset> test, const attack_settings& attack)
     : s_(s), model_spec_(model_spec), attack_(attack), train_(std::move(train)), test_(std::move(test)),
       batches_(*train_, std::move(shard), s.batch, s.data_seed) {
+  check_augment_fits(s_.augment, train_->sample_shape());
   model_ = std::shared_ptr<Sequential>(
       build_model(model_spec, train_->sample_shape(), train_->num_classes).release());
   model_->init(s_.init_seed);
@@ -48,6 +49,7 @@ float trainer::step() {
   BatchIterator& batches = cheating && replay_batches_ ? *replay_batches_ : batches_;
   batches.next(x_, y_);
   if (&batches == &batches_) ++drawn_;
+  augment_batch(s_.augment, steps_ + 1, batches.last_indices(), x_, augment_scratch_);
   if (attack_.kind == attack_kind::label_flip && attack_.acts_at(steps_ + 1))
     for (auto& y : y_) y = static_cast<int32_t>(train_->num_classes) - 1 - y;
   // Dropout masks from (this peer's data seed, step): replayable, and a

@@ -72,6 +72,7 @@ class trainer {
   std::unique_ptr<Optimizer> opt_;
   BatchIterator batches_;
   Tensor x_, dlogits_;
+  std::vector<float> augment_scratch_;
   std::vector<int32_t> y_;
   uint64_t steps_ = 0, loss_count_ = 0;
   uint64_t drawn_ = 0;  // batches drawn from batches_ (steps, less replay-cheat steps)

@@ -21,8 +21,8 @@ std::string_view to_string(check_outcome c) {
 }
 
 transcript_checker::transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data,
-                                       int rounds)
-    : layers_(std::move(layers)), data_(std::move(data)), rounds_(std::max(rounds, 1)) {}
+                                       int rounds, augment_settings augment)
+    : layers_(std::move(layers)), data_(std::move(data)), rounds_(std::max(rounds, 1)), augment_(augment) {}
 
 check_outcome transcript_checker::check(const layer_commit& c, const tensor_reply& r,
                                         std::span<const int64_t> shard_sorted, Rng& rng) {
@@ -44,10 +44,16 @@ check_outcome transcript_checker::check(const layer_commit& c, const tensor_repl
   const float* x = r.input.data();
   if (sp.data_input) {
     x_.resize(static_cast<size_t>(B * in));
+    // Provers augment [N, C, H, W] images only (check_augment_fits).
+    if (augment_.active() && data_->images.ndim() != 4) return check_outcome::bad_shape;
+    augment_scratch_.resize(static_cast<size_t>(row));
     for (int64_t i = 0; i < B; ++i) {
       const int64_t idx = r.indices[static_cast<size_t>(i)];
       if (!std::binary_search(shard_sorted.begin(), shard_sorted.end(), idx)) return check_outcome::foreign_samples;
       std::memcpy(x_.data() + i * in, data_->images.data() + idx * row, sizeof(float) * static_cast<size_t>(in));
+      if (augment_.active())
+        augment_image(augment_, r.step, idx, x_.data() + i * in, data_->images.dim(1), data_->images.dim(2),
+                      data_->images.dim(3), augment_scratch_.data());
     }
     x = x_.data();
   }

@@ -19,6 +19,7 @@
 
 #include "actors/step_transcript.hpp"
 #include "protocols/verify_messages.hpp"
+#include "tensor/augment.hpp"
 #include "tensor/dataset.hpp"
 #include "tensor/freivalds.hpp"
 
@@ -41,7 +42,10 @@ class transcript_checker {
  public:
   // layers: the verifier's own model's committed layers; data: the training
   // set every peer holds.
-  transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data, int rounds);
+  // augment: how provers augment their batches; a data-fed layer's X is
+  // rebuilt from the data set and augmented the same way.
+  transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data, int rounds,
+                     augment_settings augment = {});
   // shard_sorted: the prover's sample indices, sorted.
   check_outcome check(const layer_commit& c, const tensor_reply& r, std::span<const int64_t> shard_sorted, Rng& rng);
   // Multiply-adds the prover did for the checked layer (what a pass credits).
@@ -53,6 +57,8 @@ class transcript_checker {
   int rounds_;
   freivalds_checker fv_;
   std::vector<float> x_;
+  augment_settings augment_;
+  std::vector<float> augment_scratch_;
   digest_builder hash_;
 };
 

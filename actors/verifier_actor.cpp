@@ -111,7 +111,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   st.s = s;
   st.transport = std::move(transport);
   st.gossip = std::move(gossip);
-  st.checker = std::make_unique<transcript_checker>(st.ctx.layers, st.ctx.data, s.rounds);
+  st.checker = std::make_unique<transcript_checker>(st.ctx.layers, st.ctx.data, s.rounds, s.augment);
   st.rng = Rng(s.seed).fork(0x7665726966ULL + st.ctx.self);
 
   auto send = [self](uint32_t to, std::vector<std::byte> bytes) {

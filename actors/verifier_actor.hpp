@@ -67,6 +67,7 @@ struct verifier_settings {
   uint32_t moved_on_commits = 3;  // commitments since a challenge before its silence counts
   bool silent = false;         // never answers challenges (attackers)...
   uint64_t silent_from = 1;    // ...of steps from this one on
+  augment_settings augment;    // how provers augment their batches (rebuilding X)
 };
 
 // Per-peer credit: work verified correct, and evidence against it.

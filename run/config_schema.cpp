@@ -100,6 +100,11 @@ const std::vector<KeyDef>& table() {
              "How the training samples are split across peers"),
       num("data.alpha", &R::alpha, gt(0), unbounded,
           "Dirichlet concentration for partition = dirichlet (smaller = more skewed)"),
+      num("data.crop_padding", &R::crop_padding, ge(0), le(1 << 16),
+          "Augmentation: pad training images by P zero pixels and crop back at a random offset "
+          "(torchvision RandomCrop(padding=P)); 0 = off"),
+      choice("data.flip", &R::flip, {"none", "horizontal"},
+             "Augmentation: flip training images left-right with probability 1/2 (RandomHorizontalFlip)"),
 
       text("model.arch", &R::model, true,
            "Model: mlp, cnn, resnet9[:WIDTH] or a layer list (checked by the model builder; docs/models.md)"),

@@ -23,6 +23,14 @@ robust_rule robust_rule_of(const RunConfig& c) {
   return robust_rule::none;
 }
 
+augment_settings augment_of(const RunConfig& c) {
+  augment_settings a;
+  a.crop_padding = c.crop_padding;
+  a.flip = c.flip == "horizontal";
+  a.seed = Rng(c.seed).fork(400).next_u64();  // run-wide: verifiers redo a prover's augmentation
+  return a;
+}
+
 peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_t peer_count,
                                         std::vector<uint32_t> neighbours, int64_t total_steps) {
   const gossip_mode mode = gossip_mode_of(c);
@@ -61,6 +69,7 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.train.gossip_every = c.every;
   s.train.data_seed = Rng(c.seed).fork(100 + id).next_u64();
   s.train.init_seed = c.seed;  // the same initial model on every peer
+  s.train.augment = augment_of(c);
   s.attack = attack_settings_for(c, id, peer_count);
   return s;
 }
@@ -91,6 +100,7 @@ std::optional<peer_verification> peer_verification_from_config(
   v.settings.keep_commits = static_cast<size_t>(c.verify_keep_commits);
   v.settings.seed = seed;
   v.settings.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  v.settings.augment = s.train.augment;
   v.keep_steps = timing.keep_steps;
   v.settings.keep_steps = timing.keep_steps;
   v.settings.deadline_s = timing.deadline_s;

@@ -16,6 +16,8 @@
 namespace murmur {
 
 gossip_mode gossip_mode_of(const RunConfig& c);
+// data.crop_padding / data.flip, with the run-wide augmentation seed.
+augment_settings augment_of(const RunConfig& c);
 robust_rule robust_rule_of(const RunConfig& c);
 // peer_count is how many shards the data is cut into (sim.peers in the
 // simulation, peer.count for a LAN peer).

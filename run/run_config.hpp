@@ -23,6 +23,8 @@ struct RunConfig {
   int64_t test_samples = 0;          // data.test_samples: 0 = all
   std::string partition = "iid";     // data.partition: iid | dirichlet
   double alpha = 0.5;                // data.alpha (Dirichlet concentration)
+  int64_t crop_padding = 0;          // data.crop_padding: random crop of training images, 0 = off
+  std::string flip = "none";         // data.flip: none | horizontal
   // [model]
   std::string model = "mlp";         // model.arch: mlp | cnn | layer list
   std::string init_from = "";        // model.init_from: a model file (or run directory) to start from; "" = seeded init

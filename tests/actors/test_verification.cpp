@@ -104,6 +104,36 @@ TEST_CASE("honest steps pass every check of every layer", "[verify]") {
   CHECK_FALSE(log->reply(30, 3, 1, r));
 }
 
+TEST_CASE("augmented batches: a verifier redoes the prover's crop and flip; one that does not, fails the first layer", "[verify]") {
+  fixture f;
+  train_settings ts = f.settings(0);
+  ts.augment.crop_padding = 2;
+  ts.augment.flip = true;
+  ts.augment.seed = 77;
+  auto t = std::make_shared<trainer>(ts, kModel, f.data, f.shards[0], f.data);
+  auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
+  t->enable_transcripts(log, {}, {}, 1);
+  auto layers = committed_layers(*t->model());
+  REQUIRE(layers[0].data_input);
+  transcript_checker same(layers, f.data, 8, ts.augment), blind(layers, f.data, 8);
+  Rng rng(4);
+  auto shard = f.sorted_shard(0);
+  int blind_failed = 0;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    t->step();
+    const transcript_commit c = *t->last_commit();
+    for (uint16_t l = 0; l < 3; ++l) {
+      tensor_reply r;
+      REQUIRE(log->reply(s, l, 1, r));
+      CHECK(same.check(c.layers[l], r, shard, rng) == check_outcome::passed);
+      const check_outcome b = blind.check(c.layers[l], r, shard, rng);
+      if (l == 0) blind_failed += b != check_outcome::passed;
+      else CHECK(b == check_outcome::passed);
+    }
+  }
+  CHECK(blind_failed == 10);
+}
+
 TEST_CASE("each compute cheat fails the check it targets", "[verify]") {
   fixture f;
   cheat_settings c;

@@ -1,5 +1,6 @@
 // Runs the murmur binary as a user would and checks exit codes and messages.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -105,6 +106,26 @@ TEST_CASE("a run that cannot be set up ends with an error, it does not hang", "[
                        scratch("no-linear").string());
   CHECK(r.code == 1);  // timeout(1) would give 124
   CHECK_THAT(r.output, Catch::Contains("step transcripts need a model with linear layers"));
+}
+
+TEST_CASE("augmented training: verifiers redo the crop and flip, no honest peer fails a check; a padding too large is refused", "[cli][augment]") {
+  auto out = scratch("cli-augment");
+  // An MLP: its first Linear is fed by the data, so verifiers rebuild (and augment) its input.
+  auto r = murmur("sim " + source("configs/synthetic-smoke.toml") +
+                  " --set train.epochs=1 --set data.crop_padding=2 --set data.flip=horizontal"
+                  " --set verify.rate=0.2 --quiet --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  std::ifstream in(out / "summary.json");
+  const auto s = nlohmann::json::parse(in);
+  CHECK(s["verification"]["checks_passed"].get<int>() > 0);
+  CHECK(s["verification"]["checks_failed"].get<int>() == 0);
+  CHECK(s["verification"]["evidence_sent"].get<int>() == 0);
+
+  r = murmur("sim " + source("configs/synthetic-smoke.toml") + " --set data.crop_padding=40 --out " +
+             scratch("cli-augment-too-large").string());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("data.crop_padding = 40 is too large"));
 }
 
 TEST_CASE("murmur sim writes the run directory and prints the summary", "[cli]") {
