@@ -260,8 +260,14 @@ void start_fetch(self_ptr self, uint32_t dim, double timeout_s) {
   f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value,
                                          /*retries*/ 2);
   const auto asks = f.plan->start();
-  std::cerr << st.names(st.s.self.index) << ": state transfer: asking " << name_list(st, donors) << " for "
-            << asks.size() << " ranges\n";
+  std::string asked;
+  for (uint32_t d : donors) {  // with the standing that put it there, where we have evidence
+    if (!asked.empty()) asked += ", ";
+    asked += st.names(d);
+    if (f.standing.all().count(d)) asked += " (standing " + std::to_string(f.standing.standing(d)).substr(0, 4) + ")";
+  }
+  std::cerr << st.names(st.s.self.index) << ": state transfer: asking " << asked << " for " << asks.size()
+            << " ranges\n";
   ask_donors(self, asks);
   if (f.plan->complete()) finish_fetch(self);
 }
