@@ -1,6 +1,8 @@
 #include "actors/step_transcript.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "tensor/flatten.hpp"
@@ -28,9 +30,19 @@ namespace {
 
 Linear& linear_at(Sequential& m, size_t i) { return static_cast<Linear&>(m.layer(i)); }
 
-template <class T>
-void copy_into(std::vector<T>& dst, const T* src, int64_t n) {
-  dst.assign(src, src + n);
+// Copies n floats into dst (its storage reused from step to step: no
+// allocation once the ring is full) and hashes them chunk by chunk, each
+// chunk straight after its copy while it is in L1, so the bytes cross the
+// memory bus once. The digest is that of the whole tensor (SHA-256 of the
+// concatenated chunks).
+void copy_and_hash(std::vector<float>& dst, const float* src, int64_t n, digest_builder& h) {
+  constexpr int64_t chunk = 4096;  // floats: 16 KiB
+  dst.resize(static_cast<size_t>(n));
+  for (int64_t o = 0; o < n; o += chunk) {
+    const int64_t k = std::min(chunk, n - o);
+    std::memcpy(dst.data() + o, src + o, static_cast<size_t>(k) * sizeof(float));
+    h.add(dst.data() + o, static_cast<size_t>(k) * sizeof(float));
+  }
 }
 
 }  // namespace
@@ -100,24 +112,25 @@ const transcript_commit& step_transcript_log::record(uint64_t step, Sequential& 
     Linear& l = linear_at(model, sp.index);
     const int64_t B = l.last_batch(), in = sp.in, out = sp.out;
     layer_copy& c = s.layers[li];
-    if (sp.data_input) c.x.clear();
-    else copy_into(c.x, l.last_input(), B * in);
-    copy_into(c.w, l.weight(), out * in);
-    copy_into(c.b, l.bias(), out);
-    copy_into(c.y, static_cast<const float*>(l.last_output().data()), B * out);
-    copy_into(c.dy, l.last_output_grad(), B * out);
-    copy_into(c.dw, static_cast<const float*>(l.weight_grad()), out * in);
-    copy_into(c.db, static_cast<const float*>(l.bias_grad()), out);
     auto& d = commit_.layers[li].d;
     // Every layer's input digest covers the sample indices (the logits
     // layer's loss gradient is checked against their labels).
-    d[0] = hash_.add(s.indices.data(), 4 * s.indices.size()).add(c.x).finish();
-    d[1] = hash_.add(c.w).finish();
-    d[2] = hash_.add(c.b).finish();
-    d[3] = hash_.add(c.y).finish();
-    d[4] = hash_.add(c.dy).finish();
-    d[5] = hash_.add(c.dw).finish();
-    d[6] = hash_.add(c.db).finish();
+    hash_.add(s.indices.data(), 4 * s.indices.size());
+    if (sp.data_input) c.x.clear();
+    else copy_and_hash(c.x, l.last_input(), B * in, hash_);
+    d[0] = hash_.finish();
+    copy_and_hash(c.w, l.weight(), out * in, hash_);
+    d[1] = hash_.finish();
+    copy_and_hash(c.b, l.bias(), out, hash_);
+    d[2] = hash_.finish();
+    copy_and_hash(c.y, static_cast<const float*>(l.last_output().data()), B * out, hash_);
+    d[3] = hash_.finish();
+    copy_and_hash(c.dy, l.last_output_grad(), B * out, hash_);
+    d[4] = hash_.finish();
+    copy_and_hash(c.dw, static_cast<const float*>(l.weight_grad()), out * in, hash_);
+    d[5] = hash_.finish();
+    copy_and_hash(c.db, static_cast<const float*>(l.bias_grad()), out, hash_);
+    d[6] = hash_.finish();
   }
   return commit_;
 }

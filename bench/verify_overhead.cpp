@@ -1,98 +1,309 @@
-// Cost of verification against the cost of training, measured in one run on
-// one thread (the machine is shared and noisy, so only ratios are printed):
-//   step:    one training step (batch gather, forward, backward, optimizer)
-//   commit:  copying and SHA-256-hashing one step's transcript (every step)
-//   check:   a verifier's check of one committed layer (hashes + element-wise
-//            parts + two Freivalds products), averaged over the layers
-// and the verification overhead per step at a given verify.rate and number
-// of neighbours checking each other: rate * neighbours * check / step.
-// Usage: build/verify_overhead [--model SPEC] [--batch B ...] [--steps N]
-//                              [--rate R] [--neighbours D] [--rounds K]
+// Cost of step verification, in two parts (issue 14's goals):
+//
+// e2e:    `murmur sim CONFIG` (default configs/fmnist-gossip.toml) with
+//         `--set verify.rate=R` against the same run without verification,
+//         interleaved (off, on, off, on, ...), --repeats pairs. Per side the
+//         median wall time, CPU time (user + system of the child) and peak
+//         memory (the child's max RSS, from wait4), and on/off ratios.
+//         Goals: wall <= 1.10x, memory <= 1.1x.
+// commit: one training step against one commitment (step_transcript_log::
+//         record(): copying and SHA-256-hashing the step's transcript), per
+//         step, in this thread's CPU time (other load on a shared machine
+//         does not count; wall time is printed too), and a verifier's check
+//         of one committed layer (hashes + element-wise parts + Freivalds),
+//         with the check overhead at --rate x --neighbours. Goal: commit
+//         <= 5 % of a batch-32 MLP step.
+// Prints the commands it runs, /proc/loadavg before each part, a table per
+// part and one summary line per figure. Timings are not assertions.
+// Usage: build/verify_overhead [--part all|e2e|commit] [--rate R] [--repeats N]
+//          [--config FILE] [--murmur PATH] [--set KEY=VALUE ...]
+//          [--model SPEC] [--batch B ...] [--steps N] [--neighbours D]
+//          [--rounds K] [--keep S]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "actors/transcript_check.hpp"
 #include "actors/trainer.hpp"
+#include "actors/transcript_check.hpp"
 #include "tensor/gemm.hpp"
 
 using namespace murmur;
 
-int main(int argc, char** argv) {
+namespace {
+
+struct options {
+  std::string part = "all";
+  double rate = 0.005;  // the rate issue 14 quotes
+  int repeats = 3;
+  std::string config = std::string(MURMUR_SOURCE_DIR) + "/configs/fmnist-gossip.toml";
+  std::string murmur;
+  std::vector<std::string> sets;
   std::string model = "mlp";
   std::vector<int64_t> batches;
-  int steps = 200, rounds = 8, neighbours = 6;
-  double rate = 0.01;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    std::string a = argv[i];
-    if (a == "--model") model = next();
-    else if (a == "--batch") batches.push_back(std::stoll(next()));
-    else if (a == "--steps") steps = std::stoi(next());
-    else if (a == "--rate") rate = std::stod(next());
-    else if (a == "--neighbours") neighbours = std::stoi(next());
-    else if (a == "--rounds") rounds = std::stoi(next());
-    else {
-      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
-      return 2;
-    }
+  int steps = 500, rounds = 8, neighbours = 2;  // 2: the ring of fmnist-gossip.toml
+  size_t keep = 4;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void print_loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::string l1, l5, l15;
+  f >> l1 >> l5 >> l15;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::printf("loadavg %s %s %s on %u cores%s\n", l1.c_str(), l5.c_str(), l15.c_str(), cores,
+              !l1.empty() && std::stod(l1) > cores ? " (busy machine: wall times are noisy, CPU times less so)" : "");
+}
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+std::string murmur_next_to_this_binary() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot read /proc/self/exe to find murmur; pass --murmur PATH");
+  return (self.parent_path() / "murmur").string();
+}
+
+struct child_run {
+  double wall_s = 0, cpu_s = 0, max_rss_mib = 0;
+};
+
+// Runs argv with stdout and stderr to `log`; throws naming the command and
+// the log if it fails.
+child_run run_child(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (!std::freopen(log.c_str(), "w", stdout) || !std::freopen(log.c_str(), "a", stderr)) _exit(126);
+    execv(args[0], args.data());
+    _exit(127);
   }
-  if (batches.empty()) batches = {64, 256, 1024};
+  int status = 0;
+  rusage ru{};
+  if (wait4(pid, &status, 0, &ru) != pid) throw std::runtime_error("wait4 failed");
+  child_run r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+            1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  r.max_rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(argv[0] + " failed (status " + std::to_string(status) + "), see " + log);
+  return r;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& a : v) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+void end_to_end(const options& o) {
+  std::printf("\n## end to end: murmur sim, verification off vs verify.rate = %g, %d interleaved pairs\n", o.rate,
+              o.repeats);
+  print_loadavg();
+  const std::string murmur = o.murmur.empty() ? murmur_next_to_this_binary() : o.murmur;
+  char tmpl[] = "/tmp/verify_overhead.XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("cannot create a directory under /tmp");
+  const std::filesystem::path dir = tmpl;
+  auto command = [&](bool on, int rep) {
+    std::vector<std::string> a = {murmur, "sim", o.config, "--quiet", "--out",
+                                  (dir / ((on ? "on-" : "off-") + std::to_string(rep))).string()};
+    for (const auto& s : o.sets) a.insert(a.end(), {"--set", s});
+    if (on) {
+      std::ostringstream r;
+      r << "verify.rate=" << o.rate;
+      a.insert(a.end(), {"--set", r.str()});
+    }
+    return a;
+  };
+  std::printf("off: %s\non:  %s\n", joined(command(false, 0)).c_str(), joined(command(true, 0)).c_str());
+  std::vector<double> wall[2], cpu[2], rss[2];
+  for (int rep = 0; rep < o.repeats; ++rep)
+    for (int on = 0; on < 2; ++on) {
+      const child_run r = run_child(command(on, rep), (dir / "log.txt").string());
+      wall[on].push_back(r.wall_s);
+      cpu[on].push_back(r.cpu_s);
+      rss[on].push_back(r.max_rss_mib);
+      std::printf("  %s #%d: %.2f s wall, %.2f s CPU, %.0f MiB max RSS\n", on ? "on " : "off", rep + 1, r.wall_s,
+                  r.cpu_s, r.max_rss_mib);
+      std::fflush(stdout);
+    }
+  std::filesystem::remove_all(dir);
+  print_loadavg();
+  const double w0 = median(wall[0]), w1 = median(wall[1]), c0 = median(cpu[0]), c1 = median(cpu[1]);
+  const double m0 = median(rss[0]), m1 = median(rss[1]);
+  std::printf("| | off | on (rate %g) | on/off |\n|---|---|---|---|\n", o.rate);
+  std::printf("| median wall s | %.2f | %.2f | %.3f |\n", w0, w1, w1 / w0);
+  std::printf("| median CPU s | %.2f | %.2f | %.3f |\n", c0, c1, c1 / c0);
+  std::printf("| median max RSS MiB | %.0f | %.0f | %.3f |\n", m0, m1, m1 / m0);
+  std::printf("summary: e2e wall time with verification at rate %g: %.2fx (goal <= 1.10x)\n", o.rate, w1 / w0);
+  std::printf("summary: e2e CPU time with verification at rate %g: %.2fx\n", o.rate, c1 / c0);
+  std::printf("summary: e2e peak memory with verification at rate %g: %.2fx (goal <= 1.1x)\n", o.rate, m1 / m0);
+}
+
+// Returns false if an honest layer failed its check (a bug, not a timing).
+bool commitment_cost(const options& o) {
+  std::printf("\n## commitment per step: step_transcript_log::record() vs one training step (%s, 1 thread)\n",
+              o.model.c_str());
+  std::printf("command: build/verify_overhead --part commit --model %s --steps %d", o.model.c_str(), o.steps);
+  for (int64_t b : o.batches) std::printf(" --batch %lld", static_cast<long long>(b));
+  std::printf(" --rate %g --neighbours %d --rounds %d --keep %zu\n", o.rate, o.neighbours, o.rounds, o.keep);
+  print_loadavg();
   set_blas_threads(1);
   auto data = std::make_shared<const Dataset>(make_synthetic(8192, 10, 28, 1));
   std::vector<int64_t> shard(static_cast<size_t>(data->size()));
   for (size_t i = 0; i < shard.size(); ++i) shard[i] = static_cast<int64_t>(i);
   using clock = std::chrono::steady_clock;
-  std::printf("| batch | step ms | commit ms | commit/step | check ms (mean over layers) | check/step | "
-              "overhead at rate %.3g x %d neighbours |\n|---|---|---|---|---|---|---|\n",
-              rate, neighbours);
-  for (int64_t b : batches) {
+  auto wall = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
+  std::printf("| batch | KiB hashed | step ms | commit ms | commit/step | commit/step (wall) | check ms (mean over layers) "
+              "| check/step | checks at rate %g x %d neighbours |\n|---|---|---|---|---|---|---|---|---|\n",
+              o.rate, o.neighbours);
+  std::vector<std::string> summaries;
+  for (int64_t b : o.batches) {
     train_settings ts;
     ts.batch = b;
-    ts.total_steps = steps;
+    ts.total_steps = o.steps;
     ts.init_seed = 1;
-    // Plain steps first, then the same with transcripts.
-    trainer plain(ts, model, data, shard, data);
-    for (int i = 0; i < 5; ++i) plain.step();
-    auto t0 = clock::now();
-    for (int i = 0; i < steps; ++i) plain.step();
-    const double step_s = std::chrono::duration<double>(clock::now() - t0).count() / steps;
+    // plain: steps without transcripts (the baseline); committed: the same
+    // steps recorded into `log` as a peer does (its commits are checked
+    // below). Each iteration times a plain step, then a record() into
+    // `timed` right after the committed trainer's own step (its buffers just
+    // written, as in a real step), so both see the same cache state.
+    trainer plain(ts, o.model, data, shard, data);
+    trainer committed(ts, o.model, data, shard, data);
+    auto log = std::make_shared<step_transcript_log>(0, *committed.model(), o.keep);
+    committed.enable_transcripts(log, {}, {}, 1);
+    step_transcript_log timed(0, *committed.model(), o.keep);
+    std::vector<int64_t> indices(static_cast<size_t>(b));
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
+    for (int i = 0; i < 5; ++i) {
+      plain.step();
+      committed.step();
+      timed.record(static_cast<uint64_t>(i + 1), *committed.model(), indices);
+    }
+    double step_cpu = 0, commit_cpu = 0, step_wall = 0, commit_wall = 0;
+    for (int i = 0; i < o.steps; ++i) {
+      double c = thread_cpu_seconds();
+      auto w = clock::now();
+      plain.step();
+      step_cpu += thread_cpu_seconds() - c;
+      step_wall += wall(w);
+      committed.step();
+      c = thread_cpu_seconds();
+      w = clock::now();
+      timed.record(static_cast<uint64_t>(i + 6), *committed.model(), indices);
+      commit_cpu += thread_cpu_seconds() - c;
+      commit_wall += wall(w);
+    }
+    const double step_s = step_cpu / o.steps, commit_s = commit_cpu / o.steps;
 
-    trainer t(ts, model, data, shard, data);
-    auto log = std::make_shared<step_transcript_log>(0, *t.model(), 4);
-    t.enable_transcripts(log, {}, {}, 1);
-    for (int i = 0; i < 5; ++i) t.step();
-    const double c0 = t.commit_seconds();
-    for (int i = 0; i < steps; ++i) t.step();
-    const double commit_s = (t.commit_seconds() - c0) / steps;
+    double hashed = 0;  // bytes a commitment hashes
+    for (const auto& l : committed_layers(*committed.model()))
+      hashed += 4.0 * static_cast<double>((l.data_input ? 0 : b * l.in) + 2 * l.out * l.in + 2 * l.out + 2 * b * l.out);
+    hashed += 4.0 * static_cast<double>(b) * static_cast<double>(committed_layers(*committed.model()).size());
 
-    transcript_checker checker(committed_layers(*t.model()), data, rounds);
+    transcript_checker checker(committed_layers(*committed.model()), data, o.rounds);
     Rng rng(3);
-    const transcript_commit c = *t.last_commit();
-    const uint64_t last = t.steps_done();
+    const transcript_commit c = *committed.last_commit();
+    const uint64_t last = committed.steps_done();
     double check_total = 0;
     int checks = 0;
     for (int rep = 0; rep < 5; ++rep)
       for (uint16_t l = 0; l < c.layers.size(); ++l) {
         tensor_reply r;
         log->reply(last, l, 1, r);
-        auto a = clock::now();
-        auto o = checker.check(c.layers[l], r, shard, rng);
-        check_total += std::chrono::duration<double>(clock::now() - a).count();
+        const double a = thread_cpu_seconds();
+        const auto outcome = checker.check(c.layers[l], r, shard, rng);
+        check_total += thread_cpu_seconds() - a;
         ++checks;
-        if (o != check_outcome::passed) {
-          std::fprintf(stderr, "honest layer %u failed: %s\n", l, std::string(to_string(o)).c_str());
-          return 1;
+        if (outcome != check_outcome::passed) {
+          std::fprintf(stderr, "honest layer %u failed its check: %s\n", l, std::string(to_string(outcome)).c_str());
+          return false;
         }
       }
     const double check_s = check_total / checks;
-    std::printf("| %lld | %.3f | %.3f | %.1f %% | %.3f | %.1f %% | %.2f %% |\n", static_cast<long long>(b),
-                1e3 * step_s, 1e3 * commit_s, 100 * commit_s / step_s, 1e3 * check_s, 100 * check_s / step_s,
-                100 * rate * neighbours * check_s / step_s);
+    std::printf("| %lld | %.0f | %.3f | %.3f | %.1f %% | %.1f %% | %.3f | %.1f %% | %.2f %% |\n",
+                static_cast<long long>(b), hashed / 1024, 1e3 * step_s, 1e3 * commit_s, 100 * commit_s / step_s,
+                100 * commit_wall / step_wall, 1e3 * check_s, 100 * check_s / step_s,
+                100 * o.rate * o.neighbours * check_s / step_s);
+    char line[400];
+    std::snprintf(line, sizeof line,
+                  "summary: commitment at batch %lld: %.3f ms per step against a %.3f ms step = %.1f %% "
+                  "(goal <= 5 %%); %.0f KiB hashed = %.2f GB/s of commitment",
+                  static_cast<long long>(b), 1e3 * commit_s, 1e3 * step_s, 100 * commit_s / step_s, hashed / 1024,
+                  hashed / commit_s / 1e9);
+    summaries.push_back(line);
     std::fflush(stdout);
   }
-  return 0;
+  for (const auto& s : summaries) std::printf("%s\n", s.c_str());
+  return true;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--part") o.part = next();
+    else if (a == "--rate") o.rate = std::stod(next());
+    else if (a == "--repeats") o.repeats = std::stoi(next());
+    else if (a == "--config") o.config = next();
+    else if (a == "--murmur") o.murmur = next();
+    else if (a == "--set") o.sets.push_back(next());
+    else if (a == "--model") o.model = next();
+    else if (a == "--batch") o.batches.push_back(std::stoll(next()));
+    else if (a == "--steps") o.steps = std::stoi(next());
+    else if (a == "--neighbours") o.neighbours = std::stoi(next());
+    else if (a == "--rounds") o.rounds = std::stoi(next());
+    else if (a == "--keep") o.keep = static_cast<size_t>(std::stoul(next()));
+    else throw std::invalid_argument("unknown argument " + a);
+  }
+  if (o.part != "all" && o.part != "e2e" && o.part != "commit")
+    throw std::invalid_argument("--part must be all, e2e or commit, not " + o.part);
+  if (!(o.rate > 0 && o.rate <= 1)) throw std::invalid_argument("--rate must be in (0, 1]");
+  if (o.repeats < 1 || o.steps < 1) throw std::invalid_argument("--repeats and --steps must be >= 1");
+  if (o.batches.empty()) o.batches = {32};
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const options o = parse(argc, argv);
+    if (o.part != "e2e" && !commitment_cost(o)) return 1;
+    if (o.part != "commit") end_to_end(o);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "verify_overhead: %s\n", e.what());
+    return 2;
+  }
 }

@@ -8,12 +8,19 @@ namespace murmur {
 
 static_assert(std::endian::native == std::endian::little, "float bytes are hashed as stored");
 
-digest_builder::digest_builder() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
+digest_builder::digest_builder() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+  if (!md_ || !ctx_ ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), static_cast<const EVP_MD*>(md_), nullptr) != 1) {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+    EVP_MD_free(static_cast<EVP_MD*>(md_));
     throw std::runtime_error("digest: cannot initialise SHA-256 (OpenSSL)");
+  }
 }
 
-digest_builder::~digest_builder() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+digest_builder::~digest_builder() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+  EVP_MD_free(static_cast<EVP_MD*>(md_));
+}
 
 digest_builder& digest_builder::add(const void* data, size_t bytes) {
   if (bytes) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, bytes);
@@ -25,7 +32,7 @@ digest digest_builder::finish() {
   unsigned int n = 0;
   auto* c = static_cast<EVP_MD_CTX*>(ctx_);
   EVP_DigestFinal_ex(c, d.data(), &n);
-  EVP_DigestInit_ex(c, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(c, static_cast<const EVP_MD*>(md_), nullptr);
   return d;
 }
 

@@ -14,6 +14,8 @@ namespace murmur {
 using digest = std::array<uint8_t, 32>;
 
 // Incremental hashing with one reusable context (no allocation per hash).
+// SHA-256 is fetched from OpenSSL's provider once per builder: OpenSSL 3's
+// implicit fetch on every init costs more than hashing a small tensor.
 class digest_builder {
  public:
   digest_builder();
@@ -25,6 +27,7 @@ class digest_builder {
   digest finish();  // returns the hash and starts a new one
 
  private:
+  void* md_;   // EVP_MD, fetched once
   void* ctx_;  // EVP_MD_CTX
 };
 
