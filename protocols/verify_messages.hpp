@@ -4,8 +4,9 @@
 // payload is Cereal portable binary (endianness tag u8 = 1, then
 // little-endian fixed fields) followed by raw little-endian arrays:
 //   transcript_commit: prover u32, step u64, layers u16, then layers x 7 x 32
-//                      digest bytes (per linear layer: input, weight, bias,
-//                      output, output grad, weight grad, bias grad)
+//                      digest bytes (per committed layer, linear or conv:
+//                      input, weight, bias, output, output grad, weight
+//                      grad, bias grad)
 //   tensor_request:    verifier u32, prover u32, step u64, layer u16, nonce u64
 //   tensor_reply:      prover u32, step u64, layer u16, nonce u64, batch u32,
 //                      in u32, out u32, flags u8 (bit 0: has_input, bit 1:
@@ -46,7 +47,7 @@ namespace murmur {
 inline constexpr uint32_t max_verify_dim = 1u << 20;
 inline constexpr uint16_t max_commit_layers = 64;
 
-// The seven tensors committed per linear layer, in wire order.
+// The seven tensors committed per layer (linear or conv), in wire order.
 enum class committed : uint8_t { input, weight, bias, output, output_grad, weight_grad, bias_grad, count_ };
 inline constexpr size_t committed_count = static_cast<size_t>(committed::count_);
 

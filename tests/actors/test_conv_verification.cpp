@@ -125,6 +125,13 @@ TEST_CASE("conv layers are committed with their geometry, data feed and links", 
   CHECK(res[0].kind == committed_layer::conv2d);
   CHECK(res[1].kind == committed_layer::linear);
   CHECK_FALSE(res[0].link_checked);
+  // ResNet-9: the four convs outside the residual blocks and the head
+  // (docs/trust.md's L = 5); groupnorm after every conv: no link checked.
+  auto r9 = committed_layers(*f.make_trainer("resnet9:2")->model());
+  REQUIRE(r9.size() == 5);
+  for (size_t i = 0; i < 4; ++i) CHECK(r9[i].kind == committed_layer::conv2d);
+  CHECK(r9[4].logits);
+  for (const auto& l : r9) CHECK_FALSE(l.link_checked);
 }
 
 TEST_CASE("honest CNN steps pass every check of every layer, links included", "[verify][conv]") {
