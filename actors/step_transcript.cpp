@@ -5,30 +5,123 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tensor/activation.hpp"
+#include "tensor/conv2d.hpp"
 #include "tensor/flatten.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/linear.hpp"
+#include "tensor/maxpool2d.hpp"
 
 namespace murmur {
+
+namespace {
+
+// The exact layer at i, if it is one (exact_op).
+bool exact_op_of(const Layer& l, exact_op& op) {
+  if (dynamic_cast<const ReLU*>(&l)) {
+    op = {exact_op::relu, 0};
+  } else if (auto* p = dynamic_cast<const MaxPool2d*>(&l)) {
+    op = {exact_op::maxpool2d, p->kernel()};
+  } else if (dynamic_cast<const Flatten*>(&l)) {
+    op = {exact_op::flatten, 0};
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 std::vector<committed_layer> committed_layers(Sequential& model) {
   std::vector<committed_layer> out;
   bool only_reshapes = true;
+  // The exact layers since the last committed one; broken by any other.
+  std::vector<exact_op> chain;
+  bool chain_exact = false;
   for (size_t i = 0; i < model.layer_count(); ++i) {
-    auto* lin = dynamic_cast<Linear*>(&model.layer(i));
-    if (lin) {
-      out.push_back({i, lin->in_features(), lin->out_features(), only_reshapes, i + 1 == model.layer_count()});
-      only_reshapes = false;
-    } else if (!dynamic_cast<Flatten*>(&model.layer(i))) {
-      only_reshapes = false;
+    Layer& layer = model.layer(i);
+    committed_layer c;
+    c.index = i;
+    c.data_input = only_reshapes;
+    c.logits = i + 1 == model.layer_count();
+    c.out_shape = model.layer_input_shape(i + 1);
+    bool committed = true;
+    if (auto* lin = dynamic_cast<Linear*>(&layer)) {
+      c.kind = committed_layer::linear;
+      c.in = c.in_row = lin->in_features();
+      c.out = c.out_row = lin->out_features();
+    } else if (auto* conv = dynamic_cast<Conv2d*>(&layer)) {
+      c.kind = committed_layer::conv2d;
+      c.conv = conv->geometry(model.layer_input_shape(i), 1);
+      c.in = c.conv.patch();
+      c.out = conv->out_channels();
+      c.in_row = shape_numel(model.layer_input_shape(i));
+      c.out_row = shape_numel(c.out_shape);
+      c.logits = false;  // the loss is over [classes], a conv's output is [O, OH, OW]
+    } else {
+      committed = false;
     }
+    if (committed) {
+      if (!out.empty() && chain_exact) {
+        out.back().link_checked = true;
+        out.back().link = chain;
+      }
+      out.push_back(std::move(c));
+      only_reshapes = false;
+      chain.clear();
+      chain_exact = true;
+      continue;
+    }
+    if (!dynamic_cast<Flatten*>(&layer)) only_reshapes = false;
+    exact_op op;
+    if (chain_exact && exact_op_of(layer, op)) chain.push_back(op);
+    else chain_exact = false;
   }
   return out;
 }
 
 namespace {
 
-Linear& linear_at(Sequential& m, size_t i) { return static_cast<Linear&>(m.layer(i)); }
+// A committed layer's tensors where the model holds them (valid between
+// backward and the optimizer step), sized by its committed_layer.
+struct layer_view {
+  int64_t batch = 0;
+  const float* x = nullptr;  // [batch, in_row]
+  const float* w = nullptr;  // [out, in]
+  const float* b = nullptr;  // [out]
+  float* y = nullptr;        // [batch, out_row]
+  const float* dy = nullptr;
+  float* dw = nullptr;
+  float* db = nullptr;
+  conv_geometry conv;        // conv2d: of the batch
+};
+
+layer_view view_of(Sequential& m, const committed_layer& sp) {
+  layer_view v;
+  if (sp.kind == committed_layer::conv2d) {
+    auto& l = static_cast<Conv2d&>(m.layer(sp.index));
+    v.conv = l.last_geometry();
+    v.batch = v.conv.batch;
+    v.x = l.last_input();
+    v.w = l.weight();
+    v.b = l.bias();
+    v.y = l.last_output().data();
+    v.dy = l.last_output_grad();
+    v.dw = l.weight_grad();
+    v.db = l.bias_grad();
+  } else {
+    auto& l = static_cast<Linear&>(m.layer(sp.index));
+    v.batch = l.last_batch();
+    v.x = l.last_input();
+    v.w = l.weight();
+    v.b = l.bias();
+    v.y = l.last_output().data();
+    v.dy = l.last_output_grad();
+    v.dw = l.weight_grad();
+    v.db = l.bias_grad();
+  }
+  return v;
+}
 
 // Copies n floats into dst (its storage reused from step to step: no
 // allocation once the ring is full) and hashes them chunk by chunk, each
@@ -45,25 +138,43 @@ void copy_and_hash(std::vector<float>& dst, const float* src, int64_t n, digest_
   }
 }
 
+// half_batch on a conv: dW and db from the first h samples, doubled.
+void conv_half_batch(const committed_layer& sp, const layer_view& v, int64_t h) {
+  conv_geometry g = v.conv;
+  g.batch = h;
+  const int64_t P = g.out_h * g.out_w, N = h * P, K = g.patch(), O = sp.out;
+  std::vector<float> cols(static_cast<size_t>(K * N)), dym(static_cast<size_t>(O * N));
+  im2col(g, v.x, cols.data());
+  for (int64_t b = 0; b < h; ++b)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t p = 0; p < P; ++p) dym[static_cast<size_t>(o * N + b * P + p)] = v.dy[(b * O + o) * P + p];
+  gemm(false, true, O, K, N, 2.f, dym.data(), cols.data(), 0.f, v.dw);
+  for (int64_t o = 0; o < O; ++o) {
+    float s = 0.f;
+    for (int64_t j = 0; j < N; ++j) s += dym[static_cast<size_t>(o * N + j)];
+    v.db[o] = 2.f * s;
+  }
+}
+
 }  // namespace
 
 void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng) {
-  Linear& l = linear_at(model, target.index);
-  const int64_t B = l.last_batch(), in = l.in_features(), out = l.out_features();
-  float* dw = l.weight_grad();
+  const layer_view v = view_of(model, target);
+  const int64_t B = v.batch, in = target.in, out = target.out, ny = B * target.out_row;
+  float* dw = v.dw;
   switch (c.kind) {
     case compute_cheat::none:
     case compute_cheat::replay:  // done by the trainer's choice of batch
       return;
     case compute_cheat::skip_product: {
       // Random numbers of about the right size instead of the two products.
-      float* y = l.last_output().data();
+      float* y = v.y;
       double ys = 0, ws = 0;
-      for (int64_t i = 0; i < B * out; ++i) ys += static_cast<double>(y[i]) * y[i];
+      for (int64_t i = 0; i < ny; ++i) ys += static_cast<double>(y[i]) * y[i];
       for (int64_t i = 0; i < out * in; ++i) ws += static_cast<double>(dw[i]) * dw[i];
-      const double ya = std::sqrt(ys / static_cast<double>(std::max<int64_t>(1, B * out)));
+      const double ya = std::sqrt(ys / static_cast<double>(std::max<int64_t>(1, ny)));
       const double wa = std::sqrt(ws / static_cast<double>(std::max<int64_t>(1, out * in)));
-      for (int64_t i = 0; i < B * out; ++i) y[i] = static_cast<float>(ya * rng.normal());
+      for (int64_t i = 0; i < ny; ++i) y[i] = static_cast<float>(ya * rng.normal());
       for (int64_t i = 0; i < out * in; ++i) dw[i] = static_cast<float>(wa * rng.normal());
       return;
     }
@@ -79,12 +190,15 @@ void apply_compute_cheat(const cheat_settings& c, const committed_layer& target,
     case compute_cheat::half_batch: {
       const int64_t h = B / 2;
       if (h == 0) return;
-      const float* dy = l.last_output_grad();
-      gemm(true, false, out, in, h, 2.f, dy, l.last_input(), 0.f, dw);
-      float* db = l.bias_grad();
+      if (target.kind == committed_layer::conv2d) {
+        conv_half_batch(target, v, h);
+        return;
+      }
+      gemm(true, false, out, in, h, 2.f, v.dy, v.x, 0.f, dw);
+      float* db = v.db;
       for (int64_t j = 0; j < out; ++j) db[j] = 0.f;
       for (int64_t r = 0; r < h; ++r)
-        for (int64_t j = 0; j < out; ++j) db[j] += 2.f * dy[r * out + j];
+        for (int64_t j = 0; j < out; ++j) db[j] += 2.f * v.dy[r * out + j];
       return;
     }
   }
@@ -92,7 +206,7 @@ void apply_compute_cheat(const cheat_settings& c, const committed_layer& target,
 
 step_transcript_log::step_transcript_log(uint32_t prover, Sequential& model, size_t keep)
     : prover_(prover), spec_(committed_layers(model)), slots_(std::max<size_t>(keep, 1)) {
-  if (spec_.empty()) throw std::invalid_argument("step transcripts need a model with linear layers");
+  if (spec_.empty()) throw std::invalid_argument("step transcripts need a model with linear or conv2d layers");
   for (auto& s : slots_) s.layers.resize(spec_.size());
   commit_.prover = prover;
   commit_.layers.resize(spec_.size());
@@ -109,27 +223,27 @@ const transcript_commit& step_transcript_log::record(uint64_t step, Sequential& 
   commit_.step = step;
   for (size_t li = 0; li < spec_.size(); ++li) {
     const auto& sp = spec_[li];
-    Linear& l = linear_at(model, sp.index);
-    const int64_t B = l.last_batch(), in = sp.in, out = sp.out;
+    const layer_view v = view_of(model, sp);
+    const int64_t B = v.batch, in = sp.in, out = sp.out;
     layer_copy& c = s.layers[li];
     auto& d = commit_.layers[li].d;
     // Every layer's input digest covers the sample indices (the logits
     // layer's loss gradient is checked against their labels).
     hash_.add(s.indices.data(), 4 * s.indices.size());
     if (sp.data_input) c.x.clear();
-    else copy_and_hash(c.x, l.last_input(), B * in, hash_);
+    else copy_and_hash(c.x, v.x, B * sp.in_row, hash_);
     d[0] = hash_.finish();
-    copy_and_hash(c.w, l.weight(), out * in, hash_);
+    copy_and_hash(c.w, v.w, out * in, hash_);
     d[1] = hash_.finish();
-    copy_and_hash(c.b, l.bias(), out, hash_);
+    copy_and_hash(c.b, v.b, out, hash_);
     d[2] = hash_.finish();
-    copy_and_hash(c.y, static_cast<const float*>(l.last_output().data()), B * out, hash_);
+    copy_and_hash(c.y, static_cast<const float*>(v.y), B * sp.out_row, hash_);
     d[3] = hash_.finish();
-    copy_and_hash(c.dy, l.last_output_grad(), B * out, hash_);
+    copy_and_hash(c.dy, v.dy, B * sp.out_row, hash_);
     d[4] = hash_.finish();
-    copy_and_hash(c.dw, static_cast<const float*>(l.weight_grad()), out * in, hash_);
+    copy_and_hash(c.dw, static_cast<const float*>(v.dw), out * in, hash_);
     d[5] = hash_.finish();
-    copy_and_hash(c.db, static_cast<const float*>(l.bias_grad()), out, hash_);
+    copy_and_hash(c.db, static_cast<const float*>(v.db), out, hash_);
     d[6] = hash_.finish();
   }
   return commit_;
@@ -150,6 +264,9 @@ bool step_transcript_log::reply(uint64_t step, uint16_t layer, uint64_t nonce, t
     out.in = static_cast<uint32_t>(sp.in);
     out.out = static_cast<uint32_t>(sp.out);
     out.has_input = !sp.data_input;
+    const bool rows = sp.kind == committed_layer::conv2d;
+    out.in_row = rows ? static_cast<uint32_t>(sp.in_row) : 0;
+    out.out_row = rows ? static_cast<uint32_t>(sp.out_row) : 0;
     out.indices = s.indices;
     out.input = c.x;
     out.weight = c.w;

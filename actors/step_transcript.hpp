@@ -2,17 +2,21 @@
 // for a while so that its verifiers can fetch it.
 //
 // After backward and before the optimizer step, record() copies every
-// Linear layer's input X, weight W, bias b, output Y, output gradient dY,
+// committed layer's input X, weight W, bias b, output Y, output gradient dY,
 // weight gradient dW and bias gradient db, hashes each (SHA-256) and returns
-// the commitment. The input digest covers the batch's sample indices and X;
-// a Linear fed directly by the data (only flatten before it) commits to the
+// the commitment. Committed layers are the model's top-level Linear and
+// Conv2d layers (committed_layers()); a conv commits its input [B, C, H, W],
+// not the im2col matrix its product uses (k*k times larger): the verifier
+// expands it. The input digest covers the batch's sample indices and X;
+// a layer fed directly by the data (only flatten before it) commits to the
 // indices alone: a verifier rebuilds X from the data set every peer has. The last `keep` steps are kept;
 // reply() answers a verifier's request for one (step, layer) from them.
 // Thread-safe: the trainer records while the verifier actor answers.
 //
 // Compute cheats (for the simulation's attackers) are applied by
 // apply_compute_cheat() BEFORE record(), so what is committed is what is
-// applied, as a real cheat would be:
+// applied, as a real cheat would be (layer 0: the first committed layer,
+// linear or conv):
 //   skip_product: layer 0's forward and weight-gradient products are skipped:
 //                 Y0 and dW0 are random numbers of the right scale
 //   perturb:      one element of dW0 is moved by eps times its row's norm
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "protocols/verify_messages.hpp"
+#include "tensor/im2col.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/sequential.hpp"
 
@@ -44,14 +49,31 @@ struct cheat_settings {
   }
 };
 
-// Which of a model's layers are committed: its Linear layers, in order, and
-// whether each is fed by the data directly. Shared by provers and verifiers
-// (every peer builds the same model).
+// A layer between two committed ones whose output is an exact function of
+// its input (no rounding): a verifier recomputes it bit for bit.
+struct exact_op {
+  enum kind_t : uint8_t { relu, maxpool2d, flatten } kind = relu;
+  int64_t kernel = 0;  // maxpool2d
+};
+
+// Which of a model's layers are committed: its top-level Linear and Conv2d
+// layers, in order (layers inside a res[...] block are not), whether each is
+// fed by the data directly, and how it links to the next. Shared by provers
+// and verifiers (every peer builds the same model).
 struct committed_layer {
-  size_t index = 0;         // in the Sequential
-  int64_t in = 0, out = 0;
-  bool data_input = false;  // only flatten before it
-  bool logits = false;      // the model's last layer: dY is the loss gradient
+  enum kind_t : uint8_t { linear, conv2d } kind = linear;
+  size_t index = 0;             // in the Sequential
+  int64_t in = 0, out = 0;      // the weight is out x in (conv2d: in = C*k*k)
+  int64_t in_row = 0, out_row = 0;  // per-sample input and output floats (linear: in, out)
+  conv_geometry conv;           // conv2d, per sample (batch 1)
+  Shape out_shape;              // per-sample output shape
+  bool data_input = false;      // only flatten before it
+  bool logits = false;          // the model's last layer: dY is the loss gradient
+  // The next committed layer's input is this layer's output through `link`
+  // (only exact layers between: relu, maxpool2d, flatten): a verifier
+  // recomputes it and holds it to the next layer's input digest.
+  bool link_checked = false;
+  std::vector<exact_op> link;
 };
 std::vector<committed_layer> committed_layers(Sequential& model);
 

@@ -5,11 +5,21 @@
 //   2. every tensor hashes to the digest the prover committed to BEFORE it
 //      knew what would be asked (a data-fed layer: the sample indices);
 //   3. a data-fed layer's samples are the prover's own (its shard): a peer
-//      replaying another's work fails here; X is rebuilt from the data set;
-//   4. element-wise parts recomputed: db = column sums of dY, and for the
-//      logits layer dY = (softmax(Y) - onehot(label)) / B;
+//      replaying another's work fails here; X is rebuilt from the data set
+//      (and augmented as the prover's batches are);
+//   4. element-wise parts recomputed: db = column sums of dY (a conv: over
+//      the batch and all output positions), and for the logits layer
+//      dY = (softmax(Y) - onehot(label)) / B;
 //   5. Freivalds (tensor/freivalds.hpp), `rounds` random vectors drawn now,
-//      after the commitment: Y = X W^T + b and dW = dY^T X.
+//      after the commitment: Y = X W^T + b and dW = dY^T X; for a conv, X is
+//      the im2col of its input (tensor/im2col.hpp), expanded here from the
+//      committed input, and Y, dY are [B*OH*OW, O] (the [B, O, OH, OW]
+//      tensors permuted);
+//   6. given the whole commitment, and only where the next committed layer
+//      follows through exact layers only (relu, maxpool2d, flatten: no
+//      rounding): those layers run on Y here, and the result must hash, with
+//      the sample indices, to the next layer's committed input digest: the
+//      next layer's input is this layer's activated output, bit for bit.
 // Plain code, no actors: the verifier actor and evidence re-checks use it.
 #pragma once
 #include <cstdint>
@@ -34,6 +44,7 @@ enum class check_outcome : uint8_t {
   loss_grad,
   forward_product,
   weight_grad_product,
+  next_input,  // 6.: the next layer's committed input is not this output, activated
   count_
 };
 std::string_view to_string(check_outcome c);
@@ -46,10 +57,19 @@ class transcript_checker {
   // rebuilt from the data set and augmented the same way.
   transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data, int rounds,
                      augment_settings augment = {});
+  ~transcript_checker();
   // shard_sorted: the prover's sample indices, sorted.
+  // Checks 1-5 of layer r.layer against that layer's digests c.
   check_outcome check(const layer_commit& c, const tensor_reply& r, std::span<const int64_t> shard_sorted, Rng& rng);
-  // Multiply-adds the prover did for the checked layer (what a pass credits).
-  static double work_of(const tensor_reply& r) { return 2.0 * r.batch * r.in * r.out; }
+  // Checks 1-6 against the step's whole commitment.
+  check_outcome check(const transcript_commit& c, const tensor_reply& r, std::span<const int64_t> shard_sorted,
+                      Rng& rng);
+  // Multiply-adds the prover did for the checked layer (what a pass credits):
+  // a conv's product has batch x OH x OW rows.
+  static double work_of(const tensor_reply& r) {
+    const double rows = r.out_row ? static_cast<double>(r.batch) * (r.out_row / r.out) : r.batch;
+    return 2.0 * rows * r.in * r.out;
+  }
 
  private:
   std::vector<committed_layer> layers_;
@@ -60,6 +80,13 @@ class transcript_checker {
   augment_settings augment_;
   std::vector<float> augment_scratch_;
   digest_builder hash_;
+  // Conv products: the expanded input, and Y, dY permuted to [B*OH*OW, O] / [O, B*OH*OW].
+  std::vector<float> cols_, yt_, dym_;
+  // Check 6: each committed layer's link layers, and Y as a batch tensor.
+  std::vector<std::vector<std::unique_ptr<Layer>>> links_;
+  Tensor link_in_;
+  check_outcome check_products(const committed_layer& sp, const tensor_reply& r, const float* x, Rng& rng);
+  check_outcome check_link(const committed_layer& sp, const layer_commit& next, const tensor_reply& r);
 };
 
 }  // namespace murmur

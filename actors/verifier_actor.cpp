@@ -227,9 +227,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   auto run_check = [self](const transcript_commit& c, const tensor_reply& r) {
     auto& st = self->state;
     const auto t0 = clock_type::now();
-    check_outcome o = r.layer < c.layers.size()
-                          ? st.checker->check(c.layers[r.layer], r, st.shard(r.prover), st.rng)
-                          : check_outcome::bad_shape;
+    check_outcome o = r.layer < c.layers.size() ? st.checker->check(c, r, st.shard(r.prover), st.rng)
+                                                : check_outcome::bad_shape;
     st.st.check_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
     return o;
   };

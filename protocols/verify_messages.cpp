@@ -11,6 +11,7 @@ namespace {
 
 constexpr size_t commit_fixed = 1 + 4 + 8 + 2;
 constexpr size_t reply_fixed = 1 + 4 + 8 + 2 + 8 + 4 + 4 + 4 + 1;
+constexpr size_t reply_rows = 4 + 4;  // in_row, out_row (flags bit 1)
 constexpr size_t evidence_fixed = 1 + 4 + 4 + 8 + 2 + 1 + 4;
 constexpr size_t task_fixed = 1 + 4 + 8 + 4 + 4 + 4;
 constexpr size_t result_fixed = 1 + 4 + 8 + 4 + 4;
@@ -101,10 +102,13 @@ frame_error decode_tensor_request(std::span<const std::byte> frame, size_t max_f
 void encode_tensor_reply(const tensor_reply& m, std::vector<std::byte>& out) {
   const size_t floats = m.input.size() + m.weight.size() + m.bias.size() + m.output.size() + m.output_grad.size() +
                         m.weight_grad.size() + m.bias_grad.size();
-  wire::begin_frame(out, reply_fixed + 4 * (m.indices.size() + floats));
+  const bool rows = m.in_row != 0 || m.out_row != 0;
+  wire::begin_frame(out, reply_fixed + (rows ? reply_rows : 0) + 4 * (m.indices.size() + floats));
   wire::write_fields(out, [&](auto& ar) {
-    ar(m.prover, m.step, m.layer, m.nonce, m.batch, m.in, m.out, static_cast<uint8_t>(m.has_input ? 1 : 0));
+    ar(m.prover, m.step, m.layer, m.nonce, m.batch, m.in, m.out,
+       static_cast<uint8_t>((m.has_input ? 1 : 0) | (rows ? 2 : 0)));
   });
+  if (rows) put_u32s(out, {m.in_row, m.out_row});
   put_u32s(out, m.indices);
   for (const auto* v : {&m.input, &m.weight, &m.bias, &m.output, &m.output_grad, &m.weight_grad, &m.bias_grad})
     wire::put_floats(out, v->data(), v->size());
@@ -119,20 +123,29 @@ frame_error decode_tensor_reply(std::span<const std::byte> frame, size_t max_fra
   if (payload.size() < reply_fixed ||
       !wire::read_exactly(payload.first(reply_fixed), m.prover, m.step, m.layer, m.nonce, m.batch, m.in, m.out, has))
     return frame_error::undecodable;
-  if (has > 1 || m.layer >= max_commit_layers || !dim_ok(m.batch) || !dim_ok(m.in) || !dim_ok(m.out))
+  if (has > 3 || m.layer >= max_commit_layers || !dim_ok(m.batch) || !dim_ok(m.in) || !dim_ok(m.out))
     return frame_error::undecodable;
-  m.has_input = has == 1;
-  const uint64_t B = m.batch, I = m.in, O = m.out;
-  const uint64_t need = B + (m.has_input ? B * I : 0) + 2 * O * I + 2 * O + 2 * B * O;
-  if (need * 4 != payload.size() - reply_fixed) return frame_error::undecodable;
-  array_reader r{payload, reply_fixed};
+  m.has_input = (has & 1) != 0;
+  size_t fixed = reply_fixed;
+  m.in_row = m.out_row = 0;
+  if (has & 2) {
+    if (payload.size() < reply_fixed + reply_rows) return frame_error::undecodable;
+    m.in_row = wire::get_u32(payload.data() + reply_fixed);
+    m.out_row = wire::get_u32(payload.data() + reply_fixed + 4);
+    if (!dim_ok(m.in_row) || !dim_ok(m.out_row)) return frame_error::undecodable;
+    fixed += reply_rows;
+  }
+  const uint64_t B = m.batch, I = m.in, O = m.out, IR = m.input_row(), OR = m.output_row();
+  const uint64_t need = B + (m.has_input ? B * IR : 0) + 2 * O * I + 2 * O + 2 * B * OR;
+  if (need * 4 != payload.size() - fixed) return frame_error::undecodable;
+  array_reader r{payload, fixed};
   r.u32s(m.indices, B);
-  if (m.has_input) r.floats(m.input, B * I);
+  if (m.has_input) r.floats(m.input, B * IR);
   else m.input.clear();
   r.floats(m.weight, O * I);
   r.floats(m.bias, O);
-  r.floats(m.output, B * O);
-  r.floats(m.output_grad, B * O);
+  r.floats(m.output, B * OR);
+  r.floats(m.output_grad, B * OR);
   r.floats(m.weight_grad, O * I);
   r.floats(m.bias_grad, O);
   return r.done() ? frame_error::none : frame_error::undecodable;

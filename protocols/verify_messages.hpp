@@ -4,14 +4,20 @@
 // payload is Cereal portable binary (endianness tag u8 = 1, then
 // little-endian fixed fields) followed by raw little-endian arrays:
 //   transcript_commit: prover u32, step u64, layers u16, then layers x 7 x 32
-//                      digest bytes (per linear layer: input, weight, bias,
-//                      output, output grad, weight grad, bias grad)
+//                      digest bytes (per committed layer, linear or conv:
+//                      input, weight, bias, output, output grad, weight
+//                      grad, bias grad)
 //   tensor_request:    verifier u32, prover u32, step u64, layer u16, nonce u64
 //   tensor_reply:      prover u32, step u64, layer u16, nonce u64, batch u32,
-//                      in u32, out u32, has_input u8, then batch u32 sample
-//                      indices, [batch x in input if has_input], out x in
-//                      weight, out bias, batch x out output, batch x out
-//                      output grad, out x in weight grad, out bias grad
+//                      in u32, out u32, flags u8 (bit 0: has_input, bit 1:
+//                      rows follow), [in_row u32, out_row u32 if bit 1],
+//                      then batch u32 sample indices, [batch x in_row input
+//                      if has_input], out x in weight, out bias, batch x
+//                      out_row output, batch x out_row output grad, out x in
+//                      weight grad, out bias grad; in_row, out_row = in, out
+//                      when bit 1 is clear (a linear layer; a conv layer
+//                      sets it: its rows are C*H*W and O*OH*OW, its weight
+//                      O x C*k*k)
 //   evidence:          accuser u32, prover u32, step u64, layer u16, check u8,
 //                      reply_bytes u32, then the prover's tensor_reply frame
 //   matmul_task:       requester u32, task u64, m u32, n u32, k u32, then
@@ -41,7 +47,7 @@ namespace murmur {
 inline constexpr uint32_t max_verify_dim = 1u << 20;
 inline constexpr uint16_t max_commit_layers = 64;
 
-// The seven tensors committed per linear layer, in wire order.
+// The seven tensors committed per layer (linear or conv), in wire order.
 enum class committed : uint8_t { input, weight, bias, output, output_grad, weight_grad, bias_grad, count_ };
 inline constexpr size_t committed_count = static_cast<size_t>(committed::count_);
 
@@ -65,19 +71,26 @@ struct tensor_request {
   bool operator==(const tensor_request&) const = default;
 };
 
-// One linear layer's tensors of one step: Y = X W^T + b, dW = dY^T X,
-// db = column sums of dY. X is absent (has_input false) when it is the data
-// itself: the verifier rebuilds it from the sample indices.
+// One committed layer's tensors of one step. Linear: Y = X W^T + b,
+// dW = dY^T X, db = column sums of dY. Conv2d: the same with X replaced by
+// the im2col of the input (tensor/im2col.hpp), which the verifier expands
+// from the committed input [B, C, H, W]. X is absent (has_input false) when
+// it is the data itself: the verifier rebuilds it from the sample indices.
 struct tensor_reply {
   uint32_t prover = 0;
   uint64_t step = 0;
   uint16_t layer = 0;
   uint64_t nonce = 0;
-  uint32_t batch = 0, in = 0, out = 0;
+  uint32_t batch = 0, in = 0, out = 0;  // weight: out x in
   bool has_input = false;
+  // Per-sample input and output sizes when they are not in and out (a conv
+  // layer's C*H*W and O*OH*OW); both 0 for a linear layer.
+  uint32_t in_row = 0, out_row = 0;
   std::vector<uint32_t> indices;                  // batch
-  std::vector<float> input;                       // batch x in, or empty
+  std::vector<float> input;                       // batch x input_row(), or empty
   std::vector<float> weight, bias, output, output_grad, weight_grad, bias_grad;
+  uint64_t input_row() const { return in_row ? in_row : in; }
+  uint64_t output_row() const { return out_row ? out_row : out; }
   bool operator==(const tensor_reply&) const = default;
 };
 

@@ -31,8 +31,9 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   double reply_sum = 0;
   for (const auto& l : layers) {
     const double in = static_cast<double>(l.in), out = static_cast<double>(l.out);
+    const double x_row = static_cast<double>(l.in_row), y_row = static_cast<double>(l.out_row);
     // What a tensor_reply carries and the transcript holds (step_transcript.hpp).
-    const double floats = b + (l.data_input ? 0 : b * in) + 2 * in * out + 2 * out + 2 * b * out;
+    const double floats = b + (l.data_input ? 0 : b * x_row) + 2 * in * out + 2 * out + 2 * b * y_row;
     t.largest_reply_bytes = std::max(t.largest_reply_bytes, 4 * floats + frame_overhead);
     t.transcript_bytes += 4 * floats;
     reply_sum += 4 * floats + frame_overhead;

@@ -66,91 +66,47 @@ void Conv2d::init(Rng& rng) {
   for (int64_t i = 0; i < out_; ++i) b_[i] = static_cast<float>(rng.uniform(-bound, bound));
 }
 
-// cols[(c*k + i)*k + j][b*OH*OW + oh*OW + ow] = x[b, c, oh*s - p + i, ow*s - p + j] (0 outside)
-void Conv2d::im2col(const float* x) {
-  const int64_t P = OH_ * OW_, N = B_ * P;
-  float* cols = cols_.data();
-  for (int64_t c = 0; c < in_; ++c)
-    for (int64_t i = 0; i < k_; ++i)
-      for (int64_t j = 0; j < k_; ++j) {
-        float* row = cols + ((c * k_ + i) * k_ + j) * N;
-        // Output columns whose input column is inside the image: [ow0, ow1).
-        const int64_t off = j - pad_;  // input column = ow * stride + off
-        int64_t ow0 = 0, ow1 = OW_;
-        while (ow0 < OW_ && ow0 * stride_ + off < 0) ++ow0;
-        while (ow1 > ow0 && (ow1 - 1) * stride_ + off >= W_) --ow1;
-        for (int64_t b = 0; b < B_; ++b) {
-          const float* xc = x + (b * in_ + c) * H_ * W_;
-          for (int64_t oh = 0; oh < OH_; ++oh) {
-            float* out = row + b * P + oh * OW_;
-            const int64_t ih = oh * stride_ - pad_ + i;
-            if (ih < 0 || ih >= H_) {
-              for (int64_t ow = 0; ow < OW_; ++ow) out[ow] = 0.f;
-              continue;
-            }
-            const float* xr = xc + ih * W_;
-            for (int64_t ow = 0; ow < ow0; ++ow) out[ow] = 0.f;
-            if (stride_ == 1) {
-              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow + off];
-            } else {
-              for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = xr[ow * stride_ + off];
-            }
-            for (int64_t ow = ow1; ow < OW_; ++ow) out[ow] = 0.f;
-          }
-        }
-      }
-}
-
-// The adjoint of im2col: scatter-add the column gradients back into dx.
-void Conv2d::col2im(const float* cols, float* dx) const {
-  const int64_t P = OH_ * OW_, N = B_ * P;
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(B_ * in_ * H_ * W_));
-  for (int64_t c = 0; c < in_; ++c)
-    for (int64_t i = 0; i < k_; ++i)
-      for (int64_t j = 0; j < k_; ++j) {
-        const float* row = cols + ((c * k_ + i) * k_ + j) * N;
-        const int64_t off = j - pad_;  // input column = ow * stride + off
-        int64_t ow0 = 0, ow1 = OW_;
-        while (ow0 < OW_ && ow0 * stride_ + off < 0) ++ow0;
-        while (ow1 > ow0 && (ow1 - 1) * stride_ + off >= W_) --ow1;
-        for (int64_t b = 0; b < B_; ++b) {
-          float* xc = dx + (b * in_ + c) * H_ * W_;
-          for (int64_t oh = 0; oh < OH_; ++oh) {
-            const int64_t ih = oh * stride_ - pad_ + i;
-            if (ih < 0 || ih >= H_) continue;
-            const float* g = row + b * P + oh * OW_;
-            float* xr = xc + ih * W_;
-            if (stride_ == 1) {
-              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow + off] += g[ow];
-            } else {
-              for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * stride_ + off] += g[ow];
-            }
-          }
-        }
-      }
+conv_geometry Conv2d::geometry(const Shape& in, int64_t batch) const {
+  const Shape o = output_shape(in);
+  conv_geometry g;
+  g.batch = batch;
+  g.channels = in_;
+  g.height = in[1];
+  g.width = in[2];
+  g.kernel = k_;
+  g.stride = stride_;
+  g.pad = pad_;
+  g.out_h = o[1];
+  g.out_w = o[2];
+  return g;
 }
 
 const Tensor& Conv2d::forward(const Tensor& x) {
   if (x.ndim() != 4 || x.dim(1) != in_)
     throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
-  B_ = x.dim(0);
-  H_ = x.dim(2);
-  W_ = x.dim(3);
-  const int64_t h = H_ + 2 * pad_ - k_, w = W_ + 2 * pad_ - k_;
+  g_.batch = x.dim(0);
+  g_.channels = in_;
+  g_.height = x.dim(2);
+  g_.width = x.dim(3);
+  g_.kernel = k_;
+  g_.stride = stride_;
+  g_.pad = pad_;
+  const int64_t h = g_.height + 2 * pad_ - k_, w = g_.width + 2 * pad_ - k_;
   if (h < 0 || w < 0) throw std::invalid_argument(name() + ": input too small " + shape_str(x.shape()));
-  OH_ = h / stride_ + 1;
-  OW_ = w / stride_ + 1;
-  const int64_t P = OH_ * OW_, N = B_ * P, K = in_ * k_ * k_;
+  g_.out_h = h / stride_ + 1;
+  g_.out_w = w / stride_ + 1;
+  x_ = x.data();
+  const int64_t B = g_.batch, P = g_.out_h * g_.out_w, N = B * P, K = g_.patch();
   ensure_shape(cols_, {K, N});
   ensure_shape(ym_, {out_, N});
-  ensure_shape(y_, {B_, out_, OH_, OW_});
+  ensure_shape(y_, {B, out_, g_.out_h, g_.out_w});
   if (N == 0) return y_;
-  im2col(x.data());
+  im2col(g_, x.data(), cols_.data());
   gemm(false, false, out_, N, K, 1.f, w_, cols_.data(), 0.f, ym_.data());
   // [O, B*P] -> [B, O, P], adding the bias on the way.
   const float* src = ym_.data();
   float* y = y_.data();
-  for (int64_t b = 0; b < B_; ++b)
+  for (int64_t b = 0; b < B; ++b)
     for (int64_t o = 0; o < out_; ++o) {
       const float* s = src + o * N + b * P;
       float* d = y + (b * out_ + o) * P;
@@ -161,13 +117,14 @@ const Tensor& Conv2d::forward(const Tensor& x) {
 }
 
 const Tensor& Conv2d::backward(const Tensor& dy) {
-  const int64_t P = OH_ * OW_, N = B_ * P, K = in_ * k_ * k_;
-  if (dy.numel() != B_ * out_ * P)
+  const int64_t B = g_.batch, P = g_.out_h * g_.out_w, N = B * P, K = g_.patch();
+  if (dy.numel() != B * out_ * P)
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
+  dy_ = dy.data();
   // dy [B, O, P] -> [O, B*P] (reusing ym_); then each row sums to db.
   float* g = ym_.data();
   const float* src = dy.data();
-  for (int64_t b = 0; b < B_; ++b)
+  for (int64_t b = 0; b < B; ++b)
     for (int64_t o = 0; o < out_; ++o)
       std::memcpy(g + o * N + b * P, src + (b * out_ + o) * P, sizeof(float) * static_cast<size_t>(P));
   for (int64_t o = 0; o < out_; ++o) db_[o] = row_sum(g + o * N, N);
@@ -177,11 +134,11 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
     for (int64_t i = 0; i < out_ * K; ++i) dw_[i] = 0.f;
   }
   if (!need_input_grad_) return dx_;
-  ensure_shape(dx_, {B_, in_, H_, W_});
+  ensure_shape(dx_, {B, in_, g_.height, g_.width});
   if (N == 0) return dx_;
   // dcols = W^T dY overwrites the columns: the forward's are no longer needed.
   gemm(true, false, K, N, out_, 1.f, w_, g, 0.f, cols_.data());
-  col2im(cols_.data(), dx_.data());
+  col2im(g_, cols_.data(), dx_.data());
   return dx_;
 }
 

@@ -6,6 +6,7 @@
 // columns are kept for the weight gradient, so nothing is recomputed, and
 // backward then reuses their buffer for dL/dcolumns: one backward per forward.
 #pragma once
+#include "tensor/im2col.hpp"
 #include "tensor/layer.hpp"
 
 namespace murmur {
@@ -22,15 +23,37 @@ class Conv2d : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   int64_t forward_flops(const Shape& in) const override;
 
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  int64_t kernel() const { return k_; }
+  int64_t stride() const { return stride_; }
+  int64_t pad() const { return pad_; }
+  // The geometry of a per-sample input shape [C, H, W] at batch `batch`.
+  conv_geometry geometry(const Shape& in, int64_t batch) const;
+  // What the last forward/backward saw and produced (for step transcripts),
+  // as Linear's: weight [O, C*k*k], input [B, C, H, W], output and output
+  // gradient [B, O, OH, OW]; valid until the next forward, the gradients
+  // until the next backward.
+  const float* weight() const { return w_; }
+  const float* bias() const { return b_; }
+  float* weight_grad() { return dw_; }
+  float* bias_grad() { return db_; }
+  const float* last_input() const { return x_; }
+  Tensor& last_output() { return y_; }
+  const float* last_output_grad() const { return dy_; }
+  const conv_geometry& last_geometry() const { return g_; }
+
  private:
   int64_t in_, out_, k_, stride_, pad_;
   float *w_ = nullptr, *b_ = nullptr, *dw_ = nullptr, *db_ = nullptr;
-  int64_t B_ = 0, H_ = 0, W_ = 0, OH_ = 0, OW_ = 0;
+  conv_geometry g_;
+  // The input and output gradient are buffers of the neighbouring layers
+  // (or the caller's batch), untouched until the next step: pointers, no copies.
+  const float* x_ = nullptr;
+  const float* dy_ = nullptr;
   Tensor cols_;  // [C*k*k, B*OH*OW], reused across calls
   Tensor ym_;    // gemm result / permuted dy, [O, B*OH*OW]
   Tensor y_, dx_;
-  void im2col(const float* x);
-  void col2im(const float* cols, float* dx) const;
 };
 
 }  // namespace murmur

@@ -15,6 +15,7 @@ class MaxPool2d : public Layer {
   Shape output_shape(const Shape& in) const override;
   const Tensor& forward(const Tensor& x) override;
   const Tensor& backward(const Tensor& dy) override;
+  int64_t kernel() const { return k_; }
 
  private:
   int64_t k_;

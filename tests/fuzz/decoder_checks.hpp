@@ -371,14 +371,18 @@ inline const char* tensor_reply_invariants(const tensor_reply& m) {
   if (m.layer >= max_commit_layers) return "tensor_reply: layer >= max_commit_layers";
   if (!verify_dim_ok(m.batch) || !verify_dim_ok(m.in) || !verify_dim_ok(m.out))
     return "tensor_reply: a dimension is zero or over max_verify_dim";
-  const uint64_t B = m.batch, I = m.in, O = m.out;
+  if ((m.in_row == 0) != (m.out_row == 0)) return "tensor_reply: one of in_row, out_row is 0";
+  if (m.in_row && (!verify_dim_ok(m.in_row) || !verify_dim_ok(m.out_row)))
+    return "tensor_reply: a row size is over max_verify_dim";
+  const uint64_t B = m.batch, I = m.in, O = m.out, IR = m.input_row(), OR = m.output_row();
   if (m.indices.size() != B) return "tensor_reply: indices.size() != batch";
-  if (m.input.size() != (m.has_input ? B * I : 0)) return "tensor_reply: input.size() != (has_input ? batch x in : 0)";
+  if (m.input.size() != (m.has_input ? B * IR : 0))
+    return "tensor_reply: input.size() != (has_input ? batch x input row : 0)";
   if (m.weight.size() != O * I || m.weight_grad.size() != O * I)
     return "tensor_reply: weight or weight_grad size != out x in";
   if (m.bias.size() != O || m.bias_grad.size() != O) return "tensor_reply: bias or bias_grad size != out";
-  if (m.output.size() != B * O || m.output_grad.size() != B * O)
-    return "tensor_reply: output or output_grad size != batch x out";
+  if (m.output.size() != B * OR || m.output_grad.size() != B * OR)
+    return "tensor_reply: output or output_grad size != batch x output row";
   for (const auto* v : {&m.input, &m.weight, &m.bias, &m.output, &m.output_grad, &m.weight_grad, &m.bias_grad})
     if (!all_finite(*v)) return "tensor_reply: non-finite value accepted";
   return nullptr;
@@ -393,6 +397,8 @@ inline tensor_reply tensor_reply_dirty() {
   m.in = 2;
   m.out = 4;
   m.has_input = true;
+  m.in_row = 5;  // a decode of a linear layer's reply must clear these
+  m.out_row = 6;
   m.indices = {5, 6, 7};
   m.input = {1, 2, 3, 4, 5, 6};
   m.weight = {1, 2, 3, 4, 5, 6, 7, 8};

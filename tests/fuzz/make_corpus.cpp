@@ -549,6 +549,20 @@ void verify_valid() {
     r.bias_grad = {0.f};
     write("tensor_reply-valid-batch-1-extremes", encoded_with(encode_tensor_reply, r));
   }
+  {
+    // A conv layer's reply: per-sample rows (flags bit 1) unlike the weight's in and out.
+    auto r = sample_reply(false, 2, 4, 2);
+    r.in_row = 9;
+    r.out_row = 6;
+    r.output.clear();
+    r.output_grad.clear();
+    for (size_t i = 0; i < 12; ++i) {
+      r.output.push_back(0.5f * static_cast<float>(i));
+      r.output_grad.push_back(-0.25f * static_cast<float>(i));
+    }
+    write("tensor_reply-valid-conv-rows", encoded_with(encode_tensor_reply, r));
+    write("evidence-valid-conv-rows-reply", encoded_with(encode_evidence, sample_evidence(r)));
+  }
   write("evidence-valid-basic", encoded_with(encode_evidence, sample_evidence(sample_reply(true))));
   {
     auto e = sample_evidence(sample_reply(false, 1, 2, 3));
@@ -633,6 +647,14 @@ void verify_invalid() {
   write("tensor_reply-invalid-empty-payload", payload().frame(rp));
   write("tensor_reply-invalid-short-fixed-fields", [&] { payload p = reply_head(0, 1, 1, 1, 0); p.b.pop_back(); return p.frame(rp); }());
   write("tensor_reply-invalid-has_input-2", reply_1(0, 2).frame(rp));
+  // Flags bit 1: in_row, out_row follow; neither may be 0, and no other bit is known.
+  write("tensor_reply-invalid-rows-in_row-0", [&] {
+    payload p = reply_head(0, 1, 1, 1, 2).u32(0).u32(1).u32(0);
+    for (int i = 0; i < 6; ++i) p.f32(0.5f);
+    return p.frame(rp);
+  }());
+  write("tensor_reply-invalid-rows-cut-off", reply_head(0, 1, 1, 1, 2).u32(1).frame(rp));
+  write("tensor_reply-invalid-flags-4", reply_1(0, 4).frame(rp));
   write("tensor_reply-invalid-has_input-ff", reply_1(0, 0xff).frame(rp));
   write("tensor_reply-invalid-layer-64", reply_1(max_commit_layers, 1).frame(rp));
   write("tensor_reply-invalid-batch-0", reply_head(0, 0, 1, 1, 0).f32(1).f32(1).f32(1).f32(1).frame(rp));
