@@ -60,6 +60,7 @@ struct fetch_job {
   uint32_t installing = 0;  // slices handed to the shard actor, not yet confirmed
   uint32_t installed = 0;
   bool active = false;
+  reputation standing;  // the verifier's, when the fetch began: donors in its order
 };
 
 struct membership_state {
@@ -241,6 +242,36 @@ void ask_donors(self_ptr self, const state_fetch::asks& asks) {
   self->delayed_send(self, ms(st.fetch.attempt_s), fetch_atom::value, st.fetch.generation);
 }
 
+// The first attempt of an active fetch: up to `donors` of the donors now,
+// highest standing first (ties: index order), asked for their ranges.
+void start_fetch(self_ptr self, uint32_t dim, double timeout_s) {
+  auto& st = self->state;
+  auto& f = st.fetch;
+  auto donors = f.standing.by_standing(donors_now(self));
+  if (donors.empty()) {  // all left while we asked our verifier
+    f.active = false;
+    f.reply.deliver(int32_t{-1});
+    return;
+  }
+  if (donors.size() > st.s.donors) donors.resize(st.s.donors);
+  // Three attempts share the timeout: the later ones ask the donors
+  // that delivered, or have come since, for what the others did not.
+  f.attempt_s = timeout_s / 3;
+  f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value,
+                                         /*retries*/ 2);
+  const auto asks = f.plan->start();
+  std::string asked;
+  for (uint32_t d : donors) {  // with the standing that put it there, where we have evidence
+    if (!asked.empty()) asked += ", ";
+    asked += st.names(d);
+    if (f.standing.all().count(d)) asked += " (standing " + std::to_string(f.standing.standing(d)).substr(0, 4) + ")";
+  }
+  std::cerr << st.names(st.s.self.index) << ": state transfer: asking " << asked << " for " << asks.size()
+            << " ranges\n";
+  ask_donors(self, asks);
+  if (f.plan->complete()) finish_fetch(self);
+}
+
 void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
   auto& st = self->state;
   if (!w.bytes) return;
@@ -407,32 +438,34 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
       [self](frame_atom, const std::string& key, const wire_frame& w) { on_frame(self, key, w); },
       [self](fetch_atom, uint32_t dim, double timeout_s) -> caf::result<int32_t> {
         auto& st = self->state;
-        auto donors = donors_now(self);
-        if (donors.empty() || st.fetch.active) return int32_t{-1};
-        if (donors.size() > st.s.donors) donors.resize(st.s.donors);
+        if (donors_now(self).empty() || st.fetch.active) return int32_t{-1};
         auto& f = st.fetch;
         const uint64_t generation = f.generation + 1;
         f = fetch_job{};
         f.generation = generation;
         f.active = true;
         f.reply = self->make_response_promise();
-        // Three attempts share the timeout: the later ones ask the donors
-        // that delivered, or have come since, for what the others did not.
-        f.attempt_s = timeout_s / 3;
-        f.plan = std::make_unique<state_fetch>(st.s.self.index, dim, donors, st.seq * 1000 + 1, st.s.max_state_value,
-                                               /*retries*/ 2);
-        const auto asks = f.plan->start();
-        std::cerr << st.names(st.s.self.index) << ": state transfer: asking " << name_list(st, donors) << " for "
-                  << asks.size() << " ranges\n";
-        ask_donors(self, asks);
-        if (f.plan->complete()) finish_fetch(self);
+        if (!st.verifier) {
+          start_fetch(self, dim, timeout_s);
+          return f.reply;
+        }
+        // Donors in the order of our verifier's standings (docs/trust.md,
+        // "Reputation"); a verifier that does not answer leaves index order.
+        auto go = [self, dim, timeout_s, generation](reputation r) {
+          auto& f = self->state.fetch;
+          if (!f.active || f.generation != generation || f.plan) return;
+          f.standing = std::move(r);
+          start_fetch(self, dim, timeout_s);
+        };
+        self->request(st.verifier, std::chrono::seconds(2), stats_atom::value)
+            .then([go](const verifier_stats& vs) { go(reputation_of(vs)); }, [go](caf::error&) { go(reputation{}); });
         return f.reply;
       },
       [self](fetch_atom, uint64_t generation) {  // deadline of one attempt
         auto& f = self->state.fetch;
         if (!f.active || !f.plan || generation != f.generation || f.installing > 0 || f.plan->complete()) return;
         const auto missing = f.plan->missing_from();
-        auto again = f.plan->on_deadline(donors_now(self));
+        auto again = f.plan->on_deadline(f.standing.by_standing(donors_now(self)));
         std::cerr << self->state.names(self->state.s.self.index) << ": state transfer: no answer in time from "
                   << name_list(self->state, missing)
                   << (f.plan->failed() ? "; no donor left, training on from our own parameters\n"

@@ -16,7 +16,8 @@
 //    (the gossip actor tells it of each), so that the overlay closes around
 //    them as if they had left.
 //  - State transfer: on fetch_atom(dim, timeout) it asks up to `donors` live
-//    members for ranges of their parameters (state_fetch.hpp: a silent or
+//    members, highest standing with our verifier first (actors/reputation.hpp;
+//    equal standings in index order), for ranges of their parameters (state_fetch.hpp: a silent or
 //    wrong donor's ranges go to other donors at each third of the timeout), installs
 //    what arrives through the shard actor, all or nothing, and answers with
 //    how many coordinates it installed (0 if not everything arrived in time:

@@ -520,4 +520,11 @@ verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, veri
   return sys.spawn(verifier_behavior, std::move(ctx), s, std::move(transport), std::move(gossip));
 }
 
+reputation reputation_of(const verifier_stats& s, const reputation_weights& w) {
+  reputation r(w);
+  for (const auto& [peer, c] : s.ledger) r.add(peer, peer_evidence{c.checks_passed, c.checks_failed, 0, c.verified_flops});
+  for (const auto& [peer, n] : s.misses_by_prover) r.missed(peer, n);
+  return r;
+}
+
 }  // namespace murmur

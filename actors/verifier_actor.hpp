@@ -45,6 +45,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/peer_names.hpp"
+#include "actors/reputation.hpp"
 #include "actors/step_transcript.hpp"
 
 namespace murmur {
@@ -104,6 +105,10 @@ struct verifier_stats {
   // (prover, prover step) of each step this peer caught cheating itself
   std::vector<std::pair<uint32_t, uint64_t>> caught;
 };
+
+// This peer's evidence about each peer it verified (ledger and the misses
+// it observed itself), as a reputation (actors/reputation.hpp).
+reputation reputation_of(const verifier_stats& s, const reputation_weights& w = {});
 
 // An offloaded product: C = A B, A m x k, B k x n, row-major.
 struct matmul_job {

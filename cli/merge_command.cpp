@@ -2,18 +2,22 @@
 // directories of its peer processes (copied to one machine).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/plot.hpp"
+#include "actors/reputation.hpp"
 #include "run/json_text.hpp"
+#include "run/rewards_json.hpp"
 
 namespace murmur {
 
@@ -59,6 +63,35 @@ void refuse_repeats(const std::vector<std::string>& runs) {
   }
 }
 
+// A peer summary's "rewards" object (run/rewards_json.hpp): what that peer's
+// checks credited each other peer with. Standings are not read: merge
+// recomputes them from the combined evidence.
+std::map<uint32_t, peer_evidence> read_rewards(const nlohmann::json& rewards, const std::string& where) {
+  if (!rewards.is_object()) throw std::runtime_error(where + ": field 'rewards' is not an object");
+  std::map<uint32_t, peer_evidence> out;
+  for (const auto& [key, entry] : rewards.items()) {
+    const std::string at = where + " rewards." + key;
+    uint32_t peer = 0;
+    try {
+      size_t used = 0;
+      const unsigned long v = std::stoul(key, &used);
+      if (used != key.size() || v > std::numeric_limits<uint32_t>::max()) throw std::invalid_argument(key);
+      peer = static_cast<uint32_t>(v);
+    } catch (const std::exception&) {
+      throw std::runtime_error(where + ": rewards key '" + key + "' is not a peer index");
+    }
+    auto count = [&](const char* name) {
+      const double x = field(entry, name, at);
+      if (!(x >= 0) || x != std::floor(x)) throw std::runtime_error(at + ": field '" + name + "' is not a count");
+      return static_cast<uint64_t>(x);
+    };
+    const double gflop = field(entry, "verified_gflop", at);
+    if (!(gflop >= 0)) throw std::runtime_error(at + ": field 'verified_gflop' is not a number >= 0");
+    out[peer] = peer_evidence{count("checks_passed"), count("checks_failed"), count("misses"), gflop * 1e9};
+  }
+  return out;
+}
+
 struct merge_args {
   std::vector<std::string> runs;
   std::string out = "runs/merged";
@@ -73,6 +106,9 @@ int run_merge(const merge_args& a) {
   double acc_sum = 0, acc_min = 1, bytes = 0, allreduce = 0, wall = 0, steps = 0, rejected = 0;
   std::ofstream curve(out + "/peers.tsv");
   curve << "# peer\twall_s\tbytes_sent\ttest_acc\n";
+  // Each peer's view of the others, combined (docs/trust.md, "Reputation").
+  std::map<uint32_t, std::map<uint32_t, peer_evidence>> testimony;
+  std::set<uint32_t> peers_seen;
   for (const auto& r : runs) {
     const std::string sp = r + "/summary.json", mp = r + "/metrics.jsonl";
     const nlohmann::json s = parse_json(slurp(sp), sp);
@@ -84,6 +120,19 @@ int run_merge(const merge_args& a) {
     wall = std::max(wall, field(s, "wall_time_s", sp));
     steps += field(s, "steps", sp);
     rejected += field(s, "frames_rejected", sp);
+    if (const auto rw = s.find("rewards"); rw != s.end()) {
+      const double who = field(s, "peer", sp);
+      if (!(who >= 0) || who != std::floor(who) || who > std::numeric_limits<uint32_t>::max())
+        throw std::runtime_error(sp + ": field 'peer' is not a peer index");
+      const auto observer = static_cast<uint32_t>(who);
+      if (testimony.count(observer))
+        throw std::runtime_error(sp + ": a second summary of peer " + std::to_string(observer) +
+                                 " (its rewards would count twice)");
+      auto about = read_rewards(*rw, sp);
+      peers_seen.insert(observer);
+      for (const auto& [p, e] : about) peers_seen.insert(p);
+      testimony[observer] = std::move(about);
+    }
     std::istringstream m(slurp(mp));
     size_t n = 0;
     for (std::string text; std::getline(m, text);) {
@@ -103,6 +152,10 @@ int run_merge(const merge_args& a) {
                                        << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
                                        << ",\n  \"steps_mean\": " << json_number(steps / n) << ",\n  \"frames_rejected\": "
                                        << static_cast<uint64_t>(rejected) << ",\n  \"wall_time_s\": " << json_number(wall)
+                                       << (testimony.empty() ? std::string()
+                                                             : ",\n  \"rewards\": " +
+                                                                   rewards_json(combine_testimony(testimony),
+                                                                                {peers_seen.begin(), peers_seen.end()}))
                                        << "\n}\n";
   curve.close();
   std::string note;

@@ -28,6 +28,7 @@
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
 #include "run/offload_setup.hpp"
+#include "run/rewards_json.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
@@ -478,6 +479,15 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     }
     return r + "}";
   };
+  // What this peer's own checks credited each other peer with, and their
+  // standing with it; murmur merge combines the peers' views.
+  auto rewards = [&]() -> std::string {
+    if (!peer.verifier) return "";
+    std::vector<uint32_t> others;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(c.peer_count); ++i)
+      if (i != static_cast<uint32_t>(c.peer_index)) others.push_back(i);
+    return ",\n  \"rewards\": " + rewards_json(reputation_of(vs), others);
+  };
   const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
                            static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
   std::ofstream(out + "/summary.json")
@@ -492,7 +502,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << identity_refused_by_kind() << ",\n  \"state_chunks_refused\": " << control.state_refused
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
-      << verification()
+      << verification() << rewards()
       << offload_json(peer, vs, offload)
       << ",\n  \"steps\": " << step << ",\n  \"total_steps\": " << total
       << ",\n  \"resumed_from_step\": " << (resumed ? std::to_string(resumed_from) : "null")

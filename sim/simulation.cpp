@@ -25,6 +25,7 @@
 #include "run/config_schema.hpp"
 #include "sim/detection_score.hpp"
 #include "run/json_text.hpp"
+#include "run/rewards_json.hpp"
 #include "run/key_usage.hpp"
 #include "model_io/model_source.hpp"
 #include "run/initial_model.hpp"
@@ -114,6 +115,9 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
       first = false;
     }
     js << "}}";
+    std::vector<uint32_t> all(static_cast<size_t>(c.peers));
+    for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    js << ",\n  \"rewards\": " << rewards_json(v.rewards, all);
   }
   if (s.offload.enabled) {
     const auto& o = s.offload;
@@ -664,6 +668,7 @@ class driver {
   void collect_verification() {
     auto& v = sum_.verification;
     v.enabled = c_.verify_rate > 0;
+    std::map<uint32_t, std::map<uint32_t, peer_evidence>> testimony;
     for (uint32_t i = 0; i < n_; ++i) {
       v.step_seconds += peers_[i].train->step_seconds();
       v.commit_seconds += peers_[i].train->commit_seconds();
@@ -695,6 +700,7 @@ class driver {
             for (auto& [peer, n] : s.misses_by_prover) v.misses_by_prover[peer] += n;
             v.check_seconds += s.check_seconds;
             for (auto& [peer, e] : s.ledger) v.verified_gflop += e.verified_flops / 1e9;
+            testimony[i] = reputation_of(s).all();
             for (auto& [peer, step] : s.caught) {
               auto it = v.first_caught_step.find(peer);
               if (it == v.first_caught_step.end() || step < it->second) v.first_caught_step[peer] = step;
@@ -702,6 +708,7 @@ class driver {
           },
           caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "verification statistics"); });
     }
+    v.rewards = combine_testimony(testimony);
   }
 
   void collect_offload() {

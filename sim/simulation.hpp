@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/reputation.hpp"
 #include "run/final_model.hpp"
 #include "run/run_config.hpp"
 #include "run/run_progress.hpp"
@@ -41,6 +42,9 @@ struct verification_summary {
   double step_seconds = 0, commit_seconds = 0, check_seconds = 0;
   // Per peer caught cheating: the first step at which a verifier caught it.
   std::map<uint32_t, uint64_t> first_caught_step;
+  // Every verifier's evidence about every peer, combined (combine_testimony):
+  // summary.json's "rewards" (docs/trust.md, "Reputation").
+  reputation rewards;
 };
 
 // How well the honest peers found the attackers. An attacker is detected

@@ -34,7 +34,8 @@ class InputFile {
 
   // True when the container itself vouches for a total of `total` bytes of
   // content: a raw file of exactly that size, or a gzip trailer whose ISIZE
-  // (uncompressed length mod 2^32) matches. Only then may a reader allocate
+  // (uncompressed length mod 2^32) matches and `total` is at most 64 times
+  // the compressed file (ISIZE can be forged too). Only then may a reader allocate
   // a buffer of a header's size before the data has arrived; otherwise a
   // lying header would cost up to 1 GiB for a file of a few bytes.
   bool size_agrees(uint64_t total) const;

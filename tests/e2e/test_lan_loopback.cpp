@@ -42,6 +42,37 @@ TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][
 }
 
 
+TEST_CASE("three peer processes on loopback train a narrow ResNet-9 with augmentation and each writes it",
+          "[slow][e2e][lan][resnet]") {
+  // resnet9:4 (groupnorm, residual blocks, gap) on 6000 Fashion-MNIST images,
+  // random crop and flip: the model of configs/fmnist-resnet9.toml, narrowed
+  // to run in seconds. Chance is 10 %.
+  lan net("lan-resnet", 3);
+  const std::vector<std::string> cfg{"--set", "model.arch=resnet9:4", "--set", "train.epochs=3",
+                                     "--set", "train.lr=0.05",       "--set", "data.train_samples=6000",
+                                     "--set", "data.test_samples=1000", "--set", "data.crop_padding=2",
+                                     "--set", "data.flip=horizontal"};
+  std::vector<pid_t> pids;
+  pids.push_back(net.start(0, 3, cfg));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, cfg));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(400);
+  for (int i = 0; i < 3; ++i) {
+    INFO("peer " << i << " log:\n" << net.log(i));
+    CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto s = net.summary(i);
+    INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
+    CHECK(json_number(s, "final_test_accuracy") >= 0.4);  // about 65 % seen; chance is 10 %
+    CHECK(json_number(s, "bytes_received_total") > 0);
+    const auto m = murmur::read_model_file((net.dir / ("run" + std::to_string(i)) / "model.safetensors").string());
+    CHECK(m.model.whole());
+    CHECK(m.model.spec == "resnet9:4");
+  }
+}
+
+
 namespace {
 
 // Four peers train; peer 3 is killed with SIGKILL mid-run and restarted a

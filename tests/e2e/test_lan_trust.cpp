@@ -4,6 +4,7 @@
 // honest three must quarantine it on evidence each re-checked itself, never
 // quarantine one another, and finish training.
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "lan_harness.hpp"
 
@@ -64,4 +65,26 @@ TEST_CASE("four peers on loopback: a peer cheating on its products is quarantine
   CHECK(count(net.summary(cheater), "\"cause\"") == 0);
   std::cout << "cheater: peer " << cheater << "; caught directly by " << caught_directly
             << " peer(s), evidence confirmed by " << confirmed << std::endl;
+
+  // Rewards (docs/trust.md, "Reputation"): each peer's view in its summary,
+  // combined by murmur merge; the cheater ends below every honest peer.
+  std::vector<std::string> merge_args{"merge"};
+  for (int i = 0; i < 4; ++i) merge_args.push_back((net.dir / ("run" + std::to_string(i))).string());
+  merge_args.insert(merge_args.end(), {"--out", (net.dir / "merged").string()});
+  const pid_t merge = spawn_murmur(merge_args, net.dir / "merge.log");
+  INFO("merge log:\n" << slurp(net.dir / "merge.log"));
+  REQUIRE(wait_until(merge, std::chrono::steady_clock::now() + std::chrono::seconds(60)) == 0);
+  const auto merged = nlohmann::json::parse(slurp(net.dir / "merged" / "summary.json"));
+  REQUIRE(merged.contains("rewards"));
+  const auto& rewards = merged["rewards"];
+  INFO("merged rewards: " << rewards.dump());
+  REQUIRE(rewards.size() == 4);
+  const double cheat_standing = rewards[std::to_string(cheater)]["standing"].get<double>();
+  CHECK(cheat_standing == 0);
+  for (int i = 0; i < 4; ++i)
+    if (i != cheater) {
+      CHECK(rewards[std::to_string(i)]["standing"].get<double>() > cheat_standing);
+      CHECK(rewards[std::to_string(i)]["checks_failed"] == 0);
+    }
+  std::cout << "merged rewards: " << rewards.dump() << std::endl;
 }

@@ -1,4 +1,5 @@
 // Data loading, sharding and batching.
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "tensor/dataset.hpp"
+#include "tensor/rng.hpp"
 
 using namespace murmur;
 namespace fs = std::filesystem;
@@ -309,6 +311,29 @@ TEST_CASE("load_idx rejects malformed files with a message naming file and probl
     auto p = dir.file("cut.gz");
     write_raw(p, gzb);
     expect_error(p, lab, p, {"gzip stream", "unexpected end of file"});
+  }
+  SECTION("a gzip file whose size fields lie gets no allocation for the data it claims") {
+    // Header: 2^28 pixels (1 GiB as float32); the gzip trailer's ISIZE forged
+    // to agree (16 + 2^28 mod 2^32); the data: 2 MB of noise, more than
+    // zlib reads ahead with the header, so the lie shows only at the end.
+    // Before the check, the loader trusted the agreeing sizes, allocated and
+    // zeroed 1 GiB, then failed.
+    const uint32_t n = 16384;
+    Bytes noise(2000000);
+    Rng r(5);
+    for (auto& x : noise) x = static_cast<unsigned char>(r.next_u64());
+    Bytes b = idx_bytes({1, n, n}, noise);
+    auto full = write(dir, "liar", b, true);
+    Bytes gzb = read_all(full);
+    const uint32_t isize = 16 + n * n;
+    for (int i = 0; i < 4; ++i) gzb[gzb.size() - 4 + static_cast<size_t>(i)] = static_cast<unsigned char>(isize >> (8 * i));
+    auto p = dir.file("liar-isize.gz");
+    write_raw(p, gzb);
+    struct rusage before {}, after {};
+    getrusage(RUSAGE_SELF, &before);
+    expect_error(p, lab, p, {"gzip stream"});
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 256 * 1024);  // KiB: far below the 1 GiB claimed
   }
   SECTION("gzip with a damaged checksum") {
     auto full = write(dir, "crc", good_img, true);
