@@ -15,9 +15,14 @@ const std::vector<std::string> kOffload{"--set", "data.train_samples=4000", "--s
                                         "--set", "train.epochs=2",          "--set", "offload.to=host-a",
                                         "--set", "offload.peers=1"};
 
+// The helper trains 12x as many epochs, so that it is still there while
+// peer 1 offloads (a helper that leaves is waited for offload.timeout_ms,
+// then peer 1 computes locally).
 void run_pair(lan& net, std::vector<std::string> cfg) {
   std::vector<pid_t> pids;
-  pids.push_back(net.start(0, 2, cfg));
+  auto helper = cfg;
+  helper.insert(helper.end(), {"--set", "train.epochs=24"});
+  pids.push_back(net.start(0, 2, helper));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   pids.push_back(net.start(1, 2, cfg));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
@@ -37,9 +42,9 @@ TEST_CASE("two peers on loopback: peer 1 offloads its products to an honest help
   INFO("peer 0:\n" << s0 << "\npeer 1:\n" << s1 << "\nlog 1:\n" << net.log(1));
   const double offloads = json_number(s1, "offloads");
   CHECK(offloads > 0);
-  // All verified but at most the one in flight when peer 0, done with its
-  // own steps, left (it times out and peer 1 computes locally from then on).
+  // All verified, but at most the one in flight if peer 0 left first.
   CHECK(json_number(s1, "offloads_verified") >= offloads - 1);
+  CHECK(json_number(s1, "offloads_verified") >= 50);
   CHECK(json_number(s1, "offloads_rejected") == 0);
   CHECK(json_number(s1, "helper_credit_gflop") > 0);
   CHECK(json_number(s0, "tasks_served") >= json_number(s1, "offloads_verified"));
