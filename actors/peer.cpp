@@ -5,7 +5,8 @@ namespace murmur {
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
-                        const peer_verification* v, const std::function<void(trainer&)>& prepare) {
+                        const peer_verification* v, const std::function<void(trainer&)>& prepare,
+                        const peer_offload* off) {
   peer_handles h;
   auto data = train;
   h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
@@ -17,9 +18,28 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     h.train->enable_transcripts(log, v->cheat, v->replay_shard, v->settings.seed ^ (0x63686561ULL + s.id));
     verifier_context ctx{s.id, s.neighbours, v->neighbours_of, v->shard_of, data, log, committed_layers(model), v->now_s,
                          s.names};
-    h.verifier = spawn_verifier(sys, std::move(ctx), v->settings, transport, h.gossip);
+    verifier_settings vs = v->settings;
+    if (off) {
+      vs.offload_rounds = off->rounds;
+      vs.matmul_cheat = off->cheat;
+      vs.matmul_cheat_eps = off->cheat_eps;
+    }
+    h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
+  } else if (off) {
+    // Offload only: no step transcripts, no challenges; answers and checks products.
+    verifier_settings vs;
+    vs.rate = 0;
+    vs.rounds = off->rounds;
+    vs.offload_rounds = off->rounds;
+    vs.seed = off->seed;
+    vs.max_frame_bytes = off->max_frame_bytes;
+    vs.matmul_cheat = off->cheat;
+    vs.matmul_cheat_eps = off->cheat_eps;
+    verifier_context ctx{s.id, s.neighbours, {}, {}, data, nullptr, committed_layers(*h.train->model()), {}, s.names};
+    h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
   }
-  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier);
+  if (off && off->plan) h.offload = std::make_shared<offload_step>(h.train, *off->plan);
+  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier, h.offload);
   return h;
 }
 

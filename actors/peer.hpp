@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "actors/gossip_actor.hpp"
 #include "actors/shard_actor.hpp"
@@ -13,7 +14,8 @@ struct peer_handles {
   std::shared_ptr<trainer> train;  // read it only while the peer's actors are idle
   gossip_actor gossip;
   shard_actor shard;
-  verifier_actor verifier;         // invalid when verification is off
+  verifier_actor verifier;         // invalid when verification and offload are off
+  std::shared_ptr<offload_step> offload;  // this peer's offloaded steps (null: it does not offload)
 };
 
 // Verification of one peer (verifier_actor.hpp): on when given.
@@ -27,6 +29,20 @@ struct peer_verification {
   std::function<double()> now_s;       // the verifier's clock (null: steady clock)
 };
 
+// Offload (offload_step.hpp) in a run where some peer offloads: every peer
+// gets a verifier (it may be asked to compute products, and the offloading
+// peer checks answers with it), even with verification off; `plan` is set
+// on the peers that offload. The helper's cheat (tests, attacks) answers
+// offloaded products wrongly (verifier_settings::matmul_cheat).
+struct peer_offload {
+  std::optional<offload_plan> plan;
+  int rounds = 8;  // Freivalds rounds on each answer
+  compute_cheat cheat = compute_cheat::none;
+  double cheat_eps = 1e-3;
+  uint64_t seed = 0;  // the verifier's random stream when verification is off
+  size_t max_frame_bytes = 64u << 20;
+};
+
 // `prepare`, when given, runs on the new trainer before the gossip actor is
 // spawned (a resumed run restores its checkpoint there), so the gossip state
 // starts from the parameters the peer will train on.
@@ -34,6 +50,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
                         const peer_verification* verification = nullptr,
-                        const std::function<void(trainer&)>& prepare = {});
+                        const std::function<void(trainer&)>& prepare = {},
+                        const peer_offload* offload = nullptr);
 
 }  // namespace murmur

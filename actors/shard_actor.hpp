@@ -8,13 +8,20 @@
 #include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/offload_step.hpp"
 #include "actors/verifier_actor.hpp"
 
 namespace murmur {
 
 // With a verifier, each step's commitment (trainer::last_commit) goes to it
 // right after the step, before the gossip round.
+// With `offload` (which must drive the same trainer, and needs the
+// verifier), the step runs through it: each product it yields is sent to
+// the helper through the verifier (offload_atom) and the step waits for the
+// outcome (synchronous offload). Evaluations and installs that arrive while
+// a step is under way are answered once it is done.
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t gossip_every,
-                        gossip_actor gossip, verifier_actor verifier = {});
+                        gossip_actor gossip, verifier_actor verifier = {},
+                        std::shared_ptr<offload_step> offload = nullptr);
 
 }  // namespace murmur

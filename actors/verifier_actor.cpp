@@ -427,7 +427,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     const matmul_job& j = *w.job;
     const auto t0 = clock_type::now();
     bool ok = r.m == j.m && r.n == j.n &&
-              st.fv.check(false, false, j.m, j.n, j.k, j.a.data(), j.b.data(), r.c.data(), st.s.rounds, st.rng).ok;
+              st.fv.check(false, false, j.m, j.n, j.k, j.a.data(), j.b.data(), r.c.data(),
+                            st.s.offload_rounds > 0 ? st.s.offload_rounds : st.s.rounds, st.rng).ok;
     st.st.check_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
     matmul_outcome out{ok, from, {}};
     auto& credit = st.st.ledger[from];

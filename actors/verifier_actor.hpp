@@ -62,6 +62,7 @@ struct verifier_settings {
   size_t max_frame_bytes = 64u << 20;
   double matmul_cheat_eps = 0; // a worker that cheats on offloaded products (tests, attackers)
   compute_cheat matmul_cheat = compute_cheat::none;
+  int offload_rounds = 0;      // Freivalds rounds on each offloaded answer; 0 = rounds
   double deadline_s = 1.0;     // a challenge unanswered this long is a miss
   size_t keep_steps = 8;       // the retention every prover promises (verify.keep_steps)
   uint32_t max_misses = 3;     // misses observed here that quarantine a prover

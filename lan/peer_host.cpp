@@ -27,6 +27,7 @@
 #include "lan/pipeline_host.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
+#include "run/offload_setup.hpp"
 #include "run/rewards_json.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
@@ -163,7 +164,16 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
         throw checkpoint_error(peer_checkpoint_path(a.resume, static_cast<uint32_t>(c.peer_index)) + ": " + e.what());
       }
     };
-  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr, restore);
+  // Offload (docs/trust.md): every peer of an offloading run answers
+  // products; offload.to may name the helper by its allowlist label.
+  std::vector<std::string> labels;
+  for (const auto& line : identities.lines()) labels.push_back(line.label);
+  const offload_setup offload = offload_setup_of(c, static_cast<uint32_t>(c.peer_count), labels, nullptr);
+  const auto po = peer_offload_of(c, offload, ps.id,
+                                  c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()),
+                                  c.offload_timeout_ms / 1000.0);
+  auto peer = spawn_peer(sys, ps, train, shard, test, bridge.transport, pv ? &*pv : nullptr, restore,
+                         po ? &*po : nullptr);
   stopper.others = {caf::actor_cast<caf::actor>(peer.shard), caf::actor_cast<caf::actor>(peer.gossip)};
   if (peer.verifier) stopper.others.push_back(caf::actor_cast<caf::actor>(peer.verifier));
   // The gossip state was built from the restored parameters: its first
@@ -452,6 +462,23 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
            json_number(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
            json_number(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";
   };
+  // What this peer offloaded (or, as the helper, served); "" when offload is off.
+  auto offload_json = [](const peer_handles& h, const verifier_stats& v, const offload_setup& o) -> std::string {
+    if (!o.on) return "";
+    std::string r = ",\n  \"offload\": {\"helper\": " + std::to_string(o.helper) +
+                    ", \"tasks_served\": " + std::to_string(v.tasks_served) + ", \"offloads\": " +
+                    std::to_string(v.offloads) + ", \"offloads_verified\": " + std::to_string(v.offloads_verified) +
+                    ", \"offloads_rejected\": " + std::to_string(v.offloads_rejected);
+    if (h.offload) {
+      const auto& t = h.offload->total();
+      auto it = v.ledger.find(o.helper);
+      r += ", \"products_local\": " + std::to_string(t.local) + ", \"timed_out\": " + std::to_string(t.timed_out) +
+           ", \"verified_gflop\": " + json_number(t.verified_flops / 1e9) + ", \"helper_credit_gflop\": " +
+           json_number(it == v.ledger.end() ? 0.0 : it->second.verified_flops / 1e9) +
+           ", \"helper_trusted\": " + (h.offload->helper_trusted() ? "true" : "false");
+    }
+    return r + "}";
+  };
   // What this peer's own checks credited each other peer with, and their
   // standing with it; murmur merge combines the peers' views.
   auto rewards = [&]() -> std::string {
@@ -476,6 +503,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
       << ",\n  \"quarantined\": " << quarantined()
       << verification() << rewards()
+      << offload_json(peer, vs, offload)
       << ",\n  \"steps\": " << step << ",\n  \"total_steps\": " << total
       << ",\n  \"resumed_from_step\": " << (resumed ? std::to_string(resumed_from) : "null")
       << ",\n  \"outcome\": " << json_string(outcome)

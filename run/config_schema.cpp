@@ -195,6 +195,9 @@ const std::vector<KeyDef>& table() {
           "Virtual cost of one local step, ms; 0 = modelled from FLOPs and sim.gflops"),
       num("sim.gflops", &R::gflops, gt(0), unbounded,
           "Modelled peer speed, GFLOP/s (used when sim.step_ms = 0)"),
+      text("sim.slow_peers", &R::slow_peers, false,
+           "Peers whose steps cost sim.slow_factor times as much (weak machines), e.g. \"3\" or \"1,5\"; \"\" = none"),
+      num("sim.slow_factor", &R::slow_factor, ge(1), le(1e6), "How much slower the sim.slow_peers are"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),
@@ -249,6 +252,22 @@ const std::vector<KeyDef>& table() {
           "Unanswered challenges (own or re-checked) after which a verifier quarantines the prover"),
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
           "Commitments kept per neighbour, to re-check evidence against"),
+
+      text("offload.to", &R::offload_to, false,
+           "The helper the offload.peers hand their Linear products to: a peer index, or (murmur peer) an "
+           "authorized_peers label; \"\" = no offload (docs/trust.md, Offload)"),
+      text("offload.peers", &R::offload_peers, false,
+           "Who offloads: peer indices, e.g. \"3\" or \"1,5\", or \"slowest\" (murmur sim: the peer with the "
+           "largest modelled step cost)"),
+      num("offload.min_flops", &R::offload_min_flops, ge(0), unbounded,
+          "Only products of at least this many FLOPs (2 m n k) are offloaded; smaller ones run locally"),
+      num("offload.rounds", &R::offload_rounds, ge(1), le(64),
+          "Freivalds rounds on each answer (a wrong element gets through with 2^-rounds)"),
+      num("offload.timeout_ms", &R::offload_timeout_ms, ge(0), le(3.6e6),
+          "murmur peer: an answer not back by then is computed locally and offloading stops; 0 = wait forever"),
+      choice("offload.cheat", &R::offload_cheat, {"none", "perturb", "skip_product"},
+             "Attack: the helper answers offloaded products wrongly (perturb: one element by attack.eps of its "
+             "row's norm; skip_product: random numbers)"),
   };
   return t;
 }
@@ -569,6 +588,20 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (needs)
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
+  }
+  // Offload (run/offload_setup.hpp resolves the peers against the run's size).
+  if (cfg.offload_to.empty()) {
+    for (const char* key : {"offload.peers", "offload.cheat"})
+      if (get_key(cfg, key) != get_key(RunConfig{}, key))
+        throw ConfigError(std::string(key) + " = " + get_key(cfg, key) + " with offload.to = \"\" in " + source +
+                          ": name the helper in offload.to (a peer index or label)");
+  } else {
+    if (cfg.stages > 1)
+      throw ConfigError("offload.to = " + cfg.offload_to + " with pipeline.stages = " + std::to_string(cfg.stages) +
+                        " in " + source + ": offload is for data-parallel peers (pipeline.stages = 1)");
+    if (cfg.offload_peers.empty())
+      throw ConfigError("offload.to = " + cfg.offload_to + " with offload.peers = \"\" in " + source +
+                        ": name who offloads (peer indices, e.g. \"3\", or \"slowest\")");
   }
   if (cfg.peer_index >= cfg.peer_count)
     throw ConfigError("peer.index = " + std::to_string(cfg.peer_index) + " with peer.count = " +

@@ -43,6 +43,9 @@ constexpr usage_rule rules[] = {
     {"sim.peers", SD},
     {"sim.step_ms", SD},
     {"sim.speed_spread", SD},
+    {"sim.slow_", SD},
+    {"offload.timeout_ms", PD},
+    {"offload.", DP},
     {"sim.bandwidth_mbps", SIM | PP | PH},  // also the automatic pipeline.split's link model
     {"sim.gflops", SIM | PP | PH},          // also the automatic pipeline.split's cost model
     {"sim.", SIM},

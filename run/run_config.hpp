@@ -76,6 +76,8 @@ struct RunConfig {
   double speed_spread = 0.0;         // sim.speed_spread: peer i's step costs step_ms * (1 + spread*u_i)
   double step_ms = 0.0;              // sim.step_ms: virtual cost of one step; 0 = model from FLOPs
   double gflops = 50.0;              // sim.gflops: modelled peer speed when step_ms = 0
+  std::string slow_peers = "";      // sim.slow_peers: indices of weak peers
+  double slow_factor = 8.0;          // sim.slow_factor: their steps cost this many times as much
   // [peer] (murmur peer: one process per machine)
   int64_t peer_index = 0;            // peer.index: this process's data shard and peer id
   int64_t peer_count = 1;            // peer.count: how many shards the data is cut into
@@ -109,6 +111,13 @@ struct RunConfig {
   double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (run/verify_timing.hpp)
   int64_t verify_max_misses = 3;     // verify.max_misses
   int64_t verify_keep_commits = 4096;  // verify.keep_commits
+  // [offload] (docs/trust.md, Offload)
+  std::string offload_to = "";       // offload.to: helper index or label; "" = off
+  std::string offload_peers = "";    // offload.peers: indices, or "slowest"
+  double offload_min_flops = 1e6;    // offload.min_flops: smaller products stay local
+  int64_t offload_rounds = 8;        // offload.rounds: Freivalds rounds per answer
+  double offload_timeout_ms = 10000; // offload.timeout_ms: murmur peer's wait for an answer; 0 = forever
+  std::string offload_cheat = "none";  // offload.cheat: none | perturb | skip_product (the helper cheats)
 };
 
 }  // namespace murmur

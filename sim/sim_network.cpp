@@ -27,6 +27,20 @@ transport_actor::behavior_type sim_network_behavior(
         auto& st = self->state;
         if (from >= peers || to >= peers || !frame.bytes) return;
         const double bytes = static_cast<double>(frame.bytes->size());
+        auto type = peek_type(*frame.bytes);
+        if (model.offload && type &&
+            (*type == message_type::matmul_task || *type == message_type::matmul_result)) {
+          sim_event e;
+          e.time = (model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0) + model.latency_s;
+          e.kind = sim_event::deliver;
+          e.peer = to;
+          e.from = from;
+          e.frame = frame;
+          model.offload->push(std::move(e));
+          ++stats->msgs_sent;
+          stats->bytes_sent += frame.bytes->size();
+          return;
+        }
         const double depart = std::max(queue->now(), st.uplink_free[from]);
         const double tx = model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0;
         st.uplink_free[from] = depart + tx;
@@ -39,7 +53,6 @@ transport_actor::behavior_type sim_network_behavior(
         queue->push(std::move(done));
         ++stats->msgs_sent;
         stats->bytes_sent += frame.bytes->size();
-        auto type = peek_type(*frame.bytes);
         const bool reliable = model.reliable_pipeline && type && is_pipeline_message(*type);
         if (model.loss > 0 && !reliable && st.rng.uniform() < model.loss) {
           ++stats->msgs_lost;

@@ -61,6 +61,12 @@ struct network_model {
   // Pipeline frames ride reliable connections (TCP, as ZeroMQ's): `loss`
   // never drops them.
   bool reliable_pipeline = true;
+  // Offloaded products (matmul_task / matmul_result frames) go here instead,
+  // stamped with their transfer time (bytes*8/bandwidth + latency) rather
+  // than an arrival time: the driver delivers them at once, within the
+  // offloading peer's step, and charges that time to the step. They are
+  // never lost and do not queue behind gossip on the uplink. Null: as any frame.
+  event_queue* offload = nullptr;
 };
 
 struct network_stats {

@@ -29,6 +29,7 @@
 #include "run/key_usage.hpp"
 #include "model_io/model_source.hpp"
 #include "run/initial_model.hpp"
+#include "run/offload_setup.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -117,6 +118,22 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     std::vector<uint32_t> all(static_cast<size_t>(c.peers));
     for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
     js << ",\n  \"rewards\": " << rewards_json(v.rewards, all);
+  }
+  if (s.offload.enabled) {
+    const auto& o = s.offload;
+    js << ",\n  \"offload\": {\"helper\": " << o.helper << ", \"tasks_served\": " << o.tasks_served << ", \"peers\": [";
+    for (size_t i = 0; i < o.peers.size(); ++i) {
+      const auto& q = o.peers[i];
+      js << (i ? ", " : "") << "{\"peer\": " << q.peer << ", \"steps\": " << q.steps
+         << ", \"finished_s\": " << json_number(q.finished_s) << ", \"steps_per_s\": " << json_number(q.steps_per_s)
+         << ", \"offloaded\": " << q.offloaded << ", \"verified\": " << q.verified << ", \"rejected\": " << q.rejected
+         << ", \"local\": " << q.local << ", \"verified_gflop\": " << json_number(q.verified_gflop)
+         << ", \"local_gflop\": " << json_number(q.local_gflop) << ", \"check_gflop\": " << json_number(q.check_gflop)
+         << ", \"wire_s\": " << json_number(q.wire_s) << ", \"helper_s\": " << json_number(q.helper_s)
+         << ", \"helper_credit_gflop\": " << json_number(q.helper_credit_gflop)
+         << ", \"helper_trusted\": " << (q.helper_trusted ? "true" : "false") << "}";
+    }
+    js << "]}";
   }
   if (s.pipeline.enabled) {
     const auto& p = s.pipeline;
@@ -244,10 +261,12 @@ class driver {
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
         self_(sys_) {
+    plan_speeds(data);
     network_model nm;
     nm.latency_s = c.latency_ms / 1000.0;
     nm.bandwidth_bps = c.bandwidth_mbps * 1e6;
     nm.loss = c.loss;
+    if (off_.on) nm.offload = &offload_q_;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     try {
       spawn_peers(data, resume_dir);
@@ -330,6 +349,7 @@ class driver {
                                                  : 0;
     sum_.params = dim_;
     collect_verification();
+    collect_offload();
     // A ring all-reduce sends 2(n-1)/n of the gradient per peer per step.
     sum_.dense_allreduce_bytes =
         2.0 * (n_ - 1) * 4.0 * static_cast<double>(dim_) * static_cast<double>(sum_.steps);
@@ -482,8 +502,9 @@ class driver {
           }
         };
       }
-      peers_.push_back(
-          spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr, restore));
+      const auto off = peer_offload_of(c_, off_, i, Rng(c_.seed).fork(500 + i).next_u64(), 0.0);
+      peers_.push_back(spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr, restore,
+                                  off ? &*off : nullptr));
       done_.push_back(0);
       next_cycle_.push_back(0.0);
       counter_base_.emplace_back();
@@ -506,13 +527,48 @@ class driver {
       }
     }
     dim_ = peers_[0].train->model()->param_count();
-    // Virtual cost of a step: given, or modelled from the model's FLOPs
-    // (forward + backward ~ 3 forwards, 2 FLOPs per multiply-add).
-    const double flops = 6.0 * static_cast<double>(peers_[0].train->model()->forward_flops()) *
-                         static_cast<double>(c_.batch);
-    step_s_ = c_.step_ms > 0 ? c_.step_ms / 1000.0 : flops / (c_.gflops * 1e9);
+  }
+
+  // Virtual cost of a step: given, or modelled from the model's FLOPs
+  // (forward + backward ~ 3 forwards, 2 FLOPs per multiply-add); times
+  // each peer's speed factor (sim.speed_spread, sim.slow_peers). Then who
+  // offloads: offload.peers = slowest needs these costs.
+  void plan_speeds(const run_data& data) {
+    const auto model = build_model(c_.model, data.train->sample_shape(), data.train->num_classes);
+    step_flops_ = 6.0 * static_cast<double>(model->forward_flops()) * static_cast<double>(c_.batch);
+    step_s_ = c_.step_ms > 0 ? c_.step_ms / 1000.0 : step_flops_ / (c_.gflops * 1e9);
+    const auto slow = peer_index_list("sim.slow_peers", c_.slow_peers, n_);
     Rng speed = Rng(c_.seed).fork(3);
-    for (uint32_t i = 0; i < n_; ++i) step_cost_.push_back(step_s_ * (1.0 + c_.speed_spread * speed.uniform()));
+    for (uint32_t i = 0; i < n_; ++i) {
+      double cost = step_s_ * (1.0 + c_.speed_spread * speed.uniform());
+      if (std::binary_search(slow.begin(), slow.end(), i)) cost *= c_.slow_factor;
+      step_cost_.push_back(cost);
+    }
+    off_ = offload_setup_of(c_, n_, {}, &step_cost_);
+    debt_s_.assign(n_, 0.0);
+    off_stats_.assign(n_, offload_peer_summary{});
+  }
+
+  // Peer p's step after an offloaded one: the step's cost split by its
+  // products' FLOPs, the part its helper computed at the helper's speed,
+  // the Freivalds checks and the operands' transfers (wire_s). The helper
+  // pays for the products it computed with a later next step of its own.
+  double offloaded_step_cost(uint32_t p, double wire_s) {
+    const offload_counters& o = peers_[p].offload->last();
+    auto& q = off_stats_[p];
+    q.wire_s += wire_s;
+    q.offloaded += o.offloaded, q.verified += o.verified, q.rejected += o.rejected, q.local += o.local;
+    q.verified_gflop += o.verified_flops / 1e9;
+    q.local_gflop += (o.local_flops + o.rejected_flops) / 1e9;
+    q.check_gflop += o.check_flops / 1e9;
+    const double products = o.verified_flops + o.rejected_flops + o.local_flops;
+    if (o.offloaded == 0 || products <= 0) return step_cost_[p];
+    const uint32_t h = off_.helper;
+    const double helper_s = (o.verified_flops + o.rejected_flops) * step_cost_[h] / step_flops_;
+    debt_s_[h] += helper_s;
+    q.helper_s += helper_s;
+    return step_cost_[p] * (1.0 - o.verified_flops / products) + o.check_flops * step_cost_[p] / step_flops_ +
+           helper_s + wire_s;
   }
 
   // out_dir/model.safetensors: what a DDP user calls the model, the mean
@@ -571,13 +627,36 @@ class driver {
         const auto t0 = std::chrono::steady_clock::now();
         self_->send(peers_[e.peer].shard, cycle_atom::value);
         sched_.run();
+        bool answered = false;
+        auto take_answer = [&] {
+          self_->receive(
+              [&](step_report& r) {
+                loss_recent_ = steps_sum_ ? 0.98 * loss_recent_ + 0.02 * r.loss : r.loss;
+                answered = true;
+              },
+              caf::after(std::chrono::seconds(0)) >> [] {});
+        };
+        take_answer();
+        // An offloading step waits for its products: they are delivered at
+        // once (sim_network.hpp) and their transfer time is charged below.
+        double wire_s = 0;
+        while (!answered && !offload_q_.empty()) {
+          sim_event f = offload_q_.pop();
+          wire_s += f.time;
+          caf::anon_send(peers_[f.peer].verifier, deliver_atom::value, f.from, f.frame);
+          sched_.run();
+          take_answer();
+        }
+        if (!answered) no_answer(e.peer, "its step");
         cycle_ns_ += static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
-        self_->receive([&](step_report& r) { loss_recent_ = steps_sum_ ? 0.98 * loss_recent_ + 0.02 * r.loss : r.loss; },
-                       caf::after(std::chrono::seconds(0)) >> [&] { no_answer(e.peer, "its step"); });
         ++done_[e.peer];
         ++steps_sum_;
-        const double next = e.time + step_cost_[e.peer];
+        double cost = peers_[e.peer].offload ? offloaded_step_cost(e.peer, wire_s) : step_cost_[e.peer];
+        cost += debt_s_[e.peer];  // products this peer computed for others since its last step
+        debt_s_[e.peer] = 0;
+        const double next = e.time + cost;
+        off_stats_[e.peer].finished_s = next;
         next_cycle_[e.peer] = next;
         if (c_.checkpoint_every > 0 && done_[e.peer] % c_.checkpoint_every == 0) write_peer_checkpoint(e.peer, next);
         if (may_step(e.peer)) schedule_cycle(e.peer, next);
@@ -630,6 +709,32 @@ class driver {
           caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "verification statistics"); });
     }
     v.rewards = combine_testimony(testimony);
+  }
+
+  void collect_offload() {
+    auto& o = sum_.offload;
+    o.enabled = off_.on;
+    if (!off_.on) return;
+    o.helper = off_.helper;
+    for (uint32_t i = 0; i < n_; ++i) {
+      if (!peers_[i].verifier) continue;
+      self_->send(peers_[i].verifier, stats_atom::value);
+      sched_.run();
+      self_->receive(
+          [&](verifier_stats& s) {
+            if (i == off_.helper) o.tasks_served = s.tasks_served;
+            if (!peers_[i].offload) return;
+            auto q = off_stats_[i];
+            q.peer = i;
+            q.steps = static_cast<uint64_t>(done_[i]);
+            q.steps_per_s = q.finished_s > 0 ? static_cast<double>(q.steps) / q.finished_s : 0;
+            auto it = s.ledger.find(off_.helper);
+            q.helper_credit_gflop = it == s.ledger.end() ? 0 : it->second.verified_flops / 1e9;
+            q.helper_trusted = peers_[i].offload->helper_trusted();
+            o.peers.push_back(q);
+          },
+          caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "offload statistics"); });
+    }
   }
 
   [[noreturn]] static void no_answer(uint32_t peer, const char* what) {
@@ -719,6 +824,7 @@ class driver {
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
   event_queue queue_;
+  event_queue offload_q_;  // offloaded products in flight (sim_network.hpp)
   network_stats net_stats_;
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_;
@@ -745,6 +851,10 @@ class driver {
   std::shared_ptr<const Dataset> test_;
   sim_summary sum_;
   verify_timing timing_;  // deadline and retention (verification on)
+  double step_flops_ = 0;  // the modelled FLOPs of one step
+  offload_setup off_;
+  std::vector<double> debt_s_;  // each peer's compute for others, not yet charged to its steps
+  std::vector<offload_peer_summary> off_stats_;
 };
 
 }  // namespace

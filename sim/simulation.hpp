@@ -91,8 +91,28 @@ struct pipeline_summary {
   std::vector<std::string> errors;   // pipeline_event::error texts
 };
 
+// Offloaded products (offload.*; docs/trust.md, Offload): per offloading
+// peer, what its helper computed and what the checks found, and when the
+// peer finished its steps (virtual time).
+struct offload_peer_summary {
+  uint32_t peer = 0;
+  uint64_t steps = 0;
+  double finished_s = 0, steps_per_s = 0;
+  uint64_t offloaded = 0, verified = 0, rejected = 0, local = 0;
+  double verified_gflop = 0, local_gflop = 0, check_gflop = 0, wire_s = 0, helper_s = 0;
+  double helper_credit_gflop = 0;  // this peer's ledger: the helper's verified work
+  bool helper_trusted = true;      // false once an answer failed (it computes locally since)
+};
+struct offload_summary {
+  bool enabled = false;
+  uint32_t helper = 0;
+  uint64_t tasks_served = 0;       // by the helper
+  std::vector<offload_peer_summary> peers;
+};
+
 struct sim_summary {
   pipeline_summary pipeline;
+  offload_summary offload;
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;
   uint64_t bytes_sent_total = 0, msgs_sent_total = 0, msgs_lost = 0, rejected = 0;

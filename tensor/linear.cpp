@@ -38,6 +38,14 @@ void Linear::init(Rng& rng) {
   for (int64_t i = 0; i < out_; ++i) b_[i] = static_cast<float>(rng.uniform(-bound, bound));
 }
 
+void Linear::product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta,
+                     float* c) {
+  if (route_)
+    route_->run({ta, tb, m, n, k, a, b, beta, c});
+  else
+    gemm(ta, tb, m, n, k, 1.f, a, b, beta, c);
+}
+
 const Tensor& Linear::forward(const Tensor& x) {
   const int64_t B = x.ndim() > 0 ? x.dim(0) : 0;
   if (x.ndim() < 2 || x.numel() != B * in_)
@@ -50,7 +58,7 @@ const Tensor& Linear::forward(const Tensor& x) {
   // Seed every row with the bias so the gemm adds into it (beta = 1).
   for (int64_t r = 0; r < B; ++r)
     for (int64_t j = 0; j < out_; ++j) y[r * out_ + j] = b_[j];
-  if (B > 0) gemm(false, true, B, out_, in_, 1.f, x_, w_, 1.f, y);
+  if (B > 0) product(false, true, B, out_, in_, x_, w_, 1.f, y);
   return y_;
 }
 
@@ -61,7 +69,7 @@ const Tensor& Linear::backward(const Tensor& dy) {
   const float* g = dy.data();
   dy_ = g;
   if (B > 0) {
-    gemm(true, false, out_, in_, B, 1.f, g, x_, 0.f, dw_);  // dW = dy^T x
+    product(true, false, out_, in_, B, g, x_, 0.f, dw_);  // dW = dy^T x
   } else {
     for (int64_t i = 0; i < out_ * in_; ++i) dw_[i] = 0.f;
   }
@@ -70,7 +78,7 @@ const Tensor& Linear::backward(const Tensor& dy) {
     for (int64_t j = 0; j < out_; ++j) db_[j] += g[r * out_ + j];
   if (need_input_grad_) {
     ensure_shape(dx_, x_shape_);
-    if (B > 0) gemm(false, false, B, in_, out_, 1.f, g, w_, 0.f, dx_.data());  // dx = dy W
+    if (B > 0) product(false, false, B, in_, out_, g, w_, 0.f, dx_.data());  // dx = dy W
   }
   return dx_;
 }

@@ -3,6 +3,7 @@
 // Input [B, in] (any [B, ...] with in features per sample is accepted).
 #pragma once
 #include "tensor/layer.hpp"
+#include "tensor/product_route.hpp"
 
 namespace murmur {
 
@@ -30,6 +31,9 @@ class Linear : public Layer {
   Tensor& last_output() { return y_; }
   const float* last_output_grad() const { return dy_; }
   int64_t last_batch() const { return batch_; }
+  // Products (forward, weight gradient, input gradient) go to `r` instead
+  // of gemm() while it is set (null: gemm()); r must outlive its use.
+  void set_product_route(product_route* r) { route_ = r; }
 
  private:
   int64_t in_, out_;
@@ -41,6 +45,9 @@ class Linear : public Layer {
   Shape x_shape_;
   int64_t batch_ = 0;
   Tensor y_, dx_;
+  product_route* route_ = nullptr;
+  void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta,
+               float* c);
 };
 
 }  // namespace murmur

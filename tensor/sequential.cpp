@@ -97,6 +97,11 @@ void Sequential::backward(const Tensor& dlogits) {
   input_grad_ = need_input_grad_ ? g : &empty_;
 }
 
+void Sequential::set_product_route(product_route* r) {
+  for (auto& l : layers_)
+    if (auto* lin = dynamic_cast<Linear*>(l.get())) lin->set_product_route(r);
+}
+
 Shape Sequential::output_shape() const { return shapes_.back(); }
 
 int64_t Sequential::forward_flops() const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tensor/layer.hpp"
+#include "tensor/product_route.hpp"
 
 namespace murmur {
 
@@ -61,6 +62,9 @@ class Sequential {
   int64_t layer_param_offset(size_t i) const { return offsets_[i]; }
   const Shape& layer_input_shape(size_t i) const { return shapes_[i]; }
   int64_t forward_flops() const;             // per sample
+  // Routes the products of the model's Linear layers (top level; those in
+  // residual blocks keep gemm) to r; null restores gemm (product_route.hpp).
+  void set_product_route(product_route* r);
   std::string describe() const;              // one line per layer, with sizes
 
  private:
