@@ -16,7 +16,8 @@ for cfg in fmnist-resnet9 fmnist-cnn; do
   "$murmur" sim "$root/configs/$cfg.toml" --out "$out/$cfg" --quiet "$@" >"$out/$cfg.log" 2>&1 ||
     { echo "$cfg failed, see $out/$cfg.log" >&2; tail -5 "$out/$cfg.log" >&2; exit 1; }
   end=$(date +%s)
-  acc=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print('%.4f' % s['final_test_accuracy'])" \
-    "$out/$cfg/summary.json")
-  echo "$cfg: final test accuracy $acc, wall time $((end - start)) s (run dir $out/$cfg)"
+  acc=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); \
+print('%.4f (mean of the peers), %.4f (the final model: mean of their parameters)' % \
+(s['final_test_accuracy'], s['final_model']['test_accuracy']))" "$out/$cfg/summary.json")
+  echo "$cfg: final test accuracy $acc, wall time $((end - start)) s, load average $(cut -d' ' -f1-3 /proc/loadavg) (run dir $out/$cfg)"
 done
