@@ -96,31 +96,30 @@ struct layer_view {
   conv_geometry conv;        // conv2d: of the batch
 };
 
-layer_view view_of(Sequential& m, const committed_layer& sp) {
+// Linear and Conv2d expose the same accessors for their last pass.
+template <class Layer>
+layer_view tensors_of(Layer& l, int64_t batch) {
   layer_view v;
+  v.batch = batch;
+  v.x = l.last_input();
+  v.w = l.weight();
+  v.b = l.bias();
+  v.y = l.last_output().data();
+  v.dy = l.last_output_grad();
+  v.dw = l.weight_grad();
+  v.db = l.bias_grad();
+  return v;
+}
+
+layer_view view_of(Sequential& m, const committed_layer& sp) {
   if (sp.kind == committed_layer::conv2d) {
     auto& l = static_cast<Conv2d&>(m.layer(sp.index));
+    layer_view v = tensors_of(l, l.last_geometry().batch);
     v.conv = l.last_geometry();
-    v.batch = v.conv.batch;
-    v.x = l.last_input();
-    v.w = l.weight();
-    v.b = l.bias();
-    v.y = l.last_output().data();
-    v.dy = l.last_output_grad();
-    v.dw = l.weight_grad();
-    v.db = l.bias_grad();
-  } else {
-    auto& l = static_cast<Linear&>(m.layer(sp.index));
-    v.batch = l.last_batch();
-    v.x = l.last_input();
-    v.w = l.weight();
-    v.b = l.bias();
-    v.y = l.last_output().data();
-    v.dy = l.last_output_grad();
-    v.dw = l.weight_grad();
-    v.db = l.bias_grad();
+    return v;
   }
-  return v;
+  auto& l = static_cast<Linear&>(m.layer(sp.index));
+  return tensors_of(l, l.last_batch());
 }
 
 // Copies n floats into dst (its storage reused from step to step: no
