@@ -98,14 +98,14 @@ TEST_CASE("a bad data file is reported by name", "[cli]") {
 }
 
 TEST_CASE("a run that cannot be set up ends with an error, it does not hang", "[cli]") {
-  // The peers' actors are already running when this fails (no Linear layer
-  // to commit to): they must be stopped, or the actor system waits forever.
+  // The simulated network's actor is already running when this fails (the
+  // first peer's trainer refuses the padding): it must be stopped, or the
+  // actor system waits forever.
   auto r = run_command("timeout 60 " + std::string(MURMUR_BINARY_DIR) + "/murmur sim " +
-                       source("configs/synthetic-smoke.toml") +
-                       " --set model.arch=conv2d:10:12,flatten --set verify.rate=0.1 --out " +
-                       scratch("no-linear").string());
+                       source("configs/synthetic-smoke.toml") + " --set data.crop_padding=40 --out " +
+                       scratch("no-setup").string());
   CHECK(r.code == 1);  // timeout(1) would give 124
-  CHECK_THAT(r.output, Catch::Contains("step transcripts need a model with linear layers"));
+  CHECK_THAT(r.output, Catch::Contains("data.crop_padding = 40 is too large"));
 }
 
 TEST_CASE("augmented training: verifiers redo the crop and flip, no honest peer fails a check; a padding too large is refused", "[cli][augment]") {
