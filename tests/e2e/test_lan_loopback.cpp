@@ -10,17 +10,27 @@
 
 using namespace murmur_e2e;
 
-TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][lan]") {
-  lan net("lan-3", 3);
+namespace {
+
+// Starts peers 0, 1, 2 (peer 0 first) with the same settings and checks that
+// each exits 0 within `limit`.
+void train_three(const lan& net, const std::vector<std::string>& cfg, std::chrono::seconds limit) {
   std::vector<pid_t> pids;
-  pids.push_back(net.start(0, 3, {"--set", "train.epochs=3"}));
+  pids.push_back(net.start(0, 3, cfg));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, {"--set", "train.epochs=3"}));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, cfg));
+  auto deadline = std::chrono::steady_clock::now() + limit;
   for (int i = 0; i < 3; ++i) {
     INFO("peer " << i << " log:\n" << net.log(i));
     CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);
   }
+}
+
+}  // namespace
+
+TEST_CASE("three peer processes on loopback train the MLP to 80%", "[slow][e2e][lan]") {
+  lan net("lan-3", 3);
+  train_three(net, {"--set", "train.epochs=3"}, std::chrono::seconds(240));
   for (int i = 0; i < 3; ++i) {
     auto s = net.summary(i);
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
@@ -52,15 +62,7 @@ TEST_CASE("three peer processes on loopback train a narrow ResNet-9 with augment
                                      "--set", "train.lr=0.05",       "--set", "data.train_samples=6000",
                                      "--set", "data.test_samples=1000", "--set", "data.crop_padding=2",
                                      "--set", "data.flip=horizontal"};
-  std::vector<pid_t> pids;
-  pids.push_back(net.start(0, 3, cfg));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  for (int i = 1; i < 3; ++i) pids.push_back(net.start(i, 3, cfg));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(400);
-  for (int i = 0; i < 3; ++i) {
-    INFO("peer " << i << " log:\n" << net.log(i));
-    CHECK(wait_until(pids[static_cast<size_t>(i)], deadline) == 0);
-  }
+  train_three(net, cfg, std::chrono::seconds(400));
   for (int i = 0; i < 3; ++i) {
     auto s = net.summary(i);
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
