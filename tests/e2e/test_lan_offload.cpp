@@ -15,13 +15,17 @@ const std::vector<std::string> kOffload{"--set", "data.train_samples=4000", "--s
                                         "--set", "train.epochs=2",          "--set", "offload.to=host-a",
                                         "--set", "offload.peers=1"};
 
-// The helper trains 30x as many epochs, so that it is still there while
-// peer 1 offloads (at 12x, a CI run saw it leave after 25 answers, 3 s in) (a helper that leaves is waited for offload.timeout_ms,
-// then peer 1 computes locally).
+// The helper must outlive the offloader (a helper that leaves is waited for
+// offload.timeout_ms, then peer 1 computes locally) without getting many
+// steps ahead of it: peer 1 joins by state transfer and continues at its
+// donor's step, so a helper already past peer 1's last step (64) would end
+// peer 1's run at once (a CI run saw both: a helper gone after 25 answers,
+// and one 126 steps ahead). So the helper takes one step per epoch (its
+// whole shard as the batch, 30-70 ms a step) for 600 epochs.
 void run_pair(lan& net, std::vector<std::string> cfg) {
   std::vector<pid_t> pids;
   auto helper = cfg;
-  helper.insert(helper.end(), {"--set", "train.epochs=60"});
+  helper.insert(helper.end(), {"--set", "train.epochs=600", "--set", "train.batch=2000"});
   pids.push_back(net.start(0, 2, helper));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   pids.push_back(net.start(1, 2, cfg));
