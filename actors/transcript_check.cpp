@@ -102,15 +102,11 @@ check_outcome transcript_checker::check(const layer_commit& c, const tensor_repl
   for (int64_t j = 0; j < out; ++j) {
     double s = 0, a = 0;
     for (int64_t i = 0; i < B; ++i) {
+      // A linear layer's row is [out] (one position), a conv's [out, OH*OW].
       const float* g = r.output_grad.data() + i * y_row + j * positions;
-      if (rows) {
-        for (int64_t p = 0; p < positions; ++p) {
-          s += g[p];
-          a += std::fabs(g[p]);
-        }
-      } else {
-        s += r.output_grad[static_cast<size_t>(i * out + j)];
-        a += std::fabs(r.output_grad[static_cast<size_t>(i * out + j)]);
+      for (int64_t p = 0; p < positions; ++p) {
+        s += g[p];
+        a += std::fabs(g[p]);
       }
     }
     if (std::fabs(s - r.bias_grad[static_cast<size_t>(j)]) > 4 * (terms + 2) * u * a + 1e-30)
