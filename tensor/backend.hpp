@@ -1,0 +1,159 @@
+// compute_backend: THE contract every place that runs murmur's math
+// implements: the CPU (tensor/cpu_backend.hpp, the reference, built on the
+// same code as the Layer classes) and CUDA (gpu/cuda_backend.hpp).
+// backend_model (tensor/backend_model.hpp) runs a whole training step
+// through it, so a model's parameters, gradients, activations and optimizer
+// state live where the backend keeps its buffers.
+//
+// Rules every implementation keeps (the cross-backend test checks them):
+//  - Pointers passed to ops are the backend's own buffers (alloc*), never
+//    host memory, except where an argument says "host".
+//  - Ops are asynchronous and ordered (one stream per backend instance);
+//    download*, sync() and any op that returns a value wait for all
+//    earlier ops.
+//  - Same layouts as the Layer classes: row-major, batch first, NCHW.
+//  - Products are float32 without TF32 or any reduced-precision mode, so
+//    they satisfy tensor/freivalds.hpp's rounding model (any summation
+//    order, FMA or not): a CPU verifier holds GPU work to the same
+//    tolerance as CPU work.
+//  - Random draws (dropout) use the same counter-based stream as
+//    tensor/dropout.cpp: the mask is a pure function of (key, index), so a
+//    GPU peer and a CPU peer drop the same units.
+//  - No op allocates: buffers are sized by the caller, once, and reused.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace murmur {
+
+enum class activation_kind : uint8_t { relu, sigmoid, tanh };
+
+class compute_backend {
+ public:
+  virtual ~compute_backend() = default;
+  // "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)".
+  virtual std::string name() const = 0;
+  virtual bool is_cpu() const = 0;
+
+  // ---- memory: zero-filled on alloc; free(nullptr) is a no-op.
+  virtual float* alloc(int64_t n) = 0;
+  virtual void free(float* p) = 0;
+  virtual int32_t* alloc_int(int64_t n) = 0;
+  virtual void free_int(int32_t* p) = 0;
+  // host -> backend. The host buffer may be reused as soon as this returns
+  // (a GPU backend stages through its own pinned buffer).
+  virtual void upload(float* dst, const float* host, int64_t n) = 0;
+  virtual void upload_int(int32_t* dst, const int32_t* host, int64_t n) = 0;
+  // backend -> host; waits for every earlier op.
+  virtual void download(float* host, const float* src, int64_t n) = 0;
+  virtual void download_int(int32_t* host, const int32_t* src, int64_t n) = 0;
+  virtual void copy(float* dst, const float* src, int64_t n) = 0;
+  virtual void fill(float* dst, float value, int64_t n) = 0;
+  virtual void sync() = 0;
+
+  // ---- products: C = alpha op(A) op(B) + beta C, as tensor/gemm.hpp.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) = 0;
+
+  // ---- element-wise and reductions
+  // y[r, j] += bias[j] for r < rows, j < cols (Linear's bias).
+  virtual void add_row_bias(float* y, const float* bias, int64_t rows, int64_t cols) = 0;
+  // out[j] = beta * out[j] + sum_r x[r, j] (Linear's bias gradient).
+  virtual void sum_rows(float* out, const float* x, int64_t rows, int64_t cols, float beta) = 0;
+  // y[b, c, s] += bias[c] (Conv2d's bias), x laid out [batch, channels, spatial].
+  virtual void add_channel_bias(float* y, const float* bias, int64_t batch, int64_t channels, int64_t spatial) = 0;
+  // out[c] = sum_{b, s} x[b, c, s] (Conv2d's bias gradient; overwrites).
+  virtual void sum_channels(float* out, const float* x, int64_t batch, int64_t channels, int64_t spatial) = 0;
+  // y = f(x); dx = dy * f'(x), written in terms of y = f(x) as activation.hpp.
+  virtual void activation_forward(activation_kind f, const float* x, float* y, int64_t n) = 0;
+  virtual void activation_backward(activation_kind f, const float* y, const float* dy, float* dx, int64_t n) = 0;
+  // out = a + b (a residual block's join); out may alias a or b.
+  virtual void add(const float* a, const float* b, float* out, int64_t n) = 0;
+  // y += alpha * x
+  virtual void axpy(float alpha, const float* x, float* y, int64_t n) = 0;
+
+  // ---- convolution through im2col (tensor/im2col.hpp's layout, one sample):
+  // x [C, H, W] -> cols [C*K*K, OH*OW]; col2im adds cols back into dx
+  // (which the caller zeroes first).
+  virtual void im2col(const float* x, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                      float* cols) = 0;
+  virtual void col2im(const float* cols, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                      float* dx) = 0;
+
+  // ---- MaxPool2d(k), stride k, floor mode, first maximum wins (maxpool2d.hpp):
+  // x [planes, H, W] -> y [planes, H/k, W/k]; argmax holds the flat index
+  // within the plane of each output's input. backward zeroes dx, then
+  // routes dy to the argmax positions.
+  virtual void maxpool_forward(const float* x, int64_t planes, int64_t h, int64_t w, int64_t k, float* y,
+                               int32_t* argmax) = 0;
+  virtual void maxpool_backward(const float* dy, const int32_t* argmax, int64_t planes, int64_t h, int64_t w,
+                                int64_t k, float* dx) = 0;
+
+  // ---- global average pooling: x [planes, spatial] -> y [planes]; backward
+  // spreads dy / spatial over the plane.
+  virtual void gap_forward(const float* x, int64_t planes, int64_t spatial, float* y) = 0;
+  virtual void gap_backward(const float* dy, int64_t planes, int64_t spatial, float* dx) = 0;
+
+  // ---- GroupNorm (groupnorm.hpp): x [batch, channels, spatial], eps 1e-5;
+  // forward keeps xhat (same size as x) and rstd [batch * groups] for
+  // backward, which overwrites dw, db [channels] and writes dx (skipped
+  // when dx is null).
+  virtual void groupnorm_forward(const float* x, int64_t batch, int64_t channels, int64_t spatial, int64_t groups,
+                                 const float* w, const float* b, float* y, float* xhat, float* rstd) = 0;
+  virtual void groupnorm_backward(const float* dy, const float* xhat, const float* rstd, const float* w,
+                                  int64_t batch, int64_t channels, int64_t spatial, int64_t groups, float* dx,
+                                  float* dw, float* db) = 0;
+
+  // ---- Dropout(p), training mode: mask[i] = 1/(1-p) when
+  // u_i = (splitmix64(key + i) >> 11) * 2^-53 >= p, else 0; y = x * mask.
+  // key as tensor/dropout.cpp derives it per forward. Backward: dx = dy * mask.
+  virtual void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint64_t key) = 0;
+  virtual void mul(const float* a, const float* b, float* out, int64_t n) = 0;
+
+  // ---- softmax cross-entropy, mean over the batch (loss.hpp): logits
+  // [batch, classes], labels [batch] in [0, classes). Writes dlogits (null:
+  // skip) and returns {sum of per-sample losses, correct argmax count}
+  // (waits, like download).
+  struct loss_result {
+    double loss_sum = 0;
+    int64_t correct = 0;
+  };
+  virtual loss_result softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t batch,
+                                            int64_t classes, float* dlogits) = 0;
+
+  // ---- optimizers (optimizer.hpp, torch.optim semantics), on n floats:
+  // SGD: d = g + wd p; buf = first ? d : momentum buf + d; p -= lr buf
+  // (momentum 0: p -= lr d, buf unused and may be null).
+  virtual void sgd_step(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
+                        float weight_decay, bool first) = 0;
+  // Adam with L2 (as torch.optim.Adam); t is the 1-based step count.
+  virtual void adam_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
+                         float beta2, float eps, float weight_decay, uint64_t t) = 0;
+
+  // ---- gossip (actors/gossip_state.hpp's threshold modes), on the backend:
+  // x += gamma * sum_j weights[j] (hats[j] - self_hat); hats and weights are
+  // host arrays of `count` entries (hats hold backend pointers).
+  virtual void gossip_mix(float* x, const float* self_hat, const float* const* hats, const float* weights,
+                          int count, float gamma, int64_t n) = 0;
+  // Publish (gossip_state::compress, sparse path): every k with
+  // |x[k] - hat[k]| >= threshold gets v = x[k], or with grid > 0
+  // v = nearbyint(clamp(x[k] / grid, +-1e9)) * grid, skipped when v == hat[k];
+  // then hat[k] = v and (k, v) is appended, in increasing k, to idx / val
+  // (backend buffers of n entries). Returns how many (waits).
+  virtual int64_t gossip_select(const float* x, float* hat, int64_t n, float threshold, float grid, int32_t* idx,
+                                float* val) = 0;
+  // dst[idx[i]] = val[i] for i < count (a received frame applied to x_hat_j).
+  virtual void scatter(float* dst, const int32_t* idx, const float* val, int64_t count) = 0;
+
+  // ---- Freivalds (tensor/freivalds.hpp), one round's pieces in double, on
+  // the backend; r is n entries of 0 or 1. Writes to the HOST array out
+  // (3m + 1 doubles): out[i] = (C r)_i, out[m + i] = (op(A) (op(B) r))_i,
+  // out[2m + i] = |a_i| (2-norm of row i of op(A)), out[3m] =
+  // sum_j r_j |b_j|^2 (b_j column j of op(B)). The verdict and tolerance
+  // are computed on the host from these (freivalds_check_on_backend), so
+  // both backends apply the same rule.
+  virtual void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                                const float* b, const float* c, const float* r, double* out) = 0;
+};
+
+}  // namespace murmur

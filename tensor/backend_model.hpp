@@ -1,0 +1,73 @@
+// backend_model: a Sequential's training step run entirely on a
+// compute_backend (tensor/backend.hpp): parameters, gradients, optimizer
+// state and activations live in the backend's buffers; per step only the
+// batch goes in (features and labels) and the loss comes out.
+//
+// Contract:
+//  - Built from a Sequential (its layer list, input shape and current
+//    parameters, which are uploaded) and the optimizer settings; every layer
+//    type Sequential has is supported (linear, conv2d, maxpool2d, relu,
+//    sigmoid, tanh, flatten, groupnorm, dropout, gap, res[...]); anything
+//    else throws std::invalid_argument naming the layer.
+//  - train_step computes what Sequential::forward, softmax_cross_entropy,
+//    Sequential::backward and the Optimizer step compute, in the same order,
+//    within float rounding (the CPU backend: the same code, so the same
+//    results up to summation order in gemm); dropout draws the same masks
+//    as the Layer (same seed, same count of forwards).
+//  - Buffers are allocated for the largest batch seen; a step of a batch
+//    size seen before allocates nothing.
+//  - Parameters cross to the host only when asked (download_params /
+//    upload_params): gossip, checkpoints and verification call those.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "tensor/backend.hpp"
+#include "tensor/optimizer.hpp"
+#include "tensor/sequential.hpp"
+
+namespace murmur {
+
+struct backend_optimizer {
+  enum class kind : uint8_t { sgd, adam } type = kind::sgd;
+  float momentum = 0.9f, weight_decay = 0.f;    // sgd (weight_decay also adam's L2)
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam
+};
+
+class backend_model {
+ public:
+  // `model` gives the layers and the initial parameters; it is not kept
+  // (the caller may keep using it as a host mirror). noise_seed: as
+  // Sequential::set_noise_seed, for dropout.
+  backend_model(compute_backend& be, const Sequential& model, backend_optimizer opt, uint64_t noise_seed);
+  ~backend_model();
+  backend_model(const backend_model&) = delete;
+  backend_model& operator=(const backend_model&) = delete;
+
+  // x: [batch, input_shape...] on the host, labels: batch ints. One
+  // optimizer step at learning rate lr; returns the mean loss.
+  float train_step(const float* x, const int32_t* labels, int64_t batch, float lr);
+  // Evaluation mode (dropout off), no gradients: returns the summed loss
+  // and adds the number of correct predictions to *correct.
+  double evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct);
+  // Forward only, in evaluation mode, logits to the host ([batch, classes]).
+  void predict(const float* x, int64_t batch, float* logits);
+
+  int64_t param_count() const;
+  void download_params(float* host) const;
+  void upload_params(const float* host);
+  void download_grads(float* host) const;       // of the last train_step
+  // Optimizer state in optimizer.hpp's layout (checkpoints).
+  optimizer_state save_optimizer_state() const;
+  void load_optimizer_state(const optimizer_state& s);
+  // Backend buffers of the flat parameters (gossip on the backend).
+  float* params();
+  compute_backend& backend() { return be_; }
+
+ private:
+  struct impl;
+  compute_backend& be_;
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace murmur
