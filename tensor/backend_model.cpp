@@ -1,5 +1,6 @@
 #include "tensor/backend_model.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -68,6 +69,25 @@ struct backend_model::impl {
   float* xbuf = nullptr;
   int32_t* lbuf = nullptr;
   float* dlogits = nullptr;
+  // Per-sample weight gradients of a conv layer, summed over the batch
+  // (conv_chunk samples at a time).
+  float* dw_scratch = nullptr;
+
+  // Samples per chunk of a conv layer's weight gradient: the whole batch
+  // while its per-sample gradients fit kScratchFloats, at least one.
+  static constexpr int64_t kScratchFloats = int64_t{1} << 22;  // 16 MiB
+  static int64_t conv_chunk(const node& n, int64_t B) {
+    const int64_t per = n.o * n.c * n.k * n.k;
+    return std::max<int64_t>(1, std::min<int64_t>(B, kScratchFloats / per));
+  }
+  int64_t scratch_size(const std::vector<node>& nodes, int64_t B) const {
+    int64_t most = 0;
+    for (const auto& n : nodes) {
+      if (n.type == op::conv) most = std::max(most, conv_chunk(n, B) * n.o * n.c * n.k * n.k);
+      most = std::max(most, scratch_size(n.body, B));
+    }
+    return most;
+  }
 
   impl(compute_backend& b, backend_optimizer o) : be(b), opt(o) {}
   ~impl() {
@@ -79,6 +99,7 @@ struct backend_model::impl {
     be.free(xbuf);
     be.free_int(lbuf);
     be.free(dlogits);
+    be.free(dw_scratch);
   }
 
   // ---- plan
@@ -208,13 +229,15 @@ struct backend_model::impl {
     be.free(xbuf);
     be.free_int(lbuf);
     be.free(dlogits);
-    xbuf = dlogits = nullptr;
+    be.free(dw_scratch);
+    xbuf = dlogits = dw_scratch = nullptr;
     lbuf = nullptr;
     cap = 0;
     for (auto& n : plan) alloc_node(n, B);
     xbuf = be.alloc(B * in_n);
     lbuf = be.alloc_int(B);
     dlogits = be.alloc(B * classes);
+    dw_scratch = be.alloc(scratch_size(plan, B));
     cap = B;
   }
 
@@ -281,9 +304,16 @@ struct backend_model::impl {
       case op::conv: {
         const int64_t P = n.oh * n.ow, KK = n.c * n.k * n.k;
         be.sum_channels(g + n.o * KK, dy, B, n.o, P);
-        // dW = sum_b dY_b cols_b^T.
-        for (int64_t b = 0; b < B; ++b)
-          be.gemm(false, true, n.o, KK, P, 1.f, dy + b * n.o * P, P, n.cols + b * KK * P, P, b ? 1.f : 0.f, g, KK);
+        // dW = sum_b dY_b cols_b^T: the per-sample products of a chunk of
+        // samples in one batched product, then summed over the chunk (two
+        // launches per chunk on a GPU, not one product per sample).
+        const int64_t chunk = conv_chunk(n, B), per = n.o * KK;
+        for (int64_t b0 = 0; b0 < B; b0 += chunk) {
+          const int64_t cnt = std::min(chunk, B - b0);
+          be.gemm_batched(false, true, n.o, KK, P, 1.f, dy + b0 * n.o * P, P, n.o * P, n.cols + b0 * KK * P, P,
+                          KK * P, 0.f, dw_scratch, KK, per, cnt);
+          be.sum_rows(g, dw_scratch, cnt, per, b0 ? 1.f : 0.f);
+        }
         if (!n.need_dx) return nullptr;
         // dcols = W^T dY overwrites the columns, which backward no longer needs.
         be.gemm_batched(true, false, KK, P, n.o, 1.f, w, KK, 0, dy, P, n.o * P, 0.f, n.cols, P, KK * P, B);
