@@ -85,7 +85,8 @@ class compute_backend {
 
   // ---- convolution through im2col (tensor/im2col.hpp's layout, one sample):
   // x [C, H, W] -> cols [C*K*K, OH*OW]; col2im adds cols back into dx
-  // (which the caller zeroes first).
+  // (which the caller zeroes first). backend_model passes a whole batch as
+  // c = B*C planes (cols [B][C*K*K][OH*OW]), so c may be large.
   virtual void im2col(const float* x, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
                       float* cols) = 0;
   virtual void col2im(const float* cols, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,

@@ -103,7 +103,7 @@ struct backend_model::impl {
   }
 
   // ---- plan
-  node make_node(const Layer& l, const Shape& in, int64_t poff, uint64_t seed) {
+  node make_node(const Layer& l, const Shape& in, int64_t poff) {
     node n;
     n.name = l.name();
     n.in_n = shape_numel(in);
@@ -151,7 +151,6 @@ struct backend_model::impl {
     } else if (auto* dr = dynamic_cast<const Dropout*>(&l)) {
       n.type = op::dropout;
       n.p = dr->p();
-      n.seed = seed;
     } else if (dynamic_cast<const GlobalAvgPool2d*>(&l)) {
       n.type = op::gap;
       n.c = in[0];
@@ -162,7 +161,7 @@ struct backend_model::impl {
       Shape s = in;
       for (size_t i = 0; i < res->body_size(); ++i) {
         const Layer& b = res->body(i);
-        n.body.push_back(make_node(b, s, poff + res->body_param_offset(i), seed + kGolden * (i + 1)));
+        n.body.push_back(make_node(b, s, poff + res->body_param_offset(i)));
         s = b.output_shape(s);
       }
     } else {
@@ -171,6 +170,20 @@ struct backend_model::impl {
                                   "relu, sigmoid, tanh, flatten, groupnorm, dropout, gap, res[...])");
     }
     return n;
+  }
+
+  // As Sequential::set_noise_seed (and Residual's, for a body): layer i's
+  // stream is seed + golden * (i + 1), and a dropout's count restarts. (A
+  // public set_noise_seed, for the trainer's per-step reseeding, is
+  // reseed(plan, s).)
+  static void reseed(std::vector<node>& nodes, uint64_t seed) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      node& n = nodes[i];
+      const uint64_t s = seed + kGolden * (i + 1);
+      n.seed = s;
+      n.calls = 0;
+      reseed(n.body, s);
+    }
   }
 
   // As Residual::set_need_input_grad: the flag reaches the body's first layer.
@@ -387,8 +400,8 @@ backend_model::backend_model(compute_backend& be, const Sequential& model, backe
                                 " is not flat [classes] (softmax cross-entropy needs logits)");
   m.classes = out[0];
   for (size_t i = 0; i < model.layer_count(); ++i)
-    m.plan.push_back(m.make_node(model.layer(i), model.layer_input_shape(i), model.layer_param_offset(i),
-                                 noise_seed + kGolden * (i + 1)));
+    m.plan.push_back(m.make_node(model.layer(i), model.layer_input_shape(i), model.layer_param_offset(i)));
+  m.reseed(m.plan, noise_seed);
   // As Sequential::plan_backward without an input gradient.
   while (m.backward_stop < m.plan.size() && m.plan[m.backward_stop].pcount == 0) ++m.backward_stop;
   for (size_t i = 0; i < m.plan.size(); ++i) impl::set_need_dx(m.plan[i], i > m.backward_stop);
