@@ -27,7 +27,6 @@ enum class op : uint8_t { linear, conv, maxpool, act, flatten, groupnorm, dropou
 // One layer of the plan, with its backend buffers (sized for `cap` samples).
 struct node {
   op type = op::flatten;
-  std::string name;
   int64_t in_n = 0, out_n = 0;  // floats per sample in and out
   int64_t poff = 0, pcount = 0; // slice of the flat parameters
   // Hyper-parameters: linear (in_f, out_f); conv (c, o, k, stride, pad, h, w,
@@ -105,7 +104,6 @@ struct backend_model::impl {
   // ---- plan
   node make_node(const Layer& l, const Shape& in, int64_t poff) {
     node n;
-    n.name = l.name();
     n.in_n = shape_numel(in);
     const Shape out = l.output_shape(in);
     n.out_n = shape_numel(out);
@@ -230,7 +228,7 @@ struct backend_model::impl {
         break;
     }
     n.y = be.alloc(B * n.out_n);
-    n.dx = be.alloc(B * n.in_n);
+    if (n.need_dx) n.dx = be.alloc(B * n.in_n);
   }
 
   // Buffers for `B` samples; grows only, so a batch size seen before
