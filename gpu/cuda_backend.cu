@@ -98,6 +98,10 @@ class cuda_backend final : public compute_backend {
   void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, float alpha, const float* a, int64_t lda,
             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override;
 
+  void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, float alpha, const float* a,
+                    int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                    int64_t ldc, int64_t stride_c, int64_t count) override;
+
   void add_row_bias(float* y, const float* bias, int64_t rows, int64_t cols) override {
     if (!begin(product(rows, cols, "add_row_bias"), "add_row_bias")) return;
     k::add_row_bias(stream_, y, bias, rows, cols);
@@ -366,6 +370,8 @@ class cuda_backend final : public compute_backend {
     product(product(batch, channels, op), spatial, op);
   }
 
+  bool product_shape(int64_t m, int64_t n, int64_t kk, int64_t lda, int64_t ldb, int64_t ldc, int64_t count,
+                     const char* op) const;
   void* alloc_bytes(int64_t n, size_t elem, const char* op);
   void free_bytes(void* p, const char* op);
   [[noreturn]] void out_of_memory(size_t bytes) const;
@@ -537,18 +543,24 @@ void cuda_backend::download_bytes(void* host, const void* src, size_t bytes, con
   }
 }
 
+// Checks a product's sizes for cuBLAS's 32-bit int API (the one CUDA 11.8
+// has too); false when C is empty.
+bool cuda_backend::product_shape(int64_t m, int64_t n, int64_t kk, int64_t lda, int64_t ldb, int64_t ldc,
+                                 int64_t count, const char* op) const {
+  for (int64_t v : {m, n, kk, lda, ldb, ldc, count}) nonnegative(v, op);
+  if (m == 0 || n == 0 || count == 0) return false;
+  const int64_t int_max = std::numeric_limits<int>::max();
+  for (int64_t v : {m, n, kk, lda, ldb, ldc, count})
+    if (v > int_max)
+      throw std::invalid_argument(name_prefix_ + op + ": size, count or leading dimension " + std::to_string(v) +
+                                  " exceeds cuBLAS's 32-bit int");
+  use_device(op);
+  return true;
+}
+
 void cuda_backend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, float alpha, const float* a,
                         int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  nonnegative(m, "gemm");
-  nonnegative(n, "gemm");
-  nonnegative(kk, "gemm");
-  if (m == 0 || n == 0) return;
-  const int64_t int_max = std::numeric_limits<int>::max();
-  for (int64_t v : {m, n, kk, lda, ldb, ldc})
-    if (v > int_max)
-      throw std::invalid_argument(name_prefix_ + "gemm: size or leading dimension " + std::to_string(v) +
-                                  " exceeds cuBLAS's 32-bit int");
-  use_device("gemm");
+  if (!product_shape(m, n, kk, lda, ldb, ldc, 1, "gemm")) return;
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the
   // stored buffers read column-major are B^T and A^T, so pass B first with
   // m and n swapped, each keeping its own transpose flag.
@@ -578,9 +590,29 @@ void cuda_backend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
              "gemm");
 }
 
+void cuda_backend::gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, float alpha,
+                                const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                                int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                                int64_t count) {
+  if (!product_shape(m, n, kk, lda, ldb, ldc, count, "gemm_batched")) return;
+  if (kk == 0) {  // C_i = beta C_i: the single product's path, per i
+    for (int64_t i = 0; i < count; ++i)
+      gemm(trans_a, trans_b, m, n, 0, alpha, a, lda, b, ldb, beta, c + i * stride_c, ldc);
+    return;
+  }
+  // As gemm, operands swapped for column-major; one launch for all count.
+  check_blas(cublasGemmStridedBatchedEx(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                        static_cast<int>(n), static_cast<int>(m), static_cast<int>(kk), &alpha, b,
+                                        CUDA_R_32F, static_cast<int>(ldb), stride_b, a, CUDA_R_32F,
+                                        static_cast<int>(lda), stride_a, &beta, c, CUDA_R_32F, static_cast<int>(ldc),
+                                        stride_c, static_cast<int>(count), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+             "gemm_batched");
+}
+
 compute_backend::loss_result cuda_backend::softmax_cross_entropy(const float* logits, const int32_t* labels,
                                                                  int64_t batch, int64_t classes, float* dlogits) {
-  positive(batch, "softmax_cross_entropy", "batch");
+  nonnegative(batch, "softmax_cross_entropy");
+  if (batch == 0) return {};  // as the CPU backend: nothing summed
   positive(classes, "softmax_cross_entropy", "class count");
   product(batch, classes, "softmax_cross_entropy");
   use_device("softmax_cross_entropy");

@@ -23,9 +23,11 @@ __global__ void gossip_mix_kernel(float* x, const float* self_hat, mix_batch bat
   }
 }
 
-// compute_backend::gossip_select's rule for one coordinate: whether it is
-// published, and the value it publishes. std::clamp's comparisons, so a NaN
-// quotient stays NaN as on the CPU.
+// compute_backend::gossip_select's rule for one coordinate, as the CPU
+// backend (and actors/gossip_state.cpp): whether it is published, and the
+// value. A grid value equal to hat is skipped; without a grid every
+// coordinate past the threshold is (threshold 0: all, dense gossip).
+// std::clamp's comparisons, so a NaN quotient stays NaN as on the CPU.
 __device__ inline bool select_value(float x, float h, float threshold, float grid, float* v) {
   if (!(fabsf(x - h) >= threshold)) return false;
   float value = x;
@@ -34,8 +36,8 @@ __device__ inline bool select_value(float x, float h, float threshold, float gri
     float t = x / grid;
     t = t < -limit ? -limit : (limit < t ? limit : t);
     value = nearbyintf(t) * grid;
+    if (value == h) return false;
   }
-  if (value == h) return false;
   *v = value;
   return true;
 }

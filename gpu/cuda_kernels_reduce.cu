@@ -180,8 +180,13 @@ struct arg_best {
   int64_t index;
 };
 
-// The greater value, the lower index on ties: the CPU's first maximum.
+// The CPU's scan (arg = 0; arg = j when z[j] > z[arg]) as a reduction:
+// the greater value, the lower index on ties; NaN never wins, except at
+// index 0, where nothing replaces it. Commutative and associative, so every
+// lane of the butterfly ends with the same answer.
 __device__ inline arg_best better(arg_best a, arg_best b) {
+  if (a.index == 0 && a.value != a.value) return a;
+  if (b.index == 0 && b.value != b.value) return b;
   return (b.value > a.value || (b.value == a.value && b.index < a.index)) ? b : a;
 }
 
@@ -206,9 +211,9 @@ __global__ void softmax_rows_kernel(const float* logits, const int32_t* labels, 
       }
       continue;
     }
-    arg_best best{-INFINITY, INT64_MAX};
+    arg_best best{-INFINITY, INT64_MAX};  // no candidate yet
     for (int64_t j = lane; j < classes; j += 32)
-      if (best.index == INT64_MAX || z[j] > best.value) best = {z[j], j};
+      best = better(best, arg_best{z[j], (z[j] == z[j] || j == 0) ? j : INT64_MAX});
     for (int o = 16; o > 0; o >>= 1) {
       arg_best other;
       other.value = __shfl_xor_sync(0xffffffffu, best.value, o);

@@ -30,8 +30,12 @@ const int64_t kOdd[] = {1, 3, 7, 33, 129};
 
 std::string shape(std::initializer_list<int64_t> dims) {
   std::string s = "[";
-  for (int64_t d : dims) s += (s.size() > 1 ? "," : "") + std::to_string(d);
-  return s + "]";
+  for (int64_t d : dims) {
+    if (s.size() > 1) s += ',';
+    s += std::to_string(d);
+  }
+  s += ']';
+  return s;
 }
 
 }  // namespace
@@ -125,6 +129,34 @@ TEST_CASE("cuda backend: gemm against the CPU", "[gpu]") {
                            return 2.0 * (k + 2) * kUnit * (std::fabs(alpha) * s + std::fabs(beta * c0[e])) + 1e-37;
                          });
           }
+  // Batched: count products at strides, one launch on the GPU.
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (int64_t count : {1, 5}) {
+        const int64_t m = 7, n = 33, k = 9, sa = m * k + 2, sb = k * n + 1, sc = m * n + 3;
+        const std::vector<float> a = normal(rng, sa * count), b = normal(rng, sb * count), c0 = normal(rng, sc * count);
+        auto run = [&](compute_backend& be) {
+          fbuf A(be, a), B(be, b), C(be, c0);
+          be.gemm_batched(ta, tb, m, n, k, 1.f, A.get(), ta ? m : k, sa, B.get(), tb ? k : n, sb, 0.5f, C.get(), n, sc,
+                          count);
+          return C.host();
+        };
+        const auto rc = run(cpu()), rg = run(gpu());
+        expect_close("gemm_batched ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " count " +
+                         std::to_string(count),
+                     rc, rg, [&](size_t e) {
+                       const int64_t i = static_cast<int64_t>(e) / sc, off = static_cast<int64_t>(e) % sc;
+                       if (off >= m * n) return 0.0;  // between the products: never written
+                       const int64_t r = off / n, j = off % n;
+                       double s = 0;
+                       for (int64_t p = 0; p < k; ++p) {
+                         const double av = ta ? a[i * sa + p * m + r] : a[i * sa + r * k + p];
+                         const double bv = tb ? b[i * sb + j * k + p] : b[i * sb + p * n + j];
+                         s += std::fabs(av * bv);
+                       }
+                       return 2.0 * (k + 2) * kUnit * (s + std::fabs(0.5 * c0[e])) + 1e-37;
+                     });
+      }
   // k = 0: C = beta C.
   for (float beta : {0.f, 1.f, -2.f}) {
     const std::vector<float> c0 = normal(rng, 7 * 5);
@@ -256,7 +288,7 @@ TEST_CASE("cuda backend: im2col and col2im", "[gpu]") {
               const int64_t oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
               const int64_t ncols = c * k * k * oh * ow;
               const std::vector<float> x = normal(rng, c * h * w), cols = normal(rng, ncols),
-                                       dx0 = normal(rng, c * h * w);
+                                       dx0(static_cast<size_t>(c * h * w), 0.f);
               const std::string s = "c,h,w,k,s,p=" + shape({c, h, w, k, stride, pad});
               auto fwd = [&](compute_backend& be) {
                 fbuf X(be, x), C(be, ncols);
@@ -264,7 +296,7 @@ TEST_CASE("cuda backend: im2col and col2im", "[gpu]") {
                 return C.host();
               };
               expect_equal("im2col " + s, fwd(cpu()), fwd(gpu()));
-              // col2im adds onto dx (here not zero): same order of additions.
+              // col2im adds into the zeroed dx, in the CPU's order of additions.
               auto bwd = [&](compute_backend& be) {
                 fbuf C(be, cols), DX(be, dx0);
                 be.col2im(C.get(), c, h, w, k, stride, pad, DX.get());
