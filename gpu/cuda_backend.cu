@@ -291,14 +291,19 @@ class cuda_backend final : public compute_backend {
  private:
   [[noreturn]] void fail(const char* op, const std::string& what, bool at_sync) const {
     throw std::runtime_error(name_prefix_ + op + ": " + what +
-                             (at_sync ? " (reported at a synchronization: it may come from an earlier "
-                                        "asynchronous op)"
-                                      : ""));
+                             (at_sync ? " (an asynchronous error: it may come from an earlier op)" : ""));
   }
   void check(cudaError_t rc, const char* op, bool at_sync = false) const {
     if (rc == cudaSuccess) return;
     cudaGetLastError();  // clear a non-sticky error for later ops
-    fail(op, std::string(cudaGetErrorName(rc)) + ": " + cudaGetErrorString(rc), at_sync);
+    fail(op, std::string(cudaGetErrorName(rc)) + ": " + cudaGetErrorString(rc), at_sync || kernel_fault(rc));
+  }
+  // Errors a kernel raises while it runs: reported by whatever call comes
+  // next, and they leave the context unusable.
+  static bool kernel_fault(cudaError_t rc) {
+    return rc == cudaErrorIllegalAddress || rc == cudaErrorLaunchFailure || rc == cudaErrorMisalignedAddress ||
+           rc == cudaErrorIllegalInstruction || rc == cudaErrorInvalidPc || rc == cudaErrorHardwareStackError ||
+           rc == cudaErrorAssert || rc == cudaErrorLaunchTimeout;
   }
   void check_blas(cublasStatus_t st, const char* op) const {
     if (st == CUBLAS_STATUS_SUCCESS) return;

@@ -90,7 +90,8 @@ __global__ void select_count_kernel(const float* x, const float* hat, int64_t n,
 }
 
 // One block: tile_offsets[t] = sum of tile_counts[< t]; *count = the total.
-__global__ void __launch_bounds__(1024) select_scan_kernel(const int* tile_counts, int64_t* tile_offsets, int64_t tiles, int64_t* count) {
+__global__ void __launch_bounds__(1024)
+    select_scan_kernel(const int* tile_counts, int64_t* tile_offsets, int64_t tiles, int64_t* count) {
   __shared__ int shared[32];
   int64_t carry = 0;
   for (int64_t t0 = 0; t0 < tiles; t0 += blockDim.x) {

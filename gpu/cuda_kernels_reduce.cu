@@ -239,8 +239,8 @@ __global__ void softmax_rows_kernel(const float* logits, const int32_t* labels, 
   }
 }
 
-__global__ void __launch_bounds__(1024) softmax_totals_kernel(const double* row_loss, const int* row_flags, int64_t batch,
-                                      loss_totals* totals) {
+__global__ void __launch_bounds__(1024)
+    softmax_totals_kernel(const double* row_loss, const int* row_flags, int64_t batch, loss_totals* totals) {
   __shared__ double shared[32];
   double loss = 0, hits = 0, bad = 0;
   for (int64_t r = threadIdx.x; r < batch; r += blockDim.x) {

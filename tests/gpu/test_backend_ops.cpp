@@ -420,7 +420,8 @@ TEST_CASE("cuda backend: groupnorm forward and backward", "[gpu]") {
             expect_close("groupnorm db " + s, dbc, dbg, [&](size_t c) {
               double t = 0;
               for (int64_t bb = 0; bb < batch; ++bb)
-                for (int64_t i = 0; i < spatial; ++i) t += std::fabs(dy[(bb * channels + static_cast<int64_t>(c)) * spatial + i]);
+                for (int64_t i = 0; i < spatial; ++i)
+                  t += std::fabs(dy[(bb * channels + static_cast<int64_t>(c)) * spatial + i]);
               return 2.0 * (batch + 2) * kUnit * t + 1e-37;
             });
             if (!want_dx) continue;
@@ -491,7 +492,8 @@ TEST_CASE("cuda backend: softmax cross-entropy", "[gpu]") {
         CHECK(rc.correct == rg.correct);
         // Per row, log s differs by the relative error of s (a float sum of
         // `classes` exps, each within 2 ulp): (classes + 4) u.
-        CHECK(std::fabs(rc.loss_sum - rg.loss_sum) <= 2.0 * batch * (classes + 4) * kUnit + 1e-9 * std::fabs(rc.loss_sum));
+        CHECK(std::fabs(rc.loss_sum - rg.loss_sum) <=
+              2.0 * batch * (classes + 4) * kUnit + 1e-9 * std::fabs(rc.loss_sum));
         if (with_grad) {
           const double inv_b = 1.0 / static_cast<double>(batch);
           expect_close("dlogits " + s, dc, dg, [&](size_t e) {

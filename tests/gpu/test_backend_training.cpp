@@ -24,7 +24,8 @@ struct run_result {
 };
 
 run_result train(compute_backend& be, const std::string& spec, const Shape& input, backend_optimizer opt,
-                 const std::vector<std::vector<float>>& xs, const std::vector<std::vector<int32_t>>& ys, int64_t batch) {
+                 const std::vector<std::vector<float>>& xs, const std::vector<std::vector<int32_t>>& ys,
+                 int64_t batch) {
   auto model = build_model(spec, input, 10);
   model->init(42);
   backend_model bm(be, *model, opt, 42);
