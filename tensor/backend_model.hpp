@@ -53,6 +53,10 @@ class backend_model {
   // Forward only, in evaluation mode, logits to the host ([batch, classes]).
   void predict(const float* x, int64_t batch, float* logits);
 
+  // As Sequential::set_noise_seed: dropout draws from here on depend only
+  // on this seed and the forwards since (the trainer reseeds every step).
+  void set_noise_seed(uint64_t seed);
+
   int64_t param_count() const;
   void download_params(float* host) const;
   void upload_params(const float* host);
