@@ -55,6 +55,17 @@ class compute_backend {
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                     int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) = 0;
 
+  // `count` independent products C_i = alpha op(A_i) op(B_i) + beta C_i with
+  // X_i = X + i * stride_x (a per-sample convolution over a batch). The
+  // default loops over gemm; a GPU backend runs one batched launch.
+  virtual void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                            const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                            int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c, int64_t count) {
+    for (int64_t i = 0; i < count; ++i)
+      gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c,
+           ldc);
+  }
+
   // ---- element-wise and reductions
   // y[r, j] += bias[j] for r < rows, j < cols (Linear's bias).
   virtual void add_row_bias(float* y, const float* bias, int64_t rows, int64_t cols) = 0;

@@ -16,6 +16,18 @@ uint64_t splitmix64(uint64_t z) {
 
 }  // namespace
 
+uint64_t dropout_key(uint64_t seed, uint64_t call) { return splitmix64(seed ^ splitmix64(call)); }
+
+void dropout_mask_apply(const float* x, float* y, float* m, int64_t n, double p, uint64_t key) {
+  // Keep when a 53-bit uniform u >= p (P = 1 - p, as torch's bernoulli(1 - p)).
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = static_cast<double>(splitmix64(key + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+    m[i] = u >= p ? scale : 0.f;
+    y[i] = x[i] * m[i];
+  }
+}
+
 Dropout::Dropout(double p) : p_(p) {
   if (!(p >= 0.0 && p < 1.0))
     throw std::invalid_argument("dropout: probability " + std::to_string(p) + " is not in [0, 1)");
@@ -39,14 +51,7 @@ const Tensor& Dropout::forward(const Tensor& x) {
   }
   ensure_shape(mask_, x.shape());
   float* m = mask_.data();
-  const uint64_t key = splitmix64(seed_ ^ splitmix64(++calls_));
-  // Keep when a 53-bit uniform u >= p (P = 1 - p, as torch's bernoulli(1 - p)).
-  const float scale = static_cast<float>(1.0 / (1.0 - p_));
-  for (int64_t i = 0; i < n; ++i) {
-    const double u = static_cast<double>(splitmix64(key + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
-    m[i] = u >= p_ ? scale : 0.f;
-    y[i] = xs[i] * m[i];
-  }
+  dropout_mask_apply(xs, y, m, n, p_, dropout_key(seed_, ++calls_));
   return y_;
 }
 

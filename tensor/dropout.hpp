@@ -13,6 +13,13 @@
 
 namespace murmur {
 
+// The mask stream, shared with compute_backend::dropout_forward: the key of
+// a layer's `call`-th masked forward (1-based) since its seed was set, and
+// the masked copy y = x * mask, mask[i] = 1/(1-p) when
+// (splitmix64(key + i) >> 11) * 2^-53 >= p, else 0.
+uint64_t dropout_key(uint64_t seed, uint64_t call);
+void dropout_mask_apply(const float* x, float* y, float* mask, int64_t n, double p, uint64_t key);
+
 class Dropout : public Layer {
  public:
   explicit Dropout(double p);

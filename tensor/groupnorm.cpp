@@ -35,19 +35,11 @@ void GroupNorm::init(Rng& /*rng*/) {
   }
 }
 
-const Tensor& GroupNorm::forward(const Tensor& x) {
-  if (x.ndim() < 2 || x.dim(1) != c_)
-    throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
-  B_ = x.dim(0);
-  S_ = B_ ? x.numel() / (B_ * c_) : 0;
-  ensure_shape(xhat_, x.shape());
-  ensure_shape(y_, x.shape());
-  rstd_.resize(static_cast<size_t>(B_ * g_));  // keeps capacity
-  const int64_t cg = c_ / g_, n = cg * S_;
-  const float* xs = x.data();
-  float* xh = xhat_.data();
-  float* y = y_.data();
-  for (int64_t bg = 0; bg < B_ * g_; ++bg) {
+void groupnorm_forward(const float* xs, int64_t B, int64_t C, int64_t S, int64_t G, const float* wt,
+                       const float* bs, float* y, float* xh, float* rstd_out) {
+  constexpr float eps = GroupNorm::eps;
+  const int64_t cg = C / G, n = cg * S;
+  for (int64_t bg = 0; bg < B * G; ++bg) {
     const float* xp = xs + bg * n;
     // Two passes in double: the mean first, then the variance around it
     // (no cancellation from E[x^2] - E[x]^2).
@@ -57,71 +49,88 @@ const Tensor& GroupNorm::forward(const Tensor& x) {
     double v = 0;
     for (int64_t i = 0; i < n; ++i) v += (xp[i] - mean) * (xp[i] - mean);
     const float rstd = static_cast<float>(1.0 / std::sqrt(v / static_cast<double>(n) + eps));
-    rstd_[static_cast<size_t>(bg)] = rstd;
+    rstd_out[bg] = rstd;
     const float m = static_cast<float>(mean);
-    const int64_t c0 = (bg % g_) * cg;
+    const int64_t c0 = (bg % G) * cg;
     for (int64_t c = 0; c < cg; ++c) {
-      const float w = w_[c0 + c], b = b_[c0 + c];
-      const float* xc = xp + c * S_;
-      float* hc = xh + bg * n + c * S_;
-      float* yc = y + bg * n + c * S_;
-      for (int64_t i = 0; i < S_; ++i) {
+      const float w = wt[c0 + c], b = bs[c0 + c];
+      const float* xc = xp + c * S;
+      float* hc = xh + bg * n + c * S;
+      float* yc = y + bg * n + c * S;
+      for (int64_t i = 0; i < S; ++i) {
         hc[i] = (xc[i] - m) * rstd;
         yc[i] = hc[i] * w + b;
       }
     }
   }
-  return y_;
 }
 
 // With xhat = (x - mean) * rstd and g = dy * w over one (sample, group) of n
 // elements: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
-const Tensor& GroupNorm::backward(const Tensor& dy) {
-  if (dy.numel() != y_.numel()) throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
-  const int64_t cg = c_ / g_, n = cg * S_;
-  const float* g = dy.data();
-  const float* xh = xhat_.data();
-  for (int64_t c = 0; c < c_; ++c) dw_[c] = db_[c] = 0.f;
-  for (int64_t b = 0; b < B_; ++b)
-    for (int64_t c = 0; c < c_; ++c) {
-      const float* gc = g + (b * c_ + c) * S_;
-      const float* hc = xh + (b * c_ + c) * S_;
+void groupnorm_backward(const float* g, const float* xh, const float* rstd_in, const float* wt, int64_t B,
+                        int64_t C, int64_t S, int64_t G, float* dx, float* dw, float* db) {
+  const int64_t cg = C / G, n = cg * S;
+  for (int64_t c = 0; c < C; ++c) dw[c] = db[c] = 0.f;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* gc = g + (b * C + c) * S;
+      const float* hc = xh + (b * C + c) * S;
       double sw = 0, sb = 0;
-      for (int64_t i = 0; i < S_; ++i) {
+      for (int64_t i = 0; i < S; ++i) {
         sw += gc[i] * hc[i];
         sb += gc[i];
       }
-      dw_[c] += static_cast<float>(sw);
-      db_[c] += static_cast<float>(sb);
+      dw[c] += static_cast<float>(sw);
+      db[c] += static_cast<float>(sb);
     }
-  if (!need_input_grad_) return dx_;
-  ensure_shape(dx_, y_.shape());
-  float* dx = dx_.data();
-  for (int64_t bg = 0; bg < B_ * g_; ++bg) {
-    const int64_t c0 = (bg % g_) * cg;
+  if (!dx) return;
+  for (int64_t bg = 0; bg < B * G; ++bg) {
+    const int64_t c0 = (bg % G) * cg;
     const float* gp = g + bg * n;
     const float* hp = xh + bg * n;
     double sg = 0, sgh = 0;
     for (int64_t c = 0; c < cg; ++c) {
-      const double w = w_[c0 + c];
-      for (int64_t i = 0; i < S_; ++i) {
-        const double gi = gp[c * S_ + i] * w;
+      const double w = wt[c0 + c];
+      for (int64_t i = 0; i < S; ++i) {
+        const double gi = gp[c * S + i] * w;
         sg += gi;
-        sgh += gi * hp[c * S_ + i];
+        sgh += gi * hp[c * S + i];
       }
     }
     const float mg = static_cast<float>(sg / static_cast<double>(n));
     const float mgh = static_cast<float>(sgh / static_cast<double>(n));
-    const float rstd = rstd_[static_cast<size_t>(bg)];
+    const float rstd = rstd_in[bg];
     float* dp = dx + bg * n;
     for (int64_t c = 0; c < cg; ++c) {
-      const float w = w_[c0 + c];
-      for (int64_t i = 0; i < S_; ++i) {
-        const int64_t k = c * S_ + i;
+      const float w = wt[c0 + c];
+      for (int64_t i = 0; i < S; ++i) {
+        const int64_t k = c * S + i;
         dp[k] = rstd * (gp[k] * w - mg - hp[k] * mgh);
       }
     }
   }
+}
+
+const Tensor& GroupNorm::forward(const Tensor& x) {
+  if (x.ndim() < 2 || x.dim(1) != c_)
+    throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
+  B_ = x.dim(0);
+  S_ = B_ ? x.numel() / (B_ * c_) : 0;
+  ensure_shape(xhat_, x.shape());
+  ensure_shape(y_, x.shape());
+  rstd_.resize(static_cast<size_t>(B_ * g_));  // keeps capacity
+  groupnorm_forward(x.data(), B_, c_, S_, g_, w_, b_, y_.data(), xhat_.data(), rstd_.data());
+  return y_;
+}
+
+const Tensor& GroupNorm::backward(const Tensor& dy) {
+  if (dy.numel() != y_.numel()) throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
+  float* dx = nullptr;
+  if (need_input_grad_) {
+    ensure_shape(dx_, y_.shape());
+    dx = dx_.data();
+  }
+  groupnorm_backward(dy.data(), xhat_.data(), rstd_.data(), w_, B_, c_, S_, g_, dx, dw_, db_);
   return dx_;
 }
 

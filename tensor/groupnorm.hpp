@@ -19,6 +19,14 @@
 
 namespace murmur {
 
+// The loops, shared with compute_backend: x [batch, channels, spatial];
+// forward writes y, xhat (as x) and rstd [batch * groups]; backward
+// overwrites dw, db [channels] and writes dx unless it is null.
+void groupnorm_forward(const float* x, int64_t batch, int64_t channels, int64_t spatial, int64_t groups,
+                       const float* w, const float* b, float* y, float* xhat, float* rstd);
+void groupnorm_backward(const float* dy, const float* xhat, const float* rstd, const float* w, int64_t batch,
+                        int64_t channels, int64_t spatial, int64_t groups, float* dx, float* dw, float* db);
+
 class GroupNorm : public Layer {
  public:
   static constexpr float eps = 1e-5f;

@@ -5,6 +5,44 @@
 
 namespace murmur {
 
+void maxpool2d_forward(const float* xs, int64_t planes, int64_t H, int64_t W, int64_t k, float* y, int32_t* am) {
+  const int64_t OH = H / k, OW = W / k;
+  // Window elements are visited row by row, each pass over a whole output
+  // row, with branch-free selects: the same choice as PyTorch's kernel
+  // (v > max || isnan(v): the first maximum wins ties, NaN propagates).
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* xp = xs + pl * H * W;
+    for (int64_t oh = 0; oh < OH; ++oh, y += OW, am += OW) {
+      const int32_t top = static_cast<int32_t>(oh * k * W);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        y[ow] = xp[top + ow * k];
+        am[ow] = top + static_cast<int32_t>(ow * k);
+      }
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = (i == 0 ? 1 : 0); j < k; ++j) {
+          const int32_t base = static_cast<int32_t>((oh * k + i) * W + j);
+          const float* r = xp + base;
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float v = r[ow * k];
+            const bool take = (v > y[ow]) | (v != v);
+            y[ow] = take ? v : y[ow];
+            am[ow] = take ? base + static_cast<int32_t>(ow * k) : am[ow];
+          }
+        }
+    }
+  }
+}
+
+void maxpool2d_backward(const float* g, const int32_t* am, int64_t planes, int64_t H, int64_t W, int64_t k,
+                        float* dx) {
+  const int64_t HW = H * W, per_plane = (H / k) * (W / k);
+  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(planes * HW));
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    float* dp = dx + pl * HW;
+    for (int64_t q = 0; q < per_plane; ++q) dp[*am++] += *g++;
+  }
+}
+
 MaxPool2d::MaxPool2d(int64_t k) : k_(k) {
   if (k <= 0) throw std::invalid_argument("maxpool2d: kernel must be positive");
 }
@@ -24,33 +62,7 @@ const Tensor& MaxPool2d::forward(const Tensor& x) {
   const int64_t OH = H / k_, OW = W / k_;
   ensure_shape(y_, {x.dim(0), x.dim(1), OH, OW});
   argmax_.resize(static_cast<size_t>(planes * OH * OW));  // keeps capacity
-  const float* xs = x.data();
-  float* y = y_.data();
-  int32_t* am = argmax_.data();
-  // Window elements are visited row by row, each pass over a whole output
-  // row, with branch-free selects: the same choice as PyTorch's kernel
-  // (v > max || isnan(v): the first maximum wins ties, NaN propagates).
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const float* xp = xs + pl * H * W;
-    for (int64_t oh = 0; oh < OH; ++oh, y += OW, am += OW) {
-      const int32_t top = static_cast<int32_t>(oh * k_ * W);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        y[ow] = xp[top + ow * k_];
-        am[ow] = top + static_cast<int32_t>(ow * k_);
-      }
-      for (int64_t i = 0; i < k_; ++i)
-        for (int64_t j = (i == 0 ? 1 : 0); j < k_; ++j) {
-          const int32_t base = static_cast<int32_t>((oh * k_ + i) * W + j);
-          const float* r = xp + base;
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            const float v = r[ow * k_];
-            const bool take = (v > y[ow]) | (v != v);
-            y[ow] = take ? v : y[ow];
-            am[ow] = take ? base + static_cast<int32_t>(ow * k_) : am[ow];
-          }
-        }
-    }
-  }
+  maxpool2d_forward(x.data(), planes, H, W, k_, y_.data(), argmax_.data());
   return y_;
 }
 
@@ -59,16 +71,8 @@ const Tensor& MaxPool2d::backward(const Tensor& dy) {
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
   if (!need_input_grad_) return dx_;
   ensure_shape(dx_, x_shape_);
-  const int64_t planes = x_shape_[0] * x_shape_[1], HW = x_shape_[2] * x_shape_[3];
-  const int64_t per_plane = y_.dim(2) * y_.dim(3);
-  float* dx = dx_.data();
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(dx_.numel()));
-  const float* g = dy.data();
-  const int32_t* am = argmax_.data();
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    float* dp = dx + pl * HW;
-    for (int64_t q = 0; q < per_plane; ++q) dp[*am++] += *g++;
-  }
+  maxpool2d_backward(dy.data(), argmax_.data(), x_shape_[0] * x_shape_[1], x_shape_[2], x_shape_[3], k_,
+                     dx_.data());
   return dx_;
 }
 

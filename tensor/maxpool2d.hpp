@@ -8,6 +8,13 @@
 
 namespace murmur {
 
+// The loops, shared with compute_backend: x [planes, H, W] -> y
+// [planes, H/k, W/k], argmax the offset within its plane of each output's
+// input; backward zeroes dx [planes, H, W] and routes dy there.
+void maxpool2d_forward(const float* x, int64_t planes, int64_t h, int64_t w, int64_t k, float* y, int32_t* argmax);
+void maxpool2d_backward(const float* dy, const int32_t* argmax, int64_t planes, int64_t h, int64_t w, int64_t k,
+                        float* dx);
+
 class MaxPool2d : public Layer {
  public:
   explicit MaxPool2d(int64_t k);

@@ -18,6 +18,46 @@ std::string num(float v) {
   return buf;
 }
 
+}  // namespace
+
+void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weight_decay,
+                bool first) {
+  const float m = momentum, wd = weight_decay;
+  if (m == 0.f) {
+    for (int64_t i = 0; i < n; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+    return;
+  }
+  if (first) {  // torch: buf = d (a clone), not m * 0 + d
+    for (int64_t i = 0; i < n; ++i) {
+      buf[i] = g[i] + wd * p[i];
+      p[i] -= lr * buf[i];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    buf[i] = m * buf[i] + (g[i] + wd * p[i]);
+    p[i] -= lr * buf[i];
+  }
+}
+
+void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                 float eps_in, float weight_decay, uint64_t t) {
+  // Bias corrections in double, as torch computes them in Python floats.
+  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
+  const float step_size = static_cast<float>(lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float b1 = beta1, b2 = beta2, c1 = 1.f - beta1, c2 = 1.f - beta2, eps = eps_in, wd = weight_decay;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = g[i] + wd * p[i];
+    m[i] = b1 * m[i] + c1 * d;
+    v[i] = b2 * v[i] + c2 * d * d;
+    p[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));  // torch's rounding order
+  }
+}
+
+namespace {
+
 class Sgd : public Optimizer {
  public:
   Sgd(int64_t n, float momentum, float wd)
@@ -25,24 +65,8 @@ class Sgd : public Optimizer {
 
   void step(float* p, const float* g, float lr) override {
     ++steps_;
-    const float m = momentum_, wd = wd_;
-    if (m == 0.f) {
-      for (int64_t i = 0; i < n_; ++i) p[i] -= lr * (g[i] + wd * p[i]);
-      return;
-    }
-    float* buf = buf_.data();
-    if (first_) {  // torch: buf = d (a clone), not m * 0 + d
-      for (int64_t i = 0; i < n_; ++i) {
-        buf[i] = g[i] + wd * p[i];
-        p[i] -= lr * buf[i];
-      }
-      first_ = false;
-      return;
-    }
-    for (int64_t i = 0; i < n_; ++i) {
-      buf[i] = m * buf[i] + (g[i] + wd * p[i]);
-      p[i] -= lr * buf[i];
-    }
+    sgd_update(p, g, buf_.data(), n_, lr, momentum_, wd_, first_);
+    if (momentum_ != 0.f) first_ = false;
   }
 
   std::string name() const override {
@@ -82,20 +106,7 @@ class Adam : public Optimizer {
 
   void step(float* p, const float* g, float lr) override {
     ++t_;
-    // Bias corrections in double, as torch computes them in Python floats.
-    const double bc1 = 1.0 - std::pow(static_cast<double>(b1_), static_cast<double>(t_));
-    const double bc2 = 1.0 - std::pow(static_cast<double>(b2_), static_cast<double>(t_));
-    const float step_size = static_cast<float>(lr / bc1);
-    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-    const float b1 = b1_, b2 = b2_, c1 = 1.f - b1_, c2 = 1.f - b2_, eps = eps_, wd = wd_;
-    float* m = m_.data();
-    float* v = v_.data();
-    for (int64_t i = 0; i < n_; ++i) {
-      const float d = g[i] + wd * p[i];
-      m[i] = b1 * m[i] + c1 * d;
-      v[i] = b2 * v[i] + c2 * d * d;
-      p[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));  // torch's rounding order
-    }
+    adam_update(p, g, m_.data(), v_.data(), n_, lr, b1_, b2_, eps_, wd_, static_cast<uint64_t>(t_));
   }
 
   std::string name() const override {

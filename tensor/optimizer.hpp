@@ -27,6 +27,14 @@ class Optimizer {
   virtual void load_state(const optimizer_state& s) = 0;
 };
 
+// The update loops, shared with compute_backend (its sgd_step/adam_step
+// comments): SGD on n floats (buf may be null when momentum is 0; first:
+// buf = d), Adam at 1-based step t.
+void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float weight_decay,
+                bool first);
+void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                 float eps, float weight_decay, uint64_t t);
+
 std::unique_ptr<Optimizer> make_sgd(int64_t n, float momentum, float weight_decay);
 std::unique_ptr<Optimizer> make_adam(int64_t n, float beta1, float beta2, float eps,
                                      float weight_decay);
