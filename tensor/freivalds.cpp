@@ -65,9 +65,10 @@ void freivalds_apply_round(freivalds_result& res, int64_t m, int64_t terms, int6
   ++res.rounds;
   for (int64_t i = 0; i < m; ++i) {
     const double tol = c_prob * a_norm[i] * b_norm_r + c_coh * std::fabs(abr[i]) + floor;
-    // An exact match passes even where tol is 0 (r = 0, k = 0).
+    // An exact match passes even where tol is 0 (r = 0, k = 0), but not
+    // against a NaN tolerance (a backend's sign of a non-finite operand).
     const double resid = std::fabs(cr[i] - abr[i]);
-    const double ratio = resid == 0.0 ? 0.0 : resid / tol;
+    const double ratio = resid == 0.0 && !std::isnan(tol) ? 0.0 : resid / tol;
     // Written so that a NaN residual (or norm) fails too.
     if (!(ratio <= 1.0)) {
       if (res.ok) res.bad_row = i;
