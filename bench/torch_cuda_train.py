@@ -26,11 +26,15 @@ def skip(what):
     sys.exit(77)
 
 
-def train_case(torch, case, seconds, sync_every_step):
+def sync(torch, dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_case(torch, dev, case, seconds, sync_every_step):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
     from check_model_export import torch_sequential
 
-    dev = torch.device("cuda")
     torch.manual_seed(1)
     shape = tuple(case["input_shape"])
     model = torch_sequential(case["layers"], shape).to(dev)
@@ -38,8 +42,9 @@ def train_case(torch, case, seconds, sync_every_step):
     loss_fn = torch.nn.CrossEntropyLoss()
     batch = int(case["batch"])
     g = torch.Generator().manual_seed(3)
-    xs = [torch.rand((batch,) + shape, generator=g).pin_memory() for _ in range(4)]
-    ys = [torch.randint(0, int(case["classes"]), (batch,), generator=g).pin_memory() for _ in range(4)]
+    pin = (lambda t: t.pin_memory()) if dev.type == "cuda" else (lambda t: t)
+    xs = [pin(torch.rand((batch,) + shape, generator=g)) for _ in range(4)]
+    ys = [pin(torch.randint(0, int(case["classes"]), (batch,), generator=g)) for _ in range(4)]
 
     def step(i):
         x = xs[i % 4].to(dev, non_blocking=True)
@@ -52,7 +57,7 @@ def train_case(torch, case, seconds, sync_every_step):
 
     for i in range(5):
         step(i)
-    torch.cuda.synchronize()
+    sync(torch, dev)
     steps, t0 = 0, time.perf_counter()
     while True:
         loss = step(steps)
@@ -62,26 +67,25 @@ def train_case(torch, case, seconds, sync_every_step):
         if steps % 10 == 0 or sync_every_step:
             if steps >= 5 and time.perf_counter() - t0 >= seconds:
                 break
-    torch.cuda.synchronize()
+    sync(torch, dev)
     secs = time.perf_counter() - t0
     return {"steps": steps, "seconds": secs, "samples_per_s": steps * batch / secs,
             "ms_per_step": 1e3 * secs / steps, "last_loss": float(loss.item())}
 
 
-def mm_gflops(torch, n, seconds):
-    dev = torch.device("cuda")
+def mm_gflops(torch, dev, n, seconds):
     a = torch.randn(n, n, device=dev)
     b = torch.randn(n, n, device=dev)
     c = torch.empty(n, n, device=dev)
     torch.mm(a, b, out=c)
-    torch.cuda.synchronize()
+    sync(torch, dev)
     calls, t0 = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - t0 < seconds:
         torch.mm(a, b, out=c)
         calls += 1
         if calls % 4 == 0:
-            torch.cuda.synchronize()
-    torch.cuda.synchronize()
+            sync(torch, dev)
+    sync(torch, dev)
     return 2.0 * n ** 3 * calls / (time.perf_counter() - t0) / 1e9
 
 
@@ -90,32 +94,34 @@ def main():
     p.add_argument("--murmur-json", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--device", default="cuda", help="cuda (default), or cpu to try this script without a GPU")
     args = p.parse_args()
     try:
         import torch
     except ImportError as e:
         skip(f"no PyTorch ({e})")
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         skip("no CUDA device for PyTorch")
+    dev = torch.device(args.device)
     # FP32 products, no TF32, as murmur's CUDA backend (docs/gpu.md).
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     with open(args.murmur_json) as f:
         murmur = json.load(f)
     out = {"program": "torch_cuda_train", "torch": torch.__version__,
-           "device_name": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
-           "cudnn": torch.backends.cudnn.version(), "train": []}
+           "device_name": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+           "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(), "train": []}
     for case in murmur.get("train", []):
         r = {"name": case["name"], "batch": case["batch"], "layers": case["layers"]}
-        r["no_sync"] = train_case(torch, case, args.seconds, False)
-        r["sync_every_step"] = train_case(torch, case, args.seconds, True)
+        r["no_sync"] = train_case(torch, dev, case, args.seconds, False)
+        r["sync_every_step"] = train_case(torch, dev, case, args.seconds, True)
         r["samples_per_s"] = r["no_sync"]["samples_per_s"]
         print(f"torch {case['name']:8s} batch {case['batch']:5d}: {r['no_sync']['samples_per_s']:9.0f} samples/s "
               f"(loss.item() every step: {r['sync_every_step']['samples_per_s']:.0f})", flush=True)
         out["train"].append(r)
     n = int(murmur.get("products", {}).get("n", 4096))
     out["mm_n"] = n
-    out["mm_gflops"] = mm_gflops(torch, n, args.seconds / 3)
+    out["mm_gflops"] = mm_gflops(torch, dev, n, args.seconds / 3)
     print(f"torch.mm {n}^3 (TF32 off): {out['mm_gflops']:.1f} GFLOP/s", flush=True)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
