@@ -84,9 +84,13 @@ if ((cpu_reference)); then
   mkdir -p "$ref"
   # shellcheck source=scripts/gpu_sim_args.sh
   source "$root/scripts/gpu_sim_args.sh"
-  echo "gpu_bundle.sh: the 8-peer CPU reference run (murmur sim ${gpu_sim_args[*]} --set train.device=cpu)"
+  # train.device=cpu where the build knows the key (on a machine with a GPU
+  # `auto` would take it).
+  on_cpu=()
+  grep -q 'train\.device' "$root/docs/config.md" && on_cpu=(--set train.device=cpu)
+  echo "gpu_bundle.sh: the 8-peer CPU reference run (murmur sim ${gpu_sim_args[*]} ${on_cpu[*]})"
   start=$(date +%s)
-  "$build/murmur" sim "${gpu_sim_args[@]}" --set train.device=cpu --out "$stage/sim-cpu" --quiet \
+  "$build/murmur" sim "${gpu_sim_args[@]}" "${on_cpu[@]}" --out "$stage/sim-cpu" --quiet \
     >"$ref/log.txt" 2>&1 || { tail -5 "$ref/log.txt" >&2; echo "gpu_bundle.sh: CPU reference run failed" >&2; exit 1; }
   end=$(date +%s)
   cp "$stage/sim-cpu/summary.json" "$ref/"

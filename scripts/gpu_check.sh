@@ -4,7 +4,8 @@
 # 8 minutes, from the bundle scripts/gpu_bundle.sh built on a machine that
 # has them (build-gpu/gpu-bundle.tar.xz, carried with the working tree):
 #   1. unpacks the bundle, finds the machine's CUDA 13 cuBLAS and sets
-#      LD_LIBRARY_PATH (bundle's lib/ first); uses the bundle's glibc and
+#      LD_LIBRARY_PATH for the bundle's binaries only (its lib/ first, then
+#      cuBLAS's folder; PyTorch keeps its own libraries); uses its glibc and
 #      loader only when the machine's glibc is older than the binaries need;
 #   2. test_gpu: the cross-backend op test (when the bundle has it);
 #   3. gpu_train: training steps, Linear products against bare cuBLAS, the
@@ -76,8 +77,11 @@ for lib in libcublas.so.13 libcublasLt.so.13; do
   add_dir_of "$lib" || log "$lib not found on this machine (CUDA 13's cuBLAS): the binaries will not load"
 done
 cuda_path=$(IFS=:; echo "${cuda_dirs[*]}")
-export LD_LIBRARY_PATH="$B/lib${cuda_path:+:$cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-log "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+# Only for the bundle's binaries: PyTorch must not load this machine's
+# Debian libraries (an older libstdc++ than its own, say).
+lib_path="$B/lib${cuda_path:+:$cuda_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+bundle_env=(env "LD_LIBRARY_PATH=$lib_path")
+log "LD_LIBRARY_PATH for the bundle's binaries: $lib_path"
 
 # glibc: the machine's own unless older than what the bundle was linked for.
 needed=$(awk -F': ' '/^glibc needed/ {split($2, a, " "); print a[1]}' "$B/MANIFEST")
@@ -94,7 +98,7 @@ fi
 missing=0
 for f in "$B"/bin/*; do
   if ((${#runner[@]} == 0)); then
-    nf=$(ldd "$f" 2>&1 | grep "not found" || true)
+    nf=$(LD_LIBRARY_PATH=$lib_path ldd "$f" 2>&1 | grep "not found" || true)
   else
     nf=$("${runner[0]}" --list --library-path "${runner[2]}" "$f" 2>&1 | grep "not found" || true)
   fi
@@ -147,14 +151,14 @@ step machine 30 bash -c 'for c in "nvidia-smi -L" "nvidia-smi --query-gpu=name,d
 
 # 2. the cross-backend op test
 if [[ -x $B/bin/test_gpu ]]; then
-  step test_gpu 100 "${runner[@]}" "$B/bin/test_gpu"
+  step test_gpu 100 "${bundle_env[@]}" "${runner[@]}" "$B/bin/test_gpu"
 else
   log "test_gpu: not in the bundle (the target did not exist when it was built)"
   printf 'test_gpu\t-\t0\tnot in the bundle\n' >>"$out/steps.tsv"
 fi
 
 # 3. murmur's benchmark, 4. PyTorch's on the same cases
-step gpu_train 120 "${runner[@]}" "$B/bin/gpu_train" --seconds "$seconds" --json "$out/gpu_train.json"
+step gpu_train 120 "${bundle_env[@]}" "${runner[@]}" "$B/bin/gpu_train" --seconds "$seconds" --json "$out/gpu_train.json"
 if [[ -f $out/gpu_train.json ]] || ((dry)); then
   step torch_cuda 100 env PYTHONUNBUFFERED=1 python3 "$root/bench/torch_cuda_train.py" --murmur-json "$out/gpu_train.json" \
     --out "$out/torch_cuda.json" --seconds "$seconds"
@@ -167,7 +171,7 @@ if ((nodevice)); then
   log "sim_gpu: skipped: no CUDA device"
   printf 'sim_gpu\t77\t0\tskipped\n' >>"$out/steps.tsv"
 else
-  step sim_gpu 100 "${runner[@]}" "$B/bin/murmur" sim "${gpu_sim_args[@]}" --set train.device=cuda --out "$work/sim-gpu" --quiet
+  step sim_gpu 100 "${bundle_env[@]}" "${runner[@]}" "$B/bin/murmur" sim "${gpu_sim_args[@]}" --set train.device=cuda --out "$work/sim-gpu" --quiet
   [[ -f $work/sim-gpu/summary.json ]] && cp "$work/sim-gpu/summary.json" "$out/sim_gpu_summary.json"
 fi
 [[ -f $B/cpu_reference/summary.json ]] && cp "$B/cpu_reference/summary.json" "$out/sim_cpu_summary.json"

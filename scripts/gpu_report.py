@@ -98,7 +98,8 @@ def main():
     lines += ["", "goals (measured in this run; ratios, so machines compare):"]
     for g in goals:
         if g["measured"] is None:
-            lines.append(f"  [ -- ] {g['goal']}: not measured ({g['detail']})")
+            extra = g["detail"].removeprefix("not measured").strip()
+            lines.append(f"  [ -- ] {g['goal']}: not measured{' ' + extra if extra else ''}")
         else:
             lines.append(f"  [{'met ' if g['met'] else 'MISS'}] {g['goal']}: {g['measured']:.3f} "
                          f"(goal {g['comparison']} {g['target']}); {g['detail']}")
