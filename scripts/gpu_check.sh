@@ -25,7 +25,8 @@
 #   binary finds its libraries, print the commands; run nothing else.
 # Environment: GPU_BUNDLE (default build-gpu/gpu-bundle.tar.xz), GPU_WORK
 # (where to unpack, default /tmp/murmur-gpu-check), GPU_SECONDS (timed window
-# per benchmark case, default 3).
+# per benchmark case, default 3), GPU_BUNDLED_GLIBC=1 (use the bundle's
+# glibc and loader even where the machine's would do: to try that path).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 (($# >= 1)) || { echo "usage: scripts/gpu_check.sh OUTDIR [--dry-run]" >&2; exit 2; }
@@ -87,9 +88,10 @@ log "LD_LIBRARY_PATH for the bundle's binaries: $lib_path"
 needed=$(awk -F': ' '/^glibc needed/ {split($2, a, " "); print a[1]}' "$B/MANIFEST")
 have=$(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')
 runner=()
-if [[ -n $needed && -n $have ]] && [[ $(printf '%s\n%s\n' "$needed" "$have" | sort -V | head -1) != "$needed" ]]; then
+if [[ ${GPU_BUNDLED_GLIBC:-0} == 1 ]] ||
+  { [[ -n $needed && -n $have ]] && [[ $(printf '%s\n%s\n' "$needed" "$have" | sort -V | head -1) != "$needed" ]]; }; then
   runner=("$B/glibc/ld-linux-x86-64.so.2" --library-path "$B/lib:$B/glibc${cuda_path:+:$cuda_path}:/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/local/nvidia/lib64")
-  log "this machine's glibc $have is older than the $needed the binaries need: running them with the bundle's loader and glibc"
+  log "running the binaries with the bundle's loader and glibc (this machine's: $have, needed: $needed)"
 else
   log "glibc: this machine's $have (the binaries need $needed)"
 fi
@@ -180,7 +182,7 @@ fi
 # 6. the report
 ((dry)) && { log "dry run: nothing run"; exit 0; }
 log "total $(($(date +%s) - t_start)) s"
-python3 "$root/scripts/gpu_report.py" "$out" || { log "gpu_report.py failed"; failed=1; }
+GPU_SIM_BATCH=$gpu_sim_batch python3 "$root/scripts/gpu_report.py" "$out" || { log "gpu_report.py failed"; failed=1; }
 ((failed)) && exit 1
 ((nodevice)) && exit 77
 exit 0
