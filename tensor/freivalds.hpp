@@ -112,8 +112,7 @@ freivalds_result freivalds_check(bool trans_a, bool trans_b, int64_t m, int64_t 
 // freivalds_pieces: C r, A (B r) and the norms, in double) and applies
 // freivalds_apply_round. So a product checked on a GPU gets the verdict a
 // CPU verifier would give. A NaN or infinity in C or the operands makes
-// the pieces NaN (the backend sums over every j, r_j = 0 included) and
-// fails. Holds a backend buffer for r (n floats, grown when needed, freed
+// a piece NaN (backend.hpp requires it of freivalds_pieces) and fails. Holds a backend buffer for r (n floats, grown when needed, freed
 // with the checker) and host buffers, so repeated checks do not allocate.
 class backend_freivalds_checker {
  public:
