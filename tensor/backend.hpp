@@ -161,7 +161,11 @@ class compute_backend {
   // the backend; r is n entries of 0 or 1. Writes to the HOST array out
   // (3m + 1 doubles): out[i] = (C r)_i, out[m + i] = (op(A) (op(B) r))_i,
   // out[2m + i] = |a_i| (2-norm of row i of op(A)), out[3m] =
-  // sum_j r_j |b_j|^2 (b_j column j of op(B)). The verdict and tolerance
+  // sum_j r_j |b_j|^2 (b_j column j of op(B)). A NaN or infinity anywhere
+  // in C, op(A) or op(B) must make a piece NaN, so the check fails as the
+  // host check (which scans for them) does: (C r)_i summed over every j,
+  // r_j = 0 included (0 * NaN is NaN), and out[3m] NaN (not infinite: an
+  // infinite tolerance passes anything) when any |b_j|^2 is not finite. The verdict and tolerance
   // are computed on the host from these (freivalds_check_on_backend), so
   // both backends apply the same rule.
   virtual void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,

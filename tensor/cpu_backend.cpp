@@ -307,7 +307,8 @@ class cpu_backend final : public compute_backend {
     }
     double b_sq_r = 0;
     for (int64_t j = 0; j < n; ++j)
-      if (r[j] != 0.f) b_sq_r += b_sq_[j];
+      if (!std::isfinite(b_sq_[j])) b_sq_r = std::nan("");  // a NaN/Inf column fails (backend.hpp)
+      else if (r[j] != 0.f) b_sq_r += b_sq_[j];
     out[3 * m] = b_sq_r;
   }
 

@@ -54,6 +54,31 @@ bool finite_all(const std::vector<double>& v, size_t n) {
 
 }  // namespace
 
+void freivalds_apply_round(freivalds_result& res, int64_t m, int64_t terms, int64_t n_r,
+                           const double* cr, const double* abr, const double* a_norm,
+                           double b_sq_r) {
+  const double t = static_cast<double>(terms);
+  const double c_prob = kLambda * kUnit * std::sqrt(t + 1);
+  const double c_coh = kUnit * (t + 2);
+  const double floor = (t + 2) * static_cast<double>(n_r) * FLT_MIN;
+  const double b_norm_r = std::sqrt(b_sq_r);
+  ++res.rounds;
+  for (int64_t i = 0; i < m; ++i) {
+    const double tol = c_prob * a_norm[i] * b_norm_r + c_coh * std::fabs(abr[i]) + floor;
+    // An exact match passes even where tol is 0 (r = 0, k = 0), but not
+    // against a NaN tolerance (a backend's sign of a non-finite operand).
+    const double resid = std::fabs(cr[i] - abr[i]);
+    const double ratio = resid == 0.0 && !std::isnan(tol) ? 0.0 : resid / tol;
+    // Written so that a NaN residual (or norm) fails too.
+    if (!(ratio <= 1.0)) {
+      if (res.ok) res.bad_row = i;
+      res.ok = false;
+    }
+    if (std::isnan(ratio)) res.worst_ratio = std::numeric_limits<double>::infinity();
+    else if (ratio > res.worst_ratio) res.worst_ratio = ratio;
+  }
+}
+
 freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                                           const float* a, const float* b, const float* c,
                                           int rounds, Rng& rng) {
@@ -124,9 +149,8 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
     return res;
   }
 
-  const double terms = static_cast<double>(k + (bias ? 1 : 0));  // terms per dot product
-  const double c_prob = kLambda * kUnit * std::sqrt(terms + 1);
-  const double c_coh = kUnit * (terms + 2);
+  const int64_t terms = k + (bias ? 1 : 0);  // terms per dot product
+  for (int64_t i = 0; i < m; ++i) a_sq_[i] = std::sqrt(a_sq_[i]);  // now |a_i|
 
   for (int round = 0; round < rounds; ++round) {
     // r in {0,1}^n, 64 coin flips per draw.
@@ -167,23 +191,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
     }
     for (int64_t i = 0; i < m; ++i) cr_[i] = dot(c + i * n, r_.data(), n);
 
-    ++res.rounds;
-    const double floor = (terms + 2) * static_cast<double>(n_r) * FLT_MIN;
-    const double b_norm_r = std::sqrt(b_sq_r);
-    for (int64_t i = 0; i < m; ++i) {
-      const double tol =
-          c_prob * std::sqrt(a_sq_[i]) * b_norm_r + c_coh * std::fabs(abr_[i]) + floor;
-      // An exact match passes even where tol is 0 (r = 0, k = 0).
-      const double resid = std::fabs(cr_[i] - abr_[i]);
-      const double ratio = resid == 0.0 ? 0.0 : resid / tol;
-      // Written so that a NaN residual fails too.
-      if (!(ratio <= 1.0)) {
-        if (res.ok) res.bad_row = i;
-        res.ok = false;
-      }
-      if (std::isnan(ratio)) res.worst_ratio = std::numeric_limits<double>::infinity();
-      else if (ratio > res.worst_ratio) res.worst_ratio = ratio;
-    }
+    freivalds_apply_round(res, m, terms, n_r, cr_.data(), abr_.data(), a_sq_.data(), b_sq_r);
     if (!res.ok) break;
   }
   return res;
@@ -201,6 +209,55 @@ freivalds_result freivalds_check(bool ta, bool tb, int64_t m, int64_t n, int64_t
                                  const float* c, int rounds, Rng& rng) {
   freivalds_checker checker;
   return checker.check(ta, tb, m, n, k, a, b, bias, c, rounds, rng);
+}
+
+backend_freivalds_checker::~backend_freivalds_checker() { be_.free(r_dev_); }
+
+freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n,
+                                                  int64_t k, const float* a, const float* b,
+                                                  const float* c, int rounds, Rng& rng) {
+  require(m >= 0 && n >= 0 && k >= 0, "negative size");
+  require(rounds >= 1, "rounds must be >= 1");
+  require(a || m * k == 0, "null A");
+  require(b || k * n == 0, "null B");
+  require(c || m * n == 0, "null C");
+
+  freivalds_result res;
+  if (m == 0 || n == 0) return res;
+  if (n > r_cap_) {
+    be_.free(r_dev_);
+    r_dev_ = nullptr;
+    r_dev_ = be_.alloc(n);
+    r_cap_ = n;
+  }
+  const auto mu = static_cast<size_t>(m);
+  r_.resize(static_cast<size_t>(n));
+  pieces_.resize(3 * mu + 1);
+  for (int round = 0; round < rounds; ++round) {
+    // The same draws as freivalds_checker: 64 coin flips per next_u64.
+    int64_t n_r = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      uint64_t bits = rng.next_u64();
+      for (int64_t j = j0; j < n && j < j0 + 64; ++j, bits >>= 1) {
+        const bool on = bits & 1;
+        r_[j] = on ? 1.f : 0.f;
+        n_r += on;
+      }
+    }
+    be_.upload(r_dev_, r_.data(), n);
+    be_.freivalds_pieces(ta, tb, m, n, k, a, b, c, r_dev_, pieces_.data());
+    const double* cr = pieces_.data();
+    freivalds_apply_round(res, m, k, n_r, cr, cr + m, cr + 2 * m, cr[3 * m]);
+    if (!res.ok) break;
+  }
+  return res;
+}
+
+freivalds_result freivalds_check_on_backend(compute_backend& be, bool ta, bool tb, int64_t m,
+                                            int64_t n, int64_t k, const float* a, const float* b,
+                                            const float* c, int rounds, Rng& rng) {
+  backend_freivalds_checker checker(be);
+  return checker.check(ta, tb, m, n, k, a, b, c, rounds, rng);
 }
 
 }  // namespace murmur

@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/backend.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
@@ -62,6 +63,17 @@ struct freivalds_result {
   double worst_ratio = 0;  // max over rows and rounds run of |residual_i| / tol_i
   int64_t bad_row = -1;    // a failing row, -1 if none
 };
+
+// The verdict of one round, the rule every check applies (host or backend):
+// row i (of m) passes when |cr_i - abr_i| <= tol_i, tol_i as above, with
+// `terms` products per dot product (k, or k + 1 with a bias), n_r ones in
+// r, a_norm[i] = |a_i| (bias: sqrt(|a_i|^2 + 1)) and b_sq_r =
+// sum_j r_j |b_j|^2 (bias: + bias_j^2). Counts the round in res.rounds,
+// raises res.worst_ratio, and on a failing row clears res.ok (bad_row:
+// the first failing row). A NaN anywhere fails its row.
+void freivalds_apply_round(freivalds_result& res, int64_t m, int64_t terms, int64_t n_r,
+                           const double* cr, const double* abr, const double* a_norm,
+                           double b_sq_r);
 
 // Holds the work buffers, so repeated checks of shapes no larger than
 // before do not allocate.
@@ -77,7 +89,7 @@ class freivalds_checker {
                          int rounds, Rng& rng);
 
  private:
-  std::vector<double> a_sq_;  // |a_i|^2 for each row of op(A)
+  std::vector<double> a_sq_;  // |a_i|^2 for each row of op(A), then |a_i|
   std::vector<double> b_sq_;  // |b_j|^2 for each column of op(B) (+ bias_j^2)
   std::vector<double> r_;     // the round's r, as 0.0 / 1.0
   std::vector<double> br_;    // B r (k)
@@ -92,5 +104,37 @@ freivalds_result freivalds_check(bool trans_a, bool trans_b, int64_t m, int64_t 
 freivalds_result freivalds_check(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                                  const float* a, const float* b, const float* bias,
                                  const float* c, int rounds, Rng& rng);
+
+// The same check of a product held by a compute_backend (a, b, c are the
+// backend's buffers): each round draws r on the host exactly as the host
+// check does (same Rng draws, so with the same seed the same r), uploads
+// it, has the backend compute the round's pieces (compute_backend::
+// freivalds_pieces: C r, A (B r) and the norms, in double) and applies
+// freivalds_apply_round. So a product checked on a GPU gets the verdict a
+// CPU verifier would give. A NaN or infinity in C or the operands makes
+// a piece NaN (backend.hpp requires it of freivalds_pieces) and fails. Holds a backend buffer for r (n floats, grown when needed, freed
+// with the checker) and host buffers, so repeated checks do not allocate.
+class backend_freivalds_checker {
+ public:
+  explicit backend_freivalds_checker(compute_backend& be) : be_(be) {}
+  ~backend_freivalds_checker();
+  backend_freivalds_checker(const backend_freivalds_checker&) = delete;
+  backend_freivalds_checker& operator=(const backend_freivalds_checker&) = delete;
+  // Same shapes, errors and result as freivalds_checker::check (no bias).
+  freivalds_result check(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         const float* a, const float* b, const float* c, int rounds, Rng& rng);
+
+ private:
+  compute_backend& be_;
+  float* r_dev_ = nullptr;     // backend buffer of r_cap_ floats
+  int64_t r_cap_ = 0;
+  std::vector<float> r_;       // the round's r on the host
+  std::vector<double> pieces_; // 3m + 1, see compute_backend::freivalds_pieces
+};
+
+// One-off check on a backend (allocates the backend buffer for r per call).
+freivalds_result freivalds_check_on_backend(compute_backend& be, bool trans_a, bool trans_b,
+                                            int64_t m, int64_t n, int64_t k, const float* a,
+                                            const float* b, const float* c, int rounds, Rng& rng);
 
 }  // namespace murmur
