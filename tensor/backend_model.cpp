@@ -421,6 +421,8 @@ backend_model::backend_model(compute_backend& be, const Sequential& model, backe
 
 backend_model::~backend_model() = default;
 
+void backend_model::set_noise_seed(uint64_t seed) { p_->reseed(p_->plan, seed); }
+
 float backend_model::train_step(const float* x, const int32_t* labels, int64_t batch, float lr) {
   impl& m = *p_;
   if (batch <= 0) throw std::invalid_argument("backend_model::train_step: empty batch");
