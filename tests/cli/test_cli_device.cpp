@@ -97,3 +97,28 @@ TEST_CASE("train.device = auto and cpu: the summary and the progress say which d
   // The device is no training setting: the same run on the CPU either way.
   if (probe.device_count == 0) CHECK(file_text(cpu / "metrics.jsonl") == file_text(out / "metrics.jsonl"));
 }
+
+TEST_CASE("murmur peer with train.device = cuda and no usable GPU ends before it listens or loads, saying why",
+          "[cli][device]") {
+  const murmur::cuda_probe probe = murmur::probe_cuda();
+  if (probe.device_count > 0) {
+    WARN("skipped: a CUDA device is present (" << probe.names[0] << "); the error case needs a machine without one");
+    return;
+  }
+  const auto dir = scratch_path("device-peer");
+  std::filesystem::create_directories(dir);
+  REQUIRE(murmur_run("keygen --out " + (dir / "keys").string()).code == 0);
+  std::ifstream in(dir / "keys" / "peer.pub");
+  std::string key;
+  std::getline(in, key);
+  std::ofstream(dir / "authorized_peers") << key << " a\n";
+  const auto out = dir / "run";
+  auto r = murmur_run("peer --config " + source_path("configs/lan-3.toml") + " --listen tcp://127.0.0.1:1 --out " +
+                      out.string() + " --set peer.count=1 --set peer.keys=" + (dir / "keys").string() +
+                      " --set peer.authorized_peers=" + (dir / "authorized_peers").string() +
+                      " --set train.device=cuda");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("murmur peer: error: train.device = cuda: " + probe.reason));
+  CHECK_THAT(r.output, !Catch::Contains("listening on"));
+  CHECK_FALSE(fs::exists(out));
+}
