@@ -72,6 +72,39 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   }
 }
 
+std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
+  if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.trigger > 0) return "gossip.trigger > 0";
+  if (s.robust.rule != robust_rule::none) return "gossip.robust";
+  if (s.detect.enabled) return "detect.method";
+  if (is_update_attack(attack.kind)) return "an update attack";
+  return {};
+}
+
+gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
+                           std::span<const float> x0, compute_backend& be)
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+  const auto why = backend_unsupported(s_, {});
+  if (!why.empty()) throw std::invalid_argument("gossip on " + be.name() + ": not with " + why);
+  if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
+    throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
+  max_value_ = parameter_bound(s_.max_value, x0);
+  last_round_.assign(neighbours_.size(), 0);
+  incarnation_.assign(neighbours_.size(), 0);
+  heard_at_.assign(neighbours_.size(), 0);
+  const auto n = static_cast<int64_t>(dim_);
+  be_ = &be;
+  dev_self_hat_ = backend_buffer<float>(be, n);
+  be.upload(dev_self_hat_.get(), x0.data(), n);
+  for (size_t j = 0; j < neighbours_.size(); ++j) {
+    dev_nbr_hat_.emplace_back(be, n);
+    be.copy(dev_nbr_hat_.back().get(), dev_self_hat_.get(), n);
+  }
+  dev_idx_ = backend_buffer<int32_t>(be, n);
+  dev_val_ = backend_buffer<float>(be, n);
+  host_idx_.reserve(dim_);
+}
+
 int gossip_state::neighbour_slot(uint32_t peer) const {
   for (size_t i = 0; i < neighbours_.size(); ++i)
     if (neighbours_[i] == peer) return static_cast<int>(i);
@@ -116,13 +149,23 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       incarnations.push_back(offered_inc[i]);
     }
   std::vector<std::vector<float>> hat, pub;
+  std::vector<backend_buffer<float>> dev_hat;
   std::vector<uint64_t> last, inc, heard;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == self_) throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
     int old = neighbour_slot(ids[i]);
     bool keep = old >= 0 && incarnation_[static_cast<size_t>(old)] == incarnations[i];
     auto o = static_cast<size_t>(old);
-    if (s_.mode != gossip_mode::delta) hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
+    if (be_) {
+      if (keep) {
+        dev_hat.push_back(std::move(dev_nbr_hat_[o]));
+      } else {
+        dev_hat.emplace_back(*be_, static_cast<int64_t>(dim_));
+        be_->copy(dev_hat.back().get(), dev_self_hat_.get(), static_cast<int64_t>(dim_));
+      }
+    } else if (s_.mode != gossip_mode::delta) {
+      hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
+    }
     if (!pub_hat_.empty()) pub.push_back(keep ? std::move(pub_hat_[o]) : honest_hat_);
     last.push_back(keep ? last_round_[o] : 0);
     heard.push_back(keep ? heard_at_[o] : 0);
@@ -130,6 +173,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     if (!keep) force_full_ = true;
   }
   if (ids.size() < neighbours_.size()) force_full_ = true;  // weights change for everyone
+  if (be_) dev_nbr_hat_ = std::move(dev_hat);  // the ones not kept are freed
   neighbours_ = ids;
   nbr_hat_ = std::move(hat);
   last_round_ = std::move(last);
@@ -252,6 +296,12 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
     }
     if (attack_ && !attack_->raw_indices().empty()) put_raw_values(self_hat_);
   }
+  return seal(step);
+}
+
+// The end of every single-frame publish: silence or a keepalive, and the
+// frame of out_msg_.
+std::span<const std::byte> gossip_state::seal(uint64_t step) {
   if (out_msg_.values.empty() && ++silent_streak_ < s_.keepalive_rounds) {
     ++counters_.silent_rounds;
     return {};
@@ -397,6 +447,80 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
   return true;
 }
 
+void gossip_state::mix_on_backend(float* x) {
+  if (!be_) throw std::logic_error("gossip_state::mix_on_backend: not in backend mode");
+  if (neighbours_.empty() || in_flight_ > 0) return;
+  // As mix(): x += c * (sum_j x_hat_j - active * x_hat_self) over the fresh
+  // neighbours, c = gamma / (degree + 1).
+  const float w = static_cast<float>(1.0 / (static_cast<double>(neighbours_.size()) + 1.0));
+  const uint64_t now = counters_.rounds + 1;
+  dev_mix_hats_.clear();
+  dev_mix_weights_.clear();
+  for (size_t j = 0; j < dev_nbr_hat_.size(); ++j) {
+    if (heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness)) {
+      dev_mix_hats_.push_back(dev_nbr_hat_[j].get());
+      dev_mix_weights_.push_back(w);
+    } else {
+      ++counters_.stale_skips;
+    }
+  }
+  if (dev_mix_hats_.empty()) return;
+  be_->gossip_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), dev_mix_weights_.data(),
+                  static_cast<int>(dev_mix_hats_.size()), static_cast<float>(s_.gamma), static_cast<int64_t>(dim_));
+}
+
+std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint64_t step) {
+  if (!be_) throw std::logic_error("gossip_state::publish_on_backend: not in backend mode");
+  ++counters_.rounds;
+  last_step_ = step;
+  if (neighbours_.empty()) return {};
+  if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+  compress_on_backend(x);
+  return seal(step);
+}
+
+// compress() on the backend: the selection runs there, and only the chosen
+// coordinates come back (the whole estimate only when the frame is dense).
+bool gossip_state::compress_on_backend(const float* x) {
+  const float tau = static_cast<float>(s_.threshold);
+  const auto n = static_cast<int64_t>(dim_);
+  const auto dense = [&] {
+    out_msg_.kind = update_kind::dense_set;
+    out_msg_.indices.clear();
+    out_msg_.values.resize(dim_);
+    be_->download(out_msg_.values.data(), dev_self_hat_.get(), n);
+  };
+  if (force_full_) {
+    be_->copy(dev_self_hat_.get(), x, n);
+    dense();
+    return true;
+  }
+  const bool grid = s_.grid && tau > 0.f;
+  const int64_t count = be_->gossip_select(x, dev_self_hat_.get(), n, grid ? 0.75f * tau : tau, grid ? tau : 0.f,
+                                           dev_idx_.get(), dev_val_.get());
+  if (!grid && 5 * count > 4 * n) {
+    dense();
+    return true;
+  }
+  host_idx_.resize(static_cast<size_t>(count));
+  out_msg_.values.resize(static_cast<size_t>(count));
+  be_->download_int(host_idx_.data(), dev_idx_.get(), count);
+  be_->download(out_msg_.values.data(), dev_val_.get(), count);
+  out_msg_.indices.assign(host_idx_.begin(), host_idx_.end());
+  if (grid) {
+    for (float v : out_msg_.values) out_msg_.grid.push_back(static_cast<int32_t>(std::nearbyint(v / tau)));
+    out_msg_.kind = update_kind::grid_set;
+    out_msg_.scale = tau;
+  } else {
+    out_msg_.kind = update_kind::sparse_set;
+  }
+  return true;
+}
+
 void gossip_state::detect() {
   const auto t0 = std::chrono::steady_clock::now();
   auto flagged = detector_->on_round(self_hat_, neighbours_, nbr_hat_, last_round_);
@@ -430,6 +554,19 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   heard_at_[static_cast<size_t>(slot)] = counters_.rounds + 1;
   if (why) *why = static_cast<reject_reason>(frame_error::none);
   if (attack_) attack_->observe(static_cast<size_t>(slot), nbr_hat_[static_cast<size_t>(slot)], in_msg_);
+  if (be_) {
+    float* h = dev_nbr_hat_[static_cast<size_t>(slot)].get();
+    if (in_msg_.kind == update_kind::dense_set) {
+      be_->upload(h, in_msg_.values.data(), static_cast<int64_t>(dim_));
+    } else {
+      const auto count = static_cast<int64_t>(in_msg_.indices.size());
+      host_idx_.assign(in_msg_.indices.begin(), in_msg_.indices.end());
+      be_->upload_int(dev_idx_.get(), host_idx_.data(), count);
+      be_->upload(dev_val_.get(), in_msg_.values.data(), count);
+      be_->scatter(h, dev_idx_.get(), dev_val_.get(), count);
+    }
+    return true;
+  }
   switch (in_msg_.kind) {
     case update_kind::dense_set:
       std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());

@@ -43,6 +43,7 @@
 #include "actors/robust_mix.hpp"
 #include "actors/update_attack.hpp"
 #include "protocols/gossip_messages.hpp"
+#include "tensor/backend_buffer.hpp"
 
 namespace murmur {
 
@@ -90,6 +91,21 @@ class gossip_state {
  public:
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                std::span<const float> x0, const attack_settings& attack = {});
+  // Backend mode (parameters on a GPU): x_hat_self and every x_hat_j live
+  // in be's buffers, mix_on_backend / publish_on_backend take the backend's
+  // parameter buffer, and only frames cross to the host: a publish downloads
+  // the selected coordinates (the frame's values, not the model), a received
+  // frame is uploaded and scattered. Same frames and counters as the host
+  // path. Threshold, dense and local_sgd modes without trigger, robust rule,
+  // detector or update attack (backend_unsupported names the one in the
+  // way; the constructor throws std::invalid_argument with it). be must
+  // outlive this object. public_estimate() is empty in this mode.
+  gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
+               std::span<const float> x0, compute_backend& be);
+  static std::string backend_unsupported(const gossip_settings& s, const attack_settings& attack);
+  bool on_backend() const { return be_ != nullptr; }
+  void mix_on_backend(float* x);
+  std::span<const std::byte> publish_on_backend(const float* x, uint64_t step);
 
   void mix(std::span<float> x);
   // Returns the frame to send to every neighbour, or an empty span if silent
@@ -159,6 +175,18 @@ class gossip_state {
   std::vector<uint8_t> colluder_;  // an attacker's: per neighbour slot, a fellow attacker
   std::vector<std::vector<float>> pub_hat_;       // an equivocating attacker's: per neighbour, its copy of us
   std::vector<std::vector<std::byte>> out_frames_;  // an equivocating attacker's frames, per neighbour
+  // Backend mode: be_'s buffers (x_hat_self, x_hat_j per neighbour slot, and
+  // dim_-sized index/value scratch for selections and received frames).
+  compute_backend* be_ = nullptr;
+  backend_buffer<float> dev_self_hat_;
+  std::vector<backend_buffer<float>> dev_nbr_hat_;
+  backend_buffer<int32_t> dev_idx_;
+  backend_buffer<float> dev_val_;
+  std::vector<int32_t> host_idx_;
+  std::vector<const float*> dev_mix_hats_;
+  std::vector<float> dev_mix_weights_;
+  bool compress_on_backend(const float* x);
+  std::span<const std::byte> seal(uint64_t step);
   void put_raw_values(std::vector<float>& hat);
   void publish_per_neighbour(uint64_t step);
   int neighbour_slot(uint32_t peer) const;

@@ -171,9 +171,7 @@ struct backend_model::impl {
   }
 
   // As Sequential::set_noise_seed (and Residual's, for a body): layer i's
-  // stream is seed + golden * (i + 1), and a dropout's count restarts. (A
-  // public set_noise_seed, for the trainer's per-step reseeding, is
-  // reseed(plan, s).)
+  // stream is seed + golden * (i + 1), and a dropout's count restarts.
   static void reseed(std::vector<node>& nodes, uint64_t seed) {
     for (size_t i = 0; i < nodes.size(); ++i) {
       node& n = nodes[i];
@@ -421,7 +419,7 @@ backend_model::backend_model(compute_backend& be, const Sequential& model, backe
 
 backend_model::~backend_model() = default;
 
-void backend_model::set_noise_seed(uint64_t seed) { p_->reseed(p_->plan, seed); }
+void backend_model::set_noise_seed(uint64_t seed) { impl::reseed(p_->plan, seed); }
 
 float backend_model::train_step(const float* x, const int32_t* labels, int64_t batch, float lr) {
   impl& m = *p_;

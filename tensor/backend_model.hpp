@@ -47,15 +47,15 @@ class backend_model {
   // x: [batch, input_shape...] on the host, labels: batch ints. One
   // optimizer step at learning rate lr; returns the mean loss.
   float train_step(const float* x, const int32_t* labels, int64_t batch, float lr);
-  // As Sequential::set_noise_seed: the dropout masks of the forwards after
-  // it are those a Sequential draws after set_noise_seed(seed) (the trainer
-  // reseeds every step, so that a resumed run replays them).
-  void set_noise_seed(uint64_t seed);
   // Evaluation mode (dropout off), no gradients: returns the summed loss
   // and adds the number of correct predictions to *correct.
   double evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct);
   // Forward only, in evaluation mode, logits to the host ([batch, classes]).
   void predict(const float* x, int64_t batch, float* logits);
+
+  // As Sequential::set_noise_seed: dropout draws from here on depend only
+  // on this seed and the forwards since (the trainer reseeds every step).
+  void set_noise_seed(uint64_t seed);
 
   int64_t param_count() const;
   void download_params(float* host) const;

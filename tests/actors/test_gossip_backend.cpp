@@ -1,0 +1,218 @@
+// gossip_state in backend mode (parameters on a GPU) against the host path:
+// the same frames byte for byte, the same counters, and mixes that agree to
+// float rounding. Run here on the CPU backend; tests/gpu runs the CUDA one.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+
+#include "actors/gossip_state.hpp"
+#include "actors/topology.hpp"
+#include "tensor/cpu_backend.hpp"
+#include "tensor/rng.hpp"
+#include "tests/counting_backend.hpp"
+
+using namespace murmur;
+
+namespace {
+
+struct twin_swarm {
+  size_t dim;
+  std::unique_ptr<compute_backend> be = make_cpu_backend();
+  std::vector<std::vector<float>> x;   // host path's parameters
+  std::vector<float*> dx;              // backend path's parameters
+  std::vector<gossip_state> host, dev;
+
+  twin_swarm(uint32_t n, size_t d, gossip_settings s, uint64_t seed) : dim(d) {
+    auto nb = make_topology("ring", n, 2, seed);
+    Rng rng(seed);
+    std::vector<float> x0(dim);
+    for (auto& v : x0) v = static_cast<float>(0.1 * rng.normal());
+    for (uint32_t i = 0; i < n; ++i) {
+      host.emplace_back(i, nb[i], s, x0);
+      dev.emplace_back(i, nb[i], s, x0, *be);
+      x.push_back(x0);
+      dx.push_back(be->alloc(static_cast<int64_t>(dim)));
+      be->upload(dx.back(), x0.data(), static_cast<int64_t>(dim));
+    }
+  }
+  ~twin_swarm() {
+    for (float* p : dx) be->free(p);
+  }
+  // A local "step": the same random drift on both paths.
+  void drift(Rng& rng, double scale) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      for (auto& v : x[i]) v += static_cast<float>(scale * rng.normal());
+      be->upload(dx[i], x[i].data(), static_cast<int64_t>(dim));
+    }
+  }
+  void round(uint64_t step) {
+    std::vector<std::vector<std::byte>> fh(x.size()), fd(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      auto a = host[i].publish(x[i], step);
+      auto b = dev[i].publish_on_backend(dx[i], step);
+      fh[i].assign(a.begin(), a.end());
+      fd[i].assign(b.begin(), b.end());
+      INFO("peer " << i << " round " << step);
+      REQUIRE(fh[i] == fd[i]);
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (fh[i].empty()) continue;
+      for (uint32_t j : host[i].neighbours()) {
+        REQUIRE(host[j].receive(static_cast<uint32_t>(i), fh[i]));
+        REQUIRE(dev[j].receive(static_cast<uint32_t>(i), fd[i]));
+        host[i].on_sent();
+        dev[i].on_sent();
+      }
+    }
+    std::vector<float> back(dim);
+    for (size_t i = 0; i < x.size(); ++i) {
+      host[i].mix(x[i]);
+      dev[i].mix_on_backend(dx[i]);
+      be->download(back.data(), dx[i], static_cast<int64_t>(dim));
+      double worst = 0;
+      for (size_t k = 0; k < dim; ++k)
+        worst = std::max(worst, std::fabs(static_cast<double>(back[k]) - x[i][k]) / (1.0 + std::fabs(x[i][k])));
+      INFO("peer " << i << " round " << step << ": worst relative mix difference " << worst);
+      REQUIRE(worst < 1e-6);
+      // Continue from identical parameters, so the next frames must match exactly.
+      be->upload(dx[i], x[i].data(), static_cast<int64_t>(dim));
+    }
+  }
+};
+
+void check_twins(gossip_settings s, const char* what) {
+  INFO(what);
+  twin_swarm w(5, 1037, s, 7);
+  Rng rng(11);
+  for (uint64_t r = 1; r <= 30; ++r) {
+    w.drift(rng, 0.01);
+    w.round(r);
+  }
+  // Membership changes: peers 0 and 2 become neighbours (each starts from its
+  // own estimate of itself, and publishes in full next), then 0 and 1 part.
+  for (size_t i = 0; i < w.x.size(); ++i) {
+    auto ids = w.host[i].neighbours();
+    std::vector<uint64_t> inc(ids.size(), 0);
+    if (i == 0) {
+      ids.push_back(2);
+      inc.push_back(0);
+    }
+    if (i == 2) {
+      ids.push_back(0);
+      inc.push_back(0);
+    }
+    w.host[i].set_neighbours(ids, inc);
+    w.dev[i].set_neighbours(ids, inc);
+  }
+  for (uint64_t r = 31; r <= 45; ++r) {
+    w.drift(rng, 0.01);
+    w.round(r);
+  }
+  // Both sides of a link drop it (one-sided, the other's frames would be
+  // rejected as from a quarantined peer, on both paths alike).
+  for (auto* g : {&w.host, &w.dev}) {
+    REQUIRE((*g)[0].quarantine(1, quarantine_cause::evidence));
+    REQUIRE((*g)[1].quarantine(0, quarantine_cause::evidence));
+  }
+  for (uint64_t r = 46; r <= 60; ++r) {
+    w.drift(rng, 0.01);
+    w.round(r);
+  }
+  for (size_t i = 0; i < w.x.size(); ++i) {
+    const auto& a = w.host[i].counters();
+    const auto& b = w.dev[i].counters();
+    CHECK(a.bytes_sent == b.bytes_sent);
+    CHECK(a.coords_sent == b.coords_sent);
+    CHECK(a.silent_rounds == b.silent_rounds);
+    CHECK(a.msgs_received == b.msgs_received);
+    CHECK(a.stale_skips == b.stale_skips);
+    CHECK(a.bytes_sent > 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gossip on a backend sends the host path's frames and mixes alike: threshold, grid and dense",
+          "[gossip][backend]") {
+  gossip_settings s;
+  s.threshold = 0.01;
+  check_twins(s, "threshold 0.01");
+  s.grid = true;
+  check_twins(s, "grid 0.01");
+  s.grid = false;
+  s.threshold = 0;
+  check_twins(s, "dense");
+}
+
+TEST_CASE("gossip on a backend applies a received frame there and rejects bad frames as the host path does",
+          "[gossip][backend]") {
+  gossip_settings s;
+  s.threshold = 0.01;
+  twin_swarm w(3, 64, s, 3);
+  // A frame from a stranger and a truncated frame: rejected, nothing changes.
+  Rng rng(5);
+  w.drift(rng, 0.05);
+  auto f = w.host[1].publish(w.x[1], 1);
+  std::vector<std::byte> frame(f.begin(), f.end());
+  REQUIRE(!frame.empty());
+  reject_reason why_host{}, why_dev{};
+  CHECK_FALSE(w.host[0].receive(2 + 7, frame, &why_host));
+  CHECK_FALSE(w.dev[0].receive(2 + 7, frame, &why_dev));
+  CHECK(why_host == why_dev);
+  std::vector<std::byte> cut(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(frame.size() / 2));
+  CHECK_FALSE(w.host[0].receive(1, cut, &why_host));
+  CHECK_FALSE(w.dev[0].receive(1, cut, &why_dev));
+  CHECK(why_host == why_dev);
+}
+
+TEST_CASE("gossip on a backend refuses the settings it does not run, naming them", "[gossip][backend]") {
+  auto be = make_cpu_backend();
+  std::vector<float> x0(8, 0.f);
+  gossip_settings s;
+  s.mode = gossip_mode::delta;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.mode = delta"));
+  s = {};
+  s.trigger = 1;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.trigger"));
+  s = {};
+  s.detect.enabled = true;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("detect.method"));
+  attack_settings a;
+  a.kind = attack_kind::sign_flip;
+  CHECK(gossip_state::backend_unsupported({}, a) == "an update attack");
+  CHECK(gossip_state::backend_unsupported({}, {}).empty());
+}
+
+TEST_CASE("gossip on a backend moves a round's selected coordinates across, never the model", "[gossip][backend]") {
+  auto cpu = make_cpu_backend();
+  testing::counting_backend be(*cpu);
+  const int64_t dim = 100000;
+  std::vector<float> x0(static_cast<size_t>(dim), 0.f), x = x0;
+  gossip_settings s;
+  s.threshold = 0.01;
+  gossip_state a(0, {1}, s, x0, be), b(1, {0}, s, x0, be);
+  float* xa = be.alloc(dim);
+  float* xb = be.alloc(dim);
+  for (int64_t k = 0; k < dim; k += 1000) x[static_cast<size_t>(k)] = 0.5f;  // 100 coordinates moved
+  be.upload(xa, x.data(), dim);
+  be.uploaded = be.downloaded = 0;
+  auto f = a.publish_on_backend(xa, 1);
+  const std::vector<std::byte> frame(f.begin(), f.end());
+  REQUIRE(a.counters().coords_sent == 100);
+  CHECK(be.downloaded == 2 * 100);  // indices and values of the frame
+  CHECK(be.uploaded == 0);
+  REQUIRE(b.receive(0, frame));
+  a.on_sent();
+  CHECK(be.uploaded == 2 * 100);
+  const int64_t before = be.uploaded + be.downloaded;
+  b.mix_on_backend(xb);
+  a.mix_on_backend(xa);
+  CHECK(be.uploaded + be.downloaded == before);  // mixing stays on the backend
+  std::vector<float> got(static_cast<size_t>(dim));
+  be.download(got.data(), xb, dim);
+  // b moved toward a's public estimate: c * 0.5 with c = gamma / 2.
+  CHECK(got[0] == Approx(0.5 * 0.5 / 2));
+  CHECK(got[1] == 0.f);
+  be.free(xa);
+  be.free(xb);
+}
