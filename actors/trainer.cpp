@@ -40,11 +40,11 @@ void trainer::use_backend(std::unique_ptr<compute_backend> be) {
   o.momentum = static_cast<float>(s_.momentum);
   o.beta1 = static_cast<float>(s_.momentum);  // train.momentum is Adam's beta1 (as make_adam above)
   o.weight_decay = static_cast<float>(s_.weight_decay);
-  const optimizer_state state = bm_ ? bm_->save_optimizer_state() : opt_->save_state();
-  bm_.reset();
+  // Built beside the current one, so that a failure (a layer the backend lacks) changes nothing.
+  auto bm = std::make_unique<backend_model>(*be, host, o, s_.init_seed);
+  bm->load_optimizer_state(bm_ ? bm_->save_optimizer_state() : opt_->save_state());
+  bm_ = std::move(bm);  // the old model goes before the backend it lives on
   backend_ = std::move(be);
-  bm_ = std::make_unique<backend_model>(*backend_, host, o, s_.init_seed);
-  bm_->load_optimizer_state(state);
   device_ahead_ = host_ahead_ = false;
 }
 
