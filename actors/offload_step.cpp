@@ -1,6 +1,7 @@
 #include "actors/offload_step.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "tensor/gemm.hpp"
 
@@ -45,7 +46,10 @@ class offload_step::route : public product_route {
 };
 
 offload_step::offload_step(std::shared_ptr<trainer> t, offload_plan p)
-    : t_(std::move(t)), plan_(p), route_(std::make_unique<route>(*this)) {}
+    : t_(std::move(t)), plan_(p), route_(std::make_unique<route>(*this)) {
+  // Products are routed out of the host model's layers; a backend's step has none.
+  if (t_->on_backend()) throw std::invalid_argument("offload_step: the trainer steps on a compute backend");
+}
 
 offload_step::~offload_step() {
   {

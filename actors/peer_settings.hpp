@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "actors/peer_names.hpp"
+#include "gpu/device_choice.hpp"
 #include "tensor/augment.hpp"
 
 namespace murmur {
@@ -111,6 +112,9 @@ struct train_settings {
   uint64_t data_seed = 0;    // batch order
   uint64_t init_seed = 0;    // model init: the SAME for every peer
   augment_settings augment;  // training-image augmentation (its seed is run-wide)
+  // Where the steps run: the host resolves train.device before anything
+  // loads (run/peer_device.hpp); cuda = the trainer's backend on that GPU.
+  resolved_device device;
 };
 
 struct peer_settings {

@@ -64,6 +64,7 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
             rp.deliver(r);
             return;
           }
+          t->synced_model();  // gossip publishes the host parameters: one download after backend steps
           self->request(gossip, caf::infinite, publish_atom::value, r.step).then([=](bool) mutable {
             r.published = true;
             rp.deliver(r);
@@ -78,10 +79,12 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
           off->finish = publish;
           drive(self, off, off->step->start());
         };
-        if (n > 0 && n % k == 0)
+        if (n > 0 && n % k == 0) {
+          t->model();  // gossip mixes into the host parameters: the next step uploads them
           self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { step_and_publish(); });
-        else
+        } else {
           step_and_publish();
+        }
         return rp;
       },
       [=](eval_atom) -> caf::result<eval_report> {
@@ -95,7 +98,7 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
       // step changes them only at its very end, so a read while it waits
       // for the helper sees the parameters before the step.)
       [=](state_atom, uint32_t offset, uint32_t length) -> state_slice {
-        const auto& m = *t->model();
+        const auto& m = t->synced_model();
         state_slice s;
         s.step = t->steps_done();
         s.dim = static_cast<uint32_t>(m.param_count());

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "gpu/cuda_backend.hpp"
+#include "tensor/backend_model.hpp"
 #include "tensor/loss.hpp"
 
 namespace murmur {
@@ -25,6 +27,39 @@ trainer::trainer(const train_settings& s, const std::string& model_spec,
   else
     opt_ = make_sgd(model_->param_count(), static_cast<float>(s_.momentum),
                     static_cast<float>(s_.weight_decay));
+  if (s_.device.cuda) use_backend(make_cuda_backend(s_.device.index));
+}
+
+trainer::~trainer() = default;
+
+void trainer::use_backend(std::unique_ptr<compute_backend> be) {
+  if (log_) throw std::invalid_argument("trainer: step transcripts are recorded from the host model, not a backend");
+  const Sequential& host = synced_model();  // a backend before this one may be ahead
+  backend_optimizer o;
+  o.type = s_.optimizer == "adam" ? backend_optimizer::kind::adam : backend_optimizer::kind::sgd;
+  o.momentum = static_cast<float>(s_.momentum);
+  o.beta1 = static_cast<float>(s_.momentum);  // train.momentum is Adam's beta1 (as make_adam above)
+  o.weight_decay = static_cast<float>(s_.weight_decay);
+  // Built beside the current one, so that a failure (a layer the backend lacks) changes nothing.
+  auto bm = std::make_unique<backend_model>(*be, host, o, s_.init_seed);
+  bm->load_optimizer_state(bm_ ? bm_->save_optimizer_state() : opt_->save_state());
+  bm_ = std::move(bm);  // the old model goes before the backend it lives on
+  backend_ = std::move(be);
+  device_ahead_ = host_ahead_ = false;
+}
+
+const Sequential& trainer::synced_model() {
+  if (device_ahead_) {
+    bm_->download_params(model_->params());
+    device_ahead_ = false;
+  }
+  return *model_;
+}
+
+const std::shared_ptr<Sequential>& trainer::model() {
+  synced_model();
+  if (bm_) host_ahead_ = true;
+  return model_;
 }
 
 double trainer::learning_rate() const {
@@ -35,6 +70,9 @@ double trainer::learning_rate() const {
 
 void trainer::enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
                                  std::vector<int64_t> replay_shard, uint64_t cheat_seed) {
+  if (bm_)
+    throw std::invalid_argument("trainer: step transcripts are recorded from the host model; this peer trains on " +
+                                std::string(s_.device.cuda ? s_.device.label : "a compute backend"));
   log_ = std::move(log);
   cheat_ = cheat;
   cheat_rng_ = Rng(cheat_seed);
@@ -54,7 +92,21 @@ float trainer::step() {
     for (auto& y : y_) y = static_cast<int32_t>(train_->num_classes) - 1 - y;
   // Dropout masks from (this peer's data seed, step): replayable, and a
   // resumed run draws what an uninterrupted one would.
-  model_->set_noise_seed(s_.data_seed ^ (0xd1b54a32d192ed03ULL * (steps_ + 1)));
+  const uint64_t noise_seed = s_.data_seed ^ (0xd1b54a32d192ed03ULL * (steps_ + 1));
+  if (bm_) {
+    if (host_ahead_) bm_->upload_params(model_->params());
+    host_ahead_ = false;
+    bm_->set_noise_seed(noise_seed);
+    const float loss = bm_->train_step(x_.data(), y_.data(), static_cast<int64_t>(y_.size()),
+                                       static_cast<float>(learning_rate()));
+    device_ahead_ = true;
+    step_s_ += std::chrono::duration<double>(clock::now() - t0).count();
+    ++steps_;
+    loss_sum_ += loss;
+    ++loss_count_;
+    return loss;
+  }
+  model_->set_noise_seed(noise_seed);
   const Tensor& logits = model_->forward(x_);
   float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
   model_->backward(dlogits_);
@@ -88,8 +140,13 @@ checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
   c.layer_end = static_cast<uint16_t>(model_->layer_count());
   c.seed = seed;
   c.model_spec = model_spec_;
-  c.params.assign(model_->params(), model_->params() + model_->param_count());
-  optimizer_state os = opt_->save_state();
+  if (device_ahead_) {
+    c.params.resize(static_cast<size_t>(model_->param_count()));
+    bm_->download_params(c.params.data());
+  } else {
+    c.params.assign(model_->params(), model_->params() + model_->param_count());
+  }
+  optimizer_state os = bm_ ? bm_->save_optimizer_state() : opt_->save_state();
   c.opt_steps = os.steps;
   c.opt_state = std::move(os.values);
   c.extra = {static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_};
@@ -126,6 +183,11 @@ void trainer::restore(const checkpoint& c) {
     mismatch(std::string("optimizer state (train.optimizer is ") + s_.optimizer + "): " + e.what());
   }
   std::copy(c.params.begin(), c.params.end(), model_->params());
+  if (bm_) {
+    bm_->load_optimizer_state(optimizer_state{c.opt_steps, c.opt_state});
+    device_ahead_ = false;
+    host_ahead_ = true;  // the next step uploads the parameters
+  }
   steps_ = c.step;
   drawn_ = c.extra[1];
   batches_.seek(static_cast<int64_t>(drawn_));
@@ -139,16 +201,29 @@ eval_report trainer::evaluate() {
   const int64_t n = test_->size(), chunk = 500;
   double loss = 0;
   int64_t correct = 0;
-  model_->set_training(false);  // dropout off; restored below
-  for (int64_t b = 0; b < n; b += chunk) {
-    int64_t e = std::min(n, b + chunk);
-    Tensor xb = test_->images.rows(b, e);
-    int64_t c = 0;
-    loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
-            static_cast<double>(e - b);
-    correct += c;
+  if (bm_) {
+    // On the backend: the current parameters are there (after an upload of host changes).
+    if (host_ahead_) bm_->upload_params(model_->params());
+    host_ahead_ = false;
+    const int64_t sample = shape_numel(test_->sample_shape());
+    for (int64_t b = 0; b < n; b += chunk) {
+      const int64_t e = std::min(n, b + chunk);
+      int64_t c = 0;
+      loss += bm_->evaluate(test_->images.data() + b * sample, test_->labels.data() + b, e - b, &c);
+      correct += c;
+    }
+  } else {
+    model_->set_training(false);  // dropout off; restored below
+    for (int64_t b = 0; b < n; b += chunk) {
+      int64_t e = std::min(n, b + chunk);
+      Tensor xb = test_->images.rows(b, e);
+      int64_t c = 0;
+      loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
+              static_cast<double>(e - b);
+      correct += c;
+    }
+    model_->set_training(true);
   }
-  model_->set_training(true);
   r.test_loss = n ? static_cast<float>(loss / static_cast<double>(n)) : 0.f;
   r.test_accuracy = n ? static_cast<float>(static_cast<double>(correct) / static_cast<double>(n)) : 0.f;
   r.train_loss = loss_count_ ? static_cast<float>(loss_sum_ / static_cast<double>(loss_count_)) : 0.f;

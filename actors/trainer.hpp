@@ -2,6 +2,14 @@
 // order, learning-rate schedule) and its evaluation. No actors here: the
 // shard actor drives it. The model is shared with the gossip actor, which
 // touches the parameters only while the shard actor waits for it.
+//
+// On a compute backend (train_settings::device cuda, or use_backend) the
+// steps and evaluations run through tensor/backend_model.hpp: parameters
+// and optimizer state live in the backend between steps, and the host
+// Sequential is the mirror that gossip, checkpoints and export read. It is
+// brought up to date only when asked: model() / synced_model() download
+// once after steps, and a host write (model()) is uploaded once before the
+// next step. Without a backend these cost nothing.
 #pragma once
 #include <memory>
 #include <vector>
@@ -9,11 +17,14 @@
 #include "actors/peer_settings.hpp"
 #include "actors/step_transcript.hpp"
 #include "protocols/checkpoint_file.hpp"
+#include "tensor/backend.hpp"
 #include "tensor/dataset.hpp"
 #include "tensor/optimizer.hpp"
 #include "tensor/sequential.hpp"
 
 namespace murmur {
+
+class backend_model;
 
 struct eval_report {
   float test_loss = 0, test_accuracy = 0;
@@ -24,9 +35,17 @@ struct eval_report {
 class trainer {
  public:
   // attack.kind label_flip: the steps it acts at train on y -> classes-1-y.
+  // s.device cuda: trains on make_cuda_backend(s.device.index) (throws
+  // std::runtime_error when it cannot be had).
   trainer(const train_settings& s, const std::string& model_spec,
           std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
           std::shared_ptr<const Dataset> test, const attack_settings& attack = {});
+  ~trainer();
+  // From now on the steps run on `be` (tests: make_cpu_backend()); the
+  // current parameters and optimizer state move there. Not with step
+  // transcripts (std::invalid_argument).
+  void use_backend(std::unique_ptr<compute_backend> be);
+  bool on_backend() const { return bm_ != nullptr; }
   float step();               // one local optimizer step on the next batch
   eval_report evaluate();     // on the whole test set; resets the train-loss mean
   double learning_rate() const;
@@ -35,7 +54,13 @@ class trainer {
   // learning-rate schedule and the step budget).
   void set_step(uint64_t s) { steps_ = s; }
   int64_t steps_per_epoch() const { return batches_.steps_per_epoch(); }
-  const std::shared_ptr<Sequential>& model() const { return model_; }
+  // The host model with the current parameters, which the caller may
+  // change (gossip's mix, a state install, model.init_from): on a backend
+  // the next step uploads them. Only while the peer's actors are idle.
+  const std::shared_ptr<Sequential>& model();
+  // The same, read only (publish, state reads, evaluation of the mean,
+  // export): no upload follows.
+  const Sequential& synced_model();
 
   // Checkpoints (a resumed run): everything the next steps depend on:
   // parameters, optimizer state, steps done (hence the learning rate), the
@@ -69,7 +94,11 @@ class trainer {
   attack_settings attack_;
   std::shared_ptr<const Dataset> train_, test_;
   std::shared_ptr<Sequential> model_;
-  std::unique_ptr<Optimizer> opt_;
+  std::unique_ptr<Optimizer> opt_;  // on a backend: checks checkpoints' optimizer state only
+  std::unique_ptr<compute_backend> backend_;
+  std::unique_ptr<backend_model> bm_;
+  bool device_ahead_ = false;  // the backend's parameters are newer than the host's
+  bool host_ahead_ = false;    // the host's may have been written since the last upload
   BatchIterator batches_;
   Tensor x_, dlogits_;
   std::vector<float> augment_scratch_;

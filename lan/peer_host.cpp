@@ -29,6 +29,7 @@
 #include "run/json_text.hpp"
 #include "run/offload_setup.hpp"
 #include "run/rewards_json.hpp"
+#include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
@@ -68,6 +69,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       throw ConfigError(e.what());
     }
   }();
+  // Where this peer trains, before anything loads or is written:
+  // train.device = cuda without a usable GPU ends here.
+  const resolved_device device = peer_device_of(c, static_cast<uint32_t>(c.peer_index));
   // --resume: this peer's checkpoint, read and checked before anything is
   // loaded or written.
   std::optional<peer_resume_point> resumed;
@@ -129,6 +133,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     std::vector<std::string> labels;
     for (const auto& line : identities.lines()) labels.push_back(line.label);
     r.names = peer_names(std::move(labels));
+    r.train.device = device;
     return r;
   }();
   // Deadlines run on the wall clock here, which also waits on scheduling
@@ -212,9 +217,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     self->request(members, timeout, members_atom::value).receive([&](std::vector<uint32_t>& x) { v = x; }, [](caf::error&) {});
     return v;
   };
-  std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s) -> %s\n",
+  std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s), device %s -> %s\n",
               static_cast<long long>(c.peer_index), static_cast<long long>(c.peer_count), ms.self.endpoint.c_str(),
-              a.join.size(), out.c_str());
+              a.join.size(), device.label.c_str(), out.c_str());
   std::fflush(stdout);
 
   // Nobody trains until peer.min_peers are live (itself included), and a
@@ -491,7 +496,8 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
                            static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
   std::ofstream(out + "/summary.json")
-      << "{\n  \"peer\": " << c.peer_index << ",\n  \"final_test_accuracy\": " << json_number(last.test_accuracy)
+      << "{\n  \"peer\": " << c.peer_index << ",\n  \"device\": " << json_string(device.label)
+      << ",\n  \"final_test_accuracy\": " << json_number(last.test_accuracy)
       << ",\n  \"final_test_loss\": " << json_number(last.test_loss) << ",\n  \"bytes_sent_total\": " << g.bytes_sent
       << ",\n  \"bytes_received_total\": " << g.bytes_received
       << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)

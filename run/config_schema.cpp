@@ -19,6 +19,7 @@
 
 #include <toml++/toml.h>
 
+#include "gpu/device_choice.hpp"
 #include "run/key_usage.hpp"
 
 namespace murmur {
@@ -121,6 +122,10 @@ const std::vector<KeyDef>& table() {
       num("train.weight_decay", &R::weight_decay, ge(0), lt(1), "L2 weight decay"),
       num("train.eval_every", &R::eval_every, ge(0), unbounded,
           "Evaluate every N steps per peer; 0 = once per epoch"),
+      text("train.device", &R::device, true,
+           "Where each peer trains: auto (a GPU when one is usable, peer i on GPU i mod count; else the CPU), "
+           "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
+           "auto uses the CPU with verify.rate > 0, offload.to or pipeline.stages > 1 (not on the GPU yet)"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
@@ -568,6 +573,27 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 }
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
+  // train.device: its form here; whether a GPU is there, when a run starts (run/peer_device.hpp).
+  device_choice device;
+  try {
+    device = parse_device(cfg.device);
+  } catch (const std::invalid_argument&) {
+    throw ConfigError("train.device = " + cfg.device + " in " + source + ": expected auto, cpu, cuda or cuda:N");
+  }
+  if (device.type == device_choice::kind::cuda) {
+    // These read or replay the host model's step; on a GPU they do not exist yet.
+    const char* host_only = cfg.verify_rate > 0 ? "verify.rate > 0"
+                            : !cfg.offload_to.empty() ? "offload.to"
+                            : cfg.stages > 1 ? "pipeline.stages > 1"
+                                             : nullptr;
+    if (host_only)
+      throw ConfigError(std::string(host_only) + " with train.device = " + cfg.device + " in " + source +
+                        ": not supported on a GPU yet (" +
+                        (cfg.verify_rate > 0 ? "step transcripts are recorded from the CPU model"
+                         : cfg.stages > 1    ? "pipeline stages train on the CPU"
+                                             : "offloaded products are routed from the CPU model") +
+                        "); use train.device = cpu or auto");
+  }
   if (cfg.dataset == "files")
     for (const char* key : {"data.train_features", "data.train_labels", "data.test_features", "data.test_labels"})
       if (get_key(cfg, key).empty())

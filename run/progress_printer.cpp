@@ -27,6 +27,8 @@ void progress_printer::operator()(const run_progress& p) {
     started_ = true;
     start_wall_s_ = p.wall_s;
     start_fraction_ = p.fraction;
+    // Once, on a line of its own: which device the peers train on.
+    if (!p.device.empty()) std::fprintf(out_, "device %s\n", p.device.c_str());
   }
   if (!tty_ && !p.evaluation) return;
   char acc[16] = "  -  ";

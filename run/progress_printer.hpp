@@ -1,6 +1,7 @@
 // Shows a run's progress: on a terminal one line rewritten in place
 // (epoch, step, loss, accuracy, bytes sent, ETA); otherwise, for logs and CI,
-// a plain line after each evaluation. The ETA is measured from the first
+// a plain line after each evaluation. The first report is preceded by
+// "device <where the peers train>" when the host says it. The ETA is measured from the first
 // report (wall time and fraction done then): data loading, start-up and, on
 // a resumed run, the steps done before do not count. The first report
 // itself gets an ETA from the host's wall_s (the simulator's clock starts

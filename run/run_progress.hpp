@@ -5,6 +5,7 @@
 // not from data loading.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace murmur {
 
@@ -18,6 +19,7 @@ struct run_progress {
   double virtual_s = 0, wall_s = 0;
   bool virtual_clock = true;  // false on the real-network host: virtual_s means nothing there
   bool evaluation = false;    // true when this report follows an evaluation
+  std::string device;         // where the peers train (run/peer_device.hpp devices_label); "" = not said
 };
 
 }  // namespace murmur

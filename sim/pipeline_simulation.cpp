@@ -372,6 +372,7 @@ class pipeline_driver {
     p.virtual_s = t;
     p.wall_s = wall_s();
     p.evaluation = evaluation;
+    p.device = "cpu";  // stage nodes train on the CPU (run/peer_device.hpp)
     on_progress_(p);
   }
 

@@ -7,6 +7,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -30,6 +31,7 @@
 #include "model_io/model_source.hpp"
 #include "run/initial_model.hpp"
 #include "run/offload_setup.hpp"
+#include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -85,6 +87,14 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
      << ",\n  \"virtual_time_s\": " << json_number(s.virtual_time_s) << ",\n  \"wall_time_s\": " << json_number(s.wall_time_s)
      << ",\n  \"samples_per_s\": " << json_number(s.samples_per_s)
      << ",\n  \"interrupted\": " << (s.interrupted ? "true" : "false");
+  // Where the peers trained (pipeline runs: every stage node); "device" names the one they share.
+  std::vector<std::string> distinct;
+  for (const auto& d : s.devices)
+    if (std::find(distinct.begin(), distinct.end(), d) == distinct.end()) distinct.push_back(d);
+  js << ",\n  \"device\": " << json_string(distinct.size() == 1 ? distinct[0] : distinct.empty() ? "" : "mixed")
+     << ",\n  \"devices\": [";
+  for (size_t i = 0; i < s.devices.size(); ++i) js << (i ? ", " : "") << json_string(s.devices[i]);
+  js << "]";
   if (s.verification.enabled) {
     const auto& v = s.verification;
     js << ",\n  \"verification\": {\"commits\": " << v.commits << ", \"challenges\": " << v.challenges
@@ -256,8 +266,9 @@ class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
          const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
-         const std::atomic<int>* stop)
+         const std::atomic<int>* stop, std::vector<resolved_device> devices)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)), stop_(stop),
+        devices_(std::move(devices)), devices_label_(devices_label(devices_)),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
         self_(sys_) {
@@ -348,6 +359,7 @@ class driver {
                                                        sum_.virtual_time_s
                                                  : 0;
     sum_.params = dim_;
+    for (const auto& d : devices_) sum_.devices.push_back(d.label);
     collect_verification();
     collect_offload();
     // A ring all-reduce sends 2(n-1)/n of the gradient per peer per step.
@@ -485,6 +497,7 @@ class driver {
       total_steps_.push_back(
           std::max<int64_t>(1, std::llround(c_.epochs * static_cast<double>(steps_per_epoch_[i]))));
       auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
+      settings.train.device = devices_[i];
       auto v = peer_verification_from_config(
           c_, settings, shards,
           [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed,
@@ -581,7 +594,7 @@ class driver {
     for (int pass = 0; pass < 2 && used == 0; ++pass)  // every peer an attacker: all of them
       for (uint32_t i = 0; i < n_; ++i) {
         if (pass == 0 && is_attacker_[i]) continue;
-        const float* x = peers_[i].train->model()->params();
+        const float* x = peers_[i].train->synced_model().params();
         for (int64_t k = 0; k < dim_; ++k) mean[static_cast<size_t>(k)] += x[k];
         ++used;
       }
@@ -751,7 +764,7 @@ class driver {
                      caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "an evaluation"); });
     add_counter_base(i, pe.gossip);
     // The actors are idle now, so reading the parameters is safe.
-    const float* x = peers_[i].train->model()->params();
+    const float* x = peers_[i].train->synced_model().params();
     double d2 = 0;
     for (int64_t k = 0; k < dim_; ++k) {
       double d = x[k] - mean[static_cast<size_t>(k)];
@@ -764,7 +777,7 @@ class driver {
   void evaluate(double t, bool record = true) {
     std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
     for (auto& p : peers_) {
-      const float* x = p.train->model()->params();
+      const float* x = p.train->synced_model().params();
       for (int64_t k = 0; k < dim_; ++k) mean[static_cast<size_t>(k)] += x[k];
     }
     for (auto& v : mean) v /= n_;
@@ -813,6 +826,7 @@ class driver {
     p.virtual_s = t;
     p.wall_s = wall_s();
     p.evaluation = evaluation;
+    p.device = devices_label_;
     on_progress_(p);
   }
 
@@ -821,6 +835,8 @@ class driver {
   const std::function<void(const run_progress&)>& on_progress_;
   const uint32_t n_;
   const std::atomic<int>* const stop_;  // SIGINT/SIGTERM once non-zero (may be null)
+  const std::vector<resolved_device> devices_;  // each peer's (run/peer_device.hpp)
+  const std::string devices_label_;
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
   event_queue queue_;
@@ -865,7 +881,12 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(c, run_host::sim, "the run config");
   if (c.stages > 1) {
+    // Stage nodes train on the CPU (validate_config refuses train.device = cuda with stages > 1).
+    const uint32_t nodes = static_cast<uint32_t>(c.stages * c.replicas + c.spares);
+    std::vector<std::string> devices;
+    for (uint32_t i = 0; i < nodes; ++i) devices.push_back(peer_device_of(c, i).label);
     sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir, stop);
+    s.devices = std::move(devices);
     write_summary(out_dir, c, s);
     return s;
   }
@@ -873,6 +894,9 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
     throw std::invalid_argument("pipeline.replicas and pipeline.spares need pipeline.stages > 1 "
                                 "(data parallelism alone: sim.peers)");
   const auto wall0 = std::chrono::steady_clock::now();
+  // Every peer's device, before anything loads or is written: train.device = cuda without a GPU ends here.
+  std::vector<resolved_device> devices;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(c.peers); ++i) devices.push_back(peer_device_of(c, i));
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);
   const run_data data = load_run_data(c, on_progress ? &std::cerr : nullptr);
@@ -880,7 +904,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   {
     // The driver reads and checks the checkpoints of a resumed run: one it
     // refuses leaves the run directory as it was.
-    driver d(c, out_dir, data, on_progress, resume_dir, stop);
+    driver d(c, out_dir, data, on_progress, resume_dir, stop, devices);
     std::ofstream(out_dir + "/config.toml") << to_toml(c);
     s = d.run();
   }

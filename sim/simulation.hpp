@@ -128,6 +128,8 @@ struct sim_summary {
   detection_summary detection;
   double detect_overhead_pct = 0;    // detection wall time / the peers' cycle wall time (mix, step, publish)
   bool interrupted = false;          // ended early by the stop flag (SIGINT/SIGTERM)
+  // Each peer's device ("cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"; pipeline: each stage node's).
+  std::vector<std::string> devices;
   // out_dir/model.safetensors. Data parallel: the mean of the honest peers'
   // parameters (the consensus gossip drives them to; all peers' when every
   // peer attacks). Pipeline: replica 0's stages, concatenated (the first

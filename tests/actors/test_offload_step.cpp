@@ -54,7 +54,7 @@ float offloaded_step(offload_step& o, Answer answer, int* products = nullptr) {
   return y.loss;
 }
 
-double max_diff(const trainer& a, const trainer& b) {
+double max_diff(trainer& a, trainer& b) {
   double d = 0;
   for (int64_t i = 0; i < a.model()->param_count(); ++i)
     d = std::max(d, std::abs(double{a.model()->params()[i]} - b.model()->params()[i]));

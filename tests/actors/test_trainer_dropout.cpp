@@ -35,7 +35,7 @@ struct fixture {
   }
 };
 
-std::vector<float> params(const trainer& t) {
+std::vector<float> params(trainer& t) {
   const auto& m = *t.model();
   return {m.params(), m.params() + m.param_count()};
 }

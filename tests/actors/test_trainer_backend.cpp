@@ -1,0 +1,237 @@
+// A trainer whose steps run on a compute backend (the path train.device =
+// cuda takes), here on the CPU backend so that it runs on every machine:
+// it takes the steps the host trainer takes (losses and parameters within
+// float rounding), its host mirror follows the backend only at the sync
+// points (model() / synced_model()), host writes (gossip's mix, a state
+// install) reach the next step, checkpoints round-trip exactly and between
+// the two paths, and a backend peer gossiping with a host peer moves as a
+// pair of host peers does.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+#include <numeric>
+
+#include "actors/gossip_state.hpp"
+#include "actors/trainer.hpp"
+#include "protocols/checkpoint_file.hpp"
+#include "tensor/cpu_backend.hpp"
+
+using namespace murmur;
+
+namespace {
+
+const std::string kMlp = "flatten,linear:16,relu,linear:10";
+const std::string kCnn = "conv2d:4:3:1:1,relu,maxpool2d:2,flatten,linear:10";
+const std::string kDropout = "flatten,linear:32,relu,dropout:0.5,linear:10";
+
+struct fixture {
+  std::shared_ptr<const Dataset> data = std::make_shared<const Dataset>(make_synthetic(600, 10, 8, 11));
+  std::vector<int64_t> shard(int64_t from = 0) const {
+    std::vector<int64_t> s(250);
+    std::iota(s.begin(), s.end(), from);
+    return s;
+  }
+  train_settings settings(const std::string& opt) const {
+    train_settings s;
+    s.optimizer = opt;
+    s.lr = opt == "adam" ? 0.003 : 0.1;
+    s.weight_decay = 1e-4;
+    s.batch = 32;  // 8 steps an epoch, the last one partial
+    s.total_steps = 40;
+    s.data_seed = 5;
+    s.init_seed = 9;
+    return s;
+  }
+  std::unique_ptr<trainer> make(const std::string& opt, const std::string& model, bool backend,
+                                int64_t shard_from = 0) const {
+    auto t = std::make_unique<trainer>(settings(opt), model, data, shard(shard_from), data);
+    if (backend) t->use_backend(make_cpu_backend());
+    return t;
+  }
+};
+
+std::vector<float> params(trainer& t) {
+  const Sequential& m = t.synced_model();
+  return {m.params(), m.params() + m.param_count()};
+}
+
+// Largest |a - b| relative to max(1, |b|).
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]) / std::max(1.0, std::abs(static_cast<double>(b[i]))));
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("trainer on a backend takes the host trainer's steps", "[trainer][backend]") {
+  fixture f;
+  const auto opt = GENERATE(std::string("sgd"), std::string("adam"));
+  const auto model = GENERATE(kMlp, kCnn, kDropout);
+  INFO(opt << ", " << model);
+  auto host = f.make(opt, model, false);
+  auto dev = f.make(opt, model, true);
+  CHECK_FALSE(host->on_backend());
+  CHECK(dev->on_backend());
+  CHECK(params(*dev) == params(*host));  // the backend starts from the host's parameters
+  for (int i = 0; i < 20; ++i) {  // over two epochs, partial last batches included
+    const float a = dev->step(), b = host->step();
+    INFO("step " << i + 1);
+    CHECK(a == Approx(b).epsilon(1e-4));
+  }
+  CHECK(max_rel_diff(params(*dev), params(*host)) < 1e-4);
+  CHECK(dev->steps_done() == 20);
+  const eval_report a = dev->evaluate(), b = host->evaluate();
+  CHECK(a.test_loss == Approx(b.test_loss).epsilon(1e-4));
+  CHECK(std::abs(a.test_accuracy - b.test_accuracy) <= 2.0f / static_cast<float>(f.data->size()));
+  CHECK(a.train_loss == Approx(b.train_loss).epsilon(1e-4));
+  CHECK(a.steps == b.steps);
+}
+
+TEST_CASE("trainer on a backend: the host mirror is synced only when asked, host writes reach the next step",
+          "[trainer][backend]") {
+  fixture f;
+  auto host = f.make("sgd", kMlp, false);
+  auto dev = f.make("sgd", kMlp, true);
+  const std::vector<float> start = params(*dev);
+  dev->step();
+  host->step();
+  {
+    const auto& m = dev->synced_model();
+    CHECK(std::vector<float>(m.params(), m.params() + m.param_count()) != start);
+  }
+  CHECK(max_rel_diff(params(*dev), params(*host)) < 1e-5);
+  // A host write, as gossip's mix makes: both trainers' parameters halved.
+  for (auto* t : {dev.get(), host.get()}) {
+    auto& m = *t->model();
+    for (int64_t k = 0; k < m.param_count(); ++k) m.params()[k] *= 0.5f;
+  }
+  for (int i = 0; i < 3; ++i) CHECK(dev->step() == Approx(host->step()).epsilon(1e-4));
+  CHECK(max_rel_diff(params(*dev), params(*host)) < 1e-4);
+  // Reading (synced_model) does not count as a write; a write after reading does.
+  const std::vector<float> before = params(*dev);
+  dev->synced_model();
+  dev->step();
+  host->step();
+  CHECK(params(*dev) != before);
+  CHECK(max_rel_diff(params(*dev), params(*host)) < 1e-4);
+}
+
+TEST_CASE("trainer on a backend: checkpoints round-trip exactly, and between the two paths", "[trainer][backend][resume]") {
+  fixture f;
+  const auto opt = GENERATE(std::string("sgd"), std::string("adam"));
+  INFO(opt);
+  auto whole = f.make(opt, kMlp, true);
+  auto first = f.make(opt, kMlp, true);
+  for (int i = 0; i < 13; ++i) {
+    whole->step();
+    first->step();
+  }
+  const checkpoint ck = decode_checkpoint(encode_checkpoint(first->make_checkpoint(1, 7)), "test");
+  CHECK(ck.step == 13);
+  CHECK(ck.params == params(*whole));  // make_checkpoint downloads what the backend holds
+  CHECK(!ck.opt_state.empty());
+
+  // Backend to backend: the same steps, bit for bit (same backend, same inputs).
+  auto resumed = f.make(opt, kMlp, true);
+  resumed->restore(ck);
+  CHECK(resumed->steps_done() == 13);
+  for (int i = 0; i < 7; ++i) CHECK(resumed->step() == whole->step());
+  CHECK(params(*resumed) == params(*whole));
+
+  // Backend to host and host to backend: within float rounding.
+  auto on_host = f.make(opt, kMlp, false);
+  on_host->restore(ck);
+  auto host_whole = f.make(opt, kMlp, false);
+  for (int i = 0; i < 13; ++i) host_whole->step();
+  auto back = f.make(opt, kMlp, true);
+  back->restore(decode_checkpoint(encode_checkpoint(host_whole->make_checkpoint(1, 7)), "test"));
+  for (int i = 0; i < 7; ++i) {
+    const float a = on_host->step(), b = back->step(), c = host_whole->step();
+    CHECK(a == Approx(c).epsilon(1e-4));
+    CHECK(b == Approx(c).epsilon(1e-4));
+  }
+  CHECK(max_rel_diff(params(*on_host), params(*host_whole)) < 1e-4);
+  CHECK(max_rel_diff(params(*back), params(*host_whole)) < 1e-4);
+}
+
+TEST_CASE("trainer: moving onto a backend midway keeps the optimizer state", "[trainer][backend]") {
+  fixture f;
+  auto host = f.make("adam", kMlp, false);
+  auto moved = f.make("adam", kMlp, false);
+  for (int i = 0; i < 5; ++i) CHECK(moved->step() == host->step());
+  moved->use_backend(make_cpu_backend());
+  for (int i = 0; i < 5; ++i) CHECK(moved->step() == Approx(host->step()).epsilon(1e-4));
+  CHECK(max_rel_diff(params(*moved), params(*host)) < 1e-4);
+}
+
+TEST_CASE("trainer on a backend refuses step transcripts", "[trainer][backend]") {
+  fixture f;
+  auto dev = f.make("sgd", kMlp, true);
+  auto log = std::make_shared<step_transcript_log>(0, *dev->model(), 4);
+  CHECK_THROWS_WITH(dev->enable_transcripts(log, {}, {}, 1), Catch::Contains("step transcripts"));
+  auto host = f.make("sgd", kMlp, false);
+  host->enable_transcripts(std::make_shared<step_transcript_log>(0, *host->model(), 4), {}, {}, 1);
+  CHECK_THROWS_WITH(host->use_backend(make_cpu_backend()), Catch::Contains("step transcripts"));
+  CHECK_FALSE(host->on_backend());
+}
+
+// Two peers, each a trainer and a gossip_state, in synchronous rounds with
+// the shard actor's sync points (mix into model(), step, publish from
+// synced_model()): a backend peer and a host peer stay within float
+// rounding of two host peers doing the same.
+TEST_CASE("a backend peer gossiping with a host peer moves as two host peers do", "[trainer][backend][gossip]") {
+  fixture f;
+  gossip_settings gs;
+  gs.mode = gossip_mode::threshold;
+  gs.threshold = 1e-3;
+  gs.gamma = 0.5;
+  struct pair {
+    std::unique_ptr<trainer> t[2];
+    std::unique_ptr<gossip_state> g[2];
+  };
+  auto make_pair = [&](bool backend0) {
+    pair p;
+    for (uint32_t i = 0; i < 2; ++i) {
+      p.t[i] = f.make("sgd", kMlp, i == 0 && backend0, i == 0 ? 0 : 250);
+      const Sequential& m = p.t[i]->synced_model();
+      p.g[i] = std::make_unique<gossip_state>(
+          i, std::vector<uint32_t>{1 - i}, gs, std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+    }
+    return p;
+  };
+  auto round = [](pair& p, bool mix) {
+    for (uint32_t i = 0; i < 2; ++i) {
+      if (mix) {
+        auto& m = *p.t[i]->model();
+        p.g[i]->mix({m.params(), static_cast<size_t>(m.param_count())});
+      }
+      p.t[i]->step();
+    }
+    std::vector<std::byte> frames[2];
+    for (uint32_t i = 0; i < 2; ++i) {
+      const Sequential& m = p.t[i]->synced_model();
+      auto f = p.g[i]->publish({m.params(), static_cast<size_t>(m.param_count())}, p.t[i]->steps_done());
+      frames[i].assign(f.begin(), f.end());
+      p.g[i]->on_sent();
+    }
+    for (uint32_t i = 0; i < 2; ++i)
+      if (!frames[i].empty()) REQUIRE(p.g[1 - i]->receive(i, frames[i]));
+  };
+  pair mixed = make_pair(true), reference = make_pair(false);
+  for (int r = 0; r < 15; ++r) {
+    round(mixed, r > 0);
+    round(reference, r > 0);
+  }
+  for (uint32_t i = 0; i < 2; ++i) {
+    INFO("peer " << i);
+    CHECK(max_rel_diff(params(*mixed.t[i]), params(*reference.t[i])) < 1e-3);
+  }
+  // And gossip did pull them together: closer than without it.
+  auto alone0 = f.make("sgd", kMlp, false, 0), alone1 = f.make("sgd", kMlp, false, 250);
+  for (int r = 0; r < 15; ++r) alone0->step(), alone1->step();
+  CHECK(max_rel_diff(params(*mixed.t[0]), params(*mixed.t[1])) <
+        max_rel_diff(params(*alone0), params(*alone1)));
+}
