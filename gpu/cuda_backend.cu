@@ -25,6 +25,7 @@
 #include <string>
 
 #include "gpu/cuda_backend.hpp"
+#include "gpu/cuda_cublas_library.hpp"
 #include "gpu/cuda_kernels.hpp"
 
 namespace murmur {
@@ -307,7 +308,7 @@ class cuda_backend final : public compute_backend {
   }
   void check_blas(cublasStatus_t st, const char* op) const {
     if (st == CUBLAS_STATUS_SUCCESS) return;
-    fail(op, std::string(cublasGetStatusName(st)) + " (" + cublasGetStatusString(st) + ")", false);
+    fail(op, std::string(cublas_.status_name(st)) + " (" + cublas_.status_string(st) + ")", false);
   }
   void launched(const char* op) const { check(cudaGetLastError(), op); }
   void use_device(const char* op) const { check(cudaSetDevice(device_), op); }
@@ -392,6 +393,7 @@ class cuda_backend final : public compute_backend {
   void release() noexcept;
 
   int device_;
+  cublas_library cublas_;  // declared before the handle, so it outlives what release() destroys
   std::string name_, name_prefix_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
@@ -408,14 +410,14 @@ cuda_backend::cuda_backend(int device, const std::string& device_name)
   try {
     use_device("create");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "create stream");
-    check_blas(cublasCreate(&blas_), "create cuBLAS handle");
-    check_blas(cublasSetStream(blas_, stream_), "create cuBLAS handle");
+    check_blas(cublas_.create(&blas_), "create cuBLAS handle");
+    check_blas(cublas_.set_stream(blas_, stream_), "create cuBLAS handle");
     // FP32 products without TF32 (CUBLAS_DEFAULT_MATH, stated even though it
     // is cuBLAS's default): TF32 rounds operands to 11 bits, errors ~2^-11
     // relative, far beyond the float32 rounding model (u = 2^-24) that
     // tensor/freivalds.hpp's tolerance is derived from, so a CPU verifier
     // would quarantine honest GPU work.
-    check_blas(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "create cuBLAS handle");
+    check_blas(cublas_.set_math_mode(blas_, CUBLAS_DEFAULT_MATH), "create cuBLAS handle");
     for (staging* s : {&up_[0], &up_[1], &down_[0], &down_[1]})
       check(cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming), "create event");
   } catch (...) {
@@ -434,7 +436,7 @@ void cuda_backend::release() noexcept {
   }
   if (scratch_) cudaFree(scratch_);
   scratch_ = nullptr;
-  if (blas_) cublasDestroy(blas_);
+  if (blas_) cublas_.destroy(blas_);
   blas_ = nullptr;
   if (stream_) cudaStreamDestroy(stream_);
   stream_ = nullptr;
@@ -579,7 +581,7 @@ void cuda_backend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
             "gemm");
     } else if (beta != 1.f) {
       const float zero = 0.f;
-      check_blas(cublasSgeam(blas_, CUBLAS_OP_N, CUBLAS_OP_N, N, M, &beta, c, static_cast<int>(ldc), &zero, c,
+      check_blas(cublas_.sgeam(blas_, CUBLAS_OP_N, CUBLAS_OP_N, N, M, &beta, c, static_cast<int>(ldc), &zero, c,
                              static_cast<int>(ldc), c, static_cast<int>(ldc)),
                  "gemm");
     }
@@ -589,7 +591,7 @@ void cuda_backend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   // CUBLAS_COMPUTE_32F (not _FAST_TF32 or _FAST_16F): float inputs, float
   // accumulation, see the constructor on why never TF32.
-  check_blas(cublasGemmEx(blas_, op_b, op_a, N, M, K, &alpha, b, CUDA_R_32F, static_cast<int>(ldb), a, CUDA_R_32F,
+  check_blas(cublas_.gemm_ex(blas_, op_b, op_a, N, M, K, &alpha, b, CUDA_R_32F, static_cast<int>(ldb), a, CUDA_R_32F,
                           static_cast<int>(lda), &beta, c, CUDA_R_32F, static_cast<int>(ldc), CUBLAS_COMPUTE_32F,
                           CUBLAS_GEMM_DEFAULT),
              "gemm");
@@ -606,7 +608,7 @@ void cuda_backend::gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n
     return;
   }
   // As gemm, operands swapped for column-major; one launch for all count.
-  check_blas(cublasGemmStridedBatchedEx(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+  check_blas(cublas_.gemm_strided_batched_ex(blas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                                         static_cast<int>(n), static_cast<int>(m), static_cast<int>(kk), &alpha, b,
                                         CUDA_R_32F, static_cast<int>(ldb), stride_b, a, CUDA_R_32F,
                                         static_cast<int>(lda), stride_a, &beta, c, CUDA_R_32F, static_cast<int>(ldc),
