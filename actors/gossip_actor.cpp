@@ -1,5 +1,7 @@
 #include "actors/gossip_actor.hpp"
 
+#include "actors/trainer.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -10,8 +12,20 @@ namespace murmur {
 namespace {
 
 struct gossip_actor_state {
+  // Backend-mode gossip (the trainer's parameters on a GPU): its own stream
+  // on the trainer's device, declared before the gossip_state whose buffers
+  // it holds. Null otherwise.
+  std::unique_ptr<compute_backend> be;
   std::unique_ptr<gossip_state> gossip;
   std::shared_ptr<Sequential> model;
+  // Set when spawned with the trainer: it says where the parameters are
+  // current (host mirror or backend) at each mix and publish.
+  std::shared_ptr<trainer> train;
+  // The host parameters for a mix (for_write) or a publish, current.
+  std::span<float> host_params(bool for_write) {
+    Sequential& m = !train ? *model : for_write ? *train->model() : const_cast<Sequential&>(train->synced_model());
+    return {m.params(), static_cast<size_t>(m.param_count())};
+  }
   transport_actor transport;
   uint32_t self = 0;
   peer_names names;
@@ -45,26 +59,36 @@ void tell_quarantines(gossip_self self) {
 
 gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
                                             peer_settings s, std::shared_ptr<Sequential> model,
-                                            transport_actor transport) {
+                                            std::shared_ptr<trainer> train, transport_actor transport) {
   auto& st = self->state;
   st.self = s.id;
   st.names = s.names;
   st.model = std::move(model);
+  st.train = std::move(train);
   st.transport = std::move(transport);
-  st.gossip = std::make_unique<gossip_state>(
-      s.id, s.neighbours, s.gossip,
-      std::span<const float>(st.model->params(), static_cast<size_t>(st.model->param_count())), s.attack);
+  const std::span<const float> x0(st.model->params(), static_cast<size_t>(st.model->param_count()));
+  if (st.train && st.train->backend() && gossip_state::backend_unsupported(s.gossip, s.attack).empty()) {
+    st.be = st.train->backend()->another_stream();
+    st.gossip = std::make_unique<gossip_state>(s.id, s.neighbours, s.gossip, x0, *st.be);
+  } else {
+    st.gossip = std::make_unique<gossip_state>(s.id, s.neighbours, s.gossip, x0, s.attack);
+  }
   return {
       [self](mix_atom) -> bool {
         auto& st = self->state;
-        st.gossip->mix({st.model->params(), static_cast<size_t>(st.model->param_count())});
+        if (st.gossip->on_backend()) {
+          st.gossip->mix_on_backend(st.train->backend_params(true));
+          st.be->sync();  // done before the trainer's stream uses the parameters again
+        } else {
+          st.gossip->mix(st.host_params(true));
+        }
         if (!st.watchers.empty()) tell_quarantines(self);
         return true;
       },
       [self](publish_atom, uint64_t step) -> bool {
         auto& st = self->state;
-        auto frame = st.gossip->publish(
-            {st.model->params(), static_cast<size_t>(st.model->param_count())}, step);
+        auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
+                                             : st.gossip->publish(st.host_params(false), step);
         if (!frame.empty()) {
           auto buf = st.frame_buffer();
           buf->assign(frame.begin(), frame.end());
@@ -123,7 +147,13 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
 
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
                           std::shared_ptr<Sequential> model, transport_actor transport) {
-  return sys.spawn(gossip_behavior, s, std::move(model), std::move(transport));
+  return sys.spawn(gossip_behavior, s, std::move(model), std::shared_ptr<trainer>(), std::move(transport));
+}
+
+gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s, std::shared_ptr<trainer> train,
+                          transport_actor transport) {
+  auto model = train->model();
+  return sys.spawn(gossip_behavior, s, std::move(model), std::move(train), std::move(transport));
 }
 
 }  // namespace murmur

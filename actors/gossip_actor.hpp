@@ -9,7 +9,16 @@
 
 namespace murmur {
 
+class trainer;
+
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
                           std::shared_ptr<Sequential> model, transport_actor transport);
+// A data-parallel peer's gossip, over its trainer's parameters: where the
+// trainer steps on a backend (a GPU) and the gossip settings allow it
+// (gossip_state::backend_unsupported), gossip runs in backend mode on a
+// stream of its own and only frames cross to the host; otherwise on the
+// host mirror, synced at each mix and publish.
+gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s, std::shared_ptr<trainer> train,
+                          transport_actor transport);
 
 }  // namespace murmur

@@ -11,7 +11,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   auto data = train;
   h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
   if (prepare) prepare(*h.train);
-  h.gossip = spawn_gossip(sys, s, h.train->model(), transport);
+  h.gossip = spawn_gossip(sys, s, h.train, transport);
   if (v) {
     auto& model = *h.train->model();
     auto log = std::make_shared<step_transcript_log>(s.id, model, v->keep_steps);

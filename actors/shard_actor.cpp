@@ -64,7 +64,6 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
             rp.deliver(r);
             return;
           }
-          t->synced_model();  // gossip publishes the host parameters: one download after backend steps
           self->request(gossip, caf::infinite, publish_atom::value, r.step).then([=](bool) mutable {
             r.published = true;
             rp.deliver(r);
@@ -79,12 +78,11 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
           off->finish = publish;
           drive(self, off, off->step->start());
         };
-        if (n > 0 && n % k == 0) {
-          t->model();  // gossip mixes into the host parameters: the next step uploads them
+        // (The gossip actor syncs the trainer's parameters for mix and publish.)
+        if (n > 0 && n % k == 0)
           self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { step_and_publish(); });
-        } else {
+        else
           step_and_publish();
-        }
         return rp;
       },
       [=](eval_atom) -> caf::result<eval_report> {

@@ -56,6 +56,15 @@ const Sequential& trainer::synced_model() {
   return *model_;
 }
 
+float* trainer::backend_params(bool for_write) {
+  if (!bm_) return nullptr;
+  if (host_ahead_) bm_->upload_params(model_->params());
+  host_ahead_ = false;
+  backend_->sync();
+  if (for_write) device_ahead_ = true;
+  return bm_->params();
+}
+
 const std::shared_ptr<Sequential>& trainer::model() {
   synced_model();
   if (bm_) host_ahead_ = true;

@@ -61,6 +61,13 @@ class trainer {
   // The same, read only (publish, state reads, evaluation of the mean,
   // export): no upload follows.
   const Sequential& synced_model();
+  // On a backend: the parameters' backend buffer, current (host writes
+  // uploaded) and with every op on it done, for gossip in backend mode on
+  // another stream (compute_backend::another_stream). for_write: the caller
+  // changes them (a mix), so the host mirror is stale afterwards. Null
+  // without a backend. Only while the peer's actors are idle, as model().
+  float* backend_params(bool for_write);
+  compute_backend* backend() { return backend_.get(); }
 
   // Checkpoints (a resumed run): everything the next steps depend on:
   // parameters, optimizer state, steps done (hence the learning rate), the

@@ -60,6 +60,7 @@ class cuda_backend final : public compute_backend {
 
   std::string name() const override { return name_; }
   bool is_cpu() const override { return false; }
+  std::unique_ptr<compute_backend> another_stream() const override { return make_cuda_backend(device_); }
 
   float* alloc(int64_t n) override { return static_cast<float*>(alloc_bytes(n, sizeof(float), "alloc")); }
   void free(float* p) override { free_bytes(p, "free"); }

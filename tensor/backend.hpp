@@ -22,6 +22,7 @@
 //  - No op allocates: buffers are sized by the caller, once, and reused.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace murmur {
@@ -34,6 +35,11 @@ class compute_backend {
   // "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)".
   virtual std::string name() const = 0;
   virtual bool is_cpu() const = 0;
+  // A second backend on the same device with its own stream (and staging),
+  // for a second thread, e.g. gossip beside training. Buffers of either are
+  // valid operands of the other's ops once the producer's work is done
+  // (sync() on it).
+  virtual std::unique_ptr<compute_backend> another_stream() const = 0;
 
   // ---- memory: zero-filled on alloc; free(nullptr) is a no-op.
   virtual float* alloc(int64_t n) = 0;

@@ -64,6 +64,7 @@ class cpu_backend final : public compute_backend {
  public:
   std::string name() const override { return "cpu"; }
   bool is_cpu() const override { return true; }
+  std::unique_ptr<compute_backend> another_stream() const override { return make_cpu_backend(); }
 
   float* alloc(int64_t n) override { return n > 0 ? new float[static_cast<size_t>(n)]() : nullptr; }
   void free(float* p) override { delete[] p; }

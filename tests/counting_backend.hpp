@@ -3,6 +3,8 @@
 // downloaded), for tests that show what a round or a step transfers.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "tensor/backend.hpp"
 
@@ -11,17 +13,25 @@ namespace murmur::testing {
 class counting_backend : public compute_backend {
  public:
   explicit counting_backend(compute_backend& inner) : in_(inner) {}
+  // Owning: for code that takes a backend by unique_ptr (a trainer).
+  explicit counting_backend(std::unique_ptr<compute_backend> inner) : own_(std::move(inner)), in_(*own_) {}
   int64_t uploaded = 0, downloaded = 0;  // elements (floats or int32s)
+  std::function<void(int64_t)> on_download;  // also told of each download's size, when set
 
   std::string name() const override { return "counting(" + in_.name() + ")"; }
   bool is_cpu() const override { return in_.is_cpu(); }
+  std::unique_ptr<compute_backend> another_stream() const override { return in_.another_stream(); }
   float* alloc(int64_t n) override { return in_.alloc(n); }
   void free(float* p) override { in_.free(p); }
   int32_t* alloc_int(int64_t n) override { return in_.alloc_int(n); }
   void free_int(int32_t* p) override { in_.free_int(p); }
   void upload(float* d, const float* h, int64_t n) override { uploaded += n; in_.upload(d, h, n); }
   void upload_int(int32_t* d, const int32_t* h, int64_t n) override { uploaded += n; in_.upload_int(d, h, n); }
-  void download(float* h, const float* s, int64_t n) override { downloaded += n; in_.download(h, s, n); }
+  void download(float* h, const float* s, int64_t n) override {
+    downloaded += n;
+    if (on_download) on_download(n);
+    in_.download(h, s, n);
+  }
   void download_int(int32_t* h, const int32_t* s, int64_t n) override { downloaded += n; in_.download_int(h, s, n); }
   void copy(float* d, const float* s, int64_t n) override { in_.copy(d, s, n); }
   void fill(float* d, float v, int64_t n) override { in_.fill(d, v, n); }
@@ -96,6 +106,7 @@ class counting_backend : public compute_backend {
   }
 
  private:
+  std::unique_ptr<compute_backend> own_;
   compute_backend& in_;
 };
 

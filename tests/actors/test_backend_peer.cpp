@@ -1,9 +1,10 @@
 // A peer whose trainer steps on a compute backend (here the CPU backend,
 // the path train.device = cuda takes on a GPU), wired as the simulation
 // wires peers: shard and gossip actors under CAF's deterministic scheduler.
-// Gossiping with a host peer it moves as a host peer would (the shard
-// actor's sync points: download before publish and state reads, upload
-// after mix), and evaluation and state reads see its current parameters.
+// Gossiping with a host peer it moves as a host peer would, with its gossip
+// on the backend (only frames cross to the host) or, for settings backend
+// gossip does not run, on the host mirror synced at each mix and publish;
+// evaluation and state reads see its current parameters.
 #include <catch2/catch.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -19,6 +20,7 @@
 
 #include "actors/peer.hpp"
 #include "tensor/cpu_backend.hpp"
+#include "tests/counting_backend.hpp"
 
 using namespace murmur;
 
@@ -44,8 +46,9 @@ struct run_result {
 };
 
 // Two peers on a ring of two, 12 cycles each, taking turns; peer 0 on the
-// CPU backend when backend0.
-run_result run_pair(bool backend0) {
+// CPU backend when backend0, counting what its trainer's backend downloads
+// into *downloads. trigger > 0 keeps gossip off the backend.
+run_result run_pair(bool backend0, double trigger = 0, int64_t* downloads = nullptr) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("testing"));
   cfg.set("logger.verbosity", caf::atom("quiet"));
@@ -63,6 +66,7 @@ run_result run_pair(bool backend0) {
     s.model = "flatten,linear:16,relu,linear:10";
     s.gossip.mode = gossip_mode::threshold;
     s.gossip.threshold = 1e-3;
+    s.gossip.trigger = trigger;
     s.train.lr = 0.1;
     s.train.batch = 32;
     s.train.total_steps = 12;
@@ -71,7 +75,14 @@ run_result run_pair(bool backend0) {
     std::vector<int64_t> shard(250);
     std::iota(shard.begin(), shard.end(), int64_t{250} * i);
     std::function<void(trainer&)> prepare;
-    if (backend0 && i == 0) prepare = [](trainer& t) { t.use_backend(make_cpu_backend()); };
+    if (backend0 && i == 0)
+      prepare = [downloads](trainer& t) {
+        auto be = std::make_unique<testing::counting_backend>(make_cpu_backend());
+        if (downloads) *downloads = 0;
+        auto* counter = be.get();
+        t.use_backend(std::move(be));
+        if (downloads) counter->on_download = [downloads](int64_t n) { *downloads += n; };
+      };
     peers.push_back(spawn_peer(sys, s, data, shard, data, transport, nullptr, prepare));
     (*gossips)[i] = peers.back().gossip;
   }
@@ -131,4 +142,25 @@ TEST_CASE("a backend peer gossiping with a host peer under the actors moves as a
   }
   // A state read (a joining peer's donor) returns the backend's current parameters.
   CHECK(dev.state0 == dev.params[0]);
+}
+
+TEST_CASE("a backend peer's gossip stays on the backend; with a trigger it runs on the synced host mirror",
+          "[backend][gossip][peer]") {
+  // Backend gossip: the trainer's backend hands nothing down for gossip (the
+  // frames come from the gossip stream); only the final read and the state
+  // read download the parameters.
+  int64_t on_backend = 0, on_host = 0;
+  const run_result dev = run_pair(true, 0, &on_backend);
+  // A trigger (not run on a backend): every publish downloads the parameters.
+  const run_result dev_trigger = run_pair(true, 1e-12, &on_host), host_trigger = run_pair(false, 1e-12);
+  const int64_t p = static_cast<int64_t>(dev.params[0].size());
+  INFO("trainer backend downloads: " << on_backend << " with backend gossip, " << on_host
+                                     << " with host gossip; parameters " << p);
+  CHECK(on_backend <= 3 * p);
+  CHECK(on_host >= 12 * p);
+  for (uint32_t i = 0; i < 2; ++i) {
+    INFO("peer " << i);
+    CHECK(max_abs_diff(dev_trigger.params[i], host_trigger.params[i]) < 1e-3);
+    CHECK(dev_trigger.eval[i].test_loss == Approx(host_trigger.eval[i].test_loss).epsilon(1e-3));
+  }
 }

@@ -604,6 +604,7 @@ TEST_CASE("backend_model: a repeated batch size allocates no backend buffer", "[
     int allocs = 0;
     std::string name() const override { return in->name(); }
     bool is_cpu() const override { return true; }
+    std::unique_ptr<compute_backend> another_stream() const override { return in->another_stream(); }
     float* alloc(int64_t n) override { ++allocs; return in->alloc(n); }
     void free(float* p) override { in->free(p); }
     int32_t* alloc_int(int64_t n) override { ++allocs; return in->alloc_int(n); }
