@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/double_dot.hpp"
 #include "tensor/dropout.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/groupnorm.hpp"
@@ -30,35 +31,6 @@ conv_geometry one_sample(int64_t c, int64_t h, int64_t w, int64_t k, int64_t str
   g.out_w = (w + 2 * pad - k) / stride + 1;
   return g;
 }
-
-// sum_p x_p y_p in double with four running sums, as tensor/freivalds.cpp.
-double dot(const float* x, const float* y, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    s0 += static_cast<double>(x[p]) * y[p];
-    s1 += static_cast<double>(x[p + 1]) * y[p + 1];
-    s2 += static_cast<double>(x[p + 2]) * y[p + 2];
-    s3 += static_cast<double>(x[p + 3]) * y[p + 3];
-  }
-  for (; p < n; ++p) s0 += static_cast<double>(x[p]) * y[p];
-  return (s0 + s1) + (s2 + s3);
-}
-
-double dot(const float* x, const double* y, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    s0 += x[p] * y[p];
-    s1 += x[p + 1] * y[p + 1];
-    s2 += x[p + 2] * y[p + 2];
-    s3 += x[p + 3] * y[p + 3];
-  }
-  for (; p < n; ++p) s0 += x[p] * y[p];
-  return (s0 + s1) + (s2 + s3);
-}
-
-double sum_sq(const float* x, int64_t n) { return dot(x, x, n); }
 
 class cpu_backend final : public compute_backend {
  public:
@@ -267,7 +239,7 @@ class cpu_backend final : public compute_backend {
     br_.resize(static_cast<size_t>(k));   // grows only
     b_sq_.resize(static_cast<size_t>(n));
     if (!tb) {
-      for (int64_t p = 0; p < k; ++p) br_[p] = dot(b + p * n, r, n);
+      for (int64_t p = 0; p < k; ++p) br_[p] = dot_in_double(b + p * n, r, n);
     } else {
       for (int64_t p = 0; p < k; ++p) br_[p] = 0;
       for (int64_t j = 0; j < n; ++j) {
@@ -281,8 +253,8 @@ class cpu_backend final : public compute_backend {
     double* a_norm = out + 2 * m;
     if (!ta) {
       for (int64_t i = 0; i < m; ++i) {
-        abr[i] = dot(a + i * k, br_.data(), k);
-        a_norm[i] = sum_sq(a + i * k, k);
+        abr[i] = dot_in_double(a + i * k, br_.data(), k);
+        a_norm[i] = sum_sq_in_double(a + i * k, k);
       }
     } else {
       for (int64_t i = 0; i < m; ++i) abr[i] = a_norm[i] = 0;
@@ -296,7 +268,7 @@ class cpu_backend final : public compute_backend {
       }
     }
     for (int64_t i = 0; i < m; ++i) a_norm[i] = std::sqrt(a_norm[i]);
-    for (int64_t i = 0; i < m; ++i) cr[i] = dot(c + i * n, r, n);
+    for (int64_t i = 0; i < m; ++i) cr[i] = dot_in_double(c + i * n, r, n);
     if (!tb) {
       for (int64_t j = 0; j < n; ++j) b_sq_[j] = 0;
       for (int64_t p = 0; p < k; ++p) {
@@ -304,7 +276,7 @@ class cpu_backend final : public compute_backend {
         for (int64_t j = 0; j < n; ++j) b_sq_[j] += static_cast<double>(row[j]) * row[j];
       }
     } else {
-      for (int64_t j = 0; j < n; ++j) b_sq_[j] = sum_sq(b + j * k, k);
+      for (int64_t j = 0; j < n; ++j) b_sq_[j] = sum_sq_in_double(b + j * k, k);
     }
     double b_sq_r = 0;
     for (int64_t j = 0; j < n; ++j)

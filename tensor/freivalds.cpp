@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/double_dot.hpp"
+
 namespace murmur {
 
 namespace {
@@ -17,33 +19,14 @@ void require(bool cond, const char* what) {
   if (!cond) throw std::invalid_argument(std::string("freivalds_check: ") + what);
 }
 
-// sum_p x_p y_p in double. Four independent sums: one running sum would
-// be bound by the latency of each addition (the compiler may not reorder
-// floating-point sums by itself).
-double dot(const float* x, const double* y, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    s0 += x[p] * y[p];
-    s1 += x[p + 1] * y[p + 1];
-    s2 += x[p + 2] * y[p + 2];
-    s3 += x[p + 3] * y[p + 3];
-  }
-  for (; p < n; ++p) s0 += x[p] * y[p];
-  return (s0 + s1) + (s2 + s3);
-}
-
-double sum_sq(const float* x, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    s0 += static_cast<double>(x[p]) * x[p];
-    s1 += static_cast<double>(x[p + 1]) * x[p + 1];
-    s2 += static_cast<double>(x[p + 2]) * x[p + 2];
-    s3 += static_cast<double>(x[p + 3]) * x[p + 3];
-  }
-  for (; p < n; ++p) s0 += static_cast<double>(x[p]) * x[p];
-  return (s0 + s1) + (s2 + s3);
+// The shapes and pointers every check takes (std::invalid_argument).
+void require_arguments(int64_t m, int64_t n, int64_t k, const float* a, const float* b, const float* c,
+                       int rounds) {
+  require(m >= 0 && n >= 0 && k >= 0, "negative size");
+  require(rounds >= 1, "rounds must be >= 1");
+  require(a || m * k == 0, "null A");
+  require(b || k * n == 0, "null B");
+  require(c || m * n == 0, "null C");
 }
 
 bool finite_all(const std::vector<double>& v, size_t n) {
@@ -88,11 +71,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
 freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                                           const float* a, const float* b, const float* bias,
                                           const float* c, int rounds, Rng& rng) {
-  require(m >= 0 && n >= 0 && k >= 0, "negative size");
-  require(rounds >= 1, "rounds must be >= 1");
-  require(a || m * k == 0, "null A");
-  require(b || k * n == 0, "null B");
-  require(c || m * n == 0, "null C");
+  require_arguments(m, n, k, a, b, c, rounds);
 
   freivalds_result res;
   if (m == 0 || n == 0) return res;
@@ -122,7 +101,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
   // every row of A, bias_j in column j of B.
   for (int64_t i = 0; i < m; ++i) a_sq_[i] = bias ? 1.0 : 0.0;
   if (!ta) {
-    for (int64_t i = 0; i < m; ++i) a_sq_[i] += sum_sq(a + i * k, k);
+    for (int64_t i = 0; i < m; ++i) a_sq_[i] += sum_sq_in_double(a + i * k, k);
   } else {
     for (int64_t p = 0; p < k; ++p) {
       const float* row = a + p * m;
@@ -136,7 +115,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
       for (int64_t j = 0; j < n; ++j) b_sq_[j] += static_cast<double>(row[j]) * row[j];
     }
   } else {
-    for (int64_t j = 0; j < n; ++j) b_sq_[j] += sum_sq(b + j * k, k);
+    for (int64_t j = 0; j < n; ++j) b_sq_[j] += sum_sq_in_double(b + j * k, k);
   }
   // Squares of floats cannot overflow a double: non-finite means a NaN or
   // infinity in an operand, which no tolerance can vouch for.
@@ -168,7 +147,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
 
     // B r, then A (B r) (+ bias . r), then C r.
     if (!tb) {
-      for (int64_t p = 0; p < k; ++p) br_[p] = dot(b + p * n, r_.data(), n);
+      for (int64_t p = 0; p < k; ++p) br_[p] = dot_in_double(b + p * n, r_.data(), n);
     } else {
       for (int64_t p = 0; p < k; ++p) br_[p] = 0;
       for (int64_t j = 0; j < n; ++j) {
@@ -178,9 +157,9 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
       }
     }
     double bias_r = 0;
-    if (bias) bias_r = dot(bias, r_.data(), n);
+    if (bias) bias_r = dot_in_double(bias, r_.data(), n);
     if (!ta) {
-      for (int64_t i = 0; i < m; ++i) abr_[i] = dot(a + i * k, br_.data(), k) + bias_r;
+      for (int64_t i = 0; i < m; ++i) abr_[i] = dot_in_double(a + i * k, br_.data(), k) + bias_r;
     } else {
       for (int64_t i = 0; i < m; ++i) abr_[i] = bias_r;
       for (int64_t p = 0; p < k; ++p) {
@@ -189,7 +168,7 @@ freivalds_result freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n
         for (int64_t i = 0; i < m; ++i) abr_[i] += row[i] * y;
       }
     }
-    for (int64_t i = 0; i < m; ++i) cr_[i] = dot(c + i * n, r_.data(), n);
+    for (int64_t i = 0; i < m; ++i) cr_[i] = dot_in_double(c + i * n, r_.data(), n);
 
     freivalds_apply_round(res, m, terms, n_r, cr_.data(), abr_.data(), a_sq_.data(), b_sq_r);
     if (!res.ok) break;
@@ -216,11 +195,7 @@ backend_freivalds_checker::~backend_freivalds_checker() { be_.free(r_dev_); }
 freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n,
                                                   int64_t k, const float* a, const float* b,
                                                   const float* c, int rounds, Rng& rng) {
-  require(m >= 0 && n >= 0 && k >= 0, "negative size");
-  require(rounds >= 1, "rounds must be >= 1");
-  require(a || m * k == 0, "null A");
-  require(b || k * n == 0, "null B");
-  require(c || m * n == 0, "null C");
+  require_arguments(m, n, k, a, b, c, rounds);
 
   freivalds_result res;
   if (m == 0 || n == 0) return res;
