@@ -213,6 +213,19 @@ step_transcript_log::step_transcript_log(uint32_t prover, Sequential& model, siz
 
 const transcript_commit& step_transcript_log::record(uint64_t step, Sequential& model,
                                                      const std::vector<int64_t>& batch_indices) {
+  views_.resize(spec_.size());
+  for (size_t li = 0; li < spec_.size(); ++li) {
+    const layer_view v = view_of(model, spec_[li]);
+    views_[li] = {v.batch, v.x, v.w, v.b, v.y, v.dy, v.dw, v.db};
+  }
+  return record(step, views_, batch_indices);
+}
+
+const transcript_commit& step_transcript_log::record(uint64_t step, const std::vector<transcript_tensors>& tensors,
+                                                     const std::vector<int64_t>& batch_indices) {
+  if (tensors.size() != spec_.size())
+    throw std::invalid_argument("step_transcript_log::record: " + std::to_string(tensors.size()) +
+                                " layers' tensors for " + std::to_string(spec_.size()) + " committed layers");
   std::lock_guard<std::mutex> lock(mu_);
   slot& s = slots_[next_];
   next_ = (next_ + 1) % slots_.size();
@@ -222,7 +235,7 @@ const transcript_commit& step_transcript_log::record(uint64_t step, Sequential& 
   commit_.step = step;
   for (size_t li = 0; li < spec_.size(); ++li) {
     const auto& sp = spec_[li];
-    const layer_view v = view_of(model, sp);
+    const transcript_tensors& v = tensors[li];
     const int64_t B = v.batch, in = sp.in, out = sp.out;
     layer_copy& c = s.layers[li];
     auto& d = commit_.layers[li].d;
@@ -236,13 +249,13 @@ const transcript_commit& step_transcript_log::record(uint64_t step, Sequential& 
     d[1] = hash_.finish();
     copy_and_hash(c.b, v.b, out, hash_);
     d[2] = hash_.finish();
-    copy_and_hash(c.y, static_cast<const float*>(v.y), B * sp.out_row, hash_);
+    copy_and_hash(c.y, v.y, B * sp.out_row, hash_);
     d[3] = hash_.finish();
     copy_and_hash(c.dy, v.dy, B * sp.out_row, hash_);
     d[4] = hash_.finish();
-    copy_and_hash(c.dw, static_cast<const float*>(v.dw), out * in, hash_);
+    copy_and_hash(c.dw, v.dw, out * in, hash_);
     d[5] = hash_.finish();
-    copy_and_hash(c.db, static_cast<const float*>(v.db), out, hash_);
+    copy_and_hash(c.db, v.db, out, hash_);
     d[6] = hash_.finish();
   }
   return commit_;

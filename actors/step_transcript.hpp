@@ -81,12 +81,26 @@ std::vector<committed_layer> committed_layers(Sequential& model);
 // largest product) of the step just computed.
 void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng);
 
+// One committed layer's tensors of a step, host pointers, as record()
+// reads them from a Sequential's layers: input x [batch, in_row] (unused for
+// a data-fed layer), weight [out, in], bias [out], output y and its
+// gradient dy [batch, out_row], weight and bias gradients. For a step
+// computed elsewhere (a compute backend) the trainer downloads them first.
+struct transcript_tensors {
+  int64_t batch = 0;
+  const float *x = nullptr, *w = nullptr, *b = nullptr, *y = nullptr, *dy = nullptr, *dw = nullptr,
+              *db = nullptr;
+};
+
 class step_transcript_log {
  public:
   step_transcript_log(uint32_t prover, Sequential& model, size_t keep);
   // Copies and hashes the step's tensors; returns the commitment (valid
   // until the next record).
   const transcript_commit& record(uint64_t step, Sequential& model, const std::vector<int64_t>& batch_indices);
+  // The same from given tensors, one per committed layer (layers() order).
+  const transcript_commit& record(uint64_t step, const std::vector<transcript_tensors>& tensors,
+                                  const std::vector<int64_t>& batch_indices);
   // Fills out with layer `layer` of step `step`; false if no longer kept.
   bool reply(uint64_t step, uint16_t layer, uint64_t nonce, tensor_reply& out) const;
   uint32_t prover() const { return prover_; }
@@ -107,6 +121,7 @@ class step_transcript_log {
   size_t next_ = 0;
   transcript_commit commit_;
   digest_builder hash_;
+  std::vector<transcript_tensors> views_;  // record(model)'s, reused
   mutable std::mutex mu_;
 };
 

@@ -33,7 +33,8 @@ trainer::trainer(const train_settings& s, const std::string& model_spec,
 trainer::~trainer() = default;
 
 void trainer::use_backend(std::unique_ptr<compute_backend> be) {
-  if (log_) throw std::invalid_argument("trainer: step transcripts are recorded from the host model, not a backend");
+  if (log_ && cheat_.kind != compute_cheat::none)
+    throw std::invalid_argument("trainer: compute cheats act on the host model, not a backend");
   const Sequential& host = synced_model();  // a backend before this one may be ahead
   backend_optimizer o;
   o.type = s_.optimizer == "adam" ? backend_optimizer::kind::adam : backend_optimizer::kind::sgd;
@@ -77,10 +78,36 @@ double trainer::learning_rate() const {
   return s_.lr * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
+const std::vector<transcript_tensors>& trainer::download_transcript(int64_t batch) {
+  const auto& layers = log_->layers();
+  transcript_host_.resize(layers.size());
+  transcript_views_.resize(layers.size());
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const committed_layer& sp = layers[li];
+    const auto b = bm_->layer_buffers_of(sp.index);
+    auto& h = transcript_host_[li];
+    const auto fetch = [&](std::vector<float>& dst, const float* src, int64_t n) {
+      dst.resize(static_cast<size_t>(n));
+      backend_->download(dst.data(), src, n);
+      return dst.data();
+    };
+    transcript_tensors& v = transcript_views_[li];
+    v.batch = batch;
+    v.x = sp.data_input ? nullptr : fetch(h[0], b.x, batch * sp.in_row);
+    v.w = fetch(h[1], b.w, sp.out * sp.in);
+    v.b = fetch(h[2], b.b, sp.out);
+    v.y = fetch(h[3], b.y, batch * sp.out_row);
+    v.dy = fetch(h[4], b.dy, batch * sp.out_row);
+    v.dw = fetch(h[5], b.dw, sp.out * sp.in);
+    v.db = fetch(h[6], b.db, sp.out);
+  }
+  return transcript_views_;
+}
+
 void trainer::enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
                                  std::vector<int64_t> replay_shard, uint64_t cheat_seed) {
-  if (bm_)
-    throw std::invalid_argument("trainer: step transcripts are recorded from the host model; this peer trains on " +
+  if (bm_ && cheat.kind != compute_cheat::none)
+    throw std::invalid_argument("trainer: compute cheats act on the host model; this peer trains on " +
                                 std::string(s_.device.cuda ? s_.device.label : "a compute backend"));
   log_ = std::move(log);
   cheat_ = cheat;
@@ -106,8 +133,22 @@ float trainer::step() {
     if (host_ahead_) bm_->upload_params(model_->params());
     host_ahead_ = false;
     bm_->set_noise_seed(noise_seed);
-    const float loss = bm_->train_step(x_.data(), y_.data(), static_cast<int64_t>(y_.size()),
-                                       static_cast<float>(learning_rate()));
+    const auto B = static_cast<int64_t>(y_.size());
+    const auto lr = static_cast<float>(learning_rate());
+    float loss = 0;
+    if (log_) {
+      // Recorded between backward and the optimizer, as on the host: the
+      // committed layers' tensors come down once per step.
+      loss = bm_->forward_backward(x_.data(), y_.data(), B);
+      const auto t1 = clock::now();
+      commit_ = &log_->record(steps_ + 1, download_transcript(B), batches.last_indices());
+      const auto t2 = clock::now();
+      commit_s_ += std::chrono::duration<double>(t2 - t1).count();
+      step_s_ -= std::chrono::duration<double>(t2 - t1).count();
+      bm_->optimizer_step(lr);
+    } else {
+      loss = bm_->train_step(x_.data(), y_.data(), B, lr);
+    }
     device_ahead_ = true;
     step_s_ += std::chrono::duration<double>(clock::now() - t0).count();
     ++steps_;

@@ -48,6 +48,7 @@ struct node {
   float* mask = nullptr;     // dropout
   int32_t* argmax = nullptr; // maxpool
   const float* x = nullptr;  // the last forward's input (a neighbour's buffer)
+  const float* dy = nullptr; // the last backward's output gradient (a neighbour's buffer)
 };
 
 }  // namespace
@@ -301,6 +302,7 @@ struct backend_model::impl {
 
   // dL/dx of the node, or null when it need not produce one.
   const float* backward(node& n, const float* dy, int64_t B) {
+    n.dy = dy;
     float* w = params + n.poff;
     float* g = grads + n.poff;
     switch (n.type) {
@@ -422,6 +424,12 @@ backend_model::~backend_model() = default;
 void backend_model::set_noise_seed(uint64_t seed) { impl::reseed(p_->plan, seed); }
 
 float backend_model::train_step(const float* x, const int32_t* labels, int64_t batch, float lr) {
+  const float loss = forward_backward(x, labels, batch);
+  optimizer_step(lr);
+  return loss;
+}
+
+float backend_model::forward_backward(const float* x, const int32_t* labels, int64_t batch) {
   impl& m = *p_;
   if (batch <= 0) throw std::invalid_argument("backend_model::train_step: empty batch");
   m.check_labels(labels, batch);
@@ -430,6 +438,29 @@ float backend_model::train_step(const float* x, const int32_t* labels, int64_t b
   const auto r = be_.softmax_cross_entropy(logits, m.lbuf, batch, m.classes, m.dlogits);
   const float* g = m.dlogits;
   for (size_t i = m.plan.size(); i-- > m.backward_stop;) g = m.backward(m.plan[i], g, batch);
+  return static_cast<float>(r.loss_sum / static_cast<double>(batch));
+}
+
+backend_model::layer_buffers backend_model::layer_buffers_of(size_t layer_index) const {
+  const impl& m = *p_;
+  if (layer_index >= m.plan.size() || (m.plan[layer_index].type != op::linear && m.plan[layer_index].type != op::conv))
+    throw std::invalid_argument("backend_model::layer_buffers_of: layer " + std::to_string(layer_index) +
+                                " is not a top-level linear or conv2d layer");
+  const node& n = m.plan[layer_index];
+  const int64_t weights = n.type == op::linear ? n.out_f * n.in_f : n.o * n.c * n.k * n.k;
+  layer_buffers b;
+  b.x = n.x;
+  b.y = n.y;
+  b.dy = n.dy;
+  b.w = m.params + n.poff;
+  b.b = m.params + n.poff + weights;
+  b.dw = m.grads + n.poff;
+  b.db = m.grads + n.poff + weights;
+  return b;
+}
+
+void backend_model::optimizer_step(float lr) {
+  impl& m = *p_;
   ++m.steps;
   if (m.opt.type == backend_optimizer::kind::adam) {
     be_.adam_step(m.params, m.grads, m.opt_a, m.opt_b, m.nparams, lr, m.opt.beta1, m.opt.beta2, m.opt.eps,
@@ -438,7 +469,6 @@ float backend_model::train_step(const float* x, const int32_t* labels, int64_t b
     be_.sgd_step(m.params, m.grads, m.opt_a, m.nparams, lr, m.opt.momentum, m.opt.weight_decay, m.sgd_first);
     if (m.opt.momentum != 0.f) m.sgd_first = false;
   }
-  return static_cast<float>(r.loss_sum / static_cast<double>(batch));
 }
 
 double backend_model::evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct) {

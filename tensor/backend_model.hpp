@@ -47,6 +47,21 @@ class backend_model {
   // x: [batch, input_shape...] on the host, labels: batch ints. One
   // optimizer step at learning rate lr; returns the mean loss.
   float train_step(const float* x, const int32_t* labels, int64_t batch, float lr);
+  // train_step's two halves, for a caller that looks at the step in between
+  // (step transcripts record after backward, before the optimizer).
+  float forward_backward(const float* x, const int32_t* labels, int64_t batch);
+  void optimizer_step(float lr);
+  // The last forward_backward's tensors of top-level layer i, a Linear or
+  // Conv2d (std::invalid_argument otherwise), as backend buffers: input x
+  // (batch first; a conv's [B, C, H, W], not its columns), output y, output
+  // gradient dy, and the weight, bias and their gradients (slices of the
+  // flat parameters and gradients, in the Sequential's layout). Valid until
+  // the next forward.
+  struct layer_buffers {
+    const float *x = nullptr, *y = nullptr, *dy = nullptr, *w = nullptr, *b = nullptr, *dw = nullptr,
+                *db = nullptr;
+  };
+  layer_buffers layer_buffers_of(size_t layer_index) const;
   // Evaluation mode (dropout off), no gradients: returns the summed loss
   // and adds the number of correct predictions to *correct.
   double evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct);

@@ -13,6 +13,7 @@
 
 #include "actors/gossip_state.hpp"
 #include "actors/trainer.hpp"
+#include "actors/transcript_check.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "tensor/cpu_backend.hpp"
 
@@ -167,14 +168,49 @@ TEST_CASE("trainer: moving onto a backend midway keeps the optimizer state", "[t
   CHECK(max_rel_diff(params(*moved), params(*host)) < 1e-4);
 }
 
-TEST_CASE("trainer on a backend refuses step transcripts", "[trainer][backend]") {
+TEST_CASE("trainer on a backend records step transcripts a CPU verifier accepts; cheats stay on the host",
+          "[trainer][backend][verify]") {
   fixture f;
+  for (const std::string& model : {kMlp, kCnn}) {
+    INFO(model);
+    auto dev = f.make("sgd", model, true);
+    auto host = f.make("sgd", model, false);
+    auto dev_log = std::make_shared<step_transcript_log>(0, *dev->model(), 8);
+    auto host_log = std::make_shared<step_transcript_log>(0, *host->model(), 8);
+    dev->enable_transcripts(dev_log, {}, {}, 1);
+    host->enable_transcripts(host_log, {}, {}, 1);
+    transcript_checker checker(committed_layers(*host->model()), f.data, 8);
+    const auto shard = f.shard();
+    Rng rng(3);
+    for (int i = 0; i < 6; ++i) {
+      dev->step();
+      host->step();
+      REQUIRE(dev->last_commit() != nullptr);
+      const transcript_commit c = *dev->last_commit();
+      // The MLP's backend path is bit-identical to the host's: so are the
+      // commitments. (A conv's weight gradient sums in another order.)
+      if (model == kMlp) CHECK(c == *host->last_commit());
+      for (uint16_t l = 0; l < c.layers.size(); ++l) {
+        tensor_reply r;
+        REQUIRE(dev_log->reply(c.step, l, 99, r));
+        CHECK(checker.check(c, r, shard, rng) == check_outcome::passed);
+      }
+    }
+    // The recorded weights are those the step used, before the optimizer moved them.
+    tensor_reply r;
+    REQUIRE(dev_log->reply(6, 0, 1, r));
+    const Sequential& m = dev->synced_model();
+    CHECK(r.weight != std::vector<float>(m.params(), m.params() + r.weight.size()));
+  }
+  // Compute cheats act on the host model: refused on a backend, either way round.
   auto dev = f.make("sgd", kMlp, true);
-  auto log = std::make_shared<step_transcript_log>(0, *dev->model(), 4);
-  CHECK_THROWS_WITH(dev->enable_transcripts(log, {}, {}, 1), Catch::Contains("step transcripts"));
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  CHECK_THROWS_WITH(dev->enable_transcripts(std::make_shared<step_transcript_log>(0, *dev->model(), 4), cheat, {}, 1),
+                    Catch::Contains("compute cheats"));
   auto host = f.make("sgd", kMlp, false);
-  host->enable_transcripts(std::make_shared<step_transcript_log>(0, *host->model(), 4), {}, {}, 1);
-  CHECK_THROWS_WITH(host->use_backend(make_cpu_backend()), Catch::Contains("step transcripts"));
+  host->enable_transcripts(std::make_shared<step_transcript_log>(0, *host->model(), 4), cheat, {}, 1);
+  CHECK_THROWS_WITH(host->use_backend(make_cpu_backend()), Catch::Contains("compute cheats"));
   CHECK_FALSE(host->on_backend());
 }
 

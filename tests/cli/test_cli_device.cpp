@@ -38,11 +38,13 @@ TEST_CASE("train.device: a value that is not auto, cpu, cuda or cuda:N is a conf
   }
 }
 
-TEST_CASE("train.device = cuda with step transcripts, offload or a pipeline is refused as not supported yet", "[cli][device]") {
+TEST_CASE("train.device = cuda with a compute cheat, offload or a pipeline is refused as not supported yet",
+          "[cli][device]") {
   const auto out = scratch_path("device-verify");
-  auto r = murmur_run("sim " + kSmoke + " --set train.device=cuda --set verify.rate=0.2 --out " + out.string());
+  auto r = murmur_run("sim " + kSmoke + " --set train.device=cuda --set verify.rate=0.2 --set attack.kind=perturb " +
+                      "--set attack.fraction=0.25 --out " + out.string());
   CHECK(r.code == 2);
-  CHECK_THAT(r.output, Catch::Contains("verify.rate > 0 with train.device = cuda") &&
+  CHECK_THAT(r.output, Catch::Contains("attack.kind = a compute cheat with train.device = cuda") &&
                            Catch::Contains("not supported on a GPU yet") && Catch::Contains("train.device = cpu or auto"));
   r = murmur_run("sim " + kSmoke + " --set train.device=cuda:0 --set pipeline.stages=2 --out " + out.string());
   CHECK(r.code == 2);
