@@ -21,9 +21,13 @@ struct gossip_actor_state {
   // Set when spawned with the trainer: it says where the parameters are
   // current (host mirror or backend) at each mix and publish.
   std::shared_ptr<trainer> train;
-  // The host parameters for a mix (for_write) or a publish, current.
-  std::span<float> host_params(bool for_write) {
-    Sequential& m = !train ? *model : for_write ? *train->model() : const_cast<Sequential&>(train->synced_model());
+  // The host parameters, current, for a mix (which writes them) or a publish.
+  std::span<float> params_to_mix() {
+    Sequential& m = train ? *train->model() : *model;
+    return {m.params(), static_cast<size_t>(m.param_count())};
+  }
+  std::span<const float> params_to_publish() {
+    const Sequential& m = train ? train->synced_model() : *model;
     return {m.params(), static_cast<size_t>(m.param_count())};
   }
   transport_actor transport;
@@ -80,7 +84,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
           st.gossip->mix_on_backend(st.train->backend_params(true));
           st.be->sync();  // done before the trainer's stream uses the parameters again
         } else {
-          st.gossip->mix(st.host_params(true));
+          st.gossip->mix(st.params_to_mix());
         }
         if (!st.watchers.empty()) tell_quarantines(self);
         return true;
@@ -88,7 +92,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
       [self](publish_atom, uint64_t step) -> bool {
         auto& st = self->state;
         auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
-                                             : st.gossip->publish(st.host_params(false), step);
+                                             : st.gossip->publish(st.params_to_publish(), step);
         if (!frame.empty()) {
           auto buf = st.frame_buffer();
           buf->assign(frame.begin(), frame.end());

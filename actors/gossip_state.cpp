@@ -105,6 +105,12 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   host_idx_.reserve(dim_);
 }
 
+// Neighbour slot j counts in a mix at round `now`: heard from (rounds count
+// from 1, so heard_at_ 0 is never) within max_staleness rounds.
+bool gossip_state::fresh(size_t j, uint64_t now) const {
+  return heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness);
+}
+
 int gossip_state::neighbour_slot(uint32_t peer) const {
   for (size_t i = 0; i < neighbours_.size(); ++i)
     if (neighbours_[i] == peer) return static_cast<int>(i);
@@ -214,7 +220,7 @@ void gossip_state::mix(std::span<float> x) {
     mix_members_.assign(1, sh);
     for (size_t j = 0; j < nbr_hat_.size(); ++j) {
       if (!colluder_.empty() && colluder_[j]) continue;
-      if (heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness))
+      if (fresh(j, now))
         mix_members_.push_back(nbr_hat_[j].data());
       else
         ++counters_.stale_skips;
@@ -231,8 +237,7 @@ void gossip_state::mix(std::span<float> x) {
   float active = 0.f;
   for (size_t j = 0; j < nbr_hat_.size(); ++j) {
     if (!colluder_.empty() && colluder_[j]) continue;  // an attacker ignores its accomplices
-    bool fresh = heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness);
-    if (!fresh) {
+    if (!fresh(j, now)) {
       ++counters_.stale_skips;
       continue;
     }
@@ -457,7 +462,7 @@ void gossip_state::mix_on_backend(float* x) {
   dev_mix_hats_.clear();
   dev_mix_weights_.clear();
   for (size_t j = 0; j < dev_nbr_hat_.size(); ++j) {
-    if (heard_at_[j] > 0 && (s_.max_staleness == 0 || now - heard_at_[j] <= s_.max_staleness)) {
+    if (fresh(j, now)) {
       dev_mix_hats_.push_back(dev_nbr_hat_[j].get());
       dev_mix_weights_.push_back(w);
     } else {

@@ -190,6 +190,7 @@ class gossip_state {
   void put_raw_values(std::vector<float>& hat);
   void publish_per_neighbour(uint64_t step);
   int neighbour_slot(uint32_t peer) const;
+  bool fresh(size_t j, uint64_t now) const;
   bool compress(std::span<const float> x, std::vector<float>& hat);
   void detect();
 };

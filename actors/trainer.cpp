@@ -129,46 +129,40 @@ float trainer::step() {
   // Dropout masks from (this peer's data seed, step): replayable, and a
   // resumed run draws what an uninterrupted one would.
   const uint64_t noise_seed = s_.data_seed ^ (0xd1b54a32d192ed03ULL * (steps_ + 1));
+  // Forward and backward, on the backend or the host model.
+  float loss = 0;
   if (bm_) {
     if (host_ahead_) bm_->upload_params(model_->params());
     host_ahead_ = false;
     bm_->set_noise_seed(noise_seed);
-    const auto B = static_cast<int64_t>(y_.size());
-    const auto lr = static_cast<float>(learning_rate());
-    float loss = 0;
-    if (log_) {
-      // Recorded between backward and the optimizer, as on the host: the
-      // committed layers' tensors come down once per step.
-      loss = bm_->forward_backward(x_.data(), y_.data(), B);
-      const auto t1 = clock::now();
-      commit_ = &log_->record(steps_ + 1, download_transcript(B), batches.last_indices());
-      const auto t2 = clock::now();
-      commit_s_ += std::chrono::duration<double>(t2 - t1).count();
-      step_s_ -= std::chrono::duration<double>(t2 - t1).count();
-      bm_->optimizer_step(lr);
-    } else {
-      loss = bm_->train_step(x_.data(), y_.data(), B, lr);
-    }
-    device_ahead_ = true;
-    step_s_ += std::chrono::duration<double>(clock::now() - t0).count();
-    ++steps_;
-    loss_sum_ += loss;
-    ++loss_count_;
-    return loss;
+    loss = bm_->forward_backward(x_.data(), y_.data(), static_cast<int64_t>(y_.size()));
+  } else {
+    model_->set_noise_seed(noise_seed);
+    loss = softmax_cross_entropy(model_->forward(x_), y_.data(), dlogits_);
+    model_->backward(dlogits_);
   }
-  model_->set_noise_seed(noise_seed);
-  const Tensor& logits = model_->forward(x_);
-  float loss = softmax_cross_entropy(logits, y_.data(), dlogits_);
-  model_->backward(dlogits_);
+  // The commitment, between backward and the optimizer (a backend's
+  // committed tensors come down once per step); its time is not step time.
   if (log_) {
     const auto t1 = clock::now();
-    if (cheating) apply_compute_cheat(cheat_, log_->layers().front(), *model_, cheat_rng_);
-    commit_ = &log_->record(steps_ + 1, *model_, batches.last_indices());
+    if (bm_) {
+      commit_ = &log_->record(steps_ + 1, download_transcript(static_cast<int64_t>(y_.size())),
+                              batches.last_indices());
+    } else {
+      if (cheating) apply_compute_cheat(cheat_, log_->layers().front(), *model_, cheat_rng_);
+      commit_ = &log_->record(steps_ + 1, *model_, batches.last_indices());
+    }
     const auto t2 = clock::now();
     commit_s_ += std::chrono::duration<double>(t2 - t1).count();
     step_s_ -= std::chrono::duration<double>(t2 - t1).count();
   }
-  opt_->step(model_->params(), model_->grads(), static_cast<float>(learning_rate()));
+  const auto lr = static_cast<float>(learning_rate());
+  if (bm_) {
+    bm_->optimizer_step(lr);
+    device_ahead_ = true;
+  } else {
+    opt_->step(model_->params(), model_->grads(), lr);
+  }
   step_s_ += std::chrono::duration<double>(clock::now() - t0).count();
   ++steps_;
   loss_sum_ += loss;

@@ -1,6 +1,7 @@
 // counting_backend: a compute_backend that forwards every op to another and
-// counts what crosses between host and backend (elements uploaded and
-// downloaded), for tests that show what a round or a step transfers.
+// counts allocations and what crosses between host and backend (elements
+// uploaded and downloaded), for tests that show what a round or a step
+// allocates and transfers.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -16,14 +17,21 @@ class counting_backend : public compute_backend {
   // Owning: for code that takes a backend by unique_ptr (a trainer).
   explicit counting_backend(std::unique_ptr<compute_backend> inner) : own_(std::move(inner)), in_(*own_) {}
   int64_t uploaded = 0, downloaded = 0;  // elements (floats or int32s)
+  int64_t allocs = 0;                    // alloc and alloc_int calls
   std::function<void(int64_t)> on_download;  // also told of each download's size, when set
 
   std::string name() const override { return "counting(" + in_.name() + ")"; }
   bool is_cpu() const override { return in_.is_cpu(); }
   std::unique_ptr<compute_backend> another_stream() const override { return in_.another_stream(); }
-  float* alloc(int64_t n) override { return in_.alloc(n); }
+  float* alloc(int64_t n) override {
+    ++allocs;
+    return in_.alloc(n);
+  }
   void free(float* p) override { in_.free(p); }
-  int32_t* alloc_int(int64_t n) override { return in_.alloc_int(n); }
+  int32_t* alloc_int(int64_t n) override {
+    ++allocs;
+    return in_.alloc_int(n);
+  }
   void free_int(int32_t* p) override { in_.free_int(p); }
   void upload(float* d, const float* h, int64_t n) override { uploaded += n; in_.upload(d, h, n); }
   void upload_int(int32_t* d, const int32_t* h, int64_t n) override { uploaded += n; in_.upload_int(d, h, n); }
@@ -39,6 +47,11 @@ class counting_backend : public compute_backend {
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
     in_.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  void gemm_batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                    int64_t sa, const float* b, int64_t ldb, int64_t sb, float beta, float* c, int64_t ldc, int64_t sc,
+                    int64_t count) override {
+    in_.gemm_batched(ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, count);
   }
   void add_row_bias(float* y, const float* b, int64_t r, int64_t c) override { in_.add_row_bias(y, b, r, c); }
   void sum_rows(float* o, const float* x, int64_t r, int64_t c, float beta) override { in_.sum_rows(o, x, r, c, beta); }

@@ -21,6 +21,7 @@
 #include "tensor/loss.hpp"
 #include "tensor/maxpool2d.hpp"
 #include "tensor/sequential.hpp"
+#include "tests/counting_backend.hpp"
 
 using namespace murmur;
 
@@ -598,97 +599,7 @@ TEST_CASE("cpu_backend: freivalds_pieces against a direct double computation", "
 }
 
 TEST_CASE("backend_model: a repeated batch size allocates no backend buffer", "[backend]") {
-  // Counts the backend's allocations through a forwarding wrapper.
-  struct counting : compute_backend {
-    std::unique_ptr<compute_backend> in = make_cpu_backend();
-    int allocs = 0;
-    std::string name() const override { return in->name(); }
-    bool is_cpu() const override { return true; }
-    std::unique_ptr<compute_backend> another_stream() const override { return in->another_stream(); }
-    float* alloc(int64_t n) override { ++allocs; return in->alloc(n); }
-    void free(float* p) override { in->free(p); }
-    int32_t* alloc_int(int64_t n) override { ++allocs; return in->alloc_int(n); }
-    void free_int(int32_t* p) override { in->free_int(p); }
-    void upload(float* d, const float* h, int64_t n) override { in->upload(d, h, n); }
-    void upload_int(int32_t* d, const int32_t* h, int64_t n) override { in->upload_int(d, h, n); }
-    void download(float* h, const float* s, int64_t n) override { in->download(h, s, n); }
-    void download_int(int32_t* h, const int32_t* s, int64_t n) override { in->download_int(h, s, n); }
-    void copy(float* d, const float* s, int64_t n) override { in->copy(d, s, n); }
-    void fill(float* d, float v, int64_t n) override { in->fill(d, v, n); }
-    void sync() override { in->sync(); }
-    void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float al, const float* a, int64_t lda,
-              const float* b, int64_t ldb, float be, float* c, int64_t ldc) override {
-      in->gemm(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
-    }
-    void add_row_bias(float* y, const float* b, int64_t r, int64_t c) override { in->add_row_bias(y, b, r, c); }
-    void sum_rows(float* o, const float* x, int64_t r, int64_t c, float b) override { in->sum_rows(o, x, r, c, b); }
-    void add_channel_bias(float* y, const float* b, int64_t n, int64_t c, int64_t s) override {
-      in->add_channel_bias(y, b, n, c, s);
-    }
-    void sum_channels(float* o, const float* x, int64_t n, int64_t c, int64_t s) override {
-      in->sum_channels(o, x, n, c, s);
-    }
-    void activation_forward(activation_kind f, const float* x, float* y, int64_t n) override {
-      in->activation_forward(f, x, y, n);
-    }
-    void activation_backward(activation_kind f, const float* y, const float* dy, float* dx, int64_t n) override {
-      in->activation_backward(f, y, dy, dx, n);
-    }
-    void add(const float* a, const float* b, float* o, int64_t n) override { in->add(a, b, o, n); }
-    void axpy(float a, const float* x, float* y, int64_t n) override { in->axpy(a, x, y, n); }
-    void im2col(const float* x, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p,
-                float* cols) override {
-      in->im2col(x, c, h, w, k, s, p, cols);
-    }
-    void col2im(const float* cols, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p,
-                float* dx) override {
-      in->col2im(cols, c, h, w, k, s, p, dx);
-    }
-    void maxpool_forward(const float* x, int64_t pl, int64_t h, int64_t w, int64_t k, float* y,
-                         int32_t* am) override {
-      in->maxpool_forward(x, pl, h, w, k, y, am);
-    }
-    void maxpool_backward(const float* dy, const int32_t* am, int64_t pl, int64_t h, int64_t w, int64_t k,
-                          float* dx) override {
-      in->maxpool_backward(dy, am, pl, h, w, k, dx);
-    }
-    void gap_forward(const float* x, int64_t pl, int64_t s, float* y) override { in->gap_forward(x, pl, s, y); }
-    void gap_backward(const float* dy, int64_t pl, int64_t s, float* dx) override { in->gap_backward(dy, pl, s, dx); }
-    void groupnorm_forward(const float* x, int64_t b, int64_t c, int64_t s, int64_t g, const float* w,
-                           const float* bi, float* y, float* xh, float* rs) override {
-      in->groupnorm_forward(x, b, c, s, g, w, bi, y, xh, rs);
-    }
-    void groupnorm_backward(const float* dy, const float* xh, const float* rs, const float* w, int64_t b,
-                            int64_t c, int64_t s, int64_t g, float* dx, float* dw, float* db) override {
-      in->groupnorm_backward(dy, xh, rs, w, b, c, s, g, dx, dw, db);
-    }
-    void dropout_forward(const float* x, float* y, float* m, int64_t n, double p, uint64_t key) override {
-      in->dropout_forward(x, y, m, n, p, key);
-    }
-    void mul(const float* a, const float* b, float* o, int64_t n) override { in->mul(a, b, o, n); }
-    loss_result softmax_cross_entropy(const float* z, const int32_t* l, int64_t b, int64_t c, float* d) override {
-      return in->softmax_cross_entropy(z, l, b, c, d);
-    }
-    void sgd_step(float* p, const float* g, float* b, int64_t n, float lr, float m, float wd, bool f) override {
-      in->sgd_step(p, g, b, n, lr, m, wd, f);
-    }
-    void adam_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float b1, float b2, float e,
-                   float wd, uint64_t t) override {
-      in->adam_step(p, g, m, v, n, lr, b1, b2, e, wd, t);
-    }
-    void gossip_mix(float* x, const float* s, const float* const* h, const float* w, int c, float g,
-                    int64_t n) override {
-      in->gossip_mix(x, s, h, w, c, g, n);
-    }
-    int64_t gossip_select(const float* x, float* h, int64_t n, float t, float g, int32_t* i, float* v) override {
-      return in->gossip_select(x, h, n, t, g, i, v);
-    }
-    void scatter(float* d, const int32_t* i, const float* v, int64_t c) override { in->scatter(d, i, v, c); }
-    void freivalds_pieces(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
-                          const float* c, const float* r, double* out) override {
-      in->freivalds_pieces(ta, tb, m, n, k, a, b, c, r, out);
-    }
-  } be;
+  testing::counting_backend be(make_cpu_backend());
   auto model = build_model("conv2d:4:3:1:1,groupnorm:2,relu,maxpool2d:2,dropout:0.1,res[conv2d:4:3:1:1,tanh],"
                            "gap,flatten,linear:3",
                            {1, 6, 6}, 3);
@@ -702,7 +613,7 @@ TEST_CASE("backend_model: a repeated batch size allocates no backend buffer", "[
   };
   step(8);
   step(5);
-  const int after_warmup = be.allocs;
+  const int64_t after_warmup = be.allocs;
   CHECK(after_warmup > 0);
   step(8);
   step(5);
