@@ -11,6 +11,7 @@
 
 #include "actors/transcript_check.hpp"
 #include "protocols/membership_messages.hpp"
+#include "tensor/backend_matmul.hpp"
 #include "tensor/freivalds.hpp"
 #include "tensor/gemm.hpp"
 
@@ -55,6 +56,7 @@ struct verifier_state {
     uint32_t worker;
   };
   std::map<uint64_t, waiting_task> tasks;
+  std::unique_ptr<backend_matmul> products;  // on ctx.backend (null: host gemm); destroyed before ctx
   verifier_stats st;
   freivalds_checker fv;
   transcript_commit commit_in;
@@ -113,6 +115,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   st.gossip = std::move(gossip);
   st.checker = std::make_unique<transcript_checker>(st.ctx.layers, st.ctx.data, s.rounds, s.augment);
   st.rng = Rng(s.seed).fork(0x7665726966ULL + st.ctx.self);
+  if (st.ctx.backend) st.products = std::make_unique<backend_matmul>(*st.ctx.backend);
 
   auto send = [self](uint32_t to, std::vector<std::byte> bytes) {
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
@@ -396,7 +399,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (st.s.matmul_cheat == compute_cheat::skip_product) {
       for (auto& v : res.c) v = static_cast<float>(st.rng.normal());
     } else {
-      gemm(false, false, t.m, t.n, t.k, 1.f, t.a.data(), t.b.data(), 0.f, res.c.data());
+      if (st.products)
+        st.products->multiply(t.m, t.n, t.k, t.a.data(), t.b.data(), res.c.data());
+      else
+        gemm(false, false, t.m, t.n, t.k, 1.f, t.a.data(), t.b.data(), 0.f, res.c.data());
       if (st.s.matmul_cheat == compute_cheat::perturb) {
         const size_t row = st.rng.below(t.m);
         double n2 = 0;

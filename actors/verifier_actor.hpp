@@ -36,7 +36,10 @@
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
-// computed locally instead, so a cheat never reaches the caller.
+// computed locally instead, so a cheat never reaches the caller. A worker
+// whose context names a backend (its peer trains on one, a GPU) computes
+// the tasks it answers there (tensor/backend_matmul.hpp); otherwise with the
+// host gemm. The checks of answers to our own tasks stay on the host.
 #pragma once
 #include <caf/fwd.hpp>
 #include <functional>
@@ -47,6 +50,7 @@
 #include "actors/peer_names.hpp"
 #include "actors/reputation.hpp"
 #include "actors/step_transcript.hpp"
+#include "tensor/backend.hpp"
 
 namespace murmur {
 
@@ -139,6 +143,9 @@ struct verifier_context {
   std::vector<committed_layer> layers;              // of the shared model
   std::function<double()> now_s;                    // the clock deadlines run on (null: steady clock)
   peer_names names;                                 // how logs name peers
+  // A stream of its own on the device this peer trains on (null: the
+  // host): the matmul tasks this peer answers run there.
+  std::shared_ptr<compute_backend> backend = nullptr;
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

@@ -69,9 +69,17 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       throw ConfigError(e.what());
     }
   }();
+  // Offload (docs/trust.md): every peer of an offloading run answers
+  // products; offload.to may name the helper by its allowlist label.
+  std::vector<std::string> labels;
+  for (const auto& line : identities.lines()) labels.push_back(line.label);
+  const offload_setup offload = offload_setup_of(c, static_cast<uint32_t>(c.peer_count), labels, nullptr);
   // Where this peer trains, before anything loads or is written:
-  // train.device = cuda without a usable GPU ends here.
-  const resolved_device device = peer_device_of(c, static_cast<uint32_t>(c.peer_index));
+  // train.device = cuda without a usable GPU ends here. An offloading peer
+  // trains on the CPU; an explicit cuda there is a config error.
+  const bool offloads = offload.offloads(static_cast<uint32_t>(c.peer_index));
+  check_offloader_device(c, offloads);
+  const resolved_device device = peer_device_of(c, static_cast<uint32_t>(c.peer_index), offloads);
   // --resume: this peer's checkpoint, read and checked before anything is
   // loaded or written.
   std::optional<peer_resume_point> resumed;
@@ -130,9 +138,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   const peer_settings ps = [&] {
     auto r = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index), static_cast<uint32_t>(c.peer_count), {},
                                        total);
-    std::vector<std::string> labels;
-    for (const auto& line : identities.lines()) labels.push_back(line.label);
-    r.names = peer_names(std::move(labels));
+    r.names = peer_names(labels);
     r.train.device = device;
     return r;
   }();
@@ -169,11 +175,6 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
         throw checkpoint_error(peer_checkpoint_path(a.resume, static_cast<uint32_t>(c.peer_index)) + ": " + e.what());
       }
     };
-  // Offload (docs/trust.md): every peer of an offloading run answers
-  // products; offload.to may name the helper by its allowlist label.
-  std::vector<std::string> labels;
-  for (const auto& line : identities.lines()) labels.push_back(line.label);
-  const offload_setup offload = offload_setup_of(c, static_cast<uint32_t>(c.peer_count), labels, nullptr);
   const auto po = peer_offload_of(c, offload, ps.id,
                                   c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()),
                                   c.offload_timeout_ms / 1000.0);

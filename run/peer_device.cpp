@@ -2,19 +2,29 @@
 
 #include <utility>
 
+#include "run/config_schema.hpp"
+
 namespace murmur {
 
-resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index) {
+resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index, bool offloads) {
   const device_choice choice = parse_device(c.device);
   const bool compute_cheat = c.attack_kind == "skip_product" || c.attack_kind == "perturb" ||
                              c.attack_kind == "half_batch" || c.attack_kind == "replay";
-  const bool host_step_needed = compute_cheat || !c.offload_to.empty() || c.stages > 1;
-  if (choice.type == device_choice::kind::auto_select && host_step_needed) {
+  const bool host_step_needed = compute_cheat || c.stages > 1;
+  if (offloads || (choice.type == device_choice::kind::auto_select && host_step_needed)) {
     resolved_device cpu;
     cpu.label = "cpu";
     return cpu;
   }
   return resolve_device(choice, peer_index);
+}
+
+void check_offloader_device(const RunConfig& c, bool offloads) {
+  if (!offloads || parse_device(c.device).type != device_choice::kind::cuda) return;
+  throw ConfigError("train.device = " + c.device + " with offload.peers = " + c.offload_peers +
+                    " naming this peer (peer.index = " + std::to_string(c.peer_index) +
+                    "): an offloading peer trains on the CPU and hands its products to offload.to; "
+                    "set train.device = cpu or auto here, or take this peer out of offload.peers");
 }
 
 std::string devices_label(const std::vector<resolved_device>& devices) {

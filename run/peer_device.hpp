@@ -4,9 +4,16 @@
 //    cuda:N without a usable GPU throws std::runtime_error
 //    "train.device = cuda: <why>" (gpu/device_choice.hpp).
 //  - auto takes the CPU where the run needs the host model's step (a
-//    simulated compute cheat, offload.to, pipeline.stages > 1);
-//    validate_config refuses cuda there, so such a run never probes for a
-//    GPU. Step transcripts (verify.rate > 0) run on either.
+//    simulated compute cheat, pipeline.stages > 1); validate_config
+//    refuses cuda there, so such a run never probes for a GPU. Step
+//    transcripts (verify.rate > 0) run on either.
+//  - Offload (run/offload_setup.hpp): a peer that offloads (offload.peers)
+//    is a weak peer by definition, and its step hands out products from the
+//    host model: it trains on the CPU whatever train.device says (murmur
+//    sim with cuda: the offloaders on the CPU, the others on GPUs). murmur
+//    peer refuses an explicit cuda on an offloading peer instead
+//    (check_offloader_device). The helper and the other peers train where
+//    train.device says; a helper on a GPU answers products there.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,7 +24,11 @@
 
 namespace murmur {
 
-resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index);
+resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index, bool offloads = false);
+
+// murmur peer: ConfigError, one line naming train.device and offload.peers,
+// when this peer offloads and train.device is cuda or cuda:N.
+void check_offloader_device(const RunConfig& c, bool offloads);
 
 // One line for several peers: "cpu" when all share one device, else each
 // device with its count in first-use order: "cuda:0 (NVIDIA H100) x4, cuda:1 (NVIDIA H100) x4".

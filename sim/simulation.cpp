@@ -260,15 +260,37 @@ std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
   return dir + "/checkpoints/peer-" + std::to_string(peer) + ".ckpt";
 }
 
+// Each peer's modelled step cost for a step of step_s seconds: times a
+// speed factor (sim.speed_spread, then sim.slow_peers x sim.slow_factor).
+std::vector<double> peer_step_costs(const RunConfig& c, uint32_t n, double step_s) {
+  const auto slow = peer_index_list("sim.slow_peers", c.slow_peers, n);
+  Rng speed = Rng(c.seed).fork(3);
+  std::vector<double> costs;
+  for (uint32_t i = 0; i < n; ++i) {
+    double cost = step_s * (1.0 + c.speed_spread * speed.uniform());
+    if (std::binary_search(slow.begin(), slow.end(), i)) cost *= c.slow_factor;
+    costs.push_back(cost);
+  }
+  return costs;
+}
+
+// Who offloads, before the model is known (each peer's device depends on
+// it): offload.peers = slowest compares the costs of a step of 1 s.
+offload_setup sim_offload_setup(const RunConfig& c) {
+  const uint32_t n = static_cast<uint32_t>(c.peers);
+  const auto costs = peer_step_costs(c, n, 1.0);
+  return offload_setup_of(c, n, {}, &costs);
+}
+
 // The discrete-event loop. Owns the actor system (deterministic test
 // scheduler), the event queue the simulated network feeds, and the peers.
 class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
          const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
-         const std::atomic<int>* stop, std::vector<resolved_device> devices)
+         const std::atomic<int>* stop, std::vector<resolved_device> devices, offload_setup off)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)), stop_(stop),
-        devices_(std::move(devices)), devices_label_(devices_label(devices_)),
+        devices_(std::move(devices)), devices_label_(devices_label(devices_)), off_(std::move(off)),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
         self_(sys_) {
@@ -544,20 +566,12 @@ class driver {
 
   // Virtual cost of a step: given, or modelled from the model's FLOPs
   // (forward + backward ~ 3 forwards, 2 FLOPs per multiply-add); times
-  // each peer's speed factor (sim.speed_spread, sim.slow_peers). Then who
-  // offloads: offload.peers = slowest needs these costs.
+  // each peer's speed factor (peer_step_costs).
   void plan_speeds(const run_data& data) {
     const auto model = build_model(c_.model, data.train->sample_shape(), data.train->num_classes);
     step_flops_ = 6.0 * static_cast<double>(model->forward_flops()) * static_cast<double>(c_.batch);
     step_s_ = c_.step_ms > 0 ? c_.step_ms / 1000.0 : step_flops_ / (c_.gflops * 1e9);
-    const auto slow = peer_index_list("sim.slow_peers", c_.slow_peers, n_);
-    Rng speed = Rng(c_.seed).fork(3);
-    for (uint32_t i = 0; i < n_; ++i) {
-      double cost = step_s_ * (1.0 + c_.speed_spread * speed.uniform());
-      if (std::binary_search(slow.begin(), slow.end(), i)) cost *= c_.slow_factor;
-      step_cost_.push_back(cost);
-    }
-    off_ = offload_setup_of(c_, n_, {}, &step_cost_);
+    step_cost_ = peer_step_costs(c_, n_, step_s_);
     debt_s_.assign(n_, 0.0);
     off_stats_.assign(n_, offload_peer_summary{});
   }
@@ -837,6 +851,7 @@ class driver {
   const std::atomic<int>* const stop_;  // SIGINT/SIGTERM once non-zero (may be null)
   const std::vector<resolved_device> devices_;  // each peer's (run/peer_device.hpp)
   const std::string devices_label_;
+  const offload_setup off_;  // sim_offload_setup
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
   event_queue queue_;
@@ -868,7 +883,6 @@ class driver {
   sim_summary sum_;
   verify_timing timing_;  // deadline and retention (verification on)
   double step_flops_ = 0;  // the modelled FLOPs of one step
-  offload_setup off_;
   std::vector<double> debt_s_;  // each peer's compute for others, not yet charged to its steps
   std::vector<offload_peer_summary> off_stats_;
 };
@@ -895,8 +909,10 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
                                 "(data parallelism alone: sim.peers)");
   const auto wall0 = std::chrono::steady_clock::now();
   // Every peer's device, before anything loads or is written: train.device = cuda without a GPU ends here.
+  // Offloading peers train on the CPU (run/peer_device.hpp).
+  offload_setup off = sim_offload_setup(c);
   std::vector<resolved_device> devices;
-  for (uint32_t i = 0; i < static_cast<uint32_t>(c.peers); ++i) devices.push_back(peer_device_of(c, i));
+  for (uint32_t i = 0; i < static_cast<uint32_t>(c.peers); ++i) devices.push_back(peer_device_of(c, i, off.offloads(i)));
   set_blas_threads(1);  // one simulation thread; peers take turns on it
   std::filesystem::create_directories(out_dir);
   const run_data data = load_run_data(c, on_progress ? &std::cerr : nullptr);
@@ -904,7 +920,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   {
     // The driver reads and checks the checkpoints of a resumed run: one it
     // refuses leaves the run directory as it was.
-    driver d(c, out_dir, data, on_progress, resume_dir, stop, devices);
+    driver d(c, out_dir, data, on_progress, resume_dir, stop, devices, std::move(off));
     std::ofstream(out_dir + "/config.toml") << to_toml(c);
     s = d.run();
   }

@@ -1,7 +1,7 @@
 // counting_backend: a compute_backend that forwards every op to another and
-// counts allocations and what crosses between host and backend (elements
-// uploaded and downloaded), for tests that show what a round or a step
-// allocates and transfers.
+// counts allocations, products (gemm and gemm_batched calls) and what
+// crosses between host and backend (elements uploaded and downloaded), for
+// tests that show what a round or a step allocates, computes and transfers.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,11 +18,20 @@ class counting_backend : public compute_backend {
   explicit counting_backend(std::unique_ptr<compute_backend> inner) : own_(std::move(inner)), in_(*own_) {}
   int64_t uploaded = 0, downloaded = 0;  // elements (floats or int32s)
   int64_t allocs = 0;                    // alloc and alloc_int calls
+  int64_t gemms = 0;                     // gemm and gemm_batched calls
   std::function<void(int64_t)> on_download;  // also told of each download's size, when set
+  // When set, another_stream() returns a counting_backend too (counting on
+  // its own), told here, so a test can see what a second stream does.
+  std::function<void(counting_backend&)> on_another_stream;
 
   std::string name() const override { return "counting(" + in_.name() + ")"; }
   bool is_cpu() const override { return in_.is_cpu(); }
-  std::unique_ptr<compute_backend> another_stream() const override { return in_.another_stream(); }
+  std::unique_ptr<compute_backend> another_stream() const override {
+    if (!on_another_stream) return in_.another_stream();
+    auto s = std::make_unique<counting_backend>(in_.another_stream());
+    on_another_stream(*s);
+    return s;
+  }
   float* alloc(int64_t n) override {
     ++allocs;
     return in_.alloc(n);
@@ -46,11 +55,13 @@ class counting_backend : public compute_backend {
   void sync() override { in_.sync(); }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override {
+    ++gemms;
     in_.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   void gemm_batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                     int64_t sa, const float* b, int64_t ldb, int64_t sb, float beta, float* c, int64_t ldc, int64_t sc,
                     int64_t count) override {
+    ++gemms;
     in_.gemm_batched(ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, count);
   }
   void add_row_bias(float* y, const float* b, int64_t r, int64_t c) override { in_.add_row_bias(y, b, r, c); }

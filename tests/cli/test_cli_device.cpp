@@ -124,3 +124,69 @@ TEST_CASE("murmur peer with train.device = cuda and no usable GPU ends before it
   CHECK_THAT(r.output, !Catch::Contains("listening on"));
   CHECK_FALSE(fs::exists(out));
 }
+
+TEST_CASE("offload with a GPU: the offloading peers train on the CPU, the others where train.device says",
+          "[cli][device][offload]") {
+  const murmur::cuda_probe probe = murmur::probe_cuda();
+  const std::string offload = " --set offload.to=0 --set offload.peers=3";
+  const std::string gpu0 = probe.device_count > 0 ? "cuda:0 (" + probe.names[0] + ")" : "";
+  // auto: peer 3 offloads, so it trains on the CPU; the others (the helper
+  // among them) on what auto finds.
+  const auto out = scratch_path("device-offload-auto");
+  auto r = murmur_run("sim --quiet " + kSmoke + offload + " --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  auto s = summary_of(out);
+  REQUIRE(s["devices"].size() == 4);
+  CHECK(s["devices"][3] == "cpu");
+  for (int i = 0; i < 3; ++i) CHECK(s["devices"][i] == (probe.device_count > 0 ? gpu0 : "cpu"));
+  CHECK(s["offload"]["helper"] == 0);
+  // cuda: accepted by validation (no "not supported on a GPU" refusal).
+  // Without a GPU it ends as any cuda run there does; with one, the
+  // offloading peer is on the CPU and the others on the GPU.
+  const auto cuda = scratch_path("device-offload-cuda");
+  r = murmur_run("sim --quiet " + kSmoke + offload + " --set train.device=cuda --out " + cuda.string());
+  INFO(r.output);
+  CHECK_THAT(r.output, !Catch::Contains("not supported on a GPU"));
+  if (probe.device_count == 0) {
+    CHECK(r.code == 1);
+    CHECK_THAT(r.output, Catch::Contains("murmur sim: error: train.device = cuda: " + probe.reason));
+    CHECK_FALSE(fs::exists(cuda));
+    return;
+  }
+  WARN("a CUDA device is present (" << probe.names[0] << "): checking the mixed run on it");
+  REQUIRE(r.code == 0);
+  s = summary_of(cuda);
+  CHECK(s["devices"][3] == "cpu");
+  CHECK(s["devices"][0] == gpu0);
+  CHECK(s["device"] == "mixed");
+}
+
+TEST_CASE("murmur peer: train.device = cuda on a peer that offloads is a config error naming both keys",
+          "[cli][device][offload]") {
+  const auto dir = scratch_path("device-peer-offload");
+  std::filesystem::create_directories(dir);
+  std::string keys[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto kd = dir / ("keys" + std::to_string(i));
+    REQUIRE(murmur_run("keygen --out " + kd.string()).code == 0);
+    std::ifstream in(kd / "peer.pub");
+    std::getline(in, keys[i]);
+  }
+  std::ofstream(dir / "authorized_peers") << keys[0] << " helper\n" << keys[1] << " weak\n";
+  const auto out = dir / "run";
+  const std::string base = "peer --config " + source_path("configs/lan-3.toml") + " --listen tcp://127.0.0.1:1 --out " +
+                           out.string() + " --set peer.count=2 --set peer.index=1 --set peer.keys=" +
+                           (dir / "keys1").string() + " --set peer.authorized_peers=" +
+                           (dir / "authorized_peers").string() + " --set offload.to=helper --set offload.peers=1";
+  for (const char* choice : {"cuda", "cuda:0"}) {
+    INFO(choice);
+    auto r = murmur_run(base + " --set train.device=" + choice);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.output, Catch::Contains(std::string("murmur peer: config error: train.device = ") + choice +
+                                         " with offload.peers = 1 naming this peer (peer.index = 1)") &&
+                             Catch::Contains("set train.device = cpu or auto"));
+    CHECK_THAT(r.output, !Catch::Contains("listening on"));
+    CHECK_FALSE(fs::exists(out));
+  }
+}

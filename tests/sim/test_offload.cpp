@@ -2,11 +2,13 @@
 // its helper hands its Linear products over and trains >= 3x faster in
 // virtual time when the helper is honest; a cheating helper is caught on
 // its first wrong answer, quarantined, and the peer computes locally from
-// then on. Plus the one-line refusals of nonsense offload settings.
+// then on. Plus the one-line refusals of nonsense offload settings, and
+// where offloading peers train (run/peer_device.hpp).
 #include <catch2/catch.hpp>
 
 #include "run/config_schema.hpp"
 #include "run/offload_setup.hpp"
+#include "run/peer_device.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 
@@ -119,4 +121,41 @@ TEST_CASE("offload settings that make no sense are refused in one line", "[offlo
   RunConfig s = parse_config("", "test.toml", {"offload.to=0", "offload.peers=slowest"});
   std::vector<double> costs = {1, 1, 8, 1};
   CHECK(offload_setup_of(s, 4, {}, &costs).offloaders == std::vector<uint32_t>{2});
+}
+
+TEST_CASE("offload with train.device = cuda is accepted; the offloading peers train on the CPU",
+          "[offload][config][device]") {
+  // validate_config (parse_config) accepts it: murmur sim trains the
+  // offloaders on the CPU and the others on GPUs.
+  RunConfig c = parse_config("", "test.toml", {"train.device=cuda", "offload.to=0", "offload.peers=1,2"});
+  const auto o = offload_setup_of(c, 4, {}, nullptr);
+  for (uint32_t i : {1u, 2u}) {
+    INFO("peer " << i);
+    const resolved_device d = peer_device_of(c, i, o.offloads(i));
+    CHECK(d.label == "cpu");
+    CHECK_FALSE(d.cuda);
+  }
+  CHECK(parse_config("", "test.toml", {"train.device=cuda:0", "offload.to=0", "offload.peers=1"}).device == "cuda:0");
+  // auto: the offloader on the CPU; the helper where auto puts it (a GPU
+  // when one is usable, as without offload).
+  RunConfig a = parse_config("", "test.toml", {"offload.to=0", "offload.peers=1"});
+  CHECK(peer_device_of(a, 1, true).label == "cpu");
+  CHECK(peer_device_of(a, 0, false).label == resolve_device(parse_device("auto"), 0).label);
+  // murmur peer: an explicit cuda on an offloading peer is refused, in one
+  // line naming both keys; auto, cpu and the other peers pass.
+  RunConfig p = parse_config("", "test.toml",
+                             {"train.device=cuda:0", "offload.to=0", "offload.peers=1", "peer.count=2", "peer.index=1"});
+  try {
+    check_offloader_device(p, true);
+    FAIL("accepted: train.device = cuda:0 on an offloading peer");
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("train.device = cuda:0 with offload.peers = 1") != std::string::npos);
+    CHECK(m.find("peer.index = 1") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+  }
+  CHECK_NOTHROW(check_offloader_device(p, false));
+  CHECK_NOTHROW(check_offloader_device(a, true));
+  CHECK_NOTHROW(check_offloader_device(parse_config("", "test.toml", {"train.device=cpu"}), true));
 }
