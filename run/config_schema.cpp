@@ -125,7 +125,7 @@ const std::vector<KeyDef>& table() {
       text("train.device", &R::device, true,
            "Where each peer trains: auto (a GPU when one is usable, peer i on GPU i mod count; else the CPU), "
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
-           "auto uses the CPU with verify.rate > 0, offload.to or pipeline.stages > 1 (not on the GPU yet)"),
+           "auto uses the CPU with verify.rate > 0 or offload.to (not on the GPU yet)"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
@@ -587,14 +587,12 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
                                cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
     const char* host_only = compute_cheat             ? "attack.kind = a compute cheat"
                             : !cfg.offload_to.empty() ? "offload.to"
-                            : cfg.stages > 1          ? "pipeline.stages > 1"
                                                       : nullptr;
     if (host_only)
       throw ConfigError(std::string(host_only) + " with train.device = " + cfg.device + " in " + source +
                         ": not supported on a GPU yet (" +
-                        (compute_cheat     ? "the simulated cheats act on the CPU model"
-                         : cfg.stages > 1 ? "pipeline stages train on the CPU"
-                                          : "offloaded products are routed from the CPU model") +
+                        (compute_cheat ? "the simulated cheats act on the CPU model"
+                                       : "offloaded products are routed from the CPU model") +
                         "); use train.device = cpu or auto");
   }
   if (cfg.dataset == "files")
