@@ -2,7 +2,10 @@
 // here, through the path train.device = cuda takes on a GPU) train as the
 // host pipeline: the same loss and accuracy curve and final parameters
 // within float rounding, for a 2-stage pipeline and a 2 x 2 hybrid whose
-// stages gossip (the mix writes the host mirror, the backend picks it up).
+// stages gossip (the mix writes the host mirror, the backend picks it up);
+// a stage on a backend that dies is taken over by a spare, which restores
+// its checkpoint onto a backend of its own, and the run ends as without the
+// crash.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
@@ -99,4 +102,36 @@ TEST_CASE("a pipeline whose stages train on a backend trains as the host pipelin
   CHECK(worst_loss < 1e-4);
   CHECK(worst_acc <= 0.005);
   CHECK(worst_param < 1e-4);
+}
+
+TEST_CASE("a dead stage on a backend is taken over by a spare on a backend; the run ends as without the crash",
+          "[sim][pipeline][backend]") {
+  const std::vector<std::string> common = {"pipeline.stages=3", "pipeline.spares=1", "peer.heartbeat_ms=10",
+                                           "peer.suspect_ms=30", "peer.dead_ms=30"};
+  auto crash = common;
+  crash.insert(crash.end(), {"pipeline.crash_stage=1", "pipeline.crash_step=57"});
+  const auto host_dir = scratch("pipe-host-clean"), be_dir = scratch("pipe-backend-crash");
+  const sim_summary host = run_simulation(pipe(common), host_dir.string());
+  int made = 0;
+  const sim_summary be = run_pipeline_simulation(pipe(crash), be_dir.string(), {}, "", nullptr, [&made] {
+    ++made;
+    return make_cpu_backend();
+  });
+  const auto& t = be.pipeline.takeover;
+  REQUIRE(t.happened);
+  CHECK(be.pipeline.errors.empty());
+  CHECK(t.resume_step == 47);  // the last checkpoint before the crash
+  CHECK(made == 4);            // 3 stages, then the spare's
+  CHECK(be.steps == host.steps);
+  const auto hp = final_params(host_dir, 0, 3, 188), bp = final_params(be_dir, 0, 3, 188);
+  REQUIRE(hp.size() == bp.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < hp.size(); ++i) {
+    num = std::max(num, std::fabs(double(bp[i]) - hp[i]));
+    den = std::max(den, std::fabs(double(hp[i])));
+  }
+  std::printf("pipeline on the CPU backend with a take-over vs the host without: worst relative difference of the "
+              "final parameters %.1e\n", num / den);
+  CHECK(num / den < 1e-4);
+  CHECK(be.final_test_accuracy == Approx(host.final_test_accuracy).margin(0.005));
 }
