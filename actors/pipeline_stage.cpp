@@ -5,6 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "gpu/cuda_backend.hpp"
+#include "tensor/backend_stage.hpp"
 #include "tensor/loss.hpp"
 
 namespace murmur {
@@ -67,6 +69,28 @@ pipeline_stage::pipeline_stage(const stage_settings& s, std::shared_ptr<const Da
   }
   slots_.reserve(s_.microbatches);
   slots_.emplace_back().model = master_;
+  if (s_.train.device.cuda) use_backend(make_cuda_backend(s_.train.device.index));
+}
+
+pipeline_stage::~pipeline_stage() = default;
+
+void pipeline_stage::use_backend(std::unique_ptr<compute_backend> be) {
+  if (mb_count_ != 0) throw std::logic_error("pipeline_stage::use_backend: micro-batches are in flight");
+  backend_optimizer o;
+  o.type = s_.train.optimizer == "adam" ? backend_optimizer::kind::adam : backend_optimizer::kind::sgd;
+  o.momentum = static_cast<float>(s_.train.momentum);
+  o.beta1 = static_cast<float>(s_.train.momentum);  // train.momentum is Adam's beta1 (as make_adam above)
+  o.weight_decay = static_cast<float>(s_.train.weight_decay);
+  // Built beside the current one, so that a failure (a layer the backend
+  // lacks) changes nothing. master_ is current between steps.
+  auto bs = std::make_unique<backend_stage>(*be, *master_, o, s_.stage == 0, s_.stage + 1 == s_.stages,
+                                            s_.microbatches);
+  bs->load_optimizer_state(bs_ ? bs_->save_optimizer_state() : opt_->save_state());
+  bs_ = std::move(bs);  // the old stage goes before the backend it lives on
+  backend_ = std::move(be);
+  host_ahead_ = false;
+  // The host copies of the layers are not used on a backend.
+  slots_.resize(1);
 }
 
 double pipeline_stage::learning_rate() const {
@@ -134,7 +158,11 @@ int pipeline_stage::take_slot() {
     if (slots_[k].busy) ++used;
     else if (free < 0) free = static_cast<int>(k);
   }
-  if (free < 0) {
+  if (free < 0 && bs_) {
+    // backend_stage has a slot per possible micro-batch.
+    slots_.emplace_back();
+    free = static_cast<int>(slots_.size() - 1);
+  } else if (free < 0) {
     // A new copy of the layers.
     auto copy = build_stage_layers(s_.model_spec, train_->sample_shape(), classes_, s_.range);
     copy->set_need_input_grad(s_.stage > 0);
@@ -152,6 +180,8 @@ int pipeline_stage::take_slot() {
 pipeline_stage::op_result pipeline_stage::run_next() {
   if (!ready()) throw std::logic_error("pipeline_stage::run_next: the next op's input has not arrived");
   if (mb_count_ == 0) {
+    if (bs_ && host_ahead_) bs_->upload_params(master_->params());
+    host_ahead_ = false;
     if (s_.stage == 0) {
       const auto b = static_cast<uint32_t>(batches_->next(batch_x_, batch_y_));
       augment_batch(s_.train.augment, step_ + 1, batches_->last_indices(), batch_x_, augment_scratch_);
@@ -164,8 +194,13 @@ pipeline_stage::op_result pipeline_stage::run_next() {
   ++stats_.ops;
   stats_.busy_seconds += r.seconds;
   if (next_op_ == ops_.size()) {
-    opt_->step(master_->params(), grad_acc_.data(), static_cast<float>(learning_rate()));
-    std::fill(grad_acc_.begin(), grad_acc_.end(), 0.f);
+    if (bs_) {
+      bs_->optimizer_step(static_cast<float>(learning_rate()));
+      bs_->download_params(master_->params());  // the host mirror, current at the boundary
+    } else {
+      opt_->step(master_->params(), grad_acc_.data(), static_cast<float>(learning_rate()));
+      std::fill(grad_acc_.begin(), grad_acc_.end(), 0.f);
+    }
     ++step_;
     if (s_.stage + 1 == s_.stages) {
       stats_.loss_sum += loss_acc_;
@@ -185,28 +220,44 @@ pipeline_stage::op_result pipeline_stage::forward(uint16_t mb) {
   slot_of_[mb] = k;
   slot& sl = slots_[static_cast<size_t>(k)];
   const uint32_t b = mb_size(mb);
-  ensure_shape(sl.input, with_batch(b, in_shape_));
+  // The input: stage 0's micro-batch of its batch, or the previous stage's
+  // activation (kept in its message until the forward has read it).
+  const float* x = nullptr;
+  decltype(inbox_)::node_type node;
   if (s_.stage == 0) {
     const int64_t per = shape_numel(in_shape_), first = mb_begin(mb);
-    std::copy(batch_x_.data() + first * per, batch_x_.data() + (first + b) * per, sl.input.data());
+    x = batch_x_.data() + first * per;
     sl.labels.assign(batch_y_.begin() + first, batch_y_.begin() + first + b);
   } else {
-    auto node = inbox_.extract({mb, false});
-    std::copy(node.mapped().values.begin(), node.mapped().values.end(), sl.input.data());
+    node = inbox_.extract({mb, false});
+    x = node.mapped().values.data();
     sl.labels = std::move(node.mapped().labels);
   }
   // Dropout masks from (data seed, stage, step, micro-batch): deterministic,
   // and distinct for each copy of the layers in flight.
-  sl.model->set_noise_seed(s_.train.data_seed ^ (0xd1b54a32d192ed03ULL * (step_ + 1)) ^
-                           (0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(s_.stage) * 65536 + mb + 1)));
-  const Tensor& y = sl.model->forward(sl.input);
+  const uint64_t noise_seed = s_.train.data_seed ^ (0xd1b54a32d192ed03ULL * (step_ + 1)) ^
+                              (0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(s_.stage) * 65536 + mb + 1));
+  const Tensor* y = nullptr;
+  if (bs_) {
+    bs_->forward(static_cast<size_t>(k), x, b, noise_seed);
+  } else {
+    ensure_shape(sl.input, with_batch(b, in_shape_));
+    std::copy(x, x + sl.input.numel(), sl.input.data());
+    sl.model->set_noise_seed(noise_seed);
+    y = &sl.model->forward(sl.input);
+  }
   op_result r;
   r.seconds = 2.0 * static_cast<double>(flops_per_sample_) * b / (s_.gflops * 1e9);
   if (s_.stage + 1 == s_.stages) {
-    const float loss = softmax_cross_entropy(y, sl.labels.data(), sl.dlogits);
     // The batch loss is the mean over all samples: this micro-batch's share.
     const float share = static_cast<float>(b) / static_cast<float>(total_);
-    for (float& g : sl.dlogits) g *= share;
+    float loss = 0;
+    if (bs_) {
+      loss = bs_->loss(static_cast<size_t>(k), sl.labels.data(), share);
+    } else {
+      loss = softmax_cross_entropy(*y, sl.labels.data(), sl.dlogits);
+      for (float& g : sl.dlogits) g *= share;
+    }
     loss_acc_ += static_cast<double>(loss) * share;
     return r;
   }
@@ -221,7 +272,12 @@ pipeline_stage::op_result pipeline_stage::forward(uint16_t mb) {
   out.total = total_;
   out.shape = to_wire(out_shape_);
   out.labels = sl.labels;
-  out.values.assign(y.begin(), y.end());
+  if (bs_) {
+    out.values.resize(static_cast<size_t>(b * shape_numel(out_shape_)));
+    bs_->download_output(static_cast<size_t>(k), out.values.data());
+  } else {
+    out.values.assign(y->begin(), y->end());
+  }
   r.out = std::move(out);
   return r;
 }
@@ -234,19 +290,23 @@ pipeline_stage::op_result pipeline_stage::backward(uint16_t mb) {
   // The received gradient must outlive the copy of dL/dx below: a layer
   // such as Flatten hands back a view of its incoming gradient.
   decltype(inbox_)::node_type node;
-  if (s_.stage + 1 == s_.stages) {
-    sl.model->backward(sl.dlogits);
+  const bool last = s_.stage + 1 == s_.stages;
+  if (!last) node = inbox_.extract({mb, true});
+  if (bs_) {
+    bs_->backward(static_cast<size_t>(k), last ? nullptr : node.mapped().values.data());
   } else {
-    node = inbox_.extract({mb, true});
-    Tensor dy = Tensor::view(node.mapped().values.data(), with_batch(b, out_shape_));
-    sl.model->backward(dy);
+    if (last) {
+      sl.model->backward(sl.dlogits);
+    } else {
+      Tensor dy = Tensor::view(node.mapped().values.data(), with_batch(b, out_shape_));
+      sl.model->backward(dy);
+    }
+    const float* g = sl.model->grads();
+    for (size_t i = 0; i < grad_acc_.size(); ++i) grad_acc_[i] += g[i];
   }
-  const float* g = sl.model->grads();
-  for (size_t i = 0; i < grad_acc_.size(); ++i) grad_acc_[i] += g[i];
   op_result r;
   r.seconds = 4.0 * static_cast<double>(flops_per_sample_) * b / (s_.gflops * 1e9);
   if (s_.stage > 0) {
-    const Tensor& dx = sl.model->input_grad();
     stage_tensor out;
     out.gradient = true;
     out.replica = s_.replica;
@@ -257,7 +317,13 @@ pipeline_stage::op_result pipeline_stage::backward(uint16_t mb) {
     out.batch = b;
     out.total = total_;
     out.shape = to_wire(in_shape_);
-    out.values.assign(dx.begin(), dx.end());
+    if (bs_) {
+      out.values.resize(static_cast<size_t>(b * shape_numel(in_shape_)));
+      bs_->download_input_grad(static_cast<size_t>(k), out.values.data());
+    } else {
+      const Tensor& dx = sl.model->input_grad();
+      out.values.assign(dx.begin(), dx.end());
+    }
     r.out = std::move(out);
   }
   sl.busy = false;
@@ -277,7 +343,7 @@ checkpoint pipeline_stage::make_checkpoint(uint64_t seed) const {
   c.seed = seed;
   c.model_spec = s_.model_spec;
   c.params.assign(master_->params(), master_->params() + master_->param_count());
-  optimizer_state os = opt_->save_state();
+  optimizer_state os = bs_ ? bs_->save_optimizer_state() : opt_->save_state();
   c.opt_steps = os.steps;
   c.opt_state = std::move(os.values);
   c.extra = {generation_};
@@ -299,8 +365,14 @@ void pipeline_stage::restore(const checkpoint& c, uint32_t generation) {
   if (c.params.size() != static_cast<size_t>(master_->param_count()))
     mismatch(std::to_string(c.params.size()) + " parameters, this stage has " +
              std::to_string(master_->param_count()));
-  opt_->load_state(optimizer_state{c.opt_steps, c.opt_state});
+  if (bs_) bs_->load_optimizer_state(optimizer_state{c.opt_steps, c.opt_state});
+  else opt_->load_state(optimizer_state{c.opt_steps, c.opt_state});
   std::copy(c.params.begin(), c.params.end(), master_->params());
+  if (bs_) {
+    bs_->upload_params(master_->params());
+    bs_->clear_gradients();
+  }
+  host_ahead_ = false;
   step_ = c.step;
   generation_ = generation;
   mb_count_ = 0;

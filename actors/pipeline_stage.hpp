@@ -12,6 +12,18 @@
 // scaled by its share of the batch), then one optimizer step per batch, so
 // an S-stage pipeline computes what one-stage training computes on the same
 // batch, up to float summation order.
+// On a compute backend (train.device cuda, or use_backend) the stage trains
+// through tensor/backend_stage.hpp: parameters, gradients, optimizer state
+// and every micro-batch's activations stay in the backend's buffers, one
+// activation slot per micro-batch in flight as on the host. Activations
+// cross to the host only where they leave the stage: the input of a forward
+// comes from the previous stage's message (stage 0: its micro-batch of
+// data), the output goes into the message to the next stage, and likewise
+// the gradients of a backward. The master Sequential is then the host mirror
+// of the parameters: downloaded after each optimizer step (gossip,
+// checkpoints, evaluation and the final model read it between steps), and
+// uploaded before the next step after mark_host_params_written (gossip's mix
+// writes it) or restore.
 // Frames are validated by their decoders; accept() checks that a message
 // fits this stage (sender, generation, step, micro-batch, shapes, labels)
 // and rejects (and counts) it otherwise, changing nothing.
@@ -26,11 +38,14 @@
 #include "actors/pipeline_schedule.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/pipeline_messages.hpp"
+#include "tensor/backend.hpp"
 #include "tensor/dataset.hpp"
 #include "tensor/optimizer.hpp"
 #include "tensor/stage_split.hpp"
 
 namespace murmur {
+
+class backend_stage;
 
 struct stage_settings {
   uint16_t replica = 0, stage = 0, stages = 1;
@@ -57,7 +72,19 @@ class pipeline_stage {
  public:
   // train/shard: the data (stage 0 draws batches; the last stage needs only
   // the class count). Throws std::invalid_argument on a bad split or model.
+  // s.train.device cuda: trains on make_cuda_backend(index) (throws
+  // std::runtime_error when it cannot be had).
   pipeline_stage(const stage_settings& s, std::shared_ptr<const Dataset> train, std::vector<int64_t> shard);
+  ~pipeline_stage();
+
+  // From now on the stage trains on `be` (tests: make_cpu_backend()); the
+  // current parameters and optimizer state move there. Between steps only
+  // (std::logic_error with micro-batches in flight).
+  void use_backend(std::unique_ptr<compute_backend> be);
+  bool on_backend() const { return bs_ != nullptr; }
+  // The master parameters (model()) were written on the host between steps
+  // (gossip's mix): on a backend the next step uploads them first.
+  void mark_host_params_written() { host_ahead_ = true; }
 
   bool accept(stage_tensor&& m);    // false: rejected or stale, nothing changed
 
@@ -84,7 +111,8 @@ class pipeline_stage {
   // Last stage: the batch loss of the last step finished (0 before any).
   double last_step_loss() const { return loss_acc_; }
 
-  // The master parameters: gossip mixes into them between steps.
+  // The master parameters: gossip mixes into them between steps (on a
+  // backend: the host mirror, current at every step boundary; see above).
   const std::shared_ptr<Sequential>& model() const { return master_; }
 
   checkpoint make_checkpoint(uint64_t seed) const;
@@ -103,10 +131,14 @@ class pipeline_stage {
   Shape in_shape_, out_shape_;
   int32_t classes_ = 0;
   int64_t flops_per_sample_ = 0;
+  std::unique_ptr<compute_backend> backend_;
+  std::unique_ptr<backend_stage> bs_;  // null: the host Sequential trains
+  bool host_ahead_ = false;            // master_ written since the last upload
 
   // Slots: copies of the layers, one per micro-batch in flight.
   struct slot {
     std::shared_ptr<Sequential> model;       // slot 0 is the master itself; the others share its buffers
+                                             // (on a backend: unused, the slot is backend_stage's)
     Tensor input, dlogits;
     std::vector<int32_t> labels;
     bool busy = false;

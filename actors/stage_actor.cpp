@@ -106,6 +106,8 @@ void step_boundary(self_ptr self) {
   const uint32_t gen = st.stage->generation();
   self->request(st.gossip, caf::infinite, publish_atom::value, step).then([=](bool) {
     self->request(self->state.gossip, caf::infinite, mix_atom::value).then([=](bool) {
+      // The mix wrote the master parameters (a stage on a backend uploads them).
+      if (self->state.stage) self->state.stage->mark_host_params_written();
       // A roll-back in between has already restarted the stage.
       if (self->state.stage && self->state.stage->generation() == gen) try_start(self);
     });

@@ -38,6 +38,7 @@
 #include "run/final_model.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
+#include "run/peer_device.hpp"
 #include "run/pipeline_plan.hpp"
 #include "run/run_data.hpp"
 #include "tensor/gemm.hpp"
@@ -307,6 +308,9 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
                       std::to_string(nodes) + " nodes (pipeline.stages x pipeline.replicas + pipeline.spares)");
   const auto layout = node_layout(c, nodes, keys, allowed);
   const std::string self_name = node_name(node, layout);
+  // train.device = cuda without a usable GPU ends here, before anything loads
+  // (a stage this node hosts, or takes over, trains there: run/pipeline_plan.hpp).
+  const resolved_device device = peer_device_of(c, node);
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
   const std::string ckdir = out + "/checkpoints";
@@ -435,11 +439,12 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
     if (i != node) caf::anon_send(bridge.actor, add_peer_atom::value, i, layout[i].endpoint, layout[i].public_key);
 
   const bool spare = node >= hosts;
-  std::printf("murmur peer: pipeline %s of %u (%s), listening on %s, %llu steps -> %s\n", self_name.c_str(), nodes,
+  std::printf("murmur peer: pipeline %s of %u (%s), device %s, listening on %s, %llu steps -> %s\n", self_name.c_str(),
+              nodes,
               spare ? "spare" : ("stage " + std::to_string(node % plan.stages) + " of replica " +
                                  std::to_string(node / plan.stages))
                                     .c_str(),
-              bridge.endpoint.c_str(), static_cast<unsigned long long>(total), out.c_str());
+              device.label.c_str(), bridge.endpoint.c_str(), static_cast<unsigned long long>(total), out.c_str());
   std::fflush(stdout);
   caf::anon_send(stage, start_atom::value);
 

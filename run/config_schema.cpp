@@ -125,7 +125,7 @@ const std::vector<KeyDef>& table() {
       text("train.device", &R::device, true,
            "Where each peer trains: auto (a GPU when one is usable, peer i on GPU i mod count; else the CPU), "
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
-           "auto uses the CPU with a compute cheat or pipeline.stages > 1 (not on the GPU yet). Offloading peers "
+           "auto uses the CPU with a compute cheat (not on the GPU yet). Offloading peers "
            "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
@@ -587,13 +587,11 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     const bool compute_cheat = cfg.attack_kind == "skip_product" || cfg.attack_kind == "perturb" ||
                                cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
     const char* host_only = compute_cheat             ? "attack.kind = a compute cheat"
-                            : cfg.stages > 1          ? "pipeline.stages > 1"
                                                       : nullptr;
     if (host_only)
       throw ConfigError(std::string(host_only) + " with train.device = " + cfg.device + " in " + source +
                         ": not supported on a GPU yet (" +
-                        (compute_cheat     ? "the simulated cheats act on the CPU model"
-                                          : "pipeline stages train on the CPU") +
+                        "the simulated cheats act on the CPU model" +
                         "); use train.device = cpu or auto");
   }
   if (cfg.dataset == "files")

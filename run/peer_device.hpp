@@ -4,9 +4,9 @@
 //    cuda:N without a usable GPU throws std::runtime_error
 //    "train.device = cuda: <why>" (gpu/device_choice.hpp).
 //  - auto takes the CPU where the run needs the host model's step (a
-//    simulated compute cheat, pipeline.stages > 1); validate_config
-//    refuses cuda there, so such a run never probes for a GPU. Step
-//    transcripts (verify.rate > 0) run on either.
+//    simulated compute cheat); validate_config refuses cuda there, so such
+//    a run never probes for a GPU. Step transcripts (verify.rate > 0) and
+//    pipeline stages run on either.
 //  - Offload (run/offload_setup.hpp): a peer that offloads (offload.peers)
 //    is a weak peer by definition, and its step hands out products from the
 //    host model: it trains on the CPU whatever train.device says (murmur

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "actors/topology.hpp"
+#include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "tensor/rng.hpp"
 
@@ -55,6 +56,8 @@ stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, ui
   s.gflops = c.gflops;
   // The same training settings as a data-parallel peer with this replica's shard.
   s.train = peer_settings_from_config(c, replica, p.replicas, {}, p.total_steps).train;
+  // train.device, resolved for the node that hosts the stage by default.
+  s.train.device = peer_device_of(c, stage_node(replica, stage, p.stages));
   s.initial_params = stage_initial_parameters(p.initial, c, p.input_shape, p.num_classes, s.range);
   return s;
 }

@@ -30,6 +30,8 @@ struct pipeline_plan {
 // model.init_from (run/initial_model.hpp): each stage's settings carry its slice.
 pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train);
 
+// train.device resolved for the stage's node (run/peer_device.hpp): throws
+// std::runtime_error when cuda is asked for and cannot be had.
 stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, uint16_t replica, uint16_t stage);
 stage_node_settings stage_node_settings_for(const RunConfig& c, const pipeline_plan& p, uint32_t node,
                                             const std::string& checkpoint_dir);

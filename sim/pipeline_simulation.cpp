@@ -26,6 +26,7 @@
 #include "protocols/pipeline_messages.hpp"
 #include "model_io/model_source.hpp"
 #include "run/config_schema.hpp"
+#include "run/peer_device.hpp"
 #include "run/pipeline_plan.hpp"
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
@@ -69,8 +70,9 @@ class pipeline_driver {
  public:
   pipeline_driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
                   const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
-                  const std::atomic<int>* stop)
-      : c_(c), out_dir_(out_dir), data_(data), on_progress_(on_progress), plan_(make_pipeline_plan(c, *data.train)),
+                  const std::atomic<int>* stop, const stage_backend_factory& stage_backend)
+      : c_(c), out_dir_(out_dir), data_(data), on_progress_(on_progress), stage_backend_(stage_backend),
+        plan_(make_pipeline_plan(c, *data.train)),
         n_(plan_.nodes()), sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())), stop_(stop) {
     network_model nm;
@@ -159,7 +161,9 @@ class pipeline_driver {
   void spawn_nodes(const std::string& resume_dir) {
     const std::string ckdir = c_.checkpoint_every > 0 ? out_dir_ + "/checkpoints" : "";
     auto make_stage = [this](uint16_t r, uint16_t s) {
-      return std::make_shared<pipeline_stage>(stage_settings_for(c_, plan_, r, s), data_.train, plan_.shards[r]);
+      auto st = std::make_shared<pipeline_stage>(stage_settings_for(c_, plan_, r, s), data_.train, plan_.shards[r]);
+      if (stage_backend_) st->use_backend(stage_backend_());
+      return st;
     };
     // A spare that takes a stage of a hybrid run over gossips in its place,
     // with the current hosts of that stage in the neighbouring replicas.
@@ -173,6 +177,7 @@ class pipeline_driver {
       };
     views_.resize(n_);
     gossip_.resize(n_);
+    std::vector<resolved_device> devices;  // of the stages hosted from the start
     for (uint32_t node = 0; node < n_; ++node) {
       views_[node] = std::make_shared<stage_node_view>();
       std::shared_ptr<pipeline_stage> stage;
@@ -180,6 +185,7 @@ class pipeline_driver {
       if (hosts) {
         const auto r = static_cast<uint16_t>(node / plan_.stages), s = static_cast<uint16_t>(node % plan_.stages);
         stage = make_stage(r, s);
+        devices.push_back(stage->settings().train.device);
         if (!resume_dir.empty()) resume_stage(*stage, resume_dir, r, s);
         if (plan_.replicas > 1)
           gossip_[node] = spawn_gossip(sys_, stage_gossip_settings(c_, plan_, r, s), stage->model(), net_);
@@ -194,6 +200,7 @@ class pipeline_driver {
                                         views_[node], make_gossip));
     }
     resumed_ = !resume_dir.empty();
+    devices_label_ = devices_label(devices);
   }
 
   void resume_stage(pipeline_stage& st, const std::string& dir, uint16_t r, uint16_t s) {
@@ -372,7 +379,7 @@ class pipeline_driver {
     p.virtual_s = t;
     p.wall_s = wall_s();
     p.evaluation = evaluation;
-    p.device = "cpu";  // stage nodes train on the CPU (run/peer_device.hpp)
+    p.device = devices_label_;
     on_progress_(p);
   }
 
@@ -482,6 +489,8 @@ class pipeline_driver {
   const std::string out_dir_;
   const run_data& data_;
   const std::function<void(const run_progress&)>& on_progress_;
+  const stage_backend_factory& stage_backend_;
+  std::string devices_label_;  // the stages' devices (progress lines)
   pipeline_plan plan_;
   const uint32_t n_;
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
@@ -515,7 +524,8 @@ class pipeline_driver {
 
 sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_dir,
                                     const std::function<void(const run_progress&)>& on_progress,
-                                    const std::string& resume_dir, const std::atomic<int>* stop) {
+                                    const std::string& resume_dir, const std::atomic<int>* stop,
+                                    const stage_backend_factory& stage_backend) {
   const auto wall0 = std::chrono::steady_clock::now();
   set_blas_threads(1);
   std::filesystem::create_directories(out_dir);
@@ -523,7 +533,7 @@ sim_summary run_pipeline_simulation(const RunConfig& c, const std::string& out_d
   const run_data data = load_run_data(c, on_progress ? &std::cerr : nullptr);
   sim_summary s;
   {
-    pipeline_driver d(c, out_dir, data, on_progress, resume_dir, stop);
+    pipeline_driver d(c, out_dir, data, on_progress, resume_dir, stop, stage_backend);
     s = d.run();
   }
   s.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();

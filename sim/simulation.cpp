@@ -895,7 +895,7 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(c, run_host::sim, "the run config");
   if (c.stages > 1) {
-    // Stage nodes train on the CPU (validate_config refuses train.device = cuda with stages > 1).
+    // Every node's device, before anything loads: train.device = cuda without a GPU ends here.
     const uint32_t nodes = static_cast<uint32_t>(c.stages * c.replicas + c.spares);
     std::vector<std::string> devices;
     for (uint32_t i = 0; i < nodes; ++i) devices.push_back(peer_device_of(c, i).label);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "run/final_model.hpp"
 #include "run/run_config.hpp"
 #include "run/run_progress.hpp"
+#include "tensor/backend.hpp"
 
 namespace murmur {
 
@@ -153,8 +155,12 @@ sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
                            const std::string& resume_dir = "", const std::atomic<int>* stop = nullptr);
 
 // The pipeline simulation (pipeline.stages > 1); run_simulation calls it.
+// stage_backend (tests): every stage trains on a backend it makes
+// (make_cpu_backend), through the path train.device = cuda takes on a GPU.
+using stage_backend_factory = std::function<std::unique_ptr<compute_backend>()>;
 sim_summary run_pipeline_simulation(const RunConfig& cfg, const std::string& out_dir,
                                     const std::function<void(const run_progress&)>& on_progress,
-                                    const std::string& resume_dir, const std::atomic<int>* stop = nullptr);
+                                    const std::string& resume_dir, const std::atomic<int>* stop = nullptr,
+                                    const stage_backend_factory& stage_backend = {});
 
 }  // namespace murmur

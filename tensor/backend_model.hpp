@@ -23,16 +23,11 @@
 #include <vector>
 
 #include "tensor/backend.hpp"
+#include "tensor/backend_optimizer.hpp"
 #include "tensor/optimizer.hpp"
 #include "tensor/sequential.hpp"
 
 namespace murmur {
-
-struct backend_optimizer {
-  enum class kind : uint8_t { sgd, adam } type = kind::sgd;
-  float momentum = 0.9f, weight_decay = 0.f;    // sgd (weight_decay also adam's L2)
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam
-};
 
 class backend_model {
  public:

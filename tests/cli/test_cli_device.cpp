@@ -38,17 +38,30 @@ TEST_CASE("train.device: a value that is not auto, cpu, cuda or cuda:N is a conf
   }
 }
 
-TEST_CASE("train.device = cuda with a compute cheat, offload or a pipeline is refused as not supported yet",
-          "[cli][device]") {
+TEST_CASE("train.device = cuda with a compute cheat or offload is refused as not supported yet", "[cli][device]") {
   const auto out = scratch_path("device-verify");
   auto r = murmur_run("sim " + kSmoke + " --set train.device=cuda --set verify.rate=0.2 --set attack.kind=perturb " +
                       "--set attack.fraction=0.25 --out " + out.string());
   CHECK(r.code == 2);
   CHECK_THAT(r.output, Catch::Contains("attack.kind = a compute cheat with train.device = cuda") &&
                            Catch::Contains("not supported on a GPU yet") && Catch::Contains("train.device = cpu or auto"));
-  r = murmur_run("sim " + kSmoke + " --set train.device=cuda:0 --set pipeline.stages=2 --out " + out.string());
-  CHECK(r.code == 2);
-  CHECK_THAT(r.output, Catch::Contains("pipeline.stages > 1 with train.device = cuda:0"));
+  CHECK_FALSE(fs::exists(out));
+}
+
+TEST_CASE("train.device = cuda with a pipeline trains its stages on the GPU, or ends saying why there is none",
+          "[cli][device]") {
+  const murmur::cuda_probe probe = murmur::probe_cuda();
+  const auto out = scratch_path("device-pipeline");
+  auto r = murmur_run("sim --quiet " + kSmoke + " --set train.device=cuda:0 --set pipeline.stages=2 --out " +
+                      out.string());
+  INFO(r.output);
+  if (probe.device_count > 0) {
+    REQUIRE(r.code == 0);
+    CHECK(summary_of(out)["device"].get<std::string>().rfind("cuda:0 (", 0) == 0);
+    return;
+  }
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("murmur sim: error: train.device = cuda:0: " + probe.reason));
   CHECK_FALSE(fs::exists(out));
 }
 
