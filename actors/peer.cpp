@@ -2,6 +2,17 @@
 
 namespace murmur {
 
+namespace {
+
+// A peer that trains on a backend checks on it too, on a stream of its own
+// (the verifier actor runs beside the trainer, as the gossip actor does).
+std::shared_ptr<compute_backend> checking_backend(trainer& t) {
+  if (!t.backend()) return nullptr;
+  return t.backend()->another_stream();
+}
+
+}  // namespace
+
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
@@ -17,7 +28,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     auto log = std::make_shared<step_transcript_log>(s.id, model, v->keep_steps);
     h.train->enable_transcripts(log, v->cheat, v->replay_shard, v->settings.seed ^ (0x63686561ULL + s.id));
     verifier_context ctx{s.id, s.neighbours, v->neighbours_of, v->shard_of, data, log, committed_layers(model), v->now_s,
-                         s.names};
+                         s.names, checking_backend(*h.train)};
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;
@@ -35,7 +46,8 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     vs.max_frame_bytes = off->max_frame_bytes;
     vs.matmul_cheat = off->cheat;
     vs.matmul_cheat_eps = off->cheat_eps;
-    verifier_context ctx{s.id, s.neighbours, {}, {}, data, nullptr, committed_layers(*h.train->model()), {}, s.names};
+    verifier_context ctx{s.id, s.neighbours, {}, {}, data, nullptr, committed_layers(*h.train->model()), {},
+                         s.names, checking_backend(*h.train)};
     h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
   }
   if (off && off->plan) h.offload = std::make_shared<offload_step>(h.train, *off->plan);

@@ -33,6 +33,8 @@
 // at whenever a frame or commitment arrives, on deadline_atom, and on stats.
 // Accounting: challenges = challenges_completed + challenges_missed +
 // challenges_expired + challenges_abandoned + those still in flight.
+// Checks run on the peer's own compute backend when the context names one
+// (a GPU peer checks on its GPU), with the host check's verdicts.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -47,6 +49,7 @@
 #include "actors/peer_names.hpp"
 #include "actors/reputation.hpp"
 #include "actors/step_transcript.hpp"
+#include "tensor/backend.hpp"
 
 namespace murmur {
 
@@ -139,6 +142,10 @@ struct verifier_context {
   std::vector<committed_layer> layers;              // of the shared model
   std::function<double()> now_s;                    // the clock deadlines run on (null: steady clock)
   peer_names names;                                 // how logs name peers
+  // Where this peer runs its Freivalds checks (transcripts and offloaded
+  // products): its trainer's device on a stream of its own
+  // (compute_backend::another_stream), used by this actor only. Null: the host.
+  std::shared_ptr<compute_backend> backend = nullptr;
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

@@ -459,6 +459,14 @@ backend_model::layer_buffers backend_model::layer_buffers_of(size_t layer_index)
   return b;
 }
 
+void backend_model::upload_layer_grads(size_t layer_index, const float* dw, const float* db) {
+  const layer_buffers b = layer_buffers_of(layer_index);  // checks the layer
+  const node& n = p_->plan[layer_index];
+  const int64_t weights = b.db - b.dw;  // the bias gradient follows the weight gradient
+  be_.upload(p_->grads + n.poff, dw, weights);
+  be_.upload(p_->grads + n.poff + weights, db, n.pcount - weights);
+}
+
 void backend_model::optimizer_step(float lr) {
   impl& m = *p_;
   ++m.steps;
