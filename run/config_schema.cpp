@@ -581,20 +581,17 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     throw ConfigError("train.device = " + cfg.device + " in " + source + ": expected auto, cpu, cuda or cuda:N");
   }
   if (device.type == device_choice::kind::cuda) {
-    // These act on or route through the host model's step; on a GPU they do
-    // not exist yet. (Step transcripts do: the committed tensors come down.)
-    const bool compute_cheat = cfg.attack_kind == "skip_product" || cfg.attack_kind == "perturb" ||
-                               cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
-    const char* host_only = compute_cheat             ? "attack.kind = a compute cheat"
-                            : !cfg.offload_to.empty() ? "offload.to"
+    // These route through the host model's step; on a GPU they do not exist
+    // yet. (Step transcripts and compute cheats do: the committed tensors
+    // come down, a cheat's gradients go back up.)
+    const char* host_only = !cfg.offload_to.empty() ? "offload.to"
                             : cfg.stages > 1          ? "pipeline.stages > 1"
                                                       : nullptr;
     if (host_only)
       throw ConfigError(std::string(host_only) + " with train.device = " + cfg.device + " in " + source +
                         ": not supported on a GPU yet (" +
-                        (compute_cheat     ? "the simulated cheats act on the CPU model"
-                         : cfg.stages > 1 ? "pipeline stages train on the CPU"
-                                          : "offloaded products are routed from the CPU model") +
+                        (cfg.stages > 1 ? "pipeline stages train on the CPU"
+                                        : "offloaded products are routed from the CPU model") +
                         "); use train.device = cpu or auto");
   }
   if (cfg.dataset == "files")

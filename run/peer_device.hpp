@@ -3,10 +3,10 @@
 //  - Resolved when a run starts, before data loads: train.device = cuda or
 //    cuda:N without a usable GPU throws std::runtime_error
 //    "train.device = cuda: <why>" (gpu/device_choice.hpp).
-//  - auto takes the CPU where the run needs the host model's step (a
-//    simulated compute cheat, offload.to, pipeline.stages > 1);
-//    validate_config refuses cuda there, so such a run never probes for a
-//    GPU. Step transcripts (verify.rate > 0) run on either.
+//  - auto takes the CPU where the run needs the host model's step
+//    (offload.to, pipeline.stages > 1); validate_config refuses cuda there,
+//    so such a run never probes for a GPU. Step transcripts (verify.rate >
+//    0) and the simulated compute cheats run on either.
 #pragma once
 #include <cstdint>
 #include <string>
