@@ -2,6 +2,18 @@
 
 namespace murmur {
 
+namespace {
+
+// A peer that trains on a backend checks (and answers offloaded products)
+// on it too, on a stream of its own (the verifier actor runs beside the
+// trainer, as the gossip actor does).
+std::shared_ptr<compute_backend> checking_backend(trainer& t) {
+  if (!t.backend()) return nullptr;
+  return t.backend()->another_stream();
+}
+
+}  // namespace
+
 peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                         std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
                         std::shared_ptr<const Dataset> test, transport_actor transport,
@@ -11,19 +23,13 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   auto data = train;
   h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
   if (prepare) prepare(*h.train);
-  // A peer that trains on a backend (a GPU) answers offloaded products
-  // there too, on a stream of its own (the verifier is another actor).
-  auto verifier_backend = [&]() -> std::shared_ptr<compute_backend> {
-    if (!h.train->backend()) return nullptr;
-    return h.train->backend()->another_stream();
-  };
   h.gossip = spawn_gossip(sys, s, h.train, transport);
   if (v) {
     auto& model = *h.train->model();
     auto log = std::make_shared<step_transcript_log>(s.id, model, v->keep_steps);
     h.train->enable_transcripts(log, v->cheat, v->replay_shard, v->settings.seed ^ (0x63686561ULL + s.id));
     verifier_context ctx{s.id, s.neighbours, v->neighbours_of, v->shard_of, data, log, committed_layers(model), v->now_s,
-                         s.names, off ? verifier_backend() : nullptr};
+                         s.names, checking_backend(*h.train)};
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;
@@ -41,8 +47,8 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     vs.max_frame_bytes = off->max_frame_bytes;
     vs.matmul_cheat = off->cheat;
     vs.matmul_cheat_eps = off->cheat_eps;
-    verifier_context ctx{s.id, s.neighbours, {}, {}, data, nullptr, committed_layers(*h.train->model()), {}, s.names,
-                         verifier_backend()};
+    verifier_context ctx{s.id, s.neighbours, {}, {}, data, nullptr, committed_layers(*h.train->model()), {},
+                         s.names, checking_backend(*h.train)};
     h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
   }
   if (off && off->plan) h.offload = std::make_shared<offload_step>(h.train, *off->plan);

@@ -93,7 +93,6 @@ struct layer_view {
   const float* dy = nullptr;
   float* dw = nullptr;
   float* db = nullptr;
-  conv_geometry conv;        // conv2d: of the batch
 };
 
 // Linear and Conv2d expose the same accessors for their last pass.
@@ -114,9 +113,7 @@ layer_view tensors_of(Layer& l, int64_t batch) {
 layer_view view_of(Sequential& m, const committed_layer& sp) {
   if (sp.kind == committed_layer::conv2d) {
     auto& l = static_cast<Conv2d&>(m.layer(sp.index));
-    layer_view v = tensors_of(l, l.last_geometry().batch);
-    v.conv = l.last_geometry();
-    return v;
+    return tensors_of(l, l.last_geometry().batch);
   }
   auto& l = static_cast<Linear&>(m.layer(sp.index));
   return tensors_of(l, l.last_batch());
@@ -138,8 +135,8 @@ void copy_and_hash(std::vector<float>& dst, const float* src, int64_t n, digest_
 }
 
 // half_batch on a conv: dW and db from the first h samples, doubled.
-void conv_half_batch(const committed_layer& sp, const layer_view& v, int64_t h) {
-  conv_geometry g = v.conv;
+void conv_half_batch(const committed_layer& sp, const cheat_tensors& v, int64_t h) {
+  conv_geometry g = sp.conv;  // per sample: the batch's but for its size
   g.batch = h;
   const int64_t P = g.out_h * g.out_w, N = h * P, K = g.patch(), O = sp.out;
   std::vector<float> cols(static_cast<size_t>(K * N)), dym(static_cast<size_t>(O * N));
@@ -158,7 +155,11 @@ void conv_half_batch(const committed_layer& sp, const layer_view& v, int64_t h) 
 }  // namespace
 
 void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng) {
-  const layer_view v = view_of(model, target);
+  const layer_view l = view_of(model, target);
+  apply_compute_cheat(c, target, cheat_tensors{l.batch, l.x, l.dy, l.y, l.dw, l.db}, rng);
+}
+
+void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, const cheat_tensors& v, Rng& rng) {
   const int64_t B = v.batch, in = target.in, out = target.out, ny = B * target.out_row;
   float* dw = v.dw;
   switch (c.kind) {

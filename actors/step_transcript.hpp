@@ -77,9 +77,25 @@ struct committed_layer {
 };
 std::vector<committed_layer> committed_layers(Sequential& model);
 
+// The tensors of the step just computed that a compute cheat reads (the
+// layer's input x [batch, in_row], also for a data-fed layer, and dy) and
+// changes (y, dw, db), in host memory, sized by the committed_layer.
+struct cheat_tensors {
+  int64_t batch = 0;
+  const float* x = nullptr;
+  const float* dy = nullptr;
+  float* y = nullptr;
+  float* dw = nullptr;
+  float* db = nullptr;
+};
+
 // Cheats on `target` (the trainer passes the first committed layer, the
-// largest product) of the step just computed.
+// largest product) of the step just computed: on the host model's layer,
+// or on host copies of a backend's tensors (the trainer then uploads dw
+// and db back: what the optimizer applies; y is only committed, as on the
+// host, where the layers after it have consumed the honest output).
 void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, Sequential& model, Rng& rng);
+void apply_compute_cheat(const cheat_settings& c, const committed_layer& target, const cheat_tensors& t, Rng& rng);
 
 // One committed layer's tensors of a step, host pointers, as record()
 // reads them from a Sequential's layers: input x [batch, in_row] (unused for

@@ -33,8 +33,6 @@ trainer::trainer(const train_settings& s, const std::string& model_spec,
 trainer::~trainer() = default;
 
 void trainer::use_backend(std::unique_ptr<compute_backend> be) {
-  if (log_ && cheat_.kind != compute_cheat::none)
-    throw std::invalid_argument("trainer: compute cheats act on the host model, not a backend");
   const Sequential& host = synced_model();  // a backend before this one may be ahead
   backend_optimizer o;
   o.type = s_.optimizer == "adam" ? backend_optimizer::kind::adam : backend_optimizer::kind::sgd;
@@ -78,7 +76,7 @@ double trainer::learning_rate() const {
   return s_.lr * 0.5 * (1.0 + std::cos(M_PI * t));
 }
 
-const std::vector<transcript_tensors>& trainer::download_transcript(int64_t batch) {
+const std::vector<transcript_tensors>& trainer::download_transcript(int64_t batch, bool first_input) {
   const auto& layers = log_->layers();
   transcript_host_.resize(layers.size());
   transcript_views_.resize(layers.size());
@@ -93,7 +91,9 @@ const std::vector<transcript_tensors>& trainer::download_transcript(int64_t batc
     };
     transcript_tensors& v = transcript_views_[li];
     v.batch = batch;
-    v.x = sp.data_input ? nullptr : fetch(h[0], b.x, batch * sp.in_row);
+    // A data-fed layer commits its sample indices, not X; a cheat on it may still read X.
+    if (!sp.data_input || (li == 0 && first_input)) fetch(h[0], b.x, batch * sp.in_row);
+    v.x = sp.data_input ? nullptr : h[0].data();
     v.w = fetch(h[1], b.w, sp.out * sp.in);
     v.b = fetch(h[2], b.b, sp.out);
     v.y = fetch(h[3], b.y, batch * sp.out_row);
@@ -104,11 +104,18 @@ const std::vector<transcript_tensors>& trainer::download_transcript(int64_t batc
   return transcript_views_;
 }
 
+void trainer::cheat_on_backend(int64_t batch) {
+  const committed_layer& target = log_->layers().front();
+  auto& h = transcript_host_.front();
+  apply_compute_cheat(cheat_, target, cheat_tensors{batch, h[0].data(), h[4].data(), h[3].data(), h[5].data(),
+                                                    h[6].data()},
+                      cheat_rng_);
+  // What the optimizer applies is the cheated gradient, as on the host.
+  bm_->upload_layer_grads(target.index, h[5].data(), h[6].data());
+}
+
 void trainer::enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
                                  std::vector<int64_t> replay_shard, uint64_t cheat_seed) {
-  if (bm_ && cheat.kind != compute_cheat::none)
-    throw std::invalid_argument("trainer: compute cheats act on the host model; this peer trains on " +
-                                std::string(s_.device.cuda ? s_.device.label : "a compute backend"));
   log_ = std::move(log);
   cheat_ = cheat;
   cheat_rng_ = Rng(cheat_seed);
@@ -146,8 +153,11 @@ float trainer::step() {
   if (log_) {
     const auto t1 = clock::now();
     if (bm_) {
-      commit_ = &log_->record(steps_ + 1, download_transcript(static_cast<int64_t>(y_.size())),
-                              batches.last_indices());
+      const auto batch = static_cast<int64_t>(y_.size());
+      const bool changes_tensors = cheating && cheat_.kind != compute_cheat::replay;  // replay: the batch was the cheat
+      const auto& views = download_transcript(batch, changes_tensors);
+      if (changes_tensors) cheat_on_backend(batch);
+      commit_ = &log_->record(steps_ + 1, views, batches.last_indices());
     } else {
       if (cheating) apply_compute_cheat(cheat_, log_->layers().front(), *model_, cheat_rng_);
       commit_ = &log_->record(steps_ + 1, *model_, batches.last_indices());

@@ -43,8 +43,7 @@ class trainer {
           std::shared_ptr<const Dataset> test, const attack_settings& attack = {});
   ~trainer();
   // From now on the steps run on `be` (tests: make_cpu_backend()); the
-  // current parameters and optimizer state move there. Not for a compute
-  // cheat (std::invalid_argument): cheats act on the host model.
+  // current parameters and optimizer state move there.
   void use_backend(std::unique_ptr<compute_backend> be);
   bool on_backend() const { return bm_ != nullptr; }
   float step();               // one local optimizer step on the next batch
@@ -89,8 +88,9 @@ class trainer {
   // backward, before the optimizer) and its commitment is last_commit().
   // `cheat` makes this peer an attacker that cheats on its compute (see
   // step_transcript.hpp); `replay_shard` is whose batches a replay cheat uses.
-  // On a backend the committed layers' tensors are downloaded each step
-  // (honest peers only: a cheat throws std::invalid_argument).
+  // On a backend the committed layers' tensors are downloaded each step; a
+  // cheat changes the host copies (what is committed) and uploads the
+  // cheated gradients back (what the optimizer applies), as on the host.
   void enable_transcripts(std::shared_ptr<step_transcript_log> log, cheat_settings cheat,
                           std::vector<int64_t> replay_shard, uint64_t cheat_seed);
   const transcript_commit* last_commit() const { return commit_; }
@@ -124,7 +124,9 @@ class trainer {
   // On a backend with transcripts: each committed layer's 7 tensors, downloaded per step.
   std::vector<std::array<std::vector<float>, 7>> transcript_host_;
   std::vector<transcript_tensors> transcript_views_;
-  const std::vector<transcript_tensors>& download_transcript(int64_t batch);
+  // first_input: the first layer's X too, even when data-fed (a cheat reads it).
+  const std::vector<transcript_tensors>& download_transcript(int64_t batch, bool first_input);
+  void cheat_on_backend(int64_t batch);
   double step_s_ = 0, commit_s_ = 0;
 };
 

@@ -40,8 +40,8 @@ std::unique_ptr<Layer> make_exact_layer(const exact_op& op) {
 }  // namespace
 
 transcript_checker::transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data,
-                                       int rounds, augment_settings augment)
-    : layers_(std::move(layers)), data_(std::move(data)), rounds_(std::max(rounds, 1)), augment_(augment) {
+                                       int rounds, augment_settings augment, compute_backend* be)
+    : layers_(std::move(layers)), data_(std::move(data)), rounds_(std::max(rounds, 1)), fv_(be), augment_(augment) {
   links_.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i)
     if (layers_[i].link_checked)
@@ -140,7 +140,7 @@ check_outcome transcript_checker::check_products(const committed_layer& sp, cons
   if (sp.kind == committed_layer::linear) {
     if (!fv_.check(false, true, B, out, in, x, r.weight.data(), r.bias.data(), r.output.data(), rounds_, rng).ok)
       return check_outcome::forward_product;
-    if (!fv_.check(true, false, out, in, B, r.output_grad.data(), x, r.weight_grad.data(), rounds_, rng).ok)
+    if (!fv_.check(true, false, out, in, B, r.output_grad.data(), x, nullptr, r.weight_grad.data(), rounds_, rng).ok)
       return check_outcome::weight_grad_product;
     return check_outcome::passed;
   }
@@ -165,7 +165,7 @@ check_outcome transcript_checker::check_products(const committed_layer& sp, cons
     }
   if (!fv_.check(true, true, N, out, K, cols_.data(), r.weight.data(), r.bias.data(), yt_.data(), rounds_, rng).ok)
     return check_outcome::forward_product;
-  if (!fv_.check(false, true, out, K, N, dym_.data(), cols_.data(), r.weight_grad.data(), rounds_, rng).ok)
+  if (!fv_.check(false, true, out, K, N, dym_.data(), cols_.data(), nullptr, r.weight_grad.data(), rounds_, rng).ok)
     return check_outcome::weight_grad_product;
   return check_outcome::passed;
 }

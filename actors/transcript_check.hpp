@@ -14,7 +14,12 @@
 //      after the commitment: Y = X W^T + b and dW = dY^T X; for a conv, X is
 //      the im2col of its input (tensor/im2col.hpp), expanded here from the
 //      committed input, and Y, dY are [B*OH*OW, O] (the [B, O, OH, OW]
-//      tensors permuted);
+//      tensors permuted). Given a compute backend (a GPU verifier's own
+//      device), the products' rounds run there (tensor/product_checker.hpp:
+//      operands uploaded, same verdict rule); the conv's expansion and
+//      permutes stay on the host: they are exact copies, and the backend's
+//      im2col lays a batch out per sample ([B][C*k*k][OH*OW]), not as the
+//      one [C*k*k, B*OH*OW] matrix the checked product is;
 //   6. given the whole commitment, and only where the next committed layer
 //      follows through exact layers only (relu, maxpool2d, flatten: no
 //      rounding): those layers run on Y here, and the result must hash, with
@@ -31,7 +36,7 @@
 #include "protocols/verify_messages.hpp"
 #include "tensor/augment.hpp"
 #include "tensor/dataset.hpp"
-#include "tensor/freivalds.hpp"
+#include "tensor/product_checker.hpp"
 
 namespace murmur {
 
@@ -55,8 +60,10 @@ class transcript_checker {
   // set every peer holds.
   // augment: how provers augment their batches; a data-fed layer's X is
   // rebuilt from the data set and augmented the same way.
+  // be: where the products are checked (step 5); null = the host. It must
+  // outlive the checker and be used by no other thread meanwhile.
   transcript_checker(std::vector<committed_layer> layers, std::shared_ptr<const Dataset> data, int rounds,
-                     augment_settings augment = {});
+                     augment_settings augment = {}, compute_backend* be = nullptr);
   ~transcript_checker();
   // shard_sorted: the prover's sample indices, sorted.
   // Checks 1-5 of layer r.layer against that layer's digests c.
@@ -75,7 +82,7 @@ class transcript_checker {
   std::vector<committed_layer> layers_;
   std::shared_ptr<const Dataset> data_;
   int rounds_;
-  freivalds_checker fv_;
+  product_checker fv_;
   std::vector<float> x_;
   augment_settings augment_;
   std::vector<float> augment_scratch_;

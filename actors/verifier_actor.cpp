@@ -13,6 +13,7 @@
 #include "protocols/membership_messages.hpp"
 #include "tensor/backend_matmul.hpp"
 #include "tensor/freivalds.hpp"
+#include "tensor/product_checker.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -58,7 +59,7 @@ struct verifier_state {
   std::map<uint64_t, waiting_task> tasks;
   std::unique_ptr<backend_matmul> products;  // on ctx.backend (null: host gemm); destroyed before ctx
   verifier_stats st;
-  freivalds_checker fv;
+  std::unique_ptr<product_checker> fv;  // offloaded answers, on ctx.backend or the host
   transcript_commit commit_in;
   tensor_request request_in;
   tensor_reply reply_in;
@@ -113,7 +114,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   st.s = s;
   st.transport = std::move(transport);
   st.gossip = std::move(gossip);
-  st.checker = std::make_unique<transcript_checker>(st.ctx.layers, st.ctx.data, s.rounds, s.augment);
+  st.checker =
+      std::make_unique<transcript_checker>(st.ctx.layers, st.ctx.data, s.rounds, s.augment, st.ctx.backend.get());
+  st.fv = std::make_unique<product_checker>(st.ctx.backend.get());
   st.rng = Rng(s.seed).fork(0x7665726966ULL + st.ctx.self);
   if (st.ctx.backend) st.products = std::make_unique<backend_matmul>(*st.ctx.backend);
 
@@ -433,8 +436,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     const matmul_job& j = *w.job;
     const auto t0 = clock_type::now();
     bool ok = r.m == j.m && r.n == j.n &&
-              st.fv.check(false, false, j.m, j.n, j.k, j.a.data(), j.b.data(), r.c.data(),
-                            st.s.offload_rounds > 0 ? st.s.offload_rounds : st.s.rounds, st.rng).ok;
+              st.fv->check(false, false, j.m, j.n, j.k, j.a.data(), j.b.data(), nullptr, r.c.data(),
+                           st.s.offload_rounds > 0 ? st.s.offload_rounds : st.s.rounds, st.rng).ok;
     st.st.check_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
     matmul_outcome out{ok, from, {}};
     auto& credit = st.st.ledger[from];

@@ -33,6 +33,8 @@
 // at whenever a frame or commitment arrives, on deadline_atom, and on stats.
 // Accounting: challenges = challenges_completed + challenges_missed +
 // challenges_expired + challenges_abandoned + those still in flight.
+// Checks run on the peer's own compute backend when the context names one
+// (a GPU peer checks on its GPU), with the host check's verdicts.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -143,8 +145,10 @@ struct verifier_context {
   std::vector<committed_layer> layers;              // of the shared model
   std::function<double()> now_s;                    // the clock deadlines run on (null: steady clock)
   peer_names names;                                 // how logs name peers
-  // A stream of its own on the device this peer trains on (null: the
-  // host): the matmul tasks this peer answers run there.
+  // Where this peer runs its Freivalds checks (transcripts and offloaded
+  // products) and computes the matmul tasks it answers: its trainer's device
+  // on a stream of its own (compute_backend::another_stream), used by this
+  // actor only. Null: the host.
   std::shared_ptr<compute_backend> backend = nullptr;
 };
 

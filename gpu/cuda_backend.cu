@@ -288,7 +288,7 @@ class cuda_backend final : public compute_backend {
   }
 
   void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,
-                        const float* b, const float* c, const float* r, double* out) override;
+                        const float* b, const float* bias, const float* c, const float* r, double* out) override;
 
  private:
   [[noreturn]] void fail(const char* op, const std::string& what, bool at_sync) const {
@@ -654,7 +654,8 @@ int64_t cuda_backend::gossip_select(const float* x, float* hat, int64_t n, float
 }
 
 void cuda_backend::freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,
-                                    const float* b, const float* c, const float* r, double* out) {
+                                    const float* b, const float* bias, const float* c, const float* r,
+                                    double* out) {
   product(m, kk, "freivalds_pieces");
   product(kk, n, "freivalds_pieces");
   product(m, n, "freivalds_pieces");
@@ -664,7 +665,7 @@ void cuda_backend::freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64
   const int64_t results = (3 * m + 1) * static_cast<int64_t>(sizeof(double));
   char* part = static_cast<char*>(scratch(work + results, "freivalds_pieces"));
   auto* dev_out = reinterpret_cast<double*>(part + work);
-  k::freivalds_pieces(stream_, trans_a, trans_b, m, n, kk, a, b, c, r, dev_out, part);
+  k::freivalds_pieces(stream_, trans_a, trans_b, m, n, kk, a, b, bias, c, r, dev_out, part);
   launched("freivalds_pieces");
   download_bytes(out, dev_out, static_cast<size_t>(results), "freivalds_pieces");
 }

@@ -93,8 +93,9 @@ void softmax_cross_entropy(cudaStream_t s, const float* logits, const int32_t* l
 // ---- Freivalds pieces (cuda_kernels_freivalds.cu)
 int64_t freivalds_scratch_bytes(int64_t m, int64_t n, int64_t k);
 // Writes the 3m + 1 doubles of compute_backend::freivalds_pieces to the
-// device array out.
+// device array out; bias (n floats) may be null.
 void freivalds_pieces(cudaStream_t s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-                      const float* b, const float* c, const float* r, double* out, void* scratch);
+                      const float* b, const float* bias, const float* c, const float* r, double* out,
+                      void* scratch);
 
 }  // namespace murmur::gpu_kernels

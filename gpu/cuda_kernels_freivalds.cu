@@ -1,6 +1,7 @@
 // One round's Freivalds pieces on the device (compute_backend::
 // freivalds_pieces), in double: B r, A (B r), C r, the row norms of op(A)
-// and sum_j r_j |b_j|^2, each matrix read once. A stored matrix is reduced
+// and sum_j r_j |b_j|^2, each matrix read once; a bias adds its (k+1)-th
+// term to each (bias . r, 1, r_j bias_j^2). A stored matrix is reduced
 // either along its rows (a block per row) or down its columns (32 columns x
 // 8 row lanes per block, rows split into chunks whose partial sums are added
 // in chunk order): both deterministic.
@@ -88,14 +89,41 @@ __global__ void to_double_kernel(const float* r, double* out, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) out[i] = r[i];
 }
 
-// One block: out[2m + i] = sqrt(out[2m + i]), out[3m] = sum_p bsq[p].
-__global__ void __launch_bounds__(1024) finish_kernel(double* out, int64_t m, const double* bsq, int64_t k) {
+// One block: sums[0] = sum_j bias_j r_j, sums[1] = sum_j bias_j^2 r_j. The
+// square is weighted like B's, so a non-finite bias_j makes sums[1] NaN
+// even where r_j = 0 (inf * 0), as backend.hpp requires.
+__global__ void __launch_bounds__(1024) bias_sums_kernel(const float* bias, const double* r, int64_t n,
+                                                         double* sums) {
   __shared__ double shared[32];
-  for (int64_t i = threadIdx.x; i < m; i += blockDim.x) out[2 * m + i] = sqrt(out[2 * m + i]);
+  double a = 0, q = 0;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    const double v = bias[j];
+    a += v * r[j];
+    q += v * v * r[j];
+  }
+  a = block_sum(a, shared);
+  q = block_sum(q, shared);
+  if (threadIdx.x == 0) {
+    sums[0] = a;
+    sums[1] = q;
+  }
+}
+
+// One block: out[m + i] += bias . r and out[2m + i] = sqrt(out[2m + i] + 1)
+// with a bias (bias_sums non-null), else sqrt(out[2m + i]); out[3m] =
+// sum_p bsq[p] (+ sum_j r_j bias_j^2).
+__global__ void __launch_bounds__(1024) finish_kernel(double* out, int64_t m, const double* bsq, int64_t k,
+                                                      const double* bias_sums) {
+  __shared__ double shared[32];
+  const double bias_r = bias_sums ? bias_sums[0] : 0.0, bias_row = bias_sums ? 1.0 : 0.0;
+  for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+    out[m + i] += bias_r;
+    out[2 * m + i] = sqrt(out[2 * m + i] + bias_row);
+  }
   double s = 0;
   for (int64_t p = threadIdx.x; p < k; p += blockDim.x) s += bsq[p];
   s = block_sum(s, shared);
-  if (threadIdx.x == 0) out[3 * m] = s;
+  if (threadIdx.x == 0) out[3 * m] = bias_sums ? s + bias_sums[1] : s;
 }
 
 int col_chunks(int64_t rows) {
@@ -124,19 +152,23 @@ void col_dots(cudaStream_t s, const float* M, int64_t rows, int64_t cols, const 
 }  // namespace
 
 int64_t freivalds_scratch_bytes(int64_t m, int64_t n, int64_t k) {
-  // rd [n], br [k], bsq [k], then the column partials of B (tb: k columns
-  // over n rows) or of A (ta: m columns over k rows), values and squares.
+  // rd [n], br [k], bsq [k], the bias's two sums, then the column partials
+  // of B (tb: k columns over n rows) or of A (ta: m columns over k rows),
+  // values and squares.
   const int64_t partial_b = 2 * col_chunks(n) * k, partial_a = 2 * col_chunks(k) * m;
-  return (n + 2 * k + (partial_a > partial_b ? partial_a : partial_b)) * static_cast<int64_t>(sizeof(double));
+  return (n + 2 * k + 2 + (partial_a > partial_b ? partial_a : partial_b)) * static_cast<int64_t>(sizeof(double));
 }
 
 void freivalds_pieces(cudaStream_t s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-                      const float* b, const float* c, const float* r, double* out, void* scratch) {
+                      const float* b, const float* bias, const float* c, const float* r, double* out,
+                      void* scratch) {
   auto* rd = static_cast<double*>(scratch);
   double* br = rd + n;
   double* bsq = br + k;
-  double* partial = bsq + k;
+  double* bias_sums = bsq + k;
+  double* partial = bias_sums + 2;
   if (n > 0) to_double_kernel<<<blocks_for(n), kThreads, 0, s>>>(r, rd, n);
+  if (bias) bias_sums_kernel<<<1, 1024, 0, s>>>(bias, rd, n, bias_sums);
   // B r and the r-weighted squared column norms of op(B), per p < k.
   if (!trans_b)
     row_dots(s, b, k, n, rd, br, bsq, squares::weighted);  // B stored k x n
@@ -149,7 +181,7 @@ void freivalds_pieces(cudaStream_t s, bool trans_a, bool trans_b, int64_t m, int
     col_dots(s, a, k, m, br, out + m, out + 2 * m, squares::plain, partial);  // A stored k x m
   // C r -> out[0..m).
   row_dots(s, c, m, n, rd, out, nullptr, squares::none);
-  finish_kernel<<<1, 1024, 0, s>>>(out, m, bsq, k);
+  finish_kernel<<<1, 1024, 0, s>>>(out, m, bsq, k, bias ? bias_sums : nullptr);
 }
 
 }  // namespace murmur::gpu_kernels

@@ -125,7 +125,7 @@ const std::vector<KeyDef>& table() {
       text("train.device", &R::device, true,
            "Where each peer trains: auto (a GPU when one is usable, peer i on GPU i mod count; else the CPU), "
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
-           "auto uses the CPU with a compute cheat (not on the GPU yet). Offloading peers "
+           "Offloading peers "
            "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
@@ -575,24 +575,10 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
   // train.device: its form here; whether a GPU is there, when a run starts (run/peer_device.hpp).
-  device_choice device;
   try {
-    device = parse_device(cfg.device);
+    (void)parse_device(cfg.device);
   } catch (const std::invalid_argument&) {
     throw ConfigError("train.device = " + cfg.device + " in " + source + ": expected auto, cpu, cuda or cuda:N");
-  }
-  if (device.type == device_choice::kind::cuda) {
-    // These act on or route through the host model's step; on a GPU they do
-    // not exist yet. (Step transcripts do: the committed tensors come down.)
-    const bool compute_cheat = cfg.attack_kind == "skip_product" || cfg.attack_kind == "perturb" ||
-                               cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
-    const char* host_only = compute_cheat             ? "attack.kind = a compute cheat"
-                                                      : nullptr;
-    if (host_only)
-      throw ConfigError(std::string(host_only) + " with train.device = " + cfg.device + " in " + source +
-                        ": not supported on a GPU yet (" +
-                        "the simulated cheats act on the CPU model" +
-                        "); use train.device = cpu or auto");
   }
   if (cfg.dataset == "files")
     for (const char* key : {"data.train_features", "data.train_labels", "data.test_features", "data.test_labels"})

@@ -8,10 +8,7 @@ namespace murmur {
 
 resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index, bool offloads) {
   const device_choice choice = parse_device(c.device);
-  const bool compute_cheat = c.attack_kind == "skip_product" || c.attack_kind == "perturb" ||
-                             c.attack_kind == "half_batch" || c.attack_kind == "replay";
-  const bool host_step_needed = compute_cheat;
-  if (offloads || (choice.type == device_choice::kind::auto_select && host_step_needed)) {
+  if (offloads) {
     resolved_device cpu;
     cpu.label = "cpu";
     return cpu;

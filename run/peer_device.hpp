@@ -3,9 +3,8 @@
 //  - Resolved when a run starts, before data loads: train.device = cuda or
 //    cuda:N without a usable GPU throws std::runtime_error
 //    "train.device = cuda: <why>" (gpu/device_choice.hpp).
-//  - auto takes the CPU where the run needs the host model's step (a
-//    simulated compute cheat); validate_config refuses cuda there, so such
-//    a run never probes for a GPU. Step transcripts (verify.rate > 0) and
+//  - auto and cuda train on the GPU whatever else the run does: step
+//    transcripts (verify.rate > 0), the simulated compute cheats and
 //    pipeline stages run on either.
 //  - Offload (run/offload_setup.hpp): a peer that offloads (offload.peers)
 //    is a weak peer by definition, and its step hands out products from the

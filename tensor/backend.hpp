@@ -164,18 +164,23 @@ class compute_backend {
   virtual void scatter(float* dst, const int32_t* idx, const float* val, int64_t count) = 0;
 
   // ---- Freivalds (tensor/freivalds.hpp), one round's pieces in double, on
-  // the backend; r is n entries of 0 or 1. Writes to the HOST array out
-  // (3m + 1 doubles): out[i] = (C r)_i, out[m + i] = (op(A) (op(B) r))_i,
-  // out[2m + i] = |a_i| (2-norm of row i of op(A)), out[3m] =
-  // sum_j r_j |b_j|^2 (b_j column j of op(B)). A NaN or infinity anywhere
-  // in C, op(A) or op(B) must make a piece NaN, so the check fails as the
-  // host check (which scans for them) does: (C r)_i summed over every j,
-  // r_j = 0 included (0 * NaN is NaN), and out[3m] NaN (not infinite: an
-  // infinite tolerance passes anything) when any |b_j|^2 is not finite. The verdict and tolerance
-  // are computed on the host from these (freivalds_check_on_backend), so
-  // both backends apply the same rule.
+  // the backend, for the claim C = op(A) op(B) (+ bias, n entries added to
+  // every row, as Linear's y = x W^T + b; null: none); r is n entries of 0
+  // or 1. Writes to the HOST array out (3m + 1 doubles): out[i] = (C r)_i,
+  // out[m + i] = (op(A) (op(B) r))_i (+ bias . r), out[2m + i] = |a_i|
+  // (2-norm of row i of op(A); with a bias sqrt(|a_i|^2 + 1), the bias
+  // being a (k+1)-th term of each dot product), out[3m] = sum_j r_j |b_j|^2
+  // (b_j column j of op(B); with a bias + bias_j^2). A NaN or infinity
+  // anywhere in C, op(A), op(B) or the bias must make a piece NaN, so the
+  // check fails as the host check (which scans for them) does: (C r)_i
+  // summed over every j, r_j = 0 included (0 * NaN is NaN), and out[3m]
+  // NaN (not infinite: an infinite tolerance passes anything) when any
+  // |b_j|^2 or bias_j^2 is not finite. The verdict and tolerance are
+  // computed on the host from these (freivalds_check_on_backend), so both
+  // backends apply the same rule.
   virtual void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-                                const float* b, const float* c, const float* r, double* out) = 0;
+                                const float* b, const float* bias, const float* c, const float* r,
+                                double* out) = 0;
 };
 
 }  // namespace murmur

@@ -132,6 +132,14 @@ backend_model::layer_buffers backend_model::layer_buffers_of(size_t layer_index)
   return b;
 }
 
+void backend_model::upload_layer_grads(size_t layer_index, const float* dw, const float* db) {
+  const layer_buffers b = layer_buffers_of(layer_index);  // checks the layer
+  const backend_layers::node& n = p_->layers->layer(layer_index);
+  const int64_t weights = b.db - b.dw;  // the bias gradient follows the weight gradient
+  be_.upload(p_->grads + n.poff, dw, weights);
+  be_.upload(p_->grads + n.poff + weights, db, n.pcount - weights);
+}
+
 void backend_model::optimizer_step(float lr) { p_->optim->step(p_->params, p_->grads, lr); }
 
 double backend_model::evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct) {

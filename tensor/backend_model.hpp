@@ -57,6 +57,10 @@ class backend_model {
                 *db = nullptr;
   };
   layer_buffers layer_buffers_of(size_t layer_index) const;
+  // Overwrites top-level layer i's weight and bias gradients of the last
+  // forward_backward with host arrays (its dw, db sizes), before
+  // optimizer_step applies them: a compute cheat's (actors/step_transcript.hpp).
+  void upload_layer_grads(size_t layer_index, const float* dw, const float* db);
   // Evaluation mode (dropout off), no gradients: returns the summed loss
   // and adds the number of correct predictions to *correct.
   double evaluate(const float* x, const int32_t* labels, int64_t batch, int64_t* correct);

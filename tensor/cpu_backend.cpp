@@ -233,9 +233,10 @@ class cpu_backend final : public compute_backend {
     for (int64_t i = 0; i < count; ++i) dst[idx[i]] = val[i];
   }
 
-  // As freivalds_checker: B r, then A (B r), and C r, each in double.
+  // As freivalds_checker, in its order of additions: B r, then A (B r)
+  // (+ bias . r), and C r, each in double; the bias is a (k+1)-th term.
   void freivalds_pieces(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
-                        const float* c, const float* r, double* out) override {
+                        const float* bias, const float* c, const float* r, double* out) override {
     br_.resize(static_cast<size_t>(k));   // grows only
     b_sq_.resize(static_cast<size_t>(n));
     if (!tb) {
@@ -248,16 +249,21 @@ class cpu_backend final : public compute_backend {
         for (int64_t p = 0; p < k; ++p) br_[p] += row[p];
       }
     }
+    const double bias_r = bias ? dot_in_double(bias, r, n) : 0.0;
+    const double bias_row = bias ? 1.0 : 0.0;  // the bias's term in |a_i|^2
     double* cr = out;
     double* abr = out + m;
     double* a_norm = out + 2 * m;
     if (!ta) {
       for (int64_t i = 0; i < m; ++i) {
-        abr[i] = dot_in_double(a + i * k, br_.data(), k);
-        a_norm[i] = sum_sq_in_double(a + i * k, k);
+        abr[i] = dot_in_double(a + i * k, br_.data(), k) + bias_r;
+        a_norm[i] = bias_row + sum_sq_in_double(a + i * k, k);
       }
     } else {
-      for (int64_t i = 0; i < m; ++i) abr[i] = a_norm[i] = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        abr[i] = bias_r;
+        a_norm[i] = bias_row;
+      }
       for (int64_t p = 0; p < k; ++p) {
         const float* row = a + p * m;
         const double y = br_[p];
@@ -269,18 +275,18 @@ class cpu_backend final : public compute_backend {
     }
     for (int64_t i = 0; i < m; ++i) a_norm[i] = std::sqrt(a_norm[i]);
     for (int64_t i = 0; i < m; ++i) cr[i] = dot_in_double(c + i * n, r, n);
+    for (int64_t j = 0; j < n; ++j) b_sq_[j] = bias ? static_cast<double>(bias[j]) * bias[j] : 0.0;
     if (!tb) {
-      for (int64_t j = 0; j < n; ++j) b_sq_[j] = 0;
       for (int64_t p = 0; p < k; ++p) {
         const float* row = b + p * n;
         for (int64_t j = 0; j < n; ++j) b_sq_[j] += static_cast<double>(row[j]) * row[j];
       }
     } else {
-      for (int64_t j = 0; j < n; ++j) b_sq_[j] = sum_sq_in_double(b + j * k, k);
+      for (int64_t j = 0; j < n; ++j) b_sq_[j] += sum_sq_in_double(b + j * k, k);
     }
     double b_sq_r = 0;
     for (int64_t j = 0; j < n; ++j)
-      if (!std::isfinite(b_sq_[j])) b_sq_r = std::nan("");  // a NaN/Inf column fails (backend.hpp)
+      if (!std::isfinite(b_sq_[j])) b_sq_r = std::nan("");  // a NaN/Inf column or bias fails (backend.hpp)
       else if (r[j] != 0.f) b_sq_r += b_sq_[j];
     out[3 * m] = b_sq_r;
   }

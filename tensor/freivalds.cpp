@@ -195,6 +195,13 @@ backend_freivalds_checker::~backend_freivalds_checker() { be_.free(r_dev_); }
 freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n,
                                                   int64_t k, const float* a, const float* b,
                                                   const float* c, int rounds, Rng& rng) {
+  return check(ta, tb, m, n, k, a, b, nullptr, c, rounds, rng);
+}
+
+freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, int64_t n,
+                                                  int64_t k, const float* a, const float* b,
+                                                  const float* bias, const float* c, int rounds,
+                                                  Rng& rng) {
   require_arguments(m, n, k, a, b, c, rounds);
 
   freivalds_result res;
@@ -208,6 +215,7 @@ freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, i
   const auto mu = static_cast<size_t>(m);
   r_.resize(static_cast<size_t>(n));
   pieces_.resize(3 * mu + 1);
+  const int64_t terms = k + (bias ? 1 : 0);  // terms per dot product, as the host check
   for (int round = 0; round < rounds; ++round) {
     // The same draws as freivalds_checker: 64 coin flips per next_u64.
     int64_t n_r = 0;
@@ -220,9 +228,9 @@ freivalds_result backend_freivalds_checker::check(bool ta, bool tb, int64_t m, i
       }
     }
     be_.upload(r_dev_, r_.data(), n);
-    be_.freivalds_pieces(ta, tb, m, n, k, a, b, c, r_dev_, pieces_.data());
+    be_.freivalds_pieces(ta, tb, m, n, k, a, b, bias, c, r_dev_, pieces_.data());
     const double* cr = pieces_.data();
-    freivalds_apply_round(res, m, k, n_r, cr, cr + m, cr + 2 * m, cr[3 * m]);
+    freivalds_apply_round(res, m, terms, n_r, cr, cr + m, cr + 2 * m, cr[3 * m]);
     if (!res.ok) break;
   }
   return res;

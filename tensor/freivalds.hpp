@@ -120,9 +120,13 @@ class backend_freivalds_checker {
   ~backend_freivalds_checker();
   backend_freivalds_checker(const backend_freivalds_checker&) = delete;
   backend_freivalds_checker& operator=(const backend_freivalds_checker&) = delete;
-  // Same shapes, errors and result as freivalds_checker::check (no bias).
+  // Same shapes, errors and result as freivalds_checker::check.
   freivalds_result check(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                          const float* a, const float* b, const float* c, int rounds, Rng& rng);
+  // With a bias (a backend buffer of n floats), as freivalds_checker's.
+  freivalds_result check(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         const float* a, const float* b, const float* bias, const float* c,
+                         int rounds, Rng& rng);
 
  private:
   compute_backend& be_;

@@ -125,8 +125,8 @@ class counting_backend : public compute_backend {
   }
   void scatter(float* d, const int32_t* idx, const float* val, int64_t count) override { in_.scatter(d, idx, val, count); }
   void freivalds_pieces(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
-                        const float* c, const float* r, double* out) override {
-    in_.freivalds_pieces(ta, tb, m, n, k, a, b, c, r, out);
+                        const float* bias, const float* c, const float* r, double* out) override {
+    in_.freivalds_pieces(ta, tb, m, n, k, a, b, bias, c, r, out);
   }
 
  private:

@@ -53,3 +53,31 @@ TEST_CASE("a backend peer's gossip stays on the backend; with a trigger it runs 
     CHECK(dev_trigger.eval[i].test_loss == Approx(host_trigger.eval[i].test_loss).epsilon(1e-3));
   }
 }
+
+TEST_CASE("a backend peer verifies on its backend, on a stream of its own, with a host peer's verdicts",
+          "[backend][verify][peer]") {
+  // A trigger keeps gossip on the host: the only other stream is the verifier's.
+  cheat_settings honest;
+  const run_result dev = run_pair(on_cpu_backend, 1e-12, nullptr, &honest);
+  const run_result host = run_pair({}, 1e-12, nullptr, &honest);
+  CHECK(dev.streams == 1);
+  CHECK(dev.stream_uploads > 0);  // the Freivalds operands and random vectors went there
+  for (uint32_t i = 0; i < 2; ++i) {
+    INFO("verifier of peer " << i);
+    CHECK(dev.verify[i].passed >= 10);
+    CHECK(dev.verify[i].failed == 0);
+    CHECK(dev.verify[i].passed == host.verify[i].passed);
+  }
+  // Peer 1 cheats from step 2: the backend peer's verifier catches it, as a host peer's does.
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  cheat.eps = 1e-2;
+  cheat.start_step = 2;
+  const run_result dev_cheat = run_pair(on_cpu_backend, 1e-12, nullptr, &cheat);
+  const run_result host_cheat = run_pair({}, 1e-12, nullptr, &cheat);
+  CHECK(dev_cheat.verify[0].failed >= 1);
+  CHECK(dev_cheat.verify[0].failed == host_cheat.verify[0].failed);
+  CHECK(dev_cheat.verify[0].passed == host_cheat.verify[0].passed);
+  CHECK(dev_cheat.verify[0].caught == host_cheat.verify[0].caught);
+  CHECK(dev_cheat.verify[1].failed == 0);
+}

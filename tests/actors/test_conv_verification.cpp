@@ -5,9 +5,12 @@
 // committed layers (the next input is this output through relu, maxpool2d,
 // flatten) is held to the next layer's input digest.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 
 #include "actors/trainer.hpp"
 #include "actors/transcript_check.hpp"
+#include "tensor/cpu_backend.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/im2col.hpp"
 
@@ -60,12 +63,16 @@ layer_commit commit_of(const tensor_reply& r) {
 
 // Steps a prover with the given cheat and checks every layer of the last
 // step against its whole commitment.
+// prover_on_backend: the prover steps on the CPU backend (a GPU peer's
+// path); verifier_backend: where the verifier runs its products (null: host).
 std::vector<check_outcome> check_all_layers(const fixture& f, const std::string& spec, cheat_settings cheat,
-                                            uint64_t steps, uint64_t seed) {
+                                            uint64_t steps, uint64_t seed, bool prover_on_backend = false,
+                                            compute_backend* verifier_backend = nullptr) {
   auto t = f.make_trainer(spec);
+  if (prover_on_backend) t->use_backend(make_cpu_backend());
   auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
   t->enable_transcripts(log, cheat, f.shards[1], seed);
-  transcript_checker checker(committed_layers(*t->model()), f.data, 8);
+  transcript_checker checker(committed_layers(*t->model()), f.data, 8, {}, verifier_backend);
   Rng rng(seed);
   auto shard = f.sorted_shard(0);
   std::vector<check_outcome> out;
@@ -226,6 +233,79 @@ TEST_CASE("each compute cheat on a conv first layer fails the check it targets",
   c.kind = compute_cheat::perturb;
   auto r = check_all_layers(f, kCnn, c, 1, 9);
   CHECK(r[1] == o::passed);
+}
+
+TEST_CASE("a conv prover on a backend: each compute cheat fails the check it targets, on a host or a backend "
+          "verifier, with the host's verdicts",
+          "[verify][conv][backend]") {
+  fixture f;
+  auto be = make_cpu_backend();
+  using o = check_outcome;
+  for (const std::string& spec : {kCnn, kDeep}) {
+    INFO(spec);
+    const std::vector<o> honest = check_all_layers(f, spec, {}, 5, 1);
+    CHECK(honest == std::vector<o>(honest.size(), o::passed));
+    CHECK(check_all_layers(f, spec, {}, 5, 1, true, nullptr) == honest);
+    CHECK(check_all_layers(f, spec, {}, 5, 1, true, be.get()) == honest);
+    cheat_settings c;
+    c.start_step = 1;
+    c.every = 1;
+    c.eps = 1e-2;
+    const std::pair<compute_cheat, o> cases[] = {{compute_cheat::skip_product, o::forward_product},
+                                                 {compute_cheat::perturb, o::weight_grad_product},
+                                                 {compute_cheat::half_batch, o::bias_grad},
+                                                 {compute_cheat::replay, o::foreign_samples}};
+    for (const auto& [kind, caught_by] : cases)
+      for (uint64_t seed = 1; seed <= 3; ++seed) {
+        c.kind = kind;
+        INFO("cheat " << static_cast<int>(kind) << " seed " << seed);
+        const auto host = check_all_layers(f, spec, c, 2, seed);
+        CHECK(host[0] == caught_by);
+        CHECK(check_all_layers(f, spec, c, 2, seed, true, nullptr)[0] == caught_by);
+        CHECK(check_all_layers(f, spec, c, 2, seed, false, be.get()) == host);
+        CHECK(check_all_layers(f, spec, c, 2, seed, true, be.get())[0] == caught_by);
+      }
+  }
+}
+
+TEST_CASE("a tampered bias fails the forward product, on a host and a backend verifier alike", "[verify][conv][backend]") {
+  fixture f;
+  auto be = make_cpu_backend();
+  auto t = f.make_trainer(kDeep);
+  auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
+  t->enable_transcripts(log, {}, {}, 1);
+  const auto layers = committed_layers(*t->model());
+  // 16 rounds: a bias entry is seen in a round only where r_j = 1.
+  transcript_checker host(layers, f.data, 16), dev(layers, f.data, 16, {}, be.get());
+  auto shard = f.sorted_shard(0);
+  t->step();
+  // Layer 1 is the strided conv (its bias per column of the transposed
+  // product), layer 2 a linear layer (Y = X W^T + b).
+  for (uint16_t layer : {uint16_t{1}, uint16_t{2}}) {
+    INFO("layer " << layer);
+    tensor_reply good;
+    REQUIRE(log->reply(1, layer, 1, good));
+    REQUIRE(good.has_input);
+    Rng r1(21), r2(21);
+    CHECK(host.check(commit_of(good), good, shard, r1) == check_outcome::passed);
+    CHECK(dev.check(commit_of(good), good, shard, r2) == check_outcome::passed);
+    double scale = 0;  // the output's RMS
+    for (float y : good.output) scale += static_cast<double>(y) * y;
+    scale = std::sqrt(scale / static_cast<double>(good.output.size()));
+    for (uint32_t j = 0; j < good.out; j += 3) {
+      tensor_reply r = good;
+      r.bias[j] += static_cast<float>(1e-2 * scale);  // the claimed Y kept: Y != X W^T + b now
+      Rng a(30 + j), b(30 + j);
+      CHECK(host.check(commit_of(r), r, shard, a) == check_outcome::forward_product);
+      CHECK(dev.check(commit_of(r), r, shard, b) == check_outcome::forward_product);
+    }
+    // A non-finite bias fails too.
+    tensor_reply r = good;
+    r.bias[0] = std::numeric_limits<float>::infinity();
+    Rng a(40), b(40);
+    CHECK(host.check(commit_of(r), r, shard, a) == check_outcome::forward_product);
+    CHECK(dev.check(commit_of(r), r, shard, b) == check_outcome::forward_product);
+  }
 }
 
 TEST_CASE("a strided, padded conv in the middle: a tampered product fails Freivalds", "[verify][conv]") {

@@ -15,6 +15,7 @@
 #include "actors/gossip_actor.hpp"
 #include "actors/transcript_check.hpp"
 #include "actors/verifier_actor.hpp"
+#include "tensor/cpu_backend.hpp"
 #include "tensor/gemm.hpp"
 
 using namespace murmur;
@@ -46,14 +47,22 @@ struct fixture {
   }
 };
 
+// Where the prover steps and where the verifier checks (tensor/backend.hpp:
+// the CPU backend, the path a GPU peer's trainer and verifier take).
+struct placement {
+  bool prover_on_backend = false;
+  compute_backend* verifier_backend = nullptr;
+};
+
 // Steps a prover `steps` times with the given cheat and checks every layer
 // of every step; returns the outcomes per layer of the last step.
 std::vector<check_outcome> check_all_layers(const fixture& f, cheat_settings cheat, uint64_t steps,
-                                            uint64_t seed) {
+                                            uint64_t seed, placement where = {}) {
   auto t = f.make_trainer(0);
+  if (where.prover_on_backend) t->use_backend(make_cpu_backend());
   auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
   t->enable_transcripts(log, cheat, f.shards[1], seed);
-  transcript_checker checker(committed_layers(*t->model()), f.data, 8);
+  transcript_checker checker(committed_layers(*t->model()), f.data, 8, {}, where.verifier_backend);
   Rng rng(seed);
   auto shard = f.sorted_shard(0);
   std::vector<check_outcome> out;
@@ -166,6 +175,66 @@ TEST_CASE("each compute cheat fails the check it targets", "[verify]") {
   CHECK(r[2] == o::passed);
 }
 
+TEST_CASE("a prover on a backend: honest steps pass, each compute cheat fails the check it targets, on a host or "
+          "a backend verifier",
+          "[verify][backend]") {
+  fixture f;
+  auto be = make_cpu_backend();
+  const bool verifier_on_backend = GENERATE(false, true);
+  INFO("verifier on " << (verifier_on_backend ? "the CPU backend" : "the host"));
+  const placement where{true, verifier_on_backend ? be.get() : nullptr};
+  using o = check_outcome;
+  for (uint64_t seed = 1; seed <= 3; ++seed)
+    CHECK(check_all_layers(f, {}, 10, seed, where) == std::vector<o>{o::passed, o::passed, o::passed});
+  cheat_settings c;
+  c.start_step = 1;
+  c.every = 1;
+  SECTION("skipping the product") {
+    c.kind = compute_cheat::skip_product;
+    CHECK(check_all_layers(f, c, 3, 1, where)[0] == o::forward_product);
+  }
+  SECTION("one perturbed element of the weight gradient, 1e-2 of its row") {
+    c.kind = compute_cheat::perturb;
+    c.eps = 1e-2;
+    for (uint64_t seed = 1; seed <= 20; ++seed)
+      CHECK(check_all_layers(f, c, 1, seed, where)[0] == o::weight_grad_product);
+  }
+  SECTION("half the batch") {
+    c.kind = compute_cheat::half_batch;
+    CHECK(check_all_layers(f, c, 2, 1, where)[0] == o::bias_grad);
+  }
+  SECTION("replaying another peer's batch") {
+    c.kind = compute_cheat::replay;
+    CHECK(check_all_layers(f, c, 2, 1, where)[0] == o::foreign_samples);
+  }
+  c.kind = compute_cheat::perturb;
+  auto r = check_all_layers(f, c, 1, 9, where);
+  CHECK(r[1] == o::passed);
+  CHECK(r[2] == o::passed);
+}
+
+TEST_CASE("a verifier on a backend gives the host verifier's verdicts, honest or cheated", "[verify][backend]") {
+  fixture f;
+  auto be = make_cpu_backend();
+  cheat_settings c;
+  c.start_step = 2;
+  c.every = 2;
+  for (compute_cheat kind : {compute_cheat::none, compute_cheat::skip_product, compute_cheat::perturb,
+                             compute_cheat::half_batch, compute_cheat::replay})
+    for (uint64_t seed = 1; seed <= 4; ++seed)
+      for (uint64_t steps = 1; steps <= 2; ++steps) {  // step 2 cheats, step 1 does not
+        c.kind = kind;
+        INFO("cheat " << static_cast<int>(kind) << " seed " << seed << " steps " << steps);
+        const auto host = check_all_layers(f, c, steps, seed, {false, nullptr});
+        CHECK(check_all_layers(f, c, steps, seed, {false, be.get()}) == host);
+        CHECK(check_all_layers(f, c, steps, seed, {true, be.get()}) == host);
+        if (kind == compute_cheat::none || steps == 1)
+          CHECK(host == std::vector<check_outcome>(3, check_outcome::passed));
+        else
+          CHECK(host[0] != check_outcome::passed);
+      }
+}
+
 TEST_CASE("cheats only from their start step, every n-th step", "[verify]") {
   cheat_settings c;
   c.kind = compute_cheat::perturb;
@@ -263,10 +332,13 @@ struct verifier_net {
   std::vector<std::shared_ptr<trainer>> trainers;
   std::vector<std::shared_ptr<quarantine_log>> quarantines;
 
-  // Three peers, all neighbours of each other; peer 0 may cheat.
-  verifier_net(double rate, cheat_settings cheat, compute_cheat matmul_cheat = compute_cheat::none) {
+  // Three peers, all neighbours of each other; peer 0 may cheat. on_backends:
+  // every peer trains and checks on the CPU backend (as GPU peers on theirs).
+  verifier_net(double rate, cheat_settings cheat, compute_cheat matmul_cheat = compute_cheat::none,
+               bool on_backends = false) {
     for (uint32_t i = 0; i < 3; ++i) {
       auto t = f.make_trainer(i);
+      if (on_backends) t->use_backend(make_cpu_backend());
       auto log = std::make_shared<step_transcript_log>(i, *t->model(), 64);
       t->enable_transcripts(log, i == 0 ? cheat : cheat_settings{}, f.shards[1], 7);
       std::vector<uint32_t> nb;
@@ -274,7 +346,8 @@ struct verifier_net {
         if (j != i) nb.push_back(j);
       verifier_context ctx{i, nb, [nb3 = std::vector<uint32_t>{0, 1, 2}](uint32_t) { return nb3; },
                            [sh = f.shards](uint32_t p) { return sh[p]; }, f.data, log,
-                           committed_layers(*t->model()), nullptr, {}};
+                           committed_layers(*t->model()), nullptr, {},
+                           on_backends ? std::shared_ptr<compute_backend>(make_cpu_backend()) : nullptr};
       verifier_settings s;
       s.rate = rate;
       s.seed = 42;
@@ -368,6 +441,27 @@ TEST_CASE("verifier actors: a cheat is caught, the evidence re-checked, the chea
   CHECK(net.quarantined_by(0).empty());
 }
 
+TEST_CASE("verifier actors on backends: a backend prover's cheat is caught and quarantined, honest ones are not",
+          "[verify][actors][backend]") {
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  cheat.eps = 1e-2;
+  cheat.start_step = 3;
+  cheat.every = 1;
+  verifier_net net(1.0, cheat, compute_cheat::none, true);
+  for (int s = 0; s < 10; ++s) net.step_all();
+  auto s1 = net.stats(1), s2 = net.stats(2);
+  CHECK(s1.failed + s2.failed >= 1);
+  CHECK(s1.evidence_rejected + s2.evidence_rejected == 0);
+  for (uint32_t i : {1u, 2u}) CHECK(net.quarantined_by(i) == std::vector<uint32_t>{0});
+  for (auto& [peer, step] : s1.caught) CHECK(step >= 3);
+  // The honest backend peers' checks of each other all passed.
+  CHECK(s1.ledger[2].checks_failed == 0);
+  CHECK(s1.ledger[2].checks_passed >= 1);
+  CHECK(s2.ledger[1].checks_failed == 0);
+  CHECK(net.quarantined_by(0).empty());
+}
+
 TEST_CASE("verifier actors: evidence against honest work is rejected on re-check", "[verify][actors]") {
   verifier_net net(0.0, {});
   net.step_all();
@@ -398,7 +492,10 @@ TEST_CASE("verifier actors: evidence against honest work is rejected on re-check
   CHECK(net.stats(1).frames_rejected == 1);
 }
 
-TEST_CASE("offloaded products: verified and credited, or rejected and recomputed", "[verify][actors]") {
+TEST_CASE("offloaded products: verified and credited, or rejected and recomputed, on the host or a backend",
+          "[verify][actors][backend]") {
+  const bool on_backends = GENERATE(false, true);
+  INFO("checked on " << (on_backends ? "the CPU backend" : "the host"));
   auto job = std::make_shared<matmul_job>();
   job->m = 96;
   job->n = 80;
@@ -411,7 +508,7 @@ TEST_CASE("offloaded products: verified and credited, or rejected and recomputed
   std::vector<float> want(size_t{job->m} * job->n);
   gemm(false, false, job->m, job->n, job->k, 1.f, job->a.data(), job->b.data(), 0.f, want.data());
   auto run = [&](compute_cheat worker_cheat) {
-    verifier_net net(0.0, {}, worker_cheat);
+    verifier_net net(0.0, {}, worker_cheat, on_backends);
     caf::scoped_actor self{net.sys};
     matmul_outcome out;
     self->request((*net.peers)[1], std::chrono::seconds(10), offload_atom::value, uint32_t{0},

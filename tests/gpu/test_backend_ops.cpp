@@ -629,39 +629,55 @@ TEST_CASE("cuda backend: gossip mix, select and scatter", "[gpu]") {
   }
 }
 
-TEST_CASE("cuda backend: Freivalds pieces", "[gpu]") {
+TEST_CASE("cuda backend: Freivalds pieces, with and without a bias", "[gpu]") {
   Rng rng(11);
   struct mnk {
     int64_t m, n, k;
   };
-  for (bool ta : {false, true})
-    for (bool tb : {false, true})
-      for (mnk d : {mnk{1, 1, 1}, mnk{7, 3, 33}, mnk{33, 129, 7}, mnk{129, 65, 200}, mnk{3, 700, 1}}) {
-        const int64_t m = d.m, n = d.n, k = d.k;
-        const std::vector<float> a = normal(rng, m * k), b = normal(rng, k * n), c = normal(rng, m * n);
-        std::vector<float> r(static_cast<size_t>(n));
-        for (auto& v : r) v = static_cast<float>(rng.below(2));
-        auto run = [&](compute_backend& be) {
-          fbuf A(be, a), B(be, b), C(be, c), R(be, r);
-          std::vector<double> out(static_cast<size_t>(3 * m + 1));
-          be.freivalds_pieces(ta, tb, m, n, k, A.get(), B.get(), C.get(), R.get(), out.data());
-          return out;
-        };
-        const auto oc = run(cpu()), og = run(gpu());
-        auto A = [&](int64_t i, int64_t p) { return static_cast<double>(ta ? a[p * m + i] : a[i * k + p]); };
-        auto B = [&](int64_t p, int64_t j) { return static_cast<double>(tb ? b[j * k + p] : b[p * n + j]); };
-        // Magnitudes: the sums of |terms| each piece adds up.
-        std::vector<double> scale(oc.size(), 0.0), babs(static_cast<size_t>(k), 0.0);
-        for (int64_t p = 0; p < k; ++p)
-          for (int64_t j = 0; j < n; ++j) babs[p] += std::fabs(B(p, j)) * r[j];
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t j = 0; j < n; ++j) scale[i] += std::fabs(c[i * n + j]) * r[j];
-          for (int64_t p = 0; p < k; ++p) scale[m + i] += std::fabs(A(i, p)) * babs[p];
-          scale[2 * m + i] = std::fabs(oc[2 * m + i]);
+  for (bool with_bias : {false, true})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (mnk d : {mnk{1, 1, 1}, mnk{7, 3, 33}, mnk{33, 129, 7}, mnk{129, 65, 200}, mnk{3, 700, 1}}) {
+          const int64_t m = d.m, n = d.n, k = d.k;
+          const std::vector<float> a = normal(rng, m * k), b = normal(rng, k * n), c = normal(rng, m * n),
+                                   bias = normal(rng, n);
+          std::vector<float> r(static_cast<size_t>(n));
+          for (auto& v : r) v = static_cast<float>(rng.below(2));
+          auto run = [&](compute_backend& be) {
+            fbuf A(be, a), B(be, b), C(be, c), R(be, r), Bias(be, bias);
+            std::vector<double> out(static_cast<size_t>(3 * m + 1));
+            be.freivalds_pieces(ta, tb, m, n, k, A.get(), B.get(), with_bias ? Bias.get() : nullptr, C.get(),
+                                R.get(), out.data());
+            return out;
+          };
+          const auto oc = run(cpu()), og = run(gpu());
+          auto A = [&](int64_t i, int64_t p) { return static_cast<double>(ta ? a[p * m + i] : a[i * k + p]); };
+          auto B = [&](int64_t p, int64_t j) { return static_cast<double>(tb ? b[j * k + p] : b[p * n + j]); };
+          // Magnitudes: the sums of |terms| each piece adds up.
+          std::vector<double> scale(oc.size(), 0.0), babs(static_cast<size_t>(k), 0.0);
+          double bias_abs = 0;
+          for (int64_t j = 0; j < n; ++j) bias_abs += with_bias ? std::fabs(bias[j]) * r[j] : 0.0;
+          for (int64_t p = 0; p < k; ++p)
+            for (int64_t j = 0; j < n; ++j) babs[p] += std::fabs(B(p, j)) * r[j];
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) scale[i] += std::fabs(c[i * n + j]) * r[j];
+            scale[m + i] = bias_abs;
+            for (int64_t p = 0; p < k; ++p) scale[m + i] += std::fabs(A(i, p)) * babs[p];
+            scale[2 * m + i] = std::fabs(oc[2 * m + i]);
+          }
+          scale[3 * m] = std::fabs(oc[3 * m]);
+          expect_close("freivalds_pieces bias=" + std::to_string(with_bias) + " ta=" + std::to_string(ta) +
+                           " tb=" + std::to_string(tb) + " mnk " + shape({m, n, k}),
+                       oc, og, [&](size_t i) { return 1e-11 * scale[i] + 1e-300; });
         }
-        scale[3 * m] = std::fabs(oc[3 * m]);
-        expect_close("freivalds_pieces ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " mnk " +
-                         shape({m, n, k}),
-                     oc, og, [&](size_t i) { return 1e-11 * scale[i] + 1e-300; });
-      }
+  // A non-finite bias entry where r_j = 0 still fails: out[3m] is NaN.
+  const int64_t m = 3, n = 4, k = 5;
+  std::vector<float> ones(static_cast<size_t>(m * k * n), 1.f), bias(static_cast<size_t>(n), 0.f),
+      r(static_cast<size_t>(n), 0.f);
+  r[0] = 1.f;
+  bias[2] = std::numeric_limits<float>::quiet_NaN();
+  fbuf A(gpu(), ones), B(gpu(), ones), C(gpu(), ones), R(gpu(), r), Bias(gpu(), bias);
+  std::vector<double> out(static_cast<size_t>(3 * m + 1));
+  gpu().freivalds_pieces(false, false, m, n, k, A.get(), B.get(), Bias.get(), C.get(), R.get(), out.data());
+  CHECK(std::isnan(out[3 * m]));
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -563,39 +564,58 @@ TEST_CASE("cpu_backend: scatter and gossip_mix", "[backend]") {
   CHECK(worst < 1e-6);
 }
 
-TEST_CASE("cpu_backend: freivalds_pieces against a direct double computation", "[backend]") {
+TEST_CASE("cpu_backend: freivalds_pieces against a direct double computation, with and without a bias",
+          "[backend]") {
   auto be = make_cpu_backend();
   Rng rng(11);
   const int64_t m = 13, n = 9, k = 17;
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      auto a = random_vec(m * k, rng), b = random_vec(k * n, rng), c = random_vec(m * n, rng);
-      std::vector<float> r(static_cast<size_t>(n));
-      for (auto& v : r) v = static_cast<float>(rng.below(2));
-      r[0] = 1.f;
-      auto A = [&](int64_t i, int64_t p) { return static_cast<double>(ta ? a[p * m + i] : a[i * k + p]); };
-      auto Bm = [&](int64_t p, int64_t j) { return static_cast<double>(tb ? b[j * k + p] : b[p * n + j]); };
-      buffer ba(*be, a), bb(*be, b), bc(*be, c), br(*be, r);
-      std::vector<double> out(static_cast<size_t>(3 * m + 1));
-      be->freivalds_pieces(ta, tb, m, n, k, ba.p, bb.p, bc.p, br.p, out.data());
-      double bsq = 0;
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t p = 0; p < k; ++p) bsq += r[j] * Bm(p, j) * Bm(p, j);
-      CHECK(out[3 * m] == Approx(bsq).epsilon(1e-12));
-      for (int64_t i = 0; i < m; ++i) {
-        double cr = 0, abr = 0, an = 0;
-        for (int64_t j = 0; j < n; ++j) cr += c[i * n + j] * static_cast<double>(r[j]);
-        for (int64_t p = 0; p < k; ++p) {
-          double brp = 0;
-          for (int64_t j = 0; j < n; ++j) brp += Bm(p, j) * r[j];
-          abr += A(i, p) * brp;
-          an += A(i, p) * A(i, p);
+  for (bool with_bias : {false, true})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        auto a = random_vec(m * k, rng), b = random_vec(k * n, rng), c = random_vec(m * n, rng);
+        auto bias = random_vec(n, rng);
+        std::vector<float> r(static_cast<size_t>(n));
+        for (auto& v : r) v = static_cast<float>(rng.below(2));
+        r[0] = 1.f;
+        auto A = [&](int64_t i, int64_t p) { return static_cast<double>(ta ? a[p * m + i] : a[i * k + p]); };
+        auto Bm = [&](int64_t p, int64_t j) { return static_cast<double>(tb ? b[j * k + p] : b[p * n + j]); };
+        // The bias is a (k+1)-th term: a 1 in every row of A, bias_j in column j of B.
+        const double one = with_bias ? 1.0 : 0.0;
+        auto bias_of = [&](int64_t j) { return with_bias ? static_cast<double>(bias[j]) : 0.0; };
+        buffer ba(*be, a), bb(*be, b), bc(*be, c), br(*be, r), bbias(*be, bias);
+        std::vector<double> out(static_cast<size_t>(3 * m + 1));
+        be->freivalds_pieces(ta, tb, m, n, k, ba.p, bb.p, with_bias ? bbias.p : nullptr, bc.p, br.p, out.data());
+        double bsq = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          bsq += r[j] * bias_of(j) * bias_of(j);
+          for (int64_t p = 0; p < k; ++p) bsq += r[j] * Bm(p, j) * Bm(p, j);
         }
-        CHECK(out[i] == Approx(cr).epsilon(1e-12).margin(1e-12));
-        CHECK(out[m + i] == Approx(abr).epsilon(1e-12).margin(1e-12));
-        CHECK(out[2 * m + i] == Approx(std::sqrt(an)).epsilon(1e-12));
+        CHECK(out[3 * m] == Approx(bsq).epsilon(1e-12));
+        double bias_r = 0;
+        for (int64_t j = 0; j < n; ++j) bias_r += bias_of(j) * r[j];
+        for (int64_t i = 0; i < m; ++i) {
+          double cr = 0, abr = bias_r, an = one;
+          for (int64_t j = 0; j < n; ++j) cr += c[i * n + j] * static_cast<double>(r[j]);
+          for (int64_t p = 0; p < k; ++p) {
+            double brp = 0;
+            for (int64_t j = 0; j < n; ++j) brp += Bm(p, j) * r[j];
+            abr += A(i, p) * brp;
+            an += A(i, p) * A(i, p);
+          }
+          CHECK(out[i] == Approx(cr).epsilon(1e-12).margin(1e-12));
+          CHECK(out[m + i] == Approx(abr).epsilon(1e-12).margin(1e-12));
+          CHECK(out[2 * m + i] == Approx(std::sqrt(an)).epsilon(1e-12));
+        }
       }
-    }
+  // A non-finite bias entry, even where r_j = 0, makes out[3m] NaN (the check fails).
+  std::vector<float> a(static_cast<size_t>(m * k), 1.f), b(static_cast<size_t>(k * n), 1.f),
+      c(static_cast<size_t>(m * n), 1.f), bias(static_cast<size_t>(n), 0.f), r(static_cast<size_t>(n), 0.f);
+  r[0] = 1.f;
+  bias[1] = std::numeric_limits<float>::infinity();
+  buffer ba(*be, a), bb(*be, b), bc(*be, c), br(*be, r), bbias(*be, bias);
+  std::vector<double> out(static_cast<size_t>(3 * m + 1));
+  be->freivalds_pieces(false, false, m, n, k, ba.p, bb.p, bbias.p, bc.p, br.p, out.data());
+  CHECK(std::isnan(out[3 * m]));
 }
 
 TEST_CASE("backend_model: a repeated batch size allocates no backend buffer", "[backend]") {

@@ -26,6 +26,7 @@ struct Problem {
   bool ta, tb;
   int64_t m, n, k;
   Mat a, b, c;
+  Mat bias = {};  // n entries added to every row of C; empty: none
 };
 
 Problem honest(bool ta, bool tb, int64_t m, int64_t n, int64_t k, Rng& rng) {
@@ -39,7 +40,7 @@ Problem honest(bool ta, bool tb, int64_t m, int64_t n, int64_t k, Rng& rng) {
 // The operands in backend buffers, freed with it.
 struct on_backend {
   compute_backend& be;
-  float *a, *b, *c;
+  float *a, *b, *c, *bias = nullptr;
   on_backend(compute_backend& be_, const Problem& p) : be(be_) {
     a = be.alloc(p.m * p.k);
     b = be.alloc(p.k * p.n);
@@ -47,11 +48,16 @@ struct on_backend {
     be.upload(a, p.a.data(), p.m * p.k);
     be.upload(b, p.b.data(), p.k * p.n);
     be.upload(c, p.c.data(), p.m * p.n);
+    if (!p.bias.empty()) {
+      bias = be.alloc(p.n);
+      be.upload(bias, p.bias.data(), p.n);
+    }
   }
   ~on_backend() {
     be.free(a);
     be.free(b);
     be.free(c);
+    be.free(bias);
   }
 };
 
@@ -61,8 +67,9 @@ void expect_same_verdict(compute_backend& be, backend_freivalds_checker& bc, con
                          uint64_t seed) {
   on_backend d(be, p);
   Rng r_host(seed), r_be(seed);
-  const auto h = freivalds_check(p.ta, p.tb, p.m, p.n, p.k, p.a.data(), p.b.data(), p.c.data(), rounds, r_host);
-  const auto g = bc.check(p.ta, p.tb, p.m, p.n, p.k, d.a, d.b, d.c, rounds, r_be);
+  const float* bias = p.bias.empty() ? nullptr : p.bias.data();
+  const auto h = freivalds_check(p.ta, p.tb, p.m, p.n, p.k, p.a.data(), p.b.data(), bias, p.c.data(), rounds, r_host);
+  const auto g = bc.check(p.ta, p.tb, p.m, p.n, p.k, d.a, d.b, d.bias, d.c, rounds, r_be);
   INFO(p.m << "x" << p.n << "x" << p.k << " ta " << p.ta << " tb " << p.tb << " host ok " << h.ok << " ratio "
            << h.worst_ratio << " row " << h.bad_row << "; backend ok " << g.ok << " ratio " << g.worst_ratio
            << " row " << g.bad_row);
@@ -110,6 +117,48 @@ TEST_CASE("freivalds on a backend: the host check's verdicts on honest and corru
   INFO("caught " << caught << " of " << corrupted_checks << " corrupted claims");
   CHECK(honest_checks == 24);
   CHECK(caught >= 24);  // every 16-round check at least
+}
+
+TEST_CASE("freivalds on a backend with a bias: the host check's verdicts, honest, corrupted, non-finite",
+          "[freivalds][backend]") {
+  auto be = make_cpu_backend();
+  backend_freivalds_checker bc(*be);
+  Rng rng(1402);
+  const int64_t shapes[][3] = {{1, 1, 1}, {64, 33, 127}, {31, 9, 600}, {200, 300, 256}};
+  for (const auto& s : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Problem p = honest(ta, tb, s[0], s[1], s[2], rng);
+        p.bias.resize(static_cast<size_t>(p.n));
+        for (auto& v : p.bias) v = static_cast<float>(rng.normal());
+        for (int64_t i = 0; i < p.m; ++i)
+          for (int64_t j = 0; j < p.n; ++j) p.c[i * p.n + j] += p.bias[j];
+        expect_same_verdict(*be, bc, p, 4, rng.next_u64());
+        // A bias entry the claim did not add: every row is off in that column.
+        Problem q = p;
+        const auto j = static_cast<int64_t>(rng.below(static_cast<uint64_t>(p.n)));
+        q.bias[j] += 0.5f;
+        expect_same_verdict(*be, bc, q, 16, 5);
+        Rng probe(5);
+        CHECK_FALSE(freivalds_check(ta, tb, q.m, q.n, q.k, q.a.data(), q.b.data(), q.bias.data(), q.c.data(), 16,
+                                    probe)
+                        .ok);
+        // A non-finite bias entry fails on both, wherever r is (the host
+        // before its first round, the backend in it).
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+          q = p;
+          q.bias[j] = bad;
+          on_backend dq(*be, q);
+          for (uint64_t seed = 0; seed < 4; ++seed) {
+            Rng r1(seed), r2(seed);
+            INFO("bias " << bad << " at " << j << " seed " << seed);
+            CHECK_FALSE(freivalds_check(ta, tb, q.m, q.n, q.k, q.a.data(), q.b.data(), q.bias.data(), q.c.data(), 1,
+                                        r1)
+                            .ok);
+            CHECK_FALSE(bc.check(ta, tb, q.m, q.n, q.k, dq.a, dq.b, dq.bias, dq.c, 1, r2).ok);
+          }
+        }
+      }
 }
 
 TEST_CASE("freivalds on a backend: NaN and infinity in the claim or the operands fail, as on the host",
