@@ -335,7 +335,8 @@ void segment_cost(const options& o) {
     for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
     std::vector<double> step_cpu, boundary_cpu, record_cpu, today_cpu;
     double record_now = 0, bytes = 0;
-    uint64_t recorded_steps = 0, timer_pairs = 0;
+    uint64_t recorded_steps = 0, timer_pairs = 0, changed = 0, mixes = 0;
+    std::vector<float> before;
     const int warmup = 5;
     for (int i = 0; i < warmup + o.steps; ++i) {
       const bool timed = i >= warmup;
@@ -344,7 +345,14 @@ void segment_cost(const options& o) {
         const bool me = p == 0;
         if (n.t->steps_done() > 0) {
           Sequential& m = *n.t->model();
+          // The alternative record, the update the mix applied: how many
+          // coordinates it changes (counted outside the timings).
+          if (me && timed) before.assign(m.params(), m.params() + m.param_count());
           n.g->mix(std::span<float>(m.params(), static_cast<size_t>(m.param_count())));
+          if (me && timed) {
+            for (size_t k = 0; k < before.size(); ++k) changed += before[k] != m.params()[k];
+            ++mixes;
+          }
           if (me) {
             const double c = thread_cpu_seconds();
             log.mixed();
@@ -386,11 +394,12 @@ void segment_cost(const options& o) {
         for (uint32_t q : n.g->neighbours()) {
           const bool taken = ring[q].g->receive(static_cast<uint32_t>(p), frame);
           n.g->on_sent();
+          if (!me && !(taken && q == 0)) continue;
           c = thread_cpu_seconds();
           if (taken && q == 0) log.received(static_cast<uint32_t>(p), frame);
           if (me) log.sent();
           record_now += thread_cpu_seconds() - c;
-          timer_pairs += timed && (me || q == 0);
+          timer_pairs += timed;
         }
       }
     }
@@ -413,6 +422,10 @@ void segment_cost(const options& o) {
                 static_cast<long long>(b), 1e3 * step_s, 1e3 * boundary_s, trainer_bytes / 1024, gossip_bytes / 1024,
                 1e3 * record_s, bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
                 100 * today_s / step_s, pairs_per_step, 1e3 * timer_pair_s);
+    std::printf("the alternative record, the update each mix applied: %.0f of %zu coordinates changed per mix (%.0f "
+                "bytes per mix as index and value)\n",
+                static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)), before.size(),
+                8.0 * static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)));
     std::printf("| K | boundary/K ms | records ms | segment commitment ms per step | of the step |\n|---|---|---|---|---|\n");
     for (uint64_t k : o.segments) {
       const double per = boundary_s / static_cast<double>(k) + record_s;

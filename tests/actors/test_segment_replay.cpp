@@ -84,7 +84,8 @@ struct ring_run {
       n.g = std::make_unique<gossip_state>(p, ring_neighbours(p), gs,
                                            std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
       if (p == 0) {
-        n.t->enable_transcripts(std::make_shared<step_transcript_log>(0, *n.t->model(), 2), cheat, {}, 77);
+        // A replay cheat trains on peer 1's batches.
+        n.t->enable_transcripts(std::make_shared<step_transcript_log>(0, *n.t->model(), 2), cheat, shard(1), 77);
         n.seg = std::make_unique<segment_log>(K, true);
         n.seg->start(*n.t, *n.g);
       }
@@ -189,7 +190,8 @@ TEST_CASE("an honest peer's segments replay to their committed ends, transcripts
 }
 
 TEST_CASE("a compute cheat in one step of a segment is caught by its replay and bisected to that step", "[segment]") {
-  const auto kind = GENERATE(compute_cheat::perturb, compute_cheat::half_batch, compute_cheat::skip_product);
+  const auto kind = GENERATE(compute_cheat::perturb, compute_cheat::half_batch, compute_cheat::skip_product,
+                             compute_cheat::replay);
   // Where the cheating step falls in segment 1 (steps K+1 .. 2K): mid-segment
   // once; right after every boundary (a cheater that guesses the boundary
   // steps are the committed ones and cheats only elsewhere); at the
