@@ -16,6 +16,7 @@
 
 #include "actors/segment_log.hpp"
 #include "actors/segment_replay.hpp"
+#include "actors/transcript_check.hpp"
 
 using namespace murmur;
 
@@ -174,9 +175,17 @@ TEST_CASE("an honest peer's segments replay to their committed ends, transcripts
     const auto upto = replay.run(*seg, {false, mid});
     CHECK(upto.last_step == mid);
     CHECK(upto.transcripts.back() == prover.commits.at(mid));
-    tensor_reply t;
-    CHECK(replay.transcript_log().reply(mid, 0, 1, t));
-    CHECK(t.step == mid);
+    // Its tensors pass today's checks (Freivalds and the element-wise ones)
+    // against the commitment of the original run.
+    transcript_checker checker(replay.transcript_log().layers(), run.data, 8, ring_run::settings(0).augment);
+    const auto shard = run.shard(0);  // sorted
+    Rng rng(5);
+    for (uint16_t l = 0; l < replay.transcript_log().layers().size(); ++l) {
+      tensor_reply t;
+      REQUIRE(replay.transcript_log().reply(mid, l, 1, t));
+      CHECK(t.step == mid);
+      CHECK(checker.check(prover.commits.at(mid), t, shard, rng) == check_outcome::passed);
+    }
 
     // The records matter: without the frames the prover received, the same
     // steps end elsewhere.
