@@ -45,15 +45,16 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
     return std::span<float>(m.params(), static_cast<size_t>(m.param_count()));
   };
   for (const segment_event& e : records.events) {
-    const std::string at = " before step " + std::to_string(r.last_step + 1);
+    // Only for error messages: no string is built for a record that replays.
+    const auto at = [&] { return " before step " + std::to_string(r.last_step + 1); };
     switch (e.kind) {
       case segment_event::received: {
         if (e.offset + e.bytes > records.frames.size())
-          throw std::runtime_error("segment replay: a recorded frame past the records' bytes" + at);
+          throw std::runtime_error("segment replay: a recorded frame past the records' bytes" + at());
         reject_reason why{};
         if (!gossip_->receive(e.from, std::span<const std::byte>(records.frames).subspan(e.offset, e.bytes), &why))
           throw std::runtime_error("segment replay: the recorded frame from peer " + std::to_string(e.from) +
-                                   at + " is rejected (" + std::string(to_string(why)) + ")");
+                                   at() + " is rejected (" + std::string(to_string(why)) + ")");
         break;
       }
       case segment_event::sent:
@@ -69,7 +70,7 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
       }
       case segment_event::stepped:
         if (e.step != r.last_step + 1)
-          throw std::runtime_error("segment replay: step " + std::to_string(e.step) + " recorded" + at);
+          throw std::runtime_error("segment replay: step " + std::to_string(e.step) + " recorded" + at());
         trainer_->step();
         r.last_step = e.step;
         if (log_) r.transcripts.push_back(*trainer_->last_commit());
@@ -80,7 +81,7 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
         }
         break;
       default:
-        throw std::runtime_error("segment replay: an unknown record" + at);
+        throw std::runtime_error("segment replay: an unknown record" + at());
     }
   }
   if (o.stop_after != 0)

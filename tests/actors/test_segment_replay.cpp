@@ -274,6 +274,19 @@ TEST_CASE("a segment log refuses what it cannot replay", "[segment]") {
   p.t->set_step(p.t->steps_done() + 3);  // a state install's step jump
   CHECK_THROWS_WITH(log.stepped(*p.t, *p.g), Catch::Contains("is not recorded"));
 
+  // Records a replay cannot follow: a frame applied twice is stale the second time.
+  const segment* seg = run.peers[0].seg->closed();
+  REQUIRE(seg != nullptr);
+  segment_records twice = seg->records;
+  for (size_t i = 0; i < twice.events.size(); ++i)
+    if (twice.events[i].kind == segment_event::received) {
+      twice.events.insert(twice.events.begin() + static_cast<std::ptrdiff_t>(i), twice.events[i]);
+      break;
+    }
+  segment_replay replay = run.replay();
+  CHECK_THROWS_WITH(replay.run(*seg->start, twice, {}), Catch::Contains("is rejected (stale)"));
+  CHECK(replay.run(*seg, {}).end == seg->end);
+
   gossip_settings robust = grid_gossip();
   robust.robust.rule = robust_rule::trimmed_mean;
   const Sequential& m = p.t->synced_model();
