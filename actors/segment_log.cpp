@@ -130,17 +130,19 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
     return;
   }
   // A boundary: the open segment closes with this state as its end, and a
-  // new one opens from it. The segment closed before is dropped; its
-  // storage (and its start boundary's, once no replay holds it) is reused.
+  // new one opens from it. The segment closed before is dropped first, so
+  // that its storage, and its start boundary's, take the new ones: two
+  // boundary states at any time.
+  std::unique_ptr<segment> next = closed_ ? std::move(closed_) : std::make_unique<segment>();
+  std::shared_ptr<const segment_boundary> old = std::move(next->start);
+  if (old && old.use_count() == 1) spare_ = std::const_pointer_cast<segment_boundary>(std::move(old));
+  old.reset();
   auto b = snapshot(t, g);
   if (step_digests_) open_->step_digests.push_back(b->d);
   open_->end_step = s;
   open_->end = b->d;
   open_->records_digest = records_hash_.finish();
   boundaries_.emplace_back(s, b->d);
-  std::unique_ptr<segment> next = closed_ ? std::move(closed_) : std::make_unique<segment>();
-  std::shared_ptr<const segment_boundary> old = std::move(next->start);
-  if (old && old.use_count() == 1) spare_ = std::const_pointer_cast<segment_boundary>(std::move(old));
   next->records.clear();
   next->step_digests.clear();
   next->end_step = 0;
