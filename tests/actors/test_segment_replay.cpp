@@ -1,7 +1,7 @@
 // Segment commitments (actors/segment_log.hpp) and their replay
 // (actors/segment_replay.hpp) in a small simulated run: four peers on a
 // ring train with dropout and augmentation and gossip (grid threshold
-// gossip and dense), stepped in the order the shard actor uses (mix, step,
+// gossip, dense and delta), stepped in the order the shard actor uses (mix, step,
 // publish, deliver). Peer 0 is the prover: it commits per step as today
 // (step_transcript_log) and per segment. For an honest prover every closed
 // segment replays to its committed end, and every regenerated step
@@ -136,10 +136,17 @@ size_t count(const segment_records& r, segment_event::kind_t k) {
 
 }  // namespace
 
+gossip_settings delta_gossip() {
+  gossip_settings g;
+  g.mode = gossip_mode::delta;
+  g.threshold = 0.01;
+  return g;
+}
+
 TEST_CASE("an honest peer's segments replay to their committed ends, transcripts included", "[segment]") {
-  const bool dense = GENERATE(false, true);
-  INFO((dense ? "dense gossip" : "grid threshold gossip"));
-  ring_run run(dense ? dense_gossip() : grid_gossip(), {});
+  const int mode = GENERATE(0, 1, 2);
+  INFO((mode == 0 ? "grid threshold gossip" : mode == 1 ? "dense gossip" : "delta gossip"));
+  ring_run run(mode == 0 ? grid_gossip() : mode == 1 ? dense_gossip() : delta_gossip(), {});
   segment_replay replay = run.replay();
   peer_node& prover = run.peers[0];
   int checked = 0;
