@@ -44,6 +44,26 @@ digest segment_state_digest(const checkpoint& c, const gossip_state::replay_stat
   return h.finish();
 }
 
+namespace {
+
+void add_event(digest_builder& h, const segment_event& e, std::span<const std::byte> frame) {
+  h.add(&e.kind, 1).add(&e.from, sizeof e.from).add(&e.bytes, sizeof e.bytes);
+  add_u64(h, e.step);
+  if (!frame.empty()) h.add(frame.data(), frame.size());
+}
+
+}  // namespace
+
+digest segment_records_digest(const segment_records& r, digest_builder& h) {
+  for (const auto& e : r.events) {
+    std::span<const std::byte> frame;
+    if (e.kind == segment_event::received && e.bytes > 0 && e.offset + e.bytes <= r.frames.size())
+      frame = std::span<const std::byte>(r.frames).subspan(e.offset, e.bytes);
+    add_event(h, e, frame);
+  }
+  return h.finish();
+}
+
 segment_log::segment_log(uint64_t steps_per_segment, bool step_digests)
     : k_(steps_per_segment), step_digests_(step_digests) {
   if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
@@ -84,10 +104,7 @@ void segment_log::record(const segment_event& e, std::span<const std::byte> fram
     r.events.back().offset = r.frames.size();
     r.frames.insert(r.frames.end(), frame.begin(), frame.end());
   }
-  // Every field but the offset, which follows from the order.
-  records_hash_.add(&e.kind, 1).add(&e.from, sizeof e.from).add(&e.bytes, sizeof e.bytes);
-  add_u64(records_hash_, e.step);
-  if (!frame.empty()) records_hash_.add(frame.data(), frame.size());
+  add_event(records_hash_, e, frame);
 }
 
 void segment_log::received(uint32_t from, std::span<const std::byte> frame) {
@@ -106,6 +123,14 @@ void segment_log::published(uint64_t step) {
   segment_event e;
   e.kind = segment_event::published;
   e.step = step;
+  record(e);
+}
+
+void segment_log::quarantined(uint32_t peer, uint8_t cause) {
+  segment_event e;
+  e.kind = segment_event::quarantined;
+  e.from = peer;
+  e.step = cause;
   record(e);
 }
 
@@ -133,7 +158,14 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   // new one opens from it. The segment closed before is dropped first, so
   // that its storage, and its start boundary's, take the new ones: two
   // boundary states at any time.
-  std::unique_ptr<segment> next = closed_ ? std::move(closed_) : std::make_unique<segment>();
+  // (Unless a reader still holds the closed segment: then it keeps it.)
+  std::unique_ptr<segment> next;
+  if (closed_ && closed_.use_count() == 1) {
+    next = std::make_unique<segment>(std::move(*closed_));
+  } else {
+    next = std::make_unique<segment>();
+  }
+  closed_.reset();
   std::shared_ptr<const segment_boundary> old = std::move(next->start);
   if (old && old.use_count() == 1) spare_ = std::const_pointer_cast<segment_boundary>(std::move(old));
   old.reset();
@@ -149,7 +181,7 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   next->records_digest = {};
   next->end = {};
   next->start = std::move(b);
-  closed_ = std::move(open_);
+  closed_ = std::shared_ptr<segment>(std::move(open_));
   open_ = std::move(next);
 }
 

@@ -9,13 +9,15 @@
 // flight). Between boundaries it records, in order, what reaches the
 // trainer from outside: every gossip call that changes the state (an
 // accepted frame with its bytes, a frame leaving, a mix, a publish) and
-// every step taken. segment_replay re-runs a segment from its start
+// every step taken, and every quarantine the gossip state applies (a
+// verifier's verdict changes what it mixes). segment_replay re-runs a segment from its start
 // boundary and its records, bit for bit.
 //
 // The caller reports each call right after making it (the calls stay where
 // they are; a log only listens): received() after an accepted
 // gossip_state::receive, sent() after on_sent, mixed() after mix,
-// published() after publish, stepped() after trainer::step. Rejected frames
+// published() after publish, quarantined() after a quarantine that took
+// effect, stepped() after trainer::step. Rejected frames
 // need no record: they leave the gossip state unchanged.
 //
 // Memory: the last closed segment and the open one, i.e. two boundary
@@ -58,11 +60,11 @@ struct segment_boundary {
 digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, digest_builder& h);
 
 struct segment_event {
-  enum kind_t : uint8_t { received, sent, mixed, published, stepped } kind = stepped;
-  uint32_t from = 0;    // received: the sender
+  enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined } kind = stepped;
+  uint32_t from = 0;    // received: the sender; quarantined: the peer
   uint32_t bytes = 0;   // received: the frame's length
   uint64_t offset = 0;  // received: where its bytes start in segment_records::frames
-  uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based)
+  uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based); quarantined: the cause
 };
 
 struct segment_records {
@@ -74,6 +76,11 @@ struct segment_records {
     frames.clear();
   }
 };
+
+// The digest of a segment's records (segment::records_digest): every
+// event's fields but the offset, which follows from the order, and every
+// accepted frame's bytes. A verifier holds fetched records to it.
+digest segment_records_digest(const segment_records& r, digest_builder& h);
 
 struct segment {
   std::shared_ptr<const segment_boundary> start;
@@ -95,11 +102,15 @@ class segment_log {
   void sent();
   void mixed();
   void published(uint64_t step);
+  void quarantined(uint32_t peer, uint8_t cause);
   // After every step; at a multiple of K closes the open segment.
   void stepped(const trainer& t, const gossip_state& g);
 
   uint64_t steps_per_segment() const { return k_; }
   const segment* closed() const { return closed_ ? &*closed_ : nullptr; }
+  // The same, to keep past the next close (the log then allocates anew
+  // instead of reusing its storage).
+  std::shared_ptr<const segment> closed_shared() const { return closed_; }
   const segment& open() const;
   // (step, digest) of every boundary so far: the commitments.
   const std::vector<std::pair<uint64_t, digest>>& boundaries() const { return boundaries_; }
@@ -108,7 +119,8 @@ class segment_log {
   uint64_t k_;
   bool step_digests_;
   uint64_t last_step_ = 0;  // the last step recorded
-  std::unique_ptr<segment> open_, closed_;
+  std::unique_ptr<segment> open_;
+  std::shared_ptr<segment> closed_;
   std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused
   std::vector<std::pair<uint64_t, digest>> boundaries_;
   digest_builder state_hash_, records_hash_;

@@ -68,6 +68,9 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
         gossip_->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), e.step);
         break;
       }
+      case segment_event::quarantined:
+        gossip_->quarantine(e.from, static_cast<quarantine_cause>(e.step));
+        break;
       case segment_event::stepped:
         if (e.step != r.last_step + 1)
           throw std::runtime_error("segment replay: step " + std::to_string(e.step) + " recorded" + at());
