@@ -15,7 +15,12 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   if (prepare) prepare(*h.train);
   const bool segmented = v && v->settings.segment_steps > 0;
   std::shared_ptr<segment_recorder> segments;
-  if (segmented) segments = std::make_shared<segment_recorder>(v->settings.segment_steps, v->segment_step_digests);
+  // Per-step state digests (a boundary hash every step, 3-4 steps' worth of
+  // work) answer a bisection only once a segment failed: in the simulation
+  // the cheaters keep them (an honest segment replays and needs none; a
+  // real prover would recompute them by replaying its own segment).
+  if (segmented)
+    segments = std::make_shared<segment_recorder>(v->settings.segment_steps, v->cheat.kind != compute_cheat::none);
   h.gossip = spawn_gossip(sys, s, h.train, transport, segments);
   if (v) {
     auto& model = *h.train->model();

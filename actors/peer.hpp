@@ -32,7 +32,6 @@ struct peer_verification {
   // record no step transcripts; a cheater keeps two, only for its cheat.
   std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of;
   double step_flops = 0;
-  bool segment_step_digests = true;    // per-step state digests, for bisection
 };
 
 // Offload (offload_step.hpp) in a run where some peer offloads: every peer

@@ -14,7 +14,10 @@
 // the committed end boundary. Any of these failing, or records that do not
 // replay, is a failed segment: evidence. For the report, a failure names
 // the first step whose state differs, bisecting the prover's per-step
-// digests against the replay's (0 where the prover sent none that fit).
+// digests against a second replay's (0 where the prover sent none that
+// fit). In the simulation only cheaters record per-step digests (they cost
+// a boundary hash a step); an honest prover's segment replays and needs
+// none, and a real one accused would recompute them by replaying itself.
 //
 // Assumption (the simulator): prover and verifier run the same build on
 // the same machine, so an honest segment replays bit for bit. Across
