@@ -75,8 +75,7 @@ segment_verifier::verdict segment_verifier::on_reply(uint32_t from, const segmen
     return fail("the start state it sent is not the one it committed to");
   if (segment_records_digest(r.records, hash_) != c.records)
     return fail("the records it sent are not the ones it committed to");
-  auto& replay = replays_[from];
-  if (!replay) replay = replay_of_(from);
+  auto replay = replay_of_(from);
   segment_replay::result out;
   try {
     out = replay->run(r.start, r.records, {});
@@ -100,7 +99,6 @@ segment_verifier::verdict segment_verifier::on_reply(uint32_t from, const segmen
 
 void segment_verifier::forget(uint32_t prover) {
   commits_.erase(prover);
-  replays_.erase(prover);
   for (auto it = pending_.begin(); it != pending_.end();)
     it = it->second.prover == prover ? pending_.erase(it) : std::next(it);
 }

@@ -48,8 +48,10 @@ double segment_challenge_probability(double rate, size_t layers, uint64_t steps_
 
 class segment_verifier {
  public:
-  // The prover's replay (its settings, shard, neighbours; honest), made on
-  // first use and kept per prover.
+  // The prover's replay (its settings, shard, neighbours; honest), made for
+  // each challenge and dropped after it (a trainer and a gossip state per
+  // neighbour held between challenges would cost more memory than the
+  // construction costs time).
   using replay_factory = std::function<std::unique_ptr<segment_replay>(uint32_t prover)>;
   segment_verifier(uint32_t self, double q, size_t keep_segments, replay_factory replay_of, double step_flops);
   ~segment_verifier();
@@ -92,7 +94,6 @@ class segment_verifier {
     uint64_t start_step;
   };
   std::map<uint64_t, asked> pending_;  // by nonce
-  std::map<uint32_t, std::unique_ptr<segment_replay>> replays_;
   digest_builder hash_;
 };
 

@@ -456,6 +456,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (st.quarantined.count(from)) return;
     const auto t0 = clock_type::now();
     const auto v = st.segments->on_reply(from, r);
+    r = {};  // a boundary state's worth of memory, not kept between replies
     const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
     st.st.segment_replay_seconds += dt;
     st.st.check_seconds += dt;

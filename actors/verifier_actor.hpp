@@ -86,7 +86,7 @@ struct verifier_settings {
   uint64_t silent_from = 1;    // ...of steps from this one on
   augment_settings augment;    // how provers augment their batches (rebuilding X)
   uint64_t segment_steps = 0;  // verify.scheme = segment: K steps per segment (0: per-step scheme)
-  size_t keep_segments = 4;    // own closed segments kept for challenges
+  size_t keep_segments = 2;    // own closed segments kept for challenges (a boundary state each)
 };
 
 // Per-peer credit: work verified correct, and evidence against it.

@@ -113,6 +113,7 @@ child_run run_child(const std::vector<std::string>& argv, const std::string& log
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
+  std::fflush(stdout);  // else the child inherits and re-writes what is buffered
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
