@@ -1,5 +1,6 @@
 #include "actors/gossip_actor.hpp"
 
+#include "actors/segment_recorder.hpp"
 #include "actors/trainer.hpp"
 
 #include <caf/actor_system.hpp>
@@ -31,6 +32,11 @@ struct gossip_actor_state {
     return {m.params(), static_cast<size_t>(m.param_count())};
   }
   transport_actor transport;
+  // verify.scheme = segment: every state change below is recorded (null: off).
+  std::shared_ptr<segment_recorder> segments;
+  std::unique_lock<std::mutex> recording() {
+    return segments ? segments->lock() : std::unique_lock<std::mutex>();
+  }
   uint32_t self = 0;
   peer_names names;
   std::vector<caf::actor> watchers;  // told of every quarantine
@@ -63,7 +69,8 @@ void tell_quarantines(gossip_self self) {
 
 gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
                                             peer_settings s, std::shared_ptr<Sequential> model,
-                                            std::shared_ptr<trainer> train, transport_actor transport) {
+                                            std::shared_ptr<trainer> train, transport_actor transport,
+                                            std::shared_ptr<segment_recorder> segments) {
   auto& st = self->state;
   st.self = s.id;
   st.names = s.names;
@@ -77,6 +84,8 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
   } else {
     st.gossip = std::make_unique<gossip_state>(s.id, s.neighbours, s.gossip, x0, s.attack);
   }
+  st.segments = std::move(segments);
+  if (st.segments) st.segments->start(*st.train, *st.gossip);
   return {
       [self](mix_atom) -> bool {
         auto& st = self->state;
@@ -84,15 +93,19 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
           st.gossip->mix_on_backend(st.train->backend_params(true));
           st.be->sync();  // done before the trainer's stream uses the parameters again
         } else {
+          auto rec = st.recording();
           st.gossip->mix(st.params_to_mix());
+          if (st.segments) st.segments->log().mixed();
         }
         if (!st.watchers.empty()) tell_quarantines(self);
         return true;
       },
       [self](publish_atom, uint64_t step) -> bool {
         auto& st = self->state;
+        auto rec = st.recording();
         auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
                                              : st.gossip->publish(st.params_to_publish(), step);
+        if (st.segments) st.segments->log().published(step);
         if (!frame.empty()) {
           auto buf = st.frame_buffer();
           buf->assign(frame.begin(), frame.end());
@@ -115,7 +128,10 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         auto& st = self->state;
         reject_reason why{};
         if (!w.bytes) return;
+        auto rec = st.recording();
         const bool taken = st.gossip->receive(from, *w.bytes, &why);
+        if (taken && st.segments) st.segments->log().received(from, *w.bytes);
+        rec = {};
         if (!st.watchers.empty()) tell_quarantines(self);
         if (taken) return;
         // Dropped and counted; log the first few per peer so a flood cannot flood the log.
@@ -125,7 +141,12 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
                     << to_string(why) << ", " << w.bytes->size() << " bytes; " << n
                     << " dropped so far)\n";
       },
-      [self](sent_atom, uint32_t) { self->state.gossip->on_sent(); },
+      [self](sent_atom, uint32_t) {
+        auto& st = self->state;
+        auto rec = st.recording();
+        st.gossip->on_sent();
+        if (st.segments) st.segments->log().sent();
+      },
       [self](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
         self->state.gossip->set_neighbours(ids, inc);
       },
@@ -133,7 +154,11 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
       [self](quarantine_atom, uint32_t peer, uint8_t cause) {
         auto& st = self->state;
         const auto why = static_cast<quarantine_cause>(cause);
-        if (st.gossip->quarantine(peer, why))
+        auto rec = st.recording();
+        const bool changed = st.gossip->quarantine(peer, why);
+        if (changed && st.segments) st.segments->log().quarantined(peer, cause);
+        rec = {};
+        if (changed)
           std::cerr << st.names(st.self) << ": quarantined " << st.names(peer) << " (" << to_string(why) << ")\n";
         tell_quarantines(self);
       },
@@ -151,13 +176,13 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
 
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
                           std::shared_ptr<Sequential> model, transport_actor transport) {
-  return sys.spawn(gossip_behavior, s, std::move(model), std::shared_ptr<trainer>(), std::move(transport));
+  return sys.spawn(gossip_behavior, s, std::move(model), std::shared_ptr<trainer>(), std::move(transport), nullptr);
 }
 
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s, std::shared_ptr<trainer> train,
-                          transport_actor transport) {
+                          transport_actor transport, std::shared_ptr<segment_recorder> segments) {
   auto model = train->model();
-  return sys.spawn(gossip_behavior, s, std::move(model), std::move(train), std::move(transport));
+  return sys.spawn(gossip_behavior, s, std::move(model), std::move(train), std::move(transport), std::move(segments));
 }
 
 }  // namespace murmur

@@ -10,6 +10,7 @@
 namespace murmur {
 
 class trainer;
+class segment_recorder;
 
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
                           std::shared_ptr<Sequential> model, transport_actor transport);
@@ -18,7 +19,9 @@ gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s,
 // (gossip_state::backend_unsupported), gossip runs in backend mode on a
 // stream of its own and only frames cross to the host; otherwise on the
 // host mirror, synced at each mix and publish.
+// With `segments` (verify.scheme = segment), every gossip state change is
+// recorded into it, and its first segment opens here.
 gossip_actor spawn_gossip(caf::actor_system& sys, const peer_settings& s, std::shared_ptr<trainer> train,
-                          transport_actor transport);
+                          transport_actor transport, std::shared_ptr<segment_recorder> segments = nullptr);
 
 }  // namespace murmur

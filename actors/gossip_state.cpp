@@ -105,6 +105,71 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   host_idx_.reserve(dim_);
 }
 
+std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
+  if (s.robust.rule != robust_rule::none) return "gossip.robust";
+  if (s.detect.enabled) return "detect.method";
+  if (is_update_attack(attack.kind)) return "an update attack";
+  return {};
+}
+
+void gossip_state::save_replay_state(replay_state& r) const {
+  if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
+  if (robust_ || detector_ || attack_)
+    throw std::invalid_argument("gossip_state replay: not with a robust rule, detector or update attack");
+  r.neighbours = neighbours_;
+  r.quarantined = quarantined_;
+  r.last_round = last_round_;
+  r.incarnation = incarnation_;
+  r.heard_at = heard_at_;
+  r.self_hat = self_hat_;
+  r.nbr_hat.resize(nbr_hat_.size());
+  for (size_t j = 0; j < nbr_hat_.size(); ++j) r.nbr_hat[j] = nbr_hat_[j];  // keeps each copy's storage
+  r.residual = residual_;
+  r.base = base_;
+  r.pending = pending_;
+  r.rounds = counters_.rounds;
+  r.round = round_;
+  r.in_flight = in_flight_;
+  r.silent_streak = silent_streak_;
+  r.last_step = last_step_;
+  r.max_value = max_value_;
+  r.force_full = force_full_;
+}
+
+void gossip_state::load_replay_state(const replay_state& r) {
+  if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
+  if (robust_ || detector_ || attack_)
+    throw std::invalid_argument("gossip_state replay: not with a robust rule, detector or update attack");
+  const size_t n = r.neighbours.size();
+  const bool delta = s_.mode == gossip_mode::delta;
+  auto sized = [&](const std::vector<float>& v) { return v.size() == dim_; };
+  if (r.last_round.size() != n || r.incarnation.size() != n || r.heard_at.size() != n ||
+      (!delta && (r.nbr_hat.size() != n || !sized(r.self_hat))) ||
+      (delta && (!sized(r.residual) || !sized(r.base) || !sized(r.pending))))
+    throw std::invalid_argument("gossip_state replay: a state of another shape (" + std::to_string(n) +
+                                " neighbours, dimension " + std::to_string(r.self_hat.size()) + ", this one " +
+                                std::to_string(dim_) + ")");
+  for (const auto& h : r.nbr_hat)
+    if (!sized(h)) throw std::invalid_argument("gossip_state replay: a neighbour estimate of another dimension");
+  neighbours_ = r.neighbours;
+  quarantined_ = r.quarantined;
+  last_round_ = r.last_round;
+  incarnation_ = r.incarnation;
+  heard_at_ = r.heard_at;
+  self_hat_ = r.self_hat;
+  nbr_hat_ = r.nbr_hat;
+  residual_ = r.residual;
+  base_ = r.base;
+  pending_ = r.pending;
+  counters_.rounds = r.rounds;
+  round_ = r.round;
+  in_flight_ = r.in_flight;
+  silent_streak_ = r.silent_streak;
+  last_step_ = r.last_step;
+  max_value_ = r.max_value;
+  force_full_ = r.force_full;
+}
+
 // Neighbour slot j counts in a mix at round `now`: heard from (rounds count
 // from 1, so heard_at_ 0 is never) within max_staleness rounds.
 bool gossip_state::fresh(size_t j, uint64_t now) const {

@@ -139,6 +139,28 @@ class gossip_state {
   // sender is rejected. Returns true when accepted; else *why says why.
   bool receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why = nullptr);
 
+  // Replay of a training segment (actors/segment_log.hpp): everything that
+  // mix, publish, receive and on_sent read besides their arguments. Saved
+  // after a step, loaded into a gossip_state of the same settings and
+  // dimension, the same calls in the same order then change parameters and
+  // estimates bit for bit as they did. Host modes only, without a robust
+  // rule, detector or update attack (replay_unsupported names the one in the
+  // way; save and load throw std::invalid_argument with it). Counters other
+  // than rounds are not part of it.
+  struct replay_state {
+    std::vector<uint32_t> neighbours, quarantined;
+    std::vector<uint64_t> last_round, incarnation, heard_at;
+    std::vector<float> self_hat;
+    std::vector<std::vector<float>> nbr_hat;
+    std::vector<float> residual, base, pending;  // delta mode
+    uint64_t rounds = 0, round = 0, in_flight = 0, silent_streak = 0, last_step = 0;
+    float max_value = 0;
+    bool force_full = false;
+  };
+  static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);
+  void save_replay_state(replay_state& into) const;  // reuses into's storage
+  void load_replay_state(const replay_state& from);
+
   const std::vector<uint32_t>& neighbours() const { return neighbours_; }
   gossip_counters& counters() { return counters_; }
   const gossip_counters& counters() const { return counters_; }

@@ -1,5 +1,7 @@
 #include "actors/peer.hpp"
 
+#include "actors/segment_recorder.hpp"
+
 namespace murmur {
 
 namespace {
@@ -23,13 +25,26 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   auto data = train;
   h.train = std::make_shared<trainer>(s.train, s.model, std::move(train), std::move(shard), std::move(test), s.attack);
   if (prepare) prepare(*h.train);
-  h.gossip = spawn_gossip(sys, s, h.train, transport);
+  const bool segmented = v && v->settings.segment_steps > 0;
+  std::shared_ptr<segment_recorder> segments;
+  // Per-step state digests (a boundary hash every step, 3-4 steps' worth of
+  // work) answer a bisection only once a segment failed: in the simulation
+  // the cheaters keep them (an honest segment replays and needs none; a
+  // real prover would recompute them by replaying its own segment).
+  if (segmented)
+    segments = std::make_shared<segment_recorder>(v->settings.segment_steps, v->cheat.kind != compute_cheat::none);
+  h.gossip = spawn_gossip(sys, s, h.train, transport, segments);
   if (v) {
     auto& model = *h.train->model();
-    auto log = std::make_shared<step_transcript_log>(s.id, model, v->keep_steps);
-    h.train->enable_transcripts(log, v->cheat, v->replay_shard, v->settings.seed ^ (0x63686561ULL + s.id));
-    verifier_context ctx{s.id, s.neighbours, v->neighbours_of, v->shard_of, data, log, committed_layers(model), v->now_s,
-                         s.names, checking_backend(*h.train)};
+    std::shared_ptr<step_transcript_log> log;
+    if (!segmented || v->cheat.kind != compute_cheat::none) {
+      log = std::make_shared<step_transcript_log>(s.id, model, segmented ? 2 : v->keep_steps);
+      h.train->enable_transcripts(log, v->cheat, v->replay_shard, v->settings.seed ^ (0x63686561ULL + s.id));
+    }
+    verifier_context ctx{s.id, s.neighbours, v->neighbours_of, v->shard_of, data, segmented ? nullptr : log,
+                         committed_layers(model), v->now_s, s.names, checking_backend(*h.train)};
+    ctx.replay_of = v->replay_of;
+    ctx.step_flops = v->step_flops;
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;
@@ -52,7 +67,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
   }
   if (off && off->plan) h.offload = std::make_shared<offload_step>(h.train, *off->plan);
-  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier, h.offload);
+  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier, h.offload, segments);
   return h;
 }
 

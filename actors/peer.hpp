@@ -27,6 +27,11 @@ struct peer_verification {
   cheat_settings cheat;                // this peer's compute cheat (attackers)
   std::vector<int64_t> replay_shard;   // whose batches a replay cheat uses
   std::function<double()> now_s;       // the verifier's clock (null: steady clock)
+  // verify.scheme = segment (settings.segment_steps > 0): the neighbours'
+  // honest replays and a step's FLOPs (verifier_context). Honest peers then
+  // record no step transcripts; a cheater keeps two, only for its cheat.
+  std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of;
+  double step_flops = 0;
 };
 
 // Offload (offload_step.hpp) in a run where some peer offloads: every peer

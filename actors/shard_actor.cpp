@@ -5,6 +5,8 @@
 #include <functional>
 #include <vector>
 
+#include "actors/segment_recorder.hpp"
+
 namespace murmur {
 
 namespace {
@@ -41,7 +43,8 @@ void drive(shard_actor::pointer self, const std::shared_ptr<offloaded_step>& o, 
 
 shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<trainer> t,
                                           int64_t every, gossip_actor gossip, verifier_actor verifier,
-                                          std::shared_ptr<offload_step> offload) {
+                                          std::shared_ptr<offload_step> offload,
+                                          std::shared_ptr<segment_recorder> segments) {
   const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(1, every));
   std::shared_ptr<offloaded_step> off;
   if (offload && verifier) {
@@ -55,7 +58,10 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         const uint64_t n = t->steps_done();
         auto publish = [=](float loss) mutable {
           step_report r{n + 1, loss, false};
-          if (verifier && t->last_commit()) {
+          if (segments) {
+            if (auto closed = segments->stepped(*t); closed && verifier)
+              self->send(verifier, segcommit_atom::value, std::move(closed));
+          } else if (verifier && t->last_commit()) {
             auto buf = std::make_shared<std::vector<std::byte>>();
             encode_transcript_commit(*t->last_commit(), *buf);
             self->send(verifier, vcommit_atom::value, wire_frame{std::move(buf)});
@@ -124,8 +130,10 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
 }  // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t every,
-                        gossip_actor gossip, verifier_actor verifier, std::shared_ptr<offload_step> offload) {
-  return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip), std::move(verifier), std::move(offload));
+                        gossip_actor gossip, verifier_actor verifier, std::shared_ptr<offload_step> offload,
+                        std::shared_ptr<segment_recorder> segments) {
+  return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip), std::move(verifier), std::move(offload),
+                   std::move(segments));
 }
 
 }  // namespace murmur

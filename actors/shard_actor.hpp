@@ -12,6 +12,10 @@
 #include "actors/verifier_actor.hpp"
 
 namespace murmur {
+class segment_recorder;
+}
+
+namespace murmur {
 
 // With a verifier, each step's commitment (trainer::last_commit) goes to it
 // right after the step, before the gossip round.
@@ -20,8 +24,12 @@ namespace murmur {
 // the helper through the verifier (offload_atom) and the step waits for the
 // outcome (synchronous offload). Evaluations and installs that arrive while
 // a step is under way are answered once it is done.
+// With `segments` (verify.scheme = segment) no per-step commitment is sent:
+// each step is recorded into it instead, and each segment it closes goes to
+// the verifier (segcommit_atom) as this peer's commitment.
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t gossip_every,
                         gossip_actor gossip, verifier_actor verifier = {},
-                        std::shared_ptr<offload_step> offload = nullptr);
+                        std::shared_ptr<offload_step> offload = nullptr,
+                        std::shared_ptr<segment_recorder> segments = nullptr);
 
 }  // namespace murmur

@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "actors/segment_verifier.hpp"
 #include "actors/transcript_check.hpp"
 #include "protocols/membership_messages.hpp"
 #include "tensor/backend_matmul.hpp"
@@ -67,6 +68,10 @@ struct verifier_state {
   matmul_task task_in;
   matmul_result result_in;
   miss_claim claim_in;
+  std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
+  segment_commit_msg seg_commit_in;
+  segment_request_msg seg_request_in;
+  segment_reply_msg seg_reply_in;
   static inline const char* name = "verifier";
 
   double now() const {
@@ -119,6 +124,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   st.fv = std::make_unique<product_checker>(st.ctx.backend.get());
   st.rng = Rng(s.seed).fork(0x7665726966ULL + st.ctx.self);
   if (st.ctx.backend) st.products = std::make_unique<backend_matmul>(*st.ctx.backend);
+  if (s.segment_steps > 0)
+    st.segments = std::make_unique<segment_verifier>(
+        st.ctx.self, segment_challenge_probability(s.rate, st.ctx.layers.size(), s.segment_steps), s.keep_segments,
+        st.ctx.replay_of, st.ctx.step_flops);
 
   auto send = [self](uint32_t to, std::vector<std::byte> bytes) {
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
@@ -145,6 +154,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (!st.quarantined.insert(peer).second) return;
     std::erase(st.ctx.neighbours, peer);
     abandon(peer);
+    if (st.segments) st.segments->forget(peer);
     std::cerr << st.ctx.names(st.ctx.self) << ": verification: quarantining " << st.ctx.names(peer) << " (" << why << ")\n";
     self->send(st.gossip, quarantine_atom::value, peer, static_cast<uint8_t>(cause));
   };
@@ -391,6 +401,83 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     quarantine(prover, "evidence re-checked by this peer");
   };
 
+  // Segment scheme (segment_verifier.hpp).
+  auto segment_failed = [self, quarantine](const segment_verifier::verdict& v) {
+    auto& st = self->state;
+    ++st.st.segments_failed;
+    ++st.st.failed;
+    ++st.st.ledger[v.prover].checks_failed;
+    st.st.caught.emplace_back(v.prover, v.first_bad_step ? v.first_bad_step : v.start_step + 1);
+    std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(v.prover) << " failed the replay of its steps "
+              << v.start_step + 1 << " to " << v.end_step << ": " << v.why;
+    if (v.first_bad_step) std::cerr << "; its state first differs after step " << v.first_bad_step;
+    std::cerr << "\n";
+    quarantine(v.prover, "failed a segment replay this peer ran");
+  };
+  auto on_segment_commit = [self, send, segment_failed](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    if (!st.segments || decode_segment_commit(f, st.s.max_frame_bytes, st.seg_commit_in) != frame_error::none ||
+        st.seg_commit_in.prover != from) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    if (st.quarantined.count(from) || !st.is_neighbour(from)) return;
+    ++st.st.segment_commits_received;
+    segment_verifier::verdict broken;
+    auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, broken);
+    if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken);
+    if (!rq) return;
+    ++st.st.segments_challenged;
+    std::vector<std::byte> out;
+    encode_segment_request(*rq, out);
+    send(from, std::move(out));
+  };
+  auto on_segment_request = [self, send](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    auto& rq = st.seg_request_in;
+    if (!st.segments || decode_segment_request(f, st.s.max_frame_bytes, rq) != frame_error::none ||
+        rq.verifier != from || rq.prover != st.ctx.self) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    if (st.s.silent && rq.start_step + 1 >= st.s.silent_from) {
+      ++st.st.requests_withheld;
+      return;
+    }
+    std::vector<std::byte> out;
+    if (!st.segments->answer(rq, out)) {
+      ++st.st.segment_requests_unavailable;
+      return;
+    }
+    ++st.st.segment_requests_answered;
+    send(from, std::move(out));
+  };
+  auto on_segment_reply = [self, segment_failed](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    auto& r = st.seg_reply_in;
+    if (!st.segments || decode_segment_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    if (st.quarantined.count(from)) return;
+    const auto t0 = clock_type::now();
+    const auto v = st.segments->on_reply(from, r);
+    r = {};  // a boundary state's worth of memory, not kept between replies
+    const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
+    st.st.segment_replay_seconds += dt;
+    st.st.check_seconds += dt;
+    if (v.kind == segment_verifier::verdict::none) {
+      ++st.st.frames_rejected;  // unasked for
+      return;
+    }
+    if (v.kind == segment_verifier::verdict::failed) return segment_failed(v);
+    ++st.st.segments_passed;
+    ++st.st.passed;
+    auto& credit = st.st.ledger[from];
+    ++credit.checks_passed;
+    credit.verified_flops += v.flops;
+  };
+
   auto on_task = [self, send](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& t = st.task_in;
@@ -466,7 +553,19 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           send(to, *w.bytes);
         }
       },
-      [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep](
+      [self](segcommit_atom, const std::shared_ptr<const segment>& seg) {
+        auto& st = self->state;
+        if (!st.segments || !seg) return;
+        std::vector<std::byte> out;
+        encode_segment_commit(st.segments->commit(seg), out);
+        auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
+        for (uint32_t to : st.ctx.neighbours) {
+          ++st.st.segment_commits_sent;
+          self->send(st.transport, send_atom::value, st.ctx.self, to, wire_frame{bytes});
+        }
+      },
+      [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep, on_segment_commit,
+       on_segment_request, on_segment_reply](
           deliver_atom, uint32_t from, const wire_frame& w) {
         if (!w.bytes) return;
         sweep(self->state.now());  // deadlines first: a reply after its deadline is late
@@ -483,6 +582,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::matmul_task: on_task(from, *w.bytes); break;
           case message_type::matmul_result: on_result(from, *w.bytes); break;
           case message_type::miss_claim: on_claim(from, *w.bytes); break;
+          case message_type::segment_commit: on_segment_commit(from, *w.bytes); break;
+          case message_type::segment_request: on_segment_request(from, *w.bytes); break;
+          case message_type::segment_reply: on_segment_reply(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;
         }
       },

@@ -35,6 +35,17 @@
 // challenges_expired + challenges_abandoned + those still in flight.
 // Checks run on the peer's own compute backend when the context names one
 // (a GPU peer checks on its GPU), with the host check's verdicts.
+// Segment scheme (segment_steps = K > 0, verify.scheme = segment): instead
+// of per-step commitments the shard actor hands it each closed segment of K
+// steps (segcommit_atom); it sends the segment's commitment to the
+// neighbours and answers their segment challenges. As a verifier it
+// challenges each segment of a neighbour with probability
+// segment_challenge_probability(rate, layers, K) and replays it
+// (segment_verifier.hpp); a pass credits the work replayed, a failure
+// quarantines the prover as a failed check does. Not yet for segments:
+// deadlines and misses (an unanswered segment challenge is only counted in
+// flight), evidence sent to the prover's other verifiers (each verifier
+// acts on its own replays).
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -59,6 +70,10 @@ namespace murmur {
 using vcommit_atom = caf::atom_constant<caf::atom("vcommit")>;
 using offload_atom = caf::atom_constant<caf::atom("offload")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using segcommit_atom = caf::atom_constant<caf::atom("segcommit")>;
+
+struct segment;
+class segment_replay;
 
 struct verifier_settings {
   double rate = 0.05;          // probability of challenging one step of one neighbour
@@ -76,6 +91,8 @@ struct verifier_settings {
   bool silent = false;         // never answers challenges (attackers)...
   uint64_t silent_from = 1;    // ...of steps from this one on
   augment_settings augment;    // how provers augment their batches (rebuilding X)
+  uint64_t segment_steps = 0;  // verify.scheme = segment: K steps per segment (0: per-step scheme)
+  size_t keep_segments = 2;    // own closed segments kept for challenges (a boundary state each)
 };
 
 // Per-peer credit: work verified correct, and evidence against it.
@@ -109,7 +126,15 @@ struct verifier_stats {
   double check_seconds = 0;                 // wall time spent checking (replies, evidence, offloads)
   std::map<uint32_t, credit_entry> ledger;  // by peer
   // (prover, prover step) of each step this peer caught cheating itself
+  // (segments: the first step whose replayed state differs, else the
+  // segment's first step)
   std::vector<std::pair<uint32_t, uint64_t>> caught;
+  // Segment scheme: commitments sent and received, challenges sent,
+  // replays passed and failed (also counted in passed/failed), requests
+  // answered and not (segment no longer kept), wall time in replays.
+  uint64_t segment_commits_sent = 0, segment_commits_received = 0, segments_challenged = 0, segments_passed = 0,
+           segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0;
+  double segment_replay_seconds = 0;
 };
 
 // This peer's evidence about each peer it verified (ledger and the misses
@@ -129,6 +154,7 @@ struct matmul_outcome {
 
 using verifier_actor = caf::typed_actor<
     caf::reacts_to<vcommit_atom, wire_frame>,
+    caf::reacts_to<segcommit_atom, std::shared_ptr<const segment>>,
     caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t>>,
     caf::reacts_to<deadline_atom>,
@@ -150,6 +176,10 @@ struct verifier_context {
   // on a stream of its own (compute_backend::another_stream), used by this
   // actor only. Null: the host.
   std::shared_ptr<compute_backend> backend = nullptr;
+  // Segment scheme: a neighbour's honest replay (its settings, shard and
+  // neighbours), and the FLOPs of one training step (credit for a replay).
+  std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of = nullptr;
+  double step_flops = 0;
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,
@@ -160,3 +190,4 @@ verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, veri
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::verifier_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(murmur::matmul_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const murmur::matmul_job>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const murmur::segment>)

@@ -13,12 +13,24 @@
 //         of one committed layer (hashes + element-wise parts + Freivalds),
 //         with the check overhead at --rate x --neighbours. Goal: commit
 //         <= 5 % of a batch-32 MLP step.
+// segment: the amortised commitment (actors/segment_log.hpp) of peer 0 in a
+//         ring of --peers peers with configs/fmnist-gossip.toml's gossip
+//         (grid threshold 0.01, gamma 0.5): per step, interleaved A B C A
+//         B C, one training step (A), a boundary snapshot and hash (B: the
+//         log runs with K = 1, so every step is a boundary) plus that
+//         step's records (frames received, mix, publish, sent), and today's
+//         per-step record() (C), in thread CPU time. For each K of
+//         --segment (default 16 32 64 128) it prints median(B)/K +
+//         median(records) against median(A), and the bytes recorded per
+//         step. --data DIR trains on Fashion-MNIST from DIR instead of
+//         synthetic data.
 // Prints the commands it runs, /proc/loadavg before each part, a table per
 // part and one summary line per figure. Timings are not assertions.
-// Usage: build/verify_overhead [--part all|e2e|commit] [--rate R] [--repeats N]
+// Usage: build/verify_overhead [--part all|e2e|commit|segment] [--rate R] [--repeats N]
 //          [--config FILE] [--murmur PATH] [--set KEY=VALUE ...]
 //          [--model SPEC] [--batch B ...] [--steps N] [--neighbours D]
-//          [--rounds K] [--keep S]
+//          [--rounds K] [--keep S] [--segment K ...] [--peers N] [--data DIR]
+// (all: e2e and commit; segment runs only when asked.)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "actors/gossip_state.hpp"
+#include "actors/segment_log.hpp"
 #include "actors/trainer.hpp"
 #include "actors/transcript_check.hpp"
 #include "tensor/gemm.hpp"
@@ -55,6 +69,9 @@ struct options {
   std::vector<int64_t> batches;
   int steps = 500, rounds = 8, neighbours = 2;  // 2: the ring of fmnist-gossip.toml
   size_t keep = 4;
+  std::vector<uint64_t> segments;  // K values of --part segment
+  int peers = 3;
+  std::string data;  // Fashion-MNIST directory; empty: synthetic
 };
 
 double median(std::vector<double> v) {
@@ -96,6 +113,7 @@ child_run run_child(const std::vector<std::string>& argv, const std::string& log
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const auto t0 = std::chrono::steady_clock::now();
+  std::fflush(stdout);  // else the child inherits and re-writes what is buffered
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -264,6 +282,170 @@ bool commitment_cost(const options& o) {
   return true;
 }
 
+// Peer 0 of a ring: the amortised commitment's per-step cost against the
+// step and against today's per-step commitment, on the same steps.
+void segment_cost(const options& o) {
+  std::printf("\n## segment commitment per step: segment_log (boundary every K steps + records) vs one training step "
+              "(%s, 1 thread, %d peers on a ring, grid threshold gossip 0.01, gamma 0.5)\n",
+              o.model.c_str(), o.peers);
+  std::printf("command: build/verify_overhead --part segment --model %s --steps %d --peers %d", o.model.c_str(), o.steps,
+              o.peers);
+  for (int64_t b : o.batches) std::printf(" --batch %lld", static_cast<long long>(b));
+  for (uint64_t k : o.segments) std::printf(" --segment %llu", static_cast<unsigned long long>(k));
+  if (!o.data.empty()) std::printf(" --data %s", o.data.c_str());
+  std::printf("\n");
+  print_loadavg();
+  set_blas_threads(1);
+  auto data = std::make_shared<const Dataset>(o.data.empty() ? make_synthetic(8192, 10, 28, 1)
+                                                             : load_fashion_mnist(o.data, true));
+  const auto shards = shard_iid(data->size(), o.peers, 1);
+  gossip_settings gs;
+  gs.mode = gossip_mode::threshold;
+  gs.threshold = 0.01;
+  gs.grid = true;
+  gs.gamma = 0.5;
+  std::vector<std::string> summaries;
+  for (int64_t b : o.batches) {
+    struct node {
+      std::unique_ptr<trainer> t;
+      std::unique_ptr<gossip_state> g;
+    };
+    std::vector<node> ring;
+    for (int p = 0; p < o.peers; ++p) {
+      train_settings ts;
+      ts.batch = b;
+      ts.lr = 0.1;
+      ts.momentum = 0.9;
+      ts.total_steps = o.steps + 10;
+      ts.data_seed = 100 + static_cast<uint64_t>(p);
+      ts.init_seed = 1;
+      node n;
+      n.t = std::make_unique<trainer>(ts, o.model, data, shards[static_cast<size_t>(p)], data);
+      const Sequential& m = n.t->synced_model();
+      const auto P = static_cast<uint32_t>(o.peers);
+      std::vector<uint32_t> nb = {(static_cast<uint32_t>(p) + P - 1) % P, (static_cast<uint32_t>(p) + 1) % P};
+      if (nb[0] == nb[1]) nb.pop_back();
+      n.g = std::make_unique<gossip_state>(static_cast<uint32_t>(p), nb, gs,
+                                           std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+      ring.push_back(std::move(n));
+    }
+    segment_log log(1);  // K = 1: every step's snapshot is timed
+    log.start(*ring[0].t, *ring[0].g);
+    step_transcript_log today(0, *ring[0].t->model(), o.keep);
+    std::vector<int64_t> indices(static_cast<size_t>(b));
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
+    std::vector<double> step_cpu, boundary_cpu, record_cpu, today_cpu;
+    double record_now = 0, bytes = 0;
+    uint64_t recorded_steps = 0, timer_pairs = 0, changed = 0, mixes = 0;
+    std::vector<float> before;
+    const int warmup = 5;
+    for (int i = 0; i < warmup + o.steps; ++i) {
+      const bool timed = i >= warmup;
+      for (size_t p = 0; p < ring.size(); ++p) {
+        node& n = ring[p];
+        const bool me = p == 0;
+        if (n.t->steps_done() > 0) {
+          Sequential& m = *n.t->model();
+          // The alternative record, the update the mix applied: how many
+          // coordinates it changes (counted outside the timings).
+          if (me && timed) before.assign(m.params(), m.params() + m.param_count());
+          n.g->mix(std::span<float>(m.params(), static_cast<size_t>(m.param_count())));
+          if (me && timed) {
+            for (size_t k = 0; k < before.size(); ++k) changed += before[k] != m.params()[k];
+            ++mixes;
+          }
+          if (me) {
+            const double c = thread_cpu_seconds();
+            log.mixed();
+            record_now += thread_cpu_seconds() - c;
+            timer_pairs += timed;
+          }
+        }
+        double c = thread_cpu_seconds();
+        n.t->step();
+        const double step_s = thread_cpu_seconds() - c;
+        const uint64_t step = n.t->steps_done();
+        if (me) {
+          c = thread_cpu_seconds();
+          today.record(step, *n.t->model(), indices);
+          const double today_s = thread_cpu_seconds() - c;
+          c = thread_cpu_seconds();
+          log.stepped(*n.t, *n.g);
+          const double boundary_s = thread_cpu_seconds() - c;
+          if (timed) {
+            step_cpu.push_back(step_s);
+            boundary_cpu.push_back(boundary_s);
+            today_cpu.push_back(today_s);
+            record_cpu.push_back(record_now);  // the records since the previous step
+            bytes += static_cast<double>(log.closed()->records.bytes());
+            ++recorded_steps;
+          }
+          record_now = 0;
+        }
+        const Sequential& m = n.t->synced_model();
+        auto f = n.g->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), step);
+        if (me) {
+          c = thread_cpu_seconds();
+          log.published(step);
+          record_now += thread_cpu_seconds() - c;
+          timer_pairs += timed;
+        }
+        if (f.empty()) continue;
+        const std::vector<std::byte> frame(f.begin(), f.end());
+        for (uint32_t q : n.g->neighbours()) {
+          const bool taken = ring[q].g->receive(static_cast<uint32_t>(p), frame);
+          n.g->on_sent();
+          if (!me && !(taken && q == 0)) continue;
+          c = thread_cpu_seconds();
+          if (taken && q == 0) log.received(static_cast<uint32_t>(p), frame);
+          if (me) log.sent();
+          record_now += thread_cpu_seconds() - c;
+          timer_pairs += timed;
+        }
+      }
+    }
+    // The records are timed call by call: a thread-clock read before and
+    // after each, so each counts about one read's cost on top: say how much.
+    const double r0 = thread_cpu_seconds();
+    for (int i = 0; i < 1000; ++i) thread_cpu_seconds();
+    const double timer_pair_s = (thread_cpu_seconds() - r0) / 1001;
+    const double pairs_per_step = static_cast<double>(timer_pairs) / static_cast<double>(std::max<uint64_t>(1, recorded_steps));
+    const auto& bd = *log.open().start;
+    double trainer_bytes = 4.0 * static_cast<double>(bd.trainer.params.size() + bd.trainer.opt_state.size());
+    double gossip_bytes = 4.0 * static_cast<double>(bd.gossip.self_hat.size());
+    for (const auto& h : bd.gossip.nbr_hat) gossip_bytes += 4.0 * static_cast<double>(h.size());
+    const double step_s = median(step_cpu), boundary_s = median(boundary_cpu), record_s = median(record_cpu),
+                 today_s = median(today_cpu);
+    std::printf("batch %lld: median step %.3f ms, boundary snapshot + hash %.3f ms (%.0f KiB trainer state + %.0f KiB "
+                "gossip estimates), records %.4f ms per step (%.0f bytes per step: frames received and events), "
+                "today's per-step record() %.3f ms (%.1f %% of the step); records include %.1f timer pairs per "
+                "step, about %.4f ms each\n",
+                static_cast<long long>(b), 1e3 * step_s, 1e3 * boundary_s, trainer_bytes / 1024, gossip_bytes / 1024,
+                1e3 * record_s, bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
+                100 * today_s / step_s, pairs_per_step, 1e3 * timer_pair_s);
+    std::printf("the alternative record, the update each mix applied: %.0f of %zu coordinates changed per mix (%.0f "
+                "bytes per mix as index and value)\n",
+                static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)), before.size(),
+                8.0 * static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)));
+    std::printf("| K | boundary/K ms | records ms | segment commitment ms per step | of the step |\n|---|---|---|---|---|\n");
+    for (uint64_t k : o.segments) {
+      const double per = boundary_s / static_cast<double>(k) + record_s;
+      std::printf("| %llu | %.4f | %.4f | %.4f | %.1f %% |\n", static_cast<unsigned long long>(k),
+                  1e3 * boundary_s / static_cast<double>(k), 1e3 * record_s, 1e3 * per, 100 * per / step_s);
+      char line[300];
+      std::snprintf(line, sizeof line,
+                    "summary: segment commitment at batch %lld, K = %llu: %.4f ms per step against a %.3f ms step = "
+                    "%.1f %% (today's per-step commitment %.1f %%)",
+                    static_cast<long long>(b), static_cast<unsigned long long>(k), 1e3 * per, 1e3 * step_s,
+                    100 * per / step_s, 100 * today_s / step_s);
+      summaries.push_back(line);
+    }
+    std::fflush(stdout);
+  }
+  print_loadavg();
+  for (const auto& s : summaries) std::printf("%s\n", s.c_str());
+}
+
 options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
@@ -284,10 +466,17 @@ options parse(int argc, char** argv) {
     else if (a == "--neighbours") o.neighbours = std::stoi(next());
     else if (a == "--rounds") o.rounds = std::stoi(next());
     else if (a == "--keep") o.keep = static_cast<size_t>(std::stoul(next()));
+    else if (a == "--segment") o.segments.push_back(std::stoull(next()));
+    else if (a == "--peers") o.peers = std::stoi(next());
+    else if (a == "--data") o.data = next();
     else throw std::invalid_argument("unknown argument " + a);
   }
-  if (o.part != "all" && o.part != "e2e" && o.part != "commit")
-    throw std::invalid_argument("--part must be all, e2e or commit, not " + o.part);
+  if (o.part != "all" && o.part != "e2e" && o.part != "commit" && o.part != "segment")
+    throw std::invalid_argument("--part must be all, e2e, commit or segment, not " + o.part);
+  if (o.peers < 2) throw std::invalid_argument("--peers must be >= 2");
+  for (uint64_t k : o.segments)
+    if (k == 0) throw std::invalid_argument("--segment must be >= 1");
+  if (o.segments.empty()) o.segments = {16, 32, 64, 128};
   if (!(o.rate > 0 && o.rate <= 1)) throw std::invalid_argument("--rate must be in (0, 1]");
   if (o.repeats < 1 || o.steps < 1) throw std::invalid_argument("--repeats and --steps must be >= 1");
   if (o.batches.empty()) o.batches = {32};
@@ -299,6 +488,10 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     const options o = parse(argc, argv);
+    if (o.part == "segment") {
+      segment_cost(o);
+      return 0;
+    }
     if (o.part != "e2e" && !commitment_cost(o)) return 1;
     if (o.part != "commit") end_to_end(o);
     return 0;

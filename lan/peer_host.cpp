@@ -153,6 +153,10 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       degree = std::max(degree, nb.size());
     timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
   }
+  if (c.verify_scheme == "segment" && c.verify_rate > 0)
+    throw ConfigError("verify.scheme = segment with murmur peer: segment replays need prover and verifier to compute "
+                      "bit for bit alike (the same build on the same kind of machine) and signed segment frames, "
+                      "neither of which murmur peer has yet; use verify.scheme = step (murmur sim runs segments)");
   // Evidence and miss claims go to every peer of the run; each re-checks
   // them against the commitments it holds itself.
   auto pv = peer_verification_from_config(

@@ -43,6 +43,9 @@ enum class message_type : uint16_t {
   inference_request = 21,  // protocols/inference_messages.hpp
   inference_activation = 22,
   inference_reply = 23,
+  segment_commit = 24,     // actors/segment_messages.hpp (verify messages outside 9..14)
+  segment_request = 25,
+  segment_reply = 26,
 };
 bool known_message_type(uint16_t t);
 

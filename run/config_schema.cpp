@@ -258,6 +258,12 @@ const std::vector<KeyDef>& table() {
           "Unanswered challenges (own or re-checked) after which a verifier quarantines the prover"),
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
           "Commitments kept per neighbour, to re-check evidence against"),
+      choice("verify.scheme", &R::verify_scheme, {"step", "segment"},
+             "step: a commitment per step, a challenge checks one layer of one step; segment (murmur sim, "
+             "data-parallel): a commitment per verify.segment steps, a challenge replays the whole segment "
+             "bit for bit (docs/trust.md, Amortised commitments)"),
+      num("verify.segment", &R::verify_segment, ge(1), le(100000),
+          "Steps per segment with verify.scheme = segment (commitment and replay unit)"),
 
       text("offload.to", &R::offload_to, false,
            "The helper the offload.peers hand their Linear products to: a peer index, or (murmur peer) an "
@@ -575,8 +581,9 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
   // train.device: its form here; whether a GPU is there, when a run starts (run/peer_device.hpp).
+  device_choice device;
   try {
-    (void)parse_device(cfg.device);
+    device = parse_device(cfg.device);
   } catch (const std::invalid_argument&) {
     throw ConfigError("train.device = " + cfg.device + " in " + source + ": expected auto, cpu, cuda or cuda:N");
   }
@@ -600,6 +607,25 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (needs)
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
+  }
+  if (cfg.verify_scheme == "segment" && cfg.verify_rate > 0) {
+    // What the segment replay reproduces bit for bit (actors/segment_replay.hpp).
+    auto refuse = [&](const std::string& key, const std::string& why) {
+      throw ConfigError("verify.scheme = segment with " + key + " in " + source + ": " + why);
+    };
+    const bool compute_cheat = cfg.attack_kind == "skip_product" || cfg.attack_kind == "perturb" ||
+                               cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
+    if (cfg.stages > 1) refuse("pipeline.stages = " + std::to_string(cfg.stages), "segments are for data-parallel peers");
+    if (device.type == device_choice::kind::cuda)
+      refuse("train.device = " + cfg.device, "the replay runs on the CPU and must match the prover bit for bit");
+    if (cfg.robust != "none")
+      refuse("gossip.robust = " + cfg.robust, "the replay does not model robust mixing yet; set gossip.robust = none");
+    if (cfg.detect_method != "none")
+      refuse("detect.method = " + cfg.detect_method, "the replay does not model the detector; set detect.method = none");
+    if (cfg.attack_kind != "none" && !compute_cheat && cfg.attack_kind != "silent_prover" &&
+        cfg.attack_kind != "label_flip")
+      refuse("attack.kind = " + cfg.attack_kind, "the replay does not model update attacks");
+    if (!cfg.offload_to.empty()) refuse("offload.to = " + cfg.offload_to, "offloaded steps are not replayed");
   }
   // Offload (run/offload_setup.hpp resolves the peers against the run's size).
   if (cfg.offload_to.empty()) {

@@ -8,7 +8,10 @@ namespace murmur {
 
 resolved_device peer_device_of(const RunConfig& c, uint32_t peer_index, bool offloads) {
   const device_choice choice = parse_device(c.device);
-  if (offloads) {
+  // Segment verification replays on the CPU and must match bit for bit:
+  // auto keeps such a run on the CPU (validate_config refuses cuda).
+  const bool segments = c.verify_scheme == "segment" && c.verify_rate > 0;
+  if (offloads || (segments && choice.type == device_choice::kind::auto_select)) {
     resolved_device cpu;
     cpu.label = "cpu";
     return cpu;

@@ -5,7 +5,9 @@
 //    "train.device = cuda: <why>" (gpu/device_choice.hpp).
 //  - auto and cuda train on the GPU whatever else the run does: step
 //    transcripts (verify.rate > 0), the simulated compute cheats and
-//    pipeline stages run on either.
+//    pipeline stages run on either. Except segment verification
+//    (verify.scheme = segment), whose replays run on the CPU and must match
+//    the prover bit for bit: auto takes the CPU, cuda is refused.
 //  - Offload (run/offload_setup.hpp): a peer that offloads (offload.peers)
 //    is a weak peer by definition, and its step hands out products from the
 //    host model: it trains on the CPU whatever train.device says (murmur

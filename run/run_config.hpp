@@ -112,6 +112,8 @@ struct RunConfig {
   double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (run/verify_timing.hpp)
   int64_t verify_max_misses = 3;     // verify.max_misses
   int64_t verify_keep_commits = 4096;  // verify.keep_commits
+  std::string verify_scheme = "step";  // verify.scheme: step | segment
+  int64_t verify_segment = 16;       // verify.segment: steps per segment (scheme segment)
   // [offload] (docs/trust.md, Offload)
   std::string offload_to = "";       // offload.to: helper index or label; "" = off
   std::string offload_peers = "";    // offload.peers: indices, or "slowest"

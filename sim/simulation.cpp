@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "actors/peer.hpp"
+#include "actors/segment_replay.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
@@ -112,7 +113,10 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
        << ", \"misses_confirmed\": " << v.misses_confirmed << ", \"misses_rejected\": " << v.misses_rejected
        << ", \"misses_ignored\": " << v.misses_ignored << ",\n    \"deadline_ms\": " << json_number(1000 * v.deadline_s)
        << ", \"max_answer_ms\": " << json_number(1000 * v.max_answer_s) << ", \"keep_steps\": " << v.keep_steps
-       << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb) << ", \"misses_by_prover\": {";
+       << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb) << ",\n    \"segment_commits\": "
+       << v.segment_commits << ", \"segments_challenged\": " << v.segments_challenged << ", \"segments_passed\": "
+       << v.segments_passed << ", \"segments_failed\": " << v.segments_failed << ", \"segment_replay_s\": "
+       << json_number(v.segment_replay_seconds) << ", \"misses_by_prover\": {";
     bool first = true;
     for (auto& [peer, n] : v.misses_by_prover) {
       js << (first ? "" : ", ") << '"' << peer << "\": " << n;
@@ -489,6 +493,9 @@ class driver {
 
   void spawn_peers(const run_data& data, const std::string& resume_dir) {
     resumed_ = !resume_dir.empty();
+    if (resumed_ && c_.verify_rate > 0 && c_.verify_scheme == "segment")
+      throw ConfigError("verify.scheme = segment with --resume: a resumed peer's first segment would start from a "
+                        "state no verifier holds a commitment to; resume with verify.scheme = step");
     test_ = data.test;
     if (resumed_) check_no_extra_peers(resume_dir);
     const auto shards = c_.partition == "dirichlet"
@@ -524,6 +531,18 @@ class driver {
           c_, settings, shards,
           [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed,
           timing_, [this] { return queue_.now(); });
+      if (v && v->settings.segment_steps > 0) {
+        // Every peer knows every peer's settings, shard and neighbours in the
+        // simulation: a verifier replays a neighbour as that neighbour.
+        v->step_flops = step_flops_;
+        v->replay_of = [c = c_, n = n_, overlay, shards, train = data.train, test = data.test](uint32_t p) {
+          const int64_t per_epoch = (static_cast<int64_t>(shards[p].size()) + c.batch - 1) / c.batch;
+          const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(per_epoch)));
+          const auto ps = peer_settings_from_config(c, p, n, overlay[p], total);
+          return std::make_unique<segment_replay>(ps.train, ps.model, train, shards[p], test, p, overlay[p], ps.gossip,
+                                                  false);
+        };
+      }
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;
       if (init) restore = [&init](trainer& t) { std::copy(init->begin(), init->end(), t.model()->params()); };
@@ -708,6 +727,11 @@ class driver {
             v.challenges += s.challenges;
             v.checks_passed += s.passed;
             v.checks_failed += s.failed;
+            v.segment_commits += s.segment_commits_sent;
+            v.segments_challenged += s.segments_challenged;
+            v.segments_passed += s.segments_passed;
+            v.segments_failed += s.segments_failed;
+            v.segment_replay_seconds += s.segment_replay_seconds;
             v.evidence_sent += s.evidence_sent;
             v.evidence_confirmed += s.evidence_confirmed;
             v.evidence_rejected += s.evidence_rejected;

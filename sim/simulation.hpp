@@ -39,6 +39,10 @@ struct verification_summary {
   double deadline_s = 0, max_answer_s = 0;  // the deadline, and the slowest in-time answer
   uint64_t keep_steps = 0;
   double transcript_mb = 0;                 // one peer's retained transcripts
+  // verify.scheme = segment: commitments sent, challenges, replays passed
+  // and failed (also in checks_*), wall time replaying.
+  uint64_t segment_commits = 0, segments_challenged = 0, segments_passed = 0, segments_failed = 0;
+  double segment_replay_seconds = 0;
   std::map<uint32_t, uint64_t> misses_by_prover;  // misses observed, summed over verifiers
   // Wall time: steps (without commitments), committing, checking.
   double step_seconds = 0, commit_seconds = 0, check_seconds = 0;

@@ -1,0 +1,188 @@
+#include "actors/segment_log.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "actors/trainer.hpp"
+
+namespace murmur {
+
+namespace {
+
+void add_u64(digest_builder& h, uint64_t v) { h.add(&v, sizeof v); }
+
+template <class T>
+void add_vector(digest_builder& h, const std::vector<T>& v) {
+  add_u64(h, v.size());  // lengths too: two lists must not hash like their concatenation
+  h.add(v.data(), v.size() * sizeof(T));
+}
+
+}  // namespace
+
+digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, digest_builder& h) {
+  add_u64(h, c.step);
+  add_u64(h, c.extra.size() > 0 ? c.extra[0] : 0);  // the schedule's length
+  add_u64(h, c.extra.size() > 1 ? c.extra[1] : 0);  // batches drawn: the position in the batch order
+  add_u64(h, c.opt_steps);
+  add_vector(h, c.params);
+  add_vector(h, c.opt_state);
+  add_vector(h, g.neighbours);
+  add_vector(h, g.quarantined);
+  add_vector(h, g.last_round);
+  add_vector(h, g.incarnation);
+  add_vector(h, g.heard_at);
+  add_vector(h, g.self_hat);
+  add_u64(h, g.nbr_hat.size());
+  for (const auto& hat : g.nbr_hat) add_vector(h, hat);
+  add_vector(h, g.residual);
+  add_vector(h, g.base);
+  add_vector(h, g.pending);
+  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) add_u64(h, v);
+  h.add(&g.max_value, sizeof g.max_value);
+  const uint8_t full = g.force_full ? 1 : 0;
+  h.add(&full, 1);
+  return h.finish();
+}
+
+namespace {
+
+void add_event(digest_builder& h, const segment_event& e, std::span<const std::byte> frame) {
+  h.add(&e.kind, 1).add(&e.from, sizeof e.from).add(&e.bytes, sizeof e.bytes);
+  add_u64(h, e.step);
+  if (!frame.empty()) h.add(frame.data(), frame.size());
+}
+
+}  // namespace
+
+digest segment_records_digest(const segment_records& r, digest_builder& h) {
+  for (const auto& e : r.events) {
+    std::span<const std::byte> frame;
+    if (e.kind == segment_event::received && e.bytes > 0 && e.offset + e.bytes <= r.frames.size())
+      frame = std::span<const std::byte>(r.frames).subspan(e.offset, e.bytes);
+    add_event(h, e, frame);
+  }
+  return h.finish();
+}
+
+segment_log::segment_log(uint64_t steps_per_segment, bool step_digests)
+    : k_(steps_per_segment), step_digests_(step_digests) {
+  if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
+}
+
+const segment& segment_log::open() const {
+  if (!open_) throw std::logic_error("segment_log: no segment open before start()");
+  return *open_;
+}
+
+std::shared_ptr<segment_boundary> segment_log::snapshot(const trainer& t, const gossip_state& g) {
+  std::shared_ptr<segment_boundary> b = std::move(spare_);
+  if (!b) b = std::make_shared<segment_boundary>();
+  b->trainer = t.make_checkpoint(0, 0);
+  g.save_replay_state(b->gossip);
+  b->d = segment_state_digest(b->trainer, b->gossip, state_hash_);
+  return b;
+}
+
+void segment_log::start(const trainer& t, const gossip_state& g) {
+  if (t.steps_done() % k_ != 0)
+    throw std::invalid_argument("segment_log: start at step " + std::to_string(t.steps_done()) +
+                                ", not a multiple of the segment length " + std::to_string(k_));
+  auto b = snapshot(t, g);
+  boundaries_.assign(1, {b->step(), b->d});
+  closed_.reset();
+  open_ = std::make_unique<segment>();
+  open_->start = std::move(b);
+  last_step_ = t.steps_done();
+  records_hash_.finish();  // a fresh records digest
+}
+
+void segment_log::record(const segment_event& e, std::span<const std::byte> frame) {
+  if (!open_) throw std::logic_error("segment_log: a record before start()");
+  segment_records& r = open_->records;
+  r.events.push_back(e);
+  if (!frame.empty()) {
+    r.events.back().offset = r.frames.size();
+    r.frames.insert(r.frames.end(), frame.begin(), frame.end());
+  }
+  add_event(records_hash_, e, frame);
+}
+
+void segment_log::received(uint32_t from, std::span<const std::byte> frame) {
+  segment_event e;
+  e.kind = segment_event::received;
+  e.from = from;
+  e.bytes = static_cast<uint32_t>(frame.size());
+  record(e, frame);
+}
+
+void segment_log::sent() { record({segment_event::sent}); }
+
+void segment_log::mixed() { record({segment_event::mixed}); }
+
+void segment_log::published(uint64_t step) {
+  segment_event e;
+  e.kind = segment_event::published;
+  e.step = step;
+  record(e);
+}
+
+void segment_log::quarantined(uint32_t peer, uint8_t cause) {
+  segment_event e;
+  e.kind = segment_event::quarantined;
+  e.from = peer;
+  e.step = cause;
+  record(e);
+}
+
+void segment_log::stepped(const trainer& t, const gossip_state& g) {
+  if (!open_) throw std::logic_error("segment_log: stepped() before start()");
+  const uint64_t s = t.steps_done();
+  const uint64_t expected = last_step_ + 1;
+  if (s != expected)
+    throw std::logic_error("segment_log: step " + std::to_string(s) + " where step " + std::to_string(expected) +
+                           " was due (a state install or step change inside a segment is not recorded)");
+  segment_event e;
+  e.kind = segment_event::stepped;
+  e.step = s;
+  record(e);
+  last_step_ = s;
+  if (s % k_ != 0) {
+    if (step_digests_) {
+      scratch_trainer_ = t.make_checkpoint(0, 0);
+      g.save_replay_state(scratch_gossip_);
+      open_->step_digests.push_back(segment_state_digest(scratch_trainer_, scratch_gossip_, state_hash_));
+    }
+    return;
+  }
+  // A boundary: the open segment closes with this state as its end, and a
+  // new one opens from it. The segment closed before is dropped first, so
+  // that its storage, and its start boundary's, take the new ones: two
+  // boundary states at any time.
+  // (Unless a reader still holds the closed segment: then it keeps it.)
+  std::unique_ptr<segment> next;
+  if (closed_ && closed_.use_count() == 1) {
+    next = std::make_unique<segment>(std::move(*closed_));
+  } else {
+    next = std::make_unique<segment>();
+  }
+  closed_.reset();
+  std::shared_ptr<const segment_boundary> old = std::move(next->start);
+  if (old && old.use_count() == 1) spare_ = std::const_pointer_cast<segment_boundary>(std::move(old));
+  old.reset();
+  auto b = snapshot(t, g);
+  if (step_digests_) open_->step_digests.push_back(b->d);
+  open_->end_step = s;
+  open_->end = b->d;
+  open_->records_digest = records_hash_.finish();
+  boundaries_.emplace_back(s, b->d);
+  next->records.clear();
+  next->step_digests.clear();
+  next->end_step = 0;
+  next->records_digest = {};
+  next->end = {};
+  next->start = std::move(b);
+  closed_ = std::shared_ptr<segment>(std::move(open_));
+  open_ = std::move(next);
+}
+
+}  // namespace murmur

@@ -1,0 +1,133 @@
+// segment_log: a data-parallel peer's amortised commitment to its training,
+// one segment of K steps at a time (docs/trust.md, "Amortised commitments").
+//
+// At every boundary step jK it saves and hashes the state that determines
+// every later step: the trainer's checkpoint (parameters, optimizer state,
+// step, hence learning rate, dropout and augmentation seeds, and the number
+// of batches drawn, hence the batch order) and the gossip state's replay
+// state (public estimates of itself and its neighbours, rounds, frames in
+// flight). Between boundaries it records, in order, what reaches the
+// trainer from outside: every gossip call that changes the state (an
+// accepted frame with its bytes, a frame leaving, a mix, a publish) and
+// every step taken, and every quarantine the gossip state applies (a
+// verifier's verdict changes what it mixes). segment_replay re-runs a segment from its start
+// boundary and its records, bit for bit.
+//
+// The caller reports each call right after making it (the calls stay where
+// they are; a log only listens): received() after an accepted
+// gossip_state::receive, sent() after on_sent, mixed() after mix,
+// published() after publish, quarantined() after a quarantine that took
+// effect, stepped() after trainer::step. Rejected frames
+// need no record: they leave the gossip state unchanged.
+//
+// Memory: the last closed segment and the open one, i.e. two boundary
+// states (the closed one's end is the open one's start) and two segments'
+// records, plus the 32-byte digest of every boundary so far. Not in it: a
+// state install or a membership change inside a segment (stepped() throws
+// std::logic_error when the step jumps), gossip on a compute backend, a
+// robust rule, detector or update attack (start() throws
+// std::invalid_argument, gossip_state::replay_unsupported). Not
+// thread-safe: one caller at a time (a reader that keeps a closed segment's
+// start boundary past the next close holds its shared pointer, and the log
+// then allocates a new one instead of reusing it).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "actors/gossip_state.hpp"
+#include "protocols/checkpoint_file.hpp"
+#include "tensor/digest.hpp"
+
+namespace murmur {
+
+class trainer;
+
+// The state after a step: everything the following steps depend on.
+struct segment_boundary {
+  checkpoint trainer;                 // trainer::make_checkpoint (its train-loss mean is not hashed)
+  gossip_state::replay_state gossip;
+  digest d{};                         // segment_state_digest(trainer, gossip)
+  uint64_t step() const { return trainer.step; }
+};
+
+// SHA-256 over the parts of a trainer checkpoint that later steps depend on
+// (step, schedule length, batches drawn, optimizer steps, parameters,
+// optimizer state) and the whole gossip replay state. Prover and replay
+// both hash with it.
+digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, digest_builder& h);
+
+struct segment_event {
+  enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined } kind = stepped;
+  uint32_t from = 0;    // received: the sender; quarantined: the peer
+  uint32_t bytes = 0;   // received: the frame's length
+  uint64_t offset = 0;  // received: where its bytes start in segment_records::frames
+  uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based); quarantined: the cause
+};
+
+struct segment_records {
+  std::vector<segment_event> events;
+  std::vector<std::byte> frames;  // the accepted frames' bytes, in order
+  size_t bytes() const { return events.size() * sizeof(segment_event) + frames.size(); }
+  void clear() {
+    events.clear();
+    frames.clear();
+  }
+};
+
+// The digest of a segment's records (segment::records_digest): every
+// event's fields but the offset, which follows from the order, and every
+// accepted frame's bytes. A verifier holds fetched records to it.
+digest segment_records_digest(const segment_records& r, digest_builder& h);
+
+struct segment {
+  std::shared_ptr<const segment_boundary> start;
+  segment_records records;
+  uint64_t end_step = 0;       // closed: start step + K
+  digest records_digest{};     // closed: over every event and frame, in order
+  digest end{};                // closed: the next boundary's digest
+  std::vector<digest> step_digests;  // with step digests on: the state after each step
+};
+
+class segment_log {
+ public:
+  // step_digests: also hash the whole state after every step (a prover's
+  // answers to a bisection; costs a boundary hash per step).
+  explicit segment_log(uint64_t steps_per_segment, bool step_digests = false);
+  // Opens the first segment at the trainer's current step, a multiple of K.
+  void start(const trainer& t, const gossip_state& g);
+  void received(uint32_t from, std::span<const std::byte> frame);
+  void sent();
+  void mixed();
+  void published(uint64_t step);
+  void quarantined(uint32_t peer, uint8_t cause);
+  // After every step; at a multiple of K closes the open segment.
+  void stepped(const trainer& t, const gossip_state& g);
+
+  uint64_t steps_per_segment() const { return k_; }
+  const segment* closed() const { return closed_ ? &*closed_ : nullptr; }
+  // The same, to keep past the next close (the log then allocates anew
+  // instead of reusing its storage).
+  std::shared_ptr<const segment> closed_shared() const { return closed_; }
+  const segment& open() const;
+  // (step, digest) of every boundary so far: the commitments.
+  const std::vector<std::pair<uint64_t, digest>>& boundaries() const { return boundaries_; }
+
+ private:
+  uint64_t k_;
+  bool step_digests_;
+  uint64_t last_step_ = 0;  // the last step recorded
+  std::unique_ptr<segment> open_;
+  std::shared_ptr<segment> closed_;
+  std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused
+  std::vector<std::pair<uint64_t, digest>> boundaries_;
+  digest_builder state_hash_, records_hash_;
+  checkpoint scratch_trainer_;
+  gossip_state::replay_state scratch_gossip_;
+  void record(const segment_event& e, std::span<const std::byte> frame = {});
+  std::shared_ptr<segment_boundary> snapshot(const trainer& t, const gossip_state& g);
+};
+
+}  // namespace murmur

@@ -1,0 +1,175 @@
+#include "actors/segment_messages.hpp"
+
+#include <bit>
+#include <cstring>
+#include <type_traits>
+
+#include "protocols/checkpoint_file.hpp"
+#include "protocols/wire_primitives.hpp"
+
+namespace murmur {
+
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "segment frames are written in host order (little-endian)");
+
+// Appends plain values and length-prefixed arrays.
+struct writer {
+  std::vector<std::byte>& out;
+  template <class T>
+  void value(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &v, sizeof(T));
+  }
+  template <class T>
+  void array(const std::vector<T>& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    value<uint64_t>(v.size());
+    const size_t at = out.size();
+    out.resize(at + v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(out.data() + at, v.data(), v.size() * sizeof(T));
+  }
+};
+
+// Reads them back; every read is bounds-checked and a failure sticks.
+struct reader {
+  std::span<const std::byte> in;
+  size_t at = 0;
+  bool ok = true;
+  template <class T>
+  bool value(T& v) {
+    if (!ok || in.size() - at < sizeof(T)) return ok = false;
+    std::memcpy(&v, in.data() + at, sizeof(T));
+    at += sizeof(T);
+    return true;
+  }
+  template <class T>
+  bool array(std::vector<T>& v) {
+    uint64_t n = 0;
+    if (!value(n) || n > (in.size() - at) / sizeof(T)) return ok = false;
+    v.resize(n);
+    if (n) std::memcpy(v.data(), in.data() + at, n * sizeof(T));
+    at += n * sizeof(T);
+    return true;
+  }
+  bool done() const { return ok && at == in.size(); }
+};
+
+void put_replay_state(writer& w, const gossip_state::replay_state& g) {
+  w.array(g.neighbours);
+  w.array(g.quarantined);
+  w.array(g.last_round);
+  w.array(g.incarnation);
+  w.array(g.heard_at);
+  w.array(g.self_hat);
+  w.value<uint64_t>(g.nbr_hat.size());
+  for (const auto& h : g.nbr_hat) w.array(h);
+  w.array(g.residual);
+  w.array(g.base);
+  w.array(g.pending);
+  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) w.value(v);
+  w.value(g.max_value);
+  w.value<uint8_t>(g.force_full ? 1 : 0);
+}
+
+bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_peers) {
+  r.array(g.neighbours);
+  r.array(g.quarantined);
+  r.array(g.last_round);
+  r.array(g.incarnation);
+  r.array(g.heard_at);
+  r.array(g.self_hat);
+  uint64_t n = 0;
+  if (!r.value(n) || n > max_peers) return false;
+  g.nbr_hat.resize(n);
+  for (auto& h : g.nbr_hat) r.array(h);
+  r.array(g.residual);
+  r.array(g.base);
+  r.array(g.pending);
+  for (uint64_t* v : {&g.rounds, &g.round, &g.in_flight, &g.silent_streak, &g.last_step}) r.value(*v);
+  r.value(g.max_value);
+  uint8_t full = 0;
+  r.value(full);
+  g.force_full = full != 0;
+  return r.ok;
+}
+
+}  // namespace
+
+void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 4 + 16 + 96);
+  writer w{out};
+  w.value(m.prover);
+  w.value(m.start_step);
+  w.value(m.end_step);
+  w.value(m.start);
+  w.value(m.end);
+  w.value(m.records);
+  seal_frame(message_type::segment_commit, out);
+}
+
+frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_commit, payload); e != frame_error::none)
+    return e;
+  reader r{payload};
+  r.value(m.prover), r.value(m.start_step), r.value(m.end_step), r.value(m.start), r.value(m.end), r.value(m.records);
+  return r.done() && m.end_step > m.start_step ? frame_error::none : frame_error::undecodable;
+}
+
+void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 8 + 16);
+  writer w{out};
+  w.value(m.verifier);
+  w.value(m.prover);
+  w.value(m.start_step);
+  w.value(m.nonce);
+  seal_frame(message_type::segment_request, out);
+}
+
+frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_frame_bytes, segment_request_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_request, payload); e != frame_error::none)
+    return e;
+  reader r{payload};
+  r.value(m.verifier), r.value(m.prover), r.value(m.start_step), r.value(m.nonce);
+  return r.done() ? frame_error::none : frame_error::undecodable;
+}
+
+void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out) {
+  const auto ck = encode_checkpoint(s.start->trainer);
+  wire::begin_frame(out, ck.size() + s.records.bytes() + 2 * s.start->trainer.params.size() * 4 + 1024);
+  writer w{out};
+  w.value(prover);
+  w.value(s.start->step());
+  w.value(nonce);
+  w.array(ck);
+  put_replay_state(w, s.start->gossip);
+  w.array(s.records.events);
+  w.array(s.records.frames);
+  w.array(s.step_digests);
+  seal_frame(message_type::segment_reply, out);
+}
+
+frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_frame_bytes, segment_reply_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_reply, payload); e != frame_error::none)
+    return e;
+  reader r{payload};
+  std::vector<std::byte> ck;
+  r.value(m.prover), r.value(m.start_step), r.value(m.nonce), r.array(ck);
+  if (!r.ok || !get_replay_state(r, m.start.gossip, 1u << 16)) return frame_error::undecodable;
+  r.array(m.records.events), r.array(m.records.frames), r.array(m.step_digests);
+  if (!r.done()) return frame_error::undecodable;
+  try {
+    m.start.trainer = decode_checkpoint(ck, "segment reply");
+  } catch (const std::exception&) {
+    return frame_error::undecodable;
+  }
+  if (m.start.trainer.step != m.start_step) return frame_error::undecodable;
+  return frame_error::none;
+}
+
+}  // namespace murmur

@@ -1,0 +1,52 @@
+// segment_messages: the wire frames of segment verification
+// (verify.scheme = segment, docs/trust.md "Amortised commitments").
+//   segment_commit:  a prover's commitment to one closed segment, sent to
+//                    its verifiers: the start and end boundary digests and
+//                    the records' digest.
+//   segment_request: a verifier's challenge of one segment (by its start
+//                    step), with a nonce the reply repeats.
+//   segment_reply:   the prover's start boundary state and records of that
+//                    segment, and its per-step state digests (for
+//                    bisection; not bound by the commitment).
+// They travel like the other verify messages (is_verify_message). Decoders
+// never throw: a malformed frame is frame_error::undecodable (a reply's
+// checkpoint is decoded by decode_checkpoint and bound by the verifier to
+// the committed start digest).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "actors/segment_log.hpp"
+#include "protocols/frame_codec.hpp"
+
+namespace murmur {
+
+struct segment_commit_msg {
+  uint32_t prover = 0;
+  uint64_t start_step = 0, end_step = 0;
+  digest start{}, end{}, records{};
+};
+
+struct segment_request_msg {
+  uint32_t verifier = 0, prover = 0;
+  uint64_t start_step = 0, nonce = 0;
+};
+
+struct segment_reply_msg {
+  uint32_t prover = 0;
+  uint64_t start_step = 0, nonce = 0;
+  segment_boundary start;
+  segment_records records;
+  std::vector<digest> step_digests;
+};
+
+void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out);
+frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m);
+void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out);
+frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_frame_bytes, segment_request_msg& m);
+// The reply to `request` from a closed segment s of this prover.
+void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out);
+frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_frame_bytes, segment_reply_msg& m);
+
+}  // namespace murmur

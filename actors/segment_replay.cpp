@@ -1,0 +1,110 @@
+#include "actors/segment_replay.hpp"
+
+#include <stdexcept>
+
+namespace murmur {
+
+segment_replay::segment_replay(const train_settings& ts, const std::string& model_spec,
+                               std::shared_ptr<const Dataset> train, std::vector<int64_t> shard,
+                               std::shared_ptr<const Dataset> test, uint32_t prover,
+                               std::vector<uint32_t> neighbours, const gossip_settings& gs, bool transcripts) {
+  if (ts.device.cuda) throw std::invalid_argument("segment_replay: replays run on the host, not " + std::string(ts.device.label));
+  trainer_ = std::make_unique<trainer>(ts, model_spec, std::move(train), std::move(shard), std::move(test));
+  const Sequential& m = trainer_->synced_model();
+  // x0 as the prover's gossip state had it: every peer starts from init_seed's parameters.
+  gossip_ = std::make_unique<gossip_state>(prover, std::move(neighbours), gs,
+                                           std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+  if (transcripts) {
+    log_ = std::make_shared<step_transcript_log>(prover, *trainer_->model(), 1);
+    trainer_->enable_transcripts(log_, {}, {}, 0);
+  }
+}
+
+segment_replay::~segment_replay() = default;
+
+const step_transcript_log& segment_replay::transcript_log() const {
+  if (!log_) throw std::logic_error("segment_replay: built without transcripts");
+  return *log_;
+}
+
+digest segment_replay::state_digest() {
+  scratch_trainer_ = trainer_->make_checkpoint(0, 0);
+  gossip_->save_replay_state(scratch_gossip_);
+  return segment_state_digest(scratch_trainer_, scratch_gossip_, hash_);
+}
+
+segment_replay::result segment_replay::run(const segment_boundary& start, const segment_records& records,
+                                           const options& o) {
+  trainer_->restore(start.trainer);
+  gossip_->load_replay_state(start.gossip);
+  result r;
+  r.first_step = start.step() + 1;
+  r.last_step = start.step();
+  auto params = [&] {
+    Sequential& m = *trainer_->model();
+    return std::span<float>(m.params(), static_cast<size_t>(m.param_count()));
+  };
+  for (const segment_event& e : records.events) {
+    // Only for error messages: no string is built for a record that replays.
+    const auto at = [&] { return " before step " + std::to_string(r.last_step + 1); };
+    switch (e.kind) {
+      case segment_event::received: {
+        if (e.offset + e.bytes > records.frames.size())
+          throw std::runtime_error("segment replay: a recorded frame past the records' bytes" + at());
+        reject_reason why{};
+        if (!gossip_->receive(e.from, std::span<const std::byte>(records.frames).subspan(e.offset, e.bytes), &why))
+          throw std::runtime_error("segment replay: the recorded frame from peer " + std::to_string(e.from) +
+                                   at() + " is rejected (" + std::string(to_string(why)) + ")");
+        break;
+      }
+      case segment_event::sent:
+        gossip_->on_sent();
+        break;
+      case segment_event::mixed:
+        gossip_->mix(params());
+        break;
+      case segment_event::published: {
+        const Sequential& m = trainer_->synced_model();
+        gossip_->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), e.step);
+        break;
+      }
+      case segment_event::quarantined:
+        gossip_->quarantine(e.from, static_cast<quarantine_cause>(e.step));
+        break;
+      case segment_event::stepped:
+        if (e.step != r.last_step + 1)
+          throw std::runtime_error("segment replay: step " + std::to_string(e.step) + " recorded" + at());
+        trainer_->step();
+        r.last_step = e.step;
+        if (log_) r.transcripts.push_back(*trainer_->last_commit());
+        if (o.step_digests) r.step_digests.push_back(state_digest());
+        if (o.stop_after == e.step) {
+          r.end = o.step_digests ? r.step_digests.back() : state_digest();
+          return r;
+        }
+        break;
+      default:
+        throw std::runtime_error("segment replay: an unknown record" + at());
+    }
+  }
+  if (o.stop_after != 0)
+    throw std::runtime_error("segment replay: step " + std::to_string(o.stop_after) + " is not in the segment (steps " +
+                             std::to_string(r.first_step) + " to " + std::to_string(r.last_step) + ")");
+  r.end = o.step_digests && !r.step_digests.empty() ? r.step_digests.back() : state_digest();
+  return r;
+}
+
+uint64_t first_differing_step(uint64_t first_step, std::span<const digest> claimed, std::span<const digest> replayed) {
+  if (claimed.size() != replayed.size())
+    throw std::invalid_argument("first_differing_step: " + std::to_string(claimed.size()) + " claimed digests against " +
+                                std::to_string(replayed.size()) + " replayed");
+  size_t lo = 0, hi = claimed.size();  // [0, lo) agree; hi: a step known to differ, or the end
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (claimed[mid] == replayed[mid]) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo == claimed.size() ? 0 : first_step + lo;
+}
+
+}  // namespace murmur

@@ -1,0 +1,76 @@
+// segment_replay: the verifier's side of a segment commitment
+// (actors/segment_log.hpp). From a segment's start boundary and its records
+// it re-runs the segment's steps on a fresh, honest trainer of the prover's
+// settings and a gossip state of the prover's gossip settings, applying the
+// recorded gossip calls in their recorded order. On the same build and
+// machine an honest prover's segment replays bit for bit: the end state's
+// digest equals the committed next boundary's, and each step's regenerated
+// transcript (step_transcript_log's tensors) hashes to what the prover
+// committed for that step under the per-step scheme.
+//
+// A compute cheat anywhere in the segment makes the end digest differ;
+// first_differing_step() then bisects the per-step state digests (the
+// prover's claims against the replay's) to the first step whose state
+// differs, whose honest transcript the replay regenerates.
+//
+// Throws std::runtime_error naming the step when the records cannot be
+// replayed (a recorded frame is rejected, steps out of order, a start
+// boundary of another step), std::invalid_argument when the boundary does
+// not fit these settings (trainer::restore's message).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "actors/segment_log.hpp"
+#include "actors/step_transcript.hpp"
+#include "actors/trainer.hpp"
+
+namespace murmur {
+
+class segment_replay {
+ public:
+  // The prover's train settings, model, shard and gossip settings (every
+  // peer knows them), without its attack: the replay is honest.
+  // transcripts: record each replayed step's transcript (as the prover's
+  // step_transcript_log does), kept for the last step replayed.
+  segment_replay(const train_settings& ts, const std::string& model_spec, std::shared_ptr<const Dataset> train,
+                 std::vector<int64_t> shard, std::shared_ptr<const Dataset> test, uint32_t prover,
+                 std::vector<uint32_t> neighbours, const gossip_settings& gs, bool transcripts);
+  ~segment_replay();
+
+  struct options {
+    bool step_digests = false;  // hash the whole state after every step
+    uint64_t stop_after = 0;    // stop after this step (0: the segment's end)
+  };
+  struct result {
+    uint64_t first_step = 0, last_step = 0;      // the steps replayed
+    digest end{};                                 // the state after last_step
+    std::vector<digest> step_digests;             // after each step, when asked
+    std::vector<transcript_commit> transcripts;   // each step's, with transcripts on
+  };
+  result run(const segment_boundary& start, const segment_records& records, const options& o);
+  result run(const segment& s, const options& o) { return run(*s.start, s.records, o); }
+
+  // With transcripts on: the last replayed step's tensors (reply()).
+  const step_transcript_log& transcript_log() const;
+
+ private:
+  std::unique_ptr<trainer> trainer_;
+  std::unique_ptr<gossip_state> gossip_;
+  std::shared_ptr<step_transcript_log> log_;
+  digest_builder hash_;
+  checkpoint scratch_trainer_;
+  gossip_state::replay_state scratch_gossip_;
+  digest state_digest();
+};
+
+// The first step (first_step + i) whose state digest differs between a
+// prover's claims and a replay's, by bisection (log2 of the length
+// comparisons: once two runs' states differ they stay different); 0 when
+// they agree throughout. The spans must have the same length.
+uint64_t first_differing_step(uint64_t first_step, std::span<const digest> claimed, std::span<const digest> replayed);
+
+}  // namespace murmur

@@ -1,0 +1,303 @@
+// Segment commitments (actors/segment_log.hpp) and their replay
+// (actors/segment_replay.hpp) in a small simulated run: four peers on a
+// ring train with dropout and augmentation and gossip (grid threshold
+// gossip, dense and delta), stepped in the order the shard actor uses (mix, step,
+// publish, deliver). Peer 0 is the prover: it commits per step as today
+// (step_transcript_log) and per segment. For an honest prover every closed
+// segment replays to its committed end, and every regenerated step
+// transcript hashes to the per-step commitment of the original run. A
+// compute cheat in one step of a segment, wherever it falls, makes the
+// replay's end differ; bisection names that step, and its honest transcript
+// differs from the one committed.
+#include <catch2/catch.hpp>
+#include <map>
+#include <memory>
+#include <numeric>
+
+#include "actors/segment_log.hpp"
+#include "actors/segment_replay.hpp"
+#include "actors/transcript_check.hpp"
+
+using namespace murmur;
+
+namespace {
+
+const std::string kModel = "flatten,linear:32,relu,dropout:0.2,linear:10";
+constexpr uint64_t K = 6;      // steps per segment
+constexpr uint32_t P = 4;      // peers on the ring
+constexpr int64_t shard_n = 80;  // 5 batches of 16: segments cross epochs
+
+gossip_settings grid_gossip() {
+  gossip_settings g;
+  g.mode = gossip_mode::threshold;
+  g.threshold = 0.01;
+  g.grid = true;
+  g.gamma = 0.5;
+  return g;
+}
+
+gossip_settings dense_gossip() {
+  gossip_settings g;
+  g.mode = gossip_mode::dense;
+  g.threshold = 0;
+  g.gamma = 0.5;
+  return g;
+}
+
+std::vector<uint32_t> ring_neighbours(uint32_t p) { return {(p + P - 1) % P, (p + 1) % P}; }
+
+struct peer_node {
+  std::unique_ptr<trainer> t;
+  std::unique_ptr<gossip_state> g;
+  std::map<uint64_t, transcript_commit> commits;  // the prover's per-step commitments
+  std::unique_ptr<segment_log> seg;               // the prover's segments
+};
+
+struct ring_run {
+  std::shared_ptr<const Dataset> data = std::make_shared<const Dataset>(make_synthetic(P * shard_n, 10, 8, 11));
+  gossip_settings gs;
+  std::vector<peer_node> peers;
+
+  std::vector<int64_t> shard(uint32_t p) const {
+    std::vector<int64_t> s(shard_n);
+    std::iota(s.begin(), s.end(), static_cast<int64_t>(p) * shard_n);
+    return s;
+  }
+  static train_settings settings(uint32_t p) {
+    train_settings s;
+    s.lr = 0.1;
+    s.momentum = 0.9;
+    s.batch = 16;
+    s.total_steps = 40;
+    s.data_seed = 100 + p;
+    s.init_seed = 9;
+    s.augment.flip = true;
+    s.augment.crop_padding = 1;
+    s.augment.seed = 3;
+    return s;
+  }
+
+  ring_run(const gossip_settings& g, const cheat_settings& cheat) : gs(g) {
+    for (uint32_t p = 0; p < P; ++p) {
+      peer_node n;
+      n.t = std::make_unique<trainer>(settings(p), kModel, data, shard(p), data);
+      const Sequential& m = n.t->synced_model();
+      n.g = std::make_unique<gossip_state>(p, ring_neighbours(p), gs,
+                                           std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+      if (p == 0) {
+        // A replay cheat trains on peer 1's batches.
+        n.t->enable_transcripts(std::make_shared<step_transcript_log>(0, *n.t->model(), 2), cheat, shard(1), 77);
+        n.seg = std::make_unique<segment_log>(K, true);
+        n.seg->start(*n.t, *n.g);
+      }
+      peers.push_back(std::move(n));
+    }
+  }
+
+  // One cycle of every peer, as the shard and gossip actors run it.
+  void cycle() {
+    for (uint32_t p = 0; p < P; ++p) {
+      peer_node& n = peers[p];
+      if (n.t->steps_done() > 0) {
+        Sequential& m = *n.t->model();
+        n.g->mix(std::span<float>(m.params(), static_cast<size_t>(m.param_count())));
+        if (n.seg) n.seg->mixed();
+      }
+      n.t->step();
+      const uint64_t step = n.t->steps_done();
+      if (n.seg) {
+        n.commits[step] = *n.t->last_commit();
+        n.seg->stepped(*n.t, *n.g);
+      }
+      const Sequential& m = n.t->synced_model();
+      auto f = n.g->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), step);
+      if (n.seg) n.seg->published(step);
+      const std::vector<std::byte> frame(f.begin(), f.end());
+      if (frame.empty()) continue;
+      for (uint32_t q : n.g->neighbours()) {
+        peer_node& to = peers[q];
+        if (to.g->receive(p, frame) && to.seg) to.seg->received(p, frame);
+        n.g->on_sent();
+        if (n.seg) n.seg->sent();
+      }
+    }
+  }
+
+  segment_replay replay() const {
+    return segment_replay(settings(0), kModel, data, shard(0), data, 0, ring_neighbours(0), gs, true);
+  }
+};
+
+size_t count(const segment_records& r, segment_event::kind_t k) {
+  size_t n = 0;
+  for (const auto& e : r.events) n += e.kind == k;
+  return n;
+}
+
+}  // namespace
+
+gossip_settings delta_gossip() {
+  gossip_settings g;
+  g.mode = gossip_mode::delta;
+  g.threshold = 0.01;
+  return g;
+}
+
+TEST_CASE("an honest peer's segments replay to their committed ends, transcripts included", "[segment]") {
+  const int mode = GENERATE(0, 1, 2);
+  INFO((mode == 0 ? "grid threshold gossip" : mode == 1 ? "dense gossip" : "delta gossip"));
+  ring_run run(mode == 0 ? grid_gossip() : mode == 1 ? dense_gossip() : delta_gossip(), {});
+  segment_replay replay = run.replay();
+  peer_node& prover = run.peers[0];
+  int checked = 0;
+  for (uint64_t s = 1; s <= 3 * K; ++s) {
+    run.cycle();
+    if (s % K != 0) continue;
+    const segment* seg = prover.seg->closed();
+    REQUIRE(seg != nullptr);
+    REQUIRE(seg->end_step == s);
+    const auto& b = prover.seg->boundaries();
+    REQUIRE(b.size() == s / K + 1);
+    CHECK(seg->start->d == b[b.size() - 2].second);
+    CHECK(seg->end == b.back().second);
+    CHECK(prover.seg->open().start->d == seg->end);
+    // Gossip reached the prover in this segment, so the replay must apply it.
+    CHECK(count(seg->records, segment_event::received) >= K);
+    CHECK(count(seg->records, segment_event::mixed) >= K - 1);
+    CHECK(count(seg->records, segment_event::stepped) == K);
+
+    const auto r = replay.run(*seg, {true, 0});
+    CHECK(r.first_step == s - K + 1);
+    CHECK(r.last_step == s);
+    CHECK(r.end == seg->end);
+    CHECK(r.step_digests == seg->step_digests);
+    CHECK(first_differing_step(r.first_step, seg->step_digests, r.step_digests) == 0);
+    REQUIRE(r.transcripts.size() == K);
+    for (uint64_t i = 0; i < K; ++i) {
+      INFO("step " << r.first_step + i);
+      CHECK(r.transcripts[i] == prover.commits.at(r.first_step + i));
+    }
+    // Any step's transcript alone: replay up to it, its tensors are there.
+    const uint64_t mid = s - K / 2;
+    const auto upto = replay.run(*seg, {false, mid});
+    CHECK(upto.last_step == mid);
+    CHECK(upto.transcripts.back() == prover.commits.at(mid));
+    // Its tensors pass today's checks (Freivalds and the element-wise ones)
+    // against the commitment of the original run.
+    transcript_checker checker(replay.transcript_log().layers(), run.data, 8, ring_run::settings(0).augment);
+    const auto shard = run.shard(0);  // sorted
+    Rng rng(5);
+    for (uint16_t l = 0; l < replay.transcript_log().layers().size(); ++l) {
+      tensor_reply t;
+      REQUIRE(replay.transcript_log().reply(mid, l, 1, t));
+      CHECK(t.step == mid);
+      CHECK(checker.check(prover.commits.at(mid), t, shard, rng) == check_outcome::passed);
+    }
+
+    // The records matter: without the frames the prover received, the same
+    // steps end elsewhere.
+    segment_records no_frames;
+    for (const auto& e : seg->records.events)
+      if (e.kind != segment_event::received) no_frames.events.push_back(e);
+    CHECK(replay.run(*seg->start, no_frames, {}).end != seg->end);
+    ++checked;
+  }
+  CHECK(checked == 3);
+}
+
+TEST_CASE("a compute cheat in one step of a segment is caught by its replay and bisected to that step", "[segment]") {
+  const auto kind = GENERATE(compute_cheat::perturb, compute_cheat::half_batch, compute_cheat::skip_product,
+                             compute_cheat::replay);
+  // Where the cheating step falls in segment 1 (steps K+1 .. 2K): mid-segment
+  // once; right after every boundary (a cheater that guesses the boundary
+  // steps are the committed ones and cheats only elsewhere); at the
+  // boundary step itself.
+  const int where = GENERATE(0, 1, 2);
+  cheat_settings cheat;
+  cheat.kind = kind;
+  cheat.eps = 1e-2;
+  cheat.start_step = where == 0 ? K + 3 : where == 1 ? K + 1 : 2 * K;
+  cheat.every = where == 1 ? K : 1000;
+  const uint64_t cheat_step = cheat.start_step;
+  INFO("cheat " << static_cast<int>(kind) << " at step " << cheat_step << " every " << cheat.every);
+  const bool dense = where == 2;
+  ring_run run(dense ? dense_gossip() : grid_gossip(), cheat);
+  segment_replay replay = run.replay();
+  peer_node& prover = run.peers[0];
+  for (uint64_t s = 1; s <= K; ++s) run.cycle();
+  // Segment 0 is honest: it replays to its end (no honest segment is blamed).
+  {
+    const segment* seg = prover.seg->closed();
+    REQUIRE(seg != nullptr);
+    CHECK(replay.run(*seg, {}).end == seg->end);
+  }
+  for (uint64_t s = K + 1; s <= 2 * K; ++s) run.cycle();
+  const segment* seg = prover.seg->closed();
+  REQUIRE(seg != nullptr);
+  REQUIRE(seg->end_step == 2 * K);
+  const auto r = replay.run(*seg, {true, 0});
+  CHECK(r.end != seg->end);
+  // The prover's per-step digests (its answers to a bisection) against the replay's.
+  REQUIRE(seg->step_digests.size() == K);
+  CHECK(first_differing_step(r.first_step, seg->step_digests, r.step_digests) == cheat_step);
+  for (uint64_t st = r.first_step; st <= r.last_step; ++st) {
+    INFO("step " << st);
+    const transcript_commit& regenerated = r.transcripts[st - r.first_step];
+    if (st < cheat_step) CHECK(regenerated == prover.commits.at(st));
+    if (st == cheat_step) {
+      CHECK(regenerated != prover.commits.at(st));
+      // The first committed layer is the one cheated on; its weight and
+      // input are the honest state's, so they still agree.
+      CHECK(regenerated.layers[0].d[static_cast<size_t>(committed::weight)] ==
+            prover.commits.at(st).layers[0].d[static_cast<size_t>(committed::weight)]);
+      CHECK(regenerated.layers[0].d[static_cast<size_t>(committed::weight_grad)] !=
+            prover.commits.at(st).layers[0].d[static_cast<size_t>(committed::weight_grad)]);
+    }
+  }
+}
+
+TEST_CASE("bisection finds the first differing step in log2 comparisons", "[segment]") {
+  std::vector<digest> a(13), b(13);
+  for (size_t i = 0; i < a.size(); ++i) a[i][0] = b[i][0] = static_cast<uint8_t>(i);
+  CHECK(first_differing_step(50, a, b) == 0);
+  for (size_t from : {0u, 1u, 6u, 12u}) {
+    auto c = b;
+    for (size_t i = from; i < c.size(); ++i) c[i][1] = 1;
+    CHECK(first_differing_step(50, a, c) == 50 + from);
+  }
+  CHECK_THROWS_AS(first_differing_step(1, a, std::span<const digest>(b).first(3)), std::invalid_argument);
+}
+
+TEST_CASE("a segment log refuses what it cannot replay", "[segment]") {
+  ring_run run(grid_gossip(), {});
+  peer_node& p = run.peers[1];
+  CHECK_THROWS_AS(segment_log(0), std::invalid_argument);
+  segment_log log(K);
+  CHECK_THROWS_AS(log.stepped(*p.t, *p.g), std::logic_error);
+  run.cycle();  // peer 1 at step 1: not a boundary
+  CHECK_THROWS_WITH(log.start(*p.t, *p.g), Catch::Contains("not a multiple of the segment length"));
+  for (uint64_t s = 2; s <= K; ++s) run.cycle();
+  log.start(*p.t, *p.g);
+  p.t->set_step(p.t->steps_done() + 3);  // a state install's step jump
+  CHECK_THROWS_WITH(log.stepped(*p.t, *p.g), Catch::Contains("is not recorded"));
+
+  // Records a replay cannot follow: a frame applied twice is stale the second time.
+  const segment* seg = run.peers[0].seg->closed();
+  REQUIRE(seg != nullptr);
+  segment_records twice = seg->records;
+  for (size_t i = 0; i < twice.events.size(); ++i)
+    if (twice.events[i].kind == segment_event::received) {
+      twice.events.insert(twice.events.begin() + static_cast<std::ptrdiff_t>(i), twice.events[i]);
+      break;
+    }
+  segment_replay replay = run.replay();
+  CHECK_THROWS_WITH(replay.run(*seg->start, twice, {}), Catch::Contains("is rejected (stale)"));
+  CHECK(replay.run(*seg, {}).end == seg->end);
+
+  gossip_settings robust = grid_gossip();
+  robust.robust.rule = robust_rule::trimmed_mean;
+  const Sequential& m = p.t->synced_model();
+  gossip_state g(1, ring_neighbours(1), robust, std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+  segment_log other(K);
+  CHECK_THROWS_AS(other.start(*run.peers[0].t, g), std::invalid_argument);
+}
