@@ -75,7 +75,11 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
   if (s.trigger > 0) return "gossip.trigger > 0";
-  if (s.robust.rule != robust_rule::none) return "gossip.robust";
+  // The clipping rules run on the backend (only the distances cross);
+  // the others sort or compare whole estimates on the host.
+  if (s.robust.rule == robust_rule::median) return "gossip.robust = median";
+  if (s.robust.rule == robust_rule::trimmed_mean) return "gossip.robust = trimmed_mean";
+  if (s.robust.rule == robust_rule::krum) return "gossip.robust = krum";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
   return {};
@@ -103,6 +107,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   dev_idx_ = backend_buffer<int32_t>(be, n);
   dev_val_ = backend_buffer<float>(be, n);
   host_idx_.reserve(dim_);
+  if (s_.robust.rule != robust_rule::none) robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
 }
 
 // Neighbour slot j counts in a mix at round `now`: heard from (rounds count
@@ -470,6 +475,22 @@ void gossip_state::mix_on_backend(float* x) {
     }
   }
   if (dev_mix_hats_.empty()) return;
+  if (robust_) {
+    // As mix()'s robust path for the clipping rules: x += gamma * (agg -
+    // x_hat_self), agg the clipped mean; the distances come to the host for
+    // the radius (count doubles), the estimates stay where they are.
+    const int count = static_cast<int>(dev_mix_hats_.size());
+    dev_mix_dist_.resize(dev_mix_hats_.size());
+    be_->squared_distances(dev_self_hat_.get(), dev_mix_hats_.data(), count, static_cast<int64_t>(dim_),
+                           dev_mix_dist_.data());
+    for (double& d : dev_mix_dist_) d = std::sqrt(d);
+    const uint64_t clipped_before = robust_->clipped();
+    const auto weights = robust_->clip_weights(dev_mix_dist_, dev_nbr_hat_.size());
+    counters_.clipped += robust_->clipped() - clipped_before;
+    be_->clip_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), weights.data(), count,
+                  static_cast<float>(s_.gamma), static_cast<int64_t>(dim_));
+    return;
+  }
   be_->gossip_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), dev_mix_weights_.data(),
                   static_cast<int>(dev_mix_hats_.size()), static_cast<float>(s_.gamma), static_cast<int64_t>(dim_));
 }

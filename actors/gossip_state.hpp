@@ -96,9 +96,16 @@ class gossip_state {
   // parameter buffer, and only frames cross to the host: a publish downloads
   // the selected coordinates (the frame's values, not the model), a received
   // frame is uploaded and scattered. Same frames and counters as the host
-  // path. Threshold, dense and local_sgd modes without trigger, robust rule,
-  // detector or update attack (backend_unsupported names the one in the
-  // way; the constructor throws std::invalid_argument with it). be must
+  // path. Threshold, dense and local_sgd modes, plain or with the clipping
+  // rules gossip.robust = clipped_gossip (the default) or centered_clip:
+  // their distances are computed on the backend and only those m doubles
+  // cross, the radius is chosen on the host (robust_mix::clip_weights), and
+  // x moves by the backend's clip_mix; same parameters (bit for bit on the
+  // CPU backend) and clip counts as the host path. Still on the host (the
+  // caller keeps a synced host mirror; backend_unsupported names the one in
+  // the way, the constructor throws std::invalid_argument with it):
+  // gossip.mode = delta, gossip.trigger > 0, gossip.robust = median,
+  // trimmed_mean or krum, detect.method, and update attacks. be must
   // outlive this object. public_estimate() is empty in this mode.
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                std::span<const float> x0, compute_backend& be);
@@ -185,6 +192,7 @@ class gossip_state {
   std::vector<int32_t> host_idx_;
   std::vector<const float*> dev_mix_hats_;
   std::vector<float> dev_mix_weights_;
+  std::vector<double> dev_mix_dist_;  // the clipping rules' distances, brought to the host
   bool compress_on_backend(const float* x);
   std::span<const std::byte> seal(uint64_t step);
   void put_raw_values(std::vector<float>& hat);

@@ -6,9 +6,9 @@
 // Ordering: every op is enqueued on the backend's one stream (created
 // non-blocking, so peers sharing a GPU do not serialize on the legacy
 // default stream); the cuBLAS handle is bound to it. Ops that return data
-// (download*, softmax_cross_entropy, gossip_select, freivalds_pieces, sync)
-// wait on the stream, so an error of an earlier asynchronous op surfaces
-// there, and the message says so.
+// (download*, softmax_cross_entropy, gossip_select, squared_distances,
+// freivalds_pieces, sync) wait on the stream, so an error of an earlier
+// asynchronous op surfaces there, and the message says so.
 //
 // Errors throw std::runtime_error "cuda:N: <op>: <CUDA or cuBLAS error>";
 // a failed allocation says "out of memory on cuda:N allocating X MiB";
@@ -285,6 +285,17 @@ class cuda_backend final : public compute_backend {
     if (!begin(count, "scatter")) return;
     k::scatter(stream_, dst, idx, val, count);
     launched("scatter");
+  }
+
+  void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                         double* out) override;
+  void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                float gamma, int64_t n) override {
+    if (count < 0) throw std::invalid_argument(name_ + ": clip_mix: negative neighbour count");
+    if (count == 0 || !begin(n, "clip_mix")) return;
+    void* part = count > k::kMixBatch ? scratch(k::clip_mix_scratch_bytes(count, n), "clip_mix") : nullptr;
+    k::clip_mix(stream_, x, self_hat, hats, scales, count, gamma, n, part);
+    launched("clip_mix");
   }
 
   void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,
@@ -651,6 +662,26 @@ int64_t cuda_backend::gossip_select(const float* x, float* hat, int64_t n, float
   int64_t selected = 0;
   download_bytes(&selected, count, sizeof selected, "gossip_select");
   return selected;
+}
+
+void cuda_backend::squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                                     double* out) {
+  if (count < 0) throw std::invalid_argument(name_ + ": squared_distances: negative neighbour count");
+  nonnegative(n, "squared_distances");
+  if (count == 0) return;
+  if (n == 0) {
+    std::fill(out, out + count, 0.0);
+    return;
+  }
+  use_device("squared_distances");
+  // The count results sit after the partials.
+  const int64_t work = k::squared_distances_scratch_bytes(count, n);
+  const int64_t results = count * static_cast<int64_t>(sizeof(double));
+  char* part = static_cast<char*>(scratch(work + results, "squared_distances"));
+  auto* dev_out = reinterpret_cast<double*>(part + work);
+  k::squared_distances(stream_, self, others, count, n, dev_out, part);
+  launched("squared_distances");
+  download_bytes(out, dev_out, static_cast<size_t>(results), "squared_distances");
 }
 
 void cuda_backend::freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,

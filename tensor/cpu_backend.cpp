@@ -232,6 +232,27 @@ class cpu_backend final : public compute_backend {
   void scatter(float* dst, const int32_t* idx, const float* val, int64_t count) override {
     for (int64_t i = 0; i < count; ++i) dst[idx[i]] = val[i];
   }
+  // robust_mix::centered_clip's loops, in its order, so a backend gossip
+  // round gives the host path's distances and parameters bit for bit.
+  void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                         double* out) override {
+    for (int j = 0; j < count; ++j) {
+      double d2 = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = static_cast<double>(others[j][k]) - self[k];
+        d2 += d * d;
+      }
+      out[j] = d2;
+    }
+  }
+  void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                float gamma, int64_t n) override {
+    for (int64_t k = 0; k < n; ++k) {
+      float v = self_hat[k];
+      for (int j = 0; j < count; ++j) v += scales[j] * (hats[j][k] - self_hat[k]);
+      x[k] += gamma * (v - self_hat[k]);
+    }
+  }
 
   // As freivalds_checker, in its order of additions: B r, then A (B r)
   // (+ bias . r), and C r, each in double; the bias is a (k+1)-th term.

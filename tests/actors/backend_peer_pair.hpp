@@ -77,9 +77,10 @@ class stream_counting_backend : public counting_backend {
 // trainer's backend downloads into *downloads. trigger > 0 keeps gossip off
 // the backend. verify_cheat1: step verification on both peers (every
 // commitment challenged), peer 1 cheating as it says (kind none: honest).
+// robust: both peers' gossip.robust.
 inline run_result run_pair(const std::function<std::unique_ptr<compute_backend>()>& make_backend0,
                            double trigger = 0, int64_t* downloads = nullptr,
-                           const cheat_settings* verify_cheat1 = nullptr) {
+                           const cheat_settings* verify_cheat1 = nullptr, robust_rule robust = robust_rule::none) {
   const bool backend0 = static_cast<bool>(make_backend0);
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("testing"));
@@ -101,6 +102,7 @@ inline run_result run_pair(const std::function<std::unique_ptr<compute_backend>(
     s.gossip.mode = gossip_mode::threshold;
     s.gossip.threshold = 1e-3;
     s.gossip.trigger = trigger;
+    s.gossip.robust.rule = robust;
     s.train.lr = 0.1;
     s.train.batch = 32;
     s.train.total_steps = 12;

@@ -54,6 +54,25 @@ TEST_CASE("a backend peer's gossip stays on the backend; with a trigger it runs 
   }
 }
 
+TEST_CASE("a backend peer's clipped gossip (the default rule) stays on the backend and moves as a host peer's",
+          "[backend][gossip][peer][robust]") {
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip}) {
+    INFO("rule " << static_cast<int>(rule));
+    int64_t downloads = 0;
+    const run_result dev = run_pair(on_cpu_backend, 0, &downloads, nullptr, rule);
+    const run_result host = run_pair({}, 0, nullptr, nullptr, rule);
+    const int64_t p = static_cast<int64_t>(dev.params[0].size());
+    INFO("trainer backend downloads " << downloads << ", parameters " << p);
+    CHECK(downloads <= 3 * p);  // as plain backend gossip: no per-round mirror sync
+    for (uint32_t i = 0; i < 2; ++i) {
+      INFO("peer " << i);
+      CHECK(max_abs_diff(dev.params[i], host.params[i]) < 1e-3);
+      CHECK(dev.eval[i].test_loss == Approx(host.eval[i].test_loss).epsilon(1e-3));
+      CHECK(dev.bytes_sent[i] > 0);
+    }
+  }
+}
+
 TEST_CASE("a backend peer verifies on its backend, on a stream of its own, with a host peer's verdicts",
           "[backend][verify][peer]") {
   // A trigger keeps gossip on the host: the only other stream is the verifier's.
