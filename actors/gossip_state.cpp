@@ -75,10 +75,8 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
   if (s.trigger > 0) return "gossip.trigger > 0";
-  // The clipping rules run on the backend (only the distances cross);
-  // the others sort or compare whole estimates on the host.
-  if (s.robust.rule == robust_rule::median) return "gossip.robust = median";
-  if (s.robust.rule == robust_rule::trimmed_mean) return "gossip.robust = trimmed_mean";
+  // The clipping and coordinate-wise rules run on the backend; krum
+  // compares whole estimates pairwise on the host.
   if (s.robust.rule == robust_rule::krum) return "gossip.robust = krum";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
@@ -475,6 +473,15 @@ void gossip_state::mix_on_backend(float* x) {
     }
   }
   if (dev_mix_hats_.empty()) return;
+  if (robust_ && (s_.robust.rule == robust_rule::median || s_.robust.rule == robust_rule::trimmed_mean)) {
+    // As mix()'s robust path: x += gamma * (agg - x_hat_self), agg sorted
+    // per coordinate on the backend; nothing crosses.
+    const size_t members = dev_mix_hats_.size() + 1;
+    be_->coordinatewise_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), static_cast<int>(members - 1),
+                            static_cast<int>(robust_->dropped(members)), static_cast<float>(s_.gamma),
+                            static_cast<int64_t>(dim_));
+    return;
+  }
   if (robust_) {
     // As mix()'s robust path for the clipping rules: x += gamma * (agg -
     // x_hat_self), agg the clipped mean; the distances come to the host for

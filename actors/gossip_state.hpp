@@ -96,17 +96,18 @@ class gossip_state {
   // parameter buffer, and only frames cross to the host: a publish downloads
   // the selected coordinates (the frame's values, not the model), a received
   // frame is uploaded and scattered. Same frames and counters as the host
-  // path. Threshold, dense and local_sgd modes, plain or with the clipping
-  // rules gossip.robust = clipped_gossip (the default) or centered_clip:
-  // their distances are computed on the backend and only those m doubles
-  // cross, the radius is chosen on the host (robust_mix::clip_weights), and
-  // x moves by the backend's clip_mix; same parameters (bit for bit on the
-  // CPU backend) and clip counts as the host path. Still on the host (the
-  // caller keeps a synced host mirror; backend_unsupported names the one in
-  // the way, the constructor throws std::invalid_argument with it):
-  // gossip.mode = delta, gossip.trigger > 0, gossip.robust = median,
-  // trimmed_mean or krum, detect.method, and update attacks. be must
-  // outlive this object. public_estimate() is empty in this mode.
+  // path. Threshold, dense and local_sgd modes, plain or with the robust
+  // rules clipped_gossip (the default) and centered_clip (distances
+  // computed on the backend, only those m doubles cross; the radius is
+  // chosen on the host, robust_mix::clip_weights; x moves by clip_mix) or
+  // median and trimmed_mean (sorted per coordinate by coordinatewise_mix;
+  // nothing crosses): the same parameters (bit for bit on the CPU backend)
+  // and clip counts as the host path. Still on the host (the caller keeps a
+  // synced host mirror; backend_unsupported names the one in the way, the
+  // constructor throws std::invalid_argument with it): gossip.mode = delta,
+  // gossip.trigger > 0, gossip.robust = krum, detect.method, and update
+  // attacks. be must outlive this object. public_estimate() is empty in
+  // this mode.
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                std::span<const float> x0, compute_backend& be);
   static std::string backend_unsupported(const gossip_settings& s, const attack_settings& attack);

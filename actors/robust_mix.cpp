@@ -26,15 +26,20 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
       }
       break;
     }
-    case robust_rule::median: coordinatewise(members, (n - 1) / 2); break;
-    case robust_rule::trimmed_mean:
-      coordinatewise(members, std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2));
-      break;
+    case robust_rule::median:
+    case robust_rule::trimmed_mean: coordinatewise(members, dropped(n)); break;
     case robust_rule::krum: krum(members); break;
     case robust_rule::centered_clip:
     case robust_rule::clipped_gossip: centered_clip(members, neighbours ? neighbours : n - 1); break;
   }
   return {agg_.data(), dim_};
+}
+
+size_t robust_mix::dropped(size_t n) const {
+  if (s_.rule == robust_rule::median) return (n - 1) / 2;
+  if (s_.rule == robust_rule::trimmed_mean)
+    return std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2);
+  throw std::logic_error("robust_mix::dropped: the rule is not coordinate-wise");
 }
 
 // Mean of the values left after dropping `drop` at each end of the sorted

@@ -23,6 +23,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gpu/cuda_backend.hpp"
 #include "gpu/cuda_cublas_library.hpp"
@@ -289,6 +290,8 @@ class cuda_backend final : public compute_backend {
 
   void squared_distances(const float* self, const float* const* others, int count, int64_t n,
                          double* out) override;
+  void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                          float gamma, int64_t n) override;
   void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
                 float gamma, int64_t n) override {
     if (count < 0) throw std::invalid_argument(name_ + ": clip_mix: negative neighbour count");
@@ -412,6 +415,7 @@ class cuda_backend final : public compute_backend {
   staging up_[2], down_[2];
   int next_up_ = 0;
   void* scratch_ = nullptr;
+  std::vector<const float*> member_ptrs_;  // coordinatewise_mix's pointer table, on the host
   size_t scratch_capacity_ = 0;
 };
 
@@ -662,6 +666,24 @@ int64_t cuda_backend::gossip_select(const float* x, float* hat, int64_t n, float
   int64_t selected = 0;
   download_bytes(&selected, count, sizeof selected, "gossip_select");
   return selected;
+}
+
+void cuda_backend::coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count,
+                                      int drop, float gamma, int64_t n) {
+  const int m = count + 1;
+  if (count < 0 || drop < 0 || 2 * drop >= m)
+    throw std::invalid_argument(name_prefix_ + "coordinatewise_mix: drop " + std::to_string(drop) + " of " +
+                                std::to_string(m) + " members leaves none");
+  if (!begin(n, "coordinatewise_mix")) return;
+  void* part = scratch(k::coordinatewise_mix_scratch_bytes(m, n), "coordinatewise_mix");
+  // The members' pointers go to the device with the launch's other inputs
+  // (through the staging buffer: member_ptrs_ may change once this returns).
+  member_ptrs_.assign(1, self_hat);
+  member_ptrs_.insert(member_ptrs_.end(), hats, hats + count);
+  upload_bytes(k::coordinatewise_mix_pointers(part), member_ptrs_.data(), member_ptrs_.size() * sizeof(float*),
+               "coordinatewise_mix");
+  k::coordinatewise_mix(stream_, x, m, drop, gamma, n, part);
+  launched("coordinatewise_mix");
 }
 
 void cuda_backend::squared_distances(const float* self, const float* const* others, int count, int64_t n,

@@ -179,6 +179,16 @@ class compute_backend {
   // hats and scales are host arrays of `count` entries (hats hold backend pointers).
   virtual void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
                         float gamma, int64_t n) = 0;
+  // The coordinate-wise rules (median, trimmed_mean), then the mix toward
+  // their aggregate, per coordinate k, in float (the same bits on every
+  // backend): the m = count + 1 values (self_hat[k], hats[0][k], ...) are
+  // sorted by robust_mix's odd-even transposition network (m passes of
+  // compare-exchanges lo = y < x ? y : x, hi = x < y ? y : x, as std::min and
+  // std::max); agg = (0.f + sorted[drop] + ... + sorted[m - drop - 1]) *
+  // (1.f / (m - 2 drop)); x[k] += gamma * (agg - self_hat[k]).
+  // 0 <= 2 drop < m; hats is a host array of count backend pointers.
+  virtual void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                                  float gamma, int64_t n) = 0;
 
   // ---- Freivalds (tensor/freivalds.hpp), one round's pieces in double, on
   // the backend, for the claim C = op(A) op(B) (+ bias, n entries added to

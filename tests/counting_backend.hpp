@@ -130,6 +130,10 @@ class counting_backend : public compute_backend {
     downloaded += count;
     in_.squared_distances(self, others, count, n, out);
   }
+  void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                          float gamma, int64_t n) override {
+    in_.coordinatewise_mix(x, self_hat, hats, count, drop, gamma, n);
+  }
   void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
                 float gamma, int64_t n) override {
     in_.clip_mix(x, self_hat, hats, scales, count, gamma, n);

@@ -54,9 +54,9 @@ TEST_CASE("a backend peer's gossip stays on the backend; with a trigger it runs 
   }
 }
 
-TEST_CASE("a backend peer's clipped gossip (the default rule) stays on the backend and moves as a host peer's",
+TEST_CASE("a backend peer's robust gossip (clipped_gossip is the default) stays on the backend, moves as a host peer's",
           "[backend][gossip][peer][robust]") {
-  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip}) {
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median}) {
     INFO("rule " << static_cast<int>(rule));
     int64_t downloads = 0;
     const run_result dev = run_pair(on_cpu_backend, 0, &downloads, nullptr, rule);

@@ -142,7 +142,7 @@ void check_twins(gossip_settings s, const char* what, uint32_t hostile = UINT32_
     CHECK(a.clipped == b.clipped);
     CHECK(a.bytes_sent > 0);
   }
-  if (s.robust.rule != robust_rule::none) {
+  if (s.robust.rule == robust_rule::clipped_gossip || s.robust.rule == robust_rule::centered_clip) {
     uint64_t clipped = 0;
     for (const auto& g : w.dev) clipped += g.counters().clipped;
     CHECK(clipped > 0);  // the rule did shorten pulls, so the equality above says something
@@ -184,6 +184,21 @@ TEST_CASE("gossip on a backend with the clipping rules mixes as the host path, b
   }
 }
 
+TEST_CASE("gossip on a backend with median and trimmed mean mixes as the host path, bit for bit",
+          "[gossip][backend][robust]") {
+  for (auto rule : {robust_rule::median, robust_rule::trimmed_mean}) {
+    INFO((rule == robust_rule::median ? "median" : "trimmed_mean"));
+    gossip_settings s;
+    s.robust.rule = rule;
+    s.robust.trim = 0.26;  // drops none of 3 members, one at each end of 4 (after the membership change)
+    s.threshold = 0.01;
+    check_twins(s, "threshold 0.01, honest");
+    check_twins(s, "threshold 0.01, peer 3 hostile", 3);
+    s.threshold = 0;
+    check_twins(s, "dense, peer 3 hostile", 3);
+  }
+}
+
 TEST_CASE("gossip on a backend applies a received frame there and rejects bad frames as the host path does",
           "[gossip][backend]") {
   gossip_settings s;
@@ -215,16 +230,13 @@ TEST_CASE("gossip on a backend refuses the settings it does not run, naming them
   s.trigger = 1;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.trigger"));
   s = {};
-  for (auto [rule, name] : {std::pair{robust_rule::median, "gossip.robust = median"},
-                            std::pair{robust_rule::trimmed_mean, "gossip.robust = trimmed_mean"},
-                            std::pair{robust_rule::krum, "gossip.robust = krum"}}) {
+  s.robust.rule = robust_rule::krum;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.robust = krum"));
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median,
+                    robust_rule::trimmed_mean}) {  // clipped_gossip is the default
     s.robust.rule = rule;
-    CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains(name));
+    CHECK(gossip_state::backend_unsupported(s, {}).empty());
   }
-  s.robust.rule = robust_rule::clipped_gossip;  // the default: runs on a backend
-  CHECK(gossip_state::backend_unsupported(s, {}).empty());
-  s.robust.rule = robust_rule::centered_clip;
-  CHECK(gossip_state::backend_unsupported(s, {}).empty());
   s = {};
   s.detect.enabled = true;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("detect.method"));
@@ -268,72 +280,79 @@ TEST_CASE("gossip on a backend moves a round's selected coordinates across, neve
   be.free(xb);
 }
 
-TEST_CASE("gossip on a backend with clipped_gossip moves the frames and m distances across, never the model",
+TEST_CASE("gossip on a backend with a robust rule moves the frames (and m distances) across, never the model",
           "[gossip][backend][robust]") {
-  auto cpu = make_cpu_backend();
-  testing::counting_backend be(*cpu);
-  const int64_t dim = 100000;
-  const size_t d = static_cast<size_t>(dim);
-  gossip_settings s;
-  s.threshold = 0.01;
-  s.robust.rule = robust_rule::clipped_gossip;
-  // Three peers, all neighbours (m = 2 each); the host twins say what the
-  // backend peers' parameters must be.
-  const std::vector<std::vector<uint32_t>> nb = {{1, 2}, {0, 2}, {0, 1}};
-  std::vector<float> x0(d, 0.f);
-  std::vector<gossip_state> dev, host;
-  std::vector<std::vector<float>> x(3, x0);
-  std::vector<float*> dx;
-  for (uint32_t i = 0; i < 3; ++i) {
-    dev.emplace_back(i, nb[i], s, x0, be);
-    host.emplace_back(i, nb[i], s, x0);
-    dx.push_back(be.alloc(dim));
-  }
-  for (uint64_t round = 1; round <= 5; ++round) {
-    for (size_t i = 0; i < 3; ++i) {
-      // 100 coordinates moved per peer and round; peer 2's by far more (hostile).
-      for (size_t k = i * 7 + round; k < d; k += 1000) x[i][k] += i == 2 ? 5.f : 0.1f * static_cast<float>(i + 1);
-      be.upload(dx[i], x[i].data(), dim);
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median}) {
+    INFO("rule " << static_cast<int>(rule));
+    const bool clips = rule != robust_rule::median;
+    auto cpu = make_cpu_backend();
+    testing::counting_backend be(*cpu);
+    const int64_t dim = 100000;
+    const size_t d = static_cast<size_t>(dim);
+    gossip_settings s;
+    s.threshold = 0.01;
+    s.robust.rule = rule;
+    // centered_clip's adaptive radius is the upper of two distances, which
+    // clips nothing here: a fixed one, below peer 2's distance.
+    if (rule == robust_rule::centered_clip) s.robust.clip_radius = 5;
+    // Three peers, all neighbours (m = 2 each); the host twins say what the
+    // backend peers' parameters must be.
+    const std::vector<std::vector<uint32_t>> nb = {{1, 2}, {0, 2}, {0, 1}};
+    std::vector<float> x0(d, 0.f);
+    std::vector<gossip_state> dev, host;
+    std::vector<std::vector<float>> x(3, x0);
+    std::vector<float*> dx;
+    for (uint32_t i = 0; i < 3; ++i) {
+      dev.emplace_back(i, nb[i], s, x0, be);
+      host.emplace_back(i, nb[i], s, x0);
+      dx.push_back(be.alloc(dim));
     }
-    be.uploaded = be.downloaded = 0;
-    int64_t coords = 0;  // this round's, over the three frames
-    for (size_t i = 0; i < 3; ++i) coords -= static_cast<int64_t>(dev[i].counters().coords_sent);
-    std::vector<std::vector<std::byte>> frames(3);
-    for (size_t i = 0; i < 3; ++i) {
-      auto f = dev[i].publish_on_backend(dx[i], round);
-      auto h = host[i].publish(x[i], round);
-      frames[i].assign(f.begin(), f.end());
-      REQUIRE(frames[i] == std::vector<std::byte>(h.begin(), h.end()));
-    }
-    for (size_t i = 0; i < 3; ++i) coords += static_cast<int64_t>(dev[i].counters().coords_sent);
-    REQUIRE(coords > 0);
-    REQUIRE(5 * coords < 4 * 3 * dim);  // sparse frames: indices and values
-    for (size_t i = 0; i < 3; ++i)
-      for (uint32_t j : nb[i]) {
-        REQUIRE(dev[j].receive(static_cast<uint32_t>(i), frames[i]));
-        REQUIRE(host[j].receive(static_cast<uint32_t>(i), frames[i]));
-        dev[i].on_sent();
-        host[i].on_sent();
+    for (uint64_t round = 1; round <= 5; ++round) {
+      for (size_t i = 0; i < 3; ++i) {
+        // 100 coordinates moved per peer and round; peer 2's by far more (hostile).
+        for (size_t k = i * 7 + round; k < d; k += 1000) x[i][k] += i == 2 ? 5.f : 0.1f * static_cast<float>(i + 1);
+        be.upload(dx[i], x[i].data(), dim);
       }
-    const int64_t published = be.downloaded, received = be.uploaded;
-    CHECK(published == 2 * coords);      // each frame's indices and values, once
-    CHECK(received == 2 * 2 * coords);   // each frame at its two receivers
-    for (size_t i = 0; i < 3; ++i) {
-      dev[i].mix_on_backend(dx[i]);
-      host[i].mix(x[i]);
+      be.uploaded = be.downloaded = 0;
+      int64_t coords = 0;  // this round's, over the three frames
+      for (size_t i = 0; i < 3; ++i) coords -= static_cast<int64_t>(dev[i].counters().coords_sent);
+      std::vector<std::vector<std::byte>> frames(3);
+      for (size_t i = 0; i < 3; ++i) {
+        auto f = dev[i].publish_on_backend(dx[i], round);
+        auto h = host[i].publish(x[i], round);
+        frames[i].assign(f.begin(), f.end());
+        REQUIRE(frames[i] == std::vector<std::byte>(h.begin(), h.end()));
+      }
+      for (size_t i = 0; i < 3; ++i) coords += static_cast<int64_t>(dev[i].counters().coords_sent);
+      REQUIRE(coords > 0);
+      REQUIRE(5 * coords < 4 * 3 * dim);  // sparse frames: indices and values
+      for (size_t i = 0; i < 3; ++i)
+        for (uint32_t j : nb[i]) {
+          REQUIRE(dev[j].receive(static_cast<uint32_t>(i), frames[i]));
+          REQUIRE(host[j].receive(static_cast<uint32_t>(i), frames[i]));
+          dev[i].on_sent();
+          host[i].on_sent();
+        }
+      const int64_t published = be.downloaded, received = be.uploaded;
+      CHECK(published == 2 * coords);      // each frame's indices and values, once
+      CHECK(received == 2 * 2 * coords);   // each frame at its two receivers
+      for (size_t i = 0; i < 3; ++i) {
+        dev[i].mix_on_backend(dx[i]);
+        host[i].mix(x[i]);
+      }
+      INFO("round " << round);
+      // The mix: m = 2 distances per peer with a clipping rule, and nothing else.
+      CHECK(be.downloaded - published == (clips ? 3 * 2 : 0));
+      CHECK(be.uploaded == received);
+      CHECK(be.uploaded + be.downloaded < dim);  // far below one model
+      std::vector<float> got(d);
+      for (size_t i = 0; i < 3; ++i) {
+        be.download(got.data(), dx[i], dim);
+        CHECK(got == x[i]);
+        CHECK(dev[i].counters().clipped == host[i].counters().clipped);
+      }
     }
-    INFO("round " << round);
-    // The mix: m = 2 distances per peer, and nothing else.
-    CHECK(be.downloaded - published == 3 * 2);
-    CHECK(be.uploaded == received);
-    CHECK(be.uploaded + be.downloaded < dim);  // far below one model
-    std::vector<float> got(d);
-    for (size_t i = 0; i < 3; ++i) {
-      be.download(got.data(), dx[i], dim);
-      CHECK(got == x[i]);
-      CHECK(dev[i].counters().clipped == host[i].counters().clipped);
-    }
+    if (clips) CHECK(dev[0].counters().clipped > 0);  // peer 2's pull was shortened
+    for (float* p : dx) be.free(p);
   }
-  CHECK(dev[0].counters().clipped > 0);  // peer 2's pull was shortened
-  for (float* p : dx) be.free(p);
 }
