@@ -74,7 +74,6 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
-  if (s.trigger > 0) return "gossip.trigger > 0";
   // The clipping and coordinate-wise rules run on the backend; krum
   // compares whole estimates pairwise on the host.
   if (s.robust.rule == robust_rule::krum) return "gossip.robust = krum";
@@ -512,12 +511,16 @@ std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint
   out_msg_.values.clear();
   out_msg_.grid.clear();
   out_msg_.scale = 0;
-  compress_on_backend(x);
+  if (!compress_on_backend(x)) {
+    ++counters_.silent_rounds;
+    return {};
+  }
   return seal(step);
 }
 
 // compress() on the backend: the selection runs there, and only the chosen
 // coordinates come back (the whole estimate only when the frame is dense).
+// False when the trigger holds the round back.
 bool gossip_state::compress_on_backend(const float* x) {
   const float tau = static_cast<float>(s_.threshold);
   const auto n = static_cast<int64_t>(dim_);
@@ -531,6 +534,14 @@ bool gossip_state::compress_on_backend(const float* x) {
     be_->copy(dev_self_hat_.get(), x, n);
     dense();
     return true;
+  }
+  if (s_.trigger > 0) {
+    // compress()'s trigger: the residual's squared norm, on the backend; one
+    // double crosses (the CPU backend sums in compress()'s order).
+    double n2 = 0;
+    const float* xs = x;
+    be_->squared_distances(dev_self_hat_.get(), &xs, 1, n, &n2);
+    if (n2 < s_.trigger) return false;
   }
   const bool grid = s_.grid && tau > 0.f;
   const int64_t count = be_->gossip_select(x, dev_self_hat_.get(), n, grid ? 0.75f * tau : tau, grid ? tau : 0.f,

@@ -91,7 +91,8 @@ struct twin_swarm {
   }
 };
 
-void check_twins(gossip_settings s, const char* what, uint32_t hostile = UINT32_MAX) {
+// Returns the backend peers' silent rounds, in all.
+uint64_t check_twins(gossip_settings s, const char* what, uint32_t hostile = UINT32_MAX) {
   INFO(what);
   twin_swarm w(5, 1037, s, 7);
   w.hostile = hostile;
@@ -147,6 +148,9 @@ void check_twins(gossip_settings s, const char* what, uint32_t hostile = UINT32_
     for (const auto& g : w.dev) clipped += g.counters().clipped;
     CHECK(clipped > 0);  // the rule did shorten pulls, so the equality above says something
   }
+  uint64_t silent = 0;
+  for (const auto& g : w.dev) silent += g.counters().silent_rounds;
+  return silent;
 }
 
 }  // namespace
@@ -161,6 +165,41 @@ TEST_CASE("gossip on a backend sends the host path's frames and mixes alike: thr
   s.grid = false;
   s.threshold = 0;
   check_twins(s, "dense");
+}
+
+TEST_CASE("gossip on a backend with a trigger holds the host path's rounds back, at one double per publish",
+          "[gossip][backend]") {
+  gossip_settings s;
+  s.threshold = 0.01;
+  // A round's drift adds ~1037 * 1e-4 = 0.1 to the residual's squared norm:
+  // some rounds are held back, others sent (check_twins compares the silent rounds).
+  s.trigger = 0.25;
+  CHECK(check_twins(s, "threshold 0.01, trigger 0.25") > 0);
+  s.robust.rule = robust_rule::clipped_gossip;
+  CHECK(check_twins(s, "threshold 0.01, trigger 0.25, clipped_gossip, peer 3 hostile", 3) > 0);
+
+  auto cpu = make_cpu_backend();
+  testing::counting_backend be(*cpu);
+  const int64_t dim = 1000;
+  std::vector<float> x0(static_cast<size_t>(dim), 0.f), x = x0;
+  s = {};
+  s.threshold = 0.01;
+  s.trigger = 1.0;
+  gossip_state a(0, {1}, s, x0, be);
+  float* xa = be.alloc(dim);
+  x[0] = 0.9f;  // squared norm 0.81 < 1: held back
+  be.upload(xa, x.data(), dim);
+  be.downloaded = 0;
+  CHECK(a.publish_on_backend(xa, 1).empty());
+  CHECK(a.counters().silent_rounds == 1);
+  CHECK(be.downloaded == 1);  // the norm, nothing else
+  x[1] = 0.5f;  // 0.81 + 0.25 >= 1: sent, two coordinates
+  be.upload(xa, x.data(), dim);
+  be.downloaded = 0;
+  CHECK_FALSE(a.publish_on_backend(xa, 2).empty());
+  CHECK(a.counters().coords_sent == 2);
+  CHECK(be.downloaded == 1 + 2 * 2);  // the norm, then the frame's indices and values
+  be.free(xa);
 }
 
 TEST_CASE("gossip on a backend with the clipping rules mixes as the host path, bit for bit, with the same clip counts",
@@ -226,9 +265,11 @@ TEST_CASE("gossip on a backend refuses the settings it does not run, naming them
   gossip_settings s;
   s.mode = gossip_mode::delta;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.mode = delta"));
+  s.trigger = 1;  // delta mode's trigger too: still the mode that is named
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.mode = delta"));
   s = {};
-  s.trigger = 1;
-  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.trigger"));
+  s.trigger = 1;  // threshold mode's trigger runs on the backend
+  CHECK(gossip_state::backend_unsupported(s, {}).empty());
   s = {};
   s.robust.rule = robust_rule::krum;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.robust = krum"));
