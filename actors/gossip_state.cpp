@@ -74,8 +74,9 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
-  if (s.trigger > 0) return "gossip.trigger > 0";
-  if (s.robust.rule != robust_rule::none) return "gossip.robust";
+  // The clipping and coordinate-wise rules run on the backend; krum
+  // compares whole estimates pairwise on the host.
+  if (s.robust.rule == robust_rule::krum) return "gossip.robust = krum";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
   return {};
@@ -103,6 +104,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   dev_idx_ = backend_buffer<int32_t>(be, n);
   dev_val_ = backend_buffer<float>(be, n);
   host_idx_.reserve(dim_);
+  if (s_.robust.rule != robust_rule::none) robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
 }
 
 std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
@@ -535,6 +537,31 @@ void gossip_state::mix_on_backend(float* x) {
     }
   }
   if (dev_mix_hats_.empty()) return;
+  if (robust_ && (s_.robust.rule == robust_rule::median || s_.robust.rule == robust_rule::trimmed_mean)) {
+    // As mix()'s robust path: x += gamma * (agg - x_hat_self), agg sorted
+    // per coordinate on the backend; nothing crosses.
+    const size_t members = dev_mix_hats_.size() + 1;
+    be_->coordinatewise_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), static_cast<int>(members - 1),
+                            static_cast<int>(robust_->dropped(members)), static_cast<float>(s_.gamma),
+                            static_cast<int64_t>(dim_));
+    return;
+  }
+  if (robust_) {
+    // As mix()'s robust path for the clipping rules: x += gamma * (agg -
+    // x_hat_self), agg the clipped mean; the distances come to the host for
+    // the radius (count doubles), the estimates stay where they are.
+    const int count = static_cast<int>(dev_mix_hats_.size());
+    dev_mix_dist_.resize(dev_mix_hats_.size());
+    be_->squared_distances(dev_self_hat_.get(), dev_mix_hats_.data(), count, static_cast<int64_t>(dim_),
+                           dev_mix_dist_.data());
+    for (double& d : dev_mix_dist_) d = std::sqrt(d);
+    const uint64_t clipped_before = robust_->clipped();
+    const auto weights = robust_->clip_weights(dev_mix_dist_, dev_nbr_hat_.size());
+    counters_.clipped += robust_->clipped() - clipped_before;
+    be_->clip_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), weights.data(), count,
+                  static_cast<float>(s_.gamma), static_cast<int64_t>(dim_));
+    return;
+  }
   be_->gossip_mix(x, dev_self_hat_.get(), dev_mix_hats_.data(), dev_mix_weights_.data(),
                   static_cast<int>(dev_mix_hats_.size()), static_cast<float>(s_.gamma), static_cast<int64_t>(dim_));
 }
@@ -549,12 +576,16 @@ std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint
   out_msg_.values.clear();
   out_msg_.grid.clear();
   out_msg_.scale = 0;
-  compress_on_backend(x);
+  if (!compress_on_backend(x)) {
+    ++counters_.silent_rounds;
+    return {};
+  }
   return seal(step);
 }
 
 // compress() on the backend: the selection runs there, and only the chosen
 // coordinates come back (the whole estimate only when the frame is dense).
+// False when the trigger holds the round back.
 bool gossip_state::compress_on_backend(const float* x) {
   const float tau = static_cast<float>(s_.threshold);
   const auto n = static_cast<int64_t>(dim_);
@@ -568,6 +599,14 @@ bool gossip_state::compress_on_backend(const float* x) {
     be_->copy(dev_self_hat_.get(), x, n);
     dense();
     return true;
+  }
+  if (s_.trigger > 0) {
+    // compress()'s trigger: the residual's squared norm, on the backend; one
+    // double crosses (the CPU backend sums in compress()'s order).
+    double n2 = 0;
+    const float* xs = x;
+    be_->squared_distances(dev_self_hat_.get(), &xs, 1, n, &n2);
+    if (n2 < s_.trigger) return false;
   }
   const bool grid = s_.grid && tau > 0.f;
   const int64_t count = be_->gossip_select(x, dev_self_hat_.get(), n, grid ? 0.75f * tau : tau, grid ? tau : 0.f,

@@ -96,10 +96,19 @@ class gossip_state {
   // parameter buffer, and only frames cross to the host: a publish downloads
   // the selected coordinates (the frame's values, not the model), a received
   // frame is uploaded and scattered. Same frames and counters as the host
-  // path. Threshold, dense and local_sgd modes without trigger, robust rule,
-  // detector or update attack (backend_unsupported names the one in the
-  // way; the constructor throws std::invalid_argument with it). be must
-  // outlive this object. public_estimate() is empty in this mode.
+  // path. Threshold, dense and local_sgd modes, with or without a trigger
+  // (the residual norm on the backend: one double crosses), plain or with
+  // the robust rules clipped_gossip (the default) and centered_clip
+  // (distances on the backend, only those m doubles cross; the radius is
+  // chosen on the host, robust_mix::clip_weights; x moves by clip_mix) or
+  // median and trimmed_mean (sorted per coordinate by coordinatewise_mix;
+  // nothing crosses): the same parameters (bit for bit on the CPU backend)
+  // and clip counts as the host path. Still on the host (the caller keeps a
+  // synced host mirror; backend_unsupported names the one in the way, the
+  // constructor throws std::invalid_argument with it): gossip.mode = delta
+  // (with or without its trigger), gossip.robust = krum, detect.method, and
+  // update attacks. be must outlive this object. public_estimate() is empty
+  // in this mode.
   gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                std::span<const float> x0, compute_backend& be);
   static std::string backend_unsupported(const gossip_settings& s, const attack_settings& attack);
@@ -207,6 +216,7 @@ class gossip_state {
   std::vector<int32_t> host_idx_;
   std::vector<const float*> dev_mix_hats_;
   std::vector<float> dev_mix_weights_;
+  std::vector<double> dev_mix_dist_;  // the clipping rules' distances, brought to the host
   bool compress_on_backend(const float* x);
   std::span<const std::byte> seal(uint64_t step);
   void put_raw_values(std::vector<float>& hat);

@@ -26,15 +26,20 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
       }
       break;
     }
-    case robust_rule::median: coordinatewise(members, (n - 1) / 2); break;
-    case robust_rule::trimmed_mean:
-      coordinatewise(members, std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2));
-      break;
+    case robust_rule::median:
+    case robust_rule::trimmed_mean: coordinatewise(members, dropped(n)); break;
     case robust_rule::krum: krum(members); break;
     case robust_rule::centered_clip:
     case robust_rule::clipped_gossip: centered_clip(members, neighbours ? neighbours : n - 1); break;
   }
   return {agg_.data(), dim_};
+}
+
+size_t robust_mix::dropped(size_t n) const {
+  if (s_.rule == robust_rule::median) return (n - 1) / 2;
+  if (s_.rule == robust_rule::trimmed_mean)
+    return std::min(static_cast<size_t>(s_.trim * static_cast<double>(n)), (n - 1) / 2);
+  throw std::logic_error("robust_mix::dropped: the rule is not coordinate-wise");
 }
 
 // Mean of the values left after dropping `drop` at each end of the sorted
@@ -116,6 +121,31 @@ void robust_mix::centered_clip(std::span<const float* const> members, size_t nei
     }
     row_[j] = std::sqrt(d2);
   }
+  clip_weights_from_row(n, neighbours);
+  for (size_t k = 0; k < dim_; ++k) {
+    float v = self[k];  // values are bounded at decode (gossip max_value), so differences stay finite
+    for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
+    agg_[k] = v;
+  }
+}
+
+std::span<const float> robust_mix::clip_weights(std::span<const double> distances, size_t neighbours) {
+  if (s_.rule != robust_rule::centered_clip && s_.rule != robust_rule::clipped_gossip)
+    throw std::logic_error("robust_mix::clip_weights: the rule does not clip");
+  const size_t n = distances.size() + 1;
+  if (row_.size() < n) {
+    column_.resize(std::max(n * kBlock, column_.size()));
+    row_.resize(n);
+    dist_.resize(n * n);
+  }
+  std::copy(distances.begin(), distances.end(), row_.begin() + 1);
+  clip_weights_from_row(n, neighbours ? neighbours : n - 1);
+  return {column_.data() + 1, n - 1};
+}
+
+// The radius from the distances row_[1..n), the clip count, and each
+// neighbour's weight column_[j]: 1/n, shrunk so its pull is at most r.
+void robust_mix::clip_weights_from_row(size_t n, size_t neighbours) {
   double radius = s_.clip_radius;
   if (radius <= 0 && n > 1) {
     if (s_.rule == robust_rule::clipped_gossip) {
@@ -130,15 +160,9 @@ void robust_mix::centered_clip(std::span<const float* const> members, size_t nei
   }
   radius_ = radius;
   for (size_t j = 1; j < n; ++j) clipped_ += row_[j] > radius;
-  // The weight of each neighbour's pull: 1/n, shrunk so the pull is at most r.
   for (size_t j = 1; j < n; ++j)
     column_[j] = static_cast<float>((row_[j] > radius && row_[j] > 0 ? radius / row_[j] : 1.0) /
                                     static_cast<double>(n));
-  for (size_t k = 0; k < dim_; ++k) {
-    float v = self[k];  // values are bounded at decode (gossip max_value), so differences stay finite
-    for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
-    agg_[k] = v;
-  }
 }
 
 double robust_mix::adaptive_radius(size_t n, size_t neighbours) {

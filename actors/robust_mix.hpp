@@ -51,6 +51,19 @@ class robust_mix {
   // members.size() - 1); clipped_gossip does not let a lone fresh neighbour
   // of several set its own radius.
   std::span<const float> aggregate(std::span<const float* const> members, size_t neighbours = 0);
+  // The clipping rules (centered_clip, clipped_gossip) split for a caller
+  // that computes the distances elsewhere (gossip on a backend): from the
+  // fresh neighbours' distances ||x_hat_j - x_hat_self||_2, in members
+  // order, the radius (same state and counts as aggregate) and the weight of
+  // each neighbour's pull, 1/n shrunk so the pull is at most r; the
+  // aggregate is then x_hat_self + sum_j w_j (x_hat_j - x_hat_self).
+  // Valid until the next call; throws std::logic_error for other rules.
+  std::span<const float> clip_weights(std::span<const double> distances, size_t neighbours = 0);
+  // The coordinate-wise rules (median, trimmed_mean): how many values of n
+  // they drop at each end of a coordinate's sorted column (for a caller
+  // that sorts elsewhere, compute_backend::coordinatewise_mix); throws
+  // std::logic_error for other rules.
+  size_t dropped(size_t n) const;
   uint64_t clipped() const { return clipped_; }  // neighbour pulls shortened so far
   double radius() const { return radius_; }      // the last radius used (clipping rules)
 
@@ -65,7 +78,8 @@ class robust_mix {
   void coordinatewise(std::span<const float* const> members, size_t drop);
   void krum(std::span<const float* const> members);
   void centered_clip(std::span<const float* const> members, size_t neighbours);
-  double adaptive_radius(size_t n, size_t neighbours);  // clipped_gossip, from row_[1..n)
+  double adaptive_radius(size_t n, size_t neighbours);      // clipped_gossip, from row_[1..n)
+  void clip_weights_from_row(size_t n, size_t neighbours);  // from row_[1..n) into column_[1..n)
 };
 
 }  // namespace murmur

@@ -6,9 +6,9 @@
 // Ordering: every op is enqueued on the backend's one stream (created
 // non-blocking, so peers sharing a GPU do not serialize on the legacy
 // default stream); the cuBLAS handle is bound to it. Ops that return data
-// (download*, softmax_cross_entropy, gossip_select, freivalds_pieces, sync)
-// wait on the stream, so an error of an earlier asynchronous op surfaces
-// there, and the message says so.
+// (download*, softmax_cross_entropy, gossip_select, squared_distances,
+// freivalds_pieces, sync) wait on the stream, so an error of an earlier
+// asynchronous op surfaces there, and the message says so.
 //
 // Errors throw std::runtime_error "cuda:N: <op>: <CUDA or cuBLAS error>";
 // a failed allocation says "out of memory on cuda:N allocating X MiB";
@@ -23,6 +23,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gpu/cuda_backend.hpp"
 #include "gpu/cuda_cublas_library.hpp"
@@ -287,6 +288,19 @@ class cuda_backend final : public compute_backend {
     launched("scatter");
   }
 
+  void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                         double* out) override;
+  void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                          float gamma, int64_t n) override;
+  void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                float gamma, int64_t n) override {
+    if (count < 0) throw std::invalid_argument(name_ + ": clip_mix: negative neighbour count");
+    if (count == 0 || !begin(n, "clip_mix")) return;
+    void* part = count > k::kMixBatch ? scratch(k::clip_mix_scratch_bytes(count, n), "clip_mix") : nullptr;
+    k::clip_mix(stream_, x, self_hat, hats, scales, count, gamma, n, part);
+    launched("clip_mix");
+  }
+
   void freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,
                         const float* b, const float* bias, const float* c, const float* r, double* out) override;
 
@@ -401,6 +415,7 @@ class cuda_backend final : public compute_backend {
   staging up_[2], down_[2];
   int next_up_ = 0;
   void* scratch_ = nullptr;
+  std::vector<const float*> member_ptrs_;  // coordinatewise_mix's pointer table, on the host
   size_t scratch_capacity_ = 0;
 };
 
@@ -651,6 +666,44 @@ int64_t cuda_backend::gossip_select(const float* x, float* hat, int64_t n, float
   int64_t selected = 0;
   download_bytes(&selected, count, sizeof selected, "gossip_select");
   return selected;
+}
+
+void cuda_backend::coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count,
+                                      int drop, float gamma, int64_t n) {
+  const int m = count + 1;
+  if (count < 0 || drop < 0 || 2 * drop >= m)
+    throw std::invalid_argument(name_prefix_ + "coordinatewise_mix: drop " + std::to_string(drop) + " of " +
+                                std::to_string(m) + " members leaves none");
+  if (!begin(n, "coordinatewise_mix")) return;
+  void* part = scratch(k::coordinatewise_mix_scratch_bytes(m, n), "coordinatewise_mix");
+  // The members' pointers go to the device with the launch's other inputs
+  // (through the staging buffer: member_ptrs_ may change once this returns).
+  member_ptrs_.assign(1, self_hat);
+  member_ptrs_.insert(member_ptrs_.end(), hats, hats + count);
+  upload_bytes(k::coordinatewise_mix_pointers(part), member_ptrs_.data(), member_ptrs_.size() * sizeof(float*),
+               "coordinatewise_mix");
+  k::coordinatewise_mix(stream_, x, m, drop, gamma, n, part);
+  launched("coordinatewise_mix");
+}
+
+void cuda_backend::squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                                     double* out) {
+  if (count < 0) throw std::invalid_argument(name_ + ": squared_distances: negative neighbour count");
+  nonnegative(n, "squared_distances");
+  if (count == 0) return;
+  if (n == 0) {
+    std::fill(out, out + count, 0.0);
+    return;
+  }
+  use_device("squared_distances");
+  // The count results sit after the partials.
+  const int64_t work = k::squared_distances_scratch_bytes(count, n);
+  const int64_t results = count * static_cast<int64_t>(sizeof(double));
+  char* part = static_cast<char*>(scratch(work + results, "squared_distances"));
+  auto* dev_out = reinterpret_cast<double*>(part + work);
+  k::squared_distances(stream_, self, others, count, n, dev_out, part);
+  launched("squared_distances");
+  download_bytes(out, dev_out, static_cast<size_t>(results), "squared_distances");
 }
 
 void cuda_backend::freivalds_pieces(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t kk, const float* a,

@@ -56,6 +56,37 @@ void gossip_select(cudaStream_t s, const float* x, float* hat, int64_t n, float 
                    int32_t* idx, float* val, void* scratch, int64_t* count);
 void scatter(cudaStream_t s, float* dst, const int32_t* idx, const float* val, int64_t count);
 
+// ---- clipping gossip rules (cuda_kernels_clip.cu)
+// Partials per distance: the first pass runs this many blocks per neighbour
+// (fewer for small n), the second sums them in block order.
+constexpr int kDistanceBlocks = 256;
+int64_t squared_distances_scratch_bytes(int count, int64_t n);
+// out (device, count doubles)[j] = sum_k (double(others[j][k]) - self[k])^2;
+// others holds device pointers, read from host memory at launch.
+void squared_distances(cudaStream_t s, const float* self, const float* const* others, int count, int64_t n,
+                       double* out, void* scratch);
+// Scratch clip_mix needs for count > kMixBatch (bytes; 0 otherwise).
+int64_t clip_mix_scratch_bytes(int count, int64_t n);
+// compute_backend::clip_mix; more than kMixBatch neighbours run in several
+// passes that carry v (float) through scratch, so the order of additions
+// and the bits are those of one pass.
+void clip_mix(cudaStream_t s, float* x, const float* self_hat, const float* const* hats, const float* scales,
+              int count, float gamma, int64_t n, void* scratch);
+
+// ---- coordinate-wise gossip rules (cuda_kernels_coordinatewise.cu)
+// Up to this many members a thread sorts its coordinate's values in a
+// local array; beyond, in a column of the scratch.
+constexpr int kLocalSortMembers = 32;
+// Scratch for `members` estimates of n floats (bytes): their pointers, and
+// the sort columns when members > kLocalSortMembers.
+int64_t coordinatewise_mix_scratch_bytes(int members, int64_t n);
+// Where in that scratch the caller uploads the members' device pointers
+// (self_hat first), before launching.
+const float** coordinatewise_mix_pointers(void* scratch);
+// compute_backend::coordinatewise_mix over members = count + 1 estimates
+// whose pointers sit in the scratch.
+void coordinatewise_mix(cudaStream_t s, float* x, int members, int drop, float gamma, int64_t n, void* scratch);
+
 // ---- convolution and pooling (cuda_kernels_spatial.cu)
 void im2col(cudaStream_t s, const float* x, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride,
             int64_t pad, int64_t oh, int64_t ow, float* cols);

@@ -163,6 +163,33 @@ class compute_backend {
   // dst[idx[i]] = val[i] for i < count (a received frame applied to x_hat_j).
   virtual void scatter(float* dst, const int32_t* idx, const float* val, int64_t count) = 0;
 
+  // ---- clipping gossip rules (actors/robust_mix.hpp: centered_clip,
+  // clipped_gossip), on the backend; the radius is chosen on the host from
+  // the distances, so only `count` doubles cross per round.
+  // HOST out[j] = sum_k (double(others[j][k]) - double(self[k]))^2 (waits).
+  // The CPU sums in k order (robust_mix's order, the same bits); a GPU in a
+  // fixed tree of double partials (deterministic, no atomics), within
+  // n * 2^-52 relative of the CPU's sum.
+  virtual void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                                 double* out) = 0;
+  // robust_mix's clipped mean, then the mix toward it, per coordinate, in
+  // float and in this order (the same bits on every backend):
+  //   v = self_hat[k]; v += scales[j] * (hats[j][k] - self_hat[k]) for j < count;
+  //   x[k] += gamma * (v - self_hat[k]).
+  // hats and scales are host arrays of `count` entries (hats hold backend pointers).
+  virtual void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                        float gamma, int64_t n) = 0;
+  // The coordinate-wise rules (median, trimmed_mean), then the mix toward
+  // their aggregate, per coordinate k, in float (the same bits on every
+  // backend): the m = count + 1 values (self_hat[k], hats[0][k], ...) are
+  // sorted by robust_mix's odd-even transposition network (m passes of
+  // compare-exchanges lo = y < x ? y : x, hi = x < y ? y : x, as std::min and
+  // std::max); agg = (0.f + sorted[drop] + ... + sorted[m - drop - 1]) *
+  // (1.f / (m - 2 drop)); x[k] += gamma * (agg - self_hat[k]).
+  // 0 <= 2 drop < m; hats is a host array of count backend pointers.
+  virtual void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                                  float gamma, int64_t n) = 0;
+
   // ---- Freivalds (tensor/freivalds.hpp), one round's pieces in double, on
   // the backend, for the claim C = op(A) op(B) (+ bias, n entries added to
   // every row, as Linear's y = x W^T + b; null: none); r is n entries of 0

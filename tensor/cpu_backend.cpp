@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "tensor/double_dot.hpp"
@@ -232,6 +234,52 @@ class cpu_backend final : public compute_backend {
   void scatter(float* dst, const int32_t* idx, const float* val, int64_t count) override {
     for (int64_t i = 0; i < count; ++i) dst[idx[i]] = val[i];
   }
+  // robust_mix::centered_clip's loops, in its order, so a backend gossip
+  // round gives the host path's distances and parameters bit for bit.
+  void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                         double* out) override {
+    for (int j = 0; j < count; ++j) {
+      double d2 = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double d = static_cast<double>(others[j][k]) - self[k];
+        d2 += d * d;
+      }
+      out[j] = d2;
+    }
+  }
+  // robust_mix::coordinatewise's network and sums, one coordinate at a
+  // time (the compare-exchanges of one coordinate do not depend on others).
+  void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                          float gamma, int64_t n) override {
+    const int m = count + 1;
+    if (count < 0 || drop < 0 || 2 * drop >= m)
+      throw std::invalid_argument("cpu: coordinatewise_mix: drop " + std::to_string(drop) + " of " +
+                                  std::to_string(m) + " members leaves none");
+    column_.resize(std::max(column_.size(), static_cast<size_t>(m)));  // grows only
+    float* v = column_.data();
+    const float inv = 1.f / static_cast<float>(m - 2 * drop);
+    for (int64_t k = 0; k < n; ++k) {
+      v[0] = self_hat[k];
+      for (int j = 0; j < count; ++j) v[j + 1] = hats[j][k];
+      for (int pass = 0; pass < m; ++pass)
+        for (int i = pass % 2; i + 1 < m; i += 2) {
+          const float a = v[i], b = v[i + 1];
+          v[i] = std::min(a, b);
+          v[i + 1] = std::max(a, b);
+        }
+      float sum = 0.f;
+      for (int i = drop; i < m - drop; ++i) sum += v[i];
+      x[k] += gamma * (sum * inv - self_hat[k]);
+    }
+  }
+  void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                float gamma, int64_t n) override {
+    for (int64_t k = 0; k < n; ++k) {
+      float v = self_hat[k];
+      for (int j = 0; j < count; ++j) v += scales[j] * (hats[j][k] - self_hat[k]);
+      x[k] += gamma * (v - self_hat[k]);
+    }
+  }
 
   // As freivalds_checker, in its order of additions: B r, then A (B r)
   // (+ bias . r), and C r, each in double; the bias is a (k+1)-th term.
@@ -298,6 +346,7 @@ class cpu_backend final : public compute_backend {
   }
   // Freivalds scratch (B r, column norms of op(B)): grows, never shrinks.
   std::vector<double> br_, b_sq_;
+  std::vector<float> column_;  // coordinatewise_mix's one sorted coordinate
 };
 
 }  // namespace

@@ -16,7 +16,7 @@ class counting_backend : public compute_backend {
   explicit counting_backend(compute_backend& inner) : in_(inner) {}
   // Owning: for code that takes a backend by unique_ptr (a trainer).
   explicit counting_backend(std::unique_ptr<compute_backend> inner) : own_(std::move(inner)), in_(*own_) {}
-  int64_t uploaded = 0, downloaded = 0;  // elements (floats or int32s)
+  int64_t uploaded = 0, downloaded = 0;  // elements (floats, int32s, or squared_distances' doubles)
   int64_t allocs = 0;                    // alloc and alloc_int calls
   int64_t gemms = 0;                     // gemm and gemm_batched calls
   std::function<void(int64_t)> on_download;  // also told of each download's size, when set
@@ -124,6 +124,20 @@ class counting_backend : public compute_backend {
     return in_.gossip_select(x, hat, n, thr, grid, idx, val);
   }
   void scatter(float* d, const int32_t* idx, const float* val, int64_t count) override { in_.scatter(d, idx, val, count); }
+  // The distances come back to the host: counted as downloaded (doubles).
+  void squared_distances(const float* self, const float* const* others, int count, int64_t n,
+                         double* out) override {
+    downloaded += count;
+    in_.squared_distances(self, others, count, n, out);
+  }
+  void coordinatewise_mix(float* x, const float* self_hat, const float* const* hats, int count, int drop,
+                          float gamma, int64_t n) override {
+    in_.coordinatewise_mix(x, self_hat, hats, count, drop, gamma, n);
+  }
+  void clip_mix(float* x, const float* self_hat, const float* const* hats, const float* scales, int count,
+                float gamma, int64_t n) override {
+    in_.clip_mix(x, self_hat, hats, scales, count, gamma, n);
+  }
   void freivalds_pieces(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
                         const float* bias, const float* c, const float* r, double* out) override {
     in_.freivalds_pieces(ta, tb, m, n, k, a, b, bias, c, r, out);

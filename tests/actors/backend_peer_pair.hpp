@@ -74,12 +74,13 @@ class stream_counting_backend : public counting_backend {
 
 // Two peers on a ring of two, 12 cycles each, taking turns; peer 0 on the
 // backend make_backend0 makes (none: on the host), counting what its
-// trainer's backend downloads into *downloads. trigger > 0 keeps gossip off
-// the backend. verify_cheat1: step verification on both peers (every
+// trainer's backend downloads into *downloads. host_gossip: gossip in delta
+// mode (not run on a backend), which keeps gossip on the host mirror. verify_cheat1: step verification on both peers (every
 // commitment challenged), peer 1 cheating as it says (kind none: honest).
+// robust: both peers' gossip.robust.
 inline run_result run_pair(const std::function<std::unique_ptr<compute_backend>()>& make_backend0,
-                           double trigger = 0, int64_t* downloads = nullptr,
-                           const cheat_settings* verify_cheat1 = nullptr) {
+                           bool host_gossip = false, int64_t* downloads = nullptr,
+                           const cheat_settings* verify_cheat1 = nullptr, robust_rule robust = robust_rule::none) {
   const bool backend0 = static_cast<bool>(make_backend0);
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("testing"));
@@ -98,9 +99,9 @@ inline run_result run_pair(const std::function<std::unique_ptr<compute_backend>(
     s.peer_count = 2;
     s.neighbours = {1 - i};
     s.model = "flatten,linear:16,relu,linear:10";
-    s.gossip.mode = gossip_mode::threshold;
+    s.gossip.mode = host_gossip ? gossip_mode::delta : gossip_mode::threshold;
     s.gossip.threshold = 1e-3;
-    s.gossip.trigger = trigger;
+    s.gossip.robust.rule = robust;
     s.train.lr = 0.1;
     s.train.batch = 32;
     s.train.total_steps = 12;

@@ -1,9 +1,12 @@
 // gossip_state in backend mode (parameters on a GPU) against the host path:
 // the same frames byte for byte, the same counters, and mixes that agree to
-// float rounding. Run here on the CPU backend; tests/gpu runs the CUDA one.
+// float rounding (bit for bit with the clipping rules). Run here on the
+// CPU backend; tests/gpu runs the CUDA one.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "actors/gossip_state.hpp"
 #include "actors/topology.hpp"
@@ -21,6 +24,13 @@ struct twin_swarm {
   std::vector<std::vector<float>> x;   // host path's parameters
   std::vector<float*> dx;              // backend path's parameters
   std::vector<gossip_state> host, dev;
+  // Largest |backend - host| / (1 + |host|) a mix may leave: float rounding
+  // for the plain mix; 0 for the clipping rules (the same operations).
+  double tolerance = 1e-6;
+  // A hostile peer (when < n) drifts this many times faster than the
+  // others, so its estimate runs away and the clipping rules shorten it.
+  uint32_t hostile = UINT32_MAX;
+  double hostile_factor = 50;
 
   twin_swarm(uint32_t n, size_t d, gossip_settings s, uint64_t seed) : dim(d) {
     auto nb = make_topology("ring", n, 2, seed);
@@ -41,7 +51,8 @@ struct twin_swarm {
   // A local "step": the same random drift on both paths.
   void drift(Rng& rng, double scale) {
     for (size_t i = 0; i < x.size(); ++i) {
-      for (auto& v : x[i]) v += static_cast<float>(scale * rng.normal());
+      const double sc = i == hostile ? hostile_factor * scale : scale;
+      for (auto& v : x[i]) v += static_cast<float>(sc * rng.normal());
       be->upload(dx[i], x[i].data(), static_cast<int64_t>(dim));
     }
   }
@@ -73,16 +84,19 @@ struct twin_swarm {
       for (size_t k = 0; k < dim; ++k)
         worst = std::max(worst, std::fabs(static_cast<double>(back[k]) - x[i][k]) / (1.0 + std::fabs(x[i][k])));
       INFO("peer " << i << " round " << step << ": worst relative mix difference " << worst);
-      REQUIRE(worst < 1e-6);
+      REQUIRE(worst <= tolerance);
       // Continue from identical parameters, so the next frames must match exactly.
       be->upload(dx[i], x[i].data(), static_cast<int64_t>(dim));
     }
   }
 };
 
-void check_twins(gossip_settings s, const char* what) {
+// Returns the backend peers' silent rounds, in all.
+uint64_t check_twins(gossip_settings s, const char* what, uint32_t hostile = UINT32_MAX) {
   INFO(what);
   twin_swarm w(5, 1037, s, 7);
+  w.hostile = hostile;
+  if (s.robust.rule != robust_rule::none) w.tolerance = 0;
   Rng rng(11);
   for (uint64_t r = 1; r <= 30; ++r) {
     w.drift(rng, 0.01);
@@ -126,8 +140,17 @@ void check_twins(gossip_settings s, const char* what) {
     CHECK(a.silent_rounds == b.silent_rounds);
     CHECK(a.msgs_received == b.msgs_received);
     CHECK(a.stale_skips == b.stale_skips);
+    CHECK(a.clipped == b.clipped);
     CHECK(a.bytes_sent > 0);
   }
+  if (s.robust.rule == robust_rule::clipped_gossip || s.robust.rule == robust_rule::centered_clip) {
+    uint64_t clipped = 0;
+    for (const auto& g : w.dev) clipped += g.counters().clipped;
+    CHECK(clipped > 0);  // the rule did shorten pulls, so the equality above says something
+  }
+  uint64_t silent = 0;
+  for (const auto& g : w.dev) silent += g.counters().silent_rounds;
+  return silent;
 }
 
 }  // namespace
@@ -142,6 +165,77 @@ TEST_CASE("gossip on a backend sends the host path's frames and mixes alike: thr
   s.grid = false;
   s.threshold = 0;
   check_twins(s, "dense");
+}
+
+TEST_CASE("gossip on a backend with a trigger holds the host path's rounds back, at one double per publish",
+          "[gossip][backend]") {
+  gossip_settings s;
+  s.threshold = 0.01;
+  // A round's drift adds ~1037 * 1e-4 = 0.1 to the residual's squared norm:
+  // some rounds are held back, others sent (check_twins compares the silent rounds).
+  s.trigger = 0.25;
+  CHECK(check_twins(s, "threshold 0.01, trigger 0.25") > 0);
+  s.robust.rule = robust_rule::clipped_gossip;
+  CHECK(check_twins(s, "threshold 0.01, trigger 0.25, clipped_gossip, peer 3 hostile", 3) > 0);
+
+  auto cpu = make_cpu_backend();
+  testing::counting_backend be(*cpu);
+  const int64_t dim = 1000;
+  std::vector<float> x0(static_cast<size_t>(dim), 0.f), x = x0;
+  s = {};
+  s.threshold = 0.01;
+  s.trigger = 1.0;
+  gossip_state a(0, {1}, s, x0, be);
+  float* xa = be.alloc(dim);
+  x[0] = 0.9f;  // squared norm 0.81 < 1: held back
+  be.upload(xa, x.data(), dim);
+  be.downloaded = 0;
+  CHECK(a.publish_on_backend(xa, 1).empty());
+  CHECK(a.counters().silent_rounds == 1);
+  CHECK(be.downloaded == 1);  // the norm, nothing else
+  x[1] = 0.5f;  // 0.81 + 0.25 >= 1: sent, two coordinates
+  be.upload(xa, x.data(), dim);
+  be.downloaded = 0;
+  CHECK_FALSE(a.publish_on_backend(xa, 2).empty());
+  CHECK(a.counters().coords_sent == 2);
+  CHECK(be.downloaded == 1 + 2 * 2);  // the norm, then the frame's indices and values
+  be.free(xa);
+}
+
+TEST_CASE("gossip on a backend with the clipping rules mixes as the host path, bit for bit, with the same clip counts",
+          "[gossip][backend][robust]") {
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip}) {
+    const char* name = rule == robust_rule::clipped_gossip ? "clipped_gossip" : "centered_clip";
+    INFO(name);
+    gossip_settings s;
+    s.robust.rule = rule;
+    s.threshold = 0.01;
+    check_twins(s, "threshold 0.01, honest");
+    check_twins(s, "threshold 0.01, peer 3 hostile", 3);
+    s.grid = true;
+    check_twins(s, "grid 0.01, peer 3 hostile", 3);
+    s.grid = false;
+    s.threshold = 0;
+    check_twins(s, "dense, peer 3 hostile", 3);
+    s.threshold = 0.01;
+    s.robust.clip_radius = 0.05;  // a fixed radius
+    check_twins(s, "threshold 0.01, fixed radius, peer 3 hostile", 3);
+  }
+}
+
+TEST_CASE("gossip on a backend with median and trimmed mean mixes as the host path, bit for bit",
+          "[gossip][backend][robust]") {
+  for (auto rule : {robust_rule::median, robust_rule::trimmed_mean}) {
+    INFO((rule == robust_rule::median ? "median" : "trimmed_mean"));
+    gossip_settings s;
+    s.robust.rule = rule;
+    s.robust.trim = 0.26;  // drops none of 3 members, one at each end of 4 (after the membership change)
+    s.threshold = 0.01;
+    check_twins(s, "threshold 0.01, honest");
+    check_twins(s, "threshold 0.01, peer 3 hostile", 3);
+    s.threshold = 0;
+    check_twins(s, "dense, peer 3 hostile", 3);
+  }
 }
 
 TEST_CASE("gossip on a backend applies a received frame there and rejects bad frames as the host path does",
@@ -171,9 +265,19 @@ TEST_CASE("gossip on a backend refuses the settings it does not run, naming them
   gossip_settings s;
   s.mode = gossip_mode::delta;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.mode = delta"));
+  s.trigger = 1;  // delta mode's trigger too: still the mode that is named
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.mode = delta"));
   s = {};
-  s.trigger = 1;
-  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.trigger"));
+  s.trigger = 1;  // threshold mode's trigger runs on the backend
+  CHECK(gossip_state::backend_unsupported(s, {}).empty());
+  s = {};
+  s.robust.rule = robust_rule::krum;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("gossip.robust = krum"));
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median,
+                    robust_rule::trimmed_mean}) {  // clipped_gossip is the default
+    s.robust.rule = rule;
+    CHECK(gossip_state::backend_unsupported(s, {}).empty());
+  }
   s = {};
   s.detect.enabled = true;
   CHECK_THROWS_WITH(gossip_state(0, {1}, s, x0, *be), Catch::Contains("detect.method"));
@@ -215,4 +319,81 @@ TEST_CASE("gossip on a backend moves a round's selected coordinates across, neve
   CHECK(got[1] == 0.f);
   be.free(xa);
   be.free(xb);
+}
+
+TEST_CASE("gossip on a backend with a robust rule moves the frames (and m distances) across, never the model",
+          "[gossip][backend][robust]") {
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median}) {
+    INFO("rule " << static_cast<int>(rule));
+    const bool clips = rule != robust_rule::median;
+    auto cpu = make_cpu_backend();
+    testing::counting_backend be(*cpu);
+    const int64_t dim = 100000;
+    const size_t d = static_cast<size_t>(dim);
+    gossip_settings s;
+    s.threshold = 0.01;
+    s.robust.rule = rule;
+    // centered_clip's adaptive radius is the upper of two distances, which
+    // clips nothing here: a fixed one, below peer 2's distance.
+    if (rule == robust_rule::centered_clip) s.robust.clip_radius = 5;
+    // Three peers, all neighbours (m = 2 each); the host twins say what the
+    // backend peers' parameters must be.
+    const std::vector<std::vector<uint32_t>> nb = {{1, 2}, {0, 2}, {0, 1}};
+    std::vector<float> x0(d, 0.f);
+    std::vector<gossip_state> dev, host;
+    std::vector<std::vector<float>> x(3, x0);
+    std::vector<float*> dx;
+    for (uint32_t i = 0; i < 3; ++i) {
+      dev.emplace_back(i, nb[i], s, x0, be);
+      host.emplace_back(i, nb[i], s, x0);
+      dx.push_back(be.alloc(dim));
+    }
+    for (uint64_t round = 1; round <= 5; ++round) {
+      for (size_t i = 0; i < 3; ++i) {
+        // 100 coordinates moved per peer and round; peer 2's by far more (hostile).
+        for (size_t k = i * 7 + round; k < d; k += 1000) x[i][k] += i == 2 ? 5.f : 0.1f * static_cast<float>(i + 1);
+        be.upload(dx[i], x[i].data(), dim);
+      }
+      be.uploaded = be.downloaded = 0;
+      int64_t coords = 0;  // this round's, over the three frames
+      for (size_t i = 0; i < 3; ++i) coords -= static_cast<int64_t>(dev[i].counters().coords_sent);
+      std::vector<std::vector<std::byte>> frames(3);
+      for (size_t i = 0; i < 3; ++i) {
+        auto f = dev[i].publish_on_backend(dx[i], round);
+        auto h = host[i].publish(x[i], round);
+        frames[i].assign(f.begin(), f.end());
+        REQUIRE(frames[i] == std::vector<std::byte>(h.begin(), h.end()));
+      }
+      for (size_t i = 0; i < 3; ++i) coords += static_cast<int64_t>(dev[i].counters().coords_sent);
+      REQUIRE(coords > 0);
+      REQUIRE(5 * coords < 4 * 3 * dim);  // sparse frames: indices and values
+      for (size_t i = 0; i < 3; ++i)
+        for (uint32_t j : nb[i]) {
+          REQUIRE(dev[j].receive(static_cast<uint32_t>(i), frames[i]));
+          REQUIRE(host[j].receive(static_cast<uint32_t>(i), frames[i]));
+          dev[i].on_sent();
+          host[i].on_sent();
+        }
+      const int64_t published = be.downloaded, received = be.uploaded;
+      CHECK(published == 2 * coords);      // each frame's indices and values, once
+      CHECK(received == 2 * 2 * coords);   // each frame at its two receivers
+      for (size_t i = 0; i < 3; ++i) {
+        dev[i].mix_on_backend(dx[i]);
+        host[i].mix(x[i]);
+      }
+      INFO("round " << round);
+      // The mix: m = 2 distances per peer with a clipping rule, and nothing else.
+      CHECK(be.downloaded - published == (clips ? 3 * 2 : 0));
+      CHECK(be.uploaded == received);
+      CHECK(be.uploaded + be.downloaded < dim);  // far below one model
+      std::vector<float> got(d);
+      for (size_t i = 0; i < 3; ++i) {
+        be.download(got.data(), dx[i], dim);
+        CHECK(got == x[i]);
+        CHECK(dev[i].counters().clipped == host[i].counters().clipped);
+      }
+    }
+    if (clips) CHECK(dev[0].counters().clipped > 0);  // peer 2's pull was shortened
+    for (float* p : dx) be.free(p);
+  }
 }

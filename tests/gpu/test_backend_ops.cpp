@@ -14,10 +14,13 @@
 //  - reductions (sums, GroupNorm, GAP, softmax cross-entropy, gossip mix):
 //    derived per op below from the summation lengths, ~1e-5 relative to the
 //    sum of magnitudes at these sizes;
-//  - Freivalds pieces (double): 1e-11 relative to the sum of magnitudes.
+//  - Freivalds pieces (double): 1e-11 relative to the sum of magnitudes;
+//  - squared distances (double): n 2^-52 relative; the clipped and the
+//    coordinate-wise (median, trimmed mean) mixes: exact.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 #include "backend_pair.hpp"
 
@@ -627,6 +630,79 @@ TEST_CASE("cuda backend: gossip mix, select and scatter", "[gpu]") {
     };
     expect_equal("scatter n " + std::to_string(n), run(cpu()), run(gpu()));
   }
+}
+
+// The clipping gossip rules' ops: distances in double within n 2^-52 of
+// the CPU's sum (a different order of the same double additions), the
+// clipped mix exact (the same float operations per coordinate, no FMA).
+TEST_CASE("cuda backend: squared distances and the clipped mix", "[gpu]") {
+  Rng rng(12);
+  for (int64_t n : {int64_t{1}, int64_t{33}, int64_t{4099}, int64_t{300001}})
+    for (int count : {1, 3, 40}) {  // 40: more neighbours than one launch takes
+      const std::vector<float> x0 = normal(rng, n), self = normal(rng, n);
+      std::vector<std::vector<float>> hats;
+      std::vector<float> scales;
+      for (int j = 0; j < count; ++j) {
+        hats.push_back(normal(rng, n, j == 1 ? 100.0 : 1.0));  // one far neighbour
+        scales.push_back(static_cast<float>(rng.uniform(0.01, 1.0) / (count + 1)));
+      }
+      auto run = [&](compute_backend& be) {
+        fbuf X(be, x0), S(be, self);
+        std::vector<std::unique_ptr<fbuf>> H;
+        std::vector<const float*> ptrs;
+        for (const auto& h : hats) {
+          H.push_back(std::make_unique<fbuf>(be, h));
+          ptrs.push_back(H.back()->get());
+        }
+        std::vector<double> d2(static_cast<size_t>(count));
+        be.squared_distances(S.get(), ptrs.data(), count, n, d2.data());
+        be.clip_mix(X.get(), S.get(), ptrs.data(), scales.data(), count, 0.7f, n);
+        return std::make_pair(d2, X.host());
+      };
+      const auto [dc, xc] = run(cpu());
+      const auto [dg, xg] = run(gpu());
+      const std::string s = "n " + std::to_string(n) + " count " + std::to_string(count);
+      expect_close("squared_distances " + s, dc, dg,
+                   [&](size_t j) { return static_cast<double>(n) * 0x1.0p-52 * dc[j] + 1e-300; });
+      expect_equal("clip_mix " + s, xc, xg);
+    }
+}
+
+// The coordinate-wise rules: the same sorting network and sums, exact;
+// more members than a thread sorts locally (kLocalSortMembers = 32) sort in
+// the scratch; ties and signed zeros must land as on the CPU.
+TEST_CASE("cuda backend: the coordinate-wise (median, trimmed mean) mix", "[gpu]") {
+  Rng rng(13);
+  for (int64_t n : {int64_t{1}, int64_t{33}, int64_t{4099}, int64_t{70001}})
+    for (int count : {1, 2, 3, 8, 40}) {
+      const std::vector<float> x0 = normal(rng, n);
+      std::vector<float> self = normal(rng, n);
+      std::vector<std::vector<float>> hats;
+      for (int j = 0; j < count; ++j) {
+        hats.push_back(normal(rng, n, j == 0 ? 1000.0 : 1.0));  // one far neighbour
+        for (int64_t i = 0; i < n; i += 7) hats.back()[static_cast<size_t>(i)] = (j % 2) ? -0.f : 0.f;  // ties
+      }
+      for (int drop = 0; 2 * drop < count + 1; drop += std::max(1, count / 3)) {
+        auto run = [&](compute_backend& be) {
+          fbuf X(be, x0), S(be, self);
+          std::vector<std::unique_ptr<fbuf>> H;
+          std::vector<const float*> ptrs;
+          for (const auto& h : hats) {
+            H.push_back(std::make_unique<fbuf>(be, h));
+            ptrs.push_back(H.back()->get());
+          }
+          be.coordinatewise_mix(X.get(), S.get(), ptrs.data(), count, drop, 0.6f, n);
+          return X.host();
+        };
+        const auto xc = run(cpu()), xg = run(gpu());
+        const std::string s = "n " + std::to_string(n) + " count " + std::to_string(count) + " drop " +
+                              std::to_string(drop);
+        expect_equal("coordinatewise_mix " + s, xc, xg);
+        // Signed zeros compare equal above: check the bits.
+        CHECK(std::memcmp(xc.data(), xg.data(), xc.size() * sizeof(float)) == 0);
+      }
+    }
+  CHECK_THROWS_AS(gpu().coordinatewise_mix(nullptr, nullptr, nullptr, 1, 1, 0.5f, 8), std::invalid_argument);
 }
 
 TEST_CASE("cuda backend: Freivalds pieces, with and without a bias", "[gpu]") {

@@ -11,7 +11,7 @@ using namespace murmur::testing;
 TEST_CASE("a GPU peer and a CPU peer gossiping under the actors converge together, gossip on the device",
           "[gpu][peer]") {
   int64_t downloads = 0;
-  const run_result gpu = run_pair([] { return make_cuda_backend(0); }, 0, &downloads);
+  const run_result gpu = run_pair([] { return make_cuda_backend(0); }, false, &downloads);
   const run_result cpu = run_pair({});
   const int64_t p = static_cast<int64_t>(cpu.params[0].size());
   INFO("GPU trainer downloads " << downloads << " floats in 12 rounds; parameters " << p);
