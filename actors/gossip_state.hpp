@@ -165,6 +165,7 @@ class gossip_state {
     uint64_t rounds = 0, round = 0, in_flight = 0, silent_streak = 0, last_step = 0;
     float max_value = 0;
     bool force_full = false;
+    bool operator==(const replay_state&) const = default;
   };
   static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);
   void save_replay_state(replay_state& into) const;  // reuses into's storage

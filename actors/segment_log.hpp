@@ -51,6 +51,7 @@ struct segment_boundary {
   gossip_state::replay_state gossip;
   digest d{};                         // segment_state_digest(trainer, gossip)
   uint64_t step() const { return trainer.step; }
+  bool operator==(const segment_boundary&) const = default;
 };
 
 // SHA-256 over the parts of a trainer checkpoint that later steps depend on
@@ -65,6 +66,7 @@ struct segment_event {
   uint32_t bytes = 0;   // received: the frame's length
   uint64_t offset = 0;  // received: where its bytes start in segment_records::frames
   uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based); quarantined: the cause
+  bool operator==(const segment_event&) const = default;
 };
 
 struct segment_records {
@@ -75,6 +77,7 @@ struct segment_records {
     events.clear();
     frames.clear();
   }
+  bool operator==(const segment_records&) const = default;
 };
 
 // The digest of a segment's records (segment::records_digest): every

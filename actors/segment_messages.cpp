@@ -82,7 +82,9 @@ bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_pee
   r.array(g.heard_at);
   r.array(g.self_hat);
   uint64_t n = 0;
-  if (!r.value(n) || n > max_peers) return false;
+  // Each estimate costs at least its 8-byte length: a count the remaining
+  // bytes cannot hold is refused before anything is allocated for it.
+  if (!r.value(n) || n > max_peers || n > (r.in.size() - r.at) / sizeof(uint64_t)) return r.ok = false;
   g.nbr_hat.resize(n);
   for (auto& h : g.nbr_hat) r.array(h);
   r.array(g.residual);
@@ -94,6 +96,17 @@ bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_pee
   r.value(full);
   g.force_full = full != 0;
   return r.ok;
+}
+
+// Every event of a known kind, every received frame inside the records'
+// bytes (replay would otherwise index past them on a prover's word).
+bool records_well_formed(const segment_records& r) {
+  for (const segment_event& e : r.events) {
+    if (e.kind > segment_event::quarantined) return false;
+    if (e.kind == segment_event::received && (e.offset > r.frames.size() || e.bytes > r.frames.size() - e.offset))
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -162,13 +175,14 @@ frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_fr
   r.value(m.prover), r.value(m.start_step), r.value(m.nonce), r.array(ck);
   if (!r.ok || !get_replay_state(r, m.start.gossip, 1u << 16)) return frame_error::undecodable;
   r.array(m.records.events), r.array(m.records.frames), r.array(m.step_digests);
-  if (!r.done()) return frame_error::undecodable;
+  if (!r.done() || !records_well_formed(m.records)) return frame_error::undecodable;
   try {
     m.start.trainer = decode_checkpoint(ck, "segment reply");
   } catch (const std::exception&) {
     return frame_error::undecodable;
   }
   if (m.start.trainer.step != m.start_step) return frame_error::undecodable;
+  m.start.d = {};  // not on the wire: the verifier computes it
   return frame_error::none;
 }
 

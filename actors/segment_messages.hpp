@@ -26,11 +26,13 @@ struct segment_commit_msg {
   uint32_t prover = 0;
   uint64_t start_step = 0, end_step = 0;
   digest start{}, end{}, records{};
+  bool operator==(const segment_commit_msg&) const = default;
 };
 
 struct segment_request_msg {
   uint32_t verifier = 0, prover = 0;
   uint64_t start_step = 0, nonce = 0;
+  bool operator==(const segment_request_msg&) const = default;
 };
 
 struct segment_reply_msg {
@@ -39,6 +41,7 @@ struct segment_reply_msg {
   segment_boundary start;
   segment_records records;
   std::vector<digest> step_digests;
+  bool operator==(const segment_reply_msg&) const = default;
 };
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out);
@@ -47,6 +50,9 @@ void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>
 frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_frame_bytes, segment_request_msg& m);
 // The reply to `request` from a closed segment s of this prover.
 void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out);
+// Refuses (undecodable) a reply whose records name an unknown event kind or a
+// received frame past the records' bytes; counts are bounded by the bytes
+// present before anything is allocated.
 frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_frame_bytes, segment_reply_msg& m);
 
 }  // namespace murmur

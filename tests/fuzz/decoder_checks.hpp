@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/segment_messages.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/curve_keys.hpp"
 #include "protocols/frame_codec.hpp"
@@ -717,6 +718,69 @@ inline const char* check_checkpoint(std::span<const std::byte> in) {
   return check_checkpoint_bytes(fixed);
 }
 
+// ---- segment verification (frames 24-26, actors/segment_messages.hpp) ------
+
+// Exact codecs (check_codec). A reply carries a whole start state and its
+// records: every count is bounded by the bytes present, so a reply claiming a
+// huge checkpoint, event count or neighbour count is refused before anything
+// is allocated for it (ASan's allocation limit would report it otherwise).
+inline const char* segment_commit_invariants(const segment_commit_msg& m) {
+  return m.end_step > m.start_step ? nullptr : "segment_commit: end step not after the start step";
+}
+inline segment_commit_msg segment_commit_dirty() {
+  segment_commit_msg m;
+  m.prover = 77, m.start_step = 88, m.end_step = 99, m.start[0] = 1, m.end[1] = 2, m.records[2] = 3;
+  return m;
+}
+inline segment_request_msg segment_request_dirty() { return {77, 88, 99, 111}; }
+
+inline const char* segment_reply_invariants(const segment_reply_msg& m) {
+  if (m.start.trainer.step != m.start_step) return "segment_reply: checkpoint step differs from the start step";
+  if (const char* w = checkpoint_invariants(m.start.trainer)) return w;
+  for (const segment_event& e : m.records.events) {
+    if (e.kind > segment_event::quarantined) return "segment_reply: unknown event kind accepted";
+    if (e.kind == segment_event::received && (e.offset > m.records.frames.size() || e.bytes > m.records.frames.size() - e.offset))
+      return "segment_reply: a received frame past the records' bytes accepted";
+  }
+  return nullptr;
+}
+inline segment_reply_msg segment_reply_dirty() {
+  segment_reply_msg m;
+  m.prover = 77, m.start_step = 88, m.nonce = 99;
+  m.start.trainer.step = 88;
+  m.start.trainer.params = {1, 2, 3};
+  m.start.gossip.neighbours = {4, 5};
+  m.start.gossip.nbr_hat = {{1}, {2, 3}};
+  m.start.d[0] = 7;
+  m.records.events.resize(3);
+  m.records.frames.resize(5);
+  m.step_digests.resize(2);
+  return m;
+}
+// encode_segment_reply takes a prover's segment: the decoded message is put
+// back into one.
+inline void encode_segment_reply_msg(const segment_reply_msg& m, std::vector<std::byte>& out) {
+  segment s;
+  s.start = std::make_shared<const segment_boundary>(m.start);
+  s.records = m.records;
+  s.step_digests = m.step_digests;
+  encode_segment_reply(m.prover, m.nonce, s, out);
+}
+
+inline const char* check_segment_commit(std::span<const std::byte> in) {
+  return check_codec(in, codec<segment_commit_msg>{message_type::segment_commit, decode_segment_commit,
+                                                   encode_segment_commit, segment_commit_dirty, segment_commit_invariants});
+}
+inline const char* check_segment_request(std::span<const std::byte> in) {
+  return check_codec(in, codec<segment_request_msg>{message_type::segment_request, decode_segment_request,
+                                                    encode_segment_request, segment_request_dirty,
+                                                    no_invariants<segment_request_msg>});
+}
+inline const char* check_segment_reply(std::span<const std::byte> in) {
+  return check_codec(in, codec<segment_reply_msg>{message_type::segment_reply, decode_segment_reply,
+                                                  encode_segment_reply_msg, segment_reply_dirty, segment_reply_invariants});
+}
+
 // ---- peek_type ---------------------------------------------------------------
 
 // peek_type looks at the header only: it names a type exactly when the magic,
@@ -764,6 +828,9 @@ inline constexpr decoder_check decoder_checks[] = {
     {"stage_heartbeat", check_stage_heartbeat},
     {"stage_takeover", check_stage_takeover},
     {"inference", check_inference},
+    {"segment_commit", check_segment_commit},
+    {"segment_request", check_segment_request},
+    {"segment_reply", check_segment_reply},
     {"checkpoint", check_checkpoint},
     {"peek_type", check_peek_type},
 };

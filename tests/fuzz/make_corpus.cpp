@@ -27,6 +27,7 @@
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/gossip_messages.hpp"
 #include "protocols/inference_messages.hpp"
+#include "actors/segment_messages.hpp"
 #include "protocols/membership_messages.hpp"
 #include "protocols/pipeline_messages.hpp"
 #include "protocols/state_transfer_messages.hpp"
@@ -1048,6 +1049,118 @@ void checkpoint_invalid() {
 
 }  // namespace
 
+// ---- segment verification frames (24-26) ----------------------------------
+
+segment sample_segment() {
+  segment_boundary b;
+  b.trainer = sample_ckpt();
+  b.trainer.kind = checkpoint_kind::peer;
+  b.trainer.step = 8;
+  b.gossip.neighbours = {1, 2};
+  b.gossip.last_round = b.gossip.incarnation = b.gossip.heard_at = {3, 4};
+  b.gossip.self_hat = {0.5f, -1.f};
+  b.gossip.nbr_hat = {{1.f, 2.f}, {3.f, 4.f}};
+  b.gossip.rounds = b.gossip.round = 5;
+  b.gossip.max_value = 1e6f;
+  segment s;
+  s.start = std::make_shared<const segment_boundary>(b);
+  segment_event rx{};  // value-initialised: its padding is zero on the wire
+  rx.kind = segment_event::received, rx.from = 1, rx.bytes = 4, rx.offset = 0;
+  segment_event st{};
+  st.kind = segment_event::stepped, st.step = 9;
+  s.records.events = {rx, st};
+  s.records.frames = bytes(4, std::byte{0x5a});
+  s.step_digests.resize(1);
+  return s;
+}
+
+void segment_valid() {
+  bytes f;
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}}, f);
+  write("segment_commit-valid-basic", f);
+  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}}, f);
+  write("segment_commit-valid-extremes", f);
+  encode_segment_request({1, 3, 8, 42}, f);
+  write("segment_request-valid-basic", f);
+  encode_segment_request({UINT32_MAX, UINT32_MAX, UINT64_MAX, UINT64_MAX}, f);
+  write("segment_request-valid-extremes", f);
+  encode_segment_reply(3, 42, sample_segment(), f);
+  write("segment_reply-valid-basic", f);
+  segment empty = sample_segment();
+  empty.records.clear();
+  empty.step_digests.clear();
+  encode_segment_reply(3, 42, empty, f);
+  write("segment_reply-valid-no-records", f);
+}
+
+// A field of a sealed frame's payload overwritten (at `at` bytes into the
+// payload) with `v`, the frame resealed.
+// A sealed frame with its payload's last byte dropped, resealed.
+bytes payload_truncated(const bytes& good) {
+  bytes p(good.begin() + frame_header_bytes, good.end() - 1);
+  bytes f;
+  encode_frame(static_cast<message_type>(std::to_integer<uint16_t>(good[6]) | (std::to_integer<uint16_t>(good[7]) << 8)), p, f);
+  return f;
+}
+
+template <class T>
+bytes with_payload_field(const bytes& good, size_t at, T v) {
+  bytes p(good.begin() + frame_header_bytes, good.end());
+  std::memcpy(p.data() + at, &v, sizeof v);
+  bytes f;
+  encode_frame(static_cast<message_type>(std::to_integer<uint16_t>(good[6]) | (std::to_integer<uint16_t>(good[7]) << 8)), p, f);
+  return f;
+}
+
+void segment_invalid() {
+  bytes commit, request, reply;
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}}, commit);
+  encode_segment_request({1, 3, 8, 42}, request);
+  encode_segment_reply(3, 42, sample_segment(), reply);
+  write("segment_commit-invalid-end-not-after-start", with_payload_field<uint64_t>(commit, 12, 8));
+  write("segment_commit-invalid-truncated", payload_truncated(commit));
+  {
+    bytes p(commit.begin() + frame_header_bytes, commit.end());
+    p.push_back(std::byte{0});
+    bytes f;
+    encode_frame(message_type::segment_commit, p, f);
+    write("segment_commit-invalid-trailing", f);
+  }
+  write("segment_request-invalid-truncated", payload_truncated(request));
+  write("segment_request-invalid-empty-payload", [] { bytes f; encode_frame(message_type::segment_request, {}, f); return f; }());
+  {
+    bytes p(request.begin() + frame_header_bytes, request.end());
+    p.push_back(std::byte{0});
+    bytes f;
+    encode_frame(message_type::segment_request, p, f);
+    write("segment_request-invalid-trailing", f);
+  }
+  // The reply's payload: prover u32, start step u64, nonce u64, then the
+  // checkpoint's length at 20.
+  write("segment_reply-invalid-huge-checkpoint", with_payload_field<uint64_t>(reply, 20, UINT64_MAX / 2));
+  write("segment_reply-invalid-start-step", with_payload_field<uint64_t>(reply, 4, 9));
+  write("segment_reply-invalid-truncated", payload_truncated(reply));
+  {  // Records naming an unknown kind, and a received frame past the bytes.
+    segment s = sample_segment();
+    s.records.events[1].kind = static_cast<segment_event::kind_t>(9);
+    bytes f;
+    encode_segment_reply(3, 42, s, f);
+    write("segment_reply-invalid-event-kind", f);
+    s = sample_segment();
+    s.records.events[0].offset = UINT64_MAX - 1;
+    encode_segment_reply(3, 42, s, f);
+    write("segment_reply-invalid-frame-past-records", f);
+  }
+  {  // A neighbour count far over what the bytes hold.
+    segment s = sample_segment();
+    const bytes ck = encode_checkpoint(s.start->trainer);
+    // After the checkpoint: neighbours (8 + 2*4), quarantined (8), last_round,
+    // incarnation, heard_at (3 * (8 + 2*8)), self_hat (8 + 2*4), then the count.
+    const size_t at = 20 + 8 + ck.size() + 16 + 8 + 3 * 24 + 16;
+    write("segment_reply-invalid-huge-neighbour-count", with_payload_field<uint64_t>(reply, at, uint64_t{1} << 40));
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: make_fuzz_corpus OUTPUT_DIR\n");
@@ -1075,5 +1188,7 @@ int main(int argc, char** argv) {
   inference_invalid();
   checkpoint_valid();
   checkpoint_invalid();
+  segment_valid();
+  segment_invalid();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }

@@ -91,6 +91,9 @@ std::vector<named_decoder> named_decoders() {
       {"stage_heartbeat", [](std::span<const std::byte> b) { return decode_with(decode_stage_heartbeat, b); }},
       {"stage_takeover", [](std::span<const std::byte> b) { return decode_with(decode_stage_takeover, b); }},
       {"inference", [](std::span<const std::byte> b) { return decode_with(decode_inference_message, b); }},
+      {"segment_commit", [](std::span<const std::byte> b) { return decode_with(decode_segment_commit, b); }},
+      {"segment_request", [](std::span<const std::byte> b) { return decode_with(decode_segment_request, b); }},
+      {"segment_reply", [](std::span<const std::byte> b) { return decode_with(decode_segment_reply, b); }},
       // Not a frame decoder: accepted is none, refused (checkpoint_error) is undecodable.
       {"checkpoint", [](std::span<const std::byte> b) { return decode_checkpoint_as_frame_error(b); }},
   };
