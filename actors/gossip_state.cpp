@@ -108,7 +108,6 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 }
 
 std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
-  if (s.robust.rule != robust_rule::none) return "gossip.robust";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
   return {};
@@ -116,8 +115,7 @@ std::string gossip_state::replay_unsupported(const gossip_settings& s, const att
 
 void gossip_state::save_replay_state(replay_state& r) const {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
-  if (robust_ || detector_ || attack_)
-    throw std::invalid_argument("gossip_state replay: not with a robust rule, detector or update attack");
+  if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
   r.neighbours = neighbours_;
   r.quarantined = quarantined_;
   r.last_round = last_round_;
@@ -136,12 +134,12 @@ void gossip_state::save_replay_state(replay_state& r) const {
   r.last_step = last_step_;
   r.max_value = max_value_;
   r.force_full = force_full_;
+  r.robust_reference = robust_ ? robust_->reference_distance() : 0.0;
 }
 
 void gossip_state::load_replay_state(const replay_state& r) {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
-  if (robust_ || detector_ || attack_)
-    throw std::invalid_argument("gossip_state replay: not with a robust rule, detector or update attack");
+  if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
   const size_t n = r.neighbours.size();
   const bool delta = s_.mode == gossip_mode::delta;
   auto sized = [&](const std::vector<float>& v) { return v.size() == dim_; };
@@ -153,6 +151,9 @@ void gossip_state::load_replay_state(const replay_state& r) {
                                 std::to_string(dim_) + ")");
   for (const auto& h : r.nbr_hat)
     if (!sized(h)) throw std::invalid_argument("gossip_state replay: a neighbour estimate of another dimension");
+  if (!std::isfinite(r.robust_reference) || r.robust_reference < 0 || (!robust_ && r.robust_reference != 0))
+    throw std::invalid_argument("gossip_state replay: robust reference distance " + std::to_string(r.robust_reference) +
+                                (robust_ ? " is not finite and non-negative" : " without a robust rule"));
   neighbours_ = r.neighbours;
   quarantined_ = r.quarantined;
   last_round_ = r.last_round;
@@ -170,6 +171,7 @@ void gossip_state::load_replay_state(const replay_state& r) {
   last_step_ = r.last_step;
   max_value_ = r.max_value;
   force_full_ = r.force_full;
+  if (robust_) robust_->restore_reference_distance(r.robust_reference);
 }
 
 // Neighbour slot j counts in a mix at round `now`: heard from (rounds count

@@ -152,10 +152,11 @@ class gossip_state {
   // mix, publish, receive and on_sent read besides their arguments. Saved
   // after a step, loaded into a gossip_state of the same settings and
   // dimension, the same calls in the same order then change parameters and
-  // estimates bit for bit as they did. Host modes only, without a robust
-  // rule, detector or update attack (replay_unsupported names the one in the
-  // way; save and load throw std::invalid_argument with it). Counters other
-  // than rounds are not part of it.
+  // estimates bit for bit as they did. Host modes only, any robust rule
+  // (its only carried state, clipped_gossip's reference distance, is part of
+  // it), without a detector or update attack (replay_unsupported names the
+  // one in the way; save and load throw std::invalid_argument with it).
+  // Counters other than rounds are not part of it.
   struct replay_state {
     std::vector<uint32_t> neighbours, quarantined;
     std::vector<uint64_t> last_round, incarnation, heard_at;
@@ -165,6 +166,7 @@ class gossip_state {
     uint64_t rounds = 0, round = 0, in_flight = 0, silent_streak = 0, last_step = 0;
     float max_value = 0;
     bool force_full = false;
+    double robust_reference = 0;  // robust_mix::reference_distance (0 without a robust rule)
     bool operator==(const replay_state&) const = default;
   };
   static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);

@@ -66,6 +66,11 @@ class robust_mix {
   size_t dropped(size_t n) const;
   uint64_t clipped() const { return clipped_; }  // neighbour pulls shortened so far
   double radius() const { return radius_; }      // the last radius used (clipping rules)
+  // The only state one aggregate carries into the next: clipped_gossip's
+  // slow average of its reference distance (0 before the first; the other
+  // rules keep none). A segment replay restores it (gossip_state::replay_state).
+  double reference_distance() const { return rbar_; }
+  void restore_reference_distance(double rbar) { rbar_ = rbar; }
 
  private:
   static constexpr size_t kBlock = 256;  // coordinates sorted together

@@ -41,6 +41,7 @@ digest segment_state_digest(const checkpoint& c, const gossip_state::replay_stat
   h.add(&g.max_value, sizeof g.max_value);
   const uint8_t full = g.force_full ? 1 : 0;
   h.add(&full, 1);
+  h.add(&g.robust_reference, sizeof g.robust_reference);
   return h.finish();
 }
 

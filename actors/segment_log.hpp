@@ -25,7 +25,7 @@
 // records, plus the 32-byte digest of every boundary so far. Not in it: a
 // state install or a membership change inside a segment (stepped() throws
 // std::logic_error when the step jumps), gossip on a compute backend, a
-// robust rule, detector or update attack (start() throws
+// detector or update attack (start() throws
 // std::invalid_argument, gossip_state::replay_unsupported). Not
 // thread-safe: one caller at a time (a reader that keeps a closed segment's
 // start boundary past the next close holds its shared pointer, and the log

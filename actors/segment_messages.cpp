@@ -1,6 +1,7 @@
 #include "actors/segment_messages.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -72,6 +73,7 @@ void put_replay_state(writer& w, const gossip_state::replay_state& g) {
   for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) w.value(v);
   w.value(g.max_value);
   w.value<uint8_t>(g.force_full ? 1 : 0);
+  w.value(g.robust_reference);
 }
 
 bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_peers) {
@@ -92,10 +94,22 @@ bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_pee
   r.array(g.pending);
   for (uint64_t* v : {&g.rounds, &g.round, &g.in_flight, &g.silent_streak, &g.last_step}) r.value(*v);
   r.value(g.max_value);
-  uint8_t full = 0;
-  r.value(full);
+  uint8_t full = 2;
+  if (r.value(full) && full > 1) r.ok = false;  // one encoding per message: 0 or 1
   g.force_full = full != 0;
-  return r.ok;
+  r.value(g.robust_reference);
+  // A gossip state holds finite values only (receive refuses others), and
+  // the reference distance is a distance: finite and non-negative.
+  auto finite = [](const std::vector<float>& v) {
+    for (float x : v)
+      if (!std::isfinite(x)) return false;
+    return true;
+  };
+  if (!r.ok || !std::isfinite(g.max_value) || !std::isfinite(g.robust_reference) || g.robust_reference < 0) return false;
+  if (!finite(g.self_hat) || !finite(g.residual) || !finite(g.base) || !finite(g.pending)) return false;
+  for (const auto& h : g.nbr_hat)
+    if (!finite(h)) return false;
+  return true;
 }
 
 // Every event of a known kind, every received frame inside the records'

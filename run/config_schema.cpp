@@ -618,8 +618,6 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (cfg.stages > 1) refuse("pipeline.stages = " + std::to_string(cfg.stages), "segments are for data-parallel peers");
     if (device.type == device_choice::kind::cuda)
       refuse("train.device = " + cfg.device, "the replay runs on the CPU and must match the prover bit for bit");
-    if (cfg.robust != "none")
-      refuse("gossip.robust = " + cfg.robust, "the replay does not model robust mixing yet; set gossip.robust = none");
     if (cfg.detect_method != "none")
       refuse("detect.method = " + cfg.detect_method, "the replay does not model the detector; set detect.method = none");
     if (cfg.attack_kind != "none" && !compute_cheat && cfg.attack_kind != "silent_prover" &&

@@ -205,6 +205,38 @@ TEST_CASE("an honest peer's segments replay to their committed ends, transcripts
   CHECK(checked == 3);
 }
 
+TEST_CASE("an honest peer's segments replay with robust mixing, clipped_gossip's reference distance included",
+          "[segment]") {
+  const robust_rule rule =
+      GENERATE(robust_rule::clipped_gossip, robust_rule::centered_clip, robust_rule::median, robust_rule::trimmed_mean);
+  INFO("robust rule " << static_cast<int>(rule));
+  gossip_settings g = grid_gossip();
+  g.robust.rule = rule;
+  ring_run run(g, {});
+  segment_replay replay = run.replay();
+  peer_node& prover = run.peers[0];
+  int checked = 0;
+  for (uint64_t s = 1; s <= 3 * K; ++s) {
+    run.cycle();
+    if (s % K != 0) continue;
+    const segment* seg = prover.seg->closed();
+    REQUIRE(seg != nullptr);
+    CHECK(count(seg->records, segment_event::mixed) >= K - 1);
+    const auto r = replay.run(*seg, {false, 0});
+    CHECK(r.end == seg->end);
+    if (rule == robust_rule::clipped_gossip && s > K) {
+      // By the second boundary the rule has a reference distance, and the
+      // replay needs it: started without it, the same steps end elsewhere.
+      REQUIRE(seg->start->gossip.robust_reference > 0);
+      segment_boundary forgot = *seg->start;
+      forgot.gossip.robust_reference = 0;
+      CHECK(replay.run(forgot, seg->records, {}).end != seg->end);
+    }
+    ++checked;
+  }
+  CHECK(checked == 3);
+}
+
 TEST_CASE("a compute cheat in one step of a segment is caught by its replay and bisected to that step", "[segment]") {
   const auto kind = GENERATE(compute_cheat::perturb, compute_cheat::half_batch, compute_cheat::skip_product,
                              compute_cheat::replay);
@@ -294,10 +326,10 @@ TEST_CASE("a segment log refuses what it cannot replay", "[segment]") {
   CHECK_THROWS_WITH(replay.run(*seg->start, twice, {}), Catch::Contains("is rejected (stale)"));
   CHECK(replay.run(*seg, {}).end == seg->end);
 
-  gossip_settings robust = grid_gossip();
-  robust.robust.rule = robust_rule::trimmed_mean;
+  gossip_settings detecting = grid_gossip();
+  detecting.detect.enabled = true;
   const Sequential& m = p.t->synced_model();
-  gossip_state g(1, ring_neighbours(1), robust, std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+  gossip_state g(1, ring_neighbours(1), detecting, std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
   segment_log other(K);
   CHECK_THROWS_AS(other.start(*run.peers[0].t, g), std::invalid_argument);
 }

@@ -737,6 +737,8 @@ inline segment_request_msg segment_request_dirty() { return {77, 88, 99, 111}; }
 inline const char* segment_reply_invariants(const segment_reply_msg& m) {
   if (m.start.trainer.step != m.start_step) return "segment_reply: checkpoint step differs from the start step";
   if (const char* w = checkpoint_invariants(m.start.trainer)) return w;
+  if (!std::isfinite(m.start.gossip.robust_reference) || m.start.gossip.robust_reference < 0)
+    return "segment_reply: a robust reference distance not finite and non-negative accepted";
   for (const segment_event& e : m.records.events) {
     if (e.kind > segment_event::quarantined) return "segment_reply: unknown event kind accepted";
     if (e.kind == segment_event::received && (e.offset > m.records.frames.size() || e.bytes > m.records.frames.size() - e.offset))

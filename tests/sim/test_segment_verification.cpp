@@ -17,8 +17,8 @@ namespace {
 constexpr int K = 8;
 
 // 8 peers on a ring, 1000 samples each: 32 steps, 4 segments per peer.
-std::vector<std::string> small_run(double rate) {
-  return {"data.train_samples=8000", "data.test_samples=500", "train.epochs=2",    "gossip.robust=none",
+std::vector<std::string> small_run(double rate, const std::string& robust = "none") {
+  return {"data.train_samples=8000", "data.test_samples=500", "train.epochs=2",    "gossip.robust=" + robust,
           "verify.scheme=segment",   "verify.segment=" + std::to_string(K),        "verify.rate=" + std::to_string(rate)};
 }
 
@@ -60,7 +60,10 @@ TEST_CASE("verify.scheme = segment: accepted in a data-parallel sim, refused whe
     INFO(extra);
     CHECK_THROWS_WITH(config(ov), Catch::Contains("verify.scheme = segment") && Catch::Contains(says));
   };
-  refused("gossip.robust=clipped_gossip", "gossip.robust");
+  // Robust mixing replays (its state is in the boundary): the defaults work.
+  CHECK_NOTHROW(config({"verify.rate=0.1", "verify.scheme=segment"}));
+  for (std::string rule : {"clipped_gossip", "centered_clip", "median", "trimmed_mean", "krum"})
+    CHECK_NOTHROW(config(small_run(0.1, rule)));
   refused("detect.method=rank", "detect.method");
   refused("attack.kind=gaussian", "attack.kind = gaussian");
   refused("pipeline.stages=2", "pipeline.stages");
@@ -72,7 +75,9 @@ TEST_CASE("verify.scheme = segment: accepted in a data-parallel sim, refused whe
 
 TEST_CASE("segment verification: an honest run quarantines nobody, and challenged segments replay and pass",
           "[segment][verify][sim]") {
-  const auto s = run_simulation(config(small_run(0.5)), scratch("segment-honest").string());
+  const std::string robust = GENERATE(std::string("none"), std::string("clipped_gossip"));
+  INFO("gossip.robust = " << robust);
+  const auto s = run_simulation(config(small_run(0.5, robust)), scratch("segment-honest-" + robust).string());
   const auto& v = s.verification;
   INFO("segments challenged " << v.segments_challenged << " passed " << v.segments_passed << " failed "
                               << v.segments_failed);
@@ -91,15 +96,27 @@ TEST_CASE("segment verification: each compute cheater is quarantined by its hone
           "[segment][verify][sim]") {
   // where 0: cheats every step from step 3; 1: only in steps right after a
   // boundary (1, K+1, 2K+1, ...), guessing the boundaries are what is checked.
+  // Every cheat with gossip.robust = none; two with the default
+  // clipped_gossip (its replay state is the reference distance).
+  struct cheat_run {
+    std::string kind;
+    int where;
+    std::string robust;
+  };
+  std::vector<cheat_run> runs;
   for (std::string kind : {"skip_product", "perturb", "half_batch", "replay"})
-    for (int where : {0, 1}) {
-      auto ov = small_run(1.0);
+    for (int where : {0, 1}) runs.push_back({kind, where, "none"});
+  runs.push_back({"perturb", 0, "clipped_gossip"});
+  runs.push_back({"skip_product", 1, "clipped_gossip"});
+  for (const auto& [kind, where, robust] : runs) {
+      auto ov = small_run(1.0, robust);
       ov.insert(ov.end(), {"attack.kind=" + kind, "attack.fraction=0.25", "attack.eps=0.01"});
       if (where == 0) ov.insert(ov.end(), {"attack.start_step=3", "attack.every=1"});
       else ov.insert(ov.end(), {"attack.start_step=1", "attack.every=" + std::to_string(K)});
-      const auto s = run_simulation(config(ov), scratch("segment-" + kind + std::to_string(where)).string());
+      const auto s =
+          run_simulation(config(ov), scratch("segment-" + kind + std::to_string(where) + "-" + robust).string());
       const auto& v = s.verification;
-      INFO("cheat " << kind << " where " << where << ": tp " << s.detection.tp << " fn " << s.detection.fn << " fp "
+      INFO("cheat " << kind << " where " << where << " gossip.robust " << robust << ": tp " << s.detection.tp << " fn " << s.detection.fn << " fp "
                     << s.detection.fp << ", segments failed " << v.segments_failed << " passed " << v.segments_passed);
       REQUIRE(s.attackers.size() == 2);
       CHECK(s.detection.tp == 2);  // every honest neighbour of each cheater quarantined it
