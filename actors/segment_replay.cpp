@@ -49,7 +49,7 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
     const auto at = [&] { return " before step " + std::to_string(r.last_step + 1); };
     switch (e.kind) {
       case segment_event::received: {
-        if (e.offset + e.bytes > records.frames.size())
+        if (e.offset > records.frames.size() || e.bytes > records.frames.size() - e.offset)
           throw std::runtime_error("segment replay: a recorded frame past the records' bytes" + at());
         reject_reason why{};
         if (!gossip_->receive(e.from, std::span<const std::byte>(records.frames).subspan(e.offset, e.bytes), &why))

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "actors/segment_verifier.hpp"
 #include "actors/step_transcript.hpp"
 #include "run/config_schema.hpp"
 #include "tensor/sequential.hpp"
@@ -43,7 +44,18 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   t.step_s = c.step_ms > 0 ? c.step_ms / 1000.0 : flops / (c.gflops * 1e9);
   // Bytes a prover's uplink must carry per step for verification alone.
   const double mean_reply = layers.empty() ? 0 : reply_sum / static_cast<double>(layers.size());
-  const double per_step = degree * (commit_bytes + c.verify_rate * mean_reply);
+  double per_step = degree * (commit_bytes + c.verify_rate * mean_reply);
+  const bool segments = c.verify_scheme == "segment";
+  if (segments) {
+    const auto k = static_cast<uint64_t>(c.verify_segment);
+    const double params = static_cast<double>(model->param_count());
+    const double opt_slots = c.optimizer == "adam" ? 2 : (c.momentum > 0 ? 1 : 0);
+    t.segment_steps = k;
+    t.boundary_bytes = 4 * params * (1 + opt_slots) + 4 * params * (1 + degree) + frame_overhead;
+    const double q = segment_challenge_probability(c.verify_rate, layers.size(), k);
+    const double segment_commit_bytes = frame_overhead + 4 + 16 + 3 * 32;
+    per_step = degree * (segment_commit_bytes + q * t.boundary_bytes) / static_cast<double>(k);
+  }
   const double bps = c.bandwidth_mbps * 1e6;
   t.uplink_load = bps > 0 && t.step_s > 0 ? 8 * per_step / (t.step_s * bps) : 0;
   const double dense_frame = 4.0 * static_cast<double>(model->param_count()) + frame_overhead;
@@ -54,7 +66,15 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
     const double shard = std::ceil(static_cast<double>(data.size()) / std::max<uint32_t>(shards, 1));
     const double run_s = c.epochs * std::ceil(shard / b) * t.step_s;
     backlog_s = (t.uplink_load - 1) * run_s;
-    if (c.verify_deadline_ms <= 0)
+    if (c.verify_deadline_ms <= 0 && segments)
+      std::fprintf(stderr,
+                   "warning: segment verification traffic (a commitment every verify.segment = %lld steps, and the "
+                   "segment's start state, %.3g MB, to each challenger at verify.rate = %g) needs %.1f times a "
+                   "peer's uplink (sim.bandwidth_mbps = %g) at the modelled step of %.3g ms: deadlines cover the "
+                   "backlog, %.3g s by the run's end; lower verify.rate, raise verify.segment or the bandwidth\n",
+                   static_cast<long long>(c.verify_segment), t.boundary_bytes / 1e6, c.verify_rate, t.uplink_load,
+                   c.bandwidth_mbps, 1000 * t.step_s, backlog_s);
+    else if (c.verify_deadline_ms <= 0)
       std::fprintf(stderr,
                    "warning: verification traffic (commitments, and replies at verify.rate = %g) needs %.1f times a "
                    "peer's uplink (sim.bandwidth_mbps = %g) at the modelled step of %.3g ms: deadlines cover the "

@@ -35,6 +35,13 @@ struct verify_timing {
   double largest_reply_bytes = 0;     // one layer's tensor_reply
   double transcript_bytes = 0;        // one step's transcript, held by the prover
   double uplink_load = 0;             // verification traffic / uplink bandwidth
+  // verify.scheme = segment: steps per segment (0 with the step scheme) and
+  // the estimated size of one boundary state a prover keeps and sends in a
+  // reply (parameters, optimizer state, the gossip estimates of itself and
+  // each neighbour; the records are not counted). Its uplink load counts a
+  // commitment per segment and a reply per challenged segment.
+  uint64_t segment_steps = 0;
+  double boundary_bytes = 0;
 };
 
 // degree: the most neighbours a peer gossips with; shards: how many the

@@ -112,8 +112,13 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
        << ", \"misses_announced\": " << v.misses_announced << ", \"miss_claims_received\": " << v.miss_claims_received
        << ", \"misses_confirmed\": " << v.misses_confirmed << ", \"misses_rejected\": " << v.misses_rejected
        << ", \"misses_ignored\": " << v.misses_ignored << ",\n    \"deadline_ms\": " << json_number(1000 * v.deadline_s)
-       << ", \"max_answer_ms\": " << json_number(1000 * v.max_answer_s) << ", \"keep_steps\": " << v.keep_steps
-       << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb) << ",\n    \"segment_commits\": "
+       << ", \"max_answer_ms\": " << json_number(1000 * v.max_answer_s);
+    // The segment scheme keeps no per-step transcripts: its retention is two boundary states.
+    if (v.segment_steps > 0)
+      js << ", \"segment_steps\": " << v.segment_steps << ", \"boundary_mb_per_peer\": " << json_number(v.boundary_mb);
+    else
+      js << ", \"keep_steps\": " << v.keep_steps << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb);
+    js << ",\n    \"segment_commits\": "
        << v.segment_commits << ", \"segments_challenged\": " << v.segments_challenged << ", \"segments_passed\": "
        << v.segments_passed << ", \"segments_failed\": " << v.segments_failed << ", \"segment_replay_s\": "
        << json_number(v.segment_replay_seconds) << ", \"misses_by_prover\": {";
@@ -513,6 +518,8 @@ class driver {
       sum_.verification.deadline_s = timing_.deadline_s;
       sum_.verification.keep_steps = timing_.keep_steps;
       sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;
+      sum_.verification.segment_steps = timing_.segment_steps;
+      sum_.verification.boundary_mb = 2 * timing_.boundary_bytes / 1e6;  // the closed segment's start and the open one's
     }
     // model.init_from: every peer starts from it (a resumed run from its checkpoints).
     const initial_params init =

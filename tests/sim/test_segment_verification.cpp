@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "actors/segment_verifier.hpp"
 #include "run/config_schema.hpp"
@@ -77,7 +78,8 @@ TEST_CASE("segment verification: an honest run quarantines nobody, and challenge
           "[segment][verify][sim]") {
   const std::string robust = GENERATE(std::string("none"), std::string("clipped_gossip"));
   INFO("gossip.robust = " << robust);
-  const auto s = run_simulation(config(small_run(0.5, robust)), scratch("segment-honest-" + robust).string());
+  const auto dir = scratch("segment-honest-" + robust);
+  const auto s = run_simulation(config(small_run(0.5, robust)), dir.string());
   const auto& v = s.verification;
   INFO("segments challenged " << v.segments_challenged << " passed " << v.segments_passed << " failed "
                               << v.segments_failed);
@@ -90,6 +92,13 @@ TEST_CASE("segment verification: an honest run quarantines nobody, and challenge
   CHECK(v.segments_passed > 0);
   CHECK(v.segments_failed == 0);
   CHECK(v.verified_gflop > 0);  // credit: the work replayed
+  // summary.json (valid JSON: parse throws on a nan) names the segment
+  // scheme's retention, not the step scheme's per-step transcripts.
+  const auto js = nlohmann::json::parse(murmur::test::slurp(dir / "summary.json"))["verification"];
+  CHECK(js.at("segment_steps") == K);
+  CHECK(js.at("boundary_mb_per_peer").get<double>() > 0);
+  CHECK(!js.contains("keep_steps"));
+  CHECK(!js.contains("transcript_mb_per_peer"));
 }
 
 TEST_CASE("segment verification: each compute cheater is quarantined by its honest neighbours, no honest peer",
