@@ -126,7 +126,8 @@ const std::vector<KeyDef>& table() {
            "Where each peer trains: auto (a GPU when one is usable, peer i on GPU i mod count; else the CPU), "
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
            "Offloading peers "
-           "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU"),
+           "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU. "
+           "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
