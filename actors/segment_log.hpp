@@ -31,6 +31,7 @@
 // start boundary past the next close holds its shared pointer, and the log
 // then allocates a new one instead of reusing it).
 #pragma once
+#include <type_traits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -62,12 +63,17 @@ digest segment_state_digest(const checkpoint& trainer, const gossip_state::repla
 
 struct segment_event {
   enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined } kind = stepped;
+  // Explicit, zeroed padding: events go on the wire as they lie in memory
+  // (segment_messages), so no byte of one may be left uninitialised.
+  uint8_t unused_[3] = {0, 0, 0};
   uint32_t from = 0;    // received: the sender; quarantined: the peer
   uint32_t bytes = 0;   // received: the frame's length
+  uint32_t unused2_ = 0;
   uint64_t offset = 0;  // received: where its bytes start in segment_records::frames
   uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based); quarantined: the cause
   bool operator==(const segment_event&) const = default;
 };
+static_assert(std::has_unique_object_representations_v<segment_event>, "segment_event must have no padding");
 
 struct segment_records {
   std::vector<segment_event> events;

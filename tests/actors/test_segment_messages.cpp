@@ -35,9 +35,9 @@ TEST_CASE("segment frames round-trip and are verify messages; damaged ones are u
   b->gossip.nbr_hat = {{0.5f}, {0.25f}};
   b->gossip.rounds = 7;
   s.start = b;
-  s.records.events.push_back({segment_event::received, 1, 2, 0, 0});
+  s.records.events.push_back({.kind = segment_event::received, .from = 1, .bytes = 2, .offset = 0, .step = 0});
   s.records.frames = {std::byte{9}, std::byte{8}};
-  s.records.events.push_back({segment_event::stepped, 0, 0, 0, 17});
+  s.records.events.push_back({.kind = segment_event::stepped, .from = 0, .bytes = 0, .offset = 0, .step = 17});
   s.step_digests.resize(1);
   encode_segment_reply(3, 99, s, f);
   segment_reply_msg r;
