@@ -22,6 +22,7 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "tests/counting_backend.hpp"
+#include "tests/max_abs_diff.hpp"
 
 namespace murmur::testing {
 
@@ -181,13 +182,6 @@ inline run_result run_pair(const std::function<std::unique_ptr<compute_backend>(
   caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
   sched.run();
   return r;
-}
-
-inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
-  return d;
 }
 
 }  // namespace murmur::testing

@@ -25,6 +25,7 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "tests/counting_backend.hpp"
+#include "tests/max_abs_diff.hpp"
 
 namespace murmur::testing {
 
@@ -170,13 +171,6 @@ inline offload_run run_offload(const helper_backend& make, bool offload, compute
   return r;
 }
 
-inline double offload_params_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
-  return d;
-}
-
 // The helper's answers come from its backend's gemm; the offloader's steps
 // are the all-local ones.
 inline void check_backend_helper_answers(const helper_backend& make) {
@@ -203,7 +197,7 @@ inline void check_backend_helper_answers(const helper_backend& make) {
       INFO("peer " << i << " cycle " << c);
       CHECK(off.losses[i][c] == Approx(local.losses[i][c]).epsilon(1e-4));
     }
-  CHECK(offload_params_diff(off.params1, local.params1) < 1e-3);
+  CHECK(max_abs_diff(off.params1, local.params1) < 1e-3);
 }
 
 // A helper on a backend that cheats is caught on its first wrong answer.

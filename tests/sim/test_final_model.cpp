@@ -17,8 +17,10 @@
 #include "run/run_data.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
+#include "tests/max_abs_diff.hpp"
 
 using namespace murmur;
+using murmur::testing::max_abs_diff;
 namespace fs = std::filesystem;
 using murmur::test::scratch;
 using murmur::test::slurp;
@@ -31,13 +33,6 @@ RunConfig small(std::vector<std::string> more = {}) {
                                 "sim.peers=4"};
   o.insert(o.end(), more.begin(), more.end());
   return parse_config("", "test", o);
-}
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
-  return d;
 }
 
 }  // namespace
