@@ -25,7 +25,7 @@
 #include "protocols/membership_messages.hpp"
 #include "protocols/verify_messages.hpp"
 #include "tests/counting_backend.hpp"
-#include "tests/max_abs_diff.hpp"
+#include "tests/float_distances.hpp"
 
 namespace murmur::testing {
 

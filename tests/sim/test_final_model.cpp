@@ -17,7 +17,7 @@
 #include "run/run_data.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
-#include "tests/max_abs_diff.hpp"
+#include "tests/float_distances.hpp"
 
 using namespace murmur;
 using murmur::testing::max_abs_diff;

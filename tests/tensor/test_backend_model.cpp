@@ -23,8 +23,11 @@
 #include "tensor/maxpool2d.hpp"
 #include "tensor/sequential.hpp"
 #include "tests/counting_backend.hpp"
+#include "tests/float_distances.hpp"
 
 using namespace murmur;
+using murmur::testing::norm_diff;
+using murmur::testing::rel_diff;
 
 namespace {
 
@@ -32,28 +35,6 @@ std::vector<float> random_vec(int64_t n, Rng& rng, double lo = -1, double hi = 1
   std::vector<float> v(static_cast<size_t>(n));
   for (auto& x : v) x = static_cast<float>(rng.uniform(lo, hi));
   return v;
-}
-
-// max_i |a_i - b_i| / max_i |b_i|: the error relative to the array's scale
-// (per-element ratios blow up on entries that are near zero by cancellation).
-double rel_diff(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num = std::max(num, std::fabs(static_cast<double>(a[i]) - b[i]));
-    den = std::max(den, std::fabs(static_cast<double>(b[i])));
-  }
-  return den > 0 ? num / den : num;
-}
-
-// |a - b|_2 / |b|_2.
-double norm_diff(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 // Backend buffers filled from / read to host vectors.

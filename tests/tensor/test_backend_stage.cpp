@@ -21,31 +21,13 @@
 #include "tensor/optimizer.hpp"
 #include "tensor/stage_split.hpp"
 #include "tests/counting_backend.hpp"
+#include "tests/float_distances.hpp"
 
 using namespace murmur;
+using murmur::testing::norm_diff;
+using murmur::testing::rel_diff;
 
 namespace {
-
-// max_i |a_i - b_i| / max_i |b_i|: the error relative to the array's scale.
-double rel_diff(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num = std::max(num, std::fabs(static_cast<double>(a[i]) - b[i]));
-    den = std::max(den, std::fabs(static_cast<double>(b[i])));
-  }
-  return den > 0 ? num / den : num;
-}
-
-// |a - b|_2 / |b|_2.
-double norm_diff(const float* a, const float* b, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
 
 Shape with_batch(int64_t b, const Shape& per_sample) {
   Shape s{b};
