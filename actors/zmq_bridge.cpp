@@ -22,6 +22,12 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
   verifier_actor verifier;  // verification frames, when on
   caf::actor router;        // everything else that is not gossip
   bridge_stats stats;
+  // Frames for the router that come before it is named: the transport
+  // listens from its creation, and a peer that is already running (a
+  // pipeline neighbour with its activations queued) may get them through
+  // before route_atom is read; dropping one would stall it for good.
+  std::vector<std::pair<std::string, wire_frame>> unrouted;
+  constexpr size_t max_unrouted = 4096;
   const size_t max_frame = net->max_frame_bytes();
   bool running = true;
   auto on_frame = [&](const std::string& key, std::span<const std::byte> frame) {
@@ -37,6 +43,8 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
     const bool verify = is_verify_message(checked.type);
     if (checked.type != message_type::gossip_update && !verify) {
       if (router) caf::anon_send(router, frame_atom::value, key, std::move(w));
+      else if (unrouted.size() < max_unrouted) unrouted.emplace_back(key, std::move(w));
+      else ++stats.unrouted_dropped;
       return;
     }
     // Who sent it is the allowlist's say (key line i is peer i), never
@@ -72,7 +80,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
           [&](remove_peer_atom, uint32_t id) { net->disconnect(id); },
           [&](bind_atom, gossip_actor g) { gossip = std::move(g); },
           [&](bind_atom, verifier_actor v) { verifier = std::move(v); },
-          [&](route_atom, caf::actor a) { router = std::move(a); },
+          [&](route_atom, caf::actor a) {
+            router = std::move(a);
+            for (auto& [key, w] : unrouted) caf::anon_send(router, frame_atom::value, key, std::move(w));
+            unrouted.clear();
+          },
           [&](stats_atom) {
             stats.net = net->counters();
             return stats;

@@ -20,7 +20,8 @@
 // frame); they are not reported back as sent().
 // Other message families go to whoever registered for them with
 // route_atom(actor): (frame_atom, sender key, frame), so the membership
-// actor can hear a joiner before it has a peer id. Control frames leave
+// actor can hear a joiner before it has a peer id. Those that arrive
+// before route_atom are held (up to 4096) and handed over with it. Control frames leave
 // with control_atom(to, frame), without a sent() report.
 // add_peer_atom(id, endpoint, public key) connects to a peer (where frames
 // to `id` go); it neither widens the allowlist (only
@@ -58,6 +59,7 @@ struct bridge_stats {
   zmq_transport_counters net;
   std::array<uint64_t, frame_error_count> frame_errors{};  // by frame_error, checked at the edge
   uint64_t unknown_sender_frames = 0;
+  uint64_t unrouted_dropped = 0;  // for the router, before route_atom, beyond the 4096 held
 };
 
 struct zmq_bridge_handle {

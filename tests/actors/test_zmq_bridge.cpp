@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <chrono>
@@ -10,6 +11,7 @@
 
 #include "actors/gossip_actor.hpp"
 #include "actors/zmq_bridge.hpp"
+#include "protocols/pipeline_messages.hpp"
 
 using namespace murmur;
 
@@ -118,4 +120,54 @@ TEST_CASE("gossip frames cross ZeroMQ between two peers' actors", "[zmq][actors]
     caf::anon_send(p->bridge.actor, stop_atom::value);
     caf::anon_send_exit(p->gossip, caf::exit_reason::user_shutdown);
   }
+}
+
+TEST_CASE("frames for the router that arrive before route_atom are held and handed over with it", "[zmq][actors]") {
+  // A pipeline neighbour that is already running has its activations queued
+  // for this node; they may come through as soon as the transport listens,
+  // before the router is named. Losing one stalled both nodes for good.
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  zmq_transport_options ob;
+  ob.keys = kb;
+  ob.authorized = {ka.public_key, kb.public_key};
+  auto b = spawn_zmq_bridge(sys, ob);
+  zmq_transport_options oa;
+  oa.keys = ka;
+  oa.authorized = {ka.public_key, kb.public_key};
+  zmq_transport a(oa);
+  a.connect(1, b.endpoint, kb.public_key);
+  std::vector<std::vector<std::byte>> sent;
+  for (uint64_t step = 1; step <= 3; ++step) {
+    sent.emplace_back();
+    encode_stage_heartbeat(stage_heartbeat{0, 1, 0, step, 0}, sent.back());
+    REQUIRE(a.send(1, sent.back()));
+  }
+  // B has read all three (its counters), with no router yet.
+  auto received = [&] {
+    uint64_t n = 0;
+    self->request(b.actor, std::chrono::seconds(5), stats_atom::value)
+        .receive([&](bridge_stats& s) { n = s.net.frames_received; }, [&](caf::error&) { FAIL("no stats"); });
+    return n;
+  };
+  REQUIRE(eventually([&] { return received() == 3; }));
+  caf::anon_send(b.actor, route_atom::value, caf::actor_cast<caf::actor>(self));
+  for (size_t i = 0; i < sent.size(); ++i) {
+    INFO("frame " << i);
+    bool got = false;
+    self->receive(
+        [&](frame_atom, const std::string& key, const wire_frame& w) {
+          CHECK(key == ka.public_key);
+          REQUIRE(w.bytes);
+          CHECK(*w.bytes == sent[i]);
+          got = true;
+        },
+        caf::after(std::chrono::seconds(10)) >> [] {});
+    CHECK(got);
+  }
+  a.close(0);
+  caf::anon_send(b.actor, stop_atom::value);
 }

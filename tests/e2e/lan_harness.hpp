@@ -75,15 +75,29 @@ inline pid_t spawn_murmur(const std::vector<std::string>& args, const fs::path& 
   return spawn_logged(std::move(argv), log);
 }
 
-// Waits for pid until the deadline; kills it (and reports -1) past it.
+// Ends a child still running and reaps it: SIGTERM first, so that a murmur
+// process still writes its summary (what a failed test's reader needs),
+// then SIGKILL after 5 s.
+inline void terminate_and_reap(pid_t pid) {
+  int status = 0;
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+}
+
+// Waits for pid until the deadline; past it, ends it (terminate_and_reap)
+// and reports -1.
 inline int wait_until(pid_t pid, std::chrono::steady_clock::time_point deadline) {
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
+  terminate_and_reap(pid);
   return -1;
 }
 

@@ -78,7 +78,7 @@ int64_t steps_in_parens(const std::string& log, const std::string& what) {
   return std::stoll(log.substr(b + 1, q - b - 1));
 }
 
-// Kills (SIGKILL) and reaps whatever a failed check left running.
+// Ends (terminate_and_reap) whatever a failed check left running.
 struct reaper {
   std::vector<pid_t> pids;
   int wait(size_t i, std::chrono::steady_clock::time_point deadline) {
@@ -88,10 +88,7 @@ struct reaper {
   }
   ~reaper() {
     for (pid_t p : pids)
-      if (p > 0) {
-        kill(p, SIGKILL);
-        waitpid(p, nullptr, 0);
-      }
+      if (p > 0) terminate_and_reap(p);
   }
 };
 
