@@ -414,7 +414,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     std::cerr << "\n";
     quarantine(v.prover, "failed a segment replay this peer ran");
   };
-  auto on_segment_commit = [self, send, segment_failed](uint32_t from, std::span<const std::byte> f) {
+  auto on_segment_commit = [self, send, segment_failed, quarantine](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     if (!st.segments || decode_segment_commit(f, st.s.max_frame_bytes, st.seg_commit_in) != frame_error::none ||
         st.seg_commit_in.prover != from) {
@@ -423,6 +423,14 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     if (st.quarantined.count(from) || !st.is_neighbour(from)) return;
     ++st.st.segment_commits_received;
+    // Its segments would not replay here bit for bit, honest or not: never
+    // mixed unverified, and no accusation either (both sides do the same).
+    if (st.seg_commit_in.fingerprint != st.s.fingerprint) {
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " states replay fingerprint "
+                << to_string(st.seg_commit_in.fingerprint) << ", ours is " << to_string(st.s.fingerprint)
+                << ": its segments cannot be replayed here\n";
+      return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
+    }
     segment_verifier::verdict broken;
     auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, broken);
     if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken);
@@ -449,7 +457,17 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       ++st.st.segment_requests_unavailable;
       return;
     }
+    // A frame over the limit would be cut off by the receiver's transport
+    // (and its link reset): left unanswered instead, and said.
+    if (out.size() > st.s.max_frame_bytes) {
+      ++st.st.segment_requests_unavailable;
+      std::cerr << st.ctx.names(st.ctx.self) << ": the reply to " << st.ctx.names(from) << "'s challenge of steps "
+                << rq.start_step + 1 << "- is " << out.size() << " bytes, over net.max_frame_bytes = "
+                << st.s.max_frame_bytes << "; not sent\n";
+      return;
+    }
     ++st.st.segment_requests_answered;
+    st.st.segment_reply_bytes_max = std::max<uint64_t>(st.st.segment_reply_bytes_max, out.size());
     send(from, std::move(out));
   };
   auto on_segment_reply = [self, segment_failed](uint32_t from, std::span<const std::byte> f) {
@@ -557,7 +575,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         auto& st = self->state;
         if (!st.segments || !seg) return;
         std::vector<std::byte> out;
-        encode_segment_commit(st.segments->commit(seg), out);
+        auto c = st.segments->commit(seg);
+        c.fingerprint = st.s.fingerprint;
+        encode_segment_commit(c, out);
         auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
         for (uint32_t to : st.ctx.neighbours) {
           ++st.st.segment_commits_sent;
