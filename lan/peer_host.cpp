@@ -185,6 +185,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   if (pv && segmented) {
     pv->settings.fingerprint = fingerprint.value;
+    // A challenge drawn behind a replay on a loaded machine still finds its
+    // segment: four kept instead of two (a boundary state each).
+    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 4);
     pv->replay_of = segment_replay_factory(
         c, static_cast<uint32_t>(n), run_overlay(c, static_cast<uint32_t>(n)), shards, train, test);
     const auto model = build_model(c.model, train->sample_shape(), train->num_classes);
