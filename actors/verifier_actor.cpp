@@ -429,6 +429,13 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " states replay fingerprint "
                 << to_string(st.seg_commit_in.fingerprint) << ", ours is " << to_string(st.s.fingerprint)
                 << ": its segments cannot be replayed here\n";
+      // It may not have heard ours yet (we may not have committed): a
+      // commitment-shaped notice stating ours makes it refuse us too, so
+      // neither keeps mixing the other's last estimate. Never held: it is
+      // refused for its fingerprint before anything else.
+      std::vector<std::byte> notice;
+      encode_segment_commit({st.ctx.self, 0, 1, {}, {}, {}, st.s.fingerprint}, notice);
+      send(from, std::move(notice));
       return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
     }
     segment_verifier::verdict broken;

@@ -486,6 +486,10 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   verifier_stats vs;
   if (peer.verifier)
     self->request(peer.verifier, timeout, stats_atom::value).receive([&](verifier_stats& x) { vs = x; }, [](caf::error&) {});
+  // Quarantines decided since the last evaluation (a verdict on a reply
+  // that came in during the last steps) belong in the summary too.
+  self->request(peer.gossip, timeout, stats_atom::value)
+      .receive([&](gossip_counters& x) { g.quarantines = x.quarantines; }, [](caf::error&) {});
   auto verification = [&]() -> std::string {
     if (!peer.verifier) return "";
     const double step_s = peer.train->step_seconds();
