@@ -141,7 +141,7 @@ def main():
                 runs[side].append(m)
                 print("%-4s repeat %d: train %.2f s, trio %.2f s, loadavg %.2f, exit codes %s%s" % (
                     side, r, m["train_s"], m["trio_s"], m["load"], m["rcs"],
-                    ", segments challenged %d passed %d failed %d, quarantines %d" % (
+                    ", challenged %d passed %d failed %d (segments, or steps with --scheme step), quarantines %d" % (
                         m["challenged"], m["passed"], m["failed"], m["quarantines"]) if side == "on" else ""))
                 sys.stdout.flush()
     finally:
