@@ -69,6 +69,7 @@ struct verifier_state {
   matmul_result result_in;
   miss_claim claim_in;
   std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
+  std::map<uint32_t, uint64_t> incarnations;   // each neighbour's, as membership last gave it
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
@@ -615,8 +616,18 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           default: ++self->state.st.frames_rejected;
         }
       },
-      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>&) {
+      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
         auto& st = self->state;
+        // A neighbour back with a new incarnation (restarted, its state
+        // from donors) starts a new chain of segments: its old commitments
+        // must not be held against the new ones.
+        for (size_t i = 0; i < ids.size() && i < inc.size(); ++i) {
+          auto [it, fresh] = st.incarnations.emplace(ids[i], inc[i]);
+          if (!fresh && it->second != inc[i]) {
+            it->second = inc[i];
+            if (st.segments) st.segments->forget(ids[i]);
+          }
+        }
         st.ctx.neighbours.clear();
         for (uint32_t id : ids)
           if (!st.quarantined.count(id)) st.ctx.neighbours.push_back(id);
