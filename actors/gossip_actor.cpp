@@ -148,9 +148,19 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         if (st.segments) st.segments->log().sent();
       },
       [self](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
-        self->state.gossip->set_neighbours(ids, inc);
+        auto& st = self->state;
+        auto rec = st.recording();
+        st.gossip->set_neighbours(ids, inc);
+        // Even an unchanged list resets the frames in flight.
+        if (st.segments) st.segments->log().neighbours(ids, inc);
       },
       [self](resync_atom) { self->state.gossip->resync(); },
+      [self](segstart_atom) -> bool {
+        auto& st = self->state;
+        if (!st.segments || st.gossip->on_backend()) return false;
+        st.segments->start(*st.train, *st.gossip);
+        return true;
+      },
       [self](quarantine_atom, uint32_t peer, uint8_t cause) {
         auto& st = self->state;
         const auto why = static_cast<quarantine_cause>(cause);

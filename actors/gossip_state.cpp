@@ -191,6 +191,7 @@ std::string_view to_string(quarantine_cause c) {
     case quarantine_cause::statistical: return "statistical";
     case quarantine_cause::evidence: return "evidence";
     case quarantine_cause::missed_answers: return "missed_answers";
+    case quarantine_cause::replay_mismatch: return "replay_mismatch";
   }
   return "unknown";
 }

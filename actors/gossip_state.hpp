@@ -62,8 +62,10 @@ std::string_view to_string(reject_reason r);
 // Why a peer was quarantined: a statistical detector flagged its updates
 // (from frames this peer received itself), evidence of a failed
 // verification that this peer re-checked itself, or verify.max_misses
-// challenges this peer sent (or re-checked) that it left unanswered.
-enum class quarantine_cause : uint8_t { statistical, evidence, missed_answers };
+// challenges this peer sent (or re-checked) that it left unanswered, or
+// (verify.scheme = segment) a replay fingerprint unlike this peer's: its
+// segments cannot be replayed here, so it is not mixed (no accusation).
+enum class quarantine_cause : uint8_t { statistical, evidence, missed_answers, replay_mismatch };
 std::string_view to_string(quarantine_cause c);
 
 struct quarantine_record {

@@ -35,6 +35,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using sent_atom = caf::atom_constant<caf::atom("sent")>;
 using nbrs_atom = caf::atom_constant<caf::atom("nbrs")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
+using segstart_atom = caf::atom_constant<caf::atom("segstart")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;
 using quarantine_atom = caf::atom_constant<caf::atom("quarantine")>;
@@ -82,6 +83,10 @@ using gossip_actor = caf::typed_actor<
     caf::reacts_to<sent_atom, uint32_t /*to*/>,
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t> /*incarnations*/>,
     caf::reacts_to<resync_atom>,
+    // verify.scheme = segment: opens the segment log afresh at the current
+    // state (true), e.g. after a state install before training; false
+    // without a log. Only while the trainer is idle.
+    caf::replies_to<segstart_atom>::with<bool>,
     caf::reacts_to<quarantine_atom, uint32_t /*peer*/, uint8_t /*quarantine_cause*/>,
     // The watcher hears (quarantine_atom, peer, cause) for every quarantine
     // from now on, whoever decided it (verifier, detector), and for those

@@ -1,5 +1,6 @@
 #include "actors/segment_log.hpp"
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -58,7 +59,7 @@ void add_event(digest_builder& h, const segment_event& e, std::span<const std::b
 digest segment_records_digest(const segment_records& r, digest_builder& h) {
   for (const auto& e : r.events) {
     std::span<const std::byte> frame;
-    if (e.kind == segment_event::received && e.bytes > 0 && e.offset + e.bytes <= r.frames.size())
+    if (e.carries_bytes() && e.bytes > 0 && e.offset <= r.frames.size() && e.bytes <= r.frames.size() - e.offset)
       frame = std::span<const std::byte>(r.frames).subspan(e.offset, e.bytes);
     add_event(h, e, frame);
   }
@@ -85,9 +86,6 @@ std::shared_ptr<segment_boundary> segment_log::snapshot(const trainer& t, const 
 }
 
 void segment_log::start(const trainer& t, const gossip_state& g) {
-  if (t.steps_done() % k_ != 0)
-    throw std::invalid_argument("segment_log: start at step " + std::to_string(t.steps_done()) +
-                                ", not a multiple of the segment length " + std::to_string(k_));
   auto b = snapshot(t, g);
   boundaries_.assign(1, {b->step(), b->d});
   closed_.reset();
@@ -133,6 +131,21 @@ void segment_log::quarantined(uint32_t peer, uint8_t cause) {
   e.from = peer;
   e.step = cause;
   record(e);
+}
+
+void segment_log::neighbours(std::span<const uint32_t> ids, std::span<const uint64_t> incarnations) {
+  if (ids.size() != incarnations.size()) throw std::invalid_argument("segment_log: one incarnation per neighbour");
+  segment_event e;
+  e.kind = segment_event::neighbours;
+  e.from = static_cast<uint32_t>(ids.size());
+  e.bytes = static_cast<uint32_t>(ids.size() * (sizeof(uint32_t) + sizeof(uint64_t)));
+  neighbour_bytes_.resize(e.bytes);
+  if (!ids.empty()) {
+    std::memcpy(neighbour_bytes_.data(), ids.data(), ids.size() * sizeof(uint32_t));
+    std::memcpy(neighbour_bytes_.data() + ids.size() * sizeof(uint32_t), incarnations.data(),
+                incarnations.size() * sizeof(uint64_t));
+  }
+  record(e, neighbour_bytes_);
 }
 
 void segment_log::stepped(const trainer& t, const gossip_state& g) {

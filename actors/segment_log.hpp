@@ -9,22 +9,25 @@
 // flight). Between boundaries it records, in order, what reaches the
 // trainer from outside: every gossip call that changes the state (an
 // accepted frame with its bytes, a frame leaving, a mix, a publish) and
-// every step taken, and every quarantine the gossip state applies (a
-// verifier's verdict changes what it mixes). segment_replay re-runs a segment from its start
+// every step taken, every quarantine the gossip state applies (a
+// verifier's verdict changes what it mixes) and every neighbour list the
+// membership gives it (on a LAN peers join, leave and are relinked around a
+// quarantined one mid-run; the list and incarnations go in as bytes). segment_replay re-runs a segment from its start
 // boundary and its records, bit for bit.
 //
 // The caller reports each call right after making it (the calls stay where
 // they are; a log only listens): received() after an accepted
 // gossip_state::receive, sent() after on_sent, mixed() after mix,
 // published() after publish, quarantined() after a quarantine that took
-// effect, stepped() after trainer::step. Rejected frames
+// effect, neighbours() after set_neighbours, stepped() after trainer::step. Rejected frames
 // need no record: they leave the gossip state unchanged.
 //
 // Memory: the last closed segment and the open one, i.e. two boundary
 // states (the closed one's end is the open one's start) and two segments'
 // records, plus the 32-byte digest of every boundary so far. Not in it: a
-// state install or a membership change inside a segment (stepped() throws
-// std::logic_error when the step jumps), gossip on a compute backend, a
+// state install inside a segment (stepped() throws std::logic_error when
+// the step jumps; a host installs before training and calls start() again
+// afterwards), gossip on a compute backend, a
 // detector or update attack (start() throws
 // std::invalid_argument, gossip_state::replay_unsupported). Not
 // thread-safe: one caller at a time (a reader that keeps a closed segment's
@@ -62,22 +65,23 @@ struct segment_boundary {
 digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, digest_builder& h);
 
 struct segment_event {
-  enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined } kind = stepped;
+  enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined, neighbours } kind = stepped;
   // Explicit, zeroed padding: events go on the wire as they lie in memory
   // (segment_messages), so no byte of one may be left uninitialised.
   uint8_t unused_[3] = {0, 0, 0};
-  uint32_t from = 0;    // received: the sender; quarantined: the peer
-  uint32_t bytes = 0;   // received: the frame's length
+  uint32_t from = 0;    // received: the sender; quarantined: the peer; neighbours: how many
+  uint32_t bytes = 0;   // received: the frame's length; neighbours: 12 per neighbour (u32 ids, then u64 incarnations)
   uint32_t unused2_ = 0;
-  uint64_t offset = 0;  // received: where its bytes start in segment_records::frames
+  uint64_t offset = 0;  // received, neighbours: where its bytes start in segment_records::frames
   uint64_t step = 0;    // published: the publish's step; stepped: the step taken (1-based); quarantined: the cause
+  bool carries_bytes() const { return kind == received || kind == neighbours; }
   bool operator==(const segment_event&) const = default;
 };
 static_assert(std::has_unique_object_representations_v<segment_event>, "segment_event must have no padding");
 
 struct segment_records {
   std::vector<segment_event> events;
-  std::vector<std::byte> frames;  // the accepted frames' bytes, in order
+  std::vector<std::byte> frames;  // the accepted frames' and neighbour lists' bytes, in order
   size_t bytes() const { return events.size() * sizeof(segment_event) + frames.size(); }
   void clear() {
     events.clear();
@@ -87,8 +91,9 @@ struct segment_records {
 };
 
 // The digest of a segment's records (segment::records_digest): every
-// event's fields but the offset, which follows from the order, and every
-// accepted frame's bytes. A verifier holds fetched records to it.
+// event's fields but the offset, which follows from the order, and the
+// bytes of every event that carries some. A verifier holds fetched records
+// to it.
 digest segment_records_digest(const segment_records& r, digest_builder& h);
 
 struct segment {
@@ -105,13 +110,16 @@ class segment_log {
   // step_digests: also hash the whole state after every step (a prover's
   // answers to a bisection; costs a boundary hash per step).
   explicit segment_log(uint64_t steps_per_segment, bool step_digests = false);
-  // Opens the first segment at the trainer's current step, a multiple of K.
+  // Opens the first segment at the trainer's current step (which closes at
+  // the next multiple of K), dropping whatever was recorded before: a
+  // peer that installed donors' state before training starts anew.
   void start(const trainer& t, const gossip_state& g);
   void received(uint32_t from, std::span<const std::byte> frame);
   void sent();
   void mixed();
   void published(uint64_t step);
   void quarantined(uint32_t peer, uint8_t cause);
+  void neighbours(std::span<const uint32_t> ids, std::span<const uint64_t> incarnations);
   // After every step; at a multiple of K closes the open segment.
   void stepped(const trainer& t, const gossip_state& g);
 
@@ -133,6 +141,7 @@ class segment_log {
   std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused
   std::vector<std::pair<uint64_t, digest>> boundaries_;
   digest_builder state_hash_, records_hash_;
+  std::vector<std::byte> neighbour_bytes_;  // scratch for neighbours()
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
   void record(const segment_event& e, std::span<const std::byte> frame = {});

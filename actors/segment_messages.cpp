@@ -112,13 +112,13 @@ bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_pee
   return true;
 }
 
-// Every event of a known kind, every received frame inside the records'
-// bytes (replay would otherwise index past them on a prover's word).
+// Every event of a known kind, the bytes of every event that carries some
+// (a received frame, a neighbour list) inside the records' bytes (replay
+// would otherwise index past them on a prover's word).
 bool records_well_formed(const segment_records& r) {
   for (const segment_event& e : r.events) {
-    if (e.kind > segment_event::quarantined) return false;
-    if (e.kind == segment_event::received && (e.offset > r.frames.size() || e.bytes > r.frames.size() - e.offset))
-      return false;
+    if (e.kind > segment_event::neighbours) return false;
+    if (e.carries_bytes() && (e.offset > r.frames.size() || e.bytes > r.frames.size() - e.offset)) return false;
   }
   return true;
 }
@@ -126,7 +126,7 @@ bool records_well_formed(const segment_records& r) {
 }  // namespace
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
-  wire::begin_frame(out, 4 + 16 + 96);
+  wire::begin_frame(out, 4 + 16 + 96 + 24);
   writer w{out};
   w.value(m.prover);
   w.value(m.start_step);
@@ -134,6 +134,9 @@ void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& 
   w.value(m.start);
   w.value(m.end);
   w.value(m.records);
+  w.value(m.fingerprint.build);
+  w.value(m.fingerprint.kernel);
+  w.value(m.fingerprint.config);
   seal_frame(message_type::segment_commit, out);
 }
 
@@ -143,6 +146,7 @@ frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_f
     return e;
   reader r{payload};
   r.value(m.prover), r.value(m.start_step), r.value(m.end_step), r.value(m.start), r.value(m.end), r.value(m.records);
+  r.value(m.fingerprint.build), r.value(m.fingerprint.kernel), r.value(m.fingerprint.config);
   return r.done() && m.end_step > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 

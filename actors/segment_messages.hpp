@@ -1,8 +1,10 @@
 // segment_messages: the wire frames of segment verification
 // (verify.scheme = segment, docs/trust.md "Amortised commitments").
 //   segment_commit:  a prover's commitment to one closed segment, sent to
-//                    its verifiers: the start and end boundary digests and
-//                    the records' digest.
+//                    its verifiers: the start and end boundary digests, the
+//                    records' digest, and the prover's replay fingerprint
+//                    (what must agree for a verifier's replay to be bit for
+//                    bit; a verifier replays only an equal one).
 //   segment_request: a verifier's challenge of one segment (by its start
 //                    step), with a nonce the reply repeats.
 //   segment_reply:   the prover's start boundary state and records of that
@@ -17,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "actors/replay_fingerprint.hpp"
 #include "actors/segment_log.hpp"
 #include "protocols/frame_codec.hpp"
 
@@ -26,6 +29,7 @@ struct segment_commit_msg {
   uint32_t prover = 0;
   uint64_t start_step = 0, end_step = 0;
   digest start{}, end{}, records{};
+  replay_fingerprint fingerprint{};
   bool operator==(const segment_commit_msg&) const = default;
 };
 

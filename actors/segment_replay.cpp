@@ -1,5 +1,6 @@
 #include "actors/segment_replay.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 namespace murmur {
@@ -71,6 +72,27 @@ segment_replay::result segment_replay::run(const segment_boundary& start, const 
       case segment_event::quarantined:
         gossip_->quarantine(e.from, static_cast<quarantine_cause>(e.step));
         break;
+      case segment_event::neighbours: {
+        const size_t n = e.from;
+        if (e.offset > records.frames.size() || e.bytes > records.frames.size() - e.offset ||
+            e.bytes != n * (sizeof(uint32_t) + sizeof(uint64_t)))
+          throw std::runtime_error("segment replay: a recorded neighbour list of " + std::to_string(n) +
+                                   " peers in " + std::to_string(e.bytes) + " bytes" + at());
+        ids_.resize(n);
+        incarnations_.resize(n);
+        const std::byte* p = records.frames.data() + e.offset;
+        if (n > 0) {
+          std::memcpy(ids_.data(), p, n * sizeof(uint32_t));
+          std::memcpy(incarnations_.data(), p + n * sizeof(uint32_t), n * sizeof(uint64_t));
+        }
+        try {
+          gossip_->set_neighbours(ids_, incarnations_);
+        } catch (const std::invalid_argument& x) {
+          throw std::runtime_error("segment replay: a recorded neighbour list is refused (" + std::string(x.what()) +
+                                   ")" + at());
+        }
+        break;
+      }
       case segment_event::stepped:
         if (e.step != r.last_step + 1)
           throw std::runtime_error("segment replay: step " + std::to_string(e.step) + " recorded" + at());

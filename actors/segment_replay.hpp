@@ -2,8 +2,9 @@
 // (actors/segment_log.hpp). From a segment's start boundary and its records
 // it re-runs the segment's steps on a fresh, honest trainer of the prover's
 // settings and a gossip state of the prover's gossip settings, applying the
-// recorded gossip calls in their recorded order. On the same build and
-// machine an honest prover's segment replays bit for bit: the end state's
+// recorded gossip calls (and neighbour lists) in their recorded order. On
+// the same build and kernel path (run/replay_fingerprint.hpp) an honest
+// prover's segment replays bit for bit: the end state's
 // digest equals the committed next boundary's, and each step's regenerated
 // transcript (step_transcript_log's tensors) hashes to what the prover
 // committed for that step under the per-step scheme.
@@ -64,6 +65,8 @@ class segment_replay {
   digest_builder hash_;
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
+  std::vector<uint32_t> ids_;            // a recorded neighbour list, decoded
+  std::vector<uint64_t> incarnations_;
   digest state_digest();
 };
 

@@ -19,10 +19,10 @@
 // a boundary hash a step); an honest prover's segment replays and needs
 // none, and a real one accused would recompute them by replaying itself.
 //
-// Assumption (the simulator): prover and verifier run the same build on
-// the same machine, so an honest segment replays bit for bit. Across
-// machines (murmur peer) float results may differ and frames are unsigned:
-// the scheme is refused there.
+// Assumption: prover and verifier compute bit for bit alike, so an honest
+// segment replays exactly: one process in the simulator; on a LAN the
+// verifier actor replays only provers that state its own replay
+// fingerprint (actors/replay_fingerprint.hpp) and refuses the others.
 #pragma once
 #include <cstdint>
 #include <deque>

@@ -59,8 +59,11 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         auto publish = [=](float loss) mutable {
           step_report r{n + 1, loss, false};
           if (segments) {
+            // Urgent: the commitment must not wait behind the verifier's
+            // replays of others, or it reaches its verifiers after the
+            // segment has been dropped.
             if (auto closed = segments->stepped(*t); closed && verifier)
-              self->send(verifier, segcommit_atom::value, std::move(closed));
+              self->send<caf::message_priority::high>(verifier, segcommit_atom::value, std::move(closed));
           } else if (verifier && t->last_commit()) {
             auto buf = std::make_shared<std::vector<std::byte>>();
             encode_transcript_commit(*t->last_commit(), *buf);

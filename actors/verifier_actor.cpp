@@ -69,6 +69,7 @@ struct verifier_state {
   matmul_result result_in;
   miss_claim claim_in;
   std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
+  std::map<uint32_t, uint64_t> incarnations;   // each neighbour's, as membership last gave it
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
@@ -414,7 +415,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     std::cerr << "\n";
     quarantine(v.prover, "failed a segment replay this peer ran");
   };
-  auto on_segment_commit = [self, send, segment_failed](uint32_t from, std::span<const std::byte> f) {
+  auto on_segment_commit = [self, send, segment_failed, quarantine](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     if (!st.segments || decode_segment_commit(f, st.s.max_frame_bytes, st.seg_commit_in) != frame_error::none ||
         st.seg_commit_in.prover != from) {
@@ -423,6 +424,21 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     if (st.quarantined.count(from) || !st.is_neighbour(from)) return;
     ++st.st.segment_commits_received;
+    // Its segments would not replay here bit for bit, honest or not: never
+    // mixed unverified, and no accusation either (both sides do the same).
+    if (st.seg_commit_in.fingerprint != st.s.fingerprint) {
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " states replay fingerprint "
+                << to_string(st.seg_commit_in.fingerprint) << ", ours is " << to_string(st.s.fingerprint)
+                << ": its segments cannot be replayed here\n";
+      // It may not have heard ours yet (we may not have committed): a
+      // commitment-shaped notice stating ours makes it refuse us too, so
+      // neither keeps mixing the other's last estimate. Never held: it is
+      // refused for its fingerprint before anything else.
+      std::vector<std::byte> notice;
+      encode_segment_commit({st.ctx.self, 0, 1, {}, {}, {}, st.s.fingerprint}, notice);
+      send(from, std::move(notice));
+      return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
+    }
     segment_verifier::verdict broken;
     auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, broken);
     if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken);
@@ -449,7 +465,17 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       ++st.st.segment_requests_unavailable;
       return;
     }
+    // A frame over the limit would be cut off by the receiver's transport
+    // (and its link reset): left unanswered instead, and said.
+    if (out.size() > st.s.max_frame_bytes) {
+      ++st.st.segment_requests_unavailable;
+      std::cerr << st.ctx.names(st.ctx.self) << ": the reply to " << st.ctx.names(from) << "'s challenge of steps "
+                << rq.start_step + 1 << "- is " << out.size() << " bytes, over net.max_frame_bytes = "
+                << st.s.max_frame_bytes << "; not sent\n";
+      return;
+    }
     ++st.st.segment_requests_answered;
+    st.st.segment_reply_bytes_max = std::max<uint64_t>(st.st.segment_reply_bytes_max, out.size());
     send(from, std::move(out));
   };
   auto on_segment_reply = [self, segment_failed](uint32_t from, std::span<const std::byte> f) {
@@ -557,7 +583,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         auto& st = self->state;
         if (!st.segments || !seg) return;
         std::vector<std::byte> out;
-        encode_segment_commit(st.segments->commit(seg), out);
+        auto c = st.segments->commit(seg);
+        c.fingerprint = st.s.fingerprint;
+        encode_segment_commit(c, out);
         auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
         for (uint32_t to : st.ctx.neighbours) {
           ++st.st.segment_commits_sent;
@@ -588,8 +616,18 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           default: ++self->state.st.frames_rejected;
         }
       },
-      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>&) {
+      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
         auto& st = self->state;
+        // A neighbour back with a new incarnation (restarted, its state
+        // from donors) starts a new chain of segments: its old commitments
+        // must not be held against the new ones.
+        for (size_t i = 0; i < ids.size() && i < inc.size(); ++i) {
+          auto [it, fresh] = st.incarnations.emplace(ids[i], inc[i]);
+          if (!fresh && it->second != inc[i]) {
+            it->second = inc[i];
+            if (st.segments) st.segments->forget(ids[i]);
+          }
+        }
         st.ctx.neighbours.clear();
         for (uint32_t id : ids)
           if (!st.quarantined.count(id)) st.ctx.neighbours.push_back(id);

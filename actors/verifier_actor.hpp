@@ -42,7 +42,10 @@
 // challenges each segment of a neighbour with probability
 // segment_challenge_probability(rate, layers, K) and replays it
 // (segment_verifier.hpp); a pass credits the work replayed, a failure
-// quarantines the prover as a failed check does. Not yet for segments:
+// quarantines the prover as a failed check does. A commitment stating a
+// replay fingerprint other than ours (settings.fingerprint) is not replayed:
+// the prover is quarantined with cause replay_mismatch, logged with both
+// fingerprints (no ledger entry: no accusation). Not yet for segments:
 // deadlines and misses (an unanswered segment challenge is only counted in
 // flight), evidence sent to the prover's other verifiers (each verifier
 // acts on its own replays).
@@ -61,6 +64,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/peer_names.hpp"
+#include "actors/replay_fingerprint.hpp"
 #include "actors/reputation.hpp"
 #include "actors/step_transcript.hpp"
 #include "tensor/backend.hpp"
@@ -93,6 +97,10 @@ struct verifier_settings {
   augment_settings augment;    // how provers augment their batches (rebuilding X)
   uint64_t segment_steps = 0;  // verify.scheme = segment: K steps per segment (0: per-step scheme)
   size_t keep_segments = 2;    // own closed segments kept for challenges (a boundary state each)
+  // This process's (actors/replay_fingerprint.hpp): stated in our segment
+  // commitments; a prover that states another is not replayed here but
+  // quarantined (cause replay_mismatch), so it is never mixed unverified.
+  replay_fingerprint fingerprint{};
 };
 
 // Per-peer credit: work verified correct, and evidence against it.
@@ -131,9 +139,11 @@ struct verifier_stats {
   std::vector<std::pair<uint32_t, uint64_t>> caught;
   // Segment scheme: commitments sent and received, challenges sent,
   // replays passed and failed (also counted in passed/failed), requests
-  // answered and not (segment no longer kept), wall time in replays.
+  // answered and not (segment no longer kept, or its reply over
+  // max_frame_bytes), the largest reply sent, wall time in replays.
   uint64_t segment_commits_sent = 0, segment_commits_received = 0, segments_challenged = 0, segments_passed = 0,
-           segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0;
+           segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0,
+           segment_reply_bytes_max = 0;
   double segment_replay_seconds = 0;
 };
 

@@ -54,7 +54,12 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
       if (++stats.unknown_sender_frames <= 10) std::cerr << "zmq bridge: dropped a frame from unknown key " << key << "\n";
       return;
     }
-    if (verify) caf::anon_send(verifier, deliver_atom::value, *from, std::move(w));
+    // Segment commitments and challenges are cheap to handle and must not
+    // wait behind a replay the verifier is running (a challenge drawn or
+    // answered late finds the segment dropped): urgent.
+    if (verify && (checked.type == message_type::segment_commit || checked.type == message_type::segment_request))
+      caf::anon_send<caf::message_priority::high>(verifier, deliver_atom::value, *from, std::move(w));
+    else if (verify) caf::anon_send(verifier, deliver_atom::value, *from, std::move(w));
     else caf::anon_send(gossip, deliver_atom::value, *from, std::move(w));
   };
   while (running) {

@@ -17,7 +17,9 @@
 // the sender's key before any actor sees it.
 // Verification frames (verify_messages.hpp) from known peers go to the
 // verifier actor bound with bind_atom(verifier_actor), as deliver(from,
-// frame); they are not reported back as sent().
+// frame); they are not reported back as sent(). Segment commitments and
+// challenges go as urgent messages (ahead of queued replies, whose replays
+// are long).
 // Other message families go to whoever registered for them with
 // route_atom(actor): (frame_atom, sender key, frame), so the membership
 // actor can hear a joiner before it has a peer id. Those that arrive

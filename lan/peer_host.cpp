@@ -25,15 +25,19 @@
 #include "run/initial_model.hpp"
 #include "lan/peer_rendezvous.hpp"
 #include "lan/pipeline_host.hpp"
+#include "run/attack_plan.hpp"
 #include "run/config_schema.hpp"
 #include "run/json_text.hpp"
 #include "run/offload_setup.hpp"
+#include "run/host_fingerprint.hpp"
 #include "run/rewards_json.hpp"
+#include "run/segment_replay_factory.hpp"
 #include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
 #include "tensor/gemm.hpp"
+#include "tensor/sequential.hpp"
 
 namespace murmur {
 
@@ -83,6 +87,9 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   // --resume: this peer's checkpoint, read and checked before anything is
   // loaded or written.
   std::optional<peer_resume_point> resumed;
+  if (!a.resume.empty() && c.verify_scheme == "segment" && c.verify_rate > 0)
+    throw ConfigError("--resume " + a.resume + " with verify.scheme = segment: a resumed peer's first segment would "
+                      "start from a state no verifier holds a commitment to; resume with verify.scheme = step");
   if (!a.resume.empty()) resumed = read_peer_checkpoint(a.resume, static_cast<uint32_t>(c.peer_index), c.seed);
   const peer_checkpoint_counters base = resumed ? resumed->counters : peer_checkpoint_counters{};
   // Training wall time: a resumed peer's continues its earlier runs'.
@@ -153,10 +160,19 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       degree = std::max(degree, nb.size());
     timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
   }
-  if (c.verify_scheme == "segment" && c.verify_rate > 0)
-    throw ConfigError("verify.scheme = segment with murmur peer: segment replays need prover and verifier to compute "
-                      "bit for bit alike (the same build on the same kind of machine) and signed segment frames, "
-                      "neither of which murmur peer has yet; use verify.scheme = step (murmur sim runs segments)");
+  // verify.scheme = segment: a verifier replays a neighbour's segments
+  // bit for bit, so both must run the same binary on the same float kernel
+  // path with the same training config; this process's fingerprint of
+  // those goes into every commitment (docs/trust.md "Replays across
+  // machines"). The BLAS thread count is set above, before it is read.
+  const bool segmented = c.verify_scheme == "segment" && c.verify_rate > 0;
+  host_fingerprint fingerprint;
+  if (segmented) {
+    fingerprint = host_fingerprint_of(c);
+    std::printf("replay fingerprint %s\n  build: %s\n  kernel: %s\n", to_string(fingerprint.value).c_str(),
+                fingerprint.build.c_str(), fingerprint.kernel.c_str());
+    std::fflush(stdout);
+  }
   // Evidence and miss claims go to every peer of the run; each re-checks
   // them against the commitments it holds itself.
   auto pv = peer_verification_from_config(
@@ -167,6 +183,16 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
         return all;
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
+  if (pv && segmented) {
+    pv->settings.fingerprint = fingerprint.value;
+    // A challenge drawn behind a replay on a loaded machine still finds its
+    // segment: four kept instead of two (a boundary state each).
+    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 4);
+    pv->replay_of = segment_replay_factory(
+        c, static_cast<uint32_t>(n), run_overlay(c, static_cast<uint32_t>(n)), shards, train, test);
+    const auto model = build_model(c.model, train->sample_shape(), train->num_classes);
+    pv->step_flops = 6.0 * static_cast<double>(model->forward_flops()) * static_cast<double>(c.batch);
+  }
   std::function<void(trainer&)> restore;
   // model.init_from: this peer starts from it (a joining peer then pulls its donors' state; a resumed one has its checkpoint).
   const initial_params init = resumed ? nullptr : load_initial_parameters(c, train->sample_shape(), train->num_classes);
@@ -267,6 +293,15 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     }
     std::printf("state transfer: %d of %u parameters from live peers (%.2f s after start)\n", std::max(got, 0), dim, wall());
     std::fflush(stdout);
+  }
+
+  // Segments: the log opened when the gossip actor started; whatever came
+  // since (neighbour lists, donors' state, a resync) is the start state now,
+  // committed afresh before the first step (the trainer is idle here).
+  if (peer.verifier && segmented) {
+    bool opened = false;
+    self->request(peer.gossip, timeout, segstart_atom::value).receive([&](bool x) { opened = x; }, [](caf::error&) {});
+    if (!opened) throw std::runtime_error("verify.scheme = segment: the gossip actor could not open its segment log");
   }
 
   // One line when the first gossip frame is on its way: how long a start
@@ -451,6 +486,10 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   verifier_stats vs;
   if (peer.verifier)
     self->request(peer.verifier, timeout, stats_atom::value).receive([&](verifier_stats& x) { vs = x; }, [](caf::error&) {});
+  // Quarantines decided since the last evaluation (a verdict on a reply
+  // that came in during the last steps) belong in the summary too.
+  self->request(peer.gossip, timeout, stats_atom::value)
+      .receive([&](gossip_counters& x) { g.quarantines = x.quarantines; }, [](caf::error&) {});
   auto verification = [&]() -> std::string {
     if (!peer.verifier) return "";
     const double step_s = peer.train->step_seconds();
@@ -468,6 +507,18 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
            std::to_string(vs.misses_confirmed) + ", \"misses_rejected\": " + std::to_string(vs.misses_rejected) +
            ", \"misses_ignored\": " + std::to_string(vs.misses_ignored) + ", \"deadline_ms\": " +
            json_number(1000 * timing.deadline_s) + ", \"keep_steps\": " + std::to_string(timing.keep_steps) +
+           (segmented ? ", \"segment_steps\": " + std::to_string(c.verify_segment) + ", \"segment_commits_sent\": " +
+                            std::to_string(vs.segment_commits_sent) + ", \"segment_commits_received\": " +
+                            std::to_string(vs.segment_commits_received) + ", \"segments_challenged\": " +
+                            std::to_string(vs.segments_challenged) + ", \"segments_passed\": " +
+                            std::to_string(vs.segments_passed) + ", \"segments_failed\": " +
+                            std::to_string(vs.segments_failed) + ", \"segment_requests_answered\": " +
+                            std::to_string(vs.segment_requests_answered) + ", \"segment_requests_unavailable\": " +
+                            std::to_string(vs.segment_requests_unavailable) + ", \"segment_reply_bytes_max\": " +
+                            std::to_string(vs.segment_reply_bytes_max) + ", \"segment_replay_s\": " +
+                            json_number(vs.segment_replay_seconds) + ", \"replay_fingerprint\": " +
+                            json_string(to_string(fingerprint.value))
+                      : std::string()) +
            ", \"commit_overhead_pct\": " +
            json_number(step_s > 0 ? 100 * peer.train->commit_seconds() / step_s : 0) + ", \"check_overhead_pct\": " +
            json_number(step_s > 0 ? 100 * vs.check_seconds / step_s : 0) + "}";

@@ -260,9 +260,10 @@ const std::vector<KeyDef>& table() {
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
           "Commitments kept per neighbour, to re-check evidence against"),
       choice("verify.scheme", &R::verify_scheme, {"step", "segment"},
-             "step: a commitment per step, a challenge checks one layer of one step; segment (murmur sim, "
-             "data-parallel): a commitment per verify.segment steps, a challenge replays the whole segment "
-             "bit for bit (docs/trust.md, Amortised commitments)"),
+             "step: a commitment per step, a challenge checks one layer of one step; segment (data-parallel, "
+             "murmur sim and murmur peer): a commitment per verify.segment steps, a challenge replays the whole "
+             "segment bit for bit; on a LAN only between peers of equal replay fingerprint (docs/trust.md, "
+             "Amortised commitments)"),
       num("verify.segment", &R::verify_segment, ge(1), le(100000),
           "Steps per segment with verify.scheme = segment (commitment and replay unit)"),
 

@@ -35,6 +35,7 @@
 #include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
+#include "run/segment_replay_factory.hpp"
 #include "sim/sim_network.hpp"
 #include "run/verify_timing.hpp"
 #include "tensor/gemm.hpp"
@@ -542,13 +543,7 @@ class driver {
         // Every peer knows every peer's settings, shard and neighbours in the
         // simulation: a verifier replays a neighbour as that neighbour.
         v->step_flops = step_flops_;
-        v->replay_of = [c = c_, n = n_, overlay, shards, train = data.train, test = data.test](uint32_t p) {
-          const int64_t per_epoch = (static_cast<int64_t>(shards[p].size()) + c.batch - 1) / c.batch;
-          const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(per_epoch)));
-          const auto ps = peer_settings_from_config(c, p, n, overlay[p], total);
-          return std::make_unique<segment_replay>(ps.train, ps.model, train, shards[p], test, p, overlay[p], ps.gossip,
-                                                  false);
-        };
+        v->replay_of = segment_replay_factory(c_, n_, overlay, shards, data.train, data.test);
       }
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;

@@ -20,4 +20,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
 
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
 
+std::string blas_kernel_description() {
+  const char* config = openblas_get_config();
+  const char* core = openblas_get_corename();
+  return std::string(config ? config : "OpenBLAS ?") + "; core " + (core ? core : "?") + "; threads " +
+         std::to_string(openblas_get_num_threads());
+}
+
 }  // namespace murmur

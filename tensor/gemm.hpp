@@ -3,6 +3,7 @@
 // op(B) is k x n, C is m x n; lda/ldb/ldc are the row strides as stored.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace murmur {
 
@@ -16,5 +17,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 
 // Sets OpenBLAS's own thread pool size (it ignores OpenMP settings).
 void set_blas_threads(int n);
+
+// What decides how the BLAS rounds: the library's build (OpenBLAS's config
+// string), the kernel path it chose for this CPU (its core name, which
+// OPENBLAS_CORETYPE can force) and its thread count, e.g.
+// "OpenBLAS 0.3.26 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64; core Haswell; threads 1".
+// Two processes with equal strings compute the same sgemm bit for bit.
+std::string blas_kernel_description();
 
 }  // namespace murmur

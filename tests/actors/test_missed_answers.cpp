@@ -74,6 +74,7 @@ gossip_actor::behavior_type recording_gossip(gossip_actor::pointer, std::shared_
       [](sent_atom, uint32_t) {},
       [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
       [](resync_atom) {},
+      [](segstart_atom) { return false; },
       [q](quarantine_atom, uint32_t peer, uint8_t cause) {
         std::lock_guard<std::mutex> l(q->mu);
         q->orders.emplace_back(peer, static_cast<quarantine_cause>(cause));

@@ -37,6 +37,7 @@ gossip_actor::behavior_type quiet_gossip(gossip_actor::pointer) {
       [](sent_atom, uint32_t) {},
       [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
       [](resync_atom) {},
+      [](segstart_atom) { return false; },
       [](quarantine_atom, uint32_t, uint8_t) {},
       [](watch_atom, caf::actor) {},
       [](stats_atom) { return gossip_counters{}; },

@@ -49,6 +49,7 @@ gossip_actor::behavior_type forwarding_gossip(gossip_actor::pointer, std::shared
         g->nbrs.push_back(ids);
       },
       [](resync_atom) {},
+      [](segstart_atom) { return false; },
       [g](quarantine_atom, uint32_t peer, uint8_t cause) {
         std::lock_guard<std::mutex> l(g->mu);
         for (auto& w : g->watchers) caf::anon_send(w, quarantine_atom::value, peer, cause);

@@ -314,6 +314,7 @@ gossip_actor::behavior_type fake_gossip(gossip_actor::pointer, std::shared_ptr<q
       [](sent_atom, uint32_t) {},
       [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
       [](resync_atom) {},
+      [](segstart_atom) { return false; },
       [q](quarantine_atom, uint32_t peer, uint8_t) {
         std::lock_guard<std::mutex> l(q->mu);
         q->peers.push_back(peer);

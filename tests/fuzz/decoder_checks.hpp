@@ -730,6 +730,7 @@ inline const char* segment_commit_invariants(const segment_commit_msg& m) {
 inline segment_commit_msg segment_commit_dirty() {
   segment_commit_msg m;
   m.prover = 77, m.start_step = 88, m.end_step = 99, m.start[0] = 1, m.end[1] = 2, m.records[2] = 3;
+  m.fingerprint = {4, 5, 6};
   return m;
 }
 inline segment_request_msg segment_request_dirty() { return {77, 88, 99, 111}; }
@@ -740,9 +741,9 @@ inline const char* segment_reply_invariants(const segment_reply_msg& m) {
   if (!std::isfinite(m.start.gossip.robust_reference) || m.start.gossip.robust_reference < 0)
     return "segment_reply: a robust reference distance not finite and non-negative accepted";
   for (const segment_event& e : m.records.events) {
-    if (e.kind > segment_event::quarantined) return "segment_reply: unknown event kind accepted";
-    if (e.kind == segment_event::received && (e.offset > m.records.frames.size() || e.bytes > m.records.frames.size() - e.offset))
-      return "segment_reply: a received frame past the records' bytes accepted";
+    if (e.kind > segment_event::neighbours) return "segment_reply: unknown event kind accepted";
+    if (e.carries_bytes() && (e.offset > m.records.frames.size() || e.bytes > m.records.frames.size() - e.offset))
+      return "segment_reply: a received frame or neighbour list past the records' bytes accepted";
   }
   return nullptr;
 }

@@ -1068,17 +1068,24 @@ segment sample_segment() {
   rx.kind = segment_event::received, rx.from = 1, rx.bytes = 4, rx.offset = 0;
   segment_event st{};
   st.kind = segment_event::stepped, st.step = 9;
-  s.records.events = {rx, st};
+  segment_event nb{};  // a neighbour list: ids 1, 2 (u32), incarnations 7, 8 (u64)
+  nb.kind = segment_event::neighbours, nb.from = 2, nb.bytes = 24, nb.offset = 4;
+  s.records.events = {rx, st, nb};
   s.records.frames = bytes(4, std::byte{0x5a});
+  for (uint32_t id : {1u, 2u}) s.records.frames.insert(s.records.frames.end(), reinterpret_cast<const std::byte*>(&id),
+                                                       reinterpret_cast<const std::byte*>(&id) + 4);
+  for (uint64_t inc : {7ull, 8ull})
+    s.records.frames.insert(s.records.frames.end(), reinterpret_cast<const std::byte*>(&inc),
+                            reinterpret_cast<const std::byte*>(&inc) + 8);
   s.step_digests.resize(1);
   return s;
 }
 
 void segment_valid() {
   bytes f;
-  encode_segment_commit({3, 8, 16, {1}, {2}, {3}}, f);
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}}, f);
   write("segment_commit-valid-basic", f);
-  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}}, f);
+  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}, {UINT64_MAX, UINT64_MAX, UINT64_MAX}}, f);
   write("segment_commit-valid-extremes", f);
   encode_segment_request({1, 3, 8, 42}, f);
   write("segment_request-valid-basic", f);
@@ -1114,7 +1121,7 @@ bytes with_payload_field(const bytes& good, size_t at, T v) {
 
 void segment_invalid() {
   bytes commit, request, reply;
-  encode_segment_commit({3, 8, 16, {1}, {2}, {3}}, commit);
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}}, commit);
   encode_segment_request({1, 3, 8, 42}, request);
   encode_segment_reply(3, 42, sample_segment(), reply);
   write("segment_commit-invalid-end-not-after-start", with_payload_field<uint64_t>(commit, 12, 8));
@@ -1150,6 +1157,10 @@ void segment_invalid() {
     s.records.events[0].offset = UINT64_MAX - 1;
     encode_segment_reply(3, 42, s, f);
     write("segment_reply-invalid-frame-past-records", f);
+    s = sample_segment();
+    s.records.events[2].bytes = 1000;  // a neighbour list past the records' bytes
+    encode_segment_reply(3, 42, s, f);
+    write("segment_reply-invalid-neighbours-past-records", f);
   }
   {  // A neighbour count far over what the bytes hold.
     segment s = sample_segment();
