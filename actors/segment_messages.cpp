@@ -200,4 +200,26 @@ frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_fr
   return frame_error::none;
 }
 
+void encode_segment_evidence(const segment_evidence_msg& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 16 + 8 + m.reply.size());
+  writer w{out};
+  w.value(m.accuser);
+  w.value(m.prover);
+  w.value(m.start_step);
+  w.array(m.reply);
+  seal_frame(message_type::segment_evidence, out);
+}
+
+frame_error decode_segment_evidence(std::span<const std::byte> frame, size_t max_frame_bytes, segment_evidence_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_evidence, payload); e != frame_error::none)
+    return e;
+  reader r{payload};
+  r.value(m.accuser), r.value(m.prover), r.value(m.start_step), r.array(m.reply);
+  if (!r.done()) return frame_error::undecodable;
+  const decoded_frame nested = decode_frame(m.reply, max_frame_bytes);
+  return nested.error == frame_error::none && nested.type == message_type::segment_reply ? frame_error::none
+                                                                                       : frame_error::undecodable;
+}
+
 }  // namespace murmur

@@ -8,6 +8,10 @@
 //   segment_reply:   the prover's start boundary state and records of that
 //                    segment, and its per-step state digests (for
 //                    bisection; not bound by the commitment).
+//   segment_evidence: (type 27) a verifier whose replay of a segment failed
+//                    relays the prover's segment_reply frame, verbatim, to
+//                    the prover's other verifiers: accuser, prover, the
+//                    segment's start step, the reply frame.
 // They travel like the other verify messages (is_verify_message). Decoders
 // never throw: a malformed frame is frame_error::undecodable (a reply's
 // checkpoint is decoded by decode_checkpoint and bound by the verifier to
@@ -44,6 +48,13 @@ struct segment_reply_msg {
   bool operator==(const segment_reply_msg&) const = default;
 };
 
+struct segment_evidence_msg {
+  uint32_t accuser = 0, prover = 0;
+  uint64_t start_step = 0;
+  std::vector<std::byte> reply;  // a segment_reply frame, as the prover sent it
+  bool operator==(const segment_evidence_msg&) const = default;
+};
+
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out);
 frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m);
 void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out);
@@ -54,5 +65,12 @@ void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std
 // received frame past the records' bytes; counts are bounded by the bytes
 // present before anything is allocated.
 frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_frame_bytes, segment_reply_msg& m);
+void encode_segment_evidence(const segment_evidence_msg& m, std::vector<std::byte>& out);
+// Checks the nested reply's frame header and checksum only (a segment_reply
+// frame within max_frame_bytes): the receiver decodes it (decode_segment_reply)
+// once it wants to re-check it, and holds it to the outer prover and start
+// step. The nested length is checked against the bytes present before the
+// copy is allocated.
+frame_error decode_segment_evidence(std::span<const std::byte> frame, size_t max_frame_bytes, segment_evidence_msg& m);
 
 }  // namespace murmur

@@ -42,10 +42,15 @@
 // challenges each segment of a neighbour with probability
 // segment_challenge_probability(rate, layers, K) and replays it
 // (segment_verifier.hpp); a pass credits the work replayed, a failure
-// quarantines the prover as a failed check does. Not yet for segments:
-// deadlines and misses (an unanswered segment challenge is only counted in
-// flight), evidence sent to the prover's other verifiers (each verifier
-// acts on its own replays).
+// quarantines the prover as a failed check does. Segment challenges have the
+// deadlines, resends, misses, miss claims (naming the segment by its start
+// step) and max_misses quarantine above, with two differences: a silence is
+// excused only if the prover had committed keep_segments further segments
+// when we asked (it may have dropped the segment as promised; judged at the
+// deadline, a silent prover would be excused whenever the deadline, which
+// covers a start state's transfer, outlasts keep_segments segments), and a
+// prover that stops committing is waited for without a time limit (a
+// segment may span more than 8 deadlines), until it leaves.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -93,6 +98,7 @@ struct verifier_settings {
   augment_settings augment;    // how provers augment their batches (rebuilding X)
   uint64_t segment_steps = 0;  // verify.scheme = segment: K steps per segment (0: per-step scheme)
   size_t keep_segments = 2;    // own closed segments kept for challenges (a boundary state each)
+  bool forge_segment_evidence = false;  // relays each honest segment reply it checked, tampered (attackers)
 };
 
 // Per-peer credit: work verified correct, and evidence against it.

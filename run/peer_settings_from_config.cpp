@@ -107,6 +107,7 @@ std::optional<peer_verification> peer_verification_from_config(
   v.settings.max_misses = static_cast<uint32_t>(c.verify_max_misses);
   v.settings.silent = s.attack.kind == attack_kind::silent_prover;
   v.settings.silent_from = std::max<uint64_t>(1, s.attack.start_step);
+  v.settings.forge_segment_evidence = s.attack.kind == attack_kind::forged_evidence;
   v.now_s = std::move(now_s);
   v.neighbours_of = std::move(neighbours_of);
   v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };

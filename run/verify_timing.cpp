@@ -59,7 +59,17 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   const double bps = c.bandwidth_mbps * 1e6;
   t.uplink_load = bps > 0 && t.step_s > 0 ? 8 * per_step / (t.step_s * bps) : 0;
   const double dense_frame = 4.0 * static_cast<double>(model->param_count()) + frame_overhead;
-  const double bytes = frame_overhead + t.largest_reply_bytes + degree * dense_frame;
+  // A segment reply is the start state and the records: bounded by every
+  // neighbour's frame, complete, at every one of the K steps (threshold
+  // gossip sends far less: generous, not tight). Each of the degree
+  // verifiers may challenge the same segment: their replies queue.
+  double reply_bytes = t.largest_reply_bytes;
+  if (segments) {
+    t.segment_reply_bytes =
+        t.boundary_bytes + static_cast<double>(t.segment_steps) * degree * (dense_frame + 32) + frame_overhead;
+    reply_bytes = degree * t.segment_reply_bytes;
+  }
+  const double bytes = frame_overhead + reply_bytes + degree * dense_frame;
   const double transfer_s = bps > 0 ? 8 * bytes / bps : 0;
   double backlog_s = 0;
   if (t.uplink_load >= 1) {
