@@ -126,7 +126,7 @@ bool records_well_formed(const segment_records& r) {
 }  // namespace
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
-  wire::begin_frame(out, 4 + 16 + 96);
+  wire::begin_frame(out, 4 + 16 + 96 + 8);
   writer w{out};
   w.value(m.prover);
   w.value(m.start_step);
@@ -134,6 +134,7 @@ void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& 
   w.value(m.start);
   w.value(m.end);
   w.value(m.records);
+  w.value(m.records_bytes);
   seal_frame(message_type::segment_commit, out);
 }
 
@@ -143,6 +144,7 @@ frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_f
     return e;
   reader r{payload};
   r.value(m.prover), r.value(m.start_step), r.value(m.end_step), r.value(m.start), r.value(m.end), r.value(m.records);
+  r.value(m.records_bytes);
   return r.done() && m.end_step > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 

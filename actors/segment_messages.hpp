@@ -2,7 +2,8 @@
 // (verify.scheme = segment, docs/trust.md "Amortised commitments").
 //   segment_commit:  a prover's commitment to one closed segment, sent to
 //                    its verifiers: the start and end boundary digests and
-//                    the records' digest.
+//                    the records' digest, and the records' size in bytes
+//                    (not bound: it sizes the verifier's deadline, capped).
 //   segment_request: a verifier's challenge of one segment (by its start
 //                    step), with a nonce the reply repeats.
 //   segment_reply:   the prover's start boundary state and records of that
@@ -30,6 +31,7 @@ struct segment_commit_msg {
   uint32_t prover = 0;
   uint64_t start_step = 0, end_step = 0;
   digest start{}, end{}, records{};
+  uint64_t records_bytes = 0;
   bool operator==(const segment_commit_msg&) const = default;
 };
 

@@ -47,6 +47,7 @@ struct verifier_state {
     uint64_t seen_at_send;  // the prover's commitments we had when we asked
     bool resent = false;    // asked a second time at half the deadline
     bool segment = false;   // a segment challenge: step is the segment's start step, layer unused
+    double deadline_s = 0;  // this challenge's deadline (segments: sized by the announced records)
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   uint64_t next_nonce = 1, next_task = 1;
@@ -171,6 +172,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     auto& st = self->state;
     tensor_request rq{st.ctx.self, prover, step, static_cast<uint16_t>(st.rng.below(layers)), st.next_nonce++};
     st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false, st.commits_seen[prover]};
+    st.pending[rq.nonce].deadline_s = st.s.deadline_s;
     ++st.st.challenges;
     std::vector<std::byte> out;
     encode_tensor_request(rq, out);
@@ -184,6 +186,12 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     verifier_state::challenge c{rq.prover, rq.start_step, 0, st.now(), seq, recheck, false, false,
                                 st.segments->commits_seen(rq.prover)};
     c.segment = true;
+    c.deadline_s = st.s.deadline_s;
+    const auto* h = st.segments->held(rq.prover, rq.start_step);
+    if (h && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
+      const double part = std::min(1.0, static_cast<double>(h->c.records_bytes) / st.s.segment_records_cap);
+      c.deadline_s = st.s.segment_deadline_min_s + part * (st.s.deadline_s - st.s.segment_deadline_min_s);
+    }
     st.pending[rq.nonce] = c;
     ++st.st.challenges;
     ++st.st.segments_challenged;
@@ -209,13 +217,13 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     for (auto it = st.pending.begin(); it != st.pending.end();) {
       auto& c = it->second;
       if (c.overdue) {  // a late reply may still come, but not forever
-        it = now - c.sent_s > 8 * st.s.deadline_s ? erase(it) : std::next(it);
+        it = now - c.sent_s > 8 * c.deadline_s ? erase(it) : std::next(it);
         continue;
       }
-      if (now - c.sent_s < st.s.deadline_s) {
+      if (now - c.sent_s < c.deadline_s) {
         // A request lost on the way (a dropped frame, a reconnect) costs an
         // honest prover a miss: ask once more at half the deadline.
-        if (!c.resent && now - c.sent_s >= st.s.deadline_s / 2) {
+        if (!c.resent && now - c.sent_s >= c.deadline_s / 2) {
           c.resent = true;
           ++st.st.requests_resent;
           std::vector<std::byte> out;
@@ -245,7 +253,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           continue;
         }
       } else if (st.commits_seen[c.prover] < c.seen_at_send + st.s.moved_on_commits) {
-        it = now - c.sent_s > 8 * st.s.deadline_s ? give_up(it) : std::next(it);
+        it = now - c.sent_s > 8 * c.deadline_s ? give_up(it) : std::next(it);
         continue;
       }
       c.overdue = true;

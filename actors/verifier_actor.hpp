@@ -99,6 +99,13 @@ struct verifier_settings {
   uint64_t segment_steps = 0;  // verify.scheme = segment: K steps per segment (0: per-step scheme)
   size_t keep_segments = 2;    // own closed segments kept for challenges (a boundary state each)
   bool forge_segment_evidence = false;  // relays each honest segment reply it checked, tampered (attackers)
+  // A segment challenge's deadline: deadline_s for records of
+  // segment_records_cap bytes or more (the bound verify_timing assumed),
+  // down to segment_deadline_min_s for none, in proportion to the records'
+  // size the prover announced in its commitment (a prover that overstates it
+  // only gets up to deadline_s). 0: deadline_s for every segment challenge.
+  double segment_deadline_min_s = 0;
+  double segment_records_cap = 0;
 };
 
 // Per-peer credit: work verified correct, and evidence against it.

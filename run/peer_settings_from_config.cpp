@@ -104,6 +104,8 @@ std::optional<peer_verification> peer_verification_from_config(
   v.keep_steps = timing.keep_steps;
   v.settings.keep_steps = timing.keep_steps;
   v.settings.deadline_s = timing.deadline_s;
+  v.settings.segment_deadline_min_s = timing.segment_deadline_min_s;
+  v.settings.segment_records_cap = timing.segment_records_cap;
   v.settings.max_misses = static_cast<uint32_t>(c.verify_max_misses);
   v.settings.silent = s.attack.kind == attack_kind::silent_prover;
   v.settings.silent_from = std::max<uint64_t>(1, s.attack.start_step);

@@ -65,8 +65,8 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   // verifiers may challenge the same segment: their replies queue.
   double reply_bytes = t.largest_reply_bytes;
   if (segments) {
-    t.segment_reply_bytes =
-        t.boundary_bytes + static_cast<double>(t.segment_steps) * degree * (dense_frame + 32) + frame_overhead;
+    t.segment_records_cap = static_cast<double>(t.segment_steps) * degree * (dense_frame + 32);
+    t.segment_reply_bytes = t.boundary_bytes + t.segment_records_cap + frame_overhead;
     reply_bytes = degree * t.segment_reply_bytes;
   }
   const double bytes = frame_overhead + reply_bytes + degree * dense_frame;
@@ -94,6 +94,15 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   const double queued = transfer_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
   const double link_deadline_s = deadline_margin * (2 * c.latency_ms / 1000.0 + queued);
   t.deadline_s = c.verify_deadline_ms > 0 ? c.verify_deadline_ms / 1000.0 : std::max(min_deadline_s, link_deadline_s);
+  if (segments) {
+    // The same deadline for records of 0 bytes (linear in them, so a
+    // verifier interpolating between the two is never below the formula).
+    const double transfer_min_s = bps > 0 ? 8 * (bytes - degree * t.segment_records_cap) / bps : 0;
+    const double queued_min = transfer_min_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
+    t.segment_deadline_min_s = c.verify_deadline_ms > 0
+                                   ? t.deadline_s
+                                   : std::max(min_deadline_s, deadline_margin * (2 * c.latency_ms / 1000.0 + queued_min));
+  }
   const double retained_s =
       c.verify_deadline_ms > 0 ? t.deadline_s : std::max(min_retention_s, link_deadline_s);
   if (c.verify_keep_steps > 0) {

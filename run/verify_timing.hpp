@@ -46,6 +46,12 @@ struct verify_timing {
   // records (every neighbour's complete frame at every step); the deadline
   // covers the replies to all neighbours queued on the uplink.
   double segment_reply_bytes = 0;
+  // The records' bound in it (segment_records_cap) and the deadline the
+  // same formula gives for records of 0 bytes: a verifier sizes each segment
+  // challenge's deadline between the two by the records' size the prover
+  // announces (verifier_settings). Both 0 with the step scheme.
+  double segment_records_cap = 0;
+  double segment_deadline_min_s = 0;
 };
 
 // degree: the most neighbours a peer gossips with; shards: how many the
