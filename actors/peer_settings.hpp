@@ -63,7 +63,8 @@ struct gossip_settings {
 // What a peer attacks with, if anything (none for honest peers). The update
 // attacks forge what the peer publishes (actors/update_attack.hpp); label
 // flip trains on y -> classes-1-y; the compute cheats (skip_product ..
-// replay) and silent_prover are carried out by the verification code.
+// replay), silent_prover and forged_evidence are carried out by the
+// verification code.
 enum class attack_kind : uint8_t {
   none,
   gaussian, zero_gradient, mean_shift, sign_flip,  // forged updates
@@ -71,6 +72,7 @@ enum class attack_kind : uint8_t {
   label_flip,                                      // poisoned data
   skip_product, perturb, half_batch, replay,       // compute cheats
   silent_prover,                                   // never answers verification challenges
+  forged_evidence,                                 // relays tampered segment replies as evidence
 };
 inline bool is_update_attack(attack_kind k) {
   return k == attack_kind::gaussian || k == attack_kind::zero_gradient || k == attack_kind::mean_shift ||

@@ -126,7 +126,7 @@ bool records_well_formed(const segment_records& r) {
 }  // namespace
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
-  wire::begin_frame(out, 4 + 16 + 96 + 24);
+  wire::begin_frame(out, 4 + 16 + 96 + 24 + 8);
   writer w{out};
   w.value(m.prover);
   w.value(m.start_step);
@@ -137,6 +137,7 @@ void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& 
   w.value(m.fingerprint.build);
   w.value(m.fingerprint.kernel);
   w.value(m.fingerprint.config);
+  w.value(m.records_bytes);
   seal_frame(message_type::segment_commit, out);
 }
 
@@ -147,6 +148,7 @@ frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_f
   reader r{payload};
   r.value(m.prover), r.value(m.start_step), r.value(m.end_step), r.value(m.start), r.value(m.end), r.value(m.records);
   r.value(m.fingerprint.build), r.value(m.fingerprint.kernel), r.value(m.fingerprint.config);
+  r.value(m.records_bytes);
   return r.done() && m.end_step > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 
@@ -202,6 +204,28 @@ frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_fr
   if (m.start.trainer.step != m.start_step) return frame_error::undecodable;
   m.start.d = {};  // not on the wire: the verifier computes it
   return frame_error::none;
+}
+
+void encode_segment_evidence(const segment_evidence_msg& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 16 + 8 + m.reply.size());
+  writer w{out};
+  w.value(m.accuser);
+  w.value(m.prover);
+  w.value(m.start_step);
+  w.array(m.reply);
+  seal_frame(message_type::segment_evidence, out);
+}
+
+frame_error decode_segment_evidence(std::span<const std::byte> frame, size_t max_frame_bytes, segment_evidence_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_evidence, payload); e != frame_error::none)
+    return e;
+  reader r{payload};
+  r.value(m.accuser), r.value(m.prover), r.value(m.start_step), r.array(m.reply);
+  if (!r.done()) return frame_error::undecodable;
+  const decoded_frame nested = decode_frame(m.reply, max_frame_bytes);
+  return nested.error == frame_error::none && nested.type == message_type::segment_reply ? frame_error::none
+                                                                                       : frame_error::undecodable;
 }
 
 }  // namespace murmur

@@ -2,14 +2,20 @@
 // (verify.scheme = segment, docs/trust.md "Amortised commitments").
 //   segment_commit:  a prover's commitment to one closed segment, sent to
 //                    its verifiers: the start and end boundary digests, the
-//                    records' digest, and the prover's replay fingerprint
-//                    (what must agree for a verifier's replay to be bit for
-//                    bit; a verifier replays only an equal one).
+//                    records' digest, the prover's replay fingerprint (what
+//                    must agree for a verifier's replay to be bit for bit; a
+//                    verifier replays only an equal one), and the records'
+//                    size in bytes (not bound: it sizes the verifier's
+//                    deadline, capped).
 //   segment_request: a verifier's challenge of one segment (by its start
 //                    step), with a nonce the reply repeats.
 //   segment_reply:   the prover's start boundary state and records of that
 //                    segment, and its per-step state digests (for
 //                    bisection; not bound by the commitment).
+//   segment_evidence: (type 27) a verifier whose replay of a segment failed
+//                    relays the prover's segment_reply frame, verbatim, to
+//                    the prover's other verifiers: accuser, prover, the
+//                    segment's start step, the reply frame.
 // They travel like the other verify messages (is_verify_message). Decoders
 // never throw: a malformed frame is frame_error::undecodable (a reply's
 // checkpoint is decoded by decode_checkpoint and bound by the verifier to
@@ -30,6 +36,7 @@ struct segment_commit_msg {
   uint64_t start_step = 0, end_step = 0;
   digest start{}, end{}, records{};
   replay_fingerprint fingerprint{};
+  uint64_t records_bytes = 0;
   bool operator==(const segment_commit_msg&) const = default;
 };
 
@@ -48,6 +55,13 @@ struct segment_reply_msg {
   bool operator==(const segment_reply_msg&) const = default;
 };
 
+struct segment_evidence_msg {
+  uint32_t accuser = 0, prover = 0;
+  uint64_t start_step = 0;
+  std::vector<std::byte> reply;  // a segment_reply frame, as the prover sent it
+  bool operator==(const segment_evidence_msg&) const = default;
+};
+
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out);
 frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m);
 void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out);
@@ -58,5 +72,12 @@ void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std
 // received frame past the records' bytes; counts are bounded by the bytes
 // present before anything is allocated.
 frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_frame_bytes, segment_reply_msg& m);
+void encode_segment_evidence(const segment_evidence_msg& m, std::vector<std::byte>& out);
+// Checks the nested reply's frame header and checksum only (a segment_reply
+// frame within max_frame_bytes): the receiver decodes it (decode_segment_reply)
+// once it wants to re-check it, and holds it to the outer prover and start
+// step. The nested length is checked against the bytes present before the
+// copy is allocated.
+frame_error decode_segment_evidence(std::span<const std::byte> frame, size_t max_frame_bytes, segment_evidence_msg& m);
 
 }  // namespace murmur

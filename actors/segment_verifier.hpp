@@ -63,32 +63,57 @@ class segment_verifier {
   bool answer(const segment_request_msg& rq, std::vector<std::byte>& out) const;
 
   struct verdict {
-    enum kind_t : uint8_t { none, passed, failed } kind = none;
+    // mismatch: relayed evidence whose start state or records do not hash
+    // to the commitment this verifier holds (forged, or the prover
+    // equivocated): nothing is known about the prover.
+    enum kind_t : uint8_t { none, passed, failed, mismatch } kind = none;
     uint32_t prover = 0;
     uint64_t start_step = 0, end_step = 0;
     uint64_t first_bad_step = 0;  // failed: the first step whose state differs (0: unknown)
     double flops = 0;             // passed: the work replayed
     std::string why;              // failed: what did not hold
   };
-  // Verifier: holds the commitment; a request to send when challenged. A
-  // commitment whose start is not the previous one's end fails (verdict).
-  std::optional<segment_request_msg> on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng,
+  // Verifier: holds the commitment; a request (with `nonce`, the caller's:
+  // its deadlines are the caller's) to send when challenged. A commitment
+  // whose start is not the previous one's end fails (verdict).
+  std::optional<segment_request_msg> on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce,
                                                verdict& broken_chain);
+  // A commitment held, with how many of its prover's had arrived when it
+  // did (this one included), and whether this verifier challenged it.
+  struct held_commit {
+    segment_commit_msg c;
+    uint64_t seq = 0;
+    bool challenged = false;
+  };
+  const held_commit* held(uint32_t prover, uint64_t start_step) const;
+  // Commitments received from the prover so far (0: none).
+  uint64_t commits_seen(uint32_t prover) const;
+  // Verifier: challenges a held segment once more (a re-check of another
+  // verifier's miss claim); nullopt when it is not held.
+  std::optional<segment_request_msg> challenge(uint32_t prover, uint64_t start_step, uint64_t nonce);
   // Verifier: checks the reply to one of our challenges (kind none: not
   // one we asked for, or no commitment held for it).
   verdict on_reply(uint32_t from, const segment_reply_msg& r);
+  // Verifier: re-checks a reply another verifier relayed as evidence: it
+  // must hash to the commitment THIS verifier holds (kind mismatch
+  // otherwise; none when it holds none), and this verifier's own replay of
+  // it must fail. A relayer's word counts for nothing.
+  verdict on_evidence(const segment_reply_msg& r);
+  // Verifier: stops waiting for the reply to this challenge.
+  void withdraw(uint64_t nonce);
   // Verifier: no longer checks this prover (quarantined or gone).
   void forget(uint32_t prover);
 
  private:
+  verdict check(const segment_commit_msg& c, const segment_reply_msg& r, bool relayed);
   uint32_t self_;
   double q_;
   size_t keep_;
   replay_factory replay_of_;
   double step_flops_;
-  uint64_t next_nonce_ = 1;
   std::deque<std::shared_ptr<const segment>> kept_;
-  std::map<uint32_t, std::map<uint64_t, segment_commit_msg>> commits_;  // by prover, by start step
+  std::map<uint32_t, std::map<uint64_t, held_commit>> commits_;  // by prover, by start step
+  std::map<uint32_t, uint64_t> seen_;                           // by prover
   struct asked {
     uint32_t prover;
     uint64_t start_step;

@@ -46,6 +46,8 @@ struct verifier_state {
     bool missed;         // a miss was counted
     uint64_t seen_at_send;  // the prover's commitments we had when we asked
     bool resent = false;    // asked a second time at half the deadline
+    bool segment = false;   // a segment challenge: step is the segment's start step, layer unused
+    double deadline_s = 0;  // this challenge's deadline (segments: sized by the announced records)
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   uint64_t next_nonce = 1, next_task = 1;
@@ -73,6 +75,12 @@ struct verifier_state {
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
+  segment_evidence_msg seg_evidence_in;
+  // Segment evidence: (prover, start step) settled by a re-check (confirmed,
+  // or the relayed reply replayed honestly), and (relayer, prover, start
+  // step) tried: each relayer costs at most one decode and hash per segment.
+  std::set<std::pair<uint32_t, uint64_t>> segment_evidence_settled;
+  std::set<std::tuple<uint32_t, uint32_t, uint64_t>> segment_evidence_tried;
   static inline const char* name = "verifier";
 
   double now() const {
@@ -146,6 +154,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         ++st.st.challenges_abandoned;
         if (it->second.recheck) ++st.st.misses_ignored;
       }
+      if (it->second.segment && st.segments) st.segments->withdraw(it->first);
       it = st.pending.erase(it);
     }
   };
@@ -164,10 +173,32 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     auto& st = self->state;
     tensor_request rq{st.ctx.self, prover, step, static_cast<uint16_t>(st.rng.below(layers)), st.next_nonce++};
     st.pending[rq.nonce] = {prover, step, rq.layer, st.now(), seq, recheck, false, false, st.commits_seen[prover]};
+    st.pending[rq.nonce].deadline_s = st.s.deadline_s;
     ++st.st.challenges;
     std::vector<std::byte> out;
     encode_tensor_request(rq, out);
     send(prover, std::move(out));
+  };
+  // Sends a segment challenge the segment verifier drew (its nonce is
+  // st.next_nonce) and waits for it until the deadline, as for a step.
+  auto track_segment = [self, send](const segment_request_msg& rq, uint64_t seq, bool recheck) {
+    auto& st = self->state;
+    st.next_nonce = std::max(st.next_nonce, rq.nonce + 1);
+    verifier_state::challenge c{rq.prover, rq.start_step, 0, st.now(), seq, recheck, false, false,
+                                st.segments->commits_seen(rq.prover)};
+    c.segment = true;
+    c.deadline_s = st.s.deadline_s;
+    const auto* h = st.segments->held(rq.prover, rq.start_step);
+    if (h && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
+      const double part = std::min(1.0, static_cast<double>(h->c.records_bytes) / st.s.segment_records_cap);
+      c.deadline_s = st.s.segment_deadline_min_s + part * (st.s.deadline_s - st.s.segment_deadline_min_s);
+    }
+    st.pending[rq.nonce] = c;
+    ++st.st.challenges;
+    ++st.st.segments_challenged;
+    std::vector<std::byte> out;
+    encode_segment_request(rq, out);
+    send(rq.prover, std::move(out));
   };
   // Counts the misses of every challenge past its deadline, announces those
   // of our own challenges, and quarantines a prover at max_misses.
@@ -175,25 +206,32 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     auto& st = self->state;
     std::vector<uint32_t> over;
     // Dropped without holding it against the prover.
-    auto give_up = [&st](std::map<uint64_t, verifier_state::challenge>::iterator it) {
+    auto erase = [&st](std::map<uint64_t, verifier_state::challenge>::iterator it) {
+      if (it->second.segment && st.segments) st.segments->withdraw(it->first);
+      return st.pending.erase(it);
+    };
+    auto give_up = [&st, &erase](std::map<uint64_t, verifier_state::challenge>::iterator it) {
       ++st.st.challenges_abandoned;
       if (it->second.recheck) ++st.st.misses_ignored;
-      return st.pending.erase(it);
+      return erase(it);
     };
     for (auto it = st.pending.begin(); it != st.pending.end();) {
       auto& c = it->second;
       if (c.overdue) {  // a late reply may still come, but not forever
-        it = now - c.sent_s > 8 * st.s.deadline_s ? st.pending.erase(it) : std::next(it);
+        it = now - c.sent_s > 8 * c.deadline_s ? erase(it) : std::next(it);
         continue;
       }
-      if (now - c.sent_s < st.s.deadline_s) {
+      if (now - c.sent_s < c.deadline_s) {
         // A request lost on the way (a dropped frame, a reconnect) costs an
         // honest prover a miss: ask once more at half the deadline.
-        if (!c.resent && now - c.sent_s >= st.s.deadline_s / 2) {
+        if (!c.resent && now - c.sent_s >= c.deadline_s / 2) {
           c.resent = true;
           ++st.st.requests_resent;
           std::vector<std::byte> out;
-          encode_tensor_request({st.ctx.self, c.prover, c.step, c.layer, it->first}, out);
+          if (c.segment)
+            encode_segment_request({st.ctx.self, c.prover, c.step, it->first}, out);
+          else
+            encode_tensor_request({st.ctx.self, c.prover, c.step, c.layer, it->first}, out);
           send(c.prover, std::move(out));
         }
         ++it;
@@ -207,12 +245,28 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       // moved_on_commits commitments since, some of them in flight then):
       // a stalled process or a starved machine, so silence is not yet
       // dodging. Wait for a sign of life; past 8 deadlines, give up unheld.
-      if (st.commits_seen[c.prover] < c.seen_at_send + st.s.moved_on_commits) {
-        it = now - c.sent_s > 8 * st.s.deadline_s ? give_up(it) : std::next(it);
+      // Segments: a prover commits once per K steps, which may be longer than
+      // 8 deadlines; one that goes on committing is not stalled, one that
+      // stops is waited for until it leaves (and challenged no more).
+      if (c.segment) {
+        if (st.segments->commits_seen(c.prover) < c.seen_at_send + st.s.moved_on_commits) {
+          ++it;
+          continue;
+        }
+      } else if (st.commits_seen[c.prover] < c.seen_at_send + st.s.moved_on_commits) {
+        it = now - c.sent_s > 8 * c.deadline_s ? give_up(it) : std::next(it);
         continue;
       }
       c.overdue = true;
-      if (st.past_retention(c.prover, c.seq)) {  // excused; a late answer is still checked
+      // A segment's retention is judged when we asked, not now: a prover
+      // keeps keep_segments closed segments, and our request left while it
+      // still held this one unless keep_segments more had arrived by then.
+      // (Judged at the deadline, a silent prover would be excused whenever
+      // the deadline, which covers a boundary state's transfer, outlasts
+      // keep_segments segments.)
+      const bool excused = c.segment ? c.seen_at_send - c.seq >= st.s.keep_segments
+                                     : st.past_retention(c.prover, c.seq);
+      if (excused) {  // a late answer is still checked
         ++st.st.challenges_expired;
         if (c.recheck) ++st.st.misses_ignored;
         ++it;
@@ -221,8 +275,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       c.missed = true;
       ++st.st.challenges_missed;
       const uint32_t n = ++st.st.misses_by_prover[c.prover];
-      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(c.prover) << " left the challenge of step " << c.step
-                << " unanswered (" << n << " of " << st.s.max_misses << " misses)\n";
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(c.prover) << " left the challenge of "
+                << (c.segment ? "its segment from step " : "step ") << c.step << " unanswered (" << n << " of "
+                << st.s.max_misses << " misses)\n";
       if (c.recheck) {
         ++st.st.misses_confirmed;
       } else {
@@ -271,7 +326,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
 
   // A miss claim is only a reason to look: we challenge the prover for that
   // step ourselves (with our own random layer) and count what WE observe.
-  auto on_claim = [self, challenge_step](uint32_t from, std::span<const std::byte> f) {
+  // Segment scheme: the claim names a segment by its start step (layer 0).
+  auto on_claim = [self, challenge_step, track_segment](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& m = st.claim_in;
     if (decode_miss_claim(f, st.s.max_frame_bytes, m) != frame_error::none || m.accuser != from) {
@@ -280,6 +336,18 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     ++st.st.miss_claims_received;
     if (m.prover == st.ctx.self || st.quarantined.count(m.prover)) return;
+    if (st.segments) {
+      const auto* h = st.segments->held(m.prover, m.step);
+      if (h && h->challenged) return;  // we asked for that segment ourselves already
+      // As for steps; the retention is keep_segments further commitments.
+      if (!st.is_neighbour(m.prover) || !h || st.segments->commits_seen(m.prover) - h->seq >= st.s.keep_segments) {
+        ++st.st.misses_ignored;
+        return;
+      }
+      const uint64_t seq = h->seq;
+      if (auto rq = st.segments->challenge(m.prover, m.step, st.next_nonce)) track_segment(*rq, seq, true);
+      return;
+    }
     auto* h = st.find_held(m.prover, m.step);
     if (h && h->challenged) return;  // we asked for that step ourselves already
     // Not our neighbour (left, or never was), or nothing we could hold it to.
@@ -391,6 +459,15 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     check_outcome o = run_check(*c, r);
+    // Tensors that do not hash to the commitment WE hold say nothing about
+    // the prover (forged, or it committed differently to the accuser); nor
+    // do shapes our model refuses before hashing.
+    if (o == check_outcome::hash_mismatch || o == check_outcome::bad_shape) {
+      ++st.st.evidence_rejected;
+      std::cerr << st.ctx.names(st.ctx.self) << ": evidence from " << st.ctx.names(from) << " against "
+                << st.ctx.names(prover) << " does not hash to the commitment this peer holds; ignored\n";
+      return;
+    }
     if (o == check_outcome::passed) {
       ++st.st.evidence_rejected;
       std::cerr << st.ctx.names(st.ctx.self) << ": evidence from " << st.ctx.names(from) << " against " << st.ctx.names(prover)
@@ -403,7 +480,11 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   };
 
   // Segment scheme (segment_verifier.hpp).
-  auto segment_failed = [self, quarantine](const segment_verifier::verdict& v) {
+  // A failed segment: quarantine, and, when it failed our own replay of the
+  // prover's reply, relay that reply verbatim (reply_frame) to the prover's
+  // other verifiers, which act on it only after their own re-check.
+  auto segment_failed = [self, quarantine, send](const segment_verifier::verdict& v,
+                                                 std::span<const std::byte> reply_frame) {
     auto& st = self->state;
     ++st.st.segments_failed;
     ++st.st.failed;
@@ -414,8 +495,20 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (v.first_bad_step) std::cerr << "; its state first differs after step " << v.first_bad_step;
     std::cerr << "\n";
     quarantine(v.prover, "failed a segment replay this peer ran");
+    if (reply_frame.empty()) return;
+    st.segment_evidence_settled.emplace(v.prover, v.start_step);
+    std::vector<std::byte> out;
+    encode_segment_evidence({st.ctx.self, v.prover, v.start_step, {reply_frame.begin(), reply_frame.end()}}, out);
+    auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
+    auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(v.prover) : st.ctx.neighbours;
+    for (uint32_t to : targets) {
+      if (to == st.ctx.self || to == v.prover) continue;
+      ++st.st.evidence_sent;
+      self->send(st.transport, send_atom::value, st.ctx.self, to, wire_frame{bytes});
+    }
   };
-  auto on_segment_commit = [self, send, segment_failed, quarantine](uint32_t from, std::span<const std::byte> f) {
+  auto on_segment_commit = [self, send, track_segment, segment_failed, quarantine](uint32_t from,
+                                                                                 std::span<const std::byte> f) {
     auto& st = self->state;
     if (!st.segments || decode_segment_commit(f, st.s.max_frame_bytes, st.seg_commit_in) != frame_error::none ||
         st.seg_commit_in.prover != from) {
@@ -440,13 +533,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
     }
     segment_verifier::verdict broken;
-    auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, broken);
-    if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken);
-    if (!rq) return;
-    ++st.st.segments_challenged;
-    std::vector<std::byte> out;
-    encode_segment_request(*rq, out);
-    send(from, std::move(out));
+    auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, st.next_nonce, broken);
+    if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken, {});
+    if (rq) track_segment(*rq, st.segments->commits_seen(from), false);
   };
   auto on_segment_request = [self, send](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
@@ -478,13 +567,109 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     st.st.segment_reply_bytes_max = std::max<uint64_t>(st.st.segment_reply_bytes_max, out.size());
     send(from, std::move(out));
   };
-  auto on_segment_reply = [self, segment_failed](uint32_t from, std::span<const std::byte> f) {
+  // An attacker (forge_segment_evidence): relays an honest reply it checked
+  // with one byte of its records changed, as evidence.
+  auto forge_evidence = [self, send](uint32_t prover, std::span<const std::byte> reply_frame) {
+    auto& st = self->state;
+    segment_reply_msg r;
+    if (decode_segment_reply(reply_frame, st.s.max_frame_bytes, r) != frame_error::none) return;
+    segment s;
+    s.start = std::make_shared<const segment_boundary>(std::move(r.start));
+    s.records = std::move(r.records);
+    s.step_digests = std::move(r.step_digests);
+    if (!s.records.frames.empty())
+      s.records.frames[s.records.frames.size() / 2] ^= std::byte{1};
+    else if (!s.records.events.empty())
+      ++s.records.events.back().step;
+    segment_evidence_msg ev{st.ctx.self, prover, r.start_step, {}};
+    encode_segment_reply(prover, r.nonce, s, ev.reply);
+    std::vector<std::byte> out;
+    encode_segment_evidence(ev, out);
+    auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(prover) : st.ctx.neighbours;
+    for (uint32_t to : targets) {
+      if (to == st.ctx.self || to == prover) continue;
+      ++st.st.evidence_sent;
+      send(to, out);
+    }
+  };
+  // Relayed segment evidence (segment_verifier::on_evidence): acted on only
+  // if it hashes to the commitment this peer holds and this peer's own
+  // replay fails. Bounded work: the frame within max_frame_bytes, one
+  // attempt per relayer and segment, none once the segment is settled.
+  auto on_segment_evidence = [self, quarantine](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    auto& ev = st.seg_evidence_in;
+    if (!st.segments || decode_segment_evidence(f, st.s.max_frame_bytes, ev) != frame_error::none ||
+        ev.accuser != from) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    ++st.st.evidence_received;
+    const uint32_t prover = ev.prover;
+    const uint64_t start = ev.start_step;
+    if (prover == st.ctx.self || prover == from || st.quarantined.count(prover)) return;
+    if (!st.segments->held(prover, start)) {
+      ++st.st.evidence_unverifiable;  // we hold no commitment of that segment to hold it to
+      return;
+    }
+    if (st.segment_evidence_settled.count({prover, start}) ||
+        !st.segment_evidence_tried.emplace(from, prover, start).second)
+      return;
+    auto reject = [&](const char* why) {
+      ++st.st.evidence_rejected;
+      std::cerr << st.ctx.names(st.ctx.self) << ": segment evidence from " << st.ctx.names(from) << " against "
+                << st.ctx.names(prover) << " (its segment from step " << start << ") " << why << "; ignored\n";
+    };
+    auto& r = st.seg_reply_in;
+    if (decode_segment_reply(ev.reply, st.s.max_frame_bytes, r) != frame_error::none || r.prover != prover ||
+        r.start_step != start) {
+      ev = {};
+      return reject("holds no reply of that prover and segment");
+    }
+    ev = {};
+    const auto t0 = clock_type::now();
+    const auto v = st.segments->on_evidence(r);
+    r = {};
+    const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
+    st.st.segment_replay_seconds += dt;
+    st.st.check_seconds += dt;
+    switch (v.kind) {
+      case segment_verifier::verdict::mismatch:
+        return reject("does not hash to the commitment this peer holds (forged, or the prover committed otherwise)");
+      case segment_verifier::verdict::passed:
+        st.segment_evidence_settled.emplace(prover, start);
+        return reject("replayed here to its committed end (a false accusation)");
+      case segment_verifier::verdict::failed:
+        st.segment_evidence_settled.emplace(prover, start);
+        ++st.st.evidence_confirmed;
+        ++st.st.ledger[prover].checks_failed;
+        std::cerr << st.ctx.names(st.ctx.self) << ": segment evidence from " << st.ctx.names(from) << " against "
+                  << st.ctx.names(prover) << " re-checked: " << v.why << "\n";
+        return quarantine(prover, "segment evidence re-checked by this peer");
+      default: ++st.st.evidence_unverifiable;
+    }
+  };
+
+  auto on_segment_reply = [self, segment_failed, forge_evidence](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& r = st.seg_reply_in;
     if (!st.segments || decode_segment_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
       ++st.st.frames_rejected;
       return;
     }
+    auto it = st.pending.find(r.nonce);
+    if (it == st.pending.end() && r.nonce < st.next_nonce) {
+      ++st.st.replies_duplicate;  // the answer to a request we sent twice, or a replay: already settled
+      r = {};
+      return;
+    }
+    if (it == st.pending.end() || !it->second.segment || it->second.prover != from || it->second.step != r.start_step) {
+      ++st.st.frames_rejected;  // unasked for
+      r = {};
+      return;
+    }
+    const auto asked = it->second;
+    st.pending.erase(it);
     if (st.quarantined.count(from)) return;
     const auto t0 = clock_type::now();
     const auto v = st.segments->on_reply(from, r);
@@ -492,16 +677,29 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
     st.st.segment_replay_seconds += dt;
     st.st.check_seconds += dt;
-    if (v.kind == segment_verifier::verdict::none) {
-      ++st.st.frames_rejected;  // unasked for
+    if (v.kind == segment_verifier::verdict::none) {  // its commitment is no longer held: nothing to check
+      if (!asked.overdue) ++st.st.challenges_abandoned;
       return;
     }
-    if (v.kind == segment_verifier::verdict::failed) return segment_failed(v);
+    ++st.st.replies_checked;
+    if (asked.overdue) {
+      if (asked.missed) ++st.st.challenges_late;  // checked all the same; the miss stands
+    } else {
+      ++st.st.challenges_completed;
+      st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);
+    }
+    if (v.kind == segment_verifier::verdict::failed) return segment_failed(v, f);
+    if (st.s.forge_segment_evidence) forge_evidence(from, f);
     ++st.st.segments_passed;
     ++st.st.passed;
     auto& credit = st.st.ledger[from];
     ++credit.checks_passed;
     credit.verified_flops += v.flops;
+    if (asked.recheck && !asked.overdue) {
+      ++st.st.misses_rejected;
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " answered the re-check of its segment "
+                << "from step " << v.start_step << " correctly; the miss claim is ignored\n";
+    }
   };
 
   auto on_task = [self, send](uint32_t from, std::span<const std::byte> f) {
@@ -593,7 +791,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         }
       },
       [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep, on_segment_commit,
-       on_segment_request, on_segment_reply](
+       on_segment_request, on_segment_reply, on_segment_evidence](
           deliver_atom, uint32_t from, const wire_frame& w) {
         if (!w.bytes) return;
         sweep(self->state.now());  // deadlines first: a reply after its deadline is late
@@ -613,6 +811,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::segment_commit: on_segment_commit(from, *w.bytes); break;
           case message_type::segment_request: on_segment_request(from, *w.bytes); break;
           case message_type::segment_reply: on_segment_reply(from, *w.bytes); break;
+          case message_type::segment_evidence: on_segment_evidence(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;
         }
       },

@@ -45,10 +45,15 @@
 // quarantines the prover as a failed check does. A commitment stating a
 // replay fingerprint other than ours (settings.fingerprint) is not replayed:
 // the prover is quarantined with cause replay_mismatch, logged with both
-// fingerprints (no ledger entry: no accusation). Not yet for segments:
-// deadlines and misses (an unanswered segment challenge is only counted in
-// flight), evidence sent to the prover's other verifiers (each verifier
-// acts on its own replays).
+// fingerprints (no ledger entry: no accusation). Segment challenges have the
+// deadlines, resends, misses, miss claims (naming the segment by its start
+// step) and max_misses quarantine above, with two differences: a silence is
+// excused only if the prover had committed keep_segments further segments
+// when we asked (it may have dropped the segment as promised; judged at the
+// deadline, a silent prover would be excused whenever the deadline, which
+// covers a start state's transfer, outlasts keep_segments segments), and a
+// prover that stops committing is waited for without a time limit (a
+// segment may span more than 8 deadlines), until it leaves.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -101,6 +106,14 @@ struct verifier_settings {
   // commitments; a prover that states another is not replayed here but
   // quarantined (cause replay_mismatch), so it is never mixed unverified.
   replay_fingerprint fingerprint{};
+  bool forge_segment_evidence = false;  // relays each honest segment reply it checked, tampered (attackers)
+  // A segment challenge's deadline: deadline_s for records of
+  // segment_records_cap bytes or more (the bound verify_timing assumed),
+  // down to segment_deadline_min_s for none, in proportion to the records'
+  // size the prover announced in its commitment (a prover that overstates it
+  // only gets up to deadline_s). 0: deadline_s for every segment challenge.
+  double segment_deadline_min_s = 0;
+  double segment_records_cap = 0;
 };
 
 // Per-peer credit: work verified correct, and evidence against it.

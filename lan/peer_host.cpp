@@ -158,7 +158,13 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     for (const auto& nb : make_topology(c.topology, static_cast<uint32_t>(c.peer_count), static_cast<uint32_t>(c.degree),
                                         c.seed))
       degree = std::max(degree, nb.size());
-    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
+    // A segment challenge is answered by the actor that also runs the
+    // prover's own replays (seconds each on a loaded machine) and checked
+    // behind the verifier's: 1 s charged honest provers misses (every
+    // lan-segments e2e run); at least 30 s instead.
+    const double floor_s = c.verify_scheme == "segment" ? 30.0 : 1.0;
+    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), floor_s,
+                              0.1);
   }
   // verify.scheme = segment: a verifier replays a neighbour's segments
   // bit for bit, so both must run the same binary on the same float kernel
@@ -185,9 +191,15 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   if (pv && segmented) {
     pv->settings.fingerprint = fingerprint.value;
-    // A challenge drawn behind a replay on a loaded machine still finds its
-    // segment: four kept instead of two (a boundary state each).
-    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 4);
+    // A prover answers challenges on the actor that also runs its own
+    // replays, and trains on meanwhile: a challenge read behind a replay (a
+    // failed segment's bisection is a second one) must still find its
+    // segment, or the honest prover is charged a miss. With four kept, an
+    // honest peer was charged three on a loaded 2-core machine
+    // (lan-segments-cheat, K = 32); twelve kept cost a boundary state each
+    // (4.6 MiB for the MLP on a ring). Replays on a worker actor would let
+    // this go back to two (docs/trust.md).
+    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 12);
     pv->replay_of = segment_replay_factory(
         c, static_cast<uint32_t>(n), run_overlay(c, static_cast<uint32_t>(n)), shards, train, test);
     const auto model = build_model(c.model, train->sample_shape(), train->num_classes);

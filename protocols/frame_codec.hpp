@@ -46,6 +46,7 @@ enum class message_type : uint16_t {
   segment_commit = 24,     // actors/segment_messages.hpp (verify messages outside 9..14)
   segment_request = 25,
   segment_reply = 26,
+  segment_evidence = 27,   // a failed segment reply relayed to the prover's other verifiers
 };
 bool known_message_type(uint16_t t);
 

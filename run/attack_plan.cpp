@@ -37,7 +37,7 @@ attack_kind attack_kind_of(const std::string& name) {
       {"perturb", attack_kind::perturb},         {"half_batch", attack_kind::half_batch},
       {"replay", attack_kind::replay},           {"silent_prover", attack_kind::silent_prover},
       {"extreme", attack_kind::extreme},         {"ipm", attack_kind::ipm},
-      {"dissensus", attack_kind::dissensus},
+      {"dissensus", attack_kind::dissensus},     {"forged_evidence", attack_kind::forged_evidence},
   };
   for (const auto& [n, k] : names)
     if (name == n) return k;

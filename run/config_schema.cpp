@@ -174,9 +174,10 @@ const std::vector<KeyDef>& table() {
 
       choice("attack.kind", &R::attack_kind,
              {"none", "gaussian", "zero_gradient", "mean_shift", "sign_flip", "extreme", "ipm", "dissensus",
-              "label_flip", "skip_product", "perturb", "half_batch", "replay", "silent_prover"},
-             "What the attacking peers do: forged updates, flipped labels, a compute cheat, or never answering "
-             "verification challenges (silent_prover)"),
+              "label_flip", "skip_product", "perturb", "half_batch", "replay", "silent_prover", "forged_evidence"},
+             "What the attacking peers do: forged updates, flipped labels, a compute cheat, never answering "
+             "verification challenges (silent_prover), or relaying tampered segment replies as evidence "
+             "(forged_evidence, verify.scheme = segment)"),
       choice("attack.placement", &R::attack_placement, {"random", "cut"},
              "Which peers attack: random (from run.seed) or peers that cut the topology into two halves"),
       num("attack.fraction", &R::attack_fraction, ge(0), le(0.5),
@@ -623,10 +624,14 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (cfg.detect_method != "none")
       refuse("detect.method = " + cfg.detect_method, "the replay does not model the detector; set detect.method = none");
     if (cfg.attack_kind != "none" && !compute_cheat && cfg.attack_kind != "silent_prover" &&
-        cfg.attack_kind != "label_flip")
+        cfg.attack_kind != "label_flip" && cfg.attack_kind != "forged_evidence")
       refuse("attack.kind = " + cfg.attack_kind, "the replay does not model update attacks");
     if (!cfg.offload_to.empty()) refuse("offload.to = " + cfg.offload_to, "offloaded steps are not replayed");
   }
+  if (cfg.attack_kind == "forged_evidence" && (cfg.verify_scheme != "segment" || cfg.verify_rate <= 0))
+    throw ConfigError("attack.kind = forged_evidence with verify.scheme = " + cfg.verify_scheme + ", verify.rate = " +
+                      get_key(cfg, "verify.rate") + " in " + source +
+                      ": it forges segment evidence; set verify.scheme = segment and verify.rate > 0");
   // Offload (run/offload_setup.hpp resolves the peers against the run's size).
   if (cfg.offload_to.empty()) {
     for (const char* key : {"offload.peers", "offload.cheat"})

@@ -104,9 +104,12 @@ std::optional<peer_verification> peer_verification_from_config(
   v.keep_steps = timing.keep_steps;
   v.settings.keep_steps = timing.keep_steps;
   v.settings.deadline_s = timing.deadline_s;
+  v.settings.segment_deadline_min_s = timing.segment_deadline_min_s;
+  v.settings.segment_records_cap = timing.segment_records_cap;
   v.settings.max_misses = static_cast<uint32_t>(c.verify_max_misses);
   v.settings.silent = s.attack.kind == attack_kind::silent_prover;
   v.settings.silent_from = std::max<uint64_t>(1, s.attack.start_step);
+  v.settings.forge_segment_evidence = s.attack.kind == attack_kind::forged_evidence;
   v.now_s = std::move(now_s);
   v.neighbours_of = std::move(neighbours_of);
   v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };

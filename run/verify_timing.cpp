@@ -59,7 +59,17 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   const double bps = c.bandwidth_mbps * 1e6;
   t.uplink_load = bps > 0 && t.step_s > 0 ? 8 * per_step / (t.step_s * bps) : 0;
   const double dense_frame = 4.0 * static_cast<double>(model->param_count()) + frame_overhead;
-  const double bytes = frame_overhead + t.largest_reply_bytes + degree * dense_frame;
+  // A segment reply is the start state and the records: bounded by every
+  // neighbour's frame, complete, at every one of the K steps (threshold
+  // gossip sends far less: generous, not tight). Each of the degree
+  // verifiers may challenge the same segment: their replies queue.
+  double reply_bytes = t.largest_reply_bytes;
+  if (segments) {
+    t.segment_records_cap = static_cast<double>(t.segment_steps) * degree * (dense_frame + 32);
+    t.segment_reply_bytes = t.boundary_bytes + t.segment_records_cap + frame_overhead;
+    reply_bytes = degree * t.segment_reply_bytes;
+  }
+  const double bytes = frame_overhead + reply_bytes + degree * dense_frame;
   const double transfer_s = bps > 0 ? 8 * bytes / bps : 0;
   double backlog_s = 0;
   if (t.uplink_load >= 1) {
@@ -84,6 +94,15 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
   const double queued = transfer_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
   const double link_deadline_s = deadline_margin * (2 * c.latency_ms / 1000.0 + queued);
   t.deadline_s = c.verify_deadline_ms > 0 ? c.verify_deadline_ms / 1000.0 : std::max(min_deadline_s, link_deadline_s);
+  if (segments) {
+    // The same deadline for records of 0 bytes (linear in them, so a
+    // verifier interpolating between the two is never below the formula).
+    const double transfer_min_s = bps > 0 ? 8 * (bytes - degree * t.segment_records_cap) / bps : 0;
+    const double queued_min = transfer_min_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
+    t.segment_deadline_min_s = c.verify_deadline_ms > 0
+                                   ? t.deadline_s
+                                   : std::max(min_deadline_s, deadline_margin * (2 * c.latency_ms / 1000.0 + queued_min));
+  }
   const double retained_s =
       c.verify_deadline_ms > 0 ? t.deadline_s : std::max(min_retention_s, link_deadline_s);
   if (c.verify_keep_steps > 0) {

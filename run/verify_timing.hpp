@@ -4,7 +4,7 @@
 // Deadline: a challenge's round trip over the configured link (sim.latency_ms,
 // sim.bandwidth_mbps; the simulated link in `murmur sim`, the assumed one on
 // a LAN): two latencies, plus sending the request, the largest layer's reply
-// and, queued ahead of it on the prover's uplink, one gossip round of dense
+// (verify.scheme = segment: a segment reply to every neighbour) and, queued ahead of it on the prover's uplink, one gossip round of dense
 // frames to every neighbour; stretched by 1 / (1 - load) for the queue that
 // verification's own traffic (every step's commitments to each neighbour,
 // plus the expected replies, verify.rate x degree per step) builds on the
@@ -42,6 +42,16 @@ struct verify_timing {
   // commitment per segment and a reply per challenged segment.
   uint64_t segment_steps = 0;
   double boundary_bytes = 0;
+  // The deadline's segment reply: the boundary state plus a bound on the
+  // records (every neighbour's complete frame at every step); the deadline
+  // covers the replies to all neighbours queued on the uplink.
+  double segment_reply_bytes = 0;
+  // The records' bound in it (segment_records_cap) and the deadline the
+  // same formula gives for records of 0 bytes: a verifier sizes each segment
+  // challenge's deadline between the two by the records' size the prover
+  // announces (verifier_settings). Both 0 with the step scheme.
+  double segment_records_cap = 0;
+  double segment_deadline_min_s = 0;
 };
 
 // degree: the most neighbours a peer gossips with; shards: how many the

@@ -8,7 +8,8 @@
 // transcript hashes to the per-step commitment of the original run. A
 // compute cheat in one step of a segment, wherever it falls, makes the
 // replay's end differ; bisection names that step, and its honest transcript
-// differs from the one committed.
+// differs from the one committed. Relayed evidence (segment_verifier) is
+// held to the receiving verifier's own commitment.
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "actors/segment_log.hpp"
 #include "actors/segment_replay.hpp"
+#include "actors/segment_verifier.hpp"
 #include "actors/transcript_check.hpp"
 
 using namespace murmur;
@@ -382,4 +384,63 @@ TEST_CASE("neighbour lists given mid-segment are recorded and replayed; a log re
   }
   CHECK(checked == 3);
   CHECK(with_lists == 2);
+}
+
+TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's own commitment and its replay fails",
+          "[segment][evidence]") {
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  cheat.eps = 1e-2;
+  cheat.start_step = K + 3;  // segment 1 cheats, segment 0 is honest
+  cheat.every = 1000;
+  ring_run run(grid_gossip(), cheat);
+  auto replay_of = [&run](uint32_t) {
+    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
+                                            ring_neighbours(0), run.gs, true);
+  };
+  peer_node& prover = run.peers[0];
+  segment_verifier as_prover(0, 0, 2, replay_of, 1);
+  // Peer 2 holds the prover's own commitments; peer 3 holds none; peer 1
+  // was sent another commitment of segment 1 (the prover equivocated).
+  segment_verifier holder(2, 0, 2, replay_of, 1), stranger(3, 0, 2, replay_of, 1), equivocated(1, 0, 2, replay_of, 1);
+  Rng rng(5);
+  segment_verifier::verdict broken;
+  for (int seg = 0; seg < 2; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) run.cycle();
+    const auto c = as_prover.commit(prover.seg->closed_shared());
+    CHECK(!holder.on_commit(0, c, rng, 1, broken));  // q = 0: never challenges on its own
+    auto other = c;
+    if (seg == 1) other.records[0] ^= 1;
+    CHECK(!equivocated.on_commit(0, other, rng, 1, broken));
+    CHECK(broken.kind == segment_verifier::verdict::none);
+  }
+  auto reply_of = [&](uint64_t start) {
+    std::vector<std::byte> f;
+    REQUIRE(as_prover.answer({1, 0, start, 7}, f));
+    segment_reply_msg r;
+    REQUIRE(decode_segment_reply(f, size_t{64} << 20, r) == frame_error::none);
+    return r;
+  };
+  const auto honest = reply_of(0), cheated = reply_of(K);
+  // The cheating segment, relayed as it was sent: confirmed by the holder's own replay.
+  const auto v = holder.on_evidence(cheated);
+  CHECK(v.kind == segment_verifier::verdict::failed);
+  CHECK(v.prover == 0);
+  CHECK(v.start_step == K);
+  // Honest work relayed as evidence: replays to its end, a false accusation.
+  CHECK(holder.on_evidence(honest).kind == segment_verifier::verdict::passed);
+  // Tampered records, or a tampered start state: they do not hash to the
+  // holder's commitment, whatever the replay would say.
+  auto forged = cheated;
+  REQUIRE(!forged.records.frames.empty());
+  forged.records.frames[forged.records.frames.size() / 2] ^= std::byte{1};
+  CHECK(holder.on_evidence(forged).kind == segment_verifier::verdict::mismatch);
+  auto forged_start = honest;
+  forged_start.start.trainer.params[0] += 1;
+  CHECK(holder.on_evidence(forged_start).kind == segment_verifier::verdict::mismatch);
+  // No commitment held: nothing to hold it to.
+  CHECK(stranger.on_evidence(cheated).kind == segment_verifier::verdict::none);
+  // Equivocation: the reply fits the commitment the accuser got, not this one's.
+  CHECK(equivocated.on_evidence(cheated).kind == segment_verifier::verdict::mismatch);
+  CHECK(equivocated.on_evidence(honest).kind == segment_verifier::verdict::passed);
 }

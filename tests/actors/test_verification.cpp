@@ -493,6 +493,34 @@ TEST_CASE("verifier actors: evidence against honest work is rejected on re-check
   CHECK(net.stats(1).frames_rejected == 1);
 }
 
+TEST_CASE("verifier actors: evidence whose tensors do not hash to the receiver's commitment is rejected, never acted on",
+          "[verify][actors]") {
+  verifier_net net(0.0, {});
+  net.step_all();
+  // Peer 2 forges evidence against honest peer 0: its real reply of step 1
+  // with one weight changed (which fails Freivalds too, were it checked).
+  tensor_reply r;
+  auto twin = net.f.make_trainer(0);
+  auto log = std::make_shared<step_transcript_log>(0, *twin->model(), 4);
+  twin->enable_transcripts(log, {}, {}, 7);
+  twin->step();
+  REQUIRE(*twin->last_commit() == *net.trainers[0]->last_commit());
+  REQUIRE(log->reply(1, 0, 5, r));
+  REQUIRE(!r.weight.empty());
+  r.weight[0] += 1.f;
+  std::vector<std::byte> reply_frame, ev_frame;
+  encode_tensor_reply(r, reply_frame);
+  encode_evidence({2, 0, 1, 0, 1, reply_frame}, ev_frame);
+  caf::anon_send((*net.peers)[1], deliver_atom::value, uint32_t{2},
+                 wire_frame{std::make_shared<const std::vector<std::byte>>(ev_frame)});
+  auto s1 = net.stats(1);
+  CHECK(s1.evidence_received == 1);
+  CHECK(s1.evidence_rejected == 1);
+  CHECK(s1.evidence_confirmed == 0);
+  CHECK(s1.ledger[0].checks_failed == 0);
+  CHECK(net.quarantined_by(1).empty());
+}
+
 TEST_CASE("offloaded products: verified and credited, or rejected and recomputed, on the host or a backend",
           "[verify][actors][backend]") {
   const bool on_backends = GENERATE(false, true);

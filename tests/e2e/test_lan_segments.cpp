@@ -73,7 +73,7 @@ TEST_CASE("three honest peers on loopback verify each other's segments by replay
   CHECK(passed >= 1);
 }
 
-TEST_CASE("a peer cheating on its products is quarantined by both honest peers on their own segment replays",
+TEST_CASE("a peer cheating on its products is quarantined by both honest peers, on their own segment replays or relayed evidence",
           "[slow][e2e][lan][segment]") {
   lan net("lan-segments-cheat", 3);
   // attack.fraction 0.34 of 3: one cheater, the seed picks which; it perturbs
@@ -103,10 +103,13 @@ TEST_CASE("a peer cheating on its products is quarantined by both honest peers o
     CHECK(count(s, "{\"peer\": " + std::to_string(cheater) + ", ") == 1);
     CHECK(count(s, "\"cause\": \"evidence\"") == 1);
     CHECK(count(s, "\"cause\"") == 1);
-    CHECK(json_number(s, "segments_failed") >= 1);
+    // On its own replay, or on the other's evidence, re-checked here
+    // (relayed evidence counts only if it matches this peer's own commitment
+    // and fails its own replay).
+    CHECK(json_number(s, "segments_failed") + json_number(s, "evidence_confirmed") >= 1);
     caught_directly += json_number(s, "segments_failed") > 0;
   }
-  CHECK(caught_directly == 2);
+  CHECK(caught_directly >= 1);
   const auto cs = net.summary(cheater);
   INFO("cheater summary:\n" << cs << "\nlog:\n" << net.log(cheater));
   CHECK(count(cs, "\"cause\"") == 0);  // its replays of the honest peers pass

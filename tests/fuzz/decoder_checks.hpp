@@ -718,7 +718,7 @@ inline const char* check_checkpoint(std::span<const std::byte> in) {
   return check_checkpoint_bytes(fixed);
 }
 
-// ---- segment verification (frames 24-26, actors/segment_messages.hpp) ------
+// ---- segment verification (frames 24-27, actors/segment_messages.hpp) ------
 
 // Exact codecs (check_codec). A reply carries a whole start state and its
 // records: every count is bounded by the bytes present, so a reply claiming a
@@ -779,6 +779,18 @@ inline const char* check_segment_request(std::span<const std::byte> in) {
                                                     encode_segment_request, segment_request_dirty,
                                                     no_invariants<segment_request_msg>});
 }
+inline segment_evidence_msg segment_evidence_dirty() { return {77, 88, 99, std::vector<std::byte>(5, std::byte{7})}; }
+inline const char* segment_evidence_invariants(const segment_evidence_msg& m) {
+  const decoded_frame nested = decode_frame(m.reply, max_frame_bytes);
+  if (nested.error != frame_error::none || nested.type != message_type::segment_reply)
+    return "segment_evidence: a nested frame that is no valid segment_reply frame accepted";
+  return nullptr;
+}
+inline const char* check_segment_evidence(std::span<const std::byte> in) {
+  return check_codec(in, codec<segment_evidence_msg>{message_type::segment_evidence, decode_segment_evidence,
+                                                     encode_segment_evidence, segment_evidence_dirty,
+                                                     segment_evidence_invariants});
+}
 inline const char* check_segment_reply(std::span<const std::byte> in) {
   return check_codec(in, codec<segment_reply_msg>{message_type::segment_reply, decode_segment_reply,
                                                   encode_segment_reply_msg, segment_reply_dirty, segment_reply_invariants});
@@ -834,6 +846,7 @@ inline constexpr decoder_check decoder_checks[] = {
     {"segment_commit", check_segment_commit},
     {"segment_request", check_segment_request},
     {"segment_reply", check_segment_reply},
+    {"segment_evidence", check_segment_evidence},
     {"checkpoint", check_checkpoint},
     {"peek_type", check_peek_type},
 };

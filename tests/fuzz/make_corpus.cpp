@@ -1049,7 +1049,7 @@ void checkpoint_invalid() {
 
 }  // namespace
 
-// ---- segment verification frames (24-26) ----------------------------------
+// ---- segment verification frames (24-27) ----------------------------------
 
 segment sample_segment() {
   segment_boundary b;
@@ -1083,9 +1083,9 @@ segment sample_segment() {
 
 void segment_valid() {
   bytes f;
-  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}}, f);
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}, 4096}, f);
   write("segment_commit-valid-basic", f);
-  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}, {UINT64_MAX, UINT64_MAX, UINT64_MAX}}, f);
+  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}, {UINT64_MAX, UINT64_MAX, UINT64_MAX}, UINT64_MAX}, f);
   write("segment_commit-valid-extremes", f);
   encode_segment_request({1, 3, 8, 42}, f);
   write("segment_request-valid-basic", f);
@@ -1172,6 +1172,35 @@ void segment_invalid() {
   }
 }
 
+// Relayed segment evidence (27): accuser u32, prover u32, start step u64,
+// then the nested reply frame's length at 16.
+void segment_evidence_seeds() {
+  bytes reply, request, ev;
+  encode_segment_reply(3, 42, sample_segment(), reply);
+  encode_segment_request({1, 3, 8, 42}, request);
+  encode_segment_evidence({1, 3, 8, reply}, ev);
+  write("segment_evidence-valid-basic", ev);
+  {  // Outer fields at their extremes (the receiver holds them to the nested reply), records empty.
+    segment s = sample_segment();
+    s.records = {};
+    bytes empty_reply, f;
+    encode_segment_reply(3, 42, s, empty_reply);
+    encode_segment_evidence({UINT32_MAX, UINT32_MAX, UINT64_MAX, empty_reply}, f);
+    write("segment_evidence-valid-extremes", f);
+  }
+  bytes bad;
+  encode_segment_evidence({1, 3, 8, request}, bad);
+  write("segment_evidence-invalid-nested-not-a-reply", bad);
+  bytes damaged = reply;
+  damaged.back() ^= std::byte{1};  // the nested frame's checksum no longer holds
+  encode_segment_evidence({1, 3, 8, damaged}, bad);
+  write("segment_evidence-invalid-nested-checksum", bad);
+  encode_segment_evidence({1, 3, 8, {}}, bad);
+  write("segment_evidence-invalid-empty-reply", bad);
+  write("segment_evidence-invalid-huge-length", with_payload_field<uint64_t>(ev, 16, UINT64_MAX / 2));
+  write("segment_evidence-invalid-truncated", payload_truncated(ev));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: make_fuzz_corpus OUTPUT_DIR\n");
@@ -1201,5 +1230,6 @@ int main(int argc, char** argv) {
   checkpoint_invalid();
   segment_valid();
   segment_invalid();
+  segment_evidence_seeds();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }

@@ -94,6 +94,7 @@ std::vector<named_decoder> named_decoders() {
       {"segment_commit", [](std::span<const std::byte> b) { return decode_with(decode_segment_commit, b); }},
       {"segment_request", [](std::span<const std::byte> b) { return decode_with(decode_segment_request, b); }},
       {"segment_reply", [](std::span<const std::byte> b) { return decode_with(decode_segment_reply, b); }},
+      {"segment_evidence", [](std::span<const std::byte> b) { return decode_with(decode_segment_evidence, b); }},
       // Not a frame decoder: accepted is none, refused (checkpoint_error) is undecodable.
       {"checkpoint", [](std::span<const std::byte> b) { return decode_checkpoint_as_frame_error(b); }},
   };

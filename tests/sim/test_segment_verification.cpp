@@ -91,6 +91,7 @@ TEST_CASE("segment verification: an honest run quarantines nobody, and challenge
   CHECK(v.segments_challenged > 0);
   CHECK(v.segments_passed > 0);
   CHECK(v.segments_failed == 0);
+  CHECK(v.challenges_missed == 0);  // an honest prover is never charged a miss
   CHECK(v.verified_gflop > 0);  // credit: the work replayed
   // summary.json (valid JSON: parse throws on a nan) names the segment
   // scheme's retention, not the step scheme's per-step transcripts.
@@ -133,6 +134,8 @@ TEST_CASE("segment verification: each compute cheater is quarantined by its hone
       CHECK(s.detection.honest_quarantined == 0);
       CHECK(v.segments_failed > 0);
       CHECK(v.segments_passed > 0);
+      for (const auto& [peer, n] : v.misses_by_prover) CHECK(is_attacker(s, peer));  // honest peers: no miss
+      CHECK(v.evidence_rejected == 0);
       // The first differing step named is a cheating step.
       for (auto& [peer, step] : v.first_caught_step) {
         CHECK(is_attacker(s, peer));
