@@ -71,7 +71,8 @@ segment_verifier::verdict segment_verifier::on_reply(uint32_t from, const segmen
     v.why = std::move(why);
     return v;
   };
-  if (segment_state_digest(r.start.trainer, r.start.gossip, hash_) != c.start)
+  tree_digest state_hash;
+  if (segment_state_digest(r.start.trainer, r.start.gossip, state_hash) != c.start)
     return fail("the start state it sent is not the one it committed to");
   if (segment_records_digest(r.records, hash_) != c.records)
     return fail("the records it sent are not the ones it committed to");
