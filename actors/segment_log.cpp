@@ -12,33 +12,27 @@ namespace {
 
 void add_u64(digest_builder& h, uint64_t v) { h.add(&v, sizeof v); }
 
-template <class T>
-void add_vector(digest_builder& h, const std::vector<T>& v) {
-  add_u64(h, v.size());  // lengths too: two lists must not hash like their concatenation
-  h.add(v.data(), v.size() * sizeof(T));
-}
-
 }  // namespace
 
-digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, digest_builder& h) {
-  add_u64(h, c.step);
-  add_u64(h, c.extra.size() > 0 ? c.extra[0] : 0);  // the schedule's length
-  add_u64(h, c.extra.size() > 1 ? c.extra[1] : 0);  // batches drawn: the position in the batch order
-  add_u64(h, c.opt_steps);
-  add_vector(h, c.params);
-  add_vector(h, c.opt_state);
-  add_vector(h, g.neighbours);
-  add_vector(h, g.quarantined);
-  add_vector(h, g.last_round);
-  add_vector(h, g.incarnation);
-  add_vector(h, g.heard_at);
-  add_vector(h, g.self_hat);
-  add_u64(h, g.nbr_hat.size());
-  for (const auto& hat : g.nbr_hat) add_vector(h, hat);
-  add_vector(h, g.residual);
-  add_vector(h, g.base);
-  add_vector(h, g.pending);
-  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) add_u64(h, v);
+digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, tree_digest& h) {
+  h.add_u64(c.step);
+  h.add_u64(c.extra.size() > 0 ? c.extra[0] : 0);  // the schedule's length
+  h.add_u64(c.extra.size() > 1 ? c.extra[1] : 0);  // batches drawn: the position in the batch order
+  h.add_u64(c.opt_steps);
+  h.add_vector(c.params);
+  h.add_vector(c.opt_state);
+  h.add_vector(g.neighbours);
+  h.add_vector(g.quarantined);
+  h.add_vector(g.last_round);
+  h.add_vector(g.incarnation);
+  h.add_vector(g.heard_at);
+  h.add_vector(g.self_hat);
+  h.add_u64(g.nbr_hat.size());
+  for (const auto& hat : g.nbr_hat) h.add_vector(hat);
+  h.add_vector(g.residual);
+  h.add_vector(g.base);
+  h.add_vector(g.pending);
+  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) h.add_u64(v);
   h.add(&g.max_value, sizeof g.max_value);
   const uint8_t full = g.force_full ? 1 : 0;
   h.add(&full, 1);
@@ -79,7 +73,10 @@ const segment& segment_log::open() const {
 std::shared_ptr<segment_boundary> segment_log::snapshot(const trainer& t, const gossip_state& g) {
   std::shared_ptr<segment_boundary> b = std::move(spare_);
   if (!b) b = std::make_shared<segment_boundary>();
-  b->trainer = t.make_checkpoint(0, 0);
+  // Into the boundary's own storage (reused from a freed boundary: no
+  // allocation in steady state), then hashed (tree_digest: four SHA-256
+  // streams at a time).
+  t.save_checkpoint(b->trainer, 0, 0);
   g.save_replay_state(b->gossip);
   b->d = segment_state_digest(b->trainer, b->gossip, state_hash_);
   return b;
@@ -162,7 +159,7 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   last_step_ = s;
   if (s % k_ != 0) {
     if (step_digests_) {
-      scratch_trainer_ = t.make_checkpoint(0, 0);
+      t.save_checkpoint(scratch_trainer_, 0, 0);
       g.save_replay_state(scratch_gossip_);
       open_->step_digests.push_back(segment_state_digest(scratch_trainer_, scratch_gossip_, state_hash_));
     }

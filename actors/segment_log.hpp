@@ -44,6 +44,7 @@
 #include "actors/gossip_state.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "tensor/digest.hpp"
+#include "tensor/tree_digest.hpp"
 
 namespace murmur {
 
@@ -51,18 +52,19 @@ class trainer;
 
 // The state after a step: everything the following steps depend on.
 struct segment_boundary {
-  checkpoint trainer;                 // trainer::make_checkpoint (its train-loss mean is not hashed)
+  checkpoint trainer;                 // trainer::save_checkpoint (its train-loss mean is not hashed)
   gossip_state::replay_state gossip;
   digest d{};                         // segment_state_digest(trainer, gossip)
   uint64_t step() const { return trainer.step; }
   bool operator==(const segment_boundary&) const = default;
 };
 
-// SHA-256 over the parts of a trainer checkpoint that later steps depend on
-// (step, schedule length, batches drawn, optimizer steps, parameters,
-// optimizer state) and the whole gossip replay state. Prover and replay
-// both hash with it.
-digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, digest_builder& h);
+// A SHA-256 commitment (tree_digest: the large vectors as 16 KiB leaves
+// hashed four at a time) to the parts of a trainer checkpoint that later
+// steps depend on (step, schedule length, batches drawn, optimizer steps,
+// parameters, optimizer state) and to the whole gossip replay state. Prover
+// and replay both hash with it.
+digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, tree_digest& h);
 
 struct segment_event {
   enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined, neighbours } kind = stepped;
@@ -140,7 +142,8 @@ class segment_log {
   std::shared_ptr<segment> closed_;
   std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused
   std::vector<std::pair<uint64_t, digest>> boundaries_;
-  digest_builder state_hash_, records_hash_;
+  tree_digest state_hash_;
+  digest_builder records_hash_;
   std::vector<std::byte> neighbour_bytes_;  // scratch for neighbours()
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;

@@ -29,7 +29,7 @@ const step_transcript_log& segment_replay::transcript_log() const {
 }
 
 digest segment_replay::state_digest() {
-  scratch_trainer_ = trainer_->make_checkpoint(0, 0);
+  trainer_->save_checkpoint(scratch_trainer_, 0, 0);
   gossip_->save_replay_state(scratch_gossip_);
   return segment_state_digest(scratch_trainer_, scratch_gossip_, hash_);
 }

@@ -62,7 +62,7 @@ class segment_replay {
   std::unique_ptr<trainer> trainer_;
   std::unique_ptr<gossip_state> gossip_;
   std::shared_ptr<step_transcript_log> log_;
-  digest_builder hash_;
+  tree_digest hash_;
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
   std::vector<uint32_t> ids_;            // a recorded neighbour list, decoded

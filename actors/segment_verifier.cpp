@@ -107,7 +107,8 @@ segment_verifier::verdict segment_verifier::check(const segment_commit_msg& c, c
     v.why = std::move(why);
     return v;
   };
-  if (segment_state_digest(r.start.trainer, r.start.gossip, hash_) != c.start)
+  tree_digest state_hash;
+  if (segment_state_digest(r.start.trainer, r.start.gossip, state_hash) != c.start)
     return unbound("the start state it sent is not the one it committed to");
   if (segment_records_digest(r.records, hash_) != c.records)
     return unbound("the records it sent are not the ones it committed to");

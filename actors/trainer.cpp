@@ -185,6 +185,11 @@ float trainer::step() {
 // [3] its count, both since the last evaluation.
 checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
   checkpoint c;
+  save_checkpoint(c, peer, seed);
+  return c;
+}
+
+void trainer::save_checkpoint(checkpoint& c, uint16_t peer, uint64_t seed) const {
   c.kind = checkpoint_kind::peer;
   c.step = steps_;
   c.replica = peer;
@@ -200,12 +205,19 @@ checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
   } else {
     c.params.assign(model_->params(), model_->params() + model_->param_count());
   }
-  optimizer_state os = bm_ ? bm_->save_optimizer_state() : opt_->save_state();
-  c.opt_steps = os.steps;
-  c.opt_state = std::move(os.values);
-  c.extra = {static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_};
+  if (bm_) {
+    optimizer_state os = bm_->save_optimizer_state();
+    c.opt_steps = os.steps;
+    c.opt_state = std::move(os.values);
+  } else {
+    // Into the checkpoint's own vector: swapped in and out, no allocation once sized.
+    optimizer_state os{0, std::move(c.opt_state)};
+    opt_->save_state_into(os);
+    c.opt_steps = os.steps;
+    c.opt_state = std::move(os.values);
+  }
+  c.extra.assign({static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_});
   static_assert(checkpoint_extra == 4);
-  return c;
 }
 
 void trainer::restore(const checkpoint& c) {

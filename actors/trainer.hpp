@@ -78,6 +78,9 @@ class trainer {
   // a cheat's random stream and replay position (attackers, verification).
   static constexpr size_t checkpoint_extra = 4;
   checkpoint make_checkpoint(uint16_t peer, uint64_t seed) const;
+  // The same into `into`, reusing its vectors' storage (a segment boundary,
+  // every K steps: no allocation once sized).
+  void save_checkpoint(checkpoint& into, uint16_t peer, uint64_t seed) const;
   // Loads one of this trainer's kind: the same model spec, parameter count,
   // optimizer kind and size, and learning-rate schedule length; otherwise
   // std::invalid_argument naming the mismatch, and nothing has changed.

@@ -75,9 +75,14 @@ class Sgd : public Optimizer {
 
   optimizer_state save_state() const override {
     optimizer_state s;
-    s.steps = steps_;
-    if (!first_) s.values = buf_;
+    save_state_into(s);
     return s;
+  }
+
+  void save_state_into(optimizer_state& s) const override {
+    s.steps = steps_;
+    if (first_) s.values.clear();
+    else s.values.assign(buf_.begin(), buf_.end());
   }
 
   void load_state(const optimizer_state& s) override {
@@ -116,11 +121,15 @@ class Adam : public Optimizer {
 
   optimizer_state save_state() const override {
     optimizer_state s;
-    s.steps = static_cast<uint64_t>(t_);
-    s.values.reserve(m_.size() * 2);
-    s.values.insert(s.values.end(), m_.begin(), m_.end());
-    s.values.insert(s.values.end(), v_.begin(), v_.end());
+    save_state_into(s);
     return s;
+  }
+
+  void save_state_into(optimizer_state& s) const override {
+    s.steps = static_cast<uint64_t>(t_);
+    s.values.resize(m_.size() * 2);
+    std::copy(m_.begin(), m_.end(), s.values.begin());
+    std::copy(v_.begin(), v_.end(), s.values.begin() + static_cast<std::ptrdiff_t>(m_.size()));
   }
 
   void load_state(const optimizer_state& s) override {

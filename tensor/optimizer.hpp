@@ -24,6 +24,9 @@ class Optimizer {
   // steps identical. load_state throws std::invalid_argument naming the
   // mismatch when the state is not from an optimizer of this kind and size.
   virtual optimizer_state save_state() const = 0;
+  // The same into `into`, reusing its storage (a segment boundary saves the
+  // state every K steps and should not allocate each time).
+  virtual void save_state_into(optimizer_state& into) const { into = save_state(); }
   virtual void load_state(const optimizer_state& s) = 0;
 };
 
