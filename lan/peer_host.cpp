@@ -33,12 +33,17 @@
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
+#include "run/verification_choice.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
 
-int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<int>& stop) {
+int run_peer_host(const RunConfig& requested, const peer_host_options& a, const std::atomic<int>& stop) {
   const std::string& out = a.out;
+  // verify.rate = auto and verify.scheme = auto decided for this peer (run/verification_choice.hpp);
+  // config.toml keeps them as asked, so that --resume decides anew.
+  const verification_choice verify = choose_verification(requested, {run_host::peer, !a.resume.empty()});
+  const RunConfig c = with_verification(requested, verify);
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
@@ -50,7 +55,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     po.listen = a.listen;
     po.out = out;
     po.quiet = a.quiet;
-    return run_pipeline_host(c, po, stop);
+    return run_pipeline_host(requested, po, stop);
   }
   set_blas_threads(1);
   const auto wall0 = std::chrono::steady_clock::now();
@@ -93,7 +98,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   for (const auto& line : contact_lines(identities, a.join, keys.public_key, c.authorized_peers))
     contacts.push_back(line.endpoint);
   std::filesystem::create_directories(out);
-  std::ofstream(out + "/config.toml") << to_toml(c);
+  std::ofstream(out + "/config.toml") << to_toml(requested);
 
   // Listen before loading data, so a port in use is reported at once
   // (frames that come before the actors exist are dropped; joins are resent).
@@ -153,10 +158,6 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       degree = std::max(degree, nb.size());
     timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
   }
-  if (c.verify_scheme == "segment" && c.verify_rate > 0)
-    throw ConfigError("verify.scheme = segment with murmur peer: segment replays need prover and verifier to compute "
-                      "bit for bit alike (the same build on the same kind of machine) and signed segment frames, "
-                      "neither of which murmur peer has yet; use verify.scheme = step (murmur sim runs segments)");
   // Evidence and miss claims go to every peer of the run; each re-checks
   // them against the commitments it holds itself.
   auto pv = peer_verification_from_config(
@@ -512,7 +513,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "
       << identity_refused_by_kind() << ",\n  \"state_chunks_refused\": " << control.state_refused
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
-      << ",\n  \"quarantined\": " << quarantined()
+      << ",\n  \"quarantined\": " << quarantined() << ",\n  \"verify\": " << verify.json()
       << verification() << rewards()
       << offload_json(peer, vs, offload)
       << ",\n  \"steps\": " << step << ",\n  \"total_steps\": " << total
