@@ -68,7 +68,7 @@ struct KeyDef {
 };
 
 KeyDef num(std::string name, Field f, Bound lo, Bound hi, std::string doc) {
-  return {std::move(name), f, lo, hi, {}, false, std::move(doc)};
+  return {std::move(name), f, lo, hi, {}, false, std::move(doc), std::nullopt};
 }
 // A float key that also takes "auto", stored as auto_value.
 KeyDef num_or_auto(std::string name, double RunConfig::*f, double auto_value, Bound lo, Bound hi, std::string doc) {
@@ -78,10 +78,17 @@ KeyDef num_or_auto(std::string name, double RunConfig::*f, double auto_value, Bo
 }
 KeyDef choice(std::string name, std::string RunConfig::*f, std::vector<std::string> values,
               std::string doc) {
-  return {std::move(name), f, {}, {}, std::move(values), false, std::move(doc)};
+  return {std::move(name), f, {}, {}, std::move(values), false, std::move(doc), std::nullopt};
 }
 KeyDef text(std::string name, std::string RunConfig::*f, bool non_empty, std::string doc) {
-  return {std::move(name), f, {}, {}, {}, non_empty, std::move(doc)};
+  return {std::move(name), f, {}, {}, {}, non_empty, std::move(doc), std::nullopt};
+}
+
+// A constant in a doc line: 0.005, 64.
+std::string number_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
 }
 
 const std::vector<KeyDef>& table() {
@@ -259,8 +266,9 @@ const std::vector<KeyDef>& table() {
 
       num_or_auto("verify.rate", &R::verify_rate, verify_rate_auto, ge(0), le(1),
                   "Probability that a peer checks one random layer of a neighbour's committed step; 0 = off; "
-                  "auto = the default rate (run/default_verification.hpp) with the segment scheme where it runs, "
-                  "off where it cannot (the run prints why; summary.json \"verify\")"),
+                  "auto = " + number_text(default_verify_rate) +
+                      " (run/default_verification.hpp) with the segment scheme where it runs, off where it cannot "
+                      "(the run prints why; summary.json \"verify\"; docs/trust.md, On by default)"),
       num("verify.rounds", &R::verify_rounds, ge(1), le(64), "Freivalds rounds per checked product (misses a wrong element with 2^-rounds)"),
       num("verify.keep_steps", &R::verify_keep_steps, ge(0), le(1024),
           "Own step transcripts kept for verifiers' requests (the retention every prover promises); "

@@ -113,7 +113,7 @@ TEST_CASE("augmented training: verifiers redo the crop and flip, no honest peer 
   // An MLP: its first Linear is fed by the data, so verifiers rebuild (and augment) its input.
   auto r = murmur("sim " + source("configs/synthetic-smoke.toml") +
                   " --set train.epochs=1 --set data.crop_padding=2 --set data.flip=horizontal"
-                  " --set verify.rate=0.2 --quiet --out " + out.string());
+                  " --set verify.rate=0.2 --set verify.scheme=step --quiet --out " + out.string());  // step checks
   INFO(r.output);
   REQUIRE(r.code == 0);
   std::ifstream in(out / "summary.json");
