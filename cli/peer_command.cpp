@@ -9,7 +9,6 @@
 #include "protocols/membership_messages.hpp"
 #include "run/config_schema.hpp"
 #include "run/key_usage.hpp"
-#include "run/verification_choice.hpp"
 
 namespace murmur {
 
@@ -80,8 +79,6 @@ int run_peer(const peer_args& a, const std::atomic<int>& stop) {
   const RunConfig c = load_config(a.config, a.overrides);
   const std::string unused = check_key_usage(c, run_host::peer, a.overrides.empty() ? a.config : a.config + " and --set");
   if (!unused.empty()) std::fprintf(stderr, "murmur peer: warning: %s\n", unused.c_str());
-  std::printf("murmur peer: %s\n", choose_verification(c, {run_host::peer, !a.resume.empty()}).line().c_str());
-  std::fflush(stdout);
   peer_host_options o;
   o.listen = a.listen;
   o.out = a.out.empty() ? "runs/peer-" + std::to_string(c.peer_index) : a.out;

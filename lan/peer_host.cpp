@@ -226,6 +226,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s), device %s -> %s\n",
               static_cast<long long>(c.peer_index), static_cast<long long>(c.peer_count), ms.self.endpoint.c_str(),
               a.join.size(), device.label.c_str(), out.c_str());
+  std::printf("murmur peer: %s\n", verify.line().c_str());
   std::fflush(stdout);
 
   // Nobody trains until peer.min_peers are live (itself included), and a
