@@ -145,7 +145,8 @@ const std::vector<KeyDef>& table() {
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
            "Offloading peers "
            "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU. "
-           "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused"),
+           "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused (the default "
+           "verification, verify.rate = auto, stays off on a GPU instead)"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
