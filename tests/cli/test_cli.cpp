@@ -154,6 +154,8 @@ TEST_CASE("murmur sim --resume continues a stopped data-parallel run in its dire
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Catch::Contains("resuming") && Catch::Contains("steps per peer 32"));
+  // The default verification (segments) cannot follow a resumed peer: off, saying why.
+  CHECK_THAT(r.output, Catch::Contains("verification off: --resume: "));
   CHECK(fs::file_size(out / "metrics.jsonl") > before);
 
   // A damaged checkpoint: exit 1 naming the file and the problem.
