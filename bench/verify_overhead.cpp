@@ -1,7 +1,9 @@
 // Cost of step verification, in two parts (issue 14's goals):
 //
 // e2e:    `murmur sim CONFIG` (default configs/fmnist-gossip.toml) with
-//         `--set verify.rate=R` against the same run without verification,
+//         `--set verify.rate=R` (verify.scheme = auto: segments where they
+//         run; --set verify.scheme=step for steps) against the same run
+//         with `--set verify.rate=0` (no verification),
 //         interleaved (off, on, off, on, ...), --repeats pairs. Per side the
 //         median wall time, CPU time (user + system of the child) and peak
 //         memory (the child's max RSS, from wait4), and on/off ratios.
@@ -152,11 +154,10 @@ void end_to_end(const options& o) {
     std::vector<std::string> a = {murmur, "sim", o.config, "--quiet", "--out",
                                   (dir / ((on ? "on-" : "off-") + std::to_string(rep))).string()};
     for (const auto& s : o.sets) a.insert(a.end(), {"--set", s});
-    if (on) {
-      std::ostringstream r;
-      r << "verify.rate=" << o.rate;
-      a.insert(a.end(), {"--set", r.str()});
-    }
+    // Off is explicit: verify.rate's default (auto) verifies where it can.
+    std::ostringstream r;
+    r << "verify.rate=" << (on ? o.rate : 0.0);
+    a.insert(a.end(), {"--set", r.str()});
     return a;
   };
   std::printf("off: %s\non:  %s\n", joined(command(false, 0)).c_str(), joined(command(true, 0)).c_str());

@@ -36,13 +36,18 @@
 #include "run/peer_settings_from_config.hpp"
 #include "run/progress_printer.hpp"
 #include "run/run_data.hpp"
+#include "run/verification_choice.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/sequential.hpp"
 
 namespace murmur {
 
-int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::atomic<int>& stop) {
+int run_peer_host(const RunConfig& requested, const peer_host_options& a, const std::atomic<int>& stop) {
   const std::string& out = a.out;
+  // verify.rate = auto and verify.scheme = auto decided for this peer (run/verification_choice.hpp);
+  // config.toml keeps them as asked, so that --resume decides anew.
+  const verification_choice verify = choose_verification(requested, {run_host::peer, !a.resume.empty()});
+  const RunConfig c = with_verification(requested, verify);
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
     if (!a.join.empty()) std::fprintf(stderr, "murmur peer: --join is ignored by pipeline nodes (static layout)\n");
@@ -54,7 +59,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
     po.listen = a.listen;
     po.out = out;
     po.quiet = a.quiet;
-    return run_pipeline_host(c, po, stop);
+    return run_pipeline_host(requested, po, stop);
   }
   set_blas_threads(1);
   const auto wall0 = std::chrono::steady_clock::now();
@@ -100,7 +105,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   for (const auto& line : contact_lines(identities, a.join, keys.public_key, c.authorized_peers))
     contacts.push_back(line.endpoint);
   std::filesystem::create_directories(out);
-  std::ofstream(out + "/config.toml") << to_toml(c);
+  std::ofstream(out + "/config.toml") << to_toml(requested);
 
   // Listen before loading data, so a port in use is reported at once
   // (frames that come before the actors exist are dropped; joins are resent).
@@ -263,6 +268,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
   std::printf("murmur peer %lld/%lld listening on %s, joining %zu contact(s), device %s -> %s\n",
               static_cast<long long>(c.peer_index), static_cast<long long>(c.peer_count), ms.self.endpoint.c_str(),
               a.join.size(), device.label.c_str(), out.c_str());
+  std::printf("murmur peer: %s\n", verify.line().c_str());
   std::fflush(stdout);
 
   // Nobody trains until peer.min_peers are live (itself included), and a
@@ -575,7 +581,7 @@ int run_peer_host(const RunConfig& c, const peer_host_options& a, const std::ato
       << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "
       << identity_refused_by_kind() << ",\n  \"state_chunks_refused\": " << control.state_refused
       << ",\n  \"attacker\": " << (ps.attack.kind != attack_kind::none ? "true" : "false")
-      << ",\n  \"quarantined\": " << quarantined()
+      << ",\n  \"quarantined\": " << quarantined() << ",\n  \"verify\": " << verify.json()
       << verification() << rewards()
       << offload_json(peer, vs, offload)
       << ",\n  \"steps\": " << step << ",\n  \"total_steps\": " << total

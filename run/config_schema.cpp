@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <type_traits>
@@ -21,6 +22,7 @@
 
 #include "gpu/device_choice.hpp"
 #include "run/key_usage.hpp"
+#include "run/verification_choice.hpp"
 
 namespace murmur {
 namespace {
@@ -50,6 +52,9 @@ struct KeyDef {
   std::vector<std::string> choices;  // enum keys; empty otherwise
   bool non_empty = false;            // string keys
   std::string doc;                   // one line
+  // Float keys that also take the word "auto" (a choice made when the run
+  // starts): stored as this value, which lies outside the key's range.
+  std::optional<double> auto_value;
 
   Kind kind() const {
     switch (field.index()) {
@@ -63,14 +68,27 @@ struct KeyDef {
 };
 
 KeyDef num(std::string name, Field f, Bound lo, Bound hi, std::string doc) {
-  return {std::move(name), f, lo, hi, {}, false, std::move(doc)};
+  return {std::move(name), f, lo, hi, {}, false, std::move(doc), std::nullopt};
+}
+// A float key that also takes "auto", stored as auto_value.
+KeyDef num_or_auto(std::string name, double RunConfig::*f, double auto_value, Bound lo, Bound hi, std::string doc) {
+  KeyDef d = num(std::move(name), f, lo, hi, std::move(doc));
+  d.auto_value = auto_value;
+  return d;
 }
 KeyDef choice(std::string name, std::string RunConfig::*f, std::vector<std::string> values,
               std::string doc) {
-  return {std::move(name), f, {}, {}, std::move(values), false, std::move(doc)};
+  return {std::move(name), f, {}, {}, std::move(values), false, std::move(doc), std::nullopt};
 }
 KeyDef text(std::string name, std::string RunConfig::*f, bool non_empty, std::string doc) {
-  return {std::move(name), f, {}, {}, {}, non_empty, std::move(doc)};
+  return {std::move(name), f, {}, {}, {}, non_empty, std::move(doc), std::nullopt};
+}
+
+// A constant in a doc line: 0.005, 64.
+std::string number_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
 }
 
 const std::vector<KeyDef>& table() {
@@ -127,7 +145,8 @@ const std::vector<KeyDef>& table() {
            "cpu, cuda (peer i on GPU i mod count) or cuda:N; cuda with no usable GPU is an error saying why. "
            "Offloading peers "
            "(offload.peers) train on the CPU (murmur peer: cuda there is an error); a GPU helper answers on the GPU. "
-           "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused"),
+           "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused (the default "
+           "verification, verify.rate = auto, stays off on a GPU instead)"),
 
       choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
              "Gossip protocol"),
@@ -247,8 +266,11 @@ const std::vector<KeyDef>& table() {
       num("checkpoint.every", &R::checkpoint_every, ge(0), unbounded,
           "Checkpoint every K steps (to the spares, and into the run directory for --resume); 0 = never"),
 
-      num("verify.rate", &R::verify_rate, ge(0), le(1),
-          "Probability that a peer checks one random layer of a neighbour's committed step; 0 = no step transcripts"),
+      num_or_auto("verify.rate", &R::verify_rate, verify_rate_auto, ge(0), le(1),
+                  "Probability that a peer checks one random layer of a neighbour's committed step; 0 = off; "
+                  "auto = " + number_text(default_verify_rate) +
+                      " (run/default_verification.hpp) with the segment scheme where it runs, off where it cannot "
+                      "(the run prints why; summary.json \"verify\"; docs/trust.md, On by default)"),
       num("verify.rounds", &R::verify_rounds, ge(1), le(64), "Freivalds rounds per checked product (misses a wrong element with 2^-rounds)"),
       num("verify.keep_steps", &R::verify_keep_steps, ge(0), le(1024),
           "Own step transcripts kept for verifiers' requests (the retention every prover promises); "
@@ -260,11 +282,12 @@ const std::vector<KeyDef>& table() {
           "Unanswered challenges (own or re-checked) after which a verifier quarantines the prover"),
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),
           "Commitments kept per neighbour, to re-check evidence against"),
-      choice("verify.scheme", &R::verify_scheme, {"step", "segment"},
+      choice("verify.scheme", &R::verify_scheme, {"auto", "step", "segment"},
              "step: a commitment per step, a challenge checks one layer of one step; segment (data-parallel, "
              "murmur sim and murmur peer): a commitment per verify.segment steps, a challenge replays the whole "
              "segment bit for bit; on a LAN only between peers of equal replay fingerprint (docs/trust.md, "
-             "Amortised commitments)"),
+             "Amortised commitments); auto: segment where it runs, else step (with verify.rate = auto: else off; "
+             "murmur peer takes segments only when asked for)"),
       num("verify.segment", &R::verify_segment, ge(1), le(100000),
           "Steps per segment with verify.scheme = segment (commitment and replay unit)"),
 
@@ -362,7 +385,7 @@ std::string allowed_text(const KeyDef& d) {
   if (d.lo.kind != Bound::None) parts.push_back(bound_text(d.lo, true));
   if (d.hi.kind != Bound::None) parts.push_back(bound_text(d.hi, false));
   if (parts.empty()) return d.kind() == Kind::Int ? "any integer" : "any number";
-  return join(parts, " and ");
+  return (d.auto_value ? "auto, or " : "") + join(parts, " and ");
 }
 
 const char* type_name(Kind k) {
@@ -437,10 +460,17 @@ std::string_view leaf(std::string_view name) {
 
 using Value = std::variant<int64_t, double, std::string>;
 
+constexpr std::string_view auto_word = "auto";
+
 // Checks range / enum / non-empty, then stores. shown is the value as the
 // user wrote it, for messages.
 void assign(RunConfig& cfg, const KeyDef& d, const Value& v, const std::string& shown,
             const std::string& source) {
+  if (d.auto_value && std::holds_alternative<std::string>(v)) {
+    // value_from_* give a string to a numeric key only for "auto".
+    cfg.*std::get<double RunConfig::*>(d.field) = *d.auto_value;
+    return;
+  }
   if (d.kind() == Kind::Int || d.kind() == Kind::Float) {
     double x = std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v))
                                                   : std::get<double>(v);
@@ -488,6 +518,7 @@ Value value_from_text(const KeyDef& d, const std::string& raw, const std::string
       return x;
     }
     case Kind::Float: {
+      if (d.auto_value && s == auto_word) return s;
       std::string_view t = s;
       if (!t.empty() && t[0] == '+') t.remove_prefix(1);
       double x = 0;
@@ -538,6 +569,7 @@ Value value_from_node(const KeyDef& d, const toml::node& n, const std::string& s
       break;
     case Kind::Float:
       if (auto f = n.as_floating_point()) return f->get();
+      if (auto w = n.as_string(); w && d.auto_value && w->get() == auto_word) return w->get();
       if (auto i = n.as_integer()) return static_cast<double>(i->get());
       break;
     default:
@@ -558,7 +590,10 @@ std::string value_text(const RunConfig& cfg, const KeyDef& d, bool toml) {
         const auto& v = cfg.*member;
         using T = std::remove_cvref_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string>) return toml ? toml_string(v) : v;
-        else if constexpr (std::is_same_v<T, double>) return toml ? toml_float(v) : shortest(v);
+        else if constexpr (std::is_same_v<T, double>) {
+          if (d.auto_value && v == *d.auto_value) return toml ? toml_string(std::string(auto_word)) : std::string(auto_word);
+          return toml ? toml_float(v) : shortest(v);
+        }
         else return std::to_string(v);
       },
       d.field);
@@ -584,9 +619,8 @@ std::string get_key(const RunConfig& cfg, const std::string& key) {
 
 void validate_config(const RunConfig& cfg, const std::string& source) {
   // train.device: its form here; whether a GPU is there, when a run starts (run/peer_device.hpp).
-  device_choice device;
   try {
-    device = parse_device(cfg.device);
+    (void)parse_device(cfg.device);
   } catch (const std::invalid_argument&) {
     throw ConfigError("train.device = " + cfg.device + " in " + source + ": expected auto, cpu, cuda or cuda:N");
   }
@@ -611,24 +645,12 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
   }
-  if (cfg.verify_scheme == "segment" && cfg.verify_rate > 0) {
-    // What the segment replay reproduces bit for bit (actors/segment_replay.hpp).
-    auto refuse = [&](const std::string& key, const std::string& why) {
-      throw ConfigError("verify.scheme = segment with " + key + " in " + source + ": " + why);
-    };
-    const bool compute_cheat = cfg.attack_kind == "skip_product" || cfg.attack_kind == "perturb" ||
-                               cfg.attack_kind == "half_batch" || cfg.attack_kind == "replay";
-    if (cfg.stages > 1) refuse("pipeline.stages = " + std::to_string(cfg.stages), "segments are for data-parallel peers");
-    if (device.type == device_choice::kind::cuda)
-      refuse("train.device = " + cfg.device, "the replay runs on the CPU and must match the prover bit for bit");
-    if (cfg.detect_method != "none")
-      refuse("detect.method = " + cfg.detect_method, "the replay does not model the detector; set detect.method = none");
-    if (cfg.attack_kind != "none" && !compute_cheat && cfg.attack_kind != "silent_prover" &&
-        cfg.attack_kind != "label_flip" && cfg.attack_kind != "forged_evidence")
-      refuse("attack.kind = " + cfg.attack_kind, "the replay does not model update attacks");
-    if (!cfg.offload_to.empty()) refuse("offload.to = " + cfg.offload_to, "offloaded steps are not replayed");
-  }
-  if (cfg.attack_kind == "forged_evidence" && (cfg.verify_scheme != "segment" || cfg.verify_rate <= 0))
+  // Segments asked for where they cannot run (run/verification_choice.hpp;
+  // --resume and murmur peer are refused when the run starts).
+  if (cfg.verify_scheme == "segment" && cfg.verify_rate != 0)
+    if (const auto o = segment_obstacle_in_config(cfg))
+      throw ConfigError("verify.scheme = segment with " + o->setting + " in " + source + ": " + o->why);
+  if (cfg.attack_kind == "forged_evidence" && (cfg.verify_scheme == "step" || cfg.verify_rate == 0))
     throw ConfigError("attack.kind = forged_evidence with verify.scheme = " + cfg.verify_scheme + ", verify.rate = " +
                       get_key(cfg, "verify.rate") + " in " + source +
                       ": it forges segment evidence; set verify.scheme = segment and verify.rate > 0");

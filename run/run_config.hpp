@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "run/default_verification.hpp"
+
 namespace murmur {
 
 struct RunConfig {
@@ -106,14 +108,14 @@ struct RunConfig {
   // [checkpoint]
   int64_t checkpoint_every = 0;      // checkpoint.every: steps; 0 = no checkpoints
   // [verify]
-  double verify_rate = 0.0;          // verify.rate: 0 = off
+  double verify_rate = verify_rate_auto;  // verify.rate: auto (run/verification_choice.hpp) | 0 = off | rate
   int64_t verify_rounds = 8;         // verify.rounds (Freivalds)
   int64_t verify_keep_steps = 0;     // verify.keep_steps: 0 = derived (run/verify_timing.hpp)
   double verify_deadline_ms = 0;     // verify.deadline_ms: 0 = derived from the link (run/verify_timing.hpp)
   int64_t verify_max_misses = 3;     // verify.max_misses
   int64_t verify_keep_commits = 4096;  // verify.keep_commits
-  std::string verify_scheme = "step";  // verify.scheme: step | segment
-  int64_t verify_segment = 16;       // verify.segment: steps per segment (scheme segment)
+  std::string verify_scheme = "auto";  // verify.scheme: auto | step | segment
+  int64_t verify_segment = default_verify_segment;  // verify.segment: steps per segment (scheme segment)
   // [offload] (docs/trust.md, Offload)
   std::string offload_to = "";       // offload.to: helper index or label; "" = off
   std::string offload_peers = "";    // offload.peers: indices, or "slowest"

@@ -37,6 +37,7 @@
 #include "run/run_data.hpp"
 #include "run/segment_replay_factory.hpp"
 #include "sim/sim_network.hpp"
+#include "run/verification_choice.hpp"
 #include "run/verify_timing.hpp"
 #include "tensor/gemm.hpp"
 
@@ -93,6 +94,7 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
   std::vector<std::string> distinct;
   for (const auto& d : s.devices)
     if (std::find(distinct.begin(), distinct.end(), d) == distinct.end()) distinct.push_back(d);
+  js << ",\n  \"verify\": " << s.verify.json();
   js << ",\n  \"device\": " << json_string(distinct.size() == 1 ? distinct[0] : distinct.empty() ? "" : "mixed")
      << ",\n  \"devices\": [";
   for (size_t i = 0; i < s.devices.size(); ++i) js << (i ? ", " : "") << json_string(s.devices[i]);
@@ -498,10 +500,7 @@ class driver {
   }
 
   void spawn_peers(const run_data& data, const std::string& resume_dir) {
-    resumed_ = !resume_dir.empty();
-    if (resumed_ && c_.verify_rate > 0 && c_.verify_scheme == "segment")
-      throw ConfigError("verify.scheme = segment with --resume: a resumed peer's first segment would start from a "
-                        "state no verifier holds a commitment to; resume with verify.scheme = step");
+    resumed_ = !resume_dir.empty();  // run/verification_choice.hpp refused segments then
     test_ = data.test;
     if (resumed_) check_no_extra_peers(resume_dir);
     const auto shards = c_.partition == "dirichlet"
@@ -915,18 +914,22 @@ class driver {
 
 }  // namespace
 
-sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
+sim_summary run_simulation(const RunConfig& requested, const std::string& out_dir,
                            const std::function<void(const run_progress&)>& on_progress,
                            const std::string& resume_dir, const std::atomic<int>* stop) {
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
-  check_key_usage(c, run_host::sim, "the run config");
+  check_key_usage(requested, run_host::sim, "the run config");
+  // verify.rate = auto and verify.scheme = auto decided for this run; config.toml keeps them as asked.
+  const verification_choice verify = choose_verification(requested, {run_host::sim, !resume_dir.empty()});
+  const RunConfig c = with_verification(requested, verify);
   if (c.stages > 1) {
     // Every node's device, before anything loads: train.device = cuda without a GPU ends here.
     const uint32_t nodes = static_cast<uint32_t>(c.stages * c.replicas + c.spares);
     std::vector<std::string> devices;
     for (uint32_t i = 0; i < nodes; ++i) devices.push_back(peer_device_of(c, i).label);
-    sim_summary s = run_pipeline_simulation(c, out_dir, on_progress, resume_dir, stop);
+    sim_summary s = run_pipeline_simulation(requested, out_dir, on_progress, resume_dir, stop);
     s.devices = std::move(devices);
+    s.verify = verify;
     write_summary(out_dir, c, s);
     return s;
   }
@@ -947,9 +950,10 @@ sim_summary run_simulation(const RunConfig& c, const std::string& out_dir,
     // The driver reads and checks the checkpoints of a resumed run: one it
     // refuses leaves the run directory as it was.
     driver d(c, out_dir, data, on_progress, resume_dir, stop, devices, std::move(off));
-    std::ofstream(out_dir + "/config.toml") << to_toml(c);
+    std::ofstream(out_dir + "/config.toml") << to_toml(requested);
     s = d.run();
   }
+  s.verify = verify;
   s.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   write_summary(out_dir, c, s);
   return s;

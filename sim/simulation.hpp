@@ -19,6 +19,7 @@
 #include "run/final_model.hpp"
 #include "run/run_config.hpp"
 #include "run/run_progress.hpp"
+#include "run/verification_choice.hpp"
 #include "tensor/backend.hpp"
 
 namespace murmur {
@@ -130,6 +131,7 @@ struct sim_summary {
   double virtual_time_s = 0, wall_time_s = 0;
   double samples_per_s = 0;  // training samples over all peers per virtual second
   verification_summary verification;
+  verification_choice verify;  // what verify.rate and verify.scheme resolved to, or why it is off
   std::map<std::string, uint64_t> quarantines_by_cause;  // by honest peers (statistical, evidence, missed_answers)
   std::vector<uint32_t> attackers;
   double honest_test_accuracy = 0;   // mean over honest peers

@@ -113,7 +113,7 @@ TEST_CASE("augmented training: verifiers redo the crop and flip, no honest peer 
   // An MLP: its first Linear is fed by the data, so verifiers rebuild (and augment) its input.
   auto r = murmur("sim " + source("configs/synthetic-smoke.toml") +
                   " --set train.epochs=1 --set data.crop_padding=2 --set data.flip=horizontal"
-                  " --set verify.rate=0.2 --quiet --out " + out.string());
+                  " --set verify.rate=0.2 --set verify.scheme=step --quiet --out " + out.string());  // step checks
   INFO(r.output);
   REQUIRE(r.code == 0);
   std::ifstream in(out / "summary.json");
@@ -154,6 +154,8 @@ TEST_CASE("murmur sim --resume continues a stopped data-parallel run in its dire
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Catch::Contains("resuming") && Catch::Contains("steps per peer 32"));
+  // The default verification (segments) cannot follow a resumed peer: off, saying why.
+  CHECK_THAT(r.output, Catch::Contains("verification off: --resume: "));
   CHECK(fs::file_size(out / "metrics.jsonl") > before);
 
   // A damaged checkpoint: exit 1 naming the file and the problem.

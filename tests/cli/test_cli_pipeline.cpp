@@ -61,6 +61,7 @@ TEST_CASE("murmur sim on a pipeline prints its efficiency and the take-over time
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Catch::Contains("pipeline: 3 stages x 1 replicas, 4 micro-batches, 1f1b: efficiency"));
+  CHECK_THAT(r.output, Catch::Contains("verification off: pipeline.stages = 3: segments are for data-parallel peers"));
   CHECK_THAT(r.output, Catch::Contains("take-over: stage 2 of replica 0 died at step 25") &&
                            Catch::Contains("from the step-20 checkpoint"));
   CHECK(fs::exists(out / "checkpoints" / "stage-0-2.ckpt"));

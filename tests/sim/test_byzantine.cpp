@@ -168,10 +168,13 @@ TEST_CASE("reduced Byzantine runs: every attacker quarantined, no honest peer, a
 
 TEST_CASE("reduced compute-cheat runs: every cheater caught by checks and quarantined on evidence, no honest peer",
           "[verify][sim][slow]") {
-  // A high verify.rate so that a short run catches every cheater.
+  // A high verify.rate so that a short run catches every cheater; the
+  // per-step scheme, whose evidence the other neighbours act on (segments:
+  // tests/sim/test_segment_verification.cpp).
   const std::vector<std::string> reduced = {"data.train_samples=24000", "data.test_samples=1000",
                                             "attack.fraction=0.2",      "attack.start_step=10",
-                                            "verify.rate=0.05",         "detect.method=none"};
+                                            "verify.rate=0.05",         "verify.scheme=step",
+                                            "detect.method=none"};
   for (std::string kind : {"skip_product", "perturb", "half_batch", "replay"}) {
     auto ov = reduced;
     ov.push_back("attack.kind=" + kind);

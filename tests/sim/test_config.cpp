@@ -243,6 +243,31 @@ TEST_CASE("error: wrong type", "[config]") {
   CHECK_THAT(m, Catch::Contains("too large"));
 }
 
+TEST_CASE("verify.rate takes a number or auto", "[config][verify]") {
+  CHECK(get_key(RunConfig{}, "verify.rate") == "auto");
+  RunConfig c = parse_config("[verify]\nrate = 0.25\n", "cfg.toml");
+  CHECK(c.verify_rate == 0.25);
+  c = parse_config("[verify]\nrate = \"auto\"\n", "cfg.toml", {});
+  CHECK(get_key(c, "verify.rate") == "auto");
+  c = parse_config("[verify]\nrate = 0\n", "cfg.toml", {"verify.rate=auto"});
+  CHECK(c.verify_rate == RunConfig{}.verify_rate);
+  set_key(c, "verify.rate", "0.5");
+  CHECK(get_key(c, "verify.rate") == "0.5");
+  // The TOML form reads back.
+  CHECK_THAT(to_toml(RunConfig{}), Catch::Contains("\nrate = \"auto\"\n"));
+  require_same(parse_config(to_toml(RunConfig{}), "back.toml"), RunConfig{});
+  // Any other word, and the value auto stands for, are errors naming both forms.
+  std::string m = parse_error("[verify]\nrate = \"often\"\n");
+  CHECK_THAT(m, Catch::Contains("verify.rate = \"often\"") && Catch::Contains("auto, or >= 0 and <= 1") &&
+                    Catch::Contains("got a string"));
+  m = parse_error("", {"verify.rate=-1"});
+  CHECK(m == "verify.rate = -1 in --set: must be auto, or >= 0 and <= 1");
+  m = parse_error("", {"verify.rate=Auto"});
+  CHECK_THAT(m, Catch::Contains("expected a number (auto, or >= 0 and <= 1)"));
+  // Other float keys take no word.
+  CHECK_THAT(parse_error("", {"train.lr=auto"}), Catch::Contains("expected a number (> 0 and <= 10)"));
+}
+
 TEST_CASE("error: out of range", "[config]") {
   std::string m = parse_error("", {"gossip.threshold=-1"});
   CHECK(m == "gossip.threshold = -1 in --set: must be >= 0");

@@ -31,7 +31,8 @@ RunConfig cnn_run(std::vector<std::string> extra) {
                                 "model.arch=cnn",             "train.epochs=1",          "train.batch=32",
                                 "sim.peers=4",                "gossip.topology=complete", "sim.loss=0",
                                 "train.lr=0.05",              "verify.rate=1",           "detect.method=none",
-                                "sim.bandwidth_mbps=100000",  "verify.keep_steps=6"};
+                                "sim.bandwidth_mbps=100000",  "verify.keep_steps=6",
+                                "verify.scheme=step"};  // the per-step checks (a rate alone runs segments)
   o.insert(o.end(), extra.begin(), extra.end());
   return parse_config("", "test", o);
 }

@@ -154,7 +154,8 @@ TEST_CASE("turning an unapplied trust key off is a warning, not a refusal", "[co
   on.detect_method = "rank";
   on.robust = "median";
   on.verify_rate = 0.1;
-  auto c = cfg_of({"pipeline.stages=2", "gossip.robust=none"});
+  // verify.rate's own default (auto) turns nothing on in a pipeline; 0 is the off the test needs.
+  auto c = cfg_of({"pipeline.stages=2", "gossip.robust=none", "verify.rate=0"});
   const auto u = find_unused_keys(c, run_kind_of(c, run_host::sim), on);
   CHECK(u.refused.empty());
   REQUIRE(u.ignored.size() == 3);

@@ -16,7 +16,9 @@ using murmur::test::slurp;
 TEST_CASE("a caught cheat's standing ends below every honest peer's; rewards are numbers", "[verify][sim][reputation]") {
   for (std::string kind : {"skip_product", "perturb"}) {
     auto cfg = load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml",
-                           {"verify.rate=0.2", "attack.kind=" + kind, "attack.fraction=0.25", "attack.start_step=5"});
+                           // verify.scheme = step: per-step checks (a rate alone runs segments).
+                           {"verify.rate=0.2", "verify.scheme=step", "attack.kind=" + kind, "attack.fraction=0.25",
+                            "attack.start_step=5"});
     const auto dir = scratch("reputation-" + kind);
     const auto s = run_simulation(cfg, dir.string());
     REQUIRE(s.attackers.size() == 1);

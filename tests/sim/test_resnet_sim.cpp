@@ -65,8 +65,9 @@ TEST_CASE("a resnet splits into pipeline stages at layer (block) boundaries", "[
 TEST_CASE("step verification works on a model with dropout (no honest peer is rejected)", "[sim][resnet]") {
   // The checks are per linear layer (products and hashes of what the prover
   // committed after its own forward), so the dropout mask is never replayed.
-  auto cfg = smoke({"model.arch=flatten,linear:32,relu,dropout:0.5,linear:10", "verify.rate=0.5", "sim.loss=0",
-                    "train.epochs=2"});
+  // verify.scheme = step: this is about the per-step checks (a rate alone runs segments here).
+  auto cfg = smoke({"model.arch=flatten,linear:32,relu,dropout:0.5,linear:10", "verify.rate=0.5", "verify.scheme=step",
+                    "sim.loss=0", "train.epochs=2"});
   auto s = run_simulation(cfg, scratch("dropout-verify").string());
   CHECK(s.final_test_accuracy > 0.8);
   CHECK(s.rejected == 0);

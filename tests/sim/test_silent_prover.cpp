@@ -18,7 +18,8 @@ namespace {
 
 sim_summary run(const std::string& attack, const std::string& name) {
   auto cfg = load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml",
-                         {"sim.loss=0", "sim.step_ms=1", "verify.rate=0.1", "attack.fraction=0.25",
+                         // verify.scheme = step: segments have no deadlines yet (docs/trust.md).
+                         {"sim.loss=0", "sim.step_ms=1", "verify.rate=0.1", "verify.scheme=step", "attack.fraction=0.25",
                           "attack.start_step=5", "attack.kind=" + attack});
   return run_simulation(cfg, scratch(name).string());
 }

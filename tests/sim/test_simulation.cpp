@@ -52,7 +52,9 @@ TEST_CASE("same config and seed give byte-identical metrics", "[sim]") {
 
 TEST_CASE("the run directory holds config, metrics, summary and the curve", "[sim]") {
   auto dir = scratch("outputs");
-  auto cfg = smoke();
+  // verify.rate = 0: verification frames cross the network too, and the
+  // per-peer bytes_sent below are the gossip's own.
+  auto cfg = smoke({"verify.rate=0"});
   auto s = run_simulation(cfg, dir.string());
   for (const char* f : {"config.toml", "metrics.jsonl", "summary.json", "timing.json", "curve.tsv"})
     CHECK(fs::exists(dir / f));
@@ -124,6 +126,12 @@ static int run_every_config(bool pipelines) {
     // (67 % unclipped), and the same at full length (10 epochs) 83.7 %
     // (83.4 % unclipped), docs/byzantine.md.
     CHECK((s.attackers.empty() ? s.final_test_accuracy : s.honest_test_accuracy) > 0.55);
+    // Verification is on by default where it can run: no honest peer fails it.
+    INFO(s.verify.line());
+    if (s.attackers.empty()) {
+      CHECK(s.verification.checks_failed == 0);
+      CHECK(s.detection.honest_quarantined == 0);
+    }
     ++n;
   }
   return n;
