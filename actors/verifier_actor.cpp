@@ -142,6 +142,19 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
     self->send(self->state.transport, send_atom::value, self->state.ctx.self, to, std::move(w));
   };
+  // Sends one frame (evidence, a miss claim) to the prover's other
+  // verifiers, its neighbours but us; one buffer for all. Returns how many.
+  auto to_other_verifiers = [self](uint32_t prover, std::vector<std::byte> bytes) {
+    auto& st = self->state;
+    wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
+    uint64_t sent = 0;
+    for (uint32_t to : st.ctx.neighbours_of ? st.ctx.neighbours_of(prover) : st.ctx.neighbours) {
+      if (to == st.ctx.self || to == prover) continue;
+      self->send(st.transport, send_atom::value, st.ctx.self, to, w);
+      ++sent;
+    }
+    return sent;
+  };
   // Drops the challenges of a prover we no longer wait for.
   auto abandon = [self](uint32_t peer) {
     auto& st = self->state;
@@ -202,7 +215,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   };
   // Counts the misses of every challenge past its deadline, announces those
   // of our own challenges, and quarantines a prover at max_misses.
-  auto sweep = [self, send, quarantine](double now) {
+  auto sweep = [self, send, quarantine, to_other_verifiers](double now) {
     auto& st = self->state;
     std::vector<uint32_t> over;
     // Dropped without holding it against the prover.
@@ -283,12 +296,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       } else {
         std::vector<std::byte> out;
         encode_miss_claim({st.ctx.self, c.prover, c.step, c.layer}, out);
-        auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(c.prover) : st.ctx.neighbours;
-        for (uint32_t to : targets) {
-          if (to == st.ctx.self || to == c.prover) continue;
-          ++st.st.misses_announced;
-          send(to, out);
-        }
+        st.st.misses_announced += to_other_verifiers(c.prover, std::move(out));
       }
       if (n >= st.s.max_misses) over.push_back(c.prover);
       ++it;
@@ -381,7 +389,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     send(from, std::move(out));
   };
 
-  auto on_reply = [self, send, quarantine, run_check](uint32_t from, std::span<const std::byte> f) {
+  auto on_reply = [self, quarantine, run_check, to_other_verifiers](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& r = st.reply_in;
     if (decode_tensor_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
@@ -433,12 +441,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
                     std::vector<std::byte>(f.begin(), f.end())};
     std::vector<std::byte> out;
     encode_evidence(ev, out);
-    auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(from) : st.ctx.neighbours;
-    for (uint32_t to : targets) {
-      if (to == st.ctx.self || to == from) continue;
-      ++st.st.evidence_sent;
-      send(to, out);
-    }
+    st.st.evidence_sent += to_other_verifiers(from, std::move(out));
   };
 
   auto on_evidence = [self, quarantine, run_check](uint32_t from, std::span<const std::byte> f) {
@@ -483,7 +486,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   // A failed segment: quarantine, and, when it failed our own replay of the
   // prover's reply, relay that reply verbatim (reply_frame) to the prover's
   // other verifiers, which act on it only after their own re-check.
-  auto segment_failed = [self, quarantine, send](const segment_verifier::verdict& v,
+  auto segment_failed = [self, quarantine, to_other_verifiers](const segment_verifier::verdict& v,
                                                  std::span<const std::byte> reply_frame) {
     auto& st = self->state;
     ++st.st.segments_failed;
@@ -499,13 +502,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     st.segment_evidence_settled.emplace(v.prover, v.start_step);
     std::vector<std::byte> out;
     encode_segment_evidence({st.ctx.self, v.prover, v.start_step, {reply_frame.begin(), reply_frame.end()}}, out);
-    auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
-    auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(v.prover) : st.ctx.neighbours;
-    for (uint32_t to : targets) {
-      if (to == st.ctx.self || to == v.prover) continue;
-      ++st.st.evidence_sent;
-      self->send(st.transport, send_atom::value, st.ctx.self, to, wire_frame{bytes});
-    }
+    st.st.evidence_sent += to_other_verifiers(v.prover, std::move(out));
   };
   auto on_segment_commit = [self, send, track_segment, segment_failed, quarantine](uint32_t from,
                                                                                  std::span<const std::byte> f) {
@@ -569,7 +566,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   };
   // An attacker (forge_segment_evidence): relays an honest reply it checked
   // with one byte of its records changed, as evidence.
-  auto forge_evidence = [self, send](uint32_t prover, std::span<const std::byte> reply_frame) {
+  auto forge_evidence = [self, to_other_verifiers](uint32_t prover, std::span<const std::byte> reply_frame) {
     auto& st = self->state;
     segment_reply_msg r;
     if (decode_segment_reply(reply_frame, st.s.max_frame_bytes, r) != frame_error::none) return;
@@ -585,12 +582,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     encode_segment_reply(prover, r.nonce, s, ev.reply);
     std::vector<std::byte> out;
     encode_segment_evidence(ev, out);
-    auto targets = st.ctx.neighbours_of ? st.ctx.neighbours_of(prover) : st.ctx.neighbours;
-    for (uint32_t to : targets) {
-      if (to == st.ctx.self || to == prover) continue;
-      ++st.st.evidence_sent;
-      send(to, out);
-    }
+    st.st.evidence_sent += to_other_verifiers(prover, std::move(out));
   };
   // Relayed segment evidence (segment_verifier::on_evidence): acted on only
   // if it hashes to the commitment this peer holds and this peer's own
