@@ -28,6 +28,13 @@ inline std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+// How many times `what` occurs in s (overlaps counted).
+inline int occurrences(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
 inline double json_number(const std::string& json, const std::string& key) {
   auto p = json.find("\"" + key + "\":");
   if (p == std::string::npos) return -1;

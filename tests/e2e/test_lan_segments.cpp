@@ -13,12 +13,6 @@ using namespace murmur_e2e;
 
 namespace {
 
-int count(const std::string& s, const std::string& what) {
-  int n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
-  return n;
-}
-
 // Peers 0, 1, 2 (peer 0 first, the others joining it), each with the common
 // settings plus its own; every one must exit 0 within `limit`.
 void run_three(const lan& net, const std::vector<std::string>& common, const std::vector<std::vector<std::string>>& own,
@@ -61,7 +55,7 @@ TEST_CASE("three honest peers on loopback verify each other's segments by replay
     const auto s = net.summary(i);
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
     CHECK(json_number(s, "final_test_accuracy") >= 0.70);
-    CHECK(count(s, "\"cause\"") == 0);  // nobody quarantined anybody
+    CHECK(occurrences(s, "\"cause\"") == 0);  // nobody quarantined anybody
     CHECK(json_number(s, "segments_failed") == 0);
     CHECK(json_number(s, "segment_commits_sent") > 0);
     CHECK(json_number(s, "segment_commits_received") > 0);
@@ -100,9 +94,9 @@ TEST_CASE("a peer cheating on its products is quarantined by both honest peers, 
     const auto s = net.summary(i);
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
     // The cheater and nobody else, on this peer's own replay.
-    CHECK(count(s, "{\"peer\": " + std::to_string(cheater) + ", ") == 1);
-    CHECK(count(s, "\"cause\": \"evidence\"") == 1);
-    CHECK(count(s, "\"cause\"") == 1);
+    CHECK(occurrences(s, "{\"peer\": " + std::to_string(cheater) + ", ") == 1);
+    CHECK(occurrences(s, "\"cause\": \"evidence\"") == 1);
+    CHECK(occurrences(s, "\"cause\"") == 1);
     // On its own replay, or on the other's evidence, re-checked here
     // (relayed evidence counts only if it matches this peer's own commitment
     // and fails its own replay).
@@ -112,7 +106,7 @@ TEST_CASE("a peer cheating on its products is quarantined by both honest peers, 
   CHECK(caught_directly >= 1);
   const auto cs = net.summary(cheater);
   INFO("cheater summary:\n" << cs << "\nlog:\n" << net.log(cheater));
-  CHECK(count(cs, "\"cause\"") == 0);  // its replays of the honest peers pass
+  CHECK(occurrences(cs, "\"cause\"") == 0);  // its replays of the honest peers pass
   CHECK(json_number(cs, "segments_failed") == 0);
 }
 
@@ -131,16 +125,16 @@ TEST_CASE("a peer whose replay fingerprint differs is refused as a verification 
     const auto s = net.summary(i);
     const auto log = net.log(i);
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << log);
-    CHECK(count(s, "\"cause\": \"evidence\"") == 0);
-    CHECK(count(s, "\"cause\": \"missed_answers\"") == 0);
+    CHECK(occurrences(s, "\"cause\": \"evidence\"") == 0);
+    CHECK(occurrences(s, "\"cause\": \"missed_answers\"") == 0);
     CHECK(json_number(s, "segments_failed") == 0);
     CHECK(log.find("states replay fingerprint build") != std::string::npos);
     if (i < 2) {
-      CHECK(count(s, "{\"peer\": 2, ") == 1);
-      CHECK(count(s, "{\"peer\": " + std::to_string(1 - i) + ", ") == 0);
-      CHECK(count(s, "\"cause\": \"replay_mismatch\"") == 1);
+      CHECK(occurrences(s, "{\"peer\": 2, ") == 1);
+      CHECK(occurrences(s, "{\"peer\": " + std::to_string(1 - i) + ", ") == 0);
+      CHECK(occurrences(s, "\"cause\": \"replay_mismatch\"") == 1);
     } else {
-      CHECK(count(s, "\"cause\": \"replay_mismatch\"") == 2);
+      CHECK(occurrences(s, "\"cause\": \"replay_mismatch\"") == 2);
     }
   }
 }

@@ -12,12 +12,6 @@ using namespace murmur_e2e;
 
 namespace {
 
-int count(const std::string& s, const std::string& what) {
-  int n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("four peers on loopback: a peer cheating on its products is quarantined on re-checked evidence",
@@ -50,9 +44,9 @@ TEST_CASE("four peers on loopback: a peer cheating on its products is quarantine
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
     CHECK(json_number(s, "final_test_accuracy") >= 0.80);
     // The cheater and nobody else, on evidence.
-    CHECK(count(s, "{\"peer\": " + std::to_string(cheater) + ", ") == 1);
-    CHECK(count(s, "\"cause\": \"evidence\"") == 1);
-    CHECK(count(s, "\"cause\": \"statistical\"") == 0);
+    CHECK(occurrences(s, "{\"peer\": " + std::to_string(cheater) + ", ") == 1);
+    CHECK(occurrences(s, "\"cause\": \"evidence\"") == 1);
+    CHECK(occurrences(s, "\"cause\": \"statistical\"") == 0);
     CHECK(json_number(s, "checks_passed") > 0);
     CHECK(json_number(s, "evidence_rejected") == 0);
     caught_directly += json_number(s, "checks_failed") > 0;
@@ -62,7 +56,7 @@ TEST_CASE("four peers on loopback: a peer cheating on its products is quarantine
   }
   CHECK(caught_directly >= 1);
   // The cheater quarantined nobody.
-  CHECK(count(net.summary(cheater), "\"cause\"") == 0);
+  CHECK(occurrences(net.summary(cheater), "\"cause\"") == 0);
   std::cout << "cheater: peer " << cheater << "; caught directly by " << caught_directly
             << " peer(s), evidence confirmed by " << confirmed << std::endl;
 
