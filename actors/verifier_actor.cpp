@@ -142,6 +142,17 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
     self->send(self->state.transport, send_atom::value, self->state.ctx.self, to, std::move(w));
   };
+  // An answer that came: on time, or late (checked all the same; the miss
+  // it was charged stands).
+  auto count_answer = [self](const verifier_state::challenge& asked) {
+    auto& st = self->state;
+    if (asked.overdue) {
+      if (asked.missed) ++st.st.challenges_late;
+    } else {
+      ++st.st.challenges_completed;
+      st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);
+    }
+  };
   // Sends one frame (evidence, a miss claim) to the prover's other
   // verifiers, its neighbours but us; one buffer for all. Returns how many.
   auto to_other_verifiers = [self](uint32_t prover, std::vector<std::byte> bytes) {
@@ -389,7 +400,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     send(from, std::move(out));
   };
 
-  auto on_reply = [self, quarantine, run_check, to_other_verifiers](uint32_t from, std::span<const std::byte> f) {
+  auto on_reply = [self, quarantine, run_check, to_other_verifiers, count_answer](uint32_t from,
+                                                                                 std::span<const std::byte> f) {
     auto& st = self->state;
     auto& r = st.reply_in;
     if (decode_tensor_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
@@ -411,12 +423,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     const transcript_commit* c = st.find_commit(from, r.step);
     if (!c) return;
     ++st.st.replies_checked;
-    if (asked.overdue) {
-      if (asked.missed) ++st.st.challenges_late;  // checked all the same; the miss stands
-    } else {
-      ++st.st.challenges_completed;
-      st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);
-    }
+    count_answer(asked);
     check_outcome o = run_check(*c, r);
     auto& credit = st.st.ledger[from];
     if (o == check_outcome::passed) {
@@ -642,7 +649,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
   };
 
-  auto on_segment_reply = [self, segment_failed, forge_evidence](uint32_t from, std::span<const std::byte> f) {
+  auto on_segment_reply = [self, segment_failed, forge_evidence, count_answer](uint32_t from,
+                                                                               std::span<const std::byte> f) {
     auto& st = self->state;
     auto& r = st.seg_reply_in;
     if (!st.segments || decode_segment_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
@@ -674,12 +682,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     ++st.st.replies_checked;
-    if (asked.overdue) {
-      if (asked.missed) ++st.st.challenges_late;  // checked all the same; the miss stands
-    } else {
-      ++st.st.challenges_completed;
-      st.st.max_answer_s = std::max(st.st.max_answer_s, st.now() - asked.sent_s);
-    }
+    count_answer(asked);
     if (v.kind == segment_verifier::verdict::failed) return segment_failed(v, f);
     if (st.s.forge_segment_evidence) forge_evidence(from, f);
     ++st.st.segments_passed;
