@@ -405,6 +405,20 @@ struct verifier_net {
   }
 };
 
+// Peer 0's reply to a challenge of step 1, layer 0, as an honest peer 0
+// gives it. Its log is inside its verifier; the same reply comes from a
+// twin trainer with the same seeds (the steps are deterministic).
+tensor_reply honest_reply_of_peer0(verifier_net& net) {
+  auto twin = net.f.make_trainer(0);
+  auto log = std::make_shared<step_transcript_log>(0, *twin->model(), 4);
+  twin->enable_transcripts(log, {}, {}, 7);
+  twin->step();
+  REQUIRE(*twin->last_commit() == *net.trainers[0]->last_commit());
+  tensor_reply r;
+  REQUIRE(log->reply(1, 0, 5, r));
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("verifier actors: honest peers check each other, earn credit, quarantine nobody", "[verify][actors]") {
@@ -467,15 +481,7 @@ TEST_CASE("verifier actors: evidence against honest work is rejected on re-check
   verifier_net net(0.0, {});
   net.step_all();
   // Peer 2 forges an accusation against peer 0 with peer 0's real tensors.
-  tensor_reply r;
-  // Peer 0's log is inside its verifier; rebuild the same reply from a
-  // twin trainer with the same seeds (the steps are deterministic).
-  auto twin = net.f.make_trainer(0);
-  auto log = std::make_shared<step_transcript_log>(0, *twin->model(), 4);
-  twin->enable_transcripts(log, {}, {}, 7);
-  twin->step();
-  REQUIRE(*twin->last_commit() == *net.trainers[0]->last_commit());
-  REQUIRE(log->reply(1, 0, 5, r));
+  tensor_reply r = honest_reply_of_peer0(net);
   std::vector<std::byte> reply_frame, ev_frame;
   encode_tensor_reply(r, reply_frame);
   encode_evidence({2, 0, 1, 0, 1, reply_frame}, ev_frame);
@@ -499,13 +505,7 @@ TEST_CASE("verifier actors: evidence whose tensors do not hash to the receiver's
   net.step_all();
   // Peer 2 forges evidence against honest peer 0: its real reply of step 1
   // with one weight changed (which fails Freivalds too, were it checked).
-  tensor_reply r;
-  auto twin = net.f.make_trainer(0);
-  auto log = std::make_shared<step_transcript_log>(0, *twin->model(), 4);
-  twin->enable_transcripts(log, {}, {}, 7);
-  twin->step();
-  REQUIRE(*twin->last_commit() == *net.trainers[0]->last_commit());
-  REQUIRE(log->reply(1, 0, 5, r));
+  tensor_reply r = honest_reply_of_peer0(net);
   REQUIRE(!r.weight.empty());
   r.weight[0] += 1.f;
   std::vector<std::byte> reply_frame, ev_frame;
