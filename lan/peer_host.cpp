@@ -92,9 +92,6 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   // --resume: this peer's checkpoint, read and checked before anything is
   // loaded or written.
   std::optional<peer_resume_point> resumed;
-  if (!a.resume.empty() && c.verify_scheme == "segment" && c.verify_rate > 0)
-    throw ConfigError("--resume " + a.resume + " with verify.scheme = segment: a resumed peer's first segment would "
-                      "start from a state no verifier holds a commitment to; resume with verify.scheme = step");
   if (!a.resume.empty()) resumed = read_peer_checkpoint(a.resume, static_cast<uint32_t>(c.peer_index), c.seed);
   const peer_checkpoint_counters base = resumed ? resumed->counters : peer_checkpoint_counters{};
   // Training wall time: a resumed peer's continues its earlier runs'.
