@@ -417,6 +417,25 @@ void segment_cost(const options& o) {
     for (const auto& h : bd.gossip.nbr_hat) gossip_bytes += 4.0 * static_cast<double>(h.size());
     const double step_s = median(step_cpu), boundary_s = median(boundary_cpu), record_s = median(record_cpu),
                  today_s = median(today_cpu);
+    // Where a boundary's time goes: the copy into the boundary's storage
+    // (save_checkpoint + save_replay_state, as segment_log::snapshot does)
+    // against the hash (segment_state_digest), alternately on peer 0's last
+    // state (back to back: the state is warmer in cache than after a step).
+    std::vector<double> copy_cpu, hash_cpu;
+    {
+      checkpoint ck;
+      gossip_state::replay_state rs;
+      tree_digest th;
+      for (int i = 0; i < 31; ++i) {
+        double c = thread_cpu_seconds();
+        ring[0].t->save_checkpoint(ck, 0, 0);
+        ring[0].g->save_replay_state(rs);
+        copy_cpu.push_back(thread_cpu_seconds() - c);
+        c = thread_cpu_seconds();
+        segment_state_digest(ck, rs, th);
+        hash_cpu.push_back(thread_cpu_seconds() - c);
+      }
+    }
     std::printf("batch %lld: median step %.3f ms, boundary snapshot + hash %.3f ms (%.0f KiB trainer state + %.0f KiB "
                 "gossip estimates), records %.4f ms per step (%.0f bytes per step: frames received and events), "
                 "today's per-step record() %.3f ms (%.1f %% of the step); records include %.1f timer pairs per "
@@ -424,6 +443,8 @@ void segment_cost(const options& o) {
                 static_cast<long long>(b), 1e3 * step_s, 1e3 * boundary_s, trainer_bytes / 1024, gossip_bytes / 1024,
                 1e3 * record_s, bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
                 100 * today_s / step_s, pairs_per_step, 1e3 * timer_pair_s);
+    std::printf("boundary split, alone on peer 0's last state (median of %zu): copy %.3f ms, hash %.3f ms\n",
+                copy_cpu.size(), 1e3 * median(copy_cpu), 1e3 * median(hash_cpu));
     std::printf("the alternative record, the update each mix applied: %.0f of %zu coordinates changed per mix (%.0f "
                 "bytes per mix as index and value)\n",
                 static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)), before.size(),

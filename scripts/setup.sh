@@ -24,6 +24,7 @@ pkgs=(
   gnuplot-nox dataset-fashion-mnist
   clang-14 libclang-rt-14-dev
   nlohmann-json3-dev
+  librust-blake3-dev b3sum  # BLAKE3 C sources built by CMakeLists.txt; b3sum: a cross-check in test_tensor
   libonnx-dev libprotobuf-dev python3-onnx python3-numpy python3-torch
 )
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"

@@ -1,5 +1,5 @@
-// sha256_lanes must be plain SHA-256 of each message (held to OpenSSL's),
-// whatever the lengths and lane counts; tree_digest must bind every byte
+// tree_digest must be the construction its header states (BLAKE3 of the
+// top message, each large buffer as its BLAKE3 digest), bind every byte
 // and every length, and copy what it is asked to copy.
 #include <catch2/catch.hpp>
 
@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "tensor/sha256_lanes.hpp"
+#include "tensor/blake3.hpp"
 #include "tensor/tree_digest.hpp"
 
 using namespace murmur;
@@ -22,36 +22,37 @@ std::vector<std::byte> random_bytes(std::mt19937& r, size_t n) {
 
 }  // namespace
 
-TEST_CASE("sha256_lanes equals OpenSSL's SHA-256 for every lane count and length", "[digest]") {
-  INFO("SHA extensions in use: " << sha256_lanes_accelerated());
-  std::mt19937 r(7);
-  // Lengths around the padding edges (55, 56, 63, 64) and several blocks.
-  const std::vector<size_t> lengths = {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 16384, 16385};
-  for (size_t lanes = 1; lanes <= sha256_max_lanes; ++lanes)
-    for (size_t i = 0; i < lengths.size(); ++i) {
-      std::vector<std::vector<std::byte>> m(lanes);
-      std::vector<std::span<const std::byte>> s(lanes);
-      for (size_t l = 0; l < lanes; ++l) {
-        // Equal lengths (fully interleaved) and unequal ones (common blocks, then alone).
-        m[l] = random_bytes(r, l % 2 ? lengths[(i + l) % lengths.size()] : lengths[i]);
-        s[l] = m[l];
-      }
-      std::vector<digest> out(lanes);
-      sha256_lanes(s, out);
-      for (size_t l = 0; l < lanes; ++l) {
-        INFO("lanes " << lanes << ", lane " << l << ", " << m[l].size() << " bytes");
-        CHECK(out[l] == sha256(m[l].data(), m[l].size()));
-      }
-    }
-  std::vector<std::span<const std::byte>> too_many(sha256_max_lanes + 1);
-  std::vector<digest> out(sha256_max_lanes + 1);
-  CHECK_THROWS_AS(sha256_lanes(too_many, out), std::invalid_argument);
+TEST_CASE("tree_digest is BLAKE3 of the top message with each large buffer's BLAKE3 in it", "[digest]") {
+  std::mt19937 r(3);
+  const auto small = random_bytes(r, tree_digest::inline_bytes);     // inline: the largest that is
+  const auto big = random_bytes(r, tree_digest::inline_bytes + 1);   // hashed: the smallest that is
+  const auto huge = random_bytes(r, 40 * tree_digest::copy_slice_bytes + 7);
+  std::vector<std::byte> top;
+  auto put = [&](const void* p, size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    top.insert(top.end(), b, b + n);
+  };
+  const uint64_t x = 42, ns = small.size(), nb = big.size(), nh = huge.size();
+  put(&x, 8);
+  put(&ns, 8);
+  put(small.data(), small.size());
+  put(&nb, 8);
+  put(blake3(big.data(), big.size()).data(), 32);
+  put(&nh, 8);
+  put(blake3(huge.data(), huge.size()).data(), 32);
+  const digest want = blake3(top.data(), top.size());
+  tree_digest h;
+  CHECK(h.add_u64(x).add_vector(small).add_vector(big).add_vector(huge).finish() == want);
+  std::vector<std::byte> copy(huge.size());
+  CHECK(h.add_u64(x).add_vector(small).add_vector(big).add_buffer(huge.data(), huge.size(), copy.data()).finish() ==
+        want);
+  CHECK(copy == huge);
 }
 
 TEST_CASE("tree_digest binds every byte and length, copies on request, and is reusable", "[digest]") {
   std::mt19937 r(11);
   const auto small = random_bytes(r, 100);
-  const auto big = random_bytes(r, 5 * tree_digest::leaf_bytes + 123);  // leaves, the last one short
+  const auto big = random_bytes(r, 5 * tree_digest::copy_slice_bytes + 123);  // leaves, the last one short
   tree_digest h;
   auto of = [&](const std::vector<std::byte>& a, const std::vector<std::byte>& b, uint64_t x) {
     return h.add_u64(x).add_vector(a).add_vector(b).finish();
@@ -59,7 +60,7 @@ TEST_CASE("tree_digest binds every byte and length, copies on request, and is re
   const digest d = of(small, big, 3);
   CHECK(of(small, big, 3) == d);  // reused, same answer
   CHECK(of(small, big, 4) != d);
-  for (size_t at : {size_t{0}, tree_digest::leaf_bytes - 1, tree_digest::leaf_bytes, big.size() - 1}) {
+  for (size_t at : {size_t{0}, tree_digest::copy_slice_bytes - 1, tree_digest::copy_slice_bytes, big.size() - 1}) {
     auto flipped = big;
     flipped[at] ^= std::byte{1};
     INFO("byte " << at << " of the large buffer flipped");
