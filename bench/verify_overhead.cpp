@@ -23,9 +23,12 @@
 //         step's records (frames received, mix, publish, sent), and today's
 //         per-step record() (C), in thread CPU time. For each K of
 //         --segment (default 16 32 64 128) it prints median(B)/K +
-//         median(records) against median(A), and the bytes recorded per
-//         step. --data DIR trains on Fashion-MNIST from DIR instead of
-//         synthetic data.
+//         median(records) against median(A), also with the records less
+//         the bench's own clock reads around each record call (measured),
+//         the bytes recorded per step, and a boundary's split into copy
+//         (save_checkpoint + save_replay_state) and hash
+//         (segment_state_digest), timed alone on the final state. --data
+//         DIR trains on Fashion-MNIST from DIR instead of synthetic data.
 // Prints the commands it runs, /proc/loadavg before each part, a table per
 // part and one summary line per figure. Timings are not assertions.
 // Usage: build/verify_overhead [--part all|e2e|commit|segment] [--rate R] [--repeats N]
@@ -449,17 +452,23 @@ void segment_cost(const options& o) {
                 "bytes per mix as index and value)\n",
                 static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)), before.size(),
                 8.0 * static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)));
-    std::printf("| K | boundary/K ms | records ms | segment commitment ms per step | of the step |\n|---|---|---|---|---|\n");
+    // The records as a peer pays them: less the bench's own clock reads
+    // (a thread-CPU clock read is a system call here, microseconds).
+    const double record_net_s = std::max(0.0, record_s - pairs_per_step * timer_pair_s);
+    std::printf("| K | boundary/K ms | records ms | segment commitment ms per step | of the step | of the step, records "
+                "less the clock reads |\n|---|---|---|---|---|---|\n");
     for (uint64_t k : o.segments) {
       const double per = boundary_s / static_cast<double>(k) + record_s;
-      std::printf("| %llu | %.4f | %.4f | %.4f | %.1f %% |\n", static_cast<unsigned long long>(k),
-                  1e3 * boundary_s / static_cast<double>(k), 1e3 * record_s, 1e3 * per, 100 * per / step_s);
+      const double per_net = boundary_s / static_cast<double>(k) + record_net_s;
+      std::printf("| %llu | %.4f | %.4f | %.4f | %.1f %% | %.1f %% |\n", static_cast<unsigned long long>(k),
+                  1e3 * boundary_s / static_cast<double>(k), 1e3 * record_s, 1e3 * per, 100 * per / step_s,
+                  100 * per_net / step_s);
       char line[300];
       std::snprintf(line, sizeof line,
                     "summary: segment commitment at batch %lld, K = %llu: %.4f ms per step against a %.3f ms step = "
-                    "%.1f %% (today's per-step commitment %.1f %%)",
+                    "%.1f %% (%.1f %% less the bench's clock reads; today's per-step commitment %.1f %%)",
                     static_cast<long long>(b), static_cast<unsigned long long>(k), 1e3 * per, 1e3 * step_s,
-                    100 * per / step_s, 100 * today_s / step_s);
+                    100 * per / step_s, 100 * per_net / step_s, 100 * today_s / step_s);
       summaries.push_back(line);
     }
     std::fflush(stdout);
