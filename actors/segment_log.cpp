@@ -74,8 +74,8 @@ std::shared_ptr<segment_boundary> segment_log::snapshot(const trainer& t, const 
   std::shared_ptr<segment_boundary> b = std::move(spare_);
   if (!b) b = std::make_shared<segment_boundary>();
   // Into the boundary's own storage (reused from a freed boundary: no
-  // allocation in steady state), then hashed (tree_digest: four SHA-256
-  // streams at a time).
+  // allocation in steady state), then hashed (tree_digest: BLAKE3, many
+  // 1 KiB chunks at a time).
   t.save_checkpoint(b->trainer, 0, 0);
   g.save_replay_state(b->gossip);
   b->d = segment_state_digest(b->trainer, b->gossip, state_hash_);

@@ -59,8 +59,8 @@ struct segment_boundary {
   bool operator==(const segment_boundary&) const = default;
 };
 
-// A SHA-256 commitment (tree_digest: the large vectors as 16 KiB leaves
-// hashed four at a time) to the parts of a trainer checkpoint that later
+// A BLAKE3 commitment (tree_digest: each large vector's BLAKE3 in a BLAKE3
+// over the scalars and lengths) to the parts of a trainer checkpoint that later
 // steps depend on (step, schedule length, batches drawn, optimizer steps,
 // parameters, optimizer state) and to the whole gossip replay state. Prover
 // and replay both hash with it.
