@@ -126,7 +126,7 @@ bool records_well_formed(const segment_records& r) {
 }  // namespace
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
-  wire::begin_frame(out, 4 + 16 + 96 + 24 + 8);
+  wire::begin_frame(out, 4 + 16 + 96 + 24 + 8 + 8);
   writer w{out};
   w.value(m.prover);
   w.value(m.start_step);
@@ -138,6 +138,7 @@ void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& 
   w.value(m.fingerprint.kernel);
   w.value(m.fingerprint.config);
   w.value(m.records_bytes);
+  w.value(m.incarnation);
   seal_frame(message_type::segment_commit, out);
 }
 
@@ -148,7 +149,7 @@ frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_f
   reader r{payload};
   r.value(m.prover), r.value(m.start_step), r.value(m.end_step), r.value(m.start), r.value(m.end), r.value(m.records);
   r.value(m.fingerprint.build), r.value(m.fingerprint.kernel), r.value(m.fingerprint.config);
-  r.value(m.records_bytes);
+  r.value(m.records_bytes), r.value(m.incarnation);
   return r.done() && m.end_step > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 

@@ -6,7 +6,9 @@
 //                    must agree for a verifier's replay to be bit for bit; a
 //                    verifier replays only an equal one), and the records'
 //                    size in bytes (not bound: it sizes the verifier's
-//                    deadline, capped).
+//                    deadline, capped), and the prover's incarnation, which
+//                    names its chain of segments (a restarted prover states
+//                    a higher one and starts a new chain; segment_verifier).
 //   segment_request: a verifier's challenge of one segment (by its start
 //                    step), with a nonce the reply repeats.
 //   segment_reply:   the prover's start boundary state and records of that
@@ -37,6 +39,9 @@ struct segment_commit_msg {
   digest start{}, end{}, records{};
   replay_fingerprint fingerprint{};
   uint64_t records_bytes = 0;
+  // The prover's membership incarnation when it started (wall-clock ms at
+  // start on a LAN, so a restart states a higher one; 0 in the simulator).
+  uint64_t incarnation = 0;
   bool operator==(const segment_commit_msg&) const = default;
 };
 

@@ -34,21 +34,50 @@ bool segment_verifier::answer(const segment_request_msg& rq, std::vector<std::by
   return false;
 }
 
-std::optional<segment_request_msg> segment_verifier::on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng,
-                                                               uint64_t nonce, verdict& broken_chain) {
+segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng,
+                                                              uint64_t nonce) {
+  commit_outcome out;
   auto& held = commits_[from];
-  if (auto prev = held.find(c.start_step - std::min(c.start_step, c.end_step - c.start_step));
-      prev != held.end() && prev->second.c.end_step == c.start_step && prev->second.c.end != c.start) {
-    broken_chain = {verdict::failed, from, c.start_step, c.end_step, 0, 0,
-                    "its segment from step " + std::to_string(c.start_step) +
-                        " does not start where its previous segment ended"};
-    return std::nullopt;
+  auto [ch, first] = chains_.try_emplace(from, chain{c.incarnation, c.end_step});
+  if (!first && c.incarnation < ch->second.incarnation) {
+    out.kind = commit_outcome::stale;
+    return out;
+  }
+  if (!first && c.incarnation > ch->second.incarnation) {
+    // A restart: the earlier chain ends here, its open challenges stay the
+    // caller's to count, and nothing of it is held against the new one.
+    out.kind = commit_outcome::new_chain;
+    out.previous_incarnation = ch->second.incarnation;
+    for (auto it = pending_.begin(); it != pending_.end();)
+      if (it->second.prover == from) {
+        out.retired.push_back(it->first);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    held.clear();
+    ch->second = {c.incarnation, c.end_step};
+  } else if (!first) {
+    auto broken = [&](std::string why) {
+      out.kind = commit_outcome::broken;
+      out.broken_chain = {verdict::failed, from, c.start_step, c.end_step, 0, 0, std::move(why)};
+      return out;
+    };
+    if (c.start_step < ch->second.last_end)
+      return broken("its segment from step " + std::to_string(c.start_step) + " starts before step " +
+                    std::to_string(ch->second.last_end) +
+                    ", where its chain of segments had reached, without a restart (the same incarnation)");
+    if (auto prev = held.find(c.start_step - std::min(c.start_step, c.end_step - c.start_step));
+        prev != held.end() && prev->second.c.end_step == c.start_step && prev->second.c.end != c.start)
+      return broken("its segment from step " + std::to_string(c.start_step) +
+                    " does not start where its previous segment ended");
+    ch->second.last_end = c.end_step;
   }
   held[c.start_step] = {c, ++seen_[from], false};
   while (held.size() > 2 * keep_ + 2) held.erase(held.begin());
   // The challenge is drawn only now, after the prover is bound.
-  if (rng.uniform() >= q_) return std::nullopt;
-  return challenge(from, c.start_step, nonce);
+  if (rng.uniform() < q_) out.challenge = challenge(from, c.start_step, nonce);
+  return out;
 }
 
 const segment_verifier::held_commit* segment_verifier::held(uint32_t prover, uint64_t start_step) const {
@@ -139,6 +168,7 @@ void segment_verifier::withdraw(uint64_t nonce) { pending_.erase(nonce); }
 void segment_verifier::forget(uint32_t prover) {
   commits_.erase(prover);
   seen_.erase(prover);
+  chains_.erase(prover);
   for (auto it = pending_.begin(); it != pending_.end();)
     it = it->second.prover == prover ? pending_.erase(it) : std::next(it);
 }

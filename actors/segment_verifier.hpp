@@ -19,6 +19,24 @@
 // a boundary hash a step); an honest prover's segment replays and needs
 // none, and a real one accused would recompute them by replaying itself.
 //
+// Chains and restarts. A prover's commitments form a chain: each segment
+// starts where its previous one ended (a commitment whose start digest is
+// not the previous one's end fails). A chain belongs to one incarnation of
+// the prover (the commitment states it: membership's incarnation when the
+// prover started, wall-clock ms at start on a LAN). A commitment stating a
+// higher incarnation than the chain's is a restarted prover (murmur peer
+// --resume: its state from its own checkpoint, its earlier segments gone):
+// it starts a new chain wherever it starts, even before the last committed
+// end, and only such a commitment may go back. The earlier chain's
+// commitments are dropped (a new segment may start at the same step) and
+// its challenges still open are returned to the caller, which counts them
+// as it would have (a miss at the deadline, unless excused by retention):
+// a restart is no way out of a challenge, and an answer from the new
+// incarnation cannot be one. A commitment from a lower incarnation than the
+// chain's (a late frame of an earlier life) is refused and not held; one
+// of the same incarnation that starts before the chain's last end fails
+// (only a restart may go back).
+//
 // Assumption: prover and verifier compute bit for bit alike, so an honest
 // segment replays exactly: one process in the simulator; on a LAN the
 // verifier actor replays only provers that state its own replay
@@ -31,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/segment_messages.hpp"
 #include "actors/segment_replay.hpp"
@@ -73,11 +92,21 @@ class segment_verifier {
     double flops = 0;             // passed: the work replayed
     std::string why;              // failed: what did not hold
   };
+  // What on_commit made of a commitment (see "Chains and restarts" above).
+  struct commit_outcome {
+    // held: it continues its prover's chain (or is the first heard);
+    // new_chain: a higher incarnation's first, held as a new chain's start;
+    // stale: a lower incarnation's, not held; broken: the chain breaks (a
+    // failed verdict, not held).
+    enum kind_t : uint8_t { held, new_chain, stale, broken } kind = held;
+    std::optional<segment_request_msg> challenge;  // held, new_chain: drawn (with `nonce`)
+    verdict broken_chain;                          // broken: failed, saying where
+    std::vector<uint64_t> retired;                 // new_chain: the earlier chain's open challenges (nonces)
+    uint64_t previous_incarnation = 0;             // new_chain: the earlier chain's
+  };
   // Verifier: holds the commitment; a request (with `nonce`, the caller's:
-  // its deadlines are the caller's) to send when challenged. A commitment
-  // whose start is not the previous one's end fails (verdict).
-  std::optional<segment_request_msg> on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce,
-                                               verdict& broken_chain);
+  // its deadlines are the caller's) to send when challenged.
+  commit_outcome on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce);
   // A commitment held, with how many of its prover's had arrived when it
   // did (this one included), and whether this verifier challenged it.
   struct held_commit {
@@ -101,7 +130,8 @@ class segment_verifier {
   verdict on_evidence(const segment_reply_msg& r);
   // Verifier: stops waiting for the reply to this challenge.
   void withdraw(uint64_t nonce);
-  // Verifier: no longer checks this prover (quarantined or gone).
+  // Verifier: no longer checks this prover (quarantined): its commitments,
+  // chain and open challenges are dropped.
   void forget(uint32_t prover);
 
  private:
@@ -113,7 +143,12 @@ class segment_verifier {
   double step_flops_;
   std::deque<std::shared_ptr<const segment>> kept_;
   std::map<uint32_t, std::map<uint64_t, held_commit>> commits_;  // by prover, by start step
-  std::map<uint32_t, uint64_t> seen_;                           // by prover
+  std::map<uint32_t, uint64_t> seen_;                           // by prover, every incarnation's
+  struct chain {
+    uint64_t incarnation = 0;
+    uint64_t last_end = 0;  // the latest end step held in it
+  };
+  std::map<uint32_t, chain> chains_;  // by prover
   struct asked {
     uint32_t prover;
     uint64_t start_step;

@@ -48,8 +48,16 @@ struct verifier_state {
     bool resent = false;    // asked a second time at half the deadline
     bool segment = false;   // a segment challenge: step is the segment's start step, layer unused
     double deadline_s = 0;  // this challenge's deadline (segments: sized by the announced records)
+    // A segment challenge of a prover's earlier incarnation (it restarted
+    // since): no answer can come from the process asked, nor be taken from
+    // its new one; counted at its deadline without waiting for it to move on.
+    bool retired = false;
   };
   std::map<uint64_t, challenge> pending;  // by nonce
+  // Segment challenges still open when membership dropped their prover
+  // (counted abandoned then): if it comes back as a new incarnation, a
+  // restart slower than the dead timeout, they become misses.
+  std::map<uint32_t, std::vector<challenge>> departed;  // by prover
   uint64_t next_nonce = 1, next_task = 1;
   std::map<uint32_t, std::vector<int64_t>> shards;  // sorted, by peer
   std::set<uint32_t> quarantined;
@@ -71,7 +79,6 @@ struct verifier_state {
   matmul_result result_in;
   miss_claim claim_in;
   std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
-  std::map<uint32_t, uint64_t> incarnations;   // each neighbour's, as membership last gave it
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
@@ -177,6 +184,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       if (!it->second.overdue) {
         ++st.st.challenges_abandoned;
         if (it->second.recheck) ++st.st.misses_ignored;
+        if (it->second.segment && !st.quarantined.count(peer)) st.departed[peer].push_back(it->second);
       }
       if (it->second.segment && st.segments) st.segments->withdraw(it->first);
       it = st.pending.erase(it);
@@ -186,6 +194,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
                                     quarantine_cause cause = quarantine_cause::evidence) {
     auto& st = self->state;
     if (!st.quarantined.insert(peer).second) return;
+    st.departed.erase(peer);
     std::erase(st.ctx.neighbours, peer);
     abandon(peer);
     if (st.segments) st.segments->forget(peer);
@@ -248,7 +257,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       if (now - c.sent_s < c.deadline_s) {
         // A request lost on the way (a dropped frame, a reconnect) costs an
         // honest prover a miss: ask once more at half the deadline.
-        if (!c.resent && now - c.sent_s >= c.deadline_s / 2) {
+        if (!c.resent && !c.retired && now - c.sent_s >= c.deadline_s / 2) {
           c.resent = true;
           ++st.st.requests_resent;
           std::vector<std::byte> out;
@@ -272,8 +281,9 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       // Segments: a prover commits once per K steps, which may be longer than
       // 8 deadlines; one that goes on committing is not stalled, one that
       // stops is waited for until it leaves (and challenged no more).
+      // A retired challenge's process is gone: nothing to wait for.
       if (c.segment) {
-        if (st.segments->commits_seen(c.prover) < c.seen_at_send + st.s.moved_on_commits) {
+        if (!c.retired && st.segments->commits_seen(c.prover) < c.seen_at_send + st.s.moved_on_commits) {
           ++it;
           continue;
         }
@@ -536,10 +546,48 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       send(from, std::move(notice));
       return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
     }
-    segment_verifier::verdict broken;
-    auto rq = st.segments->on_commit(from, st.seg_commit_in, st.rng, st.next_nonce, broken);
-    if (broken.kind == segment_verifier::verdict::failed) return segment_failed(broken, {});
-    if (rq) track_segment(*rq, st.segments->commits_seen(from), false);
+    auto out = st.segments->on_commit(from, st.seg_commit_in, st.rng, st.next_nonce);
+    switch (out.kind) {
+      case segment_verifier::commit_outcome::stale:
+        ++st.st.segment_frames_stale;  // an earlier incarnation's, arriving late: not held
+        return;
+      case segment_verifier::commit_outcome::broken: return segment_failed(out.broken_chain, {});
+      case segment_verifier::commit_outcome::new_chain: {
+        // A restart (segment_verifier.hpp, "Chains and restarts"): the
+        // earlier incarnation's open challenges are still counted.
+        ++st.st.segment_chains_restarted;
+        size_t open = 0;
+        for (uint64_t nonce : out.retired)
+          if (auto it = st.pending.find(nonce); it != st.pending.end()) {
+            it->second.retired = true;
+            open += !it->second.overdue;
+          }
+        // Challenges abandoned when membership dropped it: it was restarting.
+        uint32_t misses = 0;
+        if (auto d = st.departed.find(from); d != st.departed.end()) {
+          for (const auto& c : d->second) {
+            if (c.seen_at_send - c.seq >= st.s.keep_segments) continue;  // excused by retention, as any
+            --st.st.challenges_abandoned;
+            ++st.st.challenges_missed;
+            if (c.recheck) --st.st.misses_ignored, ++st.st.misses_confirmed;
+            misses = ++st.st.misses_by_prover[from];
+            ++open;
+          }
+          st.departed.erase(d);
+        }
+        std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " restarted (incarnation "
+                  << out.previous_incarnation << " -> " << st.seg_commit_in.incarnation
+                  << "): a new chain of segments from step " << st.seg_commit_in.start_step << "; " << open
+                  << " challenge(s) of its earlier incarnation still count\n";
+        if (misses >= st.s.max_misses)
+          return quarantine(from, "left challenges unanswered", quarantine_cause::missed_answers);
+        break;
+      }
+      case segment_verifier::commit_outcome::held:
+        st.departed.erase(from);  // back in the same incarnation: no restart; they stay abandoned
+        break;
+    }
+    if (out.challenge) track_segment(*out.challenge, st.segments->commits_seen(from), false);
   };
   auto on_segment_request = [self, send](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
@@ -668,6 +716,11 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       r = {};
       return;
     }
+    if (it->second.retired) {  // the prover restarted since we asked: not an answer of the one asked
+      ++st.st.segment_frames_stale;
+      r = {};
+      return;
+    }
     const auto asked = it->second;
     st.pending.erase(it);
     if (st.quarantined.count(from)) return;
@@ -778,6 +831,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         std::vector<std::byte> out;
         auto c = st.segments->commit(seg);
         c.fingerprint = st.s.fingerprint;
+        c.incarnation = st.s.incarnation;
         encode_segment_commit(c, out);
         auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
         for (uint32_t to : st.ctx.neighbours) {
@@ -810,18 +864,12 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           default: ++self->state.st.frames_rejected;
         }
       },
-      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& inc) {
+      [self, abandon](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>& /*incarnations*/) {
         auto& st = self->state;
-        // A neighbour back with a new incarnation (restarted, its state
-        // from donors) starts a new chain of segments: its old commitments
-        // must not be held against the new ones.
-        for (size_t i = 0; i < ids.size() && i < inc.size(); ++i) {
-          auto [it, fresh] = st.incarnations.emplace(ids[i], inc[i]);
-          if (!fresh && it->second != inc[i]) {
-            it->second = inc[i];
-            if (st.segments) st.segments->forget(ids[i]);
-          }
-        }
+        // A neighbour's new incarnation here is not what starts a new chain
+        // of its segments: membership's also rises when a live peer refutes
+        // a suspicion. A restarted prover states its new incarnation in its
+        // commitments (segment_verifier.hpp, "Chains and restarts").
         st.ctx.neighbours.clear();
         for (uint32_t id : ids)
           if (!st.quarantined.count(id)) st.ctx.neighbours.push_back(id);

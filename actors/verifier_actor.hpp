@@ -53,7 +53,13 @@
 // deadline, a silent prover would be excused whenever the deadline, which
 // covers a start state's transfer, outlasts keep_segments segments), and a
 // prover that stops committing is waited for without a time limit (a
-// segment may span more than 8 deadlines), until it leaves.
+// segment may span more than 8 deadlines), until it leaves. A prover whose
+// commitment states a higher incarnation restarted: a new chain of its
+// segments starts (segment_verifier.hpp, "Chains and restarts"), and the
+// challenges of its earlier incarnation still open are counted at their
+// deadline without waiting for it to move on (it cannot answer them, and
+// an answer from the new incarnation is not taken); a restart is no way
+// out of a challenge.
 // Offloaded products: offload(worker, task) sends a matmul task to a worker,
 // Freivalds-checks the answer, credits the worker and returns C; a wrong
 // answer is evidence (the worker is quarantined) and the caller gets C
@@ -106,6 +112,10 @@ struct verifier_settings {
   // commitments; a prover that states another is not replayed here but
   // quarantined (cause replay_mismatch), so it is never mixed unverified.
   replay_fingerprint fingerprint{};
+  // This peer's incarnation when it started (membership's; 0 in the
+  // simulator), stated in our segment commitments: a restart states a
+  // higher one, which starts a new chain at our verifiers.
+  uint64_t incarnation = 0;
   bool forge_segment_evidence = false;  // relays each honest segment reply it checked, tampered (attackers)
   // A segment challenge's deadline: deadline_s for records of
   // segment_records_cap bytes or more (the bound verify_timing assumed),
@@ -157,6 +167,10 @@ struct verifier_stats {
   uint64_t segment_commits_sent = 0, segment_commits_received = 0, segments_challenged = 0, segments_passed = 0,
            segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0,
            segment_reply_bytes_max = 0;
+  // Restarts: new chains opened by a neighbour's higher incarnation, and
+  // frames refused as an earlier incarnation's (late commitments) or as a
+  // later one's answer to an earlier one's challenge.
+  uint64_t segment_chains_restarted = 0, segment_frames_stale = 0;
   double segment_replay_seconds = 0;
 };
 

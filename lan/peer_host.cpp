@@ -191,8 +191,14 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
         return all;
       },
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
+  // This life's incarnation (membership's, below): wall-clock ms at start,
+  // so a restart (--resume) states a higher one in its segment commitments
+  // and its verifiers start a new chain of its segments.
+  const auto incarnation = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   if (pv && segmented) {
     pv->settings.fingerprint = fingerprint.value;
+    pv->settings.incarnation = incarnation;
     // A prover answers challenges on the actor that also runs its own
     // replays, and trains on meanwhile: a challenge read behind a replay (a
     // failed segment's bisection is a second one) must still find its
@@ -236,8 +242,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   ms.self.index = ps.id;
   ms.self.endpoint = a.listen.find(":*") == std::string::npos ? a.listen : bridge.endpoint;
   ms.self.public_key = keys.public_key;
-  ms.self.incarnation = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  ms.self.incarnation = incarnation;
   ms.identities = identities;
   ms.join = a.join;
   ms.timeouts.suspect_s = static_cast<double>(c.suspect_ms) / 1000.0;
@@ -531,7 +536,9 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
                             std::to_string(vs.segment_requests_answered) + ", \"segment_requests_unavailable\": " +
                             std::to_string(vs.segment_requests_unavailable) + ", \"segment_reply_bytes_max\": " +
                             std::to_string(vs.segment_reply_bytes_max) + ", \"segment_replay_s\": " +
-                            json_number(vs.segment_replay_seconds) + ", \"replay_fingerprint\": " +
+                            json_number(vs.segment_replay_seconds) + ", \"segment_chains_restarted\": " +
+                            std::to_string(vs.segment_chains_restarted) + ", \"segment_frames_stale\": " +
+                            std::to_string(vs.segment_frames_stale) + ", \"replay_fingerprint\": " +
                             json_string(to_string(fingerprint.value))
                       : std::string()) +
            ", \"commit_overhead_pct\": " +

@@ -2,7 +2,7 @@
 // way for murmur sim, sweep and peer. Contract:
 //  - segment_obstacle_of is the one predicate saying why the segment scheme
 //    cannot run a config (pipeline, cuda, detect.method, update attacks,
-//    offload, --resume); extend it there (murmur peer runs segments only
+//    offload); extend it there (murmur peer runs segments only
 //    when verify.scheme = segment asks for them). The config-only part
 //    (segment_obstacle_in_config) is what validate_config refuses.
 //  - verify.rate = auto (the default): default_verify_rate with the segment
@@ -17,6 +17,8 @@
 //  - with_verification gives the config the run then reads: verify.rate
 //    and verify.scheme resolved (rate 0 when off). The run directory's
 //    config.toml keeps the requested "auto", so that --resume decides anew.
+//  - --resume is no obstacle (segment_obstacle_of): a resumed run verifies
+//    as a fresh one does.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -32,8 +34,7 @@ struct verification_context {
   bool resumed = false;  // --resume
 };
 
-// What stops the segment scheme: the setting ("pipeline.stages = 2",
-// "--resume") and why.
+// What stops the segment scheme: the setting ("pipeline.stages = 2") and why.
 struct segment_obstacle {
   std::string setting, why;
 };

@@ -245,6 +245,10 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
 // peer resyncs (gossip_state::resync), so that first frame is a complete
 // (dense) copy of its parameters and every neighbour's estimate of it is
 // exact from then on. (Delta mode: the residual starts at zero from x_i.)
+// Verification starts afresh with every peer: with verify.scheme = segment
+// each peer's segment log opens after its resync, at its resumed step, so
+// its first segment is shorter than K (it closes at the next multiple of
+// K), and no verifier holds a commitment from before the stop.
 // With one peer there is no gossip, and a resumed run is bit-identical to
 // an uninterrupted one, metrics.jsonl and curve.tsv included (into which,
 // as after any kill, the evaluations between the last checkpoint and the
@@ -500,7 +504,7 @@ class driver {
   }
 
   void spawn_peers(const run_data& data, const std::string& resume_dir) {
-    resumed_ = !resume_dir.empty();  // run/verification_choice.hpp refused segments then
+    resumed_ = !resume_dir.empty();
     test_ = data.test;
     if (resumed_) check_no_extra_peers(resume_dir);
     const auto shards = c_.partition == "dirichlet"
@@ -575,6 +579,12 @@ class driver {
         // The gossip state was built from the restored parameters; the first
         // frame it publishes is a complete copy of them (see above).
         caf::anon_send(peers_.back().gossip, resync_atom::value);
+        // Segments: the log opened at the restored step when the gossip actor
+        // started, before the resync; it opens again after it, so that the
+        // first segment starts from the state the peer then trains from (and
+        // closes at the next multiple of K). Every verifier is new too: no
+        // peer holds a commitment from before the stop to hold it against.
+        if (v && v->settings.segment_steps > 0) caf::anon_send(peers_.back().gossip, segstart_atom::value);
         done_.back() = static_cast<int64_t>(ck->step);
         steps_sum_ += done_.back();
         next_cycle_.back() = std::bit_cast<double>(ck->extra[trainer::checkpoint_extra]);

@@ -12,13 +12,15 @@ TEST_CASE("segment frames round-trip and are verify messages; damaged ones are u
   segment_commit_msg c{3, 16, 32, {}, {}, {}};
   c.start[0] = 1, c.end[5] = 2, c.records[31] = 3;
   c.fingerprint = {0x0123456789abcdefULL, 2, UINT64_MAX};
+  c.records_bytes = 4096, c.incarnation = 1765000000123ULL;  // a LAN incarnation: wall-clock ms at start
   std::vector<std::byte> f;
   encode_segment_commit(c, f);
   CHECK(is_verify_message(*peek_type(f)));
   segment_commit_msg c2;
   REQUIRE(decode_segment_commit(f, 1 << 20, c2) == frame_error::none);
   CHECK((c2.prover == 3 && c2.start_step == 16 && c2.end_step == 32 && c2.start == c.start && c2.end == c.end &&
-         c2.records == c.records && c2.fingerprint == c.fingerprint));
+         c2.records == c.records && c2.fingerprint == c.fingerprint && c2.records_bytes == 4096 &&
+         c2.incarnation == c.incarnation));
   CHECK(to_string(c2.fingerprint) == "build 0123456789abcdef kernel 0000000000000002 config ffffffffffffffff");
   segment_request_msg rq2;
   CHECK(decode_segment_request(f, 1 << 20, rq2) != frame_error::none);  // another type

@@ -404,15 +404,17 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
   // was sent another commitment of segment 1 (the prover equivocated).
   segment_verifier holder(2, 0, 2, replay_of, 1), stranger(3, 0, 2, replay_of, 1), equivocated(1, 0, 2, replay_of, 1);
   Rng rng(5);
-  segment_verifier::verdict broken;
   for (int seg = 0; seg < 2; ++seg) {
     for (uint64_t s = 1; s <= K; ++s) run.cycle();
     const auto c = as_prover.commit(prover.seg->closed_shared());
-    CHECK(!holder.on_commit(0, c, rng, 1, broken));  // q = 0: never challenges on its own
+    const auto held = holder.on_commit(0, c, rng, 1);
+    CHECK(held.kind == segment_verifier::commit_outcome::held);
+    CHECK(!held.challenge);  // q = 0: never challenges on its own
     auto other = c;
     if (seg == 1) other.records[0] ^= 1;
-    CHECK(!equivocated.on_commit(0, other, rng, 1, broken));
-    CHECK(broken.kind == segment_verifier::verdict::none);
+    const auto equivocal = equivocated.on_commit(0, other, rng, 1);
+    CHECK(equivocal.kind == segment_verifier::commit_outcome::held);
+    CHECK(!equivocal.challenge);
   }
   auto reply_of = [&](uint64_t start) {
     std::vector<std::byte> f;

@@ -154,8 +154,9 @@ TEST_CASE("murmur sim --resume continues a stopped data-parallel run in its dire
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Catch::Contains("resuming") && Catch::Contains("steps per peer 32"));
-  // The default verification (segments) cannot follow a resumed peer: off, saying why.
-  CHECK_THAT(r.output, Catch::Contains("verification off: --resume: "));
+  // The default verification (segments) stays on for a resumed run.
+  CHECK_THAT(r.output, Catch::Contains("verification: segment scheme"));
+  CHECK_THAT(r.output, !Catch::Contains("verification off"));
   CHECK(fs::file_size(out / "metrics.jsonl") > before);
 
   // A damaged checkpoint: exit 1 naming the file and the problem.

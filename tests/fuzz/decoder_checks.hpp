@@ -731,6 +731,7 @@ inline segment_commit_msg segment_commit_dirty() {
   segment_commit_msg m;
   m.prover = 77, m.start_step = 88, m.end_step = 99, m.start[0] = 1, m.end[1] = 2, m.records[2] = 3;
   m.fingerprint = {4, 5, 6};
+  m.records_bytes = 10, m.incarnation = 11;
   return m;
 }
 inline segment_request_msg segment_request_dirty() { return {77, 88, 99, 111}; }

@@ -1083,9 +1083,10 @@ segment sample_segment() {
 
 void segment_valid() {
   bytes f;
-  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}, 4096}, f);
+  encode_segment_commit({3, 8, 16, {1}, {2}, {3}, {4, 5, 6}, 4096, 1765000000000}, f);
   write("segment_commit-valid-basic", f);
-  encode_segment_commit({UINT32_MAX, 0, UINT64_MAX, {}, {}, {}, {UINT64_MAX, UINT64_MAX, UINT64_MAX}, UINT64_MAX}, f);
+  encode_segment_commit(
+      {UINT32_MAX, 0, UINT64_MAX, {}, {}, {}, {UINT64_MAX, UINT64_MAX, UINT64_MAX}, UINT64_MAX, UINT64_MAX}, f);
   write("segment_commit-valid-extremes", f);
   encode_segment_request({1, 3, 8, 42}, f);
   write("segment_request-valid-basic", f);

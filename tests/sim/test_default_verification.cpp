@@ -69,7 +69,6 @@ TEST_CASE("default verification: off, saying why, where segments cannot run", "[
       {{"detect.method=rank"}, false, "detect.method = rank"},
       {{"attack.kind=gaussian", "attack.fraction=0.25"}, false, "attack.kind = gaussian"},
       {{"offload.to=0", "offload.peers=3"}, false, "offload.to = 0"},
-      {{}, true, "--resume"},
       {{"verify.scheme=step"}, false, "verify.scheme = step"},
       {{"verify.rate=0"}, false, "verify.rate = 0"},
   };
@@ -95,9 +94,9 @@ TEST_CASE("default verification: off, saying why, where segments cannot run", "[
   CHECK_THAT(peer.off_reason, Catch::Contains("murmur peer"));
   // One predicate says why, for the default and for the refusals alike.
   CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {}) == std::nullopt);
-  const auto resumed = segment_obstacle_of(gossip_config({"train.device=cpu"}), {run_host::sim, true});
-  REQUIRE(resumed);
-  CHECK(resumed->setting == "--resume");
+  // --resume is none (tests/sim/test_segment_resume.cpp runs one), on a LAN peer either.
+  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {run_host::sim, true}) == std::nullopt);
+  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {run_host::peer, true}) == std::nullopt);
   const auto pipeline = segment_obstacle_in_config(gossip_config({"pipeline.stages=2"}));
   REQUIRE(pipeline);
   CHECK(pipeline->setting == "pipeline.stages = 2");
@@ -125,7 +124,7 @@ TEST_CASE("explicit verification settings are honoured", "[verify][default][conf
   CHECK(v.rate == 0.1);
   CHECK_FALSE(v.by_default);
   CHECK(sim_choice({"verify.rate=0.1", "detect.method=rank"}).scheme == "step");
-  CHECK(sim_choice({"verify.rate=0.1"}, true).scheme == "step");
+  CHECK(sim_choice({"verify.rate=0.1"}, true).scheme == "segment");  // --resume is no obstacle
   CHECK(choose_verification(gossip_config({"verify.rate=0.1"}), {run_host::peer, false}).scheme == "step");
   v = sim_choice({"verify.rate=0.1", "verify.scheme=step"});
   CHECK(v.scheme == "step");
@@ -138,8 +137,7 @@ TEST_CASE("explicit verification settings are honoured", "[verify][default][conf
   // Segments asked for where they cannot run: refused, naming why.
   CHECK_THROWS_WITH(gossip_config({"verify.scheme=segment", "detect.method=rank"}),
                     Catch::Contains("verify.scheme = segment with detect.method = rank"));
-  CHECK_THROWS_WITH(sim_choice({"verify.scheme=segment"}, true),
-                    Catch::Contains("verify.scheme = segment with --resume"));
+  CHECK(sim_choice({"verify.scheme=segment"}, true).scheme == "segment");
   // murmur peer runs segments when asked for (at the default rate without one).
   v = choose_verification(gossip_config({"verify.scheme=segment", "train.device=cpu"}), {run_host::peer, false});
   CHECK(v.scheme == "segment");
