@@ -160,13 +160,12 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
     for (const auto& nb : make_topology(c.topology, static_cast<uint32_t>(c.peer_count), static_cast<uint32_t>(c.degree),
                                         c.seed))
       degree = std::max(degree, nb.size());
-    // A segment challenge is answered by the actor that also runs the
-    // prover's own replays (seconds each on a loaded machine) and checked
-    // behind the verifier's: 1 s charged honest provers misses (every
-    // lan-segments e2e run); at least 30 s instead.
-    const double floor_s = c.verify_scheme == "segment" ? 30.0 : 1.0;
-    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), floor_s,
-                              0.1);
+    // Segments as steps: the replays run on a replay actor of their own
+    // (actors/segment_replay_actor.hpp), not on the actor that answers
+    // challenges, so a segment's answer waits on scheduling only, as a
+    // step's does (before, 1 s charged honest provers misses in every
+    // lan-segments e2e run and the floor was 30 s).
+    timing = verify_timing_of(c, *train, static_cast<uint32_t>(degree), static_cast<uint32_t>(c.peer_count), 1.0, 0.1);
   }
   // verify.scheme = segment: a verifier replays a neighbour's segments
   // bit for bit, so both must run the same binary on the same float kernel
@@ -193,15 +192,9 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
       c.seed ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()), timing, {});
   if (pv && segmented) {
     pv->settings.fingerprint = fingerprint.value;
-    // A prover answers challenges on the actor that also runs its own
-    // replays, and trains on meanwhile: a challenge read behind a replay (a
-    // failed segment's bisection is a second one) must still find its
-    // segment, or the honest prover is charged a miss. With four kept, an
-    // honest peer was charged three on a loaded 2-core machine
-    // (lan-segments-cheat, K = 32); twelve kept cost a boundary state each
-    // (4.6 MiB for the MLP on a ring). Replays on a worker actor would let
-    // this go back to two (docs/trust.md).
-    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 12);
+    // keep_segments stays at its default (verifier_settings): the verifier
+    // actor no longer reads challenges behind replays (it had to keep
+    // twelve, a boundary state each, when it did).
     pv->replay_of = segment_replay_factory(
         c, static_cast<uint32_t>(n), run_overlay(c, static_cast<uint32_t>(n)), shards, train, test);
     const auto model = build_model(c.model, train->sample_shape(), train->num_classes);
@@ -521,7 +514,8 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
            ", \"miss_claims_received\": " + std::to_string(vs.miss_claims_received) + ", \"misses_confirmed\": " +
            std::to_string(vs.misses_confirmed) + ", \"misses_rejected\": " + std::to_string(vs.misses_rejected) +
            ", \"misses_ignored\": " + std::to_string(vs.misses_ignored) + ", \"deadline_ms\": " +
-           json_number(1000 * timing.deadline_s) + ", \"keep_steps\": " + std::to_string(timing.keep_steps) +
+           json_number(1000 * timing.deadline_s) + ", \"max_answer_ms\": " + json_number(1000 * vs.max_answer_s) +
+           ", \"keep_steps\": " + std::to_string(timing.keep_steps) +
            (segmented ? ", \"segment_steps\": " + std::to_string(c.verify_segment) + ", \"segment_commits_sent\": " +
                             std::to_string(vs.segment_commits_sent) + ", \"segment_commits_received\": " +
                             std::to_string(vs.segment_commits_received) + ", \"segments_challenged\": " +
@@ -530,7 +524,8 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
                             std::to_string(vs.segments_failed) + ", \"segment_requests_answered\": " +
                             std::to_string(vs.segment_requests_answered) + ", \"segment_requests_unavailable\": " +
                             std::to_string(vs.segment_requests_unavailable) + ", \"segment_reply_bytes_max\": " +
-                            std::to_string(vs.segment_reply_bytes_max) + ", \"segment_replay_s\": " +
+                            std::to_string(vs.segment_reply_bytes_max) + ", \"segment_checks_dropped\": " +
+                            std::to_string(vs.segment_checks_dropped) + ", \"segment_replay_s\": " +
                             json_number(vs.segment_replay_seconds) + ", \"replay_fingerprint\": " +
                             json_string(to_string(fingerprint.value))
                       : std::string()) +
