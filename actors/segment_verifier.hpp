@@ -7,17 +7,14 @@
 // digests (segment_messages.hpp).
 // As a verifier, for each segment commitment of a neighbour it draws a
 // challenge with probability q = segment_challenge_probability(rate, L, K)
-// (drawn after the commitment arrived). A reply is held to the commitment:
-// the start state must hash to the committed start boundary, the records to
-// the committed records digest; then the segment is replayed from that
-// state with those records (segment_replay) and the end state must hash to
-// the committed end boundary. Any of these failing, or records that do not
-// replay, is a failed segment: evidence. For the report, a failure names
-// the first step whose state differs, bisecting the prover's per-step
-// digests against a second replay's (0 where the prover sent none that
-// fit). In the simulation only cheaters record per-step digests (they cost
-// a boundary hash a step); an honest prover's segment replays and needs
-// none, and a real one accused would recompute them by replaying itself.
+// (drawn after the commitment arrived). A reply (or relayed evidence) that
+// fits a held commitment becomes a segment_check job (segment_check.hpp:
+// the commitment and the reply, moved in), which the caller runs wherever
+// it likes (actors/segment_replay_actor.hpp, off the verifier actor): the
+// replay takes seconds, and this class keeps no state the job touches.
+// In the simulation only cheaters record per-step digests (they cost a
+// boundary hash a step); an honest prover's segment replays and needs none,
+// and a real one accused would recompute them by replaying itself.
 //
 // Chains and restarts. A prover's commitments form a chain: each segment
 // starts where its previous one ended (a commitment whose start digest is
@@ -44,7 +41,6 @@
 #pragma once
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,7 +48,7 @@
 #include <vector>
 
 #include "actors/segment_messages.hpp"
-#include "actors/segment_replay.hpp"
+#include "actors/segment_check.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
@@ -67,12 +63,7 @@ double segment_challenge_probability(double rate, size_t layers, uint64_t steps_
 
 class segment_verifier {
  public:
-  // The prover's replay (its settings, shard, neighbours; honest), made for
-  // each challenge and dropped after it (a trainer and a gossip state per
-  // neighbour held between challenges would cost more memory than the
-  // construction costs time).
-  using replay_factory = std::function<std::unique_ptr<segment_replay>(uint32_t prover)>;
-  segment_verifier(uint32_t self, double q, size_t keep_segments, replay_factory replay_of, double step_flops);
+  segment_verifier(uint32_t self, double q, size_t keep_segments);
   ~segment_verifier();
 
   // Prover: keeps s (the oldest beyond keep_segments dropped) and returns
@@ -81,17 +72,7 @@ class segment_verifier {
   // Prover: the reply to a challenge; false when the segment is not kept.
   bool answer(const segment_request_msg& rq, std::vector<std::byte>& out) const;
 
-  struct verdict {
-    // mismatch: relayed evidence whose start state or records do not hash
-    // to the commitment this verifier holds (forged, or the prover
-    // equivocated): nothing is known about the prover.
-    enum kind_t : uint8_t { none, passed, failed, mismatch } kind = none;
-    uint32_t prover = 0;
-    uint64_t start_step = 0, end_step = 0;
-    uint64_t first_bad_step = 0;  // failed: the first step whose state differs (0: unknown)
-    double flops = 0;             // passed: the work replayed
-    std::string why;              // failed: what did not hold
-  };
+  using verdict = segment_verdict;
   // What on_commit made of a commitment (see "Chains and restarts" above).
   struct commit_outcome {
     // held: it continues its prover's chain (or is the first heard);
@@ -120,14 +101,16 @@ class segment_verifier {
   // Verifier: challenges a held segment once more (a re-check of another
   // verifier's miss claim); nullopt when it is not held.
   std::optional<segment_request_msg> challenge(uint32_t prover, uint64_t start_step, uint64_t nonce);
-  // Verifier: checks the reply to one of our challenges (kind none: not
-  // one we asked for, or no commitment held for it).
-  verdict on_reply(uint32_t from, const segment_reply_msg& r);
-  // Verifier: re-checks a reply another verifier relayed as evidence: it
-  // must hash to the commitment THIS verifier holds (kind mismatch
-  // otherwise; none when it holds none), and this verifier's own replay of
-  // it must fail. A relayer's word counts for nothing.
-  verdict on_evidence(const segment_reply_msg& r);
+  // Verifier: the check of the reply to one of our challenges, r moved in
+  // (nullopt: not one we asked for, or no commitment held for it; r is
+  // left as it was).
+  std::optional<segment_check> on_reply(uint32_t from, segment_reply_msg&& r);
+  // Verifier: the re-check of a reply another verifier relayed as
+  // evidence, r moved in: it must hash to the commitment THIS verifier
+  // holds (verdict mismatch otherwise; nullopt when it holds none), and
+  // this verifier's own replay of it must fail. A relayer's word counts
+  // for nothing.
+  std::optional<segment_check> on_evidence(segment_reply_msg&& r);
   // Verifier: stops waiting for the reply to this challenge.
   void withdraw(uint64_t nonce);
   // Verifier: no longer checks this prover (quarantined): its commitments,
@@ -135,12 +118,9 @@ class segment_verifier {
   void forget(uint32_t prover);
 
  private:
-  verdict check(const segment_commit_msg& c, const segment_reply_msg& r, bool relayed);
   uint32_t self_;
   double q_;
   size_t keep_;
-  replay_factory replay_of_;
-  double step_flops_;
   std::deque<std::shared_ptr<const segment>> kept_;
   std::map<uint32_t, std::map<uint64_t, held_commit>> commits_;  // by prover, by start step
   std::map<uint32_t, uint64_t> seen_;                           // by prover, every incarnation's
@@ -154,7 +134,6 @@ class segment_verifier {
     uint64_t start_step;
   };
   std::map<uint64_t, asked> pending_;  // by nonce
-  digest_builder hash_;
 };
 
 }  // namespace murmur

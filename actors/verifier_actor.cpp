@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "actors/segment_replay_actor.hpp"
 #include "actors/segment_verifier.hpp"
 #include "actors/transcript_check.hpp"
 #include "protocols/membership_messages.hpp"
@@ -20,6 +21,15 @@
 namespace murmur {
 
 namespace {
+
+// Segment checks out on the replay actor at once. Each holds a reply (a
+// boundary state: MiBs for a large model) until it is replayed, and costs a
+// replay of K steps here: checks coming faster than they replay would pile
+// up memory, and verdicts come later and later, without limit. Past the
+// bound a reply is answered (the prover is not charged) but not replayed.
+// Relayed evidence (anyone may relay any amount) gets at most half the
+// slots, so that it cannot crowd out the checks of our own challenges.
+constexpr size_t max_segment_checks_out = 4;
 
 struct verifier_state {
   verifier_context ctx;
@@ -79,6 +89,8 @@ struct verifier_state {
   matmul_result result_in;
   miss_claim claim_in;
   std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
+  segment_replay_actor replays;                // runs the segment checks (segment scheme)
+  size_t checks_out = 0;                       // segment checks sent to it and not yet answered
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
@@ -140,10 +152,13 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   st.fv = std::make_unique<product_checker>(st.ctx.backend.get());
   st.rng = Rng(s.seed).fork(0x7665726966ULL + st.ctx.self);
   if (st.ctx.backend) st.products = std::make_unique<backend_matmul>(*st.ctx.backend);
-  if (s.segment_steps > 0)
+  if (s.segment_steps > 0) {
     st.segments = std::make_unique<segment_verifier>(
-        st.ctx.self, segment_challenge_probability(s.rate, st.ctx.layers.size(), s.segment_steps), s.keep_segments,
-        st.ctx.replay_of, st.ctx.step_flops);
+        st.ctx.self, segment_challenge_probability(s.rate, st.ctx.layers.size(), s.segment_steps), s.keep_segments);
+    // Linked: it ends with this actor (and this one with it, should a check throw).
+    st.replays = spawn_segment_replay_actor(self->system(), st.ctx.replay_of, st.ctx.step_flops);
+    self->link_to(st.replays);
+  }
 
   auto send = [self](uint32_t to, std::vector<std::byte> bytes) {
     wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(bytes))};
@@ -639,11 +654,44 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     encode_segment_evidence(ev, out);
     st.st.evidence_sent += to_other_verifiers(prover, std::move(out));
   };
+  // Sends a segment check to the replay actor (segment_replay_actor.hpp)
+  // unless max_segment_checks_out are out (relayed evidence: half of them);
+  // on_done runs on this actor with the verdict, after the check's time is
+  // counted. False: not sent (the job is dropped).
+  auto check_segment = [self](segment_check&& job, std::function<void(const segment_verdict&)> on_done) {
+    auto& st = self->state;
+    const size_t bound = job.relayed ? max_segment_checks_out / 2 : max_segment_checks_out;
+    if (st.checks_out >= bound) {
+      ++st.st.segment_checks_dropped;
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.checks_out << " segment checks are queued; "
+                << (job.relayed ? "the evidence against " : "the reply of ") << st.ctx.names(job.commit.prover)
+                << " (its segment from step " << job.commit.start_step << ") is not replayed\n";
+      return false;
+    }
+    ++st.checks_out;
+    self->request(st.replays, caf::infinite, segcheck_atom::value, std::make_shared<segment_check>(std::move(job)))
+        .then(
+            [self, on_done](const segment_check_done& d) {
+              auto& st = self->state;
+              --st.checks_out;
+              st.st.segment_replay_seconds += d.seconds;
+              st.st.check_seconds += d.seconds;
+              on_done(d.verdict);
+            },
+            [self](caf::error& e) {
+              auto& st = self->state;
+              --st.checks_out;
+              std::cerr << st.ctx.names(st.ctx.self) << ": a segment check ended without a verdict: "
+                        << self->system().render(e) << "\n";
+            });
+    return true;
+  };
   // Relayed segment evidence (segment_verifier::on_evidence): acted on only
   // if it hashes to the commitment this peer holds and this peer's own
   // replay fails. Bounded work: the frame within max_frame_bytes, one
-  // attempt per relayer and segment, none once the segment is settled.
-  auto on_segment_evidence = [self, quarantine](uint32_t from, std::span<const std::byte> f) {
+  // attempt per relayer and segment, none once the segment is settled, and
+  // at most half the segment checks out at once.
+  auto on_segment_evidence = [self, quarantine, check_segment](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& ev = st.seg_evidence_in;
     if (!st.segments || decode_segment_evidence(f, st.s.max_frame_bytes, ev) != frame_error::none ||
@@ -662,7 +710,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (st.segment_evidence_settled.count({prover, start}) ||
         !st.segment_evidence_tried.emplace(from, prover, start).second)
       return;
-    auto reject = [&](const char* why) {
+    auto reject = [self, from, prover, start](const char* why) {
+      auto& st = self->state;
       ++st.st.evidence_rejected;
       std::cerr << st.ctx.names(st.ctx.self) << ": segment evidence from " << st.ctx.names(from) << " against "
                 << st.ctx.names(prover) << " (its segment from step " << start << ") " << why << "; ignored\n";
@@ -671,38 +720,55 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     if (decode_segment_reply(ev.reply, st.s.max_frame_bytes, r) != frame_error::none || r.prover != prover ||
         r.start_step != start) {
       ev = {};
+      r = {};
       return reject("holds no reply of that prover and segment");
     }
     ev = {};
-    const auto t0 = clock_type::now();
-    const auto v = st.segments->on_evidence(r);
+    auto job = st.segments->on_evidence(std::move(r));
     r = {};
-    const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
-    st.st.segment_replay_seconds += dt;
-    st.st.check_seconds += dt;
-    switch (v.kind) {
-      case segment_verifier::verdict::mismatch:
-        return reject("does not hash to the commitment this peer holds (forged, or the prover committed otherwise)");
-      case segment_verifier::verdict::passed:
-        st.segment_evidence_settled.emplace(prover, start);
-        return reject("replayed here to its committed end (a false accusation)");
-      case segment_verifier::verdict::failed:
-        st.segment_evidence_settled.emplace(prover, start);
-        ++st.st.evidence_confirmed;
-        ++st.st.ledger[prover].checks_failed;
-        std::cerr << st.ctx.names(st.ctx.self) << ": segment evidence from " << st.ctx.names(from) << " against "
-                  << st.ctx.names(prover) << " re-checked: " << v.why << "\n";
-        return quarantine(prover, "segment evidence re-checked by this peer");
-      default: ++st.st.evidence_unverifiable;
+    if (!job) {
+      ++st.st.evidence_unverifiable;
+      return;
     }
+    // Not replayed for want of a slot: another relayer may still try.
+    const bool sent = check_segment(std::move(*job), [self, quarantine, reject, from, prover,
+                                                      start](const segment_verdict& v) {
+      auto& st = self->state;
+      if (st.quarantined.count(prover)) return;  // settled meanwhile (our own replay, other evidence)
+      switch (v.kind) {
+        case segment_verdict::mismatch:
+          return reject(
+              "does not hash to the commitment this peer holds (forged, or the prover committed otherwise)");
+        case segment_verdict::passed:
+          st.segment_evidence_settled.emplace(prover, start);
+          return reject("replayed here to its committed end (a false accusation)");
+        case segment_verdict::failed:
+          st.segment_evidence_settled.emplace(prover, start);
+          ++st.st.evidence_confirmed;
+          ++st.st.ledger[prover].checks_failed;
+          std::cerr << st.ctx.names(st.ctx.self) << ": segment evidence from " << st.ctx.names(from) << " against "
+                    << st.ctx.names(prover) << " re-checked: " << v.why << "\n";
+          return quarantine(prover, "segment evidence re-checked by this peer");
+        default: ++st.st.evidence_unverifiable;
+      }
+    });
+    if (!sent) st.segment_evidence_tried.erase({from, prover, start});
   };
 
-  auto on_segment_reply = [self, segment_failed, forge_evidence, count_answer](uint32_t from,
-                                                                               std::span<const std::byte> f) {
+  // The reply to one of our segment challenges counts as answered when it
+  // arrives (the deadline is the prover's; the replay's time is ours), and
+  // is judged when the replay actor's verdict comes back. A verdict on a
+  // prover quarantined meanwhile changes nothing; one on a prover that left
+  // or restarted (forgotten by segment_verifier) still stands: it concerns
+  // a segment the prover committed to and answered for.
+  auto on_segment_reply = [self, segment_failed, forge_evidence, count_answer, check_segment](
+                              uint32_t from, const std::shared_ptr<const std::vector<std::byte>>& frame) {
     auto& st = self->state;
     auto& r = st.seg_reply_in;
-    if (!st.segments || decode_segment_reply(f, st.s.max_frame_bytes, r) != frame_error::none || r.prover != from) {
+    if (!st.segments || decode_segment_reply(*frame, st.s.max_frame_bytes, r) != frame_error::none ||
+        r.prover != from) {
       ++st.st.frames_rejected;
+      r = {};
       return;
     }
     auto it = st.pending.find(r.nonce);
@@ -723,31 +789,36 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     const auto asked = it->second;
     st.pending.erase(it);
-    if (st.quarantined.count(from)) return;
-    const auto t0 = clock_type::now();
-    const auto v = st.segments->on_reply(from, r);
+    if (st.quarantined.count(from)) {
+      r = {};
+      return;
+    }
+    auto job = st.segments->on_reply(from, std::move(r));
     r = {};  // a boundary state's worth of memory, not kept between replies
-    const double dt = std::chrono::duration<double>(clock_type::now() - t0).count();
-    st.st.segment_replay_seconds += dt;
-    st.st.check_seconds += dt;
-    if (v.kind == segment_verifier::verdict::none) {  // its commitment is no longer held: nothing to check
+    if (!job) {  // its commitment is no longer held: nothing to check
       if (!asked.overdue) ++st.st.challenges_abandoned;
       return;
     }
-    ++st.st.replies_checked;
     count_answer(asked);
-    if (v.kind == segment_verifier::verdict::failed) return segment_failed(v, f);
-    if (st.s.forge_segment_evidence) forge_evidence(from, f);
-    ++st.st.segments_passed;
-    ++st.st.passed;
-    auto& credit = st.st.ledger[from];
-    ++credit.checks_passed;
-    credit.verified_flops += v.flops;
-    if (asked.recheck && !asked.overdue) {
-      ++st.st.misses_rejected;
-      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " answered the re-check of its segment "
-                << "from step " << v.start_step << " correctly; the miss claim is ignored\n";
-    }
+    check_segment(std::move(*job), [self, segment_failed, forge_evidence, asked, from,
+                                    frame](const segment_verdict& v) {
+      auto& st = self->state;
+      if (st.quarantined.count(from)) return;
+      ++st.st.replies_checked;
+      if (v.kind == segment_verdict::failed) return segment_failed(v, *frame);
+      if (st.s.forge_segment_evidence) forge_evidence(from, *frame);
+      ++st.st.segments_passed;
+      ++st.st.passed;
+      auto& credit = st.st.ledger[from];
+      ++credit.checks_passed;
+      credit.verified_flops += v.flops;
+      if (asked.recheck && !asked.overdue) {
+        ++st.st.misses_rejected;
+        std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from)
+                  << " answered the re-check of its segment from step " << v.start_step
+                  << " correctly; the miss claim is ignored\n";
+      }
+    });
   };
 
   auto on_task = [self, send](uint32_t from, std::span<const std::byte> f) {
@@ -859,7 +930,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::miss_claim: on_claim(from, *w.bytes); break;
           case message_type::segment_commit: on_segment_commit(from, *w.bytes); break;
           case message_type::segment_request: on_segment_request(from, *w.bytes); break;
-          case message_type::segment_reply: on_segment_reply(from, *w.bytes); break;
+          case message_type::segment_reply: on_segment_reply(from, w.bytes); break;
           case message_type::segment_evidence: on_segment_evidence(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;
         }

@@ -41,7 +41,13 @@
 // neighbours and answers their segment challenges. As a verifier it
 // challenges each segment of a neighbour with probability
 // segment_challenge_probability(rate, layers, K) and replays it
-// (segment_verifier.hpp); a pass credits the work replayed, a failure
+// (segment_verifier.hpp) on a replay actor of its own
+// (segment_replay_actor.hpp, linked): this actor stays free to answer its
+// own segment challenges while a replay runs. A reply counts as answered
+// when it arrives; its verdict is acted on when it comes back (a prover
+// quarantined meanwhile: ignored). At most 4 checks are out at once, 2 of
+// them relayed evidence; past that a reply is not replayed
+// (segment_checks_dropped). A pass credits the work replayed, a failure
 // quarantines the prover as a failed check does. A commitment stating a
 // replay fingerprint other than ours (settings.fingerprint) is not replayed:
 // the prover is quarantined with cause replay_mismatch, logged with both
@@ -163,10 +169,12 @@ struct verifier_stats {
   // Segment scheme: commitments sent and received, challenges sent,
   // replays passed and failed (also counted in passed/failed), requests
   // answered and not (segment no longer kept, or its reply over
-  // max_frame_bytes), the largest reply sent, wall time in replays.
+  // max_frame_bytes), the largest reply sent, wall time in replays (on the
+  // replay actor), replies and evidence not replayed because the replay
+  // actor had as many checks queued as this actor lets it have.
   uint64_t segment_commits_sent = 0, segment_commits_received = 0, segments_challenged = 0, segments_passed = 0,
            segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0,
-           segment_reply_bytes_max = 0;
+           segment_reply_bytes_max = 0, segment_checks_dropped = 0;
   // Restarts: new chains opened by a neighbour's higher incarnation, and
   // frames refused as an earlier incarnation's (late commitments) or as a
   // later one's answer to an earlier one's challenge.

@@ -8,9 +8,11 @@ is shared and noisy):
   off: 3 `murmur peer` processes on 127.0.0.1 (CurveZMQ), config
        configs/fmnist-gossip.toml, peer.count=3, train.epochs=--epochs,
        gossip.topology=complete (each peer gossips with, and verifies, the
-       other two), train.eval_every=--eval-every, plus every --set;
+       other two), train.eval_every=--eval-every, verify.rate=0 (murmur
+       peer verifies by default), plus every --set;
   on:  the same with verify.rate=--rate, verify.scheme=--scheme,
-       verify.segment=--segment.
+       verify.segment=--segment; with --rate auto none of the three: the
+       default verification (run/default_verification.hpp).
 
 Peer 0 starts first, peers 1 and 2 join it (as tests/e2e do); every peer
 waits for all three before training.
@@ -22,12 +24,13 @@ What it reports, per run and as medians per side:
   * trio_s: launch of peer 0 to the exit of the last peer;
   * /proc/loadavg (1 min) before each run;
   * on the verified side, the segment counters summed over the peers
-    (challenged, passed, failed) and the quarantines (must be none).
+    (challenged, passed, failed, missed), the slowest in-time answer any
+    peer saw, and the quarantines (must be none).
 The ratio on/off of the medians is the cost. Timings are not assertions.
 
 Usage (from the project root, after building build/murmur):
   bench/lan_verify_overhead.py [--murmur build/murmur] [--epochs 2]
-      [--rate 0.005] [--scheme segment] [--segment 64] [--repeats 3]
+      [--rate 0.005|auto] [--scheme segment] [--segment 64] [--repeats 3]
       [--eval-every 1000] [--timeout 900] [--set KEY=VALUE ...] [--keep]
 """
 import argparse
@@ -97,7 +100,7 @@ def run_trio(a, scratch, name, extra):
     for log in logs:
         log.close()
     out = {"name": name, "load": load, "trio_s": trio, "rcs": rcs, "train_s": 0.0, "challenged": 0, "passed": 0,
-           "failed": 0, "quarantines": 0}
+           "failed": 0, "quarantines": 0, "missed": 0, "max_answer_ms": 0.0}
     for i in range(3):
         with open(os.path.join(d, "peer%d.log" % i)) as f:
             text = f.read()
@@ -111,6 +114,8 @@ def run_trio(a, scratch, name, extra):
         out["passed"] += v.get("segments_passed", v.get("checks_passed", 0))
         out["failed"] += v.get("segments_failed", v.get("checks_failed", 0))
         out["quarantines"] += len(s.get("quarantined", []))
+        out["missed"] += v.get("challenges_missed", 0)
+        out["max_answer_ms"] = max(out["max_answer_ms"], v.get("max_answer_ms") or 0.0)
     return out
 
 
@@ -118,7 +123,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--murmur", default="build/murmur")
     p.add_argument("--epochs", type=float, default=2)
-    p.add_argument("--rate", type=float, default=0.005)
+    p.add_argument("--rate", default="0.005", help="a rate, or auto: the default verification")
     p.add_argument("--scheme", default="segment")
     p.add_argument("--segment", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
@@ -127,9 +132,10 @@ def main():
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--keep", action="store_true")
     a = p.parse_args()
-    on = ["--set", "verify.rate=%g" % a.rate, "--set", "verify.scheme=" + a.scheme,
-          "--set", "verify.segment=%d" % a.segment]
-    print("command: bench/lan_verify_overhead.py --epochs %g --rate %g --scheme %s --segment %d --repeats %d%s"
+    off = ["--set", "verify.rate=0"]
+    on = [] if a.rate == "auto" else ["--set", "verify.rate=%g" % float(a.rate), "--set", "verify.scheme=" + a.scheme,
+                                      "--set", "verify.segment=%d" % a.segment]
+    print("command: bench/lan_verify_overhead.py --epochs %g --rate %s --scheme %s --segment %d --repeats %d%s"
           % (a.epochs, a.rate, a.scheme, a.segment, a.repeats, "".join(" --set " + kv for kv in a.set)))
     scratch = tempfile.mkdtemp(prefix="lan_verify_overhead.")
     runs = {"off": [], "on": []}
@@ -137,12 +143,14 @@ def main():
         for r in range(a.repeats):
             order = ["off", "on"] if r % 2 == 0 else ["on", "off"]
             for side in order:
-                m = run_trio(a, scratch, "%s%d" % (side, r), on if side == "on" else [])
+                m = run_trio(a, scratch, "%s%d" % (side, r), on if side == "on" else off)
                 runs[side].append(m)
                 print("%-4s repeat %d: train %.2f s, trio %.2f s, loadavg %.2f, exit codes %s%s" % (
                     side, r, m["train_s"], m["trio_s"], m["load"], m["rcs"],
-                    ", challenged %d passed %d failed %d (segments, or steps with --scheme step), quarantines %d" % (
-                        m["challenged"], m["passed"], m["failed"], m["quarantines"]) if side == "on" else ""))
+                    ", challenged %d passed %d failed %d (segments, or steps with --scheme step), missed %d, "
+                    "slowest answer %.0f ms, quarantines %d" % (
+                        m["challenged"], m["passed"], m["failed"], m["missed"], m["max_answer_ms"], m["quarantines"])
+                    if side == "on" else ""))
                 sys.stdout.flush()
     finally:
         if a.keep:
@@ -150,7 +158,8 @@ def main():
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     med = {s: {k: statistics.median(m[k] for m in runs[s]) for k in ("train_s", "trio_s", "load")} for s in runs}
-    print("| | off | on (rate %g, %s, K = %d) | on/off |" % (a.rate, a.scheme, a.segment))
+    print("| | off | on (%s) | on/off |" % ("the default" if a.rate == "auto" else
+                                         "rate %s, %s, K = %d" % (a.rate, a.scheme, a.segment)))
     print("|---|---|---|---|")
     for k in ("train_s", "trio_s"):
         print("| median %s | %.2f | %.2f | %.3fx |" % (k, med["off"][k], med["on"][k], med["on"][k] / med["off"][k]))

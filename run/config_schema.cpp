@@ -286,8 +286,7 @@ const std::vector<KeyDef>& table() {
              "step: a commitment per step, a challenge checks one layer of one step; segment (data-parallel, "
              "murmur sim and murmur peer): a commitment per verify.segment steps, a challenge replays the whole "
              "segment bit for bit; on a LAN only between peers of equal replay fingerprint (docs/trust.md, "
-             "Amortised commitments); auto: segment where it runs, else step (with verify.rate = auto: else off; "
-             "murmur peer takes segments only when asked for)"),
+             "Amortised commitments); auto: segment where it runs, else step (with verify.rate = auto: else off)"),
       num("verify.segment", &R::verify_segment, ge(1), le(100000),
           "Steps per segment with verify.scheme = segment (commitment and replay unit)"),
 

@@ -79,14 +79,10 @@ verification_choice choose_verification(const RunConfig& c, const verification_c
   if (c.verify_scheme == "segment" && c.verify_rate != 0)
     if (const auto o = segment_obstacle_of(c, ctx))
       throw ConfigError("verify.scheme = segment with " + o->setting + ": " + o->why);
-  // murmur peer runs segments when asked for (verify.scheme = segment), not
-  // by itself: on 3 LAN peers they cost 1.42x at rate 0.005 (docs/trust.md),
-  // and every peer must run the same binary on the same kind of machine.
-  auto obstacle = segment_obstacle_of(c, ctx);
-  if (!obstacle && ctx.host == run_host::peer && c.verify_scheme == "auto")
-    obstacle = segment_obstacle{"murmur peer",
-                                "not on by default on a LAN yet (1.42x the wall time at rate 0.005 on 3 LAN peers, "
-                                "docs/trust.md); set verify.scheme = segment and verify.rate to turn it on"};
+  // murmur sim and murmur peer alike: on a LAN the replays run on a replay
+  // actor of their own (actors/segment_replay_actor.hpp), and peers whose
+  // replay fingerprints differ refuse each other as partners at run time.
+  const auto obstacle = segment_obstacle_of(c, ctx);
   verification_choice v;
   v.by_default = rate_auto;
   auto off = [&](std::string why) {

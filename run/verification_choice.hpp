@@ -2,8 +2,8 @@
 // way for murmur sim, sweep and peer. Contract:
 //  - segment_obstacle_of is the one predicate saying why the segment scheme
 //    cannot run a config (pipeline, cuda, detect.method, update attacks,
-//    offload); extend it there (murmur peer runs segments only
-//    when verify.scheme = segment asks for them). The config-only part
+//    offload); extend it there. murmur sim, sweep and peer choose alike (a
+//    peer replays on a replay actor of its own). The config-only part
 //    (segment_obstacle_in_config) is what validate_config refuses.
 //  - verify.rate = auto (the default): default_verify_rate with the segment
 //    scheme where no obstacle stands; off, with the obstacle as the reason,

@@ -399,14 +399,22 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
                                             ring_neighbours(0), run.gs, true);
   };
   peer_node& prover = run.peers[0];
-  segment_verifier as_prover(0, 0, 2, replay_of, 1);
+  segment_verifier as_prover(0, 0, 2);
   // Peer 2 holds the prover's own commitments; peer 3 holds none; peer 1
   // was sent another commitment of segment 1 (the prover equivocated).
-  segment_verifier holder(2, 0, 2, replay_of, 1), stranger(3, 0, 2, replay_of, 1), equivocated(1, 0, 2, replay_of, 1);
+  segment_verifier holder(2, 0, 2), stranger(3, 0, 2), equivocated(1, 0, 2);
+  // The check each evidence makes (segment_check.hpp), run here rather than on a replay actor.
+  segment_checker checker(replay_of, 1);
+  auto on_evidence = [&checker](segment_verifier& v, segment_reply_msg r) {
+    auto job = v.on_evidence(std::move(r));
+    return job ? checker.run(*job) : segment_verdict{};
+  };
   Rng rng(5);
   for (int seg = 0; seg < 2; ++seg) {
     for (uint64_t s = 1; s <= K; ++s) run.cycle();
     const auto c = as_prover.commit(prover.seg->closed_shared());
+    CHECK(c.records_bytes == prover.seg->closed()->records.bytes());  // what a verifier sizes its deadline by
+    CHECK(c.fingerprint == replay_fingerprint{});                     // the verifier actor states its own
     const auto held = holder.on_commit(0, c, rng, 1);
     CHECK(held.kind == segment_verifier::commit_outcome::held);
     CHECK(!held.challenge);  // q = 0: never challenges on its own
@@ -425,24 +433,24 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
   };
   const auto honest = reply_of(0), cheated = reply_of(K);
   // The cheating segment, relayed as it was sent: confirmed by the holder's own replay.
-  const auto v = holder.on_evidence(cheated);
+  const auto v = on_evidence(holder, cheated);
   CHECK(v.kind == segment_verifier::verdict::failed);
   CHECK(v.prover == 0);
   CHECK(v.start_step == K);
   // Honest work relayed as evidence: replays to its end, a false accusation.
-  CHECK(holder.on_evidence(honest).kind == segment_verifier::verdict::passed);
+  CHECK(on_evidence(holder, honest).kind == segment_verifier::verdict::passed);
   // Tampered records, or a tampered start state: they do not hash to the
   // holder's commitment, whatever the replay would say.
   auto forged = cheated;
   REQUIRE(!forged.records.frames.empty());
   forged.records.frames[forged.records.frames.size() / 2] ^= std::byte{1};
-  CHECK(holder.on_evidence(forged).kind == segment_verifier::verdict::mismatch);
+  CHECK(on_evidence(holder, forged).kind == segment_verifier::verdict::mismatch);
   auto forged_start = honest;
   forged_start.start.trainer.params[0] += 1;
-  CHECK(holder.on_evidence(forged_start).kind == segment_verifier::verdict::mismatch);
+  CHECK(on_evidence(holder, forged_start).kind == segment_verifier::verdict::mismatch);
   // No commitment held: nothing to hold it to.
-  CHECK(stranger.on_evidence(cheated).kind == segment_verifier::verdict::none);
+  CHECK(on_evidence(stranger, cheated).kind == segment_verifier::verdict::none);
   // Equivocation: the reply fits the commitment the accuser got, not this one's.
-  CHECK(equivocated.on_evidence(cheated).kind == segment_verifier::verdict::mismatch);
-  CHECK(equivocated.on_evidence(honest).kind == segment_verifier::verdict::passed);
+  CHECK(on_evidence(equivocated, cheated).kind == segment_verifier::verdict::mismatch);
+  CHECK(on_evidence(equivocated, honest).kind == segment_verifier::verdict::passed);
 }

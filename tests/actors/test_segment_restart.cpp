@@ -281,7 +281,7 @@ TEST_CASE("a prover declared dead while challenged is not charged, unless it com
 TEST_CASE("segment chains: a higher incarnation starts anew, a lower one is refused, a jump or a rewind within one "
           "breaks the chain",
           "[verify][segment][restart]") {
-  segment_verifier v(1, 1.0, 2, nullptr, 1.0);  // q = 1: every commitment challenged
+  segment_verifier v(1, 1.0, 2);  // q = 1: every commitment challenged
   Rng rng(1);
   using outcome = segment_verifier::commit_outcome;
   uint64_t nonce = 1;
@@ -306,7 +306,7 @@ TEST_CASE("segment chains: a higher incarnation starts anew, a lower one is refu
   // A reply to a retired challenge is no longer one this verifier waits for.
   segment_reply_msg r;
   r.prover = 0, r.start_step = 0, r.nonce = 1;
-  CHECK(v.on_reply(0, r).kind == segment_verifier::verdict::none);
+  CHECK_FALSE(v.on_reply(0, std::move(r)));
 
   // The new chain continues; the earlier incarnation's late frames are refused.
   CHECK(on(commit_of(kLife2, 4, 8, 21, 22)).kind == outcome::held);

@@ -119,7 +119,8 @@ struct run_outcome {
   std::string hostile_log;
 };
 
-// Verification is off by default: a modest rate makes challenges exist.
+// Per-step verification at a modest rate, so that challenges exist every
+// few steps (the default, segments at rate 0.001, would draw few or none).
 // MURMUR_HOSTILE_VERIFY_RATE=0 measures the gossip defences alone (clipping,
 // value bound, identity): the checks that need challenges are then skipped,
 // and the test says so.
@@ -128,7 +129,7 @@ std::string verify_rate() {
   return e ? e : "0.05";
 }
 const std::vector<std::string> run_cfg{"--set", "train.epochs=3", "--set", "train.eval_every=100",
-                                       "--set", "verify.rate=" + verify_rate()};
+                                       "--set", "verify.rate=" + verify_rate(), "--set", "verify.scheme=step"};
 
 // Starts the honest peers of one run (peer 0 first, the others join through
 // it). They start once the n honest peers are live: the clean run has no

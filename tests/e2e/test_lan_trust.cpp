@@ -20,7 +20,8 @@ TEST_CASE("four peers on loopback: a peer cheating on its products is quarantine
   const std::vector<std::string> cfg{"--set", "train.epochs=3",          "--set", "gossip.topology=complete",
                                      "--set", "verify.rate=0.1",         "--set", "train.eval_every=200",
                                      "--set", "attack.kind=perturb",     "--set", "attack.fraction=0.25",
-                                     "--set", "attack.start_step=100",   "--set", "attack.eps=0.01"};
+                                     "--set", "attack.start_step=100",   "--set", "attack.eps=0.01",
+                                     "--set", "verify.scheme=step"};  // steps: auto would take segments
   std::vector<pid_t> pids;
   pids.push_back(net.start(0, 4, cfg));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -88,10 +88,16 @@ TEST_CASE("default verification: off, saying why, where segments cannot run", "[
   // train.device = cuda (validate_config does not look for a GPU).
   auto cuda = gossip_config({"train.device=cuda"});
   CHECK_THAT(choose_verification(cuda, {}).off_reason, Catch::Contains("train.device = cuda"));
-  // murmur peer: off by default (segments run there when asked for).
+  // murmur peer: the sim's default (its replays run on a replay actor of their own).
   const auto peer = choose_verification(gossip_config({"train.device=cpu"}), {run_host::peer, false});
-  CHECK_FALSE(peer.on());
-  CHECK_THAT(peer.off_reason, Catch::Contains("murmur peer"));
+  CHECK(peer.scheme == "segment");
+  CHECK(peer.rate == default_verify_rate);
+  CHECK(peer.segment_steps == default_verify_segment);
+  CHECK(peer.by_default);
+  // ... and on for a resumed peer too (a restart starts a new chain of its segments).
+  const auto peer_resumed = choose_verification(gossip_config({"train.device=cpu"}), {run_host::peer, true});
+  CHECK(peer_resumed.scheme == "segment");
+  CHECK(peer_resumed.by_default);
   // One predicate says why, for the default and for the refusals alike.
   CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {}) == std::nullopt);
   // --resume is none (tests/sim/test_segment_resume.cpp runs one), on a LAN peer either.
@@ -125,7 +131,8 @@ TEST_CASE("explicit verification settings are honoured", "[verify][default][conf
   CHECK_FALSE(v.by_default);
   CHECK(sim_choice({"verify.rate=0.1", "detect.method=rank"}).scheme == "step");
   CHECK(sim_choice({"verify.rate=0.1"}, true).scheme == "segment");  // --resume is no obstacle
-  CHECK(choose_verification(gossip_config({"verify.rate=0.1"}), {run_host::peer, false}).scheme == "step");
+  CHECK(choose_verification(gossip_config({"verify.rate=0.1", "train.device=cpu"}), {run_host::peer, false}).scheme ==
+        "segment");
   v = sim_choice({"verify.rate=0.1", "verify.scheme=step"});
   CHECK(v.scheme == "step");
   CHECK(v.segment_steps == 0);

@@ -1,0 +1,65 @@
+// segment_check: the expensive part of checking one segment reply
+// (docs/trust.md "Amortised commitments"), as a job that runs apart from
+// the bookkeeping (segment_verifier.hpp decides what to check and makes the
+// job; actors/segment_replay_actor.hpp runs it off the verifier actor).
+//
+// A job holds the commitment the verifier held when the reply came and the
+// reply itself, moved in. segment_checker::run holds the reply to the
+// commitment: the start state must hash to the committed start boundary,
+// the records to the committed records digest; then the segment is replayed
+// from that state with those records (segment_replay) and the end state
+// must hash to the committed end boundary. Any of these failing, or records
+// that do not replay, is a failed segment. For the report, a failure names
+// the first step whose state differs, bisecting the prover's per-step
+// digests against a second replay's (0 where the prover sent none that
+// fit). A relayed reply (evidence) that does not hash to the commitment is
+// a mismatch instead: it says nothing about the prover.
+//
+// run touches nothing but the checker: it may run on any actor.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/segment_messages.hpp"
+#include "actors/segment_replay.hpp"
+
+namespace murmur {
+
+struct segment_verdict {
+  // mismatch: relayed evidence whose start state or records do not hash
+  // to the commitment this verifier holds (forged, or the prover
+  // equivocated): nothing is known about the prover.
+  enum kind_t : uint8_t { none, passed, failed, mismatch } kind = none;
+  uint32_t prover = 0;
+  uint64_t start_step = 0, end_step = 0;
+  uint64_t first_bad_step = 0;  // failed: the first step whose state differs (0: unknown)
+  double flops = 0;             // passed: the work replayed
+  std::string why;              // failed: what did not hold
+};
+
+struct segment_check {
+  segment_commit_msg commit;  // the commitment held when the reply came
+  segment_reply_msg reply;
+  bool relayed = false;       // evidence another verifier relayed, not our own challenge's reply
+};
+
+class segment_checker {
+ public:
+  // The prover's replay (its settings, shard, neighbours; honest), made for
+  // each check and dropped after it (a trainer and a gossip state per
+  // neighbour held between checks would cost more memory than the
+  // construction costs time).
+  using replay_factory = std::function<std::unique_ptr<segment_replay>(uint32_t prover)>;
+  segment_checker(replay_factory replay_of, double step_flops);
+
+  segment_verdict run(const segment_check& job);
+
+ private:
+  replay_factory replay_of_;
+  double step_flops_;
+  digest_builder hash_;
+};
+
+}  // namespace murmur
