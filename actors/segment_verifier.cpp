@@ -19,7 +19,9 @@ segment_verifier::segment_verifier(uint32_t self, double q, size_t keep_segments
 segment_verifier::~segment_verifier() = default;
 
 segment_commit_msg segment_verifier::commit(std::shared_ptr<const segment> s) {
-  segment_commit_msg c{self_, s->start_step(), s->end_step, s->start_digest(), s->end, s->records_digest, s->records_bytes()};
+  // records_bytes by name: in the braces it would land in fingerprint.build.
+  segment_commit_msg c{self_, s->start_step(), s->end_step, s->start_digest(), s->end, s->records_digest};
+  c.records_bytes = s->records_bytes();
   kept_.push_back(std::move(s));
   while (kept_.size() > keep_) kept_.pop_front();
   return c;
