@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "actors/gossip_actor.hpp"
 #include "actors/shard_actor.hpp"
@@ -32,6 +33,10 @@ struct peer_verification {
   // record no step transcripts; a cheater keeps two, only for its cheat.
   std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of;
   double step_flops = 0;
+  // verify.scheme = segment: the directory of this peer's boundary_store
+  // (its own boundary states, on disk until challenged); "" keeps them in
+  // memory.
+  std::string boundary_dir;
 };
 
 // Offload (offload_step.hpp) in a run where some peer offloads: every peer

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "actors/segment_messages.hpp"
 #include "actors/trainer.hpp"
 
 namespace murmur {
@@ -60,8 +61,8 @@ digest segment_records_digest(const segment_records& r, digest_builder& h) {
   return h.finish();
 }
 
-segment_log::segment_log(uint64_t steps_per_segment, bool step_digests)
-    : k_(steps_per_segment), step_digests_(step_digests) {
+segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store)
+    : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)) {
   if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
 }
 
@@ -82,12 +83,36 @@ std::shared_ptr<segment_boundary> segment_log::snapshot(const trainer& t, const 
   return b;
 }
 
+void segment_log::take_start(const trainer& t, const gossip_state& g, segment& into) {
+  if (!store_) {
+    into.start = snapshot(t, g);
+    into.stored.reset();
+    return;
+  }
+  // A copy of the state to hash and encode, freed before the next step:
+  // between boundaries no boundary state is in memory.
+  std::vector<std::byte> encoded;
+  uint64_t step = 0;
+  digest d{};
+  {
+    segment_boundary b;
+    t.save_checkpoint(b.trainer, 0, 0);
+    g.save_replay_state(b.gossip);
+    d = segment_state_digest(b.trainer, b.gossip, state_hash_);
+    step = b.step();
+    encode_segment_start(b, encoded);
+  }
+  const std::span<const std::byte> part(encoded);
+  into.stored = store_->put(step, d, {&part, 1});
+  into.start.reset();
+}
+
 void segment_log::start(const trainer& t, const gossip_state& g) {
-  auto b = snapshot(t, g);
-  boundaries_.assign(1, {b->step(), b->d});
+  auto seg = std::make_unique<segment>();
+  take_start(t, g, *seg);
+  boundaries_.assign(1, {seg->start_step(), seg->start_digest()});
   closed_.reset();
-  open_ = std::make_unique<segment>();
-  open_->start = std::move(b);
+  open_ = std::move(seg);
   last_step_ = t.steps_done();
   records_hash_.finish();  // a fresh records digest
 }
@@ -180,18 +205,32 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   std::shared_ptr<const segment_boundary> old = std::move(next->start);
   if (old && old.use_count() == 1) spare_ = std::const_pointer_cast<segment_boundary>(std::move(old));
   old.reset();
-  auto b = snapshot(t, g);
-  if (step_digests_) open_->step_digests.push_back(b->d);
+  next->stored.reset();  // its slots are free for this boundary (unless a reader holds them)
+  next->stored_records.reset();
+  take_start(t, g, *next);
+  const digest d = next->start_digest();
+  if (step_digests_) open_->step_digests.push_back(d);
   open_->end_step = s;
-  open_->end = b->d;
+  open_->end = d;
   open_->records_digest = records_hash_.finish();
-  boundaries_.emplace_back(s, b->d);
+  boundaries_.emplace_back(s, d);
+  if (store_) {
+    // The closed segment's records to the store; their storage, cleared,
+    // takes the next segment's (no allocation in steady state).
+    const segment_records& r = open_->records;
+    const uint64_t events = r.events.size(), frames = r.frames.size();
+    const std::span<const std::byte> parts[4] = {
+        std::as_bytes(std::span(&events, 1)), std::as_bytes(std::span(r.events)),
+        std::as_bytes(std::span(&frames, 1)), std::span(r.frames)};
+    open_->stored_records = store_->put(open_->start_step(), open_->records_digest, parts);
+    std::swap(next->records, open_->records);
+    open_->records = {};
+  }
   next->records.clear();
   next->step_digests.clear();
   next->end_step = 0;
   next->records_digest = {};
   next->end = {};
-  next->start = std::move(b);
   closed_ = std::shared_ptr<segment>(std::move(open_));
   open_ = std::move(next);
 }

@@ -24,7 +24,14 @@
 //
 // Memory: the last closed segment and the open one, i.e. two boundary
 // states (the closed one's end is the open one's start) and two segments'
-// records, plus the 32-byte digest of every boundary so far. Not in it: a
+// records, plus the 32-byte digest of every boundary so far. With a
+// boundary_store the boundary states and a closed segment's records go to
+// its file instead (as a segment_reply carries them: encode_segment_start,
+// encode_segment_records), and a segment holds only the store's entries
+// (step, digest, slot): a boundary costs memory only while it is taken (a
+// copy of the state to hash and encode, freed at once), the records only
+// while their segment is open, and the store's file holds as many as
+// segments are kept (a verifier's keep_segments). Not in it: a
 // state install inside a segment (stepped() throws std::logic_error when
 // the step jumps; a host installs before training and calls start() again
 // afterwards), gossip on a compute backend, a
@@ -41,6 +48,7 @@
 #include <span>
 #include <vector>
 
+#include "actors/boundary_store.hpp"
 #include "actors/gossip_state.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "tensor/digest.hpp"
@@ -99,8 +107,18 @@ struct segment_records {
 digest segment_records_digest(const segment_records& r, digest_builder& h);
 
 struct segment {
+  // The start boundary: in memory, or (a log with a boundary_store) in the
+  // store, start then null. Exactly one of the two is set.
   std::shared_ptr<const segment_boundary> start;
+  std::shared_ptr<const boundary_store::entry> stored;
+  uint64_t start_step() const { return start ? start->step() : stored->step(); }
+  const digest& start_digest() const { return start ? start->d : stored->state(); }
+  // The records: in memory, or, once a log with a boundary_store closed the
+  // segment, in the store (records then empty): encode_segment_records'
+  // bytes under the records digest.
   segment_records records;
+  std::shared_ptr<const boundary_store::entry> stored_records;
+  size_t records_bytes() const { return stored_records ? stored_records->bytes() - 16 : records.bytes(); }
   uint64_t end_step = 0;       // closed: start step + K
   digest records_digest{};     // closed: over every event and frame, in order
   digest end{};                // closed: the next boundary's digest
@@ -111,7 +129,9 @@ class segment_log {
  public:
   // step_digests: also hash the whole state after every step (a prover's
   // answers to a bisection; costs a boundary hash per step).
-  explicit segment_log(uint64_t steps_per_segment, bool step_digests = false);
+  // store: where the boundary states go (null: kept in memory).
+  explicit segment_log(uint64_t steps_per_segment, bool step_digests = false,
+                       std::shared_ptr<boundary_store> store = nullptr);
   // Opens the first segment at the trainer's current step (which closes at
   // the next multiple of K), dropping whatever was recorded before: a
   // peer that installed donors' state before training starts anew.
@@ -140,7 +160,8 @@ class segment_log {
   uint64_t last_step_ = 0;  // the last step recorded
   std::unique_ptr<segment> open_;
   std::shared_ptr<segment> closed_;
-  std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused
+  std::shared_ptr<segment_boundary> spare_;  // a freed boundary, its storage reused (in memory)
+  std::shared_ptr<boundary_store> store_;
   std::vector<std::pair<uint64_t, digest>> boundaries_;
   tree_digest state_hash_;
   digest_builder records_hash_;
@@ -149,6 +170,8 @@ class segment_log {
   gossip_state::replay_state scratch_gossip_;
   void record(const segment_event& e, std::span<const std::byte> frame = {});
   std::shared_ptr<segment_boundary> snapshot(const trainer& t, const gossip_state& g);
+  // Takes the boundary after the trainer's last step as `into`'s start.
+  void take_start(const trainer& t, const gossip_state& g, segment& into);
 };
 
 }  // namespace murmur

@@ -55,6 +55,14 @@ struct reader {
     at += n * sizeof(T);
     return true;
   }
+  // A length-prefixed byte array, as a view into the frame (no copy).
+  bool view(std::span<const std::byte>& v) {
+    uint64_t n = 0;
+    if (!value(n) || n > in.size() - at) return ok = false;
+    v = in.subspan(at, n);
+    at += n;
+    return true;
+  }
   bool done() const { return ok && at == in.size(); }
 };
 
@@ -123,6 +131,17 @@ bool records_well_formed(const segment_records& r) {
   return true;
 }
 
+// What put_replay_state writes, to reserve a reply's bytes at once (a
+// boundary is megabytes: growing the frame by doubling would copy it).
+size_t replay_state_bytes(const gossip_state::replay_state& g) {
+  size_t n = 8 * 6 + g.neighbours.size() * 4 + g.quarantined.size() * 4 +
+             (g.last_round.size() + g.incarnation.size() + g.heard_at.size()) * 8 + g.self_hat.size() * 4;
+  n += 8;
+  for (const auto& h : g.nbr_hat) n += 8 + h.size() * 4;
+  n += 3 * 8 + (g.residual.size() + g.base.size() + g.pending.size()) * 4;
+  return n + 5 * 8 + sizeof g.max_value + 1 + sizeof g.robust_reference;
+}
+
 }  // namespace
 
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out) {
@@ -172,17 +191,39 @@ frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_
   return r.done() ? frame_error::none : frame_error::undecodable;
 }
 
+void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out) {
+  const auto ck = encode_checkpoint(b.trainer);
+  out.reserve(out.size() + 8 + ck.size() + replay_state_bytes(b.gossip));
+  writer w{out};
+  w.array(ck);
+  put_replay_state(w, b.gossip);
+}
+
+void encode_segment_records(const segment_records& r, std::vector<std::byte>& out) {
+  writer w{out};
+  w.array(r.events);
+  w.array(r.frames);
+}
+
 void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out) {
-  const auto ck = encode_checkpoint(s.start->trainer);
-  wire::begin_frame(out, ck.size() + s.records.bytes() + 2 * s.start->trainer.params.size() * 4 + 1024);
+  // The checkpoint's floats and 256 bytes for its header, spec and extras.
+  const size_t start_bytes = s.start ? 8 + 256 + s.start->trainer.model_spec.size() +
+                                           (s.start->trainer.params.size() + s.start->trainer.opt_state.size()) * 4 +
+                                           s.start->trainer.extra.size() * 8 + replay_state_bytes(s.start->gossip)
+                                     : s.stored->bytes();
+  wire::begin_frame(out, start_bytes + s.records_bytes() + s.step_digests.size() * sizeof(digest) + 1024);
   writer w{out};
   w.value(prover);
-  w.value(s.start->step());
+  w.value(s.start_step());
   w.value(nonce);
-  w.array(ck);
-  put_replay_state(w, s.start->gossip);
-  w.array(s.records.events);
-  w.array(s.records.frames);
+  if (s.start)
+    encode_segment_start(*s.start, out);
+  else
+    s.stored->append_to(out);  // encode_segment_start's bytes, as segment_log stored them
+  if (s.stored_records)
+    s.stored_records->append_to(out);  // encode_segment_records' bytes, as segment_log stored them
+  else
+    encode_segment_records(s.records, out);
   w.array(s.step_digests);
   seal_frame(message_type::segment_reply, out);
 }
@@ -192,8 +233,8 @@ frame_error decode_segment_reply(std::span<const std::byte> frame, size_t max_fr
   if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_reply, payload); e != frame_error::none)
     return e;
   reader r{payload};
-  std::vector<std::byte> ck;
-  r.value(m.prover), r.value(m.start_step), r.value(m.nonce), r.array(ck);
+  std::span<const std::byte> ck;
+  r.value(m.prover), r.value(m.start_step), r.value(m.nonce), r.view(ck);
   if (!r.ok || !get_replay_state(r, m.start.gossip, 1u << 16)) return frame_error::undecodable;
   r.array(m.records.events), r.array(m.records.frames), r.array(m.step_digests);
   if (!r.done() || !records_well_formed(m.records)) return frame_error::undecodable;

@@ -71,7 +71,17 @@ void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& 
 frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m);
 void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out);
 frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_frame_bytes, segment_request_msg& m);
-// The reply to `request` from a closed segment s of this prover.
+// A start boundary as a segment_reply carries it (its trainer checkpoint as
+// encode_checkpoint writes it, then its gossip replay state): what a
+// segment_log keeps in its boundary_store.
+void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out);
+// A segment's records as a segment_reply carries them (the events, then the
+// frames' bytes, each an array): what a segment_log keeps in its
+// boundary_store once the segment closed.
+void encode_segment_records(const segment_records& r, std::vector<std::byte>& out);
+// The reply to `request` from a closed segment s of this prover. Its start
+// boundary and records are read back from the boundary store when s keeps
+// them there (boundary_store_error when that fails: the reply is not made).
 void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out);
 // Refuses (undecodable) a reply whose records name an unknown event kind or a
 // received frame past the records' bytes; counts are bounded by the bytes

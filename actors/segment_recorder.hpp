@@ -20,8 +20,10 @@ namespace murmur {
 class segment_recorder {
  public:
   // step_digests: also hash the state after every step (the prover's
-  // answers to a bisection; segment_log).
-  segment_recorder(uint64_t steps_per_segment, bool step_digests) : log_(steps_per_segment, step_digests) {}
+  // answers to a bisection; segment_log); store: where the boundary states
+  // go (null: memory).
+  segment_recorder(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store = nullptr)
+      : log_(steps_per_segment, step_digests, std::move(store)) {}
   // By the gossip actor once its gossip state exists (the trainer idle):
   // opens the first segment (segment_log::start's errors).
   void start(const trainer& t, const gossip_state& g) {

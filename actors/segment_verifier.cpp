@@ -17,8 +17,8 @@ segment_verifier::~segment_verifier() = default;
 
 segment_commit_msg segment_verifier::commit(std::shared_ptr<const segment> s) {
   // records_bytes by name: in the braces it would land in fingerprint.build.
-  segment_commit_msg c{self_, s->start->step(), s->end_step, s->start->d, s->end, s->records_digest};
-  c.records_bytes = s->records.bytes();
+  segment_commit_msg c{self_, s->start_step(), s->end_step, s->start_digest(), s->end, s->records_digest};
+  c.records_bytes = s->records_bytes();
   kept_.push_back(std::move(s));
   while (kept_.size() > keep_) kept_.pop_front();
   return c;
@@ -26,7 +26,7 @@ segment_commit_msg segment_verifier::commit(std::shared_ptr<const segment> s) {
 
 bool segment_verifier::answer(const segment_request_msg& rq, std::vector<std::byte>& out) const {
   for (const auto& s : kept_)
-    if (s->start->step() == rq.start_step) {
+    if (s->start_step() == rq.start_step) {
       encode_segment_reply(self_, rq.nonce, *s, out);
       return true;
     }

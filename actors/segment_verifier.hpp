@@ -4,7 +4,8 @@
 //
 // As a prover it keeps its last closed segments (segment_log's, shared) and
 // answers a challenge of one with its start boundary, records and per-step
-// digests (segment_messages.hpp).
+// digests (segment_messages.hpp). Kept segments share the log's storage: a
+// boundary in the log's boundary_store costs a slot of its file, not memory.
 // As a verifier, for each segment commitment of a neighbour it draws a
 // challenge with probability q = segment_challenge_probability(rate, L, K)
 // (drawn after the commitment arrived). A reply (or relayed evidence) that
@@ -70,6 +71,8 @@ class segment_verifier {
   // its commitment.
   segment_commit_msg commit(std::shared_ptr<const segment> s);
   // Prover: the reply to a challenge; false when the segment is not kept.
+  // A segment whose start boundary is in a boundary_store is read back from
+  // it (boundary_store_error when that fails: no reply is made).
   bool answer(const segment_request_msg& rq, std::vector<std::byte>& out) const;
 
   using verdict = segment_verdict;

@@ -617,8 +617,17 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     std::vector<std::byte> out;
-    if (!st.segments->answer(rq, out)) {
+    try {
+      if (!st.segments->answer(rq, out)) {
+        ++st.st.segment_requests_unavailable;
+        return;
+      }
+    } catch (const boundary_store_error& e) {
+      // Our own boundary store failed us: no reply rather than a wrong one,
+      // and said, since the verifier will count the silence as a miss.
       ++st.st.segment_requests_unavailable;
+      std::cerr << st.ctx.names(st.ctx.self) << ": cannot answer " << st.ctx.names(from) << "'s challenge of steps "
+                << rq.start_step + 1 << "-: " << e.what() << "\n";
       return;
     }
     // A frame over the limit would be cut off by the receiver's transport

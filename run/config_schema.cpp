@@ -277,7 +277,7 @@ const std::vector<KeyDef>& table() {
           "0 = 2.5 deadlines at the modelled step rate"),
       num("verify.deadline_ms", &R::verify_deadline_ms, ge(0), le(3.6e6),
           "A challenge unanswered this long is a miss; 0 = twice the modelled round trip of the largest layer's "
-          "reply behind one dense gossip round (at least 1 s on a LAN's wall clock)"),
+          "reply behind one dense gossip round (on a LAN's wall clock at least 1 s, 10 s for a segment's reply)"),
       num("verify.max_misses", &R::verify_max_misses, ge(1), le(1000),
           "Unanswered challenges (own or re-checked) after which a verifier quarantines the prover"),
       num("verify.keep_commits", &R::verify_keep_commits, ge(1), le(100000),

@@ -1,6 +1,7 @@
 #include "run/peer_settings_from_config.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "run/attack_plan.hpp"
 #include "tensor/rng.hpp"
@@ -112,8 +113,14 @@ std::optional<peer_verification> peer_verification_from_config(
   v.settings.forge_segment_evidence = s.attack.kind == attack_kind::forged_evidence;
   v.now_s = std::move(now_s);
   v.neighbours_of = std::move(neighbours_of);
-  v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
-  if (c.verify_scheme == "segment") v.settings.segment_steps = static_cast<uint64_t>(c.verify_segment);
+  // Per-step checks rebuild a prover's batch from its shard; segment
+  // replays get theirs from replay_of: no copy of every shard held for them.
+  if (c.verify_scheme != "segment")
+    v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
+  if (c.verify_scheme == "segment") {
+    v.settings.segment_steps = static_cast<uint64_t>(c.verify_segment);
+    v.boundary_dir = std::filesystem::temp_directory_path().string();
+  }
   v.cheat = cheat_of(s);
   if (v.cheat.kind == compute_cheat::replay && !shards.empty()) v.replay_shard = shards[(s.id + 1) % shards.size()];
   return v;

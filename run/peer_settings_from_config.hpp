@@ -29,6 +29,9 @@ cheat_settings cheat_of(const peer_settings& s);
 // every peer's samples (a verifier checks a prover's own), evidence about a
 // prover goes to neighbours_of(prover), seed draws the challenges, timing
 // gives the deadline and retention, now_s the clock deadlines run on.
+// verify.scheme = segment: the prover's boundary states go to a
+// boundary_store in the temporary directory ($TMPDIR, else /tmp), a file
+// with no name that lives as long as the peer.
 std::optional<peer_verification> peer_verification_from_config(
     const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
     std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,

@@ -12,8 +12,12 @@ segment_replay_maker segment_replay_factory(const RunConfig& c, uint32_t peers,
                                             std::vector<std::vector<uint32_t>> overlay,
                                             std::vector<std::vector<int64_t>> shards,
                                             std::shared_ptr<const Dataset> train, std::shared_ptr<const Dataset> test) {
-  return [c, peers, overlay = std::move(overlay), shards = std::move(shards), train = std::move(train),
+  // Shared by the factory's copies (one per verifier): every peer's sample
+  // indices, a copy each would be the size of the data set's index.
+  auto all = std::make_shared<const std::vector<std::vector<int64_t>>>(std::move(shards));
+  return [c, peers, overlay = std::move(overlay), all = std::move(all), train = std::move(train),
           test = std::move(test)](uint32_t p) {
+    const auto& shards = *all;
     if (p >= peers || p >= shards.size())
       throw std::invalid_argument("segment replay of peer " + std::to_string(p) + " in a run of " +
                                   std::to_string(peers) + " peers");

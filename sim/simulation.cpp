@@ -532,6 +532,8 @@ class driver {
     is_attacker_.assign(n_, false);
     for (uint32_t a : attackers_) is_attacker_[a] = true;
     last_gossip_.assign(n_, gossip_counters{});
+    // One factory for every verifier: its copies share the shards.
+    segment_replay_maker replay_of;
     for (uint32_t i = 0; i < n_; ++i) {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
@@ -546,7 +548,8 @@ class driver {
         // Every peer knows every peer's settings, shard and neighbours in the
         // simulation: a verifier replays a neighbour as that neighbour.
         v->step_flops = step_flops_;
-        v->replay_of = segment_replay_factory(c_, n_, overlay, shards, data.train, data.test);
+        if (!replay_of) replay_of = segment_replay_factory(c_, n_, overlay, shards, data.train, data.test);
+        v->replay_of = replay_of;
       }
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;

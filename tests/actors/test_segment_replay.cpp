@@ -11,6 +11,7 @@
 // differs from the one committed. Relayed evidence (segment_verifier) is
 // held to the receiving verifier's own commitment.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -53,6 +54,12 @@ struct peer_node {
   std::unique_ptr<gossip_state> g;
   std::map<uint64_t, transcript_commit> commits;  // the prover's per-step commitments
   std::unique_ptr<segment_log> seg;               // the prover's segments
+  std::unique_ptr<segment_log> seg_stored;        // the same, boundaries in a boundary_store (when made)
+  template <class F>
+  void each_log(F f) {
+    if (seg) f(*seg);
+    if (seg_stored) f(*seg_stored);
+  }
 };
 
 struct ring_run {
@@ -79,7 +86,9 @@ struct ring_run {
     return s;
   }
 
-  ring_run(const gossip_settings& g, const cheat_settings& cheat) : gs(g) {
+  // store: prover 0 also keeps a log whose boundaries go to it.
+  ring_run(const gossip_settings& g, const cheat_settings& cheat, std::shared_ptr<boundary_store> store = nullptr)
+      : gs(g) {
     for (uint32_t p = 0; p < P; ++p) {
       peer_node n;
       n.t = std::make_unique<trainer>(settings(p), kModel, data, shard(p), data);
@@ -91,6 +100,10 @@ struct ring_run {
         n.t->enable_transcripts(std::make_shared<step_transcript_log>(0, *n.t->model(), 2), cheat, shard(1), 77);
         n.seg = std::make_unique<segment_log>(K, true);
         n.seg->start(*n.t, *n.g);
+        if (store) {
+          n.seg_stored = std::make_unique<segment_log>(K, true, store);
+          n.seg_stored->start(*n.t, *n.g);
+        }
       }
       peers.push_back(std::move(n));
     }
@@ -103,24 +116,24 @@ struct ring_run {
       if (n.t->steps_done() > 0) {
         Sequential& m = *n.t->model();
         n.g->mix(std::span<float>(m.params(), static_cast<size_t>(m.param_count())));
-        if (n.seg) n.seg->mixed();
+        n.each_log([](segment_log& l) { l.mixed(); });
       }
       n.t->step();
       const uint64_t step = n.t->steps_done();
       if (n.seg) {
         n.commits[step] = *n.t->last_commit();
-        n.seg->stepped(*n.t, *n.g);
+        n.each_log([&](segment_log& l) { l.stepped(*n.t, *n.g); });
       }
       const Sequential& m = n.t->synced_model();
       auto f = n.g->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), step);
-      if (n.seg) n.seg->published(step);
+      n.each_log([&](segment_log& l) { l.published(step); });
       const std::vector<std::byte> frame(f.begin(), f.end());
       if (frame.empty()) continue;
       for (uint32_t q : n.g->neighbours()) {
         peer_node& to = peers[q];
-        if (to.g->receive(p, frame) && to.seg) to.seg->received(p, frame);
+        if (to.g->receive(p, frame)) to.each_log([&](segment_log& l) { l.received(p, frame); });
         n.g->on_sent();
-        if (n.seg) n.seg->sent();
+        n.each_log([](segment_log& l) { l.sent(); });
       }
     }
   }
@@ -453,4 +466,55 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
   // Equivocation: the reply fits the commitment the accuser got, not this one's.
   CHECK(on_evidence(equivocated, cheated).kind == segment_verifier::verdict::mismatch);
   CHECK(on_evidence(equivocated, honest).kind == segment_verifier::verdict::passed);
+}
+
+TEST_CASE("a prover whose boundaries are in a boundary store commits and answers exactly as one that keeps them in memory",
+          "[segment][store]") {
+  auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  ring_run run(grid_gossip(), {}, store);
+  auto replay_of = [&run](uint32_t) {
+    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
+                                            ring_neighbours(0), run.gs, false);
+  };
+  peer_node& prover = run.peers[0];
+  segment_verifier in_memory(0, 0, 2), on_disk(0, 0, 2), verifier(1, 1, 2);
+  segment_checker checker(replay_of, 1);  // the replay actor's job, run here
+  Rng rng(5);
+  constexpr int segments = 6;  // 36 of the run's 40 steps
+  for (int seg = 0; seg < segments; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) run.cycle();
+    REQUIRE(prover.seg_stored->closed() != nullptr);
+    CHECK(prover.seg_stored->closed()->start == nullptr);  // not in memory
+    CHECK(prover.seg_stored->closed()->records.events.empty());
+    CHECK(prover.seg_stored->closed()->stored_records != nullptr);
+    const auto c = in_memory.commit(prover.seg->closed_shared());
+    CHECK(on_disk.commit(prover.seg_stored->closed_shared()) == c);
+    // Two kept segments (start and records each) and the open one's start:
+    // five slots in use; seven while a close has written its two before the
+    // verifier drops its oldest segment. The file may hold a slot or two
+    // more: a freed records slot too small (a smaller size class) for the
+    // next segment's records.
+    CHECK(store->slots_in_use() == 1 + 2 * static_cast<size_t>(std::min(seg + 1, 2)));
+    CHECK(store->slots() <= 9);
+    const auto outcome = verifier.on_commit(0, c, rng, 100 + seg);  // q = 1: challenged
+    REQUIRE(outcome.challenge);
+    const auto& rq = outcome.challenge;
+    std::vector<std::byte> want, got;
+    REQUIRE(in_memory.answer(*rq, want));
+    REQUIRE(on_disk.answer(*rq, got));
+    CHECK(got == want);  // byte for byte the reply the memory would have made
+    segment_reply_msg r;
+    REQUIRE(decode_segment_reply(got, size_t{64} << 20, r) == frame_error::none);
+    auto job = verifier.on_reply(0, std::move(r));
+    REQUIRE(job);
+    CHECK(checker.run(*job).kind == segment_verifier::verdict::passed);
+  }
+  CHECK(prover.seg_stored->boundaries() == prover.seg->boundaries());
+  // An older kept segment still answers from its slot after newer ones were written.
+  std::vector<std::byte> want, got;
+  REQUIRE(in_memory.answer({1, 0, (segments - 2) * K, 9}, want));
+  REQUIRE(on_disk.answer({1, 0, (segments - 2) * K, 9}, got));
+  CHECK(got == want);
+  CHECK(!on_disk.answer({1, 0, (segments - 3) * K, 9}, got));  // dropped, as in memory
+  CHECK(!in_memory.answer({1, 0, (segments - 3) * K, 9}, want));
 }
