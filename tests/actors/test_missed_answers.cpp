@@ -21,6 +21,7 @@
 #include "actors/gossip_actor.hpp"
 #include "actors/verifier_actor.hpp"
 #include "protocols/membership_messages.hpp"
+#include "tests/actors/stub_gossip.hpp"
 
 using namespace murmur;
 
@@ -59,29 +60,6 @@ transport_actor::behavior_type held_transport(transport_actor::pointer, std::sha
     auto it = net->peers.find(to);
     if (it != net->peers.end()) caf::anon_send(it->second, deliver_atom::value, from, w);
   }};
-}
-
-struct quarantine_log {
-  std::mutex mu;
-  std::vector<std::pair<uint32_t, quarantine_cause>> orders;
-};
-
-gossip_actor::behavior_type recording_gossip(gossip_actor::pointer, std::shared_ptr<quarantine_log> q) {
-  return {
-      [](mix_atom) { return true; },
-      [](publish_atom, uint64_t) { return true; },
-      [](deliver_atom, uint32_t, const wire_frame&) {},
-      [](sent_atom, uint32_t) {},
-      [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
-      [](resync_atom) {},
-      [](segstart_atom) { return false; },
-      [q](quarantine_atom, uint32_t peer, uint8_t cause) {
-        std::lock_guard<std::mutex> l(q->mu);
-        q->orders.emplace_back(peer, static_cast<quarantine_cause>(cause));
-      },
-      [](watch_atom, caf::actor) {},
-      [](stats_atom) { return gossip_counters{}; },
-  };
 }
 
 struct prover_setup {

@@ -15,6 +15,7 @@
 
 #include "actors/verifier_actor.hpp"
 #include "tensor/gemm.hpp"
+#include "tests/actors/stub_gossip.hpp"
 
 using namespace murmur;
 
@@ -27,21 +28,6 @@ transport_actor::behavior_type loopback(transport_actor::pointer, std::shared_pt
     auto it = peers->find(to);
     if (it != peers->end()) caf::anon_send(it->second, deliver_atom::value, from, w);
   }};
-}
-
-gossip_actor::behavior_type quiet_gossip(gossip_actor::pointer) {
-  return {
-      [](mix_atom) { return true; },
-      [](publish_atom, uint64_t) { return true; },
-      [](deliver_atom, uint32_t, const wire_frame&) {},
-      [](sent_atom, uint32_t) {},
-      [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
-      [](resync_atom) {},
-      [](segstart_atom) { return false; },
-      [](quarantine_atom, uint32_t, uint8_t) {},
-      [](watch_atom, caf::actor) {},
-      [](stats_atom) { return gossip_counters{}; },
-  };
 }
 
 // Offloads `n` products from peer 1 to peer 0 (which perturbs every

@@ -26,6 +26,7 @@
 #include "actors/segment_replay.hpp"
 #include "actors/verifier_actor.hpp"
 #include "protocols/membership_messages.hpp"
+#include "tests/actors/stub_gossip.hpp"
 
 using namespace murmur;
 
@@ -76,21 +77,6 @@ transport_actor::behavior_type logged_transport(transport_actor::pointer, std::s
     auto it = net->peers.find(to);
     if (it != net->peers.end()) caf::anon_send(it->second, deliver_atom::value, from, w);
   }};
-}
-
-gossip_actor::behavior_type quiet_gossip(gossip_actor::pointer) {
-  return {
-      [](mix_atom) { return true; },
-      [](publish_atom, uint64_t) { return true; },
-      [](deliver_atom, uint32_t, const wire_frame&) {},
-      [](sent_atom, uint32_t) {},
-      [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
-      [](resync_atom) {},
-      [](segstart_atom) { return false; },
-      [](quarantine_atom, uint32_t, uint8_t) {},
-      [](watch_atom, caf::actor) {},
-      [](stats_atom) { return gossip_counters{}; },
-  };
 }
 
 // Held shut until open(); tells whether a replay is waiting at it.

@@ -23,6 +23,7 @@
 #include "actors/segment_verifier.hpp"
 #include "actors/trainer.hpp"
 #include "actors/verifier_actor.hpp"
+#include "tests/actors/stub_gossip.hpp"
 
 using namespace murmur;
 
@@ -56,29 +57,6 @@ transport_actor::behavior_type to_prover(transport_actor::pointer, std::shared_p
     std::lock_guard<std::mutex> l(log->mu);
     log->requests.push_back(rq);
   }};
-}
-
-struct quarantine_log {
-  std::mutex mu;
-  std::vector<std::pair<uint32_t, quarantine_cause>> orders;
-};
-
-gossip_actor::behavior_type recording_gossip(gossip_actor::pointer, std::shared_ptr<quarantine_log> q) {
-  return {
-      [](mix_atom) { return true; },
-      [](publish_atom, uint64_t) { return true; },
-      [](deliver_atom, uint32_t, const wire_frame&) {},
-      [](sent_atom, uint32_t) {},
-      [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
-      [](resync_atom) {},
-      [](segstart_atom) { return false; },
-      [q](quarantine_atom, uint32_t peer, uint8_t cause) {
-        std::lock_guard<std::mutex> l(q->mu);
-        q->orders.emplace_back(peer, static_cast<quarantine_cause>(cause));
-      },
-      [](watch_atom, caf::actor) {},
-      [](stats_atom) { return gossip_counters{}; },
-  };
 }
 
 // Peer 1 verifies peer 0 and challenges every segment of it (rate 1 with

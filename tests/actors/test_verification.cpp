@@ -17,6 +17,7 @@
 #include "actors/verifier_actor.hpp"
 #include "tensor/cpu_backend.hpp"
 #include "tensor/gemm.hpp"
+#include "tests/actors/stub_gossip.hpp"
 
 using namespace murmur;
 
@@ -300,30 +301,6 @@ transport_actor::behavior_type loopback(transport_actor::pointer, std::shared_pt
   }};
 }
 
-// Records quarantine orders the verifier gives its gossip actor.
-struct quarantine_log {
-  std::mutex mu;
-  std::vector<uint32_t> peers;
-};
-
-gossip_actor::behavior_type fake_gossip(gossip_actor::pointer, std::shared_ptr<quarantine_log> q) {
-  return {
-      [](mix_atom) { return true; },
-      [](publish_atom, uint64_t) { return true; },
-      [](deliver_atom, uint32_t, const wire_frame&) {},
-      [](sent_atom, uint32_t) {},
-      [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},
-      [](resync_atom) {},
-      [](segstart_atom) { return false; },
-      [q](quarantine_atom, uint32_t peer, uint8_t) {
-        std::lock_guard<std::mutex> l(q->mu);
-        q->peers.push_back(peer);
-      },
-      [](watch_atom, caf::actor) {},
-      [](stats_atom) { return gossip_counters{}; },
-  };
-}
-
 struct verifier_net {
   fixture f;
   caf::actor_system_config cfg;
@@ -358,7 +335,7 @@ struct verifier_net {
       }
       auto q = std::make_shared<quarantine_log>();
       quarantines.push_back(q);
-      (*peers)[i] = spawn_verifier(sys, std::move(ctx), s, transport, sys.spawn(fake_gossip, q));
+      (*peers)[i] = spawn_verifier(sys, std::move(ctx), s, transport, sys.spawn(recording_gossip, q));
       trainers.push_back(t);
     }
   }
@@ -396,8 +373,7 @@ struct verifier_net {
     return out;
   }
   std::vector<uint32_t> quarantined_by(uint32_t i) {
-    std::lock_guard<std::mutex> l(quarantines[i]->mu);
-    return quarantines[i]->peers;
+    return quarantines[i]->peers();
   }
   ~verifier_net() {
     for (auto& [id, v] : *peers) caf::anon_send_exit(v, caf::exit_reason::user_shutdown);
