@@ -478,6 +478,7 @@ void segment_cost(const options& o) {
     // segment_log::stepped computes it at the K-th step (the records built
     // outside the timing). Fewer than K steps timed: over all of them.
     std::vector<double> digest_per_step;  // one per K of o.segments
+    std::vector<std::string> digest_lines;
     for (uint64_t k : o.segments) {
       std::vector<double> per_block;
       const size_t n = step_ends.size(), blocks = std::max<size_t>(1, n / k), len = std::min<size_t>(n, k);
@@ -497,6 +498,13 @@ void segment_cost(const options& o) {
         per_block.push_back(tick_s * static_cast<double>(tick_clock::now() - d0) / static_cast<double>(len));
       }
       digest_per_step.push_back(per_block.empty() ? 0.0 : median(per_block));
+      double mean = 0;
+      for (double x : per_block) mean += x / static_cast<double>(per_block.size());
+      char line[200];
+      std::snprintf(line, sizeof line, "K = %llu: median %.4f ms a step over %zu runs of %zu steps (mean %.4f ms)",
+                    static_cast<unsigned long long>(k), 1e3 * digest_per_step.back(), per_block.size(), len,
+                    1e3 * mean);
+      digest_lines.push_back(line);
     }
     const double pairs_per_step = static_cast<double>(timer_pairs) / static_cast<double>(std::max<uint64_t>(1, recorded_steps));
     const auto& bd = *log.open().start;
@@ -538,6 +546,10 @@ void segment_cost(const options& o) {
                 1e3 * median(digest1_s), 1e3 * record_s,
                 bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
                 100 * today_s / step_s, pairs_per_step, 1e3 * timer_pair_s);
+    std::printf("records digest (BLAKE3 at the close, over each run of K timed steps' records; the first steps carry "
+                "the most frame bytes):");
+    for (const auto& l : digest_lines) std::printf(" %s;", l.c_str());
+    std::printf("\n");
     std::printf("boundary split, alone on peer 0's last state (median of %zu): copy %.3f ms, hash %.3f ms\n",
                 copy_cpu.size(), 1e3 * median(copy_cpu), 1e3 * median(hash_cpu));
     std::printf("the alternative record, the update each mix applied: %.0f of %zu coordinates changed per mix (%.0f "
