@@ -25,6 +25,7 @@
 
 #include "actors/segment_messages.hpp"
 #include "actors/segment_replay.hpp"
+#include "tensor/blake3.hpp"
 
 namespace murmur {
 
