@@ -28,7 +28,8 @@ segment_records sample_records() {
   };
   carry({.kind = segment_event::received, .from = 2}, {1, 2, 3, 4, 5});
   r.events.push_back({.kind = segment_event::stepped, .step = 17});
-  carry({.kind = segment_event::neighbours, .from = 2}, {4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0});
+  carry({.kind = segment_event::neighbours, .from = 2},
+        {4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0});
   r.events.push_back({.kind = segment_event::mixed});
   r.events.push_back({.kind = segment_event::published, .step = 17});
   r.events.push_back({.kind = segment_event::sent});
