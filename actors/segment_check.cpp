@@ -32,6 +32,8 @@ segment_verdict segment_checker::run(const segment_check& job) {
     return unbound("the start state it sent is not the one it committed to");
   if (segment_records_digest(r.records, hash_) != c.records)
     return unbound("the records it sent are not the ones it committed to");
+  if (const std::string why = segment_records_inconsistency(r.records); !why.empty())
+    return fail("it committed to inconsistent records: " + why);  // the bytes are bound: relayed or not
   if (!replay_of_) throw std::logic_error("segment_checker: no replay factory (verifier_context::replay_of)");
   auto replay = replay_of_(c.prover);
   segment_replay::result out;

@@ -8,7 +8,8 @@
 // commitment: the start state must hash to the committed start boundary,
 // the records to the committed records digest; then the segment is replayed
 // from that state with those records (segment_replay) and the end state
-// must hash to the committed end boundary. Any of these failing, or records
+// must hash to the committed end boundary. Any of these failing, records
+// committed to but inconsistent (segment_records_inconsistency), or records
 // that do not replay, is a failed segment. For the report, a failure names
 // the first step whose state differs, bisecting the prover's per-step
 // digests against a second replay's (0 where the prover sent none that
@@ -24,6 +25,7 @@
 
 #include "actors/segment_messages.hpp"
 #include "actors/segment_replay.hpp"
+#include "tensor/blake3.hpp"
 
 namespace murmur {
 
@@ -59,7 +61,7 @@ class segment_checker {
  private:
   replay_factory replay_of_;
   double step_flops_;
-  digest_builder hash_;
+  blake3_builder hash_;  // segment_records_digest
 };
 
 }  // namespace murmur

@@ -46,11 +46,13 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "actors/boundary_store.hpp"
 #include "actors/gossip_state.hpp"
 #include "protocols/checkpoint_file.hpp"
+#include "tensor/blake3.hpp"
 #include "tensor/digest.hpp"
 #include "tensor/tree_digest.hpp"
 
@@ -100,11 +102,26 @@ struct segment_records {
   bool operator==(const segment_records&) const = default;
 };
 
-// The digest of a segment's records (segment::records_digest): every
-// event's fields but the offset, which follows from the order, and the
-// bytes of every event that carries some. A verifier holds fetched records
-// to it.
-digest segment_records_digest(const segment_records& r, digest_builder& h);
+// The digest of a segment's records (segment::records_digest): BLAKE3,
+// computed once when the segment closes, over the records' canonical bytes,
+// which are the bytes encode_segment_records writes (and a segment_reply and
+// the boundary_store carry): the event count (u64), every event as its 32
+// bytes lie in memory (kind, 3 zero bytes, from, bytes, 4 zero bytes,
+// offset, step; little-endian), the frames' length (u64), the frames. Every
+// field of every event, its place in the order and every frame byte are
+// bound; so are the offsets, which consistent records fix (below). It is
+// defined for any records: a verifier first holds fetched records to the
+// commitment, then refuses inconsistent ones (segment_records_inconsistency).
+digest segment_records_digest(const segment_records& r, blake3_builder& h);
+
+// Empty if r is as a segment_log writes records, else what is wrong (naming
+// the event): every event of a known kind with zero padding; an event that
+// carries bytes (received, neighbours) with offset = the bytes carried by
+// the events before it (0 when it carries none); any other event with no
+// bytes and offset 0; the carried bytes together exactly the frames (no
+// gap, overlap or trailing byte). Replay reads frames by offset: consistent
+// records leave it no other reading of them.
+std::string segment_records_inconsistency(const segment_records& r);
 
 struct segment {
   // The start boundary: in memory, or (a log with a boundary_store) in the
@@ -120,7 +137,7 @@ struct segment {
   std::shared_ptr<const boundary_store::entry> stored_records;
   size_t records_bytes() const { return stored_records ? stored_records->bytes() - 16 : records.bytes(); }
   uint64_t end_step = 0;       // closed: start step + K
-  digest records_digest{};     // closed: over every event and frame, in order
+  digest records_digest{};     // closed: segment_records_digest of its records
   digest end{};                // closed: the next boundary's digest
   std::vector<digest> step_digests;  // with step digests on: the state after each step
 };
@@ -164,7 +181,7 @@ class segment_log {
   std::shared_ptr<boundary_store> store_;
   std::vector<std::pair<uint64_t, digest>> boundaries_;
   tree_digest state_hash_;
-  digest_builder records_hash_;
+  blake3_builder records_hash_;  // the records digest at each close (its state allocated once)
   std::vector<std::byte> neighbour_bytes_;  // scratch for neighbours()
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;

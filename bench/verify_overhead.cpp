@@ -19,13 +19,17 @@
 //         ring of --peers peers with configs/fmnist-gossip.toml's gossip
 //         (grid threshold 0.01, gamma 0.5): per step, interleaved A B C A
 //         B C, one training step (A), a boundary snapshot and hash (B: the
-//         log runs with K = 1, so every step is a boundary) plus that
-//         step's records (frames received, mix, publish, sent), and today's
-//         per-step record() (C), in thread CPU time. For each K of
-//         --segment (default 16 32 64 128) it prints median(B)/K +
-//         median(records) against median(A), also with the records less
-//         the bench's own clock reads around each record call (measured),
-//         the bytes recorded per step, and a boundary's split into copy
+//         log runs with K = 1, so every step is a boundary; less the
+//         one-step records digest that close adds) and today's per-step
+//         record() (C), in thread CPU time, and that step's records (frames
+//         received, mix, publish, sent), each call timed with the TSC
+//         (calibrated; no system call). The records digest (BLAKE3 at the
+//         close) is timed afterwards over each run of K timed steps'
+//         records. For each K of --segment (default 16 32 64 128) it prints
+//         median(B)/K + median(records) + median(digest)/K against
+//         median(A), also with the records less the bench's own clock reads
+//         around each record call (measured), the bytes recorded per step,
+//         and a boundary's split into copy
 //         (save_checkpoint + save_replay_state) and hash
 //         (segment_state_digest), timed alone on the final state. --data
 //         DIR trains on Fashion-MNIST from DIR instead of synthetic data.
@@ -39,6 +43,9 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -99,6 +106,33 @@ double thread_cpu_seconds() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
+
+// A wall clock for calls of a few microseconds, read without a system call
+// (the thread-CPU clock is one on this VM, microseconds a read): the TSC on
+// x86-64 (invariant where /proc/cpuinfo says constant_tsc, nonstop_tsc),
+// calibrated against steady_clock over the whole run; elsewhere
+// steady_clock itself. Wall time counts preemption too; a call this short
+// is rarely preempted and the medians drop those that are.
+struct tick_clock {
+#if defined(__x86_64__)
+  static constexpr const char* name = "the TSC (rdtsc), calibrated against CLOCK_MONOTONIC over the run";
+  static uint64_t now() { return __rdtsc(); }
+#else
+  static constexpr const char* name = "steady_clock (CLOCK_MONOTONIC, vDSO)";
+  static uint64_t now() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  }
+#endif
+  uint64_t t0 = now();
+  std::chrono::steady_clock::time_point c0 = std::chrono::steady_clock::now();
+  // Seconds per tick from the ticks and steady_clock time since construction.
+  double seconds_per_tick() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+    return s / static_cast<double>(std::max<uint64_t>(1, now() - t0));
+  }
+};
 
 std::string murmur_next_to_this_binary() {
   std::error_code ec;
@@ -338,8 +372,19 @@ void segment_cost(const options& o) {
     step_transcript_log today(0, *ring[0].t->model(), o.keep);
     std::vector<int64_t> indices(static_cast<size_t>(b));
     for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
-    std::vector<double> step_cpu, boundary_cpu, record_cpu, today_cpu;
-    double record_now = 0, bytes = 0;
+    std::vector<double> step_cpu, boundary_cpu, record_cpu, today_cpu, digest1_s;
+    // The records: each call timed with the tick clock (record_now: ticks
+    // since the previous step). Every timed step's records, appended (offsets
+    // rebased) to `all`, and where each step's end in it, to time the records
+    // digest over K steps afterwards; `digest1`: the one-step digest a K = 1
+    // close computes inside stepped(), timed again to take out of the boundary.
+    tick_clock ticks;
+    std::vector<uint64_t> record_ticks, digest1_ticks;
+    uint64_t record_now = 0;
+    segment_records all;
+    std::vector<std::pair<size_t, size_t>> step_ends;  // (events, frame bytes) in `all` after each timed step
+    blake3_builder records_hash;
+    double bytes = 0;
     uint64_t recorded_steps = 0, timer_pairs = 0, changed = 0, mixes = 0;
     std::vector<float> before;
     const int warmup = 5;
@@ -359,9 +404,9 @@ void segment_cost(const options& o) {
             ++mixes;
           }
           if (me) {
-            const double c = thread_cpu_seconds();
+            const uint64_t c = tick_clock::now();
             log.mixed();
-            record_now += thread_cpu_seconds() - c;
+            record_now += tick_clock::now() - c;
             timer_pairs += timed;
           }
         }
@@ -377,21 +422,33 @@ void segment_cost(const options& o) {
           log.stepped(*n.t, *n.g);
           const double boundary_s = thread_cpu_seconds() - c;
           if (timed) {
+            const segment_records& r = log.closed()->records;
+            const uint64_t d0 = tick_clock::now();
+            const digest d1 = segment_records_digest(r, records_hash);
+            digest1_ticks.push_back(tick_clock::now() - d0);
+            if (d1 != log.closed()->records_digest) throw std::logic_error("segment_cost: the records digest differs");
             step_cpu.push_back(step_s);
             boundary_cpu.push_back(boundary_s);
             today_cpu.push_back(today_s);
-            record_cpu.push_back(record_now);  // the records since the previous step
-            bytes += static_cast<double>(log.closed()->records.bytes());
+            record_ticks.push_back(record_now);  // the records since the previous step
+            bytes += static_cast<double>(r.bytes());
             ++recorded_steps;
+            const size_t base = all.frames.size();
+            for (segment_event e : r.events) {
+              if (e.bytes > 0) e.offset += base;
+              all.events.push_back(e);
+            }
+            all.frames.insert(all.frames.end(), r.frames.begin(), r.frames.end());
+            step_ends.emplace_back(all.events.size(), all.frames.size());
           }
           record_now = 0;
         }
         const Sequential& m = n.t->synced_model();
         auto f = n.g->publish(std::span<const float>(m.params(), static_cast<size_t>(m.param_count())), step);
         if (me) {
-          c = thread_cpu_seconds();
+          const uint64_t t0 = tick_clock::now();
           log.published(step);
-          record_now += thread_cpu_seconds() - c;
+          record_now += tick_clock::now() - t0;
           timer_pairs += timed;
         }
         if (f.empty()) continue;
@@ -400,26 +457,64 @@ void segment_cost(const options& o) {
           const bool taken = ring[q].g->receive(static_cast<uint32_t>(p), frame);
           n.g->on_sent();
           if (!me && !(taken && q == 0)) continue;
-          c = thread_cpu_seconds();
+          const uint64_t t0 = tick_clock::now();
           if (taken && q == 0) log.received(static_cast<uint32_t>(p), frame);
           if (me) log.sent();
-          record_now += thread_cpu_seconds() - c;
+          record_now += tick_clock::now() - t0;
           timer_pairs += timed;
         }
       }
     }
-    // The records are timed call by call: a thread-clock read before and
-    // after each, so each counts about one read's cost on top: say how much.
-    const double r0 = thread_cpu_seconds();
-    for (int i = 0; i < 1000; ++i) thread_cpu_seconds();
-    const double timer_pair_s = (thread_cpu_seconds() - r0) / 1001;
+    const double tick_s = ticks.seconds_per_tick();
+    for (uint64_t t : record_ticks) record_cpu.push_back(tick_s * static_cast<double>(t));
+    for (uint64_t t : digest1_ticks) digest1_s.push_back(tick_s * static_cast<double>(t));
+    // The records are timed call by call: a tick read before and after
+    // each, so each counts about one read's cost on top: say how much.
+    const uint64_t r0 = tick_clock::now();
+    for (int i = 0; i < 1000; ++i) (void)tick_clock::now();
+    const double timer_pair_s = tick_s * static_cast<double>(tick_clock::now() - r0) / 1001;
+    // The records digest a close computes, per step at each K: BLAKE3 over
+    // each run of K consecutive timed steps' records (their median), as
+    // segment_log::stepped computes it at the K-th step (the records built
+    // outside the timing). Fewer than K steps timed: over all of them.
+    std::vector<double> digest_per_step;  // one per K of o.segments
+    std::vector<std::string> digest_lines;
+    for (uint64_t k : o.segments) {
+      std::vector<double> per_block;
+      const size_t n = step_ends.size(), blocks = std::max<size_t>(1, n / k), len = std::min<size_t>(n, k);
+      segment_records block;
+      for (size_t j = 0; j < blocks && n > 0; ++j) {
+        const size_t first = j * len, last = first + len;
+        const size_t e0 = first ? step_ends[first - 1].first : 0, f0 = first ? step_ends[first - 1].second : 0;
+        block.events.assign(all.events.begin() + static_cast<std::ptrdiff_t>(e0),
+                            all.events.begin() + static_cast<std::ptrdiff_t>(step_ends[last - 1].first));
+        for (auto& e : block.events)
+          if (e.bytes > 0) e.offset -= f0;
+        block.frames.assign(all.frames.begin() + static_cast<std::ptrdiff_t>(f0),
+                            all.frames.begin() + static_cast<std::ptrdiff_t>(step_ends[last - 1].second));
+        if (!segment_records_inconsistency(block).empty()) throw std::logic_error("segment_cost: inconsistent block");
+        const uint64_t d0 = tick_clock::now();
+        segment_records_digest(block, records_hash);
+        per_block.push_back(tick_s * static_cast<double>(tick_clock::now() - d0) / static_cast<double>(len));
+      }
+      digest_per_step.push_back(per_block.empty() ? 0.0 : median(per_block));
+      double mean = 0;
+      for (double x : per_block) mean += x / static_cast<double>(per_block.size());
+      char line[200];
+      std::snprintf(line, sizeof line, "K = %llu: median %.4f ms a step over %zu runs of %zu steps (mean %.4f ms)",
+                    static_cast<unsigned long long>(k), 1e3 * digest_per_step.back(), per_block.size(), len,
+                    1e3 * mean);
+      digest_lines.push_back(line);
+    }
     const double pairs_per_step = static_cast<double>(timer_pairs) / static_cast<double>(std::max<uint64_t>(1, recorded_steps));
     const auto& bd = *log.open().start;
     double trainer_bytes = 4.0 * static_cast<double>(bd.trainer.params.size() + bd.trainer.opt_state.size());
     double gossip_bytes = 4.0 * static_cast<double>(bd.gossip.self_hat.size());
     for (const auto& h : bd.gossip.nbr_hat) gossip_bytes += 4.0 * static_cast<double>(h.size());
-    const double step_s = median(step_cpu), boundary_s = median(boundary_cpu), record_s = median(record_cpu),
-                 today_s = median(today_cpu);
+    // The boundary less the one-step records digest a K = 1 close includes
+    // (the digests are counted per K below).
+    const double step_s = median(step_cpu), boundary_s = std::max(0.0, median(boundary_cpu) - median(digest1_s)),
+                 record_s = median(record_cpu), today_s = median(today_cpu);
     // Where a boundary's time goes: the copy into the boundary's storage
     // (save_checkpoint + save_replay_state, as segment_log::snapshot does)
     // against the hash (segment_state_digest), alternately on peer 0's last
@@ -439,30 +534,39 @@ void segment_cost(const options& o) {
         hash_cpu.push_back(thread_cpu_seconds() - c);
       }
     }
+    std::printf("timing: step, boundary and today's record() in thread CPU time; the record calls each with %s "
+                "(%.3f GHz; no system call), summed per step\n",
+                tick_clock::name, 1e-9 / tick_s);
     std::printf("batch %lld: median step %.3f ms, boundary snapshot + hash %.3f ms (%.0f KiB trainer state + %.0f KiB "
-                "gossip estimates), records %.4f ms per step (%.0f bytes per step: frames received and events), "
+                "gossip estimates; less the one-step records digest, %.4f ms, that a K = 1 close adds), records "
+                "%.4f ms per step (%.0f bytes per step: frames received and events), "
                 "today's per-step record() %.3f ms (%.1f %% of the step); records include %.1f timer pairs per "
-                "step, about %.4f ms each\n",
+                "step, about %.5f ms each\n",
                 static_cast<long long>(b), 1e3 * step_s, 1e3 * boundary_s, trainer_bytes / 1024, gossip_bytes / 1024,
-                1e3 * record_s, bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
+                1e3 * median(digest1_s), 1e3 * record_s,
+                bytes / static_cast<double>(std::max<uint64_t>(1, recorded_steps)), 1e3 * today_s,
                 100 * today_s / step_s, pairs_per_step, 1e3 * timer_pair_s);
+    std::printf("records digest (BLAKE3 at the close, over each run of K timed steps' records; the first steps carry "
+                "the most frame bytes):");
+    for (const auto& l : digest_lines) std::printf(" %s;", l.c_str());
+    std::printf("\n");
     std::printf("boundary split, alone on peer 0's last state (median of %zu): copy %.3f ms, hash %.3f ms\n",
                 copy_cpu.size(), 1e3 * median(copy_cpu), 1e3 * median(hash_cpu));
     std::printf("the alternative record, the update each mix applied: %.0f of %zu coordinates changed per mix (%.0f "
                 "bytes per mix as index and value)\n",
                 static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)), before.size(),
                 8.0 * static_cast<double>(changed) / static_cast<double>(std::max<uint64_t>(1, mixes)));
-    // The records as a peer pays them: less the bench's own clock reads
-    // (a thread-CPU clock read is a system call here, microseconds).
+    // The records as a peer pays them: less the bench's own clock reads.
     const double record_net_s = std::max(0.0, record_s - pairs_per_step * timer_pair_s);
-    std::printf("| K | boundary/K ms | records ms | segment commitment ms per step | of the step | of the step, records "
-                "less the clock reads |\n|---|---|---|---|---|---|\n");
-    for (uint64_t k : o.segments) {
-      const double per = boundary_s / static_cast<double>(k) + record_s;
-      const double per_net = boundary_s / static_cast<double>(k) + record_net_s;
-      std::printf("| %llu | %.4f | %.4f | %.4f | %.1f %% | %.1f %% |\n", static_cast<unsigned long long>(k),
-                  1e3 * boundary_s / static_cast<double>(k), 1e3 * record_s, 1e3 * per, 100 * per / step_s,
-                  100 * per_net / step_s);
+    std::printf("| K | boundary/K ms | records ms | records digest ms | segment commitment ms per step | of the step | "
+                "of the step, records less the clock reads |\n|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < o.segments.size(); ++i) {
+      const uint64_t k = o.segments[i];
+      const double per = boundary_s / static_cast<double>(k) + record_s + digest_per_step[i];
+      const double per_net = boundary_s / static_cast<double>(k) + record_net_s + digest_per_step[i];
+      std::printf("| %llu | %.4f | %.4f | %.4f | %.4f | %.1f %% | %.1f %% |\n", static_cast<unsigned long long>(k),
+                  1e3 * boundary_s / static_cast<double>(k), 1e3 * record_s, 1e3 * digest_per_step[i], 1e3 * per,
+                  100 * per / step_s, 100 * per_net / step_s);
       char line[300];
       std::snprintf(line, sizeof line,
                     "summary: segment commitment at batch %lld, K = %llu: %.4f ms per step against a %.3f ms step = "

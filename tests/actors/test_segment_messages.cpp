@@ -57,7 +57,7 @@ TEST_CASE("segment frames round-trip and are verify messages; damaged ones are u
   REQUIRE(r.records.events.size() == 3);
   CHECK(r.records.events[1].step == 17);
   CHECK(r.records.events[2].kind == segment_event::neighbours);
-  digest_builder h;
+  blake3_builder h;
   const digest want = segment_records_digest(s.records, h);
   CHECK(segment_records_digest(r.records, h) == want);
   CHECK(r.step_digests.size() == 1);
