@@ -46,7 +46,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   const std::string& out = a.out;
   // verify.rate = auto and verify.scheme = auto decided for this peer (run/verification_choice.hpp);
   // config.toml keeps them as asked, so that --resume decides anew.
-  const verification_choice verify = choose_verification(requested, {run_host::peer, !a.resume.empty()});
+  const verification_choice verify = choose_verification(requested);
   const RunConfig c = with_verification(requested, verify);
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
@@ -539,7 +539,12 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
                             std::to_string(vs.segment_requests_answered) + ", \"segment_requests_unavailable\": " +
                             std::to_string(vs.segment_requests_unavailable) + ", \"segment_reply_bytes_max\": " +
                             std::to_string(vs.segment_reply_bytes_max) + ", \"segment_checks_dropped\": " +
-                            std::to_string(vs.segment_checks_dropped) + ", \"segment_replay_s\": " +
+                            std::to_string(vs.segment_checks_dropped) + ", \"segment_checks_waited\": " +
+                            std::to_string(vs.segment_checks_waited) + ", \"segment_checks_waiting_max\": " +
+                            std::to_string(vs.segment_checks_waiting_max) + ", \"segment_commits_refused\": " +
+                            std::to_string(vs.segment_commits_refused) + ", \"segment_unavailable_answers\": " +
+                            std::to_string(vs.segment_unavailable_answers) + ", \"keep_segments\": " +
+                            std::to_string(pv->settings.keep_segments) + ", \"segment_replay_s\": " +
                             json_number(vs.segment_replay_seconds) + ", \"segment_chains_restarted\": " +
                             std::to_string(vs.segment_chains_restarted) + ", \"segment_frames_stale\": " +
                             std::to_string(vs.segment_frames_stale) + ", \"replay_fingerprint\": " +
