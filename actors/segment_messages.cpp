@@ -191,6 +191,27 @@ frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_
   return r.done() ? frame_error::none : frame_error::undecodable;
 }
 
+void encode_segment_unavailable(const segment_unavailable_msg& m, std::vector<std::byte>& out) {
+  wire::begin_frame(out, 4 + 24);
+  writer w{out};
+  w.value(m.prover);
+  w.value(m.start_step);
+  w.value(m.nonce);
+  w.value(m.last_end);
+  seal_frame(message_type::segment_unavailable, out);
+}
+
+frame_error decode_segment_unavailable(std::span<const std::byte> frame, size_t max_frame_bytes,
+                                       segment_unavailable_msg& m) {
+  std::span<const std::byte> payload;
+  if (auto e = wire::open_frame(frame, max_frame_bytes, message_type::segment_unavailable, payload);
+      e != frame_error::none)
+    return e;
+  reader r{payload};
+  r.value(m.prover), r.value(m.start_step), r.value(m.nonce), r.value(m.last_end);
+  return r.done() && m.last_end > m.start_step ? frame_error::none : frame_error::undecodable;
+}
+
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out) {
   const auto ck = encode_checkpoint(b.trainer);
   out.reserve(out.size() + 8 + ck.size() + replay_state_bytes(b.gossip));

@@ -18,6 +18,12 @@
 //                    relays the prover's segment_reply frame, verbatim, to
 //                    the prover's other verifiers: accuser, prover, the
 //                    segment's start step, the reply frame.
+//   segment_unavailable: (type 28) a prover's answer to a segment_request
+//                    for a segment it no longer keeps: the request's start
+//                    step and nonce, and the end step of its latest
+//                    commitment when it answered (it dropped the segment
+//                    for keep_segments newer ones; the verifier excuses the
+//                    answer only once those reach it too, verifier_actor).
 // They travel like the other verify messages (is_verify_message). Decoders
 // never throw: a malformed frame is frame_error::undecodable (a reply's
 // checkpoint is decoded by decode_checkpoint and bound by the verifier to
@@ -67,6 +73,13 @@ struct segment_evidence_msg {
   bool operator==(const segment_evidence_msg&) const = default;
 };
 
+struct segment_unavailable_msg {
+  uint32_t prover = 0;
+  uint64_t start_step = 0, nonce = 0;
+  uint64_t last_end = 0;  // the end step of the prover's latest commitment
+  bool operator==(const segment_unavailable_msg&) const = default;
+};
+
 void encode_segment_commit(const segment_commit_msg& m, std::vector<std::byte>& out);
 frame_error decode_segment_commit(std::span<const std::byte> frame, size_t max_frame_bytes, segment_commit_msg& m);
 void encode_segment_request(const segment_request_msg& m, std::vector<std::byte>& out);
@@ -94,5 +107,10 @@ void encode_segment_evidence(const segment_evidence_msg& m, std::vector<std::byt
 // step. The nested length is checked against the bytes present before the
 // copy is allocated.
 frame_error decode_segment_evidence(std::span<const std::byte> frame, size_t max_frame_bytes, segment_evidence_msg& m);
+void encode_segment_unavailable(const segment_unavailable_msg& m, std::vector<std::byte>& out);
+// Refuses (undecodable) a last_end not after the start step (the segment
+// asked for was committed, so the latest commitment ends after it starts).
+frame_error decode_segment_unavailable(std::span<const std::byte> frame, size_t max_frame_bytes,
+                                       segment_unavailable_msg& m);
 
 }  // namespace murmur

@@ -22,14 +22,33 @@ namespace murmur {
 
 namespace {
 
-// Segment checks out on the replay actor at once. Each holds a reply (a
-// boundary state: MiBs for a large model) until it is replayed, and costs a
-// replay of K steps here: checks coming faster than they replay would pile
-// up memory, and verdicts come later and later, without limit. Past the
-// bound a reply is answered (the prover is not charged) but not replayed.
-// Relayed evidence (anyone may relay any amount) gets at most half the
-// slots, so that it cannot crowd out the checks of our own challenges.
+// Segment checks out on the replay actor at once (its mailbox). Each holds
+// a reply (a boundary state: MiBs for a large model) until it is replayed,
+// and costs a replay of K steps here. Replies to our own challenges are
+// never dropped (a reply dropped unreplayed is a check escaped): past the
+// bound they wait here, in order, and go out as checks come back; what
+// bounds them is the bound on a prover's open challenges below. Relayed
+// evidence (anyone may relay any amount) goes out only while fewer than
+// half the slots are taken and none waits; otherwise it is dropped,
+// counted (segment_checks_dropped), and another relayer may try again.
 constexpr size_t max_segment_checks_out = 4;
+// A prover's open challenges of ours (asked and not yet answered, or
+// answered and not yet replayed), at most keep_segments +
+// max_segment_checks_out: at that many its further commitments are refused
+// (segment_commits_refused) until some are settled. An honest prover keeps
+// keep_segments segments, so more requests than those cannot be answered
+// anyway; the rest is head-room for replays running behind. This bounds
+// what waits for a replay: keep_segments + max_segment_checks_out replies
+// per neighbour (docs/trust.md).
+// A prover's commitments may not run ahead of this peer's progress (its own
+// latest committed end step; while it has committed none, the furthest any
+// other neighbour's commitment reached) by more than commit_pace_factor
+// times that progress since the prover's first commitment here, plus
+// (keep_segments + commit_pace_slack) segments: an honest peer trains at
+// about the pace of the others (the factor covers a verifier starved by
+// its load), a flooding one would commit faster than steps are made.
+constexpr uint64_t commit_pace_factor = 4;
+constexpr uint64_t commit_pace_slack = 4;
 
 struct verifier_state {
   verifier_context ctx;
@@ -62,6 +81,8 @@ struct verifier_state {
     // since): no answer can come from the process asked, nor be taken from
     // its new one; counted at its deadline without waiting for it to move on.
     bool retired = false;
+    uint64_t end_step = 0;     // a segment challenge: the segment's end step
+    bool unavailable = false;  // a segment challenge the prover answered "unavailable" (judged at the deadline)
   };
   std::map<uint64_t, challenge> pending;  // by nonce
   // Segment challenges still open when membership dropped their prover
@@ -91,10 +112,27 @@ struct verifier_state {
   std::unique_ptr<segment_verifier> segments;  // segment scheme (null: per-step)
   segment_replay_actor replays;                // runs the segment checks (segment scheme)
   size_t checks_out = 0;                       // segment checks sent to it and not yet answered
+  struct waiting_check {
+    segment_check job;
+    std::function<void(const segment_verdict&)> on_done;
+  };
+  std::deque<waiting_check> checks_waiting;      // own replies waiting for a slot, in arrival order
+  std::function<void()> pump_checks;             // sends waiting checks while slots are free
+  std::map<uint32_t, size_t> own_checks_open;    // by prover: own replies waiting or replaying
+  // Commitment pace (flood bound), by prover: its chain's first end step
+  // and this peer's reference progress when it came, its incarnation, and
+  // the furthest end step it committed (the reference of others).
+  struct pace {
+    uint64_t incarnation = 0, first_end = 0, reference_at_first = 0, last_end = 0;
+  };
+  std::map<uint32_t, pace> paces;
+  uint64_t own_end = 0;                          // our own latest committed end step (0: none yet)
+  std::set<uint32_t> refusal_logged;             // provers whose refusal was logged (once each)
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
   segment_reply_msg seg_reply_in;
   segment_evidence_msg seg_evidence_in;
+  segment_unavailable_msg seg_unavailable_in;
   // Segment evidence: (prover, start step) settled by a re-check (confirmed,
   // or the relayed reply replayed honestly), and (relayer, prover, start
   // step) tried: each relayer costs at most one decode and hash per segment.
@@ -114,6 +152,53 @@ struct verifier_state {
   bool past_retention(uint32_t prover, uint64_t seq) const {
     auto it = commits_seen.find(prover);
     return it != commits_seen.end() && it->second - seq >= s.keep_steps;
+  }
+
+  // This peer's progress, the reference a prover's pace is held to.
+  uint64_t reference_progress() const {
+    if (own_end > 0) return own_end;
+    uint64_t r = 0;
+    for (const auto& [p, pc] : paces) r = std::max(r, pc.last_end);
+    return r;
+  }
+  // Why a neighbour's segment commitment is refused (flood bound), or "".
+  std::string refusal(uint32_t prover, const segment_commit_msg& c) const {
+    const uint64_t k = s.segment_steps;
+    if (c.end_step <= c.start_step || c.end_step % k != 0 || c.end_step - c.start_step > k)
+      return "it does not span one segment of " + std::to_string(k) + " steps ending at a multiple of " +
+             std::to_string(k);
+    size_t open = 0;
+    for (const auto& [nonce, ch] : pending) open += ch.segment && !ch.overdue && ch.prover == prover;
+    if (auto it = own_checks_open.find(prover); it != own_checks_open.end()) open += it->second;
+    if (open >= s.keep_segments + max_segment_checks_out)
+      return std::to_string(open) + " challenges of it are open here (asked, or answered and waiting for a replay)";
+    auto it = paces.find(prover);
+    if (it == paces.end() || c.incarnation != it->second.incarnation) return "";  // its chain's first here
+    const pace& p = it->second;
+    const uint64_t ref = reference_progress();
+    const uint64_t allowed = p.first_end + commit_pace_factor * (ref - std::min(ref, p.reference_at_first)) +
+                             (s.keep_segments + commit_pace_slack) * k;
+    if (c.end_step > allowed)
+      return "it ends at step " + std::to_string(c.end_step) + ", ahead of any honest pace (its first here ended at " +
+             std::to_string(p.first_end) + ", this peer's progress since is " +
+             std::to_string(ref - std::min(ref, p.reference_at_first)) + " steps; at most " +
+             std::to_string(allowed) + ")";
+    return "";
+  }
+  // An "unavailable" answer to a segment challenge is excused when the
+  // commitments for which the prover may drop the segment (keep_segments
+  // newer ones, the last ending keep_segments segments after it) have
+  // reached us too: they are signed frames of its, sent before its answer.
+  bool dropped_as_promised(const challenge& c) const {
+    auto it = paces.find(c.prover);
+    return it != paces.end() && it->second.last_end >= c.end_step + s.keep_segments * s.segment_steps;
+  }
+  // A held commitment: its prover's pace goes on (or starts, for a new chain).
+  void paced(uint32_t prover, const segment_commit_msg& c) {
+    auto [it, first] = paces.try_emplace(prover);
+    pace& p = it->second;
+    if (first || c.incarnation != p.incarnation) p = {c.incarnation, c.end_step, reference_progress(), c.end_step};
+    p.last_end = std::max(p.last_end, c.end_step);
   }
 
   const std::vector<int64_t>& shard(uint32_t peer) {
@@ -237,6 +322,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     c.segment = true;
     c.deadline_s = st.s.deadline_s;
     const auto* h = st.segments->held(rq.prover, rq.start_step);
+    if (h) c.end_step = h->c.end_step;
     if (h && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
       const double part = std::min(1.0, static_cast<double>(h->c.records_bytes) / st.s.segment_records_cap);
       c.deadline_s = st.s.segment_deadline_min_s + part * (st.s.deadline_s - st.s.segment_deadline_min_s);
@@ -272,7 +358,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       if (now - c.sent_s < c.deadline_s) {
         // A request lost on the way (a dropped frame, a reconnect) costs an
         // honest prover a miss: ask once more at half the deadline.
-        if (!c.resent && !c.retired && now - c.sent_s >= c.deadline_s / 2) {
+        if (!c.resent && !c.retired && !c.unavailable && now - c.sent_s >= c.deadline_s / 2) {
           c.resent = true;
           ++st.st.requests_resent;
           std::vector<std::byte> out;
@@ -298,7 +384,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       // stops is waited for until it leaves (and challenged no more).
       // A retired challenge's process is gone: nothing to wait for.
       if (c.segment) {
-        if (!c.retired && st.segments->commits_seen(c.prover) < c.seen_at_send + st.s.moved_on_commits) {
+        if (!c.retired && !c.unavailable &&
+            st.segments->commits_seen(c.prover) < c.seen_at_send + st.s.moved_on_commits) {
           ++it;
           continue;
         }
@@ -307,13 +394,16 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         continue;
       }
       c.overdue = true;
-      // A segment's retention is judged when we asked, not now: a prover
+      // A silence: a segment's retention is judged when we asked, not now: a prover
       // keeps keep_segments closed segments, and our request left while it
       // still held this one unless keep_segments more had arrived by then.
       // (Judged at the deadline, a silent prover would be excused whenever
       // the deadline, which covers a boundary state's transfer, outlasts
       // keep_segments segments.)
-      const bool excused = c.segment ? c.seen_at_send - c.seq >= st.s.keep_segments
+      // An "unavailable" answer: excused only if the commitments it was
+      // dropped for reached us by now, the deadline (verifier_actor.hpp).
+      const bool excused = c.segment ? c.seen_at_send - c.seq >= st.s.keep_segments ||
+                                           (c.unavailable && st.dropped_as_promised(c))
                                      : st.past_retention(c.prover, c.seq);
       if (excused) {  // a late answer is still checked
         ++st.st.challenges_expired;
@@ -561,7 +651,17 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       send(from, std::move(notice));
       return quarantine(from, "replay fingerprint unlike ours", quarantine_cause::replay_mismatch);
     }
+    if (const std::string why = st.refusal(from, st.seg_commit_in); !why.empty()) {
+      ++st.st.segment_commits_refused;
+      if (st.refusal_logged.insert(from).second)
+        std::cerr << st.ctx.names(st.ctx.self) << ": refusing " << st.ctx.names(from)
+                  << "'s segment commitments (the first: steps " << st.seg_commit_in.start_step + 1 << " to "
+                  << st.seg_commit_in.end_step << "): " << why << "; counted, not logged again\n";
+      return;
+    }
     auto out = st.segments->on_commit(from, st.seg_commit_in, st.rng, st.next_nonce);
+    if (out.kind == segment_verifier::commit_outcome::held || out.kind == segment_verifier::commit_outcome::new_chain)
+      st.paced(from, st.seg_commit_in);
     switch (out.kind) {
       case segment_verifier::commit_outcome::stale:
         ++st.st.segment_frames_stale;  // an earlier incarnation's, arriving late: not held
@@ -619,7 +719,14 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     std::vector<std::byte> out;
     try {
       if (!st.segments->answer(rq, out)) {
+        // Dropped for keep_segments newer commitments (sent before this
+        // answer): said, with our latest end step, so that the verifier
+        // excuses it once those reach it. Never committed: silence.
         ++st.st.segment_requests_unavailable;
+        if (st.own_end > rq.start_step) {
+          encode_segment_unavailable({st.ctx.self, rq.start_step, rq.nonce, st.own_end}, out);
+          send(from, std::move(out));
+        }
         return;
       }
     } catch (const boundary_store_error& e) {
@@ -663,36 +770,66 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     encode_segment_evidence(ev, out);
     st.st.evidence_sent += to_other_verifiers(prover, std::move(out));
   };
-  // Sends a segment check to the replay actor (segment_replay_actor.hpp)
-  // unless max_segment_checks_out are out (relayed evidence: half of them);
-  // on_done runs on this actor with the verdict, after the check's time is
-  // counted. False: not sent (the job is dropped).
+  // Sends waiting segment checks to the replay actor (segment_replay_actor.hpp)
+  // while fewer than max_segment_checks_out are out; on_done runs on this
+  // actor with the verdict, after the check's time is counted.
+  st.pump_checks = [self]() {
+    auto& st = self->state;
+    while (st.checks_out < max_segment_checks_out && !st.checks_waiting.empty()) {
+      auto w = std::move(st.checks_waiting.front());
+      st.checks_waiting.pop_front();
+      ++st.checks_out;
+      const uint32_t prover = w.job.commit.prover;
+      const bool own = !w.job.relayed;
+      auto settle = [self, prover, own]() {
+        auto& st = self->state;
+        --st.checks_out;
+        if (own) {
+          if (auto it = st.own_checks_open.find(prover); it != st.own_checks_open.end() && --it->second == 0)
+            st.own_checks_open.erase(it);
+        }
+      };
+      self->request(st.replays, caf::infinite, segcheck_atom::value, std::make_shared<segment_check>(std::move(w.job)))
+          .then(
+              [self, settle, on_done = std::move(w.on_done)](const segment_check_done& d) {
+                auto& st = self->state;
+                settle();
+                st.st.segment_replay_seconds += d.seconds;
+                st.st.check_seconds += d.seconds;
+                on_done(d.verdict);
+                st.pump_checks();
+              },
+              [self, settle](caf::error& e) {
+                auto& st = self->state;
+                settle();
+                std::cerr << st.ctx.names(st.ctx.self) << ": a segment check ended without a verdict: "
+                          << self->system().render(e) << "\n";
+                st.pump_checks();
+              });
+    }
+  };
+  // Queues a segment check: the reply to our own challenge always (it waits
+  // for a slot; its prover's open challenges bound how many wait), relayed
+  // evidence only while fewer than half the slots are taken and no check
+  // waits. False: not queued (relayed evidence, dropped).
   auto check_segment = [self](segment_check&& job, std::function<void(const segment_verdict&)> on_done) {
     auto& st = self->state;
-    const size_t bound = job.relayed ? max_segment_checks_out / 2 : max_segment_checks_out;
-    if (st.checks_out >= bound) {
+    if (job.relayed && (st.checks_out >= max_segment_checks_out / 2 || !st.checks_waiting.empty())) {
       ++st.st.segment_checks_dropped;
-      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.checks_out << " segment checks are queued; "
-                << (job.relayed ? "the evidence against " : "the reply of ") << st.ctx.names(job.commit.prover)
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.checks_out + st.checks_waiting.size()
+                << " segment checks are out or waiting; the evidence against " << st.ctx.names(job.commit.prover)
                 << " (its segment from step " << job.commit.start_step << ") is not replayed\n";
       return false;
     }
-    ++st.checks_out;
-    self->request(st.replays, caf::infinite, segcheck_atom::value, std::make_shared<segment_check>(std::move(job)))
-        .then(
-            [self, on_done](const segment_check_done& d) {
-              auto& st = self->state;
-              --st.checks_out;
-              st.st.segment_replay_seconds += d.seconds;
-              st.st.check_seconds += d.seconds;
-              on_done(d.verdict);
-            },
-            [self](caf::error& e) {
-              auto& st = self->state;
-              --st.checks_out;
-              std::cerr << st.ctx.names(st.ctx.self) << ": a segment check ended without a verdict: "
-                        << self->system().render(e) << "\n";
-            });
+    if (!job.relayed) {
+      ++st.own_checks_open[job.commit.prover];
+      if (st.checks_out >= max_segment_checks_out) ++st.st.segment_checks_waited;
+    }
+    st.checks_waiting.push_back({std::move(job), std::move(on_done)});
+    st.st.segment_checks_waiting_max =
+        std::max<uint64_t>(st.st.segment_checks_waiting_max,
+                           st.checks_out >= max_segment_checks_out ? st.checks_waiting.size() : 0);
+    st.pump_checks();
     return true;
   };
   // Relayed segment evidence (segment_verifier::on_evidence): acted on only
@@ -830,6 +967,42 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     });
   };
 
+  // A prover's "unavailable" answer to our segment challenge: answered, not
+  // yet excused. Excused once the commitments it dropped the segment for
+  // have reached us (now, or by the deadline); a miss at the deadline
+  // otherwise, as a silence would be (sweep).
+  auto on_segment_unavailable = [self](uint32_t from, std::span<const std::byte> f) {
+    auto& st = self->state;
+    auto& m = st.seg_unavailable_in;
+    if (!st.segments || decode_segment_unavailable(f, st.s.max_frame_bytes, m) != frame_error::none ||
+        m.prover != from) {
+      ++st.st.frames_rejected;
+      return;
+    }
+    auto it = st.pending.find(m.nonce);
+    if (it == st.pending.end() && m.nonce < st.next_nonce) {
+      ++st.st.replies_duplicate;
+      return;
+    }
+    if (it == st.pending.end() || !it->second.segment || it->second.prover != from || it->second.step != m.start_step) {
+      ++st.st.frames_rejected;  // unasked for
+      return;
+    }
+    auto& c = it->second;
+    if (c.retired) {
+      ++st.st.segment_frames_stale;
+      return;
+    }
+    ++st.st.segment_unavailable_answers;
+    if (c.overdue) return;  // judged at its deadline already
+    c.unavailable = true;
+    if (!st.dropped_as_promised(c)) return;  // its newer commitments may still come, until the deadline
+    ++st.st.challenges_expired;
+    if (c.recheck) ++st.st.misses_ignored;
+    st.segments->withdraw(it->first);
+    st.pending.erase(it);
+  };
+
   auto on_task = [self, send](uint32_t from, std::span<const std::byte> f) {
     auto& st = self->state;
     auto& t = st.task_in;
@@ -910,6 +1083,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         if (!st.segments || !seg) return;
         std::vector<std::byte> out;
         auto c = st.segments->commit(seg);
+        st.own_end = std::max(st.own_end, c.end_step);
         c.fingerprint = st.s.fingerprint;
         c.incarnation = st.s.incarnation;
         encode_segment_commit(c, out);
@@ -920,7 +1094,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         }
       },
       [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep, on_segment_commit,
-       on_segment_request, on_segment_reply, on_segment_evidence](
+       on_segment_request, on_segment_reply, on_segment_evidence, on_segment_unavailable](
           deliver_atom, uint32_t from, const wire_frame& w) {
         if (!w.bytes) return;
         sweep(self->state.now());  // deadlines first: a reply after its deadline is late
@@ -941,6 +1115,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::segment_request: on_segment_request(from, *w.bytes); break;
           case message_type::segment_reply: on_segment_reply(from, w.bytes); break;
           case message_type::segment_evidence: on_segment_evidence(from, *w.bytes); break;
+          case message_type::segment_unavailable: on_segment_unavailable(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;
         }
       },

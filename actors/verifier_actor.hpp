@@ -45,19 +45,28 @@
 // (segment_replay_actor.hpp, linked): this actor stays free to answer its
 // own segment challenges while a replay runs. A reply counts as answered
 // when it arrives; its verdict is acted on when it comes back (a prover
-// quarantined meanwhile: ignored). At most 4 checks are out at once, 2 of
-// them relayed evidence; past that a reply is not replayed
-// (segment_checks_dropped). A pass credits the work replayed, a failure
+// quarantined meanwhile: ignored). At most 4 checks are out at once; a
+// reply to our own challenge past that waits here, in order (never
+// dropped), relayed evidence is dropped unless fewer than 2 are out and
+// none waits (segment_checks_dropped). Flood bound: a prover's commitment
+// is refused (segment_commits_refused) when it does not span one segment,
+// when the prover has keep_segments + 4 of our challenges open (which
+// bounds the replies waiting), or when it runs ahead of this peer's
+// progress (docs/trust.md "Flood bound"). A pass credits the work replayed, a failure
 // quarantines the prover as a failed check does. A commitment stating a
 // replay fingerprint other than ours (settings.fingerprint) is not replayed:
 // the prover is quarantined with cause replay_mismatch, logged with both
 // fingerprints (no ledger entry: no accusation). Segment challenges have the
 // deadlines, resends, misses, miss claims (naming the segment by its start
-// step) and max_misses quarantine above, with two differences: a silence is
-// excused only if the prover had committed keep_segments further segments
-// when we asked (it may have dropped the segment as promised; judged at the
-// deadline, a silent prover would be excused whenever the deadline, which
-// covers a start state's transfer, outlasts keep_segments segments), and a
+// step) and max_misses quarantine above, with two differences: a prover
+// answers a request for a segment it dropped (after keep_segments newer
+// commitments) with segment_unavailable, excused exactly when a commitment
+// of its ending keep_segments segments after the one asked for has reached
+// us by the deadline (a miss otherwise); a silence is excused only if the
+// prover had committed keep_segments further segments when we asked
+// (judged at the deadline, a silent prover would be excused whenever the
+// deadline, which covers a start state's transfer, outlasts keep_segments
+// segments), and a
 // prover that stops committing is waited for without a time limit (a
 // segment may span more than 8 deadlines), until it leaves. A prover whose
 // commitment states a higher incarnation restarted: a new chain of its
@@ -170,11 +179,22 @@ struct verifier_stats {
   // replays passed and failed (also counted in passed/failed), requests
   // answered and not (segment no longer kept, or its reply over
   // max_frame_bytes), the largest reply sent, wall time in replays (on the
-  // replay actor), replies and evidence not replayed because the replay
-  // actor had as many checks queued as this actor lets it have.
+  // replay actor), relayed evidence not replayed because the replay actor
+  // had as many checks out as this actor lets evidence have (a reply to our
+  // own challenge is never dropped: it waits).
   uint64_t segment_commits_sent = 0, segment_commits_received = 0, segments_challenged = 0, segments_passed = 0,
            segments_failed = 0, segment_requests_answered = 0, segment_requests_unavailable = 0,
            segment_reply_bytes_max = 0, segment_checks_dropped = 0;
+  // Replies to our own challenges that waited for a slot on the replay
+  // actor (never dropped), and the most that waited at once.
+  uint64_t segment_checks_waited = 0, segment_checks_waiting_max = 0;
+  // Flood bound: commitments refused (their prover had as many of our
+  // challenges open as it may, or its commitment ran ahead of any honest
+  // pace, or did not span one segment), not held nor challenged.
+  uint64_t segment_commits_refused = 0;
+  // "Unavailable" answers to our segment challenges (the prover dropped
+  // the segment; excused ones are also counted in challenges_expired).
+  uint64_t segment_unavailable_answers = 0;
   // Restarts: new chains opened by a neighbour's higher incarnation, and
   // frames refused as an earlier incarnation's (late commitments) or as a
   // later one's answer to an earlier one's challenge.

@@ -70,7 +70,7 @@ int run_sim(sim_args a, const std::atomic<int>& stop) {
   std::printf("murmur sim: %s, %lld peers, model %s, gossip %s (tau %g, topology %s) -> %s\n",
               a.config.c_str(), static_cast<long long>(cfg.peers), cfg.model.c_str(), cfg.mode.c_str(),
               cfg.threshold, cfg.topology.c_str(), a.out.c_str());
-  std::printf("%s\n", choose_verification(cfg, {run_host::sim, !a.resume.empty()}).line().c_str());
+  std::printf("%s\n", choose_verification(cfg).line().c_str());
   std::fflush(stdout);
   progress_printer show(stdout);
   if (!a.resume.empty()) std::printf("resuming from %s/checkpoints\n", a.resume.c_str());

@@ -46,7 +46,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   const std::string& out = a.out;
   // verify.rate = auto and verify.scheme = auto decided for this peer (run/verification_choice.hpp);
   // config.toml keeps them as asked, so that --resume decides anew.
-  const verification_choice verify = choose_verification(requested, {run_host::peer, !a.resume.empty()});
+  const verification_choice verify = choose_verification(requested);
   const RunConfig c = with_verification(requested, verify);
   // pipeline.stages > 1: this process is a pipeline node (lan/pipeline_host.hpp).
   if (c.stages > 1) {
@@ -202,14 +202,16 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
     pv->settings.fingerprint = fingerprint.value;
     pv->settings.incarnation = incarnation;
     // A request reaches a prover late on a loaded machine (seconds, with
-    // three peers on two shared cores) though the verifier sends it as the
-    // commitment arrives; the prover must still hold the segment, or it is
-    // charged a miss (not excused: the verifier judges retention when it
-    // asked). Kept 2 (the default), honest peers answered 2-6 requests
-    // "unavailable" per lan-segments run and were charged misses; kept 6,
-    // up to 3 at loadavg 15-22. So still 12 (a boundary state each, 4.6
-    // MiB for the MLP), though replays no longer hold answers up.
-    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 12);
+    // three peers on two shared cores). A prover that dropped the segment
+    // meanwhile answers "unavailable", excused once the commitments it
+    // dropped it for reach the verifier (verifier_actor.hpp), so this no
+    // longer charges honest peers misses; but an excused challenge is a
+    // segment not replayed, so keep_segments x K steps must outlast the
+    // challenge's round trip under load (docs/trust.md "Running ahead"):
+    // 6 kept (was 12; a boundary state each, 4.7 MB for the MLP): with 4,
+    // build/test_e2e "[segment],[trust]" had 1-2 honest answers "unavailable"
+    // (excused) per run at loadavg 8-10, with 6 none (docs/trust.md).
+    pv->settings.keep_segments = std::max<size_t>(pv->settings.keep_segments, 6);
     pv->replay_of = segment_replay_factory(
         c, static_cast<uint32_t>(n), run_overlay(c, static_cast<uint32_t>(n)), shards, train, test);
     const auto model = build_model(c.model, train->sample_shape(), train->num_classes);
@@ -539,7 +541,12 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
                             std::to_string(vs.segment_requests_answered) + ", \"segment_requests_unavailable\": " +
                             std::to_string(vs.segment_requests_unavailable) + ", \"segment_reply_bytes_max\": " +
                             std::to_string(vs.segment_reply_bytes_max) + ", \"segment_checks_dropped\": " +
-                            std::to_string(vs.segment_checks_dropped) + ", \"segment_replay_s\": " +
+                            std::to_string(vs.segment_checks_dropped) + ", \"segment_checks_waited\": " +
+                            std::to_string(vs.segment_checks_waited) + ", \"segment_checks_waiting_max\": " +
+                            std::to_string(vs.segment_checks_waiting_max) + ", \"segment_commits_refused\": " +
+                            std::to_string(vs.segment_commits_refused) + ", \"segment_unavailable_answers\": " +
+                            std::to_string(vs.segment_unavailable_answers) + ", \"keep_segments\": " +
+                            std::to_string(pv->settings.keep_segments) + ", \"segment_replay_s\": " +
                             json_number(vs.segment_replay_seconds) + ", \"segment_chains_restarted\": " +
                             std::to_string(vs.segment_chains_restarted) + ", \"segment_frames_stale\": " +
                             std::to_string(vs.segment_frames_stale) + ", \"replay_fingerprint\": " +

@@ -37,7 +37,7 @@ uint32_t get_u32(const std::byte* p) {
 }  // namespace
 
 bool known_message_type(uint16_t t) {
-  return t >= static_cast<uint16_t>(message_type::gossip_update) && t <= static_cast<uint16_t>(message_type::segment_evidence);
+  return t >= static_cast<uint16_t>(message_type::gossip_update) && t <= static_cast<uint16_t>(message_type::segment_unavailable);
 }
 
 std::string_view to_string(frame_error e) {

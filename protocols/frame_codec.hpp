@@ -47,6 +47,7 @@ enum class message_type : uint16_t {
   segment_request = 25,
   segment_reply = 26,
   segment_evidence = 27,   // a failed segment reply relayed to the prover's other verifiers
+  segment_unavailable = 28,  // a prover's answer that it no longer keeps the segment asked for
 };
 bool known_message_type(uint16_t t);
 

@@ -52,7 +52,7 @@ bool dim_ok(uint32_t d) { return d > 0 && d <= max_verify_dim; }
 
 bool is_verify_message(message_type t) {
   return (t >= message_type::transcript_commit && t <= message_type::matmul_result) || t == message_type::miss_claim ||
-         (t >= message_type::segment_commit && t <= message_type::segment_evidence);
+         (t >= message_type::segment_commit && t <= message_type::segment_unavailable);
 }
 
 void encode_transcript_commit(const transcript_commit& m, std::vector<std::byte>& out) {

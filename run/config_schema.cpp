@@ -647,7 +647,7 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
   // Segments asked for where they cannot run (run/verification_choice.hpp;
   // --resume and murmur peer are refused when the run starts).
   if (cfg.verify_scheme == "segment" && cfg.verify_rate != 0)
-    if (const auto o = segment_obstacle_in_config(cfg))
+    if (const auto o = segment_obstacle_of(cfg))
       throw ConfigError("verify.scheme = segment with " + o->setting + " in " + source + ": " + o->why);
   if (cfg.attack_kind == "forged_evidence" && (cfg.verify_scheme == "step" || cfg.verify_rate == 0))
     throw ConfigError("attack.kind = forged_evidence with verify.scheme = " + cfg.verify_scheme + ", verify.rate = " +

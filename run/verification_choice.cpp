@@ -45,7 +45,12 @@ std::string rate_text(double rate) {
 
 }  // namespace
 
-std::optional<segment_obstacle> segment_obstacle_in_config(const RunConfig& c) {
+// --resume is none: in the simulator every peer restarts together, each
+// segment log opening at its resumed step and every verifier afresh; on a
+// LAN a restarted peer states a new incarnation, which starts a new chain
+// of its segments at its verifiers (actors/segment_verifier.hpp, "Chains
+// and restarts").
+std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c) {
   // What the segment replay reproduces bit for bit (actors/segment_replay.hpp).
   if (c.stages > 1) return segment_obstacle{"pipeline.stages = " + std::to_string(c.stages), "segments are for data-parallel peers"};
   device_choice device;
@@ -65,24 +70,15 @@ std::optional<segment_obstacle> segment_obstacle_in_config(const RunConfig& c) {
   return std::nullopt;
 }
 
-// --resume is none: in the simulator every peer restarts together, each
-// segment log opening at its resumed step and every verifier afresh; on a
-// LAN a restarted peer states a new incarnation, which starts a new chain
-// of its segments at its verifiers (actors/segment_verifier.hpp, "Chains
-// and restarts").
-std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c, const verification_context&) {
-  return segment_obstacle_in_config(c);
-}
-
-verification_choice choose_verification(const RunConfig& c, const verification_context& ctx) {
+verification_choice choose_verification(const RunConfig& c) {
   const bool rate_auto = c.verify_rate == verify_rate_auto;
   if (c.verify_scheme == "segment" && c.verify_rate != 0)
-    if (const auto o = segment_obstacle_of(c, ctx))
+    if (const auto o = segment_obstacle_of(c))
       throw ConfigError("verify.scheme = segment with " + o->setting + ": " + o->why);
   // murmur sim and murmur peer alike: on a LAN the replays run on a replay
   // actor of their own (actors/segment_replay_actor.hpp), and peers whose
   // replay fingerprints differ refuse each other as partners at run time.
-  const auto obstacle = segment_obstacle_of(c, ctx);
+  const auto obstacle = segment_obstacle_of(c);
   verification_choice v;
   v.by_default = rate_auto;
   auto off = [&](std::string why) {

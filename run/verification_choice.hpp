@@ -2,9 +2,9 @@
 // way for murmur sim, sweep and peer. Contract:
 //  - segment_obstacle_of is the one predicate saying why the segment scheme
 //    cannot run a config (pipeline, cuda, detect.method, update attacks,
-//    offload); extend it there. murmur sim, sweep and peer choose alike (a
-//    peer replays on a replay actor of its own). The config-only part
-//    (segment_obstacle_in_config) is what validate_config refuses.
+//    offload); extend it there. It reads the config only: murmur sim,
+//    sweep and peer choose alike (a peer replays on a replay actor of its
+//    own), and validate_config refuses with it too.
 //  - verify.rate = auto (the default): default_verify_rate with the segment
 //    scheme where no obstacle stands; off, with the obstacle as the reason,
 //    where one does; off too with verify.scheme = step (set a rate for
@@ -24,22 +24,15 @@
 #include <optional>
 #include <string>
 
-#include "run/key_usage.hpp"
 #include "run/run_config.hpp"
 
 namespace murmur {
-
-struct verification_context {
-  run_host host = run_host::sim;
-  bool resumed = false;  // --resume
-};
 
 // What stops the segment scheme: the setting ("pipeline.stages = 2") and why.
 struct segment_obstacle {
   std::string setting, why;
 };
-std::optional<segment_obstacle> segment_obstacle_in_config(const RunConfig& c);
-std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c, const verification_context& ctx);
+std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c);
 
 struct verification_choice {
   std::string scheme = "off";  // "off" | "step" | "segment"
@@ -56,7 +49,7 @@ struct verification_choice {
   std::string json() const;
 };
 
-verification_choice choose_verification(const RunConfig& c, const verification_context& ctx);
+verification_choice choose_verification(const RunConfig& c);
 RunConfig with_verification(RunConfig c, const verification_choice& v);
 
 }  // namespace murmur

@@ -124,7 +124,10 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     js << ",\n    \"segment_commits\": "
        << v.segment_commits << ", \"segments_challenged\": " << v.segments_challenged << ", \"segments_passed\": "
        << v.segments_passed << ", \"segments_failed\": " << v.segments_failed << ", \"segment_replay_s\": "
-       << json_number(v.segment_replay_seconds) << ", \"misses_by_prover\": {";
+       << json_number(v.segment_replay_seconds) << ", \"segment_checks_waited\": " << v.segment_checks_waited
+       << ", \"segment_checks_dropped\": " << v.segment_checks_dropped << ", \"segment_commits_refused\": "
+       << v.segment_commits_refused << ", \"segment_unavailable_answers\": " << v.segment_unavailable_answers
+       << ", \"misses_by_prover\": {";
     bool first = true;
     for (auto& [peer, n] : v.misses_by_prover) {
       js << (first ? "" : ", ") << '"' << peer << "\": " << n;
@@ -746,6 +749,10 @@ class driver {
             v.segments_passed += s.segments_passed;
             v.segments_failed += s.segments_failed;
             v.segment_replay_seconds += s.segment_replay_seconds;
+            v.segment_checks_waited += s.segment_checks_waited;
+            v.segment_checks_dropped += s.segment_checks_dropped;
+            v.segment_commits_refused += s.segment_commits_refused;
+            v.segment_unavailable_answers += s.segment_unavailable_answers;
             v.evidence_sent += s.evidence_sent;
             v.evidence_confirmed += s.evidence_confirmed;
             v.evidence_rejected += s.evidence_rejected;
@@ -933,7 +940,7 @@ sim_summary run_simulation(const RunConfig& requested, const std::string& out_di
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(requested, run_host::sim, "the run config");
   // verify.rate = auto and verify.scheme = auto decided for this run; config.toml keeps them as asked.
-  const verification_choice verify = choose_verification(requested, {run_host::sim, !resume_dir.empty()});
+  const verification_choice verify = choose_verification(requested);
   const RunConfig c = with_verification(requested, verify);
   if (c.stages > 1) {
     // Every node's device, before anything loads: train.device = cuda without a GPU ends here.

@@ -46,6 +46,10 @@ struct verification_summary {
   // and failed (also in checks_*), wall time replaying.
   uint64_t segment_commits = 0, segments_challenged = 0, segments_passed = 0, segments_failed = 0;
   double segment_replay_seconds = 0;
+  // Own replies that waited for a replay slot, relayed evidence dropped,
+  // commitments refused by the flood bound, "unavailable" answers received.
+  uint64_t segment_checks_waited = 0, segment_checks_dropped = 0, segment_commits_refused = 0,
+           segment_unavailable_answers = 0;
   std::map<uint32_t, uint64_t> misses_by_prover;  // misses observed, summed over verifiers
   // Wall time: steps (without commitments), committing, checking.
   double step_seconds = 0, commit_seconds = 0, check_seconds = 0;

@@ -58,6 +58,7 @@ struct wire {
   std::condition_variable cv;
   std::map<uint32_t, verifier_actor> peers;
   std::vector<std::tuple<uint32_t, uint32_t, message_type>> sent;
+  std::vector<wire_frame> to_test;  // frames to peers the test plays (no actor), in order
 
   // Until `times` such frames were sent.
   bool wait_for(uint32_t from, uint32_t to, message_type t, std::chrono::seconds limit, size_t times = 1) {
@@ -75,7 +76,10 @@ transport_actor::behavior_type logged_transport(transport_actor::pointer, std::s
     if (type) net->sent.emplace_back(from, to, *type);
     net->cv.notify_all();
     auto it = net->peers.find(to);
-    if (it != net->peers.end()) caf::anon_send(it->second, deliver_atom::value, from, w);
+    if (it != net->peers.end())
+      caf::anon_send(it->second, deliver_atom::value, from, w);
+    else
+      net->to_test.push_back(w);
   }};
 }
 
@@ -105,7 +109,8 @@ struct replay_net {
   transport_actor transport = sys.spawn(logged_transport, net);
   std::vector<std::shared_ptr<const segment>> segments;  // peer 0's, honest
 
-  replay_net() {
+  // The deadline of every challenge, and peer 1's challenge rate.
+  explicit replay_net(double deadline_s = 600, double rate = 1.0) {
     // Peer 0 trains alone (no frames reach it) and closes six segments.
     trainer t(prover_settings(), kModel, data, shard0, data);
     const Sequential& m0 = t.synced_model();
@@ -141,11 +146,11 @@ struct replay_net {
       };
       ctx.step_flops = 1;
       verifier_settings s;
-      s.rate = i == 1 ? 1.0 : 0.0;
+      s.rate = i == 1 ? rate : 0.0;
       s.seed = 42 + i;
       s.segment_steps = K;
       s.keep_segments = 2;
-      s.deadline_s = 600;  // no deadline plays a part here
+      s.deadline_s = deadline_s;
       auto v = spawn_verifier(sys, std::move(ctx), s, transport, sys.spawn(quiet_gossip));
       std::lock_guard<std::mutex> l(net->mu);
       net->peers[i] = v;
@@ -238,22 +243,163 @@ TEST_CASE("a verdict on a prover quarantined while its replay was out changes no
   CHECK(end.ledger.count(0) == 0);
 }
 
-TEST_CASE("segment checks out on the replay actor are bounded: past the bound a reply is answered, not replayed",
+TEST_CASE("replies to own challenges past the replay actor's bound wait and are replayed, none dropped",
           "[segment][verify][actors]") {
   replay_net n;
   // Six segments, each challenged and answered while the first replay waits
-  // at the gate: it and three queued behind it are out, two are dropped.
+  // at the gate: it and three more are out on the replay actor, two wait
+  // here. None is dropped: a reply dropped unreplayed would be a check a
+  // cheater escaped.
   for (size_t i = 0; i < 6; ++i) {
     caf::anon_send(n.net->peers.at(0), segcommit_atom::value, n.segments[i]);
     REQUIRE(n.net->wait_for(0, 1, message_type::segment_reply, std::chrono::seconds(30), i + 1));
   }
   REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.challenges_completed == 6; }));
-  CHECK(n.stats(1).segment_checks_dropped == 2);
+  const auto mid = n.stats(1);
+  CHECK(mid.segment_checks_dropped == 0);
+  CHECK(mid.segment_checks_waited == 2);
+  CHECK(mid.segment_checks_waiting_max == 2);
+  CHECK(mid.segment_commits_refused == 0);  // an honest prover, however its replays lag
   CHECK(n.g->waiting.load() == 1);
   n.g->open();
-  REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.replies_checked == 4; }));
+  REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.replies_checked == 6; }));
   const auto end = n.stats(1);
-  CHECK(end.segments_passed == 4);
-  CHECK(end.ledger.at(0).checks_passed == 4);
+  CHECK(end.segments_passed == 6);
+  CHECK(end.ledger.at(0).checks_passed == 6);
   CHECK(end.challenges_missed == 0);
+}
+
+namespace {
+
+// Peer 2, played by the test: a commitment to segment i of its chain (the
+// digests chain: each starts where the one before ended).
+std::vector<std::byte> flood_commit(uint64_t i) {
+  segment_commit_msg c{2, i * K, (i + 1) * K, digest{}, digest{}, digest{}};
+  c.start[0] = static_cast<uint8_t>(i);
+  c.end[0] = static_cast<uint8_t>(i + 1);
+  std::vector<std::byte> f;
+  encode_segment_commit(c, f);
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a flooding prover: commitments past its open challenges or an honest pace are refused",
+          "[segment][verify][actors]") {
+  SECTION("its challenges open are bounded (keep_segments + 4), an honest neighbour's are not touched") {
+    replay_net n;
+    // Peer 1 has committed one segment of its own (its progress: K steps).
+    caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[0]);
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_commit, std::chrono::seconds(30)));
+    // Peer 2 commits 30 segments at once and answers none of the challenges.
+    for (uint64_t i = 0; i < 30; ++i) n.deliver(2, 1, flood_commit(i));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 30; }));
+    const auto s = n.stats(1);
+    CHECK(s.segments_challenged == 6);  // keep_segments (2) + 4 open: then refused
+    CHECK(s.segment_commits_refused == 24);
+    // An honest neighbour meanwhile: all its segments challenged and checked.
+    n.g->open();
+    for (size_t i = 0; i < 6; ++i) {  // each answered before the next (it keeps 2)
+      caf::anon_send(n.net->peers.at(0), segcommit_atom::value, n.segments[i]);
+      REQUIRE(n.net->wait_for(0, 1, message_type::segment_reply, std::chrono::seconds(30), i + 1));
+    }
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.ledger.count(0) && s.ledger.at(0).checks_passed == 6; }));
+    CHECK(n.stats(1).segment_commits_refused == 24);
+  }
+  SECTION("its commitments may not run ahead of this peer's progress") {
+    replay_net n(600, 0.0);  // no challenges: only the pace bounds it
+    caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[0]);
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_commit, std::chrono::seconds(30)));
+    for (uint64_t i = 0; i < 30; ++i) n.deliver(2, 1, flood_commit(i));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 30; }));
+    // Its first ended at step K, this peer had made no progress since: up
+    // to (keep_segments + 4) segments more, ending at 7K, are held.
+    CHECK(n.stats(1).segment_commits_refused == 23);
+    // This peer moves on 2 segments (to 3K): 4 x 2K more steps are allowed.
+    caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[1]);
+    caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[2]);
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_commit, std::chrono::seconds(30), 3));
+    for (uint64_t i = 7; i < 30; ++i) n.deliver(2, 1, flood_commit(i));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 53; }));
+    CHECK(n.stats(1).segment_commits_refused == 23 + 23 - 8);
+  }
+  SECTION("a commitment that does not span one segment is refused") {
+    replay_net n(600, 0.0);
+    segment_commit_msg c{2, 1, 2 * K + 1, digest{}, digest{}, digest{}};
+    std::vector<std::byte> f;
+    encode_segment_commit(c, f);
+    n.deliver(2, 1, std::move(f));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 1; }));
+    CHECK(n.stats(1).segment_commits_refused == 1);
+  }
+}
+
+namespace {
+
+// Peer 1's challenge of peer 2's segment 0 (the frame it sent to the test).
+segment_request_msg request_to_peer2(replay_net& n) {
+  std::lock_guard<std::mutex> l(n.net->mu);
+  for (const auto& w : n.net->to_test) {
+    segment_request_msg rq;
+    if (decode_segment_request(*w.bytes, 1u << 20, rq) == frame_error::none && rq.prover == 2 && rq.start_step == 0)
+      return rq;
+  }
+  FAIL("no challenge of peer 2's first segment");
+  return {};
+}
+
+std::vector<std::byte> unavailable(const segment_request_msg& rq, uint64_t last_end) {
+  std::vector<std::byte> f;
+  encode_segment_unavailable({2, rq.start_step, rq.nonce, last_end}, f);
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("an \"unavailable\" answer is excused exactly when the commitments it was dropped for arrived",
+          "[segment][verify][actors]") {
+  SECTION("keep_segments newer commitments reached the verifier: excused, no miss") {
+    replay_net n(2.0);
+    n.deliver(2, 1, flood_commit(0));
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_request, std::chrono::seconds(30)));
+    const auto rq = request_to_peer2(n);
+    // The prover committed two more (keep_segments = 2), then the request
+    // reached it: it had dropped segment 0, as promised.
+    n.deliver(2, 1, flood_commit(1));
+    n.deliver(2, 1, flood_commit(2));
+    n.deliver(2, 1, unavailable(rq, 3 * K));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_unavailable_answers == 1; }));
+    const auto s = n.stats(1);
+    CHECK(s.challenges_expired == 1);
+    CHECK(s.challenges_missed == 0);
+  }
+  SECTION("fewer arrived by the deadline (it dropped the segment early, or claims it did): a miss") {
+    replay_net n(1.0);
+    n.deliver(2, 1, flood_commit(0));
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_request, std::chrono::seconds(30)));
+    const auto rq = request_to_peer2(n);
+    n.deliver(2, 1, flood_commit(1));
+    n.deliver(2, 1, unavailable(rq, 3 * K));  // states a commitment that never came
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_unavailable_answers == 1; }));
+    CHECK(n.stats(1).challenges_expired == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // past the deadline
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.challenges_missed >= 1; }));
+    const auto s = n.stats(1);
+    CHECK(s.misses_by_prover.at(2) >= 1);
+    CHECK(s.challenges_expired == 0);
+  }
+  SECTION("the commitments arriving after the answer, within the deadline, excuse it then") {
+    replay_net n(2.0);
+    n.deliver(2, 1, flood_commit(0));
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_request, std::chrono::seconds(30)));
+    const auto rq = request_to_peer2(n);
+    n.deliver(2, 1, unavailable(rq, 3 * K));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_unavailable_answers == 1; }));
+    n.deliver(2, 1, flood_commit(1));
+    n.deliver(2, 1, flood_commit(2));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 3; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+    REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.challenges_expired == 1; }));
+    CHECK(n.stats(1).misses_by_prover.count(2) == 0);
+  }
 }

@@ -780,6 +780,15 @@ inline const char* check_segment_request(std::span<const std::byte> in) {
                                                     encode_segment_request, segment_request_dirty,
                                                     no_invariants<segment_request_msg>});
 }
+inline segment_unavailable_msg segment_unavailable_dirty() { return {77, 88, 99, 111}; }
+inline const char* segment_unavailable_invariants(const segment_unavailable_msg& m) {
+  return m.last_end > m.start_step ? nullptr : "segment_unavailable: a latest end not after the start step accepted";
+}
+inline const char* check_segment_unavailable(std::span<const std::byte> in) {
+  return check_codec(in, codec<segment_unavailable_msg>{message_type::segment_unavailable, decode_segment_unavailable,
+                                                        encode_segment_unavailable, segment_unavailable_dirty,
+                                                        segment_unavailable_invariants});
+}
 inline segment_evidence_msg segment_evidence_dirty() { return {77, 88, 99, std::vector<std::byte>(5, std::byte{7})}; }
 inline const char* segment_evidence_invariants(const segment_evidence_msg& m) {
   const decoded_frame nested = decode_frame(m.reply, max_frame_bytes);
@@ -848,6 +857,7 @@ inline constexpr decoder_check decoder_checks[] = {
     {"segment_request", check_segment_request},
     {"segment_reply", check_segment_reply},
     {"segment_evidence", check_segment_evidence},
+    {"segment_unavailable", check_segment_unavailable},
     {"checkpoint", check_checkpoint},
     {"peek_type", check_peek_type},
 };

@@ -1175,6 +1175,25 @@ void segment_invalid() {
 
 // Relayed segment evidence (27): accuser u32, prover u32, start step u64,
 // then the nested reply frame's length at 16.
+void segment_unavailable_seeds() {
+  bytes f;
+  encode_segment_unavailable({3, 8, 42, 40}, f);
+  write("segment_unavailable-valid-basic", f);
+  encode_segment_unavailable({UINT32_MAX, UINT64_MAX - 1, UINT64_MAX, UINT64_MAX}, f);
+  write("segment_unavailable-valid-extremes", f);
+  bytes u;
+  encode_segment_unavailable({3, 8, 42, 40}, u);
+  // The payload: prover u32, start step u64, nonce u64, latest end u64.
+  write("segment_unavailable-invalid-end-not-after-start", with_payload_field<uint64_t>(u, 20, 8));
+  write("segment_unavailable-invalid-truncated", payload_truncated(u));
+  {
+    bytes p(u.begin() + frame_header_bytes, u.end());
+    p.push_back(std::byte{0});
+    encode_frame(message_type::segment_unavailable, p, f);
+    write("segment_unavailable-invalid-trailing", f);
+  }
+}
+
 void segment_evidence_seeds() {
   bytes reply, request, ev;
   encode_segment_reply(3, 42, sample_segment(), reply);
@@ -1232,5 +1251,6 @@ int main(int argc, char** argv) {
   segment_valid();
   segment_invalid();
   segment_evidence_seeds();
+  segment_unavailable_seeds();
   std::printf("make_fuzz_corpus: wrote %d files to %s\n", written, out_dir.string().c_str());
 }

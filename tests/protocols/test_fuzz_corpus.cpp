@@ -95,6 +95,8 @@ std::vector<named_decoder> named_decoders() {
       {"segment_request", [](std::span<const std::byte> b) { return decode_with(decode_segment_request, b); }},
       {"segment_reply", [](std::span<const std::byte> b) { return decode_with(decode_segment_reply, b); }},
       {"segment_evidence", [](std::span<const std::byte> b) { return decode_with(decode_segment_evidence, b); }},
+      {"segment_unavailable",
+       [](std::span<const std::byte> b) { return decode_with(decode_segment_unavailable, b); }},
       // Not a frame decoder: accepted is none, refused (checkpoint_error) is undecodable.
       {"checkpoint", [](std::span<const std::byte> b) { return decode_checkpoint_as_frame_error(b); }},
   };

@@ -221,7 +221,8 @@ TEST_CASE("pipeline message types are 15..19 and is_pipeline_message names exact
   CHECK(known_message_type(24));  // segment_commit (actors/segment_messages.hpp)
   CHECK(known_message_type(26));  // segment_reply
   CHECK(known_message_type(27));  // segment_evidence
-  CHECK_FALSE(known_message_type(28));
+  CHECK(known_message_type(28));  // segment_unavailable
+  CHECK_FALSE(known_message_type(29));
 }
 
 TEST_CASE("activations and gradients round-trip bit for bit, 1 to max_stage_dims dimensions", "[protocols][pipeline]") {

@@ -301,16 +301,17 @@ const verify_codec& codec_named(const std::vector<verify_codec>& cs, const std::
 
 // ---- round trips ---------------------------------------------------------------
 
-TEST_CASE("verify message types are 9..14, 20 and 24..27, and is_verify_message names exactly them",
+TEST_CASE("verify message types are 9..14, 20 and 24..28, and is_verify_message names exactly them",
           "[protocols][verify]") {
   CHECK(static_cast<uint16_t>(message_type::transcript_commit) == 9);
   CHECK(static_cast<uint16_t>(message_type::matmul_result) == 14);
   CHECK(static_cast<uint16_t>(message_type::miss_claim) == 20);
   CHECK(static_cast<uint16_t>(message_type::segment_commit) == 24);
   CHECK(static_cast<uint16_t>(message_type::segment_evidence) == 27);
+  CHECK(static_cast<uint16_t>(message_type::segment_unavailable) == 28);
   for (uint16_t t = 1; t <= 30; ++t) {
     INFO("type " << t);
-    CHECK(is_verify_message(static_cast<message_type>(t)) == ((t >= 9 && t <= 14) || t == 20 || (t >= 24 && t <= 27)));
+    CHECK(is_verify_message(static_cast<message_type>(t)) == ((t >= 9 && t <= 14) || t == 20 || (t >= 24 && t <= 28)));
   }
 }
 

@@ -25,9 +25,9 @@ RunConfig gossip_config(std::vector<std::string> overrides) {
 
 // train.device = cpu: on a machine with a GPU, auto would turn the default off
 // (checked on its own below).
-verification_choice sim_choice(std::vector<std::string> overrides, bool resumed = false) {
+verification_choice sim_choice(std::vector<std::string> overrides) {
   overrides.insert(overrides.begin(), "train.device=cpu");
-  return choose_verification(gossip_config(overrides), {run_host::sim, resumed});
+  return choose_verification(gossip_config(overrides));
 }
 
 }  // namespace
@@ -61,20 +61,19 @@ TEST_CASE("default verification: segments at the default rate in a data-parallel
 TEST_CASE("default verification: off, saying why, where segments cannot run", "[verify][default][config]") {
   struct off_case {
     std::vector<std::string> overrides;
-    bool resumed;
     std::string says;
   };
   const std::vector<off_case> cases = {
-      {{"pipeline.stages=2"}, false, "pipeline.stages = 2"},
-      {{"detect.method=rank"}, false, "detect.method = rank"},
-      {{"attack.kind=gaussian", "attack.fraction=0.25"}, false, "attack.kind = gaussian"},
-      {{"offload.to=0", "offload.peers=3"}, false, "offload.to = 0"},
-      {{"verify.scheme=step"}, false, "verify.scheme = step"},
-      {{"verify.rate=0"}, false, "verify.rate = 0"},
+      {{"pipeline.stages=2"}, "pipeline.stages = 2"},
+      {{"detect.method=rank"}, "detect.method = rank"},
+      {{"attack.kind=gaussian", "attack.fraction=0.25"}, "attack.kind = gaussian"},
+      {{"offload.to=0", "offload.peers=3"}, "offload.to = 0"},
+      {{"verify.scheme=step"}, "verify.scheme = step"},
+      {{"verify.rate=0"}, "verify.rate = 0"},
   };
-  for (const auto& [overrides, resumed, says] : cases) {
+  for (const auto& [overrides, says] : cases) {
     INFO(says);
-    const auto v = sim_choice(overrides, resumed);
+    const auto v = sim_choice(overrides);
     CHECK_FALSE(v.on());
     CHECK(v.scheme == "off");
     CHECK_THAT(v.off_reason, Catch::Contains(says));
@@ -87,23 +86,18 @@ TEST_CASE("default verification: off, saying why, where segments cannot run", "[
   }
   // train.device = cuda (validate_config does not look for a GPU).
   auto cuda = gossip_config({"train.device=cuda"});
-  CHECK_THAT(choose_verification(cuda, {}).off_reason, Catch::Contains("train.device = cuda"));
-  // murmur peer: the sim's default (its replays run on a replay actor of their own).
-  const auto peer = choose_verification(gossip_config({"train.device=cpu"}), {run_host::peer, false});
+  CHECK_THAT(choose_verification(cuda).off_reason, Catch::Contains("train.device = cuda"));
+  // murmur peer, sim and a resumed run alike: the choice reads the config
+  // only (a peer's replays run on a replay actor of its own; a restart
+  // starts a new chain of its segments, tests/sim/test_segment_resume.cpp).
+  const auto peer = choose_verification(gossip_config({"train.device=cpu"}));
   CHECK(peer.scheme == "segment");
   CHECK(peer.rate == default_verify_rate);
   CHECK(peer.segment_steps == default_verify_segment);
   CHECK(peer.by_default);
-  // ... and on for a resumed peer too (a restart starts a new chain of its segments).
-  const auto peer_resumed = choose_verification(gossip_config({"train.device=cpu"}), {run_host::peer, true});
-  CHECK(peer_resumed.scheme == "segment");
-  CHECK(peer_resumed.by_default);
   // One predicate says why, for the default and for the refusals alike.
-  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {}) == std::nullopt);
-  // --resume is none (tests/sim/test_segment_resume.cpp runs one), on a LAN peer either.
-  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {run_host::sim, true}) == std::nullopt);
-  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"}), {run_host::peer, true}) == std::nullopt);
-  const auto pipeline = segment_obstacle_in_config(gossip_config({"pipeline.stages=2"}));
+  CHECK(segment_obstacle_of(gossip_config({"train.device=cpu"})) == std::nullopt);
+  const auto pipeline = segment_obstacle_of(gossip_config({"pipeline.stages=2"}));
   REQUIRE(pipeline);
   CHECK(pipeline->setting == "pipeline.stages = 2");
 }
@@ -112,12 +106,12 @@ TEST_CASE("default verification: train.device = auto keeps a GPU run on its GPU,
   // Whichever this machine is: with a usable GPU auto trains there and the
   // default stays off, naming it; without one the default is on.
   const resolved_device d = resolve_device(device_choice{}, 0);
-  const auto v = choose_verification(gossip_config({}), {});
+  const auto v = choose_verification(gossip_config({}));
   if (d.cuda) {
     CHECK_FALSE(v.on());
     CHECK_THAT(v.off_reason, Catch::Contains("train.device = auto") && Catch::Contains(d.label));
     // Asking for segments keeps the run on the CPU (run/peer_device.hpp).
-    CHECK(choose_verification(gossip_config({"verify.scheme=segment"}), {}).scheme == "segment");
+    CHECK(choose_verification(gossip_config({"verify.scheme=segment"})).scheme == "segment");
   } else {
     CHECK(v.scheme == "segment");
   }
@@ -130,9 +124,6 @@ TEST_CASE("explicit verification settings are honoured", "[verify][default][conf
   CHECK(v.rate == 0.1);
   CHECK_FALSE(v.by_default);
   CHECK(sim_choice({"verify.rate=0.1", "detect.method=rank"}).scheme == "step");
-  CHECK(sim_choice({"verify.rate=0.1"}, true).scheme == "segment");  // --resume is no obstacle
-  CHECK(choose_verification(gossip_config({"verify.rate=0.1", "train.device=cpu"}), {run_host::peer, false}).scheme ==
-        "segment");
   v = sim_choice({"verify.rate=0.1", "verify.scheme=step"});
   CHECK(v.scheme == "step");
   CHECK(v.segment_steps == 0);
@@ -144,13 +135,12 @@ TEST_CASE("explicit verification settings are honoured", "[verify][default][conf
   // Segments asked for where they cannot run: refused, naming why.
   CHECK_THROWS_WITH(gossip_config({"verify.scheme=segment", "detect.method=rank"}),
                     Catch::Contains("verify.scheme = segment with detect.method = rank"));
-  CHECK(sim_choice({"verify.scheme=segment"}, true).scheme == "segment");
   // murmur peer runs segments when asked for (at the default rate without one).
-  v = choose_verification(gossip_config({"verify.scheme=segment", "train.device=cpu"}), {run_host::peer, false});
+  v = choose_verification(gossip_config({"verify.scheme=segment", "train.device=cpu"}));
   CHECK(v.scheme == "segment");
   CHECK(v.rate == default_verify_rate);
   // verify.rate = 0 turns even an explicit segment scheme off, without refusing.
-  CHECK_FALSE(sim_choice({"verify.scheme=segment", "verify.rate=0"}, true).on());
+  CHECK_FALSE(sim_choice({"verify.scheme=segment", "verify.rate=0"}).on());
 }
 
 TEST_CASE("the default simulation verifies segments: challenged, replayed and passed, nobody quarantined",

@@ -93,12 +93,11 @@ TEST_CASE("segments after --resume: a cheater that starts after the resume is qu
 
 TEST_CASE("segments after --resume: the default verification stays on for a resumed simulation",
           "[segment][resume][default]") {
-  const auto resumed = choose_verification(config({"train.device=cpu"}), {run_host::sim, true});
+  const auto resumed = choose_verification(config({"train.device=cpu"}));
   CHECK(resumed.on());
   CHECK(resumed.scheme == "segment");
   CHECK(resumed.by_default);
-  CHECK(segment_obstacle_of(config({"train.device=cpu"}), {run_host::sim, true}) == std::nullopt);
+  CHECK(segment_obstacle_of(config({"train.device=cpu"})) == std::nullopt);
   // Asked for explicitly, it is not refused either.
-  CHECK_NOTHROW(choose_verification(config({"train.device=cpu", "verify.scheme=segment", "verify.rate=0.01"}),
-                                    {run_host::sim, true}));
+  CHECK_NOTHROW(choose_verification(config({"train.device=cpu", "verify.scheme=segment", "verify.rate=0.01"})));
 }
