@@ -171,8 +171,24 @@ class gossip_state {
     double robust_reference = 0;  // robust_mix::reference_distance (0 without a robust rule)
     bool operator==(const replay_state&) const = default;
   };
+  // The same fields as views of the live state (nothing copied; valid
+  // until the next call that changes it): a segment boundary is hashed
+  // and written from where it lies. view() makes one of a saved state.
+  struct replay_view {
+    std::span<const uint32_t> neighbours, quarantined;
+    std::span<const uint64_t> last_round, incarnation, heard_at;
+    std::span<const float> self_hat;
+    std::span<const std::vector<float>> nbr_hat;
+    std::span<const float> residual, base, pending;
+    uint64_t rounds = 0, round = 0, in_flight = 0, silent_streak = 0, last_step = 0;
+    float max_value = 0;
+    bool force_full = false;
+    double robust_reference = 0;
+    static replay_view of(const replay_state& r);
+  };
   static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);
   void save_replay_state(replay_state& into) const;  // reuses into's storage
+  replay_view view_replay_state() const;              // throws as save_replay_state
   void load_replay_state(const replay_state& from);
 
   const std::vector<uint32_t>& neighbours() const { return neighbours_; }

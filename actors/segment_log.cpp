@@ -1,5 +1,6 @@
 #include "actors/segment_log.hpp"
 
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -15,13 +16,14 @@ void add_u64(digest_builder& h, uint64_t v) { h.add(&v, sizeof v); }
 
 }  // namespace
 
-digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, tree_digest& h) {
+digest segment_state_digest(const checkpoint_view& c, const gossip_state::replay_view& g, tree_digest& h) {
   h.add_u64(c.step);
   h.add_u64(c.extra.size() > 0 ? c.extra[0] : 0);  // the schedule's length
   h.add_u64(c.extra.size() > 1 ? c.extra[1] : 0);  // batches drawn: the position in the batch order
   h.add_u64(c.opt_steps);
   h.add_vector(c.params);
-  h.add_vector(c.opt_state);
+  const std::span<const std::byte> opt[2] = {std::as_bytes(c.opt_state[0]), std::as_bytes(c.opt_state[1])};
+  h.add_buffer(opt);  // as one vector (a saved checkpoint's opt_state)
   h.add_vector(g.neighbours);
   h.add_vector(g.quarantined);
   h.add_vector(g.last_round);
@@ -39,6 +41,10 @@ digest segment_state_digest(const checkpoint& c, const gossip_state::replay_stat
   h.add(&full, 1);
   h.add(&g.robust_reference, sizeof g.robust_reference);
   return h.finish();
+}
+
+digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, tree_digest& h) {
+  return segment_state_digest(view_of(c), gossip_state::replay_view::of(g), h);
 }
 
 namespace {
@@ -89,21 +95,29 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
     into.stored.reset();
     return;
   }
-  // A copy of the state to hash and encode, freed before the next step:
-  // between boundaries no boundary state is in memory.
-  std::vector<std::byte> encoded;
-  uint64_t step = 0;
-  digest d{};
-  {
+  // Hashed and written from views of the live state: no copy of it, no
+  // state-sized buffer (the store writes the pieces with one pwritev).
+  checkpoint_view tv;
+  std::array<uint64_t, trainer::checkpoint_extra> extra{};
+  if (!t.view_checkpoint(tv, extra, 0, 0)) {
+    // A state not on the host (a compute backend): copied, then written.
     segment_boundary b;
     t.save_checkpoint(b.trainer, 0, 0);
     g.save_replay_state(b.gossip);
-    d = segment_state_digest(b.trainer, b.gossip, state_hash_);
-    step = b.step();
-    encode_segment_start(b, encoded);
+    const digest d = segment_state_digest(b.trainer, b.gossip, state_hash_);
+    start_pieces_.clear();
+    encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), start_pieces_);
+    into.stored = store_->put(b.step(), d, start_pieces_.pieces());
+    start_pieces_.clear();
+    into.start.reset();
+    return;
   }
-  const std::span<const std::byte> part(encoded);
-  into.stored = store_->put(step, d, {&part, 1});
+  const gossip_state::replay_view gv = g.view_replay_state();
+  const digest d = segment_state_digest(tv, gv, state_hash_);
+  start_pieces_.clear();
+  encode_segment_start(tv, gv, start_pieces_);
+  into.stored = store_->put(tv.step, d, start_pieces_.pieces());
+  start_pieces_.clear();  // drops the views
   into.start.reset();
 }
 

@@ -50,6 +50,7 @@
 
 #include "actors/boundary_store.hpp"
 #include "actors/gossip_state.hpp"
+#include "protocols/byte_pieces.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "tensor/digest.hpp"
 #include "tensor/tree_digest.hpp"
@@ -73,6 +74,8 @@ struct segment_boundary {
 // parameters, optimizer state) and to the whole gossip replay state. Prover
 // and replay both hash with it.
 digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, tree_digest& h);
+// The same digest from views (of the live state: nothing copied).
+digest segment_state_digest(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, tree_digest& h);
 
 struct segment_event {
   enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined, neighbours } kind = stepped;
@@ -168,6 +171,7 @@ class segment_log {
   std::vector<std::byte> neighbour_bytes_;  // scratch for neighbours()
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
+  byte_pieces start_pieces_;  // a stored boundary's bytes: its small fields, views of the live state
   void record(const segment_event& e, std::span<const std::byte> frame = {});
   std::shared_ptr<segment_boundary> snapshot(const trainer& t, const gossip_state& g);
   // Takes the boundary after the trainer's last step as `into`'s start.
