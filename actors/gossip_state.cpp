@@ -137,21 +137,6 @@ void gossip_state::save_replay_state(replay_state& r) const {
   r.robust_reference = robust_ ? robust_->reference_distance() : 0.0;
 }
 
-gossip_state::replay_view gossip_state::replay_view::of(const replay_state& r) {
-  replay_view v;
-  v.neighbours = r.neighbours, v.quarantined = r.quarantined;
-  v.last_round = r.last_round, v.incarnation = r.incarnation, v.heard_at = r.heard_at;
-  v.self_hat = r.self_hat;
-  v.nbr_hat = r.nbr_hat;
-  v.residual = r.residual, v.base = r.base, v.pending = r.pending;
-  v.rounds = r.rounds, v.round = r.round, v.in_flight = r.in_flight, v.silent_streak = r.silent_streak;
-  v.last_step = r.last_step;
-  v.max_value = r.max_value;
-  v.force_full = r.force_full;
-  v.robust_reference = r.robust_reference;
-  return v;
-}
-
 gossip_state::replay_view gossip_state::view_replay_state() const {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
   if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");

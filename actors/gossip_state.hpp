@@ -184,7 +184,21 @@ class gossip_state {
     float max_value = 0;
     bool force_full = false;
     double robust_reference = 0;
-    static replay_view of(const replay_state& r);
+    // Inline: the segment frames' decoder is built without gossip_state.cpp (tests/fuzz).
+    static replay_view of(const replay_state& r) {
+      replay_view v;
+      v.neighbours = r.neighbours, v.quarantined = r.quarantined;
+      v.last_round = r.last_round, v.incarnation = r.incarnation, v.heard_at = r.heard_at;
+      v.self_hat = r.self_hat;
+      v.nbr_hat = r.nbr_hat;
+      v.residual = r.residual, v.base = r.base, v.pending = r.pending;
+      v.rounds = r.rounds, v.round = r.round, v.in_flight = r.in_flight, v.silent_streak = r.silent_streak;
+      v.last_step = r.last_step;
+      v.max_value = r.max_value;
+      v.force_full = r.force_full;
+      v.robust_reference = r.robust_reference;
+      return v;
+    }
   };
   static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);
   void save_replay_state(replay_state& into) const;  // reuses into's storage

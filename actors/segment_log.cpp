@@ -1,5 +1,6 @@
 #include "actors/segment_log.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -67,9 +68,51 @@ digest segment_records_digest(const segment_records& r, digest_builder& h) {
   return h.finish();
 }
 
-segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store)
-    : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)) {
+void segment_records_in_store::append_to(std::vector<std::byte>& out) const {
+  if (whole) return whole->append_to(out);
+  const size_t from = out.size();
+  auto put_u64 = [&out](uint64_t v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  };
+  put_u64(events);
+  for (const auto& c : event_chunks) c->append_to(out);
+  put_u64(frames);
+  for (const auto& c : frame_chunks) c->append_to(out);
+  if (const size_t got = out.size() - from; got != bytes()) {
+    out.resize(from);
+    throw boundary_store_error("boundary store: a segment's records read back as " + std::to_string(got) +
+                               " bytes in their chunks, not " + std::to_string(bytes()));
+  }
+}
+
+segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store,
+                         size_t records_chunk_bytes)
+    : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)),
+      records_chunk_(std::max<size_t>(records_chunk_bytes, 1)) {
   if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
+}
+
+void segment_log::spill_records(bool all) {
+  segment_records& r = open_->records;
+  const size_t event_bytes = r.events.size() * sizeof(segment_event);
+  if (!all && event_bytes < records_chunk_ && r.frames.size() < records_chunk_) return;
+  if (!spilled_) spilled_ = std::make_shared<segment_records_in_store>();
+  // Chunks carry no digest of their own (the segment's records digest is
+  // known at its close); each is checked on reading by its store sum.
+  if (event_bytes > 0 && (all || event_bytes >= records_chunk_)) {
+    const std::span<const std::byte> part = std::as_bytes(std::span(r.events));
+    spilled_->event_chunks.push_back(store_->put(open_->start_step(), digest{}, {&part, 1}));
+    spilled_->events += r.events.size();
+    r.events.clear();  // its storage kept: no allocation in steady state
+  }
+  if (!r.frames.empty() && (all || r.frames.size() >= records_chunk_)) {
+    const std::span<const std::byte> part(r.frames);
+    spilled_->frame_chunks.push_back(store_->put(open_->start_step(), digest{}, {&part, 1}));
+    spilled_->frames += r.frames.size();
+    r.frames.clear();
+  }
 }
 
 const segment& segment_log::open() const {
@@ -126,6 +169,7 @@ void segment_log::start(const trainer& t, const gossip_state& g) {
   take_start(t, g, *seg);
   boundaries_.assign(1, {seg->start_step(), seg->start_digest()});
   closed_.reset();
+  spilled_.reset();  // what an earlier start recorded is dropped
   open_ = std::move(seg);
   last_step_ = t.steps_done();
   records_hash_.finish();  // a fresh records digest
@@ -136,10 +180,11 @@ void segment_log::record(const segment_event& e, std::span<const std::byte> fram
   segment_records& r = open_->records;
   r.events.push_back(e);
   if (!frame.empty()) {
-    r.events.back().offset = r.frames.size();
+    r.events.back().offset = (spilled_ ? spilled_->frames : 0) + r.frames.size();
     r.frames.insert(r.frames.end(), frame.begin(), frame.end());
   }
   add_event(records_hash_, e, frame);
+  if (store_) spill_records(false);
 }
 
 void segment_log::received(uint32_t from, std::span<const std::byte> frame) {
@@ -231,12 +276,20 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   if (store_) {
     // The closed segment's records to the store; their storage, cleared,
     // takes the next segment's (no allocation in steady state).
-    const segment_records& r = open_->records;
-    const uint64_t events = r.events.size(), frames = r.frames.size();
-    const std::span<const std::byte> parts[4] = {
-        std::as_bytes(std::span(&events, 1)), std::as_bytes(std::span(r.events)),
-        std::as_bytes(std::span(&frames, 1)), std::span(r.frames)};
-    open_->stored_records = store_->put(open_->start_step(), open_->records_digest, parts);
+    if (spilled_) {
+      // Written in chunks while open: the rest as chunks too.
+      spill_records(true);
+      open_->stored_records = std::move(spilled_);
+    } else {
+      const segment_records& r = open_->records;
+      const uint64_t events = r.events.size(), frames = r.frames.size();
+      const std::span<const std::byte> parts[4] = {
+          std::as_bytes(std::span(&events, 1)), std::as_bytes(std::span(r.events)),
+          std::as_bytes(std::span(&frames, 1)), std::span(r.frames)};
+      auto in = std::make_shared<segment_records_in_store>();
+      in->whole = store_->put(open_->start_step(), open_->records_digest, parts);
+      open_->stored_records = std::move(in);
+    }
     std::swap(next->records, open_->records);
     open_->records = {};
   }

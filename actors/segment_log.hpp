@@ -109,6 +109,21 @@ struct segment_records {
 // to it.
 digest segment_records_digest(const segment_records& r, digest_builder& h);
 
+// A closed segment's records in a boundary_store, encode_segment_records'
+// bytes: one entry, or (records written in chunks while the segment was
+// open) the event count, the events' chunks, the frame bytes' count and
+// the frames' chunks, the counts held here.
+struct segment_records_in_store {
+  std::shared_ptr<const boundary_store::entry> whole;  // unchunked: the bytes in one entry
+  uint64_t events = 0, frames = 0;                     // chunked: how many events, how many frame bytes
+  std::vector<std::shared_ptr<const boundary_store::entry>> event_chunks, frame_chunks;
+  size_t bytes() const {
+    return whole ? whole->bytes() : 16 + events * sizeof(segment_event) + frames;
+  }
+  // Appends the bytes, read back and checked (boundary_store_error).
+  void append_to(std::vector<std::byte>& out) const;
+};
+
 struct segment {
   // The start boundary: in memory, or (a log with a boundary_store) in the
   // store, start then null. Exactly one of the two is set.
@@ -120,7 +135,7 @@ struct segment {
   // segment, in the store (records then empty): encode_segment_records'
   // bytes under the records digest.
   segment_records records;
-  std::shared_ptr<const boundary_store::entry> stored_records;
+  std::shared_ptr<const segment_records_in_store> stored_records;
   size_t records_bytes() const { return stored_records ? stored_records->bytes() - 16 : records.bytes(); }
   uint64_t end_step = 0;       // closed: start step + K
   digest records_digest{};     // closed: over every event and frame, in order
@@ -133,8 +148,14 @@ class segment_log {
   // step_digests: also hash the whole state after every step (a prover's
   // answers to a bisection; costs a boundary hash per step).
   // store: where the boundary states go (null: kept in memory).
+  // records_chunk_bytes: with a store, the open segment's events and frame
+  // bytes go to it each time either reaches this many bytes, so a segment's
+  // records are never all in memory (the open segment's `records` then hold
+  // the part not yet written; offsets count from the segment's start).
+  static constexpr size_t default_records_chunk_bytes = 256 * 1024;
   explicit segment_log(uint64_t steps_per_segment, bool step_digests = false,
-                       std::shared_ptr<boundary_store> store = nullptr);
+                       std::shared_ptr<boundary_store> store = nullptr,
+                       size_t records_chunk_bytes = default_records_chunk_bytes);
   // Opens the first segment at the trainer's current step (which closes at
   // the next multiple of K), dropping whatever was recorded before: a
   // peer that installed donors' state before training starts anew.
@@ -172,6 +193,11 @@ class segment_log {
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
   byte_pieces start_pieces_;  // a stored boundary's bytes: its small fields, views of the live state
+  size_t records_chunk_;
+  std::shared_ptr<segment_records_in_store> spilled_;  // the open segment's records written so far (null: none)
+  // Writes the open segment's events and frame bytes that reached a chunk
+  // (all of them: every one left) to the store.
+  void spill_records(bool all);
   void record(const segment_event& e, std::span<const std::byte> frame = {});
   std::shared_ptr<segment_boundary> snapshot(const trainer& t, const gossip_state& g);
   // Takes the boundary after the trainer's last step as `into`'s start.

@@ -55,10 +55,12 @@ struct peer_node {
   std::map<uint64_t, transcript_commit> commits;  // the prover's per-step commitments
   std::unique_ptr<segment_log> seg;               // the prover's segments
   std::unique_ptr<segment_log> seg_stored;        // the same, boundaries in a boundary_store (when made)
+  std::unique_ptr<segment_log> seg_chunked;       // the same, its records written in 100-byte chunks
   template <class F>
   void each_log(F f) {
     if (seg) f(*seg);
     if (seg_stored) f(*seg_stored);
+    if (seg_chunked) f(*seg_chunked);
   }
 };
 
@@ -87,7 +89,9 @@ struct ring_run {
   }
 
   // store: prover 0 also keeps a log whose boundaries go to it.
-  ring_run(const gossip_settings& g, const cheat_settings& cheat, std::shared_ptr<boundary_store> store = nullptr)
+  // chunk_store: and one whose records go to it in 100-byte chunks.
+  ring_run(const gossip_settings& g, const cheat_settings& cheat, std::shared_ptr<boundary_store> store = nullptr,
+           std::shared_ptr<boundary_store> chunk_store = nullptr)
       : gs(g) {
     for (uint32_t p = 0; p < P; ++p) {
       peer_node n;
@@ -103,6 +107,10 @@ struct ring_run {
         if (store) {
           n.seg_stored = std::make_unique<segment_log>(K, true, store);
           n.seg_stored->start(*n.t, *n.g);
+        }
+        if (chunk_store) {
+          n.seg_chunked = std::make_unique<segment_log>(K, true, chunk_store, 100);
+          n.seg_chunked->start(*n.t, *n.g);
         }
       }
       peers.push_back(std::move(n));
@@ -609,4 +617,36 @@ TEST_CASE("segment_replay runs a segment whose boundary and records are in a bou
     CHECK(r.step_digests == stored->step_digests);
     CHECK(r.end == run.peers[0].seg->closed()->end);  // as the log that keeps it in memory
   }
+}
+
+TEST_CASE("records written to the store in chunks while their segment is open read back as the whole records",
+          "[segment][store]") {
+  auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  auto chunks = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  ring_run run(grid_gossip(), {}, store, chunks);
+  auto replay = run.replay();
+  peer_node& prover = run.peers[0];
+  segment_verifier in_memory(0, 0, 2), chunked(0, 0, 2);
+  for (int seg = 0; seg < 4; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) {
+      run.cycle();
+      // A 100-byte chunk: at most two events and a frame's bytes in memory.
+      CHECK(prover.seg_chunked->open().records.events.size() <= 100 / sizeof(segment_event) + 1);
+    }
+    const segment* c = prover.seg_chunked->closed();
+    REQUIRE(c != nullptr);
+    REQUIRE(c->stored_records != nullptr);
+    CHECK(c->stored_records->whole == nullptr);  // written in chunks
+    CHECK(c->stored_records->frame_chunks.size() > 1);
+    CHECK(c->records_bytes() == prover.seg->closed()->records_bytes());
+    CHECK(c->records_digest == prover.seg->closed()->records_digest);
+    const auto commit = in_memory.commit(prover.seg->closed_shared());
+    CHECK(chunked.commit(prover.seg_chunked->closed_shared()) == commit);
+    std::vector<std::byte> want, got;
+    REQUIRE(in_memory.answer({1, 0, commit.start_step, 5}, want));
+    REQUIRE(chunked.answer({1, 0, commit.start_step, 5}, got));
+    CHECK(got == want);  // byte for byte
+    CHECK(replay.run(*c, {}).end == c->end);
+  }
+  CHECK(prover.seg_chunked->boundaries() == prover.seg->boundaries());
 }
