@@ -68,25 +68,6 @@ digest segment_records_digest(const segment_records& r, digest_builder& h) {
   return h.finish();
 }
 
-void segment_records_in_store::append_to(std::vector<std::byte>& out) const {
-  if (whole) return whole->append_to(out);
-  const size_t from = out.size();
-  auto put_u64 = [&out](uint64_t v) {
-    const size_t at = out.size();
-    out.resize(at + sizeof v);
-    std::memcpy(out.data() + at, &v, sizeof v);
-  };
-  put_u64(events);
-  for (const auto& c : event_chunks) c->append_to(out);
-  put_u64(frames);
-  for (const auto& c : frame_chunks) c->append_to(out);
-  if (const size_t got = out.size() - from; got != bytes()) {
-    out.resize(from);
-    throw boundary_store_error("boundary store: a segment's records read back as " + std::to_string(got) +
-                               " bytes in their chunks, not " + std::to_string(bytes()));
-  }
-}
-
 segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store,
                          size_t records_chunk_bytes)
     : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)),

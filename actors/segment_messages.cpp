@@ -231,6 +231,27 @@ void encode_segment_records(const segment_records& r, std::vector<std::byte>& ou
   w.array(r.frames);
 }
 
+// Here, with the encoders whose bytes it reads back (and the decoders'
+// fuzz harness, built without segment_log.cpp, links it).
+void segment_records_in_store::append_to(std::vector<std::byte>& out) const {
+  if (whole) return whole->append_to(out);
+  const size_t from = out.size();
+  auto put_u64 = [&out](uint64_t v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  };
+  put_u64(events);
+  for (const auto& c : event_chunks) c->append_to(out);
+  put_u64(frames);
+  for (const auto& c : frame_chunks) c->append_to(out);
+  if (const size_t got = out.size() - from; got != bytes()) {
+    out.resize(from);
+    throw boundary_store_error("boundary store: a segment's records read back as " + std::to_string(got) +
+                               " bytes in their chunks, not " + std::to_string(bytes()));
+  }
+}
+
 void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out) {
   // The checkpoint's floats and 256 bytes for its header, spec and extras.
   const size_t start_bytes = s.start ? 8 + 256 + s.start->trainer.model_spec.size() +
