@@ -1,19 +1,23 @@
 #include "actors/boundary_store.hpp"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <mutex>
+
+#include "tensor/blake3.hpp"
 
 namespace murmur {
 
 namespace {
 
 constexpr char slot_magic[8] = {'M', 'R', 'M', 'R', 'B', 'S', 'L', 'T'};
-constexpr uint32_t slot_version = 1;
+constexpr uint32_t slot_version = 2;  // 2: the sum is BLAKE3 (1: SHA-256)
 
 // A slot's header, as it lies at the slot's start (host order: the file
 // never leaves this process).
@@ -24,7 +28,7 @@ struct slot_header {
   uint64_t step;
   uint64_t bytes;
   digest state;
-  digest sum;
+  digest sum;  // BLAKE3 of the bytes
 };
 static_assert(sizeof(slot_header) == 96, "slot_header must have no padding");
 
@@ -53,6 +57,8 @@ struct boundary_store::file {
   };
   std::vector<region> slots;  // under mu
   uint64_t end = 0;           // under mu
+  std::mutex sum_mu;          // puts come from one thread; the hasher is reused, not allocated per put
+  blake3_builder sum_hash;    // under sum_mu
 
   ~file() {
     if (fd >= 0) ::close(fd);
@@ -69,6 +75,34 @@ struct boundary_store::file {
         throw boundary_store_error(where(slot) + ": cannot write a boundary: " + errno_text(errno));
       }
       b += w, n -= static_cast<size_t>(w), at += static_cast<uint64_t>(w);
+    }
+  }
+  // One gathering write of all pieces (pwritev, up to max_iov at a time),
+  // a short write continued where it stopped.
+  void write_all(std::span<const std::span<const std::byte>> parts, uint64_t at, size_t slot) const {
+    constexpr size_t max_iov = 64;
+    iovec iov[max_iov];
+    size_t next = 0, skip = 0;  // the first part not fully written, and its bytes already written
+    while (next < parts.size()) {
+      size_t n = 0;
+      for (size_t i = next; i < parts.size() && n < max_iov; ++i) {
+        const size_t from = i == next ? skip : 0;
+        if (parts[i].size() == from) continue;
+        iov[n++] = {const_cast<std::byte*>(parts[i].data() + from), parts[i].size() - from};
+      }
+      if (n == 0) return;
+      const ssize_t w = ::pwritev(fd, iov, static_cast<int>(n), static_cast<off_t>(at));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        throw boundary_store_error(where(slot) + ": cannot write a boundary: " + errno_text(errno));
+      }
+      at += static_cast<uint64_t>(w);
+      size_t left = static_cast<size_t>(w);
+      while (next < parts.size() && left >= parts[next].size() - skip) {
+        left -= parts[next].size() - skip;
+        ++next, skip = 0;
+      }
+      skip += left;
     }
   }
   void read_all(void* p, size_t n, uint64_t at, size_t slot) const {
@@ -111,14 +145,17 @@ boundary_store::entry::~entry() { file_->release(slot_); }
 
 std::shared_ptr<const boundary_store::entry> boundary_store::put(uint64_t step, const digest& state,
                                                                  std::span<const std::span<const std::byte>> parts) {
-  size_t bytes = 0;
-  digest_builder h;
-  for (const auto& p : parts) {
-    bytes += p.size();
-    h.add(p.data(), p.size());
-  }
-  const digest sum = h.finish();
   file& f = *file_;
+  size_t bytes = 0;
+  digest sum{};
+  {
+    std::lock_guard lock(f.sum_mu);
+    for (const auto& p : parts) {
+      bytes += p.size();
+      f.sum_hash.add(p.data(), p.size());
+    }
+    sum = f.sum_hash.finish();
+  }
   size_t slot = 0;
   uint64_t at = 0;
   {
@@ -147,12 +184,18 @@ std::shared_ptr<const boundary_store::entry> boundary_store::put(uint64_t step, 
   hd.bytes = bytes;
   hd.state = state;
   hd.sum = sum;
-  f.write_all(&hd, sizeof hd, at, slot);
-  at += sizeof hd;
-  for (const auto& p : parts) {
-    f.write_all(p.data(), p.size(), at, slot);
-    at += p.size();
+  // The header and the parts in one gathering write: a boundary is written
+  // from where its pieces lie (the live state), never joined first.
+  constexpr size_t max_parts = 255;
+  if (parts.size() > max_parts) {
+    f.write_all(&hd, sizeof hd, at, slot);
+    f.write_all(parts, at + sizeof hd, slot);
+    return e;
   }
+  std::span<const std::byte> all[max_parts + 1];
+  all[0] = std::as_bytes(std::span(&hd, 1));
+  std::copy(parts.begin(), parts.end(), all + 1);
+  f.write_all(std::span(all, parts.size() + 1), at, slot);
   return e;
 }
 
@@ -177,7 +220,7 @@ void boundary_store::entry::append_to(std::vector<std::byte>& out) const {
   out.resize(from + e.bytes_);
   try {
     f.read_all(out.data() + from, e.bytes_, at + sizeof hd, e.slot_);
-    if (sha256(out.data() + from, e.bytes_) != e.sum_)
+    if (blake3(out.data() + from, e.bytes_) != e.sum_)
       throw boundary_store_error(where + ": the boundary of step " + std::to_string(e.step_) +
                                  " does not read back as written (checksum mismatch)");
   } catch (...) {

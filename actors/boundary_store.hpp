@@ -18,7 +18,7 @@
 // segment holding it dropped it), never while an entry exists.
 //
 // Reading back is checked against what the entry remembers in memory (the
-// step, the state digest, the length, and a SHA-256 of the bytes written): a
+// step, the state digest, the length, and a BLAKE3 of the bytes written): a
 // short file, a slot holding another boundary or bytes that changed is a
 // boundary_store_error naming the file, the slot and the problem, never
 // other bytes. Every I/O failure (disk full, ...) is one too, with errno.
@@ -72,11 +72,12 @@ class boundary_store {
     uint64_t step_;
     digest state_;
     size_t bytes_;
-    digest sum_;  // SHA-256 of the bytes written
+    digest sum_;  // BLAKE3 of the bytes written
   };
 
   // Writes the concatenation of parts into a free slot (a new one at the
-  // file's end when none fits) under step and state digest.
+  // file's end when none fits) under step and state digest: one gathering
+  // write (pwritev) from where the parts lie, nothing joined or copied.
   std::shared_ptr<const entry> put(uint64_t step, const digest& state, std::span<const std::span<const std::byte>> parts);
   const std::string& path() const;  // as created (unlinked since): for messages
   uint64_t file_bytes() const;      // the file's size

@@ -137,6 +137,24 @@ void gossip_state::save_replay_state(replay_state& r) const {
   r.robust_reference = robust_ ? robust_->reference_distance() : 0.0;
 }
 
+gossip_state::replay_view gossip_state::view_replay_state() const {
+  if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
+  if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
+  // As save_replay_state, field for field.
+  replay_view v;
+  v.neighbours = neighbours_, v.quarantined = quarantined_;
+  v.last_round = last_round_, v.incarnation = incarnation_, v.heard_at = heard_at_;
+  v.self_hat = self_hat_;
+  v.nbr_hat = nbr_hat_;
+  v.residual = residual_, v.base = base_, v.pending = pending_;
+  v.rounds = counters_.rounds, v.round = round_, v.in_flight = in_flight_, v.silent_streak = silent_streak_;
+  v.last_step = last_step_;
+  v.max_value = max_value_;
+  v.force_full = force_full_;
+  v.robust_reference = robust_ ? robust_->reference_distance() : 0.0;
+  return v;
+}
+
 void gossip_state::load_replay_state(const replay_state& r) {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
   if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");

@@ -171,8 +171,38 @@ class gossip_state {
     double robust_reference = 0;  // robust_mix::reference_distance (0 without a robust rule)
     bool operator==(const replay_state&) const = default;
   };
+  // The same fields as views of the live state (nothing copied; valid
+  // until the next call that changes it): a segment boundary is hashed
+  // and written from where it lies. view() makes one of a saved state.
+  struct replay_view {
+    std::span<const uint32_t> neighbours, quarantined;
+    std::span<const uint64_t> last_round, incarnation, heard_at;
+    std::span<const float> self_hat;
+    std::span<const std::vector<float>> nbr_hat;
+    std::span<const float> residual, base, pending;
+    uint64_t rounds = 0, round = 0, in_flight = 0, silent_streak = 0, last_step = 0;
+    float max_value = 0;
+    bool force_full = false;
+    double robust_reference = 0;
+    // Inline: the segment frames' decoder is built without gossip_state.cpp (tests/fuzz).
+    static replay_view of(const replay_state& r) {
+      replay_view v;
+      v.neighbours = r.neighbours, v.quarantined = r.quarantined;
+      v.last_round = r.last_round, v.incarnation = r.incarnation, v.heard_at = r.heard_at;
+      v.self_hat = r.self_hat;
+      v.nbr_hat = r.nbr_hat;
+      v.residual = r.residual, v.base = r.base, v.pending = r.pending;
+      v.rounds = r.rounds, v.round = r.round, v.in_flight = r.in_flight, v.silent_streak = r.silent_streak;
+      v.last_step = r.last_step;
+      v.max_value = r.max_value;
+      v.force_full = r.force_full;
+      v.robust_reference = r.robust_reference;
+      return v;
+    }
+  };
   static std::string replay_unsupported(const gossip_settings& s, const attack_settings& attack);
   void save_replay_state(replay_state& into) const;  // reuses into's storage
+  replay_view view_replay_state() const;              // throws as save_replay_state
   void load_replay_state(const replay_state& from);
 
   const std::vector<uint32_t>& neighbours() const { return neighbours_; }

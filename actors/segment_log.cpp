@@ -1,5 +1,7 @@
 #include "actors/segment_log.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <stdexcept>
@@ -10,13 +12,14 @@
 
 namespace murmur {
 
-digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, tree_digest& h) {
+digest segment_state_digest(const checkpoint_view& c, const gossip_state::replay_view& g, tree_digest& h) {
   h.add_u64(c.step);
   h.add_u64(c.extra.size() > 0 ? c.extra[0] : 0);  // the schedule's length
   h.add_u64(c.extra.size() > 1 ? c.extra[1] : 0);  // batches drawn: the position in the batch order
   h.add_u64(c.opt_steps);
   h.add_vector(c.params);
-  h.add_vector(c.opt_state);
+  const std::span<const std::byte> opt[2] = {std::as_bytes(c.opt_state[0]), std::as_bytes(c.opt_state[1])};
+  h.add_buffer(opt);  // as one vector (a saved checkpoint's opt_state)
   h.add_vector(g.neighbours);
   h.add_vector(g.quarantined);
   h.add_vector(g.last_round);
@@ -36,18 +39,28 @@ digest segment_state_digest(const checkpoint& c, const gossip_state::replay_stat
   return h.finish();
 }
 
+digest segment_state_digest(const checkpoint& c, const gossip_state::replay_state& g, tree_digest& h) {
+  return segment_state_digest(view_of(c), gossip_state::replay_view::of(g), h);
+}
+
 static_assert(std::endian::native == std::endian::little,
               "the records digest hashes events as they lie in memory (little-endian)");
 
-digest segment_records_digest(const segment_records& r, blake3_builder& h) {
-  // Four updates of the two contiguous arrays: BLAKE3 hashes whole runs of
-  // 1 KiB chunks at once (SIMD), unlike one small update per record.
-  const uint64_t events = r.events.size(), frames = r.frames.size();
-  h.add(&events, sizeof events);
-  if (!r.events.empty()) h.add(r.events.data(), r.events.size() * sizeof(segment_event));
-  h.add(&frames, sizeof frames);
-  if (!r.frames.empty()) h.add(r.frames.data(), r.frames.size());
+digest segment_records_digest(uint64_t events, const digest& events_hash, uint64_t frame_bytes,
+                              const digest& frames_hash, blake3_builder& h) {
+  h.add(&events, sizeof events).add(events_hash.data(), events_hash.size());
+  h.add(&frame_bytes, sizeof frame_bytes).add(frames_hash.data(), frames_hash.size());
   return h.finish();
+}
+
+digest segment_records_digest(const segment_records& r, blake3_builder& h) {
+  // One update per contiguous array: BLAKE3 hashes whole runs of 1 KiB
+  // chunks at once (SIMD), unlike one small update per record.
+  if (!r.events.empty()) h.add(r.events.data(), r.events.size() * sizeof(segment_event));
+  const digest events_hash = h.finish();
+  if (!r.frames.empty()) h.add(r.frames.data(), r.frames.size());
+  const digest frames_hash = h.finish();
+  return segment_records_digest(r.events.size(), events_hash, r.frames.size(), frames_hash, h);
 }
 
 std::string segment_records_inconsistency(const segment_records& r) {
@@ -83,9 +96,34 @@ std::string segment_records_inconsistency(const segment_records& r) {
   return {};
 }
 
-segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store)
-    : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)) {
+segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::shared_ptr<boundary_store> store,
+                         size_t records_chunk_bytes)
+    : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)),
+      records_chunk_(std::max<size_t>(records_chunk_bytes, 1)) {
   if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
+}
+
+void segment_log::spill_records(bool all) {
+  segment_records& r = open_->records;
+  const size_t event_bytes = r.events.size() * sizeof(segment_event);
+  if (!all && event_bytes < records_chunk_ && r.frames.size() < records_chunk_) return;
+  if (!spilled_) spilled_ = std::make_shared<segment_records_in_store>();
+  // Chunks carry no digest of their own (the segment's records digest is
+  // known at its close); each is checked on reading by its store sum.
+  if (event_bytes > 0 && (all || event_bytes >= records_chunk_)) {
+    const std::span<const std::byte> part = std::as_bytes(std::span(r.events));
+    spilled_->event_chunks.push_back(store_->put(open_->start_step(), digest{}, {&part, 1}));
+    events_hash_.add(part.data(), part.size());  // the records digest's events part, as they go
+    spilled_->events += r.events.size();
+    r.events.clear();  // its storage kept: no allocation in steady state
+  }
+  if (!r.frames.empty() && (all || r.frames.size() >= records_chunk_)) {
+    const std::span<const std::byte> part(r.frames);
+    spilled_->frame_chunks.push_back(store_->put(open_->start_step(), digest{}, {&part, 1}));
+    frames_hash_.add(part.data(), part.size());
+    spilled_->frames += r.frames.size();
+    r.frames.clear();
+  }
 }
 
 const segment& segment_log::open() const {
@@ -111,21 +149,29 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
     into.stored.reset();
     return;
   }
-  // A copy of the state to hash and encode, freed before the next step:
-  // between boundaries no boundary state is in memory.
-  std::vector<std::byte> encoded;
-  uint64_t step = 0;
-  digest d{};
-  {
+  // Hashed and written from views of the live state: no copy of it, no
+  // state-sized buffer (the store writes the pieces with one pwritev).
+  checkpoint_view tv;
+  std::array<uint64_t, trainer::checkpoint_extra> extra{};
+  if (!t.view_checkpoint(tv, extra, 0, 0)) {
+    // A state not on the host (a compute backend): copied, then written.
     segment_boundary b;
     t.save_checkpoint(b.trainer, 0, 0);
     g.save_replay_state(b.gossip);
-    d = segment_state_digest(b.trainer, b.gossip, state_hash_);
-    step = b.step();
-    encode_segment_start(b, encoded);
+    const digest d = segment_state_digest(b.trainer, b.gossip, state_hash_);
+    start_pieces_.clear();
+    encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), start_pieces_);
+    into.stored = store_->put(b.step(), d, start_pieces_.pieces());
+    start_pieces_.clear();
+    into.start.reset();
+    return;
   }
-  const std::span<const std::byte> part(encoded);
-  into.stored = store_->put(step, d, {&part, 1});
+  const gossip_state::replay_view gv = g.view_replay_state();
+  const digest d = segment_state_digest(tv, gv, state_hash_);
+  start_pieces_.clear();
+  encode_segment_start(tv, gv, start_pieces_);
+  into.stored = store_->put(tv.step, d, start_pieces_.pieces());
+  start_pieces_.clear();  // drops the views
   into.start.reset();
 }
 
@@ -134,6 +180,9 @@ void segment_log::start(const trainer& t, const gossip_state& g) {
   take_start(t, g, *seg);
   boundaries_.assign(1, {seg->start_step(), seg->start_digest()});
   closed_.reset();
+  spilled_.reset();  // what an earlier start recorded is dropped
+  events_hash_.finish();  // and its records digest's parts
+  frames_hash_.finish();
   open_ = std::move(seg);
   last_step_ = t.steps_done();
 }
@@ -143,9 +192,10 @@ void segment_log::record(const segment_event& e, std::span<const std::byte> fram
   segment_records& r = open_->records;
   r.events.push_back(e);
   if (!frame.empty()) {
-    r.events.back().offset = r.frames.size();
+    r.events.back().offset = (spilled_ ? spilled_->frames : 0) + r.frames.size();
     r.frames.insert(r.frames.end(), frame.begin(), frame.end());
   }
+  if (store_) spill_records(false);
 }
 
 void segment_log::received(uint32_t from, std::span<const std::byte> frame) {
@@ -232,17 +282,36 @@ void segment_log::stepped(const trainer& t, const gossip_state& g) {
   if (step_digests_) open_->step_digests.push_back(d);
   open_->end_step = s;
   open_->end = d;
-  open_->records_digest = segment_records_digest(open_->records, records_hash_);
+  {
+    // The records digest: the parts written in chunks were hashed as they
+    // went (a segment written in chunks writes its rest as chunks too);
+    // what is still in memory is hashed now.
+    if (store_ && spilled_) spill_records(true);
+    const segment_records& r = open_->records;
+    if (!r.events.empty()) events_hash_.add(r.events.data(), r.events.size() * sizeof(segment_event));
+    if (!r.frames.empty()) frames_hash_.add(r.frames.data(), r.frames.size());
+    const uint64_t events = (spilled_ ? spilled_->events : 0) + r.events.size();
+    const uint64_t frames = (spilled_ ? spilled_->frames : 0) + r.frames.size();
+    open_->records_digest =
+        segment_records_digest(events, events_hash_.finish(), frames, frames_hash_.finish(), records_hash_);
+  }
   boundaries_.emplace_back(s, d);
   if (store_) {
     // The closed segment's records to the store; their storage, cleared,
     // takes the next segment's (no allocation in steady state).
-    const segment_records& r = open_->records;
-    const uint64_t events = r.events.size(), frames = r.frames.size();
-    const std::span<const std::byte> parts[4] = {
-        std::as_bytes(std::span(&events, 1)), std::as_bytes(std::span(r.events)),
-        std::as_bytes(std::span(&frames, 1)), std::span(r.frames)};
-    open_->stored_records = store_->put(open_->start_step(), open_->records_digest, parts);
+    if (spilled_) {
+      // Written in chunks while open (the rest too, above).
+      open_->stored_records = std::move(spilled_);
+    } else {
+      const segment_records& r = open_->records;
+      const uint64_t events = r.events.size(), frames = r.frames.size();
+      const std::span<const std::byte> parts[4] = {
+          std::as_bytes(std::span(&events, 1)), std::as_bytes(std::span(r.events)),
+          std::as_bytes(std::span(&frames, 1)), std::span(r.frames)};
+      auto in = std::make_shared<segment_records_in_store>();
+      in->whole = store_->put(open_->start_step(), open_->records_digest, parts);
+      open_->stored_records = std::move(in);
+    }
     std::swap(next->records, open_->records);
     open_->records = {};
   }

@@ -51,6 +51,7 @@
 
 #include "actors/boundary_store.hpp"
 #include "actors/gossip_state.hpp"
+#include "protocols/byte_pieces.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "tensor/blake3.hpp"
 #include "tensor/digest.hpp"
@@ -75,6 +76,8 @@ struct segment_boundary {
 // parameters, optimizer state) and to the whole gossip replay state. Prover
 // and replay both hash with it.
 digest segment_state_digest(const checkpoint& trainer, const gossip_state::replay_state& gossip, tree_digest& h);
+// The same digest from views (of the live state: nothing copied).
+digest segment_state_digest(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, tree_digest& h);
 
 struct segment_event {
   enum kind_t : uint8_t { received, sent, mixed, published, stepped, quarantined, neighbours } kind = stepped;
@@ -102,17 +105,23 @@ struct segment_records {
   bool operator==(const segment_records&) const = default;
 };
 
-// The digest of a segment's records (segment::records_digest): BLAKE3,
-// computed once when the segment closes, over the records' canonical bytes,
-// which are the bytes encode_segment_records writes (and a segment_reply and
-// the boundary_store carry): the event count (u64), every event as its 32
-// bytes lie in memory (kind, 3 zero bytes, from, bytes, 4 zero bytes,
-// offset, step; little-endian), the frames' length (u64), the frames. Every
-// field of every event, its place in the order and every frame byte are
-// bound; so are the offsets, which consistent records fix (below). It is
-// defined for any records: a verifier first holds fetched records to the
-// commitment, then refuses inconsistent ones (segment_records_inconsistency).
+// The digest of a segment's records (segment::records_digest): BLAKE3 over
+// the event count (u64), E, the frames' length in bytes (u64), F, where E is
+// the BLAKE3 of every event as its 32 bytes lie in memory (kind, 3 zero
+// bytes, from, bytes, 4 zero bytes, offset, step; little-endian), in order,
+// and F the BLAKE3 of the frames' bytes: the two arrays encode_segment_records
+// writes (and a segment_reply and the boundary_store carry). Two inner
+// hashes rather than one over the wire bytes so that a prover can hash each
+// array as it goes to the store in chunks, while the segment is still open
+// (the counts come last). Every field of every event, its place in the
+// order and every frame byte are bound; so are the offsets, which
+// consistent records fix (below). It is defined for any records: a
+// verifier first holds fetched records to the commitment, then refuses
+// inconsistent ones (segment_records_inconsistency).
 digest segment_records_digest(const segment_records& r, blake3_builder& h);
+// The same from its parts (E and F already hashed).
+digest segment_records_digest(uint64_t events, const digest& events_hash, uint64_t frame_bytes,
+                              const digest& frames_hash, blake3_builder& h);
 
 // Empty if r is as a segment_log writes records, else what is wrong (naming
 // the event): every event of a known kind with zero padding; an event that
@@ -122,6 +131,21 @@ digest segment_records_digest(const segment_records& r, blake3_builder& h);
 // gap, overlap or trailing byte). Replay reads frames by offset: consistent
 // records leave it no other reading of them.
 std::string segment_records_inconsistency(const segment_records& r);
+
+// A closed segment's records in a boundary_store, encode_segment_records'
+// bytes: one entry, or (records written in chunks while the segment was
+// open) the event count, the events' chunks, the frame bytes' count and
+// the frames' chunks, the counts held here.
+struct segment_records_in_store {
+  std::shared_ptr<const boundary_store::entry> whole;  // unchunked: the bytes in one entry
+  uint64_t events = 0, frames = 0;                     // chunked: how many events, how many frame bytes
+  std::vector<std::shared_ptr<const boundary_store::entry>> event_chunks, frame_chunks;
+  size_t bytes() const {
+    return whole ? whole->bytes() : 16 + events * sizeof(segment_event) + frames;
+  }
+  // Appends the bytes, read back and checked (boundary_store_error).
+  void append_to(std::vector<std::byte>& out) const;
+};
 
 struct segment {
   // The start boundary: in memory, or (a log with a boundary_store) in the
@@ -134,7 +158,7 @@ struct segment {
   // segment, in the store (records then empty): encode_segment_records'
   // bytes under the records digest.
   segment_records records;
-  std::shared_ptr<const boundary_store::entry> stored_records;
+  std::shared_ptr<const segment_records_in_store> stored_records;
   size_t records_bytes() const { return stored_records ? stored_records->bytes() - 16 : records.bytes(); }
   uint64_t end_step = 0;       // closed: start step + K
   digest records_digest{};     // closed: segment_records_digest of its records
@@ -147,8 +171,14 @@ class segment_log {
   // step_digests: also hash the whole state after every step (a prover's
   // answers to a bisection; costs a boundary hash per step).
   // store: where the boundary states go (null: kept in memory).
+  // records_chunk_bytes: with a store, the open segment's events and frame
+  // bytes go to it each time either reaches this many bytes, so a segment's
+  // records are never all in memory (the open segment's `records` then hold
+  // the part not yet written; offsets count from the segment's start).
+  static constexpr size_t default_records_chunk_bytes = 256 * 1024;
   explicit segment_log(uint64_t steps_per_segment, bool step_digests = false,
-                       std::shared_ptr<boundary_store> store = nullptr);
+                       std::shared_ptr<boundary_store> store = nullptr,
+                       size_t records_chunk_bytes = default_records_chunk_bytes);
   // Opens the first segment at the trainer's current step (which closes at
   // the next multiple of K), dropping whatever was recorded before: a
   // peer that installed donors' state before training starts anew.
@@ -182,9 +212,16 @@ class segment_log {
   std::vector<std::pair<uint64_t, digest>> boundaries_;
   tree_digest state_hash_;
   blake3_builder records_hash_;  // the records digest at each close (its state allocated once)
+  blake3_builder events_hash_, frames_hash_;  // the open segment's E and F (segment_records_digest) so far
   std::vector<std::byte> neighbour_bytes_;  // scratch for neighbours()
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
+  byte_pieces start_pieces_;  // a stored boundary's bytes: its small fields, views of the live state
+  size_t records_chunk_;
+  std::shared_ptr<segment_records_in_store> spilled_;  // the open segment's records written so far (null: none)
+  // Writes the open segment's events and frame bytes that reached a chunk
+  // (all of them: every one left) to the store.
+  void spill_records(bool all);
   void record(const segment_event& e, std::span<const std::byte> frame = {});
   std::shared_ptr<segment_boundary> snapshot(const trainer& t, const gossip_state& g);
   // Takes the boundary after the trainer's last step as `into`'s start.

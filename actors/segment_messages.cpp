@@ -66,24 +66,6 @@ struct reader {
   bool done() const { return ok && at == in.size(); }
 };
 
-void put_replay_state(writer& w, const gossip_state::replay_state& g) {
-  w.array(g.neighbours);
-  w.array(g.quarantined);
-  w.array(g.last_round);
-  w.array(g.incarnation);
-  w.array(g.heard_at);
-  w.array(g.self_hat);
-  w.value<uint64_t>(g.nbr_hat.size());
-  for (const auto& h : g.nbr_hat) w.array(h);
-  w.array(g.residual);
-  w.array(g.base);
-  w.array(g.pending);
-  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) w.value(v);
-  w.value(g.max_value);
-  w.value<uint8_t>(g.force_full ? 1 : 0);
-  w.value(g.robust_reference);
-}
-
 bool get_replay_state(reader& r, gossip_state::replay_state& g, uint32_t max_peers) {
   r.array(g.neighbours);
   r.array(g.quarantined);
@@ -129,6 +111,45 @@ bool records_well_formed(const segment_records& r) {
     if (e.carries_bytes() && (e.offset > r.frames.size() || e.bytes > r.frames.size() - e.offset)) return false;
   }
   return true;
+}
+
+// put_replay_state's bytes as pieces: small arrays copied, large ones
+// referred to where they lie.
+struct piece_writer {
+  byte_pieces& out;
+  static constexpr size_t copy_below = 4096;
+  template <class T>
+  void value(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out.copy(&v, sizeof v);
+  }
+  template <class T>
+  void array(std::span<const T> v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    value<uint64_t>(v.size());
+    if (v.size_bytes() < copy_below)
+      out.copy(v.data(), v.size_bytes());
+    else
+      out.refer(std::as_bytes(v));
+  }
+};
+
+void put_replay_state(piece_writer& w, const gossip_state::replay_view& g) {
+  w.array(g.neighbours);
+  w.array(g.quarantined);
+  w.array(g.last_round);
+  w.array(g.incarnation);
+  w.array(g.heard_at);
+  w.array(g.self_hat);
+  w.value<uint64_t>(g.nbr_hat.size());
+  for (const auto& h : g.nbr_hat) w.array(std::span<const float>(h));
+  w.array(g.residual);
+  w.array(g.base);
+  w.array(g.pending);
+  for (uint64_t v : {g.rounds, g.round, g.in_flight, g.silent_streak, g.last_step}) w.value(v);
+  w.value(g.max_value);
+  w.value<uint8_t>(g.force_full ? 1 : 0);
+  w.value(g.robust_reference);
 }
 
 // What put_replay_state writes, to reserve a reply's bytes at once (a
@@ -212,18 +233,44 @@ frame_error decode_segment_unavailable(std::span<const std::byte> frame, size_t 
   return r.done() && m.last_end > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 
+void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out) {
+  piece_writer w{out};
+  w.value<uint64_t>(encoded_checkpoint_bytes(trainer));  // the checkpoint as a byte array
+  encode_checkpoint(trainer, out);
+  put_replay_state(w, gossip);
+}
+
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out) {
-  const auto ck = encode_checkpoint(b.trainer);
-  out.reserve(out.size() + 8 + ck.size() + replay_state_bytes(b.gossip));
-  writer w{out};
-  w.array(ck);
-  put_replay_state(w, b.gossip);
+  byte_pieces p;
+  encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), p);
+  p.append_to(out);
 }
 
 void encode_segment_records(const segment_records& r, std::vector<std::byte>& out) {
   writer w{out};
   w.array(r.events);
   w.array(r.frames);
+}
+
+// Here, with the encoders whose bytes it reads back (and the decoders'
+// fuzz harness, built without segment_log.cpp, links it).
+void segment_records_in_store::append_to(std::vector<std::byte>& out) const {
+  if (whole) return whole->append_to(out);
+  const size_t from = out.size();
+  auto put_u64 = [&out](uint64_t v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  };
+  put_u64(events);
+  for (const auto& c : event_chunks) c->append_to(out);
+  put_u64(frames);
+  for (const auto& c : frame_chunks) c->append_to(out);
+  if (const size_t got = out.size() - from; got != bytes()) {
+    out.resize(from);
+    throw boundary_store_error("boundary store: a segment's records read back as " + std::to_string(got) +
+                               " bytes in their chunks, not " + std::to_string(bytes()));
+  }
 }
 
 void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std::vector<std::byte>& out) {

@@ -88,6 +88,9 @@ frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_
 // encode_checkpoint writes it, then its gossip replay state): what a
 // segment_log keeps in its boundary_store.
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out);
+// The same bytes as pieces, from views of the live state (its floats
+// referred to, not copied): what segment_log writes to its store.
+void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out);
 // A segment's records as a segment_reply carries them (the events, then the
 // frames' bytes, each an array): what a segment_log keeps in its
 // boundary_store once the segment closed.

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "actors/segment_messages.hpp"
+
 namespace murmur {
 
 segment_replay::segment_replay(const train_settings& ts, const std::string& model_spec,
@@ -32,6 +34,19 @@ digest segment_replay::state_digest() {
   trainer_->save_checkpoint(scratch_trainer_, 0, 0);
   gossip_->save_replay_state(scratch_gossip_);
   return segment_state_digest(scratch_trainer_, scratch_gossip_, hash_);
+}
+
+segment_replay::result segment_replay::run(const segment& s, const options& o) {
+  if (s.start && !s.stored_records) return run(*s.start, s.records, o);
+  // In the store: read back through the reply's encoding (the one reader
+  // of stored bytes), then decoded as a verifier decodes a reply.
+  std::vector<std::byte> frame;
+  encode_segment_reply(0, 0, s, frame);
+  segment_reply_msg m;
+  if (decode_segment_reply(frame, frame.size(), m) != frame_error::none)
+    throw std::logic_error("segment_replay: the segment from step " + std::to_string(s.start_step()) +
+                           " reads back from its boundary store as bytes that do not decode");
+  return run(m.start, m.records, o);
 }
 
 segment_replay::result segment_replay::run(const segment_boundary& start, const segment_records& records,

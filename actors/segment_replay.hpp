@@ -53,7 +53,10 @@ class segment_replay {
     std::vector<transcript_commit> transcripts;   // each step's, with transcripts on
   };
   result run(const segment_boundary& start, const segment_records& records, const options& o);
-  result run(const segment& s, const options& o) { return run(*s.start, s.records, o); }
+  // A log's segment, its start boundary and records in memory or (a log
+  // with a boundary_store) read back from the store as a segment_reply
+  // carries them (boundary_store_error when that fails).
+  result run(const segment& s, const options& o);
 
   // With transcripts on: the last replayed step's tensors (reply()).
   const step_transcript_log& transcript_log() const;

@@ -220,6 +220,28 @@ void trainer::save_checkpoint(checkpoint& c, uint16_t peer, uint64_t seed) const
   static_assert(checkpoint_extra == 4);
 }
 
+bool trainer::view_checkpoint(checkpoint_view& c, std::array<uint64_t, checkpoint_extra>& extra, uint16_t peer,
+                              uint64_t seed) const {
+  if (bm_ || device_ahead_) return false;
+  checkpoint_view v;
+  if (!opt_->view_state(v.opt_steps, v.opt_state[0], v.opt_state[1])) return false;
+  v.kind = checkpoint_kind::peer;
+  v.step = steps_;
+  v.replica = peer;
+  v.stage = 0;
+  v.stages = 1;
+  v.layer_begin = 0;
+  v.layer_end = static_cast<uint16_t>(model_->layer_count());
+  v.seed = seed;
+  v.model_spec = model_spec_;
+  v.params = std::span<const float>(model_->params(), static_cast<size_t>(model_->param_count()));
+  // As save_checkpoint's extra.
+  extra = {static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_};
+  v.extra = extra;
+  c = v;
+  return true;
+}
+
 void trainer::restore(const checkpoint& c) {
   auto mismatch = [](const std::string& what) {
     throw std::invalid_argument("checkpoint does not fit this peer: " + what);

@@ -81,6 +81,13 @@ class trainer {
   // The same into `into`, reusing its vectors' storage (a segment boundary,
   // every K steps: no allocation once sized).
   void save_checkpoint(checkpoint& into, uint16_t peer, uint64_t seed) const;
+  // The same as a view of the live state, nothing copied (a segment
+  // boundary hashed and written from where it lies): the floats are the
+  // model's and the optimizer's own, the extra values go into `extra`.
+  // Valid until the next step or restore. False (nothing set) when the
+  // state is not on the host: on a compute backend.
+  bool view_checkpoint(checkpoint_view& into, std::array<uint64_t, checkpoint_extra>& extra, uint16_t peer,
+                       uint64_t seed) const;
   // Loads one of this trainer's kind: the same model spec, parameter count,
   // optimizer kind and size, and learning-rate schedule length; otherwise
   // std::invalid_argument naming the mismatch, and nothing has changed.

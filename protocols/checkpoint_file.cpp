@@ -124,38 +124,95 @@ struct reader {
 
 }  // namespace
 
+checkpoint_view view_of(const checkpoint& c) {
+  checkpoint_view v;
+  v.kind = c.kind;
+  v.step = c.step;
+  v.replica = c.replica, v.stage = c.stage, v.stages = c.stages, v.layer_begin = c.layer_begin, v.layer_end = c.layer_end;
+  v.seed = c.seed;
+  v.model_spec = c.model_spec;
+  v.params = c.params;
+  v.opt_steps = c.opt_steps;
+  v.opt_state[0] = c.opt_state;
+  v.extra = c.extra;
+  return v;
+}
+
+uint64_t encoded_checkpoint_bytes(const checkpoint_view& v) {
+  return header_bytes + min_payload_bytes + v.model_spec.size() + 4 * uint64_t{v.params.size()} +
+         4 * uint64_t{v.opt_state_size()} + 8 * uint64_t{v.extra.size()};
+}
+
 std::vector<std::byte> encode_checkpoint(const checkpoint& c) {
+  byte_pieces p;
+  encode_checkpoint(view_of(c), p);
+  std::vector<std::byte> out;
+  p.append_to(out);
+  return out;
+}
+
+namespace {
+
+// Little-endian values into a byte_pieces' own storage; float arrays
+// referred to where they lie (converted into own bytes on a big-endian host).
+struct piece_writer {
+  byte_pieces& out;
+  void raw(const void* p, size_t n) { out.copy(p, n); }
+  template <class T>
+  void le(T v) {
+    static_assert(std::is_unsigned_v<T>);
+    std::byte* b = out.extend(sizeof(T));
+    for (size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+  }
+  template <class T>
+  void words(std::span<const T> v) {
+    static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+    if constexpr (std::endian::native == std::endian::little) {
+      out.refer(std::as_bytes(v));
+    } else {
+      using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+      for (T x : v) le(std::bit_cast<U>(x));
+    }
+  }
+};
+
+}  // namespace
+
+void encode_checkpoint(const checkpoint_view& c, byte_pieces& out) {
   const auto refuse = [](const std::string& what) { throw checkpoint_error("cannot encode checkpoint: " + what); };
   if (c.model_spec.size() > max_checkpoint_spec_bytes)
     refuse("model spec of " + std::to_string(c.model_spec.size()) + " bytes is over the limit of " +
            std::to_string(max_checkpoint_spec_bytes));
   if (c.params.size() > max_checkpoint_floats)
     refuse(std::to_string(c.params.size()) + " parameters, over the limit of " + std::to_string(max_checkpoint_floats));
-  if (c.opt_state.size() > max_checkpoint_floats)
-    refuse(std::to_string(c.opt_state.size()) + " optimizer state values, over the limit of " +
+  if (c.opt_state_size() > max_checkpoint_floats)
+    refuse(std::to_string(c.opt_state_size()) + " optimizer state values, over the limit of " +
            std::to_string(max_checkpoint_floats));
   if (c.extra.size() > max_checkpoint_extra)
     refuse(std::to_string(c.extra.size()) + " extra values, over the limit of " + std::to_string(max_checkpoint_extra));
   if (auto k = static_cast<uint8_t>(c.kind); k > static_cast<uint8_t>(checkpoint_kind::stage))
     refuse("unknown kind " + std::to_string(k));
   // A checkpoint the reader would refuse is refused now, not at resume time.
-  for (const auto* v : {&c.params, &c.opt_state})
-    for (size_t i = 0; i < v->size(); ++i)
-      if (!std::isfinite((*v)[i]))
-        refuse(std::string("non-finite ") + (v == &c.params ? "parameter" : "optimizer state value") + " at index " +
-               std::to_string(i));
+  const auto check_finite = [&](std::span<const float> v, size_t from, bool param) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        refuse(std::string("non-finite ") + (param ? "parameter" : "optimizer state value") + " at index " +
+               std::to_string(from + i));
+  };
+  check_finite(c.params, 0, true);
+  check_finite(c.opt_state[0], 0, false);
+  check_finite(c.opt_state[1], c.opt_state[0].size(), false);
 
-  const uint64_t payload = min_payload_bytes + c.model_spec.size() + 4 * uint64_t{c.params.size()} +
-                           4 * uint64_t{c.opt_state.size()} + 8 * uint64_t{c.extra.size()};
-  std::vector<std::byte> out;
-  out.reserve(header_bytes + payload);
-  writer w{out};
+  const uint64_t payload = encoded_checkpoint_bytes(c) - header_bytes;
+  piece_writer w{out};
+  const size_t begin = out.size();
   w.raw(magic, sizeof magic);
   w.le(version);
   w.le(static_cast<uint8_t>(c.kind));
   w.le(uint8_t{0});
   w.le(payload);
-  out.resize(header_bytes);  // the checksum, filled in below
+  const size_t checksum = out.own_size();
+  out.extend(sizeof(digest));  // filled in below
   w.le(c.step);
   w.le(c.replica);
   w.le(c.stage);
@@ -168,13 +225,24 @@ std::vector<std::byte> encode_checkpoint(const checkpoint& c) {
   w.le(static_cast<uint64_t>(c.params.size()));
   w.words(c.params);
   w.le(c.opt_steps);
-  w.le(static_cast<uint64_t>(c.opt_state.size()));
-  w.words(c.opt_state);
+  w.le(static_cast<uint64_t>(c.opt_state_size()));
+  w.words(c.opt_state[0]);
+  w.words(c.opt_state[1]);
   w.le(static_cast<uint32_t>(c.extra.size()));
   w.words(c.extra);
-  const digest d = sha256(out.data() + header_bytes, out.size() - header_bytes);
-  std::memcpy(out.data() + checksum_at, d.data(), d.size());
-  return out;
+  // SHA-256 of the payload: the pieces from begin + header_bytes on.
+  digest_builder h;
+  size_t at = 0;
+  const size_t from = begin + header_bytes;
+  for (const auto& p : out.pieces()) {
+    if (at + p.size() > from) {
+      const size_t skip = from > at ? from - at : 0;
+      h.add(p.data() + skip, p.size() - skip);
+    }
+    at += p.size();
+  }
+  const digest d = h.finish();
+  std::memcpy(out.own_at(checksum), d.data(), d.size());
 }
 
 checkpoint decode_checkpoint(std::span<const std::byte> bytes, const std::string& source) {

@@ -21,7 +21,10 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "protocols/byte_pieces.hpp"
 
 namespace murmur {
 
@@ -48,9 +51,31 @@ struct checkpoint_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A checkpoint's fields over storage held elsewhere (a trainer's live
+// vectors): encoded from it, the floats are not copied.
+struct checkpoint_view {
+  checkpoint_kind kind = checkpoint_kind::peer;
+  uint64_t step = 0;
+  uint16_t replica = 0, stage = 0, stages = 1, layer_begin = 0, layer_end = 0;
+  uint64_t seed = 0;
+  std::string_view model_spec;
+  std::span<const float> params;
+  uint64_t opt_steps = 0;
+  std::span<const float> opt_state[2];  // the optimizer state is their concatenation (Adam: m, then v)
+  std::span<const uint64_t> extra;
+  size_t opt_state_size() const { return opt_state[0].size() + opt_state[1].size(); }
+};
+checkpoint_view view_of(const checkpoint& c);
+
 // Throws checkpoint_error (instead of writing bytes no reader would take)
 // for counts over the limits, non-finite floats or an unknown kind.
 std::vector<std::byte> encode_checkpoint(const checkpoint& c);
+// The same bytes, appended to out as pieces: the header and small fields
+// in its own storage, the floats referred to where they lie (on a
+// little-endian host). Same checks.
+void encode_checkpoint(const checkpoint_view& v, byte_pieces& out);
+// How many bytes encode_checkpoint writes for v.
+uint64_t encoded_checkpoint_bytes(const checkpoint_view& v);
 // `source` names the bytes in error messages (a file name, "checkpoint from peer 3").
 checkpoint decode_checkpoint(std::span<const std::byte> bytes, const std::string& source);
 

@@ -116,9 +116,11 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
        << ", \"misses_confirmed\": " << v.misses_confirmed << ", \"misses_rejected\": " << v.misses_rejected
        << ", \"misses_ignored\": " << v.misses_ignored << ",\n    \"deadline_ms\": " << json_number(1000 * v.deadline_s)
        << ", \"max_answer_ms\": " << json_number(1000 * v.max_answer_s);
-    // The segment scheme keeps no per-step transcripts: its retention is two boundary states.
+    // The segment scheme keeps no per-step transcripts: its retention is the
+    // boundary states in each prover's boundary store, on disk.
     if (v.segment_steps > 0)
-      js << ", \"segment_steps\": " << v.segment_steps << ", \"boundary_mb_per_peer\": " << json_number(v.boundary_mb);
+      js << ", \"segment_steps\": " << v.segment_steps << ", \"boundary_store_mb_per_peer\": "
+         << json_number(v.boundary_store_mb);
     else
       js << ", \"keep_steps\": " << v.keep_steps << ", \"transcript_mb_per_peer\": " << json_number(v.transcript_mb);
     js << ",\n    \"segment_commits\": "
@@ -526,7 +528,10 @@ class driver {
       sum_.verification.keep_steps = timing_.keep_steps;
       sum_.verification.transcript_mb = timing_.transcript_bytes * static_cast<double>(timing_.keep_steps) / 1e6;
       sum_.verification.segment_steps = timing_.segment_steps;
-      sum_.verification.boundary_mb = 2 * timing_.boundary_bytes / 1e6;  // the closed segment's start and the open one's
+      // The store holds keep_segments + 2 boundaries (the kept segments'
+      // starts, the open one's, one being replaced) and as many records.
+      sum_.verification.boundary_store_mb =
+          static_cast<double>(verifier_settings{}.keep_segments + 2) * timing_.boundary_bytes / 1e6;
     }
     // model.init_from: every peer starts from it (a resumed run from its checkpoints).
     const initial_params init =

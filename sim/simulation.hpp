@@ -41,7 +41,8 @@ struct verification_summary {
   uint64_t keep_steps = 0;
   double transcript_mb = 0;                 // one peer's retained transcripts
   uint64_t segment_steps = 0;               // verify.scheme = segment: K (then keep_steps and transcript_mb do not apply)
-  double boundary_mb = 0;                   // segment: the two boundary states one prover keeps (estimate)
+  double boundary_store_mb = 0;             // segment: the boundary store file of one prover, on disk (estimate;
+                                            // in memory a boundary costs nothing between boundaries)
   // verify.scheme = segment: commitments sent, challenges, replays passed
   // and failed (also in checks_*), wall time replaying.
   uint64_t segment_commits = 0, segments_challenged = 0, segments_passed = 0, segments_failed = 0;

@@ -85,6 +85,13 @@ class Sgd : public Optimizer {
     else s.values.assign(buf_.begin(), buf_.end());
   }
 
+  bool view_state(uint64_t& steps, std::span<const float>& first, std::span<const float>& second) const override {
+    steps = steps_;
+    first = first_ ? std::span<const float>() : std::span<const float>(buf_);
+    second = {};
+    return true;
+  }
+
   void load_state(const optimizer_state& s) override {
     const size_t want = (momentum_ != 0.f && s.steps > 0) ? buf_.size() : 0;
     if (s.values.size() != want)
@@ -130,6 +137,13 @@ class Adam : public Optimizer {
     s.values.resize(m_.size() * 2);
     std::copy(m_.begin(), m_.end(), s.values.begin());
     std::copy(v_.begin(), v_.end(), s.values.begin() + static_cast<std::ptrdiff_t>(m_.size()));
+  }
+
+  bool view_state(uint64_t& steps, std::span<const float>& first, std::span<const float>& second) const override {
+    steps = static_cast<uint64_t>(t_);
+    first = m_;
+    second = v_;
+    return true;
   }
 
   void load_state(const optimizer_state& s) override {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ class Optimizer {
   // The same into `into`, reusing its storage (a segment boundary saves the
   // state every K steps and should not allocate each time).
   virtual void save_state_into(optimizer_state& into) const { into = save_state(); }
+  // The same without a copy: the state's step count, and its values as the
+  // concatenation of first and second, views of the optimizer's own buffers
+  // (valid until its next step or load). False where it has none to show.
+  virtual bool view_state(uint64_t& steps, std::span<const float>& first, std::span<const float>& second) const {
+    (void)steps, (void)first, (void)second;
+    return false;
+  }
   virtual void load_state(const optimizer_state& s) = 0;
 };
 

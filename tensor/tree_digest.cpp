@@ -19,8 +19,24 @@ tree_digest& tree_digest::add_buffer(const void* data, size_t bytes, void* copy_
     if (dst && bytes) std::memcpy(dst, src, bytes);
     return add(src, bytes);
   }
-  buffers_.push_back({src, dst, bytes, top_.size()});
+  buffers_.push_back({src, dst, bytes, top_.size(), false});
   top_.resize(top_.size() + sizeof(digest));  // the buffer's digest, written at finish()
+  return *this;
+}
+
+tree_digest& tree_digest::add_buffer(std::span<const std::span<const std::byte>> pieces) {
+  size_t bytes = 0;
+  for (const auto& p : pieces) bytes += p.size();
+  add_u64(bytes);
+  if (bytes <= inline_bytes) {
+    for (const auto& p : pieces) add(p.data(), p.size());
+    return *this;
+  }
+  const size_t at = top_.size();
+  for (const auto& p : pieces)
+    if (!p.empty()) buffers_.push_back({p.data(), nullptr, p.size(), at, true});
+  buffers_.back().more = false;
+  top_.resize(top_.size() + sizeof(digest));
   return *this;
 }
 
@@ -37,6 +53,7 @@ digest tree_digest::finish() {
     } else {
       hash_.add(b.src, b.bytes);
     }
+    if (b.more) continue;  // one hash over this piece and the next
     const digest d = hash_.finish();
     std::memcpy(top_.data() + b.at, d.data(), sizeof d);
   }

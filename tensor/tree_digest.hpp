@@ -17,6 +17,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "tensor/blake3.hpp"
@@ -37,6 +38,13 @@ class tree_digest {
   tree_digest& add_vector(const std::vector<T>& v) {
     return add_buffer(v.data(), v.size() * sizeof(T));
   }
+  template <class T>
+  tree_digest& add_vector(std::span<const T> v) {
+    return add_buffer(v.data(), v.size_bytes());
+  }
+  // One buffer given in pieces: hashed exactly as add_buffer of their
+  // concatenation (a state held in two vectors, without joining them).
+  tree_digest& add_buffer(std::span<const std::span<const std::byte>> pieces);
   digest finish();  // returns the digest and starts a new one
 
  private:
@@ -45,6 +53,7 @@ class tree_digest {
     std::byte* dst;  // null: no copy
     size_t bytes;
     size_t at;  // where its digest goes in top_
+    bool more;  // the next buffer continues this one (pieces of one buffer)
   };
   std::vector<std::byte> top_;
   std::vector<buffer> buffers_;

@@ -55,10 +55,12 @@ struct peer_node {
   std::map<uint64_t, transcript_commit> commits;  // the prover's per-step commitments
   std::unique_ptr<segment_log> seg;               // the prover's segments
   std::unique_ptr<segment_log> seg_stored;        // the same, boundaries in a boundary_store (when made)
+  std::unique_ptr<segment_log> seg_chunked;       // the same, its records written in 100-byte chunks
   template <class F>
   void each_log(F f) {
     if (seg) f(*seg);
     if (seg_stored) f(*seg_stored);
+    if (seg_chunked) f(*seg_chunked);
   }
 };
 
@@ -87,7 +89,9 @@ struct ring_run {
   }
 
   // store: prover 0 also keeps a log whose boundaries go to it.
-  ring_run(const gossip_settings& g, const cheat_settings& cheat, std::shared_ptr<boundary_store> store = nullptr)
+  // chunk_store: and one whose records go to it in 100-byte chunks.
+  ring_run(const gossip_settings& g, const cheat_settings& cheat, std::shared_ptr<boundary_store> store = nullptr,
+           std::shared_ptr<boundary_store> chunk_store = nullptr)
       : gs(g) {
     for (uint32_t p = 0; p < P; ++p) {
       peer_node n;
@@ -103,6 +107,10 @@ struct ring_run {
         if (store) {
           n.seg_stored = std::make_unique<segment_log>(K, true, store);
           n.seg_stored->start(*n.t, *n.g);
+        }
+        if (chunk_store) {
+          n.seg_chunked = std::make_unique<segment_log>(K, true, chunk_store, 100);
+          n.seg_chunked->start(*n.t, *n.g);
         }
       }
       peers.push_back(std::move(n));
@@ -517,4 +525,128 @@ TEST_CASE("a prover whose boundaries are in a boundary store commits and answers
   CHECK(got == want);
   CHECK(!on_disk.answer({1, 0, (segments - 3) * K, 9}, got));  // dropped, as in memory
   CHECK(!in_memory.answer({1, 0, (segments - 3) * K, 9}, want));
+}
+
+TEST_CASE("a stored boundary is written from the live state: the bytes and digest of its saved copy, SGD and Adam",
+          "[segment][store]") {
+  auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  const auto data = std::make_shared<const Dataset>(make_synthetic(P * shard_n, 10, 8, 11));
+  std::vector<int64_t> shard(shard_n);
+  std::iota(shard.begin(), shard.end(), int64_t{0});
+  for (const char* opt : {"sgd", "adam"}) {
+    for (const gossip_settings& gs : {grid_gossip(), delta_gossip()}) {
+      INFO(opt << (gs.mode == gossip_mode::delta ? ", delta gossip" : ", grid gossip"));
+      train_settings ts = ring_run::settings(0);
+      ts.optimizer = opt;
+      trainer t(ts, kModel, data, shard, data);
+      const Sequential& m = t.synced_model();
+      gossip_state g(0, ring_neighbours(0), gs, std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+      segment_log log(2, false, store);
+      log.start(t, g);  // step 0: SGD's momentum buffer still empty
+      for (int s = 0; s < 3; ++s) {
+        if (s > 0) {
+          Sequential& mm = *t.model();
+          g.mix(std::span<float>(mm.params(), static_cast<size_t>(mm.param_count())));
+          log.mixed();
+        }
+        t.step();
+        log.stepped(t, g);
+        const Sequential& sm = t.synced_model();
+        (void)g.publish(std::span<const float>(sm.params(), static_cast<size_t>(sm.param_count())), t.steps_done());
+        log.published(t.steps_done());
+      }
+      // Steps 2 and 3 done: the open segment starts at step 2 (in the store),
+      // the closed one at 0. The open one's start is the state now less step 3:
+      // check the closed one's start against a fresh run's copy instead.
+      segment_boundary want;
+      {
+        trainer t2(ts, kModel, data, shard, data);
+        const Sequential& m2 = t2.synced_model();
+        gossip_state g2(0, ring_neighbours(0), gs,
+                        std::span<const float>(m2.params(), static_cast<size_t>(m2.param_count())));
+        t2.save_checkpoint(want.trainer, 0, 0);
+        g2.save_replay_state(want.gossip);
+      }
+      tree_digest h;
+      const segment* closed = log.closed();
+      REQUIRE(closed != nullptr);
+      REQUIRE(closed->stored != nullptr);
+      CHECK(closed->start_digest() == segment_state_digest(want.trainer, want.gossip, h));
+      // Now, with the optimizer state saved (Adam's in two vectors): the view's
+      // digest and bytes are those of the saved copy.
+      segment_boundary now;
+      t.save_checkpoint(now.trainer, 0, 0);
+      g.save_replay_state(now.gossip);
+      checkpoint_view tv;
+      std::array<uint64_t, trainer::checkpoint_extra> extra{};
+      REQUIRE(t.view_checkpoint(tv, extra, 0, 0));
+      const auto gv = g.view_replay_state();
+      CHECK(segment_state_digest(tv, gv, h) == segment_state_digest(now.trainer, now.gossip, h));
+      CHECK(!now.trainer.opt_state.empty());
+      byte_pieces pieces;
+      encode_segment_start(tv, gv, pieces);
+      std::vector<std::byte> from_view, from_copy;
+      pieces.append_to(from_view);
+      encode_segment_start(now, from_copy);
+      CHECK(from_view == from_copy);
+      // And what the store gives back is a reply that decodes to the saved
+      // copy (the checkpoint reader checks the SHA-256 and the layout).
+      std::vector<std::byte> frame;
+      encode_segment_reply(0, 7, *closed, frame);
+      segment_reply_msg r;
+      REQUIRE(decode_segment_reply(frame, frame.size(), r) == frame_error::none);
+      CHECK(r.start.trainer == want.trainer);
+      CHECK(r.start.gossip == want.gossip);
+      CHECK(r.records.events.size() == 4);  // stepped, published, mixed, stepped: read back from the store
+    }
+  }
+}
+
+TEST_CASE("segment_replay runs a segment whose boundary and records are in a boundary store", "[segment][store]") {
+  auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  ring_run run(grid_gossip(), {}, store);
+  auto replay = run.replay();
+  for (int seg = 0; seg < 2; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) run.cycle();
+    const segment* stored = run.peers[0].seg_stored->closed();
+    REQUIRE(stored != nullptr);
+    REQUIRE(stored->start == nullptr);
+    REQUIRE(stored->stored_records != nullptr);
+    const auto r = replay.run(*stored, {true, 0});
+    CHECK(r.end == stored->end);
+    CHECK(r.step_digests == stored->step_digests);
+    CHECK(r.end == run.peers[0].seg->closed()->end);  // as the log that keeps it in memory
+  }
+}
+
+TEST_CASE("records written to the store in chunks while their segment is open read back as the whole records",
+          "[segment][store]") {
+  auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  auto chunks = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  ring_run run(grid_gossip(), {}, store, chunks);
+  auto replay = run.replay();
+  peer_node& prover = run.peers[0];
+  segment_verifier in_memory(0, 0, 2), chunked(0, 0, 2);
+  for (int seg = 0; seg < 4; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) {
+      run.cycle();
+      // A 100-byte chunk: at most two events and a frame's bytes in memory.
+      CHECK(prover.seg_chunked->open().records.events.size() <= 100 / sizeof(segment_event) + 1);
+    }
+    const segment* c = prover.seg_chunked->closed();
+    REQUIRE(c != nullptr);
+    REQUIRE(c->stored_records != nullptr);
+    CHECK(c->stored_records->whole == nullptr);  // written in chunks
+    CHECK(c->stored_records->frame_chunks.size() > 1);
+    CHECK(c->records_bytes() == prover.seg->closed()->records_bytes());
+    CHECK(c->records_digest == prover.seg->closed()->records_digest);
+    const auto commit = in_memory.commit(prover.seg->closed_shared());
+    CHECK(chunked.commit(prover.seg_chunked->closed_shared()) == commit);
+    std::vector<std::byte> want, got;
+    REQUIRE(in_memory.answer({1, 0, commit.start_step, 5}, want));
+    REQUIRE(chunked.answer({1, 0, commit.start_step, 5}, got));
+    CHECK(got == want);  // byte for byte
+    CHECK(replay.run(*c, {}).end == c->end);
+  }
+  CHECK(prover.seg_chunked->boundaries() == prover.seg->boundaries());
 }

@@ -97,7 +97,8 @@ TEST_CASE("segment verification: an honest run quarantines nobody, and challenge
   // scheme's retention, not the step scheme's per-step transcripts.
   const auto js = nlohmann::json::parse(murmur::test::slurp(dir / "summary.json"))["verification"];
   CHECK(js.at("segment_steps") == K);
-  CHECK(js.at("boundary_mb_per_peer").get<double>() > 0);
+  CHECK(js.at("boundary_store_mb_per_peer").get<double>() > 0);
+  CHECK(!js.contains("boundary_mb_per_peer"));  // a stored boundary costs no memory
   CHECK(!js.contains("keep_steps"));
   CHECK(!js.contains("transcript_mb_per_peer"));
 }

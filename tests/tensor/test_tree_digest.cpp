@@ -3,6 +3,7 @@
 // and every length, and copy what it is asked to copy.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -83,4 +84,27 @@ TEST_CASE("tree_digest binds every byte and length, copies on request, and is re
   std::vector<std::byte> small_copy(small.size());
   h.add_buffer(small.data(), small.size(), small_copy.data()).finish();
   CHECK(small_copy == small);
+}
+
+TEST_CASE("a buffer given in pieces hashes as its concatenation, at every split", "[digest]") {
+  std::mt19937 r(21);
+  tree_digest h;
+  for (size_t n : {size_t{0}, size_t{100}, tree_digest::inline_bytes, tree_digest::inline_bytes + 1, size_t{5000},
+                   size_t{70000}}) {
+    const auto whole = random_bytes(r, n);
+    const auto after = random_bytes(r, 3000);  // a buffer after it: the pieces end where they should
+    const digest want = h.add_u64(7).add_buffer(whole.data(), whole.size()).add_buffer(after.data(), after.size()).finish();
+    for (size_t cut : {size_t{0}, std::min<size_t>(1, n), n / 3, n / 2, n > 0 ? n - 1 : 0, n}) {
+      INFO("bytes " << n << ", cut at " << cut);
+      const std::span<const std::byte> all(whole);
+      const std::span<const std::byte> pieces[2] = {all.first(cut), all.subspan(cut)};
+      CHECK(h.add_u64(7).add_buffer(pieces).add_buffer(after.data(), after.size()).finish() == want);
+    }
+    if (n > 0) {
+      // Not the same as two buffers: the length is the whole's.
+      const std::span<const std::byte> all(whole);
+      CHECK(h.add_u64(7).add_buffer(all.data(), n / 2).add_buffer(all.data() + n / 2, n - n / 2)
+                .add_buffer(after.data(), after.size()).finish() != want);
+    }
+  }
 }
