@@ -323,7 +323,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     c.deadline_s = st.s.deadline_s;
     const auto* h = st.segments->held(rq.prover, rq.start_step);
     if (h) c.end_step = h->c.end_step;
-    if (h && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
+    // An implied commitment announced no records' size: the ceiling.
+    if (h && !h->implied && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
       const double part = std::min(1.0, static_cast<double>(h->c.records_bytes) / st.s.segment_records_cap);
       c.deadline_s = st.s.segment_deadline_min_s + part * (st.s.deadline_s - st.s.segment_deadline_min_s);
     }
@@ -701,6 +702,23 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       case segment_verifier::commit_outcome::held:
         st.departed.erase(from);  // back in the same incarnation: no restart; they stay abandoned
         break;
+    }
+    // Gaps (segment_verifier.hpp): one missing segment is challenged as
+    // implied; a longer one cannot be and costs a miss, as a silence would.
+    if (out.implied_challenge) {
+      ++st.st.segment_gaps_implied;
+      track_segment(*out.implied_challenge, st.segments->held(from, out.implied_challenge->start_step)->seq, false);
+    }
+    if (out.gap_to > out.gap_from) {
+      ++st.st.segment_gaps;
+      const uint32_t n = ++st.st.misses_by_prover[from];
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " committed no segments for its steps "
+                << out.gap_from + 1 << " to " << out.gap_to << " (a gap of more than one segment: counted as a miss, "
+                << n << " of " << st.s.max_misses << " misses)\n";
+      if (n >= st.s.max_misses) {
+        if (out.challenge) st.segments->withdraw(out.challenge->nonce);
+        return quarantine(from, "left segments uncommitted", quarantine_cause::missed_answers);
+      }
     }
     if (out.challenge) track_segment(*out.challenge, st.segments->commits_seen(from), false);
   };
