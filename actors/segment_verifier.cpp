@@ -1,5 +1,6 @@
 #include "actors/segment_verifier.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 
@@ -71,7 +72,8 @@ segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, cons
         prev != held.end() && prev->second.c.end_step == c.start_step && prev->second.c.end != c.start)
       return broken("its segment from step " + std::to_string(c.start_step) +
                     " does not start where its previous segment ended");
-    if (const uint64_t last_end = ch->second.last_end; c.start_step > last_end) {
+    if (const uint64_t last_end = ch->second.last_end;
+        c.start_step > last_end && ch->second.passed_over_end < c.start_step) {
       // A gap ("Gaps" in the header). The latest held commitment ends at
       // last_end unless it was trimmed (then the gap cannot be pinned).
       auto prev = held.empty() ? held.end() : std::prev(held.end());
@@ -98,6 +100,12 @@ segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, cons
   // The challenge is drawn only now, after the prover is bound.
   if (rng.uniform() < q_) out.challenge = challenge(from, c.start_step, nonce);
   return out;
+}
+
+void segment_verifier::passed_over(uint32_t from, const segment_commit_msg& c) {
+  auto ch = chains_.find(from);
+  if (ch != chains_.end() && ch->second.incarnation == c.incarnation)
+    ch->second.passed_over_end = std::max(ch->second.passed_over_end, c.end_step);
 }
 
 const segment_verifier::held_commit* segment_verifier::held(uint32_t prover, uint64_t start_step) const {

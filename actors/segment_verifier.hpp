@@ -46,6 +46,7 @@
 // evidence is never held to an implied commitment (a relayer could forge
 // the records). A longer gap cannot be pinned (its intermediate boundaries
 // are unknown): it is reported to the caller, which counts it as a miss.
+// Segments the caller refused (passed_over) are not the prover's gap.
 //
 // Assumption: prover and verifier compute bit for bit alike, so an honest
 // segment replays exactly: one process in the simulator; on a LAN the
@@ -111,6 +112,10 @@ class segment_verifier {
   // its deadlines are the caller's; nonce + 1 is used too when a gap is
   // implied) to send when challenged.
   commit_outcome on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce);
+  // Verifier: a commitment the caller refused for its own load: not held,
+  // and a gap that it reaches to the next held commitment's start is no gap
+  // of the prover's (neither implied nor reported).
+  void passed_over(uint32_t from, const segment_commit_msg& c);
   // A commitment held, with how many of its prover's had arrived when it
   // did (this one included), and whether this verifier challenged it.
   // implied: not received but inferred from its neighbours in the chain
@@ -154,6 +159,7 @@ class segment_verifier {
   struct chain {
     uint64_t incarnation = 0;
     uint64_t last_end = 0;  // the latest end step held in it
+    uint64_t passed_over_end = 0;  // the latest end step passed over (refused by the caller)
   };
   std::map<uint32_t, chain> chains_;  // by prover
   struct asked {

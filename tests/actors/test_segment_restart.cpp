@@ -338,6 +338,12 @@ TEST_CASE("segment gaps: one missing segment is implied and challenged always, a
     CHECK(o.gap_from == 16);
     CHECK(o.gap_to == 24);
     CHECK(v.held(0, 16) == nullptr);
+    // Commitments refused here (the actor's flood bound) are no gap of the prover's.
+    v.passed_over(0, commit_of(kLife1, 28, 32, 7, 8));
+    v.passed_over(0, commit_of(kLife1, 32, 36, 8, 9));
+    o = v.on_commit(0, commit_of(kLife1, 36, 40, 9, 10), rng, 5);
+    CHECK(!o.implied_challenge);
+    CHECK(o.gap_to == 0);
   }
   SECTION("verifier actor") {
     restart_net net;  // challenges every segment; 3 misses quarantine
