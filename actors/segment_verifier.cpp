@@ -73,7 +73,7 @@ segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, cons
       return broken("its segment from step " + std::to_string(c.start_step) +
                     " does not start where its previous segment ended");
     if (const uint64_t last_end = ch->second.last_end;
-        c.start_step > last_end && ch->second.passed_over_end < c.start_step) {
+        c.start_step > last_end && ch->second.passed_over_end <= last_end) {
       // A gap ("Gaps" in the header). The latest held commitment ends at
       // last_end unless it was trimmed (then the gap cannot be pinned).
       auto prev = held.empty() ? held.end() : std::prev(held.end());

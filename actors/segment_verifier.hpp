@@ -113,8 +113,8 @@ class segment_verifier {
   // implied) to send when challenged.
   commit_outcome on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce);
   // Verifier: a commitment the caller refused for its own load: not held,
-  // and a gap that it reaches to the next held commitment's start is no gap
-  // of the prover's (neither implied nor reported).
+  // and a gap it falls in is no gap of the prover's (neither implied nor
+  // reported): the rest of that gap may be lost frames behind it.
   void passed_over(uint32_t from, const segment_commit_msg& c);
   // A commitment held, with how many of its prover's had arrived when it
   // did (this one included), and whether this verifier challenged it.

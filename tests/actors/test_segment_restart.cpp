@@ -338,12 +338,16 @@ TEST_CASE("segment gaps: one missing segment is implied and challenged always, a
     CHECK(o.gap_from == 16);
     CHECK(o.gap_to == 24);
     CHECK(v.held(0, 16) == nullptr);
-    // Commitments refused here (the actor's flood bound) are no gap of the prover's.
+    // A commitment refused here (the actor's flood bound, for its load) in
+    // a gap makes it no gap of the prover's, even with frames lost after it.
     v.passed_over(0, commit_of(kLife1, 28, 32, 7, 8));
-    v.passed_over(0, commit_of(kLife1, 32, 36, 8, 9));
-    o = v.on_commit(0, commit_of(kLife1, 36, 40, 9, 10), rng, 5);
+    o = v.on_commit(0, commit_of(kLife1, 40, 44, 10, 11), rng, 5);
     CHECK(!o.implied_challenge);
     CHECK(o.gap_to == 0);
+    // The next gap, with nothing refused in it, counts again.
+    o = v.on_commit(0, commit_of(kLife1, 52, 56, 13, 14), rng, 6);
+    CHECK(o.gap_from == 44);
+    CHECK(o.gap_to == 52);
   }
   SECTION("verifier actor") {
     restart_net net;  // challenges every segment; 3 misses quarantine
