@@ -14,7 +14,9 @@
 // the first step whose state differs, bisecting the prover's per-step
 // digests against a second replay's (0 where the prover sent none that
 // fit). A relayed reply (evidence) that does not hash to the commitment is
-// a mismatch instead: it says nothing about the prover.
+// a mismatch instead: it says nothing about the prover. An implied
+// commitment (one the prover never sent) binds no records: their digest is
+// not compared, the rest is checked alike.
 //
 // run touches nothing but the checker: it may run on any actor.
 #pragma once
@@ -45,6 +47,7 @@ struct segment_check {
   segment_commit_msg commit;  // the commitment held when the reply came
   segment_reply_msg reply;
   bool relayed = false;       // evidence another verifier relayed, not our own challenge's reply
+  bool implied = false;       // commit is implied (segment_verifier.hpp, "Gaps"): records not bound
 };
 
 class segment_checker {

@@ -1,6 +1,8 @@
 #include "actors/segment_verifier.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace murmur {
 
@@ -70,6 +72,27 @@ segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, cons
         prev != held.end() && prev->second.c.end_step == c.start_step && prev->second.c.end != c.start)
       return broken("its segment from step " + std::to_string(c.start_step) +
                     " does not start where its previous segment ended");
+    if (const uint64_t last_end = ch->second.last_end;
+        c.start_step > last_end && ch->second.passed_over_end <= last_end) {
+      // A gap ("Gaps" in the header). The latest held commitment ends at
+      // last_end unless it was trimmed (then the gap cannot be pinned).
+      auto prev = held.empty() ? held.end() : std::prev(held.end());
+      if (prev != held.end() && prev->second.c.end_step == last_end &&
+          c.start_step - last_end == c.end_step - c.start_step) {
+        segment_commit_msg implied = c;
+        implied.start_step = last_end;
+        implied.end_step = c.start_step;
+        implied.start = prev->second.c.end;
+        implied.end = c.start;
+        implied.records = {};
+        implied.records_bytes = 0;
+        held[last_end] = {implied, seen_[from], false, true};
+        out.implied_challenge = challenge(from, last_end, nonce++);
+      } else {
+        out.gap_from = last_end;
+        out.gap_to = c.start_step;
+      }
+    }
     ch->second.last_end = c.end_step;
   }
   held[c.start_step] = {c, ++seen_[from], false};
@@ -77,6 +100,12 @@ segment_verifier::commit_outcome segment_verifier::on_commit(uint32_t from, cons
   // The challenge is drawn only now, after the prover is bound.
   if (rng.uniform() < q_) out.challenge = challenge(from, c.start_step, nonce);
   return out;
+}
+
+void segment_verifier::passed_over(uint32_t from, const segment_commit_msg& c) {
+  auto ch = chains_.find(from);
+  if (ch != chains_.end() && ch->second.incarnation == c.incarnation)
+    ch->second.passed_over_end = std::max(ch->second.passed_over_end, c.end_step);
 }
 
 const segment_verifier::held_commit* segment_verifier::held(uint32_t prover, uint64_t start_step) const {
@@ -107,12 +136,12 @@ std::optional<segment_check> segment_verifier::on_reply(uint32_t from, segment_r
   pending_.erase(it);
   const held_commit* h = held(from, r.start_step);
   if (!h) return std::nullopt;
-  return segment_check{h->c, std::move(r), false};
+  return segment_check{h->c, std::move(r), false, h->implied};
 }
 
 std::optional<segment_check> segment_verifier::on_evidence(segment_reply_msg&& r) {
   const held_commit* h = held(r.prover, r.start_step);
-  if (!h) return std::nullopt;
+  if (!h || h->implied) return std::nullopt;  // implied: the relayer could have forged the records
   return segment_check{h->c, std::move(r), true};
 }
 

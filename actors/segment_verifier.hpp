@@ -35,6 +35,19 @@
 // of the same incarnation that starts before the chain's last end fails
 // (only a restart may go back).
 //
+// Gaps (issue 14). A commitment of the same incarnation that starts after
+// the chain's last end leaves segments uncommitted here (a lost frame, or a
+// prover withholding the commitment of a segment it cheated in). One
+// missing segment, the previous commitment held: its boundaries are known
+// (the previous end, this one's start), so an implied commitment of it is
+// held (records not bound: its records_bytes is 0) and challenged always,
+// whatever q: a withheld commitment must not lower the catch rate. Its
+// reply is checked as any other but for the records digest. Relayed
+// evidence is never held to an implied commitment (a relayer could forge
+// the records). A longer gap cannot be pinned (its intermediate boundaries
+// are unknown): it is reported to the caller, which counts it as a miss.
+// Segments the caller refused (passed_over) are not the prover's gap.
+//
 // Assumption: prover and verifier compute bit for bit alike, so an honest
 // segment replays exactly: one process in the simulator; on a LAN the
 // verifier actor replays only provers that state its own replay
@@ -83,20 +96,35 @@ class segment_verifier {
     // stale: a lower incarnation's, not held; broken: the chain breaks (a
     // failed verdict, not held).
     enum kind_t : uint8_t { held, new_chain, stale, broken } kind = held;
-    std::optional<segment_request_msg> challenge;  // held, new_chain: drawn (with `nonce`)
+    std::optional<segment_request_msg> challenge;  // held, new_chain: drawn (with `nonce`, or `nonce` + 1
+                                                   // after an implied one)
+    // held: the implied commitment of the one segment missing before this
+    // one, always challenged (with `nonce`).
+    std::optional<segment_request_msg> implied_challenge;
+    // held: steps [gap_from, gap_to) have more than one segment uncommitted
+    // here, or one whose previous commitment is not held (gap_to 0: none).
+    uint64_t gap_from = 0, gap_to = 0;
     verdict broken_chain;                          // broken: failed, saying where
     std::vector<uint64_t> retired;                 // new_chain: the earlier chain's open challenges (nonces)
     uint64_t previous_incarnation = 0;             // new_chain: the earlier chain's
   };
   // Verifier: holds the commitment; a request (with `nonce`, the caller's:
-  // its deadlines are the caller's) to send when challenged.
+  // its deadlines are the caller's; nonce + 1 is used too when a gap is
+  // implied) to send when challenged.
   commit_outcome on_commit(uint32_t from, const segment_commit_msg& c, Rng& rng, uint64_t nonce);
+  // Verifier: a commitment the caller refused for its own load: not held,
+  // and a gap it falls in is no gap of the prover's (neither implied nor
+  // reported): the rest of that gap may be lost frames behind it.
+  void passed_over(uint32_t from, const segment_commit_msg& c);
   // A commitment held, with how many of its prover's had arrived when it
   // did (this one included), and whether this verifier challenged it.
+  // implied: not received but inferred from its neighbours in the chain
+  // (see "Gaps"): its records are not bound.
   struct held_commit {
     segment_commit_msg c;
     uint64_t seq = 0;
     bool challenged = false;
+    bool implied = false;
   };
   const held_commit* held(uint32_t prover, uint64_t start_step) const;
   // Commitments received from the prover so far (0: none).
@@ -110,7 +138,8 @@ class segment_verifier {
   std::optional<segment_check> on_reply(uint32_t from, segment_reply_msg&& r);
   // Verifier: the re-check of a reply another verifier relayed as
   // evidence, r moved in: it must hash to the commitment THIS verifier
-  // holds (verdict mismatch otherwise; nullopt when it holds none), and
+  // holds (verdict mismatch otherwise; nullopt when it holds none or only
+  // an implied one), and
   // this verifier's own replay of it must fail. A relayer's word counts
   // for nothing.
   std::optional<segment_check> on_evidence(segment_reply_msg&& r);
@@ -130,6 +159,7 @@ class segment_verifier {
   struct chain {
     uint64_t incarnation = 0;
     uint64_t last_end = 0;  // the latest end step held in it
+    uint64_t passed_over_end = 0;  // the latest end step passed over (refused by the caller)
   };
   std::map<uint32_t, chain> chains_;  // by prover
   struct asked {

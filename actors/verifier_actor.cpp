@@ -161,15 +161,28 @@ struct verifier_state {
     for (const auto& [p, pc] : paces) r = std::max(r, pc.last_end);
     return r;
   }
+  // Our segment challenges of the prover still open: asked (not overdue),
+  // or answered and waiting for a replay.
+  size_t open_challenges(uint32_t prover) const {
+    size_t open = 0;
+    for (const auto& [nonce, ch] : pending) open += ch.segment && !ch.overdue && ch.prover == prover;
+    if (auto it = own_checks_open.find(prover); it != own_checks_open.end()) open += it->second;
+    return open;
+  }
+  // Refused for this peer's load alone (its open challenges), not for the
+  // commitment itself: then the segment is no gap of the prover's.
+  bool refused_for_load(uint32_t prover, const segment_commit_msg& c) const {
+    const uint64_t k = s.segment_steps;
+    return c.end_step > c.start_step && c.end_step % k == 0 && c.end_step - c.start_step <= k &&
+           open_challenges(prover) >= s.keep_segments + max_segment_checks_out;
+  }
   // Why a neighbour's segment commitment is refused (flood bound), or "".
   std::string refusal(uint32_t prover, const segment_commit_msg& c) const {
     const uint64_t k = s.segment_steps;
     if (c.end_step <= c.start_step || c.end_step % k != 0 || c.end_step - c.start_step > k)
       return "it does not span one segment of " + std::to_string(k) + " steps ending at a multiple of " +
              std::to_string(k);
-    size_t open = 0;
-    for (const auto& [nonce, ch] : pending) open += ch.segment && !ch.overdue && ch.prover == prover;
-    if (auto it = own_checks_open.find(prover); it != own_checks_open.end()) open += it->second;
+    const size_t open = open_challenges(prover);
     if (open >= s.keep_segments + max_segment_checks_out)
       return std::to_string(open) + " challenges of it are open here (asked, or answered and waiting for a replay)";
     auto it = paces.find(prover);
@@ -323,7 +336,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     c.deadline_s = st.s.deadline_s;
     const auto* h = st.segments->held(rq.prover, rq.start_step);
     if (h) c.end_step = h->c.end_step;
-    if (h && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
+    // An implied commitment announced no records' size: the ceiling.
+    if (h && !h->implied && st.s.segment_records_cap > 0 && st.s.segment_deadline_min_s < st.s.deadline_s) {
       const double part = std::min(1.0, static_cast<double>(h->c.records_bytes) / st.s.segment_records_cap);
       c.deadline_s = st.s.segment_deadline_min_s + part * (st.s.deadline_s - st.s.segment_deadline_min_s);
     }
@@ -653,6 +667,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     if (const std::string why = st.refusal(from, st.seg_commit_in); !why.empty()) {
       ++st.st.segment_commits_refused;
+      if (st.refused_for_load(from, st.seg_commit_in)) st.segments->passed_over(from, st.seg_commit_in);
       if (st.refusal_logged.insert(from).second)
         std::cerr << st.ctx.names(st.ctx.self) << ": refusing " << st.ctx.names(from)
                   << "'s segment commitments (the first: steps " << st.seg_commit_in.start_step + 1 << " to "
@@ -701,6 +716,23 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       case segment_verifier::commit_outcome::held:
         st.departed.erase(from);  // back in the same incarnation: no restart; they stay abandoned
         break;
+    }
+    // Gaps (segment_verifier.hpp): one missing segment is challenged as
+    // implied; a longer one cannot be and costs a miss, as a silence would.
+    if (out.implied_challenge) {
+      ++st.st.segment_gaps_implied;
+      track_segment(*out.implied_challenge, st.segments->held(from, out.implied_challenge->start_step)->seq, false);
+    }
+    if (out.gap_to > out.gap_from) {
+      ++st.st.segment_gaps;
+      const uint32_t n = ++st.st.misses_by_prover[from];
+      std::cerr << st.ctx.names(st.ctx.self) << ": " << st.ctx.names(from) << " committed no segments for its steps "
+                << out.gap_from + 1 << " to " << out.gap_to << " (a gap of more than one segment: counted as a miss, "
+                << n << " of " << st.s.max_misses << " misses)\n";
+      if (n >= st.s.max_misses) {
+        if (out.challenge) st.segments->withdraw(out.challenge->nonce);
+        return quarantine(from, "left segments uncommitted", quarantine_cause::missed_answers);
+      }
     }
     if (out.challenge) track_segment(*out.challenge, st.segments->commits_seen(from), false);
   };

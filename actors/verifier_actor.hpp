@@ -199,6 +199,10 @@ struct verifier_stats {
   // frames refused as an earlier incarnation's (late commitments) or as a
   // later one's answer to an earlier one's challenge.
   uint64_t segment_chains_restarted = 0, segment_frames_stale = 0;
+  // Gaps in a neighbour's chain (segment_verifier.hpp, "Gaps"): one missing
+  // segment challenged as an implied commitment, and longer gaps, each
+  // counted as a miss (in misses_by_prover).
+  uint64_t segment_gaps_implied = 0, segment_gaps = 0;
   double segment_replay_seconds = 0;
 };
 

@@ -549,7 +549,9 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
                             std::to_string(pv->settings.keep_segments) + ", \"segment_replay_s\": " +
                             json_number(vs.segment_replay_seconds) + ", \"segment_chains_restarted\": " +
                             std::to_string(vs.segment_chains_restarted) + ", \"segment_frames_stale\": " +
-                            std::to_string(vs.segment_frames_stale) + ", \"replay_fingerprint\": " +
+                            std::to_string(vs.segment_frames_stale) + ", \"segment_gaps_implied\": " +
+                            std::to_string(vs.segment_gaps_implied) + ", \"segment_gaps\": " +
+                            std::to_string(vs.segment_gaps) + ", \"replay_fingerprint\": " +
                             json_string(to_string(fingerprint.value))
                       : std::string()) +
            ", \"commit_overhead_pct\": " +

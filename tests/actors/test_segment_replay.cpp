@@ -476,6 +476,73 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
   CHECK(on_evidence(equivocated, honest).kind == segment_verifier::verdict::passed);
 }
 
+TEST_CASE("a withheld commitment: its segment is challenged as implied, an honest one passes, a cheated one fails",
+          "[segment][gap]") {
+  // The prover withholds the commitment of segment 1 (steps K+1 .. 2K) from
+  // the verifier; a cheater cheats in that segment only.
+  const bool cheats = GENERATE(false, true);
+  INFO((cheats ? "a cheater that withholds the segment it cheated in" : "an honest prover, one commitment lost"));
+  cheat_settings cheat;
+  if (cheats) {
+    cheat.kind = compute_cheat::perturb;
+    cheat.eps = 1e-2;
+    cheat.start_step = K + 3;
+    cheat.every = 1000;
+  }
+  ring_run run(grid_gossip(), cheat);
+  auto replay_of = [&run](uint32_t) {
+    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
+                                            ring_neighbours(0), run.gs, true);
+  };
+  peer_node& prover = run.peers[0];
+  segment_verifier as_prover(0, 0, 3);
+  segment_verifier verifier(1, 0, 3);  // q = 0: only an implied commitment is challenged
+  segment_checker checker(replay_of, 1);
+  Rng rng(5);
+  segment_verifier::commit_outcome last;
+  for (int seg = 0; seg < 3; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) run.cycle();
+    const auto c = as_prover.commit(prover.seg->closed_shared());
+    if (seg == 1) continue;  // withheld (or lost)
+    last = verifier.on_commit(0, c, rng, 10 + 2 * static_cast<uint64_t>(seg));
+    CHECK(last.kind == segment_verifier::commit_outcome::held);
+    CHECK(!last.challenge);
+  }
+  // The segment from step K is implied by its neighbours and always challenged.
+  REQUIRE(last.implied_challenge);
+  CHECK(last.implied_challenge->start_step == K);
+  CHECK(last.implied_challenge->nonce == 14);
+  CHECK(last.gap_to == 0);
+  const auto* h = verifier.held(0, K);
+  REQUIRE(h != nullptr);
+  CHECK(h->implied);
+  CHECK(h->challenged);
+  CHECK(h->c.end_step == 2 * K);
+  std::vector<std::byte> f;
+  REQUIRE(as_prover.answer(*last.implied_challenge, f));
+  segment_reply_msg r;
+  REQUIRE(decode_segment_reply(f, size_t{64} << 20, r) == frame_error::none);
+  // Relayed evidence is never held to an implied commitment (its records are not bound).
+  CHECK(!verifier.on_evidence(segment_reply_msg(r)));
+  auto job = verifier.on_reply(0, std::move(r));
+  REQUIRE(job);
+  CHECK(job->implied);
+  const auto v = checker.run(*job);
+  if (cheats) {
+    CHECK(v.kind == segment_verdict::failed);
+    CHECK(v.start_step == K);
+    CHECK_THAT(v.why, Catch::Contains("another state than the committed one"));
+  } else {
+    CHECK(v.kind == segment_verdict::passed);
+  }
+  // The records are not bound, but the boundaries are: another start state fails.
+  REQUIRE(as_prover.answer({1, 0, K, 15}, f));
+  segment_reply_msg other;
+  REQUIRE(decode_segment_reply(f, size_t{64} << 20, other) == frame_error::none);
+  other.start.trainer.params[0] += 1;
+  CHECK(checker.run(segment_check{h->c, std::move(other), false, true}).kind == segment_verdict::failed);
+}
+
 TEST_CASE("a prover whose boundaries are in a boundary store commits and answers exactly as one that keeps them in memory",
           "[segment][store]") {
   auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());

@@ -307,3 +307,78 @@ TEST_CASE("segment chains: a higher incarnation starts anew, a lower one is refu
   v.forget(0);
   CHECK(on(commit_of(kLife1, 0, 4, 0, 1)).kind == outcome::held);
 }
+
+TEST_CASE("segment gaps: one missing segment is implied and challenged always, a longer gap is one miss",
+          "[verify][segment][gap]") {
+  SECTION("segment_verifier") {
+    segment_verifier v(1, 0.0, 2);  // q = 0: only implied commitments are challenged
+    Rng rng(1);
+    auto o = v.on_commit(0, commit_of(kLife1, 0, 4, 0, 1), rng, 1);
+    CHECK(!o.implied_challenge);
+    // Segment 4..8 withheld: implied from the held end (1) to this start (2).
+    o = v.on_commit(0, commit_of(kLife1, 8, 12, 2, 3), rng, 2);
+    CHECK(o.kind == segment_verifier::commit_outcome::held);
+    REQUIRE(o.implied_challenge);
+    CHECK(o.implied_challenge->start_step == 4);
+    CHECK(o.implied_challenge->nonce == 2);
+    const auto* h = v.held(0, 4);
+    REQUIRE(h != nullptr);
+    CHECK(h->implied);
+    CHECK(h->c.start == mark(1));
+    CHECK(h->c.end == mark(2));
+    CHECK(h->c.end_step == 8);
+    CHECK(!v.held(0, 8)->implied);
+    // The next one continues the chain from 12; one that does not fit the
+    // implied segment's end is still broken.
+    CHECK(v.on_commit(0, commit_of(kLife1, 12, 16, 3, 4), rng, 3).kind == segment_verifier::commit_outcome::held);
+    // Two segments (16..24) missing: not pinned, reported as a gap.
+    o = v.on_commit(0, commit_of(kLife1, 24, 28, 6, 7), rng, 4);
+    CHECK(o.kind == segment_verifier::commit_outcome::held);
+    CHECK(!o.implied_challenge);
+    CHECK(o.gap_from == 16);
+    CHECK(o.gap_to == 24);
+    CHECK(v.held(0, 16) == nullptr);
+    // A commitment refused here (the actor's flood bound, for its load) in
+    // a gap makes it no gap of the prover's, even with frames lost after it.
+    v.passed_over(0, commit_of(kLife1, 28, 32, 7, 8));
+    o = v.on_commit(0, commit_of(kLife1, 40, 44, 10, 11), rng, 5);
+    CHECK(!o.implied_challenge);
+    CHECK(o.gap_to == 0);
+    // The next gap, with nothing refused in it, counts again.
+    o = v.on_commit(0, commit_of(kLife1, 52, 56, 13, 14), rng, 6);
+    CHECK(o.gap_from == 44);
+    CHECK(o.gap_to == 52);
+  }
+  SECTION("verifier actor") {
+    restart_net net;  // challenges every segment; 3 misses quarantine
+    net.commit(commit_of(kLife1, 0, 4, 0, 1));
+    // One segment withheld: the implied one and this one are both challenged.
+    auto s = net.commit(commit_of(kLife1, 8, 12, 2, 3));
+    CHECK(s.segment_gaps_implied == 1);
+    CHECK(s.segment_gaps == 0);
+    CHECK(s.segments_challenged == 3);
+    const auto asked = net.requests(3);
+    REQUIRE(asked.size() == 3);
+    CHECK(asked[1].start_step == 4);
+    CHECK(asked[2].start_step == 8);
+    CHECK(asked[1].nonce != asked[2].nonce);
+    CHECK(s.misses_by_prover[0] == 0);
+    // Two segments withheld (12..20): one miss, nothing to challenge there.
+    s = net.commit(commit_of(kLife1, 20, 24, 5, 6));
+    CHECK(s.segment_gaps == 1);
+    CHECK(s.segment_gaps_implied == 1);
+    CHECK(s.segments_challenged == 4);
+    CHECK(s.misses_by_prover[0] == 1);
+    CHECK(s.challenges_missed == 0);
+    CHECK(net.quarantined(0).empty());
+    // Two more such gaps: max_misses (3), quarantined for missed answers.
+    net.commit(commit_of(kLife1, 32, 36, 8, 9));
+    CHECK(net.quarantined(0).empty());
+    s = net.commit(commit_of(kLife1, 44, 48, 11, 12));
+    CHECK(s.segment_gaps == 3);
+    CHECK(s.misses_by_prover[0] == 3);
+    const auto q = net.quarantined(1);
+    REQUIRE(q.size() == 1);
+    CHECK(q[0] == std::make_pair(uint32_t{0}, quarantine_cause::missed_answers));
+  }
+}
