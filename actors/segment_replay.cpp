@@ -1,5 +1,6 @@
 #include "actors/segment_replay.hpp"
 
+#include <array>
 #include <cstring>
 #include <stdexcept>
 
@@ -31,6 +32,12 @@ const step_transcript_log& segment_replay::transcript_log() const {
 }
 
 digest segment_replay::state_digest() {
+  // From views of the live state where it is on the host: no state-sized
+  // copy per check (a replay's copies are what verification adds to a
+  // simulation's peak memory).
+  checkpoint_view tv;
+  std::array<uint64_t, trainer::checkpoint_extra> extra{};
+  if (trainer_->view_checkpoint(tv, extra, 0, 0)) return segment_state_digest(tv, gossip_->view_replay_state(), hash_);
   trainer_->save_checkpoint(scratch_trainer_, 0, 0);
   gossip_->save_replay_state(scratch_gossip_);
   return segment_state_digest(scratch_trainer_, scratch_gossip_, hash_);
