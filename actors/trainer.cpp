@@ -183,13 +183,10 @@ float trainer::step() {
 // extra: [0] the learning-rate schedule's length (total_steps), [1] batches
 // drawn from the shard, [2] the bits of the train-loss sum (a double) and
 // [3] its count, both since the last evaluation.
-checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
-  checkpoint c;
-  save_checkpoint(c, peer, seed);
-  return c;
-}
-
-void trainer::save_checkpoint(checkpoint& c, uint16_t peer, uint64_t seed) const {
+// A whole peer's checkpoint (one stage of all layers), into a checkpoint
+// or a view of one alike.
+template <class C>
+void trainer::fill_header(C& c, uint16_t peer, uint64_t seed) const {
   c.kind = checkpoint_kind::peer;
   c.step = steps_;
   c.replica = peer;
@@ -199,6 +196,16 @@ void trainer::save_checkpoint(checkpoint& c, uint16_t peer, uint64_t seed) const
   c.layer_end = static_cast<uint16_t>(model_->layer_count());
   c.seed = seed;
   c.model_spec = model_spec_;
+}
+
+checkpoint trainer::make_checkpoint(uint16_t peer, uint64_t seed) const {
+  checkpoint c;
+  save_checkpoint(c, peer, seed);
+  return c;
+}
+
+void trainer::save_checkpoint(checkpoint& c, uint16_t peer, uint64_t seed) const {
+  fill_header(c, peer, seed);
   if (device_ahead_) {
     c.params.resize(static_cast<size_t>(model_->param_count()));
     bm_->download_params(c.params.data());
@@ -225,15 +232,7 @@ bool trainer::view_checkpoint(checkpoint_view& c, std::array<uint64_t, checkpoin
   if (bm_ || device_ahead_) return false;
   checkpoint_view v;
   if (!opt_->view_state(v.opt_steps, v.opt_state[0], v.opt_state[1])) return false;
-  v.kind = checkpoint_kind::peer;
-  v.step = steps_;
-  v.replica = peer;
-  v.stage = 0;
-  v.stages = 1;
-  v.layer_begin = 0;
-  v.layer_end = static_cast<uint16_t>(model_->layer_count());
-  v.seed = seed;
-  v.model_spec = model_spec_;
+  fill_header(v, peer, seed);
   v.params = std::span<const float>(model_->params(), static_cast<size_t>(model_->param_count()));
   // As save_checkpoint's extra.
   extra = {static_cast<uint64_t>(s_.total_steps), drawn_, std::bit_cast<uint64_t>(loss_sum_), loss_count_};

@@ -109,6 +109,9 @@ class trainer {
   double commit_seconds() const { return commit_s_; }
 
  private:
+  // The header fields save_checkpoint and view_checkpoint both set (C: checkpoint or checkpoint_view).
+  template <class C>
+  void fill_header(C& c, uint16_t peer, uint64_t seed) const;
   train_settings s_;
   std::string model_spec_;
   attack_settings attack_;
