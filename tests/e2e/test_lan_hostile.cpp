@@ -8,7 +8,8 @@
 // no hostile driver) runs alongside, on the same loaded machine.
 //
 // Asserted: every honest peer exits 0; honest accuracy within 1 point of the
-// clean run; no honest peer is dropped from any honest peer's live set while
+// clean run while all honest peers train (at the last evaluation at least
+// 100 steps before the end), each one's final accuracy within 2; no honest peer is dropped from any honest peer's live set while
 // training; no honest table takes the hostile's claims about peer 1 (the
 // driver reads the honest peers' membership updates); nobody but H is
 // quarantined (and in the clean run nobody); the refusals are counted by
@@ -27,6 +28,7 @@
 #include <iostream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "lan_harness.hpp"
 
@@ -115,7 +117,7 @@ double counter(const std::string& json, const std::string& key) { return json_nu
 struct run_outcome {
   std::vector<finished> honest;
   finished hostile;
-  std::vector<std::string> summaries, logs;
+  std::vector<std::string> summaries, logs, metrics;
   std::string hostile_log;
 };
 
@@ -128,7 +130,7 @@ std::string verify_rate() {
   const char* e = std::getenv("MURMUR_HOSTILE_VERIFY_RATE");
   return e ? e : "0.05";
 }
-const std::vector<std::string> run_cfg{"--set", "train.epochs=3", "--set", "train.eval_every=100",
+const std::vector<std::string> run_cfg{"--set", "train.epochs=4", "--set", "train.eval_every=100",
                                        "--set", "verify.rate=" + verify_rate(), "--set", "verify.scheme=step"};
 
 // Starts the honest peers of one run (peer 0 first, the others join through
@@ -148,10 +150,33 @@ void collect(const lan& net, int n, run_outcome& r) {
   for (int i = 0; i < n; ++i) {
     r.summaries.push_back(fs::exists(net.dir / ("run" + std::to_string(i)) / "summary.json") ? net.summary(i) : "");
     r.logs.push_back(net.log(i));
+    r.metrics.push_back(slurp(net.dir / ("run" + std::to_string(i)) / "metrics.jsonl"));
   }
 }
 
-double mean_accuracy(const run_outcome& r) {
+// Test accuracy at step `at` from a peer's metrics.jsonl (-1: no such row).
+double accuracy_at(const std::string& metrics, uint64_t at) {
+  std::stringstream in(metrics);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"test_acc\"") != std::string::npos && json_number(line, "step") == static_cast<double>(at))
+      return json_number(line, "test_acc");
+  return -1;
+}
+
+// The honest peers' mean accuracy while all of them still train: at the last
+// evaluation at least 100 steps before the end (eval_every = 100). The
+// peers finish about a second apart; whoever finishes last trains its final
+// steps with the neighbours membership has left it, which may be the
+// hostile peer alone (docs/byzantine.md, "Known limits"). That tail is held
+// to the per-peer bound on the final accuracy instead.
+uint64_t training_eval_step(uint64_t steps_total) { return steps_total < 200 ? 0 : (steps_total - 100) / 100 * 100; }
+double mean_accuracy_while_training(const run_outcome& r, uint64_t at) {
+  double s = 0;
+  for (auto& x : r.metrics) s += accuracy_at(x, at);
+  return s / static_cast<double>(r.metrics.size());
+}
+
+double mean_final_accuracy(const run_outcome& r) {
   double s = 0;
   for (auto& x : r.summaries) s += json_number(x, "final_test_accuracy");
   return s / static_cast<double>(r.summaries.size());
@@ -253,11 +278,24 @@ TEST_CASE("an authorized hostile peer cannot wreck, impersonate or dodge on loop
   CHECK(counter(b.hostile_log, "flood_gossip") >= 500);
   if (verifying) CHECK(counter(b.hostile_log, "tensor_request") > 0);  // challenges it drew (and never answered)
 
-  // Not wrecked: honest accuracy within 1 point of the clean run.
-  const double clean_acc = mean_accuracy(c), bad_acc = mean_accuracy(b);
+  // Not wrecked: honest accuracy within 1 point of the clean run while
+  // every honest peer trains, and each peer's final model within 2 points.
+  const auto steps_total = static_cast<uint64_t>(std::max(0.0, json_number(c.summaries[0], "total_steps")));
+  const uint64_t at = training_eval_step(steps_total);
+  REQUIRE(at > 0);
+  for (int i = 0; i < n; ++i) {
+    INFO("peer " << i << " evaluated at step " << at << " of " << steps_total << " (metrics.jsonl)");
+    CHECK(json_number(b.summaries[static_cast<size_t>(i)], "steps") == static_cast<double>(steps_total));
+    CHECK(accuracy_at(c.metrics[static_cast<size_t>(i)], at) > 0);
+    CHECK(accuracy_at(b.metrics[static_cast<size_t>(i)], at) > 0);
+  }
+  const double clean_acc = mean_accuracy_while_training(c, at), bad_acc = mean_accuracy_while_training(b, at);
+  const double clean_final = mean_final_accuracy(c);
+  std::cout << "  mean honest accuracy at step " << at << ": clean " << clean_acc << ", with hostile "
+            << bad_acc << "; final: clean " << clean_final << ", with hostile " << mean_final_accuracy(b) << "\n";
   CHECK(clean_acc >= 0.75);
   CHECK(bad_acc >= clean_acc - 0.01);
-  for (int i = 0; i < n; ++i) CHECK(json_number(b.summaries[static_cast<size_t>(i)], "final_test_accuracy") >= clean_acc - 0.02);
+  for (int i = 0; i < n; ++i) CHECK(json_number(b.summaries[static_cast<size_t>(i)], "final_test_accuracy") >= clean_final - 0.02);
 
   // Nobody honest evicted: from the moment a peer sees every honest peer
   // until the first honest peer's leave (it exits ~0.3 s after it), every
