@@ -48,6 +48,12 @@ struct segment_check {
   segment_reply_msg reply;
   bool relayed = false;       // evidence another verifier relayed, not our own challenge's reply
   bool implied = false;       // commit is implied (segment_verifier.hpp, "Gaps"): records not bound
+  // Whether whoever runs the job hands it back with the verdict (never: it
+  // is dropped as soon as the verdict is known). A verifier that relays a
+  // failed reply as evidence re-encodes it from the job it gets back
+  // (when_failed), rather than holding the reply's frame through the
+  // replay: a boundary state's worth of memory per check.
+  enum give_back_t : uint8_t { never, when_failed, always } give_back = never;
 };
 
 class segment_checker {

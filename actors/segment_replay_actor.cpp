@@ -23,6 +23,9 @@ segment_replay_actor::behavior_type segment_replay_behavior(
         segment_check_done done;
         if (job) {
           done.verdict = self->state.checker->run(*job);
+          if (job->give_back == segment_check::always ||
+              (job->give_back == segment_check::when_failed && done.verdict.kind == segment_verdict::failed))
+            done.job = std::move(job);
           job.reset();  // a boundary state's worth of memory: gone before the verdict travels
         }
         done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

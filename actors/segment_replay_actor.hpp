@@ -24,6 +24,7 @@ using segcheck_atom = caf::atom_constant<caf::atom("segcheck")>;
 struct segment_check_done {
   segment_verdict verdict;
   double seconds = 0;  // wall time of the check (hashing and replays)
+  std::shared_ptr<segment_check> job;  // handed back as its give_back asks; null otherwise
 };
 
 using segment_replay_actor = caf::typed_actor<

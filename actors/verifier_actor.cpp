@@ -22,6 +22,18 @@ namespace murmur {
 
 namespace {
 
+// A segment_reply frame of r's content, r moved in (the evidence a verifier
+// relays once the frame it received is gone).
+std::vector<std::byte> reply_frame_of(segment_reply_msg&& r) {
+  segment s;
+  s.start = std::make_shared<const segment_boundary>(std::move(r.start));
+  s.records = std::move(r.records);
+  s.step_digests = std::move(r.step_digests);
+  std::vector<std::byte> out;
+  encode_segment_reply(r.prover, r.nonce, s, out);
+  return out;
+}
+
 // Segment checks out on the replay actor at once (its mailbox). Each holds
 // a reply (a boundary state: MiBs for a large model) until it is replayed,
 // and costs a replay of K steps here. Replies to our own challenges are
@@ -114,7 +126,8 @@ struct verifier_state {
   size_t checks_out = 0;                       // segment checks sent to it and not yet answered
   struct waiting_check {
     segment_check job;
-    std::function<void(const segment_verdict&)> on_done;
+    // The verdict, and the job when its give_back asked for it (else null).
+    std::function<void(const segment_verdict&, std::shared_ptr<segment_check>)> on_done;
   };
   std::deque<waiting_check> checks_waiting;      // own replies waiting for a slot, in arrival order
   std::function<void()> pump_checks;             // sends waiting checks while slots are free
@@ -784,20 +797,14 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   };
   // An attacker (forge_segment_evidence): relays an honest reply it checked
   // with one byte of its records changed, as evidence.
-  auto forge_evidence = [self, to_other_verifiers](uint32_t prover, std::span<const std::byte> reply_frame) {
+  auto forge_evidence = [self, to_other_verifiers](segment_reply_msg&& r) {
     auto& st = self->state;
-    segment_reply_msg r;
-    if (decode_segment_reply(reply_frame, st.s.max_frame_bytes, r) != frame_error::none) return;
-    segment s;
-    s.start = std::make_shared<const segment_boundary>(std::move(r.start));
-    s.records = std::move(r.records);
-    s.step_digests = std::move(r.step_digests);
-    if (!s.records.frames.empty())
-      s.records.frames[s.records.frames.size() / 2] ^= std::byte{1};
-    else if (!s.records.events.empty())
-      ++s.records.events.back().step;
-    segment_evidence_msg ev{st.ctx.self, prover, r.start_step, {}};
-    encode_segment_reply(prover, r.nonce, s, ev.reply);
+    if (!r.records.frames.empty())
+      r.records.frames[r.records.frames.size() / 2] ^= std::byte{1};
+    else if (!r.records.events.empty())
+      ++r.records.events.back().step;
+    const uint32_t prover = r.prover;
+    segment_evidence_msg ev{st.ctx.self, prover, r.start_step, reply_frame_of(std::move(r))};
     std::vector<std::byte> out;
     encode_segment_evidence(ev, out);
     st.st.evidence_sent += to_other_verifiers(prover, std::move(out));
@@ -828,7 +835,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
                 settle();
                 st.st.segment_replay_seconds += d.seconds;
                 st.st.check_seconds += d.seconds;
-                on_done(d.verdict);
+                on_done(d.verdict, d.job);
                 st.pump_checks();
               },
               [self, settle](caf::error& e) {
@@ -844,7 +851,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   // for a slot; its prover's open challenges bound how many wait), relayed
   // evidence only while fewer than half the slots are taken and no check
   // waits. False: not queued (relayed evidence, dropped).
-  auto check_segment = [self](segment_check&& job, std::function<void(const segment_verdict&)> on_done) {
+  auto check_segment = [self](segment_check&& job,
+                              std::function<void(const segment_verdict&, std::shared_ptr<segment_check>)> on_done) {
     auto& st = self->state;
     if (job.relayed && (st.checks_out >= max_segment_checks_out / 2 || !st.checks_waiting.empty())) {
       ++st.st.segment_checks_dropped;
@@ -910,7 +918,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     }
     // Not replayed for want of a slot: another relayer may still try.
     const bool sent = check_segment(std::move(*job), [self, quarantine, reject, from, prover,
-                                                      start](const segment_verdict& v) {
+                                                      start](const segment_verdict& v, std::shared_ptr<segment_check>) {
       auto& st = self->state;
       if (st.quarantined.count(prover)) return;  // settled meanwhile (our own replay, other evidence)
       switch (v.kind) {
@@ -940,10 +948,10 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
   // or restarted (forgotten by segment_verifier) still stands: it concerns
   // a segment the prover committed to and answered for.
   auto on_segment_reply = [self, segment_failed, forge_evidence, count_answer, check_segment](
-                              uint32_t from, const std::shared_ptr<const std::vector<std::byte>>& frame) {
+                              uint32_t from, std::span<const std::byte> frame) {
     auto& st = self->state;
     auto& r = st.seg_reply_in;
-    if (!st.segments || decode_segment_reply(*frame, st.s.max_frame_bytes, r) != frame_error::none ||
+    if (!st.segments || decode_segment_reply(frame, st.s.max_frame_bytes, r) != frame_error::none ||
         r.prover != from) {
       ++st.st.frames_rejected;
       r = {};
@@ -978,13 +986,18 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     count_answer(asked);
-    check_segment(std::move(*job), [self, segment_failed, forge_evidence, asked, from,
-                                    frame](const segment_verdict& v) {
+    // The frame is not held through the replay: a failed reply is relayed
+    // re-encoded from the job handed back (the same content, which is what
+    // the other verifiers hold to their commitments).
+    job->give_back = st.s.forge_segment_evidence ? segment_check::always : segment_check::when_failed;
+    check_segment(std::move(*job), [self, segment_failed, forge_evidence, asked,
+                                    from](const segment_verdict& v, std::shared_ptr<segment_check> done) {
       auto& st = self->state;
       if (st.quarantined.count(from)) return;
       ++st.st.replies_checked;
-      if (v.kind == segment_verdict::failed) return segment_failed(v, *frame);
-      if (st.s.forge_segment_evidence) forge_evidence(from, *frame);
+      if (v.kind == segment_verdict::failed)
+        return segment_failed(v, done ? reply_frame_of(std::move(done->reply)) : std::vector<std::byte>{});
+      if (st.s.forge_segment_evidence && done) forge_evidence(std::move(done->reply));
       ++st.st.segments_passed;
       ++st.st.passed;
       auto& credit = st.st.ledger[from];
@@ -1145,7 +1158,7 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
           case message_type::miss_claim: on_claim(from, *w.bytes); break;
           case message_type::segment_commit: on_segment_commit(from, *w.bytes); break;
           case message_type::segment_request: on_segment_request(from, *w.bytes); break;
-          case message_type::segment_reply: on_segment_reply(from, w.bytes); break;
+          case message_type::segment_reply: on_segment_reply(from, *w.bytes); break;
           case message_type::segment_evidence: on_segment_evidence(from, *w.bytes); break;
           case message_type::segment_unavailable: on_segment_unavailable(from, *w.bytes); break;
           default: ++self->state.st.frames_rejected;

@@ -669,16 +669,17 @@ class driver {
     queue_.push(std::move(e));
   }
 
-  void handle(const sim_event& e) {
+  void handle(sim_event& e) {
     switch (e.kind) {
       case sim_event::deliver: {
         // Verification frames go to the verifier; everything else to gossip,
-        // which checks and counts what it cannot use.
+        // which checks and counts what it cannot use. The frame is moved on:
+        // held here, a segment reply would live through the replay it starts.
         auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
         if (type && is_verify_message(*type) && peers_[e.peer].verifier)
-          caf::anon_send(peers_[e.peer].verifier, deliver_atom::value, e.from, e.frame);
+          caf::anon_send(peers_[e.peer].verifier, deliver_atom::value, e.from, std::move(e.frame));
         else
-          caf::anon_send(peers_[e.peer].gossip, deliver_atom::value, e.from, e.frame);
+          caf::anon_send(peers_[e.peer].gossip, deliver_atom::value, e.from, std::move(e.frame));
         sched_.run();
         break;
       }
