@@ -22,6 +22,7 @@ What it reports, per run and as medians per side:
     wall_time_s minus the seconds before "training starts" in its log
     (data loading and the wait for the others are left out);
   * trio_s: launch of peer 0 to the exit of the last peer;
+  * rss_mib: the largest peak RSS of the three peers (wait4's rusage);
   * /proc/loadavg (1 min) before each run;
   * on the verified side, the segment counters summed over the peers
     (challenged, passed, failed, missed), the slowest in-time answer any
@@ -32,6 +33,7 @@ Usage (from the project root, after building build/murmur):
   bench/lan_verify_overhead.py [--murmur build/murmur] [--epochs 2]
       [--rate 0.005|auto] [--scheme segment] [--segment 64] [--repeats 3]
       [--eval-every 1000] [--timeout 900] [--set KEY=VALUE ...] [--keep]
+      [--only on|off --wrap0 "heaptrack -o FILE"]   (a profile of peer 0)
 """
 import argparse
 import json
@@ -78,7 +80,7 @@ def run_trio(a, scratch, name, extra):
     load = loadavg()
     t0 = time.monotonic()
     for i in range(3):
-        args = [a.murmur, "peer", "--config", "configs/fmnist-gossip.toml", "--listen",
+        args = (a.wrap0.split() if i == 0 and a.wrap0 else []) + [a.murmur, "peer", "--config", "configs/fmnist-gossip.toml", "--listen",
                 "tcp://127.0.0.1:%d" % ports[i], "--quiet", "--out", os.path.join(d, "run%d" % i),
                 "--set", "peer.index=%d" % i, "--set", "peer.keys=" + os.path.join(d, "keys%d" % i),
                 "--set", "peer.authorized_peers=" + os.path.join(d, "authorized_peers")] + common + extra
@@ -89,17 +91,29 @@ def run_trio(a, scratch, name, extra):
         procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
         if i == 0:
             time.sleep(0.3)
-    rcs = []
+    rcs, rss = [], []
     for p in procs:
-        try:
-            rcs.append(p.wait(timeout=max(1.0, a.timeout - (time.monotonic() - t0))))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rcs.append(-1)
+        # wait4, not wait: its rusage is this peer's own peak RSS.
+        deadline = t0 + max(1.0, a.timeout)
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid == p.pid:
+                rcs.append(os.waitstatus_to_exitcode(status))
+                rss.append(usage.ru_maxrss / 1024.0)
+                p.returncode = rcs[-1]
+                break
+            if time.monotonic() > deadline:
+                p.kill()
+                _, _, usage = os.wait4(p.pid, 0)
+                rcs.append(-1)
+                rss.append(usage.ru_maxrss / 1024.0)
+                p.returncode = -1
+                break
+            time.sleep(0.05)
     trio = time.monotonic() - t0
     for log in logs:
         log.close()
-    out = {"name": name, "load": load, "trio_s": trio, "rcs": rcs, "train_s": 0.0, "challenged": 0, "passed": 0,
+    out = {"name": name, "load": load, "trio_s": trio, "rcs": rcs, "rss_mib": max(rss), "train_s": 0.0, "challenged": 0, "passed": 0,
            "failed": 0, "quarantines": 0, "missed": 0, "max_answer_ms": 0.0}
     for i in range(3):
         with open(os.path.join(d, "peer%d.log" % i)) as f:
@@ -131,6 +145,8 @@ def main():
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--wrap0", default="", help="a command line peer 0 runs under (a profiler: heaptrack -o FILE)")
+    p.add_argument("--only", choices=["off", "on"], help="run one side only (with --wrap0: a profile)")
     a = p.parse_args()
     off = ["--set", "verify.rate=0"]
     on = [] if a.rate == "auto" else ["--set", "verify.rate=%g" % float(a.rate), "--set", "verify.scheme=" + a.scheme,
@@ -143,10 +159,12 @@ def main():
         for r in range(a.repeats):
             order = ["off", "on"] if r % 2 == 0 else ["on", "off"]
             for side in order:
+                if a.only and side != a.only:
+                    continue
                 m = run_trio(a, scratch, "%s%d" % (side, r), on if side == "on" else off)
                 runs[side].append(m)
-                print("%-4s repeat %d: train %.2f s, trio %.2f s, loadavg %.2f, exit codes %s%s" % (
-                    side, r, m["train_s"], m["trio_s"], m["load"], m["rcs"],
+                print("%-4s repeat %d: train %.2f s, trio %.2f s, peak RSS %.1f MiB, loadavg %.2f, exit codes %s%s" % (
+                    side, r, m["train_s"], m["trio_s"], m["rss_mib"], m["load"], m["rcs"],
                     ", challenged %d passed %d failed %d (segments, or steps with --scheme step), missed %d, "
                     "slowest answer %.0f ms, quarantines %d" % (
                         m["challenged"], m["passed"], m["failed"], m["missed"], m["max_answer_ms"], m["quarantines"])
@@ -157,11 +175,13 @@ def main():
             print("kept", scratch)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    med = {s: {k: statistics.median(m[k] for m in runs[s]) for k in ("train_s", "trio_s", "load")} for s in runs}
+    if a.only:
+        return 0
+    med = {s: {k: statistics.median(m[k] for m in runs[s]) for k in ("train_s", "trio_s", "rss_mib", "load")} for s in runs}
     print("| | off | on (%s) | on/off |" % ("the default" if a.rate == "auto" else
                                          "rate %s, %s, K = %d" % (a.rate, a.scheme, a.segment)))
     print("|---|---|---|---|")
-    for k in ("train_s", "trio_s"):
+    for k in ("train_s", "trio_s", "rss_mib"):
         print("| median %s | %.2f | %.2f | %.3fx |" % (k, med["off"][k], med["on"][k], med["on"][k] / med["off"][k]))
     print("| median loadavg before | %.2f | %.2f | |" % (med["off"]["load"], med["on"]["load"]))
     bad = [m for s in runs for m in runs[s] if any(rc != 0 for rc in m["rcs"])]

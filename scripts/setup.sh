@@ -20,7 +20,7 @@ done
 pkgs=(
   build-essential cmake pkg-config
   libcaf-dev libcereal-dev libzmq3-dev cppzmq-dev catch2
-  libopenblas-dev zlib1g-dev libssl-dev libtomlplusplus-dev libcli11-dev
+  libopenblas-dev libdnnl-dev zlib1g-dev libssl-dev libtomlplusplus-dev libcli11-dev
   gnuplot-nox dataset-fashion-mnist
   clang-14 libclang-rt-14-dev
   nlohmann-json3-dev
