@@ -140,6 +140,7 @@ struct verifier_state {
   };
   std::map<uint32_t, pace> paces;
   uint64_t own_end = 0;                          // our own latest committed end step (0: none yet)
+  std::shared_ptr<const std::vector<std::byte>> last_commit;  // our latest commitment's frame, sent again with the next
   std::set<uint32_t> refusal_logged;             // provers whose refusal was logged (once each)
   segment_commit_msg seg_commit_in;
   segment_request_msg seg_request_in;
@@ -662,6 +663,13 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
       return;
     }
     if (st.quarantined.count(from) || !st.is_neighbour(from)) return;
+    // A prover sends each commitment again with its next one (so that one
+    // lost frame leaves no gap): the copy of one held changes nothing.
+    if (const auto* h = st.segments->held(from, st.seg_commit_in.start_step);
+        h && !h->implied && h->c == st.seg_commit_in) {
+      ++st.st.segment_commits_repeated;
+      return;
+    }
     ++st.st.segment_commits_received;
     // Its segments would not replay here bit for bit, honest or not: never
     // mixed unverified, and no accusation either (both sides do the same).
@@ -1133,10 +1141,16 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
         c.incarnation = st.s.incarnation;
         encode_segment_commit(c, out);
         auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(out));
+        // The previous commitment goes again, just before this one: a
+        // verifier that lost it continues its chain from the copy instead of
+        // finding a gap (two lost in a row: one segment missing, implied and
+        // challenged; only three in a row leave a longer gap, a miss).
         for (uint32_t to : st.ctx.neighbours) {
+          if (st.last_commit) self->send(st.transport, send_atom::value, st.ctx.self, to, wire_frame{st.last_commit});
           ++st.st.segment_commits_sent;
           self->send(st.transport, send_atom::value, st.ctx.self, to, wire_frame{bytes});
         }
+        st.last_commit = std::move(bytes);
       },
       [self, on_commit, on_request, on_reply, on_evidence, on_claim, on_task, on_result, sweep, on_segment_commit,
        on_segment_request, on_segment_reply, on_segment_evidence, on_segment_unavailable](

@@ -192,6 +192,10 @@ struct verifier_stats {
   // challenges open as it may, or its commitment ran ahead of any honest
   // pace, or did not span one segment), not held nor challenged.
   uint64_t segment_commits_refused = 0;
+  // Copies of a commitment already held: each is sent again with the
+  // prover's next one (verifier_actor.cpp), so this counts the repeats that
+  // found their original; the rest stood in for a lost frame.
+  uint64_t segment_commits_repeated = 0;
   // "Unavailable" answers to our segment challenges (the prover dropped
   // the segment; excused ones are also counted in challenges_expired).
   uint64_t segment_unavailable_answers = 0;

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "actors/gossip_actor.hpp"
@@ -59,6 +60,8 @@ struct wire {
   std::map<uint32_t, verifier_actor> peers;
   std::vector<std::tuple<uint32_t, uint32_t, message_type>> sent;
   std::vector<wire_frame> to_test;  // frames to peers the test plays (no actor), in order
+  std::set<size_t> lost_commits;    // indices (from 0) of peer 0's commitment frames to peer 1 that are lost
+  size_t commits_0_to_1 = 0;
 
   // Until `times` such frames were sent.
   bool wait_for(uint32_t from, uint32_t to, message_type t, std::chrono::seconds limit, size_t times = 1) {
@@ -75,6 +78,8 @@ transport_actor::behavior_type logged_transport(transport_actor::pointer, std::s
     std::lock_guard<std::mutex> l(net->mu);
     if (type) net->sent.emplace_back(from, to, *type);
     net->cv.notify_all();
+    if (from == 0 && to == 1 && type == message_type::segment_commit && net->lost_commits.count(net->commits_0_to_1++))
+      return;
     auto it = net->peers.find(to);
     if (it != net->peers.end())
       caf::anon_send(it->second, deliver_atom::value, from, w);
@@ -318,7 +323,8 @@ TEST_CASE("a flooding prover: commitments past its open challenges or an honest 
     // This peer moves on 2 segments (to 3K): 4 x 2K more steps are allowed.
     caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[1]);
     caf::anon_send(n.net->peers.at(1), segcommit_atom::value, n.segments[2]);
-    REQUIRE(n.net->wait_for(1, 2, message_type::segment_commit, std::chrono::seconds(30), 3));
+    // Frames: the first, then each with its predecessor's copy (1 + 2 + 2).
+    REQUIRE(n.net->wait_for(1, 2, message_type::segment_commit, std::chrono::seconds(30), 5));
     for (uint64_t i = 7; i < 30; ++i) n.deliver(2, 1, flood_commit(i));
     REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.segment_commits_received == 53; }));
     CHECK(n.stats(1).segment_commits_refused == 23 + 23 - 8);
@@ -401,5 +407,46 @@ TEST_CASE("an \"unavailable\" answer is excused exactly when the commitments it 
     std::this_thread::sleep_for(std::chrono::milliseconds(2200));
     REQUIRE(n.wait_stats(1, [](const verifier_stats& s) { return s.challenges_expired == 1; }));
     CHECK(n.stats(1).misses_by_prover.count(2) == 0);
+  }
+}
+
+TEST_CASE("a commitment lost on the way is taken from the copy sent with the next one",
+          "[segment][verify][actors][gap]") {
+  // Peer 0's frames to peer 1: segment 0; then for each next segment the
+  // previous one's copy and the segment (indices 1, 2; 3, 4; 5, 6).
+  auto run = [](std::set<size_t> lost, size_t segments, uint64_t received) {
+    replay_net n(600, 0.0);  // peer 1 challenges nothing of its own accord
+    {
+      std::lock_guard<std::mutex> l(n.net->mu);
+      n.net->lost_commits = std::move(lost);
+    }
+    for (size_t i = 0; i < segments; ++i) caf::anon_send(n.net->peers.at(0), segcommit_atom::value, n.segments[i]);
+    REQUIRE(n.net->wait_for(0, 1, message_type::segment_commit, std::chrono::seconds(30), 2 * segments - 1));
+    REQUIRE(n.wait_stats(1, [&](const verifier_stats& s) { return s.segment_commits_received == received; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // nothing more on its way
+    return n.stats(1);
+  };
+  SECTION("nothing lost: every copy finds its original") {
+    const auto s = run({}, 4, 4);
+    CHECK(s.segment_commits_repeated == 3);
+    CHECK(s.segment_gaps_implied == 0);
+    CHECK(s.segment_gaps == 0);
+  }
+  SECTION("one commitment lost: its copy stands in, no gap") {
+    const auto s = run({2}, 4, 4);
+    CHECK(s.segment_commits_repeated == 2);
+    CHECK(s.segment_gaps_implied == 0);
+    CHECK(s.segment_gaps == 0);
+    CHECK(s.challenges_missed == 0);
+  }
+  SECTION("a commitment and its copy lost: one segment implied (and challenged), no miss") {
+    const auto s = run({2, 3}, 4, 3);
+    CHECK(s.segment_gaps_implied == 1);
+    CHECK(s.segments_challenged == 1);
+    CHECK(s.segment_gaps == 0);
+  }
+  SECTION("two commitments and their copies lost: a longer gap, one miss") {
+    const auto s = run({2, 3, 4, 5}, 5, 3);
+    CHECK(s.segment_gaps == 1);
   }
 }
