@@ -20,11 +20,13 @@ struct matmul_key {
 };
 
 // One primitive and the memory objects it executes on; execution only
-// swaps their data handles.
+// swaps their data handles. A shape oneDNN refuses keeps an entry without
+// a primitive, so it is asked once.
 struct matmul_entry {
   matmul_key key;
   dnnl::matmul prim;
   dnnl::memory a, b, c;
+  bool supported = true;
 };
 
 // A thread's primitives: a layer sequence uses a handful of shapes
@@ -74,9 +76,13 @@ class matmul_cache {
       po.append_sum(key.beta);
       attr.set_post_ops(po);
     }
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng_);
-    return {key, dnnl::matmul(pd), dnnl::memory(a_md, eng_, DNNL_MEMORY_NONE),
-            dnnl::memory(b_md, eng_, DNNL_MEMORY_NONE), dnnl::memory(c_md, eng_, DNNL_MEMORY_NONE)};
+    try {
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng_);
+      return {key, dnnl::matmul(pd), dnnl::memory(a_md, eng_, DNNL_MEMORY_NONE),
+              dnnl::memory(b_md, eng_, DNNL_MEMORY_NONE), dnnl::memory(c_md, eng_, DNNL_MEMORY_NONE), true};
+    } catch (const dnnl::error&) {
+      return {key, {}, {}, {}, {}, false};  // no implementation for these strides: gemm() uses OpenBLAS
+    }
   }
 };
 
@@ -93,6 +99,7 @@ bool onednn_matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
   matmul_cache& cache = thread_cache();
   matmul_entry& e = cache.get({ta, tb, m, n, k, lda, ldb, ldc, alpha, beta});
+  if (!e.supported) return false;
   e.a.set_data_handle(const_cast<float*>(a));
   e.b.set_data_handle(const_cast<float*>(b));
   e.c.set_data_handle(c);

@@ -10,7 +10,9 @@
 // OpenMP team to `threads` first, so it uses what OpenBLAS was told (never
 // both pools busy: a gemm runs on one of them).
 // Returns false (and computes nothing) for shapes it does not take: an
-// empty dimension (m, n or k of 0), which gemm() leaves to OpenBLAS.
+// empty dimension (m, n or k of 0), or a layout oneDNN has no primitive
+// for; gemm() leaves those to OpenBLAS. Throws dnnl::error only when a
+// primitive it made fails to run.
 #pragma once
 #include <cstdint>
 #include <string>
