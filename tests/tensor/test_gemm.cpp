@@ -29,6 +29,33 @@ TEST_CASE("gemm matches a naive product in all transpose cases", "[tensor][gemm]
     }
 }
 
+// gemm() keeps one oneDNN primitive per shape and swaps only the data
+// pointers: a second call of that shape on other buffers, row strides wider
+// than the rows, and an empty inner dimension (C = beta C, left to OpenBLAS)
+// must all come out as the naive product.
+TEST_CASE("gemm: repeated shapes on other buffers, wide strides, empty k", "[tensor][gemm]") {
+  Rng rng(3);
+  const int64_t m = 6, n = 5, k = 4, lda = k + 3, ldb = n + 2, ldc = n + 1;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<float> a(m * lda), b(k * ldb), c(m * ldc, -1.f);
+    for (auto& v : a) v = static_cast<float>(rng.normal());
+    for (auto& v : b) v = static_cast<float>(rng.normal());
+    gemm(false, false, m, n, k, 1.f, a.data(), lda, b.data(), ldb, 1.f, c.data(), ldc);
+    INFO("round " << round);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double ref = -1.0;
+        for (int64_t p = 0; p < k; ++p) ref += static_cast<double>(a[i * lda + p]) * b[p * ldb + j];
+        CHECK(c[i * ldc + j] == Approx(ref).epsilon(1e-5).margin(1e-5));
+      }
+      CHECK(c[i * ldc + n] == -1.f);  // past the row's end: untouched
+    }
+  }
+  std::vector<float> c(m * n, 2.f);
+  gemm(false, false, m, n, 0, 1.f, nullptr, nullptr, 0.5f, c.data());
+  for (float v : c) CHECK(v == 1.f);
+}
+
 TEST_CASE("tensor views share storage; resize keeps capacity", "[tensor]") {
   Tensor t({4, 3});
   for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(i);

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
 #include <new>
 #include <sstream>
 #include <stdexcept>
@@ -27,26 +29,33 @@
 #include "tensor/sequential.hpp"
 
 // Counts operator new calls, so a test can show a training step allocates
-// nothing once the batch size repeats.
+// nothing once the batch size repeats. Calls from inside oneDNN (its
+// execute builds a small argument map per primitive run, which no caller
+// can avoid) are counted apart, by the object file of the caller's address.
 // (malloc/free sit behind noinline helpers: GCC otherwise flags every
 // inlined new/delete pair as mismatched.)
 namespace {
 std::atomic<long> g_allocs{0};
-[[gnu::noinline]] void* counted_alloc(std::size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
+std::atomic<long> g_onednn_allocs{0};
+bool from_onednn(const void* caller) {
+  Dl_info info;
+  return dladdr(caller, &info) != 0 && info.dli_fname && std::strstr(info.dli_fname, "libdnnl") != nullptr;
+}
+[[gnu::noinline]] void* counted_alloc(std::size_t n, const void* caller) {
+  (from_onednn(caller) ? g_onednn_allocs : g_allocs).fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 [[gnu::noinline]] void counted_free(void* p) noexcept { std::free(p); }
 }  // namespace
 // Every plain form is replaced, so no pair mixes this and another allocator.
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
+void* operator new(std::size_t n) { return counted_alloc(n, __builtin_return_address(0)); }
+void* operator new[](std::size_t n) { return counted_alloc(n, __builtin_return_address(0)); }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
+  try { return counted_alloc(n, __builtin_return_address(0)); } catch (...) { return nullptr; }
 }
 void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
+  try { return counted_alloc(n, __builtin_return_address(0)); } catch (...) { return nullptr; }
 }
 void operator delete(void* p) noexcept { counted_free(p); }
 void operator delete[](void* p) noexcept { counted_free(p); }
@@ -552,10 +561,15 @@ TEST_CASE("a steady-state training step does not allocate", "[model]") {
     const long probe = g_allocs.load();
     ::operator delete(::operator new(8));  // the counter does see allocations
     REQUIRE(g_allocs.load() == probe + 1);
-    const long before = g_allocs.load();
+    const long before = g_allocs.load(), onednn_before = g_onednn_allocs.load();
     step();
     step();
-    CHECK(g_allocs.load() - before == 0);
+    const long ours = g_allocs.load() - before, onednn = g_onednn_allocs.load() - onednn_before;
+    INFO("oneDNN's own allocations in two steps: " << onednn);
+    CHECK(ours == 0);
+    // About 5 per product run (measured: 86 in two mlp steps); making a
+    // primitive costs hundreds, so a primitive made per step fails this.
+    CHECK(onednn <= 120);
   }
 }
 
