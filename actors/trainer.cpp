@@ -283,32 +283,39 @@ void trainer::restore(const checkpoint& c) {
   commit_ = nullptr;
 }
 
-eval_report trainer::evaluate() {
+eval_report trainer::evaluate(int64_t begin, int64_t count) {
   eval_report r;
-  const int64_t n = test_->size(), chunk = 500;
+  const int64_t size = test_->size(), chunk = 500;
+  const int64_t n = count > 0 && count < size ? count : size;
+  const int64_t first = n < size ? (begin % size + size) % size : 0;
   double loss = 0;
   int64_t correct = 0;
+  // The window [first, first + n) as at most two ranges of the test set.
+  const std::array<std::array<int64_t, 2>, 2> ranges{{{first, std::min(size, first + n)},
+                                                      {0, std::max<int64_t>(0, first + n - size)}}};
   if (bm_) {
     // On the backend: the current parameters are there (after an upload of host changes).
     if (host_ahead_) bm_->upload_params(model_->params());
     host_ahead_ = false;
     const int64_t sample = shape_numel(test_->sample_shape());
-    for (int64_t b = 0; b < n; b += chunk) {
-      const int64_t e = std::min(n, b + chunk);
-      int64_t c = 0;
-      loss += bm_->evaluate(test_->images.data() + b * sample, test_->labels.data() + b, e - b, &c);
-      correct += c;
-    }
+    for (const auto& [lo, hi] : ranges)
+      for (int64_t b = lo; b < hi; b += chunk) {
+        const int64_t e = std::min(hi, b + chunk);
+        int64_t c = 0;
+        loss += bm_->evaluate(test_->images.data() + b * sample, test_->labels.data() + b, e - b, &c);
+        correct += c;
+      }
   } else {
     model_->set_training(false);  // dropout off; restored below
-    for (int64_t b = 0; b < n; b += chunk) {
-      int64_t e = std::min(n, b + chunk);
-      Tensor xb = test_->images.rows(b, e);
-      int64_t c = 0;
-      loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
-              static_cast<double>(e - b);
-      correct += c;
-    }
+    for (const auto& [lo, hi] : ranges)
+      for (int64_t b = lo; b < hi; b += chunk) {
+        int64_t e = std::min(hi, b + chunk);
+        Tensor xb = test_->images.rows(b, e);
+        int64_t c = 0;
+        loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
+                static_cast<double>(e - b);
+        correct += c;
+      }
     model_->set_training(true);
   }
   r.test_loss = n ? static_cast<float>(loss / static_cast<double>(n)) : 0.f;
