@@ -285,7 +285,10 @@ void trainer::restore(const checkpoint& c) {
 
 eval_report trainer::evaluate(int64_t begin, int64_t count) {
   eval_report r;
-  const int64_t size = test_->size(), chunk = 500;
+  // On the host, chunks of the training batch (at least 64 rows): the
+  // layers' activation buffers, grown by training, serve as they are; 500-row
+  // chunks grew every peer's by about a parameter vector for this MLP.
+  const int64_t size = test_->size(), chunk = bm_ ? 500 : std::max<int64_t>(64, s_.batch);
   const int64_t n = count > 0 && count < size ? count : size;
   const int64_t first = n < size ? (begin % size + size) % size : 0;
   double loss = 0;
@@ -310,9 +313,18 @@ eval_report trainer::evaluate(int64_t begin, int64_t count) {
     for (const auto& [lo, hi] : ranges)
       for (int64_t b = lo; b < hi; b += chunk) {
         int64_t e = std::min(hi, b + chunk);
-        Tensor xb = test_->images.rows(b, e);
+        // Into the training batch's buffer (the next step refills it): the
+        // model sees the input it was sized for, at the same address, so
+        // no layer reshapes or allocates.
+        if (x_.ndim() == 0 || x_.dim(0) != e - b) {
+          Shape shape = test_->sample_shape();
+          shape.insert(shape.begin(), e - b);
+          x_.resize(std::move(shape));
+        }
+        const int64_t sample = x_.numel() / (e - b);
+        std::copy(test_->images.data() + b * sample, test_->images.data() + e * sample, x_.data());
         int64_t c = 0;
-        loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
+        loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(x_), test_->labels.data() + b, &c)) *
                 static_cast<double>(e - b);
         correct += c;
       }
