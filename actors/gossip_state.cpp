@@ -315,10 +315,8 @@ void gossip_state::mix(std::span<float> x) {
     }
     if (mix_members_.size() == 1) return;
     const uint64_t clipped_before = robust_->clipped();
-    const float* agg = robust_->aggregate(mix_members_, nbr_hat_.size()).data();
+    robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
     counters_.clipped += robust_->clipped() - clipped_before;
-    const float g = static_cast<float>(s_.gamma);
-    for (size_t k = 0; k < dim_; ++k) xp[k] += g * (agg[k] - sh[k]);
     return;
   }
   // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.

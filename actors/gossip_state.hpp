@@ -19,6 +19,11 @@
 //               Finite values beyond max_value (default 1000 * max(1, max|x0|))
 //               are rejected like NaN (out_of_range): they cannot be ours.
 // Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
+// Memory (host modes): parameter-sized buffers are x_hat_self and one x_hat_j
+// per neighbour (delta mode: residual, base, pending), all the algorithm
+// reads; a robust rule adds none (robust_mix::mix_into). The frame scratch
+// (out_msg_, in_msg_, out_frame_) grows to the largest frame seen, geometrically,
+// and is reused: a steady round allocates nothing.
 //
 // Byzantine settings (non-delta modes):
 //   gossip.robust != none: mix moves x by gamma * (agg - x_hat_self), agg a

@@ -97,6 +97,7 @@ using gossip_actor = caf::typed_actor<
 using shard_actor = caf::typed_actor<
     caf::replies_to<cycle_atom>::with<step_report>,
     caf::replies_to<eval_atom>::with<eval_report>,
+    caf::replies_to<eval_atom, int64_t, int64_t>::with<eval_report>,  // test samples [begin, begin + count)
     caf::replies_to<state_atom, uint32_t /*offset*/, uint32_t /*length*/>::with<state_slice>,
     caf::replies_to<install_atom, state_slice>::with<bool>>;
 

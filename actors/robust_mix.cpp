@@ -6,9 +6,10 @@
 
 namespace murmur {
 
-robust_mix::robust_mix(robust_settings s, size_t dim) : s_(s), dim_(dim), agg_(dim, 0.f) {}
+robust_mix::robust_mix(robust_settings s, size_t dim) : s_(s), dim_(dim), block_(kBlock, 0.f) {}
 
-std::span<const float> robust_mix::aggregate(std::span<const float* const> members, size_t neighbours) {
+template <class Out>
+void robust_mix::run(std::span<const float* const> members, size_t neighbours, Out&& out) {
   const size_t n = members.size();
   if (n == 0) throw std::invalid_argument("robust_mix: nothing to aggregate");
   if (row_.size() < n) {
@@ -19,20 +20,38 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
   switch (s_.rule) {
     case robust_rule::none: {
       const float inv = 1.f / static_cast<float>(n);
-      for (size_t k = 0; k < dim_; ++k) {
-        float sum = 0.f;
-        for (size_t j = 0; j < n; ++j) sum += members[j][k];
-        agg_[k] = sum * inv;
+      for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
+        const size_t b = std::min(kBlock, dim_ - k0);
+        for (size_t c = 0; c < b; ++c) {
+          float sum = 0.f;
+          for (size_t j = 0; j < n; ++j) sum += members[j][k0 + c];
+          block_[c] = sum * inv;
+        }
+        out(k0, block_.data(), b);
       }
       break;
     }
     case robust_rule::median:
-    case robust_rule::trimmed_mean: coordinatewise(members, dropped(n)); break;
-    case robust_rule::krum: krum(members); break;
+    case robust_rule::trimmed_mean: coordinatewise(members, dropped(n), out); break;
+    case robust_rule::krum: krum(members, out); break;
     case robust_rule::centered_clip:
-    case robust_rule::clipped_gossip: centered_clip(members, neighbours ? neighbours : n - 1); break;
+    case robust_rule::clipped_gossip: centered_clip(members, neighbours ? neighbours : n - 1, out); break;
   }
+}
+
+std::span<const float> robust_mix::aggregate(std::span<const float* const> members, size_t neighbours) {
+  agg_.resize(dim_);
+  run(members, neighbours, [&](size_t k0, const float* block, size_t b) { std::copy(block, block + b, agg_.data() + k0); });
   return {agg_.data(), dim_};
+}
+
+void robust_mix::mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours) {
+  if (x.size() != dim_) throw std::invalid_argument("robust_mix::mix_into: wrong parameter count");
+  float* xp = x.data();
+  const float* self = members.empty() ? nullptr : members[0];
+  run(members, neighbours, [&](size_t k0, const float* block, size_t b) {
+    for (size_t c = 0; c < b; ++c) xp[k0 + c] += gamma * (block[c] - self[k0 + c]);
+  });
 }
 
 size_t robust_mix::dropped(size_t n) const {
@@ -49,7 +68,8 @@ size_t robust_mix::dropped(size_t n) const {
 // compare-exchanges of adjacent rows), branch-free min/max over the block
 // that the compiler vectorizes; a per-coordinate sort with data-dependent
 // branches cost several times more.
-void robust_mix::coordinatewise(std::span<const float* const> members, size_t drop) {
+template <class Out>
+void robust_mix::coordinatewise(std::span<const float* const> members, size_t drop, Out& emit) {
   const size_t n = members.size(), keep = n - 2 * drop;
   float* rows = column_.data();
   const float inv = 1.f / static_cast<float>(keep);
@@ -66,20 +86,25 @@ void robust_mix::coordinatewise(std::span<const float* const> members, size_t dr
           hi[c] = std::max(x, y);
         }
       }
-    float* out = agg_.data() + k0;
+    float* out = block_.data();
     std::fill(out, out + b, 0.f);
     for (size_t i = drop; i < drop + keep; ++i) {
       const float* r = rows + i * kBlock;
       for (size_t c = 0; c < b; ++c) out[c] += r[c];
     }
     for (size_t c = 0; c < b; ++c) out[c] *= inv;
+    emit(k0, out, b);
   }
 }
 
-void robust_mix::krum(std::span<const float* const> members) {
+template <class Out>
+void robust_mix::krum(std::span<const float* const> members, Out& emit) {
   const size_t n = members.size();
+  const auto take = [&](const float* m) {
+    for (size_t k0 = 0; k0 < dim_; k0 += kBlock) emit(k0, m + k0, std::min(kBlock, dim_ - k0));
+  };
   if (n <= 2) {  // nothing to vote with: keep our own
-    std::copy(members[0], members[0] + dim_, agg_.begin());
+    take(members[0]);
     return;
   }
   for (size_t a = 0; a < n; ++a) {
@@ -107,10 +132,11 @@ void robust_mix::krum(std::span<const float* const> members) {
     for (size_t i = 0; i < nearest; ++i) score += row_[i];
     if (score < best_score) best_score = score, best = a;  // ties: the first, i.e. ourselves
   }
-  std::copy(members[best], members[best] + dim_, agg_.begin());
+  take(members[best]);
 }
 
-void robust_mix::centered_clip(std::span<const float* const> members, size_t neighbours) {
+template <class Out>
+void robust_mix::centered_clip(std::span<const float* const> members, size_t neighbours, Out& emit) {
   const size_t n = members.size();
   const float* self = members[0];
   for (size_t j = 1; j < n; ++j) {
@@ -122,10 +148,15 @@ void robust_mix::centered_clip(std::span<const float* const> members, size_t nei
     row_[j] = std::sqrt(d2);
   }
   clip_weights_from_row(n, neighbours);
-  for (size_t k = 0; k < dim_; ++k) {
-    float v = self[k];  // values are bounded at decode (gossip max_value), so differences stay finite
-    for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
-    agg_[k] = v;
+  for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
+    const size_t b = std::min(kBlock, dim_ - k0);
+    for (size_t c = 0; c < b; ++c) {
+      const size_t k = k0 + c;
+      float v = self[k];  // values are bounded at decode (gossip max_value), so differences stay finite
+      for (size_t j = 1; j < n; ++j) v += column_[j] * (members[j][k] - self[k]);
+      block_[c] = v;
+    }
+    emit(k0, block_.data(), b);
   }
 }
 

@@ -31,7 +31,9 @@
 //                  the two balance and we can be walked away, above 1 we are
 //                  dragged off geometrically. clipped() counts pulls shortened.
 // Scratch buffers are owned and grow only when more members than ever before
-// are passed, so a steady gossip round allocates nothing.
+// are passed, so a steady gossip round allocates nothing. mix_into needs no
+// parameter-sized buffer (the aggregate goes into x block by block); only
+// aggregate() keeps one, made on its first call.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +53,9 @@ class robust_mix {
   // members.size() - 1); clipped_gossip does not let a lone fresh neighbour
   // of several set its own radius.
   std::span<const float> aggregate(std::span<const float* const> members, size_t neighbours = 0);
+  // x += gamma * (aggregate - members[0]), the same floats as computing the
+  // aggregate first, without holding it: what a gossip mix does.
+  void mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours = 0);
   // The clipping rules (centered_clip, clipped_gossip) split for a caller
   // that computes the distances elsewhere (gossip on a backend): from the
   // fresh neighbours' distances ||x_hat_j - x_hat_self||_2, in members
@@ -76,13 +81,20 @@ class robust_mix {
   static constexpr size_t kBlock = 256;  // coordinates sorted together
   robust_settings s_;
   size_t dim_;
-  std::vector<float> agg_, column_;
+  std::vector<float> agg_, column_, block_;  // agg_: aggregate() only; block_: one block of the aggregate
   std::vector<double> dist_, row_;
   double rbar_ = 0, radius_ = 0;  // clipped_gossip's slow average of its reference distance; last radius
   uint64_t clipped_ = 0;
-  void coordinatewise(std::span<const float* const> members, size_t drop);
-  void krum(std::span<const float* const> members);
-  void centered_clip(std::span<const float* const> members, size_t neighbours);
+  // Each rule hands the aggregate to out(k0, block, b), block holding its
+  // coordinates [k0, k0 + b), in increasing k0.
+  template <class Out>
+  void run(std::span<const float* const> members, size_t neighbours, Out&& out);
+  template <class Out>
+  void coordinatewise(std::span<const float* const> members, size_t drop, Out& out);
+  template <class Out>
+  void krum(std::span<const float* const> members, Out& out);
+  template <class Out>
+  void centered_clip(std::span<const float* const> members, size_t neighbours, Out& out);
   double adaptive_radius(size_t n, size_t neighbours);      // clipped_gossip, from row_[1..n)
   void clip_weights_from_row(size_t n, size_t neighbours);  // from row_[1..n) into column_[1..n)
 };

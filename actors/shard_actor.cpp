@@ -100,6 +100,12 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
         off->deferred.push_back([=]() mutable { rp.deliver(t->evaluate()); });
         return rp;
       },
+      [=](eval_atom, int64_t begin, int64_t count) -> caf::result<eval_report> {
+        if (!off || !off->busy) return t->evaluate(begin, count);
+        auto rp = self->make_response_promise<eval_report>();
+        off->deferred.push_back([=]() mutable { rp.deliver(t->evaluate(begin, count)); });
+        return rp;
+      },
       // Between cycles the parameters are ours alone, so they can be read
       // for a rejoining peer or replaced by what donors sent. (An offloaded
       // step changes them only at its very end, so a read while it waits

@@ -283,32 +283,51 @@ void trainer::restore(const checkpoint& c) {
   commit_ = nullptr;
 }
 
-eval_report trainer::evaluate() {
+eval_report trainer::evaluate(int64_t begin, int64_t count) {
   eval_report r;
-  const int64_t n = test_->size(), chunk = 500;
+  // On the host, chunks of the training batch (at least 64 rows): the
+  // layers' activation buffers, grown by training, serve as they are; 500-row
+  // chunks grew every peer's by about a parameter vector for this MLP.
+  const int64_t size = test_->size(), chunk = bm_ ? 500 : std::max<int64_t>(64, s_.batch);
+  const int64_t n = count > 0 && count < size ? count : size;
+  const int64_t first = n < size ? (begin % size + size) % size : 0;
   double loss = 0;
   int64_t correct = 0;
+  // The window [first, first + n) as at most two ranges of the test set.
+  const std::array<std::array<int64_t, 2>, 2> ranges{{{first, std::min(size, first + n)},
+                                                      {0, std::max<int64_t>(0, first + n - size)}}};
   if (bm_) {
     // On the backend: the current parameters are there (after an upload of host changes).
     if (host_ahead_) bm_->upload_params(model_->params());
     host_ahead_ = false;
     const int64_t sample = shape_numel(test_->sample_shape());
-    for (int64_t b = 0; b < n; b += chunk) {
-      const int64_t e = std::min(n, b + chunk);
-      int64_t c = 0;
-      loss += bm_->evaluate(test_->images.data() + b * sample, test_->labels.data() + b, e - b, &c);
-      correct += c;
-    }
+    for (const auto& [lo, hi] : ranges)
+      for (int64_t b = lo; b < hi; b += chunk) {
+        const int64_t e = std::min(hi, b + chunk);
+        int64_t c = 0;
+        loss += bm_->evaluate(test_->images.data() + b * sample, test_->labels.data() + b, e - b, &c);
+        correct += c;
+      }
   } else {
     model_->set_training(false);  // dropout off; restored below
-    for (int64_t b = 0; b < n; b += chunk) {
-      int64_t e = std::min(n, b + chunk);
-      Tensor xb = test_->images.rows(b, e);
-      int64_t c = 0;
-      loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(xb), test_->labels.data() + b, &c)) *
-              static_cast<double>(e - b);
-      correct += c;
-    }
+    for (const auto& [lo, hi] : ranges)
+      for (int64_t b = lo; b < hi; b += chunk) {
+        int64_t e = std::min(hi, b + chunk);
+        // Into the training batch's buffer (the next step refills it): the
+        // model sees the input it was sized for, at the same address, so
+        // no layer reshapes or allocates.
+        if (x_.ndim() == 0 || x_.dim(0) != e - b) {
+          Shape shape = test_->sample_shape();
+          shape.insert(shape.begin(), e - b);
+          x_.resize(std::move(shape));
+        }
+        const int64_t sample = x_.numel() / (e - b);
+        std::copy(test_->images.data() + b * sample, test_->images.data() + e * sample, x_.data());
+        int64_t c = 0;
+        loss += static_cast<double>(softmax_cross_entropy_eval(model_->forward(x_), test_->labels.data() + b, &c)) *
+                static_cast<double>(e - b);
+        correct += c;
+      }
     model_->set_training(true);
   }
   r.test_loss = n ? static_cast<float>(loss / static_cast<double>(n)) : 0.f;

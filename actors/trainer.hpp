@@ -47,7 +47,10 @@ class trainer {
   void use_backend(std::unique_ptr<compute_backend> be);
   bool on_backend() const { return bm_ != nullptr; }
   float step();               // one local optimizer step on the next batch
-  eval_report evaluate();     // on the whole test set; resets the train-loss mean
+  // On the whole test set, or (count > 0 and below its size) on the count
+  // samples from `begin` on, wrapping around the end: a host evaluating
+  // many peers passes them all the same window. Resets the train-loss mean.
+  eval_report evaluate(int64_t begin = 0, int64_t count = 0);
   double learning_rate() const;
   uint64_t steps_done() const { return steps_; }
   // A rejoining peer continues at the step its donors had reached (for the

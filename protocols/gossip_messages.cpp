@@ -1,5 +1,6 @@
 #include "protocols/gossip_messages.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "protocols/wire_primitives.hpp"
@@ -99,7 +100,9 @@ frame_error decode_gossip(std::span<const std::byte> frame, size_t max_frame_byt
   m.indices.clear();
   if (!dense) {
     const size_t gaps_end = p + gap_bytes;
-    m.indices.reserve(count);
+    // Geometric growth: a receiver's buffers stop growing after a few rounds
+    // instead of reallocating at every new largest frame.
+    if (m.indices.capacity() < count) m.indices.reserve(std::max<size_t>(count, 2 * m.indices.capacity()));
     uint64_t idx = 0;
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t v = 0;

@@ -79,7 +79,7 @@ std::string float_macros() {
 bool replay_relevant(const std::string& key) {
   static const char* const skipped[] = {"data.dir",         "data.train_features", "data.train_labels",
                                         "data.test_features", "data.test_labels",  "model.init_from",
-                                        "train.eval_every", "train.device"};
+                                        "train.eval_every", "train.eval_subset", "train.device"};
   for (const char* s : skipped)
     if (key == s) return false;
   if (key == "run.seed" || key == "peer.count" || key == "verify.scheme" || key == "verify.segment") return true;

@@ -13,7 +13,7 @@
 //           verify.scheme, verify.segment), but paths and keys that change
 //           no step (data.dir and the file keys, model.init_from, whose
 //           parameters the start boundary carries, train.eval_every,
-//           train.device). A peer's replay uses the shared config with its
+//           train.eval_subset, train.device). A peer's replay uses the shared config with its
 //           peer.index, so peers whose configs differ there cannot replay
 //           each other.
 // Throws std::runtime_error when the executable cannot be read.

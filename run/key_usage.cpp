@@ -33,6 +33,7 @@ struct usage_rule {
 };
 constexpr usage_rule rules[] = {
     {"run.stop_after", SIM | PD},
+    {"train.eval_subset", SD},  // sim/simulation.cpp; a LAN peer evaluates itself alone, on the whole test set
     {"data.partition", DP},
     {"data.alpha", DP},
     {"gossip.every", DP},

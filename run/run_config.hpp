@@ -39,6 +39,7 @@ struct RunConfig {
   double momentum = 0.9;             // train.momentum (sgd) / beta1 (adam)
   double weight_decay = 0.0;         // train.weight_decay
   int64_t eval_every = 0;            // train.eval_every: steps per peer; 0 = once per epoch
+  int64_t eval_subset = 2000;        // train.eval_subset: test samples per intermediate evaluation; 0 = all
   std::string device = "auto";       // train.device: auto | cpu | cuda | cuda:N (gpu/device_choice.hpp)
   // [gossip]
   std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta

@@ -359,6 +359,7 @@ class driver {
     const double eval_interval = static_cast<double>(eval_steps) * step_s_;
     if (!resumed_) next_eval_ = eval_interval;
     double last_eval = -1, last_report = 0;
+    bool last_eval_partial = false;  // on a subset of the test set (train.eval_subset)
     bool stopped = false;
     while (!queue_.empty()) {
       if (stop_ && stop_->load() != 0) {
@@ -367,8 +368,11 @@ class driver {
         break;
       }
       if (steps_sum_ < all_steps_ && queue_.next_time() > next_eval_) {
-        evaluate(next_eval_);
+        // train.eval_subset: the k-th evaluation's window starts at (k - 1) * subset.
+        const auto k = static_cast<int64_t>(std::llround(next_eval_ / eval_interval));
+        evaluate(next_eval_, true, std::max<int64_t>(0, k - 1) * c_.eval_subset, c_.eval_subset);
         last_eval = next_eval_;
+        last_eval_partial = c_.eval_subset > 0 && c_.eval_subset < test_->size();
         next_eval_ += eval_interval;
         continue;
       }
@@ -392,7 +396,10 @@ class driver {
     }
     // A stopped run's summary gets a final evaluation, but its files do not:
     // the resumed run's lines continue them as an uninterrupted run's would.
-    if (last_eval < sum_.virtual_time_s) evaluate(sum_.virtual_time_s, !stopped);
+    // The summary's accuracies are always on the whole test set: after an
+    // evaluation of a subset at this very time, once more (not recorded).
+    if (last_eval < sum_.virtual_time_s || last_eval_partial)
+      evaluate(sum_.virtual_time_s, !stopped && last_eval < sum_.virtual_time_s);
     write_final_model();
     sum_.bytes_sent_total = net_stats_.bytes_sent + net_base_.bytes_sent;
     sum_.msgs_sent_total = net_stats_.msgs_sent + net_base_.msgs_sent;
@@ -819,9 +826,9 @@ class driver {
     throw std::logic_error("simulation: peer " + std::to_string(peer) + " did not answer for " + what);
   }
 
-  peer_eval evaluate_peer(uint32_t i, const std::vector<double>& mean) {
+  peer_eval evaluate_peer(uint32_t i, const std::vector<double>& mean, int64_t begin, int64_t count) {
     peer_eval pe;
-    self_->send(peers_[i].shard, eval_atom::value);
+    self_->send(peers_[i].shard, eval_atom::value, begin, count);
     self_->send(peers_[i].gossip, stats_atom::value);
     sched_.run();
     for (int k = 0; k < 2; ++k)
@@ -839,8 +846,11 @@ class driver {
     return pe;
   }
 
-  void evaluate(double t, bool record = true) {
-    std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
+  // Every peer on the test samples [begin, begin + count) (trainer::evaluate;
+  // count 0: all of them).
+  void evaluate(double t, bool record = true, int64_t begin = 0, int64_t count = 0) {
+    std::vector<double>& mean = eval_mean_;  // kept: no allocation per evaluation
+    mean.assign(static_cast<size_t>(dim_), 0.0);
     for (auto& p : peers_) {
       const float* x = p.train->synced_model().params();
       for (int64_t k = 0; k < dim_; ++k) mean[static_cast<size_t>(k)] += x[k];
@@ -850,7 +860,7 @@ class driver {
     uint32_t honest = 0;
     uint64_t bytes = 0, rejected = 0;
     for (uint32_t i = 0; i < n_; ++i) {
-      peer_eval pe = evaluate_peer(i, mean);
+      peer_eval pe = evaluate_peer(i, mean, begin, count);
       if (record) {
         write_metrics_line(metrics_, t, i, steps_per_epoch_[i], pe, is_attacker_[i]);
         metrics_.flush();  // a kill -9 loses no evaluation already made
@@ -926,6 +936,7 @@ class driver {
   network_stats net_base_;
 
   double next_eval_ = 0;
+  std::vector<double> eval_mean_;  // evaluate()'s mean of the peers' parameters
   bool resumed_ = false;
   double step_s_ = 0, loss_recent_ = 0;
   int64_t dim_ = 0, all_steps_ = 0, steps_sum_ = 0;

@@ -50,6 +50,31 @@ TEST_CASE("same config and seed give byte-identical metrics", "[sim]") {
   CHECK(ma != slurp(c / "metrics.jsonl"));
 }
 
+TEST_CASE("train.eval_subset evaluates every peer on a moving window; the final evaluation uses the whole test set",
+          "[sim][eval_subset]") {
+  auto full = scratch("eval-full"), part = scratch("eval-part");
+  const auto sf = run_simulation(smoke({"train.eval_subset=0", "verify.rate=0"}), full.string());
+  const auto sp = run_simulation(smoke({"train.eval_subset=300", "verify.rate=0"}), part.string());
+  // Evaluation changes no training: the same final models, evaluated on all 1000 samples.
+  CHECK(sp.final_test_accuracy == sf.final_test_accuracy);
+  CHECK(sp.final_test_loss == sf.final_test_loss);
+  CHECK(sp.min_test_accuracy == sf.min_test_accuracy);
+  // The intermediate lines differ (300 samples, another window each time)...
+  std::vector<std::string> lf, lp;
+  {
+    std::ifstream a(full / "metrics.jsonl"), b(part / "metrics.jsonl");
+    for (std::string l; std::getline(a, l);) lf.push_back(l);
+    for (std::string l; std::getline(b, l);) lp.push_back(l);
+  }
+  REQUIRE(lf.size() == lp.size());
+  REQUIRE(lf.size() > 8);
+  size_t differ = 0;
+  for (size_t i = 0; i + 4 < lf.size(); ++i) differ += lf[i] != lp[i];
+  CHECK(differ > 0);
+  // ...and the last evaluation (the final one, at the end of training) is the same line.
+  for (size_t i = lf.size() - 4; i < lf.size(); ++i) CHECK(lf[i] == lp[i]);
+}
+
 TEST_CASE("the run directory holds config, metrics, summary and the curve", "[sim]") {
   auto dir = scratch("outputs");
   // verify.rate = 0: verification frames cross the network too, and the
