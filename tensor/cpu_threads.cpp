@@ -15,10 +15,7 @@ bool set_layer_threads(Layer& l, int n) {
     c->set_threads(n);
     return true;
   }
-  if (auto* p = dynamic_cast<MaxPool2d*>(&l)) {
-    p->set_threads(n);
-    return true;
-  }
+  if (dynamic_cast<MaxPool2d*>(&l)) return true;  // pools stay on the calling thread (cpu_threads.hpp)
   bool any = false;
   if (auto* r = dynamic_cast<Residual*>(&l))
     for (size_t i = 0; i < r->body_size(); ++i) any = set_layer_threads(r->body(i), n) || any;

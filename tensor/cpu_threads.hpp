@@ -4,8 +4,10 @@
 // OpenBLAS's pthread pool (Linear's products, the im2col path). Their idle
 // workers spin for a while after each call, so a pool that just finished
 // still holds its cores when the other starts. The rule:
-//  - a model with a oneDNN layer runs oneDNN on n threads and OpenBLAS on 1
-//    (the calling thread alone, no second pool busy beside the team);
+//  - a model with a oneDNN layer runs oneDNN's convolutions on n threads and
+//    OpenBLAS on 1 (the calling thread alone, no second pool busy beside the
+//    team); pooling and layout reorders stay on the calling thread (short,
+//    memory-bound: each parallel region would add a barrier per call);
 //  - a model without one runs OpenBLAS on n threads.
 // Hosts that run several peers at once on their own threads (none today: the
 // simulator takes turns on one thread) keep n = 1, the layers' default.

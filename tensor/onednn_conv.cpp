@@ -43,11 +43,20 @@ struct operand {
   }
   void point(const float* p) { user.set_data_handle(const_cast<float*>(p)); }
   dnnl_memory_t arg() const { return reordered ? inner.get() : user.get(); }
-  void load(const dnnl::stream& s) const {
-    if (reordered) run(to_inner, s, {{DNNL_ARG_FROM, user.get()}, {DNNL_ARG_TO, inner.get()}});
+  // Reorders run on the calling thread alone (as they were made, in
+  // prepare): they are short and memory-bound, and with more threads each
+  // would be one more OpenMP barrier per call.
+  void load(const dnnl::stream& s, int threads) const {
+    if (!reordered) return;
+    omp_set_num_threads(1);
+    run(to_inner, s, {{DNNL_ARG_FROM, user.get()}, {DNNL_ARG_TO, inner.get()}});
+    omp_set_num_threads(threads);
   }
-  void store(const dnnl::stream& s) const {
-    if (reordered) run(to_user, s, {{DNNL_ARG_FROM, inner.get()}, {DNNL_ARG_TO, user.get()}});
+  void store(const dnnl::stream& s, int threads) const {
+    if (!reordered) return;
+    omp_set_num_threads(1);
+    run(to_user, s, {{DNNL_ARG_FROM, inner.get()}, {DNNL_ARG_TO, user.get()}});
+    omp_set_num_threads(threads);
   }
 };
 
@@ -112,6 +121,7 @@ void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, oned
   s->fwd = dnnl::convolution_forward(fpd);
   s->bwd_data = dnnl::convolution_backward_data(dpd);
   s->bwd_w = dnnl::convolution_backward_weights(wpd);
+  omp_set_num_threads(1);  // the reorders' team (operand::load)
   s->f_src.make(x_md, fpd.src_desc(), s->eng);
   s->f_wei.make(w_md, fpd.weights_desc(), s->eng);
   s->f_dst.make(y_md, fpd.dst_desc(), s->eng);
@@ -123,6 +133,7 @@ void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, oned
   s->d_ddst.make(y_md, dpd.diff_dst_desc(), s->eng);
   s->d_wei.make(w_md, dpd.weights_desc(), s->eng);
   s->d_dsrc.make(x_md, dpd.diff_src_desc(), s->eng);
+  omp_set_num_threads(threads);
   s->bias = dnnl::memory(b_md, s->eng, DNNL_MEMORY_NONE);
   s->dbias = dnnl::memory(b_md, s->eng, DNNL_MEMORY_NONE);
   s->sp_fwd = dnnl::memory(fpd.scratchpad_desc(), s->eng);
@@ -140,28 +151,28 @@ void onednn_conv::forward(const float* x, const float* w, const float* b, float*
   s.f_wei.point(w);
   s.f_dst.point(y);
   s.bias.set_data_handle(const_cast<float*>(b));
-  s.f_src.load(s.strm);
-  s.f_wei.load(s.strm);
+  s.f_src.load(s.strm, s.threads);
+  s.f_wei.load(s.strm, s.threads);
   run(s.fwd, s.strm,
       {{DNNL_ARG_SRC, s.f_src.arg()},
        {DNNL_ARG_WEIGHTS, s.f_wei.arg()},
        {DNNL_ARG_BIAS, s.bias.get()},
        {DNNL_ARG_DST, s.f_dst.arg()},
        {DNNL_ARG_SCRATCHPAD, s.sp_fwd.get()}});
-  s.f_dst.store(s.strm);
+  s.f_dst.store(s.strm, s.threads);
 }
 
 void onednn_conv::backward(const float* x, const float* dy, const float* w, float* dw, float* db, float* dx) {
   state& s = *s_;
   omp_set_num_threads(s.threads);
   s.w_ddst.point(dy);
-  s.w_ddst.load(s.strm);
+  s.w_ddst.load(s.strm, s.threads);
   s.w_dwei.point(dw);
   s.dbias.set_data_handle(db);
   dnnl_memory_t src = s.f_src.arg();
   if (!s.w_src_is_f_src) {
     s.w_src.point(x);
-    s.w_src.load(s.strm);
+    s.w_src.load(s.strm, s.threads);
     src = s.w_src.arg();
   }
   run(s.bwd_w, s.strm,
@@ -170,23 +181,23 @@ void onednn_conv::backward(const float* x, const float* dy, const float* w, floa
        {DNNL_ARG_DIFF_WEIGHTS, s.w_dwei.arg()},
        {DNNL_ARG_DIFF_BIAS, s.dbias.get()},
        {DNNL_ARG_SCRATCHPAD, s.sp_w.get()}});
-  s.w_dwei.store(s.strm);
+  s.w_dwei.store(s.strm, s.threads);
   if (!dx) return;
   dnnl_memory_t ddst = s.w_ddst.arg();
   if (!s.d_ddst_is_w_ddst) {
     s.d_ddst.point(dy);
-    s.d_ddst.load(s.strm);
+    s.d_ddst.load(s.strm, s.threads);
     ddst = s.d_ddst.arg();
   }
   s.d_wei.point(w);
-  s.d_wei.load(s.strm);
+  s.d_wei.load(s.strm, s.threads);
   s.d_dsrc.point(dx);
   run(s.bwd_data, s.strm,
       {{DNNL_ARG_DIFF_DST, ddst},
        {DNNL_ARG_WEIGHTS, s.d_wei.arg()},
        {DNNL_ARG_DIFF_SRC, s.d_dsrc.arg()},
        {DNNL_ARG_SCRATCHPAD, s.sp_data.get()}});
-  s.d_dsrc.store(s.strm);
+  s.d_dsrc.store(s.strm, s.threads);
 }
 
 std::string onednn_kernel_description() {
