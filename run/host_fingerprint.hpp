@@ -7,7 +7,8 @@
 //           (two machines compiling the same commit get two fingerprints;
 //           that excludes peers, it never accuses one).
 //   kernel: tensor/gemm.hpp's blas_kernel_description (BLAS build, core type,
-//           threads): call it after the BLAS thread count is set.
+//           threads): call it after the BLAS thread count is set; and
+//           oneDNN's version and the ISA its JIT kernels chose (conv, pool).
 //   config: every key of the sections a peer's steps depend on (run.seed,
 //           data, model, train, gossip, detect, attack, peer.count,
 //           verify.scheme, verify.segment), but paths and keys that change

@@ -97,9 +97,16 @@ const Tensor& Conv2d::forward(const Tensor& x) {
   g_.out_w = w / stride_ + 1;
   x_ = x.data();
   const int64_t B = g_.batch, P = g_.out_h * g_.out_w, N = B * P, K = g_.patch();
+  ensure_shape(y_, {B, out_, g_.out_h, g_.out_w});
+  last_onednn_ = kernel_ != conv_kernel::im2col_gemm && N > 0 && onednn_conv::supports(g_);
+  if (last_onednn_) {
+    dnn_.prepare(g_, out_, threads_,
+                 kernel_ == conv_kernel::onednn ? onednn_layout::blocked : onednn_layout::plain);
+    dnn_.forward(x_, w_, b_, y_.data());
+    return y_;
+  }
   ensure_shape(cols_, {K, N});
   ensure_shape(ym_, {out_, N});
-  ensure_shape(y_, {B, out_, g_.out_h, g_.out_w});
   if (N == 0) return y_;
   im2col(g_, x.data(), cols_.data());
   gemm(false, false, out_, N, K, 1.f, w_, cols_.data(), 0.f, ym_.data());
@@ -121,6 +128,11 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   if (dy.numel() != B * out_ * P)
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
   dy_ = dy.data();
+  if (last_onednn_) {
+    if (need_input_grad_) ensure_shape(dx_, {B, in_, g_.height, g_.width});
+    dnn_.backward(x_, dy_, w_, dw_, db_, need_input_grad_ ? dx_.data() : nullptr);
+    return dx_;
+  }
   // dy [B, O, P] -> [O, B*P] (reusing ym_); then each row sums to db.
   float* g = ym_.data();
   const float* src = dy.data();

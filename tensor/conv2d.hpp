@@ -5,11 +5,17 @@
 // large gemm, which keeps OpenBLAS efficient at small per-sample sizes; the
 // columns are kept for the weight gradient, so nothing is recomputed, and
 // backward then reuses their buffer for dL/dcolumns: one backward per forward.
+// By default the three products run on oneDNN (tensor/onednn_conv.hpp,
+// faster here: docs/cpu_kernels.md) whenever it expresses the geometry; the
+// im2col + gemm path stays for the rest and on request (set_kernel).
 #pragma once
 #include "tensor/im2col.hpp"
 #include "tensor/layer.hpp"
+#include "tensor/onednn_conv.hpp"
 
 namespace murmur {
+
+enum class conv_kernel { onednn, onednn_plain, im2col_gemm };
 
 class Conv2d : public Layer {
  public:
@@ -42,6 +48,11 @@ class Conv2d : public Layer {
   Tensor& last_output() { return y_; }
   const float* last_output_grad() const { return dy_; }
   const conv_geometry& last_geometry() const { return g_; }
+  // Which kernels run the products, and oneDNN's OpenMP team size (1 by
+  // default: a thread count is the host's choice, tensor/cpu_threads.hpp).
+  void set_kernel(conv_kernel k) { kernel_ = k; }
+  void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
+  std::string onednn_kernels() const { return dnn_.kernels(); }
 
  private:
   int64_t in_, out_, k_, stride_, pad_;
@@ -54,6 +65,10 @@ class Conv2d : public Layer {
   Tensor cols_;  // [C*k*k, B*OH*OW], reused across calls
   Tensor ym_;    // gemm result / permuted dy, [O, B*OH*OW]
   Tensor y_, dx_;
+  conv_kernel kernel_ = conv_kernel::onednn;
+  int threads_ = 1;
+  bool last_onednn_ = false;  // which path the last forward took
+  onednn_conv dnn_;
 };
 
 }  // namespace murmur

@@ -61,6 +61,12 @@ const Tensor& MaxPool2d::forward(const Tensor& x) {
   const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t OH = H / k_, OW = W / k_;
   ensure_shape(y_, {x.dim(0), x.dim(1), OH, OW});
+  last_onednn_ = onednn_ && planes > 0 && onednn_pool::supports(H, W, k_);
+  if (last_onednn_) {
+    dnn_.prepare(x.dim(0), x.dim(1), H, W, k_, threads_);
+    dnn_.forward(x.data(), y_.data());
+    return y_;
+  }
   argmax_.resize(static_cast<size_t>(planes * OH * OW));  // keeps capacity
   maxpool2d_forward(x.data(), planes, H, W, k_, y_.data(), argmax_.data());
   return y_;
@@ -71,6 +77,10 @@ const Tensor& MaxPool2d::backward(const Tensor& dy) {
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
   if (!need_input_grad_) return dx_;
   ensure_shape(dx_, x_shape_);
+  if (last_onednn_) {
+    dnn_.backward(dy.data(), dx_.data());
+    return dx_;
+  }
   maxpool2d_backward(dy.data(), argmax_.data(), x_shape_[0] * x_shape_[1], x_shape_[2], x_shape_[3], k_,
                      dx_.data());
   return dx_;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tensor/layer.hpp"
+#include "tensor/onednn_pool.hpp"
 
 namespace murmur {
 
@@ -23,12 +24,20 @@ class MaxPool2d : public Layer {
   const Tensor& forward(const Tensor& x) override;
   const Tensor& backward(const Tensor& dy) override;
   int64_t kernel() const { return k_; }
+  // Whether oneDNN runs it (the default, where the shape tiles by k) or the
+  // loops above, and oneDNN's OpenMP team size (as Conv2d's).
+  void set_onednn(bool on) { onednn_ = on; }
+  void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
 
  private:
   int64_t k_;
   Shape x_shape_;
   std::vector<int32_t> argmax_;  // per output: offset of the max within its (b, c) plane
   Tensor y_, dx_;
+  bool onednn_ = true;
+  int threads_ = 1;
+  bool last_onednn_ = false;
+  onednn_pool dnn_;
 };
 
 }  // namespace murmur

@@ -32,6 +32,7 @@ class Residual : public Layer {
 
   size_t body_size() const { return body_.size(); }
   const Layer& body(size_t i) const { return *body_[i]; }
+  Layer& body(size_t i) { return *body_[i]; }  // to set a body layer's kernels or threads
   int64_t body_param_offset(size_t i) const { return offsets_[i]; }
 
  private:

@@ -567,9 +567,11 @@ TEST_CASE("a steady-state training step does not allocate", "[model]") {
     const long ours = g_allocs.load() - before, onednn = g_onednn_allocs.load() - onednn_before;
     INFO("oneDNN's own allocations in two steps: " << onednn);
     CHECK(ours == 0);
-    // About 5 per product run (measured: 86 in two mlp steps); making a
-    // primitive costs hundreds, so a primitive made per step fails this.
-    CHECK(onednn <= 120);
+    // About 5 per primitive run (measured: 86 in two mlp steps; 148 and 168
+    // in the conv models, whose convolutions, pools and layout reorders add
+    // about 10 runs a step); making a primitive costs hundreds, so a
+    // primitive made per step (two in two steps) fails this.
+    CHECK(onednn <= 240);
   }
 }
 
