@@ -154,7 +154,7 @@ TEST_CASE("kill -9 of one peer on loopback: the others train on, the restarted p
 
 TEST_CASE("strangers get nothing in and garbage from an authorized key is dropped while training goes on",
           "[slow][e2e][lan]") {
-  lan net("lan-hostile", 3);
+  lan net("lan-strangers", 3);
   // One more key that the peers DO accept (a compromised or buggy peer) and
   // one they do not (a stranger).
   auto rogue = murmur::generate_curve_keys(), stranger = murmur::generate_curve_keys();
