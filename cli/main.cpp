@@ -3,7 +3,6 @@
 // subcommand with its own --help; main reports a bad command line in one
 // line and exits 2, other errors exit 1.
 #include <CLI/CLI.hpp>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -79,16 +78,6 @@ std::string first_extra(const CLI::App& verb) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#ifdef __GLIBC__
-  // Blocks of 1 MiB and more (a segment reply, a decoded boundary state, a
-  // state transfer's parameters) come from mmap and go back to the system
-  // when freed. By default glibc raises this threshold to the largest block
-  // freed so far, and from then on such transient blocks stay in per-thread
-  // arenas: a LAN peer kept 12 MiB more resident after verification's first
-  // checks (bench/lan_verify_overhead.py, peak RSS). Hot paths reuse their
-  // buffers, so the extra mmap calls come per check, not per step.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-#endif
   CLI::App murmur{"murmur: decentralized training with gossip, simulated (sim, sweep) or on LAN machines (peer)", "murmur"};
   murmur.set_version_flag("--version", version_text(), "print the version and exit");
   murmur.require_subcommand(1);
