@@ -8,7 +8,7 @@
 #include "run/config_schema.hpp"
 #include "tensor/digest.hpp"
 #include "tensor/gemm.hpp"
-#include "tensor/onednn_conv.hpp"
+#include "tensor/onednn_matmul.hpp"
 
 #ifndef MURMUR_VERSION
 #define MURMUR_VERSION "unknown"
@@ -96,7 +96,9 @@ host_fingerprint host_fingerprint_of(const RunConfig& c) {
   f.build = "murmur " MURMUR_VERSION " (git " MURMUR_GIT_COMMIT "); compiler " compiler_name " " __VERSION__
             "; flags " MURMUR_CXX_FLAGS
             ";" + float_macros() + "; executable sha256 " + executable_digest();
-  f.kernel = blas_kernel_description() + "; " + onednn_kernel_description();
+  // oneDNN's version and the ISA its JIT kernels chose on this CPU (as
+  // OpenBLAS its core type): convolutions run on it on any CPU.
+  f.kernel = blas_kernel_description() + "; " + onednn_description();
   for (const auto& key : config_keys())
     if (replay_relevant(key)) f.config += key + " = " + get_key(c, key) + "\n";
   f.value = {hash64(f.build), hash64(f.kernel), hash64(f.config)};

@@ -200,24 +200,6 @@ void onednn_conv::backward(const float* x, const float* dy, const float* w, floa
   s.d_dsrc.store(s.strm, s.threads);
 }
 
-std::string onednn_kernel_description() {
-  const dnnl_version_t* v = dnnl_version();
-  std::string isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx512_core: isa = "avx512_core"; break;
-    case dnnl::cpu_isa::avx512_core_vnni: isa = "avx512_core_vnni"; break;
-    case dnnl::cpu_isa::avx512_core_bf16: isa = "avx512_core_bf16"; break;
-    case dnnl::cpu_isa::avx512_core_amx: isa = "avx512_core_amx"; break;
-    case dnnl::cpu_isa::avx2: isa = "avx2"; break;
-    case dnnl::cpu_isa::avx2_vnni: isa = "avx2_vnni"; break;
-    case dnnl::cpu_isa::avx: isa = "avx"; break;
-    case dnnl::cpu_isa::sse41: isa = "sse41"; break;
-    default: isa = "isa " + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa())); break;
-  }
-  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
-         " (" + v->hash + "), " + isa;
-}
-
 std::string onednn_conv::kernels() const { return s_ ? s_->impl : std::string(); }
 
 }  // namespace murmur

@@ -32,11 +32,6 @@ namespace murmur {
 
 enum class onednn_layout { plain, blocked };
 
-// oneDNN's version and the instruction set its JIT kernels use on this CPU
-// (they pick it by CPU, as OpenBLAS its core type): part of the replay
-// fingerprint's kernel text (run/host_fingerprint.hpp).
-std::string onednn_kernel_description();
-
 class onednn_conv {
  public:
   onednn_conv();
