@@ -70,14 +70,14 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
       self->receive(
           [&](send_atom, uint32_t, uint32_t to, const wire_frame& w) {
             if (!w.bytes) return;
-            net->send(to, *w.bytes);
+            net->send(to, w.bytes);  // big frames zero-copy
             // Only gossip rounds wait for their frames to be on their way
             // (a pipeline node's stage frames are not reported).
             auto type = peek_type(*w.bytes);
             if (gossip && type && *type == message_type::gossip_update) caf::anon_send(gossip, sent_atom::value, to);
           },
           [&](control_atom, uint32_t to, const wire_frame& w) {
-            if (w.bytes) net->send(to, *w.bytes);
+            if (w.bytes) net->send(to, w.bytes);
           },
           [&](add_peer_atom, uint32_t id, const std::string& endpoint, const std::string& key) {
             net->connect(id, endpoint, key);

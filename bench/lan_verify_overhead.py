@@ -80,7 +80,8 @@ def run_trio(a, scratch, name, extra):
     load = loadavg()
     t0 = time.monotonic()
     for i in range(3):
-        args = (a.wrap0.split() if i == 0 and a.wrap0 else []) + [a.murmur, "peer", "--config", "configs/fmnist-gossip.toml", "--listen",
+        wrap = a.wrap0 if i == 0 and a.wrap0 else a.wrap
+        args = (wrap.split() if wrap else []) + [a.murmur, "peer", "--config", "configs/fmnist-gossip.toml", "--listen",
                 "tcp://127.0.0.1:%d" % ports[i], "--quiet", "--out", os.path.join(d, "run%d" % i),
                 "--set", "peer.index=%d" % i, "--set", "peer.keys=" + os.path.join(d, "keys%d" % i),
                 "--set", "peer.authorized_peers=" + os.path.join(d, "authorized_peers")] + common + extra
@@ -113,7 +114,7 @@ def run_trio(a, scratch, name, extra):
     trio = time.monotonic() - t0
     for log in logs:
         log.close()
-    out = {"name": name, "load": load, "trio_s": trio, "rcs": rcs, "rss_mib": max(rss), "train_s": 0.0, "challenged": 0, "passed": 0,
+    out = {"name": name, "load": load, "trio_s": trio, "rcs": rcs, "rss_mib": max(rss), "rss_each": [round(x, 1) for x in rss], "train_s": 0.0, "challenged": 0, "passed": 0,
            "failed": 0, "quarantines": 0, "missed": 0, "max_answer_ms": 0.0}
     for i in range(3):
         with open(os.path.join(d, "peer%d.log" % i)) as f:
@@ -146,6 +147,7 @@ def main():
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--keep", action="store_true")
     p.add_argument("--wrap0", default="", help="a command line peer 0 runs under (a profiler: heaptrack -o FILE)")
+    p.add_argument("--wrap", default="", help="a command line every peer runs under (peer 0: --wrap0 if given)")
     p.add_argument("--only", choices=["off", "on"], help="run one side only (with --wrap0: a profile)")
     a = p.parse_args()
     off = ["--set", "verify.rate=0"]
@@ -163,8 +165,8 @@ def main():
                     continue
                 m = run_trio(a, scratch, "%s%d" % (side, r), on if side == "on" else off)
                 runs[side].append(m)
-                print("%-4s repeat %d: train %.2f s, trio %.2f s, peak RSS %.1f MiB, loadavg %.2f, exit codes %s%s" % (
-                    side, r, m["train_s"], m["trio_s"], m["rss_mib"], m["load"], m["rcs"],
+                print("%-4s repeat %d: train %.2f s, trio %.2f s, peak RSS %.1f MiB %s, loadavg %.2f, exit codes %s%s" % (
+                    side, r, m["train_s"], m["trio_s"], m["rss_mib"], m["rss_each"], m["load"], m["rcs"],
                     ", challenged %d passed %d failed %d (segments, or steps with --scheme step), missed %d, "
                     "slowest answer %.0f ms, quarantines %d" % (
                         m["challenged"], m["passed"], m["failed"], m["missed"], m["max_answer_ms"], m["quarantines"])

@@ -19,6 +19,7 @@
 #include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
+#include "lan/malloc_arena.hpp"
 #include "lan/peer_checkpoint.hpp"
 #include "model_io/model_source.hpp"
 #include "run/final_model.hpp"
@@ -106,6 +107,9 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
 
   // Listen before loading data, so a port in use is reported at once
   // (frames that come before the actors exist are dropped; joins are resent).
+  // Before the actor system's threads exist: one malloc arena, which a
+  // segment check's transient blocks do not ratchet up (malloc_arena.hpp).
+  use_one_malloc_arena();
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   cfg.set("logger.verbosity", caf::atom("quiet"));

@@ -85,6 +85,32 @@ bool zmq_transport::send(uint32_t peer, std::span<const std::byte> frame) {
   return true;
 }
 
+bool zmq_transport::send(uint32_t peer, std::shared_ptr<const std::vector<std::byte>> frame) {
+  constexpr size_t zero_copy_from = 64 * 1024;
+  if (!frame) return false;
+  if (frame->size() < zero_copy_from) return send(peer, std::span<const std::byte>(*frame));
+  auto it = dealers_.find(peer);
+  if (it == dealers_.end()) {
+    ++counters_.send_dropped;
+    return false;
+  }
+  const size_t n = frame->size();
+  // ZeroMQ calls release from its I/O thread once the bytes are out (or at
+  // once, through the message's destructor, if the send fails); the frame
+  // is const, so nobody writes it meanwhile.
+  auto* hold = new std::shared_ptr<const std::vector<std::byte>>(std::move(frame));
+  zmq::free_fn* release = [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::vector<std::byte>>*>(hint); };
+  zmq::message_t msg(const_cast<std::byte*>((*hold)->data()), n, release, hold);
+  auto r = it->second->send(msg, zmq::send_flags::dontwait);
+  if (!r) {
+    ++counters_.send_dropped;
+    return false;
+  }
+  ++counters_.frames_sent;
+  counters_.bytes_sent += n;
+  return true;
+}
+
 void zmq_transport::close(int linger_ms) {
   for (auto& [peer, s] : dealers_) s->set(zmq::sockopt::linger, linger_ms);
   dealers_.clear();

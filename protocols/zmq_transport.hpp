@@ -62,6 +62,10 @@ class zmq_transport {
   // Queues one frame for the peer without blocking; false (and counted) if
   // the peer is unknown or its queue is full.
   bool send(uint32_t peer, std::span<const std::byte> frame);
+  // The same for a shared frame: from 64 KiB on, ZeroMQ sends from the
+  // frame's own bytes (kept alive until it is done with them) instead of a
+  // copy, so a big frame is not held twice while it waits for the wire.
+  bool send(uint32_t peer, std::shared_ptr<const std::vector<std::byte>> frame);
 
   // Waits up to timeout_ms for traffic, answers handshakes, and calls
   // on_frame(sender public key, frame) for every frame that arrived. A
