@@ -22,6 +22,7 @@
 
 #include "gpu/device_choice.hpp"
 #include "run/key_usage.hpp"
+#include "run/link_model.hpp"
 #include "run/verification_choice.hpp"
 
 namespace murmur {
@@ -230,6 +231,16 @@ const std::vector<KeyDef>& table() {
       text("sim.slow_peers", &R::slow_peers, false,
            "Peers whose steps cost sim.slow_factor times as much (weak machines), e.g. \"3\" or \"1,5\"; \"\" = none"),
       num("sim.slow_factor", &R::slow_factor, ge(1), le(1e6), "How much slower the sim.slow_peers are"),
+      text("sim.link_classes", &R::link_classes, false,
+           "Peers' links by class, in index order: \"home:4,datacenter:4\" (datacenter 10000/10000 Mbit/s up/down, "
+           "0.25 ms; office 1000/1000, 1 ms; home 10/50, 10 ms access latency, added to sim.latency_ms); \"\" = every "
+           "uplink sim.bandwidth_mbps, downlinks unlimited"),
+      text("sim.link_file", &R::link_file, false,
+           "CSV of links: lines \"peer,i,up_mbps,down_mbps,access_ms\" and \"link,i,j,mbps,latency_ms\" (a directed "
+           "link's own cap and latency); overrides sim.link_classes; \"\" = none"),
+      text("sim.link_events", &R::link_events, false,
+           "Bandwidth over virtual time: \"start_s-end_s:peer:factor,...\" multiplies the peer's up and down rates in "
+           "the window (0 = an outage: frames wait for its end); \"\" = none"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),
@@ -678,6 +689,13 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
   if (cfg.min_peers > cfg.peer_count)
     throw ConfigError("peer.min_peers = " + std::to_string(cfg.min_peers) + " with peer.count = " +
                       std::to_string(cfg.peer_count) + " in " + source + ": must be <= peer.count (0 = peer.count)");
+  if (!cfg.link_classes.empty() || !cfg.link_file.empty() || !cfg.link_events.empty()) {
+    try {
+      (void)link_model::from_config(cfg, static_cast<uint32_t>(std::max<int64_t>(cfg.peers, 1)));
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string(e.what()) + " (in " + source + ")");
+    }
+  }
   if (cfg.peers <= 1) return;  // a single peer has no neighbours: any topology works
   auto topo = [&](const std::string& what) {
     throw ConfigError("gossip.topology = " + cfg.topology + " with sim.peers = " +

@@ -45,6 +45,7 @@ constexpr usage_rule rules[] = {
     {"sim.step_ms", SD},
     {"sim.speed_spread", SD},
     {"sim.slow_", SD},
+    {"sim.link_", SD},  // sim/simulation.cpp's network (run/link_model.hpp); pipeline nodes use the uniform one
     {"offload.timeout_ms", PD},
     {"offload.", DP},
     {"sim.bandwidth_mbps", SIM | PP | PH},  // also the automatic pipeline.split's link model

@@ -82,6 +82,9 @@ struct RunConfig {
   double gflops = 50.0;              // sim.gflops: modelled peer speed when step_ms = 0
   std::string slow_peers = "";      // sim.slow_peers: indices of weak peers
   double slow_factor = 8.0;          // sim.slow_factor: their steps cost this many times as much
+  std::string link_classes = "";     // sim.link_classes: "home:4,datacenter:4" (run/link_model.hpp)
+  std::string link_file = "";        // sim.link_file: per-peer and per-link rates and latencies
+  std::string link_events = "";      // sim.link_events: "start_s-end_s:peer:factor,..."
   // [peer] (murmur peer: one process per machine)
   int64_t peer_index = 0;            // peer.index: this process's data shard and peer id
   int64_t peer_count = 1;            // peer.count: how many shards the data is cut into

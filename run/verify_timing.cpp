@@ -8,6 +8,7 @@
 #include "actors/segment_verifier.hpp"
 #include "actors/step_transcript.hpp"
 #include "run/config_schema.hpp"
+#include "run/link_model.hpp"
 #include "tensor/sequential.hpp"
 
 namespace murmur {
@@ -56,7 +57,15 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
     const double segment_commit_bytes = frame_overhead + 4 + 16 + 3 * 32;
     per_step = degree * (segment_commit_bytes + q * t.boundary_bytes) / static_cast<double>(k);
   }
-  const double bps = c.bandwidth_mbps * 1e6;
+  // Per-peer links (sim.link_*): the deadline must cover the slowest rate
+  // and the longest latency any challenge can meet.
+  double bandwidth_mbps = c.bandwidth_mbps, latency_ms = c.latency_ms;
+  if (!c.link_classes.empty() || !c.link_file.empty() || !c.link_events.empty()) {
+    const auto links = link_model::from_config(c, static_cast<uint32_t>(std::max<int64_t>(c.peers, 1)));
+    bandwidth_mbps = links.slowest_bps() / 1e6;
+    latency_ms = links.largest_latency_s() * 1000.0;
+  }
+  const double bps = bandwidth_mbps * 1e6;
   t.uplink_load = bps > 0 && t.step_s > 0 ? 8 * per_step / (t.step_s * bps) : 0;
   const double dense_frame = 4.0 * static_cast<double>(model->param_count()) + frame_overhead;
   // A segment reply is the start state and the records: bounded by every
@@ -80,19 +89,19 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
       std::fprintf(stderr,
                    "warning: segment verification traffic (a commitment every verify.segment = %lld steps, and the "
                    "segment's start state, %.3g MB, to each challenger at verify.rate = %g) needs %.1f times a "
-                   "peer's uplink (sim.bandwidth_mbps = %g) at the modelled step of %.3g ms: deadlines cover the "
+                   "peer's uplink (%g Mbit/s: sim.bandwidth_mbps, or the slowest sim.link_* rate) at the modelled step of %.3g ms: deadlines cover the "
                    "backlog, %.3g s by the run's end; lower verify.rate, raise verify.segment or the bandwidth\n",
                    static_cast<long long>(c.verify_segment), t.boundary_bytes / 1e6, c.verify_rate, t.uplink_load,
-                   c.bandwidth_mbps, 1000 * t.step_s, backlog_s);
+                   bandwidth_mbps, 1000 * t.step_s, backlog_s);
     else if (c.verify_deadline_ms <= 0)
       std::fprintf(stderr,
                    "warning: verification traffic (commitments, and replies at verify.rate = %g) needs %.1f times a "
-                   "peer's uplink (sim.bandwidth_mbps = %g) at the modelled step of %.3g ms: deadlines cover the "
+                   "peer's uplink (%g Mbit/s: sim.bandwidth_mbps, or the slowest sim.link_* rate) at the modelled step of %.3g ms: deadlines cover the "
                    "backlog, %.3g s by the run's end; lower verify.rate or raise the bandwidth for timely answers\n",
-                   c.verify_rate, t.uplink_load, c.bandwidth_mbps, 1000 * t.step_s, backlog_s);
+                   c.verify_rate, t.uplink_load, bandwidth_mbps, 1000 * t.step_s, backlog_s);
   }
   const double queued = transfer_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
-  const double link_deadline_s = deadline_margin * (2 * c.latency_ms / 1000.0 + queued);
+  const double link_deadline_s = deadline_margin * (2 * latency_ms / 1000.0 + queued);
   t.deadline_s = c.verify_deadline_ms > 0 ? c.verify_deadline_ms / 1000.0 : std::max(min_deadline_s, link_deadline_s);
   if (segments) {
     // The same deadline for records of 0 bytes (linear in them, so a
@@ -101,7 +110,7 @@ verify_timing verify_timing_of(const RunConfig& c, const Dataset& data, uint32_t
     const double queued_min = transfer_min_s / (1 - std::min(t.uplink_load, 0.9)) + backlog_s;
     t.segment_deadline_min_s = c.verify_deadline_ms > 0
                                    ? t.deadline_s
-                                   : std::max(min_deadline_s, deadline_margin * (2 * c.latency_ms / 1000.0 + queued_min));
+                                   : std::max(min_deadline_s, deadline_margin * (2 * latency_ms / 1000.0 + queued_min));
   }
   const double retained_s =
       c.verify_deadline_ms > 0 ? t.deadline_s : std::max(min_retention_s, link_deadline_s);

@@ -76,8 +76,7 @@ class pipeline_driver {
         n_(plan_.nodes()), sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())), stop_(stop) {
     network_model nm;
-    nm.latency_s = c.latency_ms / 1000.0;
-    nm.bandwidth_bps = c.bandwidth_mbps * 1e6;
+    nm.links = link_model::uniform(c.bandwidth_mbps * 1e6, c.latency_ms / 1000.0, n_);
     nm.loss = c.loss;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     clock_ = sys_.spawn(sim_clock, &queue_);

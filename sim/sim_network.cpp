@@ -12,7 +12,7 @@ namespace murmur {
 namespace {
 
 struct sim_network_state {
-  std::vector<double> uplink_free;
+  link_model links;
   Rng rng;
   static inline const char* name = "sim_network";
 };
@@ -20,8 +20,10 @@ struct sim_network_state {
 transport_actor::behavior_type sim_network_behavior(
     transport_actor::stateful_pointer<sim_network_state> self, event_queue* queue,
     network_model model, uint32_t peers, uint64_t seed, network_stats* stats) {
-  self->state.uplink_free.assign(peers, 0.0);
+  self->state.links = model.links;
   self->state.rng = Rng(seed);
+  stats->peer_bytes_sent.assign(peers, 0);
+  stats->peer_bytes_received.assign(peers, 0);
   return {
       [=](send_atom, uint32_t from, uint32_t to, const wire_frame& frame) {
         auto& st = self->state;
@@ -31,7 +33,7 @@ transport_actor::behavior_type sim_network_behavior(
         if (model.offload && type &&
             (*type == message_type::matmul_task || *type == message_type::matmul_result)) {
           sim_event e;
-          e.time = (model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0) + model.latency_s;
+          e.time = st.links.direct_time(from, to, bytes, queue->now());
           e.kind = sim_event::deliver;
           e.peer = to;
           e.from = from;
@@ -39,13 +41,13 @@ transport_actor::behavior_type sim_network_behavior(
           model.offload->push(std::move(e));
           ++stats->msgs_sent;
           stats->bytes_sent += frame.bytes->size();
+          stats->peer_bytes_sent[from] += frame.bytes->size();
+          stats->peer_bytes_received[to] += frame.bytes->size();
           return;
         }
-        const double depart = std::max(queue->now(), st.uplink_free[from]);
-        const double tx = model.bandwidth_bps > 0 ? bytes * 8.0 / model.bandwidth_bps : 0.0;
-        st.uplink_free[from] = depart + tx;
+        const auto when = st.links.send(from, to, bytes, queue->now());
         sim_event done;
-        done.time = depart + tx;
+        done.time = when.up_done;
         done.kind = sim_event::sent;
         done.peer = from;
         done.from = to;
@@ -53,14 +55,16 @@ transport_actor::behavior_type sim_network_behavior(
         queue->push(std::move(done));
         ++stats->msgs_sent;
         stats->bytes_sent += frame.bytes->size();
+        stats->peer_bytes_sent[from] += frame.bytes->size();
         const bool reliable = model.reliable_pipeline && type && is_pipeline_message(*type);
         if (model.loss > 0 && !reliable && st.rng.uniform() < model.loss) {
           ++stats->msgs_lost;
           stats->bytes_lost += frame.bytes->size();
           return;
         }
+        stats->peer_bytes_received[to] += frame.bytes->size();
         sim_event e;
-        e.time = depart + tx + model.latency_s;
+        e.time = when.arrive;
         e.kind = sim_event::deliver;
         e.peer = to;
         e.from = from;

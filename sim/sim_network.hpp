@@ -1,7 +1,8 @@
 // The simulated network: a transport actor that, instead of moving bytes,
 // schedules their delivery on the simulation's event queue.
 // A message from peer i leaves when i's uplink is free, occupies it for
-// bytes*8/bandwidth, arrives `latency` later, and is lost with probability
+// bytes*8/bandwidth, arrives `latency` later (per peer and link, downlinks
+// and windows over time: run/link_model.hpp), and is lost with probability
 // `loss` (drawn from the network's own seeded stream, so runs repeat).
 #pragma once
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "run/link_model.hpp"
 
 namespace murmur {
 
@@ -55,14 +57,13 @@ class event_queue {
 };
 
 struct network_model {
-  double latency_s = 0.001;
-  double bandwidth_bps = 1e9;  // per peer uplink; 0 = unlimited
+  link_model links;  // rates and latencies, per peer and link
   double loss = 0.0;
   // Pipeline frames ride reliable connections (TCP, as ZeroMQ's): `loss`
   // never drops them.
   bool reliable_pipeline = true;
   // Offloaded products (matmul_task / matmul_result frames) go here instead,
-  // stamped with their transfer time (bytes*8/bandwidth + latency) rather
+  // stamped with their transfer time (link_model::direct_time) rather
   // than an arrival time: the driver delivers them at once, within the
   // offloading peer's step, and charges that time to the step. They are
   // never lost and do not queue behind gossip on the uplink. Null: as any frame.
@@ -71,6 +72,7 @@ struct network_model {
 
 struct network_stats {
   uint64_t msgs_sent = 0, bytes_sent = 0, msgs_lost = 0, bytes_lost = 0;
+  std::vector<uint64_t> peer_bytes_sent, peer_bytes_received;  // per peer (received: delivered, not lost)
 };
 
 // queue and stats must outlive the actor system.

@@ -94,6 +94,17 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
   std::vector<std::string> distinct;
   for (const auto& d : s.devices)
     if (std::find(distinct.begin(), distinct.end(), d) == distinct.end()) distinct.push_back(d);
+  if (!s.links.empty()) {
+    js << ",\n  \"links\": [";
+    for (size_t i = 0; i < s.links.size(); ++i) {
+      const auto& l = s.links[i];
+      js << (i ? ",\n    " : "\n    ") << "{\"peer\": " << i << ", \"class\": " << json_string(l.cls)
+         << ", \"up_mbps\": " << json_number(l.up_mbps) << ", \"down_mbps\": " << json_number(l.down_mbps)
+         << ", \"access_ms\": " << json_number(l.access_ms) << ", \"bytes_sent\": " << l.bytes_sent
+         << ", \"bytes_received\": " << l.bytes_received << "}";
+    }
+    js << "]";
+  }
   js << ",\n  \"verify\": " << s.verify.json();
   js << ",\n  \"device\": " << json_string(distinct.size() == 1 ? distinct[0] : distinct.empty() ? "" : "mixed")
      << ",\n  \"devices\": [";
@@ -317,8 +328,8 @@ class driver {
         self_(sys_) {
     plan_speeds(data);
     network_model nm;
-    nm.latency_s = c.latency_ms / 1000.0;
-    nm.bandwidth_bps = c.bandwidth_mbps * 1e6;
+    links_ = link_model::from_config(c, n_);
+    nm.links = links_;
     nm.loss = c.loss;
     if (off_.on) nm.offload = &offload_q_;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
@@ -404,6 +415,14 @@ class driver {
     sum_.bytes_sent_total = net_stats_.bytes_sent + net_base_.bytes_sent;
     sum_.msgs_sent_total = net_stats_.msgs_sent + net_base_.msgs_sent;
     sum_.msgs_lost = net_stats_.msgs_lost + net_base_.msgs_lost;
+    if (!links_.uniform()) {
+      for (uint32_t i = 0; i < n_; ++i) {
+        const auto& p = links_.peers()[i];
+        sum_.links.push_back({p.cls, p.up_bps / 1e6, p.down_bps / 1e6, p.access_s * 1000.0,
+                              i < net_stats_.peer_bytes_sent.size() ? net_stats_.peer_bytes_sent[i] : 0,
+                              i < net_stats_.peer_bytes_received.size() ? net_stats_.peer_bytes_received[i] : 0});
+      }
+    }
     sum_.steps = static_cast<uint64_t>(steps_sum_ / n_);
     sum_.samples_per_s = sum_.virtual_time_s > 0 ? static_cast<double>(steps_sum_) * static_cast<double>(c_.batch) /
                                                        sum_.virtual_time_s
@@ -918,6 +937,7 @@ class driver {
   event_queue queue_;
   event_queue offload_q_;  // offloaded products in flight (sim_network.hpp)
   network_stats net_stats_;
+  link_model links_;  // what the network was built from (summary.json's links)
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_;
   caf::scheduler::test_coordinator& sched_;

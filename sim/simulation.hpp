@@ -124,8 +124,17 @@ struct offload_summary {
   std::vector<offload_peer_summary> peers;
 };
 
+// A peer's links (sim.link_*; run/link_model.hpp) and the bytes they
+// carried in this process (a resumed run counts from its resume).
+struct link_summary {
+  std::string cls;  // class, "file", or "" (uniform)
+  double up_mbps = 0, down_mbps = 0, access_ms = 0;  // 0 Mbit/s = unlimited
+  uint64_t bytes_sent = 0, bytes_received = 0;
+};
+
 struct sim_summary {
   pipeline_summary pipeline;
+  std::vector<link_summary> links;  // per peer, only when sim.link_* are set
   offload_summary offload;
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;
