@@ -149,7 +149,13 @@ int run_sweep(sweep_args a, const std::atomic<int>& stop) {
   std::string& out = a.out;
   if (out.empty()) out = "runs/" + std::filesystem::path(a.config).stem().string() + "-sweep";
   // Every run is checked before the first (long) one starts.
-  const sweep_plan plan = make_sweep_plan(a.config, params, a.overrides, part);
+  const sweep_plan plan = [&] {
+    try {
+      return make_sweep_plan(a.config, params, a.overrides, part);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }();
   for (const auto& w : plan.warnings) std::fprintf(stderr, "murmur sweep: warning: %s\n", w.c_str());
   const std::vector<std::string>& keys = plan.keys;
   const size_t n = plan.runs.size();

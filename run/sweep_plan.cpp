@@ -52,7 +52,14 @@ sweep_part parse_sweep_part(const std::string& text) {
 sweep_plan make_sweep_plan(const std::string& config, const std::vector<swept_key>& params,
                            const std::vector<std::string>& overrides, sweep_part part) {
   sweep_plan p;
-  for (const auto& s : params) p.keys.push_back(s.key);
+  for (const auto& s : params) {
+    // Two equal values would be two runs writing one run directory (at once, with --jobs).
+    std::set<std::string> seen;
+    for (const auto& v : s.values)
+      if (!seen.insert(v).second)
+        throw std::invalid_argument("--param " + s.key + " lists '" + v + "' twice (one run directory per value)");
+    p.keys.push_back(s.key);
+  }
   // The Cartesian product, in table order.
   p.values = {{}};
   for (const auto& s : params) {

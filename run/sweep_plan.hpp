@@ -46,7 +46,8 @@ struct sweep_plan {
 };
 
 // Loads and checks every configuration (config, then `overrides`, then one
-// value of each swept key) before anything runs.
+// value of each swept key) before anything runs; a value listed twice for
+// one key is refused (std::invalid_argument).
 sweep_plan make_sweep_plan(const std::string& config, const std::vector<swept_key>& params,
                            const std::vector<std::string>& overrides, sweep_part part);
 

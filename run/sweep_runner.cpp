@@ -80,6 +80,7 @@ sweep_outcome run_sweep_jobs(const sweep_plan& plan, size_t jobs, const std::ato
       {
         std::lock_guard lk(mu);
         running.erase(i);
+        halt = halt || f.error;  // one at a time, no run would start after it
         events.push_back(std::move(f));
       }
       cv.notify_all();
