@@ -3,21 +3,24 @@
 
 What it runs: `murmur sweep CONFIG --param KEY=V1,...` (default: four values
 of gossip.threshold on configs/fmnist-gossip.toml, the default simulation,
-shortened by train.epochs so that a configuration takes ~15 s on a quiet
-core) once with --jobs 1 and once with --jobs N per repeat, interleaved
+shortened by train.epochs = 6 so that a configuration takes ~15 s of CPU:
+measured 2.75 s at 0.5 epochs and 6.0 s at 2, i.e. ~1.7 s + 2.2 s per epoch) once with --jobs 1 and once with --jobs N per repeat, interleaved
 (1, N, 1, N, ...). Wall time is the sweep process's, start to exit (data
 loading and the final evaluations included: they are part of a sweep).
 Checks that every sweep.csv is the first --jobs 1 one byte for byte but for
 the cells measured in wall time (wall_time_s, detect_overhead_pct,
 check_overhead_pct, commit_overhead_pct: they differ between two --jobs 1
 sweeps too), and that each run's metrics.jsonl is identical.
-Prints one line per sweep with the 1-minute load average before it, the
+Prints one line per sweep with its CPU time (user + system, all threads)
+over its wall time, the cores it got (under load, other processes take
+them: --jobs N cannot be faster than the CPU it is given, and an unchanged
+CPU time says the jobs cost nothing extra), the 1-minute load average before it, the
 median ratio wall(--jobs 1) / wall(--jobs N) with its spread (min..max over
 the repeats' pairs), and a JSON line ("event": "sweep_jobs"). Exits 1 if a
 result differs. The goal (issue 16): ratio >= 1.7 at N = 2 on 2 cores.
 
 Usage: bench/sweep_jobs.py [--murmur build/murmur] [--config configs/fmnist-gossip.toml]
-         [--param gossip.threshold=0.005,0.01,0.02,0.04] [--epochs 0.5] [--jobs 2]
+         [--param gossip.threshold=0.005,0.01,0.02,0.04] [--epochs 6] [--jobs 2]
          [--repeats 3] [--set KEY=VALUE ...]
 """
 import argparse
@@ -57,12 +60,16 @@ def sweep(a, jobs, out):
     for kv in a.set:
         cmd += ["--set", kv]
     load = os.getloadavg()[0]
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wall = time.monotonic() - t0
-    if p.returncode != 0:
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}")
-    return wall, load
+    with tempfile.TemporaryFile(mode="w+") as log:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.seek(0)
+            raise SystemExit(f"failed ({code}): {' '.join(cmd)}\n{log.read()}")
+    return wall, load, ru.ru_utime + ru.ru_stime
 
 
 def main():
@@ -70,7 +77,7 @@ def main():
     ap.add_argument("--murmur", default="build/murmur")
     ap.add_argument("--config", default="configs/fmnist-gossip.toml")
     ap.add_argument("--param", default="gossip.threshold=0.005,0.01,0.02,0.04")
-    ap.add_argument("--epochs", type=float, default=0.5)
+    ap.add_argument("--epochs", type=float, default=6)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -81,20 +88,23 @@ def main():
     if cores < a.jobs:
         print(f"note: {cores} cores < --jobs {a.jobs}: murmur runs {cores} at once")
     walls = {1: [], a.jobs: []}
+    cpus = {1: [], a.jobs: []}
     reference = None
     same = True
     with tempfile.TemporaryDirectory(prefix="sweep_jobs_") as tmp:
         for r in range(a.repeats):
             for jobs in (1, a.jobs):
                 out = os.path.join(tmp, f"r{r}-j{jobs}")
-                wall, load = sweep(a, jobs, out)
+                wall, load, cpu = sweep(a, jobs, out)
                 walls[jobs].append(wall)
+                cpus[jobs].append(cpu)
                 result = (masked_csv(os.path.join(out, "sweep.csv")), metrics(out))
                 if reference is None:
                     reference = result
                 ok = result == reference
                 same = same and ok
-                print(f"  repeat {r + 1} --jobs {jobs}: {wall:7.2f} s  (load before {load:.2f})"
+                print(f"  repeat {r + 1} --jobs {jobs}: {wall:7.2f} s, CPU {cpu:7.2f} s = {cpu / wall:.2f} cores"
+                      f"  (load before {load:.2f})"
                       f"  sweep.csv and metrics {'identical' if ok else 'DIFFER'}")
                 sys.stdout.flush()
     ratios = [w1 / wn for w1, wn in zip(walls[1], walls[a.jobs])]
@@ -104,7 +114,7 @@ def main():
           f"results {'identical' if same else 'DIFFER'}; load now {os.getloadavg()[0]:.2f}")
     print(json.dumps({"event": "sweep_jobs", "config": a.config, "param": a.param, "epochs": a.epochs,
                       "jobs": a.jobs, "cores": cores, "wall_1_s": walls[1], f"wall_{a.jobs}_s": walls[a.jobs],
-                      "ratios": ratios, "ratio_median": med, "identical": same, "load_end": os.getloadavg()[0]}))
+                      "cpu_1_s": cpus[1], f"cpu_{a.jobs}_s": cpus[a.jobs], "ratios": ratios, "ratio_median": med, "identical": same, "load_end": os.getloadavg()[0]}))
     return 0 if same else 1
 
 
