@@ -3,8 +3,9 @@
 
 What it runs: `murmur sweep CONFIG --param KEY=V1,...` (default: four values
 of gossip.threshold on configs/fmnist-gossip.toml, the default simulation,
-shortened by train.epochs = 6 so that a configuration takes ~15 s of CPU:
-measured 2.75 s at 0.5 epochs and 6.0 s at 2, i.e. ~1.7 s + 2.2 s per epoch) once with --jobs 1 and once with --jobs N per repeat, interleaved
+shortened to train.epochs = 6 so that a configuration takes ~15 s of CPU:
+measured 2.75 s at 0.5 epochs and 6.0 s at 2, ~1.7 s + 2.2 s per epoch),
+once with --jobs 1 and once with --jobs N per repeat, interleaved
 (1, N, 1, N, ...). Wall time is the sweep process's, start to exit (data
 loading and the final evaluations included: they are part of a sweep).
 Checks that every sweep.csv is the first --jobs 1 one byte for byte but for
@@ -14,8 +15,8 @@ sweeps too), and that each run's metrics.jsonl is identical.
 Prints one line per sweep with its CPU time (user + system, all threads)
 over its wall time, the cores it got (under load, other processes take
 them: --jobs N cannot be faster than the CPU it is given, and an unchanged
-CPU time says the jobs cost nothing extra), the 1-minute load average before it, the
-median ratio wall(--jobs 1) / wall(--jobs N) with its spread (min..max over
+CPU time says the jobs cost nothing extra), the 1-minute load average
+before it, the median ratio wall(--jobs 1) / wall(--jobs N) with its spread (min..max over
 the repeats' pairs), and a JSON line ("event": "sweep_jobs"). Exits 1 if a
 result differs. The goal (issue 16): ratio >= 1.7 at N = 2 on 2 cores.
 
@@ -25,7 +26,6 @@ Usage: bench/sweep_jobs.py [--murmur build/murmur] [--config configs/fmnist-goss
 """
 import argparse
 import csv
-import io
 import json
 import os
 import statistics

@@ -1,6 +1,7 @@
 // murmur sweep --jobs N (runs at once) and --part K/M + --merge (a sweep over
 // machines) give the table one process running one run at a time gives:
-// sweep.csv byte for byte but for the wall-time columns, sweep.md, and each
+// sweep.csv byte for byte but for the wall-time columns, sweep.md (its
+// overhead cells are wall time too, all zero in this short sweep), and each
 // run's metrics.jsonl and summary.json (but for its fields measured in wall
 // time: wall_time_s, detect_overhead_pct, and verification's
 // commit_overhead_pct, check_overhead_pct, segment_replay_s).
