@@ -8,8 +8,6 @@ namespace murmur {
 
 namespace {
 
-bool is_attack_key(const std::string& k) { return k.rfind("attack.", 0) == 0; }
-
 std::string num(double v, const char* f = "%.6g") {
   if (std::isnan(v)) return "";
   char b[48];
@@ -37,28 +35,6 @@ std::string value_cells(const sweep_row& r) {
 }
 
 }  // namespace
-
-bool same_but_attack_keys(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& values,
-                          size_t i, size_t j) {
-  for (size_t k = 0; k < keys.size(); ++k)
-    if (!is_attack_key(keys[k]) && values[i][k] != values[j][k]) return false;
-  return true;
-}
-
-std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
-                                   const std::vector<std::vector<std::string>>& values, size_t i) {
-  size_t kind = keys.size();
-  for (size_t k = 0; k < keys.size(); ++k)
-    if (keys[k] == "attack.kind") kind = k;
-  if (kind == keys.size() || values[i][kind] == "none") return std::nullopt;
-  for (size_t j = 0; j < values.size(); ++j) {
-    if (values[j][kind] != "none") continue;
-    bool same = true;
-    for (size_t k = 0; k < keys.size() && same; ++k) same = is_attack_key(keys[k]) || values[j][k] == values[i][k];
-    if (same) return j;
-  }
-  return std::nullopt;
-}
 
 std::string sweep_csv_header(const std::vector<std::string>& keys) {
   std::string h;

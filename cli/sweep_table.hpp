@@ -19,16 +19,6 @@ struct sweep_row {
   std::optional<double> clean_accuracy;   // honest accuracy of the matching clean run
 };
 
-// Whether rows i and j differ only in attack.* keys (a clean run does not
-// depend on them).
-bool same_but_attack_keys(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& values,
-                          size_t i, size_t j);
-
-// Index of the clean run matching row `i`, if the sweep has one (keys and
-// rows' values as given to the sweep; rows not yet run may be included).
-std::optional<size_t> clean_run_of(const std::vector<std::string>& keys,
-                                   const std::vector<std::vector<std::string>>& values, size_t i);
-
 std::string sweep_csv_header(const std::vector<std::string>& keys);
 std::string sweep_csv_line(const sweep_row& r);
 std::string sweep_markdown(const std::vector<std::string>& keys, const std::vector<sweep_row>& rows);

@@ -37,7 +37,7 @@ void write_peer_runs(const std::filesystem::path& dir) {
 TEST_CASE("every verb has its own --help: its options, a description and an example", "[cli][help]") {
   const std::vector<std::pair<std::string, std::vector<std::string>>> verbs{
       {"sim", {"--set", "--out", "--resume", "--quiet"}},
-      {"sweep", {"--param", "--set", "--out"}},
+      {"sweep", {"--param", "--set", "--out", "--jobs", "--part", "--merge"}},
       {"plot", {"DIR"}},
       {"split", {"--set"}},
       {"config-doc", {}},
