@@ -9,8 +9,9 @@
 //    team); pooling and layout reorders stay on the calling thread (short,
 //    memory-bound: each parallel region would add a barrier per call);
 //  - a model without one runs OpenBLAS on n threads.
-// Hosts that run several peers at once on their own threads (none today: the
-// simulator takes turns on one thread) keep n = 1, the layers' default.
+// Hosts that run several models at once on their own threads keep n = 1,
+// the layers' default: the simulator takes turns on one thread, and
+// `murmur sweep --jobs N` runs at most one simulation per core.
 #pragma once
 
 #include "tensor/sequential.hpp"
