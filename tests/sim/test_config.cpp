@@ -308,7 +308,7 @@ TEST_CASE("error: not one of the enum values", "[config]") {
   std::string m = parse_error("[gossip]\ntopology = \"star\"\n");
   CHECK_THAT(m, Catch::Contains("gossip.topology = \"star\""));
   CHECK_THAT(m, Catch::Contains("cfg.toml"));
-  CHECK_THAT(m, Catch::Contains("must be one of ring, torus, exponential, random, complete"));
+  CHECK_THAT(m, Catch::Contains("must be one of ring, torus, exponential, hypercube, random, complete"));
   m = parse_error("", {"train.optimizer=rmsprop"});
   CHECK_THAT(m, Catch::Contains("train.optimizer = rmsprop in --set: must be one of sgd, adam"));
   m = parse_error("", {"data.dataset=mnist"});
