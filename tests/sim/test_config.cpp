@@ -358,7 +358,12 @@ TEST_CASE("error: cross-key topology checks", "[config]") {
     CHECK(ok({std::string("gossip.topology=") + t, "sim.peers=1"}).peers == 1);
 
   // The one-peer schedule: hypercube only, host-side modes without detection or update attacks.
-  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "sim.peers=6"}).gossip_schedule == "one_peer");
+  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.robust=none", "sim.peers=6"})
+            .gossip_schedule == "one_peer");
+  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.clip_scale=1"}).clip_scale == 1);
+  m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube"});
+  CHECK_THAT(m, Catch::Contains("gossip.robust = clipped_gossip with gossip.clip_scale = 0.5"));
+  CHECK_THAT(m, Catch::Contains("set gossip.robust = none"));
   m = parse_error("", {"gossip.schedule=one_peer"});
   CHECK_THAT(m, Catch::Contains("gossip.schedule = one_peer with gossip.topology = ring"));
   CHECK_THAT(m, Catch::Contains("hypercube"));
