@@ -111,8 +111,9 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
           buf->assign(frame.begin(), frame.end());
           wire_frame w{std::move(buf)};
           for (uint32_t to : st.gossip->neighbours()) self->send(st.transport, send_atom::value, st.self, to, w);
-        } else if (st.gossip->equivocates()) {
-          // An equivocating attacker: each neighbour its own frame.
+        } else if (st.gossip->per_neighbour_frames()) {
+          // The one-peer schedule (frames to this round's partners only) or
+          // an equivocating attacker: each neighbour its own frame.
           const auto& to = st.gossip->neighbours();
           for (size_t j = 0; j < to.size(); ++j) {
             auto f = st.gossip->frame_to(j);

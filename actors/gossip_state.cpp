@@ -1,6 +1,7 @@
 #include "actors/gossip_state.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -17,6 +18,7 @@ std::string_view to_string(reject_reason r) {
     case reject_reason::stale: return "stale";
     case reject_reason::quarantined: return "quarantined";
     case reject_reason::out_of_range: return "out_of_range";
+    case reject_reason::off_schedule: return "off_schedule";
     default: return "unknown";
   }
 }
@@ -41,6 +43,15 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   max_value_ = parameter_bound(s_.max_value, x0);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
+  if (one_peer()) {
+    const char* why = s_.mode == gossip_mode::delta ? "gossip.mode = delta"
+                      : s_.detect.enabled             ? "detect.method"
+                      : is_update_attack(attack.kind) ? "an update attack"
+                                                      : nullptr;
+    if (why) throw std::invalid_argument(std::string("gossip.schedule = one_peer: not with ") + why);
+    link_hat_.assign(neighbours_.size(), std::vector<float>(x0.begin(), x0.end()));
+    link_full_.assign(neighbours_.size(), 0);
+  }
   last_round_.assign(neighbours_.size(), 0);
   incarnation_.assign(neighbours_.size(), 0);
   heard_at_.assign(neighbours_.size(), 0);
@@ -74,6 +85,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   // The clipping and coordinate-wise rules run on the backend; krum
   // compares whole estimates pairwise on the host.
   if (s.robust.rule == robust_rule::krum) return "gossip.robust = krum";
@@ -108,6 +120,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 }
 
 std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
+  if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
   return {};
@@ -116,6 +129,7 @@ std::string gossip_state::replay_unsupported(const gossip_settings& s, const att
 void gossip_state::save_replay_state(replay_state& r) const {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
   if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
+  if (one_peer()) throw std::invalid_argument("gossip_state replay: not with gossip.schedule = one_peer");
   r.neighbours = neighbours_;
   r.quarantined = quarantined_;
   r.last_round = last_round_;
@@ -140,6 +154,7 @@ void gossip_state::save_replay_state(replay_state& r) const {
 gossip_state::replay_view gossip_state::view_replay_state() const {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
   if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
+  if (one_peer()) throw std::invalid_argument("gossip_state replay: not with gossip.schedule = one_peer");
   // As save_replay_state, field for field.
   replay_view v;
   v.neighbours = neighbours_, v.quarantined = quarantined_;
@@ -158,6 +173,7 @@ gossip_state::replay_view gossip_state::view_replay_state() const {
 void gossip_state::load_replay_state(const replay_state& r) {
   if (be_) throw std::invalid_argument("gossip_state replay: not in backend mode");
   if (detector_ || attack_) throw std::invalid_argument("gossip_state replay: not with a detector or update attack");
+  if (one_peer()) throw std::invalid_argument("gossip_state replay: not with gossip.schedule = one_peer");
   const size_t n = r.neighbours.size();
   const bool delta = s_.mode == gossip_mode::delta;
   auto sized = [&](const std::vector<float>& v) { return v.size() == dim_; };
@@ -242,7 +258,8 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       ids.push_back(offered[i]);
       incarnations.push_back(offered_inc[i]);
     }
-  std::vector<std::vector<float>> hat, pub;
+  std::vector<std::vector<float>> hat, pub, link;
+  std::vector<uint8_t> link_full;
   std::vector<backend_buffer<float>> dev_hat;
   std::vector<uint64_t> last, inc, heard;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -261,6 +278,11 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
     }
     if (!pub_hat_.empty()) pub.push_back(keep ? std::move(pub_hat_[o]) : honest_hat_);
+    if (one_peer()) {
+      // A new link starts with a dense frame; until then its estimate is a placeholder.
+      link.push_back(keep ? std::move(link_hat_[o]) : self_hat_);
+      link_full.push_back(keep ? link_full_[o] : 1);
+    }
     last.push_back(keep ? last_round_[o] : 0);
     heard.push_back(keep ? heard_at_[o] : 0);
     inc.push_back(incarnations[i]);
@@ -274,6 +296,11 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   incarnation_ = std::move(inc);
   heard_at_ = std::move(heard);
   if (!pub_hat_.empty()) pub_hat_ = std::move(pub);
+  if (one_peer()) {
+    link_hat_ = std::move(link);
+    link_full_ = std::move(link_full);
+  }
+  partners_.clear();  // slots have moved; the next publish chooses again
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
     colluder_.clear();
@@ -292,6 +319,10 @@ void gossip_state::mix(std::span<float> x) {
       base_[k] += pending_[k];
       pending_[k] = 0.f;
     }
+    return;
+  }
+  if (one_peer()) {
+    mix_one_peer(x);
     return;
   }
   // One mix per published round: mixing again with the same stale estimates
@@ -342,6 +373,10 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (detector_) detect();
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
+  if (one_peer()) {
+    publish_one_peer(x, step);
+    return {};
+  }
   const float tau = static_cast<float>(s_.threshold);
   out_msg_.indices.clear();
   out_msg_.values.clear();
@@ -538,6 +573,82 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
   return true;
 }
 
+uint32_t gossip_state::link_colour(uint32_t peer) const {
+  if (!one_peer() || peer == self_) return 0;
+  return static_cast<uint32_t>(std::countr_zero(self_ ^ peer)) % std::max<uint32_t>(1, s_.schedule_colours);
+}
+
+uint32_t gossip_state::round_colour(uint64_t step) const {
+  if (!one_peer()) return 0;
+  return static_cast<uint32_t>((step / std::max<uint64_t>(1, s_.schedule_every)) %
+                               std::max<uint32_t>(1, s_.schedule_colours));
+}
+
+// One frame per partner of this round, each compressed against that link's
+// estimate (its own error feedback), so every link's copy stays exact no
+// matter which links the other rounds used.
+void gossip_state::publish_one_peer(std::span<const float> x, uint64_t step) {
+  const uint32_t colour = round_colour(step);
+  partners_.clear();
+  for (size_t j = 0; j < neighbours_.size(); ++j)
+    if (link_colour(neighbours_[j]) == colour) partners_.push_back(j);
+  if (force_full_) std::fill(link_full_.begin(), link_full_.end(), uint8_t{1});
+  force_full_ = false;
+  out_frames_.resize(neighbours_.size());
+  bool any = false;
+  if (!partners_.empty()) ++round_;
+  for (size_t j : partners_) {
+    out_msg_.indices.clear();
+    out_msg_.values.clear();
+    out_msg_.grid.clear();
+    out_msg_.scale = 0;
+    force_full_ = link_full_[j] != 0;  // compress() reads it
+    const bool sent = compress(x, link_hat_[j]);
+    force_full_ = false;
+    if (!sent) continue;  // the trigger held this link back
+    link_full_[j] = 0;
+    out_msg_.sender = self_;
+    out_msg_.round = round_;
+    out_msg_.step = step;
+    out_msg_.dim = static_cast<uint32_t>(dim_);
+    encode_gossip(out_msg_, out_frames_[j]);
+    any = true;
+    counters_.coords_sent += out_msg_.values.size();
+    ++counters_.msgs_sent;
+    ++in_flight_;
+    counters_.bytes_sent += out_frames_[j].size();
+  }
+  if (!any) ++counters_.silent_rounds;
+}
+
+// x += gamma/(m+1) * sum over the m partners of our last publish of
+// (x_hat_j - x_hat_ij): both ends of a link use the same two estimates, so
+// a pair's sum is kept. A robust rule aggregates each pair {x_hat_ij, x_hat_j}.
+void gossip_state::mix_one_peer(std::span<float> x) {
+  if (partners_.empty() || in_flight_ > 0) return;
+  const uint64_t now = counters_.rounds + 1;
+  const float c = static_cast<float>(s_.gamma / (static_cast<double>(partners_.size()) + 1.0));
+  float* xp = x.data();
+  for (size_t j : partners_) {
+    if (!fresh(j, now)) {
+      ++counters_.stale_skips;
+      continue;
+    }
+    const float* hp = nbr_hat_[j].data();
+    const float* sp = link_hat_[j].data();
+    if (robust_) {
+      // mix_into moves x by g (agg - x_hat_ij), agg = the pair's aggregate
+      // (unclipped: the midpoint), so g = 2c gives the plain pull c (x_hat_j - x_hat_ij).
+      mix_members_.assign({sp, hp});
+      const uint64_t clipped_before = robust_->clipped();
+      robust_->mix_into(x, mix_members_, 2.f * c, 1);
+      counters_.clipped += robust_->clipped() - clipped_before;
+      continue;
+    }
+    for (size_t k = 0; k < dim_; ++k) xp[k] += c * (hp[k] - sp[k]);
+  }
+}
+
 void gossip_state::mix_on_backend(float* x) {
   if (!be_) throw std::logic_error("gossip_state::mix_on_backend: not in backend mode");
   if (neighbours_.empty() || in_flight_ > 0) return;
@@ -672,6 +783,7 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   if (is_quarantined(from)) return reject(reject_reason::quarantined);
   int slot = neighbour_slot(in_msg_.sender);
   if (slot < 0 || in_msg_.sender != from) return reject(reject_reason::unknown_sender);
+  if (one_peer() && link_colour(from) != round_colour(in_msg_.step)) return reject(reject_reason::off_schedule);
   bool delta = s_.mode == gossip_mode::delta;
   if (delta != (in_msg_.kind == update_kind::sparse_add)) return reject(reject_reason::wrong_kind);
   for (float v : in_msg_.values)

@@ -30,6 +30,21 @@
 //               robust aggregate of x_hat_self and the fresh x_hat_j (robust_mix.hpp).
 //   detect.enabled: every round, publish feeds the public estimates to a
 //               rank_detector, which may quarantine neighbours (cause statistical).
+//
+// Schedule one_peer (gossip_settings::schedule; threshold, dense and
+// local_sgd modes on the host, without detection or update attacks: the
+// constructor throws otherwise): in round r = step / schedule_every a peer
+// exchanges only with its partners of that round, the neighbours j with
+// link colour ctz(self XOR j) mod colours == r mod colours (one on the
+// hypercube). Each link keeps its own public estimate of us, x_hat_ij, the
+// copy j holds: publish compresses x against x_hat_ij for each partner
+// (error feedback per link, exact whatever the others receive) and returns
+// an empty span, the frames being frame_to(slot); mix then pairs with the
+// partners of our last publish: x += gamma/(m+1) sum_j (x_hat_j - x_hat_ij),
+// m partners (1: the pairwise average at gamma = 1). A frame whose step
+// falls in a round of another colour than its sender's link is rejected
+// (off_schedule). A new link, or a resync, starts with a dense frame.
+//
 //   an update attack: publish sends a poisoned estimate (update_attack.hpp);
 //               mix and detection use the honest estimate the peer keeps aside.
 //               An extreme attack's frame carries raw out-of-grid values; an
@@ -60,6 +75,7 @@ enum class reject_reason : uint8_t {
   stale,                            // round not newer than the last one seen
   quarantined,                      // the sender is quarantined by this peer
   out_of_range,                     // a value beyond gossip max_value: cannot be a parameter of ours
+  off_schedule,                     // one_peer: the frame's round does not pair us with its sender
   count_
 };
 std::string_view to_string(reject_reason r);
@@ -133,6 +149,20 @@ class gossip_state {
   // (empty: nothing for that neighbour this round).
   std::span<const std::byte> publish(std::span<const float> x, uint64_t step);
   bool equivocates() const { return attack_ && attack_->equivocates(); }
+  bool one_peer() const { return s_.schedule == gossip_schedule::one_peer; }
+  // publish's frames go out one per neighbour (frame_to): one_peer, or an equivocating attacker.
+  bool per_neighbour_frames() const { return one_peer() || equivocates(); }
+  // one_peer: the colour of a link to `peer` and of the round of `step` (always 0 under schedule all).
+  uint32_t link_colour(uint32_t peer) const;
+  uint32_t round_colour(uint64_t step) const;
+  // Our copy of neighbours()[slot]'s public estimate (host modes but delta).
+  std::span<const float> neighbour_estimate(size_t slot) const {
+    return slot < nbr_hat_.size() ? std::span<const float>(nbr_hat_[slot]) : std::span<const float>();
+  }
+  // one_peer: our public estimate as neighbours()[slot] holds it.
+  std::span<const float> link_estimate(size_t slot) const {
+    return slot < link_hat_.size() ? std::span<const float>(link_hat_[slot]) : std::span<const float>();
+  }
   std::span<const std::byte> frame_to(size_t slot) const {
     return slot < out_frames_.size() ? std::span<const std::byte>(out_frames_[slot]) : std::span<const std::byte>();
   }
@@ -245,7 +275,14 @@ class gossip_state {
   std::vector<float> honest_hat_, honest_prev_, honest_update_;  // an attacker's honest estimate
   std::vector<uint8_t> colluder_;  // an attacker's: per neighbour slot, a fellow attacker
   std::vector<std::vector<float>> pub_hat_;       // an equivocating attacker's: per neighbour, its copy of us
-  std::vector<std::vector<std::byte>> out_frames_;  // an equivocating attacker's frames, per neighbour
+  std::vector<std::vector<std::byte>> out_frames_;  // an equivocating attacker's or one_peer frames, per neighbour
+  // one_peer: per neighbour slot, our estimate as it holds it, and whether its next frame is dense;
+  // the slots our last publish went to (mix pairs with them).
+  std::vector<std::vector<float>> link_hat_;
+  std::vector<uint8_t> link_full_;
+  std::vector<size_t> partners_;
+  void publish_one_peer(std::span<const float> x, uint64_t step);
+  void mix_one_peer(std::span<float> x);
   // Backend mode: be_'s buffers (x_hat_self, x_hat_j per neighbour slot, and
   // dim_-sized index/value scratch for selections and received frames).
   compute_backend* be_ = nullptr;

@@ -40,8 +40,20 @@ struct detect_settings {
   uint64_t seed = 0;         // which coordinates
 };
 
+// Who a peer exchanges with in a round. all: every neighbour, every round
+// (one public estimate for all). one_peer: a time-varying matching; in
+// round r (= step / schedule_every) a peer exchanges only with the
+// neighbours j whose link colour ctz(self XOR j) mod schedule_colours is
+// r mod schedule_colours (on the hypercube with ids = positions: exactly
+// one partner, i XOR 2^k, or none where that id is >= n), keeps one public
+// estimate per link and mixes pairwise (x += gamma/2 (x_hat_j - x_hat_ij)).
+enum class gossip_schedule : uint8_t { all, one_peer };
+
 struct gossip_settings {
   gossip_mode mode = gossip_mode::threshold;
+  gossip_schedule schedule = gossip_schedule::all;
+  uint32_t schedule_colours = 1;  // one_peer: ceil(log2(peer count)), at least 1
+  uint64_t schedule_every = 1;    // one_peer: steps per round (gossip.every)
   double threshold = 1e-3;   // tau; 0 sends every coordinate
   bool grid = false;         // publish values rounded to a shared tau-grid
   double trigger = 0.0;      // send nothing while ||x - x_hat||^2 < trigger

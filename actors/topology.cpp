@@ -82,6 +82,12 @@ std::vector<std::vector<uint32_t>> make_topology(const std::string& kind, uint32
     } else if (kind == "exponential") {
       for (uint32_t i = 0; i < n; ++i)
         for (uint32_t s = 1; s < n; s *= 2) link(g, i, (i + s) % n);
+    } else if (kind == "hypercube") {
+      // i -- i XOR 2^k where that id exists: connected for every n (clearing
+      // the highest set bit walks any i < n down to 0 inside [0, n)).
+      for (uint32_t i = 0; i < n; ++i)
+        for (uint32_t s = 1; s < n; s *= 2)
+          if ((i ^ s) < n) link(g, i, i ^ s);
     } else if (kind == "torus") {
       uint32_t rows = 0;
       for (uint32_t r = 3; r * r <= n; ++r)
@@ -100,7 +106,7 @@ std::vector<std::vector<uint32_t>> make_topology(const std::string& kind, uint32
       g = random_regular(n, degree, seed);
     } else {
       throw std::invalid_argument("unknown topology '" + kind +
-                                  "' (allowed: ring, torus, exponential, random, complete)");
+                                  "' (allowed: ring, torus, exponential, hypercube, random, complete)");
     }
   }
   std::vector<std::vector<uint32_t>> out(n);

@@ -44,6 +44,13 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   // dense and local SGD send everything; local SGD replaces x by the average.
   s.gossip.threshold = (mode == gossip_mode::dense || mode == gossip_mode::local_sgd) ? 0.0 : c.threshold;
   s.gossip.trigger = c.trigger;
+  if (c.gossip_schedule == "one_peer") {
+    s.gossip.schedule = gossip_schedule::one_peer;
+    uint32_t colours = 1;
+    while ((uint64_t{1} << colours) < peer_count) ++colours;
+    s.gossip.schedule_colours = colours;
+    s.gossip.schedule_every = static_cast<uint64_t>(std::max<int64_t>(1, c.every));
+  }
   s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0 && mode != gossip_mode::delta;
   s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
   s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);

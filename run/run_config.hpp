@@ -49,7 +49,8 @@ struct RunConfig {
   int64_t every = 1;                 // gossip.every: gossip round every K local steps
   double gamma = 0.5;                // gossip.gamma: consensus step size
   int64_t max_staleness = 100;       // gossip.max_staleness: rounds; 0 = unbounded
-  std::string topology = "ring";     // gossip.topology: ring | torus | exponential | random | complete
+  std::string topology = "ring";     // gossip.topology: ring | torus | exponential | hypercube | random | complete
+  std::string gossip_schedule = "all";  // gossip.schedule: all | one_peer
   int64_t degree = 4;                // gossip.degree (random d-regular)
   std::string robust = "clipped_gossip";  // gossip.robust: clipped_gossip | none | median | trimmed_mean | krum | centered_clip
   double robust_trim = 0.2;          // gossip.robust_trim: trimmed fraction per end; krum's f = trim * n

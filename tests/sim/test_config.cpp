@@ -53,7 +53,7 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
 
 TEST_CASE("config_keys lists every key once, section.key", "[config]") {
   auto keys = config_keys();
-  CHECK(keys.size() == 103);  // + sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
+  CHECK(keys.size() == 104);  // + gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
   for (size_t i = 0; i < keys.size(); ++i) {
     CHECK(keys[i].find('.') != std::string::npos);
     for (size_t j = i + 1; j < keys.size(); ++j) CHECK(keys[i] != keys[j]);
@@ -308,7 +308,7 @@ TEST_CASE("error: not one of the enum values", "[config]") {
   std::string m = parse_error("[gossip]\ntopology = \"star\"\n");
   CHECK_THAT(m, Catch::Contains("gossip.topology = \"star\""));
   CHECK_THAT(m, Catch::Contains("cfg.toml"));
-  CHECK_THAT(m, Catch::Contains("must be one of ring, torus, exponential, random, complete"));
+  CHECK_THAT(m, Catch::Contains("must be one of ring, torus, exponential, hypercube, random, complete"));
   m = parse_error("", {"train.optimizer=rmsprop"});
   CHECK_THAT(m, Catch::Contains("train.optimizer = rmsprop in --set: must be one of sgd, adam"));
   m = parse_error("", {"data.dataset=mnist"});
@@ -354,8 +354,23 @@ TEST_CASE("error: cross-key topology checks", "[config]") {
   CHECK(ok({"gossip.topology=torus", "sim.peers=12"}).peers == 12);
   CHECK(ok({"gossip.topology=random", "sim.peers=8", "gossip.degree=3"}).degree == 3);
   CHECK(ok({"gossip.topology=ring", "sim.peers=2"}).peers == 2);
-  for (const char* t : {"ring", "torus", "exponential", "random", "complete"})
+  for (const char* t : {"ring", "torus", "exponential", "hypercube", "random", "complete"})
     CHECK(ok({std::string("gossip.topology=") + t, "sim.peers=1"}).peers == 1);
+
+  // The one-peer schedule: hypercube only, host-side modes without detection or update attacks.
+  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.robust=none", "sim.peers=6"})
+            .gossip_schedule == "one_peer");
+  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.clip_scale=1"}).clip_scale == 1);
+  m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube"});
+  CHECK_THAT(m, Catch::Contains("gossip.robust = clipped_gossip with gossip.clip_scale = 0.5"));
+  CHECK_THAT(m, Catch::Contains("set gossip.robust = none"));
+  m = parse_error("", {"gossip.schedule=one_peer"});
+  CHECK_THAT(m, Catch::Contains("gossip.schedule = one_peer with gossip.topology = ring"));
+  CHECK_THAT(m, Catch::Contains("hypercube"));
+  m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.mode=delta"});
+  CHECK_THAT(m, Catch::Contains("gossip.mode = delta with gossip.schedule = one_peer"));
+  m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube", "detect.method=rank"});
+  CHECK_THAT(m, Catch::Contains("detect.method = rank with gossip.schedule = one_peer"));
 
   // set_key alone does not run cross-key checks; validate_config does.
   RunConfig c;

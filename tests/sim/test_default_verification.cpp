@@ -68,6 +68,7 @@ TEST_CASE("default verification: off, saying why, where segments cannot run", "[
       {{"detect.method=rank"}, "detect.method = rank"},
       {{"attack.kind=gaussian", "attack.fraction=0.25"}, "attack.kind = gaussian"},
       {{"offload.to=0", "offload.peers=3"}, "offload.to = 0"},
+      {{"gossip.topology=hypercube", "gossip.schedule=one_peer", "gossip.robust=none"}, "gossip.schedule = one_peer"},
       {{"verify.scheme=step"}, "verify.scheme = step"},
       {{"verify.rate=0"}, "verify.rate = 0"},
   };

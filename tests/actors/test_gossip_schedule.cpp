@@ -1,0 +1,267 @@
+// The one-peer schedule (gossip.schedule = one_peer on the hypercube):
+// pairing, per-link exactness of the compressed estimates, rejection of
+// frames off the schedule, determinism.
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <set>
+
+#include "actors/gossip_state.hpp"
+#include "actors/topology.hpp"
+#include "tensor/rng.hpp"
+
+using namespace murmur;
+
+namespace {
+
+uint32_t colours_for(uint32_t n) {
+  uint32_t c = 1;
+  while ((uint64_t{1} << c) < n) ++c;
+  return c;
+}
+
+gossip_settings one_peer_settings(uint32_t n) {
+  gossip_settings s;
+  s.schedule = gossip_schedule::one_peer;
+  s.schedule_colours = colours_for(n);
+  s.schedule_every = 1;
+  return s;
+}
+
+// Synchronous rounds: every peer publishes (one frame per partner), every
+// frame is delivered, then every peer mixes.
+struct pairs {
+  std::vector<std::vector<float>> x;
+  std::vector<gossip_state> g;
+  uint64_t accepted = 0;
+
+  pairs(uint32_t n, size_t dim, gossip_settings s, uint64_t seed) {
+    auto nb = make_topology("hypercube", n, 0, 0);
+    std::vector<float> zero(dim, 0.f);
+    Rng rng(seed);
+    for (uint32_t i = 0; i < n; ++i) {
+      g.emplace_back(i, nb[i], s, zero);
+      std::vector<float> xi(dim);
+      for (auto& v : xi) v = static_cast<float>(rng.normal());
+      x.push_back(std::move(xi));
+    }
+  }
+  void round(uint64_t step) {
+    for (size_t i = 0; i < g.size(); ++i) REQUIRE(g[i].publish(x[i], step).empty());
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t slot = 0; slot < g[i].neighbours().size(); ++slot) {
+        auto f = g[i].frame_to(slot);
+        if (f.empty()) continue;
+        const uint32_t j = g[i].neighbours()[slot];
+        std::vector<std::byte> bytes(f.begin(), f.end());
+        reject_reason why{};
+        INFO("peer " << i << " -> " << j << " step " << step);
+        REQUIRE(g[j].receive(static_cast<uint32_t>(i), bytes, &why));
+        ++accepted;
+        g[i].on_sent();
+      }
+    for (size_t i = 0; i < g.size(); ++i) g[i].mix(x[i]);
+  }
+  std::vector<double> mean() const {
+    std::vector<double> m(x[0].size(), 0.0);
+    for (auto& xi : x)
+      for (size_t k = 0; k < m.size(); ++k) m[k] += xi[k];
+    for (auto& v : m) v /= static_cast<double>(x.size());
+    return m;
+  }
+  double max_deviation(const std::vector<double>& m) const {
+    double d = 0;
+    for (auto& xi : x)
+      for (size_t k = 0; k < m.size(); ++k) d = std::max(d, std::fabs(xi[k] - m[k]));
+    return d;
+  }
+  // Every link's two copies of a public estimate agree exactly.
+  bool links_exact() const {
+    for (size_t i = 0; i < g.size(); ++i)
+      for (size_t slot = 0; slot < g[i].neighbours().size(); ++slot) {
+        const uint32_t j = g[i].neighbours()[slot];
+        const auto& nj = g[j].neighbours();
+        const auto back = static_cast<size_t>(std::find(nj.begin(), nj.end(), static_cast<uint32_t>(i)) - nj.begin());
+        auto mine = g[i].link_estimate(slot);
+        auto theirs = g[j].neighbour_estimate(back);
+        if (mine.size() != theirs.size() || !std::equal(mine.begin(), mine.end(), theirs.begin())) return false;
+      }
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hypercube: symmetric, connected, properly coloured by ctz(i XOR j)", "[topology]") {
+  for (uint32_t n : {2u, 5u, 6u, 8u, 12u, 16u}) {
+    auto g = make_topology("hypercube", n, 0, 0);
+    INFO("peers " << n);
+    REQUIRE(g.size() == n);
+    std::set<uint32_t> seen{0}, todo{0};
+    while (!todo.empty()) {
+      uint32_t a = *todo.begin();
+      todo.erase(todo.begin());
+      for (uint32_t b : g[a])
+        if (seen.insert(b).second) todo.insert(b);
+    }
+    CHECK(seen.size() == n);
+    for (uint32_t i = 0; i < n; ++i) {
+      std::set<int> colours;
+      for (uint32_t j : g[i]) {
+        CHECK(j < n);
+        CHECK(std::popcount(i ^ j) == 1);
+        CHECK(std::find(g[j].begin(), g[j].end(), i) != g[j].end());
+        CHECK(colours.insert(std::countr_zero(i ^ j)).second);  // one partner per colour
+      }
+      if (std::has_single_bit(n)) CHECK(g[i].size() == colours_for(n));
+    }
+    CHECK(g == make_topology("hypercube", n, 0, 0));
+  }
+}
+
+TEST_CASE("one_peer: each round pairs peers symmetrically, one frame each", "[gossip]") {
+  const uint32_t n = 8;
+  auto s = one_peer_settings(n);
+  s.threshold = 1e-3;
+  s.grid = true;
+  pairs w(n, 64, s, 5);
+  for (uint64_t step = 1; step <= 6; ++step) {
+    const uint64_t before = w.accepted;
+    w.round(step);
+    CHECK(w.accepted - before == n);  // one frame per peer per round
+    for (uint32_t i = 0; i < n; ++i) {
+      size_t frames = 0;
+      for (size_t slot = 0; slot < w.g[i].neighbours().size(); ++slot) {
+        if (w.g[i].frame_to(slot).empty()) continue;
+        ++frames;
+        CHECK(w.g[i].neighbours()[slot] == (i ^ (1u << (step % 3))));
+      }
+      CHECK(frames == 1);
+    }
+  }
+}
+
+TEST_CASE("one_peer with tau = 0 and gamma = 1 is exact pairwise averaging: the mean after log2 n rounds",
+          "[gossip]") {
+  const uint32_t n = 8;
+  auto s = one_peer_settings(n);
+  s.mode = gossip_mode::dense;
+  s.threshold = 0;
+  s.gamma = 1.0;
+  pairs w(n, 100, s, 7);
+  const auto m0 = w.mean();
+  REQUIRE(w.max_deviation(m0) > 1.0);
+  for (uint64_t step = 1; step <= 2; ++step) w.round(step);
+  CHECK(w.max_deviation(m0) > 1e-2);  // two of the three dimensions: not yet
+  w.round(3);
+  CHECK(w.max_deviation(m0) < 1e-5);
+  CHECK(w.links_exact());
+}
+
+TEST_CASE("one_peer on 6 peers (not a power of two) keeps the mean and converges", "[gossip]") {
+  const uint32_t n = 6;
+  auto s = one_peer_settings(n);
+  s.mode = gossip_mode::dense;
+  s.threshold = 0;
+  s.gamma = 1.0;
+  pairs w(n, 50, s, 9);
+  const auto m0 = w.mean();
+  for (uint64_t step = 1; step <= 60; ++step) w.round(step);
+  CHECK(w.max_deviation(m0) < 1e-4);
+}
+
+TEST_CASE("one_peer grid gossip: every link's estimates stay exact and the mean is kept", "[gossip]") {
+  const uint32_t n = 8;
+  auto s = one_peer_settings(n);
+  s.threshold = 0.01;
+  s.grid = true;
+  s.gamma = 0.7;
+  pairs w(n, 300, s, 11);
+  const auto m0 = w.mean();
+  Rng noise(3);
+  for (uint64_t step = 1; step <= 40; ++step) {
+    w.round(step);
+    REQUIRE(w.links_exact());
+  }
+  const auto m1 = w.mean();
+  double drift = 0;
+  for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+  CHECK(drift < 1e-4);                  // mixing moves pairs toward each other, never the sum
+  CHECK(w.max_deviation(m1) < 0.05);    // within a few tau of agreement
+}
+
+TEST_CASE("one_peer rejects frames off the schedule and from non-partners, state unchanged", "[gossip]") {
+  const uint32_t n = 8;
+  auto s = one_peer_settings(n);
+  s.threshold = 0.01;
+  s.grid = true;
+  pairs w(n, 32, s, 13);
+  w.round(1);  // colour 1: 0 <-> 2
+  // Peer 1 publishes in round 2 (colour 2: to 5): a frame for 0 would be off the schedule.
+  for (size_t i = 0; i < n; ++i) (void)w.g[i].publish(w.x[i], 2);
+  auto nb1 = w.g[1].neighbours();
+  const size_t to5 = static_cast<size_t>(std::find(nb1.begin(), nb1.end(), 5u) - nb1.begin());
+  auto f = w.g[1].frame_to(to5);
+  REQUIRE_FALSE(f.empty());
+  std::vector<std::byte> bytes(f.begin(), f.end());
+  const auto before = w.g[0].neighbour_estimate(0);
+  const std::vector<float> copy(before.begin(), before.end());
+  reject_reason why{};
+  CHECK_FALSE(w.g[0].receive(1, bytes, &why));
+  CHECK(why == reject_reason::off_schedule);
+  CHECK(w.g[0].counters().rejected[static_cast<size_t>(reject_reason::off_schedule)] == 1);
+  CHECK(std::equal(copy.begin(), copy.end(), w.g[0].neighbour_estimate(0).begin()));
+  // Peer 3 is no neighbour of 0 on the hypercube: unknown sender.
+  auto nb3 = w.g[3].neighbours();
+  for (size_t slot = 0; slot < nb3.size(); ++slot) {
+    auto f3 = w.g[3].frame_to(slot);
+    if (f3.empty()) continue;
+    std::vector<std::byte> b3(f3.begin(), f3.end());
+    CHECK_FALSE(w.g[0].receive(3, b3, &why));
+    CHECK(why == reject_reason::unknown_sender);
+  }
+  CHECK(to_string(reject_reason::off_schedule) == "off_schedule");
+}
+
+TEST_CASE("one_peer is deterministic and refuses what it does not support", "[gossip]") {
+  auto s = one_peer_settings(8);
+  s.threshold = 0.01;
+  s.grid = true;
+  pairs a(8, 40, s, 21), b(8, 40, s, 21);
+  for (uint64_t step = 1; step <= 12; ++step) {
+    a.round(step);
+    b.round(step);
+  }
+  CHECK(a.x == b.x);
+  std::vector<float> x0(4, 0.f);
+  auto d = s;
+  d.mode = gossip_mode::delta;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, d, x0), Catch::Contains("one_peer"));
+  auto det = s;
+  det.detect.enabled = true;
+  CHECK_THROWS_WITH(gossip_state(0, {1}, det, x0), Catch::Contains("detect.method"));
+  CHECK(gossip_state::backend_unsupported(s, {}) == "gossip.schedule = one_peer");
+  CHECK(gossip_state::replay_unsupported(s, {}) == "gossip.schedule = one_peer");
+  gossip_state g(0, {1, 2, 4}, s, x0);
+  gossip_state::replay_state r;
+  CHECK_THROWS_WITH(g.save_replay_state(r), Catch::Contains("one_peer"));
+}
+
+TEST_CASE("one_peer with a robust rule mixes each pair through it and keeps links exact", "[gossip]") {
+  for (auto rule : {robust_rule::clipped_gossip, robust_rule::median}) {
+    auto s = one_peer_settings(8);
+    s.threshold = 0.01;
+    s.grid = true;
+    s.gamma = 0.7;
+    s.robust.rule = rule;
+    pairs w(8, 64, s, 17);
+    const double d0 = w.max_deviation(w.mean());
+    for (uint64_t step = 1; step <= 60; ++step) {
+      w.round(step);
+      REQUIRE(w.links_exact());
+    }
+    INFO("rule " << static_cast<int>(rule));
+    CHECK(w.max_deviation(w.mean()) < 0.2 * d0);
+  }
+}
