@@ -47,6 +47,12 @@ void trainer::use_backend(std::unique_ptr<compute_backend> be) {
   device_ahead_ = host_ahead_ = false;
 }
 
+bool trainer::share_gradients(std::shared_ptr<std::vector<float>> buffer) {
+  if (bm_) return false;
+  model_->share_gradients(std::move(buffer));
+  return true;
+}
+
 const Sequential& trainer::synced_model() {
   if (device_ahead_) {
     bm_->download_params(model_->params());

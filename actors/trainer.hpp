@@ -46,6 +46,12 @@ class trainer {
   // current parameters and optimizer state move there.
   void use_backend(std::unique_ptr<compute_backend> be);
   bool on_backend() const { return bm_ != nullptr; }
+  // Host training only (false, nothing changed, on a backend): the gradients
+  // go into `buffer` from now on, shared with other trainers that take turns
+  // with this one on one thread and never interleave within a step (the
+  // simulator's peers: Sequential::share_gradients). A trainer reads its
+  // gradients only between its backward and its optimizer step.
+  bool share_gradients(std::shared_ptr<std::vector<float>> buffer);
   float step();               // one local optimizer step on the next batch
   // On the whole test set, or (count > 0 and below its size) on the count
   // samples from `begin` on, wrapping around the end: a host evaluating

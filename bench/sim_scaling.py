@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
-"""Simulator scaling: wall time per peer-step at N peers, against the bare step.
+"""Simulator scaling: time per peer-step at N peers, against the bare step.
 
 How it counts: for each N, `murmur sim CONFIG` runs twice with sim.peers = N,
 once for S1 and once for S2 steps per peer (train.epochs set so each peer
 does that many steps; train.eval_every beyond the run, so only the final
 evaluation happens, on data.test_samples = 500 unless --set says otherwise).
-Per peer-step = (wall(S2) - wall(S1)) / (N * (S2 - S1)),
-wall from summary.json's wall_time_s: start-up, the dataset load and the
-final evaluation (the same in both runs) cancel. The bare step is the same
-difference at N = 1 (a peer with no neighbour: training, no gossip), so the
-compute of one step at the same batch. The repeats interleave (every N, then
-again) and the medians are printed with the spread (min..max).
+Per peer-step = (T(S2) - T(S1)) / (N * (S2 - S1)): start-up, the dataset
+load and the final evaluation (the same in both runs) cancel. Two clocks:
+  wall  summary.json's wall_time_s: what the goal is stated in, but on a
+        shared machine it counts the time other processes held the cores;
+  cpu   the run's user + system CPU time (wait4's rusage): what the
+        simulator itself spent, far less sensitive to load (not immune:
+        caches and memory bandwidth are shared too).
+Trust the wall ratios only when the load average printed beside them was
+below the core count; otherwise read the cpu ones.
+The bare step is the same difference at N = 1 (a peer with no neighbour:
+training, no gossip), so the compute of one step at the same batch.
+Repeats interleave: each repeat runs every N once, alternating which of the
+two lengths goes first, and the load average is read before and after each
+run. Printed: medians with the spread (min..max) over repeats, the ratios of
+medians, and the load (the worst 1-minute load seen and the mean).
 Peak memory per peer: (max RSS at N - max RSS at N = 1) / (N - 1), from
 wait4's ru_maxrss of the S2 run: the dataset and the process are in both.
 
 Usage: bench/sim_scaling.py [--murmur build/murmur] [--config configs/fmnist-gossip.toml]
-         [--peers 8,64,128,256] [--repeats 3] [--set KEY=VALUE ...]
+         [--peers 8,64,128,256] [--repeats 3] [--peer-steps 7680] [--set KEY=VALUE ...]
 Prints one line per N and a JSON line per N ("event": "sim_scaling").
 """
 import argparse
@@ -24,18 +33,21 @@ import os
 import statistics
 import subprocess
 import tempfile
-import time
 
 
-def steps_for(n):
-    # Fewer steps at large N: each run does about the same number of peer-steps,
-    # enough that their time stands above the start-up's noise (at N = 256 the
-    # start-up alone took ~18 s, 9 and 18 steps per peer the same wall time).
-    s1 = max(16, 7680 // n)
+def load1():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def steps_for(n, peer_steps):
+    # Fewer steps at large N: each difference covers about peer_steps
+    # peer-steps, enough that it stands above the start-up's noise.
+    s1 = max(16, peer_steps // n)
     return s1, 2 * s1
 
 
-def run_once(a, n, steps, extra):
+def run_once(a, n, steps, extra, loads):
     shard = 60000 // n  # Fashion-MNIST train set, iid shards
     epochs = steps * a.batch / shard
     with tempfile.TemporaryDirectory(prefix="sim_scaling_") as out:
@@ -45,16 +57,21 @@ def run_once(a, n, steps, extra):
                "--set", "data.test_samples=500"]
         for kv in extra:
             cmd += ["--set", kv]
-        t0 = time.monotonic()
+        loads.append(load1())
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _, status, ru = os.wait4(p.pid, 0)
         err = p.stderr.read()
+        loads.append(load1())
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}\n{err}")
         with open(os.path.join(out, "summary.json")) as f:
             s = json.load(f)
-        return {"wall_s": s["wall_time_s"], "steps": s["steps"], "rss_mb": ru.ru_maxrss / 1024.0,
-                "elapsed_s": time.monotonic() - t0}
+        return {"wall_s": s["wall_time_s"], "cpu_s": ru.ru_utime + ru.ru_stime, "steps": s["steps"],
+                "rss_mb": ru.ru_maxrss / 1024.0}
+
+
+def spread(xs):
+    return f"{statistics.median(xs):.3f} ({min(xs):.3f}..{max(xs):.3f})"
 
 
 def main():
@@ -63,35 +80,44 @@ def main():
     ap.add_argument("--config", default="configs/fmnist-gossip.toml")
     ap.add_argument("--peers", default="8,64,128,256")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--peer-steps", type=int, default=7680, help="peer-steps per difference (S1 = this / N)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--set", action="append", default=[], help="extra config override, repeatable")
     a = ap.parse_args()
     ns = [1] + [int(x) for x in a.peers.split(",")]
-    per = {n: [] for n in ns}
+    wall = {n: [] for n in ns}
+    cpu = {n: [] for n in ns}
     rss = {n: [] for n in ns}
-    for _ in range(a.repeats):
+    loads = []
+    for rep in range(a.repeats):
         for n in ns:  # interleaved: every N once per repeat
-            s1, s2 = steps_for(n)
-            r1 = run_once(a, n, s1, a.set)
-            r2 = run_once(a, n, s2, a.set)
-            d_steps = (r2["steps"] - r1["steps"]) * n
-            per[n].append((r2["wall_s"] - r1["wall_s"]) / d_steps * 1e3)
-            rss[n].append(r2["rss_mb"])
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
-    bare = statistics.median(per[1])
-    at8 = statistics.median(per[8]) if 8 in per else None
+            s1, s2 = steps_for(n, a.peer_steps)
+            order = (s1, s2) if rep % 2 == 0 else (s2, s1)
+            r = {s: run_once(a, n, s, a.set, loads) for s in order}
+            d_steps = (r[s2]["steps"] - r[s1]["steps"]) * n
+            wall[n].append((r[s2]["wall_s"] - r[s1]["wall_s"]) / d_steps * 1e3)
+            cpu[n].append((r[s2]["cpu_s"] - r[s1]["cpu_s"]) / d_steps * 1e3)
+            rss[n].append(r[s2]["rss_mb"])
+    load = {"max": max(loads), "mean": statistics.fmean(loads), "cores": os.cpu_count()}
+    print(f"load average (1 min) over the runs: max {load['max']:.2f}, mean {load['mean']:.2f} on {load['cores']} cores"
+          + ("" if load["max"] < load["cores"] else "; above the core count: read the cpu ratios, not wall"))
+    print(f"{a.repeats} interleaved repeats, {a.peer_steps} peer-steps per difference; medians (min..max), ms per peer-step")
+    med = {k: {n: statistics.median(v[n]) for n in ns} for k, v in (("wall", wall), ("cpu", cpu))}
+    print(f"N=   1 (bare step): wall {spread(wall[1])}, cpu {spread(cpu[1])}")
     rss1 = statistics.median(rss[1])
-    print(f"load {' '.join(load)}; bare step (N=1): {bare:.3f} ms (spread {min(per[1]):.3f}..{max(per[1]):.3f})")
     for n in ns[1:]:
-        m = statistics.median(per[n])
+        ratios = {}
+        for k in ("wall", "cpu"):
+            ratios[k] = {"vs_bare": med[k][n] / med[k][1], "vs_n8": med[k][n] / med[k][8] if 8 in ns else None}
         mem = (statistics.median(rss[n]) - rss1) / (n - 1)
-        line = (f"N={n:4d}: {m:.3f} ms/peer-step (spread {min(per[n]):.3f}..{max(per[n]):.3f}), "
-                f"x{m / bare:.2f} bare" + (f", x{m / at8:.2f} N=8" if at8 else "") +
-                f"; max RSS {statistics.median(rss[n]):.0f} MB, {mem:.2f} MB/peer above N=1")
-        print(line)
-        print(json.dumps({"event": "sim_scaling", "peers": n, "ms_per_peer_step": m, "spread": [min(per[n]), max(per[n])],
-                          "bare_ms": bare, "vs_bare": m / bare, "vs_n8": (m / at8) if at8 else None,
+        r8 = lambda k: f", x{ratios[k]['vs_n8']:.2f} N=8" if ratios[k]["vs_n8"] else ""
+        print(f"N={n:4d}: wall {spread(wall[n])} x{ratios['wall']['vs_bare']:.2f} bare{r8('wall')}; "
+              f"cpu {spread(cpu[n])} x{ratios['cpu']['vs_bare']:.2f} bare{r8('cpu')}; "
+              f"max RSS {statistics.median(rss[n]):.0f} MB, {mem:.2f} MB/peer above N=1")
+        print(json.dumps({"event": "sim_scaling", "peers": n, "repeats": a.repeats, "peer_steps": a.peer_steps,
+                          "wall_ms": med["wall"][n], "wall_spread": [min(wall[n]), max(wall[n])],
+                          "cpu_ms": med["cpu"][n], "cpu_spread": [min(cpu[n]), max(cpu[n])],
+                          "bare_wall_ms": med["wall"][1], "bare_cpu_ms": med["cpu"][1], "ratios": ratios,
                           "max_rss_mb": statistics.median(rss[n]), "mb_per_peer": mem, "load": load}))
 
 

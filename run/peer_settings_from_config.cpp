@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <stdexcept>
 
 #include "run/attack_plan.hpp"
 #include "tensor/rng.hpp"
@@ -102,6 +103,17 @@ std::optional<peer_verification> peer_verification_from_config(
     std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
     std::function<double()> now_s) {
   if (c.verify_rate <= 0) return std::nullopt;
+  return peer_verification_from_config(c, s, std::make_shared<const std::vector<std::vector<int64_t>>>(shards),
+                                       std::move(neighbours_of), seed, timing, std::move(now_s));
+}
+
+std::optional<peer_verification> peer_verification_from_config(
+    const RunConfig& c, const peer_settings& s, std::shared_ptr<const std::vector<std::vector<int64_t>>> shared,
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
+    std::function<double()> now_s) {
+  if (c.verify_rate <= 0) return std::nullopt;
+  if (!shared) throw std::invalid_argument("peer_verification_from_config: no shards");
+  const auto& shards = *shared;
   peer_verification v;
   v.settings.rate = c.verify_rate;
   v.settings.rounds = static_cast<int>(c.verify_rounds);
@@ -123,7 +135,7 @@ std::optional<peer_verification> peer_verification_from_config(
   // Per-step checks rebuild a prover's batch from its shard; segment
   // replays get theirs from replay_of: no copy of every shard held for them.
   if (c.verify_scheme != "segment")
-    v.shard_of = [shards](uint32_t p) { return p < shards.size() ? shards[p] : std::vector<int64_t>{}; };
+    v.shard_of = [shared](uint32_t p) { return p < shared->size() ? (*shared)[p] : std::vector<int64_t>{}; };
   if (c.verify_scheme == "segment") {
     v.settings.segment_steps = static_cast<uint64_t>(c.verify_segment);
     v.boundary_dir = std::filesystem::temp_directory_path().string();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "actors/peer.hpp"
@@ -34,6 +35,12 @@ cheat_settings cheat_of(const peer_settings& s);
 // with no name that lives as long as the peer.
 std::optional<peer_verification> peer_verification_from_config(
     const RunConfig& c, const peer_settings& s, const std::vector<std::vector<int64_t>>& shards,
+    std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
+    std::function<double()> now_s);
+// The same with the shards shared (the simulator: one copy for all its
+// peers' verifiers, not one each, which is O(N^2) in memory and set-up).
+std::optional<peer_verification> peer_verification_from_config(
+    const RunConfig& c, const peer_settings& s, std::shared_ptr<const std::vector<std::vector<int64_t>>> shards,
     std::function<std::vector<uint32_t>(uint32_t)> neighbours_of, uint64_t seed, const verify_timing& timing,
     std::function<double()> now_s);
 

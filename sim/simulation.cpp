@@ -543,7 +543,9 @@ class driver {
                                               c_.alpha, c_.seed)
                             : shard_iid(data.train->size(), static_cast<int>(n_), c_.seed);
     // Delta broadcast sends every peer's changes to every other peer.
-    const auto overlay = run_overlay(c_, n_);
+    // Shared by every peer's neighbours_of below: a copy each would be O(N^2) (complete: O(N^3)).
+    const auto shared_overlay = std::make_shared<const std::vector<std::vector<uint32_t>>>(run_overlay(c_, n_));
+    const auto& overlay = *shared_overlay;
     overlay_ = overlay;
     if (c_.verify_rate > 0) {
       size_t degree = 0;
@@ -568,6 +570,8 @@ class driver {
     last_gossip_.assign(n_, gossip_counters{});
     // One factory for every verifier: its copies share the shards.
     segment_replay_maker replay_of;
+    std::shared_ptr<const std::vector<std::vector<int64_t>>> shared_shards;  // for verify.scheme = step's checks
+    if (c_.verify_rate > 0) shared_shards = std::make_shared<const std::vector<std::vector<int64_t>>>(shards);
     for (uint32_t i = 0; i < n_; ++i) {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
@@ -575,8 +579,11 @@ class driver {
       auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
       settings.train.device = devices_[i];
       auto v = peer_verification_from_config(
-          c_, settings, shards,
-          [overlay](uint32_t p) { return p < overlay.size() ? overlay[p] : std::vector<uint32_t>{}; }, c_.seed,
+          c_, settings, shared_shards,
+          [shared_overlay](uint32_t p) {
+            return p < shared_overlay->size() ? (*shared_overlay)[p] : std::vector<uint32_t>{};
+          },
+          c_.seed,
           timing_, [this] { return queue_.now(); });
       if (v && v->settings.segment_steps > 0) {
         // Every peer knows every peer's settings, shard and neighbours in the
@@ -601,6 +608,14 @@ class driver {
       const auto off = peer_offload_of(c_, off_, i, Rng(c_.seed).fork(500 + i).next_u64(), 0.0);
       peers_.push_back(spawn_peer(sys_, settings, data.train, shards[i], data.test, net_, v ? &*v : nullptr, restore,
                                   off ? &*off : nullptr));
+      // One gradient buffer for every peer training on the host: the peers'
+      // steps take turns on this thread, each whole (simulation.hpp). Not
+      // with offload, where a step waits for products other actors compute.
+      if (!off_.on) {
+        const auto dim = static_cast<size_t>(peers_.back().train->synced_model().param_count());
+        if (!grad_scratch_) grad_scratch_ = std::make_shared<std::vector<float>>(dim, 0.f);
+        peers_.back().train->share_gradients(grad_scratch_);
+      }
       done_.push_back(0);
       next_cycle_.push_back(0.0);
       counter_base_.emplace_back();
@@ -957,6 +972,7 @@ class driver {
 
   double next_eval_ = 0;
   std::vector<double> eval_mean_;  // evaluate()'s mean of the peers' parameters
+  std::shared_ptr<std::vector<float>> grad_scratch_;  // the host peers' one gradient buffer
   bool resumed_ = false;
   double step_s_ = 0, loss_recent_ = 0;
   int64_t dim_ = 0, all_steps_ = 0, steps_sum_ = 0;

@@ -6,6 +6,22 @@
 // Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json,
 // curve.tsv (mean accuracy per evaluation, for plots) and model.safetensors
 // (the final model, sim_summary::final_model; also after an interruption).
+//
+// Memory per peer, in parameter-sized buffers (P floats), for a peer that
+// trains on the host with SGD and momentum (the default configs):
+//   1  its parameters x (the model; gossip mixes into them),
+//   1  the momentum (Adam: 2, first and second moments),
+//   1  x_hat_self, its public estimate (actors/gossip_state.hpp),
+//   d  x_hat_j, its estimate of each of its d neighbours (ring: d = 2),
+// so 3 + d (ring: 5), plus activations for one batch (the layers' outputs
+// and their gradients, the batch itself) and the segment log's received
+// frames (verification on). Not per peer: the gradients. Peers take turns on
+// the one simulation thread and a step is one message, whole (a gradient is
+// written by backward and read by the optimizer step right after), so all
+// host peers share one gradient buffer (Sequential::share_gradients; not
+// with offload, whose steps wait for other actors). The dataset, the test
+// set and the shards' index lists are shared read-only; segment boundaries
+// go to an unlinked file (actors/boundary_store.hpp), not memory.
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -48,6 +48,16 @@ void Sequential::share_parameters(Sequential& owner) {
   std::vector<float>().swap(grads_);
 }
 
+void Sequential::share_gradients(std::shared_ptr<std::vector<float>> buffer) {
+  if (!buffer || buffer->size() != static_cast<size_t>(param_count_))
+    throw std::invalid_argument("share_gradients: the buffer holds " + std::to_string(buffer ? buffer->size() : 0) +
+                                " floats, the model has " + std::to_string(param_count_) + " parameters");
+  shared_grads_ = std::move(buffer);
+  grad_ptr_ = shared_grads_->data();
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->bind(param_ptr_ + offsets_[i], grad_ptr_ + offsets_[i]);
+  std::vector<float>().swap(grads_);
+}
+
 void Sequential::plan_backward() {
   // Without an input gradient, backward can stop at the first layer with
   // parameters, and that layer need not produce dL/dx.

@@ -40,6 +40,13 @@ class Sequential {
   // micro-batch in flight in a pipeline stage. Needs the same layer layout
   // (std::invalid_argument otherwise); owner must outlive this model.
   void share_parameters(Sequential& owner);
+  // From now on this model's layers write their gradients into `buffer`
+  // (param_count() floats, std::invalid_argument otherwise) and its own
+  // gradient buffer is freed. For models that take turns on one thread (the
+  // simulator's peers): backward overwrites the gradients and the optimizer
+  // step right after it is their last reader, so one buffer serves them all.
+  // The model keeps `buffer` alive.
+  void share_gradients(std::shared_ptr<std::vector<float>> buffer);
 
   // x: [batch, input_shape...]; it must stay alive and unchanged until the
   // matching backward (layers keep pointers to their inputs, not copies).
@@ -71,6 +78,7 @@ class Sequential {
   std::vector<std::unique_ptr<Layer>> layers_;
   Shape input_shape_;
   std::vector<float> params_, grads_;
+  std::shared_ptr<std::vector<float>> shared_grads_;  // share_gradients
   float* param_ptr_ = nullptr;
   float* grad_ptr_ = nullptr;
   int64_t param_count_ = 0;

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <numeric>
+#include <stdexcept>
+#include <vector>
 
 #include "actors/trainer.hpp"
 #include "protocols/checkpoint_file.hpp"
@@ -107,4 +109,33 @@ TEST_CASE("a checkpoint that does not fit the trainer is refused and changes not
   past.step = 41;
   CHECK_THROWS_WITH(t->restore(past), Catch::Contains("past this run's 40 steps"));
   CHECK(t->steps_done() == 0);
+}
+
+// The simulator's peers share one gradient buffer (trainer::share_gradients):
+// trainers that take turns, step by step, train exactly as trainers with
+// their own; a buffer of the wrong size is refused.
+TEST_CASE("trainers sharing one gradient buffer take the steps of trainers with their own", "[trainer]") {
+  fixture f;
+  auto opt = GENERATE(std::string("sgd"), std::string("adam"));
+  INFO(opt);
+  auto own_a = f.make(opt), own_b = f.make(opt), shared_a = f.make(opt), shared_b = f.make(opt);
+  // Different batches and parameters for the two peers of each pair.
+  train_settings other = f.settings(opt);
+  other.data_seed = 6;
+  other.init_seed = 10;
+  own_b = std::make_unique<trainer>(other, kModel, f.data, f.shard, f.data);
+  shared_b = std::make_unique<trainer>(other, kModel, f.data, f.shard, f.data);
+  const auto dim = static_cast<size_t>(shared_a->model()->param_count());
+  CHECK_THROWS_AS(shared_a->share_gradients(std::make_shared<std::vector<float>>(dim + 1)), std::invalid_argument);
+  auto buffer = std::make_shared<std::vector<float>>(dim, 0.f);
+  REQUIRE(shared_a->share_gradients(buffer));
+  REQUIRE(shared_b->share_gradients(buffer));
+  CHECK(shared_a->model()->grads() == shared_b->model()->grads());
+  for (int i = 0; i < 20; ++i) {
+    CHECK(shared_a->step() == own_a->step());
+    CHECK(shared_b->step() == own_b->step());
+  }
+  CHECK(params(*shared_a) == params(*own_a));
+  CHECK(params(*shared_b) == params(*own_b));
+  CHECK(params(*shared_a) != params(*shared_b));
 }
