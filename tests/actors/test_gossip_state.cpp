@@ -6,6 +6,7 @@
 #include "actors/gossip_state.hpp"
 #include "actors/topology.hpp"
 #include "tensor/rng.hpp"
+#include "peer_spread.hpp"
 
 using namespace murmur;
 
@@ -43,19 +44,8 @@ struct swarm {
     }
     for (size_t i = 0; i < g.size(); ++i) g[i].mix(x[i]);
   }
-  std::vector<double> mean() const {
-    std::vector<double> m(x[0].size(), 0.0);
-    for (auto& xi : x)
-      for (size_t k = 0; k < m.size(); ++k) m[k] += xi[k];
-    for (auto& v : m) v /= static_cast<double>(x.size());
-    return m;
-  }
-  double max_deviation(const std::vector<double>& m) const {
-    double d = 0;
-    for (auto& xi : x)
-      for (size_t k = 0; k < m.size(); ++k) d = std::max(d, std::fabs(xi[k] - m[k]));
-    return d;
-  }
+  std::vector<double> mean() const { return test::mean_of(x); }
+  double max_deviation(const std::vector<double>& m) const { return test::max_deviation_of(x, m); }
 };
 
 }  // namespace
