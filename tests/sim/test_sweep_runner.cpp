@@ -65,7 +65,7 @@ TEST_CASE("sweep_plan: clean runs first, clean runs that differ in attack keys a
                     Catch::Contains("lists '0.1' twice"));
 }
 
-TEST_CASE("--part and --jobs values", "[sweep_jobs]") {
+TEST_CASE("sweep --part and --jobs values are parsed or refused by name", "[sweep_jobs]") {
   CHECK(parse_sweep_part("0/1").m == 1);
   CHECK(parse_sweep_part("3/4").k == 3);
   for (const char* bad : {"", "1", "/", "1/", "/2", "2/2", "0/0", "-1/2", "1/-2", "a/2", "1/2/3", " 1/2", "1.0/2"})
