@@ -47,6 +47,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
                          committed_layers(model), v->now_s, s.names, checking_backend(*h.train)};
     ctx.replay_of = v->replay_of;
     ctx.step_flops = v->step_flops;
+    ctx.check_runner = v->check_runner;
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "actors/gossip_actor.hpp"
+#include "actors/segment_check_runner.hpp"
 #include "actors/shard_actor.hpp"
 
 namespace murmur {
@@ -33,6 +34,7 @@ struct peer_verification {
   // record no step transcripts; a cheater keeps two, only for its cheat.
   std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of;
   double step_flops = 0;
+  std::shared_ptr<segment_check_runner> check_runner;  // where its checks run (null: its replay actor)
   // verify.scheme = segment: the directory of this peer's boundary_store
   // (its own boundary states, on disk until challenged); "" keeps them in
   // memory.

@@ -92,6 +92,7 @@
 #include "actors/peer_names.hpp"
 #include "actors/replay_fingerprint.hpp"
 #include "actors/reputation.hpp"
+#include "actors/segment_check_runner.hpp"
 #include "actors/step_transcript.hpp"
 #include "tensor/backend.hpp"
 
@@ -253,6 +254,9 @@ struct verifier_context {
   // neighbours), and the FLOPs of one training step (credit for a replay).
   std::function<std::unique_ptr<segment_replay>(uint32_t)> replay_of = nullptr;
   double step_flops = 0;
+  // Where the segment checks run (segment_check_runner.hpp); null: on this
+  // verifier's replay actor.
+  std::shared_ptr<segment_check_runner> check_runner = nullptr;
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

@@ -199,7 +199,8 @@ int run_sweep(sweep_args a, const std::atomic<int>& stop) {
   size_t finished = 0, simulated = 0;
   sweep_job_hooks hooks;
   hooks.run = [&](size_t i, const std::atomic<int>& run_stop) {
-    rows[i].summary = run_simulation(plan.runs[i], out + "/" + plan.names[i], {}, "", &run_stop);
+    rows[i].summary =
+        run_simulation(plan.runs[i], out + "/" + plan.names[i], {}, "", &run_stop, cores_per_job(cores, jobs));
     return rows[i].summary.interrupted;
   };
   hooks.finished = [&](size_t i) {

@@ -19,7 +19,7 @@
 #include "actors/topology.hpp"
 #include "actors/peer.hpp"
 #include "actors/zmq_bridge.hpp"
-#include "lan/malloc_arena.hpp"
+#include "run/malloc_arena.hpp"
 #include "lan/peer_checkpoint.hpp"
 #include "model_io/model_source.hpp"
 #include "run/final_model.hpp"

@@ -27,6 +27,8 @@ size_t sweep_jobs(size_t requested, size_t cores, size_t simulations) {
   return std::max<size_t>(n, 1);
 }
 
+size_t cores_per_job(size_t cores, size_t jobs) { return std::max<size_t>(1, cores / std::max<size_t>(jobs, 1)); }
+
 namespace {
 
 struct finished_run {

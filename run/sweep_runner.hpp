@@ -34,6 +34,11 @@ size_t cores_given();
 // more than there are simulations to run.
 size_t sweep_jobs(size_t requested, size_t cores, size_t simulations);
 
+// The cores each of `jobs` runs at once may use (run_simulation's cores):
+// an equal share, at least 1. A run given one keeps verification's checks
+// on its own thread (sim/check_worker.hpp), so N jobs stay on N cores.
+size_t cores_per_job(size_t cores, size_t jobs);
+
 struct sweep_job_hooks {
   std::function<bool(size_t i, const std::atomic<int>& stop)> run;
   std::function<void(size_t i)> finished;

@@ -248,6 +248,7 @@ class pipeline_driver {
         caf::anon_send(nodes_[e.peer], wake_atom::value, static_cast<uint8_t>(e.from));
         break;
       case sim_event::cycle: break;
+      case sim_event::check_ready: break;  // data-parallel runs only
     }
     sched_.run();
     for (; seen_ < events_.size(); ++seen_) on_event(events_[seen_]);

@@ -17,12 +17,14 @@ namespace murmur {
 struct sim_event {
   // At equal times, frames arrive and uplinks free up before peers step.
   // wake: a pipeline node's timer (its op is done, or a heartbeat tick).
-  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2, wake = 3 };
+  // check_ready: a verifier's segment check may be used (sim/check_worker.hpp).
+  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2, wake = 3, check_ready = 4 };
   double time = 0;
   kind_t kind = cycle;
   uint64_t seq = 0;
   uint32_t peer = 0;  // who acts / receives
   uint32_t from = 0;  // deliver: the sender; sent: the destination; wake: the tag
+  uint64_t check = 0;  // check_ready: the check's id at the check_worker
   wire_frame frame;
 };
 

@@ -27,6 +27,7 @@
 #include "run/config_schema.hpp"
 #include "sim/detection_score.hpp"
 #include "run/json_text.hpp"
+#include "run/malloc_arena.hpp"
 #include "run/rewards_json.hpp"
 #include "run/key_usage.hpp"
 #include "model_io/model_source.hpp"
@@ -36,6 +37,8 @@
 #include "run/peer_settings_from_config.hpp"
 #include "run/run_data.hpp"
 #include "run/segment_replay_factory.hpp"
+#include "run/sweep_runner.hpp"
+#include "sim/check_worker.hpp"
 #include "sim/sim_network.hpp"
 #include "run/verification_choice.hpp"
 #include "run/verify_timing.hpp"
@@ -320,12 +323,13 @@ class driver {
  public:
   driver(const RunConfig& c, const std::string& out_dir, const run_data& data,
          const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
-         const std::atomic<int>* stop, std::vector<resolved_device> devices, offload_setup off)
+         const std::atomic<int>* stop, std::vector<resolved_device> devices, offload_setup off, size_t cores)
       : c_(c), out_dir_(out_dir), on_progress_(on_progress), n_(static_cast<uint32_t>(c.peers)), stop_(stop),
         devices_(std::move(devices)), devices_label_(devices_label(devices_)), off_(std::move(off)),
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
-        self_(sys_) {
+        self_(sys_),
+        cores_(cores) {
     plan_speeds(data);
     network_model nm;
     links_ = link_model::from_config(c, n_);
@@ -388,6 +392,7 @@ class driver {
         continue;
       }
       sim_event e = queue_.pop();
+      if (e.kind != sim_event::check_ready) last_event_s_ = e.time;
       handle(e);
       if (e.kind != sim_event::cycle) continue;
       if (on_progress_ && wall_s() - last_report > 0.25) {
@@ -400,7 +405,9 @@ class driver {
         break;
       }
     }
-    sum_.virtual_time_s = queue_.now();
+    // The run ends with its last step or frame; checks still replaying
+    // then (their verdicts are counted) do not lengthen it.
+    sum_.virtual_time_s = checks_ ? last_event_s_ : queue_.now();
     if (sum_.interrupted) {
       std::filesystem::create_directories(out_dir_ + "/checkpoints");
       for (uint32_t i = 0; i < n_; ++i) write_peer_checkpoint(i, next_cycle_[i]);
@@ -591,6 +598,18 @@ class driver {
         v->step_flops = step_flops_;
         if (!replay_of) replay_of = segment_replay_factory(c_, n_, overlay, shards, data.train, data.test);
         v->replay_of = replay_of;
+        // Checks run beside the simulation when a core is spare, and take
+        // effect when the verifier would have replayed them (start_check).
+        if (!checks_) {
+          // One malloc arena: the thread's replays reuse the simulation's
+          // freed blocks rather than keep their own (run/malloc_arena.hpp).
+          if (cores_ >= 2) use_one_malloc_arena();
+          checks_ = std::make_unique<check_worker>(cores_ >= 2);
+        }
+        v->check_runner = std::make_shared<check_runner_of>(
+            [this, i](uint64_t steps, std::function<void()> work, std::function<void()> ready) {
+              start_check(i, steps, std::move(work), std::move(ready));
+            });
       }
       std::function<void(trainer&)> restore;
       std::optional<checkpoint> ck;
@@ -702,6 +721,22 @@ class driver {
                                                  static_cast<uint64_t>(steps_sum_ / n_));
   }
 
+  // A verifier's segment check: computed by the check worker (now, or on
+  // its thread), used when the verifier, replaying at its own step rate,
+  // would have finished: steps x its step time from now. At that event the
+  // driver waits for the check if it is still running (check_worker.hpp).
+  void start_check(uint32_t peer, uint64_t steps, std::function<void()> work, std::function<void()> ready) {
+    const uint64_t id = checks_->submit(std::move(work));
+    check_ready_.emplace(id, std::move(ready));
+    sim_event e;
+    // A commitment's span is the prover's word: at most verify.segment's bound counts.
+    e.time = queue_.now() + static_cast<double>(std::min<uint64_t>(steps, 100000)) * step_cost_[peer];
+    e.kind = sim_event::check_ready;
+    e.peer = peer;
+    e.check = id;
+    queue_.push(std::move(e));
+  }
+
   void schedule_cycle(uint32_t peer, double t) {
     sim_event e;
     e.time = t;
@@ -733,6 +768,15 @@ class driver {
         break;
       }
       case sim_event::wake: break;  // pipeline runs only
+      case sim_event::check_ready: {
+        checks_->wait(e.check);
+        const auto it = check_ready_.find(e.check);
+        std::function<void()> ready = std::move(it->second);
+        check_ready_.erase(it);
+        ready();
+        sched_.run();
+        break;
+      }
       case sim_event::cycle: {
         const auto t0 = std::chrono::steady_clock::now();
         self_->send(peers_[e.peer].shard, cycle_atom::value);
@@ -957,6 +1001,11 @@ class driver {
   caf::actor_system sys_;
   caf::scheduler::test_coordinator& sched_;
   caf::scoped_actor self_;
+  // After the actor system: gone before it (ready holds an actor handle).
+  const size_t cores_;  // the cores this run may use (check_worker's thread when >= 2)
+  std::unique_ptr<check_worker> checks_;  // verification's segment checks (verify.scheme = segment)
+  std::map<uint64_t, std::function<void()>> check_ready_;  // by check id: what makes its result usable
+  double last_event_s_ = 0;  // the virtual time of the latest step or frame
   transport_actor net_;
   std::vector<peer_handles> peers_;
   std::vector<std::vector<uint32_t>> overlay_;
@@ -989,7 +1038,7 @@ class driver {
 
 sim_summary run_simulation(const RunConfig& requested, const std::string& out_dir,
                            const std::function<void(const run_progress&)>& on_progress,
-                           const std::string& resume_dir, const std::atomic<int>* stop) {
+                           const std::string& resume_dir, const std::atomic<int>* stop, size_t cores) {
   // murmur sim and sweep warn about unused keys; this refuses unapplied trust keys for every caller.
   check_key_usage(requested, run_host::sim, "the run config");
   // verify.rate = auto and verify.scheme = auto decided for this run; config.toml keeps them as asked.
@@ -1022,7 +1071,8 @@ sim_summary run_simulation(const RunConfig& requested, const std::string& out_di
   {
     // The driver reads and checks the checkpoints of a resumed run: one it
     // refuses leaves the run directory as it was.
-    driver d(c, out_dir, data, on_progress, resume_dir, stop, devices, std::move(off));
+    driver d(c, out_dir, data, on_progress, resume_dir, stop, devices, std::move(off),
+             cores > 0 ? cores : cores_given());
     std::ofstream(out_dir + "/config.toml") << to_toml(requested);
     s = d.run();
   }

@@ -188,9 +188,13 @@ struct sim_summary {
 // the partial run with "interrupted": true, and a data-parallel run writes
 // every peer's checkpoint then, so that resume_dir = out_dir continues it
 // (a pipeline run resumes from its last checkpoint.every checkpoint).
+// cores: how many cores the run may use (0: the process's CPU affinity).
+// With 2 or more, verification's segment checks run on a thread beside the
+// simulation's (sim/check_worker.hpp); the results are the same either way.
 sim_summary run_simulation(const RunConfig& cfg, const std::string& out_dir,
                            const std::function<void(const run_progress&)>& on_progress = {},
-                           const std::string& resume_dir = "", const std::atomic<int>* stop = nullptr);
+                           const std::string& resume_dir = "", const std::atomic<int>* stop = nullptr,
+                           size_t cores = 0);
 
 // The pipeline simulation (pipeline.stages > 1); run_simulation calls it.
 // stage_backend (tests): every stage trains on a backend it makes

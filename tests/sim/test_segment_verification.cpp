@@ -146,3 +146,26 @@ TEST_CASE("segment verification: each compute cheater is quarantined by its hone
       CHECK(v.first_caught_step.size() == 2);
     }
 }
+
+TEST_CASE("segment verification: checks on a thread beside the simulation give the run they give inline",
+          "[segment][verify][sim][check_worker]") {
+  // A cheater and honest peers: verdicts, quarantines and every metric
+  // must not depend on where (or how fast) the replays ran.
+  auto ov = small_run(1.0);
+  ov.insert(ov.end(), {"attack.kind=perturb", "attack.fraction=0.25", "attack.eps=0.01", "attack.start_step=3",
+                       "attack.every=1"});
+  const auto inline_dir = scratch("segment-checks-inline"), thread_dir = scratch("segment-checks-thread");
+  const auto a = run_simulation(config(ov), inline_dir.string(), {}, "", nullptr, 1);
+  const auto b = run_simulation(config(ov), thread_dir.string(), {}, "", nullptr, 2);
+  CHECK(a.verification.segments_failed > 0);
+  CHECK(a.detection.tp == 2);
+  CHECK(a.detection.fp == 0);
+  CHECK(b.verification.segments_challenged == a.verification.segments_challenged);
+  CHECK(b.verification.segments_passed == a.verification.segments_passed);
+  CHECK(b.verification.segments_failed == a.verification.segments_failed);
+  CHECK(b.verification.first_caught_step == a.verification.first_caught_step);
+  CHECK(b.detection.tp == a.detection.tp);
+  CHECK(b.detection.fp == a.detection.fp);
+  CHECK(b.virtual_time_s == a.virtual_time_s);
+  CHECK(murmur::test::slurp(thread_dir / "metrics.jsonl") == murmur::test::slurp(inline_dir / "metrics.jsonl"));
+}

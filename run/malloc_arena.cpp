@@ -1,4 +1,4 @@
-#include "lan/malloc_arena.hpp"
+#include "run/malloc_arena.hpp"
 
 #include <cstdlib>  // before the test below: it defines __GLIBC__
 #if defined(__GLIBC__)
