@@ -12,6 +12,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,18 +43,32 @@ inline double json_number(const std::string& json, const std::string& key) {
   return std::stod(json.substr(p + key.size() + 3));
 }
 
-// A free TCP port on 127.0.0.1 (the kernel picks; we release it at once).
+// A free TCP port on 127.0.0.1, released at once, below the kernel's
+// ephemeral range (ip_local_port_range starts at 32768 by default): a port
+// from that range, picked here and bound later by a peer started seconds
+// after, could meanwhile become the source port of any outgoing connection
+// on the machine (another test's, under ctest -j2), and the peer would fail
+// to listen. Below it, only a listener that chose the same port takes it:
+// picked at random and checked free, unlikely.
 inline int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
+  static std::mt19937 pick(static_cast<unsigned>(getpid()) * 2654435761u ^
+                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  static std::set<int> given;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = 20000 + static_cast<int>(pick() % 12000);  // 20000-31999
+    if (!given.insert(port).second) continue;  // one this process handed out already
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(s);
+    if (free) return port;
+  }
+  FAIL("no free TCP port in 20000-31999 on 127.0.0.1 after 200 tries");
+  return -1;
 }
 
 // Runs the program argv[0] with output to log; returns its pid.
