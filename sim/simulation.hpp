@@ -2,7 +2,9 @@
 // All actors run under CAF's deterministic test scheduler; the driver pops
 // events in (time, kind, seq) order: a peer's cycle (mix, one step, publish;
 // it costs step time x the peer's speed factor) or a frame's delivery. Same
-// config and seed, same metrics.jsonl, byte for byte.
+// config and seed, same metrics.jsonl, byte for byte. Verification's
+// segment checks may run on a second thread (sim/check_worker.hpp); their
+// verdicts take effect at virtual times fixed in advance, so that holds.
 // Writes into out_dir: config.toml, metrics.jsonl, summary.json, timing.json,
 // curve.tsv (mean accuracy per evaluation, for plots) and model.safetensors
 // (the final model, sim_summary::final_model; also after an interruption).
