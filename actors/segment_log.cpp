@@ -193,6 +193,10 @@ void segment_log::record(const segment_event& e, std::span<const std::byte> fram
   r.events.push_back(e);
   if (!frame.empty()) {
     r.events.back().offset = (spilled_ ? spilled_->frames : 0) + r.frames.size();
+    // With a store the buffer is spilled at a chunk: room for a chunk and a
+    // frame past it, not the doubling insert would make (twice the chunk).
+    if (store_ && r.frames.size() + frame.size() > r.frames.capacity())
+      r.frames.reserve(std::max(r.frames.size() + frame.size(), records_chunk_ + records_chunk_ / 4));
     r.frames.insert(r.frames.end(), frame.begin(), frame.end());
   }
   if (store_) spill_records(false);

@@ -175,7 +175,10 @@ class segment_log {
   // bytes go to it each time either reaches this many bytes, so a segment's
   // records are never all in memory (the open segment's `records` then hold
   // the part not yet written; offsets count from the segment's start).
-  static constexpr size_t default_records_chunk_bytes = 256 * 1024;
+  // 64 KiB: per peer, what verification holds in memory between
+  // boundaries is about one chunk of frames (a simulation holds N peers'),
+  // at a few more writes (one per ~7 steps of the default run's frames).
+  static constexpr size_t default_records_chunk_bytes = 64 * 1024;
   explicit segment_log(uint64_t steps_per_segment, bool step_digests = false,
                        std::shared_ptr<boundary_store> store = nullptr,
                        size_t records_chunk_bytes = default_records_chunk_bytes);

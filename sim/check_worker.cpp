@@ -46,6 +46,11 @@ void check_worker::wait(uint64_t id) {
     }
 }
 
+void check_worker::wait_idle() {
+  std::unique_lock lock(m_);
+  cv_.wait(lock, [&] { return finished_ == submitted_; });
+}
+
 void check_worker::loop() {
   std::unique_lock lock(m_);
   for (;;) {

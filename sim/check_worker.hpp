@@ -40,6 +40,8 @@ class check_worker {
   uint64_t submit(std::function<void()> work);
   // Blocks until work `id` has returned; rethrows what it threw.
   void wait(uint64_t id);
+  // Blocks until every work submitted has returned (errors stay for wait).
+  void wait_idle();
 
  private:
   void loop();

@@ -752,6 +752,12 @@ class driver {
         // which checks and counts what it cannot use. The frame is moved on:
         // held here, a segment reply would live through the replay it starts.
         auto type = e.frame.bytes ? peek_type(*e.frame.bytes) : std::nullopt;
+        // A segment reply (or relayed one) becomes a check that holds a
+        // boundary state until it is replayed: decoded once the check
+        // thread is idle, so that two are never held at once (as when the
+        // checks run inline). It waits only when replies come together.
+        if (checks_ && type && (*type == message_type::segment_reply || *type == message_type::segment_evidence))
+          checks_->wait_idle();
         if (type && is_verify_message(*type) && peers_[e.peer].verifier)
           caf::anon_send(peers_[e.peer].verifier, deliver_atom::value, e.from, std::move(e.frame));
         else

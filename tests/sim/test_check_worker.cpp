@@ -1,6 +1,7 @@
 // check_worker (sim/check_worker.hpp): where the simulator's segment checks
 // run. Works run once each, in order; wait returns only after its work did
-// and rethrows what it threw; a worker destroyed with works queued stops.
+// and rethrows what it threw, wait_idle after all did; a worker destroyed
+// with works queued stops.
 #include <catch2/catch.hpp>
 #include <atomic>
 #include <stdexcept>
@@ -21,8 +22,9 @@ TEST_CASE("check_worker runs works once each, in the order submitted, and wait r
   std::vector<uint64_t> ids;
   for (int i = 0; i < 20; ++i) ids.push_back(w.submit([&order, i] { order.push_back(i); }));
   for (uint64_t k = 0; k < ids.size(); ++k) CHECK(ids[k] == k);
-  w.wait(ids.back());
+  w.wait_idle();  // every work returned
   REQUIRE(order.size() == 20);
+  w.wait(ids.back());
   for (int i = 0; i < 20; ++i) CHECK(order[static_cast<size_t>(i)] == i);
 }
 
