@@ -78,6 +78,7 @@ struct membership_state {
   std::set<uint32_t> heard_directly;           // members that heartbeat us: they know us
   std::set<uint32_t> quarantined;              // by this peer: routed around, still connected
   uint64_t seq = 0, ticks = 0, version_spread = 0;
+  heartbeat_clock beats;  // when our heartbeats went out: round trips (stats.rtt)
   membership_stats stats;
   fetch_job fetch;
   std::vector<std::byte> buf;
@@ -328,6 +329,7 @@ void on_frame(self_ptr self, const std::string& key, const wire_frame& w) {
       if (!st.table->find(h.sender)) return;
       changed = st.table->on_heartbeat(h.sender, h.incarnation, now);
       st.heard_directly.insert(h.sender);
+      if (*type == message_type::heartbeat_ack) st.beats.acked(h.sender, h.seq, now, st.stats.rtt);
       if (*type == message_type::heartbeat && st.connected.count(h.sender)) {
         encode_heartbeat_ack(heartbeat_ack{st.s.self.index, st.table->self().incarnation, h.seq}, st.buf);
         send_frame(self, h.sender, st.buf);
@@ -429,6 +431,7 @@ caf::behavior membership_behavior(self_ptr self, membership_settings s, caf::act
         bool changed = st.table->tick(now);
         ++st.ticks;
         encode_heartbeat(heartbeat{st.s.self.index, st.table->self().incarnation, ++st.seq}, st.buf);
+        st.beats.sent(st.seq, now);
         for (auto& [i, p] : st.connected) send_frame(self, i, st.buf);
         if (!st.contacts_pending.empty() && st.ticks % 4 == 0) send_join(self);
         if (changed) apply_routing(self);

@@ -28,9 +28,11 @@
 #pragma once
 #include <array>
 #include <caf/fwd.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "actors/link_stats.hpp"
 #include "actors/membership.hpp"
 #include "actors/messages.hpp"
 #include "actors/verifier_actor.hpp"
@@ -51,6 +53,7 @@ struct membership_stats {
   uint64_t dropped = 0;  // undecodable, unexpected or foreign control frames
   std::array<uint64_t, static_cast<size_t>(identity_claim::count_)> identity_refused{};
   uint64_t state_refused = 0;  // state chunks of a wrong range, or values beyond max_state_value
+  std::map<uint32_t, link_rtt> rtt;  // heartbeat round trips, by peer (link_stats.hpp)
   uint64_t identity_refused_total() const;
 };
 

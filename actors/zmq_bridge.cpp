@@ -39,6 +39,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
                   << frame.size() << " bytes; " << n << " so far)\n";
       return;
     }
+    if (auto i = identities.index_of(key)) {
+      auto& l = stats.links[*i];
+      ++l.frames_received;
+      l.bytes_received += frame.size();
+    }
     wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
     const bool verify = is_verify_message(checked.type);
     if (checked.type != message_type::gossip_update && !verify) {
@@ -62,6 +67,11 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
     else if (verify) caf::anon_send(verifier, deliver_atom::value, *from, std::move(w));
     else caf::anon_send(gossip, deliver_atom::value, *from, std::move(w));
   };
+  auto count_sent = [&](uint32_t to, size_t bytes) {
+    auto& l = stats.links[to];
+    ++l.frames_sent;
+    l.bytes_sent += bytes;
+  };
   while (running) {
     net->poll(2, on_frame);
     // Drain the mailbox without blocking, then go back to the sockets.
@@ -70,14 +80,14 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
       self->receive(
           [&](send_atom, uint32_t, uint32_t to, const wire_frame& w) {
             if (!w.bytes) return;
-            net->send(to, w.bytes);  // big frames zero-copy
+            if (net->send(to, w.bytes)) count_sent(to, w.bytes->size());  // big frames zero-copy
             // Only gossip rounds wait for their frames to be on their way
             // (a pipeline node's stage frames are not reported).
             auto type = peek_type(*w.bytes);
             if (gossip && type && *type == message_type::gossip_update) caf::anon_send(gossip, sent_atom::value, to);
           },
           [&](control_atom, uint32_t to, const wire_frame& w) {
-            if (w.bytes) net->send(to, w.bytes);
+            if (w.bytes && net->send(to, w.bytes)) count_sent(to, w.bytes->size());
           },
           [&](add_peer_atom, uint32_t id, const std::string& endpoint, const std::string& key) {
             net->connect(id, endpoint, key);

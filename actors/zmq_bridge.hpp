@@ -38,8 +38,10 @@
 #pragma once
 #include <array>
 #include <caf/fwd.hpp>
+#include <map>
 #include <string>
 
+#include "actors/link_stats.hpp"
 #include "actors/messages.hpp"
 #include "protocols/peer_identities.hpp"
 #include "protocols/zmq_transport.hpp"
@@ -62,6 +64,9 @@ struct bridge_stats {
   std::array<uint64_t, frame_error_count> frame_errors{};  // by frame_error, checked at the edge
   uint64_t unknown_sender_frames = 0;
   uint64_t unrouted_dropped = 0;  // for the router, before route_atom, beyond the 4096 held
+  // By allowlisted peer: frames and bytes handed to the transport for it
+  // (taken) and whole frames received from it (link_stats.hpp).
+  std::map<uint32_t, link_bytes> links;
 };
 
 struct zmq_bridge_handle {

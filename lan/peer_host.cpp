@@ -588,6 +588,32 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
       if (i != static_cast<uint32_t>(c.peer_index)) others.push_back(i);
     return ",\n  \"rewards\": " + rewards_json(reputation_of(vs), others);
   };
+  // Each other peer's link as this peer saw it (actors/link_stats.hpp):
+  // frames and bytes each way, their mean rate over the run, heartbeat
+  // round trips. Peers never heard from or sent to are left out.
+  auto links_json = [&] {
+    std::string r;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(c.peer_count); ++i) {
+      if (i == static_cast<uint32_t>(c.peer_index)) continue;
+      const auto b = net_stats.links.find(i);
+      const auto t = control.rtt.find(i);
+      if (b == net_stats.links.end() && t == control.rtt.end()) continue;
+      const link_bytes l = b == net_stats.links.end() ? link_bytes{} : b->second;
+      const link_rtt rtt = t == control.rtt.end() ? link_rtt{} : t->second;
+      const double run_s = std::max(train_wall(), 1e-9);
+      r += std::string(r.empty() ? "\n    " : ",\n    ") + "{\"peer\": " + std::to_string(i) +
+           ", \"label\": " + json_string(i < labels.size() ? labels[i] : "") +
+           ", \"frames_sent\": " + std::to_string(l.frames_sent) + ", \"bytes_sent\": " + std::to_string(l.bytes_sent) +
+           ", \"frames_received\": " + std::to_string(l.frames_received) +
+           ", \"bytes_received\": " + std::to_string(l.bytes_received) +
+           ", \"sent_mbps_mean\": " + json_number(8e-6 * static_cast<double>(l.bytes_sent) / run_s) +
+           ", \"received_mbps_mean\": " + json_number(8e-6 * static_cast<double>(l.bytes_received) / run_s) +
+           ", \"rtt_samples\": " + std::to_string(rtt.samples()) + ", \"rtt_ms_min\": " + json_number(1000 * rtt.min_s()) +
+           ", \"rtt_ms_median\": " + json_number(1000 * rtt.median_s()) +
+           ", \"rtt_ms_max\": " + json_number(1000 * rtt.max_s()) + "}";
+    }
+    return "[" + r + (r.empty() ? "]" : "\n  ]");
+  };
   const double allreduce = 2.0 * static_cast<double>(c.peer_count - 1) / static_cast<double>(c.peer_count) * 4.0 *
                            static_cast<double>(peer.train->model()->param_count()) * static_cast<double>(step);
   std::ofstream(out + "/summary.json")
@@ -597,6 +623,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
       << ",\n  \"bytes_received_total\": " << g.bytes_received
       << ",\n  \"dense_allreduce_bytes\": " << static_cast<uint64_t>(allreduce)
       << ",\n  \"frames_rejected\": " << rejected()
+      << ",\n  \"links\": " << links_json()
       << ",\n  \"handshakes_refused\": " << net_stats.net.handshakes_refused << ",\n  \"rejected_by_reason\": {"
       << rejected_by_reason()
       << ",\n  \"identity_refused\": " << control.identity_refused_total() << ",\n  \"identity_refused_by_kind\": "

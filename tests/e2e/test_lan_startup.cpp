@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "lan_harness.hpp"
@@ -75,6 +76,21 @@ TEST_CASE("three peers started 5 s apart wait for each other and train together"
     CHECK(gossip >= training);
     CHECK(json_number(net.summary(i), "bytes_received_total") > 0);
     CHECK(json_number(net.summary(i), "final_test_accuracy") >= 0.70);
+    // Each link as this peer measured it (actors/link_stats.hpp): both
+    // others, traffic both ways, heartbeat round trips ordered.
+    const auto links = nlohmann::json::parse(net.summary(i)).at("links");
+    CHECK(links.size() == 2);
+    for (const auto& l : links) {
+      INFO(l.dump());
+      CHECK(l.at("peer").get<int>() != i);
+      CHECK(l.at("bytes_sent").get<uint64_t>() > 0);
+      CHECK(l.at("bytes_received").get<uint64_t>() > 0);
+      CHECK(l.at("frames_received").get<uint64_t>() > 0);
+      CHECK(l.at("rtt_samples").get<uint64_t>() > 0);
+      CHECK(l.at("rtt_ms_min").get<double>() > 0);
+      CHECK(l.at("rtt_ms_min").get<double>() <= l.at("rtt_ms_median").get<double>());
+      CHECK(l.at("rtt_ms_median").get<double>() <= l.at("rtt_ms_max").get<double>());
+    }
     std::cout << "peer " << i << " (started at +" << (started[static_cast<size_t>(i)] - started[0])
               << " ms): training at +" << (training - started[0]) << " ms, first gossip at +" << (gossip - started[0])
               << " ms, i.e. " << (gossip - started[static_cast<size_t>(i)]) << " ms after its own start" << std::endl;
