@@ -88,6 +88,8 @@ verification_choice choose_verification(const RunConfig& c) {
     return v;
   };
   if (!rate_auto && c.verify_rate == 0) return off("verify.rate = 0");
+  // validate_config refuses an explicit rate with it.
+  if (c.mode == "allreduce") return off("gossip.mode = allreduce: the all-reduce baseline sends no frames to verify");
   if (rate_auto) {
     if (c.verify_scheme == "step")
       return off("verify.scheme = step without verify.rate (the default rate is for segments; set verify.rate to "
