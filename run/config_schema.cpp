@@ -159,6 +159,11 @@ const std::vector<KeyDef>& table() {
              "average exactly by a ring all-reduce, each round waiting for the slowest peer and the ring's slowest "
              "link (docs/wan.md)"),
       num("gossip.threshold", &R::threshold, ge(0), unbounded, "Sparsification threshold tau"),
+      num("gossip.link_tau_exponent", &R::link_tau_exponent, ge(0), le(4),
+          "murmur sim, gossip.mode = threshold: peer i publishes with tau x (r_max / r_i)^exponent, r_i the slowest "
+          "rate from i to a neighbour (its uplink, a link's cap, the neighbour's downlink; sim.link_*), r_max the "
+          "fastest such rate of any peer: peers on slow links send fewer, coarser updates (docs/wan.md); 0 = the same "
+          "tau for every peer"),
       choice("gossip.compressor", &R::compressor, {"threshold", "grid"},
              "threshold: send |x - x_hat| >= tau exactly; grid: send |x - x_hat| >= 0.75 tau rounded to a shared tau-grid (1-byte values)"),
       num("gossip.trigger", &R::trigger, ge(0), unbounded,
@@ -666,6 +671,9 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
   }
+  if (cfg.link_tau_exponent > 0 && cfg.mode != "threshold")
+    throw ConfigError("gossip.link_tau_exponent = " + get_key(cfg, "gossip.link_tau_exponent") + " with gossip.mode = " +
+                      cfg.mode + " in " + source + ": it scales the threshold of gossip.mode = threshold");
   if (cfg.mode == "allreduce") {
     // The synchronous baseline (sim/ring_allreduce.hpp): the simulator
     // averages the peers' parameters itself between steps.

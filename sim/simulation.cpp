@@ -30,6 +30,7 @@
 #include "run/malloc_arena.hpp"
 #include "run/rewards_json.hpp"
 #include "run/key_usage.hpp"
+#include "run/link_tau.hpp"
 #include "model_io/model_source.hpp"
 #include "run/initial_model.hpp"
 #include "run/offload_setup.hpp"
@@ -595,6 +596,8 @@ class driver {
     last_gossip_.assign(n_, gossip_counters{});
     // One factory for every verifier: its copies share the shards.
     segment_replay_maker replay_of;
+    // gossip.link_tau_exponent: each peer's threshold from its links (run/link_tau.hpp).
+    const auto link_taus = link_scaled_taus(c_.threshold, c_.link_tau_exponent, links_, overlay);
     std::shared_ptr<const std::vector<std::vector<int64_t>>> shared_shards;  // for verify.scheme = step's checks
     if (c_.verify_rate > 0) shared_shards = std::make_shared<const std::vector<std::vector<int64_t>>>(shards);
     for (uint32_t i = 0; i < n_; ++i) {
@@ -604,6 +607,7 @@ class driver {
       // gossip.mode = allreduce: no neighbours, no gossip; the driver averages.
       auto settings =
           peer_settings_from_config(c_, i, n_, allreduce_ ? std::vector<uint32_t>{} : overlay[i], total_steps_[i]);
+      if (c_.link_tau_exponent > 0) settings.gossip.threshold = link_taus[i];
       settings.train.device = devices_[i];
       auto v = peer_verification_from_config(
           c_, settings, shared_shards,
