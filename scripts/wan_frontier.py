@@ -30,13 +30,14 @@ import time
 # strategy, the last the synchronous baseline.
 STRATEGIES = [
     ("ring-tau0.01", "today: uniform grid gossip on the ring, tau 0.01, gamma 0.5", []),
-    ("ring-tau0.03", "ring, tau 0.03", ["gossip.threshold=0.03"]),
-    ("ring-tau0.01-none", "ring, tau 0.01, plain mean (robust = none)", ["gossip.robust=none"]),
+    ("ring-tau0.03", "ring, uniform tau 0.03", ["gossip.threshold=0.03"]),
+    ("ring-tau0.05", "ring, uniform tau 0.05", ["gossip.threshold=0.05"]),
+    ("ring-tau0.01-link0.5", "ring, tau 0.01 scaled per peer to its slowest link, exponent 0.5",
+     ["gossip.link_tau_exponent=0.5"]),
+    ("ring-tau0.02-link0.25", "ring, tau 0.02 scaled per peer to its slowest link, exponent 0.25",
+     ["gossip.threshold=0.02", "gossip.link_tau_exponent=0.25"]),
     ("hypercube-one_peer", "hypercube one-peer schedule, tau 0.01, gamma 0.7, robust none (fmnist-frontier's)",
      ["gossip.topology=hypercube", "gossip.schedule=one_peer", "gossip.gamma=0.7", "gossip.robust=none"]),
-    ("hypercube-one_peer-tau0.03", "hypercube one-peer, tau 0.03, gamma 0.7, robust none",
-     ["gossip.topology=hypercube", "gossip.schedule=one_peer", "gossip.gamma=0.7", "gossip.robust=none",
-      "gossip.threshold=0.03"]),
     ("allreduce", "synchronous ring all-reduce every step (gossip.mode = allreduce)", ["gossip.mode=allreduce"]),
 ]
 BASELINE, ALLREDUCE = "ring-tau0.01", "allreduce"

@@ -180,3 +180,24 @@ TEST_CASE("link-scaled thresholds: each peer's tau from its slowest link", "[lin
                                 {"gossip.mode=dense", "gossip.link_tau_exponent=0.5"}),
                     Contains("gossip.link_tau_exponent = 0.5 with gossip.mode = dense"));
 }
+
+TEST_CASE("gossip.link_tau_exponent: peers on slow links send less; verification by default steps aside", "[link_model][sim]") {
+  const std::string smoke = std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml";
+  // Steps of 20 ms: the home uplinks carry every round's frames either way.
+  const std::vector<std::string> base{"sim.link_classes=home:2,office:2", "sim.loss=0", "gossip.threshold=0.002",
+                                      "sim.step_ms=20"};
+  auto scaled = base;
+  scaled.push_back("gossip.link_tau_exponent=0.5");
+  const auto off = run_simulation(load_config(smoke, base), scratch("link-tau-off").string());
+  const auto on = run_simulation(load_config(smoke, scaled), scratch("link-tau-on").string());
+  REQUIRE(on.links.size() == 4);
+  // Home peers 0 and 1 (10 Mbit/s) publish on a grid sqrt(5) times coarser
+  // than the office peers, whose slowest links (50 Mbit/s, a home peer's
+  // downlink) are the fastest any peer has: fewer coordinates per frame.
+  CHECK(on.links[0].bytes_sent < 0.8 * static_cast<double>(off.links[0].bytes_sent));
+  CHECK(on.links[1].bytes_sent < 0.8 * static_cast<double>(off.links[1].bytes_sent));
+  CHECK(on.links[2].bytes_sent > 0.8 * static_cast<double>(off.links[2].bytes_sent));
+  CHECK(on.final_test_accuracy > 0.9);
+  CHECK_THAT(on.verify.off_reason, Contains("gossip.link_tau_exponent"));
+  CHECK_FALSE(off.verify.off_reason.find("link_tau") != std::string::npos);
+}
