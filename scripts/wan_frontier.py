@@ -121,6 +121,7 @@ def main():
             "t": mean([h[0] for h in hits]) if reached else None,
             "b": mean([h[1] for h in hits]) if reached else None,
             "t2": mean([h[0] for h in hits2]) if reached2 else None,
+            "b2": mean([h[1] for h in hits2]) if reached2 else None,
             "final": mean([r["final"] for r in runs]), "bytes": mean([r["bytes"] for r in runs]),
             "end_s": mean([r["virtual_s"] for r in runs]),
         }
@@ -198,13 +199,20 @@ def write_plot(a, strategies, results):
     data = os.path.join(a.out, "frontier.tsv")
     curves = os.path.join(a.out, "curves.tsv")
     os.makedirs(a.out, exist_ok=True)
-    reached = [(name, results[name]) for name, _, _ in strategies if results[name]["t"] is not None]
+    # One line per strategy: bytes and time to the target, then to the second one (NaN: not reached).
+    num = lambda v, scale=1: "NaN" if v is None else repr(v / scale)
     with open(data, "w") as f:
-        for name, r in reached:
-            f.write(f"{name}\t{r['b'] / 1e6}\t{r['t']}\n")
-    left = (f"plot '{data}' using 2:3 with points pointtype 7 pointsize 1.5, '' using 2:3:1 with labels offset char 1,"
-            "char 0.8 left" if reached else
-            "set label 'no strategy reached the target' at graph 0.5, graph 0.5 center; unset logscale; plot [0:1][0:1] 1/0 notitle")
+        for name, _, _ in strategies:
+            r = results[name]
+            f.write(f"{name}\t{num(r['b'], 1e6)}\t{num(r['t'])}\t{num(r['b2'], 1e6)}\t{num(r['t2'])}\n")
+    if any(results[n]["t"] is not None or results[n]["t2"] is not None for n, _, _ in strategies):
+        left = "plot " + ", ".join(
+            f"'{data}' every ::{k}::{k} using 2:3 with points pointtype 7 pointsize 1.6 lc {k + 1} title '{name}', "
+            f"'' every ::{k}::{k} using 4:5 with points pointtype 6 pointsize 1.6 lc {k + 1} notitle"
+            for k, (name, _, _) in enumerate(strategies))
+    else:
+        left = ("set label 'no strategy reached the targets' at graph 0.5, graph 0.5 center; unset logscale; "
+                "plot [0:1][0:1] 1/0 notitle")
     with open(curves, "w") as f:
         for k, (name, _, _) in enumerate(strategies):
             f.write(f"# {name}\n")
@@ -212,15 +220,15 @@ def write_plot(a, strategies, results):
                 if t > 0 and not math.isnan(acc):
                     f.write(f"{t}\t{b / 1e6}\t{100 * acc}\n")
             f.write("\n\n")
-    plots = ", ".join(f"'{curves}' index {k} using 1:3 with lines title '{name}'"
+    plots = ", ".join(f"'{curves}' index {k} using 1:3 with lines lc {k + 1} title '{name}'"
                       for k, (name, _, _) in enumerate(strategies))
     script = f"""
 set terminal png size 1200,500 noenhanced
 set output '{a.plot}'
 set multiplot layout 1,2
-set title 'time to {100 * a.target:.0f} % against bytes sent until then'
-set xlabel 'bytes sent by all peers until {100 * a.target:.0f} % (MB)'; set ylabel 'virtual seconds to {100 * a.target:.0f} %'
-set logscale xy; set grid; set key off; set offsets graph 0.1, graph 0.3, graph 0.1, graph 0.1
+set title 'time to accuracy against bytes sent until then: {100 * a.target:.0f} % filled, {100 * a.second:.0f} % open'
+set xlabel 'bytes sent by all peers until then (MB)'; set ylabel 'virtual seconds'
+set logscale xy; set grid; set key top left; set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05
 {left}
 unset label; unset logscale; set logscale x; set offsets 0,0,0,0
 set title 'mean test accuracy over virtual time (seed {a.seeds.split(",")[0]})'
