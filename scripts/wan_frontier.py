@@ -143,7 +143,7 @@ def write_table(a, seeds, strategies, results):
         f" bytes, whole run (MB) | all-reduce's whole-run bytes / this |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    x = lambda v, spec: fmt(v, spec) + ("x" if v is not None else "")
+    x = lambda v, spec: "n/a" if v is None else format(v, spec) + "x"  # a ratio with a side not reached
     for name, what, sets in strategies:
         r = results[name]
         t, b, t2 = r["t"], r["b"], r["t2"]
@@ -183,7 +183,7 @@ numbers do not depend on the machine's load.
 Time to {target:.0f} %: the virtual time of the first evaluation (every
 `train.eval_every` steps of the fastest peer; every that many rounds for
 the all-reduce) at which the peers' mean test accuracy on the whole test
-set is at least {target:.0f} % ("not reached": not in the run); bytes to
+set is at least {target:.0f} % ("not reached": not in every seed's run); bytes to
 {target:.0f} %: what all peers had sent by then; {second:.0f} %: the same for a
 lower target. "/ today's" divides by the first row's time. The all-reduce (`gossip.mode = allreduce`, sim/ring_allreduce.hpp)
 averages every peer exactly each step; a round waits for the slowest peer's
