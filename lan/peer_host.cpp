@@ -145,8 +145,8 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   const int64_t steps_per_epoch = (static_cast<int64_t>(shard.size()) + c.batch - 1) / c.batch;
   const int64_t total = std::max<int64_t>(1, std::llround(c.epochs * static_cast<double>(steps_per_epoch)));
 
-  if (c.mode == "delta")
-    throw ConfigError("gossip.mode = delta is simulation-only; murmur peer supports threshold, dense, local_sgd");
+  if (c.mode == "delta" || c.mode == "allreduce")
+    throw ConfigError("gossip.mode = " + c.mode + " is simulation-only; murmur peer supports threshold, dense, local_sgd");
   // Neighbours come from the membership actor as peers join.
   const peer_settings ps = [&] {
     auto r = peer_settings_from_config(c, static_cast<uint32_t>(c.peer_index), static_cast<uint32_t>(c.peer_count), {},

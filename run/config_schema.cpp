@@ -154,9 +154,16 @@ const std::vector<KeyDef>& table() {
            "verify.scheme = segment replays on the CPU: auto takes the CPU there, cuda is refused (the default "
            "verification, verify.rate = auto, stays off on a GPU instead)"),
 
-      choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta"},
-             "Gossip protocol"),
+      choice("gossip.mode", &R::mode, {"threshold", "dense", "local_sgd", "delta", "allreduce"},
+             "Gossip protocol; allreduce (murmur sim only) is the synchronous baseline: every step all peers "
+             "average exactly by a ring all-reduce, each round waiting for the slowest peer and the ring's slowest "
+             "link (docs/wan.md)"),
       num("gossip.threshold", &R::threshold, ge(0), unbounded, "Sparsification threshold tau"),
+      num("gossip.link_tau_exponent", &R::link_tau_exponent, ge(0), le(4),
+          "murmur sim, gossip.mode = threshold: peer i publishes with tau x (r_max / r_i)^exponent, r_i the slowest "
+          "rate from i to a neighbour (its uplink, a link's cap, the neighbour's downlink; sim.link_*), r_max the "
+          "fastest such rate of any peer: peers on slow links send fewer, coarser updates (docs/wan.md); 0 = the same "
+          "tau for every peer"),
       choice("gossip.compressor", &R::compressor, {"threshold", "grid"},
              "threshold: send |x - x_hat| >= tau exactly; grid: send |x - x_hat| >= 0.75 tau rounded to a shared tau-grid (1-byte values)"),
       num("gossip.trigger", &R::trigger, ge(0), unbounded,
@@ -663,6 +670,25 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     if (needs)
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
+  }
+  if (cfg.link_tau_exponent > 0 && cfg.mode != "threshold")
+    throw ConfigError("gossip.link_tau_exponent = " + get_key(cfg, "gossip.link_tau_exponent") + " with gossip.mode = " +
+                      cfg.mode + " in " + source + ": it scales the threshold of gossip.mode = threshold");
+  if (cfg.mode == "allreduce") {
+    // The synchronous baseline (sim/ring_allreduce.hpp): the simulator
+    // averages the peers' parameters itself between steps.
+    const char* bad = nullptr;
+    if (cfg.stages > 1) bad = "pipeline.stages";
+    else if (cfg.verify_rate != verify_rate_auto && cfg.verify_rate != 0) bad = "verify.rate";
+    else if (cfg.detect_method != "none") bad = "detect.method";
+    else if (cfg.attack_kind != "none") bad = "attack.kind";
+    else if (cfg.gossip_schedule != "all") bad = "gossip.schedule";
+    else if (cfg.checkpoint_every > 0) bad = "checkpoint.every";
+    else if (!cfg.offload_to.empty()) bad = "offload.to";
+    if (bad)
+      throw ConfigError(std::string(bad) + " = " + get_key(cfg, bad) + " with gossip.mode = allreduce in " + source +
+                        ": the all-reduce baseline averages every data-parallel peer exactly each step, with no "
+                        "gossip frames to verify, attack or detect, no schedule, and no checkpoints");
   }
   if (cfg.gossip_schedule == "one_peer") {
     // The schedule pairs peers by link colour, a proper colouring only on the hypercube.

@@ -37,6 +37,7 @@ constexpr usage_rule rules[] = {
     {"data.partition", DP},
     {"data.alpha", DP},
     {"gossip.every", DP},
+    {"gossip.link_tau_exponent", SD},  // sim/simulation.cpp: a LAN peer does not know its links' rates yet
     {"gossip.", DP | HYBRID},
     {"detect.", DP | HYBRID},
     {"attack.", DP},

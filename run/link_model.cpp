@@ -175,6 +175,12 @@ double link_model::rate_cap(uint32_t from, uint32_t to) const {
   return r;
 }
 
+double link_model::rate_bps(uint32_t from, uint32_t to) const {
+  const double r = rate_cap(from, to), down = peers_[to].down_bps;
+  if (r <= 0) return down;
+  return down > 0 ? std::min(r, down) : r;
+}
+
 transfer_times link_model::send(uint32_t from, uint32_t to, double bytes, double now) {
   const double bits = bytes * 8.0;
   const double depart = std::max(now, up_free_[from]);

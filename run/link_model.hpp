@@ -74,6 +74,10 @@ class link_model {
   double direct_time(uint32_t from, uint32_t to, double bytes, double now) const;
 
   double latency_s(uint32_t from, uint32_t to) const;
+  // The rate a frame from one peer to another gets with the links idle:
+  // the sender's uplink, the link's cap, the receiver's downlink (windows
+  // left out; 0 = unlimited).
+  double rate_bps(uint32_t from, uint32_t to) const;
   const std::vector<peer_link>& peers() const { return peers_; }
   bool uniform() const { return uniform_; }
   // The slowest rate a frame between two peers can get (windows left out;

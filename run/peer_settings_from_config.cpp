@@ -10,7 +10,9 @@
 namespace murmur {
 
 gossip_mode gossip_mode_of(const RunConfig& c) {
-  if (c.mode == "dense") return gossip_mode::dense;
+  // allreduce: the simulator gives its peers no neighbours and averages
+  // them itself (sim/ring_allreduce.hpp); their gossip state idles as dense.
+  if (c.mode == "dense" || c.mode == "allreduce") return gossip_mode::dense;
   if (c.mode == "local_sgd") return gossip_mode::local_sgd;
   if (c.mode == "delta") return gossip_mode::delta;
   return gossip_mode::threshold;

@@ -42,8 +42,9 @@ struct RunConfig {
   int64_t eval_subset = 2000;        // train.eval_subset: test samples per intermediate evaluation; 0 = all
   std::string device = "auto";       // train.device: auto | cpu | cuda | cuda:N (gpu/device_choice.hpp)
   // [gossip]
-  std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta
+  std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta | allreduce (sim only)
   double threshold = 0.01;           // gossip.threshold (tau)
+  double link_tau_exponent = 0.0;    // gossip.link_tau_exponent: per-peer tau from its links (run/link_tau.hpp); 0 = off
   std::string compressor = "grid";   // gossip.compressor: threshold | grid
   double trigger = 0.0;              // gossip.trigger: send nothing while ||r||^2 < trigger
   int64_t every = 1;                 // gossip.every: gossip round every K local steps

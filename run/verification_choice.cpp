@@ -67,6 +67,8 @@ std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c) {
   if (!replay_models_attack(c.attack_kind))
     return segment_obstacle{"attack.kind = " + c.attack_kind, "the replay does not model update attacks"};
   if (!c.offload_to.empty()) return segment_obstacle{"offload.to = " + c.offload_to, "offloaded steps are not replayed"};
+  if (c.link_tau_exponent > 0)
+    return segment_obstacle{"gossip.link_tau_exponent > 0", "the replay does not know the peers' link-scaled thresholds"};
   if (c.gossip_schedule == "one_peer")
     return segment_obstacle{"gossip.schedule = one_peer", "the replay state does not carry per-link estimates"};
   return std::nullopt;
@@ -88,6 +90,8 @@ verification_choice choose_verification(const RunConfig& c) {
     return v;
   };
   if (!rate_auto && c.verify_rate == 0) return off("verify.rate = 0");
+  // validate_config refuses an explicit rate with it.
+  if (c.mode == "allreduce") return off("gossip.mode = allreduce: the all-reduce baseline sends no frames to verify");
   if (rate_auto) {
     if (c.verify_scheme == "step")
       return off("verify.scheme = step without verify.rate (the default rate is for segments; set verify.rate to "

@@ -2,7 +2,7 @@
 // way for murmur sim, sweep and peer. Contract:
 //  - segment_obstacle_of is the one predicate saying why the segment scheme
 //    cannot run a config (pipeline, cuda, detect.method, update attacks,
-//    offload, gossip.schedule = one_peer); extend it there. It reads the config only: murmur sim,
+//    offload, gossip.schedule = one_peer, gossip.link_tau_exponent); extend it there. It reads the config only: murmur sim,
 //    sweep and peer choose alike (a peer replays on a replay actor of its
 //    own), and validate_config refuses with it too.
 //  - verify.rate = auto (the default): default_verify_rate with the segment

@@ -249,6 +249,7 @@ class pipeline_driver {
         break;
       case sim_event::cycle: break;
       case sim_event::check_ready: break;  // data-parallel runs only
+      case sim_event::reduce: break;  // data-parallel all-reduce rounds only
     }
     sched_.run();
     for (; seen_ < events_.size(); ++seen_) on_event(events_[seen_]);

@@ -18,7 +18,8 @@ struct sim_event {
   // At equal times, frames arrive and uplinks free up before peers step.
   // wake: a pipeline node's timer (its op is done, or a heartbeat tick).
   // check_ready: a verifier's segment check may be used (sim/check_worker.hpp).
-  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2, wake = 3, check_ready = 4 };
+  // reduce: gossip.mode = allreduce's round is done (sim/ring_allreduce.hpp).
+  enum kind_t : uint8_t { deliver = 0, sent = 1, cycle = 2, wake = 3, check_ready = 4, reduce = 5 };
   double time = 0;
   kind_t kind = cycle;
   uint64_t seq = 0;
@@ -43,6 +44,7 @@ class event_queue {
   }
   bool empty() const { return heap_.empty(); }
   double next_time() const { return heap_.top().time; }
+  sim_event::kind_t next_kind() const { return heap_.top().kind; }
   double now() const { return now_; }
 
  private:

@@ -30,6 +30,7 @@
 #include "run/malloc_arena.hpp"
 #include "run/rewards_json.hpp"
 #include "run/key_usage.hpp"
+#include "run/link_tau.hpp"
 #include "model_io/model_source.hpp"
 #include "run/initial_model.hpp"
 #include "run/offload_setup.hpp"
@@ -39,6 +40,7 @@
 #include "run/segment_replay_factory.hpp"
 #include "run/sweep_runner.hpp"
 #include "sim/check_worker.hpp"
+#include "sim/ring_allreduce.hpp"
 #include "sim/sim_network.hpp"
 #include "run/verification_choice.hpp"
 #include "run/verify_timing.hpp"
@@ -329,7 +331,13 @@ class driver {
         sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())),
         self_(sys_),
-        cores_(cores) {
+        cores_(cores),
+        allreduce_(c.mode == "allreduce") {
+    // The synchronous baseline's rounds are the driver's, not the peers':
+    // no checkpoint holds a round half done (validate_config refuses
+    // checkpoint.every; an interruption's checkpoints cannot resume).
+    if (allreduce_ && !resume_dir.empty())
+      throw std::invalid_argument("--resume with gossip.mode = allreduce: the all-reduce baseline does not resume");
     plan_speeds(data);
     network_model nm;
     links_ = link_model::from_config(c, n_);
@@ -346,6 +354,7 @@ class driver {
       throw;
     }
     for (auto t : total_steps_) all_steps_ += t;
+    if (allreduce_) ring_.emplace(n_, dim_);
   }
 
   ~driver() { stop_actors(); }
@@ -368,11 +377,21 @@ class driver {
     if (!resumed_) curve_ << "# virtual_s\tbytes_sent\tmean_test_acc\tmin_test_acc\tmean_train_loss\tconsensus\n";
     if (c_.checkpoint_every > 0) std::filesystem::create_directories(out_dir_ + "/checkpoints");
     for (uint32_t i = 0; i < n_; ++i)
-      if (may_step(i)) schedule_cycle(i, next_cycle_[i]);
-    // Evaluations happen at fixed virtual times, between events.
+      if (may_step(i)) schedule_cycle(i, next_cycle_[i]), ++round_expected_;
+    // Evaluations happen at fixed virtual times, between events: every
+    // eval_steps steps of the fastest peer, or all-reduce rounds.
     const int64_t eval_steps = c_.eval_every > 0 ? c_.eval_every : steps_per_epoch_[0];
-    const double eval_interval = static_cast<double>(eval_steps) * step_s_;
+    const double eval_interval = static_cast<double>(eval_steps) * (allreduce_ ? allreduce_round_s() : step_s_);
     if (!resumed_) next_eval_ = eval_interval;
+    // gossip.mode = allreduce: an evaluation due when a round ends comes
+    // after the round's average and before the next round's steps, which
+    // start at that same time (round ends are sums of round times: slack).
+    const double eval_slack = allreduce_ ? 1e-9 * eval_interval : 0.0;
+    auto eval_due = [&] {
+      const double t = queue_.next_time();
+      if (t > next_eval_ + eval_slack) return true;
+      return allreduce_ && queue_.next_kind() == sim_event::cycle && t >= next_eval_ - eval_slack;
+    };
     double last_eval = -1, last_report = 0;
     bool last_eval_partial = false;  // on a subset of the test set (train.eval_subset)
     bool stopped = false;
@@ -382,7 +401,7 @@ class driver {
         sum_.interrupted = true;
         break;
       }
-      if (steps_sum_ < all_steps_ && queue_.next_time() > next_eval_) {
+      if (steps_sum_ < all_steps_ && eval_due()) {
         // train.eval_subset: the k-th evaluation's window starts at (k - 1) * subset.
         const auto k = static_cast<int64_t>(std::llround(next_eval_ / eval_interval));
         evaluate(next_eval_, true, std::max<int64_t>(0, k - 1) * c_.eval_subset, c_.eval_subset);
@@ -577,13 +596,18 @@ class driver {
     last_gossip_.assign(n_, gossip_counters{});
     // One factory for every verifier: its copies share the shards.
     segment_replay_maker replay_of;
+    // gossip.link_tau_exponent: each peer's threshold from its links (run/link_tau.hpp).
+    const auto link_taus = link_scaled_taus(c_.threshold, c_.link_tau_exponent, links_, overlay);
     std::shared_ptr<const std::vector<std::vector<int64_t>>> shared_shards;  // for verify.scheme = step's checks
     if (c_.verify_rate > 0) shared_shards = std::make_shared<const std::vector<std::vector<int64_t>>>(shards);
     for (uint32_t i = 0; i < n_; ++i) {
       steps_per_epoch_.push_back((static_cast<int64_t>(shards[i].size()) + c_.batch - 1) / c_.batch);
       total_steps_.push_back(
           std::max<int64_t>(1, std::llround(c_.epochs * static_cast<double>(steps_per_epoch_[i]))));
-      auto settings = peer_settings_from_config(c_, i, n_, overlay[i], total_steps_[i]);
+      // gossip.mode = allreduce: no neighbours, no gossip; the driver averages.
+      auto settings =
+          peer_settings_from_config(c_, i, n_, allreduce_ ? std::vector<uint32_t>{} : overlay[i], total_steps_[i]);
+      if (c_.link_tau_exponent > 0) settings.gossip.threshold = link_taus[i];
       settings.train.device = devices_[i];
       auto v = peer_verification_from_config(
           c_, settings, shared_shards,
@@ -819,10 +843,50 @@ class driver {
         off_stats_[e.peer].finished_s = next;
         next_cycle_[e.peer] = next;
         if (c_.checkpoint_every > 0 && done_[e.peer] % c_.checkpoint_every == 0) write_peer_checkpoint(e.peer, next);
-        if (may_step(e.peer)) schedule_cycle(e.peer, next);
+        if (allreduce_) arrive_at_allreduce(next);
+        else if (may_step(e.peer)) schedule_cycle(e.peer, next);
         break;
       }
+      case sim_event::reduce: finish_allreduce(e.time); break;
     }
+  }
+
+  // gossip.mode = allreduce (sim/ring_allreduce.hpp): a peer whose step is
+  // done waits; once every peer of the round has stepped, the all-reduce
+  // starts at the slowest one's finish and ends ring_->seconds later.
+  void arrive_at_allreduce(double ready) {
+    round_ready_ = std::max(round_ready_, ready);
+    if (++round_arrived_ < round_expected_) return;
+    sim_event r;
+    r.time = round_ready_ + ring_->seconds(links_, round_ready_);
+    r.kind = sim_event::reduce;
+    queue_.push(std::move(r));
+  }
+  // The all-reduce is done: every peer holds the mean (all peers take
+  // part, also one that has done its steps), and the next round starts.
+  void finish_allreduce(double t) {
+    std::vector<float*> params;
+    for (auto& p : peers_) params.push_back(p.train->model()->params());
+    ring_allreduce::average(params, dim_);
+    for (uint32_t i = 0; i < n_; ++i) {
+      const uint64_t b = ring_->bytes_sent(i);
+      net_stats_.bytes_sent += b;
+      net_stats_.msgs_sent += ring_->messages_per_peer();
+      net_stats_.peer_bytes_sent[i] += b;
+      net_stats_.peer_bytes_received[(i + 1) % n_] += b;
+      ar_counts_[i].bytes_sent += b;
+      ar_counts_[i].msgs_sent += ring_->messages_per_peer();
+      ar_counts_[(i + 1) % n_].bytes_received += b;
+      ar_counts_[(i + 1) % n_].msgs_received += ring_->messages_per_peer();
+    }
+    round_arrived_ = round_expected_ = 0;
+    round_ready_ = t;
+    for (uint32_t i = 0; i < n_; ++i)
+      if (may_step(i)) schedule_cycle(i, t), next_cycle_[i] = t, ++round_expected_;
+  }
+  // A round at the start: the slowest peer's step, then the all-reduce.
+  double allreduce_round_s() const {
+    return *std::max_element(step_cost_.begin(), step_cost_.end()) + ring_->seconds(links_, 0.0);
   }
 
   void collect_verification() {
@@ -919,6 +983,12 @@ class driver {
       self_->receive([&](eval_report& r) { pe.train = r; }, [&](gossip_counters& g) { pe.gossip = g; },
                      caf::after(std::chrono::seconds(0)) >> [&] { no_answer(i, "an evaluation"); });
     add_counter_base(i, pe.gossip);
+    if (allreduce_) {  // the all-reduce's traffic, which the driver moves
+      pe.gossip.bytes_sent += ar_counts_[i].bytes_sent;
+      pe.gossip.msgs_sent += ar_counts_[i].msgs_sent;
+      pe.gossip.bytes_received += ar_counts_[i].bytes_received;
+      pe.gossip.msgs_received += ar_counts_[i].msgs_received;
+    }
     // The actors are idle now, so reading the parameters is safe.
     const float* x = peers_[i].train->synced_model().params();
     double d2 = 0;
@@ -1038,6 +1108,13 @@ class driver {
   double step_flops_ = 0;  // the modelled FLOPs of one step
   std::vector<double> debt_s_;  // each peer's compute for others, not yet charged to its steps
   std::vector<offload_peer_summary> off_stats_;
+  // gossip.mode = allreduce: the ring, this round's peers (expected, done
+  // stepping, the latest to finish) and each peer's all-reduce traffic.
+  const bool allreduce_;
+  std::optional<ring_allreduce> ring_;
+  uint32_t round_expected_ = 0, round_arrived_ = 0;
+  double round_ready_ = 0;
+  std::vector<gossip_counters> ar_counts_ = std::vector<gossip_counters>(n_);
 };
 
 }  // namespace

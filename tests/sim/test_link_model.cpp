@@ -1,11 +1,13 @@
 // The per-peer, per-link network model (run/link_model.hpp) and a simulation on it.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "run/config_schema.hpp"
 #include "run/link_model.hpp"
+#include "run/link_tau.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 
@@ -147,4 +149,55 @@ TEST_CASE("a simulation on classed links is deterministic, slower in virtual tim
   for (const auto& l : s["links"]) sent += l["bytes_sent"].get<uint64_t>();
   CHECK(sent == s["bytes_sent_total"].get<uint64_t>());
   CHECK_FALSE(nlohmann::json::parse(slurp(u / "summary.json")).contains("links"));
+}
+
+TEST_CASE("link-scaled thresholds: each peer's tau from its slowest link", "[link_model]") {
+  auto c = with({"sim.link_classes=home:2,office:2", "sim.latency_ms=0"});
+  const auto links = link_model::from_config(c, 4);
+  CHECK(links.rate_bps(0, 1) == Approx(10e6));    // home uplink
+  CHECK(links.rate_bps(2, 1) == Approx(50e6));    // office to a home downlink
+  CHECK(links.rate_bps(2, 3) == Approx(1000e6));
+  // The ring 0-1-2-3-0: peers 0 and 1 send at 10 Mbit/s at best; peer 2
+  // reaches home peer 1 and peer 3 home peer 0 at 50 (their downlinks).
+  const std::vector<std::vector<uint32_t>> ring{{1, 3}, {0, 2}, {1, 3}, {2, 0}};
+  auto taus = link_scaled_taus(0.01, 0.5, links, ring);
+  REQUIRE(taus.size() == 4);
+  CHECK(taus[0] == Approx(0.01 * std::sqrt(5.0)));  // r_max = 50 Mbit/s
+  CHECK(taus[1] == Approx(0.01 * std::sqrt(5.0)));
+  CHECK(taus[2] == Approx(0.01));
+  CHECK(taus[3] == Approx(0.01));
+  // Office peers 2, 3 linked only to each other: r_max = 1 Gbit/s.
+  const std::vector<std::vector<uint32_t>> split{{1}, {0}, {3}, {2}};
+  taus = link_scaled_taus(0.01, 1.0, links, split);
+  CHECK(taus[0] == Approx(1.0));  // 100x slower
+  CHECK(taus[2] == Approx(0.01));
+  // Exponent 0, or uniform unlimited links: every peer keeps tau.
+  CHECK(link_scaled_taus(0.01, 0.0, links, ring) == std::vector<double>(4, 0.01));
+  const auto free = link_model::from_config(with({"sim.bandwidth_mbps=0"}), 4);
+  CHECK(link_scaled_taus(0.01, 0.5, free, ring) == std::vector<double>(4, 0.01));
+  // Only threshold gossip has a tau to scale.
+  CHECK_THROWS_WITH(load_config(std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml",
+                                {"gossip.mode=dense", "gossip.link_tau_exponent=0.5"}),
+                    Contains("gossip.link_tau_exponent = 0.5 with gossip.mode = dense"));
+}
+
+TEST_CASE("gossip.link_tau_exponent: peers on slow links send less; verification by default steps aside", "[link_model][sim]") {
+  const std::string smoke = std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml";
+  // Steps of 20 ms: the home uplinks carry every round's frames either way.
+  const std::vector<std::string> base{"sim.link_classes=home:2,office:2", "sim.loss=0", "gossip.threshold=0.002",
+                                      "sim.step_ms=20"};
+  auto scaled = base;
+  scaled.push_back("gossip.link_tau_exponent=0.5");
+  const auto off = run_simulation(load_config(smoke, base), scratch("link-tau-off").string());
+  const auto on = run_simulation(load_config(smoke, scaled), scratch("link-tau-on").string());
+  REQUIRE(on.links.size() == 4);
+  // Home peers 0 and 1 (10 Mbit/s) publish on a grid sqrt(5) times coarser
+  // than the office peers, whose slowest links (50 Mbit/s, a home peer's
+  // downlink) are the fastest any peer has: fewer coordinates per frame.
+  CHECK(on.links[0].bytes_sent < 0.8 * static_cast<double>(off.links[0].bytes_sent));
+  CHECK(on.links[1].bytes_sent < 0.8 * static_cast<double>(off.links[1].bytes_sent));
+  CHECK(on.links[2].bytes_sent > 0.8 * static_cast<double>(off.links[2].bytes_sent));
+  CHECK(on.final_test_accuracy > 0.9);
+  CHECK_THAT(on.verify.off_reason, Contains("gossip.link_tau_exponent"));
+  CHECK_FALSE(off.verify.off_reason.find("link_tau") != std::string::npos);
 }
