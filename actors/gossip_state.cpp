@@ -6,6 +6,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tensor/squared_distance.hpp"
+
 namespace murmur {
 
 std::string_view to_string(reject_reason r) {
@@ -64,9 +66,12 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     // every public estimate starts equal to x0.
     self_hat_.assign(x0.begin(), x0.end());
     nbr_hat_.assign(neighbours_.size(), self_hat_);
-    if (s_.robust.rule != robust_rule::none) {
-      robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
-      mix_members_.reserve(neighbours_.size() + 1);
+    if (s_.robust.rule != robust_rule::none) robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
+    mix_members_.reserve(neighbours_.size() + 1);
+    const bool clipping = s_.robust.rule == robust_rule::centered_clip || s_.robust.rule == robust_rule::clipped_gossip;
+    if (clipping && !one_peer() && !is_update_attack(attack.kind)) {
+      distances_ = std::make_unique<estimate_distances>(dim_);
+      distances_->reset(neighbours_.size());
     }
     if (is_update_attack(attack.kind)) {
       // An attacker has no use for detection: it keeps its honest estimate
@@ -206,6 +211,7 @@ void gossip_state::load_replay_state(const replay_state& r) {
   max_value_ = r.max_value;
   force_full_ = r.force_full;
   if (robust_) robust_->restore_reference_distance(r.robust_reference);
+  if (distances_) distances_->reset(neighbours_.size());
 }
 
 // Neighbour slot j counts in a mix at round `now`: heard from (rounds count
@@ -306,7 +312,8 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     colluder_.clear();
     for (uint32_t id : neighbours_) colluder_.push_back(attack_->colludes_with(id));
   }
-  if (robust_) mix_members_.reserve(neighbours_.size() + 1);
+  mix_members_.reserve(neighbours_.size() + 1);
+  if (distances_) distances_->reset(neighbours_.size());  // slots moved
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
@@ -346,12 +353,25 @@ void gossip_state::mix(std::span<float> x) {
     }
     if (mix_members_.size() == 1) return;
     const uint64_t clipped_before = robust_->clipped();
-    robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
+    if (distances_) {
+      // mix_into's clipping, from the distances kept up to date: the same
+      // doubles (block by block, estimate_distances), so the same floats.
+      mix_dist_.clear();
+      for (size_t j = 0; j < nbr_hat_.size(); ++j)
+        if (fresh(j, now)) mix_dist_.push_back(std::sqrt(distances_->squared(j, sh, nbr_hat_[j].data())));
+      robust_->mix_clipped(x, mix_members_, robust_->clip_weights(mix_dist_, nbr_hat_.size()),
+                           static_cast<float>(s_.gamma));
+    } else {
+      robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
+    }
     counters_.clipped += robust_->clipped() - clipped_before;
     return;
   }
-  // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
+  // x += c * (sum_j x_hat_j - deg * x_hat_self): each coordinate adds the
+  // neighbours' terms in slot order, then subtracts ours, in one pass over
+  // x block by block (the same floats as a pass per neighbour).
   float active = 0.f;
+  mix_members_.clear();
   for (size_t j = 0; j < nbr_hat_.size(); ++j) {
     if (!colluder_.empty() && colluder_[j]) continue;  // an attacker ignores its accomplices
     if (!fresh(j, now)) {
@@ -359,10 +379,16 @@ void gossip_state::mix(std::span<float> x) {
       continue;
     }
     active += 1.f;
-    const float* hp = nbr_hat_[j].data();
-    for (size_t k = 0; k < dim_; ++k) xp[k] += c * hp[k];
+    mix_members_.push_back(nbr_hat_[j].data());
   }
-  for (size_t k = 0; k < dim_; ++k) xp[k] -= c * active * sh[k];
+  const float cs = c * active;
+  constexpr size_t kBlock = 1024;
+  for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
+    const size_t k1 = std::min(dim_, k0 + kBlock);
+    for (const float* hp : mix_members_)
+      for (size_t k = k0; k < k1; ++k) xp[k] += c * hp[k];
+    for (size_t k = k0; k < k1; ++k) xp[k] -= cs * sh[k];
+  }
 }
 
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
@@ -419,6 +445,12 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
     if (!compress(pub, self_hat_)) {
       ++counters_.silent_rounds;
       return {};
+    }
+    if (distances_) {
+      if (out_msg_.kind == update_kind::dense_set)
+        distances_->self_changed_all();
+      else
+        for (uint32_t k : out_msg_.indices) distances_->self_changed(k);
     }
     if (attack_ && !attack_->raw_indices().empty()) put_raw_values(self_hat_);
   }
@@ -519,6 +551,23 @@ void gossip_state::publish_per_neighbour(uint64_t step) {
   }
 }
 
+namespace {
+
+// The compressor visits coordinates in runs of kScan: in a steady round
+// only a few in a thousand move past the threshold, so a branch-free,
+// vectorized test of a whole run (any_moved) skips most runs, and the
+// per-coordinate code, unchanged, runs only on the others. A NaN counts as
+// moved, as the per-coordinate test treats it.
+constexpr size_t kScan = 16;
+
+bool any_moved(const float* x, const float* hat, size_t k0, size_t k1, float threshold) {
+  unsigned moved = 0;
+  for (size_t k = k0; k < k1; ++k) moved |= std::fabs(x[k] - hat[k]) < threshold ? 0u : 1u;
+  return moved != 0;
+}
+
+}  // namespace
+
 // The compressor: moves `hat` (the public estimate) toward x and fills
 // out_msg_ with what changed. False when the trigger holds the round back.
 bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
@@ -528,35 +577,36 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
     out_msg_.kind = update_kind::dense_set;
     out_msg_.values.assign(hat.begin(), hat.end());
   } else {
-    if (s_.trigger > 0) {
-      double n2 = 0;
-      for (size_t k = 0; k < dim_; ++k) {
-        double r = static_cast<double>(x[k]) - hat[k];
-        n2 += r * r;
-      }
-      if (n2 < s_.trigger) return false;
-    }
+    if (s_.trigger > 0 && squared_distance(x.data(), hat.data(), dim_) < s_.trigger) return false;
     if (s_.grid && tau > 0.f) {
       // Publish on a tau-grid every peer shares: peers that agree publish
       // the same value and fall silent, and a value is a small integer.
       const float near = 0.75f * tau, limit = 1e9f;
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - hat[k]) < near) continue;
-        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
-        float v = q * tau;
-        if (v == hat[k]) continue;
-        hat[k] = v;
-        out_msg_.indices.push_back(static_cast<uint32_t>(k));
-        out_msg_.grid.push_back(static_cast<int32_t>(q));
-        out_msg_.values.push_back(v);
+      for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
+        const size_t k1 = std::min(dim_, k0 + kScan);
+        if (!any_moved(x.data(), hat.data(), k0, k1, near)) continue;
+        for (size_t k = k0; k < k1; ++k) {
+          if (std::fabs(x[k] - hat[k]) < near) continue;
+          float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+          float v = q * tau;
+          if (v == hat[k]) continue;
+          hat[k] = v;
+          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+          out_msg_.grid.push_back(static_cast<int32_t>(q));
+          out_msg_.values.push_back(v);
+        }
       }
       out_msg_.kind = update_kind::grid_set;
       out_msg_.scale = tau;
     } else {
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - hat[k]) >= tau) {
-          hat[k] = x[k];
-          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+      for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
+        const size_t k1 = std::min(dim_, k0 + kScan);
+        if (!any_moved(x.data(), hat.data(), k0, k1, tau)) continue;
+        for (size_t k = k0; k < k1; ++k) {
+          if (std::fabs(x[k] - hat[k]) >= tau) {
+            hat[k] = x[k];
+            out_msg_.indices.push_back(static_cast<uint32_t>(k));
+          }
         }
       }
       if (5 * out_msg_.indices.size() > 4 * dim_) {
@@ -732,7 +782,7 @@ bool gossip_state::compress_on_backend(const float* x) {
   }
   if (s_.trigger > 0) {
     // compress()'s trigger: the residual's squared norm, on the backend; one
-    // double crosses (the CPU backend sums in compress()'s order).
+    // double crosses (the CPU backend sums in compress()'s order, tensor/squared_distance).
     double n2 = 0;
     const float* xs = x;
     be_->squared_distances(dev_self_hat_.get(), &xs, 1, n, &n2);
@@ -810,11 +860,14 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   switch (in_msg_.kind) {
     case update_kind::dense_set:
       std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());
+      if (distances_) distances_->changed_all(static_cast<size_t>(slot));
       break;
     case update_kind::sparse_set:
     case update_kind::grid_set: {
       auto& h = nbr_hat_[static_cast<size_t>(slot)];
       for (size_t i = 0; i < in_msg_.indices.size(); ++i) h[in_msg_.indices[i]] = in_msg_.values[i];
+      if (distances_)
+        for (uint32_t k : in_msg_.indices) distances_->changed(static_cast<size_t>(slot), k);
       break;
     }
     case update_kind::sparse_add:

@@ -443,3 +443,70 @@ TEST_CASE("clipped gossip without a hostile neighbour contracts the spread, more
   for (size_t k = 0; k < ma.size(); ++k) drift = std::max(drift, std::fabs(ma[k] - mb[k]));
   CHECK(drift < 0.5);
 }
+
+// gossip_state keeps the clipping rules' distances block by block
+// (estimate_distances) and redoes only the blocks frames changed; its mix
+// must still give the floats of robust_mix::mix_into over the whole
+// estimates: after dense and sparse frames, silent rounds, and a replay
+// state loaded in the middle.
+TEST_CASE("the clipping rules' kept distances give mix_into's floats, round after round", "[gossip][robust]") {
+  for (auto rule : {robust_rule::centered_clip, robust_rule::clipped_gossip}) {
+    const size_t dim = 1000, n = 6;  // blocks of 64: the last one short
+    gossip_settings s;
+    s.threshold = 0.01;
+    s.grid = rule == robust_rule::clipped_gossip;
+    s.robust.rule = rule;
+    if (rule == robust_rule::centered_clip) s.robust.clip_radius = 0.5;  // the median of two distances would clip neither
+    const auto nb = make_topology("ring", n, 4, 1);
+    std::vector<float> x0(dim, 0.f);
+    std::vector<gossip_state> g;
+    std::vector<robust_mix> ref;  // each peer's rule, in lockstep (clipped_gossip carries its reference distance)
+    std::vector<std::vector<float>> x(n, x0);
+    for (uint32_t i = 0; i < n; ++i) {
+      g.emplace_back(i, nb[i], s, x0);
+      ref.emplace_back(s.robust, dim);
+    }
+    Rng rng(9);
+    size_t checked = 0;
+    for (uint64_t r = 1; r <= 60; ++r) {
+      for (size_t i = 0; i < n; ++i)
+        for (size_t k = 0; k < dim; ++k)
+          if (r == 1 || (r % 7 != 0 && (k * 13 + r * 5 + i) % 97 == 0))  // dense once, then a few coordinates
+            x[i][k] += static_cast<float>(0.05 * rng.normal());
+      if (r == 30) {  // a replay's load: every kept distance is dropped
+        gossip_state::replay_state saved;
+        for (auto& gi : g) {
+          gi.save_replay_state(saved);
+          gi.load_replay_state(saved);
+        }
+      }
+      std::vector<std::vector<std::byte>> frames(n);
+      for (size_t i = 0; i < n; ++i) {
+        auto f = g[i].publish(x[i], r);
+        frames[i].assign(f.begin(), f.end());
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (frames[i].empty()) continue;
+        for (uint32_t j : g[i].neighbours()) {
+          REQUIRE(g[j].receive(static_cast<uint32_t>(i), frames[i]));
+          g[i].on_sent();
+        }
+      }
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<const float*> members{g[i].public_estimate().data()};
+        for (size_t j = 0; j < g[i].neighbours().size(); ++j) members.push_back(g[i].neighbour_estimate(j).data());
+        auto expect = x[i];
+        ref[i].mix_into(expect, members, static_cast<float>(s.gamma), g[i].neighbours().size());
+        g[i].mix(x[i]);
+        INFO("rule " << static_cast<int>(rule) << " round " << r << " peer " << i);
+        REQUIRE(std::memcmp(expect.data(), x[i].data(), dim * sizeof(float)) == 0);
+        ++checked;
+      }
+    }
+    CHECK(checked == 60 * n);
+    uint64_t clipped = 0;
+    for (auto& gi : g) clipped += gi.counters().clipped;
+    INFO("rule " << static_cast<int>(rule));
+    CHECK(clipped > 0);  // the clipping did shorten pulls, so the distances mattered
+  }
+}
