@@ -68,11 +68,6 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     nbr_hat_.assign(neighbours_.size(), self_hat_);
     if (s_.robust.rule != robust_rule::none) robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
     mix_members_.reserve(neighbours_.size() + 1);
-    const bool clipping = s_.robust.rule == robust_rule::centered_clip || s_.robust.rule == robust_rule::clipped_gossip;
-    if (clipping && !one_peer() && !is_update_attack(attack.kind)) {
-      distances_ = std::make_unique<estimate_distances>(dim_);
-      distances_->reset(neighbours_.size());
-    }
     if (is_update_attack(attack.kind)) {
       // An attacker has no use for detection: it keeps its honest estimate
       // aside, for mixing and to know what an honest update looks like.
@@ -211,7 +206,6 @@ void gossip_state::load_replay_state(const replay_state& r) {
   max_value_ = r.max_value;
   force_full_ = r.force_full;
   if (robust_) robust_->restore_reference_distance(r.robust_reference);
-  if (distances_) distances_->reset(neighbours_.size());
 }
 
 // Neighbour slot j counts in a mix at round `now`: heard from (rounds count
@@ -313,7 +307,6 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     for (uint32_t id : neighbours_) colluder_.push_back(attack_->colludes_with(id));
   }
   mix_members_.reserve(neighbours_.size() + 1);
-  if (distances_) distances_->reset(neighbours_.size());  // slots moved
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
@@ -353,17 +346,7 @@ void gossip_state::mix(std::span<float> x) {
     }
     if (mix_members_.size() == 1) return;
     const uint64_t clipped_before = robust_->clipped();
-    if (distances_) {
-      // mix_into's clipping, from the distances kept up to date: the same
-      // doubles (block by block, estimate_distances), so the same floats.
-      mix_dist_.clear();
-      for (size_t j = 0; j < nbr_hat_.size(); ++j)
-        if (fresh(j, now)) mix_dist_.push_back(std::sqrt(distances_->squared(j, sh, nbr_hat_[j].data())));
-      robust_->mix_clipped(x, mix_members_, robust_->clip_weights(mix_dist_, nbr_hat_.size()),
-                           static_cast<float>(s_.gamma));
-    } else {
-      robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
-    }
+    robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
     counters_.clipped += robust_->clipped() - clipped_before;
     return;
   }
@@ -445,12 +428,6 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
     if (!compress(pub, self_hat_)) {
       ++counters_.silent_rounds;
       return {};
-    }
-    if (distances_) {
-      if (out_msg_.kind == update_kind::dense_set)
-        distances_->self_changed_all();
-      else
-        for (uint32_t k : out_msg_.indices) distances_->self_changed(k);
     }
     if (attack_ && !attack_->raw_indices().empty()) put_raw_values(self_hat_);
   }
@@ -860,14 +837,11 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   switch (in_msg_.kind) {
     case update_kind::dense_set:
       std::copy(in_msg_.values.begin(), in_msg_.values.end(), nbr_hat_[static_cast<size_t>(slot)].begin());
-      if (distances_) distances_->changed_all(static_cast<size_t>(slot));
       break;
     case update_kind::sparse_set:
     case update_kind::grid_set: {
       auto& h = nbr_hat_[static_cast<size_t>(slot)];
       for (size_t i = 0; i < in_msg_.indices.size(); ++i) h[in_msg_.indices[i]] = in_msg_.values[i];
-      if (distances_)
-        for (uint32_t k : in_msg_.indices) distances_->changed(static_cast<size_t>(slot), k);
       break;
     }
     case update_kind::sparse_add:

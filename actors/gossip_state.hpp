@@ -21,8 +21,7 @@
 // Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
 // Memory (host modes): parameter-sized buffers are x_hat_self and one x_hat_j
 // per neighbour (delta mode: residual, base, pending), all the algorithm
-// reads; a robust rule adds none (robust_mix::mix_into; the clipping rules
-// keep one double per 64 coordinates per neighbour, estimate_distances). The frame scratch
+// reads; a robust rule adds none (robust_mix::mix_into). The frame scratch
 // (out_msg_, in_msg_, out_frame_) grows to the largest frame seen, geometrically,
 // and is reused: a steady round allocates nothing.
 //
@@ -59,7 +58,6 @@
 #include <span>
 #include <vector>
 
-#include "actors/estimate_distances.hpp"
 #include "actors/peer_settings.hpp"
 #include "actors/rank_detector.hpp"
 #include "actors/robust_mix.hpp"
@@ -271,12 +269,6 @@ class gossip_state {
   // Byzantine settings; null / empty when off.
   std::unique_ptr<robust_mix> robust_;
   std::vector<const float*> mix_members_;  // the estimates a mix reads (any rule)
-  // The clipping rules on the host, without an update attack or one_peer:
-  // the distances of x_hat_self to each x_hat_j, redone only where a
-  // frame changed them (null otherwise: robust_mix computes them whole).
-  std::unique_ptr<estimate_distances> distances_;
-  std::vector<size_t> mix_slots_;
-  std::vector<double> mix_dist_;
   std::unique_ptr<rank_detector> detector_;
   std::vector<uint32_t> flagged_;
   std::unique_ptr<update_attack> attack_;

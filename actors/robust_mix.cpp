@@ -47,16 +47,13 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
   return {agg_.data(), dim_};
 }
 
-// x += gamma * (aggregate - x_hat_self) over one block of the aggregate.
-void robust_mix::mix_block(float* x, const float* self, size_t k0, const float* block, size_t b, float gamma) {
-  for (size_t c = 0; c < b; ++c) x[k0 + c] += gamma * (block[c] - self[k0 + c]);
-}
-
 void robust_mix::mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours) {
   if (x.size() != dim_) throw std::invalid_argument("robust_mix::mix_into: wrong parameter count");
   float* xp = x.data();
   const float* self = members.empty() ? nullptr : members[0];
-  run(members, neighbours, [&](size_t k0, const float* block, size_t b) { mix_block(xp, self, k0, block, b, gamma); });
+  run(members, neighbours, [&](size_t k0, const float* block, size_t b) {
+    for (size_t c = 0; c < b; ++c) xp[k0 + c] += gamma * (block[c] - self[k0 + c]);
+  });
 }
 
 size_t robust_mix::dropped(size_t n) const {
@@ -149,38 +146,21 @@ void robust_mix::centered_clip(std::span<const float* const> members, size_t nei
   squared_distances(self, members.data() + 1, n - 1, dim_, row_.data() + 1);
   for (size_t j = 1; j < n; ++j) row_[j] = std::sqrt(row_[j]);
   clip_weights_from_row(n, neighbours);
-  clipped_mean(members, column_.data() + 1, emit);
-}
-
-// v_k = x_hat_self_k + sum_j w_j (x_hat_j_k - x_hat_self_k), the terms added
-// in j order for every k, neighbour by neighbour over a block, so the
-// compiler vectorizes across k; w[j - 1] weighs members[j].
-template <class Out>
-void robust_mix::clipped_mean(std::span<const float* const> members, const float* w, Out& emit) {
-  const size_t n = members.size();
-  const float* self = members[0];
+  // v_k = x_hat_self_k + sum_j w_j (x_hat_j_k - x_hat_self_k), the terms
+  // added in j order for every k as before, but neighbour by neighbour over
+  // a block, so the compiler vectorizes across k (the same floats).
   float* v = block_.data();
   for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
     const size_t b = std::min(kBlock, dim_ - k0);
     const float* sk = self + k0;
     std::copy(sk, sk + b, v);  // values are bounded at decode (gossip max_value), so differences stay finite
     for (size_t j = 1; j < n; ++j) {
-      const float wj = w[j - 1];
+      const float w = column_[j];
       const float* mj = members[j] + k0;
-      for (size_t c = 0; c < b; ++c) v[c] += wj * (mj[c] - sk[c]);
+      for (size_t c = 0; c < b; ++c) v[c] += w * (mj[c] - sk[c]);
     }
     emit(k0, v, b);
   }
-}
-
-void robust_mix::mix_clipped(std::span<float> x, std::span<const float* const> members, std::span<const float> weights,
-                             float gamma) {
-  if (x.size() != dim_ || members.empty() || weights.size() + 1 != members.size())
-    throw std::invalid_argument("robust_mix::mix_clipped: wrong parameter count, or not one weight per neighbour");
-  float* xp = x.data();
-  const float* self = members[0];
-  auto out = [&](size_t k0, const float* block, size_t b) { mix_block(xp, self, k0, block, b, gamma); };
-  clipped_mean(members, weights.data(), out);
 }
 
 std::span<const float> robust_mix::clip_weights(std::span<const double> distances, size_t neighbours) {

@@ -64,12 +64,6 @@ class robust_mix {
   // aggregate is then x_hat_self + sum_j w_j (x_hat_j - x_hat_self).
   // Valid until the next call; throws std::logic_error for other rules.
   std::span<const float> clip_weights(std::span<const double> distances, size_t neighbours = 0);
-  // The clipping rules' mix from weights clip_weights gave (for a caller
-  // that keeps its distances up to date itself, gossip_state): x += gamma *
-  // (agg - members[0]), agg = members[0] + sum_j weights[j-1] (members[j] -
-  // members[0]); the same floats as mix_into with the same distances.
-  void mix_clipped(std::span<float> x, std::span<const float* const> members, std::span<const float> weights,
-                   float gamma);
   // The coordinate-wise rules (median, trimmed_mean): how many values of n
   // they drop at each end of a coordinate's sorted column (for a caller
   // that sorts elsewhere, compute_backend::coordinatewise_mix); throws
@@ -99,9 +93,6 @@ class robust_mix {
   void coordinatewise(std::span<const float* const> members, size_t drop, Out& out);
   template <class Out>
   void krum(std::span<const float* const> members, Out& out);
-  template <class Out>
-  void clipped_mean(std::span<const float* const> members, const float* w, Out& out);
-  static void mix_block(float* x, const float* self, size_t k0, const float* block, size_t b, float gamma);
   template <class Out>
   void centered_clip(std::span<const float* const> members, size_t neighbours, Out& out);
   double adaptive_radius(size_t n, size_t neighbours);      // clipped_gossip, from row_[1..n)

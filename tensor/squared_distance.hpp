@@ -1,26 +1,29 @@
 // Squared L2 distances between float vectors, summed in double in one
-// fixed order: per block of kDistanceBlock coordinates, coordinate k goes
-// to running sum k mod 8 and the eight sums are added pairwise (the
-// block's partial); the partials are then added block after block. A
-// single running sum (the order before) waits on each addition's latency,
-// about four cycles a coordinate, and was the largest cost of a gossip
-// round; eight independent sums vectorize, and a block's partial depends
-// on that block alone, so a caller may keep partials and redo only the
-// blocks that changed (actors/estimate_distances.hpp) and get the same
-// bits. The order is written out, not left to the compiler, so every build
-// and every CPU adds alike: gossip's clipping rules (actors/robust_mix.cpp),
-// its trigger, and the CPU backend's squared_distances share it.
+// fixed order. Coordinates go in blocks of kDistanceBlock = 16: a block's
+// partial is sum_l s_l over eight lanes, s_l = d_l^2 + d_{l+8}^2 (d the
+// differences, a short last block padded with zeros), added pairwise
+// ((s0+s1)+(s2+s3))+((s4+s5)+(s6+s7)); the partials go to eight running
+// sums, block b to sum b mod 8, in block order, added pairwise the same way
+// (sum_partials). A single running sum (the order before) waits on each
+// addition's latency, about four cycles a coordinate, and was the largest
+// cost of a gossip round; these sums are vector operations. The order is written out (GCC vector types), not left to the
+// compiler, so every build adds alike: gossip's clipping rules
+// (actors/robust_mix.cpp), its trigger, and the CPU backend's
+// squared_distances share it.
 #pragma once
 #include <cstddef>
 
 namespace murmur {
 
-inline constexpr size_t kDistanceBlock = 64;
+inline constexpr size_t kDistanceBlock = 16;
 
-// sum_k (a_k - b_k)^2 for k in [k0, k1), k1 - k0 <= kDistanceBlock: one block's partial.
-double block_squared_distance(const float* a, const float* b, size_t k0, size_t k1);
+// The partial of the block [k0, k0 + 16) of n coordinates (fewer at the end).
+double block_squared_distance(const float* a, const float* b, size_t k0, size_t n);
 
-// sum over the blocks of n coordinates, in order, of their partials.
+// The partials p[0..count) summed in the order above.
+double sum_partials(const double* p, size_t count);
+
+// sum_k (a_k - b_k)^2 over n coordinates: sum_partials of all the blocks' partials.
 double squared_distance(const float* a, const float* b, size_t n);
 
 // out[j] = squared_distance(others[j], self, n) for j < count.
