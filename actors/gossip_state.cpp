@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "tensor/squared_distance.hpp"
 
@@ -531,16 +534,28 @@ void gossip_state::publish_per_neighbour(uint64_t step) {
 namespace {
 
 // The compressor visits coordinates in runs of kScan: in a steady round
-// only a few in a thousand move past the threshold, so a branch-free,
-// vectorized test of a whole run (any_moved) skips most runs, and the
-// per-coordinate code, unchanged, runs only on the others. A NaN counts as
-// moved, as the per-coordinate test treats it.
+// only about one in a hundred moves past the threshold, so a branch-free,
+// vectorized test of a whole run (moved_mask) gives a bit per coordinate
+// that did, and the per-coordinate code, unchanged, runs only on those. A
+// NaN counts as moved, as the per-coordinate test treats it.
 constexpr size_t kScan = 16;
 
-bool any_moved(const float* x, const float* hat, size_t k0, size_t k1, float threshold) {
-  unsigned moved = 0;
-  for (size_t k = k0; k < k1; ++k) moved |= std::fabs(x[k] - hat[k]) < threshold ? 0u : 1u;
-  return moved != 0;
+// Bit c set when |x[k0 + c] - hat[k0 + c]| < threshold does not hold, for c < k1 - k0 <= kScan.
+uint32_t moved_mask(const float* x, const float* hat, size_t k0, size_t k1, float threshold) {
+#if defined(__SSE2__)
+  if (k1 - k0 == kScan) {
+    const __m128 t = _mm_set1_ps(threshold), sign = _mm_set1_ps(-0.f);
+    uint32_t m = 0;
+    for (size_t c = 0; c < kScan; c += 4) {
+      const __m128 d = _mm_andnot_ps(sign, _mm_sub_ps(_mm_loadu_ps(x + k0 + c), _mm_loadu_ps(hat + k0 + c)));
+      m |= static_cast<uint32_t>(_mm_movemask_ps(_mm_cmplt_ps(d, t)) ^ 0xf) << c;
+    }
+    return m;
+  }
+#endif
+  uint32_t m = 0;
+  for (size_t k = k0; k < k1; ++k) m |= (std::fabs(x[k] - hat[k]) < threshold ? 0u : 1u) << (k - k0);
+  return m;
 }
 
 }  // namespace
@@ -560,10 +575,8 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
       // the same value and fall silent, and a value is a small integer.
       const float near = 0.75f * tau, limit = 1e9f;
       for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
-        const size_t k1 = std::min(dim_, k0 + kScan);
-        if (!any_moved(x.data(), hat.data(), k0, k1, near)) continue;
-        for (size_t k = k0; k < k1; ++k) {
-          if (std::fabs(x[k] - hat[k]) < near) continue;
+        for (uint32_t m = moved_mask(x.data(), hat.data(), k0, std::min(dim_, k0 + kScan), near); m != 0; m &= m - 1) {
+          const size_t k = k0 + static_cast<size_t>(std::countr_zero(m));
           float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
           float v = q * tau;
           if (v == hat[k]) continue;
@@ -577,10 +590,9 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
       out_msg_.scale = tau;
     } else {
       for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
-        const size_t k1 = std::min(dim_, k0 + kScan);
-        if (!any_moved(x.data(), hat.data(), k0, k1, tau)) continue;
-        for (size_t k = k0; k < k1; ++k) {
-          if (std::fabs(x[k] - hat[k]) >= tau) {
+        for (uint32_t m = moved_mask(x.data(), hat.data(), k0, std::min(dim_, k0 + kScan), tau); m != 0; m &= m - 1) {
+          const size_t k = k0 + static_cast<size_t>(std::countr_zero(m));
+          if (std::fabs(x[k] - hat[k]) >= tau) {  // not a NaN
             hat[k] = x[k];
             out_msg_.indices.push_back(static_cast<uint32_t>(k));
           }
