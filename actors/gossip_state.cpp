@@ -5,6 +5,11 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "tensor/squared_distance.hpp"
 
 namespace murmur {
 
@@ -64,10 +69,8 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     // every public estimate starts equal to x0.
     self_hat_.assign(x0.begin(), x0.end());
     nbr_hat_.assign(neighbours_.size(), self_hat_);
-    if (s_.robust.rule != robust_rule::none) {
-      robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
-      mix_members_.reserve(neighbours_.size() + 1);
-    }
+    if (s_.robust.rule != robust_rule::none) robust_ = std::make_unique<robust_mix>(s_.robust, dim_);
+    mix_members_.reserve(neighbours_.size() + 1);
     if (is_update_attack(attack.kind)) {
       // An attacker has no use for detection: it keeps its honest estimate
       // aside, for mixing and to know what an honest update looks like.
@@ -306,7 +309,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     colluder_.clear();
     for (uint32_t id : neighbours_) colluder_.push_back(attack_->colludes_with(id));
   }
-  if (robust_) mix_members_.reserve(neighbours_.size() + 1);
+  mix_members_.reserve(neighbours_.size() + 1);
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
@@ -350,8 +353,11 @@ void gossip_state::mix(std::span<float> x) {
     counters_.clipped += robust_->clipped() - clipped_before;
     return;
   }
-  // x += c * (sum_j x_hat_j - deg * x_hat_self), summed neighbour by neighbour.
+  // x += c * (sum_j x_hat_j - deg * x_hat_self): each coordinate adds the
+  // neighbours' terms in slot order, then subtracts ours, in one pass over
+  // x block by block (the same floats as a pass per neighbour).
   float active = 0.f;
+  mix_members_.clear();
   for (size_t j = 0; j < nbr_hat_.size(); ++j) {
     if (!colluder_.empty() && colluder_[j]) continue;  // an attacker ignores its accomplices
     if (!fresh(j, now)) {
@@ -359,10 +365,16 @@ void gossip_state::mix(std::span<float> x) {
       continue;
     }
     active += 1.f;
-    const float* hp = nbr_hat_[j].data();
-    for (size_t k = 0; k < dim_; ++k) xp[k] += c * hp[k];
+    mix_members_.push_back(nbr_hat_[j].data());
   }
-  for (size_t k = 0; k < dim_; ++k) xp[k] -= c * active * sh[k];
+  const float cs = c * active;
+  constexpr size_t kBlock = 1024;
+  for (size_t k0 = 0; k0 < dim_; k0 += kBlock) {
+    const size_t k1 = std::min(dim_, k0 + kBlock);
+    for (const float* hp : mix_members_)
+      for (size_t k = k0; k < k1; ++k) xp[k] += c * hp[k];
+    for (size_t k = k0; k < k1; ++k) xp[k] -= cs * sh[k];
+  }
 }
 
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
@@ -519,6 +531,35 @@ void gossip_state::publish_per_neighbour(uint64_t step) {
   }
 }
 
+namespace {
+
+// The compressor visits coordinates in runs of kScan: in a steady round
+// only about one in a hundred moves past the threshold, so a branch-free,
+// vectorized test of a whole run (moved_mask) gives a bit per coordinate
+// that did, and the per-coordinate code, unchanged, runs only on those. A
+// NaN counts as moved, as the per-coordinate test treats it.
+constexpr size_t kScan = 16;
+
+// Bit c set when |x[k0 + c] - hat[k0 + c]| < threshold does not hold, for c < k1 - k0 <= kScan.
+uint32_t moved_mask(const float* x, const float* hat, size_t k0, size_t k1, float threshold) {
+#if defined(__SSE2__)
+  if (k1 - k0 == kScan) {
+    const __m128 t = _mm_set1_ps(threshold), sign = _mm_set1_ps(-0.f);
+    uint32_t m = 0;
+    for (size_t c = 0; c < kScan; c += 4) {
+      const __m128 d = _mm_andnot_ps(sign, _mm_sub_ps(_mm_loadu_ps(x + k0 + c), _mm_loadu_ps(hat + k0 + c)));
+      m |= static_cast<uint32_t>(_mm_movemask_ps(_mm_cmplt_ps(d, t)) ^ 0xf) << c;
+    }
+    return m;
+  }
+#endif
+  uint32_t m = 0;
+  for (size_t k = k0; k < k1; ++k) m |= (std::fabs(x[k] - hat[k]) < threshold ? 0u : 1u) << (k - k0);
+  return m;
+}
+
+}  // namespace
+
 // The compressor: moves `hat` (the public estimate) toward x and fills
 // out_msg_ with what changed. False when the trigger holds the round back.
 bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
@@ -528,35 +569,33 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
     out_msg_.kind = update_kind::dense_set;
     out_msg_.values.assign(hat.begin(), hat.end());
   } else {
-    if (s_.trigger > 0) {
-      double n2 = 0;
-      for (size_t k = 0; k < dim_; ++k) {
-        double r = static_cast<double>(x[k]) - hat[k];
-        n2 += r * r;
-      }
-      if (n2 < s_.trigger) return false;
-    }
+    if (s_.trigger > 0 && squared_distance(x.data(), hat.data(), dim_) < s_.trigger) return false;
     if (s_.grid && tau > 0.f) {
       // Publish on a tau-grid every peer shares: peers that agree publish
       // the same value and fall silent, and a value is a small integer.
       const float near = 0.75f * tau, limit = 1e9f;
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - hat[k]) < near) continue;
-        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
-        float v = q * tau;
-        if (v == hat[k]) continue;
-        hat[k] = v;
-        out_msg_.indices.push_back(static_cast<uint32_t>(k));
-        out_msg_.grid.push_back(static_cast<int32_t>(q));
-        out_msg_.values.push_back(v);
+      for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
+        for (uint32_t m = moved_mask(x.data(), hat.data(), k0, std::min(dim_, k0 + kScan), near); m != 0; m &= m - 1) {
+          const size_t k = k0 + static_cast<size_t>(std::countr_zero(m));
+          float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+          float v = q * tau;
+          if (v == hat[k]) continue;
+          hat[k] = v;
+          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+          out_msg_.grid.push_back(static_cast<int32_t>(q));
+          out_msg_.values.push_back(v);
+        }
       }
       out_msg_.kind = update_kind::grid_set;
       out_msg_.scale = tau;
     } else {
-      for (size_t k = 0; k < dim_; ++k) {
-        if (std::fabs(x[k] - hat[k]) >= tau) {
-          hat[k] = x[k];
-          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+      for (size_t k0 = 0; k0 < dim_; k0 += kScan) {
+        for (uint32_t m = moved_mask(x.data(), hat.data(), k0, std::min(dim_, k0 + kScan), tau); m != 0; m &= m - 1) {
+          const size_t k = k0 + static_cast<size_t>(std::countr_zero(m));
+          if (std::fabs(x[k] - hat[k]) >= tau) {  // not a NaN
+            hat[k] = x[k];
+            out_msg_.indices.push_back(static_cast<uint32_t>(k));
+          }
         }
       }
       if (5 * out_msg_.indices.size() > 4 * dim_) {
@@ -732,7 +771,7 @@ bool gossip_state::compress_on_backend(const float* x) {
   }
   if (s_.trigger > 0) {
     // compress()'s trigger: the residual's squared norm, on the backend; one
-    // double crosses (the CPU backend sums in compress()'s order).
+    // double crosses (the CPU backend sums in compress()'s order, tensor/squared_distance).
     double n2 = 0;
     const float* xs = x;
     be_->squared_distances(dev_self_hat_.get(), &xs, 1, n, &n2);

@@ -268,7 +268,7 @@ class gossip_state {
   gossip_counters counters_;
   // Byzantine settings; null / empty when off.
   std::unique_ptr<robust_mix> robust_;
-  std::vector<const float*> mix_members_;
+  std::vector<const float*> mix_members_;  // the estimates a mix reads (any rule)
   std::unique_ptr<rank_detector> detector_;
   std::vector<uint32_t> flagged_;
   std::unique_ptr<update_attack> attack_;

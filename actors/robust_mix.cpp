@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tensor/squared_distance.hpp"
+
 namespace murmur {
 
 robust_mix::robust_mix(robust_settings s, size_t dim) : s_(s), dim_(dim), block_(kBlock, 0.f) {}
@@ -139,24 +141,10 @@ template <class Out>
 void robust_mix::centered_clip(std::span<const float* const> members, size_t neighbours, Out& emit) {
   const size_t n = members.size();
   const float* self = members[0];
-  // Each distance is one sum in double, coordinate after coordinate: a
-  // chain of dependent adds (latency-bound). Up to four neighbours' chains
-  // run side by side in one pass over x_hat_self; each sum still adds its
-  // terms in the same order, so the distances are bit for bit the same.
-  for (size_t j = 1; j < n; j += 4) {
-    const size_t g = std::min<size_t>(4, n - j);
-    const float* m[4];
-    for (size_t i = 0; i < 4; ++i) m[i] = members[j + std::min(i, g - 1)];
-    double d2[4] = {0, 0, 0, 0};
-    for (size_t k = 0; k < dim_; ++k) {
-      const double s = self[k];
-      for (size_t i = 0; i < 4; ++i) {
-        const double d = static_cast<double>(m[i][k]) - s;
-        d2[i] += d * d;
-      }
-    }
-    for (size_t i = 0; i < g; ++i) row_[j + i] = std::sqrt(d2[i]);
-  }
+  // The distances ||x_hat_j - x_hat_self||_2, summed in double in
+  // tensor/squared_distance's fixed order (the CPU backend's too).
+  squared_distances(self, members.data() + 1, n - 1, dim_, row_.data() + 1);
+  for (size_t j = 1; j < n; ++j) row_[j] = std::sqrt(row_[j]);
   clip_weights_from_row(n, neighbours);
   // v_k = x_hat_self_k + sum_j w_j (x_hat_j_k - x_hat_self_k), the terms
   // added in j order for every k as before, but neighbour by neighbour over

@@ -23,7 +23,11 @@ medians, and the load (the worst 1-minute load seen and the mean).
 Peak memory per peer: (max RSS at N - max RSS at N = 1) / (N - 1), from
 wait4's ru_maxrss of the S2 run: the dataset and the process are in both.
 
-Usage: bench/sim_scaling.py [--murmur build/murmur] [--config configs/fmnist-gossip.toml]
+Several binaries (--murmur A,B: a change against a baseline) are measured
+in the same repeats, one after the other at every N (A B A B ...), so both
+see the same load; each gets its own table.
+
+Usage: bench/sim_scaling.py [--murmur build/murmur[,OTHER]] [--config configs/fmnist-gossip.toml]
          [--peers 8,64,128,256] [--repeats 3] [--peer-steps 7680] [--set KEY=VALUE ...]
 Prints one line per N and a JSON line per N ("event": "sim_scaling").
 """
@@ -47,11 +51,11 @@ def steps_for(n, peer_steps):
     return s1, 2 * s1
 
 
-def run_once(a, n, steps, extra, loads):
+def run_once(a, murmur, n, steps, extra, loads):
     shard = 60000 // n  # Fashion-MNIST train set, iid shards
     epochs = steps * a.batch / shard
     with tempfile.TemporaryDirectory(prefix="sim_scaling_") as out:
-        cmd = [a.murmur, "sim", a.config, "--quiet", "--out", out,
+        cmd = [murmur, "sim", a.config, "--quiet", "--out", out,
                "--set", f"sim.peers={n}", "--set", f"train.epochs={epochs:.6f}",
                "--set", f"train.batch={a.batch}", "--set", "train.eval_every=1000000000",
                "--set", "data.test_samples=500"]
@@ -76,7 +80,7 @@ def spread(xs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--murmur", default="build/murmur")
+    ap.add_argument("--murmur", default="build/murmur", help="binary, or binaries separated by commas")
     ap.add_argument("--config", default="configs/fmnist-gossip.toml")
     ap.add_argument("--peers", default="8,64,128,256")
     ap.add_argument("--repeats", type=int, default=3)
@@ -85,23 +89,32 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="extra config override, repeatable")
     a = ap.parse_args()
     ns = [1] + [int(x) for x in a.peers.split(",")]
-    wall = {n: [] for n in ns}
-    cpu = {n: [] for n in ns}
-    rss = {n: [] for n in ns}
+    binaries = a.murmur.split(",")
+    wall = {b: {n: [] for n in ns} for b in binaries}
+    cpu = {b: {n: [] for n in ns} for b in binaries}
+    rss = {b: {n: [] for n in ns} for b in binaries}
     loads = []
     for rep in range(a.repeats):
-        for n in ns:  # interleaved: every N once per repeat
+        for n in ns:  # interleaved: every N once per repeat, every binary once per N
             s1, s2 = steps_for(n, a.peer_steps)
             order = (s1, s2) if rep % 2 == 0 else (s2, s1)
-            r = {s: run_once(a, n, s, a.set, loads) for s in order}
-            d_steps = (r[s2]["steps"] - r[s1]["steps"]) * n
-            wall[n].append((r[s2]["wall_s"] - r[s1]["wall_s"]) / d_steps * 1e3)
-            cpu[n].append((r[s2]["cpu_s"] - r[s1]["cpu_s"]) / d_steps * 1e3)
-            rss[n].append(r[s2]["rss_mb"])
+            for b in binaries:
+                r = {s: run_once(a, b, n, s, a.set, loads) for s in order}
+                d_steps = (r[s2]["steps"] - r[s1]["steps"]) * n
+                wall[b][n].append((r[s2]["wall_s"] - r[s1]["wall_s"]) / d_steps * 1e3)
+                cpu[b][n].append((r[s2]["cpu_s"] - r[s1]["cpu_s"]) / d_steps * 1e3)
+                rss[b][n].append(r[s2]["rss_mb"])
     load = {"max": max(loads), "mean": statistics.fmean(loads), "cores": os.cpu_count()}
     print(f"load average (1 min) over the runs: max {load['max']:.2f}, mean {load['mean']:.2f} on {load['cores']} cores"
           + ("" if load["max"] < load["cores"] else "; above the core count: read the cpu ratios, not wall"))
     print(f"{a.repeats} interleaved repeats, {a.peer_steps} peer-steps per difference; medians (min..max), ms per peer-step")
+    for b in binaries:
+        report(a, b, ns, wall[b], cpu[b], rss[b], load, len(binaries) > 1)
+
+
+def report(a, b, ns, wall, cpu, rss, load, named):
+    if named:
+        print(f"-- {b}")
     med = {k: {n: statistics.median(v[n]) for n in ns} for k, v in (("wall", wall), ("cpu", cpu))}
     print(f"N=   1 (bare step): wall {spread(wall[1])}, cpu {spread(cpu[1])}")
     rss1 = statistics.median(rss[1])
@@ -114,12 +127,12 @@ def main():
         print(f"N={n:4d}: wall {spread(wall[n])} x{ratios['wall']['vs_bare']:.2f} bare{r8('wall')}; "
               f"cpu {spread(cpu[n])} x{ratios['cpu']['vs_bare']:.2f} bare{r8('cpu')}; "
               f"max RSS {statistics.median(rss[n]):.0f} MB, {mem:.2f} MB/peer above N=1")
-        print(json.dumps({"event": "sim_scaling", "peers": n, "repeats": a.repeats, "peer_steps": a.peer_steps,
+        print(json.dumps({"event": "sim_scaling", "murmur": b, "peers": n, "repeats": a.repeats,
+                          "peer_steps": a.peer_steps,
                           "wall_ms": med["wall"][n], "wall_spread": [min(wall[n]), max(wall[n])],
                           "cpu_ms": med["cpu"][n], "cpu_spread": [min(cpu[n]), max(cpu[n])],
                           "bare_wall_ms": med["wall"][1], "bare_cpu_ms": med["cpu"][1], "ratios": ratios,
                           "max_rss_mb": statistics.median(rss[n]), "mb_per_peer": mem, "load": load}))
-
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@
 #include "tensor/loss.hpp"
 #include "tensor/maxpool2d.hpp"
 #include "tensor/optimizer.hpp"
+#include "tensor/squared_distance.hpp"
 
 namespace murmur {
 
@@ -238,14 +239,8 @@ class cpu_backend final : public compute_backend {
   // round gives the host path's distances and parameters bit for bit.
   void squared_distances(const float* self, const float* const* others, int count, int64_t n,
                          double* out) override {
-    for (int j = 0; j < count; ++j) {
-      double d2 = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        const double d = static_cast<double>(others[j][k]) - self[k];
-        d2 += d * d;
-      }
-      out[j] = d2;
-    }
+    // The host gossip's order (tensor/squared_distance.hpp), so both paths clip alike.
+    if (count > 0) ::murmur::squared_distances(self, others, static_cast<size_t>(count), static_cast<size_t>(n), out);
   }
   // robust_mix::coordinatewise's network and sums, one coordinate at a
   // time (the compare-exchanges of one coordinate do not depend on others).
