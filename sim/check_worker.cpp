@@ -1,5 +1,7 @@
 #include "sim/check_worker.hpp"
 
+#include <chrono>
+
 namespace murmur {
 
 check_worker::check_worker(bool threaded) {
@@ -36,8 +38,10 @@ uint64_t check_worker::submit(std::function<void()> work) {
 }
 
 void check_worker::wait(uint64_t id) {
+  const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock lock(m_);
   cv_.wait(lock, [&] { return finished_ > id; });
+  waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (auto it = failed_.begin(); it != failed_.end(); ++it)
     if (it->first == id) {
       const std::exception_ptr e = it->second;
@@ -47,8 +51,10 @@ void check_worker::wait(uint64_t id) {
 }
 
 void check_worker::wait_idle() {
+  const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock lock(m_);
   cv_.wait(lock, [&] { return finished_ == submitted_; });
+  waited_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void check_worker::loop() {

@@ -36,6 +36,9 @@ class check_worker {
   check_worker& operator=(const check_worker&) = delete;
 
   bool threaded() const { return thread_.joinable(); }
+  // Wall time the caller spent blocked in wait and wait_idle (a threaded
+  // worker that fell behind the simulation, or replies that came together).
+  double waited_s() const { return waited_s_; }
   // Queues work; returns its id (0, 1, 2, ... in submission order).
   uint64_t submit(std::function<void()> work);
   // Blocks until work `id` has returned; rethrows what it threw.
@@ -51,6 +54,7 @@ class check_worker {
   uint64_t submitted_ = 0, finished_ = 0;  // works finish in submission order
   std::deque<std::pair<uint64_t, std::exception_ptr>> failed_;
   bool stop_ = false;
+  double waited_s_ = 0;  // the caller's only
   std::thread thread_;
 };
 

@@ -142,7 +142,8 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     js << ",\n    \"segment_commits\": "
        << v.segment_commits << ", \"segments_challenged\": " << v.segments_challenged << ", \"segments_passed\": "
        << v.segments_passed << ", \"segments_failed\": " << v.segments_failed << ", \"segment_replay_s\": "
-       << json_number(v.segment_replay_seconds) << ", \"segment_checks_waited\": " << v.segment_checks_waited
+       << json_number(v.segment_replay_seconds) << ", \"segment_check_wait_s\": "
+       << json_number(v.segment_check_wait_seconds) << ", \"segment_checks_waited\": " << v.segment_checks_waited
        << ", \"segment_checks_dropped\": " << v.segment_checks_dropped << ", \"segment_commits_refused\": "
        << v.segment_commits_refused << ", \"segment_unavailable_answers\": " << v.segment_unavailable_answers
        << ", \"misses_by_prover\": {";
@@ -892,6 +893,7 @@ class driver {
   void collect_verification() {
     auto& v = sum_.verification;
     v.enabled = c_.verify_rate > 0;
+    if (checks_) v.segment_check_wait_seconds = checks_->waited_s();
     std::map<uint32_t, std::map<uint32_t, peer_evidence>> testimony;
     for (uint32_t i = 0; i < n_; ++i) {
       v.step_seconds += peers_[i].train->step_seconds();

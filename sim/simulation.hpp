@@ -65,6 +65,7 @@ struct verification_summary {
   // and failed (also in checks_*), wall time replaying.
   uint64_t segment_commits = 0, segments_challenged = 0, segments_passed = 0, segments_failed = 0;
   double segment_replay_seconds = 0;
+  double segment_check_wait_seconds = 0;  // the simulation blocked on its check thread (wall)
   // Own replies that waited for a replay slot, relayed evidence dropped,
   // commitments refused by the flood bound, "unavailable" answers received.
   uint64_t segment_checks_waited = 0, segment_checks_dropped = 0, segment_commits_refused = 0,
