@@ -601,8 +601,9 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
       const link_bytes l = b == net_stats.links.end() ? link_bytes{} : b->second;
       const link_rtt rtt = t == control.rtt.end() ? link_rtt{} : t->second;
       const double run_s = std::max(train_wall(), 1e-9);
-      r += std::string(r.empty() ? "\n    " : ",\n    ") + "{\"peer\": " + std::to_string(i) +
-           ", \"label\": " + json_string(i < labels.size() ? labels[i] : "") +
+      // The label first: `{"peer": N, ` stays the quarantine list's (tests and scripts count it).
+      r += std::string(r.empty() ? "\n    " : ",\n    ") + "{\"label\": " +
+           json_string(i < labels.size() ? labels[i] : "") + ", \"peer\": " + std::to_string(i) +
            ", \"frames_sent\": " + std::to_string(l.frames_sent) + ", \"bytes_sent\": " + std::to_string(l.bytes_sent) +
            ", \"frames_received\": " + std::to_string(l.frames_received) +
            ", \"bytes_received\": " + std::to_string(l.bytes_received) +
