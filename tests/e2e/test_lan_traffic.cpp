@@ -62,7 +62,7 @@ TEST_CASE("heartbeats keep their pace on a 20 Mbit/s link busy with segment repl
               << " ms, max " << l.at("rtt_ms_max").get<double>() << " ms; segment replies sent "
               << json_number(s, "segment_requests_answered") << std::endl;
     CHECK(l.at("bytes_sent").get<uint64_t>() > 20'000'000);  // the link was busy
-    CHECK(l.at("rtt_samples").get<uint64_t>() >= 10);  // 17-21 here; one connection for all: 1
+    CHECK(l.at("rtt_samples").get<uint64_t>() >= 10);  // 14-26 here; one connection for all: 1
     CHECK(l.at("rtt_ms_max").get<double>() < suspect_ms / 2.0);  // 54-326 ms here; one connection for all: 1182-1545
     CHECK(occurrences(s, "\"cause\"") == 0);
     CHECK(json_number(s, "segments_failed") == 0);
