@@ -1,5 +1,7 @@
 #include "protocols/zmq_transport.hpp"
 
+#include "protocols/membership_messages.hpp"
+
 #include <zmq.hpp>
 
 #include <cerrno>
@@ -55,27 +57,38 @@ void zmq_transport::authorize(const std::string& key) {
 
 void zmq_transport::connect(uint32_t peer, const std::string& endpoint, const std::string& server_key) {
   if (!is_z85_key(server_key)) throw std::invalid_argument("peer " + std::to_string(peer) + ": bad server key");
-  auto s = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
-  secure_defaults(*s, opt_);
-  s->set(zmq::sockopt::curve_serverkey, server_key);
-  s->set(zmq::sockopt::curve_publickey, opt_.keys.public_key);
-  s->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
-  s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
-  // Frames queue (up to send_hwm) while the connection is being made, so a
-  // membership reply to a joiner is not lost to the handshake.
-  s->connect(endpoint);
-  dealers_[peer] = std::move(s);
+  class_dealers ds;
+  for (auto& s : ds) {
+    s = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
+    secure_defaults(*s, opt_);
+    s->set(zmq::sockopt::curve_serverkey, server_key);
+    s->set(zmq::sockopt::curve_publickey, opt_.keys.public_key);
+    s->set(zmq::sockopt::curve_secretkey, opt_.keys.secret_key);
+    s->set(zmq::sockopt::sndhwm, opt_.send_hwm);
+    // Frames queue (up to send_hwm) while the connection is being made, so a
+    // membership reply to a joiner is not lost to the handshake.
+    s->connect(endpoint);
+  }
+  dealers_[peer] = std::move(ds);
+}
+
+zmq::socket_t* zmq_transport::dealer(uint32_t peer, std::span<const std::byte> frame) {
+  auto it = dealers_.find(peer);
+  if (it == dealers_.end()) return nullptr;
+  const auto type = peek_type(frame);
+  const auto cls = type ? traffic_class_of(*type) : traffic_class::bulk;
+  return it->second[static_cast<size_t>(cls)].get();
 }
 
 void zmq_transport::disconnect(uint32_t peer) { dealers_.erase(peer); }
 
 bool zmq_transport::send(uint32_t peer, std::span<const std::byte> frame) {
-  auto it = dealers_.find(peer);
-  if (it == dealers_.end()) {
+  auto* d = dealer(peer, frame);
+  if (!d) {
     ++counters_.send_dropped;
     return false;
   }
-  auto r = it->second->send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+  auto r = d->send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
   if (!r) {
     ++counters_.send_dropped;
     return false;
@@ -89,8 +102,8 @@ bool zmq_transport::send(uint32_t peer, std::shared_ptr<const std::vector<std::b
   constexpr size_t zero_copy_from = 64 * 1024;
   if (!frame) return false;
   if (frame->size() < zero_copy_from) return send(peer, std::span<const std::byte>(*frame));
-  auto it = dealers_.find(peer);
-  if (it == dealers_.end()) {
+  auto* d = dealer(peer, *frame);
+  if (!d) {
     ++counters_.send_dropped;
     return false;
   }
@@ -101,7 +114,7 @@ bool zmq_transport::send(uint32_t peer, std::shared_ptr<const std::vector<std::b
   auto* hold = new std::shared_ptr<const std::vector<std::byte>>(std::move(frame));
   zmq::free_fn* release = [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::vector<std::byte>>*>(hint); };
   zmq::message_t msg(const_cast<std::byte*>((*hold)->data()), n, release, hold);
-  auto r = it->second->send(msg, zmq::send_flags::dontwait);
+  auto r = d->send(msg, zmq::send_flags::dontwait);
   if (!r) {
     ++counters_.send_dropped;
     return false;
@@ -112,7 +125,8 @@ bool zmq_transport::send(uint32_t peer, std::shared_ptr<const std::vector<std::b
 }
 
 void zmq_transport::close(int linger_ms) {
-  for (auto& [peer, s] : dealers_) s->set(zmq::sockopt::linger, linger_ms);
+  for (auto& [peer, ds] : dealers_)
+    for (auto& s : ds) s->set(zmq::sockopt::linger, linger_ms);
   dealers_.clear();
   router_.reset();
   zap_.reset();

@@ -5,9 +5,16 @@
 // refused, so it gets nothing and nothing of it is read (counted).
 // Incoming messages over max_frame_bytes are cut off by libzmq before they
 // are allocated (ZMQ_MAXMSGSIZE).
+// Traffic classes (traffic_class.hpp): we open one DEALER connection per
+// class to each peer, and each frame leaves on its class's connection, so a
+// heartbeat never waits in a TCP stream behind a state transfer or a 5 MB
+// segment reply: the kernel interleaves the connections' packets (no frame
+// of ours is cut up, so what arrives is validated whole, as before), and
+// the ROUTER reads whichever frame is complete first.
 // Not thread-safe: one thread owns a transport and calls everything on it
 // (the peer process runs it in its I/O thread).
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "protocols/curve_keys.hpp"
+#include "protocols/traffic_class.hpp"
 
 namespace zmq {
 class context_t;
@@ -33,7 +41,7 @@ struct zmq_transport_options {
   curve_keys keys;                           // ours
   std::vector<std::string> authorized;      // public keys allowed to connect
   size_t max_frame_bytes = 64u << 20;
-  int send_hwm = 64;                        // frames queued per peer before sends are dropped
+  int send_hwm = 64;                        // frames queued per peer and class before sends are dropped
   int handshake_ms = 5000;
   int heartbeat_ms = 1000;                  // ZMTP heartbeats detect dead connections
 };
@@ -59,8 +67,9 @@ class zmq_transport {
   // Opens (or replaces) the outgoing connection to a peer.
   void connect(uint32_t peer, const std::string& endpoint, const std::string& server_public_key);
   void disconnect(uint32_t peer);
-  // Queues one frame for the peer without blocking; false (and counted) if
-  // the peer is unknown or its queue is full.
+  // Queues one frame for the peer on its class's connection without
+  // blocking; false (and counted) if the peer is unknown or that queue is
+  // full. A frame too short to name its type goes as bulk.
   bool send(uint32_t peer, std::span<const std::byte> frame);
   // The same for a shared frame: from 64 KiB on, ZeroMQ sends from the
   // frame's own bytes (kept alive until it is done with them) instead of a
@@ -87,7 +96,9 @@ class zmq_transport {
   zmq_transport_options opt_;
   std::unique_ptr<zmq::context_t> ctx_;
   std::unique_ptr<zmq::socket_t> zap_, router_;
-  std::map<uint32_t, std::unique_ptr<zmq::socket_t>> dealers_;
+  zmq::socket_t* dealer(uint32_t peer, std::span<const std::byte> frame);
+  using class_dealers = std::array<std::unique_ptr<zmq::socket_t>, traffic_class_count>;
+  std::map<uint32_t, class_dealers> dealers_;
   std::set<std::string> authorized_;
   std::string endpoint_;
   zmq_transport_counters counters_;

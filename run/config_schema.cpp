@@ -252,6 +252,10 @@ const std::vector<KeyDef>& table() {
       text("sim.link_events", &R::link_events, false,
            "Bandwidth over virtual time: \"start_s-end_s:peer:factor,...\" multiplies the peer's up and down rates in "
            "the window (0 = an outage: frames wait for its end); \"\" = none"),
+      choice("sim.uplink", &R::uplink, {"classes", "fifo"},
+             "How an uplink shares itself: \"classes\" serves control (membership, heartbeats), then gossip, then "
+             "verification, then bulk (state transfer) frames, a lower class's frame cut into 64 KiB chunks so that "
+             "a higher one waits at most one chunk; \"fifo\" = one queue in send order"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),

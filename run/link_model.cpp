@@ -199,6 +199,107 @@ transfer_times link_model::send(uint32_t from, uint32_t to, double bytes, double
   return t;
 }
 
+transfer_times link_model::send_ranked(uint32_t from, uint32_t to, double bytes, double now, int rank, uint64_t id,
+                                       double chunk_bytes, std::vector<moved_frame>& moved) {
+  if (up_queue_.size() != peers_.size()) {
+    up_queue_.resize(peers_.size());
+    up_cut_.assign(peers_.size(), 0.0);
+  }
+  auto& q = up_queue_[from];
+  const auto& windows = peers_[from].windows;
+  // Frames already out are served in order: a prefix.
+  size_t out = 0;
+  while (out < q.size() && q[out].done <= now) ++out;
+  q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(out));
+
+  queued_frame f;
+  f.id = id;
+  f.seq = next_seq_++;
+  f.rank = rank;
+  f.rate = rate_cap(from, to);
+  f.bits = bytes * 8.0;
+  // The head may be on the wire now: it stays first unless f outranks it,
+  // then it is cut at the end of its current chunk (if that comes first).
+  size_t first = 0;   // where f may go at the earliest
+  double from_t = 0;  // when the frames from `first` on may start
+  bool replan_all = false;
+  if (!q.empty() && q[0].run_start <= now) {
+    auto& h = q[0];
+    double cut = h.done;
+    double cut_bits = 0;
+    if (rank < h.rank && chunk_bytes > 0 && h.rate > 0) {
+      const double chunk = chunk_bytes * 8.0;
+      for (double k = 1; k * chunk < h.bits; ++k) {
+        const double t = transfer_end(h.run_start, k * chunk, h.rate, windows);
+        if (t >= now) {
+          cut = t;
+          cut_bits = k * chunk;
+          break;
+        }
+      }
+    }
+    if (cut < h.done) {
+      h.bits -= cut_bits;
+      up_cut_[from] = cut;  // its chunk on the wire until then is no longer in q
+      from_t = cut;
+      replan_all = true;  // h's rest is queued again by rank
+    } else {
+      first = 1;
+      from_t = h.done;
+    }
+  } else if (!q.empty()) {
+    from_t = std::max(now, up_cut_[from]);  // the head waits for a cut frame's chunk
+  } else {
+    from_t = std::max(now, up_free_[from]);
+  }
+  // f goes after every frame of its rank or a higher one.
+  size_t pos = first;
+  while (pos < q.size() && q[pos].rank <= rank) ++pos;
+  q.insert(q.begin() + static_cast<std::ptrdiff_t>(pos), f);
+  if (replan_all) {
+    // The cut head's rest goes behind the frames that outrank it (it was
+    // first of the rest, all at or below its rank, so only f moves past it).
+    std::stable_sort(q.begin(), q.end(), [](const queued_frame& a, const queued_frame& b) {
+      return a.rank != b.rank ? a.rank < b.rank : a.seq < b.seq;
+    });
+  }
+  size_t start = replan_all ? 0 : pos;
+  double t = start == first ? from_t : q[start - 1].done;
+  transfer_times mine;
+  for (size_t i = start; i < q.size(); ++i) {
+    auto& g = q[i];
+    const double done = transfer_end(t, g.bits, g.rate, windows);
+    if (g.id == id && g.seq == f.seq) {
+      g.run_start = t;
+      g.done = done;
+      const double lat = latency_s(from, to);
+      g.arrive = done + lat;
+      const auto& dst = peers_[to];
+      if (dst.down_bps > 0 || !dst.windows.empty()) {
+        if (down_free_ranked_.size() != peers_.size()) down_free_ranked_.assign(peers_.size(), {});
+        auto& down = down_free_ranked_[to];
+        if (down.size() <= static_cast<size_t>(rank)) down.resize(static_cast<size_t>(rank) + 1, 0.0);
+        double begin = t + lat;
+        for (int r = 0; r <= rank; ++r) begin = std::max(begin, down[static_cast<size_t>(r)]);
+        const double down_done = transfer_end(begin, g.bits, dst.down_bps, dst.windows);
+        down[static_cast<size_t>(rank)] = down_done;
+        g.arrive = std::max(g.arrive, down_done);
+      }
+      mine = {g.done, g.arrive};
+    } else if (done != g.done || t != g.run_start) {
+      g.arrive += done - g.done;
+      g.run_start = t;
+      if (done != g.done) {
+        g.done = done;
+        moved.push_back({g.id, {g.done, g.arrive}});
+      }
+    }
+    t = done;
+  }
+  up_free_[from] = q.empty() ? up_free_[from] : q.back().done;
+  return mine;
+}
+
 double link_model::direct_time(uint32_t from, uint32_t to, double bytes, double now) const {
   const double bits = bytes * 8.0;
   const double rate = rate_cap(from, to), lat = latency_s(from, to);

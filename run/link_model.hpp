@@ -24,6 +24,19 @@
 //                     must not overlap)
 // With none of the last three, every number equals the uniform model's
 // (one uplink rate, unlimited downlinks, one latency): runs are unchanged.
+//
+// Ranked uplinks (send_ranked; sim.uplink = "classes", protocols/
+// traffic_class.hpp): an uplink serves the frames waiting on it by rank
+// (0 first; FIFO within a rank). A frame outranking the one being sent
+// waits at most for the end of that frame's current chunk (chunk_bytes
+// after its start or resumption); the rest of the cut frame resumes after
+// the higher-ranked ones, and frames already scheduled that are held back
+// are reported with their new times. Frames of one rank, or that never
+// meet, get the same times as send() to the last bit. On a limited
+// downlink a frame waits for earlier frames of its own and higher ranks
+// only (each rank keeps its own reservation: several ranks arriving at
+// once each get the full downlink, an optimistic simplification); a held
+// back frame's arrival moves by its uplink delay, its downlink slot stays.
 // Errors name the key, the entry and what is wrong (ConfigError).
 #pragma once
 #include <cstdint>
@@ -70,6 +83,15 @@ class link_model {
 
   // Schedules one frame: updates both links' queues.
   transfer_times send(uint32_t from, uint32_t to, double bytes, double now);
+  struct moved_frame {
+    uint64_t id = 0;
+    transfer_times t;
+  };
+  // Schedules frame `id` (unique per sender) of `rank` on from's ranked
+  // uplink; appends the frames it holds back, with their new times, to
+  // `moved`. Do not mix with send() on one model.
+  transfer_times send_ranked(uint32_t from, uint32_t to, double bytes, double now, int rank, uint64_t id,
+                             double chunk_bytes, std::vector<moved_frame>& moved);
   // A frame that queues behind nothing (offloaded products): its time alone.
   double direct_time(uint32_t from, uint32_t to, double bytes, double now) const;
 
@@ -91,6 +113,21 @@ class link_model {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<double, double>> links_;  // bps (0 = no cap), latency_s
   double base_latency_s_ = 0;
   std::vector<double> up_free_, down_free_;
+  // Ranked uplinks: per peer, the frames not yet out, in the order they
+  // will be served (the one being sent first, then by rank and arrival).
+  struct queued_frame {
+    uint64_t id = 0, seq = 0;
+    int rank = 0;
+    double rate = 0;       // bps, the link's cap
+    double bits = 0;       // left to send from run_start on
+    double run_start = 0;  // when its (next) uninterrupted run starts
+    double done = 0;       // when it leaves the uplink
+    double arrive = 0;
+  };
+  std::vector<std::vector<queued_frame>> up_queue_;
+  std::vector<double> up_cut_;  // per peer: where the last cut frame's chunk ends
+  std::vector<std::vector<double>> down_free_ranked_;  // per peer, per rank
+  uint64_t next_seq_ = 0;
   bool uniform_ = true;
 };
 

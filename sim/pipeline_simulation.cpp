@@ -78,6 +78,7 @@ class pipeline_driver {
     network_model nm;
     nm.links = link_model::uniform(c.bandwidth_mbps * 1e6, c.latency_ms / 1000.0, n_);
     nm.loss = c.loss;
+    nm.ranked = c.uplink == "classes";
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     clock_ = sys_.spawn(sim_clock, &queue_);
     // Long enough for a take-over (silence, then replay to the next step).

@@ -4,9 +4,15 @@
 // bytes*8/bandwidth, arrives `latency` later (per peer and link, downlinks
 // and windows over time: run/link_model.hpp), and is lost with probability
 // `loss` (drawn from the network's own seeded stream, so runs repeat).
+// With traffic classes on (network_model::ranked, sim.uplink = "classes"),
+// each uplink serves frames by class (protocols/traffic_class.hpp): a
+// heartbeat or gossip frame waits for at most one 64 KiB chunk of a state
+// transfer or segment reply; frames it holds back have their `sent` and
+// `deliver` events cancelled and scheduled again at their new times.
 #pragma once
 #include <cstdint>
 #include <queue>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/messages.hpp"
@@ -30,17 +36,26 @@ struct sim_event {
 };
 
 // Min-heap on (time, kind, seq): a total order, hence a deterministic run.
+// An event may be cancelled by its seq (push returns it): it is never popped.
 class event_queue {
  public:
-  void push(sim_event e) {
+  uint64_t push(sim_event e) {
     e.seq = next_seq_++;
+    const uint64_t seq = e.seq;
     heap_.push(std::move(e));
+    return seq;
   }
   sim_event pop() {
     sim_event e = heap_.top();
     heap_.pop();
     now_ = e.time;
+    drop_cancelled();
     return e;
+  }
+  // seq must be an event pushed and not yet popped.
+  void cancel(uint64_t seq) {
+    cancelled_.insert(seq);
+    drop_cancelled();
   }
   bool empty() const { return heap_.empty(); }
   double next_time() const { return heap_.top().time; }
@@ -55,7 +70,17 @@ class event_queue {
       return a.seq > b.seq;
     }
   };
+  // Keeps the top a live event, so that the accessors above need not look.
+  void drop_cancelled() {
+    while (!heap_.empty() && !cancelled_.empty()) {
+      auto it = cancelled_.find(heap_.top().seq);
+      if (it == cancelled_.end()) return;
+      cancelled_.erase(it);
+      heap_.pop();
+    }
+  }
   std::priority_queue<sim_event, std::vector<sim_event>, later> heap_;
+  std::unordered_set<uint64_t> cancelled_;
   uint64_t next_seq_ = 0;
   double now_ = 0;
 };
@@ -63,6 +88,9 @@ class event_queue {
 struct network_model {
   link_model links;  // rates and latencies, per peer and link
   double loss = 0.0;
+  // Uplinks serve frames by traffic class (link_model::send_ranked);
+  // false: one FIFO per uplink (sim.uplink = "fifo").
+  bool ranked = false;
   // Pipeline frames ride reliable connections (TCP, as ZeroMQ's): `loss`
   // never drops them.
   bool reliable_pipeline = true;
@@ -76,6 +104,13 @@ struct network_model {
 
 struct network_stats {
   uint64_t msgs_sent = 0, bytes_sent = 0, msgs_lost = 0, bytes_lost = 0;
+  // Per traffic class: frames, and the time from send to arrival (virtual
+  // s, the final one; lost frames left out), summed and the largest.
+  struct class_delay {
+    uint64_t frames = 0;
+    double sum_s = 0, max_s = 0;
+  };
+  std::vector<class_delay> delay_by_class;  // indexed by traffic_class
   std::vector<uint64_t> peer_bytes_sent, peer_bytes_received;  // per peer (received: delivered, not lost)
 };
 

@@ -21,6 +21,7 @@
 #include "actors/segment_replay.hpp"
 #include "protocols/checkpoint_file.hpp"
 #include "protocols/membership_messages.hpp"
+#include "protocols/traffic_class.hpp"
 #include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
 #include "run/attack_plan.hpp"
@@ -79,6 +80,16 @@ void write_metrics_line(std::ostream& os, double t, uint32_t peer, int64_t steps
      << ",\"consensus_dist\":" << json_number(e.consensus) << "}\n";
 }
 
+std::vector<traffic_delay> traffic_delays(const network_stats& n) {
+  std::vector<traffic_delay> out;
+  for (size_t k = 0; k < n.delay_by_class.size(); ++k) {
+    const auto& d = n.delay_by_class[k];
+    out.push_back({std::string(to_string(static_cast<traffic_class>(k))), d.frames,
+                   d.frames ? d.sum_s / static_cast<double>(d.frames) : 0.0, d.max_s});
+  }
+  return out;
+}
+
 void write_summary(const std::string& dir, const RunConfig& c, const sim_summary& s) {
   std::ofstream js(dir + "/summary.json");
   js << "{\n  \"final_test_accuracy\": " << json_number(s.final_test_accuracy)
@@ -109,6 +120,15 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
          << ", \"bytes_received\": " << l.bytes_received << "}";
     }
     js << "]";
+  }
+  if (!s.traffic.empty()) {
+    js << ",\n  \"traffic\": {";
+    for (size_t i = 0; i < s.traffic.size(); ++i) {
+      const auto& t = s.traffic[i];
+      js << (i ? ", " : "") << json_string(t.cls) << ": {\"frames\": " << t.frames
+         << ", \"mean_ms\": " << json_number(t.mean_s * 1000.0) << ", \"max_ms\": " << json_number(t.max_s * 1000.0) << "}";
+    }
+    js << "}";
   }
   js << ",\n  \"verify\": " << s.verify.json();
   js << ",\n  \"device\": " << json_string(distinct.size() == 1 ? distinct[0] : distinct.empty() ? "" : "mixed")
@@ -344,6 +364,7 @@ class driver {
     links_ = link_model::from_config(c, n_);
     nm.links = links_;
     nm.loss = c.loss;
+    nm.ranked = c.uplink == "classes";
     if (off_.on) nm.offload = &offload_q_;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     try {
@@ -442,6 +463,7 @@ class driver {
     sum_.bytes_sent_total = net_stats_.bytes_sent + net_base_.bytes_sent;
     sum_.msgs_sent_total = net_stats_.msgs_sent + net_base_.msgs_sent;
     sum_.msgs_lost = net_stats_.msgs_lost + net_base_.msgs_lost;
+    sum_.traffic = traffic_delays(net_stats_);
     if (!links_.uniform()) {
       for (uint32_t i = 0; i < n_; ++i) {
         const auto& p = links_.peers()[i];

@@ -151,8 +151,17 @@ struct link_summary {
   uint64_t bytes_sent = 0, bytes_received = 0;
 };
 
+// Per traffic class (protocols/traffic_class.hpp), the frames delivered in
+// this process and their time from send to arrival (virtual s).
+struct traffic_delay {
+  std::string cls;
+  uint64_t frames = 0;
+  double mean_s = 0, max_s = 0;
+};
+
 struct sim_summary {
   pipeline_summary pipeline;
+  std::vector<traffic_delay> traffic;  // summary.json "traffic": per class
   std::vector<link_summary> links;  // per peer, only when sim.link_* are set
   offload_summary offload;
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;

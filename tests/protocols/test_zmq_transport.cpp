@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include "protocols/gossip_messages.hpp"
+#include "protocols/membership_messages.hpp"
 #include "protocols/zmq_transport.hpp"
 
 using namespace murmur;
@@ -144,4 +145,48 @@ TEST_CASE("frames over the size limit are cut off and the sender can still talk 
   }
   REQUIRE(!got.empty());
   for (auto& r : got) CHECK(r.frame.size() == small.size());
+}
+
+TEST_CASE("each traffic class has its own connection: a full bulk queue does not hold a heartbeat back", "[zmq][traffic]") {
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  zmq_transport b(opts(kb, {ka.public_key}));
+  auto oa = opts(ka);
+  oa.send_hwm = 8;
+  zmq_transport a(oa);
+  a.connect(1, b.endpoint(), kb.public_key);
+  // A bulk frame (a state chunk's header; the transport does not decode).
+  std::vector<std::byte> bulk;
+  encode_frame(message_type::state_chunk, std::vector<std::byte>(4000, std::byte{7}), bulk);
+  REQUIRE(!send_until_received(a, b, bulk).empty());  // connected
+  // b stops reading: bulk frames fill b's queue, the sockets' buffers and
+  // then a's queue, until a refuses them.
+  int queued = 0;
+  while (queued < 1'000'000 && a.send(1, bulk)) {
+    ++queued;
+    if (queued % 64 == 0) a.poll(0, [](auto&, auto) {});
+  }
+  INFO(queued << " bulk frames queued before the queue was full");
+  REQUIRE(queued < 1'000'000);
+  CHECK_FALSE(a.send(1, bulk));
+  // A heartbeat still leaves on the control connection, and arrives.
+  heartbeat hb;
+  hb.sender = 0;
+  hb.incarnation = 3;
+  std::vector<std::byte> hf;
+  encode_heartbeat(hb, hf);
+  bool sent = false;
+  for (int i = 0; i < 100 && !sent; ++i) {  // the control connection's handshake may still be under way
+    sent = a.send(1, hf);
+    a.poll(10, [](auto&, auto) {});
+  }
+  REQUIRE(sent);
+  bool arrived = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!arrived && std::chrono::steady_clock::now() < until) {
+    b.poll(20, [&](const std::string&, std::span<const std::byte> f) {
+      if (std::vector<std::byte>(f.begin(), f.end()) == hf) arrived = true;
+    });
+    a.poll(0, [](auto&, auto) {});
+  }
+  CHECK(arrived);
 }
