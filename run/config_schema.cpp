@@ -286,6 +286,11 @@ const std::vector<KeyDef>& table() {
       num("pipeline.microbatches", &R::microbatches, ge(1), le(4096), "Micro-batches M per batch"),
       choice("pipeline.schedule", &R::schedule, {"gpipe", "1f1b"},
              "gpipe: all forwards, then all backwards; 1f1b: one forward, one backward in the steady state"),
+      choice("pipeline.placement", &R::placement, {"index", "auto"},
+             "murmur sim: index = stage s on node s, the cut balanced for identical nodes; auto = the cut and the "
+             "node of each stage that minimise the predicted makespan of a batch under the nodes' speeds "
+             "(sim.speed_spread, sim.slow_peers) and links (sim.link_classes, sim.link_file) "
+             "(run/stage_placement.hpp; docs/pipeline.md)"),
       num("pipeline.replicas", &R::replicas, ge(1), le(1024),
           "Pipeline replicas R (data parallel); stage s gossips with stage s of the others"),
       num("pipeline.spares", &R::spares, ge(0), le(64),
@@ -748,10 +753,15 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
     throw ConfigError("peer.min_peers = " + std::to_string(cfg.min_peers) + " with peer.count = " +
                       std::to_string(cfg.peer_count) + " in " + source + ": must be <= peer.count (0 = peer.count)");
   if (!cfg.link_classes.empty() || !cfg.link_file.empty() || !cfg.link_events.empty()) {
+    // A pipeline's peers are its nodes (run/pipeline_plan.hpp), not sim.peers.
+    const int64_t nodes = cfg.stages > 1 ? cfg.replicas * cfg.stages + cfg.spares : cfg.peers;
     try {
-      (void)link_model::from_config(cfg, static_cast<uint32_t>(std::max<int64_t>(cfg.peers, 1)));
+      (void)link_model::from_config(cfg, static_cast<uint32_t>(std::max<int64_t>(nodes, 1)));
     } catch (const ConfigError& e) {
-      throw ConfigError(std::string(e.what()) + " (in " + source + ")");
+      const std::string pipeline = cfg.stages > 1 ? " (a pipeline's peers are its pipeline.replicas x pipeline.stages + "
+                                                    "pipeline.spares = " + std::to_string(nodes) + " nodes)"
+                                                  : "";
+      throw ConfigError(std::string(e.what()) + pipeline + " (in " + source + ")");
     }
   }
   if (cfg.peers <= 1) return;  // a single peer has no neighbours: any topology works

@@ -44,9 +44,9 @@ constexpr usage_rule rules[] = {
     {"verify.", DP},
     {"sim.peers", SD},
     {"sim.step_ms", SD},
-    {"sim.speed_spread", SD},
-    {"sim.slow_", SD},
-    {"sim.link_", SD},  // sim/simulation.cpp's network (run/link_model.hpp); pipeline nodes use the uniform one
+    {"sim.speed_spread", SD | SP | SH},  // pipelines: the nodes' speeds (run/stage_placement.hpp)
+    {"sim.slow_", SD | SP | SH},
+    {"sim.link_", SD | SP | SH},  // the simulated network (run/link_model.hpp), data-parallel and pipeline
     {"offload.timeout_ms", PD},
     {"offload.", DP},
     {"sim.bandwidth_mbps", SIM | PP | PH},  // also the automatic pipeline.split's link model
@@ -60,7 +60,8 @@ constexpr usage_rule rules[] = {
     {"peer.on_start_timeout", PD},  // a pipeline node that does not step by peer.start_timeout_ms stalls
     {"peer.", PEER},
     {"pipeline.stages", ALL},
-    {"pipeline.crash_", SP | SH},  // murmur peer refuses crash_stage: kill the process instead
+    {"pipeline.crash_", SP | SH},
+    {"pipeline.placement", SP | SH},  // murmur peer: a process is the node its peer.index says  // murmur peer refuses crash_stage: kill the process instead
     {"pipeline.", PIPES},
     {"checkpoint.", ALL},
 };

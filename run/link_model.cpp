@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "run/config_schema.hpp"
 
@@ -335,6 +336,24 @@ double link_model::largest_latency_s() const {
       if (i != j) l = std::max(l, latency_s(i, j));
   if (peers_.size() < 2) l = base_latency_s_;
   return l;
+}
+
+link_model link_model::relabelled(const std::vector<uint32_t>& machine_of) const {
+  const auto n = static_cast<uint32_t>(peers_.size());
+  std::vector<uint32_t> node_of(n, n);
+  if (machine_of.size() != n) throw std::invalid_argument("link_model::relabelled: not one machine per peer");
+  for (uint32_t k = 0; k < n; ++k) {
+    if (machine_of[k] >= n || node_of[machine_of[k]] != n)
+      throw std::invalid_argument("link_model::relabelled: the machines are not a permutation of the peers");
+    node_of[machine_of[k]] = k;
+  }
+  link_model m = *this;
+  for (uint32_t k = 0; k < n; ++k) m.peers_[k] = peers_[machine_of[k]];
+  m.links_.clear();
+  for (const auto& [ij, v] : links_) m.links_[{node_of[ij.first], node_of[ij.second]}] = v;
+  std::fill(m.up_free_.begin(), m.up_free_.end(), 0.0);
+  std::fill(m.down_free_.begin(), m.down_free_.end(), 0.0);
+  return m;
 }
 
 }  // namespace murmur

@@ -106,6 +106,9 @@ class link_model {
   // 0 = unlimited) and the largest latency: what deadlines must cover.
   double slowest_bps() const;
   double largest_latency_s() const;
+  // The same network with peer k being peer machine_of[k] here (a
+  // permutation: pipeline placement, run/pipeline_plan.hpp). Queues empty.
+  link_model relabelled(const std::vector<uint32_t>& machine_of) const;
 
  private:
   double rate_cap(uint32_t from, uint32_t to) const;

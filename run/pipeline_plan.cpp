@@ -6,11 +6,49 @@
 #include "actors/topology.hpp"
 #include "run/peer_device.hpp"
 #include "run/peer_settings_from_config.hpp"
+#include "run/stage_placement.hpp"
 #include "tensor/rng.hpp"
 
 namespace murmur {
 
-pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train) {
+namespace {
+
+// The machine of every node and the predicted makespans (the header).
+void place_machines(const RunConfig& c, const Sequential& whole, pipeline_plan& p, bool simulated) {
+  const uint32_t n = p.nodes(), S = p.stages;
+  p.machine_of.resize(n);
+  for (uint32_t i = 0; i < n; ++i) p.machine_of[i] = i;
+  p.slowdown.assign(n, 1.0);
+  if (!simulated) return;
+  const auto problem = placement_problem_of(c, modelled_layer_costs(whole, c.gflops), n);
+  p.slowdown = problem.slowdown;
+  auto block = [S](uint32_t r) {
+    std::vector<uint32_t> m(S);
+    for (uint32_t s = 0; s < S; ++s) m[s] = r * S + s;
+    return m;
+  };
+  for (uint32_t r = 0; r < p.replicas; ++r)
+    p.predicted_index_batch_s =
+        std::max(p.predicted_index_batch_s, predict_placement(problem, p.ranges, block(r)).predicted_s);
+  p.predicted_batch_s = p.predicted_index_batch_s;
+  if (!placement_is_auto(c)) return;
+  p.placement = "auto";
+  p.predicted_batch_s = 0;
+  for (uint32_t r = 0; r < p.replicas; ++r) {
+    // Replica 0 chooses the cut (unless pipeline.split fixed it); every
+    // replica's stage s holds the same layers, so the others keep it.
+    // Today's layout (this cut, by index) stays unless the best gains > 1 %.
+    const auto best = place_stages(problem, block(r), r == 0 && c.split.empty() ? std::vector<stage_range>{} : p.ranges,
+                                   p.ranges);
+    if (r == 0) p.ranges = best.ranges;
+    for (uint32_t s = 0; s < S; ++s) p.machine_of[stage_node(static_cast<uint16_t>(r), static_cast<uint16_t>(s), p.stages)] = best.machine[s];
+    p.predicted_batch_s = std::max(p.predicted_batch_s, best.predicted_s);
+  }
+}
+
+}  // namespace
+
+pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train, bool simulated) {
   pipeline_plan p;
   p.stages = static_cast<uint16_t>(c.stages);
   p.replicas = static_cast<uint16_t>(c.replicas);
@@ -41,6 +79,7 @@ pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train) {
   p.input_shape = train.sample_shape();
   p.num_classes = train.num_classes;
   p.initial = load_initial_parameters(c, p.input_shape, p.num_classes);
+  place_machines(c, *whole, p, simulated);
   return p;
 }
 
@@ -53,7 +92,8 @@ stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, ui
   s.schedule = parse_pipeline_schedule(c.schedule);
   s.model_spec = c.model;
   s.range = p.ranges[stage];
-  s.gflops = c.gflops;
+  // The node's machine computes at its own speed (1 on LAN: the real one).
+  s.gflops = c.gflops / p.slowdown[p.machine_of[stage_node(replica, stage, p.stages)]];
   // The same training settings as a data-parallel peer with this replica's shard.
   s.train = peer_settings_from_config(c, replica, p.replicas, {}, p.total_steps).train;
   // train.device, resolved for the node that hosts the stage by default.

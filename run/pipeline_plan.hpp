@@ -4,6 +4,7 @@
 // (stage s of replica r is node r * S + s; spares follow).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "actors/pipeline_stage.hpp"
@@ -21,6 +22,14 @@ struct pipeline_plan {
   Shape input_shape;                         // per sample
   int64_t num_classes = 0;
   initial_params initial;                    // model.init_from's whole model (null: seeded init)
+  // Simulated machines (murmur sim): node n runs on machine machine_of[n],
+  // whose speed (slowdown: compute seconds x this) and links are the
+  // config's for that index. Identity with pipeline.placement = index.
+  std::vector<uint32_t> machine_of;          // per node
+  std::vector<double> slowdown;              // per machine
+  std::string placement = "index";           // how the cut and machines were chosen
+  double predicted_batch_s = 0;              // stage_placement's prediction (slowest replica)
+  double predicted_index_batch_s = 0;        // the same for the index layout with the balanced cut
   uint32_t nodes() const { return uint32_t{replicas} * stages + spares; }
 };
 
@@ -28,7 +37,12 @@ struct pipeline_plan {
 // layout that cannot work. The automatic cut balances modelled costs at
 // sim.gflops and the link's bandwidth (sim.bandwidth_mbps). Reads
 // model.init_from (run/initial_model.hpp): each stage's settings carry its slice.
-pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train);
+// `simulated` (murmur sim): the nodes are simulated machines with the
+// config's speeds and links; pipeline.placement = auto then chooses the cut
+// (unless pipeline.split gives it) and each replica's machines
+// (run/stage_placement.hpp): replica 0's jointly, the others' for that cut.
+// Without it (LAN peers) every node is a machine of slowdown 1, by index.
+pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train, bool simulated = false);
 
 // train.device resolved for the stage's node (run/peer_device.hpp): throws
 // std::runtime_error when cuda is asked for and cannot be had.

@@ -107,6 +107,7 @@ struct RunConfig {
   std::string split = "";            // pipeline.split: cut points "4,7"; "" = balanced automatically
   int64_t microbatches = 4;          // pipeline.microbatches (M per batch)
   std::string schedule = "1f1b";     // pipeline.schedule: gpipe | 1f1b
+  std::string placement = "index";   // pipeline.placement: index | auto (run/stage_placement.hpp)
   int64_t replicas = 1;              // pipeline.replicas (R; stage s gossips with stage s of the others)
   int64_t spares = 0;                // pipeline.spares: peers standing by to take over a dead stage
   int64_t crash_stage = -1;          // pipeline.crash_stage: fault injection; -1 = none

@@ -1,7 +1,10 @@
 // The pipeline simulation: R replicas x S stages (+ spares) as stage actors
-// on a virtual clock. A stage's op costs its modelled FLOPs at sim.gflops;
-// activations and gradients cross the simulated network (latency, uplink
-// bandwidth); stage s of each replica gossips with stage s of the others.
+// on a virtual clock. A stage's op costs its modelled FLOPs at sim.gflops
+// over its machine's slowdown (sim.speed_spread, sim.slow_peers);
+// activations and gradients cross the simulated network (run/link_model.hpp:
+// per-machine uplinks, downlinks and latencies, per-link caps, windows);
+// stage s of each replica gossips with stage s of the others. Node n runs on
+// machine plan.machine_of[n] (pipeline.placement, run/stage_placement.hpp).
 #include <iostream>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -31,6 +34,7 @@
 #include "run/run_data.hpp"
 #include "sim/sim_network.hpp"
 #include "run/json_text.hpp"
+#include "run/link_model.hpp"
 #include "sim/simulation.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/loss.hpp"
@@ -72,11 +76,12 @@ class pipeline_driver {
                   const std::function<void(const run_progress&)>& on_progress, const std::string& resume_dir,
                   const std::atomic<int>* stop, const stage_backend_factory& stage_backend)
       : c_(c), out_dir_(out_dir), data_(data), on_progress_(on_progress), stage_backend_(stage_backend),
-        plan_(make_pipeline_plan(c, *data.train)),
+        plan_(make_pipeline_plan(c, *data.train, /*simulated=*/true)),
         n_(plan_.nodes()), sys_(testing_config(sys_cfg_)),
         sched_(dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())), stop_(stop) {
     network_model nm;
-    nm.links = link_model::uniform(c.bandwidth_mbps * 1e6, c.latency_ms / 1000.0, n_);
+    // The config's machines, node n playing machine plan_.machine_of[n].
+    nm.links = link_model::from_config(c, n_).relabelled(plan_.machine_of);
     nm.loss = c.loss;
     nm.ranked = c.uplink == "classes";
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
@@ -397,6 +402,9 @@ class pipeline_driver {
     p.schedule = c_.schedule;
     p.makespan_s = last_step_time_;
     p.bound = pipeline_efficiency_bound(plan_.stages, static_cast<uint32_t>(c_.microbatches));
+    p.placement = plan_.placement;
+    p.predicted_batch_s = plan_.predicted_batch_s;
+    p.predicted_index_batch_s = plan_.predicted_index_batch_s;
     double busy = 0;
     uint64_t steps_min = ~0ull;
     const double mb_samples = std::ceil(static_cast<double>(c_.batch) / static_cast<double>(c_.microbatches));
@@ -406,6 +414,7 @@ class pipeline_driver {
         ss.replica = r;
         ss.stage = s;
         ss.node = host_of(r, s);
+        ss.machine = plan_.machine_of[ss.node];
         ss.layer_begin = plan_.ranges[s].begin;
         ss.layer_end = plan_.ranges[s].end;
         if (auto st = views_[ss.node]->stage) {
@@ -435,6 +444,10 @@ class pipeline_driver {
     p.samples_per_s = p.makespan_s > 0 ? static_cast<double>(steps_of(0) - std::min(steps_of(0), first)) *
                                              static_cast<double>(c_.batch) * plan_.replicas / p.makespan_s
                                        : 0;
+    // One batch's makespan: the run's over its steps (a step ends with a
+    // flush: stage 0 updates last, then starts the next batch).
+    const uint64_t batches = steps_of(0) - std::min(steps_of(0), first);
+    p.simulated_batch_s = batches > 0 ? p.makespan_s / static_cast<double>(batches) : 0;
     p.errors = errors_;
     sum_.samples_per_s = p.samples_per_s;
     // The take-over timeline.

@@ -204,11 +204,14 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     js << ",\n  \"pipeline\": {\"stages\": " << p.stages << ", \"replicas\": " << p.replicas
        << ", \"microbatches\": " << p.microbatches << ", \"schedule\": " << json_string(p.schedule) << ", \"spares\": " << p.spares
        << ", \"makespan_s\": " << json_number(p.makespan_s) << ", \"efficiency\": " << json_number(p.efficiency)
-       << ", \"bound\": " << json_number(p.bound) << ", \"samples_per_s\": " << json_number(p.samples_per_s) << ",\n    \"per_stage\": [";
+       << ", \"bound\": " << json_number(p.bound) << ", \"samples_per_s\": " << json_number(p.samples_per_s)
+       << ", \"placement\": " << json_string(p.placement) << ", \"predicted_batch_s\": " << json_number(p.predicted_batch_s)
+       << ", \"predicted_index_batch_s\": " << json_number(p.predicted_index_batch_s)
+       << ", \"simulated_batch_s\": " << json_number(p.simulated_batch_s) << ",\n    \"per_stage\": [";
     for (size_t i = 0; i < p.per_stage.size(); ++i) {
       const auto& q = p.per_stage[i];
       js << (i ? ",\n      " : "\n      ") << "{\"replica\": " << q.replica << ", \"stage\": " << q.stage
-         << ", \"node\": " << q.node << ", \"layers\": [" << q.layer_begin << ", " << q.layer_end
+         << ", \"node\": " << q.node << ", \"machine\": " << q.machine << ", \"layers\": [" << q.layer_begin << ", " << q.layer_end
          << "], \"busy_s\": " << json_number(q.busy_s) << ", \"peak_in_flight\": " << q.peak_in_flight
          << ", \"peak_activation_mb\": " << json_number(q.peak_activation_mb) << ", \"steps\": " << q.steps
          << ", \"rejected\": " << q.rejected << ", \"stale\": " << q.stale

@@ -97,6 +97,7 @@ struct detection_summary {
 struct stage_summary {
   uint16_t replica = 0, stage = 0;
   uint32_t node = 0;                 // the node hosting it at the end
+  uint32_t machine = 0;              // that node's machine (pipeline.placement)
   size_t layer_begin = 0, layer_end = 0;
   double busy_s = 0;                 // modelled compute
   size_t peak_in_flight = 0;         // micro-batches between F and B
@@ -119,6 +120,10 @@ struct pipeline_summary {
   uint32_t stages = 1, replicas = 1, microbatches = 1, spares = 0;
   std::string schedule;
   double makespan_s = 0, efficiency = 0, bound = 0, samples_per_s = 0;
+  std::string placement;             // pipeline.placement
+  // One batch: predicted by run/stage_placement.hpp for this layout and for
+  // the index layout with the balanced cut, and simulated (makespan / steps).
+  double predicted_batch_s = 0, predicted_index_batch_s = 0, simulated_batch_s = 0;
   std::vector<stage_summary> per_stage;
   takeover_summary takeover;
   std::vector<std::string> errors;   // pipeline_event::error texts
