@@ -100,6 +100,9 @@ class link_model {
   // the sender's uplink, the link's cap, the receiver's downlink (windows
   // left out; 0 = unlimited).
   double rate_bps(uint32_t from, uint32_t to) const;
+  // The rate that occupies the sender's uplink: its uplink and the link's
+  // cap, without the receiver's downlink (0 = unlimited).
+  double send_rate_bps(uint32_t from, uint32_t to) const { return rate_cap(from, to); }
   const std::vector<peer_link>& peers() const { return peers_; }
   bool uniform() const { return uniform_; }
   // The slowest rate a frame between two peers can get (windows left out;

@@ -1,6 +1,7 @@
 #include "run/stage_placement.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -47,32 +48,90 @@ stage_cost cost_of(const placement_problem& p, const layer_sums& sums, size_t i,
   return k;
 }
 
+// The closed form's steady-state period per micro-batch (the header).
+double bottleneck(const placement_problem& p, const std::vector<stage_cost>& k, const std::vector<double>& lat_fwd,
+                  const std::vector<double>& lat_bwd) {
+  const size_t S = k.size();
+  double t_1f1b = 0, t_f = 0, t_b = 0, loop = 0;
+  for (size_t s = S; s-- > 0;) {
+    loop += k[s].f + k[s].b + k[s].send_act + k[s].send_grad + lat_fwd[s] + lat_bwd[s];
+    t_1f1b = std::max({t_1f1b, k[s].f + k[s].b, k[s].send_act + k[s].send_grad,
+                       loop / static_cast<double>(std::min<size_t>(S - s, p.microbatches))});
+    t_f = std::max({t_f, k[s].f, k[s].send_act});
+    t_b = std::max({t_b, k[s].b, k[s].send_grad});
+  }
+  return p.schedule == pipeline_schedule_kind::gpipe ? t_f + t_b : t_1f1b;
+}
+
 stage_placement predict(const placement_problem& p, const layer_sums& sums, const std::vector<stage_range>& r,
                         const std::vector<uint32_t>& m) {
   const size_t S = r.size();
-  double t_1f1b = 0, t_f = 0, t_b = 0;
-  // loop[s]: a micro-batch's way from stage s's forward to the end and
-  // back through stage s's backward; fill = loop[0].
-  std::vector<double> loop(S + 1, 0.0);
-  for (size_t s = S; s-- > 0;) {
+  const uint32_t M = p.microbatches;
+  std::vector<stage_cost> k(S);
+  std::vector<double> lat_fwd(S, 0.0), lat_bwd(S, 0.0);  // from stage s to s + 1 and back
+  std::vector<double> down_act(S, 0.0), down_grad(S, 0.0);  // receiving at stage s, seconds per frame
+  for (size_t s = 0; s < S; ++s) {
     const bool first = s == 0, last = s + 1 == S;
-    const auto k = cost_of(p, sums, r[s].begin, r[s].end, m[s], first, last, first ? 0 : m[s - 1], last ? 0 : m[s + 1]);
-    loop[s] = loop[s + 1] + k.f + k.b + k.send_act + k.send_grad;
-    if (!last) loop[s] += p.latency_s[m[s]][m[s + 1]] + p.latency_s[m[s + 1]][m[s]];
-    t_1f1b = std::max(t_1f1b, std::max(k.f + k.b, k.send_act + k.send_grad));
-    t_f = std::max(t_f, std::max(k.f, k.send_act));
-    t_b = std::max(t_b, std::max(k.b, k.send_grad));
+    k[s] = cost_of(p, sums, r[s].begin, r[s].end, m[s], first, last, first ? 0 : m[s - 1], last ? 0 : m[s + 1]);
+    if (!last) {
+      lat_fwd[s] = p.latency_s[m[s]][m[s + 1]];
+      lat_bwd[s] = p.latency_s[m[s + 1]][m[s]];
+    }
+    const double down = p.down_bytes_per_s.empty() ? 0.0 : p.down_bytes_per_s[m[s]];
+    if (down > 0) {
+      if (!first) down_act[s] = static_cast<double>(p.layers[r[s].begin - 1].out_bytes) * p.samples / down;
+      if (!last) down_grad[s] = static_cast<double>(p.layers[r[s].end - 1].out_bytes) * p.samples / down;
+    }
   }
-  // 1f1b keeps at most min(S - s, M) micro-batches between stage s's forward
-  // and its backward: a long loop (latency) throttles it.
+
+  // The replay: each stage takes its next op once its input has arrived.
+  constexpr double unknown = -1;
+  std::vector<std::vector<pipeline_op>> ops(S);
   for (size_t s = 0; s < S; ++s)
-    t_1f1b = std::max(t_1f1b, loop[s] / static_cast<double>(std::min<size_t>(S - s, p.microbatches)));
-  const double fill = loop[0];
+    ops[s] = stage_schedule(p.schedule, static_cast<uint32_t>(S), static_cast<uint32_t>(s), M);
+  std::vector<std::vector<double>> act(S, std::vector<double>(M, unknown)), grad = act;  // arrival at stage s
+  std::fill(act[0].begin(), act[0].end(), 0.0);
+  std::vector<double> busy(S, 0.0), up(S, 0.0), down_a(S, 0.0), down_g(S, 0.0), f_done(M, unknown);
+  std::vector<size_t> next(S, 0);
+  auto deliver = [&](double depart, double send_s, double lat, double down_s, double& down_free) {
+    const double up_done = depart + send_s;
+    double arrive = up_done + lat;
+    if (down_s > 0) {
+      down_free = std::max(depart + lat, down_free) + down_s;
+      arrive = std::max(arrive, down_free);
+    }
+    return std::pair{up_done, arrive};
+  };
+  for (size_t left = S * 2 * M; left > 0;) {
+    bool moved = false;
+    for (size_t s = 0; s < S; ++s)
+      for (; next[s] < ops[s].size(); ++next[s], --left, moved = true) {
+        const pipeline_op op = ops[s][next[s]];
+        const size_t mb = op.microbatch;
+        const double ready = !op.backward ? act[s][mb] : (s + 1 == S ? f_done[mb] : grad[s][mb]);
+        if (ready == unknown) break;
+        const double end = std::max(busy[s], ready) + (op.backward ? k[s].b : k[s].f);
+        busy[s] = end;
+        if (!op.backward && s + 1 == S) f_done[mb] = end;
+        if (!op.backward && s + 1 < S) {
+          auto [u, a] = deliver(std::max(end, up[s]), k[s].send_act, lat_fwd[s], down_act[s + 1], down_a[s + 1]);
+          up[s] = u;
+          act[s + 1][mb] = a;
+        }
+        if (op.backward && s > 0) {
+          auto [u, a] = deliver(std::max(end, up[s]), k[s].send_grad, lat_bwd[s - 1], down_grad[s - 1], down_g[s - 1]);
+          up[s] = u;
+          grad[s - 1][mb] = a;
+        }
+      }
+    if (!moved) throw std::logic_error("stage placement: the schedule replay is stuck");
+  }
+
   stage_placement out;
   out.ranges = r;
   out.machine = m;
-  out.bottleneck_s = p.schedule == pipeline_schedule_kind::gpipe ? t_f + t_b : t_1f1b;
-  out.predicted_s = fill + static_cast<double>(p.microbatches - 1) * out.bottleneck_s;
+  out.bottleneck_s = bottleneck(p, k, lat_fwd, lat_bwd);
+  out.predicted_s = *std::max_element(busy.begin(), busy.end());
   return out;
 }
 
@@ -83,6 +142,8 @@ void check_problem(const placement_problem& p) {
     throw std::invalid_argument("stage placement: needs samples > 0 per micro-batch and >= 1 micro-batch");
   if (p.bytes_per_s.size() != n || p.latency_s.size() != n)
     throw std::invalid_argument("stage placement: link tables do not match the " + std::to_string(n) + " machines");
+  if (!p.down_bytes_per_s.empty() && p.down_bytes_per_s.size() != n)
+    throw std::invalid_argument("stage placement: downlink table does not match the " + std::to_string(n) + " machines");
   for (size_t i = 0; i < n; ++i) {
     if (!(p.slowdown[i] > 0) || !std::isfinite(p.slowdown[i]))
       throw std::invalid_argument("stage placement: machine " + std::to_string(i) + " has slowdown " +
@@ -139,14 +200,15 @@ double choose(size_t n, size_t k) {
   return c;
 }
 
-// For a fixed assignment: the cut minimising the 1f1b bottleneck (each
-// stage's compute and sends), ties to the smallest sum, then earliest cuts.
+// For a fixed assignment: the cut minimising the largest stage period (the
+// larger of its compute and its uplink's sends), ties to the smallest sum,
+// then the earliest cuts.
 std::vector<stage_range> cut_for(const placement_problem& p, const layer_sums& sums, const std::vector<uint32_t>& m) {
   const size_t n = p.layers.size(), S = m.size();
   auto t = [&](size_t s, size_t i, size_t j) {
     const bool first = s == 0, last = s + 1 == S;
     const auto k = cost_of(p, sums, i, j, m[s], first, last, first ? 0 : m[s - 1], last ? 0 : m[s + 1]);
-    return k.f + k.b + k.send_act + k.send_grad;
+    return std::max(k.f + k.b, k.send_act + k.send_grad);
   };
   // best[s][i]: the smallest bottleneck of stages s.. over layers [i, n);
   // sum[s][i]: the smallest sum among those.
@@ -192,7 +254,7 @@ stage_placement search(const placement_problem& p, const layer_sums& sums, const
     if (better(c.predicted_s, best.predicted_s)) best = std::move(c);
   };
 
-  if (cuts * perms <= budget) {
+  if (cuts * perms * static_cast<double>(S) * 2 * p.microbatches <= budget) {
     // Assignments in the order of the given machines' permutations, the
     // given order (index placement) first.
     std::vector<size_t> order(S);
@@ -298,10 +360,11 @@ placement_problem placement_problem_of(const RunConfig& c, std::vector<layer_cos
   const link_model links = link_model::from_config(c, machines);
   p.bytes_per_s.assign(machines, std::vector<double>(machines, 0.0));
   p.latency_s = p.bytes_per_s;
+  for (uint32_t j = 0; j < machines; ++j) p.down_bytes_per_s.push_back(links.peers()[j].down_bps / 8);
   for (uint32_t i = 0; i < machines; ++i)
     for (uint32_t j = 0; j < machines; ++j)
       if (i != j) {
-        p.bytes_per_s[i][j] = links.rate_bps(i, j) / 8;
+        p.bytes_per_s[i][j] = links.send_rate_bps(i, j) / 8;
         p.latency_s[i][j] = links.latency_s(i, j);
       }
   return p;

@@ -2,29 +2,29 @@
 // which stage, when machines differ in speed and links differ in rate and
 // latency. No actors, no sockets: a cost model and a search.
 //
-// The predicted makespan of one batch (M micro-batches of b samples):
-//   fill/drain: one micro-batch's forward through every stage and its
-//     backward back (all compute, every activation and gradient transfer
-//     and both latencies of each boundary), plus
-//   (M - 1) x the bottleneck. A stage computes its next op while its
-//     uplink carries the last output, so a stage's period is the larger of
-//     its compute and its uplink's time. 1f1b alternates F and B: the
-//     largest max(F + B, activation sent on + gradient sent back), and at
-//     least loop_s / min(S - s, M), where loop_s is the fill/drain of
-//     stages s.. (1f1b holds at most S - s micro-batches in flight at stage
-//     s, so latency throttles it). gpipe runs all forwards, then all
-//     backwards: the largest max(F, activation sent) plus the largest
-//     max(B, gradient sent).
-// A layer's seconds (forward + backward, per sample) split 1:2 into F and B
-// (as the simulated stages cost them) and scale by its machine's slowdown; a
-// transfer takes bytes / the link's idle rate (sender uplink, link cap,
-// receiver downlink). Not modelled: queueing on a downlink that receives
-// from both sides, frame headers, the optimizer step, bandwidth windows
-// (sim.link_events). Against murmur sim: docs/pipeline.md (Placement).
+// The predicted makespan of one batch (M micro-batches of b samples) is a
+// replay of the schedule (actors/pipeline_schedule.hpp: each stage runs its
+// ops in that order, an op when its input has arrived): an op costs its
+// layers' seconds (forward + backward per sample, split 1:2 into F and B, as
+// the simulated stages cost them) x b x its machine's slowdown; its output
+// leaves when the op is done and the sender's uplink is free, occupies the
+// uplink for bytes / the link's rate, arrives a latency later and no
+// earlier than the receiver's downlink (per direction) has taken it: the
+// network of run/link_model.hpp. This is fill/drain + (M - 1) x the
+// bottleneck where that closed form holds, and also covers what it misses:
+// 1f1b holds at most min(S - s, M) micro-batches at stage s, so a long
+// round trip (latency) throttles it, and outputs queue on a busy uplink.
+// bottleneck_s reports the closed form's steady-state period per
+// micro-batch: 1f1b max over stages of max(F + B, the two sends, the round
+// trip from the stage / min(S - s, M)); gpipe max(F, the activation sent) +
+// max(B, the gradient sent).
+// Not modelled: frame headers, the optimizer step, a downlink's contention
+// between the two directions, bandwidth windows (sim.link_events). Against
+// murmur sim: docs/pipeline.md (Placement).
 //
 // Search (place_stages): every contiguous cut x every assignment of the
-// machines to stages when C(L-1, S-1) x S! <= exact_budget evaluations
-// (exact); beyond, a stated heuristic: for an assignment, the cut that
+// machines to stages when C(L-1, S-1) x S! x S x M <= exact_budget replayed
+// ops (exact); beyond, a stated heuristic: for an assignment, the cut that
 // minimises the 1f1b bottleneck (DP), then pairwise swaps of machines from
 // three starts (index order, fastest first, slowest first) while one
 // lowers the predicted makespan. Ties keep the earlier candidate: the index
@@ -45,8 +45,9 @@ struct placement_problem {
   double samples = 1;              // per micro-batch
   uint32_t microbatches = 1;
   pipeline_schedule_kind schedule = pipeline_schedule_kind::one_f_one_b;
-  std::vector<double> slowdown;                 // per machine: compute seconds x this (>= some > 0)
-  std::vector<std::vector<double>> bytes_per_s; // [from][to]; 0 = unlimited
+  std::vector<double> slowdown;                 // per machine: compute seconds x this (> 0)
+  std::vector<std::vector<double>> bytes_per_s; // [from][to]: the sender's uplink and link cap; 0 = unlimited
+  std::vector<double> down_bytes_per_s;         // per machine: its downlink; 0 = unlimited (empty: all)
   std::vector<std::vector<double>> latency_s;   // [from][to]
 };
 
@@ -58,7 +59,7 @@ struct stage_placement {
   bool exact = true;                // false: the heuristic chose it
 };
 
-inline constexpr double exact_budget = 2e6;
+inline constexpr double exact_budget = 5e7;  // replayed ops
 
 // The predicted makespan of one batch (and the bottleneck) of a layout.
 // Throws std::invalid_argument on ranges that do not cover the layers or

