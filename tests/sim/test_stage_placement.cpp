@@ -22,7 +22,12 @@ namespace Catch {
 template <>
 struct StringMaker<murmur::stage_range> {
   static std::string convert(const murmur::stage_range& r) {
-    return "[" + std::to_string(r.begin) + "," + std::to_string(r.end) + ")";
+    std::string s = "[";
+    s += std::to_string(r.begin);
+    s += ",";
+    s += std::to_string(r.end);
+    s += ")";
+    return s;
   }
 };
 }  // namespace Catch
