@@ -29,7 +29,7 @@ struct pipeline_plan {
   std::vector<double> slowdown;              // per machine
   std::string placement = "index";           // how the cut and machines were chosen
   double predicted_batch_s = 0;              // stage_placement's prediction (slowest replica)
-  double predicted_index_batch_s = 0;        // the same for the index layout with the balanced cut
+  double predicted_index_batch_s = 0;        // the same for stage s on node s with the index cut (split or balanced)
   uint32_t nodes() const { return uint32_t{replicas} * stages + spares; }
 };
 

@@ -122,7 +122,8 @@ struct pipeline_summary {
   double makespan_s = 0, efficiency = 0, bound = 0, samples_per_s = 0;
   std::string placement;             // pipeline.placement
   // One batch: predicted by run/stage_placement.hpp for this layout and for
-  // the index layout with the balanced cut, and simulated (makespan / steps).
+  // stage s on node s with the index cut (pipeline.split or balanced), and
+  // simulated (makespan / steps).
   double predicted_batch_s = 0, predicted_index_batch_s = 0, simulated_batch_s = 0;
   std::vector<stage_summary> per_stage;
   takeover_summary takeover;

@@ -108,3 +108,16 @@ TEST_CASE("murmur split prints per-layer costs and a balanced cut", "[cli][pipel
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Catch::Contains("stages"));
 }
+
+TEST_CASE("murmur split on heterogeneous nodes prints the index and the auto layout", "[cli][pipeline]") {
+  auto r = murmur("split " + kPipe);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("every node has the same speed and links"));
+  r = murmur("split " + kPipe + " --set sim.slow_peers=0 --set sim.slow_factor=4 --set sim.link_classes=office:1,home:1,office:1");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("node slowdowns: 4.00 1.00 1.00"));
+  CHECK_THAT(r.output, Catch::Contains("index: pipeline.split = \"") && Catch::Contains("on nodes 0,1,2  predicted"));
+  CHECK_THAT(r.output, Catch::Contains("auto:  pipeline.split = \"") && Catch::Contains("ms per batch"));
+}
