@@ -8,6 +8,7 @@ set -euo pipefail
 murmur=${1:-build/murmur}
 out=${2:-runs/pipeline-placement}
 config=configs/fmnist-pipeline-wan.toml
+mkdir -p "$out"
 printf '| links | schedule | placement | cut | nodes | predicted ms | simulated ms | pred/sim | test acc |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 for links in "datacenter:1,office:2,datacenter:1" "office:1,datacenter:1,office:1,home:1"; do
