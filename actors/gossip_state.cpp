@@ -44,8 +44,11 @@ float parameter_bound(double configured, std::span<const float> x0) {
 
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, const attack_settings& attack)
-    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()),
+      contrib_(s.contribution, s.contribution_window, neighbours_.size()) {
   max_value_ = parameter_bound(s_.max_value, x0);
+  if (const auto why = contribution_unsupported(s_); !why.empty())
+    throw std::invalid_argument("gossip.contribution: not with " + why);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   if (one_peer()) {
@@ -86,8 +89,20 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
   }
 }
 
+std::string gossip_state::contribution_unsupported(const gossip_settings& s) {
+  if (s.contribution == contribution_rule::uniform) return {};
+  if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
+  // The coordinate-wise rules and krum take no per-neighbour weights.
+  const auto r = s.robust.rule;
+  if (r != robust_rule::none && r != robust_rule::clipped_gossip && r != robust_rule::centered_clip)
+    return "gossip.robust = median, trimmed_mean or krum";
+  return {};
+}
+
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.contribution != contribution_rule::uniform) return "gossip.contribution = rate or mixing";
   if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   // The clipping and coordinate-wise rules run on the backend; krum
   // compares whole estimates pairwise on the host.
@@ -99,7 +114,8 @@ std::string gossip_state::backend_unsupported(const gossip_settings& s, const at
 
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, compute_backend& be)
-    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()) {
+    : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()),
+      contrib_(s.contribution, s.contribution_window, neighbours_.size()) {
   const auto why = backend_unsupported(s_, {});
   if (!why.empty()) throw std::invalid_argument("gossip on " + be.name() + ": not with " + why);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
@@ -123,6 +139,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 }
 
 std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
+  if (s.contribution != contribution_rule::uniform) return "gossip.contribution = rate or mixing";
   if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
@@ -265,10 +282,12 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   std::vector<uint8_t> link_full;
   std::vector<backend_buffer<float>> dev_hat;
   std::vector<uint64_t> last, inc, heard;
+  std::vector<int> from;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] == self_) throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
     int old = neighbour_slot(ids[i]);
     bool keep = old >= 0 && incarnation_[static_cast<size_t>(old)] == incarnations[i];
+    from.push_back(keep ? old : -1);
     auto o = static_cast<size_t>(old);
     if (be_) {
       if (keep) {
@@ -304,6 +323,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     link_full_ = std::move(link_full);
   }
   partners_.clear();  // slots have moved; the next publish chooses again
+  contrib_.remap(from);
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
     colluder_.clear();
@@ -340,16 +360,20 @@ void gossip_state::mix(std::span<float> x) {
   if (robust_) {
     // x += gamma * (agg - x_hat_self) over ourselves and the fresh neighbours.
     mix_members_.assign(1, sh);
+    mix_pulls_.clear();
     for (size_t j = 0; j < nbr_hat_.size(); ++j) {
       if (!colluder_.empty() && colluder_[j]) continue;
-      if (fresh(j, now))
+      if (fresh(j, now)) {
         mix_members_.push_back(nbr_hat_[j].data());
-      else
+        mix_pulls_.push_back(contrib_.pulls()[j]);
+      } else {
         ++counters_.stale_skips;
+      }
     }
     if (mix_members_.size() == 1) return;
     const uint64_t clipped_before = robust_->clipped();
-    robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size());
+    robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size(),
+                      contrib_.weighted() ? std::span<const float>(mix_pulls_) : std::span<const float>());
     counters_.clipped += robust_->clipped() - clipped_before;
     return;
   }
@@ -366,6 +390,19 @@ void gossip_state::mix(std::span<float> x) {
     }
     active += 1.f;
     mix_members_.push_back(nbr_hat_[j].data());
+  }
+  if (contrib_.weighted()) {
+    // x += c * sum_j p_j (x_hat_j - x_hat_self), p_j the pulls (contribution.hpp).
+    float ps = 0.f;
+    for (size_t j = 0; j < nbr_hat_.size(); ++j) {
+      if (!fresh(j, now) || (!colluder_.empty() && colluder_[j])) continue;
+      const float cj = c * contrib_.pulls()[j];
+      ps += cj;
+      const float* hp = nbr_hat_[j].data();
+      for (size_t k = 0; k < dim_; ++k) xp[k] += cj * hp[k];
+    }
+    for (size_t k = 0; k < dim_; ++k) xp[k] -= ps * sh[k];
+    return;
   }
   const float cs = c * active;
   constexpr size_t kBlock = 1024;
@@ -831,6 +868,7 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
   if (in_msg_.round <= last) return reject(reject_reason::stale);
   last = in_msg_.round;
   heard_at_[static_cast<size_t>(slot)] = counters_.rounds + 1;
+  contrib_.heard(static_cast<size_t>(slot), in_msg_.step, in_msg_.round, last_step_, round_);
   if (why) *why = static_cast<reject_reason>(frame_error::none);
   if (attack_) attack_->observe(static_cast<size_t>(slot), nbr_hat_[static_cast<size_t>(slot)], in_msg_);
   if (be_) {

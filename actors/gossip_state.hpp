@@ -18,7 +18,11 @@
 //               frame leaves the state byte-identical and is counted by reason.
 //               Finite values beyond max_value (default 1000 * max(1, max|x0|))
 //               are rejected like NaN (out_of_range): they cannot be ours.
-// Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph).
+// Weights are uniform, w = 1 / (degree + 1) (Metropolis weights on a regular graph),
+// or, with gossip.contribution = rate | mixing (schedule all, host path,
+// threshold/dense/local_sgd modes, no rule but none, clipped_gossip and
+// centered_clip), w times each neighbour's pull in [0, 1] from the rates its
+// frames show (actors/contribution.hpp); a clipping rule clips first.
 // Memory (host modes): parameter-sized buffers are x_hat_self and one x_hat_j
 // per neighbour (delta mode: residual, base, pending), all the algorithm
 // reads; a robust rule adds none (robust_mix::mix_into). The frame scratch
@@ -58,6 +62,7 @@
 #include <span>
 #include <vector>
 
+#include "actors/contribution.hpp"
 #include "actors/peer_settings.hpp"
 #include "actors/rank_detector.hpp"
 #include "actors/robust_mix.hpp"
@@ -244,6 +249,10 @@ class gossip_state {
   gossip_counters& counters() { return counters_; }
   const gossip_counters& counters() const { return counters_; }
   std::span<const float> public_estimate() const { return self_hat_; }
+  // Per neighbour slot, the factor on its uniform mixing weight (all 1 under gossip.contribution = uniform).
+  std::span<const float> contribution_pulls() const { return contrib_.pulls(); }
+  // Why gossip.contribution = rate | mixing cannot run with these settings (empty: it can).
+  static std::string contribution_unsupported(const gossip_settings& s);
 
  private:
   uint32_t self_;
@@ -302,6 +311,9 @@ class gossip_state {
   bool fresh(size_t j, uint64_t now) const;
   bool compress(std::span<const float> x, std::vector<float>& hat);
   void detect();
+  // gossip.contribution: the per-neighbour pulls and, for a robust rule, the fresh ones in mix order.
+  contribution contrib_;
+  std::vector<float> mix_pulls_;
 };
 
 }  // namespace murmur

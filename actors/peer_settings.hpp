@@ -49,6 +49,16 @@ struct detect_settings {
 // estimate per link and mixes pairwise (x += gamma/2 (x_hat_j - x_hat_ij)).
 enum class gossip_schedule : uint8_t { all, one_peer };
 
+// How much a neighbour's estimate pulls in a mix (actors/contribution.hpp).
+// uniform: w = 1 / (degree + 1) for every fresh neighbour. rate: w times
+// min(1, rho_j), rho_j = (d_j m_j) / (d_self m_self), d the steps and m the
+// frames each peer published over a window of our steps, as the frames'
+// step and round fields show them: Metropolis-Hastings weights whose
+// conserved average is the data-weighted one (every trained sample counts
+// once), whatever the peers' speeds and busy uplinks. mixing: rho_j =
+// m_j / m_self, the plain average in real time.
+enum class contribution_rule : uint8_t { uniform, rate, mixing };
+
 struct gossip_settings {
   gossip_mode mode = gossip_mode::threshold;
   gossip_schedule schedule = gossip_schedule::all;
@@ -70,6 +80,8 @@ struct gossip_settings {
   double max_value = 0.0;
   robust_settings robust;
   detect_settings detect;
+  contribution_rule contribution = contribution_rule::uniform;
+  uint64_t contribution_window = 20;  // our steps per rate measurement (contribution != uniform)
 };
 
 // What a peer attacks with, if anything (none for honest peers). The update

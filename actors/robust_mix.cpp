@@ -47,13 +47,20 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
   return {agg_.data(), dim_};
 }
 
-void robust_mix::mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours) {
+void robust_mix::mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours,
+                          std::span<const float> pulls) {
   if (x.size() != dim_) throw std::invalid_argument("robust_mix::mix_into: wrong parameter count");
+  if (!pulls.empty() && s_.rule != robust_rule::centered_clip && s_.rule != robust_rule::clipped_gossip)
+    throw std::logic_error("robust_mix::mix_into: per-neighbour pulls need a clipping rule");
+  if (!pulls.empty() && pulls.size() + 1 != members.size())
+    throw std::invalid_argument("robust_mix::mix_into: one pull per neighbour member");
   float* xp = x.data();
   const float* self = members.empty() ? nullptr : members[0];
+  pulls_ = pulls;
   run(members, neighbours, [&](size_t k0, const float* block, size_t b) {
     for (size_t c = 0; c < b; ++c) xp[k0 + c] += gamma * (block[c] - self[k0 + c]);
   });
+  pulls_ = {};
 }
 
 size_t robust_mix::dropped(size_t n) const {
@@ -197,6 +204,7 @@ void robust_mix::clip_weights_from_row(size_t n, size_t neighbours) {
   for (size_t j = 1; j < n; ++j)
     column_[j] = static_cast<float>((row_[j] > radius && row_[j] > 0 ? radius / row_[j] : 1.0) /
                                     static_cast<double>(n));
+  for (size_t j = 1; j < n && !pulls_.empty(); ++j) column_[j] *= pulls_[j - 1];
 }
 
 double robust_mix::adaptive_radius(size_t n, size_t neighbours) {

@@ -55,7 +55,11 @@ class robust_mix {
   std::span<const float> aggregate(std::span<const float* const> members, size_t neighbours = 0);
   // x += gamma * (aggregate - members[0]), the same floats as computing the
   // aggregate first, without holding it: what a gossip mix does.
-  void mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours = 0);
+  // pulls (gossip.contribution; empty = all 1): one factor in [0, 1] per
+  // neighbour member, on its weight after clipping; clipping rules only
+  // (others throw std::logic_error when given pulls).
+  void mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours = 0,
+                std::span<const float> pulls = {});
   // The clipping rules (centered_clip, clipped_gossip) split for a caller
   // that computes the distances elsewhere (gossip on a backend): from the
   // fresh neighbours' distances ||x_hat_j - x_hat_self||_2, in members
@@ -85,6 +89,7 @@ class robust_mix {
   std::vector<double> dist_, row_;
   double rbar_ = 0, radius_ = 0;  // clipped_gossip's slow average of its reference distance; last radius
   uint64_t clipped_ = 0;
+  std::span<const float> pulls_;  // mix_into's, during the call
   // Each rule hands the aggregate to out(k0, block, b), block holding its
   // coordinates [k0, k0 + b), in increasing k0.
   template <class Out>

@@ -178,6 +178,17 @@ const std::vector<KeyDef>& table() {
              "all: every neighbour every round; one_peer (needs topology = hypercube): round r pairs i with "
              "i XOR 2^(r mod log2 n), one public estimate per link, pairwise mixing x += gamma/2 (x_j - x_i) "
              "(docs/gossip_schedule.md)"),
+      choice("gossip.contribution", &R::contribution, {"uniform", "rate", "mixing"},
+             "How much each neighbour pulls in a mix: uniform 1/(degree+1); rate: that times min(1, rho), rho the "
+             "neighbour's steps x frames published over ours in the same window, as its frames' step and round "
+             "fields show (Metropolis-Hastings weights: the average kept is the data-weighted one, so peers that "
+             "mix less often, slow or on a busy uplink, no longer hold the others back); mixing: rho from frames "
+             "published only (the plain average). A pull is never above the uniform one, whatever a neighbour "
+             "claims. Not with gossip.mode = delta, gossip.schedule = one_peer, gossip.robust = median, "
+             "trimmed_mean or krum, or verify.scheme = segment (docs/wan.md)"),
+      num("gossip.contribution_window", &R::contribution_window, ge(1), le(1000000),
+          "gossip.contribution = rate | mixing: a neighbour's rate is measured over at least this many of our "
+          "steps, and each new measurement is averaged with the last"),
       num("gossip.degree", &R::degree, ge(1), unbounded,
           "Degree of the random d-regular graph (topology = random)"),
       choice("gossip.robust", &R::robust,
@@ -698,6 +709,17 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
       throw ConfigError(std::string(bad) + " = " + get_key(cfg, bad) + " with gossip.mode = allreduce in " + source +
                         ": the all-reduce baseline averages every data-parallel peer exactly each step, with no "
                         "gossip frames to verify, attack or detect, no schedule, and no checkpoints");
+  }
+  if (cfg.contribution != "uniform") {
+    const char* bad = nullptr;
+    if (cfg.mode == "delta" || cfg.mode == "allreduce") bad = "gossip.mode";
+    else if (cfg.gossip_schedule != "all") bad = "gossip.schedule";
+    else if (cfg.robust == "median" || cfg.robust == "trimmed_mean" || cfg.robust == "krum") bad = "gossip.robust";
+    if (bad)
+      throw ConfigError(std::string(bad) + " = " + get_key(cfg, bad) + " with gossip.contribution = " + cfg.contribution +
+                        " in " + source + ": contribution weights scale each neighbour's pull in a mix of public "
+                        "estimates (threshold, dense or local_sgd mode, schedule all, robust none, clipped_gossip or "
+                        "centered_clip)");
   }
   if (cfg.gossip_schedule == "one_peer") {
     // The schedule pairs peers by link colour, a proper colouring only on the hypercube.

@@ -63,6 +63,10 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
   s.gossip.robust.clip_radius = c.clip_radius;
   s.gossip.robust.clip_scale = c.clip_scale;
   s.gossip.max_value = c.max_value;
+  s.gossip.contribution = c.contribution == "rate"     ? contribution_rule::rate
+                          : c.contribution == "mixing" ? contribution_rule::mixing
+                                                       : contribution_rule::uniform;
+  s.gossip.contribution_window = static_cast<uint64_t>(c.contribution_window);
   s.gossip.detect.enabled = c.detect_method == "rank";
   s.gossip.detect.window = static_cast<uint64_t>(c.detect_window);
   s.gossip.detect.span = static_cast<uint64_t>(c.detect_span);

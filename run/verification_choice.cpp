@@ -71,6 +71,9 @@ std::optional<segment_obstacle> segment_obstacle_of(const RunConfig& c) {
     return segment_obstacle{"gossip.link_tau_exponent > 0", "the replay does not know the peers' link-scaled thresholds"};
   if (c.gossip_schedule == "one_peer")
     return segment_obstacle{"gossip.schedule = one_peer", "the replay state does not carry per-link estimates"};
+  if (c.contribution != "uniform")
+    return segment_obstacle{"gossip.contribution = " + c.contribution,
+                            "the replay state does not carry the neighbours' measured rates"};
   return std::nullopt;
 }
 

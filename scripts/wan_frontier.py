@@ -17,6 +17,10 @@ machine's load. Python 3 standard library and gnuplot only.
 
   scripts/wan_frontier.py [--murmur build/murmur] [--out runs/wan]
                           [--seeds 1] [--reuse] [--only NAME,...]
+
+With --only, the table's rows of the other strategies are kept as the
+table has them (their runs are not repeated), and the plot shows them as
+points only (no curve).
 """
 import argparse
 import json
@@ -38,6 +42,10 @@ STRATEGIES = [
      ["gossip.threshold=0.02", "gossip.link_tau_exponent=0.25"]),
     ("hypercube-one_peer", "hypercube one-peer schedule, tau 0.01, gamma 0.7, robust none (fmnist-frontier's)",
      ["gossip.topology=hypercube", "gossip.schedule=one_peer", "gossip.gamma=0.7", "gossip.robust=none"]),
+    ("ring-tau0.01-rate", "ring, tau 0.01, contribution scaling by observed rates (gossip.contribution = rate)",
+     ["gossip.contribution=rate"]),
+    ("ring-tau0.03-rate", "ring, tau 0.03, contribution scaling by observed rates (gossip.contribution = rate)",
+     ["gossip.threshold=0.03", "gossip.contribution=rate"]),
     ("allreduce", "synchronous ring all-reduce every step (gossip.mode = allreduce)", ["gossip.mode=allreduce"]),
 ]
 BASELINE, ALLREDUCE = "ring-tau0.01", "allreduce"
@@ -101,6 +109,7 @@ def main():
     only = set(x for x in a.only.split(",") if x)
     strategies = [s for s in STRATEGIES if not only or s[0] in only]
     results = {}
+    kept = kept_rows(a.table, [s for s in STRATEGIES if s not in strategies]) if only else {}
     for name, what, sets in strategies:
         runs = []
         for seed in seeds:
@@ -125,8 +134,31 @@ def main():
             "final": mean([r["final"] for r in runs]), "bytes": mean([r["bytes"] for r in runs]),
             "end_s": mean([r["virtual_s"] for r in runs]),
         }
+    results.update(kept)
+    strategies = [s for s in STRATEGIES if s[0] in results]
     write_table(a, seeds, strategies, results)
     write_plot(a, strategies, results)
+
+
+def kept_rows(table, strategies):
+    """The table's rows of strategies not run now: the row as written, and
+    the numbers the other rows' ratios need (times, bytes)."""
+    if not os.path.exists(table):
+        return {}
+    with open(table) as f:
+        lines = [l for l in f.read().split(NOTES_MARKER)[0].splitlines() if l.startswith("| ")]
+    num = lambda c: None if c.strip() in ("not reached", "n/a") else float(c.strip().rstrip("x %"))
+    kept = {}
+    for name, what, sets in strategies:
+        for l in lines:
+            if f"(`{name}`)" not in l:
+                continue
+            c = l.strip().strip("|").split("|")
+            b = num(c[4])
+            kept[name] = {"what": what, "sets": sets, "runs": [], "row": l, "reached": c[1].strip() != "not reached",
+                          "t": num(c[1]), "b": b * 1e6 if b is not None else None, "t2": num(c[6]), "b2": None,
+                          "final": num(c[8]) / 100, "bytes": num(c[9]) * 1e6}
+    return kept
 
 
 def ratio(x, y):
@@ -146,6 +178,9 @@ def write_table(a, seeds, strategies, results):
     x = lambda v, spec: "n/a" if v is None else format(v, spec) + "x"  # a ratio with a side not reached
     for name, what, sets in strategies:
         r = results[name]
+        if "row" in r:  # kept from the table as it was
+            lines.append(r["row"])
+            continue
         t, b, t2 = r["t"], r["b"], r["t2"]
         lines.append("| {} (`{}`) | {} | {} | {} | {} | {} | {} | {} | {:.2f} % | {:.1f} | {} |".format(
             what, name, fmt(t, ".2f"), x(ratio(t, base.get("t")), ".2f"), x(ratio(ar.get("t"), t), ".0f"),
@@ -213,15 +248,17 @@ def write_plot(a, strategies, results):
     else:
         left = ("set label 'no strategy reached the targets' at graph 0.5, graph 0.5 center; unset logscale; "
                 "plot [0:1][0:1] 1/0 notitle")
+    # Curves of the strategies run now (rows kept from the table have none), in their colours.
+    ran = [(k, name) for k, (name, _, _) in enumerate(strategies) if results[name]["runs"]]
     with open(curves, "w") as f:
-        for k, (name, _, _) in enumerate(strategies):
+        for k, name in ran:
             f.write(f"# {name}\n")
             for t, b, acc in results[name]["runs"][0]["rows"]:
                 if t > 0 and not math.isnan(acc):
                     f.write(f"{t}\t{b / 1e6}\t{100 * acc}\n")
             f.write("\n\n")
-    plots = ", ".join(f"'{curves}' index {k} using 1:3 with lines lc {k + 1} title '{name}'"
-                      for k, (name, _, _) in enumerate(strategies))
+    plots = ", ".join(f"'{curves}' index {i} using 1:3 with lines lc {k + 1} title '{name}'"
+                      for i, (k, name) in enumerate(ran))
     script = f"""
 set terminal png size 1200,500 noenhanced
 set output '{a.plot}'

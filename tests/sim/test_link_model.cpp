@@ -8,6 +8,7 @@
 #include "run/config_schema.hpp"
 #include "run/link_model.hpp"
 #include "run/link_tau.hpp"
+#include "run/verification_choice.hpp"
 #include "sim/simulation.hpp"
 #include "run_dir.hpp"
 
@@ -200,4 +201,36 @@ TEST_CASE("gossip.link_tau_exponent: peers on slow links send less; verification
   CHECK(on.final_test_accuracy > 0.9);
   CHECK_THAT(on.verify.off_reason, Contains("gossip.link_tau_exponent"));
   CHECK_FALSE(off.verify.off_reason.find("link_tau") != std::string::npos);
+}
+
+TEST_CASE("gossip.contribution = rate: a WAN-like simulation is deterministic and weighs by observed rates",
+          "[link_model][contribution][sim]") {
+  const std::string smoke = std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml";
+  // Steps of 20 ms, so that frames arrive while peers train; rates measured every 2 of our steps.
+  const std::vector<std::string> wan{"verify.rate=0", "sim.link_classes=home:2,office:2", "sim.speed_spread=3",
+                                     "sim.step_ms=20", "gossip.contribution_window=2"};
+  auto with_rule = [&](const std::string& rule) {
+    auto sets = wan;
+    sets.push_back("gossip.contribution=" + rule);
+    return load_config(smoke, sets);
+  };
+  const auto a = scratch("contribution-sim-a"), b = scratch("contribution-sim-b"), u = scratch("contribution-sim-u");
+  const auto sa = run_simulation(with_rule("rate"), a.string());
+  run_simulation(with_rule("rate"), b.string());
+  const auto su = run_simulation(with_rule("uniform"), u.string());
+  CHECK(slurp(a / "metrics.jsonl") == slurp(b / "metrics.jsonl"));
+  // The weights change the mixing, not the traffic's rules: other parameters, same peers and steps.
+  CHECK(slurp(a / "metrics.jsonl") != slurp(u / "metrics.jsonl"));
+  CHECK(sa.final_test_accuracy > 0.5);
+  CHECK(std::isfinite(su.final_test_accuracy));
+  // Refused where it cannot apply, naming both keys.
+  CHECK_THROWS_WITH(load_config(smoke, {"gossip.contribution=rate", "gossip.robust=median"}),
+                    Contains("gossip.robust = median with gossip.contribution = rate"));
+  CHECK_THROWS_WITH(load_config(smoke, {"gossip.contribution=mixing", "gossip.mode=delta", "gossip.robust=none"}),
+                    Contains("with gossip.contribution = mixing"));
+  CHECK_THROWS_WITH(choose_verification(load_config(smoke, {"gossip.contribution=rate", "verify.scheme=segment",
+                                                            "verify.rate=0.1"})),
+                    Contains("gossip.contribution = rate"));
+  CHECK_THAT(choose_verification(load_config(smoke, {"gossip.contribution=rate"})).off_reason,
+             Contains("gossip.contribution = rate"));
 }
