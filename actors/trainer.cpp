@@ -53,6 +53,15 @@ bool trainer::share_gradients(std::shared_ptr<std::vector<float>> buffer) {
   return true;
 }
 
+bool trainer::share_activations(trainer& owner) {
+  if (bm_ || owner.bm_) return false;
+  model_->share_activations(*owner.model_);
+  if (&owner == this) return true;
+  share_buffer(x_, owner.x_);
+  share_buffer(dlogits_, owner.dlogits_);
+  return true;
+}
+
 const Sequential& trainer::synced_model() {
   if (device_ahead_) {
     bm_->download_params(model_->params());
@@ -322,7 +331,7 @@ eval_report trainer::evaluate(int64_t begin, int64_t count) {
         // Into the training batch's buffer (the next step refills it): the
         // model sees the input it was sized for, at the same address, so
         // no layer reshapes or allocates.
-        if (x_.ndim() == 0 || x_.dim(0) != e - b) {
+        if (x_.stale() || x_.ndim() == 0 || x_.dim(0) != e - b) {
           Shape shape = test_->sample_shape();
           shape.insert(shape.begin(), e - b);
           x_.resize(std::move(shape));

@@ -52,6 +52,13 @@ class trainer {
   // simulator's peers: Sequential::share_gradients). A trainer reads its
   // gradients only between its backward and its optimizer step.
   bool share_gradients(std::shared_ptr<std::vector<float>> buffer);
+  // The same for the per-step buffers, with `owner` (a trainer of the same
+  // model, also on the host, that outlives none of the sharing: storage is
+  // reference counted): the batch, the loss gradient and the layers'
+  // outputs and input gradients (Sequential::share_activations), none of
+  // which holds anything from one step or evaluation to the next. False,
+  // nothing changed, when either trains on a backend.
+  bool share_activations(trainer& owner);
   float step();               // one local optimizer step on the next batch
   // On the whole test set, or (count > 0 and below its size) on the count
   // samples from `begin` on, wrapping around the end: a host evaluating

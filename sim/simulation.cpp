@@ -684,6 +684,7 @@ class driver {
         const auto dim = static_cast<size_t>(peers_.back().train->synced_model().param_count());
         if (!grad_scratch_) grad_scratch_ = std::make_shared<std::vector<float>>(dim, 0.f);
         peers_.back().train->share_gradients(grad_scratch_);
+        peers_.back().train->share_activations(*peers_.front().train);  // likewise the per-step buffers
       }
       done_.push_back(0);
       next_cycle_.push_back(0.0);

@@ -14,14 +14,20 @@
 //   1  its parameters x (the model; gossip mixes into them),
 //   1  the momentum (Adam: 2, first and second moments),
 //   1  x_hat_self, its public estimate (actors/gossip_state.hpp),
-//   d  x_hat_j, its estimate of each of its d neighbours (ring: d = 2),
-// so 3 + d (ring: 5), plus activations for one batch (the layers' outputs
-// and their gradients, the batch itself) and the segment log's received
-// frames (verification on). Not per peer: the gradients. Peers take turns on
-// the one simulation thread and a step is one message, whole (a gradient is
-// written by backward and read by the optimizer step right after), so all
-// host peers share one gradient buffer (Sequential::share_gradients; not
-// with offload, whose steps wait for other actors). The dataset, the test
+//   d  x_hat_j, its estimate of each of its d neighbours (ring: d = 2;
+//      the default gossip.robust = clipped_gossip weighs each by its own
+//      distance ||x_hat_j - x_hat_self||, so each is kept; only robust =
+//      none could keep the one sum of them instead, not done),
+// so 3 + d (ring: 5), and the segment log's received frames (verification
+// on). Not per peer: the gradients and the activations. Peers take turns
+// on the one simulation thread and a step is one message, whole (a
+// gradient is written by backward and read by the optimizer step right
+// after; a layer's output and input gradient live from its forward to its
+// backward), so all host peers share one gradient buffer
+// (Sequential::share_gradients) and one set of per-step buffers: the
+// batch, the layers' outputs and input gradients (trainer::
+// share_activations; about 0.6 MB for the MLP at batch 64). Not with
+// offload, whose steps wait for other actors. The dataset, the test
 // set and the shards' index lists are shared read-only; segment boundaries
 // go to an unlinked file (actors/boundary_store.hpp), not memory.
 #pragma once

@@ -11,6 +11,12 @@ const Tensor& Activation::forward(const Tensor& x) {
   return y_;
 }
 
+void Activation::share_buffers(Layer& owner) {
+  auto& o = dynamic_cast<Activation&>(owner);
+  share_buffer(y_, o.y_);
+  share_buffer(dx_, o.dx_);
+}
+
 const Tensor& Activation::backward(const Tensor& dy) {
   if (dy.numel() != y_.numel())
     throw std::invalid_argument(name() + ": gradient " + shape_str(dy.shape()) +

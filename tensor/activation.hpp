@@ -10,6 +10,7 @@ class Activation : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   const Tensor& forward(const Tensor& x) override;
   const Tensor& backward(const Tensor& dy) override;
+  void share_buffers(Layer& owner) override;
 
  protected:
   virtual void apply(const float* x, float* y, int64_t n) const = 0;

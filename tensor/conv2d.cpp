@@ -154,4 +154,12 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   return dx_;
 }
 
+void Conv2d::share_buffers(Layer& owner) {
+  auto& o = dynamic_cast<Conv2d&>(owner);
+  share_buffer(cols_, o.cols_);
+  share_buffer(ym_, o.ym_);
+  share_buffer(y_, o.y_);
+  share_buffer(dx_, o.dx_);
+}
+
 }  // namespace murmur

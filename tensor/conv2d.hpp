@@ -53,6 +53,7 @@ class Conv2d : public Layer {
   void set_kernel(conv_kernel k) { kernel_ = k; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
   std::string onednn_kernels() const { return dnn_.kernels(); }
+  void share_buffers(Layer& owner) override;  // im2col's columns too; oneDNN's state stays own
 
  private:
   int64_t in_, out_, k_, stride_, pad_;

@@ -396,7 +396,9 @@ int64_t BatchIterator::next(Tensor& x, std::vector<int32_t>& y) {
 
   // Building a Shape allocates, so only resize when the shape really changes
   // (first call, and around the partial last batch).
-  bool same = x.ndim() == static_cast<int>(s.size()) && x.dim(0) == b;
+  // A batch buffer shared with other trainers (trainer::share_activations)
+  // may have been grown through another handle: stale, then resized.
+  bool same = !x.stale() && x.ndim() == static_cast<int>(s.size()) && x.dim(0) == b;
   for (size_t k = 1; same && k < s.size(); ++k) same = x.shape()[k] == s[k];
   if (!same) {
     Shape xs = s;

@@ -14,6 +14,12 @@
 //    backward's return value is then unspecified.
 //  - set_training(false) switches to evaluation (dropout becomes the
 //    identity); layers start in training mode, as PyTorch modules do.
+//  - share_buffers(owner) (owner: the same layer of a model of the same
+//    layout) makes this layer's per-pass buffers (outputs, input gradients,
+//    what forward keeps for backward) the owner's: for models that take
+//    turns on one thread, each forward+backward whole (the simulator's
+//    peers), whose buffers hold nothing from one pass to the next. Layers
+//    without such buffers, or that do not implement it, keep their own.
 //  - set_noise_seed(s) fixes the random stream of a layer that draws
 //    (dropout): its draws are a pure function of (s, forwards since then),
 //    never of global state, so runs replay exactly.
@@ -43,6 +49,7 @@ class Layer {
   virtual int64_t forward_flops(const Shape& /*in*/) const { return 0; }
   virtual void set_training(bool /*on*/) {}
   virtual void set_noise_seed(uint64_t /*seed*/) {}
+  virtual void share_buffers(Layer& /*owner*/) {}
 
   // Virtual for composite layers (a residual block passes it to its body).
   virtual void set_need_input_grad(bool on) { need_input_grad_ = on; }
@@ -54,12 +61,21 @@ class Layer {
 
 // Tensor::resize takes a Shape by value, which allocates; these skip it when
 // the shape is already right, so steady-state steps never touch the heap.
+// A buffer shared with another model's layer (share_buffers) may have been
+// grown through the other handle: then it is resized (to its own shape)
+// to pick up the grown storage.
 inline void ensure_shape(Tensor& t, std::initializer_list<int64_t> dims) {
-  if (!std::equal(t.shape().begin(), t.shape().end(), dims.begin(), dims.end()))
+  if (t.stale() || !std::equal(t.shape().begin(), t.shape().end(), dims.begin(), dims.end()))
     t.resize(Shape(dims));
 }
 inline void ensure_shape(Tensor& t, const Shape& s) {
-  if (t.shape() != s) t.resize(s);
+  if (t.stale() || t.shape() != s) t.resize(s);
+}
+// share_buffers' step for one buffer: `mine` becomes a handle on the
+// owner's storage (given one first, empty, if it has none yet).
+inline void share_buffer(Tensor& mine, Tensor& owners) {
+  if (!owners.owning()) owners = Tensor(Shape{0});
+  mine = owners;
 }
 
 }  // namespace murmur

@@ -83,4 +83,10 @@ const Tensor& Linear::backward(const Tensor& dy) {
   return dx_;
 }
 
+void Linear::share_buffers(Layer& owner) {
+  auto& o = dynamic_cast<Linear&>(owner);
+  share_buffer(y_, o.y_);
+  share_buffer(dx_, o.dx_);
+}
+
 }  // namespace murmur

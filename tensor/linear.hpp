@@ -34,6 +34,7 @@ class Linear : public Layer {
   // Products (forward, weight gradient, input gradient) go to `r` instead
   // of gemm() while it is set (null: gemm()); r must outlive its use.
   void set_product_route(product_route* r) { route_ = r; }
+  void share_buffers(Layer& owner) override;
 
  private:
   int64_t in_, out_;

@@ -86,4 +86,10 @@ const Tensor& MaxPool2d::backward(const Tensor& dy) {
   return dx_;
 }
 
+void MaxPool2d::share_buffers(Layer& owner) {
+  auto& o = dynamic_cast<MaxPool2d&>(owner);
+  share_buffer(y_, o.y_);
+  share_buffer(dx_, o.dx_);
+}
+
 }  // namespace murmur

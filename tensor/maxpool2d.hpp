@@ -28,6 +28,7 @@ class MaxPool2d : public Layer {
   // loops above, and oneDNN's OpenMP team size (as Conv2d's).
   void set_onednn(bool on) { onednn_ = on; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
+  void share_buffers(Layer& owner) override;  // the output and input gradient (argmax stays own)
 
  private:
   int64_t k_;

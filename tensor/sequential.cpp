@@ -58,6 +58,18 @@ void Sequential::share_gradients(std::shared_ptr<std::vector<float>> buffer) {
   std::vector<float>().swap(grads_);
 }
 
+void Sequential::share_activations(Sequential& owner) {
+  if (owner.layers_.size() != layers_.size())
+    throw std::invalid_argument("share_activations: " + std::to_string(layers_.size()) + " layers, the owner has " +
+                                std::to_string(owner.layers_.size()));
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (layers_[i]->name() != owner.layers_[i]->name())
+      throw std::invalid_argument("share_activations: layer " + std::to_string(i) + " is " + layers_[i]->name() +
+                                  ", the owner's " + owner.layers_[i]->name());
+  if (&owner == this) return;
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->share_buffers(*owner.layers_[i]);
+}
+
 void Sequential::plan_backward() {
   // Without an input gradient, backward can stop at the first layer with
   // parameters, and that layer need not produce dL/dx.

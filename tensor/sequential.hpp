@@ -47,6 +47,13 @@ class Sequential {
   // step right after it is their last reader, so one buffer serves them all.
   // The model keeps `buffer` alive.
   void share_gradients(std::shared_ptr<std::vector<float>> buffer);
+  // From now on this model's layers run on owner's per-pass buffers
+  // (Layer::share_buffers: outputs, input gradients; not parameters or
+  // gradients): for the same models taking turns on one thread, each
+  // forward+backward (or evaluation forward) whole, as share_gradients.
+  // Needs the same layers (std::invalid_argument otherwise). Results are
+  // unchanged: no layer reads a buffer of a previous pass.
+  void share_activations(Sequential& owner);
 
   // x: [batch, input_shape...]; it must stay alive and unchanged until the
   // matching backward (layers keep pointers to their inputs, not copies).

@@ -28,6 +28,7 @@ std::string shape_str(const Shape& s) {
 Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape_)) {
   storage_ = std::make_shared<std::vector<float>>(static_cast<size_t>(numel_), 0.f);
   data_ = storage_->data();
+  storage_base_ = data_;
 }
 
 Tensor Tensor::view(float* data, Shape shape) {
@@ -63,10 +64,12 @@ void Tensor::resize(Shape shape) {
   if (storage_) {
     if (static_cast<size_t>(n) > storage_->size()) storage_->resize(static_cast<size_t>(n));
     data_ = storage_->data();
+    storage_base_ = data_;
   } else if (n > numel_) {
     if (data_ != nullptr) throw std::logic_error("cannot grow a non-owning tensor view");
     storage_ = std::make_shared<std::vector<float>>(static_cast<size_t>(n), 0.f);
     data_ = storage_->data();
+    storage_base_ = data_;
   }
   shape_ = std::move(shape);
   numel_ = n;

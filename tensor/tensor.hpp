@@ -3,7 +3,10 @@
 // into someone else's buffer (e.g. a layer's slice of the model's flat
 // parameter buffer). Copying a Tensor copies the handle, never the data.
 // resize() keeps the allocation when the new size fits, so hot loops can
-// reuse buffers without touching the allocator.
+// reuse buffers without touching the allocator. Handles that share an
+// owning storage (copies of one Tensor) see each other's writes; when one
+// of them grows it, the others are stale() until their own resize() (which
+// then keeps the grown allocation): see ensure_shape (layer.hpp).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -45,6 +48,11 @@ class Tensor {
   void resize(Shape shape);
   void fill(float v);
   void zero() { fill(0.f); }
+  // The storage this handle shares was reallocated by another handle's
+  // resize() since this one last looked: data() is dangling until resize().
+  bool stale() const { return storage_ && storage_base_ != storage_->data(); }
+  // Owns (shares) storage, as opposed to a view or an empty handle.
+  bool owning() const { return storage_ != nullptr; }
   // Deep copy into fresh owning storage.
   Tensor clone() const;
   void copy_from(const Tensor& other);  // same numel required
@@ -52,6 +60,7 @@ class Tensor {
  private:
   std::shared_ptr<std::vector<float>> storage_;
   float* data_ = nullptr;
+  const float* storage_base_ = nullptr;  // storage_->data() when data_ was last derived from it
   Shape shape_;
   int64_t numel_ = 0;
 };

@@ -139,3 +139,60 @@ TEST_CASE("trainers sharing one gradient buffer take the steps of trainers with 
   CHECK(params(*shared_b) == params(*own_b));
   CHECK(params(*shared_a) != params(*shared_b));
 }
+
+// ... and their per-step buffers (trainer::share_activations: the batch,
+// the loss gradient, the layers' outputs and input gradients): trainers
+// that take turns train and evaluate exactly as trainers with their own,
+// also when one of them grows the shared buffers (a larger batch, an
+// evaluation chunk) and the other's handles must pick up the new storage.
+TEST_CASE("trainers sharing their per-step buffers take the steps of trainers with their own", "[trainer]") {
+  fixture f;
+  const std::string model =
+      GENERATE(as<std::string>{}, "flatten,linear:16,relu,linear:10", "conv2d:4:3,relu,maxpool2d:2,flatten,linear:10");
+  INFO(model);
+  train_settings a = f.settings("sgd"), b = f.settings("sgd");
+  b.batch = 48;  // grows what a sized, and a's last batch of an epoch shrinks it again
+  b.data_seed = 6;
+  b.init_seed = 10;
+  auto own_a = std::make_unique<trainer>(a, model, f.data, f.shard, f.data);
+  auto own_b = std::make_unique<trainer>(b, model, f.data, f.shard, f.data);
+  auto shared_a = std::make_unique<trainer>(a, model, f.data, f.shard, f.data);
+  auto shared_b = std::make_unique<trainer>(b, model, f.data, f.shard, f.data);
+  REQUIRE(shared_a->share_activations(*shared_a));
+  REQUIRE(shared_b->share_activations(*shared_a));
+  for (int i = 0; i < 20; ++i) {
+    CHECK(shared_a->step() == own_a->step());
+    CHECK(shared_b->step() == own_b->step());
+    if (i % 7 == 6) {
+      const auto ea = shared_a->evaluate(0, 100), eb = shared_b->evaluate(50, 100);
+      const auto oa = own_a->evaluate(0, 100), ob = own_b->evaluate(50, 100);
+      CHECK(ea.test_loss == oa.test_loss);
+      CHECK(ea.test_accuracy == oa.test_accuracy);
+      CHECK(eb.test_loss == ob.test_loss);
+      CHECK(eb.test_accuracy == ob.test_accuracy);
+    }
+  }
+  CHECK(params(*shared_a) == params(*own_a));
+  CHECK(params(*shared_b) == params(*own_b));
+  CHECK(params(*shared_a) != params(*shared_b));
+  // Another model's layers cannot share.
+  auto other = std::make_unique<trainer>(a, "flatten,linear:12,relu,linear:10", f.data, f.shard, f.data);
+  CHECK_THROWS_WITH(other->share_activations(*shared_a), Catch::Contains("share_activations: "));
+}
+
+// A Tensor handle sharing storage that another handle grew is stale until
+// its own resize, which then keeps the grown allocation (layer.hpp's
+// ensure_shape relies on it).
+TEST_CASE("a tensor handle sees storage grown through another handle as stale", "[trainer]") {
+  Tensor owner(Shape{0}), mine = owner;
+  CHECK_FALSE(mine.stale());
+  owner.resize({4, 8});
+  owner.fill(1.f);
+  CHECK(mine.stale());
+  ensure_shape(mine, {2, 8});
+  CHECK_FALSE(mine.stale());
+  CHECK(mine.data() == owner.data());
+  CHECK(mine[15] == 1.f);
+  CHECK(Tensor(Shape{3}).rows(1, 2).stale() == false);
+  CHECK(Tensor::view(owner.data(), {4}).stale() == false);
+}
