@@ -101,14 +101,6 @@ segment_log::segment_log(uint64_t steps_per_segment, bool step_digests, std::sha
     : k_(steps_per_segment), step_digests_(step_digests), store_(std::move(store)),
       records_chunk_(std::max<size_t>(records_chunk_bytes, 1)) {
   if (k_ == 0) throw std::invalid_argument("segment_log: a segment needs at least one step");
-  if (store_)
-    start_check_ = std::make_shared<const boundary_store::state_check>([](std::span<std::byte> bytes) {
-      seal_segment_start(bytes);  // written unsealed (take_start)
-      segment_boundary b;
-      if (!decode_segment_start(bytes, b)) throw std::runtime_error("not a segment start boundary's bytes");
-      tree_digest h;
-      return segment_state_digest(b.trainer, b.gossip, h);
-    });
 }
 
 void segment_log::spill_records(bool all) {
@@ -169,7 +161,7 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
     const digest d = segment_state_digest(b.trainer, b.gossip, state_hash_);
     start_pieces_.clear();
     encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), start_pieces_, false);
-    into.stored = store_->put(b.step(), d, start_pieces_.pieces(), start_check_);
+    into.stored = store_->put(b.step(), d, start_pieces_.pieces());
     start_pieces_.clear();
     into.start.reset();
     return;
@@ -178,9 +170,10 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
   const digest d = segment_state_digest(tv, gv, state_hash_);
   start_pieces_.clear();
   // Unsealed: the checkpoint's SHA-256 is taken only if the boundary is
-  // read back (start_check_); the state digest above binds it meanwhile.
+  // read back (encode_segment_reply seals it); the store's checksum and
+  // the state digest above bind the bytes meanwhile.
   encode_segment_start(tv, gv, start_pieces_, false);
-  into.stored = store_->put(tv.step, d, start_pieces_.pieces(), start_check_);
+  into.stored = store_->put(tv.step, d, start_pieces_.pieces());
   start_pieces_.clear();  // drops the views
   into.start.reset();
 }

@@ -28,8 +28,7 @@
 // boundary_store the boundary states and a closed segment's records go to
 // its file instead (as a segment_reply carries them: encode_segment_start,
 // encode_segment_records; a boundary's checkpoint checksum is filled in
-// only when it is read back, and the store checks it by its state digest,
-// so a boundary costs one hash), and a segment holds only the store's entries
+// only when it is read back: encode_segment_reply), and a segment holds only the store's entries
 // (step, digest, slot): a boundary costs memory only while it is taken (a
 // copy of the state to hash and encode, freed at once), the records only
 // while their segment is open, and the store's file holds as many as
@@ -222,9 +221,6 @@ class segment_log {
   checkpoint scratch_trainer_;
   gossip_state::replay_state scratch_gossip_;
   byte_pieces start_pieces_;  // a stored boundary's bytes: its small fields, views of the live state
-  // How the store checks a boundary it reads back: decoded and hashed again
-  // (its state digest), the one hash taken at the boundary.
-  std::shared_ptr<const boundary_store::state_check> start_check_;
   size_t records_chunk_;
   std::shared_ptr<segment_records_in_store> spilled_;  // the open segment's records written so far (null: none)
   // Writes the open segment's events and frame bytes that reached a chunk

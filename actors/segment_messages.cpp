@@ -313,8 +313,11 @@ void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std
   w.value(nonce);
   if (s.start)
     encode_segment_start(*s.start, out);
-  else
-    s.stored->append_to(out);  // encode_segment_start's bytes, as segment_log stored them
+  else {
+    const size_t from = out.size();
+    s.stored->append_to(out);  // encode_segment_start's bytes, as segment_log stored them (unsealed)
+    seal_segment_start(std::span(out).subspan(from));
+  }
   if (s.stored_records)
     s.stored_records->append_to(out);  // encode_segment_records' bytes, as segment_log stored them
   else
