@@ -34,7 +34,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   if (segmented)
     segments = std::make_shared<segment_recorder>(
         v->settings.segment_steps, v->cheat.kind != compute_cheat::none,
-        v->boundary_dir.empty() ? nullptr : std::make_shared<boundary_store>(v->boundary_dir, true));
+        v->boundary_dir.empty() ? nullptr : std::make_shared<boundary_store>(v->boundary_dir));
   h.gossip = spawn_gossip(sys, s, h.train, transport, segments);
   if (v) {
     auto& model = *h.train->model();
