@@ -160,7 +160,7 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
     g.save_replay_state(b.gossip);
     const digest d = segment_state_digest(b.trainer, b.gossip, state_hash_);
     start_pieces_.clear();
-    encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), start_pieces_);
+    encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), start_pieces_, false);
     into.stored = store_->put(b.step(), d, start_pieces_.pieces());
     start_pieces_.clear();
     into.start.reset();
@@ -169,7 +169,10 @@ void segment_log::take_start(const trainer& t, const gossip_state& g, segment& i
   const gossip_state::replay_view gv = g.view_replay_state();
   const digest d = segment_state_digest(tv, gv, state_hash_);
   start_pieces_.clear();
-  encode_segment_start(tv, gv, start_pieces_);
+  // Unsealed: the checkpoint's SHA-256 is taken only if the boundary is
+  // read back (encode_segment_reply seals it); the store's checksum and
+  // the state digest above bind the bytes meanwhile.
+  encode_segment_start(tv, gv, start_pieces_, false);
   into.stored = store_->put(tv.step, d, start_pieces_.pieces());
   start_pieces_.clear();  // drops the views
   into.start.reset();

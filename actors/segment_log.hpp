@@ -27,7 +27,8 @@
 // records, plus the 32-byte digest of every boundary so far. With a
 // boundary_store the boundary states and a closed segment's records go to
 // its file instead (as a segment_reply carries them: encode_segment_start,
-// encode_segment_records), and a segment holds only the store's entries
+// encode_segment_records; a boundary's checkpoint checksum is filled in
+// only when it is read back: encode_segment_reply), and a segment holds only the store's entries
 // (step, digest, slot): a boundary costs memory only while it is taken (a
 // copy of the state to hash and encode, freed at once), the records only
 // while their segment is open, and the store's file holds as many as

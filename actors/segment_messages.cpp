@@ -233,11 +233,38 @@ frame_error decode_segment_unavailable(std::span<const std::byte> frame, size_t 
   return r.done() && m.last_end > m.start_step ? frame_error::none : frame_error::undecodable;
 }
 
-void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out) {
+void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out,
+                          bool sealed) {
   piece_writer w{out};
   w.value<uint64_t>(encoded_checkpoint_bytes(trainer));  // the checkpoint as a byte array
-  encode_checkpoint(trainer, out);
+  if (sealed)
+    encode_checkpoint(trainer, out);
+  else
+    encode_checkpoint_unsealed(trainer, out);
   put_replay_state(w, gossip);
+}
+
+void seal_segment_start(std::span<std::byte> bytes) {
+  uint64_t n = 0;
+  if (bytes.size() < sizeof n) throw checkpoint_error("cannot seal a segment start: shorter than its length");
+  std::memcpy(&n, bytes.data(), sizeof n);
+  if (n > bytes.size() - sizeof n)
+    throw checkpoint_error("cannot seal a segment start: its checkpoint of " + std::to_string(n) +
+                           " bytes is longer than the " + std::to_string(bytes.size() - sizeof n) + " left");
+  seal_checkpoint(bytes.subspan(sizeof n, n));
+}
+
+bool decode_segment_start(std::span<const std::byte> bytes, segment_boundary& b) {
+  reader r{bytes};
+  std::span<const std::byte> ck;
+  r.view(ck);
+  if (!r.ok || !get_replay_state(r, b.gossip, 1u << 16) || !r.done()) return false;
+  try {
+    b.trainer = decode_checkpoint(ck, "segment start");
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
 }
 
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out) {
@@ -286,8 +313,11 @@ void encode_segment_reply(uint32_t prover, uint64_t nonce, const segment& s, std
   w.value(nonce);
   if (s.start)
     encode_segment_start(*s.start, out);
-  else
-    s.stored->append_to(out);  // encode_segment_start's bytes, as segment_log stored them
+  else {
+    const size_t from = out.size();
+    s.stored->append_to(out);  // encode_segment_start's bytes, as segment_log stored them (unsealed)
+    seal_segment_start(std::span(out).subspan(from));
+  }
   if (s.stored_records)
     s.stored_records->append_to(out);  // encode_segment_records' bytes, as segment_log stored them
   else

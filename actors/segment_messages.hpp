@@ -90,7 +90,16 @@ frame_error decode_segment_request(std::span<const std::byte> frame, size_t max_
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out);
 // The same bytes as pieces, from views of the live state (its floats
 // referred to, not copied): what segment_log writes to its store.
-void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out);
+// sealed = false: the checkpoint's checksum left zero (encode_checkpoint_unsealed),
+// for bytes stored and sealed by seal_segment_start only if read back.
+void encode_segment_start(const checkpoint_view& trainer, const gossip_state::replay_view& gossip, byte_pieces& out,
+                          bool sealed = true);
+// Fills in the checksum of the checkpoint in encode_segment_start's bytes
+// (all of them) written unsealed; checkpoint_error if they are too short.
+void seal_segment_start(std::span<std::byte> bytes);
+// Reads encode_segment_start's bytes (all of them) back into b (its digest
+// d left as it was); false when they are not such bytes.
+bool decode_segment_start(std::span<const std::byte> bytes, segment_boundary& b);
 // A segment's records as a segment_reply carries them (the events, then the
 // frames' bytes, each an array): what a segment_log keeps in its
 // boundary_store once the segment closed.

@@ -178,7 +178,9 @@ struct piece_writer {
 
 }  // namespace
 
-void encode_checkpoint(const checkpoint_view& c, byte_pieces& out) {
+namespace {
+
+void encode_checkpoint_pieces(const checkpoint_view& c, byte_pieces& out, bool seal) {
   const auto refuse = [](const std::string& what) { throw checkpoint_error("cannot encode checkpoint: " + what); };
   if (c.model_spec.size() > max_checkpoint_spec_bytes)
     refuse("model spec of " + std::to_string(c.model_spec.size()) + " bytes is over the limit of " +
@@ -230,6 +232,7 @@ void encode_checkpoint(const checkpoint_view& c, byte_pieces& out) {
   w.words(c.opt_state[1]);
   w.le(static_cast<uint32_t>(c.extra.size()));
   w.words(c.extra);
+  if (!seal) return;
   // SHA-256 of the payload: the pieces from begin + header_bytes on.
   digest_builder h;
   size_t at = 0;
@@ -243,6 +246,23 @@ void encode_checkpoint(const checkpoint_view& c, byte_pieces& out) {
   }
   const digest d = h.finish();
   std::memcpy(out.own_at(checksum), d.data(), d.size());
+}
+
+}  // namespace
+
+void encode_checkpoint(const checkpoint_view& c, byte_pieces& out) { encode_checkpoint_pieces(c, out, true); }
+
+void encode_checkpoint_unsealed(const checkpoint_view& c, byte_pieces& out) { encode_checkpoint_pieces(c, out, false); }
+
+void seal_checkpoint(std::span<std::byte> bytes) {
+  if (bytes.size() < header_bytes) throw checkpoint_error("cannot seal a checkpoint: shorter than its header");
+  uint64_t declared = 0;
+  for (size_t i = 0; i < 8; ++i) declared |= uint64_t{std::to_integer<uint8_t>(bytes[payload_bytes_at + i])} << (8 * i);
+  if (declared != bytes.size() - header_bytes)
+    throw checkpoint_error("cannot seal a checkpoint: its header says " + std::to_string(declared) +
+                           " payload bytes, not " + std::to_string(bytes.size() - header_bytes));
+  const digest d = sha256(bytes.data() + header_bytes, bytes.size() - header_bytes);
+  std::memcpy(bytes.data() + checksum_at, d.data(), d.size());
 }
 
 checkpoint decode_checkpoint(std::span<const std::byte> bytes, const std::string& source) {

@@ -74,6 +74,16 @@ std::vector<std::byte> encode_checkpoint(const checkpoint& c);
 // in its own storage, the floats referred to where they lie (on a
 // little-endian host). Same checks.
 void encode_checkpoint(const checkpoint_view& v, byte_pieces& out);
+// The same without the checksum (its 32 bytes zero), for bytes that are
+// stored and sealed (below) only if read back: a segment_log's boundaries,
+// written every K steps and read back a few times a run, skip a SHA-256 of
+// the parameters and optimizer state at each.
+void encode_checkpoint_unsealed(const checkpoint_view& v, byte_pieces& out);
+// Fills in the checksum of a checkpoint encoded unsealed (bytes: all of it,
+// as encode_checkpoint writes it); a sealed one is left as it was. Throws
+// checkpoint_error when bytes are too short for the header and payload
+// they declare.
+void seal_checkpoint(std::span<std::byte> bytes);
 // How many bytes encode_checkpoint writes for v.
 uint64_t encoded_checkpoint_bytes(const checkpoint_view& v);
 // `source` names the bytes in error messages (a file name, "checkpoint from peer 3").
