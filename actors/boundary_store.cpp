@@ -7,11 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <mutex>
-#include <thread>
 
 #include "tensor/blake3.hpp"
 
@@ -31,7 +28,7 @@ struct slot_header {
   uint64_t step;
   uint64_t bytes;
   digest state;
-  digest sum;  // BLAKE3 of the bytes (zero: checked by a state_check instead)
+  digest sum;  // BLAKE3 of the bytes
 };
 static_assert(sizeof(slot_header) == 96, "slot_header must have no padding");
 
@@ -57,8 +54,6 @@ struct boundary_store::file {
   struct region {
     uint64_t offset = 0, capacity = 0;
     bool used = false;
-    bool ready = true;  // false: being prepared (boundary_store::preparer), not to be taken yet
-    bool spare = false; // prepared and never taken: only for a put of its own size class
   };
   std::vector<region> slots;  // under mu
   uint64_t end = 0;           // under mu
@@ -130,73 +125,7 @@ struct boundary_store::file {
   }
 };
 
-// Writes zeros into the slots queued, one after another, on a thread of its
-// own (started with the first), and marks each ready once written. A slot
-// that cannot be written stays not ready: never taken, a hole in the file.
-struct boundary_store::preparer {
-  std::shared_ptr<file> f;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<size_t> queue;  // under mu
-  size_t busy = 0;           // under mu: queued or being written
-  bool stop = false;         // under mu
-  std::thread thread;
-
-  explicit preparer(std::shared_ptr<file> fp) : f(std::move(fp)) {}
-  ~preparer() {
-    {
-      std::lock_guard lock(mu);
-      stop = true;
-    }
-    cv.notify_all();
-    if (thread.joinable()) thread.join();
-  }
-  void add(size_t slot) {
-    std::lock_guard lock(mu);
-    queue.push_back(slot);
-    ++busy;
-    if (!thread.joinable()) thread = std::thread([this] { run(); });
-    cv.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [this] { return busy == 0 || stop; });
-  }
-  void run() {
-    const std::vector<std::byte> zeros(64 * 1024);
-    std::unique_lock lock(mu);
-    for (;;) {
-      cv.wait(lock, [this] { return stop || !queue.empty(); });
-      if (stop) return;
-      const size_t slot = queue.front();
-      queue.pop_front();
-      lock.unlock();
-      uint64_t at = 0, n = 0;
-      {
-        std::lock_guard flock(f->mu);
-        at = f->slots[slot].offset, n = f->slots[slot].capacity;
-      }
-      std::vector<std::span<const std::byte>> parts;
-      for (uint64_t left = n; left > 0; left -= std::min<uint64_t>(left, zeros.size()))
-        parts.emplace_back(zeros.data(), std::min<uint64_t>(left, zeros.size()));
-      bool written = true;
-      try {
-        f->write_all(parts, at, slot);
-      } catch (const boundary_store_error&) {
-        written = false;  // left not ready: a put writing there would fail alike
-      }
-      if (written) {
-        std::lock_guard flock(f->mu);
-        f->slots[slot].ready = true;
-      }
-      lock.lock();
-      --busy;
-      cv.notify_all();
-    }
-  }
-};
-
-boundary_store::boundary_store(const std::string& dir, bool prepare_slots) : file_(std::make_shared<file>()) {
+boundary_store::boundary_store(const std::string& dir) : file_(std::make_shared<file>()) {
   std::string tmpl = (dir.empty() ? std::string(".") : dir) + "/murmur-boundaries-XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
@@ -208,69 +137,46 @@ boundary_store::boundary_store(const std::string& dir, bool prepare_slots) : fil
   // No name from now on: nothing is left behind, however the process ends.
   if (::unlink(file_->path.c_str()) != 0)
     throw boundary_store_error(file_->path + ": cannot unlink the boundary store file: " + errno_text(errno));
-  if (prepare_slots) preparer_ = std::make_unique<preparer>(file_);
 }
 
 boundary_store::~boundary_store() = default;
 
-void boundary_store::wait_prepared() const {
-  if (preparer_) preparer_->wait();
-}
-
 boundary_store::entry::~entry() { file_->release(slot_); }
 
 std::shared_ptr<const boundary_store::entry> boundary_store::put(uint64_t step, const digest& state,
-                                                                 std::span<const std::span<const std::byte>> parts,
-                                                                 std::shared_ptr<const state_check> check) {
+                                                                 std::span<const std::span<const std::byte>> parts) {
   file& f = *file_;
   size_t bytes = 0;
   digest sum{};
-  for (const auto& p : parts) bytes += p.size();
-  if (!check) {
+  {
     std::lock_guard lock(f.sum_mu);
-    for (const auto& p : parts) f.sum_hash.add(p.data(), p.size());
+    for (const auto& p : parts) {
+      bytes += p.size();
+      f.sum_hash.add(p.data(), p.size());
+    }
     sum = f.sum_hash.finish();
   }
-  size_t slot = 0, prepare = 0;
+  size_t slot = 0;
   uint64_t at = 0;
-  bool to_prepare = false;
   {
     std::lock_guard lock(f.mu);
-    // Best fit; a spare only for its own size (else the records' chunks
-    // would take the boundaries' spares, each making another).
-    const uint64_t want = slot_capacity(bytes);
     size_t best = f.slots.size();
     for (size_t i = 0; i < f.slots.size(); ++i) {
       const auto& r = f.slots[i];
-      if (!r.used && r.ready && r.capacity >= sizeof(slot_header) + bytes && (!r.spare || r.capacity == want) &&
+      if (!r.used && r.capacity >= sizeof(slot_header) + bytes &&
           (best == f.slots.size() || r.capacity < f.slots[best].capacity))
         best = i;
     }
     if (best == f.slots.size()) {
-      f.slots.push_back({f.end, want, false, true, false});
+      f.slots.push_back({f.end, slot_capacity(bytes), false});
       f.end += f.slots.back().capacity;
     }
     f.slots[best].used = true;
-    f.slots[best].spare = false;
     slot = best;
     at = f.slots[best].offset;
-    if (preparer_) {
-      // No spare of this size left (free, or being prepared): the file is
-      // still growing by slots of this size, so one more is prepared.
-      const uint64_t c = f.slots[best].capacity;
-      bool spare = false;
-      for (const auto& r : f.slots) spare = spare || (!r.used && r.capacity == c);
-      if (!spare) {
-        f.slots.push_back({f.end, c, false, false, true});
-        f.end += c;
-        prepare = f.slots.size() - 1;
-        to_prepare = true;
-      }
-    }
   }
-  if (to_prepare) preparer_->add(prepare);
   // The slot is ours from here: written outside the lock; an entry frees it.
-  auto e = std::shared_ptr<const entry>(new entry(file_, slot, step, state, bytes, sum, std::move(check)));
+  auto e = std::shared_ptr<const entry>(new entry(file_, slot, step, state, bytes, sum));
   slot_header hd{};
   std::memcpy(hd.magic, slot_magic, sizeof hd.magic);
   hd.version = slot_version;
@@ -314,22 +220,9 @@ void boundary_store::entry::append_to(std::vector<std::byte>& out) const {
   out.resize(from + e.bytes_);
   try {
     f.read_all(out.data() + from, e.bytes_, at + sizeof hd, e.slot_);
-    const std::span<std::byte> got(out.data() + from, e.bytes_);
-    if (!e.check_ && blake3(got.data(), got.size()) != e.sum_)
+    if (blake3(out.data() + from, e.bytes_) != e.sum_)
       throw boundary_store_error(where + ": the boundary of step " + std::to_string(e.step_) +
                                  " does not read back as written (checksum mismatch)");
-    if (e.check_) {
-      digest d{};
-      try {
-        d = (*e.check_)(got);
-      } catch (const std::exception& x) {
-        throw boundary_store_error(where + ": the boundary of step " + std::to_string(e.step_) +
-                                   " does not read back as written (unreadable: " + x.what() + ")");
-      }
-      if (d != e.state_)
-        throw boundary_store_error(where + ": the boundary of step " + std::to_string(e.step_) +
-                                   " does not read back as written (state digest mismatch)");
-    }
   } catch (...) {
     out.resize(from);
     throw;

@@ -254,19 +254,6 @@ void seal_segment_start(std::span<std::byte> bytes) {
   seal_checkpoint(bytes.subspan(sizeof n, n));
 }
 
-bool decode_segment_start(std::span<const std::byte> bytes, segment_boundary& b) {
-  reader r{bytes};
-  std::span<const std::byte> ck;
-  r.view(ck);
-  if (!r.ok || !get_replay_state(r, b.gossip, 1u << 16) || !r.done()) return false;
-  try {
-    b.trainer = decode_checkpoint(ck, "segment start");
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
-}
-
 void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out) {
   byte_pieces p;
   encode_segment_start(view_of(b.trainer), gossip_state::replay_view::of(b.gossip), p);

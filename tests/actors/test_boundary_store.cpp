@@ -9,7 +9,6 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 
 #include "actors/boundary_store.hpp"
@@ -151,95 +150,4 @@ TEST_CASE("a boundary store in a directory that does not exist is refused, namin
   const std::string dir = tmpdir() + "/murmur-no-such-dir-for-boundaries";
   std::filesystem::remove_all(dir);
   CHECK_THROWS_WITH(boundary_store(dir), Catch::Contains(dir) && Catch::Contains("cannot create"));
-}
-
-TEST_CASE("bytes put with a state check are checked by it on reading back, not by a checksum", "[segment][store]") {
-  boundary_store s(tmpdir());
-  const auto a = bytes_of(20000, 1), b = bytes_of(20000, 2);
-  // The check: the state digest recomputed from the bytes (here a toy one:
-  // the first byte, and a throw for bytes it cannot read).
-  auto check = std::make_shared<const boundary_store::state_check>([](std::span<std::byte> bytes) {
-    if (bytes.size() > 5000 && bytes[5000] == std::byte{0xee}) throw std::runtime_error("no such encoding");
-    return digest_of(static_cast<uint8_t>(bytes[0]));
-  });
-  const std::span<const std::byte> pa(a), pb(b);
-  auto ea = s.put(64, digest_of(static_cast<uint8_t>(a[0])), {&pa, 1}, check);
-  auto eb = s.put(128, digest_of(static_cast<uint8_t>(b[0])), {&pb, 1}, check);
-  std::vector<std::byte> out;
-  ea->append_to(out);
-  CHECK(out == a);
-  const int fd = reopen(s);
-  REQUIRE(fd >= 0);
-  out.clear();
-  SECTION("bytes changed where the check sees them") {
-    const std::byte x{0x77};
-    REQUIRE(::pwrite(fd, &x, 1, 96) == 1);
-    CHECK_THROWS_WITH(ea->append_to(out), Catch::Contains(s.path()) && Catch::Contains("slot 0") &&
-                                              Catch::Contains("state digest mismatch"));
-    CHECK(out.empty());
-  }
-  SECTION("bytes the check cannot read") {
-    const std::byte x{0xee};
-    REQUIRE(::pwrite(fd, &x, 1, 96 + 5000) == 1);
-    CHECK_THROWS_WITH(ea->append_to(out), Catch::Contains("slot 0") && Catch::Contains("unreadable") &&
-                                              Catch::Contains("no such encoding"));
-    CHECK(out.empty());
-  }
-  SECTION("a truncated file, a slot holding another boundary") {
-    std::vector<std::byte> slot1(96 + b.size());
-    const off_t at1 = static_cast<off_t>(s.file_bytes() / 2);
-    REQUIRE(::pread(fd, slot1.data(), slot1.size(), at1) == static_cast<ssize_t>(slot1.size()));
-    REQUIRE(::pwrite(fd, slot1.data(), slot1.size(), 0) == static_cast<ssize_t>(slot1.size()));
-    CHECK_THROWS_WITH(ea->append_to(out), Catch::Contains("holds the boundary of step 128"));
-    REQUIRE(::ftruncate(fd, static_cast<off_t>(s.file_bytes() / 2 + 200)) == 0);
-    CHECK_THROWS_WITH(eb->append_to(out), Catch::Contains("slot 1") && Catch::Contains("truncated"));
-  }
-  ::close(fd);
-}
-
-TEST_CASE("a boundary store preparing slots keeps one spare of each size ahead", "[segment][store]") {
-  boundary_store s(tmpdir(), true);
-  const auto a = bytes_of(20000, 1), b = bytes_of(20000, 2), c = bytes_of(20000, 3), big = bytes_of(60000, 4);
-  auto ea = put(s, 64, a);
-  // The first slot of a size is written by the put itself; one more of that
-  // size is prepared (zeros) and taken by the next put of that size.
-  CHECK(s.slots() == 2);
-  CHECK(s.slots_in_use() == 1);
-  s.wait_prepared();
-  const uint64_t two = s.file_bytes();
-  auto eb = put(s, 128, b);
-  s.wait_prepared();
-  CHECK(s.slots() == 3);  // the spare taken, another prepared
-  CHECK(s.file_bytes() == two + two / 2);
-  // A freed slot is reused, the spare left as it is: the file stops growing.
-  ea.reset();
-  auto ec = put(s, 192, c);
-  s.wait_prepared();
-  CHECK(s.slots() == 3);
-  CHECK(s.slots_in_use() == 2);
-  // Another size: its own slot and spare.
-  auto ed = put(s, 256, big);
-  s.wait_prepared();
-  CHECK(s.slots() == 5);
-  std::vector<std::byte> out;
-  for (auto [e, want] : {std::pair{eb, &b}, std::pair{ec, &c}, std::pair{ed, &big}}) {
-    out.clear();
-    e->append_to(out);
-    CHECK(out == *want);
-  }
-  // The spare, once prepared, is taken (and another prepared): it reads
-  // back as written over the zeros.
-  auto ee = put(s, 320, a);
-  s.wait_prepared();
-  out.clear();
-  ee->append_to(out);
-  CHECK(out == a);
-  CHECK(s.slots_in_use() == 4);
-  CHECK(s.slots() == 6);
-  // A spare is only for its own size: a small entry takes neither free
-  // spare (a boundary's spare eaten by records would make another each time).
-  auto ef = put(s, 384, bytes_of(1000, 6));
-  s.wait_prepared();
-  CHECK(s.slots() == 8);
-  CHECK(s.slots_in_use() == 5);
 }
