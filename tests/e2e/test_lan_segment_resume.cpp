@@ -36,11 +36,13 @@ TEST_CASE("a peer killed and resumed with --resume starts a new chain of segment
   // K = 32 and a checkpoint every 20 steps: the restart goes back to a
   // checkpoint that may be earlier than its last committed segment's end.
   // q = 1 - (1 - 0.1/3)^32 = 0.66 per segment. Both peers run the same
-  // config (the replay fingerprint covers it), about 560 steps each: peer 0
-  // is still training when peer 1 comes back from step 100.
+  // config (the replay fingerprint covers it), 1876 steps each (4 epochs):
+  // peer 0 is still training when peer 1 comes back from step 100 (with 2
+  // epochs peer 0 finished its 938 steps in 3.5 s, before the restarted
+  // peer 1 had joined, which then found nobody to join).
   const std::vector<std::string> common{"--set", "verify.scheme=segment", "--set", "verify.segment=32",
                                         "--set", "verify.rate=0.1",       "--set", "train.eval_every=400",
-                                        "--set", "gossip.topology=complete", "--set", "train.epochs=2",
+                                        "--set", "gossip.topology=complete", "--set", "train.epochs=4",
                                         "--set", "checkpoint.every=20"};
   const pid_t p0 = net.start(0, 2, common);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
