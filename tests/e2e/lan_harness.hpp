@@ -167,6 +167,27 @@ struct lan {
   std::string log(int i) const { return slurp(dir / ("peer" + std::to_string(i) + ".log")); }
 };
 
+// Network namespaces <prefix>-h0 ... joined by veth pairs through a bridge
+// (tests/e2e/netns_hosts.sh), prefix = tag + this process's id; those of a
+// crashed earlier run are removed first, these when it goes out of scope.
+// Fails the test (never skips it) when they cannot be made.
+struct netns_hosts {
+  std::string script = std::string(MURMUR_SOURCE_DIR) + "/tests/e2e/netns_hosts.sh";
+  std::string prefix, down;
+  netns_hosts(const std::string& tag, int n)
+      : prefix(tag + std::to_string(getpid() % 1000000)), down("bash " + script + " down " + prefix + " >/dev/null 2>&1") {
+    std::system(down.c_str());
+    if (std::system(("bash " + script + " up " + prefix + " " + std::to_string(n) + " 2>&1").c_str()) != 0) {
+      std::system(down.c_str());
+      FAIL("could not create network namespaces (needs root and Debian's iproute2: `ip netns add`); "
+           "this test does not pass without them");
+    }
+  }
+  ~netns_hosts() { std::system(down.c_str()); }
+  netns_hosts(const netns_hosts&) = delete;
+  netns_hosts& operator=(const netns_hosts&) = delete;
+};
+
 inline int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();

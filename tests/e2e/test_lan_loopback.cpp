@@ -223,17 +223,8 @@ TEST_CASE("strangers get nothing in and garbage from an authorized key is droppe
 // Four "machines": network namespaces joined by veth pairs through a
 // bridge (tests/e2e/netns_hosts.sh), one peer process in each.
 TEST_CASE("four hosts in network namespaces: training, kill -9, restart", "[slow][e2e][netns]") {
-  const std::string prefix = "mm" + std::to_string(getpid() % 1000000);
-  const std::string script = std::string(MURMUR_SOURCE_DIR) + "/tests/e2e/netns_hosts.sh";
-  struct hosts_guard {
-    std::string down;
-    ~hosts_guard() { std::system(down.c_str()); }
-  } guard{"bash " + script + " down " + prefix + " >/dev/null 2>&1"};
-  std::system(guard.down.c_str());  // leftovers of a crashed earlier run
-  const int rc = std::system(("bash " + script + " up " + prefix + " 4 2>&1").c_str());
-  if (rc != 0)
-    FAIL("could not create network namespaces (needs root and Debian's iproute2: `ip netns add`); "
-         "this test does not pass without them");
+  const netns_hosts hosts("mm", 4);
+  const std::string& prefix = hosts.prefix;
   lan net("lan-netns", 4, prefix);
   kill_and_restart(net, "4 network namespaces");
 }
