@@ -338,12 +338,12 @@ stage_placement place_stages(const placement_problem& p, const std::vector<uint3
 }
 
 
-std::vector<double> machine_slowdowns(const RunConfig& c, uint32_t machines) {
+std::vector<double> machine_slowdowns(const RunConfig& c, uint32_t machines, double step_s) {
   const auto slow = peer_index_list("sim.slow_peers", c.slow_peers, machines);
   Rng speed = Rng(c.seed).fork(3);
   std::vector<double> out;
   for (uint32_t i = 0; i < machines; ++i) {
-    double f = 1.0 + c.speed_spread * speed.uniform();
+    double f = step_s * (1.0 + c.speed_spread * speed.uniform());
     if (std::binary_search(slow.begin(), slow.end(), i)) f *= c.slow_factor;
     out.push_back(f);
   }

@@ -78,10 +78,10 @@ stage_placement place_stages(const placement_problem& p, const std::vector<uint3
                              const std::vector<stage_range>& fixed = {},
                              const std::vector<stage_range>& preferred = {}, double budget = exact_budget);
 
-// Each machine's compute slowdown, as sim/simulation.cpp draws a peer's:
-// 1 + sim.speed_spread * u_i (Rng(seed).fork(3)), times sim.slow_factor
-// for sim.slow_peers.
-std::vector<double> machine_slowdowns(const RunConfig& c, uint32_t machines);
+// Each machine's step cost: step_s x (1 + sim.speed_spread * u_i)
+// (Rng(seed).fork(3)), times sim.slow_factor for sim.slow_peers; with
+// step_s = 1, its slowdown. The simulator draws its peers' speeds here too.
+std::vector<double> machine_slowdowns(const RunConfig& c, uint32_t machines, double step_s = 1.0);
 
 // The problem for `machines` simulated machines: links from the sim's link
 // model (sim.bandwidth_mbps / latency_ms, link_classes, link_file), speeds

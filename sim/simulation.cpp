@@ -24,6 +24,7 @@
 #include "protocols/traffic_class.hpp"
 #include "protocols/verify_messages.hpp"
 #include "actors/topology.hpp"
+#include "run/stage_placement.hpp"
 #include "run/attack_plan.hpp"
 #include "run/config_schema.hpp"
 #include "sim/detection_score.hpp"
@@ -324,15 +325,7 @@ std::string peer_checkpoint_path(const std::string& dir, uint32_t peer) {
 // Each peer's modelled step cost for a step of step_s seconds: times a
 // speed factor (sim.speed_spread, then sim.slow_peers x sim.slow_factor).
 std::vector<double> peer_step_costs(const RunConfig& c, uint32_t n, double step_s) {
-  const auto slow = peer_index_list("sim.slow_peers", c.slow_peers, n);
-  Rng speed = Rng(c.seed).fork(3);
-  std::vector<double> costs;
-  for (uint32_t i = 0; i < n; ++i) {
-    double cost = step_s * (1.0 + c.speed_spread * speed.uniform());
-    if (std::binary_search(slow.begin(), slow.end(), i)) cost *= c.slow_factor;
-    costs.push_back(cost);
-  }
-  return costs;
+  return machine_slowdowns(c, n, step_s);
 }
 
 // Who offloads, before the model is known (each peer's device depends on
