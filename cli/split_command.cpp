@@ -126,7 +126,7 @@ int run_split(const split_args& a) {
   };
   print_placement(c, "modelled (murmur sim's)", modelled, fixed(by_model));
   print_placement(c, "measured on this machine", measured, fixed(by_measure));
-  std::printf("  (pipeline.placement = auto makes murmur sim use the modelled layout%s)\n",
+  std::printf("  (pipeline.placement = auto makes murmur sim and murmur peer use the modelled layout%s)\n",
               c.split.empty() ? "" : "; pipeline.split is set, so only the nodes are chosen");
   return 0;
 }

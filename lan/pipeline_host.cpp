@@ -41,6 +41,7 @@
 #include "run/peer_device.hpp"
 #include "run/pipeline_plan.hpp"
 #include "run/run_data.hpp"
+#include "run/stage_placement.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -68,6 +69,7 @@ struct lan_shared {
   std::mutex m;
   clock_type::time_point t0 = clock_type::now();
   double last_progress_s = 0;             // a step done, a take-over, a heartbeat with a new step
+  double first_step_s = -1, last_step_s = -1;  // our stage's steps 1 and `steps` done (time per batch)
   // Observer: our stage actor's events.
   std::vector<timed_event> events;        // all but step_done
   bool hosting = false;                   // a stage host (from the start, or since a take-over)
@@ -134,6 +136,10 @@ pipeline_observer::behavior_type lan_observer(pipeline_observer::pointer, std::s
           sh->replica = e.replica;
           sh->stage = e.stage;
           sh->steps = e.step;
+          if (e.kind == pipeline_event::step_done) {
+            if (e.step == 1) sh->first_step_s = t;
+            sh->last_step_s = t;
+          }
           sh->last_progress_s = t;
           if (e.kind != pipeline_event::step_done) sh->events.push_back({e, ms, t});  // steps are too many to log
           break;
@@ -252,15 +258,42 @@ caf::behavior lan_adapter(caf::event_based_actor* self, std::shared_ptr<lan_shar
           }};
 }
 
-// "node N", or "node N (LABEL)" where node N's key line has a label.
-std::string node_name(uint32_t i, const std::vector<authorized_peer>& layout) {
-  std::string n = "node " + std::to_string(i);
-  if (i < layout.size() && !layout[i].label.empty()) n += " (" + layout[i].label + ")";
-  return n;
+// "node N", "node N (LABEL)" where its key line has a label, and
+// "node N (peer.index M, LABEL)" where placement put node N on another
+// process than its index.
+std::string node_name(uint32_t node, uint32_t machine, const std::string& label) {
+  std::string parts = node == machine ? "" : "peer.index " + std::to_string(machine);
+  if (!label.empty()) parts += (parts.empty() ? "" : ", ") + label;
+  return "node " + std::to_string(node) + (parts.empty() ? "" : " (" + parts + ")");
 }
 
-// Node i = the i-th key line of the allowlist (see pipeline_host.hpp).
-std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, const curve_keys& keys,
+// pipeline.split's form of a cut: "2,8,9".
+std::string split_text(const std::vector<stage_range>& ranges) {
+  std::string out;
+  for (size_t s = 0; s + 1 < ranges.size(); ++s) {
+    if (s) out += ',';
+    out += std::to_string(ranges[s].end);
+  }
+  return out;
+}
+
+// The machines (peer.index) of each replica's stages 0..S-1, as JSON.
+std::string stage_machines_json(const pipeline_plan& p) {
+  std::string out = "[";
+  for (uint16_t r = 0; r < p.replicas; ++r) {
+    out += r ? ", [" : "[";
+    for (uint16_t s = 0; s < p.stages; ++s) {
+      if (s) out += ", ";
+      out += std::to_string(p.machine_of[stage_node(r, s, p.stages)]);
+    }
+    out += "]";
+  }
+  return out + "]";
+}
+
+// Machine i = the i-th key line of the allowlist (see pipeline_host.hpp);
+// node n runs on machine plan.machine_of[n].
+std::vector<authorized_peer> machine_layout(const RunConfig& c, uint32_t nodes, const curve_keys& keys,
                                          const std::vector<authorized_peer>& allowed) {
   const std::string file = "peer.authorized_peers = " + c.authorized_peers;
   if (allowed.size() < nodes)
@@ -270,7 +303,7 @@ std::vector<authorized_peer> node_layout(const RunConfig& c, uint32_t nodes, con
   std::map<std::string, uint32_t> seen;
   for (uint32_t i = 0; i < nodes; ++i) {
     if (layout[i].endpoint.empty())
-      throw ConfigError(file + ": key line " + std::to_string(i) + " (node " + std::to_string(i) +
+      throw ConfigError(file + ": key line " + std::to_string(i) + " (peer.index " + std::to_string(i) +
                         ") has no tcp://HOST:PORT; a pipeline node needs every node's address");
     if (!seen.emplace(layout[i].public_key, i).second)
       throw ConfigError(file + ": nodes " + std::to_string(seen[layout[i].public_key]) + " and " +
@@ -302,18 +335,50 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   const auto stages = static_cast<uint16_t>(c.stages);
   const uint32_t hosts = static_cast<uint32_t>(c.replicas) * stages,
                  nodes = hosts + static_cast<uint32_t>(c.spares);
-  const auto node = static_cast<uint32_t>(c.peer_index);
+  const auto machine = static_cast<uint32_t>(c.peer_index);
   if (static_cast<uint32_t>(c.peer_count) != nodes)
     throw ConfigError("peer.count = " + std::to_string(c.peer_count) + ", but this pipeline has " +
                       std::to_string(nodes) + " nodes (pipeline.stages x pipeline.replicas + pipeline.spares)");
-  const auto layout = node_layout(c, nodes, keys, allowed);
-  const std::string self_name = node_name(node, layout);
+  const auto lines = machine_layout(c, nodes, keys, allowed);
   // train.device = cuda without a usable GPU ends here, before anything loads
   // (a stage this node hosts, or takes over, trains there: run/pipeline_plan.hpp).
-  const resolved_device device = peer_device_of(c, node);
+  const resolved_device device = peer_device_of(c, machine);
   std::filesystem::create_directories(out);
   std::ofstream(out + "/config.toml") << to_toml(c);
   const std::string ckdir = out + "/checkpoints";
+
+  // The layout: which node (stage) this process runs. With placement = auto
+  // it depends on the model's layer costs (run/pipeline_plan.hpp), so the
+  // data loads first and the port is bound after (neighbours' frames wait
+  // in their ZeroMQ queues meanwhile); with index, node = peer.index and the
+  // port is bound before the data loads.
+  run_data data;
+  pipeline_plan plan;
+  auto load_and_plan = [&] {  // false: interrupted while loading
+    data = load_run_data(c, quiet ? nullptr : &std::cerr);
+    if (stop.load() != 0) return false;
+    try {
+      plan = make_pipeline_plan(c, *data.train);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(e.what());
+    }
+    return true;
+  };
+  auto interrupted_before_training = [&](const std::string& who) {  // nothing trained, nothing written but config.toml
+    std::fprintf(stderr, "%s: interrupted before training\n", who.c_str());
+    return 128 + stop.load();
+  };
+  const bool placed = placement_is_auto(c);
+  if (placed && !load_and_plan()) return interrupted_before_training("peer.index " + std::to_string(machine));
+  std::vector<uint32_t> machine_of(nodes);
+  for (uint32_t n = 0; n < nodes; ++n) machine_of[n] = placed ? plan.machine_of[n] : n;
+  uint32_t node = machine;
+  std::vector<authorized_peer> layout(nodes);  // per node: its machine's key line
+  for (uint32_t n = 0; n < nodes; ++n) {
+    layout[n] = lines[machine_of[n]];
+    if (machine_of[n] == machine) node = n;
+  }
+  const std::string self_name = node_name(node, machine, layout[node].label);
 
   auto sh = std::make_shared<lan_shared>();
   for (uint32_t i = 0; i < hosts; ++i)
@@ -326,7 +391,10 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   zmq_transport_options zo;
   zo.listen = listen;
   zo.keys = keys;
-  for (auto& e : allowed) zo.authorized.push_back(e.public_key);
+  // The bridge's peer i is the i-th authorized key: node i's, then the
+  // lines that hold no node.
+  for (auto& e : layout) zo.authorized.push_back(e.public_key);
+  for (size_t i = nodes; i < allowed.size(); ++i) zo.authorized.push_back(allowed[i].public_key);
   zo.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
   auto bridge = spawn_zmq_bridge(sys, zo);  // a port in use throws here, naming the endpoint
   // However this function ends (an error below included), the actors stop
@@ -353,17 +421,7 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   stopper.others.push_back(adapter);
   caf::anon_send(bridge.actor, route_atom::value, adapter);
 
-  const run_data data = load_run_data(c, quiet ? nullptr : &std::cerr);
-  if (stop.load() != 0) {  // interrupted while loading: nothing trained, nothing written but config.toml
-    std::fprintf(stderr, "%s: interrupted before training\n", self_name.c_str());
-    return 128 + stop.load();
-  }
-  pipeline_plan plan;
-  try {
-    plan = make_pipeline_plan(c, *data.train);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(e.what());
-  }
+  if (!placed && !load_and_plan()) return interrupted_before_training(self_name);
   const auto total = static_cast<uint64_t>(plan.total_steps);
   {  // Wall times count from here, as before the port was bound early.
     std::lock_guard<std::mutex> g(sh->m);
@@ -445,6 +503,21 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
                                  std::to_string(node / plan.stages))
                                     .c_str(),
               device.label.c_str(), bridge.endpoint.c_str(), static_cast<unsigned long long>(total), out.c_str());
+  // Every process computes the same layout from the same config: this line
+  // is the same on all of them.
+  std::string machines_text;
+  for (uint16_t r = 0; r < plan.replicas; ++r) {
+    if (r) machines_text += "; replica " + std::to_string(r) + " on ";
+    machines_text += "peer.index ";
+    for (uint16_t s = 0; s < plan.stages; ++s) {
+      if (s) machines_text += ',';
+      machines_text += std::to_string(plan.machine_of[stage_node(r, s, plan.stages)]);
+    }
+  }
+  std::printf("murmur peer: pipeline placement %s: split \"%s\", stages 0..%u on %s; predicted %.3f ms per batch "
+              "(index layout: %.3f ms; declared speeds and links: sim.speed_spread, sim.slow_peers, sim.link_*)\n",
+              plan.placement.c_str(), split_text(plan.ranges).c_str(), static_cast<unsigned>(plan.stages - 1),
+              machines_text.c_str(), 1e3 * plan.predicted_batch_s, 1e3 * plan.predicted_index_batch_s);
   std::fflush(stdout);
   caf::anon_send(stage, start_atom::value);
 
@@ -563,9 +636,11 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
   // summary.json and events.jsonl.
   std::vector<timed_event> events;
   uint64_t unknown = 0, not_pipeline = 0, early_dropped = 0;
-  double wall_s = 0;
+  double wall_s = 0, batch_s = -1;
   {
     std::lock_guard<std::mutex> g(sh->m);
+    if (sh->steps > 1 && sh->first_step_s >= 0 && sh->last_step_s > sh->first_step_s)
+      batch_s = (sh->last_step_s - sh->first_step_s) / static_cast<double>(sh->steps - 1);
     events = sh->events;
     unknown = sh->unknown_key;
     not_pipeline = sh->not_pipeline;
@@ -621,7 +696,11 @@ int run_pipeline_host(const RunConfig& c, const pipeline_host_options& o, const 
       << net_stats.net.handshakes_refused << ",\n  \"flushed\": " << (flushed ? "true" : "false")
       << ",\n  \"final_checkpoint\": " << json_string(final_ckpt)
       << ",\n  \"final_model\": " << final_model_json(model_file) << ",\n  \"wall_time_s\": " << json_number(wall_s)
-      << "\n}\n";
+      << ",\n  \"placement\": " << json_string(plan.placement) << ",\n  \"split\": " << json_string(split_text(plan.ranges))
+      << ",\n  \"stage_machines\": " << stage_machines_json(plan)
+      << ",\n  \"predicted_batch_s\": " << json_number(plan.predicted_batch_s)
+      << ",\n  \"predicted_index_batch_s\": " << json_number(plan.predicted_index_batch_s)
+      << ",\n  \"batch_s\": " << (batch_s > 0 ? json_number(batch_s) : "null") << "\n}\n";
   if (outcome == "finished") {
     std::printf("%s: done: %s, %llu/%llu steps%s, %.2f s\n", self_name.c_str(),
                 st ? ("replica " + std::to_string(st->settings().replica) + " stage " +

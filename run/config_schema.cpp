@@ -298,9 +298,10 @@ const std::vector<KeyDef>& table() {
       choice("pipeline.schedule", &R::schedule, {"gpipe", "1f1b"},
              "gpipe: all forwards, then all backwards; 1f1b: one forward, one backward in the steady state"),
       choice("pipeline.placement", &R::placement, {"index", "auto"},
-             "murmur sim: index = stage s on node s, the cut balanced for identical nodes; auto = the cut and the "
-             "node of each stage that minimise the predicted makespan of a batch under the nodes' speeds "
-             "(sim.speed_spread, sim.slow_peers) and links (sim.link_classes, sim.link_file) "
+             "index = stage s on node s (murmur peer: the process with peer.index s), the cut balanced for "
+             "identical nodes; auto = the cut and the node of each stage that minimise the predicted makespan of a "
+             "batch under the nodes' declared speeds (sim.speed_spread, sim.slow_peers) and links "
+             "(sim.link_classes, sim.link_file, sim.latency_ms), the same in murmur sim and murmur peer "
              "(run/stage_placement.hpp; docs/pipeline.md)"),
       num("pipeline.replicas", &R::replicas, ge(1), le(1024),
           "Pipeline replicas R (data parallel); stage s gossips with stage s of the others"),

@@ -44,8 +44,14 @@ constexpr usage_rule rules[] = {
     {"verify.", DP},
     {"sim.peers", SD},
     {"sim.step_ms", SD},
-    {"sim.speed_spread", SD | SP | SH},  // pipelines: the nodes' speeds (run/stage_placement.hpp)
-    {"sim.slow_", SD | SP | SH},
+    // Pipelines: the nodes' declared speeds and links, from which
+    // pipeline.placement = auto lays the stages out (run/stage_placement.hpp),
+    // murmur peer's processes as the simulation's machines.
+    {"sim.speed_spread", SD | PIPES},
+    {"sim.slow_", SD | PIPES},
+    {"sim.link_classes", SD | PIPES},
+    {"sim.link_file", SD | PIPES},
+    {"sim.latency_ms", SIM | PP | PH},
     {"sim.link_", SD | SP | SH},  // the simulated network (run/link_model.hpp), data-parallel and pipeline
     {"offload.timeout_ms", PD},
     {"offload.", DP},
@@ -61,7 +67,7 @@ constexpr usage_rule rules[] = {
     {"peer.", PEER},
     {"pipeline.stages", ALL},
     {"pipeline.crash_", SP | SH},
-    {"pipeline.placement", SP | SH},  // murmur peer: a process is the node its peer.index says  // murmur peer refuses crash_stage: kill the process instead
+    // murmur peer refuses crash_stage: kill the process instead.
     {"pipeline.", PIPES},
     {"checkpoint.", ALL},
 };

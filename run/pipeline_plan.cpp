@@ -13,15 +13,15 @@ namespace murmur {
 
 namespace {
 
-// The machine of every node and the predicted makespans (the header).
+// The machine of every node and the predicted makespans (the header). The
+// same for murmur sim and murmur peer: only what `simulated` keeps differs
+// (a LAN machine computes at its own real speed, so its slowdown stays 1).
 void place_machines(const RunConfig& c, const Sequential& whole, pipeline_plan& p, bool simulated) {
   const uint32_t n = p.nodes(), S = p.stages;
   p.machine_of.resize(n);
   for (uint32_t i = 0; i < n; ++i) p.machine_of[i] = i;
-  p.slowdown.assign(n, 1.0);
-  if (!simulated) return;
   const auto problem = placement_problem_of(c, modelled_layer_costs(whole, c.gflops), n);
-  p.slowdown = problem.slowdown;
+  p.slowdown = simulated ? problem.slowdown : std::vector<double>(n, 1.0);
   auto block = [S](uint32_t r) {
     std::vector<uint32_t> m(S);
     for (uint32_t s = 0; s < S; ++s) m[s] = r * S + s;
@@ -96,8 +96,9 @@ stage_settings stage_settings_for(const RunConfig& c, const pipeline_plan& p, ui
   s.gflops = c.gflops / p.slowdown[p.machine_of[stage_node(replica, stage, p.stages)]];
   // The same training settings as a data-parallel peer with this replica's shard.
   s.train = peer_settings_from_config(c, replica, p.replicas, {}, p.total_steps).train;
-  // train.device, resolved for the node that hosts the stage by default.
-  s.train.device = peer_device_of(c, stage_node(replica, stage, p.stages));
+  // train.device, resolved for the machine that hosts the stage by default
+  // (on a LAN: the process whose peer.index that is).
+  s.train.device = peer_device_of(c, p.machine_of[stage_node(replica, stage, p.stages)]);
   s.initial_params = stage_initial_parameters(p.initial, c, p.input_shape, p.num_classes, s.range);
   return s;
 }

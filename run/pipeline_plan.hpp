@@ -22,11 +22,13 @@ struct pipeline_plan {
   Shape input_shape;                         // per sample
   int64_t num_classes = 0;
   initial_params initial;                    // model.init_from's whole model (null: seeded init)
-  // Simulated machines (murmur sim): node n runs on machine machine_of[n],
-  // whose speed (slowdown: compute seconds x this) and links are the
-  // config's for that index. Identity with pipeline.placement = index.
+  // Node n (stage s of replica r is r * S + s) runs on machine
+  // machine_of[n], whose declared speed (slowdown: compute seconds x this)
+  // and links are the config's for that index: a simulated machine in
+  // murmur sim, the process with peer.index = machine_of[n] in murmur peer.
+  // Identity with pipeline.placement = index, and for spares.
   std::vector<uint32_t> machine_of;          // per node
-  std::vector<double> slowdown;              // per machine
+  std::vector<double> slowdown;              // per machine (1 for LAN machines: they compute at their real speed)
   std::string placement = "index";           // how the cut and machines were chosen
   double predicted_batch_s = 0;              // stage_placement's prediction (slowest replica)
   double predicted_index_batch_s = 0;        // the same for stage s on node s with the index cut (split or balanced)
@@ -37,11 +39,15 @@ struct pipeline_plan {
 // layout that cannot work. The automatic cut balances modelled costs at
 // sim.gflops and the link's bandwidth (sim.bandwidth_mbps). Reads
 // model.init_from (run/initial_model.hpp): each stage's settings carry its slice.
-// `simulated` (murmur sim): the nodes are simulated machines with the
-// config's speeds and links; pipeline.placement = auto then chooses the cut
-// (unless pipeline.split gives it) and each replica's machines
-// (run/stage_placement.hpp): replica 0's jointly, the others' for that cut.
-// Without it (LAN peers) every node is a machine of slowdown 1, by index.
+// The machines' speeds and links are the config's declared ones
+// (sim.speed_spread, sim.slow_peers x sim.slow_factor, sim.bandwidth_mbps,
+// sim.latency_ms, sim.link_classes, sim.link_file: run/stage_placement.hpp);
+// pipeline.placement = auto chooses the cut (unless pipeline.split gives it)
+// and each replica's machines: replica 0's jointly, the others' for that
+// cut. The layout depends on the config and the model alone, so every LAN
+// process computes the same one, and murmur sim the same as murmur peer.
+// `simulated` (murmur sim): each machine also computes at its declared
+// slowdown; without it (LAN peers) at 1, its real speed.
 pipeline_plan make_pipeline_plan(const RunConfig& c, const Dataset& train, bool simulated = false);
 
 // train.device resolved for the stage's node (run/peer_device.hpp): throws

@@ -96,11 +96,14 @@ TEST_CASE("keys a mode does not use get one warning line naming them", "[config]
   // One replica: no gossip at all, so gossip.threshold is unused (a warning, not a trust key).
   c = cfg_of({"pipeline.stages=2", "gossip.threshold=0.1"});
   CHECK_THAT(check_key_usage(c, run_host::sim, "test.toml"), Catch::Contains("gossip.threshold = 0.1"));
-  // murmur peer as a pipeline node: the simulation's network model is not used, the split's cost model is.
-  c = cfg_of({"pipeline.stages=2", "sim.latency_ms=3", "sim.gflops=10", "peer.donors=3"});
+  // murmur peer as a pipeline node: the simulated network's loss is not
+  // used; the cost model and the declared links and speeds (the layout's,
+  // run/pipeline_plan.hpp) are.
+  c = cfg_of({"pipeline.stages=2", "sim.loss=0.1", "sim.latency_ms=3", "sim.gflops=10", "sim.slow_peers=1",
+              "peer.donors=3"});
   w = check_key_usage(c, run_host::peer, "test.toml");
-  CHECK_THAT(w, Catch::Contains("sim.latency_ms = 3") && Catch::Contains("peer.donors = 3"));
-  CHECK_THAT(w, !Catch::Contains("sim.gflops"));
+  CHECK_THAT(w, Catch::Contains("sim.loss = 0.1") && Catch::Contains("peer.donors = 3"));
+  CHECK_THAT(w, !Catch::Contains("sim.gflops") && !Catch::Contains("sim.latency_ms") && !Catch::Contains("sim.slow_peers"));
 }
 
 TEST_CASE("defaults are never reported, whether left out or written out", "[config][key_usage]") {
@@ -135,7 +138,9 @@ TEST_CASE("every key has a documented usage, and docs name the rule", "[config][
   CHECK(key_usage_text("run.seed") == "all");
   CHECK(key_usage_text("attack.kind") == "data-parallel");
   CHECK(key_usage_text("detect.method") == "data-parallel, hybrid");
-  CHECK(key_usage_text("sim.latency_ms") == "sim");
+  CHECK(key_usage_text("sim.loss") == "sim");
+  CHECK(key_usage_text("sim.latency_ms") == "sim, peer pipeline, peer hybrid");
+  CHECK(key_usage_text("pipeline.placement") == "pipeline, hybrid");
   CHECK(key_usage_text("sim.peers") == "sim data-parallel");
   CHECK(key_usage_text("peer.heartbeat_ms") == "peer, sim pipeline, sim hybrid");
 }
