@@ -5,18 +5,27 @@
 // stage actor as `murmur sim`, with ZeroMQ (CurveZMQ) underneath instead of
 // the simulated network, and the wall clock instead of the virtual one.
 //
-// Layout (static; no --join, no membership protocol): node i is the i-th
-// key line of peer.authorized_peers, counting from 0 and skipping comment
-// and blank lines. Lines 0 .. N-1 (N = stages * replicas + spares) must each
-// carry that node's tcp://HOST:PORT; later lines, if any, may connect but
-// hold no node (their frames are dropped and counted). peer.count must be N,
-// and this process's own key (peer.keys) must be the one on line
-// peer.index. Every node reads the data set (a spare may take over stage 0,
-// which draws the batches).
+// Layout (static; no --join, no membership protocol): machine i is the
+// i-th key line of peer.authorized_peers, counting from 0 and skipping
+// comment and blank lines, and the process with peer.index = i. Lines
+// 0 .. N-1 (N = stages * replicas + spares) must each carry that machine's
+// tcp://HOST:PORT; later lines, if any, may connect but hold no node (their
+// frames are dropped and counted). peer.count must be N, and this
+// process's own key (peer.keys) must be the one on line peer.index. Node n
+// (stage s of replica r is r * S + s; spares follow) runs on machine
+// plan.machine_of[n] (run/pipeline_plan.hpp): n itself with
+// pipeline.placement = index; with auto the layout every process computes
+// alike from the config (declared speeds and links) and the model. Frames,
+// checkpoints and take-overs name nodes and stages, never machines. Every
+// node reads the data set (a spare may take over stage 0, which draws the
+// batches).
 //
-// Start: the layout is checked and the port bound before the data loads, so
-// a mistake or a port in use (std::runtime_error naming the endpoint) is
-// reported at once; pipeline frames that come while it loads are held for
+// Start: with placement = index the layout is checked and the port bound
+// before the data loads, so a mistake or a port in use (std::runtime_error
+// naming the endpoint) is reported at once (with auto the data loads first:
+// the layout needs the model's layer costs); it prints the layout (split,
+// peer.index of every stage, predicted ms per batch of it and of the index
+// layout), the same line in every process; pipeline frames that come while it loads are held for
 // the stage actor (gossip frames, hybrid only, are dropped until its gossip
 // actor exists: summary.json's gossip_frames_before_start, not rejections).
 // Interrupted while loading: 128 + the signal, nothing written but config.toml.
@@ -34,7 +43,9 @@
 //      stage's checkpoint at the last step done (pipeline nodes do not
 //      --resume; a spare takes over from the checkpoints it holds).
 // It writes OUT/summary.json (node, role, replica, stage, steps, final loss,
-// take-over / roll-back events with wall times, frames rejected, ...),
+// take-over / roll-back events with wall times, frames rejected, the
+// layout: placement, split, stage_machines, predicted_batch_s,
+// predicted_index_batch_s, and batch_s, its stage's measured time per batch, ...),
 // OUT/events.jsonl, OUT/checkpoints/stage-R-S.ckpt (every checkpoint.every
 // steps and once more at the end: the final parameters), and prints plain
 // log lines: progress every train.eval_every steps (default: 20 per run),
