@@ -9,13 +9,15 @@
 # ms/batch (auto and index layouts), measured ms/batch (summary.json
 # batch_s of the last stage: its steps 1..N), wall s, stopped fraction,
 # load average.
-# Usage: scripts/lan_placement_bench.sh [build/murmur] [out dir] [repeats] [factor] [on_ms]
+# Usage: scripts/lan_placement_bench.sh [build/murmur] [out dir] [repeats] [factor] [on_ms] [--set KEY=VALUE ...]
 set -euo pipefail
 murmur=${1:-build/murmur}
 out=${2:-runs/lan-placement}
 reps=${3:-2}
 factor=${4:-4}
-on_ms=${5:-5}
+on_ms=${5:-2}
+shift $(( $# < 5 ? $# : 5 ))
+extra=("$@")  # more --set overrides for both placements
 config=configs/fmnist-pipeline-lan-slow.toml
 rm -rf "$out"
 mkdir -p "$out"
@@ -52,7 +54,7 @@ for rep in $(seq 1 "$reps"); do
     for i in 0 1; do
       "$murmur" peer --config "$config" --listen "tcp://127.0.0.1:$((base + i))" --out "$run/peer$i" --quiet \
         --set peer.index=$i --set "peer.keys=$out/keys$i" --set "peer.authorized_peers=$out/authorized_peers" \
-        --set "pipeline.placement=$placement" > "$run.peer$i.log" 2>&1 &
+        --set "pipeline.placement=$placement" "${extra[@]}" > "$run.peer$i.log" 2>&1 &
       pids+=($!)
     done
     slow_down "${pids[0]}" "$run.stopped" &
