@@ -48,6 +48,8 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     ctx.replay_of = v->replay_of;
     ctx.step_flops = v->step_flops;
     ctx.check_runner = v->check_runner;
+    // Segment checks keep a reply's start state on disk while they replay it.
+    if (segmented && !v->boundary_dir.empty()) ctx.replay_spill = std::make_shared<boundary_store>(v->boundary_dir);
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;

@@ -58,11 +58,20 @@ segment_replay::result segment_replay::run(const segment& s, const options& o) {
 
 segment_replay::result segment_replay::run(const segment_boundary& start, const segment_records& records,
                                            const options& o) {
+  restore(start);
+  return replay(records, o);
+}
+
+void segment_replay::restore(const segment_boundary& start) {
   trainer_->restore(start.trainer);
   gossip_->load_replay_state(start.gossip);
+  restored_step_ = start.step();
+}
+
+segment_replay::result segment_replay::replay(const segment_records& records, const options& o) {
   result r;
-  r.first_step = start.step() + 1;
-  r.last_step = start.step();
+  r.first_step = restored_step_ + 1;
+  r.last_step = restored_step_;
   auto params = [&] {
     Sequential& m = *trainer_->model();
     return std::span<float>(m.params(), static_cast<size_t>(m.param_count()));

@@ -53,6 +53,11 @@ class segment_replay {
     std::vector<transcript_commit> transcripts;   // each step's, with transcripts on
   };
   result run(const segment_boundary& start, const segment_records& records, const options& o);
+  // run in two halves: restore sets the trainer and gossip state from the
+  // start boundary (after which the caller may let the boundary go), and
+  // replay runs the records from it (once per restore).
+  void restore(const segment_boundary& start);
+  result replay(const segment_records& records, const options& o);
   // A log's segment, its start boundary and records in memory or (a log
   // with a boundary_store) read back from the store as a segment_reply
   // carries them (boundary_store_error when that fails).
@@ -70,6 +75,7 @@ class segment_replay {
   gossip_state::replay_state scratch_gossip_;
   std::vector<uint32_t> ids_;            // a recorded neighbour list, decoded
   std::vector<uint64_t> incarnations_;
+  uint64_t restored_step_ = 0;  // the start boundary's step, from restore
   digest state_digest();
 };
 
