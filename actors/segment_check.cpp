@@ -90,8 +90,14 @@ segment_verdict segment_checker::run(segment_check& job) {
   };
   segment_replay::result out;
   try {
-    replay->restore(r.start);
-    if ((spilled = spill(r.start, c.start))) r.start = {};
+    // Spilled, the start state goes half by half as the replay takes it:
+    // the checkpoint before the replay's gossip state is made, the rest
+    // after, so the replay's state and the start state are never held whole
+    // side by side.
+    replay->restore_trainer(r.start.trainer);
+    if ((spilled = spill(r.start, c.start))) r.start.trainer = {};
+    replay->restore_gossip(r.start.gossip);
+    if (spilled) r.start = {};
     out = replay->replay(r.records, {});
     if (out.last_step != c.end_step) fail("its records end at step " + std::to_string(out.last_step));
     else if (out.end != c.end) {
