@@ -31,10 +31,12 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
   // work) answer a bisection only once a segment failed: in the simulation
   // the cheaters keep them (an honest segment replays and needs none; a
   // real prover would recompute them by replaying its own segment).
+  // One store (one unlinked file) for our own boundaries and the start
+  // states our segment checks keep there while they replay them.
+  auto store = segmented && !v->boundary_dir.empty() ? std::make_shared<boundary_store>(v->boundary_dir) : nullptr;
   if (segmented)
-    segments = std::make_shared<segment_recorder>(
-        v->settings.segment_steps, v->cheat.kind != compute_cheat::none,
-        v->boundary_dir.empty() ? nullptr : std::make_shared<boundary_store>(v->boundary_dir));
+    segments = std::make_shared<segment_recorder>(v->settings.segment_steps, v->cheat.kind != compute_cheat::none,
+                                                  store);
   h.gossip = spawn_gossip(sys, s, h.train, transport, segments);
   if (v) {
     auto& model = *h.train->model();
@@ -48,6 +50,7 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     ctx.replay_of = v->replay_of;
     ctx.step_flops = v->step_flops;
     ctx.check_runner = v->check_runner;
+    ctx.replay_spill = store;
     verifier_settings vs = v->settings;
     if (off) {
       vs.offload_rounds = off->rounds;

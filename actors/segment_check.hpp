@@ -18,13 +18,24 @@
 // commitment (one the prover never sent) binds no records: their digest is
 // not compared, the rest is checked alike.
 //
-// run touches nothing but the checker: it may run on any actor.
+// run touches nothing but the checker and the job: it may run on any actor.
+// Given a spill store (boundary_store.hpp), the checker keeps a job's start
+// state there rather than in memory while it replays: once the replay has
+// restored it, the start state is written to the store and let go (a
+// boundary state's worth of memory less through the replay, which a verifier
+// holds besides its own training), and read back (checked) only where it is
+// needed again: for the bisection of a failed segment and in a job handed
+// back (give_back), so a job handed back is as it came. A start state that cannot
+// be written stays in memory; one that cannot be read back leaves a failed
+// verdict without its first bad step and the job not handed back (never).
+// The verdicts are those of a checker without a store.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "actors/boundary_store.hpp"
 #include "actors/segment_messages.hpp"
 #include "actors/segment_replay.hpp"
 #include "tensor/blake3.hpp"
@@ -63,13 +74,19 @@ class segment_checker {
   // neighbour held between checks would cost more memory than the
   // construction costs time).
   using replay_factory = std::function<std::unique_ptr<segment_replay>(uint32_t prover)>;
-  segment_checker(replay_factory replay_of, double step_flops);
+  segment_checker(replay_factory replay_of, double step_flops, std::shared_ptr<boundary_store> spill = nullptr);
 
-  segment_verdict run(const segment_check& job);
+  // With a spill store, the job's start state is in memory again on return
+  // only where the job is to be handed back (a failed verdict, or
+  // give_back = always); otherwise it may be gone (the job is dropped).
+  segment_verdict run(segment_check& job);
 
  private:
+  std::shared_ptr<const boundary_store::entry> spill(const segment_boundary& start, const digest& committed);
   replay_factory replay_of_;
   double step_flops_;
+  std::shared_ptr<boundary_store> spill_;
+  byte_pieces pieces_;   // a start state's bytes, referring to its vectors, for the store
   blake3_builder hash_;  // segment_records_digest
 };
 

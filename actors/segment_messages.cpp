@@ -260,6 +260,19 @@ void encode_segment_start(const segment_boundary& b, std::vector<std::byte>& out
   p.append_to(out);
 }
 
+frame_error decode_segment_start(std::span<const std::byte> bytes, segment_boundary& b) {
+  reader r{bytes};
+  std::span<const std::byte> ck;
+  if (!r.view(ck) || !get_replay_state(r, b.gossip, 1u << 16) || !r.done()) return frame_error::undecodable;
+  try {
+    b.trainer = decode_checkpoint(ck, "segment start");
+  } catch (const std::exception&) {
+    return frame_error::undecodable;
+  }
+  b.d = {};
+  return frame_error::none;
+}
+
 void encode_segment_records(const segment_records& r, std::vector<std::byte>& out) {
   writer w{out};
   w.array(r.events);

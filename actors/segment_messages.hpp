@@ -97,6 +97,10 @@ void encode_segment_start(const checkpoint_view& trainer, const gossip_state::re
 // Fills in the checksum of the checkpoint in encode_segment_start's bytes
 // (all of them) written unsealed; checkpoint_error if they are too short.
 void seal_segment_start(std::span<std::byte> bytes);
+// Reads encode_segment_start's bytes (sealed) back into b (its digest d
+// left zero): undecodable when they are not exactly such bytes, or their
+// checkpoint's checksum fails. Never throws.
+frame_error decode_segment_start(std::span<const std::byte> bytes, segment_boundary& b);
 // A segment's records as a segment_reply carries them (the events, then the
 // frames' bytes, each an array): what a segment_log keeps in its
 // boundary_store once the segment closed.

@@ -14,10 +14,14 @@ segment_replay::segment_replay(const train_settings& ts, const std::string& mode
                                std::vector<uint32_t> neighbours, const gossip_settings& gs, bool transcripts) {
   if (ts.device.cuda) throw std::invalid_argument("segment_replay: replays run on the host, not " + std::string(ts.device.label));
   trainer_ = std::make_unique<trainer>(ts, model_spec, std::move(train), std::move(shard), std::move(test));
-  const Sequential& m = trainer_->synced_model();
-  // x0 as the prover's gossip state had it: every peer starts from init_seed's parameters.
-  gossip_ = std::make_unique<gossip_state>(prover, std::move(neighbours), gs,
-                                           std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+  // The gossip state is made at the first restore_gossip, when the start
+  // state it loads is at hand (its estimates, dimension-sized, are then not
+  // held beside the trainer's before they are needed). Settings it would
+  // refuse are refused here, by one of dimension 0.
+  { const gossip_state settings_check(prover, neighbours, gs, std::span<const float>{}); }
+  prover_ = prover;
+  neighbours_ = std::move(neighbours);
+  gs_ = gs;
   if (transcripts) {
     log_ = std::make_shared<step_transcript_log>(prover, *trainer_->model(), 1);
     trainer_->enable_transcripts(log_, {}, {}, 0);
@@ -58,11 +62,40 @@ segment_replay::result segment_replay::run(const segment& s, const options& o) {
 
 segment_replay::result segment_replay::run(const segment_boundary& start, const segment_records& records,
                                            const options& o) {
-  trainer_->restore(start.trainer);
-  gossip_->load_replay_state(start.gossip);
+  restore(start);
+  return replay(records, o);
+}
+
+void segment_replay::restore(const segment_boundary& start) {
+  restore_trainer(start.trainer);
+  restore_gossip(start.gossip);
+}
+
+void segment_replay::restore_trainer(const checkpoint& start) {
+  gossip_restored_ = false;
+  trainer_->restore(start);
+  restored_step_ = start.step;
+}
+
+void segment_replay::restore_gossip(const gossip_state::replay_state& start) {
+  if (!gossip_) {
+    // Its initial estimates (x0) are overwritten by load_replay_state, as is
+    // every other value x0 sets (the parameter bound): any dimension-sized
+    // span makes the same state; the model's parameters are at hand.
+    const Sequential& m = trainer_->synced_model();
+    gossip_ = std::make_unique<gossip_state>(prover_, neighbours_, gs_,
+                                             std::span<const float>(m.params(), static_cast<size_t>(m.param_count())));
+  }
+  gossip_->load_replay_state(start);
+  gossip_restored_ = true;
+}
+
+segment_replay::result segment_replay::replay(const segment_records& records, const options& o) {
+  if (!gossip_restored_) throw std::logic_error("segment_replay: replay before restore");
+  gossip_restored_ = false;  // once per restore
   result r;
-  r.first_step = start.step() + 1;
-  r.last_step = start.step();
+  r.first_step = restored_step_ + 1;
+  r.last_step = restored_step_;
   auto params = [&] {
     Sequential& m = *trainer_->model();
     return std::span<float>(m.params(), static_cast<size_t>(m.param_count()));

@@ -53,6 +53,15 @@ class segment_replay {
     std::vector<transcript_commit> transcripts;   // each step's, with transcripts on
   };
   result run(const segment_boundary& start, const segment_records& records, const options& o);
+  // run in two halves: restore sets the trainer and gossip state from the
+  // start boundary (after which the caller may let the boundary go), and
+  // replay runs the records from it (once per restore). restore is
+  // restore_trainer then restore_gossip: a caller may let the boundary's
+  // checkpoint go in between (the gossip state is made only then).
+  void restore(const segment_boundary& start);
+  void restore_trainer(const checkpoint& start);
+  void restore_gossip(const gossip_state::replay_state& start);
+  result replay(const segment_records& records, const options& o);
   // A log's segment, its start boundary and records in memory or (a log
   // with a boundary_store) read back from the store as a segment_reply
   // carries them (boundary_store_error when that fails).
@@ -70,6 +79,11 @@ class segment_replay {
   gossip_state::replay_state scratch_gossip_;
   std::vector<uint32_t> ids_;            // a recorded neighbour list, decoded
   std::vector<uint64_t> incarnations_;
+  uint64_t restored_step_ = 0;  // the start boundary's step, from restore
+  bool gossip_restored_ = false;  // both halves restored since the last replay
+  uint32_t prover_ = 0;           // the gossip state's making, deferred
+  std::vector<uint32_t> neighbours_;
+  gossip_settings gs_;
   digest state_digest();
 };
 

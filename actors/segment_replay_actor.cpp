@@ -37,8 +37,8 @@ struct segment_replay_state {
 
 segment_replay_actor::behavior_type segment_replay_behavior(
     segment_replay_actor::stateful_pointer<segment_replay_state> self, segment_checker::replay_factory replay_of,
-    double step_flops, std::shared_ptr<segment_check_runner> runner) {
-  self->state.checker = std::make_shared<segment_checker>(std::move(replay_of), step_flops);
+    double step_flops, std::shared_ptr<segment_check_runner> runner, std::shared_ptr<boundary_store> spill) {
+  self->state.checker = std::make_shared<segment_checker>(std::move(replay_of), step_flops, std::move(spill));
   self->state.runner = std::move(runner);
   return {
       [self](segcheck_atom, std::shared_ptr<segment_check>& job) -> caf::result<segment_check_done> {
@@ -78,8 +78,9 @@ segment_replay_actor::behavior_type segment_replay_behavior(
 }  // namespace
 
 segment_replay_actor spawn_segment_replay_actor(caf::actor_system& sys, segment_checker::replay_factory replay_of,
-                                                double step_flops, std::shared_ptr<segment_check_runner> runner) {
-  return sys.spawn(segment_replay_behavior, std::move(replay_of), step_flops, std::move(runner));
+                                                double step_flops, std::shared_ptr<segment_check_runner> runner,
+                                                std::shared_ptr<boundary_store> spill) {
+  return sys.spawn(segment_replay_behavior, std::move(replay_of), step_flops, std::move(runner), std::move(spill));
 }
 
 }  // namespace murmur

@@ -41,10 +41,13 @@ using segment_replay_actor = caf::typed_actor<
     caf::reacts_to<segready_atom, uint64_t /*id*/, std::shared_ptr<segment_check_done>>>;
 
 // The checker (segment_checker) is made with these, on the actor. runner:
-// where checks run (null: on this actor, as they come).
+// where checks run (null: on this actor, as they come); spill: where the
+// checker keeps a start state during its replay (segment_check.hpp; null:
+// in memory).
 segment_replay_actor spawn_segment_replay_actor(caf::actor_system& sys, segment_checker::replay_factory replay_of,
                                                 double step_flops,
-                                                std::shared_ptr<segment_check_runner> runner = nullptr);
+                                                std::shared_ptr<segment_check_runner> runner = nullptr,
+                                                std::shared_ptr<boundary_store> spill = nullptr);
 
 }  // namespace murmur
 

@@ -268,7 +268,8 @@ verifier_actor::behavior_type verifier_behavior(verifier_actor::stateful_pointer
     st.segments = std::make_unique<segment_verifier>(
         st.ctx.self, segment_challenge_probability(s.rate, st.ctx.layers.size(), s.segment_steps), s.keep_segments);
     // Linked: it ends with this actor (and this one with it, should a check throw).
-    st.replays = spawn_segment_replay_actor(self->system(), st.ctx.replay_of, st.ctx.step_flops, st.ctx.check_runner);
+    st.replays = spawn_segment_replay_actor(self->system(), st.ctx.replay_of, st.ctx.step_flops, st.ctx.check_runner,
+                                              st.ctx.replay_spill);
     self->link_to(st.replays);
   }
 

@@ -105,6 +105,7 @@ using segcommit_atom = caf::atom_constant<caf::atom("segcommit")>;
 
 struct segment;
 class segment_replay;
+class boundary_store;
 
 struct verifier_settings {
   double rate = 0.05;          // probability of challenging one step of one neighbour
@@ -257,6 +258,9 @@ struct verifier_context {
   // Where the segment checks run (segment_check_runner.hpp); null: on this
   // verifier's replay actor.
   std::shared_ptr<segment_check_runner> check_runner = nullptr;
+  // Where the segment checks keep a reply's start state while they replay
+  // it (segment_check.hpp); null: in memory.
+  std::shared_ptr<boundary_store> replay_spill = nullptr;
 };
 
 verifier_actor spawn_verifier(caf::actor_system& sys, verifier_context ctx, verifier_settings s,

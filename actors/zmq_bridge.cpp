@@ -30,7 +30,7 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
   constexpr size_t max_unrouted = 4096;
   const size_t max_frame = net->max_frame_bytes();
   bool running = true;
-  auto on_frame = [&](const std::string& key, std::span<const std::byte> frame) {
+  auto on_frame = [&](const std::string& key, std::vector<std::byte>&& frame) {
     auto checked = decode_frame(frame, max_frame);
     if (checked.error != frame_error::none) {
       auto n = ++stats.frame_errors[static_cast<size_t>(checked.error)];
@@ -44,7 +44,8 @@ void bridge_loop(caf::blocking_actor* self, std::shared_ptr<zmq_transport> net, 
       ++l.frames_received;
       l.bytes_received += frame.size();
     }
-    wire_frame w{std::make_shared<const std::vector<std::byte>>(frame.begin(), frame.end())};
+    // The transport's copy, taken over: a big frame is not held twice here.
+    wire_frame w{std::make_shared<const std::vector<std::byte>>(std::move(frame))};
     const bool verify = is_verify_message(checked.type);
     if (checked.type != message_type::gossip_update && !verify) {
       if (router) caf::anon_send(router, frame_atom::value, key, std::move(w));

@@ -4,6 +4,7 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 
@@ -108,14 +109,27 @@ bool zmq_transport::send(uint32_t peer, std::shared_ptr<const std::vector<std::b
     return false;
   }
   const size_t n = frame->size();
-  // ZeroMQ calls release from its I/O thread once the bytes are out (or at
-  // once, through the message's destructor, if the send fails); the frame
-  // is const, so nobody writes it meanwhile.
-  auto* hold = new std::shared_ptr<const std::vector<std::byte>>(std::move(frame));
+  // ZeroMQ calls release from its I/O thread once a part's bytes are out
+  // (or at once, through the message's destructor, if the send fails); each
+  // part holds the frame, which is const, so nobody writes it meanwhile.
   zmq::free_fn* release = [](void*, void* hint) { delete static_cast<std::shared_ptr<const std::vector<std::byte>>*>(hint); };
-  zmq::message_t msg(const_cast<std::byte*>((*hold)->data()), n, release, hold);
-  auto r = d->send(msg, zmq::send_flags::dontwait);
-  if (!r) {
+  const std::byte* data = frame->data();
+  bool whole = true;
+  for (size_t at = 0; at < n; at += part_bytes) {
+    const size_t len = std::min(part_bytes, n - at);
+    const bool last = at + len == n;
+    auto* hold = new std::shared_ptr<const std::vector<std::byte>>(frame);
+    zmq::message_t msg(const_cast<std::byte*>(data + at), len, release, hold);
+    auto r = d->send(msg, last ? zmq::send_flags::dontwait : zmq::send_flags::dontwait | zmq::send_flags::sndmore);
+    if (r) continue;
+    whole = false;
+    if (at == 0) break;  // the queue is full: nothing of the frame went
+    // ZeroMQ counts whole messages against send_hwm, so a message whose first
+    // part went takes the rest; should a later part still fail, ZeroMQ drops
+    // the message's remaining parts as they come: they are sent (to nothing)
+    // so that the next frame starts a message of its own.
+  }
+  if (!whole) {
     ++counters_.send_dropped;
     return false;
   }
@@ -177,6 +191,7 @@ void zmq_transport::poll(int timeout_ms, const frame_handler& on_frame) {
     items[0].revents = 0;
     zmq::poll(items, 1, std::chrono::milliseconds(0));
   }
+  std::vector<zmq::message_t> parts;
   for (;;) {
     zmq::message_t id, body;
     if (!router_->recv(id, zmq::recv_flags::dontwait)) break;
@@ -184,21 +199,43 @@ void zmq_transport::poll(int timeout_ms, const frame_handler& on_frame) {
       ++counters_.malformed_messages;
       continue;
     }
-    bool extra = false;
-    while (body.more()) {  // only single-part frames are ours: drain and count the rest
-      zmq::message_t rest;
-      if (!router_->recv(rest, zmq::recv_flags::dontwait)) break;
-      extra = true;
-      body.swap(rest);
+    // A frame in parts (a big one, see send): all of them are here already
+    // (ZeroMQ hands out a multi-part message only once it is complete).
+    size_t total = body.size();
+    bool oversize = false, more = body.more();
+    parts.clear();
+    while (more) {
+      zmq::message_t part;
+      if (!router_->recv(part, zmq::recv_flags::dontwait)) break;
+      more = part.more();
+      total += part.size();
+      // Drained, not kept, past max_frame_bytes: what a sender's parts cost
+      // here is bounded by the limit, not by the sender.
+      if (total > opt_.max_frame_bytes) oversize = true;
+      if (!oversize) parts.push_back(std::move(part));
     }
-    if (extra) {
+    if (oversize) {
+      parts.clear();
       ++counters_.malformed_messages;
       continue;
     }
     const char* user = body.gets("User-Id");
+    const std::string key = user ? user : "";
+    std::vector<std::byte> frame;
+    // Reserved, then filled part by part, each part freed once copied: the
+    // frame's pages are touched as the parts' are given back.
+    frame.reserve(total);
+    auto take = [&frame](zmq::message_t& m) {
+      const auto* p = static_cast<const std::byte*>(m.data());
+      frame.insert(frame.end(), p, p + m.size());
+      m.rebuild();
+    };
+    take(body);
+    for (auto& part : parts) take(part);
+    parts.clear();
     ++counters_.frames_received;
-    counters_.bytes_received += body.size();
-    on_frame(user ? user : "", {static_cast<const std::byte*>(body.data()), body.size()});
+    counters_.bytes_received += frame.size();
+    on_frame(key, std::move(frame));
   }
 }
 

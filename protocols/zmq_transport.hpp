@@ -8,9 +8,15 @@
 // Traffic classes (traffic_class.hpp): we open one DEALER connection per
 // class to each peer, and each frame leaves on its class's connection, so a
 // heartbeat never waits in a TCP stream behind a state transfer or a 5 MB
-// segment reply: the kernel interleaves the connections' packets (no frame
-// of ours is cut up, so what arrives is validated whole, as before), and
-// the ROUTER reads whichever frame is complete first.
+// segment reply: the kernel interleaves the connections' packets, and the
+// ROUTER reads whichever frame is complete first.
+// A frame over part_bytes leaves as a multi-part ZeroMQ message of slices of
+// it (referred to, not copied): CurveZMQ encrypts each part apart, with
+// copies of that part only, instead of two copies of a whole 5 MB frame at
+// once. ZeroMQ delivers a multi-part message whole or not at all, so the
+// receiver still gets whole frames: it joins the parts (at most
+// max_frame_bytes in all, else dropped and counted as malformed), freeing
+// each as it is copied.
 // Not thread-safe: one thread owns a transport and calls everything on it
 // (the peer process runs it in its I/O thread).
 #pragma once
@@ -73,13 +79,17 @@ class zmq_transport {
   bool send(uint32_t peer, std::span<const std::byte> frame);
   // The same for a shared frame: from 64 KiB on, ZeroMQ sends from the
   // frame's own bytes (kept alive until it is done with them) instead of a
-  // copy, so a big frame is not held twice while it waits for the wire.
+  // copy, so a big frame is not held twice while it waits for the wire;
+  // over part_bytes, in parts (above).
   bool send(uint32_t peer, std::shared_ptr<const std::vector<std::byte>> frame);
+  static constexpr size_t part_bytes = 256 * 1024;
 
   // Waits up to timeout_ms for traffic, answers handshakes, and calls
-  // on_frame(sender public key, frame) for every frame that arrived. A
-  // signal that interrupts the wait ends it as a time-out would.
-  using frame_handler = std::function<void(const std::string& sender_key, std::span<const std::byte> frame)>;
+  // on_frame(sender public key, frame) for every frame that arrived, the
+  // frame's bytes handed over (the handler may keep them: a received frame
+  // is copied out of ZeroMQ once, here). A signal that interrupts the wait
+  // ends it as a time-out would.
+  using frame_handler = std::function<void(const std::string& sender_key, std::vector<std::byte>&& frame)>;
   void poll(int timeout_ms, const frame_handler& on_frame);
 
   // Closes every socket, giving frames still queued to connected peers up to

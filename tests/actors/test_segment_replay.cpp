@@ -476,6 +476,58 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
   CHECK(on_evidence(equivocated, honest).kind == segment_verifier::verdict::passed);
 }
 
+TEST_CASE("a checker that keeps start states in a spill store during replays gives the same verdicts and hands jobs back whole",
+          "[segment][store][spill]") {
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  cheat.eps = 1e-2;
+  cheat.start_step = K + 3;  // segment 1 cheats, segment 0 is honest
+  cheat.every = 1000;
+  ring_run run(grid_gossip(), cheat);
+  auto replay_of = [&run](uint32_t) {
+    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
+                                            ring_neighbours(0), run.gs, true);
+  };
+  auto spill = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
+  segment_checker in_memory(replay_of, 1), spilling(replay_of, 1, spill);
+  peer_node& prover = run.peers[0];
+  segment_verifier as_prover(0, 0, 2), verifier(1, 1, 2);  // q = 1: every segment challenged
+  Rng rng(5);
+  for (int seg = 0; seg < 2; ++seg) {
+    for (uint64_t s = 1; s <= K; ++s) run.cycle();
+    const auto outcome = verifier.on_commit(0, as_prover.commit(prover.seg->closed_shared()), rng, 10 + seg);
+    REQUIRE(outcome.challenge);
+    std::vector<std::byte> f;
+    REQUIRE(as_prover.answer(*outcome.challenge, f));
+    segment_reply_msg r;
+    REQUIRE(decode_segment_reply(f, size_t{64} << 20, r) == frame_error::none);
+    auto job = verifier.on_reply(0, std::move(r));
+    REQUIRE(job);
+    const segment_check original = *job;
+    for (auto give_back : {segment_check::never, segment_check::when_failed, segment_check::always}) {
+      INFO("segment " << seg << ", give_back " << int(give_back));
+      segment_check a = original, b = original;
+      a.give_back = b.give_back = give_back;
+      const auto want = in_memory.run(a);
+      const auto got = spilling.run(b);
+      CHECK(want.kind == (seg == 0 ? segment_verdict::passed : segment_verdict::failed));
+      CHECK(got.kind == want.kind);
+      CHECK(got.first_bad_step == want.first_bad_step);
+      CHECK(got.why == want.why);
+      CHECK(got.flops == want.flops);
+      CHECK(b.give_back == give_back);
+      CHECK(spill->slots_in_use() == 0);  // nothing left in the store once a check is done
+      // A job to hand back is as it came; one to drop has let its start state go.
+      if (give_back == segment_check::always || (give_back == segment_check::when_failed && seg == 1))
+        CHECK(b.reply == original.reply);
+      else if (seg == 0)
+        CHECK(b.reply.start.trainer.params.empty());
+    }
+    if (seg == 1) CHECK(in_memory.run(*job).first_bad_step == K + 3);
+  }
+  CHECK(spill->slots() >= 1);  // the start states went through it
+}
+
 TEST_CASE("a withheld commitment: its segment is challenged as implied, an honest one passes, a cheated one fails",
           "[segment][gap]") {
   // The prover withholds the commitment of segment 1 (steps K+1 .. 2K) from
@@ -540,7 +592,8 @@ TEST_CASE("a withheld commitment: its segment is challenged as implied, an hones
   segment_reply_msg other;
   REQUIRE(decode_segment_reply(f, size_t{64} << 20, other) == frame_error::none);
   other.start.trainer.params[0] += 1;
-  CHECK(checker.run(segment_check{h->c, std::move(other), false, true}).kind == segment_verdict::failed);
+  segment_check other_job{h->c, std::move(other), false, true};
+  CHECK(checker.run(other_job).kind == segment_verdict::failed);
 }
 
 TEST_CASE("a prover whose boundaries are in a boundary store commits and answers exactly as one that keeps them in memory",

@@ -147,6 +147,68 @@ TEST_CASE("frames over the size limit are cut off and the sender can still talk 
   for (auto& r : got) CHECK(r.frame.size() == small.size());
 }
 
+TEST_CASE("a frame over part_bytes leaves in parts and arrives whole, byte for byte", "[zmq]") {
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  auto ob = opts(kb, {ka.public_key});
+  ob.max_frame_bytes = 8u << 20;
+  zmq_transport b(ob);
+  zmq_transport a(opts(ka));
+  a.connect(1, b.endpoint(), kb.public_key);
+  REQUIRE(!send_until_received(a, b, frame_of(0, 1)).empty());  // connected
+  std::vector<std::byte> payload(2 * zmq_transport::part_bytes + 12345);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>((i * 7919) >> 3);
+  auto big = std::make_shared<std::vector<std::byte>>();
+  encode_frame(message_type::state_chunk, payload, *big);
+  REQUIRE(a.send(1, std::shared_ptr<const std::vector<std::byte>>(big)));
+  std::vector<received> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    a.poll(0, [](auto&, auto) {});
+    got = pump(b, 1, 50);
+  }
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].sender == ka.public_key);
+  CHECK(got[0].frame == *big);
+  CHECK(b.counters().malformed_messages == 0);
+}
+
+TEST_CASE("a frame's parts are joined, and parts over the size limit in all are dropped and counted", "[zmq]") {
+  auto ka = generate_curve_keys(), kb = generate_curve_keys();
+  zmq_transport b(opts(kb, {ka.public_key}));  // max_frame_bytes 4096
+  // A CurveZMQ client of an allowlisted key that sends parts of its own
+  // making: each under the limit (libzmq's cut-off is per part).
+  zmq::context_t ctx;
+  zmq::socket_t d(ctx, zmq::socket_type::dealer);
+  d.set(zmq::sockopt::linger, 0);
+  d.set(zmq::sockopt::curve_serverkey, kb.public_key);
+  d.set(zmq::sockopt::curve_publickey, ka.public_key);
+  d.set(zmq::sockopt::curve_secretkey, ka.secret_key);
+  d.connect(b.endpoint());
+  auto send_parts = [&d](const std::vector<size_t>& sizes, uint8_t fill) {
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      std::vector<std::byte> p(sizes[i], std::byte{fill});
+      p[0] = std::byte{static_cast<uint8_t>(i)};
+      d.send(zmq::const_buffer(p.data(), p.size()), i + 1 < sizes.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  };
+  send_parts({2000, 2000, 2000}, 1);  // 6000 bytes in all: over 4096
+  send_parts({2000, 1000}, 2);        // 3000: joined
+  std::vector<received> got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got.empty() && std::chrono::steady_clock::now() < until) {
+    auto more = pump(b, 1, 50);
+    got.insert(got.end(), more.begin(), more.end());
+  }
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].sender == ka.public_key);
+  REQUIRE(got[0].frame.size() == 3000);
+  CHECK(got[0].frame[0] == std::byte{0});
+  CHECK(got[0].frame[1] == std::byte{2});
+  CHECK(got[0].frame[2000] == std::byte{1});  // the second part's first byte, its index
+  CHECK(got[0].frame[2999] == std::byte{2});
+  CHECK(b.counters().malformed_messages == 1);
+  CHECK(b.counters().frames_received == 1);
+}
+
 TEST_CASE("each traffic class has its own connection: a full bulk queue does not hold a heartbeat back", "[zmq][traffic]") {
   auto ka = generate_curve_keys(), kb = generate_curve_keys();
   zmq_transport b(opts(kb, {ka.public_key}));
