@@ -710,8 +710,21 @@ void gossip_state::mix_one_peer(std::span<float> x) {
       ++counters_.stale_skips;
       continue;
     }
-    const float* hp = nbr_hat_[j].data();
-    const float* sp = link_hat_[j].data();
+    float* hp = nbr_hat_[j].data();
+    float* sp = link_hat_[j].data();
+    if (s_.estimates_follow_mix && !robust_) {
+      // Both estimates move with the pair (the partner computes the same
+      // floats: its d is exactly -ours), so x - x_hat_ij keeps only what
+      // training and other links changed, and the next round does not pull
+      // again by a difference this mix already closed.
+      for (size_t k = 0; k < dim_; ++k) {
+        const float d = c * (hp[k] - sp[k]);
+        xp[k] += d;
+        sp[k] += d;
+        hp[k] -= d;
+      }
+      continue;
+    }
     if (robust_) {
       // mix_into moves x by g (agg - x_hat_ij), agg = the pair's aggregate
       // (unclipped: the midpoint), so g = 2c gives the plain pull c (x_hat_j - x_hat_ij).

@@ -64,6 +64,9 @@ struct gossip_settings {
   gossip_schedule schedule = gossip_schedule::all;
   uint32_t schedule_colours = 1;  // one_peer: ceil(log2(peer count)), at least 1
   uint64_t schedule_every = 1;    // one_peer: steps per round (gossip.every)
+  // one_peer: a pair's mix also moves the link's two public estimates by its
+  // correction (gossip.link_estimates = follow_mix), so it is applied once.
+  bool estimates_follow_mix = false;
   double threshold = 1e-3;   // tau; 0 sends every coordinate
   bool grid = false;         // publish values rounded to a shared tau-grid
   double trigger = 0.0;      // send nothing while ||x - x_hat||^2 < trigger

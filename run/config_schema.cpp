@@ -178,6 +178,12 @@ const std::vector<KeyDef>& table() {
              "all: every neighbour every round; one_peer (needs topology = hypercube): round r pairs i with "
              "i XOR 2^(r mod log2 n), one public estimate per link, pairwise mixing x += gamma/2 (x_j - x_i) "
              "(docs/gossip_schedule.md)"),
+      choice("gossip.link_estimates", &R::link_estimates, {"fixed", "follow_mix"},
+             "gossip.schedule = one_peer, gossip.robust = none: fixed: a link's two public estimates change only by "
+             "its frames; follow_mix: a pair's mix also moves both estimates by its correction (both ends compute "
+             "it), so a correction is applied once instead of again each round until a frame catches up; both ends "
+             "must mix in every round of the link (a round one end skips, its uplink busy or the partner stale, "
+             "leaves the two copies apart until those coordinates are sent again) (docs/gossip_schedule.md)"),
       choice("gossip.contribution", &R::contribution, {"uniform", "rate", "mixing"},
              "How much each neighbour pulls in a mix: uniform 1/(degree+1); rate: that times min(1, rho), rho the "
              "neighbour's steps x frames published over ours in the same window, as its frames' step and round "
@@ -722,6 +728,10 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
                         "estimates (threshold, dense or local_sgd mode, schedule all, robust none, clipped_gossip or "
                         "centered_clip)");
   }
+  if (cfg.link_estimates != "fixed" && (cfg.gossip_schedule != "one_peer" || cfg.robust != "none"))
+    throw ConfigError("gossip.link_estimates = " + cfg.link_estimates + " in " + source +
+                      ": it moves a one-peer link's estimates with the pair's plain mix (needs gossip.schedule = "
+                      "one_peer and gossip.robust = none)");
   if (cfg.gossip_schedule == "one_peer") {
     // The schedule pairs peers by link colour, a proper colouring only on the hypercube.
     if (cfg.topology != "hypercube")

@@ -53,6 +53,7 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
     while ((uint64_t{1} << colours) < peer_count) ++colours;
     s.gossip.schedule_colours = colours;
     s.gossip.schedule_every = static_cast<uint64_t>(std::max<int64_t>(1, c.every));
+    s.gossip.estimates_follow_mix = c.link_estimates == "follow_mix";
   }
   s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0 && mode != gossip_mode::delta;
   s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;

@@ -52,6 +52,7 @@ struct RunConfig {
   int64_t max_staleness = 100;       // gossip.max_staleness: rounds; 0 = unbounded
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | hypercube | random | complete
   std::string gossip_schedule = "all";  // gossip.schedule: all | one_peer
+  std::string link_estimates = "fixed";  // gossip.link_estimates: fixed | follow_mix (one_peer)
   std::string contribution = "uniform";  // gossip.contribution: uniform | rate | mixing (actors/contribution.hpp)
   int64_t contribution_window = 20;      // gossip.contribution_window: our steps per rate measurement
   int64_t degree = 4;                // gossip.degree (random d-regular)

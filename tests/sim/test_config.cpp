@@ -53,7 +53,7 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
 
 TEST_CASE("config_keys lists every key once, section.key", "[config]") {
   auto keys = config_keys();
-  CHECK(keys.size() == 109);  // + gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
+  CHECK(keys.size() == 110);  // + gossip.link_estimates, gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
   for (size_t i = 0; i < keys.size(); ++i) {
     CHECK(keys[i].find('.') != std::string::npos);
     for (size_t j = i + 1; j < keys.size(); ++j) CHECK(keys[i] != keys[j]);
@@ -371,6 +371,16 @@ TEST_CASE("error: cross-key topology checks", "[config]") {
   CHECK_THAT(m, Catch::Contains("gossip.mode = delta with gossip.schedule = one_peer"));
   m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube", "detect.method=rank"});
   CHECK_THAT(m, Catch::Contains("detect.method = rank with gossip.schedule = one_peer"));
+  // gossip.link_estimates = follow_mix moves a one-peer link's estimates with the plain pair mix only.
+  CHECK(ok({"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.robust=none",
+            "gossip.link_estimates=follow_mix"})
+            .link_estimates == "follow_mix");
+  m = parse_error("", {"gossip.link_estimates=follow_mix", "gossip.robust=none"});
+  CHECK_THAT(m, Catch::Contains("gossip.link_estimates = follow_mix"));
+  CHECK_THAT(m, Catch::Contains("gossip.schedule = one_peer"));
+  m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.clip_scale=1",
+                       "gossip.link_estimates=follow_mix"});
+  CHECK_THAT(m, Catch::Contains("gossip.robust = none"));
 
   // set_key alone does not run cross-key checks; validate_config does.
   RunConfig c;
