@@ -320,7 +320,7 @@ TEST_CASE("a pipeline node refuses a layout it cannot run, naming the problem", 
   std::ofstream(allow) << keys[0] << "\n" << keys[1] << " tcp://127.0.0.1:3\n" << keys[2] << " tcp://127.0.0.1:4\n";
   r = murmur(peer + set);
   CHECK(r.code == 2);
-  CHECK_THAT(r.output, Catch::Contains("key line 0 (node 0) has no tcp://HOST:PORT"));
+  CHECK_THAT(r.output, Catch::Contains("key line 0 (peer.index 0) has no tcp://HOST:PORT"));
   r = murmur(peer + set + " --set peer.count=4");
   CHECK(r.code == 2);
   CHECK_THAT(r.output, Catch::Contains("peer.count = 4") && Catch::Contains("3 nodes"));
