@@ -149,7 +149,24 @@ struct ring_run {
   segment_replay replay() const {
     return segment_replay(settings(0), kModel, data, shard(0), data, 0, ring_neighbours(0), gs, true);
   }
+  // What a verifier's segment_checker builds its replays of prover 0 with.
+  auto replay_factory(bool transcripts = true) const {
+    return [this, transcripts](uint32_t) {
+      return std::make_unique<segment_replay>(settings(0), kModel, data, shard(0), data, 0, ring_neighbours(0), gs,
+                                              transcripts);
+    };
+  }
 };
+
+// Prover 0 perturbs one step of segment 1 (steps K+1 .. 2K); segment 0 is honest.
+cheat_settings cheats_in_segment_1() {
+  cheat_settings cheat;
+  cheat.kind = compute_cheat::perturb;
+  cheat.eps = 1e-2;
+  cheat.start_step = K + 3;
+  cheat.every = 1000;
+  return cheat;
+}
 
 size_t count(const segment_records& r, segment_event::kind_t k) {
   size_t n = 0;
@@ -409,16 +426,8 @@ TEST_CASE("neighbour lists given mid-segment are recorded and replayed; a log re
 
 TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's own commitment and its replay fails",
           "[segment][evidence]") {
-  cheat_settings cheat;
-  cheat.kind = compute_cheat::perturb;
-  cheat.eps = 1e-2;
-  cheat.start_step = K + 3;  // segment 1 cheats, segment 0 is honest
-  cheat.every = 1000;
-  ring_run run(grid_gossip(), cheat);
-  auto replay_of = [&run](uint32_t) {
-    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
-                                            ring_neighbours(0), run.gs, true);
-  };
+  ring_run run(grid_gossip(), cheats_in_segment_1());
+  auto replay_of = run.replay_factory();
   peer_node& prover = run.peers[0];
   segment_verifier as_prover(0, 0, 2);
   // Peer 2 holds the prover's own commitments; peer 3 holds none; peer 1
@@ -478,16 +487,8 @@ TEST_CASE("relayed segment evidence counts only if it hashes to the verifier's o
 
 TEST_CASE("a checker that keeps start states in a spill store during replays gives the same verdicts and hands jobs back whole",
           "[segment][store][spill]") {
-  cheat_settings cheat;
-  cheat.kind = compute_cheat::perturb;
-  cheat.eps = 1e-2;
-  cheat.start_step = K + 3;  // segment 1 cheats, segment 0 is honest
-  cheat.every = 1000;
-  ring_run run(grid_gossip(), cheat);
-  auto replay_of = [&run](uint32_t) {
-    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
-                                            ring_neighbours(0), run.gs, true);
-  };
+  ring_run run(grid_gossip(), cheats_in_segment_1());
+  auto replay_of = run.replay_factory();
   auto spill = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
   segment_checker in_memory(replay_of, 1), spilling(replay_of, 1, spill);
   peer_node& prover = run.peers[0];
@@ -534,18 +535,8 @@ TEST_CASE("a withheld commitment: its segment is challenged as implied, an hones
   // the verifier; a cheater cheats in that segment only.
   const bool cheats = GENERATE(false, true);
   INFO((cheats ? "a cheater that withholds the segment it cheated in" : "an honest prover, one commitment lost"));
-  cheat_settings cheat;
-  if (cheats) {
-    cheat.kind = compute_cheat::perturb;
-    cheat.eps = 1e-2;
-    cheat.start_step = K + 3;
-    cheat.every = 1000;
-  }
-  ring_run run(grid_gossip(), cheat);
-  auto replay_of = [&run](uint32_t) {
-    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
-                                            ring_neighbours(0), run.gs, true);
-  };
+  ring_run run(grid_gossip(), cheats ? cheats_in_segment_1() : cheat_settings{});
+  auto replay_of = run.replay_factory();
   peer_node& prover = run.peers[0];
   segment_verifier as_prover(0, 0, 3);
   segment_verifier verifier(1, 0, 3);  // q = 0: only an implied commitment is challenged
@@ -600,10 +591,7 @@ TEST_CASE("a prover whose boundaries are in a boundary store commits and answers
           "[segment][store]") {
   auto store = std::make_shared<boundary_store>(std::filesystem::temp_directory_path().string());
   ring_run run(grid_gossip(), {}, store);
-  auto replay_of = [&run](uint32_t) {
-    return std::make_unique<segment_replay>(ring_run::settings(0), kModel, run.data, run.shard(0), run.data, 0,
-                                            ring_neighbours(0), run.gs, false);
-  };
+  auto replay_of = run.replay_factory(false);
   peer_node& prover = run.peers[0];
   segment_verifier in_memory(0, 0, 2), on_disk(0, 0, 2), verifier(1, 1, 2);
   segment_checker checker(replay_of, 1);  // the replay actor's job, run here

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -18,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "protocols/checkpoint_file.hpp"
 
 namespace murmur_e2e {
 
@@ -202,6 +205,22 @@ inline int64_t first_seen(const std::string& log, const std::string& live, int64
     if (t >= after) return t;
   }
   return -1;
+}
+
+// Two checkpoint files hold the same step, parameters (bit for bit) and
+// optimiser state: a run with a fault ended as the run without it.
+inline void same_final_state(const fs::path& a, const fs::path& b) {
+  INFO(a << " vs " << b);
+  REQUIRE(fs::exists(a));
+  REQUIRE(fs::exists(b));
+  const auto ca = murmur::read_checkpoint_file(a.string()), cb = murmur::read_checkpoint_file(b.string());
+  CHECK(ca.step == cb.step);
+  REQUIRE(ca.params.size() == cb.params.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < ca.params.size(); ++i) differ += std::memcmp(&ca.params[i], &cb.params[i], sizeof(float)) != 0;
+  CHECK(differ == 0);
+  CHECK(ca.opt_steps == cb.opt_steps);
+  CHECK(ca.opt_state == cb.opt_state);
 }
 
 }  // namespace murmur_e2e

@@ -92,21 +92,6 @@ struct reaper {
   }
 };
 
-void same_final_state(const fs::path& a, const fs::path& b) {
-  INFO(a << " vs " << b);
-  REQUIRE(fs::exists(a));
-  REQUIRE(fs::exists(b));
-  const auto ca = murmur::read_checkpoint_file(a.string()), cb = murmur::read_checkpoint_file(b.string());
-  CHECK(ca.step == cb.step);
-  CHECK(ca.params.size() == cb.params.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < std::min(ca.params.size(), cb.params.size()); ++i)
-    differ += std::memcmp(&ca.params[i], &cb.params[i], sizeof(float)) != 0;
-  CHECK(differ == 0);  // bit for bit
-  CHECK(ca.opt_steps == cb.opt_steps);
-  CHECK(ca.opt_state == cb.opt_state);
-}
-
 }  // namespace
 
 TEST_CASE("pipeline on loopback: a spare takes over a SIGKILLed stage and the run ends as without the fault",

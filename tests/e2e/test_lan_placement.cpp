@@ -109,18 +109,6 @@ fs::path final_ckpt(const lan& net, const std::string& run, int i, int stage) {
   return net.dir / (run + std::to_string(i)) / "checkpoints" / ("stage-0-" + std::to_string(stage) + ".ckpt");
 }
 
-void same_final_state(const fs::path& a, const fs::path& b) {
-  INFO(a << " vs " << b);
-  REQUIRE(fs::exists(a));
-  REQUIRE(fs::exists(b));
-  const auto ca = murmur::read_checkpoint_file(a.string()), cb = murmur::read_checkpoint_file(b.string());
-  CHECK(ca.step == cb.step);
-  REQUIRE(ca.params.size() == cb.params.size());
-  size_t differ = 0;
-  for (size_t i = 0; i < ca.params.size(); ++i) differ += std::memcmp(&ca.params[i], &cb.params[i], sizeof(float)) != 0;
-  CHECK(differ == 0);
-}
-
 }  // namespace
 
 TEST_CASE("pipeline placement = auto on loopback: a declared slow peer loses the heavy stage, all agree, a spare "
