@@ -273,6 +273,11 @@ const std::vector<KeyDef>& table() {
              "How an uplink shares itself: \"classes\" serves control (membership, heartbeats), then gossip, then "
              "verification, then bulk (state transfer) frames, a lower class's frame cut into 64 KiB chunks so that "
              "a higher one waits at most one chunk; \"fifo\" = one queue in send order"),
+      choice("sim.frames_leave", &R::frames_leave, {"step_start", "step_end"},
+             "When the frames a peer's cycle publishes (gossip, commitments) enter its uplink: \"step_end\" = once "
+             "the step that made them has taken its modelled time, as on a real machine; \"step_start\" = at the "
+             "cycle's start (the step's time is not waited for: frames leave one step early; kept as the default so "
+             "that the results measured with it reproduce, docs/wan.md). Offloading peers always send at the start"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),

@@ -91,6 +91,7 @@ struct RunConfig {
   std::string link_file = "";        // sim.link_file: per-peer and per-link rates and latencies
   std::string link_events = "";      // sim.link_events: "start_s-end_s:peer:factor,..."
   std::string uplink = "classes";    // sim.uplink: "classes" (by traffic class) or "fifo"
+  std::string frames_leave = "step_start";  // sim.frames_leave: when a step's frames enter the uplink
   // [peer] (murmur peer: one process per machine)
   int64_t peer_index = 0;            // peer.index: this process's data shard and peer id
   int64_t peer_count = 1;            // peer.count: how many shards the data is cut into

@@ -89,13 +89,15 @@ transport_actor::behavior_type sim_network_behavior(
           return;
         }
         const uint8_t cls = static_cast<uint8_t>(type ? traffic_class_of(*type) : traffic_class::bulk);
-        const double now = queue->now();
+        const double now = queue->now() + queue->send_delay();
         const uint64_t id = st.next_id++;
         transfer_times when;
         if (model.ranked) {
-          // Frames out of the uplink can no longer move: forget them.
+          // Frames out of the uplink can no longer move: forget them (by the
+          // queue's time: a later send, one not delayed, may start before `now`).
           auto& mine = st.in_flight[from];
-          for (auto it = mine.begin(); it != mine.end();) it = it->second.up_done <= now ? mine.erase(it) : std::next(it);
+          for (auto it = mine.begin(); it != mine.end();)
+            it = it->second.up_done <= queue->now() ? mine.erase(it) : std::next(it);
           st.moved.clear();
           when = st.links.send_ranked(from, to, bytes, now, cls, id, static_cast<double>(traffic_chunk_bytes), st.moved);
           for (const auto& m : st.moved) reschedule(mine.at(m.id), from, m.t);

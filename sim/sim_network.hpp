@@ -61,6 +61,11 @@ class event_queue {
   double next_time() const { return heap_.top().time; }
   sim_event::kind_t next_kind() const { return heap_.top().kind; }
   double now() const { return now_; }
+  // Frames sent by sim_network leave at now() + send_delay(): the driver
+  // sets it to a step's modelled time while that step's cycle runs, so its
+  // frames leave when the step ends (sim.frames_leave = step_end).
+  void set_send_delay(double s) { send_delay_ = s; }
+  double send_delay() const { return send_delay_; }
 
  private:
   struct later {
@@ -83,6 +88,7 @@ class event_queue {
   std::unordered_set<uint64_t> cancelled_;
   uint64_t next_seq_ = 0;
   double now_ = 0;
+  double send_delay_ = 0;
 };
 
 struct network_model {

@@ -361,6 +361,7 @@ class driver {
     nm.links = links_;
     nm.loss = c.loss;
     nm.ranked = c.uplink == "classes";
+    frames_at_step_end_ = c.frames_leave == "step_end";
     if (off_.on) nm.offload = &offload_q_;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     try {
@@ -829,8 +830,14 @@ class driver {
       }
       case sim_event::cycle: {
         const auto t0 = std::chrono::steady_clock::now();
+        // sim.frames_leave = step_end: what this cycle publishes leaves once
+        // its step's modelled time has passed (an offloading step's time is
+        // known only after it: its frames leave at the start).
+        if (frames_at_step_end_ && !peers_[e.peer].offload)
+          queue_.set_send_delay(step_cost_[e.peer] + debt_s_[e.peer]);
         self_->send(peers_[e.peer].shard, cycle_atom::value);
         sched_.run();
+        queue_.set_send_delay(0);
         bool answered = false;
         auto take_answer = [&] {
           self_->receive(
@@ -1091,6 +1098,7 @@ class driver {
   const std::chrono::steady_clock::time_point wall0_ = std::chrono::steady_clock::now();
   // Declared before the actor system: the network actor writes to both.
   event_queue queue_;
+  bool frames_at_step_end_ = false;  // sim.frames_leave
   event_queue offload_q_;  // offloaded products in flight (sim_network.hpp)
   network_stats net_stats_;
   link_model links_;  // what the network was built from (summary.json's links)
