@@ -418,6 +418,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   ++counters_.rounds;
   last_step_ = step;
+  tau_ = threshold_at(step);
   for (auto& f : out_frames_) f.clear();  // an equivocating attacker's frames of the last round
   if (detector_) detect();
   if (neighbours_.empty()) return {};
@@ -600,7 +601,7 @@ uint32_t moved_mask(const float* x, const float* hat, size_t k0, size_t k1, floa
 // The compressor: moves `hat` (the public estimate) toward x and fills
 // out_msg_ with what changed. False when the trigger holds the round back.
 bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
-  const float tau = static_cast<float>(s_.threshold);
+  const float tau = tau_;
   if (force_full_) {
     std::copy(x.begin(), x.end(), hat.begin());
     out_msg_.kind = update_kind::dense_set;
@@ -652,6 +653,17 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
 uint32_t gossip_state::link_colour(uint32_t peer) const {
   if (!one_peer() || peer == self_) return 0;
   return static_cast<uint32_t>(std::countr_zero(self_ ^ peer)) % std::max<uint32_t>(1, s_.schedule_colours);
+}
+
+// Late in training the lr, and with it how far a step moves x, is small:
+// a tau that follows it keeps the dead band (disagreements below ~tau are
+// never sent) in proportion to the moves, where a fixed one leaves the
+// peers a floor of about 150 tau apart (docs/gossip_schedule.md).
+float gossip_state::threshold_at(uint64_t step) const {
+  if (s_.threshold_power <= 0 || s_.lr_total_steps <= 0) return static_cast<float>(s_.threshold);
+  const double t = std::min(1.0, static_cast<double>(step) / static_cast<double>(s_.lr_total_steps));
+  const double lr_ratio = 0.5 * (1.0 + std::cos(M_PI * t));
+  return static_cast<float>(s_.threshold * std::max(s_.threshold_floor, std::pow(lr_ratio, s_.threshold_power)));
 }
 
 uint32_t gossip_state::round_colour(uint64_t step) const {
@@ -789,6 +801,7 @@ std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint
   if (!be_) throw std::logic_error("gossip_state::publish_on_backend: not in backend mode");
   ++counters_.rounds;
   last_step_ = step;
+  tau_ = threshold_at(step);
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   out_msg_.indices.clear();
@@ -806,7 +819,7 @@ std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint
 // coordinates come back (the whole estimate only when the frame is dense).
 // False when the trigger holds the round back.
 bool gossip_state::compress_on_backend(const float* x) {
-  const float tau = static_cast<float>(s_.threshold);
+  const float tau = tau_;
   const auto n = static_cast<int64_t>(dim_);
   const auto dense = [&] {
     out_msg_.kind = update_kind::dense_set;

@@ -160,6 +160,8 @@ class gossip_state {
   // one_peer: the colour of a link to `peer` and of the round of `step` (always 0 under schedule all).
   uint32_t link_colour(uint32_t peer) const;
   uint32_t round_colour(uint64_t step) const;
+  // The threshold tau of a publish at `step` (gossip_settings::threshold_power; constant without it).
+  float threshold_at(uint64_t step) const;
   // Our copy of neighbours()[slot]'s public estimate (host modes but delta).
   std::span<const float> neighbour_estimate(size_t slot) const {
     return slot < nbr_hat_.size() ? std::span<const float>(nbr_hat_[slot]) : std::span<const float>();
@@ -271,6 +273,7 @@ class gossip_state {
   uint64_t round_ = 0;
   uint64_t in_flight_ = 0;
   uint64_t last_step_ = 0;                        // step of our latest publish
+  float tau_ = 0;                                 // threshold_at(last_step_): what compress() uses
   std::vector<uint32_t> quarantined_;             // sorted
   gossip_update out_msg_, in_msg_;
   std::vector<std::byte> out_frame_;

@@ -68,6 +68,14 @@ struct gossip_settings {
   // correction (gossip.link_estimates = follow_mix), so it is applied once.
   bool estimates_follow_mix = false;
   double threshold = 1e-3;   // tau; 0 sends every coordinate
+  // gossip.threshold_schedule = lr (threshold and grid compressors): the tau
+  // of a publish at step s is threshold x max(threshold_floor, (lr_s /
+  // lr_0)^threshold_power), lr_s the cosine schedule over lr_total_steps.
+  // A grid frame carries its scale, so the two ends of a link need not agree
+  // on it. threshold_power 0 (or lr_total_steps 0: a constant lr) = constant tau.
+  double threshold_power = 0.0;
+  double threshold_floor = 1.0;
+  int64_t lr_total_steps = 0;
   bool grid = false;         // publish values rounded to a shared tau-grid
   double trigger = 0.0;      // send nothing while ||x - x_hat||^2 < trigger
   double gamma = 0.5;        // consensus step size

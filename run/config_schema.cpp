@@ -164,6 +164,16 @@ const std::vector<KeyDef>& table() {
           "rate from i to a neighbour (its uplink, a link's cap, the neighbour's downlink; sim.link_*), r_max the "
           "fastest such rate of any peer: peers on slow links send fewer, coarser updates (docs/wan.md); 0 = the same "
           "tau for every peer"),
+      choice("gossip.threshold_schedule", &R::threshold_schedule, {"constant", "lr"},
+             "gossip.mode = threshold: constant: every publish uses gossip.threshold; lr (train.lr_schedule = "
+             "cosine): a publish at step t uses tau x max(gossip.threshold_floor, (lr_t / lr_0)^gossip.threshold_power), "
+             "so the dead band (disagreements below ~tau are never sent) shrinks with the steps late in training "
+             "(a grid frame carries its scale: the ends of a link need not agree on tau) (docs/gossip_schedule.md)"),
+      num("gossip.threshold_power", &R::threshold_power, gt(0), le(4),
+          "gossip.threshold_schedule = lr: the exponent p of tau x (lr_t / lr_0)^p"),
+      num("gossip.threshold_floor", &R::threshold_floor, gt(0), le(1),
+          "gossip.threshold_schedule = lr: tau never falls below this fraction of gossip.threshold (the cosine lr "
+          "reaches 0; a tau of 0 would send every coordinate)"),
       choice("gossip.compressor", &R::compressor, {"threshold", "grid"},
              "threshold: send |x - x_hat| >= tau exactly; grid: send |x - x_hat| >= 0.75 tau rounded to a shared tau-grid (1-byte values)"),
       num("gossip.trigger", &R::trigger, ge(0), unbounded,
@@ -703,6 +713,13 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
       throw ConfigError(std::string(needs) + " = " + get_key(cfg, needs) + " with gossip.mode = delta in " +
                         source + ": needs public estimates (threshold, dense or local_sgd mode)");
   }
+  if (cfg.threshold_schedule != "constant" && cfg.mode != "threshold")
+    throw ConfigError("gossip.threshold_schedule = " + cfg.threshold_schedule + " with gossip.mode = " + cfg.mode +
+                      " in " + source + ": it scales the threshold of gossip.mode = threshold");
+  if (cfg.threshold_schedule == "lr" && cfg.lr_schedule != "cosine")
+    throw ConfigError("gossip.threshold_schedule = lr with train.lr_schedule = " + cfg.lr_schedule + " in " + source +
+                      ": tau follows the cosine learning rate; with a constant one set gossip.threshold_schedule = "
+                      "constant");
   if (cfg.link_tau_exponent > 0 && cfg.mode != "threshold")
     throw ConfigError("gossip.link_tau_exponent = " + get_key(cfg, "gossip.link_tau_exponent") + " with gossip.mode = " +
                       cfg.mode + " in " + source + ": it scales the threshold of gossip.mode = threshold");

@@ -56,6 +56,11 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
     s.gossip.estimates_follow_mix = c.link_estimates == "follow_mix";
   }
   s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0 && mode != gossip_mode::delta;
+  if (c.threshold_schedule == "lr" && c.lr_schedule == "cosine") {
+    s.gossip.threshold_power = c.threshold_power;
+    s.gossip.threshold_floor = c.threshold_floor;
+    s.gossip.lr_total_steps = total_steps;
+  }
   s.gossip.gamma = mode == gossip_mode::local_sgd ? 1.0 : c.gamma;
   s.gossip.max_staleness = static_cast<uint64_t>(c.max_staleness);
   s.gossip.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);

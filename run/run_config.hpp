@@ -45,6 +45,9 @@ struct RunConfig {
   std::string mode = "threshold";    // gossip.mode: threshold | dense | local_sgd | delta | allreduce (sim only)
   double threshold = 0.01;           // gossip.threshold (tau)
   double link_tau_exponent = 0.0;    // gossip.link_tau_exponent: per-peer tau from its links (run/link_tau.hpp); 0 = off
+  std::string threshold_schedule = "constant";  // gossip.threshold_schedule: constant | lr
+  double threshold_power = 1.0;      // gossip.threshold_power: tau x (lr_t / lr_0)^power (schedule lr)
+  double threshold_floor = 0.1;      // gossip.threshold_floor: tau never below floor x threshold (schedule lr)
   std::string compressor = "grid";   // gossip.compressor: threshold | grid
   double trigger = 0.0;              // gossip.trigger: send nothing while ||r||^2 < trigger
   int64_t every = 1;                 // gossip.every: gossip round every K local steps

@@ -7,8 +7,9 @@
 set -euo pipefail
 name=$1; config=$2; shift 2
 out=${FRONTIER_OUT:-/tmp/frontier}/$name
+bin=${MURMUR_BIN:-build/murmur}  # a copy of the binary, so a rebuild cannot change a run under way
 mkdir -p "$(dirname "$out")"
-build/murmur sim "$config" --quiet --set verify.rate=0 "$@" --out "$out" > "$out.log" 2>&1
+"$bin" sim "$config" --quiet --set verify.rate=0 "$@" --out "$out" > "$out.log" 2>&1
 python3 - "$out" "$name" <<'PY'
 import json, sys
 out, name = sys.argv[1], sys.argv[2]

@@ -297,3 +297,70 @@ TEST_CASE("one_peer follow_mix: links exact, mean kept, and grid gossip sends fa
   CHECK(follow_bytes < 0.5 * fixed_bytes);  // measured: 27909 against 76533
   CHECK(follow_dev < 0.015);                // within the grid's dead band, as fixed (0.0090)
 }
+
+TEST_CASE("threshold schedule lr: tau follows the cosine lr down to its floor, frames carry it, links stay exact",
+          "[gossip]") {
+  const uint32_t n = 8;
+  auto s = one_peer_settings(n);
+  s.threshold = 0.01;
+  s.grid = true;
+  s.gamma = 1.0;
+  s.estimates_follow_mix = true;
+  s.threshold_power = 1.0;
+  s.threshold_floor = 0.1;
+  s.lr_total_steps = 120;
+  {
+    gossip_state g(0, {1}, s, std::vector<float>(4, 0.f));
+    CHECK(g.threshold_at(0) == 0.01f);
+    CHECK(g.threshold_at(60) == Approx(0.005).epsilon(1e-6));  // half the lr, half the tau
+    CHECK(g.threshold_at(30) == Approx(0.01 * 0.5 * (1 + std::cos(M_PI / 4))).epsilon(1e-6));
+    CHECK(g.threshold_at(110) == Approx(0.001).epsilon(1e-6));  // the lr ratio is 0.017 there: the floor
+    CHECK(g.threshold_at(500) == Approx(0.001).epsilon(1e-6));
+    auto c = s;
+    c.threshold_power = 0;  // constant
+    CHECK(gossip_state(0, {1}, c, std::vector<float>(4, 0.f)).threshold_at(110) == 0.01f);
+  }
+  // Peers that keep moving (training noise of a fixed size): every frame's
+  // grid scale is the tau of its step, every link's two copies stay bit-identical,
+  // and the residual each link leaves is below the band of that step's tau.
+  auto run = [&](double power, double* late_residual) {
+    auto t = s;
+    t.threshold_power = power;
+    pairs w(n, 500, t, 23);
+    for (auto& xi : w.x)
+      for (auto& v : xi) v *= 0.05f;
+    Rng noise(5);
+    double residual = 0;
+    for (uint64_t step = 1; step <= 120; ++step) {
+      for (auto& xi : w.x)
+        for (auto& v : xi) v += static_cast<float>(0.0005 * noise.normal());
+      for (size_t i = 0; i < n; ++i) REQUIRE(w.g[i].publish(w.x[i], step).empty());
+      for (size_t i = 0; i < n; ++i) {
+        const float tau = w.g[i].threshold_at(step);
+        for (size_t slot = 0; slot < w.g[i].neighbours().size(); ++slot) {
+          auto f = w.g[i].frame_to(slot);
+          if (f.empty()) continue;
+          gossip_update u;
+          REQUIRE(decode_gossip(f, 1u << 20, u) == frame_error::none);
+          if (u.kind == update_kind::grid_set) REQUIRE(u.scale == tau);
+          const auto hat = w.g[i].link_estimate(slot);
+          for (size_t k = 0; k < hat.size(); ++k) REQUIRE(std::fabs(w.x[i][k] - hat[k]) < 0.75f * tau);
+          if (step > 100)
+            for (size_t k = 0; k < hat.size(); ++k) residual = std::max(residual, double(std::fabs(w.x[i][k] - hat[k])));
+          std::vector<std::byte> bytes(f.begin(), f.end());
+          REQUIRE(w.g[w.g[i].neighbours()[slot]].receive(static_cast<uint32_t>(i), bytes));
+          w.g[i].on_sent();
+        }
+      }
+      for (size_t i = 0; i < n; ++i) w.g[i].mix(w.x[i]);
+      REQUIRE(w.links_exact());
+    }
+    *late_residual = residual;
+  };
+  double constant = 0, follows = 0;
+  run(0.0, &constant);
+  run(1.0, &follows);
+  INFO("largest |x - x_hat| a frame left after step 100: constant tau " << constant << ", lr tau " << follows);
+  CHECK(constant > 0.002);            // the constant tau's band: up to 0.0075
+  CHECK(follows < 0.75 * 0.0011);     // tau is at its floor, 0.001, after step 100
+}

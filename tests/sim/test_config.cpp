@@ -53,7 +53,7 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
 
 TEST_CASE("config_keys lists every key once, section.key", "[config]") {
   auto keys = config_keys();
-  CHECK(keys.size() == 111);  // + sim.frames_leave, gossip.link_estimates, gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
+  CHECK(keys.size() == 114);  // + sim.frames_leave, gossip.threshold_schedule, gossip.threshold_power, gossip.threshold_floor, gossip.link_estimates, gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
   for (size_t i = 0; i < keys.size(); ++i) {
     CHECK(keys[i].find('.') != std::string::npos);
     for (size_t j = i + 1; j < keys.size(); ++j) CHECK(keys[i] != keys[j]);
@@ -381,6 +381,15 @@ TEST_CASE("error: cross-key topology checks", "[config]") {
   m = parse_error("", {"gossip.schedule=one_peer", "gossip.topology=hypercube", "gossip.clip_scale=1",
                        "gossip.link_estimates=follow_mix"});
   CHECK_THAT(m, Catch::Contains("gossip.robust = none"));
+  // gossip.threshold_schedule = lr scales the threshold mode's tau by the cosine lr.
+  CHECK(ok({"gossip.threshold_schedule=lr", "gossip.threshold_power=0.5", "gossip.threshold_floor=0.2"})
+            .threshold_floor == 0.2);
+  m = parse_error("", {"gossip.threshold_schedule=lr", "gossip.mode=delta"});
+  CHECK_THAT(m, Catch::Contains("gossip.threshold_schedule = lr with gossip.mode = delta"));
+  m = parse_error("", {"gossip.threshold_schedule=lr", "train.lr_schedule=constant"});
+  CHECK_THAT(m, Catch::Contains("train.lr_schedule = constant"));
+  m = parse_error("", {"gossip.threshold_floor=0"});
+  CHECK_THAT(m, Catch::Contains("gossip.threshold_floor"));
 
   // set_key alone does not run cross-key checks; validate_config does.
   RunConfig c;
