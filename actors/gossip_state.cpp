@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
-#include <utility>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -374,9 +373,8 @@ void gossip_state::mix(std::span<float> x) {
   }
   // One mix per published round: mixing again with the same stale estimates
   // while our frames are still on the wire would apply the same correction
-  // several times over, and the delayed feedback diverges. With a link
-  // budget x_hat_self follows x every round (publish), so we mix every round.
-  if (neighbours_.empty() || (in_flight_ > 0 && !budget_.on())) return;
+  // several times over, and the delayed feedback diverges.
+  if (neighbours_.empty() || in_flight_ > 0) return;
   const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
   float* xp = x.data();
   const float* sh = attack_ ? honest_hat_.data() : self_hat_.data();
@@ -447,21 +445,7 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   if (detector_) detect();
   if (neighbours_.empty()) return {};
   if (budget_.on()) budget_.attempt(in_flight_ > 0);
-  if (in_flight_ > 0) {
-    ++counters_.busy_rounds;
-    if (budget_.on()) {
-      // x_hat_self is what mix() reads, no neighbour's copy: it follows x
-      // on busy rounds too, so mixing every round pulls toward the
-      // neighbours from where we are (a correction is not applied twice).
-      const bool full = std::exchange(force_full_, false);
-      out_msg_.indices.clear();
-      out_msg_.values.clear();
-      out_msg_.grid.clear();
-      compress(x, self_hat_);
-      force_full_ = full;
-    }
-    return {};
-  }
+  if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   if (one_peer()) {
     publish_one_peer(x, step);
     return {};

@@ -27,8 +27,9 @@
 // schedule all, host path): each link keeps its own public estimate
 // x_hat_ij, the copy j holds, and gets its own frame, compressed against it,
 // every p_j published rounds (actors/link_budget.hpp); x_hat_self is still
-// compressed every round (its frame unsent) and is what mix() reads, so
-// mixing is unchanged and each link's error feedback is exact.
+// compressed every published round (its frame unsent) and is what mix()
+// reads, so mixing is unchanged and each link's error feedback is exact.
+// (Mixing on busy rounds too, x_hat_self refreshed, was measured worse: docs/wan.md.)
 // Memory (host modes): parameter-sized buffers are x_hat_self and one x_hat_j
 // per neighbour (delta mode: residual, base, pending), all the algorithm
 // reads; a robust rule adds none (robust_mix::mix_into). The frame scratch
