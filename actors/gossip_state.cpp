@@ -757,7 +757,9 @@ void gossip_state::publish_budgeted(std::span<const float> x, uint64_t step) {
     if (!sent || (out_msg_.values.empty() && !keepalive)) continue;
     link_full_[j] = 0;
     out_msg_.sender = self_;
-    out_msg_.round = round;
+    // The link's own frame count: the neighbour's contribution weights then
+    // measure how often it hears from us, and pull less toward a copy it gets rarely.
+    out_msg_.round = budget_.frames(j) + 1;
     out_msg_.step = step;
     out_msg_.dim = static_cast<uint32_t>(dim_);
     encode_gossip(out_msg_, out_frames_[j]);

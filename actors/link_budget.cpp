@@ -7,7 +7,7 @@ namespace murmur {
 
 link_budget::link_budget(uint32_t max_period, uint64_t window, size_t neighbours)
     : max_period_(std::max<uint32_t>(1, max_period)), window_(std::max<uint64_t>(1, window)),
-      period_(neighbours, 1), last_sent_(neighbours, 0) {}
+      period_(neighbours, 1), last_sent_(neighbours, 0), frames_(neighbours, 0) {}
 
 void link_budget::attempt(bool busy) {
   ++attempts_;
@@ -32,19 +32,21 @@ bool link_budget::due(size_t slot, uint64_t round) const {
 }
 
 void link_budget::sent(size_t slot, uint64_t round) {
-  if (slot < last_sent_.size()) last_sent_[slot] = round;
+  if (slot < last_sent_.size()) last_sent_[slot] = round, ++frames_[slot];
 }
 
 void link_budget::remap(std::span<const int> from) {
   std::vector<uint32_t> period(from.size(), 1);
-  std::vector<uint64_t> last(from.size(), 0);
+  std::vector<uint64_t> last(from.size(), 0), frames(from.size(), 0);
   for (size_t i = 0; i < from.size(); ++i)
     if (from[i] >= 0 && static_cast<size_t>(from[i]) < period_.size()) {
       period[i] = period_[static_cast<size_t>(from[i])];
       last[i] = last_sent_[static_cast<size_t>(from[i])];
+      frames[i] = frames_[static_cast<size_t>(from[i])];
     }
   period_ = std::move(period);
   last_sent_ = std::move(last);
+  frames_ = std::move(frames);
 }
 
 }  // namespace murmur

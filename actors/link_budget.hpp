@@ -14,7 +14,10 @@
 // bottleneck; with b = 0 (an uplink that keeps up) every link is sent
 // every round. Each link keeps its own public estimate (gossip_state's
 // link estimates), so a frame after a gap carries everything the
-// neighbour has missed: the error feedback stays exact per link.
+// neighbour has missed: the error feedback stays exact per link. A link's
+// frames carry its own frame count as their round field, so the
+// neighbour's contribution weights see how often it hears from us and pull
+// less toward a copy of us it gets rarely.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -38,6 +41,8 @@ class link_budget {
   // Neighbours changed: slot i was old slot from[i], or new (< 0: due at once).
   void remap(std::span<const int> from);
   std::span<const uint32_t> periods() const { return period_; }
+  // Frames sent on link `slot` so far (its frames' round field counts them).
+  uint64_t frames(size_t slot) const { return slot < frames_.size() ? frames_[slot] : 0; }
   double busy_share() const { return busy_; }
 
  private:
@@ -47,6 +52,7 @@ class link_budget {
   double busy_ = 0;
   std::vector<uint32_t> period_;
   std::vector<uint64_t> last_sent_;  // our round of the last frame to each slot; 0 = never
+  std::vector<uint64_t> frames_;     // frames sent per slot
 };
 
 }  // namespace murmur
