@@ -6,7 +6,7 @@
 namespace murmur {
 
 contribution::contribution(contribution_rule rule, uint64_t window, size_t neighbours)
-    : rule_(rule), window_(std::max<uint64_t>(1, window)), slots_(neighbours), pull_(neighbours, 1.f) {}
+    : rule_(rule), window_(std::max<uint64_t>(1, window)), slots_(neighbours), pull_(neighbours, 1.f), ratio_(neighbours, 1.f) {}
 
 void contribution::heard(size_t j, uint64_t their_step, uint64_t their_round, uint64_t our_step,
                          uint64_t our_round) {
@@ -34,6 +34,8 @@ void contribution::heard(size_t j, uint64_t their_step, uint64_t their_round, ui
   const float now = static_cast<float>(std::clamp(rho, 0.0, 1.0));
   s.pull = 0.5f * (s.pull + now);
   pull_[j] = s.pull;
+  s.ratio = 0.5f * (s.ratio + static_cast<float>(std::clamp(rho, 0.0, 1e6)));
+  ratio_[j] = s.ratio;
   s.our_step = our_step, s.our_round = our_round, s.their_step = their_step, s.their_round = their_round;
 }
 
@@ -43,7 +45,8 @@ void contribution::remap(std::span<const int> from) {
     if (from[i] >= 0 && static_cast<size_t>(from[i]) < slots_.size()) slots[i] = slots_[static_cast<size_t>(from[i])];
   slots_ = std::move(slots);
   pull_.resize(slots_.size());
-  for (size_t i = 0; i < slots_.size(); ++i) pull_[i] = slots_[i].pull;
+  ratio_.resize(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) pull_[i] = slots_[i].pull, ratio_[i] = slots_[i].ratio;
 }
 
 }  // namespace murmur

@@ -41,13 +41,17 @@ class contribution {
   void heard(size_t j, uint64_t their_step, uint64_t their_round, uint64_t our_step, uint64_t our_round);
   // Per neighbour slot, the factor in [0, 1] on its uniform weight.
   std::span<const float> pulls() const { return pull_; }
+  // Per neighbour slot, rho unclamped (smoothed as the pull, at most 1e6;
+  // 1 until a window has closed): > 1 means the neighbour's rate exceeds
+  // ours, and its pull on our estimate is about 1 / rho (actors/link_budget.hpp).
+  std::span<const float> ratios() const { return ratio_; }
   // Neighbours changed: slot i of the new list was old slot from[i], or a
   // new neighbour when from[i] < 0 (it starts at 1, measuring afresh).
   void remap(std::span<const int> from);
 
   // Everything the weights depend on (a segment replay carries it).
   struct slot_state {
-    float pull = 1.f;
+    float pull = 1.f, ratio = 1.f;
     bool anchored = false;
     uint64_t our_step = 0, our_round = 0, their_step = 0, their_round = 0;
     bool operator==(const slot_state&) const = default;
@@ -58,7 +62,7 @@ class contribution {
   contribution_rule rule_;
   uint64_t window_;
   std::vector<slot_state> slots_;
-  std::vector<float> pull_;
+  std::vector<float> pull_, ratio_;
 };
 
 }  // namespace murmur

@@ -47,10 +47,13 @@ float parameter_bound(double configured, std::span<const float> x0) {
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, const attack_settings& attack)
     : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()),
-      contrib_(s.contribution, s.contribution_window, neighbours_.size()) {
+      contrib_(s.contribution, s.contribution_window, neighbours_.size()),
+      budget_(s.link_period_max, s.contribution_window, neighbours_.size()) {
   max_value_ = parameter_bound(s_.max_value, x0);
   if (const auto why = contribution_unsupported(s_); !why.empty())
     throw std::invalid_argument("gossip.contribution: not with " + why);
+  if (const auto why = link_budget_unsupported(s_); !why.empty())
+    throw std::invalid_argument("gossip.link_period_max: not with " + why);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
     throw std::invalid_argument("gossip_state: a peer cannot be its own neighbour");
   if (one_peer()) {
@@ -59,6 +62,11 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
                       : is_update_attack(attack.kind) ? "an update attack"
                                                       : nullptr;
     if (why) throw std::invalid_argument(std::string("gossip.schedule = one_peer: not with ") + why);
+    link_hat_.assign(neighbours_.size(), std::vector<float>(x0.begin(), x0.end()));
+    link_full_.assign(neighbours_.size(), 0);
+  }
+  if (budget_.on()) {
+    if (is_update_attack(attack.kind)) throw std::invalid_argument("gossip.link_period_max: not with an update attack");
     link_hat_.assign(neighbours_.size(), std::vector<float>(x0.begin(), x0.end()));
     link_full_.assign(neighbours_.size(), 0);
   }
@@ -102,8 +110,20 @@ std::string gossip_state::contribution_unsupported(const gossip_settings& s) {
   return {};
 }
 
+// The budget's periods come from the contribution weights' measured rates,
+// and its link estimates are host vectors beside x_hat_self.
+std::string gossip_state::link_budget_unsupported(const gossip_settings& s) {
+  if (s.link_period_max <= 1) return {};
+  if (s.contribution == contribution_rule::uniform) return "gossip.contribution = uniform";
+  if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.schedule != gossip_schedule::all) return "gossip.schedule = one_peer";
+  if (s.detect.enabled) return "detect.method";
+  return {};
+}
+
 std::string gossip_state::backend_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.mode == gossip_mode::delta) return "gossip.mode = delta";
+  if (s.link_period_max > 1) return "gossip.link_period_max > 1";
   if (s.contribution != contribution_rule::uniform) return "gossip.contribution = rate or mixing";
   if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   // The clipping and coordinate-wise rules run on the backend; krum
@@ -117,7 +137,8 @@ std::string gossip_state::backend_unsupported(const gossip_settings& s, const at
 gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, gossip_settings s,
                            std::span<const float> x0, compute_backend& be)
     : self_(self), neighbours_(std::move(neighbours)), s_(s), dim_(x0.size()),
-      contrib_(s.contribution, s.contribution_window, neighbours_.size()) {
+      contrib_(s.contribution, s.contribution_window, neighbours_.size()),
+      budget_(1, 1, 0) {
   const auto why = backend_unsupported(s_, {});
   if (!why.empty()) throw std::invalid_argument("gossip on " + be.name() + ": not with " + why);
   if (std::find(neighbours_.begin(), neighbours_.end(), self_) != neighbours_.end())
@@ -142,6 +163,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
 
 std::string gossip_state::replay_unsupported(const gossip_settings& s, const attack_settings& attack) {
   if (s.contribution != contribution_rule::uniform) return "gossip.contribution = rate or mixing";
+  if (s.link_period_max > 1) return "gossip.link_period_max > 1";
   if (s.schedule == gossip_schedule::one_peer) return "gossip.schedule = one_peer";
   if (s.detect.enabled) return "detect.method";
   if (is_update_attack(attack.kind)) return "an update attack";
@@ -302,7 +324,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       hat.push_back(keep ? std::move(nbr_hat_[o]) : self_hat_);
     }
     if (!pub_hat_.empty()) pub.push_back(keep ? std::move(pub_hat_[o]) : honest_hat_);
-    if (one_peer()) {
+    if (one_peer() || budget_.on()) {
       // A new link starts with a dense frame; until then its estimate is a placeholder.
       link.push_back(keep ? std::move(link_hat_[o]) : self_hat_);
       link_full.push_back(keep ? link_full_[o] : 1);
@@ -320,12 +342,13 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   incarnation_ = std::move(inc);
   heard_at_ = std::move(heard);
   if (!pub_hat_.empty()) pub_hat_ = std::move(pub);
-  if (one_peer()) {
+  if (one_peer() || budget_.on()) {
     link_hat_ = std::move(link);
     link_full_ = std::move(link_full);
   }
   partners_.clear();  // slots have moved; the next publish chooses again
   contrib_.remap(from);
+  budget_.remap(from);
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
     colluder_.clear();
@@ -424,9 +447,14 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
   for (auto& f : out_frames_) f.clear();  // an equivocating attacker's frames of the last round
   if (detector_) detect();
   if (neighbours_.empty()) return {};
+  if (budget_.on()) budget_.attempt(in_flight_ > 0);
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
   if (one_peer()) {
     publish_one_peer(x, step);
+    return {};
+  }
+  if (budget_.on()) {
+    publish_budgeted(x, step);
     return {};
   }
   const float tau = static_cast<float>(s_.threshold);
@@ -750,6 +778,61 @@ void gossip_state::publish_one_peer(std::span<const float> x, uint64_t step) {
     counters_.bytes_sent += out_frames_[j].size();
   }
   if (!any) ++counters_.silent_rounds;
+}
+
+// Link budget: x_hat_self moves as in a plain publish (mix() reads it; its
+// frame is not sent), then each due link gets a frame compressed against
+// its own estimate, so it carries all the neighbour missed while not due.
+// A link not due, or with nothing to send and no keepalive due, gets none.
+void gossip_state::publish_budgeted(std::span<const float> x, uint64_t step) {
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+  if (!compress(x, self_hat_)) {  // the trigger holds the round back
+    ++counters_.silent_rounds;
+    return;
+  }
+  if (force_full_) std::fill(link_full_.begin(), link_full_.end(), uint8_t{1});
+  force_full_ = false;
+  const bool keepalive = out_msg_.values.empty() && silent_streak_ + 1 >= s_.keepalive_rounds;
+  budget_.plan(contrib_.ratios());
+  const uint64_t round = round_ + 1;
+  out_frames_.resize(neighbours_.size());
+  bool any = false, moved = false;
+  for (size_t j = 0; j < neighbours_.size(); ++j) {
+    if (!link_full_[j] && !budget_.due(j, round)) continue;
+    out_msg_.indices.clear();
+    out_msg_.values.clear();
+    out_msg_.grid.clear();
+    out_msg_.scale = 0;
+    force_full_ = link_full_[j] != 0;  // compress() reads it
+    const bool sent = compress(x, link_hat_[j]);
+    force_full_ = false;
+    if (!sent || (out_msg_.values.empty() && !keepalive)) continue;
+    link_full_[j] = 0;
+    out_msg_.sender = self_;
+    // The link's own frame count: the neighbour's contribution weights then
+    // measure how often it hears from us, and pull less toward a copy it gets rarely.
+    out_msg_.round = budget_.frames(j) + 1;
+    out_msg_.step = step;
+    out_msg_.dim = static_cast<uint32_t>(dim_);
+    encode_gossip(out_msg_, out_frames_[j]);
+    budget_.sent(j, round);
+    any = true;
+    moved = moved || !out_msg_.values.empty();
+    counters_.coords_sent += out_msg_.values.size();
+    ++counters_.msgs_sent;
+    ++in_flight_;
+    counters_.bytes_sent += out_frames_[j].size();
+  }
+  if (!any) {
+    ++silent_streak_;
+    ++counters_.silent_rounds;
+    return;
+  }
+  round_ = round;
+  if (moved || keepalive) silent_streak_ = 0;
 }
 
 // x += gamma/(m+1) * sum over the m partners of our last publish of

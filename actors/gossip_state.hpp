@@ -23,6 +23,13 @@
 // threshold/dense/local_sgd modes, no rule but none, clipped_gossip and
 // centered_clip), w times each neighbour's pull in [0, 1] from the rates its
 // frames show (actors/contribution.hpp); a clipping rule clips first.
+// Link budget (gossip.link_period_max > 1, with contribution rate | mixing,
+// schedule all, host path): each link keeps its own public estimate
+// x_hat_ij, the copy j holds, and gets its own frame, compressed against it,
+// every p_j published rounds (actors/link_budget.hpp); x_hat_self is still
+// compressed every published round (its frame unsent) and is what mix()
+// reads, so mixing is unchanged and each link's error feedback is exact.
+// (Mixing on busy rounds too, x_hat_self refreshed, was measured worse: docs/wan.md.)
 // Memory (host modes): parameter-sized buffers are x_hat_self and one x_hat_j
 // per neighbour (delta mode: residual, base, pending), all the algorithm
 // reads; a robust rule adds none (robust_mix::mix_into). The frame scratch
@@ -63,6 +70,7 @@
 #include <vector>
 
 #include "actors/contribution.hpp"
+#include "actors/link_budget.hpp"
 #include "actors/peer_settings.hpp"
 #include "actors/rank_detector.hpp"
 #include "actors/robust_mix.hpp"
@@ -156,7 +164,9 @@ class gossip_state {
   bool equivocates() const { return attack_ && attack_->equivocates(); }
   bool one_peer() const { return s_.schedule == gossip_schedule::one_peer; }
   // publish's frames go out one per neighbour (frame_to): one_peer, or an equivocating attacker.
-  bool per_neighbour_frames() const { return one_peer() || equivocates(); }
+  bool per_neighbour_frames() const { return one_peer() || equivocates() || budget_.on(); }
+  // Link budget: per neighbour slot, the current send period in published rounds (all 1 when off).
+  std::span<const uint32_t> link_periods() const { return budget_.periods(); }
   // one_peer: the colour of a link to `peer` and of the round of `step` (always 0 under schedule all).
   uint32_t link_colour(uint32_t peer) const;
   uint32_t round_colour(uint64_t step) const;
@@ -166,7 +176,7 @@ class gossip_state {
   std::span<const float> neighbour_estimate(size_t slot) const {
     return slot < nbr_hat_.size() ? std::span<const float>(nbr_hat_[slot]) : std::span<const float>();
   }
-  // one_peer: our public estimate as neighbours()[slot] holds it.
+  // one_peer or a link budget: our public estimate as neighbours()[slot] holds it.
   std::span<const float> link_estimate(size_t slot) const {
     return slot < link_hat_.size() ? std::span<const float>(link_hat_[slot]) : std::span<const float>();
   }
@@ -255,6 +265,8 @@ class gossip_state {
   std::span<const float> contribution_pulls() const { return contrib_.pulls(); }
   // Why gossip.contribution = rate | mixing cannot run with these settings (empty: it can).
   static std::string contribution_unsupported(const gossip_settings& s);
+  // Why gossip.link_period_max > 1 cannot run with these settings (empty: it can).
+  static std::string link_budget_unsupported(const gossip_settings& s);
 
  private:
   uint32_t self_;
@@ -317,6 +329,9 @@ class gossip_state {
   // gossip.contribution: the per-neighbour pulls and, for a robust rule, the fresh ones in mix order.
   contribution contrib_;
   std::vector<float> mix_pulls_;
+  // gossip.link_period_max: which links are due (uses link_hat_, link_full_ and out_frames_).
+  link_budget budget_;
+  void publish_budgeted(std::span<const float> x, uint64_t step);
 };
 
 }  // namespace murmur

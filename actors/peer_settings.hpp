@@ -93,6 +93,9 @@ struct gossip_settings {
   detect_settings detect;
   contribution_rule contribution = contribution_rule::uniform;
   uint64_t contribution_window = 20;  // our steps per rate measurement (contribution != uniform)
+  // gossip.link_period_max: > 1 sends each neighbour its own frame, at most
+  // every this many published rounds (actors/link_budget.hpp); 1 = off.
+  uint32_t link_period_max = 1;
 };
 
 // What a peer attacks with, if anything (none for honest peers). The update

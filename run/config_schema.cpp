@@ -205,6 +205,14 @@ const std::vector<KeyDef>& table() {
       num("gossip.contribution_window", &R::contribution_window, ge(1), le(1000000),
           "gossip.contribution = rate | mixing: a neighbour's rate is measured over at least this many of our "
           "steps, and each new measurement is averaged with the last"),
+      num("gossip.link_period_max", &R::link_period_max, ge(1), le(1000),
+          "gossip.contribution = rate | mixing, > 1: each neighbour gets its own frame, compressed against its own "
+          "copy of our estimate (error feedback exact per link), every p published rounds, p = floor(rho x b) "
+          "clamped to [1, this]: rho the neighbour's measured rate over ours (about 1 / its weight on our "
+          "estimate), b the share of our recent rounds our uplink was still busy; neighbours that barely use our "
+          "estimate get it less often when our uplink is the bottleneck (docs/wan.md); 1 = every neighbour every "
+          "round. Not with gossip.mode = delta or allreduce, gossip.schedule = one_peer, detect.method, an update "
+          "attack, or verify.scheme = segment"),
       num("gossip.degree", &R::degree, ge(1), unbounded,
           "Degree of the random d-regular graph (topology = random)"),
       choice("gossip.robust", &R::robust,
@@ -749,6 +757,19 @@ void validate_config(const RunConfig& cfg, const std::string& source) {
                         " in " + source + ": contribution weights scale each neighbour's pull in a mix of public "
                         "estimates (threshold, dense or local_sgd mode, schedule all, robust none, clipped_gossip or "
                         "centered_clip)");
+  }
+  if (cfg.link_period_max > 1) {
+    const char* bad = nullptr;
+    if (cfg.contribution == "uniform") bad = "gossip.contribution";
+    else if (cfg.mode == "delta" || cfg.mode == "allreduce") bad = "gossip.mode";
+    else if (cfg.gossip_schedule != "all") bad = "gossip.schedule";
+    else if (cfg.detect_method != "none") bad = "detect.method";
+    if (bad)
+      throw ConfigError(std::string(bad) + " = " + get_key(cfg, bad) + " with gossip.link_period_max = " +
+                        get_key(cfg, "gossip.link_period_max") + " in " + source +
+                        ": per-link send periods come from the contribution weights' measured rates (gossip.contribution "
+                        "= rate or mixing) and need public estimates sent to every neighbour (threshold, dense or "
+                        "local_sgd mode, schedule all), without a detector");
   }
   if (cfg.link_estimates != "fixed" && (cfg.gossip_schedule != "one_peer" || cfg.robust != "none"))
     throw ConfigError("gossip.link_estimates = " + cfg.link_estimates + " in " + source +

@@ -73,6 +73,7 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
                           : c.contribution == "mixing" ? contribution_rule::mixing
                                                        : contribution_rule::uniform;
   s.gossip.contribution_window = static_cast<uint64_t>(c.contribution_window);
+  s.gossip.link_period_max = static_cast<uint32_t>(c.link_period_max);
   s.gossip.detect.enabled = c.detect_method == "rank";
   s.gossip.detect.window = static_cast<uint64_t>(c.detect_window);
   s.gossip.detect.span = static_cast<uint64_t>(c.detect_span);

@@ -58,6 +58,7 @@ struct RunConfig {
   std::string link_estimates = "fixed";  // gossip.link_estimates: fixed | follow_mix (one_peer)
   std::string contribution = "uniform";  // gossip.contribution: uniform | rate | mixing (actors/contribution.hpp)
   int64_t contribution_window = 20;      // gossip.contribution_window: our steps per rate measurement
+  int64_t link_period_max = 1;           // gossip.link_period_max: per-link send periods up to this (actors/link_budget.hpp)
   int64_t degree = 4;                // gossip.degree (random d-regular)
   std::string robust = "clipped_gossip";  // gossip.robust: clipped_gossip | none | median | trimmed_mean | krum | centered_clip
   double robust_trim = 0.2;          // gossip.robust_trim: trimmed fraction per end; krum's f = trim * n

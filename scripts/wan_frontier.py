@@ -46,6 +46,8 @@ STRATEGIES = [
      ["gossip.contribution=rate"]),
     ("ring-tau0.03-rate", "ring, tau 0.03, contribution scaling by observed rates (gossip.contribution = rate)",
      ["gossip.threshold=0.03", "gossip.contribution=rate"]),
+    ("ring-tau0.03-rate-link8", "ring, tau 0.03, rate, per-link send periods up to 8 (gossip.link_period_max = 8)",
+     ["gossip.threshold=0.03", "gossip.contribution=rate", "gossip.link_period_max=8"]),
     ("allreduce", "synchronous ring all-reduce every step (gossip.mode = allreduce)", ["gossip.mode=allreduce"]),
 ]
 BASELINE, ALLREDUCE = "ring-tau0.01", "allreduce"

@@ -234,3 +234,20 @@ TEST_CASE("gossip.contribution = rate: a WAN-like simulation is deterministic an
   CHECK_THAT(choose_verification(load_config(smoke, {"gossip.contribution=rate"})).off_reason,
              Contains("gossip.contribution = rate"));
 }
+
+TEST_CASE("gossip.link_period_max: a WAN-like simulation with per-link periods runs, repeats, and is refused "
+          "without measured rates", "[link_model][link_budget][sim][config]") {
+  const std::string smoke = std::string(MURMUR_SOURCE_DIR) + "/configs/synthetic-smoke.toml";
+  const std::vector<std::string> wan{"verify.rate=0",        "sim.link_classes=home:2,office:2",
+                                     "sim.speed_spread=3",   "sim.step_ms=20",
+                                     "gossip.contribution=rate", "gossip.contribution_window=2",
+                                     "gossip.link_period_max=4"};
+  const auto a = scratch("link-budget-sim-a"), b = scratch("link-budget-sim-b");
+  const auto sa = run_simulation(load_config(smoke, wan), a.string());
+  run_simulation(load_config(smoke, wan), b.string());
+  CHECK(slurp(a / "metrics.jsonl") == slurp(b / "metrics.jsonl"));
+  CHECK(sa.final_test_accuracy > 0.5);
+  CHECK_THROWS_WITH(load_config(smoke, {"gossip.link_period_max=4"}),
+                    Contains("gossip.contribution = uniform with gossip.link_period_max = 4"));
+  CHECK_THROWS_WITH(load_config(smoke, {"gossip.link_period_max=0"}), Contains("gossip.link_period_max"));
+}
