@@ -757,27 +757,35 @@ void gossip_state::publish_one_peer(std::span<const float> x, uint64_t step) {
   bool any = false;
   if (!partners_.empty()) ++round_;
   for (size_t j : partners_) {
-    out_msg_.indices.clear();
-    out_msg_.values.clear();
-    out_msg_.grid.clear();
-    out_msg_.scale = 0;
-    force_full_ = link_full_[j] != 0;  // compress() reads it
-    const bool sent = compress(x, link_hat_[j]);
-    force_full_ = false;
-    if (!sent) continue;  // the trigger held this link back
-    link_full_[j] = 0;
-    out_msg_.sender = self_;
-    out_msg_.round = round_;
-    out_msg_.step = step;
-    out_msg_.dim = static_cast<uint32_t>(dim_);
-    encode_gossip(out_msg_, out_frames_[j]);
+    if (!compress_link(x, j)) continue;  // the trigger held this link back
+    seal_link(j, round_, step);
     any = true;
-    counters_.coords_sent += out_msg_.values.size();
-    ++counters_.msgs_sent;
-    ++in_flight_;
-    counters_.bytes_sent += out_frames_[j].size();
   }
   if (!any) ++counters_.silent_rounds;
+}
+
+bool gossip_state::compress_link(std::span<const float> x, size_t j) {
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+  force_full_ = link_full_[j] != 0;  // compress() reads it
+  const bool sent = compress(x, link_hat_[j]);
+  force_full_ = false;
+  return sent;
+}
+
+void gossip_state::seal_link(size_t j, uint64_t round, uint64_t step) {
+  link_full_[j] = 0;
+  out_msg_.sender = self_;
+  out_msg_.round = round;
+  out_msg_.step = step;
+  out_msg_.dim = static_cast<uint32_t>(dim_);
+  encode_gossip(out_msg_, out_frames_[j]);
+  counters_.coords_sent += out_msg_.values.size();
+  ++counters_.msgs_sent;
+  ++in_flight_;
+  counters_.bytes_sent += out_frames_[j].size();
 }
 
 // Link budget: x_hat_self moves as in a plain publish (mix() reads it; its
@@ -802,29 +810,14 @@ void gossip_state::publish_budgeted(std::span<const float> x, uint64_t step) {
   bool any = false, moved = false;
   for (size_t j = 0; j < neighbours_.size(); ++j) {
     if (!link_full_[j] && !budget_.due(j, round)) continue;
-    out_msg_.indices.clear();
-    out_msg_.values.clear();
-    out_msg_.grid.clear();
-    out_msg_.scale = 0;
-    force_full_ = link_full_[j] != 0;  // compress() reads it
-    const bool sent = compress(x, link_hat_[j]);
-    force_full_ = false;
+    const bool sent = compress_link(x, j);
     if (!sent || (out_msg_.values.empty() && !keepalive)) continue;
-    link_full_[j] = 0;
-    out_msg_.sender = self_;
-    // The link's own frame count: the neighbour's contribution weights then
+    // The link's own frame count as its round: the neighbour's contribution weights then
     // measure how often it hears from us, and pull less toward a copy it gets rarely.
-    out_msg_.round = budget_.frames(j) + 1;
-    out_msg_.step = step;
-    out_msg_.dim = static_cast<uint32_t>(dim_);
-    encode_gossip(out_msg_, out_frames_[j]);
+    seal_link(j, budget_.frames(j) + 1, step);
     budget_.sent(j, round);
     any = true;
     moved = moved || !out_msg_.values.empty();
-    counters_.coords_sent += out_msg_.values.size();
-    ++counters_.msgs_sent;
-    ++in_flight_;
-    counters_.bytes_sent += out_frames_[j].size();
   }
   if (!any) {
     ++silent_streak_;

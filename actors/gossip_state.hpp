@@ -307,6 +307,11 @@ class gossip_state {
   std::vector<size_t> partners_;
   void publish_one_peer(std::span<const float> x, uint64_t step);
   void mix_one_peer(std::span<float> x);
+  // One link's frame (one_peer, link budget): compress x against slot j's
+  // estimate into out_msg_ (dense when the link is owed a full frame);
+  // false when the trigger holds it back. Then seal it into out_frames_[j].
+  bool compress_link(std::span<const float> x, size_t j);
+  void seal_link(size_t j, uint64_t round, uint64_t step);
   // Backend mode: be_'s buffers (x_hat_self, x_hat_j per neighbour slot, and
   // dim_-sized index/value scratch for selections and received frames).
   compute_backend* be_ = nullptr;
