@@ -660,13 +660,25 @@ void moved_bits(const float* x, const float* hat, size_t n, float threshold, uin
     mask[w] = moved_word(x + 64 * w, hat + 64 * w, std::min<size_t>(64, n - 64 * w), threshold);
 }
 
+// Calls f(k), in order, for every k < n with |x[k] - hat[k]| not below
+// band (NaN included); a chunk's test is made before f changes its hat.
+template <class F>
+void for_each_moved(const float* x, const float* hat, size_t n, float band, F&& f) {
+  std::array<uint64_t, kChunk / 64> moved;  // a bit per coordinate of a chunk
+  for (size_t k0 = 0; k0 < n; k0 += kChunk) {
+    const size_t b = std::min(kChunk, n - k0);
+    moved_bits(x + k0, hat + k0, b, band, moved.data());
+    for (size_t w = 0; 64 * w < b; ++w)
+      for (uint64_t m = moved[w]; m != 0; m &= m - 1) f(k0 + 64 * w + static_cast<size_t>(std::countr_zero(m)));
+  }
+}
+
 }  // namespace
 
 // The compressor: moves `hat` (the public estimate) toward x and fills
 // out_msg_ with what changed. False when the trigger holds the round back.
 bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
   const float tau = tau_;
-  std::array<uint64_t, kChunk / 64> moved;  // a bit per coordinate of a chunk
   if (force_full_) {
     std::copy(x.begin(), x.end(), hat.begin());
     out_msg_.kind = update_kind::dense_set;
@@ -677,36 +689,24 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
       // Publish on a tau-grid every peer shares: peers that agree publish
       // the same value and fall silent, and a value is a small integer.
       const float near = 0.75f * tau, limit = 1e9f;
-      for (size_t k0 = 0; k0 < dim_; k0 += kChunk) {
-        const size_t b = std::min(kChunk, dim_ - k0);
-        moved_bits(x.data() + k0, hat.data() + k0, b, near, moved.data());
-        for (size_t w = 0; 64 * w < b; ++w)
-          for (uint64_t m = moved[w]; m != 0; m &= m - 1) {
-            const size_t k = k0 + 64 * w + static_cast<size_t>(std::countr_zero(m));
-            float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
-            float v = q * tau;
-            if (v == hat[k]) continue;
-            hat[k] = v;
-            out_msg_.indices.push_back(static_cast<uint32_t>(k));
-            out_msg_.grid.push_back(static_cast<int32_t>(q));
-            out_msg_.values.push_back(v);
-          }
-      }
+      for_each_moved(x.data(), hat.data(), dim_, near, [&](size_t k) {
+        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+        float v = q * tau;
+        if (v == hat[k]) return;
+        hat[k] = v;
+        out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        out_msg_.grid.push_back(static_cast<int32_t>(q));
+        out_msg_.values.push_back(v);
+      });
       out_msg_.kind = update_kind::grid_set;
       out_msg_.scale = tau;
     } else {
-      for (size_t k0 = 0; k0 < dim_; k0 += kChunk) {
-        const size_t b = std::min(kChunk, dim_ - k0);
-        moved_bits(x.data() + k0, hat.data() + k0, b, tau, moved.data());
-        for (size_t w = 0; 64 * w < b; ++w)
-          for (uint64_t m = moved[w]; m != 0; m &= m - 1) {
-            const size_t k = k0 + 64 * w + static_cast<size_t>(std::countr_zero(m));
-            if (std::fabs(x[k] - hat[k]) >= tau) {  // not a NaN
-              hat[k] = x[k];
-              out_msg_.indices.push_back(static_cast<uint32_t>(k));
-            }
-          }
-      }
+      for_each_moved(x.data(), hat.data(), dim_, tau, [&](size_t k) {
+        if (std::fabs(x[k] - hat[k]) >= tau) {  // not a NaN
+          hat[k] = x[k];
+          out_msg_.indices.push_back(static_cast<uint32_t>(k));
+        }
+      });
       if (5 * out_msg_.indices.size() > 4 * dim_) {
         // Dense coding is cheaper once more than ~4/5 of the coordinates move.
         out_msg_.kind = update_kind::dense_set;
