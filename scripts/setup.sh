@@ -20,7 +20,9 @@ done
 pkgs=(
   build-essential cmake pkg-config
   libcaf-dev libcereal-dev libzmq3-dev cppzmq-dev catch2
-  libopenblas-dev libdnnl-dev zlib1g-dev libssl-dev libtomlplusplus-dev libcli11-dev
+  # ocl-icd-opencl-dev: dnnl-config.cmake calls find_package(OpenCL) even for the CPU
+  # runtime; libdnnl-dev only recommends it, and this script installs no recommends
+  libopenblas-dev libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libssl-dev libtomlplusplus-dev libcli11-dev
   gnuplot-nox dataset-fashion-mnist
   clang-14 libclang-rt-14-dev
   nlohmann-json3-dev
