@@ -64,6 +64,7 @@ gossip_state::gossip_state(uint32_t self, std::vector<uint32_t> neighbours, goss
     if (why) throw std::invalid_argument(std::string("gossip.schedule = one_peer: not with ") + why);
     link_hat_.assign(neighbours_.size(), std::vector<float>(x0.begin(), x0.end()));
     link_full_.assign(neighbours_.size(), 0);
+    pairing_.assign(neighbours_.size(), {});
   }
   if (budget_.on()) {
     if (is_update_attack(attack.kind)) throw std::invalid_argument("gossip.link_period_max: not with an update attack");
@@ -304,6 +305,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     }
   std::vector<std::vector<float>> hat, pub, link;
   std::vector<uint8_t> link_full;
+  std::vector<link_pairing> pairing;
   std::vector<backend_buffer<float>> dev_hat;
   std::vector<uint64_t> last, inc, heard;
   std::vector<int> from;
@@ -329,6 +331,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
       link.push_back(keep ? std::move(link_hat_[o]) : self_hat_);
       link_full.push_back(keep ? link_full_[o] : 1);
     }
+    if (one_peer()) pairing.push_back(keep ? std::move(pairing_[o]) : link_pairing{});
     last.push_back(keep ? last_round_[o] : 0);
     heard.push_back(keep ? heard_at_[o] : 0);
     inc.push_back(incarnations[i]);
@@ -346,6 +349,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     link_hat_ = std::move(link);
     link_full_ = std::move(link_full);
   }
+  if (one_peer()) pairing_ = std::move(pairing);
   partners_.clear();  // slots have moved; the next publish chooses again
   contrib_.remap(from);
   budget_.remap(from);
@@ -756,9 +760,25 @@ void gossip_state::publish_one_peer(std::span<const float> x, uint64_t step) {
   out_frames_.resize(neighbours_.size());
   bool any = false;
   if (!partners_.empty()) ++round_;
+  const float pull = static_cast<float>(s_.gamma / (static_cast<double>(partners_.size()) + 1.0));
   for (size_t j : partners_) {
+    auto& p = pairing_[j];
+    if (p.sent > p.mixed) {
+      // Our last frame's pair is still open: a new frame now would move the
+      // estimate the partner is about to mix with. Wait for it, within limits.
+      if (s_.max_staleness == 0 || counters_.rounds - p.sent_at <= s_.max_staleness) {
+        ++counters_.stale_skips;
+        continue;
+      }
+      p.mixed = p.sent;  // given up (a frame was lost): resynchronise in full
+      link_full_[j] = 1;
+    }
     if (!compress_link(x, j)) continue;  // the trigger held this link back
-    seal_link(j, round_, step);
+    p.sent_dense = out_msg_.kind == update_kind::dense_set;
+    ++p.sent;
+    p.pull = pull;
+    p.sent_at = counters_.rounds;
+    seal_link(j, p.sent, step);
     any = true;
   }
   if (!any) ++counters_.silent_rounds;
@@ -828,45 +848,66 @@ void gossip_state::publish_budgeted(std::span<const float> x, uint64_t step) {
   if (moved || keepalive) silent_streak_ = 0;
 }
 
-// x += gamma/(m+1) * sum over the m partners of our last publish of
-// (x_hat_j - x_hat_ij): both ends of a link use the same two estimates, so
-// a pair's sum is kept. A robust rule aggregates each pair {x_hat_ij, x_hat_j}.
+// Each link's open pair, once both its frames are here: x += c (x_hat_j -
+// x_hat_ij), c = gamma/(m+1) from the round of our frame. Both ends of the
+// link mix the same two estimates (a link sends nothing more until its pair
+// is mixed, and a partner's next frame waits in `held`), so a pair's sum is kept.
 void gossip_state::mix_one_peer(std::span<float> x) {
-  if (partners_.empty() || in_flight_ > 0) return;
-  const uint64_t now = counters_.rounds + 1;
-  const float c = static_cast<float>(s_.gamma / (static_cast<double>(partners_.size()) + 1.0));
-  float* xp = x.data();
-  for (size_t j : partners_) {
-    if (!fresh(j, now)) {
+  for (size_t j = 0; j < pairing_.size(); ++j) {
+    auto& p = pairing_[j];
+    if (p.sent <= p.mixed) continue;
+    if (!p.ready()) {
       ++counters_.stale_skips;
       continue;
     }
-    float* hp = nbr_hat_[j].data();
-    float* sp = link_hat_[j].data();
-    if (s_.estimates_follow_mix && !robust_) {
-      // Both estimates move with the pair (the partner computes the same
-      // floats: its d is exactly -ours), so x - x_hat_ij keeps only what
-      // training and other links changed, and the next round does not pull
-      // again by a difference this mix already closed.
-      for (size_t k = 0; k < dim_; ++k) {
-        const float d = c * (hp[k] - sp[k]);
-        xp[k] += d;
-        sp[k] += d;
-        hp[k] -= d;
-      }
-      continue;
+    if (p.sent_dense == p.got_dense) {
+      mix_pair(x, j, p.pull);
+    } else {
+      // One side resynchronised (dense) and the other did not: the
+      // sparse side's copy may be off, so neither end mixes this pair, and
+      // both send the next one dense.
+      link_full_[j] = 1;
     }
-    if (robust_) {
-      // mix_into moves x by g (agg - x_hat_ij), agg = the pair's aggregate
-      // (unclipped: the midpoint), so g = 2c gives the plain pull c (x_hat_j - x_hat_ij).
-      mix_members_.assign({sp, hp});
-      const uint64_t clipped_before = robust_->clipped();
-      robust_->mix_into(x, mix_members_, 2.f * c, 1);
-      counters_.clipped += robust_->clipped() - clipped_before;
-      continue;
+    p.mixed = p.sent;
+    if (!p.held.empty()) {
+      // The partner's next frame: it mixed this pair before we did.
+      std::vector<std::byte> f;
+      f.swap(p.held);
+      accept(neighbours_[j], f, nullptr);
+      f.clear();
+      if (p.held.empty()) p.held.swap(f);  // keep the storage for the next one
     }
-    for (size_t k = 0; k < dim_; ++k) xp[k] += c * (hp[k] - sp[k]);
   }
+}
+
+// A robust rule aggregates the pair {x_hat_ij, x_hat_j}.
+void gossip_state::mix_pair(std::span<float> x, size_t j, float c) {
+  float* xp = x.data();
+  float* hp = nbr_hat_[j].data();
+  float* sp = link_hat_[j].data();
+  if (s_.estimates_follow_mix && !robust_) {
+    // Both estimates move with the pair (the partner computes the same
+    // floats: its d is exactly -ours), so x - x_hat_ij keeps only what
+    // training and other links changed, and the next round does not pull
+    // again by a difference this mix already closed.
+    for (size_t k = 0; k < dim_; ++k) {
+      const float d = c * (hp[k] - sp[k]);
+      xp[k] += d;
+      sp[k] += d;
+      hp[k] -= d;
+    }
+    return;
+  }
+  if (robust_) {
+    // mix_into moves x by g (agg - x_hat_ij), agg = the pair's aggregate
+    // (unclipped: the midpoint), so g = 2c gives the plain pull c (x_hat_j - x_hat_ij).
+    mix_members_.assign({sp, hp});
+    const uint64_t clipped_before = robust_->clipped();
+    robust_->mix_into(x, mix_members_, 2.f * c, 1);
+    counters_.clipped += robust_->clipped() - clipped_before;
+    return;
+  }
+  for (size_t k = 0; k < dim_; ++k) xp[k] += c * (hp[k] - sp[k]);
 }
 
 void gossip_state::mix_on_backend(float* x) {
@@ -993,6 +1034,10 @@ void gossip_state::detect() {
 bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reject_reason* why) {
   ++counters_.msgs_received;
   counters_.bytes_received += frame.size();
+  return accept(from, frame, why);
+}
+
+bool gossip_state::accept(uint32_t from, std::span<const std::byte> frame, reject_reason* why) {
   auto reject = [&](reject_reason r) {
     ++counters_.rejected[static_cast<size_t>(r)];
     if (why) *why = r;
@@ -1011,6 +1056,26 @@ bool gossip_state::receive(uint32_t from, std::span<const std::byte> frame, reje
     if (!(std::fabs(v) <= max_value_)) return reject(reject_reason::out_of_range);
   auto& last = last_round_[static_cast<size_t>(slot)];
   if (in_msg_.round <= last) return reject(reject_reason::stale);
+  if (one_peer()) {
+    auto& p = pairing_[static_cast<size_t>(slot)];
+    if (p.ready()) {
+      // The partner's next exchange, before we mixed the pair it follows:
+      // applied after that mix (mix_one_peer), so that both ends mix the
+      // same estimates.
+      p.held.assign(frame.begin(), frame.end());
+      if (why) *why = static_cast<reject_reason>(frame_error::none);
+      return true;
+    }
+    if (in_msg_.round != p.got + 1) {
+      // A gap: the partner's frame of our open pair was lost, and it went
+      // on (it gave the pair up). So do we, and the dense frames below make
+      // both copies exact again.
+      if (p.mixed < p.sent) p.mixed = p.sent;
+      link_full_[static_cast<size_t>(slot)] = 1;
+    }
+    p.got = in_msg_.round;
+    p.got_dense = in_msg_.kind == update_kind::dense_set;
+  }
   last = in_msg_.round;
   heard_at_[static_cast<size_t>(slot)] = counters_.rounds + 1;
   contrib_.heard(static_cast<size_t>(slot), in_msg_.step, in_msg_.round, last_step_, round_);

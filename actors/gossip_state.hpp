@@ -50,11 +50,21 @@
 // hypercube). Each link keeps its own public estimate of us, x_hat_ij, the
 // copy j holds: publish compresses x against x_hat_ij for each partner
 // (error feedback per link, exact whatever the others receive) and returns
-// an empty span, the frames being frame_to(slot); mix then pairs with the
-// partners of our last publish: x += gamma/(m+1) sum_j (x_hat_j - x_hat_ij),
-// m partners (1: the pairwise average at gamma = 1). A frame whose step
-// falls in a round of another colour than its sender's link is rejected
-// (off_schedule). A new link, or a resync, starts with a dense frame.
+// an empty span, the frames being frame_to(slot). A link's frames are its
+// exchanges, numbered in the frame's round field; the k-th pair of a link
+// is our k-th frame and the partner's k-th, and mix mixes it once both are
+// here: x += gamma/(m+1) (x_hat_j - x_hat_ij), m our partners in the round
+// of our frame (1: the pairwise average at gamma = 1). Until then the link
+// sends nothing more, and a partner's frame of the next exchange that comes
+// before our mix is held back, so both ends mix the same two estimates
+// however late the frames come (frames leave when the step ends, or a slow
+// link). A pair still open after max_staleness of our rounds, or one whose
+// partner frame was lost (the numbering skips), is given up and the link's
+// next frame is dense; a pair with one dense frame and one not is not mixed
+// (the sparse side's copy may be off) and both ends send the next one
+// dense, after which both copies are exact again. A frame whose step falls in a round
+// of another colour than its sender's link is rejected (off_schedule). A
+// new link, or a resync, starts with a dense frame.
 //
 //   an update attack: publish sends a poisoned estimate (update_attack.hpp);
 //               mix and detection use the honest estimate the peer keeps aside.
@@ -301,12 +311,29 @@ class gossip_state {
   std::vector<std::vector<float>> pub_hat_;       // an equivocating attacker's: per neighbour, its copy of us
   std::vector<std::vector<std::byte>> out_frames_;  // an equivocating attacker's or one_peer frames, per neighbour
   // one_peer: per neighbour slot, our estimate as it holds it, and whether its next frame is dense;
-  // the slots our last publish went to (mix pairs with them).
+  // the slots our last publish went to.
   std::vector<std::vector<float>> link_hat_;
   std::vector<uint8_t> link_full_;
   std::vector<size_t> partners_;
+  // one_peer: the exchanges of each link slot, counted from 1 (a frame's
+  // round field is its link's count): frames we sent, frames we accepted,
+  // pairs mixed (or given up); the pull of our latest frame's pair, our
+  // round when we sent it, whether it was dense; and a frame of the next
+  // exchange that came before we mixed the ready pair it follows.
+  struct link_pairing {
+    uint64_t sent = 0, got = 0, mixed = 0;
+    float pull = 0;
+    uint64_t sent_at = 0;
+    bool sent_dense = false, got_dense = false;  // the kinds of the latest frames each way
+    std::vector<std::byte> held;
+    bool ready() const { return sent > mixed && got == sent; }
+  };
+  std::vector<link_pairing> pairing_;
   void publish_one_peer(std::span<const float> x, uint64_t step);
   void mix_one_peer(std::span<float> x);
+  void mix_pair(std::span<float> x, size_t j, float c);
+  // The part of receive() after the counters: a held frame goes through it again.
+  bool accept(uint32_t from, std::span<const std::byte> frame, reject_reason* why);
   // One link's frame (one_peer, link budget): compress x against slot j's
   // estimate into out_msg_ (dense when the link is owed a full frame);
   // false when the trigger holds it back. Then seal it into out_frames_[j].
