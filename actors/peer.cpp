@@ -73,7 +73,8 @@ peer_handles spawn_peer(caf::actor_system& sys, const peer_settings& s,
     h.verifier = spawn_verifier(sys, std::move(ctx), vs, transport, h.gossip);
   }
   if (off && off->plan) h.offload = std::make_shared<offload_step>(h.train, *off->plan);
-  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier, h.offload, segments);
+  h.shard = spawn_shard(sys, h.train, s.train.gossip_every, h.gossip, h.verifier, h.offload, segments,
+                        s.gossip.publish_first);
   return h;
 }
 

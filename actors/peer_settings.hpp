@@ -67,6 +67,9 @@ struct gossip_settings {
   // one_peer: a pair's mix also moves the link's two public estimates by its
   // correction (gossip.link_estimates = follow_mix), so it is applied once.
   bool estimates_follow_mix = false;
+  // gossip.publish = before_step: the shard publishes after the mix and
+  // before the step (actors/shard_actor.hpp), not after the step.
+  bool publish_first = false;
   double threshold = 1e-3;   // tau; 0 sends every coordinate
   // gossip.threshold_schedule = lr (threshold and grid compressors): the tau
   // of a publish at step s is threshold x max(threshold_floor, (lr_s /

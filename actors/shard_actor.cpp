@@ -44,7 +44,7 @@ void drive(shard_actor::pointer self, const std::shared_ptr<offloaded_step>& o, 
 shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared_ptr<trainer> t,
                                           int64_t every, gossip_actor gossip, verifier_actor verifier,
                                           std::shared_ptr<offload_step> offload,
-                                          std::shared_ptr<segment_recorder> segments) {
+                                          std::shared_ptr<segment_recorder> segments, bool publish_first) {
   const uint64_t k = static_cast<uint64_t>(std::max<int64_t>(1, every));
   std::shared_ptr<offloaded_step> off;
   if (offload && verifier) {
@@ -56,7 +56,10 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
       [=](cycle_atom) -> caf::result<step_report> {
         auto rp = self->make_response_promise<step_report>();
         const uint64_t n = t->steps_done();
-        auto publish = [=](float loss) mutable {
+        const bool publishes = (n + 1) % k == 0;
+        // After the step: its commitment, then (publish_first: already done)
+        // the gossip publish, then the answer.
+        auto finish = [=](float loss) mutable {
           step_report r{n + 1, loss, false};
           if (segments) {
             // Urgent: the commitment must not wait behind the verifier's
@@ -69,7 +72,8 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
             encode_transcript_commit(*t->last_commit(), *buf);
             self->send(verifier, vcommit_atom::value, wire_frame{std::move(buf)});
           }
-          if (r.step % k != 0) {
+          if (!publishes || publish_first) {
+            r.published = publishes;
             rp.deliver(r);
             return;
           }
@@ -78,20 +82,29 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
             rp.deliver(r);
           });
         };
-        auto step_and_publish = [=]() mutable {
+        auto step = [=]() mutable {
           if (!off) {
-            publish(t->step());
+            finish(t->step());
             return;
           }
           off->busy = true;
-          off->finish = publish;
+          off->finish = finish;
           drive(self, off, off->step->start());
+        };
+        // publish_first: the mixed parameters go out before the step, so
+        // their frames travel while it computes.
+        auto publish_then_step = [=]() mutable {
+          if (!publishes || !publish_first) {
+            step();
+            return;
+          }
+          self->request(gossip, caf::infinite, publish_atom::value, n + 1).then([=](bool) mutable { step(); });
         };
         // (The gossip actor syncs the trainer's parameters for mix and publish.)
         if (n > 0 && n % k == 0)
-          self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { step_and_publish(); });
+          self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { publish_then_step(); });
         else
-          step_and_publish();
+          publish_then_step();
         return rp;
       },
       [=](eval_atom) -> caf::result<eval_report> {
@@ -140,9 +153,9 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
 
 shard_actor spawn_shard(caf::actor_system& sys, std::shared_ptr<trainer> t, int64_t every,
                         gossip_actor gossip, verifier_actor verifier, std::shared_ptr<offload_step> offload,
-                        std::shared_ptr<segment_recorder> segments) {
+                        std::shared_ptr<segment_recorder> segments, bool publish_first) {
   return sys.spawn(shard_behavior, std::move(t), every, std::move(gossip), std::move(verifier), std::move(offload),
-                   std::move(segments));
+                   std::move(segments), publish_first);
 }
 
 }  // namespace murmur

@@ -191,9 +191,16 @@ const std::vector<KeyDef>& table() {
       choice("gossip.link_estimates", &R::link_estimates, {"fixed", "follow_mix"},
              "gossip.schedule = one_peer, gossip.robust = none: fixed: a link's two public estimates change only by "
              "its frames; follow_mix: a pair's mix also moves both estimates by its correction (both ends compute "
-             "it), so a correction is applied once instead of again each round until a frame catches up; both ends "
-             "must mix in every round of the link (a round one end skips, its uplink busy or the partner stale, "
-             "leaves the two copies apart until those coordinates are sent again) (docs/gossip_schedule.md)"),
+             "it), so a correction is applied once instead of again each round until a frame catches up (a link's "
+             "pair is mixed once both its frames are here and the link sends nothing new until then, so late frames "
+             "do not put the two copies apart) (docs/gossip_schedule.md)"),
+      choice("gossip.publish", &R::publish_at, {"after_step", "before_step"},
+             "When a cycle's gossip frames are made: after_step = mix, step, publish (frames carry the step's "
+             "update and can leave only once it is done); before_step = mix, publish, step: frames carry the mixed "
+             "parameters without this step's update and travel while it computes (communication overlapped with "
+             "computation; the simulator sends them at the cycle's start whatever sim.frames_leave says). The "
+             "mix x += gamma (x_hat_j - x_hat_self) keeps every update in the average either way "
+             "(docs/gossip_schedule.md)"),
       choice("gossip.contribution", &R::contribution, {"uniform", "rate", "mixing"},
              "How much each neighbour pulls in a mix: uniform 1/(degree+1); rate: that times min(1, rho), rho the "
              "neighbour's steps x frames published over ours in the same window, as its frames' step and round "
@@ -295,7 +302,8 @@ const std::vector<KeyDef>& table() {
              "When the frames a peer's cycle publishes (gossip, commitments) enter its uplink: \"step_end\" = once "
              "the step that made them has taken its modelled time, as on a real machine; \"step_start\" = at the "
              "cycle's start (the step's time is not waited for: frames leave one step early; kept as the default so "
-             "that the results measured with it reproduce, docs/wan.md). Offloading peers always send at the start"),
+             "that the results measured with it reproduce, docs/wan.md). Offloading peers always send at the start; "
+             "with gossip.publish = before_step every frame of the cycle does (commitments too)"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),
       num("peer.count", &R::peer_count, ge(1), le(1024), "murmur peer: how many shards the training data is cut into"),

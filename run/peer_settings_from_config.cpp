@@ -55,6 +55,7 @@ peer_settings peer_settings_from_config(const RunConfig& c, uint32_t id, uint32_
     s.gossip.schedule_every = static_cast<uint64_t>(std::max<int64_t>(1, c.every));
     s.gossip.estimates_follow_mix = c.link_estimates == "follow_mix";
   }
+  s.gossip.publish_first = c.publish_at == "before_step";
   s.gossip.grid = c.compressor == "grid" && s.gossip.threshold > 0 && mode != gossip_mode::delta;
   if (c.threshold_schedule == "lr" && c.lr_schedule == "cosine") {
     s.gossip.threshold_power = c.threshold_power;

@@ -56,6 +56,7 @@ struct RunConfig {
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | hypercube | random | complete
   std::string gossip_schedule = "all";  // gossip.schedule: all | one_peer
   std::string link_estimates = "fixed";  // gossip.link_estimates: fixed | follow_mix (one_peer)
+  std::string publish_at = "after_step";  // gossip.publish: after_step | before_step (with the mixed parameters)
   std::string contribution = "uniform";  // gossip.contribution: uniform | rate | mixing (actors/contribution.hpp)
   int64_t contribution_window = 20;      // gossip.contribution_window: our steps per rate measurement
   int64_t link_period_max = 1;           // gossip.link_period_max: per-link send periods up to this (actors/link_budget.hpp)

@@ -361,7 +361,8 @@ class driver {
     nm.links = links_;
     nm.loss = c.loss;
     nm.ranked = c.uplink == "classes";
-    frames_at_step_end_ = c.frames_leave == "step_end";
+    // Frames made before the step (gossip.publish = before_step) can leave at once.
+    frames_at_step_end_ = c.frames_leave == "step_end" && c.publish_at != "before_step";
     if (off_.on) nm.offload = &offload_q_;
     net_ = spawn_sim_network(sys_, queue_, nm, n_, Rng(c.seed).fork(7).next_u64(), net_stats_);
     try {

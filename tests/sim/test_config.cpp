@@ -53,7 +53,7 @@ TEST_CASE("empty config gives the RunConfig defaults", "[config]") {
 
 TEST_CASE("config_keys lists every key once, section.key", "[config]") {
   auto keys = config_keys();
-  CHECK(keys.size() == 115);  // + gossip.link_period_max, sim.frames_leave, gossip.threshold_schedule, gossip.threshold_power, gossip.threshold_floor, gossip.link_estimates, gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
+  CHECK(keys.size() == 116);  // + gossip.publish, gossip.link_period_max, sim.frames_leave, gossip.threshold_schedule, gossip.threshold_power, gossip.threshold_floor, gossip.link_estimates, gossip.contribution, gossip.contribution_window, pipeline.placement, sim.uplink, gossip.link_tau_exponent, gossip.schedule, sim.link_classes, sim.link_file, sim.link_events, train.eval_subset, sim.slow_peers, sim.slow_factor, offload.* (6), train.device, verify.scheme, verify.segment
   for (size_t i = 0; i < keys.size(); ++i) {
     CHECK(keys[i].find('.') != std::string::npos);
     for (size_t j = i + 1; j < keys.size(); ++j) CHECK(keys[i] != keys[j]);

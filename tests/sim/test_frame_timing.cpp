@@ -49,3 +49,26 @@ TEST_CASE("frames that leave when their step ends make zero-latency dense gossip
   CHECK(at_end.steps == at_start.steps);
   CHECK(at_end.bytes_sent_total == at_start.bytes_sent_total);
 }
+
+TEST_CASE("gossip.publish = before_step: frames made before the step leave at the cycle's start whatever "
+          "sim.frames_leave says",
+          "[sim][network][timing]") {
+  // The publish comes after the mix and before the step, so there is no
+  // step to wait for: step_start and step_end give the same run.
+  const auto at_end = exact_mix_run("before-end", {"gossip.mode=dense", "sim.frames_leave=step_end",
+                                                   "gossip.publish=before_step"});
+  const auto at_start = exact_mix_run("before-start", {"gossip.mode=dense", "sim.frames_leave=step_start",
+                                                       "gossip.publish=before_step"});
+  const auto after = exact_mix_run("after-end", {"gossip.mode=dense", "sim.frames_leave=step_end"});
+  INFO("test loss: before_step " << at_end.final_test_loss << " / " << at_start.final_test_loss << ", after_step "
+                                 << after.final_test_loss);
+  REQUIRE(std::isfinite(at_end.final_test_loss));
+  CHECK(at_end.final_test_loss == at_start.final_test_loss);
+  CHECK(at_end.final_test_accuracy == at_start.final_test_accuracy);
+  CHECK(at_end.bytes_sent_total == at_start.bytes_sent_total);
+  // The frames carry other parameters: each peer's own last update is not
+  // in what it publishes (a different run), while the steps and bytes are the same.
+  CHECK(at_end.final_test_loss != after.final_test_loss);
+  CHECK(at_end.steps == after.steps);
+  CHECK(at_end.bytes_sent_total == after.bytes_sent_total);
+}
