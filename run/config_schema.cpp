@@ -301,8 +301,9 @@ const std::vector<KeyDef>& table() {
       choice("sim.frames_leave", &R::frames_leave, {"step_start", "step_end"},
              "When the frames a peer's cycle publishes (gossip, commitments) enter its uplink: \"step_end\" = once "
              "the step that made them has taken its modelled time, as on a real machine; \"step_start\" = at the "
-             "cycle's start (the step's time is not waited for: frames leave one step early; kept as the default so "
-             "that the results measured with it reproduce, docs/wan.md). Offloading peers always send at the start; "
+             "cycle's start (the step's time is not waited for: frames made after the step leave one step early; "
+             "the default before 2026-12-07, which the results measured then need, docs/traffic.md). Offloading "
+             "peers always send at the start; "
              "with gossip.publish = before_step every frame of the cycle does (commitments too)"),
 
       num("peer.index", &R::peer_index, ge(0), lt(1024), "murmur peer: this process's peer id and data shard"),

@@ -56,7 +56,7 @@ struct RunConfig {
   std::string topology = "ring";     // gossip.topology: ring | torus | exponential | hypercube | random | complete
   std::string gossip_schedule = "all";  // gossip.schedule: all | one_peer
   std::string link_estimates = "fixed";  // gossip.link_estimates: fixed | follow_mix (one_peer)
-  std::string publish_at = "after_step";  // gossip.publish: after_step | before_step (with the mixed parameters)
+  std::string publish_at = "before_step";  // gossip.publish: after_step | before_step (with the mixed parameters)
   std::string contribution = "uniform";  // gossip.contribution: uniform | rate | mixing (actors/contribution.hpp)
   int64_t contribution_window = 20;      // gossip.contribution_window: our steps per rate measurement
   int64_t link_period_max = 1;           // gossip.link_period_max: per-link send periods up to this (actors/link_budget.hpp)
@@ -96,7 +96,7 @@ struct RunConfig {
   std::string link_file = "";        // sim.link_file: per-peer and per-link rates and latencies
   std::string link_events = "";      // sim.link_events: "start_s-end_s:peer:factor,..."
   std::string uplink = "classes";    // sim.uplink: "classes" (by traffic class) or "fifo"
-  std::string frames_leave = "step_start";  // sim.frames_leave: when a step's frames enter the uplink
+  std::string frames_leave = "step_end";  // sim.frames_leave: when a step's frames enter the uplink
   // [peer] (murmur peer: one process per machine)
   int64_t peer_index = 0;            // peer.index: this process's data shard and peer id
   int64_t peer_count = 1;            // peer.count: how many shards the data is cut into

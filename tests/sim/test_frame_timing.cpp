@@ -1,7 +1,9 @@
-// When a simulated peer's frames enter its uplink (sim.frames_leave): at
-// the start of the cycle that published them (the default, kept so that
-// documented results reproduce) or once the step that made them has taken
-// its modelled time, as on a real machine.
+// When a simulated peer's frames enter its uplink (sim.frames_leave): once
+// the step that made them has taken its modelled time, as on a real machine
+// (the default), or at the start of the cycle that published them (frames
+// made after the step then leave a step early). With gossip.publish =
+// before_step (the default) the frames are made before the step and leave
+// at the start either way.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -34,8 +36,9 @@ TEST_CASE("frames that leave when their step ends make zero-latency dense gossip
           "they are read a step early",
           "[sim][network][timing]") {
   const auto allreduce = exact_mix_run("allreduce", {"gossip.mode=allreduce"});
-  const auto at_end = exact_mix_run("end", {"gossip.mode=dense", "sim.frames_leave=step_end"});
-  const auto at_start = exact_mix_run("start", {"gossip.mode=dense", "sim.frames_leave=step_start"});
+  const auto at_end = exact_mix_run("end", {"gossip.mode=dense", "sim.frames_leave=step_end", "gossip.publish=after_step"});
+  const auto at_start =
+      exact_mix_run("start", {"gossip.mode=dense", "sim.frames_leave=step_start", "gossip.publish=after_step"});
   INFO("test loss: all-reduce " << allreduce.final_test_loss << ", step_end " << at_end.final_test_loss
                                 << ", step_start " << at_start.final_test_loss);
   REQUIRE(std::isfinite(allreduce.final_test_loss));
@@ -59,7 +62,8 @@ TEST_CASE("gossip.publish = before_step: frames made before the step leave at th
                                                    "gossip.publish=before_step"});
   const auto at_start = exact_mix_run("before-start", {"gossip.mode=dense", "sim.frames_leave=step_start",
                                                        "gossip.publish=before_step"});
-  const auto after = exact_mix_run("after-end", {"gossip.mode=dense", "sim.frames_leave=step_end"});
+  const auto after =
+      exact_mix_run("after-end", {"gossip.mode=dense", "sim.frames_leave=step_end", "gossip.publish=after_step"});
   INFO("test loss: before_step " << at_end.final_test_loss << " / " << at_start.final_test_loss << ", after_step "
                                  << after.final_test_loss);
   REQUIRE(std::isfinite(at_end.final_test_loss));
