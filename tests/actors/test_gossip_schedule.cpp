@@ -31,6 +31,23 @@ gossip_settings one_peer_settings(uint32_t n) {
   return s;
 }
 
+// The frontier's compressor: grid tau 0.01, estimates that follow the mix.
+gossip_settings grid_follow_settings(uint32_t n, double gamma) {
+  auto s = one_peer_settings(n);
+  s.threshold = 0.01;
+  s.grid = true;
+  s.gamma = gamma;
+  s.estimates_follow_mix = true;
+  return s;
+}
+
+// The largest change of a coordinate of the peers' mean.
+double mean_drift(const std::vector<double>& m0, const std::vector<double>& m1) {
+  double drift = 0;
+  for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+  return drift;
+}
+
 // Synchronous rounds: every peer publishes (one frame per partner), every
 // frame is delivered, then every peer mixes.
 struct pairs {
@@ -201,8 +218,7 @@ TEST_CASE("one_peer grid gossip: every link's estimates stay exact and the mean 
     REQUIRE(w.links_exact());
   }
   const auto m1 = w.mean();
-  double drift = 0;
-  for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+  const double drift = mean_drift(m0, m1);
   CHECK(drift < 1e-4);                  // mixing moves pairs toward each other, never the sum
   CHECK(w.max_deviation(m1) < 0.05);    // within a few tau of agreement
 }
@@ -309,8 +325,7 @@ TEST_CASE("one_peer follow_mix: links exact, mean kept, and grid gossip sends fa
     uint64_t bytes = 0;
     for (auto& g : w.g) bytes += g.counters().bytes_sent;
     const auto m1 = w.mean();
-    double drift = 0;
-    for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+    const double drift = mean_drift(m0, m1);
     CHECK(drift < 1e-4);  // still pairwise: the sum is kept
     *late_bytes = static_cast<double>(bytes - bytes_at_30);
     *deviation = w.max_deviation(m1);
@@ -327,11 +342,7 @@ TEST_CASE("one_peer follow_mix: links exact, mean kept, and grid gossip sends fa
 TEST_CASE("threshold schedule lr: tau follows the cosine lr down to its floor, frames carry it, links stay exact",
           "[gossip]") {
   const uint32_t n = 8;
-  auto s = one_peer_settings(n);
-  s.threshold = 0.01;
-  s.grid = true;
-  s.gamma = 1.0;
-  s.estimates_follow_mix = true;
+  auto s = grid_follow_settings(n, 1.0);
   s.threshold_power = 1.0;
   s.threshold_floor = 0.1;
   s.lr_total_steps = 120;
@@ -419,12 +430,7 @@ TEST_CASE("one_peer with frames a round late: both ends mix the same pair, links
     }
     {
       // The frontier's grid gossip with follow_mix, late, with training noise.
-      auto s = one_peer_settings(n);
-      s.threshold = 0.01;
-      s.grid = true;
-      s.gamma = 0.7;
-      s.estimates_follow_mix = true;
-      pairs w(n, 300, s, 11);
+      pairs w(n, 300, grid_follow_settings(n, 0.7), 11);
       w.late = true;
       Rng noise(5);
       for (uint64_t step = 1; step <= 60; ++step) {
@@ -441,8 +447,7 @@ TEST_CASE("one_peer with frames a round late: both ends mix the same pair, links
       w.settle();
       CHECK(w.links_exact());
       const auto m1 = w.mean();
-      double drift = 0;
-      for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+      const double drift = mean_drift(m0, m1);
       CHECK(drift < 1e-4);                      // pairs pull by opposite amounts
       CHECK(w.max_deviation(m1) < 0.05);        // within a few tau of agreement
     }
@@ -452,11 +457,7 @@ TEST_CASE("one_peer with frames a round late: both ends mix the same pair, links
 TEST_CASE("one_peer: a lost frame gives its pair up, and dense frames both ways make the link exact again",
           "[gossip]") {
   const uint32_t n = 8;
-  auto s = one_peer_settings(n);
-  s.threshold = 0.01;
-  s.grid = true;
-  s.gamma = 0.7;
-  s.estimates_follow_mix = true;
+  const auto s = grid_follow_settings(n, 0.7);
   for (bool late : {false, true}) {
     INFO((late ? "late frames" : "frames in time"));
     pairs w(n, 300, s, 23);
@@ -474,8 +475,7 @@ TEST_CASE("one_peer: a lost frame gives its pair up, and dense frames both ways 
     if (!late) CHECK(broken);  // the loss did put the link's copies apart for a while
     CHECK(w.links_exact());    // and the resync made them exact again
     const auto m1 = w.mean();
-    double drift = 0;
-    for (size_t k = 0; k < m0.size(); ++k) drift = std::max(drift, std::fabs(m1[k] - m0[k]));
+    const double drift = mean_drift(m0, m1);
     // One pair mixed on one side only: a one-off shift of the mean by that
     // pull over 8 peers (0.35 x a difference of about 2 / 8: 0.06 measured late).
     CHECK(drift < 0.15);
