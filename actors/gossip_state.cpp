@@ -1069,9 +1069,14 @@ bool gossip_state::accept(uint32_t from, std::span<const std::byte> frame, rejec
     if (in_msg_.round != p.got + 1) {
       // A gap: the partner's frame of our open pair was lost, and it went
       // on (it gave the pair up). So do we, and the dense frames below make
-      // both copies exact again.
+      // both copies exact again. A partner could skip numbers on purpose,
+      // a few bytes buying a dense frame from us each time: at most one
+      // such resync per kResyncExchanges of the link.
       if (p.mixed < p.sent) p.mixed = p.sent;
-      link_full_[static_cast<size_t>(slot)] = 1;
+      if (p.resynced_at == 0 || p.sent >= p.resynced_at + kResyncExchanges) {
+        link_full_[static_cast<size_t>(slot)] = 1;
+        p.resynced_at = p.sent + 1;
+      }
     }
     p.got = in_msg_.round;
     p.got_dense = in_msg_.kind == update_kind::dense_set;

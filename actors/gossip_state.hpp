@@ -60,7 +60,8 @@
 // however late the frames come (frames leave when the step ends, or a slow
 // link). A pair still open after max_staleness of our rounds, or one whose
 // partner frame was lost (the numbering skips), is given up and the link's
-// next frame is dense; a pair with one dense frame and one not is not mixed
+// next frame is dense (a skip asks for that at most once per 8 exchanges:
+// a partner skipping on purpose buys no stream of dense frames); a pair with one dense frame and one not is not mixed
 // (the sparse side's copy may be off) and both ends send the next one
 // dense, after which both copies are exact again. A frame whose step falls in a round
 // of another colour than its sender's link is rejected (off_schedule). A
@@ -325,10 +326,12 @@ class gossip_state {
     float pull = 0;
     uint64_t sent_at = 0;
     bool sent_dense = false, got_dense = false;  // the kinds of the latest frames each way
+    uint64_t resynced_at = 0;  // the exchange of the last resync a gap asked for (0: none)
     std::vector<std::byte> held;
     bool ready() const { return sent > mixed && got == sent; }
   };
   std::vector<link_pairing> pairing_;
+  static constexpr uint64_t kResyncExchanges = 8;
   void publish_one_peer(std::span<const float> x, uint64_t step);
   void mix_one_peer(std::span<float> x);
   void mix_pair(std::span<float> x, size_t j, float c);

@@ -482,3 +482,30 @@ TEST_CASE("one_peer: a lost frame gives its pair up, and dense frames both ways 
     CHECK(w.max_deviation(m1) < 0.05);
   }
 }
+
+TEST_CASE("one_peer: a partner that keeps skipping exchange numbers gets a dense frame at most once per 8 exchanges",
+          "[gossip]") {
+  // Peer 1's frames to peer 0 are lost every other exchange (a hostile
+  // partner can skip numbers on purpose): each gap would buy a dense frame
+  // (300 values here, a whole model on a real one) for a few bytes.
+  const uint32_t n = 8;
+  const size_t dim = 300;
+  pairs w(n, dim, grid_follow_settings(n, 0.7), 29);
+  w.lose = [](uint32_t from, uint32_t to, uint64_t step) { return from == 1 && to == 0 && step % 6 == 3; };
+  const auto& nb0 = w.g[0].neighbours();
+  const size_t to1 = static_cast<size_t>(std::find(nb0.begin(), nb0.end(), 1u) - nb0.begin());
+  int dense = 0, frames = 0;
+  for (uint64_t step = 1; step <= 240; ++step) {
+    w.round(step);
+    auto f = w.g[0].frame_to(to1);
+    if (f.empty()) continue;
+    ++frames;
+    if (f.size() > dim * sizeof(float)) ++dense;
+  }
+  INFO("peer 0 sent " << frames << " frames to peer 1, " << dense << " of them dense");
+  CHECK(frames >= 30);
+  CHECK(dense >= 1);
+  // A resync is two dense frames each way (the one the gap asks for, then
+  // the pair that completes it); without the limit nearly every frame is.
+  CHECK(dense <= 2 * (frames / 8 + 1));  // measured: 14 of 60
+}
