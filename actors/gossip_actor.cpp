@@ -67,6 +67,27 @@ void tell_quarantines(gossip_self self) {
                      static_cast<uint8_t>(q[st.quarantines_told].cause));
 }
 
+// A publish's frames to the transport: one for every neighbour, or (one_peer,
+// an equivocating attacker, a link budget) each neighbour its own.
+void send_frames(gossip_self self, std::span<const std::byte> frame) {
+  auto& st = self->state;
+  if (!frame.empty()) {
+    auto buf = st.frame_buffer();
+    buf->assign(frame.begin(), frame.end());
+    wire_frame w{std::move(buf)};
+    for (uint32_t to : st.gossip->neighbours()) self->send(st.transport, send_atom::value, st.self, to, w);
+  } else if (st.gossip->per_neighbour_frames()) {
+    const auto& to = st.gossip->neighbours();
+    for (size_t j = 0; j < to.size(); ++j) {
+      auto f = st.gossip->frame_to(j);
+      if (f.empty()) continue;
+      auto buf = st.frame_buffer();
+      buf->assign(f.begin(), f.end());
+      self->send(st.transport, send_atom::value, st.self, to[j], wire_frame{std::move(buf)});
+    }
+  }
+}
+
 gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
                                             peer_settings s, std::shared_ptr<Sequential> model,
                                             std::shared_ptr<trainer> train, transport_actor transport,
@@ -106,23 +127,27 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
                                              : st.gossip->publish(st.params_to_publish(), step);
         if (st.segments) st.segments->log().published(step);
-        if (!frame.empty()) {
-          auto buf = st.frame_buffer();
-          buf->assign(frame.begin(), frame.end());
-          wire_frame w{std::move(buf)};
-          for (uint32_t to : st.gossip->neighbours()) self->send(st.transport, send_atom::value, st.self, to, w);
-        } else if (st.gossip->per_neighbour_frames()) {
-          // The one-peer schedule (frames to this round's partners only) or
-          // an equivocating attacker: each neighbour its own frame.
-          const auto& to = st.gossip->neighbours();
-          for (size_t j = 0; j < to.size(); ++j) {
-            auto f = st.gossip->frame_to(j);
-            if (f.empty()) continue;
-            auto buf = st.frame_buffer();
-            buf->assign(f.begin(), f.end());
-            self->send(st.transport, send_atom::value, st.self, to[j], wire_frame{std::move(buf)});
+        send_frames(self, frame);
+        return true;
+      },
+      [self](mix_atom, uint64_t step) -> bool {
+        auto& st = self->state;
+        if (st.gossip->on_backend()) {
+          st.gossip->mix_on_backend(st.train->backend_params(true));
+          st.be->sync();
+          auto rec = st.recording();
+          send_frames(self, st.gossip->publish_on_backend(st.train->backend_params(false), step));
+        } else {
+          auto rec = st.recording();
+          auto frame = st.gossip->mix_publish(st.params_to_mix(), step);
+          // The log keeps the two calls; a replay makes them apart, to the same floats.
+          if (st.segments) {
+            st.segments->log().mixed();
+            st.segments->log().published(step);
           }
+          send_frames(self, frame);
         }
+        if (!st.watchers.empty()) tell_quarantines(self);
         return true;
       },
       [self](deliver_atom, uint32_t from, const wire_frame& w) {

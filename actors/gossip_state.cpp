@@ -362,7 +362,9 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   in_flight_ = 0;  // confirmations from a departed peer's link may never come
 }
 
-void gossip_state::mix(std::span<float> x) {
+void gossip_state::mix(std::span<float> x) { (void)mix_blocks(x, {}); }
+
+bool gossip_state::mix_blocks(std::span<float> x, const std::function<void(size_t, size_t)>& after_block) {
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::mix: wrong parameter count");
   if (s_.mode == gossip_mode::delta) {
     // base_ moves with x, so x - base_ stays the local change not yet published.
@@ -371,16 +373,16 @@ void gossip_state::mix(std::span<float> x) {
       base_[k] += pending_[k];
       pending_[k] = 0.f;
     }
-    return;
+    return false;
   }
   if (one_peer()) {
     mix_one_peer(x);
-    return;
+    return false;
   }
   // One mix per published round: mixing again with the same stale estimates
   // while our frames are still on the wire would apply the same correction
   // several times over, and the delayed feedback diverges.
-  if (neighbours_.empty() || in_flight_ > 0) return;
+  if (neighbours_.empty() || in_flight_ > 0) return false;
   const float c = static_cast<float>(s_.gamma / (static_cast<double>(neighbours_.size()) + 1.0));
   float* xp = x.data();
   const float* sh = attack_ ? honest_hat_.data() : self_hat_.data();
@@ -399,12 +401,13 @@ void gossip_state::mix(std::span<float> x) {
         ++counters_.stale_skips;
       }
     }
-    if (mix_members_.size() == 1) return;
+    if (mix_members_.size() == 1) return false;
     const uint64_t clipped_before = robust_->clipped();
     robust_->mix_into(x, mix_members_, static_cast<float>(s_.gamma), nbr_hat_.size(),
-                      contrib_.weighted() ? std::span<const float>(mix_pulls_) : std::span<const float>());
+                      contrib_.weighted() ? std::span<const float>(mix_pulls_) : std::span<const float>(),
+                      after_block);
     counters_.clipped += robust_->clipped() - clipped_before;
-    return;
+    return static_cast<bool>(after_block);
   }
   // x += c * (sum_j x_hat_j - deg * x_hat_self): each coordinate adds the
   // neighbours' terms in slot order, then subtracts ours, in one pass over
@@ -431,7 +434,7 @@ void gossip_state::mix(std::span<float> x) {
       for (size_t k = 0; k < dim_; ++k) xp[k] += cj * hp[k];
     }
     for (size_t k = 0; k < dim_; ++k) xp[k] -= ps * sh[k];
-    return;
+    return false;
   }
   const float cs = c * active;
   constexpr size_t kBlock = 1024;
@@ -440,7 +443,37 @@ void gossip_state::mix(std::span<float> x) {
     for (const float* hp : mix_members_)
       for (size_t k = k0; k < k1; ++k) xp[k] += c * hp[k];
     for (size_t k = k0; k < k1; ++k) xp[k] -= cs * sh[k];
+    if (after_block) after_block(k0, k1 - k0);
   }
+  return static_cast<bool>(after_block);
+}
+
+// Bit for bit mix(x) then publish(x, step): the compressor's test of a
+// coordinate reads only its x and x_hat_self, which no later block of the
+// mix reads, so each block can be tested right after the mix wrote it.
+std::span<const std::byte> gossip_state::mix_publish(std::span<float> x, uint64_t step) {
+  const float tau = threshold_at(step);
+  const bool fusable = !be_ && s_.mode == gossip_mode::threshold && !one_peer() && !budget_.on() && !attack_ &&
+                       !detector_ && s_.grid && tau > 0.f && s_.trigger <= 0 && !force_full_ && in_flight_ == 0 &&
+                       !neighbours_.empty() && x.size() == dim_;
+  if (!fusable) {
+    mix(x);
+    return publish(x, step);
+  }
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+  const bool tested = mix_blocks(x, [&](size_t k0, size_t n) { compress_grid_range(x.data(), self_hat_.data(), tau, k0, n); });
+  // What publish() does before its compress (no detector, budget or frames in flight here).
+  ++counters_.rounds;
+  last_step_ = step;
+  tau_ = tau;
+  for (auto& f : out_frames_) f.clear();
+  if (!tested) compress_grid_range(x.data(), self_hat_.data(), tau, 0, dim_);  // nothing was mixed
+  out_msg_.kind = update_kind::grid_set;
+  out_msg_.scale = tau;
+  return seal(step);
 }
 
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
@@ -679,6 +712,22 @@ void for_each_moved(const float* x, const float* hat, size_t n, float band, F&& 
 
 }  // namespace
 
+// The grid compressor on coordinates [k0, k0 + n): those that moved 0.75
+// tau or more go to the nearest grid value, and into out_msg_ if it differs.
+void gossip_state::compress_grid_range(const float* x, float* hat, float tau, size_t k0, size_t n) {
+  const float near = 0.75f * tau, limit = 1e9f;
+  for_each_moved(x + k0, hat + k0, n, near, [&](size_t i) {
+    const size_t k = k0 + i;
+    float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
+    float v = q * tau;
+    if (v == hat[k]) return;
+    hat[k] = v;
+    out_msg_.indices.push_back(static_cast<uint32_t>(k));
+    out_msg_.grid.push_back(static_cast<int32_t>(q));
+    out_msg_.values.push_back(v);
+  });
+}
+
 // The compressor: moves `hat` (the public estimate) toward x and fills
 // out_msg_ with what changed. False when the trigger holds the round back.
 bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
@@ -692,16 +741,7 @@ bool gossip_state::compress(std::span<const float> x, std::vector<float>& hat) {
     if (s_.grid && tau > 0.f) {
       // Publish on a tau-grid every peer shares: peers that agree publish
       // the same value and fall silent, and a value is a small integer.
-      const float near = 0.75f * tau, limit = 1e9f;
-      for_each_moved(x.data(), hat.data(), dim_, near, [&](size_t k) {
-        float q = std::nearbyint(std::clamp(x[k] / tau, -limit, limit));
-        float v = q * tau;
-        if (v == hat[k]) return;
-        hat[k] = v;
-        out_msg_.indices.push_back(static_cast<uint32_t>(k));
-        out_msg_.grid.push_back(static_cast<int32_t>(q));
-        out_msg_.values.push_back(v);
-      });
+      compress_grid_range(x.data(), hat.data(), tau, 0, dim_);
       out_msg_.kind = update_kind::grid_set;
       out_msg_.scale = tau;
     } else {

@@ -75,6 +75,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -164,6 +165,11 @@ class gossip_state {
   std::span<const std::byte> publish_on_backend(const float* x, uint64_t step);
 
   void mix(std::span<float> x);
+  // mix(x) then publish(x, step), the same floats, frames and counters; on
+  // the host's grid path (schedule all, no link budget, attack, detector or
+  // trigger) in one pass: each block of x is compressed right after the
+  // mix wrote it, while it is in cache (gossip.publish = before_step).
+  std::span<const std::byte> mix_publish(std::span<float> x, uint64_t step);
   // Returns the frame to send to every neighbour, or an empty span if silent
   // (nothing crossed the threshold, the trigger held it back, or frames of
   // the previous round are still on the wire: then nothing changes and the
@@ -332,6 +338,11 @@ class gossip_state {
   };
   std::vector<link_pairing> pairing_;
   static constexpr uint64_t kResyncExchanges = 8;
+  // mix() with after_block(k0, n) run once x's coordinates [k0, k0 + n)
+  // are final; true when it ran over every block (false: nothing mixed, or
+  // a path that does not go block by block).
+  bool mix_blocks(std::span<float> x, const std::function<void(size_t, size_t)>& after_block);
+  void compress_grid_range(const float* x, float* hat, float tau, size_t k0, size_t n);
   void publish_one_peer(std::span<const float> x, uint64_t step);
   void mix_one_peer(std::span<float> x);
   void mix_pair(std::span<float> x, size_t j, float c);

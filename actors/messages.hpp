@@ -79,6 +79,9 @@ using transport_actor =
 using gossip_actor = caf::typed_actor<
     caf::replies_to<mix_atom>::with<bool>,
     caf::replies_to<publish_atom, uint64_t /*step*/>::with<bool>,
+    // A mix, then a publish at `step` (gossip.publish = before_step): one
+    // pass where the state allows it (gossip_state::mix_publish).
+    caf::replies_to<mix_atom, uint64_t /*step*/>::with<bool>,
     caf::reacts_to<deliver_atom, uint32_t /*from*/, wire_frame>,
     caf::reacts_to<sent_atom, uint32_t /*to*/>,
     caf::reacts_to<nbrs_atom, std::vector<uint32_t>, std::vector<uint64_t> /*incarnations*/>,

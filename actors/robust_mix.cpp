@@ -48,7 +48,7 @@ std::span<const float> robust_mix::aggregate(std::span<const float* const> membe
 }
 
 void robust_mix::mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours,
-                          std::span<const float> pulls) {
+                          std::span<const float> pulls, const std::function<void(size_t, size_t)>& after_block) {
   if (x.size() != dim_) throw std::invalid_argument("robust_mix::mix_into: wrong parameter count");
   if (!pulls.empty() && s_.rule != robust_rule::centered_clip && s_.rule != robust_rule::clipped_gossip)
     throw std::logic_error("robust_mix::mix_into: per-neighbour pulls need a clipping rule");
@@ -59,6 +59,7 @@ void robust_mix::mix_into(std::span<float> x, std::span<const float* const> memb
   pulls_ = pulls;
   run(members, neighbours, [&](size_t k0, const float* block, size_t b) {
     for (size_t c = 0; c < b; ++c) xp[k0 + c] += gamma * (block[c] - self[k0 + c]);
+    if (after_block) after_block(k0, b);
   });
   pulls_ = {};
 }

@@ -37,6 +37,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -58,8 +59,11 @@ class robust_mix {
   // pulls (gossip.contribution; empty = all 1): one factor in [0, 1] per
   // neighbour member, on its weight after clipping; clipping rules only
   // (others throw std::logic_error when given pulls).
+  // after_block(k0, b), when given, runs once coordinates [k0, k0 + b) of
+  // x are final, in increasing k0 (a caller's pass over the same block
+  // while it is in cache); it must not change what later blocks read.
   void mix_into(std::span<float> x, std::span<const float* const> members, float gamma, size_t neighbours = 0,
-                std::span<const float> pulls = {});
+                std::span<const float> pulls = {}, const std::function<void(size_t, size_t)>& after_block = {});
   // The clipping rules (centered_clip, clipped_gossip) split for a caller
   // that computes the distances elsewhere (gossip on a backend): from the
   // fresh neighbours' distances ||x_hat_j - x_hat_self||_2, in members

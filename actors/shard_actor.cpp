@@ -101,7 +101,9 @@ shard_actor::behavior_type shard_behavior(shard_actor::pointer self, std::shared
           self->request(gossip, caf::infinite, publish_atom::value, n + 1).then([=](bool) mutable { step(); });
         };
         // (The gossip actor syncs the trainer's parameters for mix and publish.)
-        if (n > 0 && n % k == 0)
+        if (n > 0 && n % k == 0 && publish_first && publishes)
+          self->request(gossip, caf::infinite, mix_atom::value, n + 1).then([=](bool) mutable { step(); });
+        else if (n > 0 && n % k == 0)
           self->request(gossip, caf::infinite, mix_atom::value).then([=](bool) mutable { publish_then_step(); });
         else
           publish_then_step();

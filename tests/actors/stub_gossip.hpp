@@ -29,6 +29,7 @@ inline gossip_actor::behavior_type recording_gossip(gossip_actor::pointer, std::
   return {
       [](mix_atom) { return true; },
       [](publish_atom, uint64_t) { return true; },
+      [](mix_atom, uint64_t) { return true; },
       [](deliver_atom, uint32_t, const wire_frame&) {},
       [](sent_atom, uint32_t) {},
       [](nbrs_atom, const std::vector<uint32_t>&, const std::vector<uint64_t>&) {},

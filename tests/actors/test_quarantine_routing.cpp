@@ -42,6 +42,7 @@ gossip_actor::behavior_type forwarding_gossip(gossip_actor::pointer, std::shared
   return {
       [](mix_atom) { return true; },
       [](publish_atom, uint64_t) { return true; },
+      [](mix_atom, uint64_t) { return true; },
       [](deliver_atom, uint32_t, const wire_frame&) {},
       [](sent_atom, uint32_t) {},
       [g](nbrs_atom, const std::vector<uint32_t>& ids, const std::vector<uint64_t>&) {
