@@ -8,6 +8,7 @@
 #include "actors/gossip_state.hpp"
 #include "actors/topology.hpp"
 #include "tensor/rng.hpp"
+#include "same_counters.hpp"
 
 using namespace murmur;
 
@@ -73,16 +74,7 @@ struct twins {
   }
   void check_same() const {
     for (size_t i = 0; i < apart.size(); ++i) {
-      const auto& a = apart[i].counters();
-      const auto& b = fused[i].counters();
-      CHECK(a.rounds == b.rounds);
-      CHECK(a.msgs_sent == b.msgs_sent);
-      CHECK(a.bytes_sent == b.bytes_sent);
-      CHECK(a.coords_sent == b.coords_sent);
-      CHECK(a.silent_rounds == b.silent_rounds);
-      CHECK(a.busy_rounds == b.busy_rounds);
-      CHECK(a.stale_skips == b.stale_skips);
-      CHECK(a.clipped == b.clipped);
+      test::check_same_counters(apart[i].counters(), fused[i].counters());
       auto ea = apart[i].public_estimate();
       auto eb = fused[i].public_estimate();
       CHECK(std::memcmp(ea.data(), eb.data(), ea.size() * sizeof(float)) == 0);
