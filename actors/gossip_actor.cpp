@@ -88,6 +88,29 @@ void send_frames(gossip_self self, std::span<const std::byte> frame) {
   }
 }
 
+// The mix and publish handlers' work, also done back to back by (mix, step).
+void mix_now(gossip_self self) {
+  auto& st = self->state;
+  if (st.gossip->on_backend()) {
+    st.gossip->mix_on_backend(st.train->backend_params(true));
+    st.be->sync();  // done before the trainer's stream uses the parameters again
+  } else {
+    auto rec = st.recording();
+    st.gossip->mix(st.params_to_mix());
+    if (st.segments) st.segments->log().mixed();
+  }
+  if (!st.watchers.empty()) tell_quarantines(self);
+}
+
+void publish_now(gossip_self self, uint64_t step) {
+  auto& st = self->state;
+  auto rec = st.recording();
+  auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
+                                       : st.gossip->publish(st.params_to_publish(), step);
+  if (st.segments) st.segments->log().published(step);
+  send_frames(self, frame);
+}
+
 gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossip_actor_state> self,
                                             peer_settings s, std::shared_ptr<Sequential> model,
                                             std::shared_ptr<trainer> train, transport_actor transport,
@@ -109,44 +132,28 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
   if (st.segments) st.segments->start(*st.train, *st.gossip);
   return {
       [self](mix_atom) -> bool {
-        auto& st = self->state;
-        if (st.gossip->on_backend()) {
-          st.gossip->mix_on_backend(st.train->backend_params(true));
-          st.be->sync();  // done before the trainer's stream uses the parameters again
-        } else {
-          auto rec = st.recording();
-          st.gossip->mix(st.params_to_mix());
-          if (st.segments) st.segments->log().mixed();
-        }
-        if (!st.watchers.empty()) tell_quarantines(self);
+        mix_now(self);
         return true;
       },
       [self](publish_atom, uint64_t step) -> bool {
-        auto& st = self->state;
-        auto rec = st.recording();
-        auto frame = st.gossip->on_backend() ? st.gossip->publish_on_backend(st.train->backend_params(false), step)
-                                             : st.gossip->publish(st.params_to_publish(), step);
-        if (st.segments) st.segments->log().published(step);
-        send_frames(self, frame);
+        publish_now(self, step);
         return true;
       },
       [self](mix_atom, uint64_t step) -> bool {
         auto& st = self->state;
         if (st.gossip->on_backend()) {
-          st.gossip->mix_on_backend(st.train->backend_params(true));
-          st.be->sync();
-          auto rec = st.recording();
-          send_frames(self, st.gossip->publish_on_backend(st.train->backend_params(false), step));
-        } else {
-          auto rec = st.recording();
-          auto frame = st.gossip->mix_publish(st.params_to_mix(), step);
-          // The log keeps the two calls; a replay makes them apart, to the same floats.
-          if (st.segments) {
-            st.segments->log().mixed();
-            st.segments->log().published(step);
-          }
-          send_frames(self, frame);
+          mix_now(self);
+          publish_now(self, step);
+          return true;
         }
+        auto rec = st.recording();
+        auto frame = st.gossip->mix_publish(st.params_to_mix(), step);
+        // The log keeps the two calls; a replay makes them apart, to the same floats.
+        if (st.segments) {
+          st.segments->log().mixed();
+          st.segments->log().published(step);
+        }
+        send_frames(self, frame);
         if (!st.watchers.empty()) tell_quarantines(self);
         return true;
       },

@@ -460,15 +460,10 @@ std::span<const std::byte> gossip_state::mix_publish(std::span<float> x, uint64_
     mix(x);
     return publish(x, step);
   }
-  out_msg_.indices.clear();
-  out_msg_.values.clear();
-  out_msg_.grid.clear();
-  out_msg_.scale = 0;
+  clear_out_msg();
   const bool tested = mix_blocks(x, [&](size_t k0, size_t n) { compress_grid_range(x.data(), self_hat_.data(), tau, k0, n); });
   // What publish() does before its compress (no detector, budget or frames in flight here).
-  ++counters_.rounds;
-  last_step_ = step;
-  tau_ = tau;
+  start_round(step);
   for (auto& f : out_frames_) f.clear();
   if (!tested) compress_grid_range(x.data(), self_hat_.data(), tau, 0, dim_);  // nothing was mixed
   out_msg_.kind = update_kind::grid_set;
@@ -476,11 +471,23 @@ std::span<const std::byte> gossip_state::mix_publish(std::span<float> x, uint64_
   return seal(step);
 }
 
-std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
-  if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
+// Every publish: the round is counted, and its tau fixed for compress().
+void gossip_state::start_round(uint64_t step) {
   ++counters_.rounds;
   last_step_ = step;
   tau_ = threshold_at(step);
+}
+
+void gossip_state::clear_out_msg() {
+  out_msg_.indices.clear();
+  out_msg_.values.clear();
+  out_msg_.grid.clear();
+  out_msg_.scale = 0;
+}
+
+std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
+  if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
+  start_round(step);
   for (auto& f : out_frames_) f.clear();  // an equivocating attacker's frames of the last round
   if (detector_) detect();
   if (neighbours_.empty()) return {};
@@ -494,11 +501,8 @@ std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint6
     publish_budgeted(x, step);
     return {};
   }
-  const float tau = static_cast<float>(s_.threshold);
-  out_msg_.indices.clear();
-  out_msg_.values.clear();
-  out_msg_.grid.clear();
-  out_msg_.scale = 0;
+  const float tau = tau_;
+  clear_out_msg();
   if (s_.mode == gossip_mode::delta) {
     for (size_t k = 0; k < dim_; ++k) residual_[k] += x[k] - base_[k];
     std::copy(x.begin(), x.end(), base_.begin());
@@ -825,10 +829,7 @@ void gossip_state::publish_one_peer(std::span<const float> x, uint64_t step) {
 }
 
 bool gossip_state::compress_link(std::span<const float> x, size_t j) {
-  out_msg_.indices.clear();
-  out_msg_.values.clear();
-  out_msg_.grid.clear();
-  out_msg_.scale = 0;
+  clear_out_msg();
   force_full_ = link_full_[j] != 0;  // compress() reads it
   const bool sent = compress(x, link_hat_[j]);
   force_full_ = false;
@@ -853,10 +854,7 @@ void gossip_state::seal_link(size_t j, uint64_t round, uint64_t step) {
 // its own estimate, so it carries all the neighbour missed while not due.
 // A link not due, or with nothing to send and no keepalive due, gets none.
 void gossip_state::publish_budgeted(std::span<const float> x, uint64_t step) {
-  out_msg_.indices.clear();
-  out_msg_.values.clear();
-  out_msg_.grid.clear();
-  out_msg_.scale = 0;
+  clear_out_msg();
   if (!compress(x, self_hat_)) {  // the trigger holds the round back
     ++counters_.silent_rounds;
     return;
@@ -999,15 +997,10 @@ void gossip_state::mix_on_backend(float* x) {
 
 std::span<const std::byte> gossip_state::publish_on_backend(const float* x, uint64_t step) {
   if (!be_) throw std::logic_error("gossip_state::publish_on_backend: not in backend mode");
-  ++counters_.rounds;
-  last_step_ = step;
-  tau_ = threshold_at(step);
+  start_round(step);
   if (neighbours_.empty()) return {};
   if (in_flight_ > 0) { ++counters_.busy_rounds; return {}; }
-  out_msg_.indices.clear();
-  out_msg_.values.clear();
-  out_msg_.grid.clear();
-  out_msg_.scale = 0;
+  clear_out_msg();
   if (!compress_on_backend(x)) {
     ++counters_.silent_rounds;
     return {};

@@ -343,6 +343,8 @@ class gossip_state {
   // a path that does not go block by block).
   bool mix_blocks(std::span<float> x, const std::function<void(size_t, size_t)>& after_block);
   void compress_grid_range(const float* x, float* hat, float tau, size_t k0, size_t n);
+  void start_round(uint64_t step);  // a publish's count, step and tau
+  void clear_out_msg();
   void publish_one_peer(std::span<const float> x, uint64_t step);
   void mix_one_peer(std::span<float> x);
   void mix_pair(std::span<float> x, size_t j, float c);
