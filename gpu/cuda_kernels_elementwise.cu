@@ -1,6 +1,8 @@
 // Element-wise kernels of the CUDA backend: bias, activations, add/axpy/mul,
 // fill, dropout and the optimizer updates. Each mirrors the CPU loop it
 // replaces operation for operation (see gpu/cuda_kernels.hpp on rounding).
+#include <cfloat>
+
 #include "gpu/cuda_kernels.hpp"
 #include "gpu/cuda_launch.cuh"
 
@@ -68,6 +70,10 @@ __global__ void dropout_kernel(const float* x, float* y, float* mask, int64_t n,
   }
 }
 
+// tensor/optimizer.cpp's state flush: a subnormal state becomes +0 (FLT_MIN
+// is the smallest normal float).
+__device__ inline float flush_subnormal(float v) { return fabsf(v) < FLT_MIN ? 0.f : v; }
+
 // tensor/optimizer.cpp's Sgd::step, one branch per kernel.
 __global__ void sgd_plain_kernel(float* p, const float* g, int64_t n, float lr, float wd) {
   for (int64_t i = global_index(); i < n; i += global_stride()) p[i] -= lr * (g[i] + wd * p[i]);
@@ -75,7 +81,7 @@ __global__ void sgd_plain_kernel(float* p, const float* g, int64_t n, float lr, 
 __global__ void sgd_momentum_kernel(float* p, const float* g, float* buf, int64_t n, float lr, float m, float wd,
                                     bool first) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
-    const float b = first ? g[i] + wd * p[i] : m * buf[i] + (g[i] + wd * p[i]);
+    const float b = flush_subnormal(first ? g[i] + wd * p[i] : m * buf[i] + (g[i] + wd * p[i]));
     buf[i] = b;
     p[i] -= lr * b;
   }
@@ -85,8 +91,8 @@ __global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_
                             float bc2_sqrt, float b1, float b2, float c1, float c2, float eps, float wd) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float d = g[i] + wd * p[i];
-    const float mi = b1 * m[i] + c1 * d;
-    const float vi = b2 * v[i] + c2 * d * d;
+    const float mi = flush_subnormal(b1 * m[i] + c1 * d);
+    const float vi = flush_subnormal(b2 * v[i] + c2 * d * d);
     m[i] = mi;
     v[i] = vi;
     p[i] -= step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));  // torch's rounding order

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <limits>
 #include <new>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -535,6 +537,55 @@ TEST_CASE("adam: bias-corrected steps with L2 weight decay, by hand", "[optim]")
   }
   CHECK_THROWS_AS(make_adam(3, 1.f, 0.999f, 1e-8f, 0.f), std::invalid_argument);
   CHECK_THAT(adam->name(), Catch::Contains("adam"));
+}
+
+TEST_CASE("sgd and adam flush subnormal state to zero and move parameters as torch does", "[optim]") {
+  // A state decaying with no gradient sinks into the subnormals and stays:
+  // 0.9 x 4 units of the last place rounds back to 4. Such state is +0 after
+  // a step; parameters move exactly as the unflushed update moves them.
+  const float tiny = 4 * std::numeric_limits<float>::denorm_min();
+  const float small = std::numeric_limits<float>::min();  // the smallest normal float
+  REQUIRE(0.9f * tiny == tiny);                            // why it never reaches 0 by itself
+  std::vector<float> p = {1.f, -0.25f, 3e-3f, 0.5f}, g = {0.f, 0.f, 0.f, 0.25f};
+  const std::vector<float> before = p;
+  auto sgd = make_sgd(4, 0.9f, 0.f);
+  sgd->step(p.data(), g.data(), 0.1f);  // first step: buf = g
+  uint64_t steps = 0;
+  std::span<const float> a, b;
+  REQUIRE(sgd->view_state(steps, a, b));
+  // Put subnormal and barely normal values into the buffer through load_state.
+  optimizer_state st = sgd->save_state();
+  REQUIRE(st.values.size() == 4);
+  st.values = {tiny, -tiny, small, 0.5f};
+  sgd->load_state(st);
+  p = before;
+  sgd->step(p.data(), g.data(), 0.1f);
+  REQUIRE(sgd->view_state(steps, a, b));
+  CHECK(a[0] == 0.f);
+  CHECK(a[1] == 0.f);
+  CHECK(a[2] == 0.f);  // 0.9 x the smallest normal is subnormal: flushed
+  CHECK(a[3] == 0.9f * 0.5f + 0.25f);
+  CHECK(p[0] == before[0]);  // 1 - 0.1 x tiny rounds to 1: the flush changes no parameter
+  CHECK(p[1] == before[1]);
+  CHECK(p[2] == before[2]);
+  CHECK(p[3] == before[3] - 0.1f * (0.9f * 0.5f + 0.25f));
+  CHECK(!std::signbit(a[1]));  // +0, also for a negative subnormal
+
+  auto adam = make_adam(2, 0.9f, 0.999f, 1e-8f, 0.f);
+  std::vector<float> q = {1.f, -1.f}, h = {0.f, 0.5f};
+  adam->step(q.data(), h.data(), 1e-3f);
+  optimizer_state as = adam->save_state();
+  REQUIRE(as.values.size() == 4);  // m then v
+  as.values = {tiny, 0.1f, tiny, 0.01f};
+  adam->load_state(as);
+  const std::vector<float> q0 = q;
+  adam->step(q.data(), h.data(), 1e-3f);
+  REQUIRE(adam->view_state(steps, a, b));
+  CHECK(a[0] == 0.f);
+  CHECK(b[0] == 0.f);
+  CHECK(a[1] > 0.f);
+  CHECK(q[0] == q0[0]);
+  CHECK(q[1] != q0[1]);
 }
 
 TEST_CASE("a steady-state training step does not allocate", "[model]") {
