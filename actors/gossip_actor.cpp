@@ -211,7 +211,7 @@ gossip_actor::behavior_type gossip_behavior(gossip_actor::stateful_pointer<gossi
         st.quarantines_told = 0;  // the new watcher hears the earlier ones too; repeats are harmless
         tell_quarantines(self);
       },
-      [self](stats_atom) -> gossip_counters { return self->state.gossip->counters(); },
+      [self](stats_atom) -> gossip_counters { return self->state.gossip->sends_report(); },
   };
 }
 

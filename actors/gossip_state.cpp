@@ -338,6 +338,7 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     if (!keep) force_full_ = true;
   }
   if (ids.size() < neighbours_.size()) force_full_ = true;  // weights change for everyone
+  const std::vector<uint32_t> old_ids = neighbours_;
   if (be_) dev_nbr_hat_ = std::move(dev_hat);  // the ones not kept are freed
   neighbours_ = ids;
   nbr_hat_ = std::move(hat);
@@ -352,6 +353,20 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   if (one_peer()) pairing_ = std::move(pairing);
   partners_.clear();  // slots have moved; the next publish chooses again
   contrib_.remap(from);
+  if (budget_.on()) {
+    // Links that end keep their counts for the report (sends_report).
+    std::vector<uint8_t> kept(budget_.periods().size(), 0);
+    for (int f : from)
+      if (f >= 0) kept[static_cast<size_t>(f)] = 1;
+    for (size_t o = 0; o < kept.size(); ++o) {
+      if (kept[o]) continue;
+      link_send gone{old_ids[o], budget_.periods()[o], budget_.frames(o), round_};
+      auto it = std::find_if(departed_sends_.begin(), departed_sends_.end(),
+                             [&](const link_send& l) { return l.peer == gone.peer; });
+      if (it == departed_sends_.end()) departed_sends_.push_back(gone);
+      else it->period = gone.period, it->frames += gone.frames, it->rounds = gone.rounds;
+    }
+  }
   budget_.remap(from);
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
@@ -363,6 +378,24 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
 }
 
 void gossip_state::mix(std::span<float> x) { (void)mix_blocks(x, {}); }
+
+gossip_counters gossip_state::sends_report() const {
+  gossip_counters c = counters_;
+  c.link_sends.clear();
+  if (!budget_.on()) return c;
+  const auto periods = budget_.periods();
+  for (size_t j = 0; j < neighbours_.size(); ++j)
+    c.link_sends.push_back({neighbours_[j], j < periods.size() ? periods[j] : 1u, budget_.frames(j), round_});
+  // Links that ended (the neighbour left, restarted or was quarantined): their frames count
+  // too, added to a link to the same peer now.
+  for (const auto& d : departed_sends_) {
+    auto it = std::find_if(c.link_sends.begin(), c.link_sends.end(),
+                           [&](const link_send& l) { return l.peer == d.peer; });
+    if (it == c.link_sends.end()) c.link_sends.push_back(d);
+    else it->frames += d.frames;
+  }
+  return c;
+}
 
 bool gossip_state::mix_blocks(std::span<float> x, const std::function<void(size_t, size_t)>& after_block) {
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::mix: wrong parameter count");

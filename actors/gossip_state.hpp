@@ -127,6 +127,7 @@ struct gossip_counters {
   std::vector<quarantine_record> quarantines;  // in the order they happened
   uint64_t clipped = 0;     // neighbour pulls shortened by a clipping rule (robust_mix.hpp)
   uint64_t detect_ns = 0;  // wall-clock time spent in detection (never in metrics.jsonl)
+  std::vector<link_send> link_sends;  // filled by sends_report(): per neighbour slot under a link budget, else empty
   uint64_t rejected_total() const;
 };
 
@@ -184,6 +185,10 @@ class gossip_state {
   bool per_neighbour_frames() const { return one_peer() || equivocates() || budget_.on(); }
   // Link budget: per neighbour slot, the current send period in published rounds (all 1 when off).
   std::span<const uint32_t> link_periods() const { return budget_.periods(); }
+  // counters() with link_sends filled (a host's report; empty without a link
+  // budget): every link this peer had, current ones first; a link that ended
+  // keeps its last period and the published rounds when it ended.
+  gossip_counters sends_report() const;
   // one_peer: the colour of a link to `peer` and of the round of `step` (always 0 under schedule all).
   uint32_t link_colour(uint32_t peer) const;
   uint32_t round_colour(uint64_t step) const;
@@ -379,6 +384,7 @@ class gossip_state {
   std::vector<float> mix_pulls_;
   // gossip.link_period_max: which links are due (uses link_hat_, link_full_ and out_frames_).
   link_budget budget_;
+  std::vector<link_send> departed_sends_;  // links that ended, for sends_report()
   void publish_budgeted(std::span<const float> x, uint64_t step);
 };
 

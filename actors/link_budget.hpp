@@ -25,6 +25,14 @@
 
 namespace murmur {
 
+// One link's sending as a host reports it (gossip_state::sends_report).
+struct link_send {
+  uint32_t peer = 0;
+  uint32_t period = 1;  // our published rounds between two frames on the link, as last planned
+  uint64_t frames = 0;  // frames sent on the link so far
+  uint64_t rounds = 0;  // our published rounds so far (the same on every link): rounds / frames is the mean period
+};
+
 class link_budget {
  public:
   // max_period 1: every link every round (off). window: our rounds per

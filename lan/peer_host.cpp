@@ -517,7 +517,8 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   // Quarantines decided since the last evaluation (a verdict on a reply
   // that came in during the last steps) belong in the summary too.
   self->request(peer.gossip, timeout, stats_atom::value)
-      .receive([&](gossip_counters& x) { g.quarantines = x.quarantines; }, [](caf::error&) {});
+      .receive([&](gossip_counters& x) { g.quarantines = x.quarantines, g.link_sends = x.link_sends; },
+               [](caf::error&) {});
   auto verification = [&]() -> std::string {
     if (!peer.verifier) return "";
     const double step_s = peer.train->step_seconds();
@@ -591,6 +592,16 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
   // Each other peer's link as this peer saw it (actors/link_stats.hpp):
   // frames and bytes each way, their mean rate over the run, heartbeat
   // round trips. Peers never heard from or sent to are left out.
+  // Under a link budget, this peer's gossip frames to i: the send period
+  // (published rounds per frame, as last planned), the frames sent, and our
+  // published rounds (rounds / frames: the mean period).
+  auto gossip_sends = [&](uint32_t i) -> std::string {
+    for (const auto& l : g.link_sends)
+      if (l.peer == i)
+        return ", \"gossip_send_period\": " + std::to_string(l.period) + ", \"gossip_frames_sent\": " +
+               std::to_string(l.frames) + ", \"gossip_rounds\": " + std::to_string(l.rounds);
+    return "";
+  };
   auto links_json = [&] {
     std::string r;
     for (uint32_t i = 0; i < static_cast<uint32_t>(c.peer_count); ++i) {
@@ -611,7 +622,7 @@ int run_peer_host(const RunConfig& requested, const peer_host_options& a, const 
            ", \"received_mbps_mean\": " + json_number(8e-6 * static_cast<double>(l.bytes_received) / run_s) +
            ", \"rtt_samples\": " + std::to_string(rtt.samples()) + ", \"rtt_ms_min\": " + json_number(1000 * rtt.min_s()) +
            ", \"rtt_ms_median\": " + json_number(1000 * rtt.median_s()) +
-           ", \"rtt_ms_max\": " + json_number(1000 * rtt.max_s()) + "}";
+           ", \"rtt_ms_max\": " + json_number(1000 * rtt.max_s()) + gossip_sends(i) + "}";
     }
     return "[" + r + (r.empty() ? "]" : "\n  ]");
   };

@@ -122,6 +122,21 @@ void write_summary(const std::string& dir, const RunConfig& c, const sim_summary
     }
     js << "]";
   }
+  if (!s.link_sends.empty()) {
+    // Per peer, each link: its send period as last planned, the frames sent on it and
+    // the peer's published rounds (rounds / frames: the mean period).
+    js << ",\n  \"link_sends\": [";
+    for (size_t i = 0; i < s.link_sends.size(); ++i) {
+      js << (i ? ",\n    " : "\n    ") << "{\"peer\": " << i << ", \"links\": [";
+      for (size_t j = 0; j < s.link_sends[i].size(); ++j) {
+        const auto& l = s.link_sends[i][j];
+        js << (j ? ", " : "") << "{\"to\": " << l.peer << ", \"period\": " << l.period << ", \"frames\": " << l.frames
+           << ", \"rounds\": " << l.rounds << "}";
+      }
+      js << "]}";
+    }
+    js << "]";
+  }
   if (!s.traffic.empty()) {
     js << ",\n  \"traffic\": {";
     for (size_t i = 0; i < s.traffic.size(); ++i) {
@@ -470,6 +485,8 @@ class driver {
                               i < net_stats_.peer_bytes_received.size() ? net_stats_.peer_bytes_received[i] : 0});
       }
     }
+    if (c_.link_period_max > 1)
+      for (uint32_t i = 0; i < n_; ++i) sum_.link_sends.push_back(gossip_counters_of(i).link_sends);
     sum_.steps = static_cast<uint64_t>(steps_sum_ / n_);
     sum_.samples_per_s = sum_.virtual_time_s > 0 ? static_cast<double>(steps_sum_) * static_cast<double>(c_.batch) /
                                                        sum_.virtual_time_s

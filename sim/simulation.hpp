@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/link_budget.hpp"
 #include "actors/reputation.hpp"
 #include "run/final_model.hpp"
 #include "run/run_config.hpp"
@@ -175,6 +176,8 @@ struct sim_summary {
   pipeline_summary pipeline;
   std::vector<traffic_delay> traffic;  // summary.json "traffic": per class
   std::vector<link_summary> links;  // per peer, only when sim.link_* are set
+  // Per peer, its links' send periods and frames (gossip.link_period_max > 1 only; summary.json "link_sends").
+  std::vector<std::vector<link_send>> link_sends;
   offload_summary offload;
   double final_test_accuracy = 0, min_test_accuracy = 0, max_test_accuracy = 0;
   double final_test_loss = 0, consensus_distance = 0;

@@ -119,6 +119,34 @@ TEST_CASE("link budget: each link's two copies stay bit-identical, the slow link
   for (uint32_t i : {2u, 3u})
     for (uint32_t p : w.g[i].link_periods()) CHECK(p == 1);
 
+  // The host's report (sends_report): per link its period and frames, and
+  // the published rounds; a link that ends (neighbour 3 leaves) is still
+  // reported with its frames.
+  {
+    const auto r = w.g[0].sends_report().link_sends;
+    REQUIRE(r.size() == 2);
+    uint64_t frames3 = 0;
+    for (const auto& l : r) {
+      const size_t sl = w.slot(0, l.peer);
+      CHECK(l.period == p0[sl]);
+      CHECK(l.rounds > 0);
+      CHECK(l.frames <= l.rounds);
+      if (l.peer == 3) frames3 = l.frames;
+    }
+    CHECK(frames3 > 0);
+    CHECK(frames3 < r[0].rounds);  // thinned: fewer frames than rounds
+    std::vector<uint32_t> keep{1};
+    std::vector<uint64_t> inc{0};
+    w.g[0].set_neighbours(keep, inc);
+    const auto after = w.g[0].sends_report().link_sends;
+    REQUIRE(after.size() == 2);
+    CHECK(after[0].peer == 1);
+    CHECK(after[1].peer == 3);
+    CHECK(after[1].frames == frames3);
+    CHECK(w.g[1].sends_report().link_sends.size() == 2);
+    CHECK(gossip_state(0, {1}, gossip_settings{}, std::vector<float>(4, 0.f)).sends_report().link_sends.empty());
+  }
+
   // Against every link every round (the same world, budget off): the slow
   // peer publishes more rounds, since its uplink is busy less often.
   wan all(budgeted(1), 64, 3);

@@ -2,6 +2,7 @@
 // sockets with CurveZMQ, bounded in time (each process is killed at a
 // deadline and the test fails if that happens).
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "lan_harness.hpp"
 #include "model_io/model_file.hpp"
@@ -73,6 +74,18 @@ TEST_CASE("three peer processes with per-link budgets (gossip.link_period_max) t
     INFO("peer " << i << " summary:\n" << s << "\nlog:\n" << net.log(i));
     check_trained(s);
     CHECK(json_number(s, "stale") == 0);  // each link's round field counts up
+    // summary.json's links report each neighbour's send period, frames and our published rounds.
+    const auto j = nlohmann::json::parse(s);
+    int reported = 0;
+    for (const auto& l : j.at("links")) {
+      if (!l.contains("gossip_send_period")) continue;
+      ++reported;
+      CHECK(l.at("gossip_send_period").get<int>() >= 1);
+      CHECK(l.at("gossip_send_period").get<int>() <= 8);
+      CHECK(l.at("gossip_frames_sent").get<uint64_t>() > 0);
+      CHECK(l.at("gossip_frames_sent").get<uint64_t>() <= l.at("gossip_rounds").get<uint64_t>());
+    }
+    CHECK(reported == 2);  // three peers: each has the other two as neighbours
   }
 }
 

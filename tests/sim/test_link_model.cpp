@@ -247,6 +247,37 @@ TEST_CASE("gossip.link_period_max: a WAN-like simulation with per-link periods r
   run_simulation(load_config(smoke, wan), b.string());
   CHECK(slurp(a / "metrics.jsonl") == slurp(b / "metrics.jsonl"));
   CHECK(sa.final_test_accuracy > 0.5);
+  // summary.json reports, per peer, each link's send period, frames and the
+  // peer's published rounds. On 1 Mbit/s uplinks with speeds spread 3x a
+  // slow peer's uplink is busy and its fast neighbour's link gets thinned.
+  const auto c = scratch("link-budget-sim-c");
+  std::vector<std::string> busy = wan;
+  busy[1] = "sim.bandwidth_mbps=1";
+  const auto sc = run_simulation(load_config(smoke, busy), c.string());
+  REQUIRE(sc.link_sends.size() == 4);
+  uint64_t thinned = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    INFO("peer " << i);
+    REQUIRE(sc.link_sends[i].size() == 2);  // the ring's two neighbours
+    for (const auto& l : sc.link_sends[i]) {
+      CHECK(l.peer != i);
+      CHECK(l.period >= 1);
+      CHECK(l.period <= 4);
+      CHECK(l.frames > 0);
+      CHECK(l.frames <= l.rounds);
+      CHECK(l.rounds == sc.link_sends[i][0].rounds);
+      thinned += l.rounds - l.frames;
+    }
+  }
+  CHECK(thinned > 0);
+  const std::string js = slurp(c / "summary.json");
+  CHECK_THAT(js, Contains("\"link_sends\": [\n    {\"peer\": 0, \"links\": [{\"to\": "));
+  CHECK(nlohmann::json::parse(js)["link_sends"][3]["links"][1]["rounds"] == sc.link_sends[3][1].rounds);
+  // The first run's uplinks keep up: every link sent every published round.
+  REQUIRE(sa.link_sends.size() == 4);
+  for (const auto& p : sa.link_sends)
+    for (const auto& l : p) CHECK(l.frames == l.rounds);
+  CHECK(run_simulation(load_config(smoke, {"verify.rate=0"}), scratch("link-budget-sim-off").string()).link_sends.empty());
   CHECK_THROWS_WITH(load_config(smoke, {"gossip.link_period_max=4"}),
                     Contains("gossip.contribution = uniform with gossip.link_period_max = 4"));
   CHECK_THROWS_WITH(load_config(smoke, {"gossip.link_period_max=0"}), Contains("gossip.link_period_max"));
