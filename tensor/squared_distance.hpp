@@ -17,7 +17,10 @@ namespace murmur {
 // sum_k (a_k - b_k)^2 over n coordinates.
 double squared_distance(const float* a, const float* b, size_t n);
 
-// out[j] = squared_distance(others[j], self, n) for j < count.
+// out[j] = squared_distance(others[j], self, n) for j < count. On CPUs with
+// AVX-512, an AVX-512 loop; elsewhere squared_distances_portable: the same sums.
 void squared_distances(const float* self, const float* const* others, size_t count, size_t n, double* out);
+void squared_distances_portable(const float* self, const float* const* others, size_t count, size_t n,
+                                double* out);
 
 }  // namespace murmur
