@@ -16,8 +16,7 @@ namespace {
 // the CPU has it. Both round alike: each element sees the same subtract,
 // multiply and add, each rounded once (fp-contract=off: no fused multiply-add).
 [[gnu::target_clones("avx512f", "default"), gnu::optimize("fp-contract=off")]]
-void add_scaled_difference(float* __restrict v, float w, const float* __restrict a, const float* __restrict b,
-                           size_t n) {
+void add_scaled_difference(float* v, float w, const float* a, const float* b, size_t n) {
   for (size_t c = 0; c < n; ++c) v[c] += w * (a[c] - b[c]);
 }
 
