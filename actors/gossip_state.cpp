@@ -338,7 +338,20 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
     if (!keep) force_full_ = true;
   }
   if (ids.size() < neighbours_.size()) force_full_ = true;  // weights change for everyone
-  const std::vector<uint32_t> old_ids = neighbours_;
+  if (budget_.on()) {
+    // Links that end keep their counts for the report (sends_report).
+    std::vector<uint8_t> kept(neighbours_.size(), 0);
+    for (int f : from)
+      if (f >= 0) kept[static_cast<size_t>(f)] = 1;
+    for (size_t o = 0; o < kept.size(); ++o) {
+      if (kept[o]) continue;
+      link_send gone{neighbours_[o], budget_.periods()[o], budget_.frames(o), round_};
+      auto it = std::find_if(departed_sends_.begin(), departed_sends_.end(),
+                             [&](const link_send& l) { return l.peer == gone.peer; });
+      if (it == departed_sends_.end()) departed_sends_.push_back(gone);
+      else it->period = gone.period, it->frames += gone.frames, it->rounds = gone.rounds;
+    }
+  }
   if (be_) dev_nbr_hat_ = std::move(dev_hat);  // the ones not kept are freed
   neighbours_ = ids;
   nbr_hat_ = std::move(hat);
@@ -353,20 +366,6 @@ void gossip_state::set_neighbours(const std::vector<uint32_t>& offered, const st
   if (one_peer()) pairing_ = std::move(pairing);
   partners_.clear();  // slots have moved; the next publish chooses again
   contrib_.remap(from);
-  if (budget_.on()) {
-    // Links that end keep their counts for the report (sends_report).
-    std::vector<uint8_t> kept(budget_.periods().size(), 0);
-    for (int f : from)
-      if (f >= 0) kept[static_cast<size_t>(f)] = 1;
-    for (size_t o = 0; o < kept.size(); ++o) {
-      if (kept[o]) continue;
-      link_send gone{old_ids[o], budget_.periods()[o], budget_.frames(o), round_};
-      auto it = std::find_if(departed_sends_.begin(), departed_sends_.end(),
-                             [&](const link_send& l) { return l.peer == gone.peer; });
-      if (it == departed_sends_.end()) departed_sends_.push_back(gone);
-      else it->period = gone.period, it->frames += gone.frames, it->rounds = gone.rounds;
-    }
-  }
   budget_.remap(from);
   if (attack_) {
     attack_->reset_neighbours(neighbours_);
@@ -497,18 +496,20 @@ std::span<const std::byte> gossip_state::mix_publish(std::span<float> x, uint64_
   const bool tested = mix_blocks(x, [&](size_t k0, size_t n) { compress_grid_range(x.data(), self_hat_.data(), tau, k0, n); });
   // What publish() does before its compress (no detector, budget or frames in flight here).
   start_round(step);
-  for (auto& f : out_frames_) f.clear();
   if (!tested) compress_grid_range(x.data(), self_hat_.data(), tau, 0, dim_);  // nothing was mixed
   out_msg_.kind = update_kind::grid_set;
   out_msg_.scale = tau;
   return seal(step);
 }
 
-// Every publish: the round is counted, and its tau fixed for compress().
+// Every publish: the round is counted, its tau fixed for compress(), and
+// the last round's per-neighbour frames (one_peer, a link budget, an
+// equivocating attacker) cleared.
 void gossip_state::start_round(uint64_t step) {
   ++counters_.rounds;
   last_step_ = step;
   tau_ = threshold_at(step);
+  for (auto& f : out_frames_) f.clear();
 }
 
 void gossip_state::clear_out_msg() {
@@ -521,7 +522,6 @@ void gossip_state::clear_out_msg() {
 std::span<const std::byte> gossip_state::publish(std::span<const float> x, uint64_t step) {
   if (x.size() != dim_) throw std::invalid_argument("gossip_state::publish: wrong parameter count");
   start_round(step);
-  for (auto& f : out_frames_) f.clear();  // an equivocating attacker's frames of the last round
   if (detector_) detect();
   if (neighbours_.empty()) return {};
   if (budget_.on()) budget_.attempt(in_flight_ > 0);

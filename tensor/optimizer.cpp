@@ -32,7 +32,9 @@ std::string num(float v) {
 // for a subnormal state is below half a unit in the last place of any
 // normal parameter: the parameters do not change; torch keeps the
 // subnormals (and their cost). gpu/cuda_kernels_elementwise.cu flushes alike.
+namespace {
 inline float flush_subnormal(float v) { return std::fabs(v) < std::numeric_limits<float>::min() ? 0.f : v; }
+}  // namespace
 
 // The update is memory-bound and ran as 4-wide SSE2 (the build targets
 // baseline x86-64): an AVX-512 clone where the CPU has it. Both clones

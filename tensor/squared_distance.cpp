@@ -26,15 +26,15 @@ inline void widen(const float* p, d8& out) {
 // The sixteen running sums of one distance: s0 holds sums 0..7, s1 8..15.
 struct sums {
   d8 s0 = {}, s1 = {};
-  // Adds coordinates [k0, k1) of a and b, k0 a multiple of kStride.
-  void add(const float* a, const float* b, size_t k0, size_t k1) {
+  // Adds coordinates [0, n) of a and b.
+  void add(const float* a, const float* b, size_t n) {
     d8 t0 = s0, t1 = s1;
-    size_t k = k0;
-    for (; k + kStride <= k1; k += kStride) step(a + k, b + k, t0, t1);
-    if (k < k1) {
+    size_t k = 0;
+    for (; k + kStride <= n; k += kStride) step(a + k, b + k, t0, t1);
+    if (k < n) {
       float pa[kStride] = {}, pb[kStride] = {};  // zeros add +0: the same as leaving them out
-      std::copy(a + k, a + k1, pa);
-      std::copy(b + k, b + k1, pb);
+      std::copy(a + k, a + n, pa);
+      std::copy(b + k, b + n, pb);
       step(pa, pb, t0, t1);
     }
     s0 = t0, s1 = t1;
@@ -129,7 +129,7 @@ void squared_distances_portable(const float* self, const float* const* others, s
                                 double* out) {
   for (size_t j = 0; j < count; ++j) {
     sums s;
-    s.add(others[j], self, 0, n);
+    s.add(others[j], self, n);
     out[j] = s.total();
   }
 }

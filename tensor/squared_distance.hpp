@@ -5,9 +5,9 @@
 // ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)). A single running sum (the order
 // before) waits on each addition's latency, about four cycles a
 // coordinate, and was the largest cost of a gossip round; sixteen sums are
-// vector operations, and the pass is bound by memory instead. The order is
-// written out (GCC vector types), not left to the compiler, so every build
-// adds alike: gossip's clipping rules (actors/robust_mix.cpp), its trigger,
+// vector operations. The order is written out (GCC vector types on the
+// portable path, AVX-512 intrinsics where the CPU has them), not left to the
+// compiler, so every build and CPU adds alike: gossip's clipping rules (actors/robust_mix.cpp), its trigger,
 // and the CPU backend's squared_distances share it.
 #pragma once
 #include <cstddef>
