@@ -9,12 +9,14 @@
 // gather, forward, backward, optimizer step), as the PyTorch scripts.
 // --threads N: murmur's thread rule (tensor/cpu_threads.hpp), PyTorch's
 // --threads N. --conv-kernel im2col runs Conv2d and MaxPool2d on murmur's
-// own loops instead of oneDNN (for docs/cpu_kernels.md).
+// own loops instead of oneDNN, onednn-nchw on oneDNN with every activation
+// nchw between layers (no channel-blocked chains, Sequential::plan_layouts),
+// for docs/cpu_kernels.md.
 // Prints JSON lines per epoch and per run, then medians, the spread
 // (min..max), the ratio of medians, each pair's ratio, and the load average.
 // Usage:
 //   build/train_throughput [--model mlp|cnn|SPEC] [--threads N] [--epochs E] [--repeats R]
-//                          [--torch SCRIPT | --no-torch] [--conv-kernel onednn|im2col]
+//                          [--torch SCRIPT | --no-torch] [--conv-kernel onednn|onednn-nchw|im2col]
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -104,13 +106,15 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--model mlp|cnn|SPEC] [--threads N] [--epochs E] [--repeats R] "
-                   "[--torch SCRIPT | --no-torch] [--conv-kernel onednn|im2col]\n",
+                   "[--torch SCRIPT | --no-torch] [--conv-kernel onednn|onednn-nchw|im2col]\n",
                    argv[0]);
       return 2;
     }
   }
-  if (epochs < 1 || repeats < 1 || threads < 1 || (conv_kernel != "onednn" && conv_kernel != "im2col")) {
-    std::fprintf(stderr, "train_throughput: --epochs, --repeats, --threads must be >= 1; --conv-kernel onednn|im2col\n");
+  if (epochs < 1 || repeats < 1 || threads < 1 || (conv_kernel != "onednn" && conv_kernel != "onednn-nchw" && conv_kernel != "im2col")) {
+    std::fprintf(stderr,
+                 "train_throughput: --epochs, --repeats, --threads must be >= 1; "
+                 "--conv-kernel onednn|onednn-nchw|im2col\n");
     return 2;
   }
   if (torch_script.empty())
@@ -143,6 +147,7 @@ int main(int argc, char** argv) {
         if (auto* c = dynamic_cast<Conv2d*>(&m.layer(i))) c->set_kernel(conv_kernel::im2col_gemm);
         if (auto* p = dynamic_cast<MaxPool2d*>(&m.layer(i))) p->set_onednn(false);
       }
+    if (conv_kernel == "onednn-nchw") m.set_channel_blocking(false);
     set_model_threads(m, threads);
     std::vector<double> rates;
     const int64_t steps = t.steps_per_epoch();

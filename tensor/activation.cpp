@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tensor/channel_blocked.hpp"
+
 namespace murmur {
 
 namespace {
@@ -23,6 +25,8 @@ namespace {
 }
 
 }  // namespace
+
+bool Activation::blocked_input_ok(const Shape& in) const { return channel_blockable(in); }
 
 const Tensor& Activation::forward(const Tensor& x) {
   ensure_shape(y_, x.shape());

@@ -11,6 +11,10 @@ class Activation : public Layer {
   const Tensor& forward(const Tensor& x) override;
   const Tensor& backward(const Tensor& dy) override;
   void share_buffers(Layer& owner) override;
+  // Element-wise: any layout, the output in the input's.
+  bool blocked_input_ok(const Shape& in) const override;
+  bool blocked_output_ok(const Shape& in) const override { return blocked_input_ok(in); }
+  bool layouts_tied() const override { return true; }
 
  protected:
   virtual void apply(const float* x, float* y, int64_t n) const = 0;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tensor/channel_blocked.hpp"
 #include "tensor/gemm.hpp"
 
 namespace murmur {
@@ -81,9 +82,35 @@ conv_geometry Conv2d::geometry(const Shape& in, int64_t batch) const {
   return g;
 }
 
+bool Conv2d::blocked_path_ok(const Shape& in) const {
+  if (kernel_ != conv_kernel::onednn || in.size() != 3 || in[0] != in_) return false;
+  // geometry(in, 1) spelt out: output_shape's Shape would allocate, and
+  // Sequential plans before every forward.
+  conv_geometry g;
+  g.batch = 1;
+  g.channels = in_;
+  g.height = in[1];
+  g.width = in[2];
+  g.kernel = k_;
+  g.stride = stride_;
+  g.pad = pad_;
+  const int64_t h = in[1] + 2 * pad_ - k_, w = in[2] + 2 * pad_ - k_;
+  if (h < 0 || w < 0) return false;
+  g.out_h = h / stride_ + 1;
+  g.out_w = w / stride_ + 1;
+  return onednn_conv::supports(g);
+}
+
+bool Conv2d::blocked_input_ok(const Shape& in) const { return channel_blockable(in) && blocked_path_ok(in); }
+
+bool Conv2d::blocked_output_ok(const Shape& in) const {
+  return out_ % channel_block == 0 && blocked_path_ok(in);
+}
+
 const Tensor& Conv2d::forward(const Tensor& x) {
   if (x.ndim() != 4 || x.dim(1) != in_)
     throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
+  x_nchw_ready_ = y_nchw_ready_ = dy_nchw_ready_ = false;
   g_.batch = x.dim(0);
   g_.channels = in_;
   g_.height = x.dim(2);
@@ -100,11 +127,13 @@ const Tensor& Conv2d::forward(const Tensor& x) {
   ensure_shape(y_, {B, out_, g_.out_h, g_.out_w});
   last_onednn_ = kernel_ != conv_kernel::im2col_gemm && N > 0 && onednn_conv::supports(g_);
   if (last_onednn_) {
-    dnn_.prepare(g_, out_, threads_,
-                 kernel_ == conv_kernel::onednn ? onednn_layout::blocked : onednn_layout::plain);
+    dnn_.prepare(g_, out_, threads_, kernel_ == conv_kernel::onednn ? onednn_layout::blocked : onednn_layout::plain,
+                 in_blocked_, out_blocked_);
     dnn_.forward(x_, w_, b_, y_.data());
     return y_;
   }
+  if (in_blocked_ || out_blocked_)  // the plan (Sequential::plan_layouts) rules this out
+    throw std::logic_error(name() + ": channel-blocked sides off the oneDNN path");
   ensure_shape(cols_, {K, N});
   ensure_shape(ym_, {out_, N});
   if (N == 0) return y_;
@@ -128,6 +157,7 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   if (dy.numel() != B * out_ * P)
     throw std::invalid_argument(name() + ": bad gradient " + shape_str(dy.shape()));
   dy_ = dy.data();
+  dy_nchw_ready_ = false;
   if (last_onednn_) {
     if (need_input_grad_) ensure_shape(dx_, {B, in_, g_.height, g_.width});
     dnn_.backward(x_, dy_, w_, dw_, db_, need_input_grad_ ? dx_.data() : nullptr);
@@ -154,8 +184,41 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   return dx_;
 }
 
+namespace {
+
+// The nchw copy of a blocked [B, C, H, W] side, made once per pass.
+void to_nchw(const float* blocked, Tensor& copy, bool& ready, int64_t B, int64_t C, int64_t H, int64_t W) {
+  if (ready) return;
+  ensure_shape(copy, {B, C, H, W});
+  channel_blocked_to_nchw(blocked, copy.data(), B, C, H * W);
+  ready = true;
+}
+
+}  // namespace
+
+const float* Conv2d::last_input() {
+  if (!in_blocked_ || !x_) return x_;
+  to_nchw(x_, x_nchw_, x_nchw_ready_, g_.batch, in_, g_.height, g_.width);
+  return x_nchw_.data();
+}
+
+Tensor& Conv2d::last_output() {
+  if (!out_blocked_) return y_;
+  to_nchw(y_.data(), y_nchw_, y_nchw_ready_, g_.batch, out_, g_.out_h, g_.out_w);
+  return y_nchw_;
+}
+
+const float* Conv2d::last_output_grad() {
+  if (!out_blocked_ || !dy_) return dy_;
+  to_nchw(dy_, dy_nchw_, dy_nchw_ready_, g_.batch, out_, g_.out_h, g_.out_w);
+  return dy_nchw_.data();
+}
+
 void Conv2d::share_buffers(Layer& owner) {
   auto& o = dynamic_cast<Conv2d&>(owner);
+  share_buffer(x_nchw_, o.x_nchw_);
+  share_buffer(y_nchw_, o.y_nchw_);
+  share_buffer(dy_nchw_, o.dy_nchw_);
   share_buffer(cols_, o.cols_);
   share_buffer(ym_, o.ym_);
   share_buffer(y_, o.y_);

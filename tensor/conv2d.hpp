@@ -7,7 +7,9 @@
 // backward then reuses their buffer for dL/dcolumns: one backward per forward.
 // By default the three products run on oneDNN (tensor/onednn_conv.hpp,
 // faster here: docs/cpu_kernels.md) whenever it expresses the geometry; the
-// im2col + gemm path stays for the rest and on request (set_kernel).
+// im2col + gemm path stays for the rest and on request (set_kernel). On
+// oneDNN, input and output may travel channel-blocked between this layer
+// and its neighbours (Layer::set_layouts, tensor/channel_blocked.hpp).
 #pragma once
 #include "tensor/im2col.hpp"
 #include "tensor/layer.hpp"
@@ -38,15 +40,17 @@ class Conv2d : public Layer {
   conv_geometry geometry(const Shape& in, int64_t batch) const;
   // What the last forward/backward saw and produced (for step transcripts),
   // as Linear's: weight [O, C*k*k], input [B, C, H, W], output and output
-  // gradient [B, O, OH, OW]; valid until the next forward, the gradients
-  // until the next backward.
+  // gradient [B, O, OH, OW], always nchw; valid until the next forward, the
+  // gradients until the next backward. A side that travelled channel-blocked
+  // is copied to nchw on the first call after the pass that made it (and
+  // then last_output's writes stay in that copy).
   const float* weight() const { return w_; }
   const float* bias() const { return b_; }
   float* weight_grad() { return dw_; }
   float* bias_grad() { return db_; }
-  const float* last_input() const { return x_; }
-  Tensor& last_output() { return y_; }
-  const float* last_output_grad() const { return dy_; }
+  const float* last_input();
+  Tensor& last_output();
+  const float* last_output_grad();
   const conv_geometry& last_geometry() const { return g_; }
   // Which kernels run the products, and oneDNN's OpenMP team size (1 by
   // default: a thread count is the host's choice, tensor/cpu_threads.hpp).
@@ -54,6 +58,13 @@ class Conv2d : public Layer {
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
   std::string onednn_kernels() const { return dnn_.kernels(); }
   void share_buffers(Layer& owner) override;  // im2col's columns too; oneDNN's state stays own
+  // Channel-blocked sides on the oneDNN blocked path only (conv_kernel::onednn).
+  bool blocked_input_ok(const Shape& in) const override;
+  bool blocked_output_ok(const Shape& in) const override;
+  void set_layouts(bool in_blocked, bool out_blocked) override {
+    in_blocked_ = in_blocked;
+    out_blocked_ = out_blocked;
+  }
 
  private:
   int64_t in_, out_, k_, stride_, pad_;
@@ -69,6 +80,12 @@ class Conv2d : public Layer {
   conv_kernel kernel_ = conv_kernel::onednn;
   int threads_ = 1;
   bool last_onednn_ = false;  // which path the last forward took
+  bool in_blocked_ = false, out_blocked_ = false;
+  // nchw copies of blocked sides for the accessors, and whether they hold
+  // the last pass's values.
+  Tensor x_nchw_, y_nchw_, dy_nchw_;
+  bool x_nchw_ready_ = false, y_nchw_ready_ = false, dy_nchw_ready_ = false;
+  bool blocked_path_ok(const Shape& in) const;
   onednn_conv dnn_;
 };
 

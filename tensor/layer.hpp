@@ -20,6 +20,16 @@
 //    turns on one thread, each forward+backward whole (the simulator's
 //    peers), whose buffers hold nothing from one pass to the next. Layers
 //    without such buffers, or that do not implement it, keep their own.
+//  - Activations between two layers are nchw unless both sides take oneDNN's
+//    channel-blocked layout (tensor/channel_blocked.hpp): blocked_input_ok /
+//    blocked_output_ok(in) say whether this layer can read its input / write
+//    its output that way for a per-sample input shape `in`, with its current
+//    settings; set_layouts(in, out) tells it what its neighbours agreed. A
+//    Sequential plans this before every forward (Sequential::plan_layouts)
+//    and keeps its first input and last output nchw; a layer used on its
+//    own stays nchw (the default). The two sides hold the same shape and
+//    size either way. layouts_tied() true: the output is in the input's
+//    layout (element-wise layers), so the plan gives both sides the same.
 //  - set_noise_seed(s) fixes the random stream of a layer that draws
 //    (dropout): its draws are a pure function of (s, forwards since then),
 //    never of global state, so runs replay exactly.
@@ -50,6 +60,10 @@ class Layer {
   virtual void set_training(bool /*on*/) {}
   virtual void set_noise_seed(uint64_t /*seed*/) {}
   virtual void share_buffers(Layer& /*owner*/) {}
+  virtual bool blocked_input_ok(const Shape& /*in*/) const { return false; }
+  virtual bool blocked_output_ok(const Shape& /*in*/) const { return false; }
+  virtual bool layouts_tied() const { return false; }
+  virtual void set_layouts(bool /*in_blocked*/, bool /*out_blocked*/) {}
 
   // Virtual for composite layers (a residual block passes it to its body).
   virtual void set_need_input_grad(bool on) { need_input_grad_ = on; }

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tensor/channel_blocked.hpp"
+
 namespace murmur {
 
 void maxpool2d_forward(const float* xs, int64_t planes, int64_t H, int64_t W, int64_t k, float* y, int32_t* am) {
@@ -54,6 +56,10 @@ Shape MaxPool2d::output_shape(const Shape& in) const {
   return {in[0], in[1] / k_, in[2] / k_};
 }
 
+bool MaxPool2d::blocked_input_ok(const Shape& in) const {
+  return onednn_ && channel_blockable(in) && onednn_pool::supports(in[1], in[2], k_);
+}
+
 const Tensor& MaxPool2d::forward(const Tensor& x) {
   if (x.ndim() != 4 || x.dim(2) < k_ || x.dim(3) < k_)
     throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
@@ -63,10 +69,12 @@ const Tensor& MaxPool2d::forward(const Tensor& x) {
   ensure_shape(y_, {x.dim(0), x.dim(1), OH, OW});
   last_onednn_ = onednn_ && planes > 0 && onednn_pool::supports(H, W, k_);
   if (last_onednn_) {
-    dnn_.prepare(x.dim(0), x.dim(1), H, W, k_, threads_);
+    dnn_.prepare(x.dim(0), x.dim(1), H, W, k_, threads_, in_blocked_, out_blocked_);
     dnn_.forward(x.data(), y_.data());
     return y_;
   }
+  if (in_blocked_ || out_blocked_)  // the plan (Sequential::plan_layouts) rules this out
+    throw std::logic_error(name() + ": channel-blocked sides off the oneDNN path");
   argmax_.resize(static_cast<size_t>(planes * OH * OW));  // keeps capacity
   maxpool2d_forward(x.data(), planes, H, W, k_, y_.data(), argmax_.data());
   return y_;

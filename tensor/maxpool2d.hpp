@@ -29,6 +29,13 @@ class MaxPool2d : public Layer {
   void set_onednn(bool on) { onednn_ = on; }
   void set_threads(int n) { threads_ = n < 1 ? 1 : n; }
   void share_buffers(Layer& owner) override;  // the output and input gradient (argmax stays own)
+  // Channel-blocked sides on the oneDNN path only.
+  bool blocked_input_ok(const Shape& in) const override;
+  bool blocked_output_ok(const Shape& in) const override { return blocked_input_ok(in); }
+  void set_layouts(bool in_blocked, bool out_blocked) override {
+    in_blocked_ = in_blocked;
+    out_blocked_ = out_blocked;
+  }
 
  private:
   int64_t k_;
@@ -38,6 +45,7 @@ class MaxPool2d : public Layer {
   bool onednn_ = true;
   int threads_ = 1;
   bool last_onednn_ = false;
+  bool in_blocked_ = false, out_blocked_ = false;
   onednn_pool dnn_;
 };
 

@@ -2,10 +2,11 @@
 
 #include <omp.h>
 
-#include <initializer_list>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <string>
+
+#include "tensor/onednn_operand.hpp"
 
 namespace murmur {
 
@@ -18,47 +19,11 @@ using md = dnnl::memory::desc;
 // Right padding that makes oneDNN's output size equal Conv2d's floor-mode one.
 int64_t pad_right(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) { return (out - 1) * s + k - in - p; }
 
-// Executes through the C API with a fixed argument array: the C++ API's
-// std::unordered_map of arguments would allocate on every call.
+using operand = onednn_operand;
+
 void run(const dnnl::primitive& p, const dnnl::stream& s, std::initializer_list<dnnl_exec_arg_t> args) {
-  if (dnnl_primitive_execute(p.get(), s.get(), static_cast<int>(args.size()), args.begin()) != dnnl_success)
-    throw std::runtime_error("onednn_conv: primitive execution failed");
+  onednn_run(p, s, args, "onednn_conv");
 }
-
-// One operand of a primitive: the caller's plain buffer and, where the
-// primitive wants another layout, an internal buffer in that layout with the
-// reorder between them (made once, in prepare).
-struct operand {
-  dnnl::memory user, inner;
-  dnnl::reorder to_inner, to_user;
-  bool reordered = false;
-
-  void make(const md& plain, const md& want, const dnnl::engine& eng) {
-    user = dnnl::memory(plain, eng, DNNL_MEMORY_NONE);
-    reordered = want != plain;
-    if (!reordered) return;
-    inner = dnnl::memory(want, eng);
-    to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(eng, plain, eng, want));
-    to_user = dnnl::reorder(dnnl::reorder::primitive_desc(eng, want, eng, plain));
-  }
-  void point(const float* p) { user.set_data_handle(const_cast<float*>(p)); }
-  dnnl_memory_t arg() const { return reordered ? inner.get() : user.get(); }
-  // Reorders run on the calling thread alone (as they were made, in
-  // prepare): they are short and memory-bound, and with more threads each
-  // would be one more OpenMP barrier per call.
-  void load(const dnnl::stream& s, int threads) const {
-    if (!reordered) return;
-    omp_set_num_threads(1);
-    run(to_inner, s, {{DNNL_ARG_FROM, user.get()}, {DNNL_ARG_TO, inner.get()}});
-    omp_set_num_threads(threads);
-  }
-  void store(const dnnl::stream& s, int threads) const {
-    if (!reordered) return;
-    omp_set_num_threads(1);
-    run(to_user, s, {{DNNL_ARG_FROM, inner.get()}, {DNNL_ARG_TO, user.get()}});
-    omp_set_num_threads(threads);
-  }
-};
 
 }  // namespace
 
@@ -69,6 +34,7 @@ struct onednn_conv::state {
   int64_t out = -1;
   int threads = 0;
   onednn_layout layout = onednn_layout::plain;
+  bool src_blocked = false, dst_blocked = false;
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data bwd_data;
   dnnl::convolution_backward_weights bwd_w;
@@ -89,24 +55,33 @@ bool onednn_conv::supports(const conv_geometry& g) {
          pad_right(g.width, g.out_w, g.kernel, g.stride, g.pad) >= 0;
 }
 
-void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, onednn_layout layout) {
-  if (s_ && s_->out == out && s_->threads == threads && s_->layout == layout && s_->g.batch == g.batch &&
+void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, onednn_layout layout, bool src_blocked,
+                          bool dst_blocked) {
+  if (s_ && s_->out == out && s_->threads == threads && s_->layout == layout && s_->src_blocked == src_blocked &&
+      s_->dst_blocked == dst_blocked && s_->g.batch == g.batch &&
       s_->g.channels == g.channels && s_->g.height == g.height && s_->g.width == g.width &&
       s_->g.kernel == g.kernel && s_->g.stride == g.stride && s_->g.pad == g.pad)
     return;
   if (!supports(g)) throw std::runtime_error("onednn_conv: geometry not expressible");
+  if ((src_blocked || dst_blocked) && layout != onednn_layout::blocked)
+    throw std::runtime_error("onednn_conv: channel-blocked buffers need the blocked layout");
   omp_set_num_threads(threads);
   auto s = std::make_unique<state>();
   s->g = g;
   s->out = out;
   s->threads = threads;
   s->layout = layout;
+  s->src_blocked = src_blocked;
+  s->dst_blocked = dst_blocked;
   const auto f32 = dnnl::memory::data_type::f32;
   const dims x_d{g.batch, g.channels, g.height, g.width}, w_d{out, g.channels, g.kernel, g.kernel}, b_d{out},
       y_d{g.batch, out, g.out_h, g.out_w};
   const dims strides{g.stride, g.stride}, pl{g.pad, g.pad},
       pr{pad_right(g.height, g.out_h, g.kernel, g.stride, g.pad), pad_right(g.width, g.out_w, g.kernel, g.stride, g.pad)};
-  const md x_md(x_d, f32, tag::nchw), w_md(w_d, f32, tag::oihw), b_md(b_d, f32, tag::x), y_md(y_d, f32, tag::nchw);
+  // The caller's buffers: x/dx and y/dy nchw, or nChw16c where the
+  // neighbouring layer takes it (tensor/channel_blocked.hpp).
+  const md x_md(x_d, f32, src_blocked ? tag::nChw16c : tag::nchw), w_md(w_d, f32, tag::oihw), b_md(b_d, f32, tag::x),
+      y_md(y_d, f32, dst_blocked ? tag::nChw16c : tag::nchw);
   const bool blocked = layout == onednn_layout::blocked;
   const md x_q = blocked ? md(x_d, f32, tag::any) : x_md, w_q = blocked ? md(w_d, f32, tag::any) : w_md,
            y_q = blocked ? md(y_d, f32, tag::any) : y_md;

@@ -2,9 +2,10 @@
 
 #include <omp.h>
 
-#include <initializer_list>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
+
+#include "tensor/onednn_operand.hpp"
 
 namespace murmur {
 
@@ -12,10 +13,8 @@ namespace {
 
 using dims = dnnl::memory::dims;
 
-// As onednn_conv: a fixed argument array, no per-call map.
 void run(const dnnl::primitive& p, const dnnl::stream& s, std::initializer_list<dnnl_exec_arg_t> args) {
-  if (dnnl_primitive_execute(p.get(), s.get(), static_cast<int>(args.size()), args.begin()) != dnnl_success)
-    throw std::runtime_error("onednn_pool: primitive execution failed");
+  onednn_run(p, s, args, "onednn_pool");
 }
 
 }  // namespace
@@ -25,16 +24,24 @@ struct onednn_pool::state {
   dnnl::stream strm{eng};
   int64_t b = -1, c = -1, h = -1, w = -1, k = -1;
   int threads = 0;
+  bool src_blocked = false, dst_blocked = false;
   dnnl::pooling_forward fwd;
   dnnl::pooling_backward bwd;
-  dnnl::memory src, dst, dsrc, ddst, ws, sp_fwd, sp_bwd;
+  dnnl::memory src, dsrc, ws, sp_fwd, sp_bwd;
+  onednn_operand dst, ddst;  // the caller's y and dy, and the primitive's layout of them
 };
 
 onednn_pool::onednn_pool() = default;
 onednn_pool::~onednn_pool() = default;
 
-void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k, int threads) {
-  if (s_ && s_->b == b && s_->c == c && s_->h == h && s_->w == w && s_->k == k && s_->threads == threads) return;
+void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k, int threads, bool src_blocked,
+                          bool dst_blocked) {
+  if (s_ && s_->b == b && s_->c == c && s_->h == h && s_->w == w && s_->k == k && s_->threads == threads &&
+      s_->src_blocked == src_blocked && s_->dst_blocked == dst_blocked)
+    return;
+  if (!supports(h, w, k)) throw std::runtime_error("onednn_pool: shape does not tile by the window");
+  if ((src_blocked || dst_blocked) && c % 16 != 0)
+    throw std::runtime_error("onednn_pool: channel-blocked buffers need channels in multiples of 16");
   omp_set_num_threads(threads);
   auto s = std::make_unique<state>();
   s->b = b;
@@ -43,11 +50,14 @@ void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k,
   s->w = w;
   s->k = k;
   s->threads = threads;
+  s->src_blocked = src_blocked;
+  s->dst_blocked = dst_blocked;
   const int64_t oh = h / k, ow = w / k;
   const auto f32 = dnnl::memory::data_type::f32;
-  const auto nchw = dnnl::memory::format_tag::nchw;
-  const dnnl::memory::desc x_md({b, c, h, w}, f32, nchw), y_md({b, c, oh, ow}, f32, nchw);
-  if (!supports(h, w, k)) throw std::runtime_error("onednn_pool: shape does not tile by the window");
+  using tag = dnnl::memory::format_tag;
+  const tag run_on = src_blocked ? tag::nChw16c : tag::nchw;
+  const dnnl::memory::desc x_md({b, c, h, w}, f32, run_on), y_md({b, c, oh, ow}, f32, run_on),
+      y_user({b, c, oh, ow}, f32, dst_blocked ? tag::nChw16c : tag::nchw);
   const dims strides{k, k}, kernel{k, k}, pl{0, 0}, pr{0, 0};
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -60,8 +70,10 @@ void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k,
   s->bwd = dnnl::pooling_backward(bpd);
   s->src = dnnl::memory(x_md, s->eng, DNNL_MEMORY_NONE);
   s->dsrc = dnnl::memory(x_md, s->eng, DNNL_MEMORY_NONE);
-  s->dst = dnnl::memory(y_md, s->eng, DNNL_MEMORY_NONE);
-  s->ddst = dnnl::memory(y_md, s->eng, DNNL_MEMORY_NONE);
+  omp_set_num_threads(1);  // the reorders' team (onednn_operand::load)
+  s->dst.make(y_user, y_md, s->eng);
+  s->ddst.make(y_user, y_md, s->eng);
+  omp_set_num_threads(threads);
   s->ws = dnnl::memory(fpd.workspace_desc(), s->eng);
   s->sp_fwd = dnnl::memory(fpd.scratchpad_desc(), s->eng);
   s->sp_bwd = dnnl::memory(bpd.scratchpad_desc(), s->eng);
@@ -71,22 +83,24 @@ void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k,
 void onednn_pool::forward(const float* x, float* y) {
   state& s = *s_;
   s.src.set_data_handle(const_cast<float*>(x));
-  s.dst.set_data_handle(y);
+  s.dst.point(y);
   omp_set_num_threads(s.threads);
   run(s.fwd, s.strm,
       {{DNNL_ARG_SRC, s.src.get()},
-       {DNNL_ARG_DST, s.dst.get()},
+       {DNNL_ARG_DST, s.dst.arg()},
        {DNNL_ARG_WORKSPACE, s.ws.get()},
        {DNNL_ARG_SCRATCHPAD, s.sp_fwd.get()}});
+  s.dst.store(s.strm, s.threads);
 }
 
 void onednn_pool::backward(const float* dy, float* dx) {
   state& s = *s_;
-  s.ddst.set_data_handle(const_cast<float*>(dy));
+  s.ddst.point(dy);
   s.dsrc.set_data_handle(dx);
   omp_set_num_threads(s.threads);
+  s.ddst.load(s.strm, s.threads);
   run(s.bwd, s.strm,
-      {{DNNL_ARG_DIFF_DST, s.ddst.get()},
+      {{DNNL_ARG_DIFF_DST, s.ddst.arg()},
        {DNNL_ARG_DIFF_SRC, s.dsrc.get()},
        {DNNL_ARG_WORKSPACE, s.ws.get()},
        {DNNL_ARG_SCRATCHPAD, s.sp_bwd.get()}});

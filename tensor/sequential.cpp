@@ -108,9 +108,33 @@ const Tensor& Sequential::forward(const Tensor& x) {
       !std::equal(input_shape_.begin(), input_shape_.end(), x.shape().begin() + 1))
     throw std::invalid_argument("Sequential: input " + shape_str(x.shape()) + " does not match " +
                                 shape_str(input_shape_) + " per sample");
+  plan_layouts(x.dim(0));
   const Tensor* cur = &x;
   for (auto& l : layers_) cur = &l->forward(*cur);
   return *cur;
+}
+
+void Sequential::plan_layouts(int64_t batch) {
+  const size_t n = layers_.size();
+  blocked_.assign(n, 0);  // sized once: assign keeps the capacity
+  for (size_t i = 0; i + 1 < n; ++i)
+    blocked_[i] = channel_blocking_ && batch > 0 && layers_[i]->blocked_output_ok(shapes_[i]) &&
+                  layers_[i + 1]->blocked_input_ok(shapes_[i + 1]);
+  // A tied layer with its two sides planned apart gets both nchw; that can
+  // untie a neighbouring tied layer, so repeat until nothing changes (each
+  // pass only clears, so at most n passes).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (!layers_[i]->layouts_tied()) continue;
+      const bool in = i > 0 && blocked_[i - 1], out = blocked_[i] != 0;
+      if (in == out) continue;
+      if (i > 0) blocked_[i - 1] = 0;
+      blocked_[i] = 0;
+      changed = true;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) layers_[i]->set_layouts(i > 0 && blocked_[i - 1], blocked_[i] != 0);
 }
 
 void Sequential::backward(const Tensor& dlogits) {

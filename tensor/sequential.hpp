@@ -57,6 +57,7 @@ class Sequential {
 
   // x: [batch, input_shape...]; it must stay alive and unchanged until the
   // matching backward (layers keep pointers to their inputs, not copies).
+  // Plans the layouts (plan_layouts) for x's batch first.
   const Tensor& forward(const Tensor& x);
   void backward(const Tensor& dlogits);      // fills grads() (overwrites)
 
@@ -80,6 +81,19 @@ class Sequential {
   // residual blocks keep gemm) to r; null restores gemm (product_route.hpp).
   void set_product_route(product_route* r);
   std::string describe() const;              // one line per layer, with sizes
+  // Which activations between top-level layers travel channel-blocked
+  // (Layer::blocked_input_ok, tensor/channel_blocked.hpp): those whose two
+  // layers both take it, with tied layers' two sides made equal; never the
+  // model's input or output, nor anything at batch 0. Tells every layer its
+  // sides. forward calls it; code that drives the layers one by one calls it
+  // first. Allocates nothing once `blocked_` is sized.
+  void plan_layouts(int64_t batch);
+  // Off: every activation nchw, as before the blocked chains (for
+  // comparisons: tests, bench/train_throughput --no-blocked). On by default.
+  void set_channel_blocking(bool on) { channel_blocking_ = on; }
+  // Whether the activation after top-level layer i travels blocked (as
+  // last planned).
+  bool blocked_after(size_t i) const { return i + 1 < layers_.size() && blocked_[i] != 0; }
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -94,6 +108,8 @@ class Sequential {
   bool need_input_grad_ = false;
   bool training_ = true;
   size_t backward_stop_ = 0;      // backward runs layers [backward_stop_, n)
+  std::vector<char> blocked_;     // plan_layouts: the activation after layer i is blocked
+  bool channel_blocking_ = true;
   Tensor empty_;
   const Tensor* input_grad_ = &empty_;
   void plan_backward();

@@ -117,6 +117,7 @@ std::vector<layer_cost> measured_layer_costs(Sequential& model, int64_t batch, i
 
   std::vector<std::vector<double>> seconds(n, std::vector<double>(static_cast<size_t>(reps)));
   using clock = std::chrono::steady_clock;
+  model.plan_layouts(batch);  // the layouts a forward at this batch would use
   // Rep -1 warms up: it sizes every layer's buffers, so timed reps never allocate.
   for (int rep = -1; rep < reps; ++rep) {
     const Tensor* a = &x;

@@ -22,6 +22,9 @@ namespace {
 const std::string kCnn = "conv2d:4:3,relu,maxpool2d:2,flatten,linear:10";
 // A second conv fed by the first (stride 2, padding 1), then two linears.
 const std::string kDeep = "conv2d:4:3:1:1,relu,conv2d:6:3:2:1,relu,maxpool2d:2,flatten,linear:16,relu,linear:10";
+// 16 channels: the activations from the first conv to the last pool travel
+// channel-blocked (tensor/channel_blocked.hpp); transcripts still see nchw.
+const std::string kBlocked = "conv2d:16:3:1:1,relu,maxpool2d:2,conv2d:16:3,relu,flatten,linear:10";
 
 struct fixture {
   std::shared_ptr<const Dataset> data = std::make_shared<const Dataset>(make_synthetic(600, 10, 8, 11));
@@ -143,7 +146,7 @@ TEST_CASE("conv layers are committed with their geometry, data feed and links", 
 
 TEST_CASE("honest CNN steps pass every check of every layer, links included", "[verify][conv]") {
   fixture f;
-  for (const std::string& spec : {kCnn, kDeep, std::string("flatten,linear:32,relu,linear:16,relu,linear:10")}) {
+  for (const std::string& spec : {kCnn, kDeep, kBlocked, std::string("flatten,linear:32,relu,linear:16,relu,linear:10")}) {
     INFO(spec);
     auto t = f.make_trainer(spec);
     auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
@@ -356,9 +359,10 @@ TEST_CASE("a strided, padded conv in the middle: a tampered product fails Freiva
 
 TEST_CASE("the next layer's committed input must be this layer's output through relu, maxpool, flatten", "[verify][conv]") {
   fixture f;
-  for (const std::string& spec : {kCnn, kDeep}) {
+  for (const std::string& spec : {kCnn, kDeep, kBlocked}) {
     INFO(spec);
     auto t = f.make_trainer(spec);
+
     auto log = std::make_shared<step_transcript_log>(0, *t->model(), 4);
     t->enable_transcripts(log, {}, {}, 1);
     const auto layers = committed_layers(*t->model());
@@ -367,6 +371,10 @@ TEST_CASE("the next layer's committed input must be this layer's output through 
     auto shard = f.sorted_shard(0);
     t->step();
     const transcript_commit honest = *t->last_commit();
+    if (spec == kBlocked) {  // the links below cross blocked activations
+      REQUIRE(t->model()->blocked_after(0));
+      REQUIRE(t->model()->blocked_after(2));
+    }
     for (uint16_t l = 0; size_t{l} + 1 < layers.size(); ++l) {
       INFO("layer " << l);
       REQUIRE(layers[l].link_checked);

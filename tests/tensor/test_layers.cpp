@@ -590,6 +590,8 @@ TEST_CASE("sgd and adam flush subnormal state to zero and move parameters as tor
 
 TEST_CASE("a steady-state training step does not allocate", "[model]") {
   for (const char* spec : {"mlp", "conv2d:4:3:2:1,relu,maxpool2d:2,flatten,linear:16,tanh,linear:10",
+                           // channel-blocked chains (tensor/channel_blocked.hpp)
+                           "conv2d:16:3:1:1,relu,maxpool2d:2,conv2d:16:3:1:1,relu,maxpool2d:2,flatten,linear:10",
                            "conv2d:4:3:2:1,groupnorm:2,relu,res[conv2d:4:3:1:1,groupnorm:4,relu,dropout:0.2],"
                            "gap,flatten,dropout:0.5,linear:10"}) {
     INFO(spec);
