@@ -5,6 +5,9 @@ How it counts: for each N, `murmur sim CONFIG` runs twice with sim.peers = N,
 once for S1 and once for S2 steps per peer (train.epochs set so each peer
 does that many steps; train.eval_every beyond the run, so only the final
 evaluation happens, on data.test_samples = 500 unless --set says otherwise).
+S1 = max(16, peer-steps / N) rounded up to a multiple of --align (64, the
+segment length of the default verification, so every difference holds the
+same number of segment boundaries per step), S2 = 2 x S1.
 Per peer-step = (T(S2) - T(S1)) / (N * (S2 - S1)): start-up, the dataset
 load and the final evaluation (the same in both runs) cancel. Two clocks:
   wall  summary.json's wall_time_s: what the goal is stated in, but on a
@@ -28,7 +31,7 @@ in the same repeats, one after the other at every N (A B A B ...), so both
 see the same load; each gets its own table.
 
 Usage: bench/sim_scaling.py [--murmur build/murmur[,OTHER]] [--config configs/fmnist-gossip.toml]
-         [--peers 8,64,128,256] [--repeats 3] [--peer-steps 7680] [--set KEY=VALUE ...]
+         [--peers 8,64,128,256] [--repeats 3] [--peer-steps 7680] [--align 64] [--set KEY=VALUE ...]
 Prints one line per N and a JSON line per N ("event": "sim_scaling").
 """
 import argparse
@@ -44,16 +47,23 @@ def load1():
         return float(f.read().split()[0])
 
 
-def steps_for(n, peer_steps):
+def steps_for(n, peer_steps, align):
     # Fewer steps at large N: each difference covers about peer_steps
-    # peer-steps, enough that it stands above the start-up's noise.
+    # peer-steps, enough that it stands above the start-up's noise. S1 is
+    # rounded up to a multiple of `align` (verify.segment's default, 64): a
+    # prover writes a segment boundary every 64 steps, so each difference
+    # then holds exactly one per 64 steps at every N (unaligned, N = 256's
+    # 30 -> 60 steps held one per 30).
     s1 = max(16, peer_steps // n)
+    if align > 1:
+        s1 = -(-s1 // align) * align
     return s1, 2 * s1
 
 
 def run_once(a, murmur, n, steps, extra, loads):
     shard = 60000 // n  # Fashion-MNIST train set, iid shards
-    epochs = steps * a.batch / shard
+    # The simulator runs llround(epochs x ceil(shard / batch)) steps.
+    epochs = steps / -(-shard // a.batch)
     with tempfile.TemporaryDirectory(prefix="sim_scaling_") as out:
         cmd = [murmur, "sim", a.config, "--quiet", "--out", out,
                "--set", f"sim.peers={n}", "--set", f"train.epochs={epochs:.6f}",
@@ -86,6 +96,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer-steps", type=int, default=7680, help="peer-steps per difference (S1 = this / N)")
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--align", type=int, default=64,
+                    help="round S1 up to a multiple of this (verify.segment; 1: no rounding)")
     ap.add_argument("--set", action="append", default=[], help="extra config override, repeatable")
     a = ap.parse_args()
     ns = [1] + [int(x) for x in a.peers.split(",")]
@@ -96,7 +108,7 @@ def main():
     loads = []
     for rep in range(a.repeats):
         for n in ns:  # interleaved: every N once per repeat, every binary once per N
-            s1, s2 = steps_for(n, a.peer_steps)
+            s1, s2 = steps_for(n, a.peer_steps, a.align)
             order = (s1, s2) if rep % 2 == 0 else (s2, s1)
             for b in binaries:
                 r = {s: run_once(a, b, n, s, a.set, loads) for s in order}
