@@ -67,38 +67,31 @@ void Conv2d::init(Rng& rng) {
   for (int64_t i = 0; i < out_; ++i) b_[i] = static_cast<float>(rng.uniform(-bound, bound));
 }
 
-conv_geometry Conv2d::geometry(const Shape& in, int64_t batch) const {
-  const Shape o = output_shape(in);
+conv_geometry Conv2d::geometry_at(int64_t batch, int64_t h, int64_t w) const {
   conv_geometry g;
   g.batch = batch;
   g.channels = in_;
-  g.height = in[1];
-  g.width = in[2];
+  g.height = h;
+  g.width = w;
   g.kernel = k_;
   g.stride = stride_;
   g.pad = pad_;
-  g.out_h = o[1];
-  g.out_w = o[2];
+  g.out_h = (h + 2 * pad_ - k_) / stride_ + 1;
+  g.out_w = (w + 2 * pad_ - k_) / stride_ + 1;
   return g;
 }
 
+conv_geometry Conv2d::geometry(const Shape& in, int64_t batch) const {
+  (void)output_shape(in);  // throws on a shape this layer cannot take
+  return geometry_at(batch, in[1], in[2]);
+}
+
 bool Conv2d::blocked_path_ok(const Shape& in) const {
+  // No output_shape here: its Shape would allocate, and Sequential plans
+  // before every forward.
   if (kernel_ != conv_kernel::onednn || in.size() != 3 || in[0] != in_) return false;
-  // geometry(in, 1) spelt out: output_shape's Shape would allocate, and
-  // Sequential plans before every forward.
-  conv_geometry g;
-  g.batch = 1;
-  g.channels = in_;
-  g.height = in[1];
-  g.width = in[2];
-  g.kernel = k_;
-  g.stride = stride_;
-  g.pad = pad_;
-  const int64_t h = in[1] + 2 * pad_ - k_, w = in[2] + 2 * pad_ - k_;
-  if (h < 0 || w < 0) return false;
-  g.out_h = h / stride_ + 1;
-  g.out_w = w / stride_ + 1;
-  return onednn_conv::supports(g);
+  if (in[1] + 2 * pad_ < k_ || in[2] + 2 * pad_ < k_) return false;
+  return onednn_conv::supports(geometry_at(1, in[1], in[2]));
 }
 
 bool Conv2d::blocked_input_ok(const Shape& in) const { return channel_blockable(in) && blocked_path_ok(in); }
@@ -111,17 +104,9 @@ const Tensor& Conv2d::forward(const Tensor& x) {
   if (x.ndim() != 4 || x.dim(1) != in_)
     throw std::invalid_argument(name() + ": bad input " + shape_str(x.shape()));
   x_nchw_ready_ = y_nchw_ready_ = dy_nchw_ready_ = false;
-  g_.batch = x.dim(0);
-  g_.channels = in_;
-  g_.height = x.dim(2);
-  g_.width = x.dim(3);
-  g_.kernel = k_;
-  g_.stride = stride_;
-  g_.pad = pad_;
-  const int64_t h = g_.height + 2 * pad_ - k_, w = g_.width + 2 * pad_ - k_;
-  if (h < 0 || w < 0) throw std::invalid_argument(name() + ": input too small " + shape_str(x.shape()));
-  g_.out_h = h / stride_ + 1;
-  g_.out_w = w / stride_ + 1;
+  if (x.dim(2) + 2 * pad_ < k_ || x.dim(3) + 2 * pad_ < k_)
+    throw std::invalid_argument(name() + ": input too small " + shape_str(x.shape()));
+  g_ = geometry_at(x.dim(0), x.dim(2), x.dim(3));
   x_ = x.data();
   const int64_t B = g_.batch, P = g_.out_h * g_.out_w, N = B * P, K = g_.patch();
   ensure_shape(y_, {B, out_, g_.out_h, g_.out_w});

@@ -86,6 +86,8 @@ class Conv2d : public Layer {
   Tensor x_nchw_, y_nchw_, dy_nchw_;
   bool x_nchw_ready_ = false, y_nchw_ready_ = false, dy_nchw_ready_ = false;
   bool blocked_path_ok(const Shape& in) const;
+  // The geometry at an input size whose padded extent covers the kernel.
+  conv_geometry geometry_at(int64_t batch, int64_t h, int64_t w) const;
   onednn_conv dnn_;
 };
 
