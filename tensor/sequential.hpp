@@ -89,11 +89,12 @@ class Sequential {
   // first. Allocates nothing once `blocked_` is sized.
   void plan_layouts(int64_t batch);
   // Off: every activation nchw, as before the blocked chains (for
-  // comparisons: tests, bench/train_throughput --no-blocked). On by default.
+  // comparisons: tests, bench/train_throughput --conv-kernel onednn-nchw).
+  // On by default.
   void set_channel_blocking(bool on) { channel_blocking_ = on; }
   // Whether the activation after top-level layer i travels blocked (as
-  // last planned).
-  bool blocked_after(size_t i) const { return i + 1 < layers_.size() && blocked_[i] != 0; }
+  // last planned; false before any plan).
+  bool blocked_after(size_t i) const { return i < blocked_.size() && blocked_[i] != 0; }
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -61,6 +61,7 @@ TEST_CASE("plan_layouts: blocked only between layers that both take it", "[layou
   SECTION("a conv, relu, pool chain; the pool before flatten hands over nchw") {
     auto m = build_model("conv2d:16:3:1:1,relu,maxpool2d:2,conv2d:32:3,relu,maxpool2d:2,flatten,linear:10",
                          {1, 12, 12}, 10);
+    CHECK(plan_of(*m) == ".......");  // nothing planned yet
     m->plan_layouts(4);
     CHECK(plan_of(*m) == "BBBBB..");
     m->plan_layouts(0);  // nothing to compute, nothing blocked
