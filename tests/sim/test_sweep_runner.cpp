@@ -83,7 +83,7 @@ TEST_CASE("sweep --part and --jobs values are parsed or refused by name", "[swee
 TEST_CASE("run_sweep_jobs: two at once, rows handed back in the plan's order", "[sweep_jobs]") {
   sweep_plan p = plain_plan(4);
   std::atomic<int> stop{0};
-  std::atomic<bool> one_done{false}, zero_waited{false};
+  std::atomic<bool> zero_started{false}, one_done{false}, zero_waited{false}, one_waited{false};
   std::vector<size_t> finished, in_order;
   std::atomic<int> at_once{0}, most_at_once{0};
   sweep_job_hooks h;
@@ -91,8 +91,16 @@ TEST_CASE("run_sweep_jobs: two at once, rows handed back in the plan's order", "
     const int now = ++at_once;
     for (int m = most_at_once; now > m && !most_at_once.compare_exchange_weak(m, now);) {
     }
-    if (i == 0) zero_waited = eventually([&] { return one_done.load(); });  // run 0 ends after run 1
-    if (i == 1) one_done = true;
+    if (i == 0) {
+      zero_started = true;
+      zero_waited = eventually([&] { return one_done.load(); });  // run 0 ends after run 1
+    }
+    if (i == 1) {
+      // Run 1 ends only once run 0 has begun: on a loaded machine run 0's
+      // thread may start late, and run 1 would otherwise be done before it.
+      one_waited = eventually([&] { return zero_started.load(); });
+      one_done = true;
+    }
     --at_once;
     return false;
   };
@@ -100,6 +108,7 @@ TEST_CASE("run_sweep_jobs: two at once, rows handed back in the plan's order", "
   h.in_order = [&](size_t i) { in_order.push_back(i); };
   const sweep_outcome o = run_sweep_jobs(p, 2, stop, h);
   CHECK(zero_waited);
+  CHECK(one_waited);
   CHECK(most_at_once == 2);
   REQUIRE(finished.size() == 4);
   CHECK(finished[0] == 1);
