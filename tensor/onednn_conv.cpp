@@ -19,8 +19,6 @@ using md = dnnl::memory::desc;
 // Right padding that makes oneDNN's output size equal Conv2d's floor-mode one.
 int64_t pad_right(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p) { return (out - 1) * s + k - in - p; }
 
-using operand = onednn_operand;
-
 void run(const dnnl::primitive& p, const dnnl::stream& s, std::initializer_list<dnnl_exec_arg_t> args) {
   onednn_run(p, s, args, "onednn_conv");
 }
@@ -38,9 +36,9 @@ struct onednn_conv::state {
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data bwd_data;
   dnnl::convolution_backward_weights bwd_w;
-  operand f_src, f_wei, f_dst;        // forward
-  operand w_src, w_ddst, w_dwei;      // backward-weights
-  operand d_ddst, d_wei, d_dsrc;      // backward-data
+  onednn_operand f_src, f_wei, f_dst;        // forward
+  onednn_operand w_src, w_ddst, w_dwei;      // backward-weights
+  onednn_operand d_ddst, d_wei, d_dsrc;      // backward-data
   bool w_src_is_f_src = false;        // backward-weights reads the forward's copy of x
   bool d_ddst_is_w_ddst = false;      // both backwards read one copy of dy
   dnnl::memory bias, dbias, sp_fwd, sp_data, sp_w;
@@ -78,10 +76,10 @@ void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, oned
       y_d{g.batch, out, g.out_h, g.out_w};
   const dims strides{g.stride, g.stride}, pl{g.pad, g.pad},
       pr{pad_right(g.height, g.out_h, g.kernel, g.stride, g.pad), pad_right(g.width, g.out_w, g.kernel, g.stride, g.pad)};
-  // The caller's buffers: x/dx and y/dy nchw, or nChw16c where the
-  // neighbouring layer takes it (tensor/channel_blocked.hpp).
-  const md x_md(x_d, f32, src_blocked ? tag::nChw16c : tag::nchw), w_md(w_d, f32, tag::oihw), b_md(b_d, f32, tag::x),
-      y_md(y_d, f32, dst_blocked ? tag::nChw16c : tag::nchw);
+  // The caller's buffers: x/dx and y/dy nchw, or channel-blocked where the
+  // neighbouring layer takes it.
+  const md x_md(x_d, f32, activation_tag(src_blocked)), w_md(w_d, f32, tag::oihw), b_md(b_d, f32, tag::x),
+      y_md(y_d, f32, activation_tag(dst_blocked));
   const bool blocked = layout == onednn_layout::blocked;
   const md x_q = blocked ? md(x_d, f32, tag::any) : x_md, w_q = blocked ? md(w_d, f32, tag::any) : w_md,
            y_q = blocked ? md(y_d, f32, tag::any) : y_md;
@@ -96,7 +94,7 @@ void onednn_conv::prepare(const conv_geometry& g, int64_t out, int threads, oned
   s->fwd = dnnl::convolution_forward(fpd);
   s->bwd_data = dnnl::convolution_backward_data(dpd);
   s->bwd_w = dnnl::convolution_backward_weights(wpd);
-  omp_set_num_threads(1);  // the reorders' team (operand::load)
+  omp_set_num_threads(1);  // the reorders' team (onednn_operand::load)
   s->f_src.make(x_md, fpd.src_desc(), s->eng);
   s->f_wei.make(w_md, fpd.weights_desc(), s->eng);
   s->f_dst.make(y_md, fpd.dst_desc(), s->eng);

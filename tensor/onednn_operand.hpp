@@ -3,7 +3,8 @@
 // by the caller's memory descriptor) and, where the primitive wants another
 // layout, an internal buffer in that layout with the reorders between the
 // two, all made once (make); per call only the caller's pointer changes.
-// Also run(): executes a primitive through the C API with a fixed argument
+// Also activation_tag(), the oneDNN tag of an activation buffer in either
+// of Sequential's layouts, and onednn_run(): executes a primitive through the C API with a fixed argument
 // array (the C++ API's std::unordered_map of arguments would allocate on
 // every call). Errors throw std::runtime_error naming `who`.
 #pragma once
@@ -14,7 +15,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/channel_blocked.hpp"
+
 namespace murmur {
+
+// nchw, or channel-blocked (tensor/channel_blocked.hpp: oneDNN's nChw16c).
+inline dnnl::memory::format_tag activation_tag(bool channel_blocked) {
+  static_assert(channel_block == 16, "channel_blocked.hpp's layout is oneDNN's nChw16c");
+  return channel_blocked ? dnnl::memory::format_tag::nChw16c : dnnl::memory::format_tag::nchw;
+}
 
 inline void onednn_run(const dnnl::primitive& p, const dnnl::stream& s, std::initializer_list<dnnl_exec_arg_t> args,
                        const char* who) {

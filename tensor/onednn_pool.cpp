@@ -4,6 +4,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
+#include <string>
 
 #include "tensor/onednn_operand.hpp"
 
@@ -40,8 +41,9 @@ void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k,
       s_->src_blocked == src_blocked && s_->dst_blocked == dst_blocked)
     return;
   if (!supports(h, w, k)) throw std::runtime_error("onednn_pool: shape does not tile by the window");
-  if ((src_blocked || dst_blocked) && c % 16 != 0)
-    throw std::runtime_error("onednn_pool: channel-blocked buffers need channels in multiples of 16");
+  if ((src_blocked || dst_blocked) && c % channel_block != 0)
+    throw std::runtime_error("onednn_pool: channel-blocked buffers need channels in multiples of " +
+                             std::to_string(channel_block));
   omp_set_num_threads(threads);
   auto s = std::make_unique<state>();
   s->b = b;
@@ -54,10 +56,9 @@ void onednn_pool::prepare(int64_t b, int64_t c, int64_t h, int64_t w, int64_t k,
   s->dst_blocked = dst_blocked;
   const int64_t oh = h / k, ow = w / k;
   const auto f32 = dnnl::memory::data_type::f32;
-  using tag = dnnl::memory::format_tag;
-  const tag run_on = src_blocked ? tag::nChw16c : tag::nchw;
+  const auto run_on = activation_tag(src_blocked);
   const dnnl::memory::desc x_md({b, c, h, w}, f32, run_on), y_md({b, c, oh, ow}, f32, run_on),
-      y_user({b, c, oh, ow}, f32, dst_blocked ? tag::nChw16c : tag::nchw);
+      y_user({b, c, oh, ow}, f32, activation_tag(dst_blocked));
   const dims strides{k, k}, kernel{k, k}, pl{0, 0}, pr{0, 0};
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
